@@ -1,0 +1,4 @@
+//! servegraph turns a TensorFlow training graph and checkpoint into a serving
+//! SavedModel, without Python or a TensorFlow runtime.
+
+pub mod proto;

@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests: fixture paths and the Python with
+//! TensorFlow that interop tests use as the judge.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root (where Cargo.toml lives).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file or directory under `testdata/`.
+pub fn testdata(relative: &str) -> PathBuf {
+    repo_root().join("testdata").join(relative)
+}
+
+/// The Python interpreter that has TensorFlow installed, if any.
+///
+/// Looked up as `$SERVEGRAPH_PYTHON`, then `.venv/bin/python` in the repository.
+/// When neither exists the interop test cannot run: under CI (`CI` set) that is
+/// a failure, elsewhere the test prints a loud SKIPPED line and returns `None`.
+pub fn tensorflow_python(test_name: &str) -> Option<PathBuf> {
+    let candidate = std::env::var_os("SERVEGRAPH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    if candidate.exists() {
+        return Some(candidate);
+    }
+    let message = format!(
+        "interop test `{test_name}` needs Python with tensorflow-cpu: set SERVEGRAPH_PYTHON \
+         or create .venv (see .ci/run); {} does not exist",
+        candidate.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{message}");
+    }
+    eprintln!("\n!!!!!!!!!! SKIPPED: {message} !!!!!!!!!!\n");
+    None
+}
+
+/// Runs `python script args...` from the repository root and returns stdout;
+/// panics with stderr when the script fails.
+pub fn run_python(python: &Path, script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(python)
+        .arg(repo_root().join(script))
+        .args(args)
+        .current_dir(repo_root())
+        .env("TF_CPP_MIN_LOG_LEVEL", "2")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+    assert!(
+        output.status.success(),
+        "{script} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("script output is UTF-8")
+}
