@@ -1,4 +1,6 @@
 //! servegraph turns a TensorFlow training graph and checkpoint into a serving
 //! SavedModel, without Python or a TensorFlow runtime.
 
+pub mod passes;
 pub mod proto;
+pub mod write;

@@ -1,0 +1,3 @@
+//! Writing a serving SavedModel.
+
+pub mod saver;
