@@ -1,6 +1,9 @@
 //! servegraph turns a TensorFlow training graph and checkpoint into a serving
 //! SavedModel, without Python or a TensorFlow runtime.
 
+pub mod error;
 pub mod passes;
 pub mod proto;
 pub mod write;
+
+pub use error::{Error, WriteError};

@@ -1,3 +1,4 @@
 //! Writing a serving SavedModel.
 
+pub mod atomic;
 pub mod saver;
