@@ -1,4 +1,5 @@
 //! Writing a serving SavedModel.
 
 pub mod atomic;
+pub mod meta_graph;
 pub mod saver;
