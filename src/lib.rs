@@ -4,6 +4,7 @@
 pub mod error;
 pub mod passes;
 pub mod proto;
+pub mod typing;
 pub mod write;
 
 pub use error::{Error, WriteError};

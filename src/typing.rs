@@ -1,0 +1,230 @@
+//! The dtype and static shape of a node's outputs, without TensorFlow's op
+//! registry: from the op's `OpDef` when the training MetaGraphDef carried one
+//! (its `stripped_op_list` lists every op the graph uses), else from the
+//! attributes common ops use to state their output types.
+
+use std::collections::BTreeMap;
+
+use crate::proto::attr_value::Value;
+use crate::proto::{AttrValue, DataType, OpDef, TensorShapeProto};
+
+/// Attributes of a node, as in a NodeDef.
+pub type Attrs = BTreeMap<String, AttrValue>;
+
+/// The base (non-reference) dtype of output `port` of a node.
+pub fn output_dtype(
+    op: &str,
+    attrs: &Attrs,
+    port: usize,
+    op_def: Option<&OpDef>,
+) -> Option<DataType> {
+    let dtype = match op_def {
+        Some(def) => dtype_from_op_def(def, attrs, port),
+        None => None,
+    }
+    .or_else(|| dtype_from_attrs(op, attrs, port))?;
+    Some(base_dtype(dtype))
+}
+
+/// The `_REF` variant stripped: `DT_FLOAT_REF` → `DT_FLOAT`.
+pub fn base_dtype(dtype: DataType) -> DataType {
+    let value = dtype as i32;
+    if value > 100 {
+        DataType::try_from(value - 100).unwrap_or(dtype)
+    } else {
+        dtype
+    }
+}
+
+fn dtype_from_op_def(def: &OpDef, attrs: &Attrs, port: usize) -> Option<DataType> {
+    let mut first = 0usize;
+    for arg in &def.output_arg {
+        let types: Vec<i32> = if !arg.type_list_attr.is_empty() {
+            list_types(attrs.get(&arg.type_list_attr)?)
+        } else {
+            let one = if !arg.type_attr.is_empty() {
+                match attrs.get(&arg.type_attr)?.value.as_ref()? {
+                    Value::Type(t) => *t,
+                    _ => return None,
+                }
+            } else {
+                arg.r#type
+            };
+            let count = if arg.number_attr.is_empty() {
+                1
+            } else {
+                match attrs.get(&arg.number_attr)?.value.as_ref()? {
+                    Value::I(n) => usize::try_from(*n).ok()?,
+                    _ => return None,
+                }
+            };
+            vec![one; count]
+        };
+        if port < first + types.len() {
+            return DataType::try_from(types[port - first]).ok();
+        }
+        first += types.len();
+    }
+    None
+}
+
+fn list_types(value: &AttrValue) -> Vec<i32> {
+    match &value.value {
+        Some(Value::List(list)) => list.r#type.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Attribute conventions of ops whose OpDef we may not have.
+fn dtype_from_attrs(op: &str, attrs: &Attrs, port: usize) -> Option<DataType> {
+    let from_list = |key: &str| {
+        attrs
+            .get(key)
+            .map(list_types)
+            .and_then(|types| types.get(port).copied())
+    };
+    let single = |key: &str| match attrs.get(key)?.value.as_ref()? {
+        Value::Type(t) => Some(*t),
+        _ => None,
+    };
+    let value = match op {
+        "ArgMax" | "ArgMin" => single("output_type").or(Some(DataType::DtInt64 as i32)),
+        "Shape" | "Size" | "Rank" => single("out_type").or(Some(DataType::DtInt32 as i32)),
+        "Equal" | "NotEqual" | "Less" | "LessEqual" | "Greater" | "GreaterEqual" | "LogicalAnd"
+        | "LogicalOr" | "LogicalNot" | "IsFinite" | "IsNan" | "IsInf" => {
+            Some(DataType::DtBool as i32)
+        }
+        "ReaderReadV2" | "ReaderRead" | "ReadFile" | "StringJoin" | "AsString" => {
+            Some(DataType::DtString as i32)
+        }
+        "VarHandleOp" => Some(DataType::DtResource as i32),
+        "Merge" if port == 1 => Some(DataType::DtInt32 as i32),
+        _ => [
+            "output_types",
+            "component_types",
+            "Toutput_types",
+            "Tout",
+            "OUT_TYPE",
+        ]
+        .iter()
+        .find_map(|key| from_list(key))
+        .or_else(|| {
+            [
+                "DstT",
+                "out_type",
+                "output_type",
+                "dtype",
+                "T",
+                "Tout",
+                "Tparams",
+            ]
+            .iter()
+            .find_map(|key| single(key))
+        }),
+    }?;
+    DataType::try_from(value).ok()
+}
+
+/// The static shape of output `port` when the node states it: `_output_shapes`,
+/// `output_shapes` (iterators), or `shape` (placeholders, variables).
+/// `None` when unknown; `Some(None)`-free: an unknown-rank shape is `None` too.
+pub fn stated_output_shape(op: &str, attrs: &Attrs, port: usize) -> Option<Vec<i64>> {
+    let listed = |key: &str| match attrs.get(key)?.value.as_ref()? {
+        Value::List(list) => list.shape.get(port).and_then(dims),
+        _ => None,
+    };
+    let single = |key: &str| match attrs.get(key)?.value.as_ref()? {
+        Value::Shape(shape) => dims(shape),
+        _ => None,
+    };
+    listed("_output_shapes")
+        .or_else(|| listed("output_shapes"))
+        .or_else(|| match op {
+            "Placeholder" | "PlaceholderWithDefault" | "VariableV2" | "VarHandleOp"
+                if port == 0 =>
+            {
+                single("shape")
+            }
+            _ => None,
+        })
+}
+
+/// The dimensions of a shape, `None` for an unknown rank.
+pub fn dims(shape: &TensorShapeProto) -> Option<Vec<i64>> {
+    (!shape.unknown_rank).then(|| shape.dim.iter().map(|d| d.size).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::attr_value::ListValue;
+    use crate::proto::op_def::ArgDef;
+
+    fn type_attr(t: DataType) -> AttrValue {
+        AttrValue {
+            value: Some(Value::Type(t as i32)),
+        }
+    }
+
+    #[test]
+    fn resolves_list_outputs_through_the_op_def() {
+        let def = OpDef {
+            name: "IteratorGetNext".into(),
+            output_arg: vec![ArgDef {
+                name: "components".into(),
+                type_list_attr: "output_types".into(),
+                ..ArgDef::default()
+            }],
+            ..OpDef::default()
+        };
+        let attrs: Attrs = [(
+            "output_types".to_string(),
+            AttrValue {
+                value: Some(Value::List(ListValue {
+                    r#type: vec![DataType::DtFloat as i32, DataType::DtInt64 as i32],
+                    ..ListValue::default()
+                })),
+            },
+        )]
+        .into();
+        assert_eq!(
+            output_dtype("IteratorGetNext", &attrs, 1, Some(&def)),
+            Some(DataType::DtInt64)
+        );
+        assert_eq!(output_dtype("IteratorGetNext", &attrs, 2, Some(&def)), None);
+    }
+
+    #[test]
+    fn strips_reference_types() {
+        let def = OpDef {
+            output_arg: vec![ArgDef {
+                type_attr: "dtype".into(),
+                is_ref: true,
+                ..ArgDef::default()
+            }],
+            ..OpDef::default()
+        };
+        let attrs: Attrs = [("dtype".to_string(), type_attr(DataType::DtFloatRef))].into();
+        assert_eq!(
+            output_dtype("VariableV2", &attrs, 0, Some(&def)),
+            Some(DataType::DtFloat)
+        );
+    }
+
+    #[test]
+    fn falls_back_to_attribute_conventions() {
+        let attrs: Attrs = [("T".to_string(), type_attr(DataType::DtHalf))].into();
+        assert_eq!(
+            output_dtype("Relu", &attrs, 0, None),
+            Some(DataType::DtHalf)
+        );
+        assert_eq!(
+            output_dtype("ArgMax", &Attrs::new(), 0, None),
+            Some(DataType::DtInt64)
+        );
+        assert_eq!(
+            output_dtype("Merge", &attrs, 1, None),
+            Some(DataType::DtInt32)
+        );
+    }
+}
