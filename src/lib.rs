@@ -2,6 +2,7 @@
 //! SavedModel, without Python or a TensorFlow runtime.
 
 pub mod error;
+pub mod inspect;
 pub mod passes;
 pub mod proto;
 pub mod typing;

@@ -1,0 +1,302 @@
+//! What `servegraph show` prints: a summary of a graph, a checkpoint or a
+//! SavedModel — nodes, an op histogram, variables with dtype, shape and bytes,
+//! signatures — as text for people or JSON for tools.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+
+use crate::proto::{DataType, GraphDef, MetaGraphDef, SignatureDef, TensorShapeProto, tensor_info};
+
+/// A summary of one graph.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct GraphSummary {
+    pub nodes: usize,
+    pub functions: usize,
+    pub producer: i32,
+    /// Op type → how many nodes use it, most used first in text output.
+    pub ops: BTreeMap<String, usize>,
+}
+
+impl GraphSummary {
+    pub fn of(graph: &GraphDef) -> GraphSummary {
+        let mut ops = BTreeMap::new();
+        for node in &graph.node {
+            *ops.entry(node.op.clone()).or_insert(0) += 1;
+        }
+        GraphSummary {
+            nodes: graph.node.len(),
+            functions: graph.library.as_ref().map_or(0, |l| l.function.len()),
+            producer: graph.versions.as_ref().map_or(0, |v| v.producer),
+            ops,
+        }
+    }
+}
+
+/// One tensor of a signature.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SignatureTensor {
+    pub name: String,
+    pub dtype: String,
+    /// `None` for an unknown rank; `-1` for an unknown dimension.
+    pub shape: Option<Vec<i64>>,
+}
+
+/// One signature of a MetaGraphDef.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SignatureSummary {
+    pub method_name: String,
+    pub inputs: BTreeMap<String, SignatureTensor>,
+    pub outputs: BTreeMap<String, SignatureTensor>,
+}
+
+impl SignatureSummary {
+    pub fn of(signature: &SignatureDef) -> SignatureSummary {
+        let tensors = |map: &BTreeMap<String, crate::proto::TensorInfo>| {
+            map.iter()
+                .map(|(key, info)| {
+                    let name = match &info.encoding {
+                        Some(tensor_info::Encoding::Name(name)) => name.clone(),
+                        Some(tensor_info::Encoding::CooSparse(sparse)) => {
+                            format!("sparse({})", sparse.values_tensor_name)
+                        }
+                        Some(tensor_info::Encoding::CompositeTensor(_)) => "composite".into(),
+                        None => String::new(),
+                    };
+                    let tensor = SignatureTensor {
+                        name,
+                        dtype: dtype_name(info.dtype),
+                        shape: info.tensor_shape.as_ref().and_then(shape_dims),
+                    };
+                    (key.clone(), tensor)
+                })
+                .collect()
+        };
+        SignatureSummary {
+            method_name: signature.method_name.clone(),
+            inputs: tensors(&signature.inputs),
+            outputs: tensors(&signature.outputs),
+        }
+    }
+}
+
+/// A summary of one MetaGraphDef.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MetaGraphSummary {
+    pub tags: Vec<String>,
+    pub graph: GraphSummary,
+    pub signatures: BTreeMap<String, SignatureSummary>,
+    pub collections: Vec<String>,
+    pub assets: Vec<String>,
+    pub has_saver: bool,
+    pub tensorflow_version: String,
+}
+
+impl MetaGraphSummary {
+    pub fn of(meta: &MetaGraphDef) -> MetaGraphSummary {
+        let info = meta.meta_info_def.clone().unwrap_or_default();
+        MetaGraphSummary {
+            tags: info.tags,
+            graph: meta
+                .graph_def
+                .as_ref()
+                .map(GraphSummary::of)
+                .unwrap_or_default(),
+            signatures: meta
+                .signature_def
+                .iter()
+                .map(|(k, v)| (k.clone(), SignatureSummary::of(v)))
+                .collect(),
+            collections: meta.collection_def.keys().cloned().collect(),
+            assets: meta
+                .asset_file_def
+                .iter()
+                .map(|a| a.filename.clone())
+                .collect(),
+            has_saver: meta.saver_def.is_some(),
+            tensorflow_version: info.tensorflow_version,
+        }
+    }
+}
+
+/// One variable (or any tensor) stored in a checkpoint.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VariableSummary {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<i64>,
+    pub bytes: u64,
+    /// Number of stored slices for a partitioned variable, 0 otherwise.
+    pub slices: usize,
+}
+
+/// What `show` reports for any kind of input.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    /// `graph`, `checkpoint` or `saved_model`.
+    pub kind: String,
+    pub path: String,
+    pub meta_graphs: Vec<MetaGraphSummary>,
+    /// Set for a bare GraphDef.
+    pub graph: Option<GraphSummary>,
+    pub variables: Vec<VariableSummary>,
+    pub total_variable_bytes: u64,
+}
+
+/// `DT_FLOAT` → `float32`, like TensorFlow's Python names.
+pub fn dtype_name(dtype: i32) -> String {
+    let Ok(dtype) = DataType::try_from(dtype) else {
+        return format!("dtype({dtype})");
+    };
+    let name = dtype
+        .as_str_name()
+        .trim_start_matches("DT_")
+        .to_ascii_lowercase();
+    match name.as_str() {
+        "float" => "float32".into(),
+        "double" => "float64".into(),
+        "half" => "float16".into(),
+        "float_ref" => "float32_ref".into(),
+        _ => name,
+    }
+}
+
+fn shape_dims(shape: &TensorShapeProto) -> Option<Vec<i64>> {
+    (!shape.unknown_rank).then(|| shape.dim.iter().map(|d| d.size).collect())
+}
+
+fn format_shape(shape: &Option<Vec<i64>>) -> String {
+    match shape {
+        None => "<unknown rank>".into(),
+        Some(dims) => {
+            let dims: Vec<String> = dims
+                .iter()
+                .map(|&d| {
+                    if d < 0 {
+                        "?".to_string()
+                    } else {
+                        d.to_string()
+                    }
+                })
+                .collect();
+            format!("[{}]", dims.join(", "))
+        }
+    }
+}
+
+/// Human-readable byte counts: `1.5 MB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} {}", self.kind, self.path)?;
+        if let Some(graph) = &self.graph {
+            write_graph(f, graph, "")?;
+        }
+        for meta in &self.meta_graphs {
+            writeln!(f, "MetaGraphDef with tags [{}]", meta.tags.join(", "))?;
+            write_graph(f, &meta.graph, "  ")?;
+            for (key, signature) in &meta.signatures {
+                writeln!(f, "  signature {key:?} method {:?}", signature.method_name)?;
+                for (direction, tensors) in
+                    [("input", &signature.inputs), ("output", &signature.outputs)]
+                {
+                    for (name, t) in tensors {
+                        writeln!(
+                            f,
+                            "    {direction} {name:?}: {} {} {}",
+                            t.name,
+                            t.dtype,
+                            format_shape(&t.shape)
+                        )?;
+                    }
+                }
+            }
+            if !meta.assets.is_empty() {
+                writeln!(f, "  assets: {}", meta.assets.join(", "))?;
+            }
+            if !meta.collections.is_empty() {
+                writeln!(f, "  collections: {}", meta.collections.join(", "))?;
+            }
+        }
+        if !self.variables.is_empty() {
+            writeln!(
+                f,
+                "variables: {} tensors, {}",
+                self.variables.len(),
+                format_bytes(self.total_variable_bytes)
+            )?;
+            for v in &self.variables {
+                let mut line = format!(
+                    "  {} {} {} {}",
+                    v.name,
+                    v.dtype,
+                    format_shape(&Some(v.shape.clone())),
+                    format_bytes(v.bytes)
+                );
+                if v.slices > 0 {
+                    let _ = write!(line, " ({} slices)", v.slices);
+                }
+                writeln!(f, "{line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_graph(f: &mut fmt::Formatter<'_>, graph: &GraphSummary, indent: &str) -> fmt::Result {
+    writeln!(
+        f,
+        "{indent}graph: {} nodes, {} functions, producer {}",
+        graph.nodes, graph.functions, graph.producer
+    )?;
+    let mut ops: Vec<(&String, &usize)> = graph.ops.iter().collect();
+    ops.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let listed: Vec<String> = ops.iter().map(|(op, n)| format!("{op} {n}")).collect();
+    writeln!(f, "{indent}ops: {}", listed.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::NodeDef;
+
+    #[test]
+    fn counts_ops() {
+        let node = |name: &str, op: &str| NodeDef {
+            name: name.into(),
+            op: op.into(),
+            ..Default::default()
+        };
+        let graph = GraphDef {
+            node: vec![node("a", "Const"), node("b", "Const"), node("c", "Add")],
+            ..Default::default()
+        };
+        let summary = GraphSummary::of(&graph);
+        assert_eq!(summary.nodes, 3);
+        assert_eq!(summary.ops["Const"], 2);
+    }
+
+    #[test]
+    fn names_dtypes_like_python() {
+        assert_eq!(dtype_name(DataType::DtFloat as i32), "float32");
+        assert_eq!(dtype_name(DataType::DtInt64 as i32), "int64");
+        assert_eq!(dtype_name(DataType::DtString as i32), "string");
+        assert_eq!(dtype_name(999), "dtype(999)");
+        assert_eq!(format_bytes(1_500_000), "1.5 MB");
+    }
+}
