@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod inspect;
+pub mod ir;
 pub mod passes;
 pub mod proto;
 pub mod typing;

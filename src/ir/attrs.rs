@@ -1,0 +1,145 @@
+//! Typed attr accessors that never panic: a missing or mistyped attr is an
+//! error naming the node, its op and the attr.
+
+use super::{IrError, Node};
+use crate::proto::attr_value::Value;
+use crate::proto::{DataType, TensorProto, TensorShapeProto};
+
+/// Typed reads of a node's attrs.
+pub trait AttrExt {
+    fn attr_value(&self, key: &str) -> Result<&Value, IrError>;
+    fn attr_type(&self, key: &str) -> Result<DataType, IrError>;
+    fn attr_shape(&self, key: &str) -> Result<&TensorShapeProto, IrError>;
+    fn attr_tensor(&self, key: &str) -> Result<&TensorProto, IrError>;
+    fn attr_bool(&self, key: &str) -> Result<bool, IrError>;
+    fn attr_int(&self, key: &str) -> Result<i64, IrError>;
+    fn attr_float(&self, key: &str) -> Result<f32, IrError>;
+    fn attr_string(&self, key: &str) -> Result<&[u8], IrError>;
+    fn attr_list_type(&self, key: &str) -> Result<Vec<DataType>, IrError>;
+    fn attr_list_int(&self, key: &str) -> Result<&[i64], IrError>;
+}
+
+impl Node {
+    fn attr_error(&self, key: &str, expected: &'static str) -> IrError {
+        IrError::AttrType {
+            node: self.name().into(),
+            op: self.op.clone(),
+            attr: key.into(),
+            expected,
+        }
+    }
+}
+
+impl AttrExt for Node {
+    fn attr_value(&self, key: &str) -> Result<&Value, IrError> {
+        self.attrs
+            .get(key)
+            .and_then(|a| a.value.as_ref())
+            .ok_or_else(|| IrError::MissingAttr {
+                node: self.name().into(),
+                op: self.op.clone(),
+                attr: key.into(),
+            })
+    }
+
+    fn attr_type(&self, key: &str) -> Result<DataType, IrError> {
+        match self.attr_value(key)? {
+            Value::Type(t) => {
+                DataType::try_from(*t).map_err(|_| self.attr_error(key, "a known dtype"))
+            }
+            _ => Err(self.attr_error(key, "a dtype")),
+        }
+    }
+
+    fn attr_shape(&self, key: &str) -> Result<&TensorShapeProto, IrError> {
+        match self.attr_value(key)? {
+            Value::Shape(s) => Ok(s),
+            _ => Err(self.attr_error(key, "a shape")),
+        }
+    }
+
+    fn attr_tensor(&self, key: &str) -> Result<&TensorProto, IrError> {
+        match self.attr_value(key)? {
+            Value::Tensor(t) => Ok(t),
+            _ => Err(self.attr_error(key, "a tensor")),
+        }
+    }
+
+    fn attr_bool(&self, key: &str) -> Result<bool, IrError> {
+        match self.attr_value(key)? {
+            Value::B(b) => Ok(*b),
+            _ => Err(self.attr_error(key, "a bool")),
+        }
+    }
+
+    fn attr_int(&self, key: &str) -> Result<i64, IrError> {
+        match self.attr_value(key)? {
+            Value::I(i) => Ok(*i),
+            _ => Err(self.attr_error(key, "an int")),
+        }
+    }
+
+    fn attr_float(&self, key: &str) -> Result<f32, IrError> {
+        match self.attr_value(key)? {
+            Value::F(f) => Ok(*f),
+            _ => Err(self.attr_error(key, "a float")),
+        }
+    }
+
+    fn attr_string(&self, key: &str) -> Result<&[u8], IrError> {
+        match self.attr_value(key)? {
+            Value::S(s) => Ok(s),
+            _ => Err(self.attr_error(key, "a string")),
+        }
+    }
+
+    fn attr_list_type(&self, key: &str) -> Result<Vec<DataType>, IrError> {
+        match self.attr_value(key)? {
+            Value::List(list) => list
+                .r#type
+                .iter()
+                .map(|t| {
+                    DataType::try_from(*t)
+                        .map_err(|_| self.attr_error(key, "a list of known dtypes"))
+                })
+                .collect(),
+            _ => Err(self.attr_error(key, "a list of dtypes")),
+        }
+    }
+
+    fn attr_list_int(&self, key: &str) -> Result<&[i64], IrError> {
+        match self.attr_value(key)? {
+            Value::List(list) => Ok(&list.i),
+            _ => Err(self.attr_error(key, "a list of ints")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::AttrValue;
+
+    #[test]
+    fn errors_name_node_op_and_attr() {
+        let node = Node::new("dense/MatMul", "MatMul").with_attr(
+            "transpose_a",
+            AttrValue {
+                value: Some(Value::B(false)),
+            },
+        );
+        assert!(!node.attr_bool("transpose_a").unwrap());
+        let missing = node.attr_type("T").unwrap_err().to_string();
+        assert!(
+            missing.contains("dense/MatMul")
+                && missing.contains("MatMul")
+                && missing.contains("\"T\""),
+            "{missing}"
+        );
+        let mistyped = node.attr_int("transpose_a").unwrap_err().to_string();
+        assert!(
+            mistyped.contains("transpose_a") && mistyped.contains("an int"),
+            "{mistyped}"
+        );
+    }
+}

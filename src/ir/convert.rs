@@ -1,0 +1,256 @@
+//! GraphDef ⇄ Graph, losslessly. Loading is two-phase: every node first, then
+//! the edges by name, so inputs may name nodes that come later in the file.
+
+use super::IrError;
+use super::graph::{Edge, Graph, Node, NodeId};
+use super::input_name::{InputName, format_input, parse_input};
+use crate::proto::{GraphDef, NodeDef};
+
+impl Graph {
+    /// Builds the IR of a GraphDef; fails on dangling inputs, duplicate names
+    /// and data inputs after control inputs.
+    #[allow(deprecated)] // the legacy `version` field is carried, not used
+    pub fn from_graph_def(graph_def: GraphDef) -> Result<Graph, IrError> {
+        let GraphDef {
+            node,
+            versions,
+            version,
+            library,
+            debug_info,
+        } = graph_def;
+        let mut graph = Graph::new();
+        graph.library = library;
+        graph.versions = versions;
+        graph.legacy_version = version;
+        graph.debug_info = debug_info;
+        let mut inputs: Vec<(NodeId, Vec<String>)> = Vec::with_capacity(node.len());
+        for def in node {
+            let NodeDef {
+                name,
+                op,
+                input,
+                device,
+                attr,
+                experimental_debug_info,
+                experimental_type,
+            } = def;
+            let mut node = Node::new(name, op);
+            node.device = device;
+            node.attrs = attr;
+            node.debug_info = experimental_debug_info;
+            node.full_type = experimental_type;
+            let id = graph.add_node(node)?;
+            inputs.push((id, input));
+        }
+        let mut control_order = 0u32;
+        for (id, names) in inputs {
+            let mut slot = 0;
+            let mut seen_control = false;
+            for input in &names {
+                let consumer = graph.name(id).to_string();
+                let parsed = parse_input(&consumer, input)?;
+                let producer_name = match parsed {
+                    InputName::Data { node, .. } | InputName::Control { node } => node,
+                };
+                let producer = graph
+                    .find(producer_name)
+                    .ok_or_else(|| IrError::UnknownInput {
+                        node: consumer.clone(),
+                        input: input.clone(),
+                    })?;
+                match parsed {
+                    InputName::Data { port, .. } => {
+                        if seen_control {
+                            return Err(IrError::DataAfterControl { node: consumer });
+                        }
+                        graph.add_raw_edge(
+                            producer,
+                            id,
+                            Edge::Data {
+                                src_port: port,
+                                dst_slot: slot,
+                            },
+                        );
+                        slot += 1;
+                    }
+                    InputName::Control { .. } => {
+                        seen_control = true;
+                        graph.add_raw_edge(
+                            producer,
+                            id,
+                            Edge::Control {
+                                order: control_order,
+                            },
+                        );
+                        control_order += 1;
+                    }
+                }
+            }
+        }
+        Ok(graph)
+    }
+
+    /// The NodeDef of one node, inputs rebuilt from its edges.
+    pub fn node_def(&self, id: NodeId) -> NodeDef {
+        let node = self.node(id);
+        let data = self.data_inputs(id).into_iter().map(|t| {
+            format_input(&InputName::Data {
+                node: self.name(t.node),
+                port: t.port,
+            })
+        });
+        let control = self
+            .control_inputs(id)
+            .into_iter()
+            .map(|c| format_input(&InputName::Control { node: self.name(c) }));
+        NodeDef {
+            name: node.name().to_string(),
+            op: node.op.clone(),
+            input: data.chain(control).collect(),
+            device: node.device.clone(),
+            attr: node.attrs.clone(),
+            experimental_debug_info: node.debug_info.clone(),
+            experimental_type: node.full_type.clone(),
+        }
+    }
+
+    /// The GraphDef of the graph, nodes in graph order.
+    #[allow(deprecated)]
+    pub fn to_graph_def(&self) -> GraphDef {
+        GraphDef {
+            node: self
+                .node_ids()
+                .into_iter()
+                .map(|id| self.node_def(id))
+                .collect(),
+            versions: self.versions.clone(),
+            version: self.legacy_version,
+            library: self.library.clone(),
+            debug_info: self.debug_info.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::attr_value::Value;
+    use crate::proto::{AttrValue, VersionDef};
+    use prost::Message;
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..NodeDef::default()
+        }
+    }
+
+    fn sample() -> GraphDef {
+        let mut add = node("add", "AddV2", &["b:1", "a", "^c", "^a"]);
+        add.device = "/device:CPU:0".into();
+        add.attr.insert(
+            "T".into(),
+            AttrValue {
+                value: Some(Value::Type(1)),
+            },
+        );
+        GraphDef {
+            // Consumers before producers, to exercise two-phase loading.
+            node: vec![
+                add,
+                node("a", "Const", &[]),
+                node("b", "Split", &["a"]),
+                node("c", "NoOp", &[]),
+            ],
+            versions: Some(VersionDef {
+                producer: 1987,
+                min_consumer: 12,
+                bad_consumers: vec![3],
+            }),
+            ..GraphDef::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_is_lossless() {
+        let original = sample();
+        let graph = Graph::from_graph_def(original.clone()).unwrap();
+        let back = graph.to_graph_def();
+        assert_eq!(back, original);
+        assert_eq!(back.encode_to_vec(), original.encode_to_vec());
+    }
+
+    #[test]
+    fn dangling_input_names_node_and_input() {
+        let mut def = sample();
+        def.node[0].input[1] = "nowhere:0".into();
+        let err = Graph::from_graph_def(def).unwrap_err();
+        assert!(
+            matches!(&err, IrError::UnknownInput { node, input } if node == "add" && input == "nowhere:0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let mut def = sample();
+        def.node.push(node("a", "Const", &[]));
+        assert!(matches!(
+            Graph::from_graph_def(def),
+            Err(IrError::DuplicateName { .. })
+        ));
+    }
+
+    #[test]
+    fn data_after_control_is_refused() {
+        let def = GraphDef {
+            node: vec![node("a", "Const", &[]), node("b", "Identity", &["^a", "a"])],
+            ..Default::default()
+        };
+        assert!(matches!(
+            Graph::from_graph_def(def),
+            Err(IrError::DataAfterControl { .. })
+        ));
+    }
+
+    #[test]
+    fn rewire_and_remove_keep_slots_and_order() {
+        let mut graph = Graph::from_graph_def(sample()).unwrap();
+        let a = graph.find("a").unwrap();
+        let b = graph.find("b").unwrap();
+        let moved = graph.rewire(
+            super::super::TensorRef::new(a, 0),
+            super::super::TensorRef::new(b, 0),
+        );
+        assert_eq!(moved, 2); // add:1 and b:0 read a — b's own input moves to itself too
+        let add = graph.find("add").unwrap();
+        assert_eq!(graph.node_def(add).input, ["b:1", "b", "^c", "^a"]);
+        graph.remove_node(graph.find("c").unwrap());
+        assert_eq!(graph.node_def(add).input, ["b:1", "b", "^a"]);
+    }
+
+    #[test]
+    fn cycles_outside_while_loops_are_errors() {
+        let def = GraphDef {
+            node: vec![node("a", "Identity", &["b"]), node("b", "Identity", &["a"])],
+            ..Default::default()
+        };
+        let graph = Graph::from_graph_def(def).unwrap();
+        assert!(matches!(
+            graph.topological_order(),
+            Err(IrError::Cycle { .. })
+        ));
+        let def = GraphDef {
+            node: vec![
+                node("start", "Const", &[]),
+                node("merge", "Merge", &["start", "next"]),
+                node("next", "NextIteration", &["merge"]),
+            ],
+            ..Default::default()
+        };
+        let graph = Graph::from_graph_def(def).unwrap();
+        assert_eq!(graph.topological_order().unwrap().len(), 3);
+    }
+}

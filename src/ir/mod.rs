@@ -1,0 +1,31 @@
+//! The graph IR every pass works on.
+//!
+//! Invariants (what a pass may assume, and must keep):
+//! - A [`Graph`] is a `petgraph` `StableDiGraph<Node, Edge>` plus a name index.
+//!   Node names are unique and are a node's identity; a [`NodeId`] is only a
+//!   handle valid until that node is removed (petgraph may reuse the slot for a
+//!   later node), so never keep one across passes — keep the name.
+//! - An edge runs from producer to consumer. [`Edge::Data`] carries the
+//!   producer's output port and the consumer's input slot: NodeDef input
+//!   `"x:2"` at position 1 is `Data { src_port: 2, dst_slot: 1 }`. The data
+//!   slots of a node are exactly `0..n` with no gaps and no duplicates.
+//!   [`Edge::Control`] is a `"^x"` input: the consumer runs after the producer.
+//! - Control inputs keep their order (`Node::control_order`), so GraphDef →
+//!   Graph → GraphDef is lossless: node order, input order, attrs, devices,
+//!   debug info, full types, the function library, versions and debug info.
+//! - Cycles exist only through `NextIteration` → `Merge` edges of TF1 while
+//!   loops; [`Graph::topological_order`] treats those as back edges.
+//! - Whatever servegraph does not understand (unknown ops, attrs, functions)
+//!   passes through untouched.
+
+mod attrs;
+mod convert;
+mod error;
+mod graph;
+mod input_name;
+mod print;
+
+pub use attrs::AttrExt;
+pub use error::IrError;
+pub use graph::{Edge, Graph, Node, NodeId, TensorRef};
+pub use input_name::{InputName, format_input, parse_input};
