@@ -4,6 +4,7 @@
 pub mod error;
 pub mod inspect;
 pub mod ir;
+pub mod model;
 pub mod passes;
 pub mod proto;
 pub mod typing;

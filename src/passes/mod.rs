@@ -1,3 +1,147 @@
-//! Graph passes that turn a training graph into a serving graph.
+//! Passes that turn a training graph into a serving graph, and the pipeline
+//! that runs them in order.
+//!
+//! A pass does one thing and reports what it changed, so the CLI can explain
+//! every removal and rewiring. Passes are public: tools embed them and add
+//! their own through [`Pipeline::insert_after`] / [`Pipeline::push`].
 
+pub mod batch_norm;
+pub mod conds;
+pub mod constants;
+pub mod dropout;
+mod error;
+pub mod inputs;
+pub mod metadata;
+pub mod prune;
+mod report;
+pub mod strip;
 pub mod training_ops;
+
+use std::time::Instant;
+
+pub use error::PassError;
+pub use report::{PassReport, Rewire};
+
+use crate::model::Model;
+
+/// One step of the pipeline.
+pub trait Pass {
+    /// A short kebab-case name, used in reports and to address the pass.
+    fn name(&self) -> &'static str;
+    /// Runs the pass, returning what it changed.
+    fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError>;
+}
+
+/// State shared by the passes of one run.
+#[derive(Debug, Default)]
+pub struct PassContext {
+    /// Validate the graph's invariants after every pass (on in debug builds).
+    pub validate_between_passes: bool,
+}
+
+impl PassContext {
+    pub fn new() -> PassContext {
+        PassContext {
+            validate_between_passes: cfg!(debug_assertions),
+        }
+    }
+}
+
+/// An ordered, editable list of passes.
+pub struct Pipeline {
+    passes: Vec<Box<dyn Pass>>,
+}
+
+/// What the serving pipeline needs to know.
+#[derive(Debug, Clone, Default)]
+pub struct ServingSpec {
+    pub inputs: Vec<inputs::InputSpec>,
+    pub outputs: Vec<inputs::OutputSpec>,
+    /// Signature key; `serving_default` when empty.
+    pub signature_name: String,
+    /// Extra boolean training-flag nodes to set to false.
+    pub training_flags: Vec<String>,
+}
+
+impl Pipeline {
+    pub fn empty() -> Pipeline {
+        Pipeline { passes: Vec::new() }
+    }
+
+    /// The standard training → serving sequence.
+    pub fn serving(spec: &ServingSpec) -> Pipeline {
+        let mut pipeline = Pipeline::empty();
+        pipeline.push(inputs::InputsPass::new(spec));
+        pipeline.push(conds::TrainingCondsPass::new(spec.training_flags.clone()));
+        pipeline.push(dropout::DropoutPass);
+        pipeline.push(batch_norm::BatchNormPass);
+        pipeline.push(strip::DebugOpsPass);
+        pipeline.push(prune::PrunePass);
+        pipeline.push(strip::VerifyServingPass);
+        pipeline.push(metadata::MetadataPass);
+        pipeline
+    }
+
+    pub fn push(&mut self, pass: impl Pass + 'static) {
+        self.passes.push(Box::new(pass));
+    }
+
+    /// Inserts `pass` right after the pass called `after`.
+    pub fn insert_after(
+        &mut self,
+        after: &str,
+        pass: impl Pass + 'static,
+    ) -> Result<(), PassError> {
+        let index = self.position(after)?;
+        self.passes.insert(index + 1, Box::new(pass));
+        Ok(())
+    }
+
+    /// Removes the pass called `name`.
+    pub fn remove(&mut self, name: &str) -> Result<(), PassError> {
+        let index = self.position(name)?;
+        self.passes.remove(index);
+        Ok(())
+    }
+
+    fn position(&self, name: &str) -> Result<usize, PassError> {
+        self.passes
+            .iter()
+            .position(|p| p.name() == name)
+            .ok_or_else(|| PassError::UnknownPass {
+                name: name.into(),
+                known: self.names().iter().map(|s| s.to_string()).collect(),
+            })
+    }
+
+    /// The pass names, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.passes.iter().map(|p| p.name()).collect()
+    }
+
+    /// Runs every pass in order; stops at the first error.
+    pub fn run(
+        &self,
+        model: &mut Model,
+        cx: &mut PassContext,
+    ) -> Result<Vec<PassReport>, PassError> {
+        let mut reports = Vec::with_capacity(self.passes.len());
+        for pass in &self.passes {
+            let started = Instant::now();
+            let mut report = pass.run(model, cx)?;
+            report.pass = pass.name().to_string();
+            report.micros = started.elapsed().as_micros() as u64;
+            if cx.validate_between_passes {
+                model
+                    .graph
+                    .validate()
+                    .map_err(|source| PassError::Invalid {
+                        pass: pass.name(),
+                        source,
+                    })?;
+            }
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+}

@@ -1,0 +1,100 @@
+//! A [`Model`]: the graph plus everything that travels with it from the
+//! training artifacts to the SavedModel — where each variable lives in the
+//! checkpoint, collections, signatures, assets, op definitions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use crate::ir::Graph;
+use crate::proto::{CollectionDef, OpDef, SaverDef, VariableDef};
+use crate::write::meta_graph::Signature;
+
+/// Where a variable's value is stored in the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CheckpointSlot {
+    /// The bundle key (the full tensor's name for a piece of a partitioned variable).
+    pub key: String,
+    /// `""` for a whole tensor, else the `shape_and_slices` spec of the piece.
+    pub slice_spec: String,
+}
+
+/// A file a lookup table reads at initialization, to ship in `assets/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asset {
+    /// The string `Const` node holding the file's path.
+    pub node: String,
+    /// Where the file is now.
+    pub source: PathBuf,
+    /// Its name inside `assets/`.
+    pub filename: String,
+}
+
+/// The graph and its companions.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub graph: Graph,
+    /// The checkpoint prefix variables are read from, if the model has one.
+    pub checkpoint: Option<PathBuf>,
+    /// The directory relative file names in the graph are resolved against.
+    pub base_dir: PathBuf,
+    /// Variable node name → where its value is in the checkpoint.
+    pub checkpoint_slots: BTreeMap<String, CheckpointSlot>,
+    /// Variable node name → its VariableDef from the source collections.
+    pub variable_defs: BTreeMap<String, VariableDef>,
+    /// Names of trainable variable nodes.
+    pub trainable: BTreeSet<String>,
+    /// The source MetaGraphDef's collections, minus the variable ones.
+    pub collections: BTreeMap<String, CollectionDef>,
+    /// The training saver, if any (dropped by the metadata pass).
+    pub saver_def: Option<SaverDef>,
+    /// Op type → its definition, from the source's stripped op list.
+    pub op_defs: BTreeMap<String, OpDef>,
+    /// Signatures to write, by key.
+    pub signatures: BTreeMap<String, Signature>,
+    /// Table initializer ops to run after restore.
+    pub table_initializers: Vec<String>,
+    pub assets: Vec<Asset>,
+    pub tensorflow_version: String,
+    pub tensorflow_git_version: String,
+}
+
+impl Model {
+    /// A model around a bare graph.
+    pub fn from_graph(graph: Graph) -> Model {
+        Model {
+            graph,
+            ..Model::default()
+        }
+    }
+
+    /// Moves every reader of `from` to `to`: graph consumers and signature
+    /// outputs alike, so that a pass replacing a tensor never strands a
+    /// signature on a node that is about to be removed.
+    pub fn rewire(&mut self, from: crate::ir::TensorRef, to: crate::ir::TensorRef) -> usize {
+        let moved = self.graph.rewire(from, to);
+        let from_name = self.graph.tensor_name(from);
+        let bare = (from.port == 0).then(|| self.graph.name(from.node).to_string());
+        let to_name = self.graph.tensor_name(to);
+        for signature in self.signatures.values_mut() {
+            for output in signature.outputs.values_mut() {
+                if output.name == from_name || Some(&output.name) == bare.as_ref() {
+                    output.name = to_name.clone();
+                }
+            }
+        }
+        moved
+    }
+
+    /// The nodes every signature output is read from.
+    pub fn output_nodes(&self) -> Vec<crate::ir::NodeId> {
+        let mut nodes: Vec<crate::ir::NodeId> = self
+            .signatures
+            .values()
+            .flat_map(|s| s.outputs.values())
+            .filter_map(|t| self.graph.tensor(&t.name).ok().map(|t| t.node))
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes
+    }
+}

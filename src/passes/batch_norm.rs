@@ -1,0 +1,355 @@
+//! Batch norm in inference mode. A `FusedBatchNorm*` still running with
+//! `is_training=true` is rewired to read the moving mean and variance with
+//! `is_training=false`; an unfused batch norm (`tf.nn.moments` feeding
+//! `tf.nn.batch_normalization`) has its batch statistics replaced by the
+//! moving averages. The moving averages are found from their update ops
+//! (`var -= (var - value) * decay`, i.e. `AssignMovingAvg`), which then have
+//! no serving consumer and are pruned away.
+
+use std::collections::HashMap;
+
+use super::constants::{FORWARDING_OPS, through_identities};
+use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
+use crate::model::Model;
+use crate::proto::AttrValue;
+use crate::proto::attr_value::Value;
+
+/// Puts every batch norm in inference mode.
+pub struct BatchNormPass;
+
+impl Pass for BatchNormPass {
+    fn name(&self) -> &'static str {
+        "batch-norm"
+    }
+
+    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+        let mut report = PassReport::default();
+        let averages = moving_averages(&model.graph);
+        for id in model.graph.node_ids() {
+            let node = model.graph.node(id);
+            if node.op.starts_with("FusedBatchNorm")
+                && node.attr_bool("is_training").unwrap_or(false)
+            {
+                fuse_to_inference(model, id, &averages, &mut report)?;
+            }
+        }
+        // Unfused: batch statistics that have a moving average are replaced by it.
+        for (value, (variable, update_reader)) in &averages {
+            if model.graph.op(value.node).starts_with("FusedBatchNorm")
+                || is_variable_read(&model.graph, *value)
+            {
+                continue;
+            }
+            let read = variable_read(model, *variable, &mut report)?;
+            let consumers = model.graph.data_consumers(*value);
+            let from = model.graph.tensor_name(*value);
+            let to = model.graph.tensor_name(read);
+            let mut moved = false;
+            for (consumer, slot) in consumers {
+                if consumer != *update_reader {
+                    model.graph.set_data_input(consumer, slot, read)?;
+                    moved = true;
+                }
+            }
+            if moved {
+                report.rewired(from, to, "batch statistic replaced by its moving average");
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Batch statistic tensor → (moving-average variable node, the update node
+/// that reads the statistic).
+fn moving_averages(graph: &Graph) -> HashMap<TensorRef, (NodeId, NodeId)> {
+    let mut found = HashMap::new();
+    for id in graph.node_ids() {
+        let op = graph.op(id);
+        let (Some(target), Some(delta)) = (graph.data_input(id, 0), graph.data_input(id, 1)) else {
+            continue;
+        };
+        let variable = variable_of(graph, target);
+        match op {
+            // var -= (var - value) * decay
+            "AssignSub" | "AssignSubVariableOp" => {
+                let Some(variable) = variable else { continue };
+                let delta = through_identities(graph, delta);
+                if graph.op(delta.node) != "Mul" {
+                    continue;
+                }
+                for factor in graph.data_inputs(delta.node) {
+                    let factor = through_identities(graph, factor);
+                    if graph.op(factor.node) != "Sub" {
+                        continue;
+                    }
+                    let (Some(minuend), Some(value)) = (
+                        graph.data_input(factor.node, 0),
+                        graph.data_input(factor.node, 1),
+                    ) else {
+                        continue;
+                    };
+                    if variable_of(graph, minuend) == Some(variable) {
+                        found.insert(value, (variable, factor.node));
+                    }
+                }
+            }
+            // Keras fused batch norm computes the new average itself: var = FusedBatchNorm:1/2.
+            "Assign" | "AssignVariableOp" => {
+                if let Some(variable) = variable {
+                    let value = through_identities(graph, delta);
+                    if graph.op(value.node).starts_with("FusedBatchNorm")
+                        && matches!(value.port, 1 | 2)
+                    {
+                        found.insert(value, (variable, id));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The variable node behind a ref, a handle or a read of either.
+fn variable_of(graph: &Graph, tensor: TensorRef) -> Option<NodeId> {
+    let tensor = through_identities(graph, tensor);
+    match graph.op(tensor.node) {
+        "VariableV2" | "Variable" | "VarHandleOp" => Some(tensor.node),
+        "ReadVariableOp" => graph
+            .data_input(tensor.node, 0)
+            .and_then(|h| variable_of(graph, h)),
+        _ => None,
+    }
+}
+
+fn is_variable_read(graph: &Graph, tensor: TensorRef) -> bool {
+    variable_of(graph, tensor).is_some()
+}
+
+/// A tensor holding the variable's current value: an existing read, or a new one.
+fn variable_read(
+    model: &mut Model,
+    variable: NodeId,
+    report: &mut PassReport,
+) -> Result<TensorRef, PassError> {
+    let graph = &model.graph;
+    let resource = graph.op(variable) == "VarHandleOp";
+    let existing = graph
+        .data_consumers(TensorRef::new(variable, 0))
+        .into_iter()
+        .find(|(c, _)| {
+            let op = graph.op(*c);
+            (resource && op == "ReadVariableOp") || (!resource && FORWARDING_OPS.contains(&op))
+        });
+    if let Some((reader, _)) = existing {
+        return Ok(TensorRef::new(reader, 0));
+    }
+    let var_node = graph.node(variable);
+    let dtype = var_node.attr_type("dtype")?;
+    let name = graph.unique_name(&format!("{}/read_for_inference", var_node.name()));
+    let node = if resource {
+        Node::new(name.clone(), "ReadVariableOp")
+    } else {
+        Node::new(name.clone(), "Identity")
+    };
+    let key = if resource { "dtype" } else { "T" };
+    let node = node.with_attr(
+        key,
+        AttrValue {
+            value: Some(Value::Type(dtype as i32)),
+        },
+    );
+    let id = model.graph.add_node(node)?;
+    model.graph.push_data_input(id, TensorRef::new(variable, 0));
+    report.added.push(name);
+    Ok(TensorRef::new(id, 0))
+}
+
+/// Rewires one training-mode fused batch norm to its moving statistics.
+fn fuse_to_inference(
+    model: &mut Model,
+    id: NodeId,
+    averages: &HashMap<TensorRef, (NodeId, NodeId)>,
+    report: &mut PassReport,
+) -> Result<(), PassError> {
+    let name = model.graph.name(id).to_string();
+    let mut stats = Vec::with_capacity(2);
+    for (port, slot) in [(1usize, 3usize), (2, 4)] {
+        let moving = match averages.get(&TensorRef::new(id, port)) {
+            Some(&(variable, _)) => variable_read(model, variable, report)?,
+            None => match model.graph.data_input(id, slot) {
+                // Keras passes the moving statistics in already.
+                Some(input) if is_variable_read(&model.graph, input) => input,
+                _ => return Err(PassError::BatchNormWithoutMovingStats { node: name }),
+            },
+        };
+        stats.push((slot, moving));
+    }
+    for (slot, moving) in stats {
+        let from = model
+            .graph
+            .data_input(id, slot)
+            .map(|t| model.graph.tensor_name(t))
+            .unwrap_or_default();
+        model.graph.set_data_input(id, slot, moving)?;
+        report.rewired(
+            from,
+            model.graph.tensor_name(moving),
+            format!("{name} uses its moving statistics"),
+        );
+    }
+    let node = model.graph.node_mut(id);
+    node.attrs.insert(
+        "is_training".into(),
+        AttrValue {
+            value: Some(Value::B(false)),
+        },
+    );
+    if node.attrs.contains_key("exponential_avg_factor") {
+        node.attrs.insert(
+            "exponential_avg_factor".into(),
+            AttrValue {
+                value: Some(Value::F(1.0)),
+            },
+        );
+    }
+    report.note(format!("{name}: is_training set to false"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{GraphDef, NodeDef};
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..NodeDef::default()
+        }
+    }
+
+    fn with_attr(mut n: NodeDef, key: &str, value: Value) -> NodeDef {
+        n.attr.insert(key.into(), AttrValue { value: Some(value) });
+        n
+    }
+
+    #[test]
+    fn training_fused_batch_norm_reads_moving_statistics() {
+        let mut nodes = vec![
+            node("x", "Placeholder", &[]),
+            node("scale", "Const", &[]),
+            node("offset", "Const", &[]),
+            node("empty", "Const", &[]),
+            with_attr(
+                node(
+                    "bn",
+                    "FusedBatchNormV3",
+                    &["x", "scale", "offset", "empty", "empty"],
+                ),
+                "is_training",
+                Value::B(true),
+            ),
+            node("out", "Relu", &["bn"]),
+        ];
+        for (var, port) in [("moving_mean", 1), ("moving_variance", 2)] {
+            nodes.push(with_attr(
+                node(var, "VariableV2", &[]),
+                "dtype",
+                Value::Type(101),
+            ));
+            nodes.push(node(&format!("{var}/read"), "Identity", &[var]));
+            nodes.push(node(&format!("{var}/decay"), "Const", &[]));
+            nodes.push(node(
+                &format!("{var}/sub"),
+                "Sub",
+                &[&format!("{var}/read"), &format!("bn:{port}")],
+            ));
+            nodes.push(node(
+                &format!("{var}/mul"),
+                "Mul",
+                &[&format!("{var}/sub"), &format!("{var}/decay")],
+            ));
+            nodes.push(node(
+                &format!("{var}/AssignMovingAvg"),
+                "AssignSub",
+                &[var, &format!("{var}/mul")],
+            ));
+        }
+        let def = GraphDef {
+            node: nodes,
+            ..Default::default()
+        };
+        let mut model = Model::from_graph(Graph::from_graph_def(def).unwrap());
+        BatchNormPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let g = &model.graph;
+        let bn = g.find("bn").unwrap();
+        assert!(!g.node(bn).attr_bool("is_training").unwrap());
+        assert_eq!(
+            g.tensor_name(g.data_input(bn, 3).unwrap()),
+            "moving_mean/read:0"
+        );
+        assert_eq!(
+            g.tensor_name(g.data_input(bn, 4).unwrap()),
+            "moving_variance/read:0"
+        );
+    }
+
+    #[test]
+    fn training_batch_norm_without_statistics_is_an_error() {
+        let def = GraphDef {
+            node: vec![
+                node("x", "Placeholder", &[]),
+                node("c", "Const", &[]),
+                with_attr(
+                    node("bn", "FusedBatchNormV3", &["x", "c", "c", "c", "c"]),
+                    "is_training",
+                    Value::B(true),
+                ),
+            ],
+            ..Default::default()
+        };
+        let mut model = Model::from_graph(Graph::from_graph_def(def).unwrap());
+        let err = BatchNormPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("\"bn\""), "{err}");
+    }
+
+    #[test]
+    fn unfused_moments_use_the_moving_average() {
+        let nodes = vec![
+            node("x", "Placeholder", &[]),
+            node("moments/mean", "Mean", &["x"]),
+            node("norm", "Sub", &["x", "moments/mean"]),
+            with_attr(node("ema", "VarHandleOp", &[]), "dtype", Value::Type(1)),
+            node("ema/read", "ReadVariableOp", &["ema"]),
+            node("ema/sub", "Sub", &["ema/read", "moments/mean"]),
+            node("decay", "Const", &[]),
+            node("ema/mul", "Mul", &["decay", "ema/sub"]),
+            node("ema/update", "AssignSubVariableOp", &["ema", "ema/mul"]),
+        ];
+        let def = GraphDef {
+            node: nodes,
+            ..Default::default()
+        };
+        let mut model = Model::from_graph(Graph::from_graph_def(def).unwrap());
+        BatchNormPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let g = &model.graph;
+        let norm = g.find("norm").unwrap();
+        assert_eq!(g.tensor_name(g.data_input(norm, 1).unwrap()), "ema/read:0");
+        // The update still reads the batch statistic; pruning removes it.
+        let sub = g.find("ema/sub").unwrap();
+        assert_eq!(
+            g.tensor_name(g.data_input(sub, 1).unwrap()),
+            "moments/mean:0"
+        );
+    }
+}

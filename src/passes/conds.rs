@@ -1,0 +1,306 @@
+//! Training conds resolved to inference: boolean training flags
+//! (`is_training` placeholders with a default, `keras_learning_phase`, or
+//! flags the user names) become the constant `false`, then every TF1
+//! (control flow v1) `Switch` whose predicate is now constant is folded: the
+//! dead branch is removed and each `Merge` is replaced by its live input.
+//!
+//! Deadness follows TensorFlow's executor: a node is dead when any input,
+//! data or control, is dead; a `Merge` only when all its data inputs are.
+//! While loops are left alone: their predicates (`LoopCond`) are not constant.
+
+use std::collections::{HashMap, HashSet};
+
+use super::constants::{self, FORWARDING_OPS};
+use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::{AttrExt, Graph, NodeId, TensorRef};
+use crate::model::Model;
+use crate::proto::DataType;
+
+/// Names that mark a boolean placeholder as a training flag.
+const FLAG_NAMES: &[&str] = &[
+    "is_training",
+    "training",
+    "is_train",
+    "train_phase",
+    "phase_train",
+    "keras_learning_phase",
+    "learning_phase",
+];
+
+/// Sets training flags to false and folds the conds they drive.
+pub struct TrainingCondsPass {
+    extra_flags: Vec<String>,
+}
+
+impl TrainingCondsPass {
+    /// `extra_flags` are node names to treat as flags besides the usual names.
+    pub fn new(extra_flags: Vec<String>) -> TrainingCondsPass {
+        TrainingCondsPass { extra_flags }
+    }
+}
+
+impl Pass for TrainingCondsPass {
+    fn name(&self) -> &'static str {
+        "training-conds"
+    }
+
+    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+        let mut report = PassReport::default();
+        for flag in find_flags(&model.graph, &self.extra_flags)? {
+            let name = model.graph.name(flag).to_string();
+            constants::make_bool_const(&mut model.graph, flag, false);
+            report.note(format!("training flag {name:?} set to false"));
+        }
+        fold_constant_switches(model, &mut report)?;
+        Ok(report)
+    }
+}
+
+/// Boolean placeholders named like training flags, plus the named extras.
+pub fn find_flags(graph: &Graph, extra: &[String]) -> Result<Vec<NodeId>, PassError> {
+    let mut flags = Vec::new();
+    for name in extra {
+        let id = graph.find(name).ok_or_else(|| PassError::UnknownTensor {
+            tensor: name.clone(),
+            suggestions: Vec::new(),
+        })?;
+        flags.push(id);
+    }
+    for id in graph.node_ids() {
+        let node = graph.node(id);
+        let is_placeholder = matches!(node.op.as_str(), "PlaceholderWithDefault" | "Placeholder");
+        let is_bool = node.attr_type("dtype").is_ok_and(|t| t == DataType::DtBool);
+        let base = node.name().rsplit('/').next().unwrap_or_default();
+        let base = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_');
+        if is_placeholder && is_bool && FLAG_NAMES.contains(&base) && !flags.contains(&id) {
+            flags.push(id);
+        }
+    }
+    Ok(flags)
+}
+
+/// Constant bool values of tensors, following identities and `LogicalNot`.
+fn constant_bools(graph: &Graph, order: &[NodeId]) -> HashMap<TensorRef, bool> {
+    let mut known = HashMap::new();
+    for &id in order {
+        let node = graph.node(id);
+        let value = match node.op.as_str() {
+            "Const" => node
+                .attr_tensor("value")
+                .ok()
+                .and_then(constants::scalar_bool),
+            op if FORWARDING_OPS.contains(&op) => {
+                graph.data_input(id, 0).and_then(|t| known.get(&t).copied())
+            }
+            "LogicalNot" => graph
+                .data_input(id, 0)
+                .and_then(|t| known.get(&t).map(|v: &bool| !v)),
+            _ => None,
+        };
+        if let Some(value) = value {
+            known.insert(TensorRef::new(id, 0), value);
+        }
+    }
+    known
+}
+
+/// Folds every `Switch` with a constant predicate; removes what is dead.
+fn fold_constant_switches(model: &mut Model, report: &mut PassReport) -> Result<(), PassError> {
+    let order = model.graph.topological_order()?;
+    let known = constant_bools(&model.graph, &order);
+    let graph = &model.graph;
+
+    // Switch → its live output port.
+    let mut live_port: HashMap<NodeId, usize> = HashMap::new();
+    for &id in &order {
+        let pred = graph.data_input(id, 1).and_then(|p| known.get(&p));
+        if let (true, Some(&pred)) = (matches!(graph.op(id), "Switch" | "RefSwitch"), pred) {
+            live_port.insert(id, usize::from(pred));
+        }
+    }
+    if live_port.is_empty() {
+        return Ok(());
+    }
+
+    let mut dead: HashSet<NodeId> = HashSet::new();
+    let tensor_dead = |t: TensorRef, dead: &HashSet<NodeId>| {
+        dead.contains(&t.node) || live_port.get(&t.node).is_some_and(|&live| live != t.port)
+    };
+    let mut merges: Vec<(NodeId, TensorRef, usize)> = Vec::new();
+    for &id in &order {
+        let inputs = graph.data_inputs(id);
+        if matches!(graph.op(id), "Merge" | "RefMerge") {
+            let live: Vec<(usize, TensorRef)> = inputs
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(_, t)| !tensor_dead(*t, &dead))
+                .collect();
+            if live.is_empty() {
+                dead.insert(id);
+            } else if live.len() == 1 && live.len() < inputs.len() {
+                merges.push((id, live[0].1, live[0].0));
+            }
+            continue;
+        }
+        let control_dead = graph.control_inputs(id).iter().any(|c| dead.contains(c));
+        if control_dead || inputs.iter().any(|t| tensor_dead(*t, &dead)) {
+            dead.insert(id);
+        }
+    }
+
+    // Merges with one live input become that input; value_index a constant.
+    let mut resolved = Vec::with_capacity(merges.len());
+    for (merge, live, index) in merges {
+        if dead.contains(&merge) {
+            continue;
+        }
+        let name = model.graph.name(merge).to_string();
+        let target = model.graph.tensor_name(live);
+        model.rewire(TensorRef::new(merge, 0), live);
+        report.rewired(format!("{name}:0"), target, "merge of a folded cond");
+        resolved.push(merge);
+        let index_consumers = model.graph.data_consumers(TensorRef::new(merge, 1));
+        if !index_consumers.is_empty() {
+            let const_name = model.graph.unique_name(&format!("{name}/value_index"));
+            let index_const = model
+                .graph
+                .add_node(constants::int32_const(&const_name, index as i32))?;
+            model.rewire(TensorRef::new(merge, 1), TensorRef::new(index_const, 0));
+            report.added.push(const_name);
+        }
+    }
+    // Live outputs of folded switches read the switched value directly.
+    for (&switch, &port) in &live_port {
+        if dead.contains(&switch) {
+            continue;
+        }
+        if let Some(data) = model.graph.data_input(switch, 0) {
+            let from = TensorRef::new(switch, port);
+            if model.rewire(from, data) > 0 {
+                let from = model.graph.tensor_name(from);
+                let to = model.graph.tensor_name(data);
+                report.rewired(from, to, "switch with a constant predicate");
+            }
+        }
+    }
+    // Resolved merges and folded switches now feed nothing.
+    let folded: Vec<NodeId> = resolved
+        .into_iter()
+        .chain(live_port.keys().copied())
+        .collect();
+    for id in folded {
+        let unused =
+            model.graph.contains(id) && !dead.contains(&id) && model.graph.consumers(id).is_empty();
+        if unused && let Some(node) = model.graph.remove_node(id) {
+            report.removed("folded-cond", node.name());
+        }
+    }
+    let mut dead: Vec<NodeId> = dead.into_iter().collect();
+    dead.sort_by_key(|id| model.graph.name(*id).to_string());
+    for id in dead {
+        if let Some(node) = model.graph.remove_node(id) {
+            report.removed("dead-branch", node.name());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::Graph;
+    use crate::proto::{GraphDef, NodeDef};
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..NodeDef::default()
+        }
+    }
+
+    /// `cond(is_training, lambda: x * 2, lambda: x)` as TF1 builds it.
+    fn cond_graph() -> Model {
+        let mut flag = node(
+            "is_training",
+            "PlaceholderWithDefault",
+            &["is_training/input"],
+        );
+        flag.attr.insert(
+            "dtype".into(),
+            crate::proto::AttrValue {
+                value: Some(crate::proto::attr_value::Value::Type(
+                    DataType::DtBool as i32,
+                )),
+            },
+        );
+        let def = GraphDef {
+            node: vec![
+                node("is_training/input", "Const", &[]),
+                flag,
+                node("x", "Placeholder", &[]),
+                node("cond/Switch", "Switch", &["is_training", "is_training"]),
+                node("cond/switch_t", "Identity", &["cond/Switch:1"]),
+                node("cond/pred_id", "Identity", &["is_training"]),
+                node("cond/two", "Const", &["^cond/switch_t"]),
+                node("cond/mul/Switch", "Switch", &["x", "cond/pred_id"]),
+                node("cond/mul", "Mul", &["cond/mul/Switch:1", "cond/two"]),
+                node("cond/id/Switch", "Switch", &["x", "cond/pred_id"]),
+                node("cond/id", "Identity", &["cond/id/Switch"]),
+                node("cond/Merge", "Merge", &["cond/id", "cond/mul"]),
+                node("out", "Relu", &["cond/Merge"]),
+            ],
+            ..GraphDef::default()
+        };
+        Model::from_graph(Graph::from_graph_def(def).unwrap())
+    }
+
+    #[test]
+    fn folds_the_cond_to_its_false_branch() {
+        let mut model = cond_graph();
+        let report = TrainingCondsPass::new(vec![])
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let g = &model.graph;
+        for gone in ["cond/mul", "cond/two", "cond/switch_t", "cond/Merge"] {
+            assert!(g.find(gone).is_none(), "{gone} should be removed");
+        }
+        let out = g.find("out").unwrap();
+        let input = g.data_input(out, 0).unwrap();
+        assert_eq!(g.name(input.node), "cond/id");
+        let id_in = g.data_input(input.node, 0).unwrap();
+        assert_eq!(g.tensor_name(id_in), "x:0");
+        assert_eq!(g.op(g.find("is_training").unwrap()), "Const");
+        assert!(report.removed["dead-branch"].contains(&"cond/mul".to_string()));
+        g.validate().unwrap();
+    }
+
+    #[test]
+    fn leaves_graphs_without_flags_alone() {
+        let mut model = cond_graph();
+        // Rename the flag so it is not recognised: nothing is constant, nothing folds.
+        let def = {
+            let mut def = model.graph.to_graph_def();
+            for n in &mut def.node {
+                if n.name == "is_training" {
+                    n.name = "mode".into();
+                }
+                for i in &mut n.input {
+                    if i == "is_training" {
+                        *i = "mode".into();
+                    }
+                }
+            }
+            def
+        };
+        model.graph = Graph::from_graph_def(def).unwrap();
+        let before = model.graph.len();
+        let report = TrainingCondsPass::new(vec![])
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        assert!(report.is_unchanged());
+        assert_eq!(model.graph.len(), before);
+    }
+}

@@ -1,0 +1,58 @@
+//! Why a pass could not turn the graph into a serving graph.
+
+use crate::ir::IrError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("tensor {tensor:?} is not in the graph{}", suggest(.suggestions))]
+    UnknownTensor {
+        tensor: String,
+        suggestions: Vec<String>,
+    },
+    #[error("no --output given; name the tensors to serve, e.g. one of: {}", .candidates.join(", "))]
+    NoOutputs { candidates: Vec<String> },
+    #[error("{spec:?} is not a valid {what}: {reason}")]
+    BadSpec {
+        what: &'static str,
+        spec: String,
+        reason: String,
+    },
+    #[error("cannot tell the dtype of tensor {tensor:?} (op {op}); the graph states none")]
+    UnknownDtype { tensor: String, op: String },
+    #[error(
+        "no input found: the outputs depend on no iterator, queue, reader or placeholder; pass --input"
+    )]
+    NoInputs,
+    #[error(
+        "training-only node {node:?} ({op}, {category}) is still needed by the serving graph: {}",
+        .path.join(" <- ")
+    )]
+    TrainingOpRemains {
+        node: String,
+        op: String,
+        category: String,
+        path: Vec<String>,
+    },
+    #[error(
+        "batch norm node {node:?} runs in training mode and its moving statistics cannot be found"
+    )]
+    BatchNormWithoutMovingStats { node: String },
+    #[error("no pass named {name:?}; the pipeline has: {}", .known.join(", "))]
+    UnknownPass { name: String, known: Vec<String> },
+    #[error("the graph is invalid after pass {pass}: {source}")]
+    Invalid {
+        pass: &'static str,
+        #[source]
+        source: IrError,
+    },
+    #[error(transparent)]
+    Ir(#[from] IrError),
+}
+
+fn suggest(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}

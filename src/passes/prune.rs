@@ -1,0 +1,125 @@
+//! Prune to what serving needs: the signature outputs and everything they
+//! depend on, plus the initializers of the lookup tables they read (which
+//! run from the init op after restore), and the files those read (assets).
+//! Everything else — the input pipeline, loss, gradients, optimizer,
+//! summaries, the training saver — goes, reported by category.
+
+use std::collections::HashSet;
+use std::path::{Component, Path};
+
+use super::constants::const_string;
+use super::training_ops::training_category;
+use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::{Graph, NodeId};
+use crate::model::{Asset, Model};
+
+/// Removes every node the serving signatures do not need.
+pub struct PrunePass;
+
+/// Ops that fill a lookup table from its handle (input 0).
+fn is_table_initializer(op: &str) -> bool {
+    op.starts_with("InitializeTable") || op.starts_with("LookupTableImport")
+}
+
+impl Pass for PrunePass {
+    fn name(&self) -> &'static str {
+        "prune"
+    }
+
+    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+        let mut report = PassReport::default();
+        let roots = model.output_nodes();
+        let mut keep = model.graph.reachable_backwards(roots.iter().copied());
+        let initializers = table_initializers(&model.graph, &keep);
+        keep.extend(
+            model
+                .graph
+                .reachable_backwards(initializers.iter().copied()),
+        );
+
+        for id in model.graph.node_ids() {
+            if keep.contains(&id) {
+                continue;
+            }
+            let reason = training_category(model.graph.op(id)).map_or("unused", |c| c.as_str());
+            if let Some(node) = model.graph.remove_node(id) {
+                report.removed(reason, node.name());
+            }
+        }
+        model.table_initializers = initializers
+            .iter()
+            .map(|&id| model.graph.name(id).to_string())
+            .collect();
+        model.assets = find_assets(model, &initializers);
+        for asset in &model.assets {
+            report.note(format!(
+                "asset {} from node {:?}",
+                asset.filename, asset.node
+            ));
+        }
+        Ok(report)
+    }
+}
+
+/// Initializers of the tables in `keep`.
+fn table_initializers(graph: &Graph, keep: &HashSet<NodeId>) -> Vec<NodeId> {
+    graph
+        .node_ids()
+        .into_iter()
+        .filter(|&id| is_table_initializer(graph.op(id)))
+        .filter(|&id| {
+            graph
+                .data_input(id, 0)
+                .is_some_and(|table| keep.contains(&table.node))
+        })
+        .collect()
+}
+
+/// The vocabulary files text-file table initializers read, with the string
+/// constants that hold their paths.
+fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> {
+    let graph = &model.graph;
+    let mut assets: Vec<Asset> = Vec::new();
+    for &id in initializers {
+        if !graph.op(id).starts_with("InitializeTableFromTextFile") {
+            continue;
+        }
+        let Some(filename) = graph.data_input(id, 1) else {
+            continue;
+        };
+        let filename = super::constants::through_identities(graph, filename);
+        let Some(path) = const_string(graph, filename.node) else {
+            continue;
+        };
+        let path = String::from_utf8_lossy(&path).into_owned();
+        let source = if Path::new(&path).is_absolute() {
+            Path::new(&path).to_path_buf()
+        } else {
+            model.base_dir.join(&path)
+        };
+        let base = Path::new(&path)
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .next_back()
+            .unwrap_or_else(|| "asset".into());
+        let node = graph.name(filename.node).to_string();
+        if assets.iter().any(|a| a.node == node) {
+            continue;
+        }
+        let mut filename = base.clone();
+        let mut n = 1;
+        while assets.iter().any(|a| a.filename == filename) {
+            filename = format!("{n}_{base}");
+            n += 1;
+        }
+        assets.push(Asset {
+            node,
+            source,
+            filename,
+        });
+    }
+    assets
+}

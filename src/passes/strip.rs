@@ -1,0 +1,83 @@
+//! Stripping and the final check. [`DebugOpsPass`] takes debugging ops out
+//! of the serving path (`CheckNumerics`, `Print` pass their input through;
+//! `PrintV2` only logs). [`VerifyServingPass`] then insists that no node of
+//! the training-only table survived, naming any that did and the path by
+//! which a signature output still needs it.
+
+use super::training_ops::{TrainingCategory, training_category};
+use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::TensorRef;
+use crate::model::Model;
+
+/// Bypasses and removes debugging ops.
+pub struct DebugOpsPass;
+
+impl Pass for DebugOpsPass {
+    fn name(&self) -> &'static str {
+        "debug-ops"
+    }
+
+    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+        let mut report = PassReport::default();
+        for id in model.graph.node_ids() {
+            let op = model.graph.op(id).to_string();
+            if !matches!(
+                op.as_str(),
+                "CheckNumerics" | "CheckNumericsV2" | "Print" | "PrintV2"
+            ) {
+                continue;
+            }
+            if let Some(input) = model.graph.data_input(id, 0).filter(|_| op != "PrintV2") {
+                let from = TensorRef::new(id, 0);
+                let (from_name, to_name) = (
+                    model.graph.tensor_name(from),
+                    model.graph.tensor_name(input),
+                );
+                model.rewire(from, input);
+                report.rewired(from_name, to_name, format!("{op} passes its input through"));
+            }
+            model.graph.rewire_control(id, None);
+            if let Some(node) = model.graph.remove_node(id) {
+                report.removed(TrainingCategory::Debug.as_str(), node.name());
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Fails when a training-only node is left in the graph.
+pub struct VerifyServingPass;
+
+impl Pass for VerifyServingPass {
+    fn name(&self) -> &'static str {
+        "verify"
+    }
+
+    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+        let graph = &model.graph;
+        let outputs = model.output_nodes();
+        for id in graph.node_ids() {
+            let Some(category) = training_category(graph.op(id)) else {
+                continue;
+            };
+            // A table initializer may legitimately write; nothing in the table does.
+            let path = outputs
+                .iter()
+                .find_map(|&out| graph.dependency_path(out, id))
+                .map(|p| p.into_iter().map(|n| graph.name(n).to_string()).collect())
+                .unwrap_or_else(|| {
+                    vec![format!(
+                        "{} (kept for restore or table init)",
+                        graph.name(id)
+                    )]
+                });
+            return Err(PassError::TrainingOpRemains {
+                node: graph.name(id).into(),
+                op: graph.op(id).into(),
+                category: category.to_string(),
+                path,
+            });
+        }
+        Ok(PassReport::default())
+    }
+}
