@@ -1,6 +1,7 @@
 //! servegraph turns a TensorFlow training graph and checkpoint into a serving
 //! SavedModel, without Python or a TensorFlow runtime.
 
+pub mod bundle;
 pub mod error;
 pub mod inspect;
 pub mod ir;

@@ -1,0 +1,476 @@
+//! Reads a TensorBundle: the whole `.index` at open (it is small), tensor
+//! bytes from the data shards only when asked, each checked against its
+//! crc32c and against the shard's length before anything is allocated.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use super::slices::{self, Extent1};
+use super::{BundleError, crc, data_path, element_size, index_path, table};
+use crate::proto::{BundleEntryProto, BundleHeaderProto, DataType};
+
+/// A summary of one stored tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub name: String,
+    pub dtype: DataType,
+    pub shape: Vec<i64>,
+    /// Stored bytes (summed over slices for a partitioned tensor).
+    pub bytes: u64,
+    /// Number of slices for a partitioned tensor, 0 otherwise.
+    pub slices: usize,
+}
+
+/// Where a tensor's bytes are, so they can be copied without decoding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ByteRange {
+    pub shard: PathBuf,
+    pub offset: u64,
+    pub size: u64,
+    /// The masked crc32c as stored in the entry.
+    pub masked_crc: u32,
+}
+
+/// A decoded tensor: raw little-endian elements, or strings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    Raw(Vec<u8>),
+    Strings(Vec<Vec<u8>>),
+}
+
+/// An open bundle.
+#[derive(Debug, Clone)]
+pub struct BundleReader {
+    prefix: PathBuf,
+    index: PathBuf,
+    header: BundleHeaderProto,
+    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+}
+
+/// Element count of a shape, `None` on a negative dim or overflow.
+pub fn num_elements(shape: &[i64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |n, &d| {
+        u64::try_from(d).ok().and_then(|d| n.checked_mul(d))
+    })
+}
+
+impl BundleReader {
+    /// Opens `PREFIX.index` and checks its header.
+    pub fn open(prefix: impl AsRef<Path>) -> Result<BundleReader, BundleError> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let index = index_path(&prefix);
+        let bytes = std::fs::read(&index).map_err(|source| BundleError::Io {
+            path: index.clone(),
+            source,
+        })?;
+        let mut entries = BTreeMap::new();
+        let mut header = None;
+        for (key, value) in table::read_table(&index, &bytes)? {
+            let bad = |reason: String| BundleError::BadEntry {
+                path: index.clone(),
+                key: String::from_utf8_lossy(&key).into_owned(),
+                reason,
+            };
+            if key.is_empty() {
+                header = Some(
+                    BundleHeaderProto::decode(value.as_slice()).map_err(|e| bad(e.to_string()))?,
+                );
+            } else {
+                let entry =
+                    BundleEntryProto::decode(value.as_slice()).map_err(|e| bad(e.to_string()))?;
+                entries.insert(key, entry);
+            }
+        }
+        let header = header.ok_or_else(|| BundleError::BadTable {
+            path: index.clone(),
+            reason: "no header entry (empty key)".into(),
+        })?;
+        let version = header.version.clone().unwrap_or_default();
+        if version.min_consumer > 1 || version.bad_consumers.contains(&1) {
+            return Err(BundleError::Version {
+                path: index,
+                producer: version.producer,
+                min_consumer: version.min_consumer,
+            });
+        }
+        if header.num_shards < 1 && !entries.is_empty() {
+            return Err(BundleError::BadTable {
+                path: index,
+                reason: format!("num_shards is {}", header.num_shards),
+            });
+        }
+        let reader = BundleReader {
+            prefix,
+            index,
+            header,
+            entries,
+        };
+        for (key, entry) in &reader.entries {
+            reader.check_entry(key, entry)?;
+        }
+        Ok(reader)
+    }
+
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    pub fn index_path(&self) -> &Path {
+        &self.index
+    }
+
+    pub fn num_shards(&self) -> usize {
+        usize::try_from(self.header.num_shards).unwrap_or(0)
+    }
+
+    pub fn is_big_endian(&self) -> bool {
+        self.header.endianness == crate::proto::bundle_header_proto::Endianness::Big as i32
+    }
+
+    fn error(&self, key: &[u8], reason: impl Into<String>) -> BundleError {
+        BundleError::BadEntry {
+            path: self.index.clone(),
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn check_entry(&self, key: &[u8], entry: &BundleEntryProto) -> Result<(), BundleError> {
+        let shape = self.shape_of(key, entry)?;
+        let count = num_elements(&shape)
+            .ok_or_else(|| self.error(key, "the shape's element count overflows"))?;
+        if !entry.slices.is_empty() {
+            return Ok(());
+        }
+        if entry.shard_id < 0 || entry.shard_id >= self.header.num_shards {
+            return Err(self.error(
+                key,
+                format!("shard {} of {}", entry.shard_id, self.header.num_shards),
+            ));
+        }
+        if entry.offset < 0 || entry.size < 0 {
+            return Err(self.error(key, "negative offset or size"));
+        }
+        let dtype = DataType::try_from(entry.dtype)
+            .map_err(|_| self.error(key, format!("unknown dtype {}", entry.dtype)))?;
+        match element_size(dtype) {
+            Some(size) => {
+                let expected = count
+                    .checked_mul(size as u64)
+                    .ok_or_else(|| self.error(key, "size overflows"))?;
+                if expected != entry.size as u64 {
+                    return Err(self.error(
+                        key,
+                        format!("{} bytes stored for {expected} expected", entry.size),
+                    ));
+                }
+            }
+            None if dtype == DataType::DtString
+                && (entry.size as u64) < count.saturating_add(4) =>
+            {
+                return Err(self.error(key, "too few bytes for its strings"));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    fn shape_of(&self, key: &[u8], entry: &BundleEntryProto) -> Result<Vec<i64>, BundleError> {
+        let shape = entry.shape.clone().unwrap_or_default();
+        if shape.unknown_rank || shape.dim.iter().any(|d| d.size < 0) {
+            return Err(self.error(key, "the shape is not fully defined"));
+        }
+        Ok(shape.dim.iter().map(|d| d.size).collect())
+    }
+
+    /// Names of the stored tensors (slice pieces are not listed on their own).
+    pub fn names(&self) -> Vec<String> {
+        self.entries
+            .keys()
+            .filter(|k| k.first() != Some(&0))
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect()
+    }
+
+    /// Summaries of every stored tensor, in key order.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.names()
+            .into_iter()
+            .filter_map(|name| {
+                let entry = self.entries.get(name.as_bytes())?;
+                let shape: Vec<i64> = entry
+                    .shape
+                    .clone()
+                    .unwrap_or_default()
+                    .dim
+                    .iter()
+                    .map(|d| d.size)
+                    .collect();
+                let bytes = if entry.slices.is_empty() {
+                    entry.size as u64
+                } else {
+                    entry
+                        .slices
+                        .iter()
+                        .filter_map(|s| {
+                            self.entries
+                                .get(&slices::slice_key(&name, &slices::extents(s)))
+                        })
+                        .map(|e| e.size as u64)
+                        .sum()
+                };
+                Some(Entry {
+                    dtype: DataType::try_from(entry.dtype).unwrap_or(DataType::DtInvalid),
+                    shape,
+                    bytes,
+                    slices: entry.slices.len(),
+                    name,
+                })
+            })
+            .collect()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name.as_bytes())
+    }
+
+    /// The entry stored under `key` (a name, or an encoded slice key).
+    pub fn entry(&self, key: &[u8]) -> Result<&BundleEntryProto, BundleError> {
+        self.entries.get(key).ok_or_else(|| BundleError::NoSuchKey {
+            path: self.index.clone(),
+            key: String::from_utf8_lossy(key).into_owned(),
+        })
+    }
+
+    /// The shape and dtype of tensor `name`.
+    pub fn dtype_and_shape(&self, name: &str) -> Result<(DataType, Vec<i64>), BundleError> {
+        let entry = self.entry(name.as_bytes())?;
+        let dtype = DataType::try_from(entry.dtype).unwrap_or(DataType::DtInvalid);
+        Ok((dtype, self.shape_of(name.as_bytes(), entry)?))
+    }
+
+    /// Where the bytes of an unsliced entry are.
+    pub fn byte_range(&self, key: &[u8]) -> Result<ByteRange, BundleError> {
+        let entry = self.entry(key)?;
+        if !entry.slices.is_empty() {
+            return Err(self.error(
+                key,
+                "a partitioned tensor has no bytes of its own; copy its slices",
+            ));
+        }
+        Ok(ByteRange {
+            shard: data_path(&self.prefix, entry.shard_id as usize, self.num_shards()),
+            offset: entry.offset as u64,
+            size: entry.size as u64,
+            masked_crc: entry.crc32c,
+        })
+    }
+
+    /// The stored bytes of an unsliced entry, checked against its crc32c.
+    pub fn read_raw(&self, key: &[u8]) -> Result<Vec<u8>, BundleError> {
+        let range = self.byte_range(key)?;
+        let file = File::open(&range.shard).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => BundleError::MissingShard {
+                path: self.index.clone(),
+                shard: self.entry(key).map(|e| e.shard_id as usize).unwrap_or(0),
+                data: range.shard.clone(),
+            },
+            _ => BundleError::Io {
+                path: range.shard.clone(),
+                source,
+            },
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| BundleError::Io {
+                path: range.shard.clone(),
+                source,
+            })?
+            .len();
+        if range
+            .offset
+            .checked_add(range.size)
+            .is_none_or(|end| end > len)
+        {
+            return Err(BundleError::PastEndOfShard {
+                path: range.shard,
+                key: String::from_utf8_lossy(key).into_owned(),
+                offset: range.offset,
+                size: range.size,
+                len,
+            });
+        }
+        let mut bytes = vec![0u8; range.size as usize];
+        file.read_exact_at(&mut bytes, range.offset)
+            .map_err(|source| BundleError::Io {
+                path: range.shard.clone(),
+                source,
+            })?;
+        if crc::unmask(range.masked_crc) != crc::crc32c(&bytes) {
+            return Err(BundleError::TensorChecksum {
+                path: range.shard,
+                key: String::from_utf8_lossy(key).into_owned(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Tensor `name` decoded: fixed-size elements as little-endian bytes,
+    /// strings as a list; partitioned tensors assembled from their slices.
+    pub fn read_tensor(&self, name: &str) -> Result<TensorData, BundleError> {
+        let key = name.as_bytes();
+        let entry = self.entry(key)?;
+        let dtype = DataType::try_from(entry.dtype).unwrap_or(DataType::DtInvalid);
+        let shape = self.shape_of(key, entry)?;
+        if !entry.slices.is_empty() {
+            return self.assemble(name, dtype, &shape, &entry.slices);
+        }
+        let raw = self.read_raw(key)?;
+        match (dtype, element_size(dtype)) {
+            (DataType::DtString, _) => {
+                let count = num_elements(&shape).unwrap_or(0);
+                decode_strings(&raw, count)
+                    .map(TensorData::Strings)
+                    .map_err(|reason| self.error(key, reason))
+            }
+            (_, Some(size)) => {
+                if dtype == DataType::DtBool && raw.iter().any(|b| *b > 1) {
+                    return Err(self.error(key, "a bool byte is neither 0 nor 1"));
+                }
+                Ok(TensorData::Raw(if self.is_big_endian() {
+                    swap_bytes(raw, size)
+                } else {
+                    raw
+                }))
+            }
+            _ => Err(self.error(key, format!("cannot decode dtype {}", dtype.as_str_name()))),
+        }
+    }
+
+    fn assemble(
+        &self,
+        name: &str,
+        dtype: DataType,
+        shape: &[i64],
+        pieces: &[crate::proto::TensorSliceProto],
+    ) -> Result<TensorData, BundleError> {
+        let key = name.as_bytes();
+        let size = element_size(dtype)
+            .ok_or_else(|| self.error(key, "only fixed-size partitioned tensors are assembled"))?;
+        let count = num_elements(shape).ok_or_else(|| self.error(key, "shape overflows"))?;
+        let total = count
+            .checked_mul(size as u64)
+            .ok_or_else(|| self.error(key, "size overflows"))?;
+        let stored: u64 = pieces
+            .iter()
+            .map(|p| {
+                self.entries
+                    .get(&slices::slice_key(name, &slices::extents(p)))
+                    .map_or(0, |e| e.size as u64)
+            })
+            .sum();
+        if total > stored.saturating_mul(2).max(1 << 20) {
+            return Err(self.error(key, "the full shape is far larger than its stored slices"));
+        }
+        let mut out = vec![0u8; total as usize];
+        let strides: Vec<u64> = (0..shape.len())
+            .map(|i| shape[i + 1..].iter().map(|&d| d as u64).product::<u64>())
+            .collect();
+        for piece in pieces {
+            let extents = resolve_extents(&slices::extents(piece), shape)
+                .ok_or_else(|| self.error(key, "slice outside the tensor"))?;
+            let data = self.read_raw(&slices::slice_key(name, &slices::extents(piece)))?;
+            let piece_shape: Vec<u64> = extents.iter().map(|e| e.1).collect();
+            let piece_count: u64 = piece_shape.iter().product();
+            if data.len() as u64 != piece_count * size as u64 {
+                return Err(self.error(key, "a slice's byte count does not match its extent"));
+            }
+            for (i, chunk) in data.chunks_exact(size).enumerate() {
+                let mut rest = i as u64;
+                let mut offset = 0u64;
+                for (dim, &(start, len)) in extents.iter().enumerate().rev() {
+                    let coord = rest % len;
+                    rest /= len;
+                    offset += (start + coord) * strides[dim];
+                }
+                let at = (offset as usize) * size;
+                out[at..at + size].copy_from_slice(chunk);
+            }
+        }
+        Ok(TensorData::Raw(out))
+    }
+}
+
+/// (start, length) per dimension with whole dimensions filled in.
+fn resolve_extents(extents: &[Extent1], shape: &[i64]) -> Option<Vec<(u64, u64)>> {
+    if extents.len() != shape.len() {
+        return None;
+    }
+    extents
+        .iter()
+        .zip(shape)
+        .map(|(e, &dim)| {
+            let (start, len) = match e.length {
+                None => (0, dim),
+                Some(len) => (e.start, len),
+            };
+            (start >= 0 && len >= 0 && start + len <= dim).then_some((start as u64, len as u64))
+        })
+        .collect()
+}
+
+fn swap_bytes(mut raw: Vec<u8>, size: usize) -> Vec<u8> {
+    for chunk in raw.chunks_exact_mut(size) {
+        chunk.reverse();
+    }
+    raw
+}
+
+/// Decodes a DT_STRING record: varint64 lengths, their masked crc, the bytes.
+pub fn decode_strings(raw: &[u8], count: u64) -> Result<Vec<Vec<u8>>, String> {
+    if count > raw.len() as u64 {
+        return Err(format!("{count} strings cannot fit in {} bytes", raw.len()));
+    }
+    let mut lengths = Vec::with_capacity(count as usize);
+    let mut at = 0;
+    let mut crc = 0u32;
+    for _ in 0..count {
+        let (len, used) = table::read_varint(&raw[at..]).ok_or("bad string length")?;
+        at += used;
+        crc = extend_length(crc, len);
+        lengths.push(len);
+    }
+    let stored = raw
+        .get(at..at + 4)
+        .ok_or("missing string length checksum")?;
+    if crc::unmask(u32::from_le_bytes(stored.try_into().unwrap_or_default())) != crc {
+        return Err("string length checksum mismatch".into());
+    }
+    at += 4;
+    let mut out = Vec::with_capacity(lengths.len());
+    for len in lengths {
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| at.checked_add(l))
+            .filter(|&e| e <= raw.len())
+            .ok_or("string runs past its record")?;
+        out.push(raw[at..end].to_vec());
+        at = end;
+    }
+    if at != raw.len() {
+        return Err("trailing bytes after the strings".into());
+    }
+    Ok(out)
+}
+
+/// The length CRC feeds each length as 4 LE bytes, or 8 when it needs them.
+pub(crate) fn extend_length(crc: u32, len: u64) -> u32 {
+    match u32::try_from(len) {
+        Ok(small) => crc::extend(crc, &small.to_le_bytes()),
+        Err(_) => crc::extend(crc, &len.to_le_bytes()),
+    }
+}

@@ -1,0 +1,511 @@
+//! Writes a single-shard TensorBundle: tensor records appended to the data
+//! file in the order given, then the `.index` with every key sorted, as
+//! TensorFlow's BundleWriter does. Both files are written under temporary
+//! names and renamed at [`BundleWriter::finish`], so a failure leaves no
+//! half-written bundle behind.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use super::reader::{BundleReader, extend_length};
+use super::slices::{self, Extent1};
+use super::{BundleError, crc, data_path, index_path, table};
+use crate::proto::{
+    BundleEntryProto, BundleHeaderProto, DataType, TensorShapeProto, VersionDef,
+    tensor_shape_proto::Dim,
+};
+
+/// A bundle being written.
+pub struct BundleWriter {
+    prefix: PathBuf,
+    data_tmp: PathBuf,
+    data: BufWriter<File>,
+    offset: u64,
+    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+    finished: bool,
+}
+
+fn shape_proto(shape: &[i64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: shape
+            .iter()
+            .map(|&size| Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tempstate");
+    PathBuf::from(name)
+}
+
+impl BundleWriter {
+    /// Starts a bundle at `prefix` (one data shard).
+    pub fn create(prefix: impl AsRef<Path>) -> Result<BundleWriter, BundleError> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let data_tmp = tmp_path(&data_path(&prefix, 0, 1));
+        let file = File::create(&data_tmp).map_err(|source| BundleError::Io {
+            path: data_tmp.clone(),
+            source,
+        })?;
+        Ok(BundleWriter {
+            prefix,
+            data_tmp,
+            data: BufWriter::new(file),
+            offset: 0,
+            entries: BTreeMap::new(),
+            finished: false,
+        })
+    }
+
+    fn io(&self, source: std::io::Error) -> BundleError {
+        BundleError::Io {
+            path: self.data_tmp.clone(),
+            source,
+        }
+    }
+
+    fn insert(&mut self, key: Vec<u8>, entry: BundleEntryProto) -> Result<(), BundleError> {
+        if key.is_empty() || self.entries.contains_key(&key) {
+            return Err(BundleError::Write {
+                path: self.prefix.clone(),
+                reason: format!(
+                    "key {:?} is empty or added twice",
+                    String::from_utf8_lossy(&key)
+                ),
+            });
+        }
+        self.entries.insert(key, entry);
+        Ok(())
+    }
+
+    fn append(
+        &mut self,
+        key: Vec<u8>,
+        dtype: DataType,
+        shape: &[i64],
+        bytes: &[u8],
+        masked_crc: u32,
+    ) -> Result<(), BundleError> {
+        let entry = BundleEntryProto {
+            dtype: dtype as i32,
+            shape: Some(shape_proto(shape)),
+            shard_id: 0,
+            offset: self.offset as i64,
+            size: bytes.len() as i64,
+            crc32c: masked_crc,
+            slices: Vec::new(),
+        };
+        self.insert(key, entry)?;
+        self.data.write_all(bytes).map_err(|e| self.io(e))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Adds a fixed-size tensor from its raw little-endian bytes.
+    pub fn add(
+        &mut self,
+        name: &str,
+        dtype: DataType,
+        shape: &[i64],
+        bytes: &[u8],
+    ) -> Result<(), BundleError> {
+        let masked = crc::mask(crc::crc32c(bytes));
+        self.append(name.as_bytes().to_vec(), dtype, shape, bytes, masked)
+    }
+
+    /// Adds a string tensor.
+    pub fn add_strings(
+        &mut self,
+        name: &str,
+        shape: &[i64],
+        strings: &[&[u8]],
+    ) -> Result<(), BundleError> {
+        let record = encode_strings(strings);
+        let masked = crc::mask(crc::crc32c(&record));
+        self.append(
+            name.as_bytes().to_vec(),
+            DataType::DtString,
+            shape,
+            &record,
+            masked,
+        )
+    }
+
+    /// Adds one slice of a partitioned tensor, and the full tensor's entry
+    /// (which lists the slices) when it is the first.
+    pub fn add_slice(
+        &mut self,
+        full_name: &str,
+        dtype: DataType,
+        full_shape: &[i64],
+        extents: &[Extent1],
+        bytes: &[u8],
+    ) -> Result<(), BundleError> {
+        let piece_shape: Vec<i64> = extents
+            .iter()
+            .zip(full_shape)
+            .map(|(e, &d)| e.length.unwrap_or(d))
+            .collect();
+        let masked = crc::mask(crc::crc32c(bytes));
+        self.append(
+            slices::slice_key(full_name, extents),
+            dtype,
+            &piece_shape,
+            bytes,
+            masked,
+        )?;
+        self.register_slice(full_name, dtype, full_shape, extents);
+        Ok(())
+    }
+
+    fn register_slice(
+        &mut self,
+        full_name: &str,
+        dtype: DataType,
+        full_shape: &[i64],
+        extents: &[Extent1],
+    ) {
+        let full = self
+            .entries
+            .entry(full_name.as_bytes().to_vec())
+            .or_insert_with(|| BundleEntryProto {
+                dtype: dtype as i32,
+                shape: Some(shape_proto(full_shape)),
+                ..BundleEntryProto::default()
+            });
+        full.slices.push(slices::slice_proto(extents));
+    }
+
+    /// Copies tensor `name` (with all its slices when partitioned) from
+    /// another bundle by byte range: no decoding, the crc32c carried over
+    /// and checked against the bytes that pass through.
+    pub fn copy_from(&mut self, source: &BundleReader, name: &str) -> Result<u64, BundleError> {
+        let entry = source.entry(name.as_bytes())?.clone();
+        if entry.slices.is_empty() {
+            return self.copy_entry(source, name.as_bytes(), &entry);
+        }
+        let mut copied = 0;
+        for piece in &entry.slices {
+            let key = slices::slice_key(name, &slices::extents(piece));
+            let piece_entry = source.entry(&key)?.clone();
+            copied += self.copy_entry(source, &key, &piece_entry)?;
+        }
+        let mut full = entry;
+        full.shard_id = 0;
+        full.offset = 0;
+        full.size = 0;
+        full.crc32c = 0;
+        self.insert(name.as_bytes().to_vec(), full)?;
+        Ok(copied)
+    }
+
+    fn copy_entry(
+        &mut self,
+        source: &BundleReader,
+        key: &[u8],
+        entry: &BundleEntryProto,
+    ) -> Result<u64, BundleError> {
+        let range = source.byte_range(key)?;
+        let mut file = File::open(&range.shard).map_err(|source| BundleError::Io {
+            path: range.shard.clone(),
+            source,
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| BundleError::Io {
+                path: range.shard.clone(),
+                source,
+            })?
+            .len();
+        if range
+            .offset
+            .checked_add(range.size)
+            .is_none_or(|end| end > len)
+        {
+            return Err(BundleError::PastEndOfShard {
+                path: range.shard.clone(),
+                key: String::from_utf8_lossy(key).into_owned(),
+                offset: range.offset,
+                size: range.size,
+                len,
+            });
+        }
+        file.seek(SeekFrom::Start(range.offset))
+            .map_err(|source| BundleError::Io {
+                path: range.shard.clone(),
+                source,
+            })?;
+        let mut new_entry = entry.clone();
+        new_entry.shard_id = 0;
+        new_entry.offset = self.offset as i64;
+        self.insert(key.to_vec(), new_entry)?;
+        let mut remaining = range.size;
+        let mut crc_value = 0u32;
+        let mut buffer = vec![0u8; 1 << 20];
+        while remaining > 0 {
+            let n = remaining.min(buffer.len() as u64) as usize;
+            file.read_exact(&mut buffer[..n])
+                .map_err(|source| BundleError::Io {
+                    path: range.shard.clone(),
+                    source,
+                })?;
+            crc_value = crc::extend(crc_value, &buffer[..n]);
+            self.data.write_all(&buffer[..n]).map_err(|e| self.io(e))?;
+            remaining -= n as u64;
+        }
+        if crc::unmask(range.masked_crc) != crc_value {
+            return Err(BundleError::TensorChecksum {
+                path: range.shard,
+                key: String::from_utf8_lossy(key).into_owned(),
+            });
+        }
+        self.offset += range.size;
+        Ok(range.size)
+    }
+
+    /// Writes the index and moves both files into place.
+    pub fn finish(mut self) -> Result<(), BundleError> {
+        self.data.flush().map_err(|e| self.io(e))?;
+        self.data.get_ref().sync_all().map_err(|e| self.io(e))?;
+        let header = BundleHeaderProto {
+            num_shards: 1,
+            endianness: 0,
+            version: Some(VersionDef {
+                producer: 1,
+                min_consumer: 0,
+                bad_consumers: vec![],
+            }),
+        };
+        let mut pairs = vec![(Vec::new(), header.encode_to_vec())];
+        pairs.extend(
+            self.entries
+                .iter()
+                .map(|(k, v)| (k.clone(), v.encode_to_vec())),
+        );
+        let index = index_path(&self.prefix);
+        let bytes = table::build_table(&pairs, &index)?;
+        let index_tmp = tmp_path(&index);
+        fs::write(&index_tmp, bytes).map_err(|source| BundleError::Io {
+            path: index_tmp.clone(),
+            source,
+        })?;
+        let data = data_path(&self.prefix, 0, 1);
+        fs::rename(&self.data_tmp, &data).map_err(|source| BundleError::Io {
+            path: data.clone(),
+            source,
+        })?;
+        fs::rename(&index_tmp, &index).map_err(|source| BundleError::Io {
+            path: index.clone(),
+            source,
+        })?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for BundleWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = fs::remove_file(&self.data_tmp);
+        }
+    }
+}
+
+/// A DT_STRING record: varint64 lengths, masked crc of the lengths, bytes.
+pub fn encode_strings(strings: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut length_crc = 0u32;
+    for s in strings {
+        table::write_varint(&mut out, s.len() as u64);
+        length_crc = extend_length(length_crc, s.len() as u64);
+    }
+    out.extend_from_slice(&crc::mask(length_crc).to_le_bytes());
+    for s in strings {
+        out.extend_from_slice(s);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::reader::TensorData;
+    use super::*;
+
+    #[test]
+    fn writes_tensorflow_s_own_example_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("variables");
+        let mut writer = BundleWriter::create(&prefix).unwrap();
+        writer
+            .add("b", DataType::DtFloat, &[1], &[0, 0, 0, 0])
+            .unwrap();
+        writer
+            .add("w", DataType::DtFloat, &[1], &[0xdc, 0x9c, 0x5b, 0xbf])
+            .unwrap();
+        writer.finish().unwrap();
+        let index = fs::read(index_path(&prefix)).unwrap();
+        let expected: Vec<u8> = [
+            "000006080 11a020801",
+            "00010f62080112041202080128043 5a67b113a",
+            "0001117708011204120208012004280435 7505531b",
+            "0000000001000000",
+            "00c007b33c",
+            "000000000100000000c0f2a1b0",
+            "000102780039000000000100000 0",
+            "0053ee0f5d",
+            "3e084b0e",
+        ]
+        .concat()
+        .replace(' ', "")
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .chain(std::iter::repeat_n(0u8, 36))
+        .chain([0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb])
+        .collect();
+        assert_eq!(index.len(), 142);
+        assert_eq!(index, expected);
+        assert_eq!(
+            fs::read(data_path(&prefix, 0, 1)).unwrap(),
+            [0, 0, 0, 0, 0xdc, 0x9c, 0x5b, 0xbf]
+        );
+    }
+
+    #[test]
+    fn strings_slices_and_copies_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("a");
+        let mut writer = BundleWriter::create(&prefix).unwrap();
+        let long = vec![7u8; 300];
+        writer
+            .add_strings("s", &[3], &[b"", b"\xff\x00bytes", &long])
+            .unwrap();
+        let rows = |start: i64, len: i64| {
+            [
+                Extent1 {
+                    start,
+                    length: Some(len),
+                },
+                Extent1 {
+                    start: 0,
+                    length: None,
+                },
+            ]
+        };
+        writer
+            .add_slice(
+                "emb",
+                DataType::DtInt32,
+                &[3, 2],
+                &rows(0, 2),
+                &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0],
+            )
+            .unwrap();
+        writer
+            .add_slice(
+                "emb",
+                DataType::DtInt32,
+                &[3, 2],
+                &rows(2, 1),
+                &[5, 0, 0, 0, 6, 0, 0, 0],
+            )
+            .unwrap();
+        writer.finish().unwrap();
+
+        let reader = BundleReader::open(&prefix).unwrap();
+        assert_eq!(reader.names(), ["emb", "s"]);
+        assert_eq!(
+            reader.read_tensor("s").unwrap(),
+            TensorData::Strings(vec![vec![], b"\xff\x00bytes".to_vec(), long.clone()])
+        );
+        let TensorData::Raw(emb) = reader.read_tensor("emb").unwrap() else {
+            panic!()
+        };
+        let values: Vec<i32> = emb
+            .chunks(4)
+            .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(values, [1, 2, 3, 4, 5, 6]);
+
+        let copy = dir.path().join("b");
+        let mut writer = BundleWriter::create(&copy).unwrap();
+        writer.copy_from(&reader, "emb").unwrap();
+        writer.copy_from(&reader, "s").unwrap();
+        writer.finish().unwrap();
+        let copied = BundleReader::open(&copy).unwrap();
+        assert_eq!(
+            copied.read_tensor("s").unwrap(),
+            reader.read_tensor("s").unwrap()
+        );
+        assert_eq!(
+            copied.read_tensor("emb").unwrap(),
+            reader.read_tensor("emb").unwrap()
+        );
+    }
+
+    #[test]
+    fn corruption_is_reported_with_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("c");
+        let mut writer = BundleWriter::create(&prefix).unwrap();
+        writer
+            .add(
+                "weights",
+                DataType::DtFloat,
+                &[2],
+                &[0, 0, 128, 63, 0, 0, 0, 64],
+            )
+            .unwrap();
+        writer.finish().unwrap();
+        let data = data_path(&prefix, 0, 1);
+        let mut bytes = fs::read(&data).unwrap();
+        bytes[0] ^= 1;
+        fs::write(&data, &bytes).unwrap();
+        let reader = BundleReader::open(&prefix).unwrap();
+        let err = reader.read_tensor("weights").unwrap_err().to_string();
+        assert!(err.contains("weights") && err.contains("checksum"), "{err}");
+        fs::write(&data, &bytes[..4]).unwrap();
+        let err = reader.read_tensor("weights").unwrap_err().to_string();
+        assert!(err.contains("past the end"), "{err}");
+        fs::remove_file(&data).unwrap();
+        let err = reader.read_tensor("weights").unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn absurd_shapes_are_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("d");
+        let entry = BundleEntryProto {
+            dtype: DataType::DtFloat as i32,
+            shape: Some(shape_proto(&[1 << 40, 1 << 30])),
+            size: 4,
+            ..BundleEntryProto::default()
+        };
+        let header = BundleHeaderProto {
+            num_shards: 1,
+            ..Default::default()
+        };
+        let pairs = vec![
+            (Vec::new(), header.encode_to_vec()),
+            (b"huge".to_vec(), entry.encode_to_vec()),
+        ];
+        fs::write(
+            index_path(&prefix),
+            table::build_table(&pairs, &prefix).unwrap(),
+        )
+        .unwrap();
+        let err = BundleReader::open(&prefix).unwrap_err().to_string();
+        assert!(err.contains("huge"), "{err}");
+    }
+}
