@@ -8,6 +8,8 @@ pub mod ir;
 pub mod model;
 pub mod passes;
 pub mod proto;
+pub mod read;
+pub mod text;
 pub mod typing;
 pub mod write;
 

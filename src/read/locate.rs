@@ -1,0 +1,110 @@
+//! What kind of artifact a path names, and where its files are.
+
+use std::path::{Path, PathBuf};
+
+use super::ReadError;
+use crate::proto::CheckpointState;
+
+/// A located source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    GraphDef { path: PathBuf },
+    Checkpoint { prefix: PathBuf, meta: PathBuf },
+    SavedModel { dir: PathBuf },
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Decides what `path` is: a SavedModel directory, a training directory
+/// (its `checkpoint` file names the latest prefix), a checkpoint prefix,
+/// its `.meta` or `.index` file, or a GraphDef file.
+pub fn locate(path: &Path) -> Result<Source, ReadError> {
+    if path.is_dir() {
+        if path.join("saved_model.pb").is_file() || path.join("saved_model.pbtxt").is_file() {
+            return Ok(Source::SavedModel {
+                dir: path.to_path_buf(),
+            });
+        }
+        let state = path.join("checkpoint");
+        if state.is_file() {
+            return checkpoint(&latest_checkpoint(path, &state)?);
+        }
+        return Err(ReadError::NotFound {
+            path: path.to_path_buf(),
+            what: "saved_model.pb or checkpoint file",
+        });
+    }
+    let name = path.to_string_lossy();
+    if let Some(prefix) = name
+        .strip_suffix(".meta")
+        .or_else(|| name.strip_suffix(".index"))
+    {
+        return checkpoint(Path::new(prefix));
+    }
+    if with_suffix(path, ".index").is_file() {
+        return checkpoint(path);
+    }
+    if path.is_file() {
+        return Ok(Source::GraphDef {
+            path: path.to_path_buf(),
+        });
+    }
+    Err(ReadError::Unrecognized {
+        path: path.to_path_buf(),
+    })
+}
+
+fn checkpoint(prefix: &Path) -> Result<Source, ReadError> {
+    let meta = with_suffix(prefix, ".meta");
+    if !meta.is_file() {
+        return Err(ReadError::NotFound {
+            path: meta,
+            what: "MetaGraphDef (.meta) next to the checkpoint",
+        });
+    }
+    let index = with_suffix(prefix, ".index");
+    if !index.is_file() {
+        return Err(ReadError::NotFound {
+            path: index,
+            what: "checkpoint index",
+        });
+    }
+    Ok(Source::Checkpoint {
+        prefix: prefix.to_path_buf(),
+        meta,
+    })
+}
+
+/// The newest checkpoint a `checkpoint` state file names, resolved against its directory.
+pub fn latest_checkpoint(dir: &Path, state_file: &Path) -> Result<PathBuf, ReadError> {
+    let text = std::fs::read_to_string(state_file).map_err(|source| ReadError::Io {
+        path: state_file.to_path_buf(),
+        source,
+    })?;
+    let state: CheckpointState = crate::text::parse_text("tensorflow.CheckpointState", &text)
+        .map_err(|source| ReadError::Text {
+            path: state_file.to_path_buf(),
+            source,
+        })?;
+    if state.model_checkpoint_path.is_empty() {
+        return Err(ReadError::Decode {
+            path: state_file.to_path_buf(),
+            what: "checkpoint state",
+            detail: "model_checkpoint_path is empty".into(),
+        });
+    }
+    let latest = Path::new(&state.model_checkpoint_path);
+    if latest.is_absolute() {
+        // A directory moved from another machine: prefer the file next to the state file.
+        let local = latest.file_name().map(|name| dir.join(name));
+        if let Some(local) = local.filter(|l| with_suffix(l, ".index").is_file()) {
+            return Ok(local);
+        }
+        return Ok(latest.to_path_buf());
+    }
+    Ok(dir.join(latest))
+}

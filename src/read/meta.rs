@@ -1,0 +1,304 @@
+//! Decoding GraphDefs, MetaGraphDefs and SavedModels (binary or text), and
+//! turning a MetaGraphDef into a [`Model`]: which checkpoint key and slice
+//! each variable is restored from, which variables are trainable, the OpDefs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use super::ReadError;
+use crate::bundle::slices::{self, Extent1};
+use crate::ir::{AttrExt, Graph, NodeId};
+use crate::model::{CheckpointSlot, Model};
+use crate::passes::constants::through_identities;
+use crate::proto::collection_def::Kind;
+use crate::proto::{GraphDef, MetaGraphDef, SavedModel, VariableDef};
+
+/// Files above this size are refused rather than read into memory (protobuf's own limit is 2 GiB).
+const MAX_PROTO_BYTES: u64 = 2 << 30;
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
+    let len = std::fs::metadata(path)
+        .map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    if len > MAX_PROTO_BYTES {
+        return Err(ReadError::Decode {
+            path: path.to_path_buf(),
+            what: "protobuf",
+            detail: format!("{len} bytes exceeds 2 GiB"),
+        });
+    }
+    std::fs::read(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Binary unless the bytes are text that parses as `full_name`.
+fn decode<M: Message + Default>(
+    path: &Path,
+    full_name: &str,
+    what: &'static str,
+) -> Result<M, ReadError> {
+    let bytes = read_bytes(path)?;
+    let name = path.to_string_lossy();
+    let looks_text =
+        name.ends_with(".pbtxt") || name.ends_with(".txt") || name.ends_with("saved_model.pbtxt");
+    if looks_text {
+        let text = String::from_utf8(bytes).map_err(|e| ReadError::Decode {
+            path: path.to_path_buf(),
+            what,
+            detail: e.to_string(),
+        })?;
+        return crate::text::parse_text(full_name, &text).map_err(|source| ReadError::Text {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    match M::decode(bytes.as_slice()) {
+        Ok(message) => Ok(message),
+        Err(binary) => {
+            let text = std::str::from_utf8(&bytes).ok();
+            text.and_then(|t| crate::text::parse_text(full_name, t).ok())
+                .ok_or_else(|| ReadError::Decode {
+                    path: path.to_path_buf(),
+                    what,
+                    detail: binary.to_string(),
+                })
+        }
+    }
+}
+
+pub fn read_graph_def(path: &Path) -> Result<GraphDef, ReadError> {
+    decode(path, "tensorflow.GraphDef", "GraphDef")
+}
+
+pub fn read_meta_graph(path: &Path) -> Result<MetaGraphDef, ReadError> {
+    decode(path, "tensorflow.MetaGraphDef", "MetaGraphDef")
+}
+
+pub(super) fn read_saved_model_file(dir: &Path) -> Result<SavedModel, ReadError> {
+    let binary = dir.join("saved_model.pb");
+    if binary.is_file() {
+        decode(&binary, "tensorflow.SavedModel", "SavedModel")
+    } else {
+        decode(
+            &dir.join("saved_model.pbtxt"),
+            "tensorflow.SavedModel",
+            "SavedModel",
+        )
+    }
+}
+
+/// The MetaGraphDef whose tags equal `tags` exactly (the only one when
+/// `tags` is empty and there is one), and the variables prefix if present.
+pub fn read_saved_model(
+    dir: &Path,
+    tags: &[String],
+) -> Result<(MetaGraphDef, Option<PathBuf>), ReadError> {
+    let saved = read_saved_model_file(dir)?;
+    let wanted: std::collections::BTreeSet<&str> = if tags.is_empty() {
+        ["serve"].into()
+    } else {
+        tags.iter().map(String::as_str).collect()
+    };
+    let available: Vec<String> = saved
+        .meta_graphs
+        .iter()
+        .map(|m| {
+            format!(
+                "[{}]",
+                m.meta_info_def
+                    .as_ref()
+                    .map(|i| i.tags.join(", "))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    let chosen = saved.meta_graphs.into_iter().find(|m| {
+        let have: std::collections::BTreeSet<&str> = m
+            .meta_info_def
+            .as_ref()
+            .map(|i| i.tags.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        have == wanted
+    });
+    let meta = chosen.ok_or_else(|| ReadError::NoMetaGraph {
+        path: dir.join("saved_model.pb"),
+        tags: wanted.into_iter().collect::<Vec<_>>().join(", "),
+        available: available.join(" "),
+    })?;
+    let prefix = dir.join("variables").join("variables");
+    let variables = crate::bundle::index_path(&prefix)
+        .is_file()
+        .then_some(prefix);
+    Ok((meta, variables))
+}
+
+/// Builds a model from a MetaGraphDef read from `path`.
+pub fn model_from_meta_graph(
+    path: &Path,
+    meta: MetaGraphDef,
+    base_dir: PathBuf,
+) -> Result<Model, ReadError> {
+    let MetaGraphDef {
+        meta_info_def,
+        graph_def,
+        saver_def,
+        collection_def,
+        signature_def: _,
+        asset_file_def: _,
+        object_graph_def: _,
+    } = meta;
+    let graph = Graph::from_graph_def(graph_def.unwrap_or_default()).map_err(|source| {
+        ReadError::Graph {
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    let info = meta_info_def.unwrap_or_default();
+    let mut model = Model::from_graph(graph);
+    model.base_dir = base_dir;
+    model.op_defs = info
+        .stripped_op_list
+        .map(|list| {
+            list.op
+                .into_iter()
+                .map(|op| (op.name.clone(), op))
+                .collect()
+        })
+        .unwrap_or_default();
+    model.tensorflow_version = info.tensorflow_version;
+    model.tensorflow_git_version = info.tensorflow_git_version;
+    model.saver_def = saver_def;
+    for (key, collection) in collection_def {
+        let is_variables = matches!(
+            key.as_str(),
+            "variables" | "trainable_variables" | "local_variables" | "model_variables"
+        );
+        if let (true, Some(Kind::BytesList(list))) = (is_variables, &collection.kind) {
+            for bytes in &list.value {
+                let def = VariableDef::decode(bytes.clone()).map_err(|e| ReadError::Decode {
+                    path: path.to_path_buf(),
+                    what: "VariableDef in the variables collection",
+                    detail: e.to_string(),
+                })?;
+                let node = def
+                    .variable_name
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if key == "trainable_variables" || def.trainable {
+                    model.trainable.insert(node.clone());
+                }
+                model.variable_defs.entry(node).or_insert(def);
+            }
+        }
+        model.collections.insert(key, collection);
+    }
+    let mut slots = default_slots(&model.graph);
+    for (node, def) in &model.variable_defs {
+        if let (Some(info), Some(slot)) = (&def.save_slice_info_def, slots.get_mut(node)) {
+            let extents: Vec<Extent1> = info
+                .var_offset
+                .iter()
+                .zip(&info.var_shape)
+                .map(|(&start, &length)| Extent1 {
+                    start,
+                    length: Some(length),
+                })
+                .collect();
+            *slot = CheckpointSlot {
+                key: info.full_name.clone(),
+                slice_spec: slices::format_spec(&info.full_shape, &extents),
+            };
+        }
+    }
+    if let Some(saver) = &model.saver_def {
+        slots.extend(saver_slots(&model.graph, &saver.restore_op_name));
+    }
+    model.checkpoint_slots = slots;
+    Ok(model)
+}
+
+fn is_variable_op(op: &str) -> bool {
+    matches!(
+        op,
+        "VariableV2" | "Variable" | "VarHandleOp" | "AutoReloadVariable"
+    )
+}
+
+/// Every variable restored from the key that is its own name.
+pub fn default_slots(graph: &Graph) -> BTreeMap<String, CheckpointSlot> {
+    graph
+        .node_ids()
+        .into_iter()
+        .filter(|&id| is_variable_op(graph.op(id)))
+        .map(|id| {
+            (
+                graph.name(id).to_string(),
+                CheckpointSlot {
+                    key: graph.name(id).to_string(),
+                    slice_spec: String::new(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Variable → slot as the training saver restores it: follows the restore
+/// op's control inputs (through sharded `restore_shard` NoOps) to each
+/// assignment, and the assigned value back to `RestoreV2:i`.
+fn saver_slots(graph: &Graph, restore_op: &str) -> BTreeMap<String, CheckpointSlot> {
+    let mut slots = BTreeMap::new();
+    let Some(root) = graph.find(restore_op) else {
+        return slots;
+    };
+    let mut stack = vec![root];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        match graph.op(id) {
+            "NoOp" => stack.extend(graph.control_inputs(id)),
+            "Assign" | "AssignVariableOp" => {
+                if let Some((variable, slot)) = assignment_slot(graph, id) {
+                    slots.insert(variable, slot);
+                }
+            }
+            _ => {}
+        }
+    }
+    slots
+}
+
+fn assignment_slot(graph: &Graph, assign: NodeId) -> Option<(String, CheckpointSlot)> {
+    let variable = through_identities(graph, graph.data_input(assign, 0)?);
+    let value = through_identities(graph, graph.data_input(assign, 1)?);
+    if graph.op(value.node) != "RestoreV2" || !is_variable_op(graph.op(variable.node)) {
+        return None;
+    }
+    let strings = |slot: usize| -> Option<Vec<String>> {
+        let names = through_identities(graph, graph.data_input(value.node, slot)?);
+        let tensor = graph.node(names.node).attr_tensor("value").ok()?;
+        Some(
+            tensor
+                .string_val
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect(),
+        )
+    };
+    let key = strings(1)?.get(value.port)?.clone();
+    let slice_spec = strings(2)?.get(value.port).cloned().unwrap_or_default();
+    Some((
+        graph.name(variable.node).to_string(),
+        CheckpointSlot { key, slice_spec },
+    ))
+}

@@ -1,0 +1,105 @@
+//! Training artifacts → [`Model`]: a GraphDef (`.pb` / `.pbtxt`), a
+//! checkpoint (prefix, `.meta`, `.index`, or a directory with a `checkpoint`
+//! state file) or a SavedModel directory.
+
+mod error;
+mod locate;
+mod meta;
+
+pub use error::ReadError;
+pub use locate::{Source, locate};
+pub use meta::{read_graph_def, read_meta_graph, read_saved_model};
+
+use std::path::{Path, PathBuf};
+
+use crate::ir::Graph;
+use crate::model::Model;
+use crate::proto::{GraphDef, MetaGraphDef};
+
+/// Reads any supported source into a model. `checkpoint` supplies variables
+/// for a bare GraphDef (or overrides the source's own checkpoint).
+pub fn read_model(
+    path: &Path,
+    checkpoint: Option<&Path>,
+    tags: &[String],
+) -> Result<Model, ReadError> {
+    let source = locate(path)?;
+    let mut model = match &source {
+        Source::GraphDef { path } => {
+            let graph_def = read_graph_def(path)?;
+            model_from_graph_def(path, graph_def, dir_of(path))?
+        }
+        Source::Checkpoint { prefix, meta } => {
+            let meta_graph = read_meta_graph(meta)?;
+            let mut model = meta::model_from_meta_graph(meta, meta_graph, dir_of(prefix))?;
+            model.checkpoint = Some(prefix.clone());
+            model
+        }
+        Source::SavedModel { dir } => {
+            let (meta_graph, variables) = read_saved_model(dir, tags)?;
+            let file = dir.join("saved_model.pb");
+            let mut model = meta::model_from_meta_graph(&file, meta_graph, dir.join("assets"))?;
+            model.checkpoint = variables;
+            model
+        }
+    };
+    if let Some(prefix) = checkpoint {
+        if !crate::bundle::index_path(prefix).exists() {
+            return Err(ReadError::NotFound {
+                path: crate::bundle::index_path(prefix),
+                what: "checkpoint index",
+            });
+        }
+        model.checkpoint = Some(prefix.to_path_buf());
+    }
+    Ok(model)
+}
+
+fn model_from_graph_def(
+    path: &Path,
+    graph_def: GraphDef,
+    base_dir: PathBuf,
+) -> Result<Model, ReadError> {
+    let graph = Graph::from_graph_def(graph_def).map_err(|source| ReadError::Graph {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut model = Model::from_graph(graph);
+    model.base_dir = base_dir;
+    model.checkpoint_slots = meta::default_slots(&model.graph);
+    Ok(model)
+}
+
+fn dir_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The MetaGraphDef a model came from is not kept whole; this is for `show`.
+pub fn read_any_meta(
+    path: &Path,
+    tags: &[String],
+) -> Result<(Source, Vec<MetaGraphDef>, Option<GraphDef>), ReadError> {
+    let source = locate(path)?;
+    Ok(match &source {
+        Source::GraphDef { path } => {
+            let graph = read_graph_def(path)?;
+            (source, Vec::new(), Some(graph))
+        }
+        Source::Checkpoint { meta, .. } => {
+            let meta = read_meta_graph(meta)?;
+            (source, vec![meta], None)
+        }
+        Source::SavedModel { dir } => {
+            let saved = meta::read_saved_model_file(dir)?;
+            let metas = if tags.is_empty() {
+                saved.meta_graphs
+            } else {
+                vec![read_saved_model(dir, tags)?.0]
+            };
+            (source, metas, None)
+        }
+    })
+}
