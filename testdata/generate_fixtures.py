@@ -1,0 +1,548 @@
+"""Writes servegraph's test fixtures: small but real TensorFlow 1-style
+training runs, each a directory with a `checkpoint` state file and a
+`model.ckpt-N.{meta,index,data-*}` checkpoint, plus:
+
+- variables.json: TensorFlow's own dump of every checkpoint tensor;
+- fixture.json: the training-graph tensors a serving export replaces and
+  serves, a test batch (of a size the training never used), and the
+  training program's own inference-mode outputs on it (computed by building
+  the model again in inference mode and restoring the checkpoint into it).
+
+Run with tensorflow-cpu==2.21.0 and tf-keras==2.21.0 installed:
+    python testdata/generate_fixtures.py [--only NAME] [--out DIR]
+It installs nothing and needs no network.
+"""
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.compat.v1.disable_v2_behavior()
+v1 = tf.compat.v1
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "interop"))
+from dump_checkpoint import dump  # noqa: E402
+
+SEED = 1234
+FIXTURES = {}
+
+
+def fixture(fn):
+    FIXTURES[fn.__name__] = fn
+    return fn
+
+
+@contextlib.contextmanager
+def inside(directory):
+    """Runs in the fixture directory so every path the graph holds is relative."""
+    previous = os.getcwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def seeded_graph():
+    graph = tf.Graph()
+    graph.seed = SEED
+    return graph
+
+
+def session(graph, cpus=1):
+    config = v1.ConfigProto(
+        device_count={"CPU": cpus}, intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
+    )
+    return v1.Session(graph=graph, config=config)
+
+
+def flat(name, array):
+    array = np.asarray(array)
+    if array.dtype.kind in "SUO":
+        values = [v.decode() if isinstance(v, bytes) else str(v) for v in array.reshape(-1)]
+        dtype = "string"
+    else:
+        values = array.reshape(-1).tolist()
+        dtype = array.dtype.name
+    return {"dtype": dtype, "shape": list(array.shape), "values": values}
+
+
+def spec(tensor, shape):
+    return {"tensor": tensor.name, "dtype": tensor.dtype.base_dtype.name, "shape": shape}
+
+
+def save(sess, saver, steps):
+    saver.save(sess, "model.ckpt", global_step=steps, write_meta_graph=True)
+    for name in os.listdir("."):
+        if name.startswith("events.") or name.endswith(".tempstate"):
+            os.remove(name)
+
+
+def inference_outputs(build, feeds, prefix, outputs, cpus=1):
+    """Rebuilds the model in inference mode, restores `prefix`, runs `feeds`."""
+    graph = seeded_graph()
+    with graph.as_default():
+        placeholders, tensors = build()
+        saver = v1.train.Saver()
+        with session(graph, cpus) as sess:
+            saver.restore(sess, prefix)
+            v1.tables_initializer().run()
+            values = sess.run({k: tensors[k] for k in outputs}, {placeholders[k]: v for k, v in feeds.items()})
+    return values
+
+
+def write_fixture(name, description, steps, inputs, outputs, flags, test_inputs, expected, tolerance=1e-5, extra=None):
+    data = {
+        "name": name,
+        "description": description,
+        "checkpoint_prefix": f"model.ckpt-{steps}",
+        "inputs": inputs,
+        "outputs": outputs,
+        "training_flags": flags,
+        "test_inputs": {k: flat(k, v) for k, v in test_inputs.items()},
+        "expected_outputs": {k: flat(k, v) for k, v in expected.items()},
+        "tolerance": tolerance,
+    }
+    data.update(extra or {})
+    with open("fixture.json", "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    with open("variables.json", "w") as f:
+        json.dump(dump(f"model.ckpt-{steps}"), f, sort_keys=True)
+
+
+def check_close(name, a, b, tolerance=1e-5):
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=tolerance, atol=tolerance, err_msg=f"{name}:{key}")
+
+
+def mlp(x, training, hidden=16, classes=3, rate=0.25):
+    h = tf.nn.relu(v1.layers.dense(x, hidden, name="hidden"))
+    if training:
+        h = tf.nn.dropout(h, rate=rate, seed=7)
+    logits = v1.layers.dense(h, classes, name="logits")
+    return logits
+
+
+@fixture
+def mlp_queue(out):
+    """MLP fed by a CSV reader + queue pipeline, tf.nn.dropout (rate), Adam, summaries."""
+    rng = np.random.RandomState(0)
+    features = rng.rand(40, 6).astype(np.float32)
+    labels = (features.sum(axis=1) * 1.7).astype(np.int64) % 3
+    with open("train.csv", "w") as f:
+        for row, label in zip(features, labels):
+            f.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
+    graph = seeded_graph()
+    with graph.as_default():
+        files = v1.train.string_input_producer(["train.csv"], shuffle=False)
+        _, line = v1.TextLineReader().read(files)
+        columns = v1.decode_csv(line, record_defaults=[[0.0]] * 6 + [[0]])
+        example = tf.stack(columns[:6])
+        batch_x, batch_y = v1.train.batch([example, columns[6]], batch_size=8, num_threads=1)
+        logits = mlp(batch_x, training=True)
+        probabilities = tf.nn.softmax(logits, name="probabilities")
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_y, logits=logits))
+        v1.summary.scalar("loss", loss)
+        v1.summary.histogram("logits", logits)
+        summaries = v1.summary.merge_all()
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.AdamOptimizer(0.01).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with session(graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            sess.run(v1.local_variables_initializer())
+            coord = v1.train.Coordinator()
+            threads = v1.train.start_queue_runners(sess, coord)
+            for _ in range(12):
+                sess.run([train, summaries])
+            coord.request_stop()
+            coord.join(threads)
+            save(sess, saver, 12)
+    test = {"features": rng.rand(5, 6).astype(np.float32)}
+
+    def build():
+        x = v1.placeholder(tf.float32, [None, 6])
+        logits = mlp(x, training=False)
+        return {"features": x}, {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+    expected = inference_outputs(build, test, "model.ckpt-12", ["logits", "probabilities"])
+    write_fixture(
+        "mlp_queue", mlp_queue.__doc__, 12,
+        {"features": spec(batch_x, [-1, 6])},
+        {"logits": spec(logits, [-1, 3]), "probabilities": spec(probabilities, [-1, 3])},
+        [], test, expected,
+    )
+
+
+def cnn(images, is_training):
+    x = v1.layers.conv2d(images, 8, 3, padding="same", name="conv")
+    x = v1.layers.batch_normalization(x, training=is_training, name="bn")
+    x = tf.nn.relu(x)
+    x = tf.reduce_mean(x, axis=[1, 2])
+    x = v1.layers.dropout(x, rate=0.3, training=is_training, seed=3)
+    return v1.layers.dense(x, 4, name="logits")
+
+
+@fixture
+def cnn_dataset_bn(out):
+    """CNN on a tf.data iterator, batch norm and layers.dropout under an is_training PlaceholderWithDefault, Momentum."""
+    rng = np.random.RandomState(1)
+    images = rng.rand(32, 8, 8, 1).astype(np.float32)
+    labels = rng.randint(0, 4, size=32).astype(np.int32)
+    graph = seeded_graph()
+    with graph.as_default():
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(8)
+        batch_images, batch_labels = v1.data.make_one_shot_iterator(dataset).get_next()
+        is_training = v1.placeholder_with_default(True, shape=[], name="is_training")
+        logits = cnn(batch_images, is_training)
+        loss = v1.losses.sparse_softmax_cross_entropy(batch_labels, logits)
+        step = v1.train.get_or_create_global_step()
+        with tf.control_dependencies(v1.get_collection(v1.GraphKeys.UPDATE_OPS)):
+            train = v1.train.MomentumOptimizer(0.05, 0.9).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        test = {"images": rng.rand(3, 8, 8, 1).astype(np.float32)}
+        with session(graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(10):
+                sess.run(train)
+            save(sess, saver, 10)
+            in_training_graph = sess.run({"logits": logits}, {batch_images: test["images"], is_training: False})
+
+    def build():
+        x = v1.placeholder(tf.float32, [None, 8, 8, 1])
+        return {"images": x}, {"logits": cnn(x, False)}
+
+    expected = inference_outputs(build, test, "model.ckpt-10", ["logits"])
+    check_close("cnn_dataset_bn", expected, in_training_graph)
+    write_fixture(
+        "cnn_dataset_bn", cnn_dataset_bn.__doc__, 10,
+        {"images": spec(batch_images, [-1, 8, 8, 1])}, {"logits": spec(logits, [-1, 4])},
+        ["is_training"], test, expected, tolerance=1e-4,
+    )
+
+
+def ids_model(ids):
+    embedding = v1.get_variable("embedding", [20, 6], initializer=v1.random_normal_initializer(seed=5), use_resource=True)
+    pooled = tf.reduce_mean(tf.nn.embedding_lookup(embedding, ids), axis=1)
+    kernel = v1.get_variable("dense/kernel", [6, 3], initializer=v1.glorot_uniform_initializer(seed=6), use_resource=True)
+    bias = v1.get_variable("dense/bias", [3], initializer=v1.zeros_initializer(), use_resource=True)
+    logits = tf.nn.bias_add(tf.matmul(pooled, kernel), bias, name="scores")
+    return logits, tf.argmax(logits, axis=1, name="class_id")
+
+
+@fixture
+def resource_int64(out):
+    """Resource variables, int64 ids into an embedding, two outputs (float scores and int64 argmax), Adagrad."""
+    rng = np.random.RandomState(2)
+    ids = rng.randint(0, 20, size=(24, 4)).astype(np.int64)
+    labels = (ids.sum(axis=1) % 3).astype(np.int64)
+    graph = seeded_graph()
+    with graph.as_default():
+        batch_ids, batch_labels = v1.data.make_one_shot_iterator(
+            tf.data.Dataset.from_tensor_slices((ids, labels)).repeat().batch(6)).get_next()
+        scores, class_id = ids_model(batch_ids)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_labels, logits=scores))
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.AdagradOptimizer(0.1).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with session(graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(8):
+                sess.run(train)
+            save(sess, saver, 8)
+    test = {"ids": rng.randint(0, 20, size=(5, 4)).astype(np.int64)}
+
+    def build():
+        x = v1.placeholder(tf.int64, [None, 4])
+        s, c = ids_model(x)
+        return {"ids": x}, {"scores": s, "class_id": c}
+
+    expected = inference_outputs(build, test, "model.ckpt-8", ["scores", "class_id"])
+    write_fixture(
+        "resource_int64", resource_int64.__doc__, 8,
+        {"ids": spec(batch_ids, [-1, 4])},
+        {"scores": spec(scores, [-1, 3]), "class_id": spec(class_id, [-1])},
+        [], test, expected,
+    )
+
+
+def partitioned_model(ids):
+    with tf.device("/cpu:0"):
+        embedding = v1.get_variable(
+            "embedding", [50, 8], partitioner=v1.fixed_size_partitioner(3),
+            initializer=v1.random_normal_initializer(seed=8))
+    with tf.device("/cpu:1"):
+        kernel = v1.get_variable("out/kernel", [8, 2], initializer=v1.glorot_uniform_initializer(seed=9))
+        bias = v1.get_variable("out/bias", [2], initializer=v1.zeros_initializer())
+    pooled = tf.reduce_sum(v1.nn.embedding_lookup(embedding, ids), axis=1)
+    return v1.nn.xw_plus_b(pooled, kernel, bias, name="logits")
+
+
+@fixture
+def sharded_partitioned(out):
+    """Sharded Saver (variables on two CPU devices, two data shards) with an embedding partitioned in 3, GradientDescent."""
+    rng = np.random.RandomState(3)
+    ids = rng.randint(0, 50, size=(30, 3)).astype(np.int32)
+    labels = (ids[:, 0] % 2).astype(np.int32)
+    graph = seeded_graph()
+    with graph.as_default():
+        batch_ids, batch_labels = v1.data.make_one_shot_iterator(
+            tf.data.Dataset.from_tensor_slices((ids, labels)).repeat().batch(10)).get_next()
+        logits = partitioned_model(batch_ids)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_labels, logits=logits))
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.GradientDescentOptimizer(0.5).minimize(loss, global_step=step)
+        saver = v1.train.Saver(sharded=True)
+        with session(graph, cpus=2) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(6):
+                sess.run(train)
+            save(sess, saver, 6)
+    shards = [n for n in os.listdir(".") if ".data-" in n]
+    assert len(shards) > 1, f"expected several data shards, got {shards}"
+    test = {"ids": rng.randint(0, 50, size=(4, 3)).astype(np.int32)}
+
+    def build():
+        x = v1.placeholder(tf.int32, [None, 3])
+        return {"ids": x}, {"logits": partitioned_model(x)}
+
+    expected = inference_outputs(build, test, "model.ckpt-6", ["logits"], cpus=2)
+    write_fixture(
+        "sharded_partitioned", sharded_partitioned.__doc__, 6,
+        {"ids": spec(batch_ids, [-1, 3])}, {"logits": spec(logits, [-1, 2])},
+        [], test, expected, extra={"data_shards": len(shards)},
+    )
+
+
+VOCAB = ["<pad>", "the", "cat", "sat", "on", "mat", "dog", "ran", "far", "away", "big", "small"]
+
+
+def vocab_model(tokens):
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer("vocab.txt", tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                                      tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+        default_value=len(VOCAB))
+    ids = table.lookup(tokens)
+    embedding = v1.get_variable("words", [len(VOCAB) + 1, 5], initializer=v1.random_normal_initializer(seed=10))
+    pooled = tf.reduce_mean(tf.nn.embedding_lookup(embedding, ids), axis=1)
+    return v1.layers.dense(pooled, 2, name="logits")
+
+
+@fixture
+def vocab_lookup(out):
+    """String tokens through a vocabulary table initialized from vocab.txt (an asset), Adam."""
+    with open("vocab.txt", "w") as f:
+        f.write("\n".join(VOCAB) + "\n")
+    rng = np.random.RandomState(4)
+    words = np.array(VOCAB[1:] + ["unknown"], dtype=object)
+    tokens = words[rng.randint(0, len(words), size=(20, 3))].astype(bytes)
+    labels = rng.randint(0, 2, size=20).astype(np.int32)
+    graph = seeded_graph()
+    with graph.as_default():
+        batch_tokens, batch_labels = v1.data.make_initializable_iterator(
+            tf.data.Dataset.from_tensor_slices((tokens, labels)).repeat().batch(5)).get_next()
+        logits = vocab_model(batch_tokens)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_labels, logits=logits))
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.AdamOptimizer(0.05).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with session(graph) as sess:
+            sess.run([v1.global_variables_initializer(), v1.tables_initializer()])
+            sess.run(v1.get_collection(v1.GraphKeys.TABLE_INITIALIZERS))
+            for op in graph.get_operations():
+                if op.type == "MakeIterator":
+                    sess.run(op)
+            for _ in range(8):
+                sess.run(train)
+            save(sess, saver, 8)
+    test = {"tokens": np.array([[b"the", b"cat", b"sat"], [b"dog", b"zebra", b"far"], [b"big", b"mat", b"on"], [b"away", b"away", b"small"]])}
+
+    def build():
+        x = v1.placeholder(tf.string, [None, 3])
+        return {"tokens": x}, {"logits": vocab_model(x)}
+
+    expected = inference_outputs(build, test, "model.ckpt-8", ["logits"])
+    write_fixture(
+        "vocab_lookup", vocab_lookup.__doc__, 8,
+        {"tokens": spec(batch_tokens, [-1, 3])}, {"logits": spec(logits, [-1, 2])},
+        [], test, expected, extra={"assets": ["vocab.txt"]},
+    )
+
+
+def rnn_model(sequences):
+    cell = v1.nn.rnn_cell.BasicRNNCell(12, name="cell")
+    _, state = v1.nn.dynamic_rnn(cell, sequences, dtype=tf.float32)
+    return v1.layers.dense(state, 3, name="logits")
+
+
+@fixture
+def rnn_while(out):
+    """dynamic_rnn (a control-flow-v1 while loop) over float sequences from a tf.data iterator, RMSProp."""
+    rng = np.random.RandomState(5)
+    sequences = rng.rand(24, 5, 4).astype(np.float32)
+    labels = (sequences[:, :, 0].sum(axis=1) > 2.5).astype(np.int32)
+    graph = seeded_graph()
+    with graph.as_default():
+        batch_x, batch_y = v1.data.make_one_shot_iterator(
+            tf.data.Dataset.from_tensor_slices((sequences, labels)).repeat().batch(6)).get_next()
+        logits = rnn_model(batch_x)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_y, logits=logits))
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.RMSPropOptimizer(0.01).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with session(graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(6):
+                sess.run(train)
+            save(sess, saver, 6)
+    test = {"sequences": rng.rand(4, 5, 4).astype(np.float32)}
+
+    def build():
+        x = v1.placeholder(tf.float32, [None, 5, 4])
+        return {"sequences": x}, {"logits": rnn_model(x)}
+
+    expected = inference_outputs(build, test, "model.ckpt-6", ["logits"])
+    write_fixture(
+        "rnn_while", rnn_while.__doc__, 6,
+        {"sequences": spec(batch_x, [-1, 5, 4])}, {"logits": spec(logits, [-1, 3])},
+        [], test, expected,
+    )
+
+
+def bn_model(x, training):
+    from tensorflow.python.training import moving_averages
+
+    def stats_vars(name, size):
+        mean = v1.get_variable(f"{name}/moving_mean", [size], initializer=v1.zeros_initializer(), trainable=False)
+        var = v1.get_variable(f"{name}/moving_variance", [size], initializer=v1.ones_initializer(), trainable=False)
+        return mean, var
+
+    h = v1.layers.dense(x, 8, name="dense1", use_bias=False)
+    scale = v1.get_variable("bn1/gamma", [8], initializer=v1.ones_initializer())
+    offset = v1.get_variable("bn1/beta", [8], initializer=v1.zeros_initializer())
+    mean1, var1 = stats_vars("bn1", 8)
+    h4 = tf.reshape(h, [-1, 1, 1, 8])
+    if training:
+        y, batch_mean, batch_var = v1.nn.fused_batch_norm(h4, scale, offset, is_training=True, epsilon=1e-3)
+        updates = [moving_averages.assign_moving_average(mean1, batch_mean, 0.9, zero_debias=False),
+                   moving_averages.assign_moving_average(var1, batch_var, 0.9, zero_debias=False)]
+    else:
+        y, _, _ = v1.nn.fused_batch_norm(h4, scale, offset, mean=mean1, variance=var1, is_training=False, epsilon=1e-3)
+        updates = []
+    h = tf.nn.relu(tf.reshape(y, [-1, 8]))
+    h2 = v1.layers.dense(h, 6, name="dense2")
+    mean2, var2 = stats_vars("bn2", 6)
+    if training:
+        batch_mean2, batch_var2 = tf.nn.moments(h2, axes=[0])
+        updates += [moving_averages.assign_moving_average(mean2, batch_mean2, 0.9, zero_debias=False),
+                    moving_averages.assign_moving_average(var2, batch_var2, 0.9, zero_debias=False)]
+        h2 = tf.nn.batch_normalization(h2, batch_mean2, batch_var2, None, None, 1e-3)
+    else:
+        h2 = tf.nn.batch_normalization(h2, mean2, var2, None, None, 1e-3)
+    return v1.layers.dense(tf.nn.relu(h2), 2, name="logits"), updates
+
+
+@fixture
+def bn_train_only(out):
+    """A graph built only in training mode: fused batch norm with is_training=True and an unfused moments batch norm, moving averages by assign_moving_average."""
+    rng = np.random.RandomState(6)
+    features = rng.rand(40, 5).astype(np.float32)
+    labels = (features[:, 0] > 0.5).astype(np.int32)
+    graph = seeded_graph()
+    with graph.as_default():
+        batch_x, batch_y = v1.data.make_one_shot_iterator(
+            tf.data.Dataset.from_tensor_slices((features, labels)).repeat().batch(10)).get_next()
+        logits, updates = bn_model(batch_x, training=True)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_y, logits=logits))
+        step = v1.train.get_or_create_global_step()
+        with tf.control_dependencies(updates):
+            train = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with session(graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(10):
+                sess.run(train)
+            save(sess, saver, 10)
+    test = {"features": rng.rand(3, 5).astype(np.float32)}
+
+    def build():
+        x = v1.placeholder(tf.float32, [None, 5])
+        return {"features": x}, {"logits": bn_model(x, training=False)[0]}
+
+    expected = inference_outputs(build, test, "model.ckpt-10", ["logits"])
+    write_fixture(
+        "bn_train_only", bn_train_only.__doc__, 10,
+        {"features": spec(batch_x, [-1, 5])}, {"logits": spec(logits, [-1, 2])},
+        [], test, expected, tolerance=1e-4,
+    )
+
+
+def tiny(x, training):
+    h = tf.nn.relu(v1.layers.dense(x, 3, name="hidden"))
+    if training:
+        h = v1.nn.dropout(h, keep_prob=0.8, seed=11)
+    return v1.layers.dense(h, 2, name="logits")
+
+
+@fixture
+def tiny_mlp(out):
+    """The bundled default: a 4-3-2 MLP on a tf.data iterator with keep_prob dropout and GradientDescent."""
+    rng = np.random.RandomState(7)
+    features = rng.rand(16, 4).astype(np.float32)
+    labels = (features[:, 1] > 0.5).astype(np.int32)
+    graph = seeded_graph()
+    with graph.as_default():
+        batch_x, batch_y = v1.data.make_one_shot_iterator(
+            tf.data.Dataset.from_tensor_slices((features, labels)).repeat().batch(4)).get_next()
+        logits = tiny(batch_x, training=True)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_y, logits=logits))
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with session(graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(5):
+                sess.run(train)
+            save(sess, saver, 5)
+    test = {"features": rng.rand(3, 4).astype(np.float32)}
+
+    def build():
+        x = v1.placeholder(tf.float32, [None, 4])
+        return {"features": x}, {"logits": tiny(x, False)}
+
+    expected = inference_outputs(build, test, "model.ckpt-5", ["logits"])
+    write_fixture(
+        "tiny_mlp", tiny_mlp.__doc__, 5,
+        {"features": spec(batch_x, [-1, 4])}, {"logits": spec(logits, [-1, 2])},
+        [], test, expected,
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=sorted(FIXTURES))
+    parser.add_argument("--out", default=os.path.join(HERE, "fixtures"))
+    args = parser.parse_args()
+    for name in args.only or sorted(FIXTURES):
+        directory = os.path.join(os.path.abspath(args.out), name)
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory)
+        np.random.seed(SEED)
+        v1.set_random_seed(SEED)
+        with inside(directory):
+            FIXTURES[name](directory)
+        print(f"wrote {name}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
