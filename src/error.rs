@@ -3,11 +3,25 @@
 
 use std::path::PathBuf;
 
+pub use crate::bundle::BundleError;
+pub use crate::ir::IrError;
+pub use crate::passes::PassError;
+pub use crate::read::ReadError;
+pub use crate::text::TextError;
+
 /// Any servegraph failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Pass(#[from] PassError),
+    #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Ir(#[from] IrError),
 }
 
 /// Failures while writing a SavedModel.
@@ -21,4 +35,36 @@ pub enum WriteError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the serving graph reads variables but no checkpoint was given: {}", .variables.join(", "))]
+    NoCheckpoint { variables: Vec<String> },
+    #[error(
+        "variable {variable:?} is restored from key {key:?}, which checkpoint {checkpoint} does not have"
+    )]
+    MissingVariable {
+        variable: String,
+        key: String,
+        checkpoint: PathBuf,
+    },
+    #[error(
+        "variable {variable:?} is {graph} in the graph but {stored} in checkpoint {checkpoint}"
+    )]
+    Mismatch {
+        variable: String,
+        graph: String,
+        stored: String,
+        checkpoint: PathBuf,
+    },
+    #[error("variable {variable:?}: {reason}")]
+    BadVariable { variable: String, reason: String },
+    #[error("asset {path} (read by node {node:?}) cannot be copied: {source}")]
+    Asset {
+        path: PathBuf,
+        node: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    Ir(#[from] IrError),
 }

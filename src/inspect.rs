@@ -270,6 +270,47 @@ fn write_graph(f: &mut fmt::Formatter<'_>, graph: &GraphSummary, indent: &str) -
     writeln!(f, "{indent}ops: {}", listed.join(", "))
 }
 
+/// Summarizes whatever `path` is: a GraphDef, a checkpoint or a SavedModel.
+pub fn summarize(path: &std::path::Path, tags: &[String]) -> Result<Summary, crate::Error> {
+    use crate::read::Source;
+    let (source, metas, graph) = crate::read::read_any_meta(path, tags)?;
+    let (kind, variables_prefix) = match &source {
+        Source::GraphDef { .. } => ("graph", None),
+        Source::Checkpoint { prefix, .. } => ("checkpoint", Some(prefix.clone())),
+        Source::SavedModel { dir } => {
+            let prefix = dir.join("variables").join("variables");
+            (
+                "saved_model",
+                crate::bundle::index_path(&prefix)
+                    .is_file()
+                    .then_some(prefix),
+            )
+        }
+    };
+    let variables: Vec<VariableSummary> = match variables_prefix {
+        Some(prefix) => crate::bundle::BundleReader::open(&prefix)?
+            .entries()
+            .into_iter()
+            .map(|e| VariableSummary {
+                name: e.name,
+                dtype: dtype_name(e.dtype as i32),
+                shape: e.shape,
+                bytes: e.bytes,
+                slices: e.slices,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(Summary {
+        kind: kind.into(),
+        path: path.display().to_string(),
+        meta_graphs: metas.iter().map(MetaGraphSummary::of).collect(),
+        graph: graph.as_ref().map(GraphSummary::of),
+        total_variable_bytes: variables.iter().map(|v| v.bytes).sum(),
+        variables,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

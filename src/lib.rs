@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod error;
+pub mod export;
 pub mod inspect;
 pub mod ir;
 pub mod model;
@@ -14,3 +15,7 @@ pub mod typing;
 pub mod write;
 
 pub use error::{Error, WriteError};
+pub use export::{ExportOptions, ExportReport, export_serving_model};
+pub use ir::Graph;
+pub use model::Model;
+pub use passes::{Pass, PassContext, PassReport, Pipeline};

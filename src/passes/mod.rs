@@ -8,6 +8,7 @@
 pub mod batch_norm;
 pub mod conds;
 pub mod constants;
+pub mod devices;
 pub mod dropout;
 mod error;
 pub mod inputs;
@@ -61,6 +62,8 @@ pub struct ServingSpec {
     pub signature_name: String,
     /// Extra boolean training-flag nodes to set to false.
     pub training_flags: Vec<String>,
+    /// Keep the training graph's device placements (cleared by default).
+    pub keep_devices: bool,
 }
 
 impl Pipeline {
@@ -79,6 +82,9 @@ impl Pipeline {
         pipeline.push(prune::PrunePass);
         pipeline.push(strip::VerifyServingPass);
         pipeline.push(metadata::MetadataPass);
+        if !spec.keep_devices {
+            pipeline.push(devices::ClearDevicesPass);
+        }
         pipeline
     }
 

@@ -25,10 +25,11 @@ pub const SERVE_TAG: &str = "serve";
 pub const INIT_OP_SIGNATURE: &str = "__saved_model_init_op";
 
 /// A tensor as a signature names it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TensorSpec {
     /// `node:port`.
     pub name: String,
+    #[serde(serialize_with = "serialize_dtype")]
     pub dtype: DataType,
     /// `None`: unknown rank; `-1`: an unknown dimension.
     pub shape: Option<Vec<i64>>,
@@ -44,8 +45,15 @@ impl TensorSpec {
     }
 }
 
+fn serialize_dtype<S: serde::Serializer>(
+    dtype: &DataType,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::inspect::dtype_name(*dtype as i32))
+}
+
 /// One signature: named inputs and outputs and a method.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Signature {
     pub method_name: String,
     pub inputs: BTreeMap<String, TensorSpec>,

@@ -2,4 +2,5 @@
 
 pub mod atomic;
 pub mod meta_graph;
+pub mod saved_model;
 pub mod saver;

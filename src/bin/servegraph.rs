@@ -1,0 +1,146 @@
+//! The servegraph command line: `export`, `show`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use servegraph::passes::inputs::{InputSpec, OutputSpec};
+use servegraph::write::atomic::Overwrite;
+use servegraph::{ExportOptions, export_serving_model};
+
+#[derive(Parser)]
+#[command(
+    name = "servegraph",
+    version,
+    about = "Turns a TensorFlow training graph into a serving SavedModel, without TensorFlow."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Export a training checkpoint, .meta, GraphDef or SavedModel as a serving SavedModel.
+    Export {
+        /// A checkpoint prefix, a training directory, a .meta file, a GraphDef or a SavedModel directory.
+        source: PathBuf,
+        /// The SavedModel directory to write.
+        out_dir: PathBuf,
+        /// KEY=TENSOR[:shape=D0,D1,...]: this tensor becomes placeholder KEY (batch dimension -1).
+        #[arg(long = "input", value_name = "KEY=TENSOR")]
+        inputs: Vec<String>,
+        /// KEY=TENSOR: a signature output.
+        #[arg(long = "output", value_name = "KEY=TENSOR")]
+        outputs: Vec<String>,
+        /// The signature key.
+        #[arg(long, default_value = "serving_default")]
+        signature: String,
+        /// A tag of the MetaGraphDef (repeat for a tag set); default `serve`.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Replace OUT_DIR if it exists.
+        #[arg(long)]
+        overwrite: bool,
+        /// Checkpoint prefix holding the variables of a GraphDef source.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// A boolean node to set to false, besides is_training-like placeholders.
+        #[arg(long = "training-flag")]
+        training_flags: Vec<String>,
+        /// Keep the training graph's device placements.
+        #[arg(long)]
+        keep_devices: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a GraphDef, checkpoint or SavedModel: nodes, ops, variables, signatures.
+    Show {
+        path: PathBuf,
+        /// Only the MetaGraphDef with exactly these tags (SavedModels).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print_error(error: &dyn std::error::Error) {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Export {
+            source,
+            out_dir,
+            inputs,
+            outputs,
+            signature,
+            tags,
+            overwrite,
+            checkpoint,
+            training_flags,
+            keep_devices,
+            json,
+        } => {
+            let options = ExportOptions {
+                inputs: inputs
+                    .iter()
+                    .map(|s| s.parse::<InputSpec>())
+                    .collect::<Result<_, _>>()?,
+                outputs: outputs
+                    .iter()
+                    .map(|s| s.parse::<OutputSpec>())
+                    .collect::<Result<_, _>>()?,
+                signature_name: signature,
+                tags: if tags.is_empty() {
+                    vec!["serve".into()]
+                } else {
+                    tags
+                },
+                overwrite: if overwrite {
+                    Overwrite::Replace
+                } else {
+                    Overwrite::Refuse
+                },
+                checkpoint,
+                training_flags,
+                keep_devices,
+                ..ExportOptions::default()
+            };
+            let report = export_serving_model(&source, &out_dir, &options)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+        }
+        Command::Show { path, tags, json } => {
+            let summary = servegraph::inspect::summarize(&path, &tags)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{summary}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            print_error(error.as_ref());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The one-call API: read a training artifact, run the serving pipeline,
+//! write the SavedModel, and report what happened.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::bundle::BundleReader;
+use crate::error::Error;
+use crate::inspect::format_bytes;
+use crate::passes::inputs::{InputSpec, OutputSpec};
+use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
+use crate::write::atomic::Overwrite;
+use crate::write::meta_graph::{DEFAULT_SIGNATURE, SERVE_TAG, Signature};
+use crate::write::saved_model::{VariableReport, WriteReport, write_saved_model};
+
+/// The legacy AI Platform (MLS1) model size limit.
+pub const MLS1_LIMIT_BYTES: u64 = 500 * 1000 * 1000;
+/// The N1 machine model size limit.
+pub const N1_LIMIT_BYTES: u64 = 10 * 1000 * 1000 * 1000;
+
+/// What to export and how. `Default` gives: no inputs (detected), no outputs
+/// (an error listing candidates), signature `serving_default`, tag `serve`,
+/// refuse an existing output, clear device placements.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Tensors that become placeholders. Default: detected.
+    pub inputs: Vec<InputSpec>,
+    /// Tensors served. Default: none, which is an error naming candidates.
+    pub outputs: Vec<OutputSpec>,
+    /// Signature key. Default `serving_default`.
+    pub signature_name: String,
+    /// The tag set. Default `["serve"]`.
+    pub tags: Vec<String>,
+    /// Replace an existing output directory. Default: refuse.
+    pub overwrite: Overwrite,
+    /// Variables for a bare GraphDef. Default: none.
+    pub checkpoint: Option<PathBuf>,
+    /// Boolean nodes to treat as training flags besides the usual names. Default: none.
+    pub training_flags: Vec<String>,
+    /// Keep device placements. Default: false (cleared).
+    pub keep_devices: bool,
+    /// Tags of the MetaGraphDef to read when the source is a SavedModel. Default `["serve"]`.
+    pub source_tags: Vec<String>,
+}
+
+impl Default for ExportOptions {
+    fn default() -> ExportOptions {
+        ExportOptions {
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            signature_name: DEFAULT_SIGNATURE.into(),
+            tags: vec![SERVE_TAG.into()],
+            overwrite: Overwrite::Refuse,
+            checkpoint: None,
+            training_flags: Vec::new(),
+            keep_devices: false,
+            source_tags: Vec::new(),
+        }
+    }
+}
+
+impl ExportOptions {
+    fn serving_spec(&self) -> ServingSpec {
+        ServingSpec {
+            inputs: self.inputs.clone(),
+            outputs: self.outputs.clone(),
+            signature_name: self.signature_name.clone(),
+            training_flags: self.training_flags.clone(),
+            keep_devices: self.keep_devices,
+        }
+    }
+}
+
+/// A checkpoint tensor the export left out, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DroppedVariable {
+    pub key: String,
+    pub bytes: u64,
+    pub reason: String,
+}
+
+/// Everything an export did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    pub source: PathBuf,
+    pub output: PathBuf,
+    pub nodes_before: usize,
+    pub nodes_after: usize,
+    pub passes: Vec<PassReport>,
+    pub signatures: std::collections::BTreeMap<String, Signature>,
+    pub kept: Vec<VariableReport>,
+    pub dropped: Vec<DroppedVariable>,
+    pub written: WriteReport,
+    pub total_bytes: u64,
+    pub fits_mls1: bool,
+    pub fits_n1: bool,
+}
+
+/// Why a checkpoint tensor is not needed by the serving graph.
+pub fn drop_reason(key: &str) -> &'static str {
+    const SLOTS: &[&str] = &[
+        "Adam",
+        "Adam_1",
+        "Momentum",
+        "Adagrad",
+        "RMSProp",
+        "RMSProp_1",
+        "Ftrl",
+        "Ftrl_1",
+        "Adadelta",
+        "Adadelta_1",
+        "ExponentialMovingAverage",
+    ];
+    let last = key.rsplit('/').next().unwrap_or(key);
+    if SLOTS.contains(&last) {
+        "optimizer slot"
+    } else if last.starts_with("beta1_power") || last.starts_with("beta2_power") {
+        "optimizer state"
+    } else if last == "global_step" {
+        "training step counter"
+    } else {
+        "not read by the serving graph"
+    }
+}
+
+/// Reads `source`, makes it a serving model and writes it to `out_dir`.
+pub fn export_serving_model(
+    source: &Path,
+    out_dir: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, Error> {
+    let mut model =
+        crate::read::read_model(source, options.checkpoint.as_deref(), &options.source_tags)?;
+    let nodes_before = model.graph.len();
+    let pipeline = Pipeline::serving(&options.serving_spec());
+    let passes = pipeline.run(&mut model, &mut PassContext::new())?;
+    let written = write_saved_model(&model, &options.tags, out_dir, options.overwrite)?;
+
+    let mut dropped = Vec::new();
+    if let Some(checkpoint) = &model.checkpoint {
+        let reader = BundleReader::open(checkpoint)?;
+        for entry in reader.entries() {
+            if !written.variables.iter().any(|v| v.key == entry.name) {
+                dropped.push(DroppedVariable {
+                    reason: drop_reason(&entry.name).into(),
+                    key: entry.name,
+                    bytes: entry.bytes,
+                });
+            }
+        }
+    }
+    let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
+    Ok(ExportReport {
+        source: source.to_path_buf(),
+        output: out_dir.to_path_buf(),
+        nodes_before,
+        nodes_after: model.graph.len(),
+        passes,
+        signatures: model.signatures.clone(),
+        kept: written.variables.clone(),
+        dropped,
+        written,
+        total_bytes,
+        fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
+        fits_n1: total_bytes <= N1_LIMIT_BYTES,
+    })
+}
+
+impl std::fmt::Display for ExportReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "exported {} -> {}",
+            self.source.display(),
+            self.output.display()
+        )?;
+        writeln!(
+            f,
+            "graph: {} nodes -> {} nodes",
+            self.nodes_before, self.nodes_after
+        )?;
+        for pass in &self.passes {
+            let mut line = format!("  {:<15}", pass.pass);
+            if pass.is_unchanged() && pass.notes.is_empty() {
+                line.push_str(" no change");
+            }
+            for (reason, nodes) in &pass.removed {
+                line.push_str(&format!(" removed {} {reason};", nodes.len()));
+            }
+            if !pass.added.is_empty() {
+                line.push_str(&format!(" added {};", pass.added.join(", ")));
+            }
+            if !pass.rewired.is_empty() {
+                line.push_str(&format!(" rewired {};", pass.rewired.len()));
+            }
+            writeln!(f, "{}", line.trim_end_matches(';'))?;
+            for rewire in &pass.rewired {
+                writeln!(f, "      {} -> {} ({})", rewire.from, rewire.to, rewire.why)?;
+            }
+            for note in &pass.notes {
+                writeln!(f, "      {note}")?;
+            }
+        }
+        for (key, signature) in &self.signatures {
+            writeln!(f, "signature {key:?} ({})", signature.method_name)?;
+            for (direction, tensors) in
+                [("input", &signature.inputs), ("output", &signature.outputs)]
+            {
+                for (name, t) in tensors {
+                    let shape = t
+                        .shape
+                        .as_ref()
+                        .map_or("<unknown rank>".to_string(), |d| format!("{d:?}"));
+                    writeln!(
+                        f,
+                        "  {direction} {name}: {} {} {shape}",
+                        t.name,
+                        crate::inspect::dtype_name(t.dtype as i32)
+                    )?;
+                }
+            }
+        }
+        let kept: u64 = self.kept.iter().map(|v| v.bytes).sum();
+        writeln!(
+            f,
+            "variables kept: {} ({})",
+            self.kept.len(),
+            format_bytes(kept)
+        )?;
+        for v in &self.kept {
+            writeln!(
+                f,
+                "  {} {} {:?} {}",
+                v.key,
+                v.dtype,
+                v.shape,
+                format_bytes(v.bytes)
+            )?;
+        }
+        let dropped: u64 = self.dropped.iter().map(|v| v.bytes).sum();
+        writeln!(
+            f,
+            "variables dropped: {} ({})",
+            self.dropped.len(),
+            format_bytes(dropped)
+        )?;
+        for v in &self.dropped {
+            writeln!(f, "  {} {} ({})", v.key, format_bytes(v.bytes), v.reason)?;
+        }
+        if !self.written.assets.is_empty() {
+            writeln!(f, "assets: {}", self.written.assets.join(", "))?;
+        }
+        let verdict = |fits: bool| if fits { "fits" } else { "EXCEEDS" };
+        writeln!(
+            f,
+            "size: {} ({} the 500 MB MLS1 limit, {} the 10 GB N1 limit)",
+            format_bytes(self.total_bytes),
+            verdict(self.fits_mls1),
+            verdict(self.fits_n1)
+        )
+    }
+}

@@ -1,0 +1,464 @@
+//! Model → SavedModel directory: `saved_model.pb` (one TF1-style
+//! MetaGraphDef per variant, sharing one set of variables), `variables/`
+//! copied by byte range from the training checkpoint, and `assets/`.
+//! Written into a staging directory and renamed into place at the end.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use serde::Serialize;
+
+use super::atomic::{Overwrite, StagedDir};
+use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
+use super::saver::{SavedVariable, VariableKind, build_saver};
+use crate::bundle::slices::parse_spec;
+use crate::bundle::{BundleReader, BundleWriter};
+use crate::error::WriteError;
+use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
+use crate::model::{CheckpointSlot, Model};
+use crate::passes::constants::string_const;
+use crate::proto::attr_value::Value;
+use crate::proto::{AttrValue, DataType, OpList, SavedModel, VariableDef};
+use crate::typing::base_dtype;
+
+/// What a written SavedModel holds.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct WriteReport {
+    pub path: PathBuf,
+    pub variables: Vec<VariableReport>,
+    pub assets: Vec<String>,
+    pub saved_model_bytes: u64,
+    pub variables_bytes: u64,
+    pub assets_bytes: u64,
+}
+
+/// One variable kept in the export.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VariableReport {
+    pub node: String,
+    pub key: String,
+    pub dtype: String,
+    pub shape: Vec<i64>,
+    pub bytes: u64,
+}
+
+/// One variant of the model in the SavedModel (say CPU and GPU graphs).
+pub struct MetaGraphVariant<'a> {
+    pub model: &'a Model,
+    pub tags: Vec<String>,
+}
+
+fn is_variable_op(op: &str) -> bool {
+    matches!(op, "VariableV2" | "Variable" | "VarHandleOp")
+}
+
+/// Writes one model under `tags`.
+pub fn write_saved_model(
+    model: &Model,
+    tags: &[String],
+    out_dir: &Path,
+    overwrite: Overwrite,
+) -> Result<WriteReport, WriteError> {
+    write_variants(
+        &[MetaGraphVariant {
+            model,
+            tags: tags.to_vec(),
+        }],
+        out_dir,
+        overwrite,
+    )
+}
+
+/// Writes several MetaGraphDefs that share one set of variables (and must
+/// therefore agree on them).
+pub fn write_variants(
+    variants: &[MetaGraphVariant<'_>],
+    out_dir: &Path,
+    overwrite: Overwrite,
+) -> Result<WriteReport, WriteError> {
+    let staged = StagedDir::create(out_dir, overwrite)?;
+    let mut saved_model = SavedModel {
+        saved_model_schema_version: 1,
+        meta_graphs: Vec::new(),
+    };
+    let mut report = WriteReport {
+        path: out_dir.to_path_buf(),
+        ..WriteReport::default()
+    };
+    let mut variable_keys: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
+    let mut copied_assets: BTreeSet<String> = BTreeSet::new();
+    for variant in variants {
+        let prepared = prepare(variant.model)?;
+        for asset in &variant.model.assets {
+            if copied_assets.insert(asset.filename.clone()) {
+                let target = staged.path().join("assets").join(&asset.filename);
+                std::fs::create_dir_all(staged.path().join("assets")).map_err(|source| {
+                    WriteError::Io {
+                        path: staged.path().join("assets"),
+                        source,
+                    }
+                })?;
+                std::fs::copy(&asset.source, &target).map_err(|source| WriteError::Asset {
+                    path: asset.source.clone(),
+                    node: asset.node.clone(),
+                    source,
+                })?;
+                report.assets.push(asset.filename.clone());
+            }
+        }
+        for v in &prepared.report {
+            if !report.variables.iter().any(|r| r.node == v.node) {
+                report.variables.push(v.clone());
+            }
+        }
+        if let Some(checkpoint) = &variant.model.checkpoint {
+            for v in &prepared.report {
+                variable_keys
+                    .entry(v.key.clone())
+                    .or_insert((checkpoint.clone(), v.bytes));
+            }
+        }
+        let parts = MetaGraphParts {
+            tags: variant.tags.clone(),
+            ..prepared.parts
+        };
+        saved_model.meta_graphs.push(build_meta_graph(
+            prepared.graph.to_graph_def_with(prepared.saver_nodes),
+            &parts,
+        ));
+    }
+
+    if !variable_keys.is_empty() {
+        let dir = staged.path().join("variables");
+        std::fs::create_dir_all(&dir).map_err(|source| WriteError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut writer = BundleWriter::create(dir.join("variables"))?;
+        let mut readers: BTreeMap<PathBuf, BundleReader> = BTreeMap::new();
+        for (key, (checkpoint, _)) in &variable_keys {
+            if !readers.contains_key(checkpoint) {
+                readers.insert(checkpoint.clone(), BundleReader::open(checkpoint)?);
+            }
+            report.variables_bytes += writer.copy_from(&readers[checkpoint], key)?;
+        }
+        writer.finish()?;
+    }
+    let bytes = saved_model.encode_to_vec();
+    report.saved_model_bytes = bytes.len() as u64;
+    let file = staged.path().join("saved_model.pb");
+    std::fs::write(&file, bytes).map_err(|source| WriteError::Io {
+        path: file.clone(),
+        source,
+    })?;
+    report.assets_bytes = dir_size(&staged.path().join("assets"));
+    staged.commit()?;
+    Ok(report)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+struct Prepared {
+    graph: Graph,
+    saver_nodes: Vec<crate::proto::NodeDef>,
+    parts: MetaGraphParts,
+    report: Vec<VariableReport>,
+}
+
+trait ToGraphDefWith {
+    fn to_graph_def_with(&self, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef;
+}
+
+impl ToGraphDefWith for Graph {
+    fn to_graph_def_with(&self, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef {
+        let mut graph_def = self.to_graph_def();
+        graph_def.node.extend(extra);
+        graph_def
+    }
+}
+
+/// A variable of the serving graph, checked against the checkpoint.
+struct Variable {
+    node: String,
+    kind: VariableKind,
+    dtype: DataType,
+    shape: Vec<i64>,
+    slot: CheckpointSlot,
+}
+
+fn variables_of(model: &Model) -> Result<Vec<Variable>, WriteError> {
+    let graph = &model.graph;
+    let mut variables = Vec::new();
+    for id in graph.node_ids() {
+        let node = graph.node(id);
+        if !is_variable_op(&node.op) {
+            continue;
+        }
+        let dtype = base_dtype(node.attr_type("dtype")?);
+        let shape_proto = node.attr_shape("shape")?;
+        let shape: Vec<i64> = shape_proto.dim.iter().map(|d| d.size).collect();
+        if shape_proto.unknown_rank || shape.iter().any(|d| *d < 0) {
+            return Err(WriteError::BadVariable {
+                variable: node.name().into(),
+                reason: "its shape is not fully defined".into(),
+            });
+        }
+        let slot = model
+            .checkpoint_slots
+            .get(node.name())
+            .cloned()
+            .unwrap_or_else(|| CheckpointSlot {
+                key: node.name().into(),
+                slice_spec: String::new(),
+            });
+        let kind = if node.op == "VarHandleOp" {
+            VariableKind::Resource
+        } else {
+            VariableKind::Ref
+        };
+        variables.push(Variable {
+            node: node.name().into(),
+            kind,
+            dtype,
+            shape,
+            slot,
+        });
+    }
+    Ok(variables)
+}
+
+/// Checks every variable against the checkpoint: key present, dtype and shape equal.
+fn check_against_checkpoint(
+    model: &Model,
+    variables: &[Variable],
+) -> Result<Vec<VariableReport>, WriteError> {
+    if variables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(checkpoint) = &model.checkpoint else {
+        return Err(WriteError::NoCheckpoint {
+            variables: variables.iter().map(|v| v.node.clone()).collect(),
+        });
+    };
+    let reader = BundleReader::open(checkpoint)?;
+    let mut report = Vec::new();
+    for v in variables {
+        if !reader.contains(&v.slot.key) {
+            return Err(WriteError::MissingVariable {
+                variable: v.node.clone(),
+                key: v.slot.key.clone(),
+                checkpoint: checkpoint.clone(),
+            });
+        }
+        let (dtype, full_shape) = reader.dtype_and_shape(&v.slot.key)?;
+        let expected_shape = if v.slot.slice_spec.is_empty() {
+            full_shape.clone()
+        } else {
+            let (spec_shape, extents) =
+                parse_spec(&v.slot.slice_spec).ok_or_else(|| WriteError::BadVariable {
+                    variable: v.node.clone(),
+                    reason: format!("malformed slice spec {:?}", v.slot.slice_spec),
+                })?;
+            if spec_shape != full_shape {
+                return Err(mismatch(
+                    v,
+                    format!("{spec_shape:?}"),
+                    format!("{full_shape:?}"),
+                    checkpoint,
+                ));
+            }
+            extents
+                .iter()
+                .zip(&full_shape)
+                .map(|(e, &d)| e.length.unwrap_or(d))
+                .collect()
+        };
+        if dtype != v.dtype {
+            return Err(mismatch(
+                v,
+                v.dtype.as_str_name().into(),
+                dtype.as_str_name().into(),
+                checkpoint,
+            ));
+        }
+        if expected_shape != v.shape {
+            return Err(mismatch(
+                v,
+                format!("shape {:?}", v.shape),
+                format!("shape {expected_shape:?}"),
+                checkpoint,
+            ));
+        }
+        let bytes = reader
+            .entries()
+            .iter()
+            .find(|e| e.name == v.slot.key)
+            .map_or(0, |e| e.bytes);
+        report.push(VariableReport {
+            node: v.node.clone(),
+            key: v.slot.key.clone(),
+            dtype: crate::inspect::dtype_name(v.dtype as i32),
+            shape: v.shape.clone(),
+            bytes,
+        });
+    }
+    Ok(report)
+}
+
+fn mismatch(v: &Variable, graph: String, stored: String, checkpoint: &Path) -> WriteError {
+    WriteError::Mismatch {
+        variable: v.node.clone(),
+        graph,
+        stored,
+        checkpoint: checkpoint.to_path_buf(),
+    }
+}
+
+/// A node reading the variable's value, created when the graph has none.
+fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
+    let id = graph.expect(&v.node)?;
+    let (name, op, key) = match v.kind {
+        VariableKind::Resource => (
+            format!("{}/Read/ReadVariableOp", v.node),
+            "ReadVariableOp",
+            "dtype",
+        ),
+        VariableKind::Ref => (format!("{}/read", v.node), "Identity", "T"),
+    };
+    if let Some(existing) = graph.find(&name) {
+        let reads_it =
+            graph.data_input(existing, 0).is_some_and(|t| t.node == id) && graph.op(existing) == op;
+        if reads_it {
+            return Ok(format!("{name}:0"));
+        }
+    }
+    let name = graph.unique_name(&name);
+    let node = Node::new(name.clone(), op).with_attr(
+        key,
+        AttrValue {
+            value: Some(Value::Type(v.dtype as i32)),
+        },
+    );
+    let read = graph.add_node(node)?;
+    graph.push_data_input(read, TensorRef::new(id, 0));
+    Ok(format!("{name}:0"))
+}
+
+fn prepare(model: &Model) -> Result<Prepared, WriteError> {
+    let variables = variables_of(model)?;
+    let report = check_against_checkpoint(model, &variables)?;
+    let mut graph = model.graph.clone();
+
+    let mut snapshots = BTreeMap::new();
+    let mut saved = Vec::with_capacity(variables.len());
+    for v in &variables {
+        let snapshot = ensure_read(&mut graph, v)?;
+        let read_tensor = match v.kind {
+            VariableKind::Ref => v.node.clone(),
+            VariableKind::Resource => snapshot.trim_end_matches(":0").to_string(),
+        };
+        snapshots.insert(v.node.clone(), snapshot);
+        saved.push(SavedVariable {
+            node: v.node.clone(),
+            kind: v.kind,
+            dtype: v.dtype,
+            checkpoint_key: v.slot.key.clone(),
+            slice_spec: v.slot.slice_spec.clone(),
+            read_tensor,
+        });
+    }
+
+    let mut assets = Vec::new();
+    for asset in &model.assets {
+        let id = graph.expect(&asset.node)?;
+        // The graph holds the training machine's path; loaders feed the real one.
+        let value = string_const("", asset.filename.as_bytes()).attrs;
+        graph.node_mut(id).attrs = value;
+        assets.push(AssetSpec {
+            tensor: format!("{}:0", asset.node),
+            filename: asset.filename.clone(),
+        });
+    }
+
+    let init_op = if model.table_initializers.is_empty() {
+        None
+    } else {
+        let name = graph.unique_name("init_all_tables");
+        let id = graph.add_node(Node::new(name.clone(), "NoOp"))?;
+        for initializer in &model.table_initializers {
+            let source: NodeId = graph.expect(initializer)?;
+            graph.add_control_input(id, source);
+        }
+        Some(name)
+    };
+
+    let existing: HashSet<String> = graph
+        .node_ids()
+        .into_iter()
+        .map(|id| graph.name(id).to_string())
+        .collect();
+    let (saver_nodes, saver_def, assign_op_of) = if saved.is_empty() {
+        (Vec::new(), None, BTreeMap::new())
+    } else {
+        let saver = build_saver(&saved, &existing);
+        (saver.nodes, Some(saver.saver_def), saver.assign_op_of)
+    };
+
+    let variable_defs = variables
+        .iter()
+        .map(|v| VariableDef {
+            variable_name: format!("{}:0", v.node),
+            initializer_name: assign_op_of.get(&v.node).cloned().unwrap_or_default(),
+            snapshot_name: snapshots[&v.node].clone(),
+            is_resource: v.kind == VariableKind::Resource,
+            trainable: model.trainable.contains(&v.node),
+            save_slice_info_def: model
+                .variable_defs
+                .get(&v.node)
+                .and_then(|d| d.save_slice_info_def.clone()),
+            ..VariableDef::default()
+        })
+        .collect();
+
+    let mut used_ops: BTreeSet<&str> = graph
+        .node_ids()
+        .into_iter()
+        .map(|id| graph.op(id))
+        .collect();
+    used_ops.extend(saver_nodes.iter().map(|n| n.op.as_str()));
+    let op_list = OpList {
+        op: used_ops
+            .iter()
+            .filter_map(|op| model.op_defs.get(*op).cloned())
+            .collect(),
+    };
+
+    let parts = MetaGraphParts {
+        tags: Vec::new(),
+        signatures: model.signatures.clone(),
+        saver_def,
+        variables: variable_defs,
+        assets,
+        init_op,
+        table_initializers: model.table_initializers.clone(),
+        stripped_op_list: (!op_list.op.is_empty()).then_some(op_list),
+        tensorflow_version: model.tensorflow_version.clone(),
+        tensorflow_git_version: model.tensorflow_git_version.clone(),
+    };
+    Ok(Prepared {
+        graph,
+        saver_nodes,
+        parts,
+        report,
+    })
+}

@@ -1,0 +1,302 @@
+"""Loads a SavedModel with TensorFlow's three loaders and runs a signature.
+
+    python tests/interop/run_saved_model.py EXPORT_DIR --inputs INPUTS.json
+        [--expected EXPECTED.json --tolerance 1e-5] [--signature serving_default]
+        [--tags serve] [--loaders tf2,tf1,capi]
+
+INPUTS.json / EXPECTED.json: {key: {"dtype", "shape", "values": [flat]}}
+(a fixture.json's test_inputs / expected_outputs). Prints one JSON document:
+{loader: {"ok", "error", "outputs", "max_abs_diff"}} and exits non-zero when a
+loader fails or an output differs from the expected one.
+
+Loaders, each in its own process:
+- tf2: tf.saved_model.load(...).signatures[name](**inputs)
+- tf1: tf.compat.v1.saved_model.loader.load in a graph-mode session
+- capi: TF_LoadSessionFromSavedModel + TF_SessionRun from the wheel's
+  libtensorflow_cc.so.2 through ctypes, without importing tensorflow: the C++
+  loader that TensorFlow Serving runs.
+"""
+import argparse
+import ctypes
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+NUMPY_DTYPES = {"float32", "float64", "float16", "int32", "int64", "int8", "int16", "uint8", "bool"}
+
+
+def as_arrays(spec):
+    import numpy as np
+
+    arrays = {}
+    for key, t in spec.items():
+        if t["dtype"] == "string":
+            arrays[key] = np.array([v.encode() for v in t["values"]], dtype=object).reshape(t["shape"])
+        else:
+            arrays[key] = np.array(t["values"], dtype=t["dtype"]).reshape(t["shape"])
+    return arrays
+
+
+def as_json(array):
+    import numpy as np
+
+    array = np.asarray(array)
+    if array.dtype == object or array.dtype.kind in "SU":
+        values = [v.decode() if isinstance(v, bytes) else str(v) for v in array.reshape(-1)]
+        return {"dtype": "string", "shape": list(array.shape), "values": values}
+    return {"dtype": array.dtype.name, "shape": list(array.shape), "values": array.reshape(-1).tolist()}
+
+
+# --- a minimal protobuf reader, so the C API worker needs no TensorFlow import ---
+
+def fields(data):
+    at = 0
+    while at < len(data):
+        key, at = varint(data, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = varint(data, at)
+        elif wire == 2:
+            length, at = varint(data, at)
+            value, at = data[at:at + length], at + length
+        elif wire == 1:
+            value, at = data[at:at + 8], at + 8
+        elif wire == 5:
+            value, at = data[at:at + 4], at + 4
+        else:
+            raise ValueError(f"wire type {wire}")
+        yield number, value
+
+
+def varint(data, at):
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def signature_names(export_dir, tags, signature):
+    """(inputs {key: tensor}, outputs {key: tensor}) from saved_model.pb."""
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+        saved = f.read()
+    for number, meta in fields(saved):
+        if number != 2:
+            continue
+        meta_tags, signatures = set(), {}
+        for field, value in fields(meta):
+            if field == 1:
+                meta_tags |= {v.decode() for n, v in fields(value) if n == 4}
+            elif field == 5:
+                entry = dict(fields(value))
+                signatures[entry[1].decode()] = entry.get(2, b"")
+        if meta_tags != set(tags) or signature not in signatures:
+            continue
+        result = ({}, {})
+        for field, value in fields(signatures[signature]):
+            if field in (1, 2):
+                entry = dict(fields(value))
+                info = dict(fields(entry.get(2, b"")))
+                result[field - 1][entry[1].decode()] = info.get(1, b"").decode()
+        return result
+    raise KeyError(f"no MetaGraphDef tagged {tags} with signature {signature}")
+
+
+# --- workers ---
+
+def run_tf2(export_dir, inputs, signature, tags):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(export_dir, tags=tags)
+    fn = loaded.signatures[signature]
+    outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+    return {k: v.numpy() for k, v in outputs.items()}
+
+
+def run_tf1(export_dir, inputs, signature, tags):
+    import tensorflow as tf
+
+    tf.compat.v1.disable_eager_execution()
+    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, tags, export_dir)
+        sig = meta.signature_def[signature]
+        feeds = {sig.inputs[k].name: v for k, v in inputs.items()}
+        fetches = {k: t.name for k, t in sig.outputs.items()}
+        return sess.run(fetches, feeds)
+
+
+TF_DTYPES = {"float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5, "int8": 6, "string": 7, "int64": 9, "bool": 10, "float16": 19}
+
+
+class TF_Output(ctypes.Structure):
+    _fields_ = [("oper", ctypes.c_void_p), ("index", ctypes.c_int)]
+
+
+def run_capi(export_dir, inputs, signature, tags):
+    import numpy as np
+
+    folder = importlib.util.find_spec("tensorflow").submodule_search_locations[0]
+    ctypes.CDLL(os.path.join(folder, "libtensorflow_framework.so.2"), mode=ctypes.RTLD_GLOBAL)
+    lib = ctypes.CDLL(os.path.join(folder, "libtensorflow_cc.so.2"), mode=ctypes.RTLD_GLOBAL)
+    p = ctypes.c_void_p
+    for name, restype, argtypes in [
+        ("TF_NewStatus", p, []), ("TF_GetCode", ctypes.c_int, [p]), ("TF_Message", ctypes.c_char_p, [p]),
+        ("TF_NewGraph", p, []), ("TF_NewSessionOptions", p, []),
+        ("TF_LoadSessionFromSavedModel", p, [p, p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, p, p, p]),
+        ("TF_GraphOperationByName", p, [p, ctypes.c_char_p]),
+        ("TF_AllocateTensor", p, [ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_size_t]),
+        ("TF_TensorData", p, [p]), ("TF_TensorByteSize", ctypes.c_size_t, [p]), ("TF_TensorType", ctypes.c_int, [p]),
+        ("TF_NumDims", ctypes.c_int, [p]), ("TF_Dim", ctypes.c_int64, [p, ctypes.c_int]), ("TF_DeleteTensor", None, [p]),
+        ("TF_SessionRun", None, [p, p, ctypes.POINTER(TF_Output), ctypes.POINTER(p), ctypes.c_int,
+                                 ctypes.POINTER(TF_Output), ctypes.POINTER(p), ctypes.c_int, p, ctypes.c_int, p, p]),
+        ("TF_CloseSession", None, [p, p]), ("TF_DeleteSession", None, [p, p]),
+        ("TF_StringInit", None, [p]), ("TF_StringCopy", None, [p, ctypes.c_char_p, ctypes.c_size_t]),
+        ("TF_StringGetDataPointer", p, [p]), ("TF_StringGetSize", ctypes.c_size_t, [p]),
+    ]:
+        getattr(lib, name).restype = restype
+        getattr(lib, name).argtypes = argtypes
+    status = lib.TF_NewStatus()
+
+    def check(what):
+        if lib.TF_GetCode(status) != 0:
+            raise RuntimeError(f"{what}: {lib.TF_Message(status).decode()}")
+
+    graph = lib.TF_NewGraph()
+    tag_array = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
+    session = lib.TF_LoadSessionFromSavedModel(lib.TF_NewSessionOptions(), None, export_dir.encode(), tag_array, len(tags), graph, None, status)
+    check("TF_LoadSessionFromSavedModel")
+    input_names, output_names = signature_names(export_dir, tags, signature)
+
+    def output(tensor_name):
+        op, _, port = tensor_name.partition(":")
+        oper = lib.TF_GraphOperationByName(graph, op.encode())
+        if not oper:
+            raise RuntimeError(f"no operation {op!r} in the loaded graph")
+        return TF_Output(oper, int(port or 0))
+
+    TSTRING = 24  # sizeof(TF_TString) on 64-bit
+    keys = sorted(inputs)
+    feeds, values = (TF_Output * len(keys))(), (p * len(keys))()
+    for i, key in enumerate(keys):
+        array = inputs[key]
+        dims = (ctypes.c_int64 * array.ndim)(*array.shape)
+        if array.dtype == object:
+            tensor = lib.TF_AllocateTensor(7, dims, array.ndim, TSTRING * array.size)
+            base = lib.TF_TensorData(tensor)
+            for j, item in enumerate(array.reshape(-1)):
+                lib.TF_StringInit(base + j * TSTRING)
+                lib.TF_StringCopy(base + j * TSTRING, item, len(item))
+        else:
+            data = np.ascontiguousarray(array)
+            tensor = lib.TF_AllocateTensor(TF_DTYPES[data.dtype.name], dims, array.ndim, data.nbytes)
+            ctypes.memmove(lib.TF_TensorData(tensor), data.ctypes.data, data.nbytes)
+        feeds[i], values[i] = output(input_names[key]), tensor
+    out_keys = sorted(output_names)
+    fetches = (TF_Output * len(out_keys))(*[output(output_names[k]) for k in out_keys])
+    results = (p * len(out_keys))()
+    lib.TF_SessionRun(session, None, feeds, values, len(keys), fetches, results, len(out_keys), None, 0, None, status)
+    check("TF_SessionRun")
+    by_code = {v: k for k, v in TF_DTYPES.items()}
+    outputs = {}
+    for key, tensor in zip(out_keys, results):
+        shape = [lib.TF_Dim(tensor, d) for d in range(lib.TF_NumDims(tensor))]
+        dtype = by_code[lib.TF_TensorType(tensor)]
+        count = int(np.prod(shape)) if shape else 1
+        base = lib.TF_TensorData(tensor)
+        if dtype == "string":
+            items = [ctypes.string_at(lib.TF_StringGetDataPointer(base + j * TSTRING), lib.TF_StringGetSize(base + j * TSTRING)) for j in range(count)]
+            outputs[key] = np.array(items, dtype=object).reshape(shape)
+        else:
+            raw = ctypes.string_at(base, lib.TF_TensorByteSize(tensor))
+            outputs[key] = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        lib.TF_DeleteTensor(tensor)
+    lib.TF_CloseSession(session, status)
+    lib.TF_DeleteSession(session, status)
+    return outputs
+
+
+WORKERS = {"tf2": run_tf2, "tf1": run_tf1, "capi": run_capi}
+
+
+def worker(loader, export_dir, inputs_file, signature, tags):
+    with open(inputs_file) as f:
+        inputs = as_arrays(json.load(f))
+    outputs = WORKERS[loader](export_dir, inputs, signature, tags)
+    print(json.dumps({k: as_json(v) for k, v in outputs.items()}))
+
+
+def compare(outputs, expected, tolerance):
+    import numpy as np
+
+    diffs, problems = {}, []
+    for key, want in expected.items():
+        got = outputs.get(key)
+        if got is None:
+            problems.append(f"output {key!r} missing")
+            continue
+        if got["shape"] != want["shape"]:
+            problems.append(f"{key}: shape {got['shape']} != {want['shape']}")
+            continue
+        if want["dtype"] == "string" or want["dtype"].startswith("int") or want["dtype"] == "bool":
+            if got["values"] != want["values"]:
+                problems.append(f"{key}: values differ")
+            diffs[key] = 0.0 if got["values"] == want["values"] else None
+            continue
+        diff = float(np.max(np.abs(np.array(got["values"], dtype=np.float64) - np.array(want["values"], dtype=np.float64)), initial=0.0))
+        diffs[key] = diff
+        if got["dtype"] != want["dtype"]:
+            problems.append(f"{key}: dtype {got['dtype']} != {want['dtype']}")
+        if not diff <= tolerance:
+            problems.append(f"{key}: max abs diff {diff} > {tolerance}")
+    return diffs, problems
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        _, _, loader, export_dir, inputs_file, signature, tags = sys.argv
+        worker(loader, export_dir, inputs_file, signature, tags.split(","))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("export_dir")
+    parser.add_argument("--inputs", required=True)
+    parser.add_argument("--expected")
+    parser.add_argument("--tolerance", type=float, default=1e-5)
+    parser.add_argument("--signature", default="serving_default")
+    parser.add_argument("--tags", default="serve")
+    parser.add_argument("--loaders", default="tf2,tf1,capi")
+    args = parser.parse_args()
+    expected = None
+    if args.expected:
+        with open(args.expected) as f:
+            expected = json.load(f)
+    report, failed = {}, False
+    for loader in args.loaders.split(","):
+        run = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--worker", loader, os.path.abspath(args.export_dir),
+             args.inputs, args.signature, args.tags],
+            capture_output=True, text=True)
+        entry = {"ok": run.returncode == 0, "error": None, "outputs": None, "max_abs_diff": None}
+        if run.returncode != 0:
+            entry["error"] = run.stderr.strip().splitlines()[-15:]
+        else:
+            entry["outputs"] = json.loads(run.stdout.strip().splitlines()[-1])
+            if expected is not None:
+                entry["max_abs_diff"], problems = compare(entry["outputs"], expected, args.tolerance)
+                if problems:
+                    entry["ok"], entry["error"] = False, problems
+        failed |= not entry["ok"]
+        report[loader] = entry
+    json.dump(report, sys.stdout, indent=1)
+    print()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
