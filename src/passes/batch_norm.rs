@@ -28,15 +28,13 @@ impl Pass for BatchNormPass {
         let averages = moving_averages(&model.graph);
         for id in model.graph.node_ids() {
             let node = model.graph.node(id);
-            if node.op.starts_with("FusedBatchNorm")
-                && node.attr_bool("is_training").unwrap_or(false)
-            {
+            if is_fused_batch_norm(&node.op) && node.attr_bool("is_training").unwrap_or(false) {
                 fuse_to_inference(model, id, &averages, &mut report)?;
             }
         }
         // Unfused: batch statistics that have a moving average are replaced by it.
         for (value, (variable, update_reader)) in &averages {
-            if model.graph.op(value.node).starts_with("FusedBatchNorm")
+            if is_fused_batch_norm(model.graph.op(value.node))
                 || is_variable_read(&model.graph, *value)
             {
                 continue;
@@ -58,6 +56,13 @@ impl Pass for BatchNormPass {
         }
         Ok(report)
     }
+}
+
+fn is_fused_batch_norm(op: &str) -> bool {
+    matches!(
+        op,
+        "FusedBatchNorm" | "FusedBatchNormV2" | "FusedBatchNormV3"
+    )
 }
 
 /// Batch statistic tensor → (moving-average variable node, the update node
@@ -98,9 +103,7 @@ fn moving_averages(graph: &Graph) -> HashMap<TensorRef, (NodeId, NodeId)> {
             "Assign" | "AssignVariableOp" => {
                 if let Some(variable) = variable {
                     let value = through_identities(graph, delta);
-                    if graph.op(value.node).starts_with("FusedBatchNorm")
-                        && matches!(value.port, 1 | 2)
-                    {
+                    if is_fused_batch_norm(graph.op(value.node)) && matches!(value.port, 1 | 2) {
                         found.insert(value, (variable, id));
                     }
                 }

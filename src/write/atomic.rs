@@ -40,12 +40,10 @@ impl StagedDir {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if !parent.is_dir() {
-            return Err(WriteError::Io {
-                path: parent.clone(),
-                source: io::Error::new(io::ErrorKind::NotFound, "parent directory does not exist"),
-            });
-        }
+        fs::create_dir_all(&parent).map_err(|source| WriteError::Io {
+            path: parent.clone(),
+            source,
+        })?;
         let base = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
