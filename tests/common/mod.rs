@@ -57,3 +57,46 @@ pub fn run_python(python: &Path, script: &str, args: &[&std::ffi::OsStr]) -> Str
     );
     String::from_utf8(output.stdout).expect("script output is UTF-8")
 }
+
+/// The fixture directories under `testdata/fixtures`.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(testdata("fixtures"))
+        .expect("testdata/fixtures exists")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("fixture.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A fixture's `fixture.json`.
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    let path = testdata("fixtures").join(name).join("fixture.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture.json readable"))
+        .expect("fixture.json is JSON")
+}
+
+/// The export options a fixture asks for: its inputs and outputs.
+pub fn fixture_options(name: &str) -> servegraph::ExportOptions {
+    let json = fixture_json(name);
+    let specs = |field: &str| -> Vec<String> {
+        json[field]
+            .as_object()
+            .expect("inputs/outputs are objects")
+            .iter()
+            .map(|(key, spec)| format!("{key}={}", spec["tensor"].as_str().expect("tensor name")))
+            .collect()
+    };
+    servegraph::ExportOptions {
+        inputs: specs("inputs")
+            .iter()
+            .map(|s| s.parse().expect("input spec"))
+            .collect(),
+        outputs: specs("outputs")
+            .iter()
+            .map(|s| s.parse().expect("output spec"))
+            .collect(),
+        ..servegraph::ExportOptions::default()
+    }
+}

@@ -1,0 +1,133 @@
+//! Every training fixture exported, then loaded by real TensorFlow through
+//! all three loaders (TF2 `tf.saved_model.load`, the TF1 loader, and the C
+//! API loader TensorFlow Serving uses), with predictions compared to the
+//! training program's own inference outputs on a new batch size.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use servegraph::export::drop_reason;
+use servegraph::passes::training_ops::training_category;
+use servegraph::proto::SavedModel;
+
+fn export(name: &str, out: &Path) -> servegraph::ExportReport {
+    let source = common::testdata("fixtures").join(name);
+    servegraph::export_serving_model(&source, out, &common::fixture_options(name))
+        .unwrap_or_else(|e| panic!("export of {name} failed: {e}"))
+}
+
+/// No training-only op outside the serving saver, and no optimizer state in variables/.
+fn assert_lean(name: &str, out: &Path) {
+    use prost::Message;
+    let bytes = std::fs::read(out.join("saved_model.pb")).unwrap();
+    let saved = SavedModel::decode(bytes.as_slice()).unwrap();
+    assert_eq!(saved.meta_graphs.len(), 1);
+    let meta = &saved.meta_graphs[0];
+    assert!(
+        meta.object_graph_def.is_none(),
+        "{name}: TF1-style models carry no object graph"
+    );
+    let saver_scope = meta.saver_def.as_ref().map(|s| {
+        s.restore_op_name
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    });
+    for node in &meta.graph_def.as_ref().unwrap().node {
+        let in_saver = saver_scope
+            .as_ref()
+            .is_some_and(|scope| node.name.starts_with(&format!("{scope}/")));
+        if let (false, Some(category)) = (in_saver, training_category(&node.op)) {
+            panic!(
+                "{name}: training-only node {} ({}, {category}) left in the export",
+                node.name, node.op
+            );
+        }
+    }
+    let reader = servegraph::bundle::BundleReader::open(out.join("variables/variables")).unwrap();
+    for key in reader.names() {
+        assert_eq!(
+            drop_reason(&key),
+            "not read by the serving graph",
+            "{name}: {key} should not be exported"
+        );
+    }
+}
+
+fn check_fixture(name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("export");
+    let report = export(name, &out);
+    assert!(!report.kept.is_empty(), "{name}: no variables kept");
+    assert_lean(name, &out);
+
+    let Some(python) = common::tensorflow_python(&format!("export_interop::{name}")) else {
+        return;
+    };
+    let fixture = common::fixture_json(name);
+    let inputs = dir.path().join("inputs.json");
+    let expected = dir.path().join("expected.json");
+    std::fs::write(&inputs, fixture["test_inputs"].to_string()).unwrap();
+    std::fs::write(&expected, fixture["expected_outputs"].to_string()).unwrap();
+    let tolerance = fixture["tolerance"].as_f64().unwrap_or(1e-5).to_string();
+    let result = std::process::Command::new(&python)
+        .arg(common::repo_root().join("tests/interop/run_saved_model.py"))
+        .args([
+            out.as_os_str(),
+            OsStr::new("--inputs"),
+            inputs.as_os_str(),
+            OsStr::new("--expected"),
+        ])
+        .args([
+            expected.as_os_str(),
+            OsStr::new("--tolerance"),
+            OsStr::new(&tolerance),
+        ])
+        .env("TF_CPP_MIN_LOG_LEVEL", "3")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{name}: TensorFlow loaders disagree:\n{stdout}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let verdict: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for loader in ["tf2", "tf1", "capi"] {
+        assert_eq!(
+            verdict[loader]["ok"], true,
+            "{name}: loader {loader}: {}",
+            verdict[loader]
+        );
+        eprintln!(
+            "{name}: {loader} ok, max abs diff {}",
+            verdict[loader]["max_abs_diff"]
+        );
+    }
+}
+
+macro_rules! fixture_tests {
+    ($($name:ident),*) => {
+        $(#[test] fn $name() { check_fixture(stringify!($name)); })*
+
+        #[test]
+        fn every_fixture_has_a_test() {
+            let listed = [$(stringify!($name)),*];
+            assert_eq!(common::fixture_names(), listed, "add new fixtures to fixture_tests!");
+        }
+    };
+}
+
+fixture_tests!(
+    bn_train_only,
+    cnn_dataset_bn,
+    mlp_queue,
+    resource_int64,
+    rnn_while,
+    sharded_partitioned,
+    tiny_mlp,
+    vocab_lookup
+);
