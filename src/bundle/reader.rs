@@ -467,6 +467,24 @@ pub fn decode_strings(raw: &[u8], count: u64) -> Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
+/// The checksum TensorFlow stores for a DT_STRING record: one running CRC
+/// over the lengths (as fixed-width integers, not their varints), the stored
+/// length checksum, then the string bytes.
+pub fn string_record_crc(raw: &[u8], count: u64) -> Result<u32, String> {
+    if count > raw.len() as u64 {
+        return Err(format!("{count} strings cannot fit in {} bytes", raw.len()));
+    }
+    let mut at = 0;
+    let mut crc = 0u32;
+    for _ in 0..count {
+        let (len, used) = table::read_varint(&raw[at..]).ok_or("bad string length")?;
+        at += used;
+        crc = extend_length(crc, len);
+    }
+    let rest = raw.get(at..).ok_or("string record truncated")?;
+    Ok(crc::extend(crc, rest))
+}
+
 /// The length CRC feeds each length as 4 LE bytes, or 8 when it needs them.
 pub(crate) fn extend_length(crc: u32, len: u64) -> u32 {
     match u32::try_from(len) {

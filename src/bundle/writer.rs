@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use super::reader::{BundleReader, extend_length};
+use super::reader::{BundleReader, extend_length, string_record_crc};
 use super::slices::{self, Extent1};
 use super::{BundleError, crc, data_path, index_path, table};
 use crate::proto::{
@@ -19,12 +19,18 @@ use crate::proto::{
     tensor_shape_proto::Dim,
 };
 
+/// One data file being written.
+struct Shard {
+    tmp: PathBuf,
+    file: BufWriter<File>,
+    offset: u64,
+}
+
 /// A bundle being written.
 pub struct BundleWriter {
     prefix: PathBuf,
-    data_tmp: PathBuf,
-    data: BufWriter<File>,
-    offset: u64,
+    shards: Vec<Shard>,
+    current: usize,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
     finished: bool,
 }
@@ -49,29 +55,63 @@ fn tmp_path(path: &Path) -> PathBuf {
 }
 
 impl BundleWriter {
-    /// Starts a bundle at `prefix` (one data shard).
+    /// Starts a bundle at `prefix` with one data shard.
     pub fn create(prefix: impl AsRef<Path>) -> Result<BundleWriter, BundleError> {
-        let prefix = prefix.as_ref().to_path_buf();
-        let data_tmp = tmp_path(&data_path(&prefix, 0, 1));
-        let file = File::create(&data_tmp).map_err(|source| BundleError::Io {
-            path: data_tmp.clone(),
-            source,
-        })?;
-        Ok(BundleWriter {
-            prefix,
-            data_tmp,
-            data: BufWriter::new(file),
-            offset: 0,
-            entries: BTreeMap::new(),
-            finished: false,
-        })
+        BundleWriter::create_sharded(prefix, 1)
     }
 
-    fn io(&self, source: std::io::Error) -> BundleError {
-        BundleError::Io {
-            path: self.data_tmp.clone(),
-            source,
+    /// Starts a bundle with `num_shards` data files; tensors go to shard 0
+    /// until [`BundleWriter::set_shard`] picks another.
+    pub fn create_sharded(
+        prefix: impl AsRef<Path>,
+        num_shards: usize,
+    ) -> Result<BundleWriter, BundleError> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let mut writer = BundleWriter {
+            prefix,
+            shards: Vec::new(),
+            current: 0,
+            entries: BTreeMap::new(),
+            finished: false,
+        };
+        for shard in 0..num_shards.max(1) {
+            let tmp = tmp_path(&data_path(&writer.prefix, shard, num_shards.max(1)));
+            let file = File::create(&tmp).map_err(|source| BundleError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
+            writer.shards.push(Shard {
+                tmp,
+                file: BufWriter::new(file),
+                offset: 0,
+            });
         }
+        Ok(writer)
+    }
+
+    /// Sends the following tensors to data shard `shard`.
+    pub fn set_shard(&mut self, shard: usize) -> Result<(), BundleError> {
+        if shard >= self.shards.len() {
+            return Err(BundleError::Write {
+                path: self.prefix.clone(),
+                reason: format!("shard {shard} of a {}-shard bundle", self.shards.len()),
+            });
+        }
+        self.current = shard;
+        Ok(())
+    }
+
+    fn write_data(&mut self, bytes: &[u8]) -> Result<(), BundleError> {
+        let shard = &mut self.shards[self.current];
+        shard
+            .file
+            .write_all(bytes)
+            .map_err(|source| BundleError::Io {
+                path: shard.tmp.clone(),
+                source,
+            })?;
+        shard.offset += bytes.len() as u64;
+        Ok(())
     }
 
     fn insert(&mut self, key: Vec<u8>, entry: BundleEntryProto) -> Result<(), BundleError> {
@@ -99,16 +139,14 @@ impl BundleWriter {
         let entry = BundleEntryProto {
             dtype: dtype as i32,
             shape: Some(shape_proto(shape)),
-            shard_id: 0,
-            offset: self.offset as i64,
+            shard_id: self.current as i32,
+            offset: self.shards[self.current].offset as i64,
             size: bytes.len() as i64,
             crc32c: masked_crc,
             slices: Vec::new(),
         };
         self.insert(key, entry)?;
-        self.data.write_all(bytes).map_err(|e| self.io(e))?;
-        self.offset += bytes.len() as u64;
-        Ok(())
+        self.write_data(bytes)
     }
 
     /// Adds a fixed-size tensor from its raw little-endian bytes.
@@ -131,7 +169,13 @@ impl BundleWriter {
         strings: &[&[u8]],
     ) -> Result<(), BundleError> {
         let record = encode_strings(strings);
-        let masked = crc::mask(crc::crc32c(&record));
+        let crc = string_record_crc(&record, strings.len() as u64).map_err(|reason| {
+            BundleError::Write {
+                path: self.prefix.clone(),
+                reason,
+            }
+        })?;
+        let masked = crc::mask(crc);
         self.append(
             name.as_bytes().to_vec(),
             DataType::DtString,
@@ -246,8 +290,8 @@ impl BundleWriter {
                 source,
             })?;
         let mut new_entry = entry.clone();
-        new_entry.shard_id = 0;
-        new_entry.offset = self.offset as i64;
+        new_entry.shard_id = self.current as i32;
+        new_entry.offset = self.shards[self.current].offset as i64;
         self.insert(key.to_vec(), new_entry)?;
         let mut remaining = range.size;
         let mut crc_value = 0u32;
@@ -260,7 +304,7 @@ impl BundleWriter {
                     source,
                 })?;
             crc_value = crc::extend(crc_value, &buffer[..n]);
-            self.data.write_all(&buffer[..n]).map_err(|e| self.io(e))?;
+            self.write_data(&buffer[..n])?;
             remaining -= n as u64;
         }
         if crc::unmask(range.masked_crc) != crc_value {
@@ -269,16 +313,27 @@ impl BundleWriter {
                 key: String::from_utf8_lossy(key).into_owned(),
             });
         }
-        self.offset += range.size;
         Ok(range.size)
     }
 
     /// Writes the index and moves both files into place.
     pub fn finish(mut self) -> Result<(), BundleError> {
-        self.data.flush().map_err(|e| self.io(e))?;
-        self.data.get_ref().sync_all().map_err(|e| self.io(e))?;
+        for shard in &mut self.shards {
+            shard.file.flush().map_err(|source| BundleError::Io {
+                path: shard.tmp.clone(),
+                source,
+            })?;
+            shard
+                .file
+                .get_ref()
+                .sync_all()
+                .map_err(|source| BundleError::Io {
+                    path: shard.tmp.clone(),
+                    source,
+                })?;
+        }
         let header = BundleHeaderProto {
-            num_shards: 1,
+            num_shards: self.shards.len() as i32,
             endianness: 0,
             version: Some(VersionDef {
                 producer: 1,
@@ -299,11 +354,14 @@ impl BundleWriter {
             path: index_tmp.clone(),
             source,
         })?;
-        let data = data_path(&self.prefix, 0, 1);
-        fs::rename(&self.data_tmp, &data).map_err(|source| BundleError::Io {
-            path: data.clone(),
-            source,
-        })?;
+        let count = self.shards.len();
+        for (i, shard) in self.shards.iter().enumerate() {
+            let data = data_path(&self.prefix, i, count);
+            fs::rename(&shard.tmp, &data).map_err(|source| BundleError::Io {
+                path: data.clone(),
+                source,
+            })?;
+        }
         fs::rename(&index_tmp, &index).map_err(|source| BundleError::Io {
             path: index.clone(),
             source,
@@ -316,7 +374,9 @@ impl BundleWriter {
 impl Drop for BundleWriter {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = fs::remove_file(&self.data_tmp);
+            for shard in &self.shards {
+                let _ = fs::remove_file(&shard.tmp);
+            }
         }
     }
 }
