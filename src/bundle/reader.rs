@@ -310,7 +310,14 @@ impl BundleReader {
                 path: range.shard.clone(),
                 source,
             })?;
-        if crc::unmask(range.masked_crc) != crc::crc32c(&bytes) {
+        let entry = self.entry(key)?;
+        let actual = if entry.dtype == DataType::DtString as i32 {
+            let count = num_elements(&self.shape_of(key, entry)?).unwrap_or(0);
+            string_record_crc(&bytes, count).map_err(|reason| self.error(key, reason))?
+        } else {
+            crc::crc32c(&bytes)
+        };
+        if crc::unmask(range.masked_crc) != actual {
             return Err(BundleError::TensorChecksum {
                 path: range.shard,
                 key: String::from_utf8_lossy(key).into_owned(),
