@@ -270,8 +270,9 @@ impl BundleReader {
         })
     }
 
-    /// The stored bytes of an unsliced entry, checked against its crc32c.
-    pub fn read_raw(&self, key: &[u8]) -> Result<Vec<u8>, BundleError> {
+    /// Opens the shard holding an unsliced entry, after checking that the
+    /// entry lies inside it.
+    pub fn open_shard(&self, key: &[u8]) -> Result<(File, ByteRange), BundleError> {
         let range = self.byte_range(key)?;
         let file = File::open(&range.shard).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => BundleError::MissingShard {
@@ -304,6 +305,12 @@ impl BundleReader {
                 len,
             });
         }
+        Ok((file, range))
+    }
+
+    /// The stored bytes of an unsliced entry, checked against its crc32c.
+    pub fn read_raw(&self, key: &[u8]) -> Result<Vec<u8>, BundleError> {
+        let (file, range) = self.open_shard(key)?;
         let mut bytes = vec![0u8; range.size as usize];
         file.read_exact_at(&mut bytes, range.offset)
             .map_err(|source| BundleError::Io {

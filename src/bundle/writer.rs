@@ -269,31 +269,7 @@ impl BundleWriter {
             self.write_data(&bytes)?;
             return Ok(bytes.len() as u64);
         }
-        let range = source.byte_range(key)?;
-        let mut file = File::open(&range.shard).map_err(|source| BundleError::Io {
-            path: range.shard.clone(),
-            source,
-        })?;
-        let len = file
-            .metadata()
-            .map_err(|source| BundleError::Io {
-                path: range.shard.clone(),
-                source,
-            })?
-            .len();
-        if range
-            .offset
-            .checked_add(range.size)
-            .is_none_or(|end| end > len)
-        {
-            return Err(BundleError::PastEndOfShard {
-                path: range.shard.clone(),
-                key: String::from_utf8_lossy(key).into_owned(),
-                offset: range.offset,
-                size: range.size,
-                len,
-            });
-        }
+        let (mut file, range) = source.open_shard(key)?;
         file.seek(SeekFrom::Start(range.offset))
             .map_err(|source| BundleError::Io {
                 path: range.shard.clone(),

@@ -224,14 +224,11 @@ fn close_names(graph: &Graph, wanted: &str) -> Vec<String> {
         .into_iter()
         .map(|id| graph.name(id).to_string())
         .map(|name| {
-            let score = if name.contains(wanted) || wanted.contains(name.as_str()) {
-                0
-            } else {
-                edit_distance(&name, wanted)
-            };
-            (score, name)
+            let related = name.contains(wanted) || wanted.contains(name.as_str());
+            (edit_distance(&name, wanted), related, name)
         })
-        .filter(|(score, _)| *score <= wanted.len().max(4) / 3)
+        .filter(|(distance, related, _)| *related || *distance <= wanted.len().max(4) / 3)
+        .map(|(distance, _, name)| (distance, name))
         .collect();
     scored.sort();
     scored
