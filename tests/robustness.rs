@@ -111,13 +111,14 @@ fn damaged_graphs_and_text_are_errors_not_panics() {
     let mut rng = Rng(7);
     for _ in 0..400 {
         let damaged = mutate(&mut rng, &meta);
-        if let Ok(decoded) = servegraph::proto::MetaGraphDef::decode(damaged.as_slice()) {
-            if let Ok(graph) =
-                servegraph::Graph::from_graph_def(decoded.graph_def.unwrap_or_default())
-            {
-                let _ = graph.validate();
-                let _ = graph.to_graph_def();
-            }
+        let graph = servegraph::proto::MetaGraphDef::decode(damaged.as_slice())
+            .ok()
+            .and_then(|decoded| {
+                servegraph::Graph::from_graph_def(decoded.graph_def.unwrap_or_default()).ok()
+            });
+        if let Some(graph) = graph {
+            let _ = graph.validate();
+            let _ = graph.to_graph_def();
         }
         let damaged_text = mutate(&mut rng, text.as_bytes());
         let damaged_text = String::from_utf8_lossy(&damaged_text);
