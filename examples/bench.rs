@@ -1,0 +1,124 @@
+//! Benchmarks that print figures (nothing is asserted):
+//! - TensorBundle read + CRC verification, and copy by byte range, in MB/s on
+//!   a generated checkpoint (default 512 MB; `cargo run --release --example bench -- MB`);
+//! - peak memory (VmHWM) after the copy, to show it does not grow with the model;
+//! - export time of every bundled fixture.
+
+use std::time::Instant;
+
+use servegraph::bundle::{BundleReader, BundleWriter};
+use servegraph::proto::DataType;
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let total_mb: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(512);
+    let dir = tempfile::tempdir()?;
+    let source = dir.path().join("big");
+    let tensor_mb = 8;
+    let count = total_mb.div_ceil(tensor_mb);
+    let floats = tensor_mb * 1024 * 1024 / 4;
+    let mut writer = BundleWriter::create(&source)?;
+    let mut state = 0x1234_5678u32;
+    let mut chunk = vec![0u8; floats * 4];
+    let started = Instant::now();
+    for i in 0..count {
+        for b in chunk.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            *b = state as u8;
+        }
+        writer.add(
+            &format!("layer_{i:04}/kernel"),
+            DataType::DtFloat,
+            &[floats as i64],
+            &chunk,
+        )?;
+    }
+    writer.finish()?;
+    drop(chunk);
+    let mb = (count * tensor_mb) as f64;
+    println!(
+        "write {mb:.0} MB bundle ({count} tensors): {:.0} MB/s",
+        mb / started.elapsed().as_secs_f64()
+    );
+
+    let started = Instant::now();
+    let reader = BundleReader::open(&source)?;
+    let open_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let started = Instant::now();
+    for name in reader.names() {
+        reader.read_raw(name.as_bytes())?;
+    }
+    println!(
+        "open index: {open_ms:.2} ms; read + verify CRC: {:.0} MB/s",
+        mb / started.elapsed().as_secs_f64()
+    );
+
+    let rss_before = peak_rss_mb();
+    let started = Instant::now();
+    let mut copy = BundleWriter::create(dir.path().join("copy"))?;
+    for name in reader.names() {
+        copy.copy_from(&reader, &name)?;
+    }
+    copy.finish()?;
+    println!(
+        "copy by byte range (CRC checked in passing): {:.0} MB/s; peak RSS {:.0} MB before, {:.0} MB after",
+        mb / started.elapsed().as_secs_f64(),
+        rss_before,
+        peak_rss_mb()
+    );
+
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/fixtures");
+    for entry in std::fs::read_dir(&root)? {
+        let fixture = entry?.path();
+        let Ok(json) = std::fs::read_to_string(fixture.join("fixture.json")) else {
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_str(&json)?;
+        let spec = |field: &str| -> Vec<String> {
+            json[field]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v["tensor"].as_str().unwrap_or("")))
+                .collect()
+        };
+        let options = servegraph::ExportOptions {
+            inputs: spec("inputs")
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()?,
+            outputs: spec("outputs")
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()?,
+            ..Default::default()
+        };
+        let out = dir.path().join(fixture.file_name().unwrap_or_default());
+        let started = Instant::now();
+        let report = servegraph::export_serving_model(&fixture, &out, &options)?;
+        println!(
+            "export {:<20} {:>4} -> {:>3} nodes in {:.1} ms",
+            fixture.file_name().unwrap_or_default().to_string_lossy(),
+            report.nodes_before,
+            report.nodes_after,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(())
+}
