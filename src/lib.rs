@@ -10,6 +10,7 @@ pub mod model;
 pub mod passes;
 pub mod proto;
 pub mod read;
+pub mod tensor;
 pub mod text;
 pub mod typing;
 pub mod write;

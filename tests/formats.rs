@@ -174,3 +174,16 @@ fn graphs_round_trip_through_text_format() {
         assert_eq!(&read, meta.graph_def.as_ref().unwrap(), "{name}");
     }
 }
+
+#[test]
+fn typed_reads_agree_with_raw_reads() {
+    let reader = BundleReader::open(prefix("resource_int64")).unwrap();
+    let typed = reader.read_typed("dense/kernel").unwrap();
+    assert_eq!(typed.shape, [6, 3]);
+    let TensorData::Raw(raw) = reader.read_tensor("dense/kernel").unwrap() else {
+        panic!()
+    };
+    assert_eq!(typed.to_le_bytes().unwrap(), raw);
+    let round = servegraph::tensor::Tensor::from_proto(&typed.to_proto()).unwrap();
+    assert_eq!(round, typed);
+}

@@ -365,6 +365,22 @@ impl BundleReader {
         }
     }
 
+    /// Tensor `name` as typed values.
+    pub fn read_typed(&self, name: &str) -> Result<crate::tensor::Tensor, BundleError> {
+        let (dtype, shape) = self.dtype_and_shape(name)?;
+        let typed = match self.read_tensor(name)? {
+            TensorData::Raw(raw) => crate::tensor::Tensor::from_le_bytes(dtype, &shape, &raw),
+            TensorData::Strings(strings) => Ok(crate::tensor::Tensor {
+                dtype,
+                shape,
+                values: crate::tensor::Values::Strings(
+                    strings.into_iter().map(bytes::Bytes::from).collect(),
+                ),
+            }),
+        };
+        typed.map_err(|e| self.error(name.as_bytes(), e.to_string()))
+    }
+
     fn assemble(
         &self,
         name: &str,

@@ -1,0 +1,528 @@
+//! Typed tensor values, to and from `TensorProto` (graph constants) and the
+//! raw little-endian bytes of checkpoints. float16 and bfloat16 go through
+//! `half`. Decoding follows TensorFlow's rules: `tensor_content` wins when
+//! present; otherwise the typed field, its last value repeated to fill the
+//! shape. Element counts are checked before anything is allocated.
+
+use bytes::Bytes;
+use half::{bf16, f16};
+
+use crate::proto::{DataType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim};
+
+/// Elements of one dtype family.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    F16(Vec<f16>),
+    Bf16(Vec<bf16>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    Bool(Vec<bool>),
+    /// (real, imaginary) pairs.
+    Complex64(Vec<(f32, f32)>),
+    Complex128(Vec<(f64, f64)>),
+    Strings(Vec<Bytes>),
+}
+
+/// A dense tensor value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    pub dtype: DataType,
+    pub shape: Vec<i64>,
+    pub values: Values,
+}
+
+/// A tensor that cannot be decoded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TensorError {
+    #[error("dtype {0} has no typed representation here")]
+    Unsupported(String),
+    #[error("shape {0:?} is not a valid, fully known shape")]
+    BadShape(Vec<i64>),
+    #[error("{count} elements exceed the limit of {limit}")]
+    TooLarge { count: u64, limit: u64 },
+    #[error("{actual} bytes of content for {expected} expected")]
+    ContentSize { expected: u64, actual: u64 },
+    #[error("a bool element is the byte {0}, neither 0 nor 1")]
+    BadBool(u8),
+    #[error("malformed string content: {0}")]
+    BadStrings(String),
+}
+
+/// No constant or checkpoint tensor servegraph decodes may exceed this many elements.
+pub const MAX_ELEMENTS: u64 = 1 << 34;
+
+/// Element count of a fully known shape.
+pub fn element_count(shape: &[i64]) -> Result<u64, TensorError> {
+    let count = shape
+        .iter()
+        .try_fold(1u64, |n, &d| {
+            u64::try_from(d).ok().and_then(|d| n.checked_mul(d))
+        })
+        .ok_or_else(|| TensorError::BadShape(shape.to_vec()))?;
+    if count > MAX_ELEMENTS {
+        return Err(TensorError::TooLarge {
+            count,
+            limit: MAX_ELEMENTS,
+        });
+    }
+    Ok(count)
+}
+
+fn shape_of(proto: Option<&TensorShapeProto>) -> Result<Vec<i64>, TensorError> {
+    let proto = proto.cloned().unwrap_or_default();
+    let dims: Vec<i64> = proto.dim.iter().map(|d| d.size).collect();
+    if proto.unknown_rank || dims.iter().any(|&d| d < 0) {
+        return Err(TensorError::BadShape(dims));
+    }
+    Ok(dims)
+}
+
+/// Repeats the last element to fill `count` (TensorFlow's rule for short typed fields).
+fn filled<T: Clone + Default>(values: &[T], count: usize) -> Vec<T> {
+    let mut out: Vec<T> = values.iter().take(count).cloned().collect();
+    let last = values.last().cloned().unwrap_or_default();
+    out.resize(count, last);
+    out
+}
+
+fn from_le<T, const N: usize>(bytes: &[u8], convert: impl Fn([u8; N]) -> T) -> Vec<T> {
+    bytes
+        .chunks_exact(N)
+        .map(|c| convert(c.try_into().unwrap_or([0; N])))
+        .collect()
+}
+
+fn pairs<T: Copy>(flat: Vec<T>) -> Vec<(T, T)> {
+    flat.chunks_exact(2).map(|c| (c[0], c[1])).collect()
+}
+
+impl Tensor {
+    /// Decodes raw little-endian element bytes (the checkpoint layout) of a
+    /// fixed-size dtype.
+    pub fn from_le_bytes(
+        dtype: DataType,
+        shape: &[i64],
+        bytes: &[u8],
+    ) -> Result<Tensor, TensorError> {
+        let count = element_count(shape)?;
+        let size = crate::bundle::element_size(dtype)
+            .ok_or_else(|| TensorError::Unsupported(dtype.as_str_name().into()))?;
+        let expected = count * size as u64;
+        if bytes.len() as u64 != expected {
+            return Err(TensorError::ContentSize {
+                expected,
+                actual: bytes.len() as u64,
+            });
+        }
+        let values = match dtype {
+            DataType::DtHalf => Values::F16(from_le(bytes, f16::from_le_bytes)),
+            DataType::DtBfloat16 => Values::Bf16(from_le(bytes, bf16::from_le_bytes)),
+            DataType::DtFloat => Values::F32(from_le(bytes, f32::from_le_bytes)),
+            DataType::DtDouble => Values::F64(from_le(bytes, f64::from_le_bytes)),
+            DataType::DtInt8 | DataType::DtQint8 => Values::I8(from_le(bytes, i8::from_le_bytes)),
+            DataType::DtInt16 | DataType::DtQint16 => {
+                Values::I16(from_le(bytes, i16::from_le_bytes))
+            }
+            DataType::DtInt32 | DataType::DtQint32 => {
+                Values::I32(from_le(bytes, i32::from_le_bytes))
+            }
+            DataType::DtInt64 => Values::I64(from_le(bytes, i64::from_le_bytes)),
+            DataType::DtUint8 | DataType::DtQuint8 => Values::U8(bytes.to_vec()),
+            DataType::DtUint16 | DataType::DtQuint16 => {
+                Values::U16(from_le(bytes, u16::from_le_bytes))
+            }
+            DataType::DtUint32 => Values::U32(from_le(bytes, u32::from_le_bytes)),
+            DataType::DtUint64 => Values::U64(from_le(bytes, u64::from_le_bytes)),
+            DataType::DtBool => Values::Bool(
+                bytes
+                    .iter()
+                    .map(|&b| {
+                        if b <= 1 {
+                            Ok(b == 1)
+                        } else {
+                            Err(TensorError::BadBool(b))
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            DataType::DtComplex64 => Values::Complex64(pairs(from_le(bytes, f32::from_le_bytes))),
+            DataType::DtComplex128 => Values::Complex128(pairs(from_le(bytes, f64::from_le_bytes))),
+            other => return Err(TensorError::Unsupported(other.as_str_name().into())),
+        };
+        Ok(Tensor {
+            dtype,
+            shape: shape.to_vec(),
+            values,
+        })
+    }
+
+    /// The raw little-endian bytes of a fixed-size tensor (`None` for strings).
+    pub fn to_le_bytes(&self) -> Option<Vec<u8>> {
+        fn join<T: Copy, const N: usize>(values: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+            values.iter().flat_map(|&v| f(v)).collect()
+        }
+        Some(match &self.values {
+            Values::F16(v) => join(v, f16::to_le_bytes),
+            Values::Bf16(v) => join(v, bf16::to_le_bytes),
+            Values::F32(v) => join(v, f32::to_le_bytes),
+            Values::F64(v) => join(v, f64::to_le_bytes),
+            Values::I8(v) => join(v, i8::to_le_bytes),
+            Values::I16(v) => join(v, i16::to_le_bytes),
+            Values::I32(v) => join(v, i32::to_le_bytes),
+            Values::I64(v) => join(v, i64::to_le_bytes),
+            Values::U8(v) => v.clone(),
+            Values::U16(v) => join(v, u16::to_le_bytes),
+            Values::U32(v) => join(v, u32::to_le_bytes),
+            Values::U64(v) => join(v, u64::to_le_bytes),
+            Values::Bool(v) => v.iter().map(|&b| u8::from(b)).collect(),
+            Values::Complex64(v) => v
+                .iter()
+                .flat_map(|&(r, i)| [r.to_le_bytes(), i.to_le_bytes()].concat())
+                .collect(),
+            Values::Complex128(v) => v
+                .iter()
+                .flat_map(|&(r, i)| [r.to_le_bytes(), i.to_le_bytes()].concat())
+                .collect(),
+            Values::Strings(_) => return None,
+        })
+    }
+
+    /// Decodes a `TensorProto` as TensorFlow does.
+    pub fn from_proto(proto: &TensorProto) -> Result<Tensor, TensorError> {
+        let dtype = DataType::try_from(proto.dtype)
+            .map_err(|_| TensorError::Unsupported(format!("dtype({})", proto.dtype)))?;
+        let shape = shape_of(proto.tensor_shape.as_ref())?;
+        let count = element_count(&shape)? as usize;
+        if dtype == DataType::DtString {
+            let strings = if proto.tensor_content.is_empty() {
+                filled(&proto.string_val, count)
+            } else {
+                decode_string_content(&proto.tensor_content, count)?
+            };
+            return Ok(Tensor {
+                dtype,
+                shape,
+                values: Values::Strings(strings),
+            });
+        }
+        if !proto.tensor_content.is_empty() || count == 0 {
+            return Tensor::from_le_bytes(dtype, &shape, &proto.tensor_content);
+        }
+        let values = match dtype {
+            DataType::DtHalf => Values::F16(
+                filled(&proto.half_val, count)
+                    .into_iter()
+                    .map(|v| f16::from_bits(v as u16))
+                    .collect(),
+            ),
+            DataType::DtBfloat16 => {
+                // Very old TensorFlow put bfloat16 bits in int_val.
+                let bits = if proto.half_val.is_empty() {
+                    &proto.int_val
+                } else {
+                    &proto.half_val
+                };
+                Values::Bf16(
+                    filled(bits, count)
+                        .into_iter()
+                        .map(|v| bf16::from_bits(v as u16))
+                        .collect(),
+                )
+            }
+            DataType::DtFloat => Values::F32(filled(&proto.float_val, count)),
+            DataType::DtDouble => Values::F64(filled(&proto.double_val, count)),
+            DataType::DtInt8 | DataType::DtQint8 => Values::I8(
+                filled(&proto.int_val, count)
+                    .into_iter()
+                    .map(|v| v as i8)
+                    .collect(),
+            ),
+            DataType::DtInt16 | DataType::DtQint16 => Values::I16(
+                filled(&proto.int_val, count)
+                    .into_iter()
+                    .map(|v| v as i16)
+                    .collect(),
+            ),
+            DataType::DtInt32 | DataType::DtQint32 => Values::I32(filled(&proto.int_val, count)),
+            DataType::DtInt64 => Values::I64(filled(&proto.int64_val, count)),
+            DataType::DtUint8 | DataType::DtQuint8 => Values::U8(
+                filled(&proto.int_val, count)
+                    .into_iter()
+                    .map(|v| v as u8)
+                    .collect(),
+            ),
+            DataType::DtUint16 | DataType::DtQuint16 => Values::U16(
+                filled(&proto.int_val, count)
+                    .into_iter()
+                    .map(|v| v as u16)
+                    .collect(),
+            ),
+            DataType::DtUint32 => Values::U32(filled(&proto.uint32_val, count)),
+            DataType::DtUint64 => Values::U64(filled(&proto.uint64_val, count)),
+            DataType::DtBool => Values::Bool(filled(&proto.bool_val, count)),
+            DataType::DtComplex64 => {
+                Values::Complex64(filled(&pairs(proto.scomplex_val.clone()), count))
+            }
+            DataType::DtComplex128 => {
+                Values::Complex128(filled(&pairs(proto.dcomplex_val.clone()), count))
+            }
+            other => return Err(TensorError::Unsupported(other.as_str_name().into())),
+        };
+        Ok(Tensor {
+            dtype,
+            shape,
+            values,
+        })
+    }
+
+    /// Encodes like TensorFlow: non-scalar numbers as `tensor_content`,
+    /// scalars in their typed field, strings one per `string_val`.
+    pub fn to_proto(&self) -> TensorProto {
+        let mut proto = TensorProto {
+            dtype: self.dtype as i32,
+            tensor_shape: Some(TensorShapeProto {
+                dim: self
+                    .shape
+                    .iter()
+                    .map(|&size| Dim {
+                        size,
+                        name: String::new(),
+                    })
+                    .collect(),
+                unknown_rank: false,
+            }),
+            ..TensorProto::default()
+        };
+        if let Values::Strings(strings) = &self.values {
+            proto.string_val = strings.clone();
+            return proto;
+        }
+        if !self.shape.is_empty() {
+            proto.tensor_content = Bytes::from(self.to_le_bytes().unwrap_or_default());
+            return proto;
+        }
+        match &self.values {
+            Values::F16(v) => proto.half_val = v.iter().map(|x| i32::from(x.to_bits())).collect(),
+            Values::Bf16(v) => proto.half_val = v.iter().map(|x| i32::from(x.to_bits())).collect(),
+            Values::F32(v) => proto.float_val = v.clone(),
+            Values::F64(v) => proto.double_val = v.clone(),
+            Values::I8(v) => proto.int_val = v.iter().map(|&x| i32::from(x)).collect(),
+            Values::I16(v) => proto.int_val = v.iter().map(|&x| i32::from(x)).collect(),
+            Values::I32(v) => proto.int_val = v.clone(),
+            Values::I64(v) => proto.int64_val = v.clone(),
+            Values::U8(v) => proto.int_val = v.iter().map(|&x| i32::from(x)).collect(),
+            Values::U16(v) => proto.int_val = v.iter().map(|&x| i32::from(x)).collect(),
+            Values::U32(v) => proto.uint32_val = v.clone(),
+            Values::U64(v) => proto.uint64_val = v.clone(),
+            Values::Bool(v) => proto.bool_val = v.clone(),
+            Values::Complex64(v) => {
+                proto.scomplex_val = v.iter().flat_map(|&(r, i)| [r, i]).collect()
+            }
+            Values::Complex128(v) => {
+                proto.dcomplex_val = v.iter().flat_map(|&(r, i)| [r, i]).collect()
+            }
+            Values::Strings(_) => {}
+        }
+        proto
+    }
+}
+
+/// String `tensor_content`: `count` varint lengths, then the bytes.
+fn decode_string_content(content: &[u8], count: usize) -> Result<Vec<Bytes>, TensorError> {
+    if count > content.len() {
+        return Err(TensorError::BadStrings(format!(
+            "{count} strings in {} bytes",
+            content.len()
+        )));
+    }
+    let mut lengths = Vec::with_capacity(count);
+    let mut at = 0;
+    for _ in 0..count {
+        let (len, used) = crate::bundle::table::read_varint(&content[at..])
+            .ok_or_else(|| TensorError::BadStrings("bad length".into()))?;
+        lengths.push(len);
+        at += used;
+    }
+    let mut out = Vec::with_capacity(count);
+    for len in lengths {
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| at.checked_add(l))
+            .filter(|&e| e <= content.len())
+            .ok_or_else(|| TensorError::BadStrings("a string runs past the content".into()))?;
+        out.push(Bytes::copy_from_slice(&content[at..end]));
+        at = end;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
+        Some(TensorShapeProto {
+            dim: dims
+                .iter()
+                .map(|&size| Dim {
+                    size,
+                    name: String::new(),
+                })
+                .collect(),
+            unknown_rank: false,
+        })
+    }
+
+    #[test]
+    fn typed_fields_fill_with_their_last_value() {
+        let proto = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: shape(&[2, 2]),
+            float_val: vec![1.0, 7.0],
+            ..Default::default()
+        };
+        assert_eq!(
+            Tensor::from_proto(&proto).unwrap().values,
+            Values::F32(vec![1.0, 7.0, 7.0, 7.0])
+        );
+    }
+
+    #[test]
+    fn content_wins_and_must_have_the_right_size() {
+        let proto = TensorProto {
+            dtype: DataType::DtInt32 as i32,
+            tensor_shape: shape(&[2]),
+            tensor_content: Bytes::from_static(&[1, 0, 0, 0, 10, 0, 0, 0]),
+            int_val: vec![99],
+            ..Default::default()
+        };
+        assert_eq!(
+            Tensor::from_proto(&proto).unwrap().values,
+            Values::I32(vec![1, 10])
+        );
+        let short = TensorProto {
+            tensor_content: Bytes::from_static(&[1, 0, 0]),
+            ..proto
+        };
+        assert!(matches!(
+            Tensor::from_proto(&short),
+            Err(TensorError::ContentSize { .. })
+        ));
+    }
+
+    #[test]
+    fn halves_round_trip_through_protos_and_bytes() {
+        for dtype in [DataType::DtHalf, DataType::DtBfloat16] {
+            let values = match dtype {
+                DataType::DtHalf => Values::F16(vec![f16::from_f32(0.5), f16::from_f32(-3.0)]),
+                _ => Values::Bf16(vec![bf16::from_f32(0.5), bf16::from_f32(-3.0)]),
+            };
+            let tensor = Tensor {
+                dtype,
+                shape: vec![2],
+                values,
+            };
+            assert_eq!(Tensor::from_proto(&tensor.to_proto()).unwrap(), tensor);
+            let bytes = tensor.to_le_bytes().unwrap();
+            assert_eq!(Tensor::from_le_bytes(dtype, &[2], &bytes).unwrap(), tensor);
+            let scalar = Tensor {
+                dtype,
+                shape: vec![],
+                values: match &tensor.values {
+                    Values::F16(v) => Values::F16(vec![v[1]]),
+                    Values::Bf16(v) => Values::Bf16(vec![v[1]]),
+                    _ => unreachable!(),
+                },
+            };
+            let proto = scalar.to_proto();
+            assert!(proto.tensor_content.is_empty() && proto.half_val.len() == 1);
+            assert_eq!(Tensor::from_proto(&proto).unwrap(), scalar);
+        }
+    }
+
+    #[test]
+    fn strings_from_values_and_content() {
+        let proto = TensorProto {
+            dtype: DataType::DtString as i32,
+            tensor_shape: shape(&[2]),
+            tensor_content: Bytes::from_static(&[1, 3, b'a', b'x', b'y', b'z']),
+            ..Default::default()
+        };
+        assert_eq!(
+            Tensor::from_proto(&proto).unwrap().values,
+            Values::Strings(vec![Bytes::from("a"), Bytes::from("xyz")])
+        );
+        let bad = TensorProto {
+            tensor_content: Bytes::from_static(&[1, 9, b'a']),
+            ..proto
+        };
+        assert!(Tensor::from_proto(&bad).is_err());
+    }
+
+    #[test]
+    fn every_fixed_size_dtype_round_trips_through_bytes() {
+        for (dtype, bytes) in [
+            (DataType::DtDouble, 8),
+            (DataType::DtInt8, 1),
+            (DataType::DtInt16, 2),
+            (DataType::DtInt64, 8),
+            (DataType::DtUint8, 1),
+            (DataType::DtUint16, 2),
+            (DataType::DtUint32, 4),
+            (DataType::DtUint64, 8),
+            (DataType::DtComplex64, 8),
+            (DataType::DtComplex128, 16),
+        ] {
+            let raw: Vec<u8> = (0..3 * bytes).map(|i| (i * 37 % 256) as u8).collect();
+            let tensor = Tensor::from_le_bytes(dtype, &[3], &raw).unwrap();
+            assert_eq!(tensor.to_le_bytes().unwrap(), raw, "{dtype:?}");
+            assert_eq!(
+                Tensor::from_proto(&tensor.to_proto()).unwrap(),
+                tensor,
+                "{dtype:?}"
+            );
+        }
+        assert!(matches!(
+            Tensor::from_le_bytes(DataType::DtBool, &[1], &[2]),
+            Err(TensorError::BadBool(2))
+        ));
+    }
+
+    #[test]
+    fn absurd_shapes_are_refused_before_allocating() {
+        let proto = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: shape(&[1 << 40, 1 << 40]),
+            float_val: vec![1.0],
+            ..Default::default()
+        };
+        assert!(matches!(
+            Tensor::from_proto(&proto),
+            Err(TensorError::BadShape(_))
+        ));
+        let proto = TensorProto {
+            tensor_shape: shape(&[1 << 20, 1 << 20]),
+            ..proto
+        };
+        assert!(matches!(
+            Tensor::from_proto(&proto),
+            Err(TensorError::TooLarge { .. })
+        ));
+        let proto = TensorProto {
+            tensor_shape: shape(&[-1]),
+            ..proto
+        };
+        assert!(matches!(
+            Tensor::from_proto(&proto),
+            Err(TensorError::BadShape(_))
+        ));
+    }
+}
