@@ -47,6 +47,24 @@ fn assert_lean(name: &str, out: &Path) {
             );
         }
     }
+    let listed: Vec<&str> = meta
+        .meta_info_def
+        .as_ref()
+        .unwrap()
+        .stripped_op_list
+        .as_ref()
+        .unwrap()
+        .op
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    for node in &meta.graph_def.as_ref().unwrap().node {
+        assert!(
+            listed.contains(&node.op.as_str()),
+            "{name}: op {} missing from stripped_op_list",
+            node.op
+        );
+    }
     let reader = servegraph::bundle::BundleReader::open(out.join("variables/variables")).unwrap();
     for key in reader.names() {
         assert_eq!(

@@ -2,5 +2,6 @@
 
 pub mod atomic;
 pub mod meta_graph;
+pub mod op_defs;
 pub mod saved_model;
 pub mod saver;

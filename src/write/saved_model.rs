@@ -439,7 +439,13 @@ fn prepare(model: &Model) -> Result<Prepared, WriteError> {
     let op_list = OpList {
         op: used_ops
             .iter()
-            .filter_map(|op| model.op_defs.get(*op).cloned())
+            .filter_map(|op| {
+                model
+                    .op_defs
+                    .get(*op)
+                    .or_else(|| super::op_defs::builtin_op_defs().get(*op))
+                    .cloned()
+            })
             .collect(),
     };
 

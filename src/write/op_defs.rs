@@ -1,0 +1,85 @@
+//! Signatures of the ops the writer itself may add (placeholders, the
+//! restore subgraph, variable reads, the init op), so the exported
+//! `stripped_op_list` names every op even when the training graph never used
+//! one of them. Everything else comes from the training MetaGraphDef's list.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use crate::proto::{OpDef, OpList};
+
+const BUILTIN: &str = r#"
+op { name: "Placeholder"
+  output_arg { name: "output" type_attr: "dtype" }
+  attr { name: "dtype" type: "type" }
+  attr { name: "shape" type: "shape" default_value { shape { unknown_rank: true } } } }
+op { name: "PlaceholderWithDefault"
+  input_arg { name: "input" type_attr: "dtype" }
+  output_arg { name: "output" type_attr: "dtype" }
+  attr { name: "dtype" type: "type" }
+  attr { name: "shape" type: "shape" } }
+op { name: "Const"
+  output_arg { name: "output" type_attr: "dtype" }
+  attr { name: "value" type: "tensor" }
+  attr { name: "dtype" type: "type" } }
+op { name: "Identity"
+  input_arg { name: "input" type_attr: "T" }
+  output_arg { name: "output" type_attr: "T" }
+  attr { name: "T" type: "type" } }
+op { name: "NoOp" }
+op { name: "ReadVariableOp"
+  input_arg { name: "resource" type: DT_RESOURCE }
+  output_arg { name: "value" type_attr: "dtype" }
+  attr { name: "dtype" type: "type" }
+  is_stateful: true }
+op { name: "AssignVariableOp"
+  input_arg { name: "resource" type: DT_RESOURCE }
+  input_arg { name: "value" type_attr: "dtype" }
+  attr { name: "dtype" type: "type" }
+  is_stateful: true }
+op { name: "Assign"
+  input_arg { name: "ref" type_attr: "T" is_ref: true }
+  input_arg { name: "value" type_attr: "T" }
+  output_arg { name: "output_ref" type_attr: "T" is_ref: true }
+  attr { name: "T" type: "type" }
+  attr { name: "validate_shape" type: "bool" default_value { b: true } }
+  attr { name: "use_locking" type: "bool" default_value { b: true } }
+  allows_uninitialized_input: true }
+op { name: "SaveV2"
+  input_arg { name: "prefix" type: DT_STRING }
+  input_arg { name: "tensor_names" type: DT_STRING }
+  input_arg { name: "shape_and_slices" type: DT_STRING }
+  input_arg { name: "tensors" type_list_attr: "dtypes" }
+  attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
+  is_stateful: true }
+op { name: "RestoreV2"
+  input_arg { name: "prefix" type: DT_STRING }
+  input_arg { name: "tensor_names" type: DT_STRING }
+  input_arg { name: "shape_and_slices" type: DT_STRING }
+  output_arg { name: "tensors" type_list_attr: "dtypes" }
+  attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
+  is_stateful: true }
+"#;
+
+/// Built-in op definitions by name.
+pub fn builtin_op_defs() -> &'static BTreeMap<String, OpDef> {
+    static DEFS: OnceLock<BTreeMap<String, OpDef>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        let list: OpList = crate::text::parse_text("tensorflow.OpList", BUILTIN)
+            .expect("the built-in op list is valid text format");
+        list.op
+            .into_iter()
+            .map(|op| (op.name.clone(), op))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_every_builtin_op() {
+        let defs = super::builtin_op_defs();
+        assert_eq!(defs.len(), 10);
+        assert!(defs["Assign"].input_arg[0].is_ref);
+    }
+}
