@@ -449,6 +449,80 @@ mod tests {
     }
 
     #[test]
+    fn a_batched_dequeue_becomes_a_placeholder_with_unknown_batch() {
+        use crate::proto::attr_value::ListValue;
+        use crate::proto::{GraphDef, NodeDef};
+        let node = |name: &str, op: &str, inputs: &[&str]| NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..NodeDef::default()
+        };
+        let mut queue = node("queue", "FIFOQueueV2", &[]);
+        let shape = TensorShapeProto {
+            dim: vec![Dim {
+                size: 6,
+                name: String::new(),
+            }],
+            unknown_rank: false,
+        };
+        queue.attr.insert(
+            "shapes".into(),
+            AttrValue {
+                value: Some(Value::List(ListValue {
+                    shape: vec![shape.clone(), TensorShapeProto::default()],
+                    ..Default::default()
+                })),
+            },
+        );
+        let mut batch = node("batch", "QueueDequeueManyV2", &["queue", "n"]);
+        batch.attr.insert(
+            "component_types".into(),
+            AttrValue {
+                value: Some(Value::List(ListValue {
+                    r#type: vec![1, 9],
+                    ..Default::default()
+                })),
+            },
+        );
+        let mut out = node("out", "Relu", &["batch"]);
+        out.attr.insert(
+            "T".into(),
+            AttrValue {
+                value: Some(Value::Type(1)),
+            },
+        );
+        let def = GraphDef {
+            node: vec![queue, node("n", "Const", &[]), batch, out],
+            ..Default::default()
+        };
+        let mut model = Model::from_graph(crate::ir::Graph::from_graph_def(def).unwrap());
+        let spec = ServingSpec {
+            outputs: vec!["y=out:0".parse().unwrap()],
+            ..Default::default()
+        };
+        let report = InputsPass::new(&spec)
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        assert!(report.notes[0].contains("batch:0"), "{:?}", report.notes);
+        let signature = &model.signatures[DEFAULT_SIGNATURE];
+        let input = &signature.inputs["input"];
+        assert_eq!(
+            (input.name.as_str(), input.dtype, input.shape.clone()),
+            ("input:0", DataType::DtFloat, Some(vec![-1, 6]))
+        );
+        let g = &model.graph;
+        assert_eq!(
+            g.tensor_name(g.data_input(g.find("out").unwrap(), 0).unwrap()),
+            "input:0"
+        );
+        let err = InputsPass::new(&ServingSpec::default())
+            .run(&mut model, &mut PassContext::new())
+            .unwrap_err();
+        assert!(matches!(err, PassError::NoOutputs { .. }));
+    }
+
+    #[test]
     fn edit_distance_counts_edits() {
         assert_eq!(edit_distance("logits", "logit"), 1);
         assert_eq!(edit_distance("abc", "abc"), 0);

@@ -75,3 +75,57 @@ impl Pass for MetadataPass {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::attr_value::ListValue;
+    use crate::proto::{AttrValue, GraphDef, NodeDef};
+
+    #[test]
+    fn drops_colocations_with_removed_nodes_shapes_and_training_metadata() {
+        let class = |names: &[&str]| AttrValue {
+            value: Some(Value::List(ListValue {
+                s: names.iter().map(|n| format!("loc:@{n}").into()).collect(),
+                ..Default::default()
+            })),
+        };
+        let mut a = NodeDef {
+            name: "a".into(),
+            op: "Const".into(),
+            ..Default::default()
+        };
+        a.attr.insert("_class".into(), class(&["gone", "b"]));
+        a.attr.insert("_output_shapes".into(), AttrValue::default());
+        let mut b = NodeDef {
+            name: "b".into(),
+            op: "Const".into(),
+            ..Default::default()
+        };
+        b.attr.insert("_class".into(), class(&["gone"]));
+        let graph = crate::ir::Graph::from_graph_def(GraphDef {
+            node: vec![a, b],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut model = Model::from_graph(graph);
+        model
+            .collections
+            .insert("train_op".into(), Default::default());
+        model.saver_def = Some(Default::default());
+        MetadataPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let a = model.graph.node(model.graph.find("a").unwrap());
+        assert_eq!(a.attrs["_class"], class(&["b"]));
+        assert!(!a.attrs.contains_key("_output_shapes"));
+        assert!(
+            !model
+                .graph
+                .node(model.graph.find("b").unwrap())
+                .attrs
+                .contains_key("_class")
+        );
+        assert!(model.collections.is_empty() && model.saver_def.is_none());
+    }
+}

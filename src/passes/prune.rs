@@ -123,3 +123,98 @@ fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> {
     }
     assets
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{GraphDef, NodeDef};
+    use crate::write::meta_graph::{Signature, TensorSpec};
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..NodeDef::default()
+        }
+    }
+
+    fn model(nodes: Vec<NodeDef>, output: &str) -> Model {
+        let graph = crate::ir::Graph::from_graph_def(GraphDef {
+            node: nodes,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut model = Model::from_graph(graph);
+        let spec = TensorSpec {
+            name: output.into(),
+            dtype: crate::proto::DataType::DtFloat,
+            shape: None,
+        };
+        model.signatures.insert(
+            "serving_default".into(),
+            Signature {
+                method_name: String::new(),
+                inputs: Default::default(),
+                outputs: [("y".to_string(), spec)].into(),
+            },
+        );
+        model
+    }
+
+    #[test]
+    fn keeps_what_outputs_need_and_reports_the_rest_by_category() {
+        let mut model = model(
+            vec![
+                node("x", "Placeholder", &[]),
+                node("w", "VariableV2", &[]),
+                node("y", "MatMul", &["x", "w"]),
+                node("loss", "SoftmaxCrossEntropyWithLogits", &["y", "x"]),
+                node("grad", "BiasAddGrad", &["loss"]),
+                node("update", "ApplyGradientDescent", &["w", "grad"]),
+                node("summary", "ScalarSummary", &["loss"]),
+                node("stray", "Const", &[]),
+            ],
+            "y:0",
+        );
+        let report = PrunePass.run(&mut model, &mut PassContext::new()).unwrap();
+        let left: Vec<&str> = model
+            .graph
+            .node_ids()
+            .into_iter()
+            .map(|id| model.graph.name(id))
+            .collect();
+        assert_eq!(left, ["x", "w", "y"]);
+        assert_eq!(report.removed["loss"], ["loss"]);
+        assert_eq!(report.removed["optimizer"], ["update"]);
+        assert_eq!(report.removed["summary"], ["summary"]);
+        assert_eq!(report.removed["unused"], ["stray"]);
+    }
+
+    #[test]
+    fn keeps_table_initializers_and_finds_their_vocabulary() {
+        let mut vocab = node("vocab", "Const", &[]);
+        vocab.attr = crate::passes::constants::string_const("", b"words/vocab.txt").attrs;
+        let mut model = model(
+            vec![
+                node("table", "HashTableV2", &[]),
+                vocab,
+                node("init", "InitializeTableFromTextFileV2", &["table", "vocab"]),
+                node("tokens", "Placeholder", &[]),
+                node("default", "Const", &[]),
+                node("ids", "LookupTableFindV2", &["table", "tokens", "default"]),
+            ],
+            "ids:0",
+        );
+        model.base_dir = std::path::PathBuf::from("run");
+        PrunePass.run(&mut model, &mut PassContext::new()).unwrap();
+        assert_eq!(model.table_initializers, ["init"]);
+        assert_eq!(model.assets.len(), 1);
+        assert_eq!(model.assets[0].filename, "vocab.txt");
+        assert_eq!(
+            model.assets[0].source,
+            std::path::Path::new("run/words/vocab.txt")
+        );
+        assert!(model.graph.find("vocab").is_some());
+    }
+}

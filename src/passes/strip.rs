@@ -81,3 +81,79 @@ impl Pass for VerifyServingPass {
         Ok(PassReport::default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{GraphDef, NodeDef};
+    use crate::write::meta_graph::{Signature, TensorSpec};
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..NodeDef::default()
+        }
+    }
+
+    fn model(nodes: Vec<NodeDef>) -> Model {
+        let graph = crate::ir::Graph::from_graph_def(GraphDef {
+            node: nodes,
+            ..Default::default()
+        })
+        .unwrap();
+        let mut model = Model::from_graph(graph);
+        let spec = TensorSpec {
+            name: "out:0".into(),
+            dtype: crate::proto::DataType::DtFloat,
+            shape: None,
+        };
+        model.signatures.insert(
+            "s".into(),
+            Signature {
+                method_name: String::new(),
+                inputs: Default::default(),
+                outputs: [("y".to_string(), spec)].into(),
+            },
+        );
+        model
+    }
+
+    #[test]
+    fn verify_names_the_training_op_and_the_path_to_it() {
+        let mut model = model(vec![
+            node("x", "Placeholder", &[]),
+            node("queue", "FIFOQueueV2", &[]),
+            node("batch", "QueueDequeueManyV2", &["queue", "x"]),
+            node("out", "Relu", &["batch"]),
+        ]);
+        let err = VerifyServingPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"queue\"") && err.contains("FIFOQueueV2") && err.contains("out <- batch <- queue"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_ops_are_bypassed() {
+        let mut model = model(vec![
+            node("x", "Placeholder", &[]),
+            node("check", "CheckNumerics", &["x"]),
+            node("log", "PrintV2", &["x"]),
+            node("out", "Relu", &["check", "^log"]),
+        ]);
+        let report = DebugOpsPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let out = model.graph.find("out").unwrap();
+        assert_eq!(model.graph.node_def(out).input, ["x"]);
+        assert_eq!(report.removed["debug"].len(), 2);
+        VerifyServingPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+    }
+}
