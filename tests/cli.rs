@@ -372,3 +372,22 @@ fn an_empty_checkpoint_state_file_is_an_error() {
         "{message}"
     );
 }
+
+#[test]
+fn an_output_that_needs_the_input_pipeline_is_refused_with_the_path() {
+    let message = export_error(
+        &common::testdata("fixtures/tiny_mlp"),
+        &[
+            "--input",
+            "features=IteratorGetNext:0",
+            "--output",
+            "loss=Mean:0",
+        ],
+    );
+    assert!(
+        message.contains("training-only")
+            && message.contains("Mean <- ")
+            && message.contains("IteratorGetNext"),
+        "{message}"
+    );
+}

@@ -133,7 +133,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("\"queue\"") && err.contains("FIFOQueueV2") && err.contains("out <- batch <- queue"),
+            err.contains("\"queue\"")
+                && err.contains("FIFOQueueV2")
+                && err.contains("out <- batch <- queue"),
             "{err}"
         );
     }

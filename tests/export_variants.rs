@@ -1,0 +1,98 @@
+//! Beyond one export: a SavedModel re-exported lean (assets and all), and
+//! several MetaGraphDefs (a CPU and a GPU tag set) sharing one set of
+//! variables — each judged by real TensorFlow's loaders.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use servegraph::passes::{PassContext, Pipeline, ServingSpec};
+use servegraph::write::atomic::Overwrite;
+use servegraph::write::saved_model::{MetaGraphVariant, write_variants};
+
+fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &str) {
+    let json = common::fixture_json(fixture);
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("inputs.json");
+    let expected = dir.path().join("expected.json");
+    std::fs::write(&inputs, json["test_inputs"].to_string()).unwrap();
+    std::fs::write(&expected, json["expected_outputs"].to_string()).unwrap();
+    let result = std::process::Command::new(python)
+        .arg(common::repo_root().join("tests/interop/run_saved_model.py"))
+        .args([
+            export.as_os_str(),
+            OsStr::new("--inputs"),
+            inputs.as_os_str(),
+            OsStr::new("--expected"),
+            expected.as_os_str(),
+        ])
+        .args(["--tags", tags, "--loaders", loaders, "--tolerance", "1e-4"])
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{fixture} [{tags}]: {}\n{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+#[test]
+fn a_saved_model_re_exports_with_its_assets() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let options = common::fixture_options("vocab_lookup");
+    servegraph::export_serving_model(&common::testdata("fixtures/vocab_lookup"), &first, &options)
+        .unwrap();
+    let second = dir.path().join("second");
+    let options = servegraph::ExportOptions {
+        inputs: vec!["tokens=tokens:0".parse().unwrap()],
+        outputs: vec!["logits=logits/BiasAdd:0".parse().unwrap()],
+        ..Default::default()
+    };
+    let report = servegraph::export_serving_model(&first, &second, &options).unwrap();
+    assert_eq!(report.written.assets, ["vocab.txt"]);
+    assert!(second.join("assets/vocab.txt").is_file());
+    let Some(python) = common::tensorflow_python("export_variants::re_export") else {
+        return;
+    };
+    judge(&python, &second, "vocab_lookup", "serve", "tf2,tf1,capi");
+}
+
+#[test]
+fn cpu_and_gpu_meta_graphs_share_one_set_of_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("variants");
+    let options = common::fixture_options("resource_int64");
+    let mut model =
+        servegraph::read::read_model(&common::testdata("fixtures/resource_int64"), None, &[])
+            .unwrap();
+    let spec = ServingSpec {
+        inputs: options.inputs.clone(),
+        outputs: options.outputs.clone(),
+        ..Default::default()
+    };
+    Pipeline::serving(&spec)
+        .run(&mut model, &mut PassContext::new())
+        .unwrap();
+    let variants = [
+        MetaGraphVariant {
+            model: &model,
+            tags: vec!["serve".into()],
+        },
+        MetaGraphVariant {
+            model: &model,
+            tags: vec!["serve".into(), "gpu".into()],
+        },
+    ];
+    let report = write_variants(&variants, &out, Overwrite::Refuse).unwrap();
+    assert_eq!(report.variables.len(), 3);
+    let reader = servegraph::bundle::BundleReader::open(out.join("variables/variables")).unwrap();
+    assert_eq!(reader.names().len(), 3, "one copy of each variable");
+    let Some(python) = common::tensorflow_python("export_variants::cpu_and_gpu") else {
+        return;
+    };
+    judge(&python, &out, "resource_int64", "serve", "tf2,tf1,capi");
+    judge(&python, &out, "resource_int64", "serve,gpu", "tf2,tf1,capi");
+}
