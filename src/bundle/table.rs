@@ -347,6 +347,49 @@ mod tests {
         assert_eq!(read_table(Path::new("t.index"), &bytes).unwrap(), entries);
     }
 
+    /// A table whose one data block is Snappy-compressed, as old TensorFlow wrote them.
+    fn snappy_table(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut block = BlockBuilder::new(RESTART_INTERVAL);
+        for (key, value) in entries {
+            block.add(key, value);
+        }
+        let compressed = snap::raw::Encoder::new()
+            .compress_vec(&block.finish())
+            .unwrap();
+        let mut out = Vec::new();
+        let data = BlockHandle {
+            offset: 0,
+            size: compressed.len() as u64,
+        };
+        let crc = crc::extend(crc::crc32c(&compressed), &[1]);
+        out.extend_from_slice(&compressed);
+        out.push(1);
+        out.extend_from_slice(&crc::mask(crc).to_le_bytes());
+        let mut index = BlockBuilder::new(1);
+        let mut handle = Vec::new();
+        data.encode(&mut handle);
+        index.add(&short_successor(&entries.last().unwrap().0), &handle);
+        let metaindex = write_block(&mut out, BlockBuilder::new(RESTART_INTERVAL).finish());
+        let index = write_block(&mut out, index.finish());
+        let mut footer = Vec::new();
+        metaindex.encode(&mut footer);
+        index.encode(&mut footer);
+        footer.resize(40, 0);
+        footer.extend_from_slice(&MAGIC.to_le_bytes());
+        out.extend_from_slice(&footer);
+        out
+    }
+
+    #[test]
+    fn reads_snappy_compressed_blocks() {
+        let entries = pairs(40);
+        let bytes = snappy_table(&entries);
+        assert_eq!(read_table(Path::new("old.index"), &bytes).unwrap(), entries);
+        let mut damaged = bytes.clone();
+        damaged[2] ^= 0xff;
+        assert!(read_table(Path::new("old.index"), &damaged).is_err());
+    }
+
     #[test]
     fn separators_follow_leveldb() {
         assert_eq!(shortest_separator(b"abc", b"abe"), b"abd");
