@@ -13,6 +13,7 @@ pub mod read;
 pub mod tensor;
 pub mod text;
 pub mod typing;
+pub mod validate;
 pub mod write;
 
 pub use error::{Error, WriteError};

@@ -391,3 +391,36 @@ fn an_output_that_needs_the_input_pipeline_is_refused_with_the_path() {
         "{message}"
     );
 }
+
+#[test]
+fn validate_accepts_an_export_and_names_what_breaks_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let export = servegraph(&[
+        "export",
+        &fixture("vocab_lookup"),
+        out.to_str().unwrap(),
+        "--input",
+        "tokens=IteratorGetNext:0",
+        "--output",
+        "logits=logits/BiasAdd:0",
+    ]);
+    assert!(export.status.success(), "{}", stderr(&export));
+    let valid = servegraph(&["validate", out.to_str().unwrap(), "--json"]);
+    assert!(valid.status.success(), "{}", stdout(&valid));
+    let report: serde_json::Value = serde_json::from_slice(&valid.stdout).unwrap();
+    assert_eq!(report["variables"], 3);
+
+    std::fs::remove_file(out.join("assets/vocab.txt")).unwrap();
+    let broken = servegraph(&["validate", out.to_str().unwrap()]);
+    assert!(!broken.status.success());
+    assert!(stdout(&broken).contains("vocab.txt"), "{}", stdout(&broken));
+    std::fs::remove_file(out.join("variables/variables.index")).unwrap();
+    let broken = servegraph(&["validate", out.to_str().unwrap()]);
+    assert!(stdout(&broken).contains("variables"), "{}", stdout(&broken));
+    let training = servegraph(&["validate", &fixture("tiny_mlp")]);
+    assert!(
+        !training.status.success(),
+        "a training directory is not a SavedModel"
+    );
+}

@@ -81,6 +81,8 @@ fn check_fixture(name: &str) {
     let report = export(name, &out);
     assert!(!report.kept.is_empty(), "{name}: no variables kept");
     assert_lean(name, &out);
+    let validation = servegraph::validate::validate_saved_model(&out, &[]).unwrap();
+    assert!(validation.is_valid(), "{name}: {validation}");
 
     let Some(python) = common::tensorflow_python(&format!("export_interop::{name}")) else {
         return;

@@ -1,4 +1,4 @@
-//! The servegraph command line: `export`, `show`.
+//! The servegraph command line: `export`, `show`, `validate`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +52,16 @@ enum Command {
         #[arg(long)]
         keep_devices: bool,
         /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a SavedModel will load and serve; exits non-zero when it will not.
+    Validate {
+        path: PathBuf,
+        /// The MetaGraphDef's tags (default `serve`).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -121,6 +131,22 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{report}");
+            }
+        }
+        Command::Validate { path, tags, json } => {
+            let validation = servegraph::validate::validate_saved_model(&path, &tags)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&validation)?);
+            } else {
+                print!("{validation}");
+            }
+            if !validation.is_valid() {
+                return Err(format!(
+                    "{} problem(s) in {}",
+                    validation.problems.len(),
+                    path.display()
+                )
+                .into());
             }
         }
         Command::Show { path, tags, json } => {

@@ -1,0 +1,199 @@
+//! `servegraph validate`: checks that a SavedModel will load and serve,
+//! without TensorFlow — the tag set and signatures exist and name real
+//! tensors, the restore op and filename tensor exist, every tensor the
+//! restore subgraph reads is in `variables/` with the dtype it expects,
+//! assets are present, the graph is well formed and holds no training-only
+//! op outside its saver. Also the model's size against deployment limits.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::bundle::BundleReader;
+use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
+use crate::ir::{AttrExt, Graph};
+use crate::passes::training_ops::training_category;
+use crate::proto::tensor_info::Encoding;
+
+/// The outcome of a validation: problems found, and facts worth knowing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Validation {
+    pub path: String,
+    pub problems: Vec<String>,
+    pub meta_graphs: usize,
+    pub signatures: Vec<String>,
+    pub variables: usize,
+    pub total_bytes: u64,
+    pub fits_mls1: bool,
+    pub fits_n1: bool,
+}
+
+impl Validation {
+    pub fn is_valid(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    match std::fs::read_dir(path) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    dir_bytes(&p)
+                } else {
+                    e.metadata().map_or(0, |m| m.len())
+                }
+            })
+            .sum(),
+        Err(_) => 0,
+    }
+}
+
+/// Validates the SavedModel in `dir`, for the MetaGraphDef with `tags` (default `serve`).
+pub fn validate_saved_model(dir: &Path, tags: &[String]) -> Result<Validation, crate::Error> {
+    let (meta, variables) = crate::read::read_saved_model(dir, tags)?;
+    let mut v = Validation {
+        path: dir.display().to_string(),
+        meta_graphs: 1,
+        ..Validation::default()
+    };
+    let mut problem = |p: String| v.problems.push(p);
+    if meta.object_graph_def.is_some() {
+        problem(
+            "the MetaGraphDef has an object graph: TF2 loaders take the object-graph path".into(),
+        );
+    }
+    let graph = match Graph::from_graph_def(meta.graph_def.clone().unwrap_or_default()) {
+        Ok(graph) => graph,
+        Err(e) => {
+            v.problems.push(format!("graph: {e}"));
+            return Ok(v);
+        }
+    };
+    if let Err(e) = graph.validate() {
+        problem(format!("graph: {e}"));
+    }
+    let exists = |tensor: &str| graph.tensor(tensor).is_ok();
+    for (key, signature) in &meta.signature_def {
+        for (direction, infos) in [("input", &signature.inputs), ("output", &signature.outputs)] {
+            for (name, info) in infos {
+                if let Some(Encoding::Name(tensor)) = &info.encoding
+                    && !exists(tensor)
+                {
+                    problem(format!(
+                        "signature {key:?} {direction} {name:?} names missing tensor {tensor:?}"
+                    ));
+                }
+            }
+        }
+    }
+    let saver_scope = meta.saver_def.as_ref().map(|s| {
+        s.restore_op_name
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    });
+    for id in graph.node_ids() {
+        let name = graph.name(id);
+        let in_saver = saver_scope
+            .as_ref()
+            .is_some_and(|scope| name.starts_with(&format!("{scope}/")));
+        if let (false, Some(category)) = (in_saver, training_category(graph.op(id))) {
+            problem(format!(
+                "training-only node {name:?} ({}, {category})",
+                graph.op(id)
+            ));
+        }
+    }
+    match (&meta.saver_def, &variables) {
+        (Some(saver), Some(prefix)) => {
+            for tensor in [&saver.filename_tensor_name, &saver.restore_op_name] {
+                if !exists(tensor) {
+                    problem(format!("saver_def names missing {tensor:?}"));
+                }
+            }
+            match BundleReader::open(prefix) {
+                Ok(reader) => {
+                    v.variables = reader.names().len();
+                    check_restore(&graph, &reader, &mut v.problems);
+                }
+                Err(e) => problem(format!("variables: {e}")),
+            }
+        }
+        (Some(_), None) => {
+            problem("saver_def present but variables/variables.index is missing".into())
+        }
+        (None, Some(_)) => problem("variables/ present but no saver_def restores them".into()),
+        (None, None) => {}
+    }
+    for asset in &meta.asset_file_def {
+        if !dir.join("assets").join(&asset.filename).is_file() {
+            v.problems.push(format!(
+                "asset {:?} is missing from assets/",
+                asset.filename
+            ));
+        }
+    }
+    v.signatures = meta.signature_def.keys().cloned().collect();
+    v.total_bytes = dir_bytes(dir);
+    v.fits_mls1 = v.total_bytes <= MLS1_LIMIT_BYTES;
+    v.fits_n1 = v.total_bytes <= N1_LIMIT_BYTES;
+    Ok(v)
+}
+
+/// Every key RestoreV2 asks for exists with the dtype it expects.
+fn check_restore(graph: &Graph, reader: &BundleReader, problems: &mut Vec<String>) {
+    for id in graph.node_ids() {
+        if graph.op(id) != "RestoreV2" {
+            continue;
+        }
+        let node = graph.node(id);
+        let dtypes = node.attr_list_type("dtypes").unwrap_or_default();
+        let names = graph
+            .data_input(id, 1)
+            .and_then(|t| {
+                graph
+                    .node(t.node)
+                    .attr_tensor("value")
+                    .ok()
+                    .map(|v| v.string_val.clone())
+            })
+            .unwrap_or_default();
+        for (i, key) in names.iter().enumerate() {
+            let key = String::from_utf8_lossy(key);
+            match reader.dtype_and_shape(&key) {
+                Ok((dtype, _)) if dtypes.get(i) == Some(&dtype) => {}
+                Ok((dtype, _)) => problems.push(format!(
+                    "{:?} restores {key:?} as {:?} but it is stored as {dtype:?}",
+                    node.name(),
+                    dtypes.get(i)
+                )),
+                Err(e) => problems.push(format!("{:?} restores {key:?}: {e}", node.name())),
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Validation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.is_valid() { "valid" } else { "INVALID" };
+        writeln!(f, "{}: {verdict}", self.path)?;
+        writeln!(f, "  signatures: {}", self.signatures.join(", "))?;
+        writeln!(f, "  variables: {}", self.variables)?;
+        let fits = |ok: bool| if ok { "fits" } else { "EXCEEDS" };
+        writeln!(
+            f,
+            "  size: {} ({} 500 MB MLS1, {} 10 GB N1)",
+            crate::inspect::format_bytes(self.total_bytes),
+            fits(self.fits_mls1),
+            fits(self.fits_n1)
+        )?;
+        for problem in &self.problems {
+            writeln!(f, "  problem: {problem}")?;
+        }
+        Ok(())
+    }
+}
