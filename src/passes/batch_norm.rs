@@ -224,16 +224,8 @@ fn fuse_to_inference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::passes::testing::node;
     use crate::proto::{GraphDef, NodeDef};
-
-    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
-        NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..NodeDef::default()
-        }
-    }
 
     fn with_attr(mut n: NodeDef, key: &str, value: Value) -> NodeDef {
         n.attr.insert(key.into(), AttrValue { value: Some(value) });

@@ -210,16 +210,8 @@ fn fold_constant_switches(model: &mut Model, report: &mut PassReport) -> Result<
 mod tests {
     use super::*;
     use crate::ir::Graph;
-    use crate::proto::{GraphDef, NodeDef};
-
-    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
-        NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..NodeDef::default()
-        }
-    }
+    use crate::passes::testing::node;
+    use crate::proto::GraphDef;
 
     /// `cond(is_training, lambda: x * 2, lambda: x)` as TF1 builds it.
     fn cond_graph() -> Model {

@@ -132,17 +132,9 @@ fn is_random_uniform(graph: &Graph, tensor: TensorRef) -> bool {
 mod tests {
     use super::*;
     use crate::ir::Graph;
+    use crate::passes::testing::node;
     use crate::proto::attr_value::Value;
     use crate::proto::{AttrValue, GraphDef, NodeDef, TensorProto};
-
-    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
-        NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..NodeDef::default()
-        }
-    }
 
     fn zeros(name: &str) -> NodeDef {
         let mut n = node(name, "Const", &[]);

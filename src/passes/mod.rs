@@ -16,6 +16,8 @@ pub mod metadata;
 pub mod prune;
 mod report;
 pub mod strip;
+#[cfg(test)]
+mod testing;
 pub mod training_ops;
 
 use std::time::Instant;

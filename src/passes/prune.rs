@@ -127,44 +127,11 @@ fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{GraphDef, NodeDef};
-    use crate::write::meta_graph::{Signature, TensorSpec};
-
-    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
-        NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..NodeDef::default()
-        }
-    }
-
-    fn model(nodes: Vec<NodeDef>, output: &str) -> Model {
-        let graph = crate::ir::Graph::from_graph_def(GraphDef {
-            node: nodes,
-            ..Default::default()
-        })
-        .unwrap();
-        let mut model = Model::from_graph(graph);
-        let spec = TensorSpec {
-            name: output.into(),
-            dtype: crate::proto::DataType::DtFloat,
-            shape: None,
-        };
-        model.signatures.insert(
-            "serving_default".into(),
-            Signature {
-                method_name: String::new(),
-                inputs: Default::default(),
-                outputs: [("y".to_string(), spec)].into(),
-            },
-        );
-        model
-    }
+    use crate::passes::testing::{node, serving_model};
 
     #[test]
     fn keeps_what_outputs_need_and_reports_the_rest_by_category() {
-        let mut model = model(
+        let mut model = serving_model(
             vec![
                 node("x", "Placeholder", &[]),
                 node("w", "VariableV2", &[]),
@@ -195,7 +162,7 @@ mod tests {
     fn keeps_table_initializers_and_finds_their_vocabulary() {
         let mut vocab = node("vocab", "Const", &[]);
         vocab.attr = crate::passes::constants::string_const("", b"words/vocab.txt").attrs;
-        let mut model = model(
+        let mut model = serving_model(
             vec![
                 node("table", "HashTableV2", &[]),
                 vocab,

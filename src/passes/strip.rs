@@ -85,49 +85,19 @@ impl Pass for VerifyServingPass {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{GraphDef, NodeDef};
-    use crate::write::meta_graph::{Signature, TensorSpec};
-
-    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
-        NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..NodeDef::default()
-        }
-    }
-
-    fn model(nodes: Vec<NodeDef>) -> Model {
-        let graph = crate::ir::Graph::from_graph_def(GraphDef {
-            node: nodes,
-            ..Default::default()
-        })
-        .unwrap();
-        let mut model = Model::from_graph(graph);
-        let spec = TensorSpec {
-            name: "out:0".into(),
-            dtype: crate::proto::DataType::DtFloat,
-            shape: None,
-        };
-        model.signatures.insert(
-            "s".into(),
-            Signature {
-                method_name: String::new(),
-                inputs: Default::default(),
-                outputs: [("y".to_string(), spec)].into(),
-            },
-        );
-        model
-    }
+    use crate::passes::testing::{node, serving_model};
 
     #[test]
     fn verify_names_the_training_op_and_the_path_to_it() {
-        let mut model = model(vec![
-            node("x", "Placeholder", &[]),
-            node("queue", "FIFOQueueV2", &[]),
-            node("batch", "QueueDequeueManyV2", &["queue", "x"]),
-            node("out", "Relu", &["batch"]),
-        ]);
+        let mut model = serving_model(
+            vec![
+                node("x", "Placeholder", &[]),
+                node("queue", "FIFOQueueV2", &[]),
+                node("batch", "QueueDequeueManyV2", &["queue", "x"]),
+                node("out", "Relu", &["batch"]),
+            ],
+            "out:0",
+        );
         let err = VerifyServingPass
             .run(&mut model, &mut PassContext::new())
             .unwrap_err()
@@ -142,12 +112,15 @@ mod tests {
 
     #[test]
     fn debug_ops_are_bypassed() {
-        let mut model = model(vec![
-            node("x", "Placeholder", &[]),
-            node("check", "CheckNumerics", &["x"]),
-            node("log", "PrintV2", &["x"]),
-            node("out", "Relu", &["check", "^log"]),
-        ]);
+        let mut model = serving_model(
+            vec![
+                node("x", "Placeholder", &[]),
+                node("check", "CheckNumerics", &["x"]),
+                node("log", "PrintV2", &["x"]),
+                node("out", "Relu", &["check", "^log"]),
+            ],
+            "out:0",
+        );
         let report = DebugOpsPass
             .run(&mut model, &mut PassContext::new())
             .unwrap();
