@@ -424,3 +424,58 @@ fn validate_accepts_an_export_and_names_what_breaks_one() {
         "a training directory is not a SavedModel"
     );
 }
+
+#[test]
+fn the_same_input_writes_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = common::fixture_options("sharded_partitioned");
+    let source = common::testdata("fixtures/sharded_partitioned");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    servegraph::export_serving_model(&source, &a, &options).unwrap();
+    servegraph::export_serving_model(&source, &b, &options).unwrap();
+    for file in [
+        "saved_model.pb",
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+    ] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+}
+
+#[test]
+fn a_text_saved_model_is_read_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    servegraph::export_serving_model(
+        &common::testdata("fixtures/tiny_mlp"),
+        &out,
+        &common::fixture_options("tiny_mlp"),
+    )
+    .unwrap();
+    let binary = out.join("saved_model.pb");
+    let saved =
+        servegraph::proto::SavedModel::decode(std::fs::read(&binary).unwrap().as_slice()).unwrap();
+    std::fs::write(
+        out.join("saved_model.pbtxt"),
+        servegraph::text::to_text("tensorflow.SavedModel", &saved).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(&binary).unwrap();
+    let valid = servegraph(&["validate", out.to_str().unwrap()]);
+    assert!(
+        valid.status.success(),
+        "{}{}",
+        stdout(&valid),
+        stderr(&valid)
+    );
+    let shown = servegraph(&["show", out.to_str().unwrap(), "--json"]);
+    let summary: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        summary["meta_graphs"][0]["signatures"]["serving_default"]["outputs"]["logits"]["name"],
+        "logits/BiasAdd:0"
+    );
+}

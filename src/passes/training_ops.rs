@@ -27,7 +27,7 @@ pub enum TrainingCategory {
     Saver,
     /// Writes to variables: moving-average updates, initializers, counters.
     VariableUpdate,
-    /// Checks and logging that guard training (`CheckNumerics`, `Assert`, `Print`).
+    /// Numeric checks and logging (`CheckNumerics`, `Print`, `PrintV2`).
     Debug,
 }
 
@@ -144,13 +144,10 @@ const VARIABLE_UPDATE_OPS: &[&str] = &[
     "ResourceCountUpTo",
 ];
 
-const DEBUG_OPS: &[&str] = &[
-    "CheckNumerics",
-    "CheckNumericsV2",
-    "Assert",
-    "Print",
-    "PrintV2",
-];
+/// Logging and numeric checks: bypassed by the debug-ops pass. `Assert` is not
+/// here: one that guards only training is pruned with it, and one that
+/// survives pruning guards the serving inputs too.
+const DEBUG_OPS: &[&str] = &["CheckNumerics", "CheckNumericsV2", "Print", "PrintV2"];
 
 /// The training-only category of `op`, or `None` when the op may serve.
 pub fn training_category(op: &str) -> Option<TrainingCategory> {

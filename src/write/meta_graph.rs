@@ -141,6 +141,7 @@ pub fn build_meta_graph(graph_def: GraphDef, parts: &MetaGraphParts) -> MetaGrap
     }
     MetaGraphDef {
         meta_info_def: Some(MetaInfoDef {
+            meta_graph_version: format!("servegraph {}", env!("CARGO_PKG_VERSION")),
             tags: parts.tags.clone(),
             stripped_op_list: parts.stripped_op_list.clone(),
             tensorflow_version: parts.tensorflow_version.clone(),
