@@ -80,6 +80,25 @@ fn check_fixture(name: &str) {
     let out = dir.path().join("export");
     let report = export(name, &out);
     assert!(!report.kept.is_empty(), "{name}: no variables kept");
+    // The signature states the shapes the fixture declares, batch dimension unknown.
+    let fixture = common::fixture_json(name);
+    let signature = &report.signatures["serving_default"];
+    for (field, tensors) in [
+        ("inputs", &signature.inputs),
+        ("outputs", &signature.outputs),
+    ] {
+        for (key, spec) in fixture[field].as_object().unwrap() {
+            let shape = tensors[key]
+                .shape
+                .clone()
+                .map(|dims| serde_json::json!(dims));
+            assert_eq!(
+                shape.as_ref(),
+                Some(&spec["shape"]),
+                "{name}: {field} {key} shape"
+            );
+        }
+    }
     assert_lean(name, &out);
     let validation = servegraph::validate::validate_saved_model(&out, &[]).unwrap();
     assert!(validation.is_valid(), "{name}: {validation}");

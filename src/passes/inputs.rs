@@ -160,9 +160,11 @@ impl Pass for InputsPass {
             inputs: BTreeMap::new(),
             outputs: BTreeMap::new(),
         };
+        let mut training_batches = Vec::new();
         for spec in &inputs {
             let tensor = resolve(&model.graph, &spec.tensor)?;
             let (dtype, shape) = input_type(model, tensor, spec)?;
+            training_batches.extend(training_batch_size(&model.graph, tensor));
             let placeholder = replace_with_placeholder(
                 model,
                 tensor,
@@ -192,7 +194,14 @@ impl Pass for InputsPass {
                 tensor: model.graph.tensor_name(tensor),
                 op: node.op.clone(),
             })?;
-            let shape = typing::stated_output_shape(&node.op, &node.attrs, tensor.port);
+            let mut shape = typing::stated_output_shape(&node.op, &node.attrs, tensor.port);
+            if let Some(batch) = shape
+                .as_mut()
+                .and_then(|dims| dims.first_mut())
+                .filter(|b| training_batches.contains(b))
+            {
+                *batch = -1;
+            }
             signature.outputs.insert(
                 key,
                 TensorSpec {
@@ -348,6 +357,24 @@ fn input_type(
         *batch = -1;
     }
     Ok((dtype, shape))
+}
+
+/// The batch size the training pipeline fed through `tensor`, when the graph
+/// states it: shapes computed during training carry it in their first
+/// dimension, and the serving signature must not.
+fn training_batch_size(graph: &Graph, tensor: TensorRef) -> Option<i64> {
+    let node = graph.node(tensor.node);
+    let stated = typing::stated_output_shape(&node.op, &node.attrs, tensor.port)
+        .and_then(|dims| dims.first().copied())
+        .filter(|&b| b > 0);
+    stated.or_else(|| {
+        let batched =
+            node.op.starts_with("QueueDequeueMany") || node.op.starts_with("QueueDequeueUpTo");
+        let n = graph.data_input(tensor.node, 1).filter(|_| batched)?;
+        super::constants::const_f64(graph, n)
+            .map(|v| v as i64)
+            .filter(|&b| b > 0)
+    })
 }
 
 /// A dequeue's component shape from the queue's `shapes` attr; a batched
