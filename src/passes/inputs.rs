@@ -290,7 +290,12 @@ pub fn output_candidates(graph: &Graph) -> Vec<String> {
 }
 
 /// The input-boundary tensors that `outputs` depend on, through data edges.
+/// Training flags are not inputs: the training-conds pass makes them constant.
 fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<InputSpec> {
+    let flags: HashSet<NodeId> = super::conds::find_flags(graph, &[])
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     let mut boundary: Vec<TensorRef> = Vec::new();
     let mut seen: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<NodeId> = outputs.collect();
@@ -299,6 +304,9 @@ fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<In
             continue;
         }
         for input in graph.data_inputs(id) {
+            if flags.contains(&input.node) {
+                continue;
+            }
             if is_input_boundary(graph.op(input.node)) {
                 if !boundary.contains(&input) {
                     boundary.push(input);
@@ -547,6 +555,42 @@ mod tests {
             .run(&mut model, &mut PassContext::new())
             .unwrap_err();
         assert!(matches!(err, PassError::NoOutputs { .. }));
+    }
+
+    #[test]
+    fn a_training_flag_placeholder_is_not_detected_as_an_input() {
+        use crate::passes::testing::{model, node};
+        let mut flag = node("is_training", "Placeholder", &[]);
+        flag.attr.insert(
+            "dtype".into(),
+            AttrValue {
+                value: Some(Value::Type(DataType::DtBool as i32)),
+            },
+        );
+        let mut x = node("x", "Placeholder", &[]);
+        x.attr.insert(
+            "dtype".into(),
+            AttrValue {
+                value: Some(Value::Type(DataType::DtFloat as i32)),
+            },
+        );
+        let mut out = node("out", "Select", &["is_training", "x", "x"]);
+        out.attr.insert(
+            "T".into(),
+            AttrValue {
+                value: Some(Value::Type(DataType::DtFloat as i32)),
+            },
+        );
+        let mut model = model(vec![flag, x, out]);
+        let spec = ServingSpec {
+            outputs: vec!["y=out:0".parse().unwrap()],
+            ..Default::default()
+        };
+        InputsPass::new(&spec)
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let inputs: Vec<&String> = model.signatures[DEFAULT_SIGNATURE].inputs.keys().collect();
+        assert_eq!(inputs, ["x"]);
     }
 
     #[test]
