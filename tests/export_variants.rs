@@ -96,3 +96,57 @@ fn cpu_and_gpu_meta_graphs_share_one_set_of_variables() {
     judge(&python, &out, "resource_int64", "serve", "tf2,tf1,capi");
     judge(&python, &out, "resource_int64", "serve,gpu", "tf2,tf1,capi");
 }
+
+#[test]
+fn every_source_form_exports_the_same_model() {
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = common::testdata("fixtures/tiny_mlp");
+    let meta = servegraph::proto::MetaGraphDef::decode(
+        std::fs::read(fixture.join("model.ckpt-5.meta"))
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    let graph = dir.path().join("graph.pb");
+    std::fs::write(&graph, meta.graph_def.unwrap().encode_to_vec()).unwrap();
+    let options = common::fixture_options("tiny_mlp");
+    let sources = [
+        ("directory", fixture.clone(), None),
+        ("prefix", fixture.join("model.ckpt-5"), None),
+        ("meta", fixture.join("model.ckpt-5.meta"), None),
+        ("index", fixture.join("model.ckpt-5.index"), None),
+        ("graphdef", graph, Some(fixture.join("model.ckpt-5"))),
+    ];
+    let mut exports = Vec::new();
+    for (form, source, checkpoint) in sources {
+        let out = dir.path().join(form);
+        let options = servegraph::ExportOptions {
+            checkpoint,
+            ..options.clone()
+        };
+        servegraph::export_serving_model(&source, &out, &options)
+            .unwrap_or_else(|e| panic!("{form}: {e}"));
+        exports.push((form, out));
+    }
+    let variables =
+        |out: &Path| std::fs::read(out.join("variables/variables.data-00000-of-00001")).unwrap();
+    for (form, out) in &exports[1..] {
+        assert_eq!(
+            variables(out),
+            variables(&exports[0].1),
+            "{form}: different variables"
+        );
+    }
+    let Some(python) = common::tensorflow_python("export_variants::every_source_form") else {
+        return;
+    };
+    let (_, graphdef_export) = &exports[4];
+    judge(
+        &python,
+        graphdef_export,
+        "tiny_mlp",
+        "serve",
+        "tf2,tf1,capi",
+    );
+}
