@@ -217,18 +217,20 @@ mod tests {
 
     #[test]
     fn rewire_and_remove_keep_slots_and_order() {
+        use super::super::TensorRef;
         let mut graph = Graph::from_graph_def(sample()).unwrap();
-        let a = graph.find("a").unwrap();
-        let b = graph.find("b").unwrap();
-        let moved = graph.rewire(
-            super::super::TensorRef::new(a, 0),
-            super::super::TensorRef::new(b, 0),
+        let (a, b, add) = (
+            graph.find("a").unwrap(),
+            graph.find("b").unwrap(),
+            graph.find("add").unwrap(),
         );
-        assert_eq!(moved, 2); // add:1 and b:0 read a — b's own input moves to itself too
-        let add = graph.find("add").unwrap();
-        assert_eq!(graph.node_def(add).input, ["b:1", "b", "^c", "^a"]);
+        // add reads b:1 then a; point add's reads of b:1 at a:0 instead.
+        let moved = graph.rewire(TensorRef::new(b, 1), TensorRef::new(a, 0));
+        assert_eq!(moved, 1);
+        assert_eq!(graph.node_def(add).input, ["a", "a", "^c", "^a"]);
         graph.remove_node(graph.find("c").unwrap());
-        assert_eq!(graph.node_def(add).input, ["b:1", "b", "^a"]);
+        assert_eq!(graph.node_def(add).input, ["a", "a", "^a"]);
+        graph.validate().unwrap();
     }
 
     #[test]

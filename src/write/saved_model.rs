@@ -124,7 +124,7 @@ pub fn write_variants(
             ..prepared.parts
         };
         saved_model.meta_graphs.push(build_meta_graph(
-            prepared.graph.to_graph_def_with(prepared.saver_nodes),
+            graph_def_with(&prepared.graph, prepared.saver_nodes),
             &parts,
         ));
     }
@@ -175,16 +175,11 @@ struct Prepared {
     report: Vec<VariableReport>,
 }
 
-trait ToGraphDefWith {
-    fn to_graph_def_with(&self, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef;
-}
-
-impl ToGraphDefWith for Graph {
-    fn to_graph_def_with(&self, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef {
-        let mut graph_def = self.to_graph_def();
-        graph_def.node.extend(extra);
-        graph_def
-    }
+/// The graph's GraphDef with the saver's nodes appended.
+fn graph_def_with(graph: &Graph, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef {
+    let mut graph_def = graph.to_graph_def();
+    graph_def.node.extend(extra);
+    graph_def
 }
 
 /// A variable of the serving graph, checked against the checkpoint.
