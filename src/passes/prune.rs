@@ -4,11 +4,11 @@
 //! Everything else — the input pipeline, loss, gradients, optimizer,
 //! summaries, the training saver — goes, reported by category.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
 
 use super::constants::const_string;
-use super::training_ops::training_category;
+use super::training_ops::{TrainingCategory, training_category};
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::ir::{Graph, NodeId};
 use crate::model::{Asset, Model};
@@ -37,11 +37,12 @@ impl Pass for PrunePass {
                 .reachable_backwards(initializers.iter().copied()),
         );
 
+        let reasons = removal_reasons(&model.graph, &keep)?;
         for id in model.graph.node_ids() {
             if keep.contains(&id) {
                 continue;
             }
-            let reason = training_category(model.graph.op(id)).map_or("unused", |c| c.as_str());
+            let reason = reasons.get(&id).map_or("unused", |c| c.as_str());
             if let Some(node) = model.graph.remove_node(id) {
                 report.removed(reason, node.name());
             }
@@ -59,6 +60,33 @@ impl Pass for PrunePass {
         }
         Ok(report)
     }
+}
+
+/// Why each node outside `keep` goes: its own training category, or else
+/// the category of what it feeds (a gradient's `Shape` helper is gradient
+/// work, an initializer's constant is a variable update). Nodes that feed
+/// nothing training-only are simply unused.
+fn removal_reasons(
+    graph: &Graph,
+    keep: &HashSet<NodeId>,
+) -> Result<HashMap<NodeId, TrainingCategory>, PassError> {
+    let mut reasons: HashMap<NodeId, TrainingCategory> = HashMap::new();
+    for id in graph.topological_order()?.into_iter().rev() {
+        if keep.contains(&id) {
+            continue;
+        }
+        let reason = training_category(graph.op(id)).or_else(|| {
+            graph
+                .consumers(id)
+                .iter()
+                .filter_map(|c| reasons.get(c).copied())
+                .min()
+        });
+        if let Some(reason) = reason {
+            reasons.insert(id, reason);
+        }
+    }
+    Ok(reasons)
 }
 
 /// Initializers of the tables in `keep`.
