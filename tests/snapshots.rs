@@ -9,12 +9,23 @@ use servegraph::passes::{PassContext, Pipeline, ServingSpec};
 
 fn snapshot(name: &str) -> String {
     let options = common::fixture_options(name);
-    let mut model = servegraph::read::read_model(&common::testdata("fixtures").join(name), None, &[]).unwrap();
-    let spec = ServingSpec { inputs: options.inputs, outputs: options.outputs, ..ServingSpec::default() };
-    let reports = Pipeline::serving(&spec).run(&mut model, &mut PassContext::new()).unwrap();
+    let mut model =
+        servegraph::read::read_model(&common::testdata("fixtures").join(name), None, &[]).unwrap();
+    let spec = ServingSpec {
+        inputs: options.inputs,
+        outputs: options.outputs,
+        ..ServingSpec::default()
+    };
+    let reports = Pipeline::serving(&spec)
+        .run(&mut model, &mut PassContext::new())
+        .unwrap();
     let mut text = format!("# {name}: the serving graph after the pipeline\n");
     for report in &reports {
-        let removed: Vec<String> = report.removed.iter().map(|(why, nodes)| format!("{why} {}", nodes.len())).collect();
+        let removed: Vec<String> = report
+            .removed
+            .iter()
+            .map(|(why, nodes)| format!("{why} {}", nodes.len()))
+            .collect();
         text.push_str(&format!(
             "# {}: removed [{}], added {:?}, rewired {}\n",
             report.pass,
@@ -40,10 +51,14 @@ fn serving_graphs_match_their_snapshots() {
             std::fs::write(&path, &actual).unwrap();
             continue;
         }
-        let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} is missing; run with BLESS=1", path.display()));
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} is missing; run with BLESS=1", path.display()));
         if expected != actual {
             stale.push(name);
         }
     }
-    assert!(stale.is_empty(), "serving graphs changed for {stale:?}; inspect with `git diff` after BLESS=1 cargo test --test snapshots");
+    assert!(
+        stale.is_empty(),
+        "serving graphs changed for {stale:?}; inspect with `git diff` after BLESS=1 cargo test --test snapshots"
+    );
 }

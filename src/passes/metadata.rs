@@ -5,6 +5,9 @@
 
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::model::Model;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::proto::AttrValue;
 use crate::proto::attr_value::Value;
 
 /// Drops stale metadata.
@@ -62,6 +65,16 @@ impl Pass for MetadataPass {
         if output_shapes > 0 {
             report.note(format!("{output_shapes} _output_shapes attrs dropped"));
         }
+        let dropped = prune_function_library(model);
+        if !dropped.is_empty() {
+            report.note(format!(
+                "{} functions no serving node calls were dropped from the library",
+                dropped.len()
+            ));
+            for function in dropped {
+                report.removed("unused-function", function);
+            }
+        }
         let collections: Vec<String> = std::mem::take(&mut model.collections).into_keys().collect();
         if !collections.is_empty() {
             report.note(format!(
@@ -76,11 +89,141 @@ impl Pass for MetadataPass {
     }
 }
 
+/// Function names an attr refers to (`func` and `list(func)` attrs).
+fn called_functions<'a>(attrs: impl Iterator<Item = &'a AttrValue>, out: &mut Vec<String>) {
+    for attr in attrs {
+        match &attr.value {
+            Some(Value::Func(f)) => {
+                out.push(f.name.clone());
+                called_functions(f.attr.values(), out);
+            }
+            Some(Value::List(list)) => {
+                for f in &list.func {
+                    out.push(f.name.clone());
+                    called_functions(f.attr.values(), out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Keeps only the functions the graph calls, directly or through other
+/// functions (the training input pipeline's dataset functions go); returns
+/// the names dropped.
+fn prune_function_library(model: &mut Model) -> Vec<String> {
+    let Some(mut library) = model.graph.library.take() else {
+        return Vec::new();
+    };
+    let defined: BTreeMap<String, usize> = library
+        .function
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| Some((f.signature.as_ref()?.name.clone(), i)))
+        .collect();
+    let mut pending = Vec::new();
+    for id in model.graph.node_ids() {
+        let node = model.graph.node(id);
+        pending.push(node.op.clone());
+        called_functions(node.attrs.values(), &mut pending);
+    }
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        let Some(&index) = defined.get(&name) else {
+            continue;
+        };
+        if used.insert(name) {
+            let function = &library.function[index];
+            for body_node in &function.node_def {
+                pending.push(body_node.op.clone());
+                called_functions(body_node.attr.values(), &mut pending);
+            }
+            called_functions(function.attr.values(), &mut pending);
+        }
+    }
+    let dropped: Vec<String> = defined
+        .keys()
+        .filter(|name| !used.contains(*name))
+        .cloned()
+        .collect();
+    library
+        .function
+        .retain(|f| f.signature.as_ref().is_none_or(|s| used.contains(&s.name)));
+    library.gradient.retain(|g| used.contains(&g.function_name));
+    let empty = library.function.is_empty()
+        && library.gradient.is_empty()
+        && library.registered_gradients.is_empty();
+    model.graph.library = (!empty).then_some(library);
+    dropped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::attr_value::ListValue;
     use crate::proto::{AttrValue, GraphDef, NodeDef};
+
+    #[test]
+    fn keeps_only_functions_the_graph_calls() {
+        use crate::proto::{FunctionDef, FunctionDefLibrary, NameAttrList, OpDef};
+        let function = |name: &str, calls: Option<&str>| FunctionDef {
+            signature: Some(OpDef {
+                name: name.into(),
+                ..Default::default()
+            }),
+            node_def: calls
+                .map(|c| NodeDef {
+                    name: "n".into(),
+                    op: c.into(),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let mut caller = NodeDef {
+            name: "call".into(),
+            op: "PartitionedCall".into(),
+            ..Default::default()
+        };
+        let f = NameAttrList {
+            name: "outer".into(),
+            ..Default::default()
+        };
+        caller.attr.insert(
+            "f".into(),
+            AttrValue {
+                value: Some(Value::Func(f)),
+            },
+        );
+        let mut graph = crate::ir::Graph::from_graph_def(GraphDef {
+            node: vec![caller],
+            ..Default::default()
+        })
+        .unwrap();
+        graph.library = Some(FunctionDefLibrary {
+            function: vec![
+                function("outer", Some("inner")),
+                function("inner", None),
+                function("dataset_fn", None),
+            ],
+            ..Default::default()
+        });
+        let mut model = Model::from_graph(graph);
+        let report = MetadataPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let kept: Vec<String> = model
+            .graph
+            .library
+            .unwrap()
+            .function
+            .iter()
+            .map(|f| f.signature.clone().unwrap().name)
+            .collect();
+        assert_eq!(kept, ["outer", "inner"]);
+        assert_eq!(report.removed["unused-function"], ["dataset_fn"]);
+    }
 
     #[test]
     fn drops_colocations_with_removed_nodes_shapes_and_training_metadata() {
