@@ -1,5 +1,17 @@
 //! servegraph turns a TensorFlow training graph and checkpoint into a serving
 //! SavedModel, without Python or a TensorFlow runtime.
+//!
+//! Three stages, like a compiler:
+//! - [`read`]: training artifacts (GraphDef, `.meta` + TensorBundle checkpoint,
+//!   SavedModel) into a [`Model`] — a [`Graph`] IR plus where each variable is
+//!   stored, collections, OpDefs;
+//! - [`passes`]: the [`Pipeline`] of [`Pass`]es that makes it a serving graph
+//!   (inputs, training conds, dropout, batch norm, prune, verify, metadata);
+//! - [`write`]: the SavedModel directory, variables copied by byte range.
+//!
+//! [`export_serving_model`] strings them together; tools that add their own
+//! passes call the stages one by one (see `examples/custom_pass.rs`).
+//! [`bundle`], [`text`] and [`tensor`] are the format layers underneath.
 
 pub mod bundle;
 pub mod error;
