@@ -349,53 +349,14 @@ fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
     Ok(format!("{name}:0"))
 }
 
+/// The serving graph with everything it needs to restore and initialize.
 fn prepare(model: &Model) -> Result<Prepared, WriteError> {
     let variables = variables_of(model)?;
     let report = check_against_checkpoint(model, &variables)?;
     let mut graph = model.graph.clone();
-
-    let mut snapshots = BTreeMap::new();
-    let mut saved = Vec::with_capacity(variables.len());
-    for v in &variables {
-        let snapshot = ensure_read(&mut graph, v)?;
-        let read_tensor = match v.kind {
-            VariableKind::Ref => v.node.clone(),
-            VariableKind::Resource => snapshot.trim_end_matches(":0").to_string(),
-        };
-        snapshots.insert(v.node.clone(), snapshot);
-        saved.push(SavedVariable {
-            node: v.node.clone(),
-            kind: v.kind,
-            dtype: v.dtype,
-            checkpoint_key: v.slot.key.clone(),
-            slice_spec: v.slot.slice_spec.clone(),
-            read_tensor,
-        });
-    }
-
-    let mut assets = Vec::new();
-    for asset in &model.assets {
-        let id = graph.expect(&asset.node)?;
-        // The graph holds the training machine's path; loaders feed the real one.
-        let value = string_const("", asset.filename.as_bytes()).attrs;
-        graph.node_mut(id).attrs = value;
-        assets.push(AssetSpec {
-            tensor: format!("{}:0", asset.node),
-            filename: asset.filename.clone(),
-        });
-    }
-
-    let init_op = if model.table_initializers.is_empty() {
-        None
-    } else {
-        let name = graph.unique_name("init_all_tables");
-        let id = graph.add_node(Node::new(name.clone(), "NoOp"))?;
-        for initializer in &model.table_initializers {
-            let source: NodeId = graph.expect(initializer)?;
-            graph.add_control_input(id, source);
-        }
-        Some(name)
-    };
+    let (saved, snapshots) = saved_variables(&mut graph, &variables)?;
+    let assets = point_assets_at_their_files(&mut graph, model)?;
+    let init_op = add_init_op(&mut graph, &model.table_initializers)?;
 
     let existing: HashSet<String> = graph
         .node_ids()
@@ -408,7 +369,6 @@ fn prepare(model: &Model) -> Result<Prepared, WriteError> {
         let saver = build_saver(&saved, &existing);
         (saver.nodes, Some(saver.saver_def), saver.assign_op_of)
     };
-
     let variable_defs = variables
         .iter()
         .map(|v| VariableDef {
@@ -424,26 +384,7 @@ fn prepare(model: &Model) -> Result<Prepared, WriteError> {
             ..VariableDef::default()
         })
         .collect();
-
-    let mut used_ops: BTreeSet<&str> = graph
-        .node_ids()
-        .into_iter()
-        .map(|id| graph.op(id))
-        .collect();
-    used_ops.extend(saver_nodes.iter().map(|n| n.op.as_str()));
-    let op_list = OpList {
-        op: used_ops
-            .iter()
-            .filter_map(|op| {
-                model
-                    .op_defs
-                    .get(*op)
-                    .or_else(|| super::op_defs::builtin_op_defs().get(*op))
-                    .cloned()
-            })
-            .collect(),
-    };
-
+    let stripped_op_list = op_list(model, &graph, &saver_nodes);
     let parts = MetaGraphParts {
         tags: Vec::new(),
         signatures: model.signatures.clone(),
@@ -452,7 +393,7 @@ fn prepare(model: &Model) -> Result<Prepared, WriteError> {
         assets,
         init_op,
         table_initializers: model.table_initializers.clone(),
-        stripped_op_list: (!op_list.op.is_empty()).then_some(op_list),
+        stripped_op_list,
         tensorflow_version: model.tensorflow_version.clone(),
         tensorflow_git_version: model.tensorflow_git_version.clone(),
     };
@@ -462,4 +403,79 @@ fn prepare(model: &Model) -> Result<Prepared, WriteError> {
         parts,
         report,
     })
+}
+
+/// What the saver restores, and each variable's snapshot (read) tensor,
+/// creating reads the graph lacks.
+fn saved_variables(
+    graph: &mut Graph,
+    variables: &[Variable],
+) -> Result<(Vec<SavedVariable>, BTreeMap<String, String>), WriteError> {
+    let mut snapshots = BTreeMap::new();
+    let mut saved = Vec::with_capacity(variables.len());
+    for v in variables {
+        let snapshot = ensure_read(graph, v)?;
+        let read_tensor = match v.kind {
+            VariableKind::Ref => v.node.clone(),
+            VariableKind::Resource => snapshot.trim_end_matches(":0").to_string(),
+        };
+        snapshots.insert(v.node.clone(), snapshot);
+        saved.push(SavedVariable {
+            node: v.node.clone(),
+            kind: v.kind,
+            dtype: v.dtype,
+            checkpoint_key: v.slot.key.clone(),
+            slice_spec: v.slot.slice_spec.clone(),
+            read_tensor,
+        });
+    }
+    Ok((saved, snapshots))
+}
+
+/// Asset path constants hold the file's name inside `assets/`: the graph
+/// held the training machine's path, and loaders feed the real one anyway.
+fn point_assets_at_their_files(
+    graph: &mut Graph,
+    model: &Model,
+) -> Result<Vec<AssetSpec>, WriteError> {
+    let mut assets = Vec::with_capacity(model.assets.len());
+    for asset in &model.assets {
+        let id = graph.expect(&asset.node)?;
+        graph.node_mut(id).attrs = string_const("", asset.filename.as_bytes()).attrs;
+        assets.push(AssetSpec {
+            tensor: format!("{}:0", asset.node),
+            filename: asset.filename.clone(),
+        });
+    }
+    Ok(assets)
+}
+
+/// A `NoOp` running every table initializer, for the loaders' init op.
+fn add_init_op(graph: &mut Graph, initializers: &[String]) -> Result<Option<String>, WriteError> {
+    if initializers.is_empty() {
+        return Ok(None);
+    }
+    let name = graph.unique_name("init_all_tables");
+    let id = graph.add_node(Node::new(name.clone(), "NoOp"))?;
+    for initializer in initializers {
+        let source: NodeId = graph.expect(initializer)?;
+        graph.add_control_input(id, source);
+    }
+    Ok(Some(name))
+}
+
+/// OpDefs of every op the export uses: the training list's, else built-in.
+fn op_list(model: &Model, graph: &Graph, saver_nodes: &[crate::proto::NodeDef]) -> Option<OpList> {
+    let mut used: BTreeSet<&str> = graph
+        .node_ids()
+        .into_iter()
+        .map(|id| graph.op(id))
+        .collect();
+    used.extend(saver_nodes.iter().map(|n| n.op.as_str()));
+    let builtin = super::op_defs::builtin_op_defs();
+    let op: Vec<_> = used
+        .iter()
+        .filter_map(|op| model.op_defs.get(*op).or_else(|| builtin.get(*op)).cloned())
+        .collect();
+    (!op.is_empty()).then_some(OpList { op })
 }
