@@ -6,7 +6,7 @@
 //! (`var -= (var - value) * decay`, i.e. `AssignMovingAvg`), which then have
 //! no serving consumer and are pruned away.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::constants::{FORWARDING_OPS, through_identities};
 use super::{Pass, PassContext, PassError, PassReport};
@@ -67,8 +67,8 @@ fn is_fused_batch_norm(op: &str) -> bool {
 
 /// Batch statistic tensor → (moving-average variable node, the update node
 /// that reads the statistic).
-fn moving_averages(graph: &Graph) -> HashMap<TensorRef, (NodeId, NodeId)> {
-    let mut found = HashMap::new();
+fn moving_averages(graph: &Graph) -> BTreeMap<TensorRef, (NodeId, NodeId)> {
+    let mut found = BTreeMap::new();
     for id in graph.node_ids() {
         let op = graph.op(id);
         let (Some(target), Some(delta)) = (graph.data_input(id, 0), graph.data_input(id, 1)) else {
@@ -173,7 +173,7 @@ fn variable_read(
 fn fuse_to_inference(
     model: &mut Model,
     id: NodeId,
-    averages: &HashMap<TensorRef, (NodeId, NodeId)>,
+    averages: &BTreeMap<TensorRef, (NodeId, NodeId)>,
     report: &mut PassReport,
 ) -> Result<(), PassError> {
     let name = model.graph.name(id).to_string();

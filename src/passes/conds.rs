@@ -8,7 +8,7 @@
 //! data or control, is dead; a `Merge` only when all its data inputs are.
 //! While loops are left alone: their predicates (`LoopCond`) are not constant.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::constants::{self, FORWARDING_OPS};
 use super::{Pass, PassContext, PassError, PassReport};
@@ -104,30 +104,69 @@ fn constant_bools(graph: &Graph, order: &[NodeId]) -> HashMap<TensorRef, bool> {
     known
 }
 
+/// A Merge left with one live data input: (merge, that input, its index).
+type LiveMerge = (NodeId, TensorRef, usize);
+
 /// Folds every `Switch` with a constant predicate; removes what is dead.
 fn fold_constant_switches(model: &mut Model, report: &mut PassReport) -> Result<(), PassError> {
     let order = model.graph.topological_order()?;
     let known = constant_bools(&model.graph, &order);
-    let graph = &model.graph;
-
-    // Switch → its live output port.
-    let mut live_port: HashMap<NodeId, usize> = HashMap::new();
-    for &id in &order {
-        let pred = graph.data_input(id, 1).and_then(|p| known.get(&p));
-        if let (true, Some(&pred)) = (matches!(graph.op(id), "Switch" | "RefSwitch"), pred) {
-            live_port.insert(id, usize::from(pred));
-        }
-    }
+    let live_port = live_ports(&model.graph, &order, &known);
     if live_port.is_empty() {
         return Ok(());
     }
+    let (dead, merges) = dead_nodes(&model.graph, &order, &live_port);
+    let resolved = resolve_merges(model, merges, &dead, report)?;
+    bypass_switches(model, &live_port, &dead, report);
 
+    // Resolved merges and folded switches now feed nothing.
+    for id in resolved.into_iter().chain(live_port.keys().copied()) {
+        let unused =
+            model.graph.contains(id) && !dead.contains(&id) && model.graph.consumers(id).is_empty();
+        if unused && let Some(node) = model.graph.remove_node(id) {
+            report.removed("folded-cond", node.name());
+        }
+    }
+    let mut dead: Vec<NodeId> = dead.into_iter().collect();
+    dead.sort_by_key(|id| model.graph.name(*id).to_string());
+    for id in dead {
+        if let Some(node) = model.graph.remove_node(id) {
+            report.removed("dead-branch", node.name());
+        }
+    }
+    Ok(())
+}
+
+/// Each Switch whose predicate is constant → the output port that stays live.
+fn live_ports(
+    graph: &Graph,
+    order: &[NodeId],
+    known: &HashMap<TensorRef, bool>,
+) -> BTreeMap<NodeId, usize> {
+    order
+        .iter()
+        .filter(|&&id| matches!(graph.op(id), "Switch" | "RefSwitch"))
+        .filter_map(|&id| {
+            let pred = graph.data_input(id, 1).and_then(|p| known.get(&p))?;
+            Some((id, usize::from(*pred)))
+        })
+        .collect()
+}
+
+/// TensorFlow's deadness, in topological order: a node is dead when any
+/// input is; a Merge only when all its data inputs are. Also returns the
+/// Merges left with exactly one live input.
+fn dead_nodes(
+    graph: &Graph,
+    order: &[NodeId],
+    live_port: &BTreeMap<NodeId, usize>,
+) -> (HashSet<NodeId>, Vec<LiveMerge>) {
     let mut dead: HashSet<NodeId> = HashSet::new();
     let tensor_dead = |t: TensorRef, dead: &HashSet<NodeId>| {
         dead.contains(&t.node) || live_port.get(&t.node).is_some_and(|&live| live != t.port)
     };
-    let mut merges: Vec<(NodeId, TensorRef, usize)> = Vec::new();
-    for &id in &order {
+    let mut merges = Vec::new();
+    for &id in order {
         let inputs = graph.data_inputs(id);
         if matches!(graph.op(id), "Merge" | "RefMerge") {
             let live: Vec<(usize, TensorRef)> = inputs
@@ -148,8 +187,16 @@ fn fold_constant_switches(model: &mut Model, report: &mut PassReport) -> Result<
             dead.insert(id);
         }
     }
+    (dead, merges)
+}
 
-    // Merges with one live input become that input; value_index a constant.
+/// Merges with one live input become that input; their value_index a constant.
+fn resolve_merges(
+    model: &mut Model,
+    merges: Vec<LiveMerge>,
+    dead: &HashSet<NodeId>,
+    report: &mut PassReport,
+) -> Result<Vec<NodeId>, PassError> {
     let mut resolved = Vec::with_capacity(merges.len());
     for (merge, live, index) in merges {
         if dead.contains(&merge) {
@@ -160,8 +207,11 @@ fn fold_constant_switches(model: &mut Model, report: &mut PassReport) -> Result<
         model.rewire(TensorRef::new(merge, 0), live);
         report.rewired(format!("{name}:0"), target, "merge of a folded cond");
         resolved.push(merge);
-        let index_consumers = model.graph.data_consumers(TensorRef::new(merge, 1));
-        if !index_consumers.is_empty() {
+        if !model
+            .graph
+            .data_consumers(TensorRef::new(merge, 1))
+            .is_empty()
+        {
             let const_name = model.graph.unique_name(&format!("{name}/value_index"));
             let index_const = model
                 .graph
@@ -170,40 +220,28 @@ fn fold_constant_switches(model: &mut Model, report: &mut PassReport) -> Result<
             report.added.push(const_name);
         }
     }
-    // Live outputs of folded switches read the switched value directly.
-    for (&switch, &port) in &live_port {
-        if dead.contains(&switch) {
-            continue;
-        }
-        if let Some(data) = model.graph.data_input(switch, 0) {
-            let from = TensorRef::new(switch, port);
-            if model.rewire(from, data) > 0 {
-                let from = model.graph.tensor_name(from);
-                let to = model.graph.tensor_name(data);
-                report.rewired(from, to, "switch with a constant predicate");
-            }
-        }
-    }
-    // Resolved merges and folded switches now feed nothing.
-    let folded: Vec<NodeId> = resolved
-        .into_iter()
-        .chain(live_port.keys().copied())
-        .collect();
-    for id in folded {
-        let unused =
-            model.graph.contains(id) && !dead.contains(&id) && model.graph.consumers(id).is_empty();
-        if unused && let Some(node) = model.graph.remove_node(id) {
-            report.removed("folded-cond", node.name());
+    Ok(resolved)
+}
+
+/// Live outputs of folded switches read the switched value directly.
+fn bypass_switches(
+    model: &mut Model,
+    live_port: &BTreeMap<NodeId, usize>,
+    dead: &HashSet<NodeId>,
+    report: &mut PassReport,
+) {
+    for (&switch, &port) in live_port {
+        let data = model
+            .graph
+            .data_input(switch, 0)
+            .filter(|_| !dead.contains(&switch));
+        let Some(data) = data else { continue };
+        let from = TensorRef::new(switch, port);
+        if model.rewire(from, data) > 0 {
+            let (from, to) = (model.graph.tensor_name(from), model.graph.tensor_name(data));
+            report.rewired(from, to, "switch with a constant predicate");
         }
     }
-    let mut dead: Vec<NodeId> = dead.into_iter().collect();
-    dead.sort_by_key(|id| model.graph.name(*id).to_string());
-    for id in dead {
-        if let Some(node) = model.graph.remove_node(id) {
-            report.removed("dead-branch", node.name());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
