@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use half::{bf16, f16};
 
-use crate::proto::{DataType, TensorProto, TensorShapeProto, tensor_shape_proto::Dim};
+use crate::proto::{DataType, TensorProto, TensorShapeProto};
 
 /// Elements of one dtype family.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,17 +288,7 @@ impl Tensor {
     pub fn to_proto(&self) -> TensorProto {
         let mut proto = TensorProto {
             dtype: self.dtype as i32,
-            tensor_shape: Some(TensorShapeProto {
-                dim: self
-                    .shape
-                    .iter()
-                    .map(|&size| Dim {
-                        size,
-                        name: String::new(),
-                    })
-                    .collect(),
-                unknown_rank: false,
-            }),
+            tensor_shape: Some(crate::typing::shape_proto(&self.shape)),
             ..TensorProto::default()
         };
         if let Values::Strings(strings) = &self.values {
@@ -369,16 +359,7 @@ mod tests {
     use super::*;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-        Some(TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        })
+        Some(crate::typing::shape_proto(dims))
     }
 
     #[test]

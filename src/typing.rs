@@ -149,6 +149,31 @@ pub fn stated_output_shape(op: &str, attrs: &Attrs, port: usize) -> Option<Vec<i
         })
 }
 
+/// A fully known shape proto.
+pub fn shape_proto(dims: &[i64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&size| crate::proto::tensor_shape_proto::Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+/// A shape proto; `None` is an unknown rank.
+pub fn shape_proto_or_unknown(dims: Option<&[i64]>) -> TensorShapeProto {
+    match dims {
+        Some(dims) => shape_proto(dims),
+        None => TensorShapeProto {
+            dim: Vec::new(),
+            unknown_rank: true,
+        },
+    }
+}
+
 /// The dimensions of a shape, `None` for an unknown rank.
 pub fn dims(shape: &TensorShapeProto) -> Option<Vec<i64>> {
     (!shape.unknown_rank).then(|| shape.dim.iter().map(|d| d.size).collect())

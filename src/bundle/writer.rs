@@ -14,10 +14,8 @@ use prost::Message;
 use super::reader::{BundleReader, extend_length, string_record_crc};
 use super::slices::{self, Extent1};
 use super::{BundleError, crc, data_path, index_path, table};
-use crate::proto::{
-    BundleEntryProto, BundleHeaderProto, DataType, TensorShapeProto, VersionDef,
-    tensor_shape_proto::Dim,
-};
+use crate::proto::{BundleEntryProto, BundleHeaderProto, DataType, VersionDef};
+use crate::typing::shape_proto;
 
 /// One data file being written.
 struct Shard {
@@ -33,19 +31,6 @@ pub struct BundleWriter {
     current: usize,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
     finished: bool,
-}
-
-fn shape_proto(shape: &[i64]) -> TensorShapeProto {
-    TensorShapeProto {
-        dim: shape
-            .iter()
-            .map(|&size| Dim {
-                size,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
-    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

@@ -11,7 +11,7 @@ use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::Model;
 use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, DataType, TensorShapeProto, tensor_shape_proto::Dim};
+use crate::proto::{AttrValue, DataType};
 use crate::typing;
 use crate::write::meta_graph::{DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec};
 
@@ -184,16 +184,7 @@ impl Pass for InputsPass {
         }
         for (key, tensor) in outputs {
             let node = model.graph.node(tensor.node);
-            let dtype = typing::output_dtype(
-                &node.op,
-                &node.attrs,
-                tensor.port,
-                model.op_defs.get(&node.op),
-            )
-            .ok_or_else(|| PassError::UnknownDtype {
-                tensor: model.graph.tensor_name(tensor),
-                op: node.op.clone(),
-            })?;
+            let dtype = tensor_dtype(model, tensor)?;
             let mut shape = typing::stated_output_shape(&node.op, &node.attrs, tensor.port);
             if let Some(batch) = shape
                 .as_mut()
@@ -338,6 +329,21 @@ fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<In
         .collect()
 }
 
+/// The dtype of a tensor, or an error naming it and its op.
+fn tensor_dtype(model: &Model, tensor: TensorRef) -> Result<DataType, PassError> {
+    let node = model.graph.node(tensor.node);
+    typing::output_dtype(
+        &node.op,
+        &node.attrs,
+        tensor.port,
+        model.op_defs.get(&node.op),
+    )
+    .ok_or_else(|| PassError::UnknownDtype {
+        tensor: model.graph.tensor_name(tensor),
+        op: node.op.clone(),
+    })
+}
+
 /// The dtype and the serving shape (batch dimension unknown) of an input.
 fn input_type(
     model: &Model,
@@ -346,16 +352,7 @@ fn input_type(
 ) -> Result<(DataType, Option<Vec<i64>>), PassError> {
     let graph = &model.graph;
     let node = graph.node(tensor.node);
-    let dtype = typing::output_dtype(
-        &node.op,
-        &node.attrs,
-        tensor.port,
-        model.op_defs.get(&node.op),
-    )
-    .ok_or_else(|| PassError::UnknownDtype {
-        tensor: spec.tensor.clone(),
-        op: node.op.clone(),
-    })?;
+    let dtype = tensor_dtype(model, tensor)?;
     if let Some(shape) = &spec.shape {
         return Ok((dtype, Some(shape.clone())));
     }
@@ -413,22 +410,7 @@ fn replace_with_placeholder(
     shape: Option<&[i64]>,
     report: &mut PassReport,
 ) -> Result<String, PassError> {
-    let shape_proto = match shape {
-        Some(dims) => TensorShapeProto {
-            dim: dims
-                .iter()
-                .map(|&size| Dim {
-                    size,
-                    name: String::new(),
-                })
-                .collect(),
-            unknown_rank: false,
-        },
-        None => TensorShapeProto {
-            dim: vec![],
-            unknown_rank: true,
-        },
-    };
+    let shape_proto = typing::shape_proto_or_unknown(shape);
     let existing = model.graph.node(tensor.node);
     if existing.op == "Placeholder" && existing.name() == key {
         model.graph.node_mut(tensor.node).attrs.insert(
@@ -494,18 +476,12 @@ mod tests {
             ..NodeDef::default()
         };
         let mut queue = node("queue", "FIFOQueueV2", &[]);
-        let shape = TensorShapeProto {
-            dim: vec![Dim {
-                size: 6,
-                name: String::new(),
-            }],
-            unknown_rank: false,
-        };
+        let shape = typing::shape_proto(&[6]);
         queue.attr.insert(
             "shapes".into(),
             AttrValue {
                 value: Some(Value::List(ListValue {
-                    shape: vec![shape.clone(), TensorShapeProto::default()],
+                    shape: vec![shape, typing::shape_proto(&[])],
                     ..Default::default()
                 })),
             },

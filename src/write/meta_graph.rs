@@ -40,7 +40,7 @@ impl TensorSpec {
         TensorInfo {
             encoding: Some(tensor_info::Encoding::Name(self.name.clone())),
             dtype: self.dtype as i32,
-            tensor_shape: Some(shape_or_unknown(self.shape.as_deref())),
+            tensor_shape: Some(crate::typing::shape_proto_or_unknown(self.shape.as_deref())),
         }
     }
 }
@@ -198,16 +198,6 @@ fn variable_collection<'a>(variables: impl Iterator<Item = &'a VariableDef>) -> 
     let value = variables.map(|v| Bytes::from(v.encode_to_vec())).collect();
     CollectionDef {
         kind: Some(Kind::BytesList(BytesList { value })),
-    }
-}
-
-fn shape_or_unknown(shape: Option<&[i64]>) -> TensorShapeProto {
-    match shape {
-        Some(dims) => super::saver::shape_proto(dims),
-        None => TensorShapeProto {
-            dim: vec![],
-            unknown_rank: true,
-        },
     }
 }
 

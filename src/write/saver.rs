@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use bytes::Bytes;
 
 use crate::proto::attr_value::{ListValue, Value};
-use crate::proto::{self, AttrValue, DataType, NodeDef, SaverDef, TensorProto, TensorShapeProto};
+use crate::proto::{self, AttrValue, DataType, NodeDef, SaverDef, TensorProto};
 
 /// How a variable holds its value in the graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,22 +286,9 @@ pub(crate) fn type_list_attr(dtypes: &[DataType]) -> AttrValue {
     }
 }
 
-pub(crate) fn shape_proto(dims: &[i64]) -> TensorShapeProto {
-    TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|&size| proto::tensor_shape_proto::Dim {
-                size,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
-    }
-}
-
 pub(crate) fn shape_attr(dims: &[i64]) -> AttrValue {
     AttrValue {
-        value: Some(Value::Shape(shape_proto(dims))),
+        value: Some(Value::Shape(crate::typing::shape_proto(dims))),
     }
 }
 
@@ -309,7 +296,7 @@ pub(crate) fn shape_attr(dims: &[i64]) -> AttrValue {
 pub(crate) fn const_string_node(name: &str, values: &[&[u8]], dims: &[i64]) -> NodeDef {
     let tensor = TensorProto {
         dtype: DataType::DtString as i32,
-        tensor_shape: Some(shape_proto(dims)),
+        tensor_shape: Some(crate::typing::shape_proto(dims)),
         string_val: values.iter().map(|v| Bytes::copy_from_slice(v)).collect(),
         ..TensorProto::default()
     };
