@@ -246,6 +246,11 @@ fn check_against_checkpoint(
         });
     };
     let reader = BundleReader::open(checkpoint)?;
+    let stored_bytes: BTreeMap<String, u64> = reader
+        .entries()
+        .into_iter()
+        .map(|e| (e.name, e.bytes))
+        .collect();
     let mut report = Vec::new();
     for v in variables {
         if !reader.contains(&v.slot.key) {
@@ -294,11 +299,7 @@ fn check_against_checkpoint(
                 checkpoint,
             ));
         }
-        let bytes = reader
-            .entries()
-            .iter()
-            .find(|e| e.name == v.slot.key)
-            .map_or(0, |e| e.bytes);
+        let bytes = stored_bytes.get(&v.slot.key).copied().unwrap_or(0);
         report.push(VariableReport {
             node: v.node.clone(),
             key: v.slot.key.clone(),
