@@ -140,8 +140,10 @@ pub fn export_serving_model(
     let mut dropped = Vec::new();
     if let Some(checkpoint) = &model.checkpoint {
         let reader = BundleReader::open(checkpoint)?;
+        let kept: std::collections::HashSet<&str> =
+            written.variables.iter().map(|v| v.key.as_str()).collect();
         for entry in reader.entries() {
-            if !written.variables.iter().any(|v| v.key == entry.name) {
+            if !kept.contains(entry.name.as_str()) {
                 dropped.push(DroppedVariable {
                     reason: drop_reason(&entry.name).into(),
                     key: entry.name,
