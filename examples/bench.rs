@@ -106,6 +106,66 @@ fn synthetic_graph(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// An export whose graph reads `count` small variables from its checkpoint.
+fn many_variables(dir: &std::path::Path, count: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use prost::Message;
+    use servegraph::proto::attr_value::Value;
+    use servegraph::proto::{AttrValue, GraphDef, NodeDef};
+    let attr = |value| AttrValue { value: Some(value) };
+    let float = || attr(Value::Type(DataType::DtFloat as i32));
+    let node = |name: String, op: &str, inputs: Vec<String>| NodeDef {
+        name,
+        op: op.into(),
+        input: inputs,
+        ..NodeDef::default()
+    };
+    let mut graph = GraphDef::default();
+    let mut x = node("x".into(), "Placeholder", vec![]);
+    x.attr.insert("dtype".into(), float());
+    graph.node.push(x);
+    let prefix = dir.join("many");
+    let mut writer = BundleWriter::create(&prefix)?;
+    let mut previous = "x".to_string();
+    for i in 0..count {
+        let var = format!("v{i:05}");
+        let mut v = node(var.clone(), "VariableV2", vec![]);
+        v.attr.insert("dtype".into(), float());
+        v.attr.insert(
+            "shape".into(),
+            attr(Value::Shape(servegraph::typing::shape_proto(&[1]))),
+        );
+        let mut read = node(format!("{var}/read"), "Identity", vec![var.clone()]);
+        read.attr.insert("T".into(), float());
+        let mut add = node(
+            format!("add{i:05}"),
+            "AddV2",
+            vec![previous.clone(), format!("{var}/read")],
+        );
+        add.attr.insert("T".into(), float());
+        previous = add.name.clone();
+        graph.node.extend([v, read, add]);
+        writer.add(&var, DataType::DtFloat, &[1], &(i as f32).to_le_bytes())?;
+    }
+    writer.finish()?;
+    let graph_file = dir.join("many.pb");
+    std::fs::write(&graph_file, graph.encode_to_vec())?;
+    let options = servegraph::ExportOptions {
+        inputs: vec!["x=x:0".parse()?],
+        outputs: vec![format!("y={previous}:0").parse()?],
+        checkpoint: Some(prefix),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let report = servegraph::export_serving_model(&graph_file, &dir.join("many_export"), &options)?;
+    println!(
+        "export of a graph reading {} variables ({} nodes): {:.0} ms",
+        report.kept.len(),
+        report.nodes_before,
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total_mb: usize = std::env::args()
         .nth(1)
@@ -169,6 +229,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     synthetic_graph(200_000)?;
+    many_variables(dir.path(), 10_000)?;
 
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/fixtures");
     for entry in std::fs::read_dir(&root)? {
