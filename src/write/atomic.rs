@@ -111,7 +111,9 @@ impl StagedDir {
     }
 
     /// Syncs every file and directory, renames the staging directory into
-    /// place and syncs the parent. Once the rename is done the export has
+    /// place and syncs the parent. (Without a system call crate the rename
+    /// cannot be told not to replace: a directory created at the target
+    /// after the last check and still empty would be replaced.) Once the rename is done the export has
     /// succeeded: what goes wrong afterwards (syncing the parent, removing
     /// the old output) is returned as warnings, never as an error.
     pub fn commit(mut self) -> Result<Vec<String>, WriteError> {
@@ -384,6 +386,10 @@ mod tests {
         assert_eq!(fs::read(target.join("a")).unwrap(), b"new");
         let err = StagedDir::create(&target, Overwrite::Refuse).unwrap_err();
         assert!(matches!(err, WriteError::OutputExists { .. }), "{err}");
+        assert!(
+            !err.to_string().contains("--"),
+            "library messages name no flags: {err}"
+        );
     }
 
     #[test]
