@@ -27,8 +27,45 @@ pub enum Error {
 /// Failures while writing a SavedModel.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("output directory {path} already exists (pass --overwrite to replace it)")]
+    #[error("output directory {path} already exists")]
     OutputExists { path: PathBuf },
+    #[error("output {path} is a symbolic link; give the directory it points to, or another path")]
+    OutputIsSymlink { path: PathBuf },
+    #[error("output {path} exists and is not a directory; it is never replaced")]
+    OutputNotDirectory { path: PathBuf },
+    #[error(
+        "output directory {path} is not empty and holds no SavedModel (no saved_model.pb or saved_model.pbtxt), so it is not replaced; it holds {}",
+        listing(.entries, *.count)
+    )]
+    OutputNotSavedModel {
+        path: PathBuf,
+        /// The first few entries, sorted.
+        entries: Vec<String>,
+        count: usize,
+    },
+    #[error("output {output} {overlap} {input}, which the export reads; sources are never written")]
+    OutputOverlapsSource {
+        output: PathBuf,
+        overlap: crate::write::guard::Overlap,
+        input: PathBuf,
+    },
+    #[error("output {path} has no parent directory to stage the export in")]
+    OutputHasNoParent { path: PathBuf },
+    #[error(
+        "asset {name:?} (read by node {node:?}) is not a plain file name: {reason}; it cannot be written under assets/"
+    )]
+    UnsafeAssetName {
+        name: String,
+        node: String,
+        reason: &'static str,
+    },
+    #[error("asset {name:?} (read by node {node:?}) resolves to {path}, outside {root}")]
+    AssetOutsideSource {
+        name: String,
+        node: String,
+        path: PathBuf,
+        root: PathBuf,
+    },
     #[error("cannot write {path}: {source}")]
     Io {
         path: PathBuf,
@@ -67,4 +104,13 @@ pub enum WriteError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Ir(#[from] IrError),
+}
+
+/// `a, b, c` or `a, b, c and 4 more`.
+fn listing(first: &[String], count: usize) -> String {
+    let shown = first.join(", ");
+    match count.saturating_sub(first.len()) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
 }

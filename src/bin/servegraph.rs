@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::write::atomic::Overwrite;
-use servegraph::{ExportOptions, export_serving_model};
+use servegraph::{ExportOptions, WriteError, export_serving_model};
 
 #[derive(Parser)]
 #[command(
@@ -77,12 +77,28 @@ enum Command {
     },
 }
 
-fn print_error(error: &dyn std::error::Error) {
+fn print_error(error: &(dyn std::error::Error + 'static)) {
     eprintln!("error: {error}");
     let mut source = error.source();
     while let Some(cause) = source {
         eprintln!("  caused by: {cause}");
         source = cause.source();
+    }
+    if let Some(hint) = hint(error) {
+        eprintln!("  hint: {hint}");
+    }
+}
+
+/// What to do about an error, in terms of this command line's flags (the
+/// library's messages do not know them).
+fn hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let write = match error.downcast_ref::<servegraph::Error>() {
+        Some(servegraph::Error::Write(write)) => write,
+        _ => error.downcast_ref::<WriteError>()?,
+    };
+    match write {
+        WriteError::OutputExists { .. } => Some("pass --overwrite to replace it"),
+        _ => None,
     }
 }
 

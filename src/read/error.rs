@@ -42,6 +42,25 @@ pub enum ReadError {
         #[source]
         source: IrError,
     },
+    #[error("{path}: asset {asset:?} cannot be read: {reason}")]
+    UnsafeAsset {
+        path: PathBuf,
+        asset: String,
+        reason: &'static str,
+    },
+    #[error("asset {asset:?} is missing: {path}")]
+    MissingAsset {
+        path: PathBuf,
+        asset: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("asset {asset:?} resolves to {path}, outside the source's {root}")]
+    AssetOutside {
+        asset: String,
+        path: PathBuf,
+        root: PathBuf,
+    },
     #[error(transparent)]
     Bundle(#[from] BundleError),
 }

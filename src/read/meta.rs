@@ -151,6 +151,7 @@ pub fn model_from_meta_graph(
         saver_def,
         collection_def,
         signature_def: _,
+        // Assets resolve against a SavedModel's own assets/: read by `read::assets`.
         asset_file_def: _,
         object_graph_def: _,
     } = meta;
