@@ -9,6 +9,22 @@ pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::text::TextError;
 
+/// The messages of `error` and of its sources, outermost first, for printing
+/// one per line. A cause whose text the line before already contains (a
+/// message that embeds its cause) is left out, so no text is printed twice.
+pub fn messages(error: &dyn std::error::Error) -> Vec<String> {
+    let mut lines = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !lines.last().is_some_and(|last| last.contains(&text)) {
+            lines.push(text);
+        }
+        source = cause.source();
+    }
+    lines
+}
+
 /// Any servegraph failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,7 +45,7 @@ pub enum Error {
 pub enum WriteError {
     #[error("output directory {path} already exists (pass --overwrite to replace it)")]
     OutputExists { path: PathBuf },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -56,7 +72,7 @@ pub enum WriteError {
     },
     #[error("variable {variable:?}: {reason}")]
     BadVariable { variable: String, reason: String },
-    #[error("asset {path} (read by node {node:?}) cannot be copied: {source}")]
+    #[error("asset {path} (read by node {node:?}) cannot be copied")]
     Asset {
         path: PathBuf,
         node: String,
@@ -67,4 +83,35 @@ pub enum WriteError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Ir(#[from] IrError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the model: {source}")]
+    struct Embeds {
+        source: std::io::Error,
+    }
+
+    fn not_found() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")
+    }
+
+    #[test]
+    fn a_chain_never_repeats_a_cause_its_message_embeds() {
+        let embedded = Embeds {
+            source: not_found(),
+        };
+        assert_eq!(messages(&embedded), ["cannot open the model: no such file"]);
+        let chained = ReadError::Io {
+            path: "run/model.ckpt-5.meta".into(),
+            source: not_found(),
+        };
+        assert_eq!(
+            messages(&chained),
+            ["cannot read run/model.ckpt-5.meta", "no such file"]
+        );
+    }
 }

@@ -77,12 +77,31 @@ enum Command {
     },
 }
 
-fn print_error(error: &dyn std::error::Error) {
-    eprintln!("error: {error}");
-    let mut source = error.source();
-    while let Some(cause) = source {
+/// Prints the error, each cause on its own line, then the flag that fixes it if there is one.
+fn print_error(error: &(dyn std::error::Error + 'static)) {
+    let messages = servegraph::error::messages(error);
+    let mut lines = messages.iter();
+    if let Some(first) = lines.next() {
+        eprintln!("error: {first}");
+    }
+    for cause in lines {
         eprintln!("  caused by: {cause}");
-        source = cause.source();
+    }
+    if let Some(hint) = flag_hint(error) {
+        eprintln!("  hint: {hint}");
+    }
+}
+
+/// The command-line flag that answers a library error (the library names no flags).
+fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use servegraph::Error;
+    use servegraph::passes::PassError;
+    match error.downcast_ref::<Error>()? {
+        Error::Pass(PassError::NoOutputs { .. }) => {
+            Some("name each tensor to serve with --output KEY=TENSOR")
+        }
+        Error::Pass(PassError::NoInputs) => Some("name each serving input with --input KEY=TENSOR"),
+        _ => None,
     }
 }
 
