@@ -339,21 +339,22 @@ fn every_bad_input_is_a_clean_error_under_a_memory_cap() {
     let dirs = case_dirs();
     assert!(dirs.len() >= 40, "only {} cases", dirs.len());
     let outcomes: Vec<Outcome> = dirs.iter().map(|d| run_case(d, &tools)).collect();
-    let peak = outcomes
+    let mut by_rss: Vec<(u64, &str)> = outcomes
         .iter()
         .filter_map(|o| o.peak_rss_kb.map(|kb| (kb, o.name.as_str())))
-        .max();
-    match peak {
-        Some((kb, name)) => println!(
-            "bad-input corpus: {} cases, peak RSS {:.1} MiB ({name})",
-            outcomes.len(),
-            kb as f64 / 1024.0
-        ),
-        None => println!(
-            "bad-input corpus: {} cases, peak RSS not measured",
-            outcomes.len()
-        ),
-    }
+        .collect();
+    by_rss.sort_unstable_by(|a, b| b.cmp(a));
+    let top: Vec<String> = by_rss
+        .iter()
+        .take(3)
+        .map(|(kb, name)| format!("{:.1} MiB {name}", *kb as f64 / 1024.0))
+        .collect();
+    println!(
+        "bad-input corpus: {} cases; peak RSS {} (largest three: {})",
+        outcomes.len(),
+        top.first().map_or("not measured", String::as_str),
+        top.join(", ")
+    );
     let failures: Vec<String> = outcomes
         .iter()
         .filter(|o| !o.problems.is_empty())

@@ -10,6 +10,12 @@ pub enum BundleError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}")]
+    WriteIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path} is not a TensorBundle index: {reason}")]
     BadTable { path: PathBuf, reason: String },
     #[error("{path}: block at offset {offset} fails its checksum")]
