@@ -48,7 +48,7 @@ pub fn generate(root: &Path) -> Result<usize> {
     }
     let mut corpus = Corpus {
         root: root.to_path_buf(),
-        count: 0,
+        listing: Vec::new(),
     };
     protobuf_cases(&mut corpus)?;
     bundle_cases(&mut corpus)?;
@@ -58,7 +58,8 @@ pub fn generate(root: &Path) -> Result<usize> {
     location_cases(&mut corpus)?;
     asset_cases(&mut corpus)?;
     out_dir_cases(&mut corpus)?;
-    Ok(corpus.count)
+    corpus.write_readme()?;
+    Ok(corpus.listing.len())
 }
 
 /// What `tests/bad_inputs.rs` reads from `case.json`.
@@ -73,19 +74,38 @@ struct Spec {
 
 struct Corpus {
     root: PathBuf,
-    count: usize,
+    /// Each case's name and what it breaks, for the README.
+    listing: Vec<(String, String)>,
 }
 
 impl Corpus {
     fn case(&mut self, name: &str, breaks: &str) -> Result<Case> {
         let dir = self.root.join(name);
         std::fs::create_dir_all(&dir)?;
-        self.count += 1;
+        self.listing.push((name.to_string(), breaks.to_string()));
         Ok(Case {
             dir,
             breaks: breaks.to_string(),
             setup: None,
         })
+    }
+}
+
+impl Corpus {
+    fn write_readme(&self) -> Result<()> {
+        let mut text = String::from(
+            "# Bad-input corpus\n\n\
+             Written by `cargo run --example make_bad_corpus` (do not edit by hand); run by\n\
+             `tests/bad_inputs.rs`. Each folder holds a damaged copy of a fixture and a\n\
+             `case.json`: the CLI arguments, the texts the error must contain and, for\n\
+             destination cases, the setup the test performs.\n\n\
+             | case | what it breaks |\n|---|---|\n",
+        );
+        for (name, breaks) in &self.listing {
+            text += &format!("| `{name}` | {} |\n", breaks.replace('|', "\\|"));
+        }
+        std::fs::write(self.root.join("README.md"), text)?;
+        Ok(())
     }
 }
 
