@@ -173,14 +173,14 @@ fn out_dir_that_is_a_symlink_is_refused_not_followed() {
         TINY_OUTPUT,
         "--overwrite",
     ];
-    assert_refused(root.path(), &args, &["symbolic link"]);
+    assert_refused(root.path(), &args, &["symlink"]);
     // A symlink to somewhere harmless is refused too: it is not followed.
     let elsewhere = root.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, root.path().join("other")).unwrap();
     let other = root.path().join("other");
     let args = [&args[..2], &[path_str(&other)], &args[3..]].concat();
-    assert_refused(root.path(), &args, &["symbolic link"]);
+    assert_refused(root.path(), &args, &["symlink"]);
 }
 
 #[test]

@@ -77,27 +77,31 @@ enum Command {
     },
 }
 
+/// Prints the error, each cause on its own line, then the flag that fixes it if there is one.
 fn print_error(error: &(dyn std::error::Error + 'static)) {
-    eprintln!("error: {error}");
-    let mut source = error.source();
-    while let Some(cause) = source {
-        eprintln!("  caused by: {cause}");
-        source = cause.source();
+    let messages = servegraph::error::messages(error);
+    let mut lines = messages.iter();
+    if let Some(first) = lines.next() {
+        eprintln!("error: {first}");
     }
-    if let Some(hint) = hint(error) {
+    for cause in lines {
+        eprintln!("  caused by: {cause}");
+    }
+    if let Some(hint) = flag_hint(error) {
         eprintln!("  hint: {hint}");
     }
 }
 
-/// What to do about an error, in terms of this command line's flags (the
-/// library's messages do not know them).
-fn hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    let write = match error.downcast_ref::<servegraph::Error>() {
-        Some(servegraph::Error::Write(write)) => write,
-        _ => error.downcast_ref::<WriteError>()?,
-    };
-    match write {
-        WriteError::OutputExists { .. } => Some("pass --overwrite to replace it"),
+/// The command-line flag that answers a library error (the library names no flags).
+fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use servegraph::Error;
+    use servegraph::passes::PassError;
+    match error.downcast_ref::<Error>()? {
+        Error::Pass(PassError::NoOutputs { .. }) => {
+            Some("name each tensor to serve with --output KEY=TENSOR")
+        }
+        Error::Pass(PassError::NoInputs) => Some("name each serving input with --input KEY=TENSOR"),
+        Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
         _ => None,
     }
 }
