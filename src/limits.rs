@@ -52,10 +52,11 @@ pub const STRING_ELEMENT_BYTES: u64 = 32;
 /// at most thousands; an output port is an `i32` in TensorFlow's graph.
 pub const MAX_OUTPUTS_PER_NODE: usize = 1 << 20;
 
-/// Deepest nesting of attr values (a `func` attr whose attrs hold `func`
-/// attrs ...) that walks over attrs follow. Protobuf decoding already stops
-/// at 100 nested messages; this also bounds graphs built in code.
-pub const MAX_ATTR_DEPTH: usize = 100;
+/// Deepest nesting of messages in a text-format document. prost refuses
+/// binary input nested deeper than 100 messages; the text parser has no
+/// limit of its own (a deep document overflowed the stack), so text is held
+/// to the same depth before it is parsed.
+pub const MAX_PROTO_NESTING: usize = 100;
 
 /// Deepest a structural pattern match (dropout's random tensor, a variable
 /// behind reads) looks back through the graph. The real patterns are at
@@ -65,3 +66,35 @@ pub const MAX_MATCH_DEPTH: usize = 64;
 /// Most `Identity`-like ops followed back to the tensor really read.
 /// Real graphs chain a handful; the cap keeps a hostile chain linear.
 pub const MAX_IDENTITY_HOPS: usize = 1000;
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use crate::proto::attr_value::Value;
+    use crate::proto::{AttrValue, NameAttrList};
+
+    /// An attr value holding a func whose attr holds a func ... `depth` deep.
+    fn nested_attr(depth: usize) -> AttrValue {
+        let mut value = AttrValue::default();
+        for _ in 0..depth {
+            value = AttrValue {
+                value: Some(Value::Func(NameAttrList {
+                    name: "f".into(),
+                    attr: [("a".to_string(), value)].into(),
+                })),
+            };
+        }
+        value
+    }
+
+    #[test]
+    fn prost_s_decode_recursion_limit_is_on() {
+        // Each level is three messages: AttrValue, NameAttrList, its map entry.
+        let shallow = nested_attr(30).encode_to_vec();
+        assert!(AttrValue::decode(shallow.as_slice()).is_ok());
+        let deep = nested_attr(40).encode_to_vec();
+        let err = AttrValue::decode(deep.as_slice()).unwrap_err();
+        assert!(err.to_string().contains("recursion limit"), "{err}");
+    }
+}
