@@ -6,6 +6,10 @@
 //! stops at a depth cap. Each cap says why it has its value: far above what a
 //! real training run writes, far below what would exhaust memory or stack.
 
+/// Largest GraphDef, MetaGraphDef or SavedModel file read into memory:
+/// protobuf's own limit on a message is 2 GiB, so no valid one is larger.
+pub const MAX_PROTO_BYTES: u64 = 2 << 30;
+
 /// Most bytes a single Snappy-compressed `.index` block may decompress to.
 /// TensorFlow cuts table blocks at 256 KiB; a block only grows past that by
 /// one oversized entry, and index entries are small protos. 64 MiB is 256
