@@ -18,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod inspect;
 pub mod ir;
+pub mod limits;
 pub mod model;
 pub mod passes;
 pub mod proto;

@@ -2,11 +2,14 @@
 //! raw little-endian bytes of checkpoints. float16 and bfloat16 go through
 //! `half`. Decoding follows TensorFlow's rules: `tensor_content` wins when
 //! present; otherwise the typed field, its last value repeated to fill the
-//! shape. Element counts are checked before anything is allocated.
+//! shape. Element counts, content lengths and the materialised size (capped
+//! by [`crate::limits`]) are checked before anything is allocated;
+//! [`check_proto`] does those checks alone, without decoding.
 
 use bytes::Bytes;
 use half::{bf16, f16};
 
+use crate::limits::{MAX_CONST_BYTES, MAX_ELEMENTS, STRING_ELEMENT_BYTES};
 use crate::proto::{DataType, TensorProto, TensorShapeProto};
 
 /// Elements of one dtype family.
@@ -48,6 +51,10 @@ pub enum TensorError {
     BadShape(Vec<i64>),
     #[error("{count} elements exceed the limit of {limit}")]
     TooLarge { count: u64, limit: u64 },
+    #[error("{count} elements would take {bytes} bytes, over the limit of {limit}")]
+    TooManyBytes { count: u64, bytes: u64, limit: u64 },
+    #[error("{values} values for a shape of {count} elements")]
+    TooManyValues { values: u64, count: u64 },
     #[error("{actual} bytes of content for {expected} expected")]
     ContentSize { expected: u64, actual: u64 },
     #[error("a bool element is the byte {0}, neither 0 nor 1")]
@@ -55,9 +62,6 @@ pub enum TensorError {
     #[error("malformed string content: {0}")]
     BadStrings(String),
 }
-
-/// No constant or checkpoint tensor servegraph decodes may exceed this many elements.
-pub const MAX_ELEMENTS: u64 = 1 << 34;
 
 /// Element count of a fully known shape.
 pub fn element_count(shape: &[i64]) -> Result<u64, TensorError> {
@@ -83,6 +87,84 @@ fn shape_of(proto: Option<&TensorShapeProto>) -> Result<Vec<i64>, TensorError> {
         return Err(TensorError::BadShape(dims));
     }
     Ok(dims)
+}
+
+/// Checks a `TensorProto` as TensorFlow would decode it, without decoding:
+/// a fully known shape; a `tensor_content` of exactly `elements * dtype size`
+/// bytes (for strings, `elements` lengths and their bytes); no more typed
+/// values than elements (fewer are repeated to fill the shape, so a single
+/// value may also stand for an empty shape, as TensorFlow's Python writes
+/// broadcast scalars); and a materialised size under
+/// [`MAX_CONST_BYTES`]. Returns the element count.
+pub fn check_proto(proto: &TensorProto) -> Result<u64, TensorError> {
+    let shape = shape_of(proto.tensor_shape.as_ref())?;
+    let count = element_count(&shape)?;
+    let Ok(dtype) = DataType::try_from(proto.dtype) else {
+        return Ok(count);
+    };
+    let element_bytes = match crate::bundle::element_size(dtype) {
+        Some(size) => size as u64,
+        None if dtype == DataType::DtString => STRING_ELEMENT_BYTES,
+        // Resources and variants are carried, never decoded here.
+        None => return Ok(count),
+    };
+    let bytes = count.saturating_mul(element_bytes);
+    if bytes > MAX_CONST_BYTES {
+        return Err(TensorError::TooManyBytes {
+            count,
+            bytes,
+            limit: MAX_CONST_BYTES,
+        });
+    }
+    if !proto.tensor_content.is_empty() {
+        return check_content(dtype, &proto.tensor_content, count);
+    }
+    let values = typed_value_count(proto, dtype);
+    if values > count && !(count == 0 && values == 1) {
+        return Err(TensorError::TooManyValues { values, count });
+    }
+    Ok(count)
+}
+
+/// `tensor_content` must hold exactly the shape's elements.
+fn check_content(dtype: DataType, content: &[u8], count: u64) -> Result<u64, TensorError> {
+    if dtype == DataType::DtString {
+        let count = usize::try_from(count).map_err(|_| TensorError::TooLarge {
+            count,
+            limit: MAX_ELEMENTS,
+        })?;
+        check_string_content(content, count)?;
+        return Ok(count as u64);
+    }
+    let size = crate::bundle::element_size(dtype).unwrap_or(1) as u64;
+    let expected = count.saturating_mul(size);
+    if content.len() as u64 != expected {
+        return Err(TensorError::ContentSize {
+            expected,
+            actual: content.len() as u64,
+        });
+    }
+    Ok(count)
+}
+
+/// How many values the typed field of `dtype` holds (complex numbers count
+/// as one per pair).
+fn typed_value_count(proto: &TensorProto, dtype: DataType) -> u64 {
+    let len = match dtype {
+        DataType::DtHalf => proto.half_val.len(),
+        DataType::DtBfloat16 => proto.half_val.len().max(proto.int_val.len()),
+        DataType::DtFloat => proto.float_val.len(),
+        DataType::DtDouble => proto.double_val.len(),
+        DataType::DtInt64 => proto.int64_val.len(),
+        DataType::DtUint32 => proto.uint32_val.len(),
+        DataType::DtUint64 => proto.uint64_val.len(),
+        DataType::DtBool => proto.bool_val.len(),
+        DataType::DtComplex64 => proto.scomplex_val.len() / 2,
+        DataType::DtComplex128 => proto.dcomplex_val.len() / 2,
+        DataType::DtString => proto.string_val.len(),
+        _ => proto.int_val.len(),
+    };
+    len as u64
 }
 
 /// Repeats the last element to fill `count` (TensorFlow's rule for short typed fields).
@@ -200,7 +282,7 @@ impl Tensor {
         let dtype = DataType::try_from(proto.dtype)
             .map_err(|_| TensorError::Unsupported(format!("dtype({})", proto.dtype)))?;
         let shape = shape_of(proto.tensor_shape.as_ref())?;
-        let count = element_count(&shape)? as usize;
+        let count = check_proto(proto)? as usize;
         if dtype == DataType::DtString {
             let strings = if proto.tensor_content.is_empty() {
                 filled(&proto.string_val, count)
@@ -327,31 +409,43 @@ impl Tensor {
 
 /// String `tensor_content`: `count` varint lengths, then the bytes.
 fn decode_string_content(content: &[u8], count: usize) -> Result<Vec<Bytes>, TensorError> {
+    let mut start = check_string_content(content, count)?;
+    let mut lengths = &content[..start];
+    let mut out = Vec::with_capacity(count);
+    while let Some((len, used)) = crate::bundle::table::read_varint(lengths) {
+        lengths = &lengths[used..];
+        let end = start + len as usize;
+        out.push(Bytes::copy_from_slice(&content[start..end]));
+        start = end;
+    }
+    Ok(out)
+}
+
+/// Checks that `count` varint lengths and then exactly that many bytes make
+/// up a string `tensor_content` (TensorFlow refuses any other length);
+/// returns where the string bytes begin.
+fn check_string_content(content: &[u8], count: usize) -> Result<usize, TensorError> {
     if count > content.len() {
         return Err(TensorError::BadStrings(format!(
             "{count} strings in {} bytes",
             content.len()
         )));
     }
-    let mut lengths = Vec::with_capacity(count);
     let mut at = 0;
+    let mut total = 0u64;
     for _ in 0..count {
         let (len, used) = crate::bundle::table::read_varint(&content[at..])
             .ok_or_else(|| TensorError::BadStrings("bad length".into()))?;
-        lengths.push(len);
         at += used;
+        total = total.saturating_add(len);
     }
-    let mut out = Vec::with_capacity(count);
-    for len in lengths {
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| at.checked_add(l))
-            .filter(|&e| e <= content.len())
-            .ok_or_else(|| TensorError::BadStrings("a string runs past the content".into()))?;
-        out.push(Bytes::copy_from_slice(&content[at..end]));
-        at = end;
+    if (at as u64).saturating_add(total) != content.len() as u64 {
+        return Err(TensorError::BadStrings(format!(
+            "{count} strings of {total} bytes do not fill {} bytes of content",
+            content.len()
+        )));
     }
-    Ok(out)
+    Ok(at)
 }
 
 #[cfg(test)]
@@ -504,6 +598,95 @@ mod tests {
         assert!(matches!(
             Tensor::from_proto(&proto),
             Err(TensorError::BadShape(_))
+        ));
+    }
+
+    #[test]
+    fn a_shape_of_2_pow_40_elements_without_content_is_refused() {
+        let proto = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: shape(&[1 << 20, 1 << 20]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_proto(&proto),
+            Err(TensorError::TooLarge { count, .. }) if count == 1 << 40
+        ));
+        // Few enough elements, but 8 GiB once TensorFlow fills them in.
+        let proto = TensorProto {
+            tensor_shape: shape(&[1 << 31]),
+            ..proto
+        };
+        let err = Tensor::from_proto(&proto).unwrap_err();
+        assert!(
+            matches!(err, TensorError::TooManyBytes { bytes, .. } if bytes == 1 << 33),
+            "{err}"
+        );
+        // Strings are charged per element too, however short the value repeated.
+        let proto = TensorProto {
+            dtype: DataType::DtString as i32,
+            tensor_shape: shape(&[1 << 27]),
+            string_val: vec![Bytes::from_static(b"x")],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_proto(&proto),
+            Err(TensorError::TooManyBytes { .. })
+        ));
+    }
+
+    #[test]
+    fn tensor_content_one_byte_off_is_refused() {
+        for len in [7, 9] {
+            let proto = TensorProto {
+                dtype: DataType::DtInt32 as i32,
+                tensor_shape: shape(&[2]),
+                tensor_content: Bytes::from(vec![0; len]),
+                ..Default::default()
+            };
+            assert_eq!(
+                check_proto(&proto),
+                Err(TensorError::ContentSize {
+                    expected: 8,
+                    actual: len as u64
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn more_values_than_elements_are_refused_and_fewer_are_filled() {
+        let proto = |dims: &[i64], values: Vec<f32>| TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: shape(dims),
+            float_val: values,
+            ..Default::default()
+        };
+        assert_eq!(
+            check_proto(&proto(&[2], vec![1.0, 2.0, 3.0])),
+            Err(TensorError::TooManyValues {
+                values: 3,
+                count: 2
+            })
+        );
+        assert_eq!(check_proto(&proto(&[3], vec![1.0])), Ok(3));
+        assert_eq!(check_proto(&proto(&[3], vec![])), Ok(3));
+        // A broadcast scalar over an empty shape, as TensorFlow's Python may write.
+        assert_eq!(check_proto(&proto(&[0, 10], vec![0.0])), Ok(0));
+        assert!(check_proto(&proto(&[0], vec![0.0, 1.0])).is_err());
+    }
+
+    #[test]
+    fn string_content_must_end_with_its_last_string() {
+        let proto = TensorProto {
+            dtype: DataType::DtString as i32,
+            tensor_shape: shape(&[2]),
+            tensor_content: Bytes::from_static(&[1, 2, b'a', b'b', b'c', b'!']),
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_proto(&proto),
+            Err(TensorError::BadStrings(_))
         ));
     }
 }

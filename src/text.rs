@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, text_format::FormatOptions};
 
+use crate::limits::MAX_PROTO_NESTING;
 use crate::proto::FILE_DESCRIPTOR_SET;
 
 /// A text-format document that does not parse as the expected message.
@@ -35,9 +36,55 @@ pub fn parse_text<M: Message + Default>(full_name: &str, text: &str) -> Result<M
     let descriptor = pool()
         .get_message_by_name(full_name)
         .ok_or_else(|| error("no such message type".into()))?;
+    if let Some(line) = line_nested_too_deep(text) {
+        return Err(error(format!(
+            "line {line} nests messages more than {MAX_PROTO_NESTING} deep"
+        )));
+    }
     let dynamic =
         DynamicMessage::parse_text_format(descriptor, text).map_err(|e| error(e.to_string()))?;
     M::decode(dynamic.encode_to_vec().as_slice()).map_err(|e| error(e.to_string()))
+}
+
+/// The first line where `{`/`<` nesting, outside strings and comments,
+/// passes [`MAX_PROTO_NESTING`]: the text parser recurses once per level and
+/// has no limit of its own, so this is checked before parsing.
+fn line_nested_too_deep(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut line = 1;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            '#' => {
+                chars.by_ref().find(|&c| c == '\n');
+                line += 1;
+            }
+            '"' | '\'' => skip_string(&mut chars, c),
+            '{' | '<' => {
+                depth += 1;
+                if depth > MAX_PROTO_NESTING {
+                    return Some(line);
+                }
+            }
+            '}' | '>' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Skips to the end of a string literal opened by `quote` (escapes honoured).
+fn skip_string(chars: &mut std::str::Chars, quote: char) {
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            c if c == quote => return,
+            _ => {}
+        }
+    }
 }
 
 /// Prints `message` (of type `full_name`) as multi-line text format.
@@ -92,5 +139,33 @@ mod tests {
         assert_eq!(state.model_checkpoint_path, "model.ckpt-20");
         let err = parse_text::<GraphDef>("tensorflow.GraphDef", "node { nam: \"x\" }").unwrap_err();
         assert!(err.to_string().contains("tensorflow.GraphDef"), "{err}");
+    }
+
+    fn nested_graph(depth: usize) -> String {
+        let open = "func { name: \"g\" attr { key: \"f\" value { ".repeat(depth);
+        let close = "} } } ".repeat(depth);
+        format!("node {{ name: \"a\" op: \"X\" attr {{ key: \"f\" value {{ {open}{close}}} }} }}")
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_before_parsing_not_a_stack_overflow() {
+        let shallow: GraphDef = parse_text("tensorflow.GraphDef", &nested_graph(10)).unwrap();
+        assert_eq!(shallow.node.len(), 1);
+        let err = parse_text::<GraphDef>("tensorflow.GraphDef", &nested_graph(20_000)).unwrap_err();
+        assert!(err.to_string().contains("more than 100 deep"), "{err}");
+    }
+
+    #[test]
+    fn braces_in_strings_and_comments_do_not_count() {
+        let text = format!(
+            "# {}\nnode {{ name: \"{}\" op: '{}' }}\n",
+            "{".repeat(500),
+            "{\\\"{".repeat(200),
+            "<".repeat(200)
+        );
+        assert_eq!(line_nested_too_deep(&text), None);
+        let graph: GraphDef = parse_text("tensorflow.GraphDef", &text).unwrap();
+        assert!(graph.node[0].name.starts_with("{\"{"));
+        assert_eq!(line_nested_too_deep(&"{\n".repeat(101)), Some(101));
     }
 }

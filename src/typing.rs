@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::limits::MAX_OUTPUTS_PER_NODE;
 use crate::proto::attr_value::Value;
+use crate::proto::op_def::ArgDef;
 use crate::proto::{AttrValue, DataType, OpDef, TensorShapeProto};
 
 /// Attributes of a node, as in a NodeDef.
@@ -36,13 +38,76 @@ pub fn base_dtype(dtype: DataType) -> DataType {
     }
 }
 
-fn dtype_from_op_def(def: &OpDef, attrs: &Attrs, port: usize) -> Option<DataType> {
-    let mut first = 0usize;
+/// Why a node's number of outputs cannot be told from its OpDef.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputCountError {
+    #[error("output {arg:?} is sized by attr {attr:?}, which is missing or not {expected}")]
+    Unresolved {
+        arg: String,
+        attr: String,
+        expected: &'static str,
+    },
+    #[error("the outputs number {count}, over the cap of {limit}")]
+    TooMany { count: u64, limit: usize },
+}
+
+/// How many outputs a node with `attrs` has according to its OpDef:
+/// one per plain output arg, `number_attr` for a repeated one, the length
+/// of `type_list_attr` for a list. Capped at [`MAX_OUTPUTS_PER_NODE`]
+/// so no count claimed by a file is ever allocated as stated.
+pub fn output_count(def: &OpDef, attrs: &Attrs) -> Result<usize, OutputCountError> {
+    let mut total = 0u64;
     for arg in &def.output_arg {
-        let types: Vec<i32> = if !arg.type_list_attr.is_empty() {
-            list_types(attrs.get(&arg.type_list_attr)?)
-        } else {
-            let one = if !arg.type_attr.is_empty() {
+        total = total.saturating_add(arg_output_count(arg, attrs)?);
+        if total > MAX_OUTPUTS_PER_NODE as u64 {
+            return Err(OutputCountError::TooMany {
+                count: total,
+                limit: MAX_OUTPUTS_PER_NODE,
+            });
+        }
+    }
+    Ok(total as usize)
+}
+
+/// Outputs of one output arg.
+fn arg_output_count(arg: &ArgDef, attrs: &Attrs) -> Result<u64, OutputCountError> {
+    let unresolved = |attr: &str, expected| OutputCountError::Unresolved {
+        arg: arg.name.clone(),
+        attr: attr.into(),
+        expected,
+    };
+    if !arg.type_list_attr.is_empty() {
+        return match attrs
+            .get(&arg.type_list_attr)
+            .and_then(|a| a.value.as_ref())
+        {
+            Some(Value::List(list)) => Ok(list.r#type.len() as u64),
+            _ => Err(unresolved(&arg.type_list_attr, "a list of types")),
+        };
+    }
+    if arg.number_attr.is_empty() {
+        return Ok(1);
+    }
+    match attrs.get(&arg.number_attr).and_then(|a| a.value.as_ref()) {
+        Some(Value::I(n)) => u64::try_from(*n).map_err(|_| unresolved(&arg.number_attr, "a count")),
+        _ => Err(unresolved(&arg.number_attr, "an int")),
+    }
+}
+
+/// The dtype of output `port`, found by counting through the output args
+/// (nothing is allocated per output, whatever count an attr claims).
+fn dtype_from_op_def(def: &OpDef, attrs: &Attrs, port: usize) -> Option<DataType> {
+    if let Err(OutputCountError::TooMany { .. }) = output_count(def, attrs) {
+        return None;
+    }
+    let mut first = 0u64;
+    for arg in &def.output_arg {
+        let count = arg_output_count(arg, attrs).ok()?;
+        let index = (port as u64).checked_sub(first).filter(|&i| i < count);
+        if let Some(index) = index {
+            let dtype = if !arg.type_list_attr.is_empty() {
+                *list_types(attrs.get(&arg.type_list_attr)?).get(usize::try_from(index).ok()?)?
+            } else if !arg.type_attr.is_empty() {
                 match attrs.get(&arg.type_attr)?.value.as_ref()? {
                     Value::Type(t) => *t,
                     _ => return None,
@@ -50,28 +115,17 @@ fn dtype_from_op_def(def: &OpDef, attrs: &Attrs, port: usize) -> Option<DataType
             } else {
                 arg.r#type
             };
-            let count = if arg.number_attr.is_empty() {
-                1
-            } else {
-                match attrs.get(&arg.number_attr)?.value.as_ref()? {
-                    Value::I(n) => usize::try_from(*n).ok()?,
-                    _ => return None,
-                }
-            };
-            vec![one; count]
-        };
-        if port < first + types.len() {
-            return DataType::try_from(types[port - first]).ok();
+            return DataType::try_from(dtype).ok();
         }
-        first += types.len();
+        first += count;
     }
     None
 }
 
-fn list_types(value: &AttrValue) -> Vec<i32> {
+fn list_types(value: &AttrValue) -> &[i32] {
     match &value.value {
-        Some(Value::List(list)) => list.r#type.clone(),
-        _ => Vec::new(),
+        Some(Value::List(list)) => &list.r#type,
+        _ => &[],
     }
 }
 
@@ -183,7 +237,6 @@ pub fn dims(shape: &TensorShapeProto) -> Option<Vec<i64>> {
 mod tests {
     use super::*;
     use crate::proto::attr_value::ListValue;
-    use crate::proto::op_def::ArgDef;
 
     fn type_attr(t: DataType) -> AttrValue {
         AttrValue {
@@ -250,6 +303,93 @@ mod tests {
         assert_eq!(
             output_dtype("Merge", &attrs, 1, None),
             Some(DataType::DtInt32)
+        );
+    }
+
+    fn repeated_output(count: i64) -> (OpDef, Attrs) {
+        let def = OpDef {
+            name: "Split".into(),
+            output_arg: vec![ArgDef {
+                name: "output".into(),
+                type_attr: "T".into(),
+                number_attr: "num_split".into(),
+                ..ArgDef::default()
+            }],
+            ..OpDef::default()
+        };
+        let attrs: Attrs = [
+            ("T".to_string(), type_attr(DataType::DtFloat)),
+            (
+                "num_split".to_string(),
+                AttrValue {
+                    value: Some(Value::I(count)),
+                },
+            ),
+        ]
+        .into();
+        (def, attrs)
+    }
+
+    #[test]
+    fn an_output_count_of_2_pow_40_is_refused_without_allocating() {
+        let (def, attrs) = repeated_output(1 << 40);
+        assert_eq!(
+            output_count(&def, &attrs),
+            Err(OutputCountError::TooMany {
+                count: 1 << 40,
+                limit: MAX_OUTPUTS_PER_NODE
+            })
+        );
+        assert_eq!(dtype_from_op_def(&def, &attrs, 5), None);
+        let (def, attrs) = repeated_output(3);
+        assert_eq!(output_count(&def, &attrs), Ok(3));
+        assert_eq!(
+            output_dtype("Split", &attrs, 2, Some(&def)),
+            Some(DataType::DtFloat)
+        );
+        let (def, attrs) = repeated_output(-1);
+        assert!(matches!(
+            output_count(&def, &attrs),
+            Err(OutputCountError::Unresolved { .. })
+        ));
+    }
+
+    #[test]
+    fn output_counts_add_plain_repeated_and_list_args() {
+        let (mut def, mut attrs) = repeated_output(2);
+        def.output_arg.push(ArgDef {
+            name: "list".into(),
+            type_list_attr: "Tout".into(),
+            ..ArgDef::default()
+        });
+        def.output_arg.push(ArgDef {
+            name: "flag".into(),
+            r#type: DataType::DtBool as i32,
+            ..ArgDef::default()
+        });
+        attrs.insert(
+            "Tout".into(),
+            AttrValue {
+                value: Some(Value::List(ListValue {
+                    r#type: vec![DataType::DtInt32 as i32, DataType::DtString as i32],
+                    ..ListValue::default()
+                })),
+            },
+        );
+        assert_eq!(output_count(&def, &attrs), Ok(5));
+        let dtypes: Vec<_> = (0..6)
+            .map(|port| dtype_from_op_def(&def, &attrs, port).map(base_dtype))
+            .collect();
+        assert_eq!(
+            dtypes,
+            [
+                Some(DataType::DtFloat),
+                Some(DataType::DtFloat),
+                Some(DataType::DtInt32),
+                Some(DataType::DtString),
+                Some(DataType::DtBool),
+                None
+            ]
         );
     }
 }

@@ -480,3 +480,85 @@ fn a_text_saved_model_is_read_too() {
         "logits/BiasAdd:0"
     );
 }
+
+/// A table block: contents, compression byte, masked crc32c; returns its handle bytes.
+fn table_block(out: &mut Vec<u8>, contents: &[u8], kind: u8) -> Vec<u8> {
+    use servegraph::bundle::{crc, table::write_varint};
+    let mut handle = Vec::new();
+    write_varint(&mut handle, out.len() as u64);
+    write_varint(&mut handle, contents.len() as u64);
+    out.extend_from_slice(contents);
+    out.push(kind);
+    let sum = crc::extend(crc::crc32c(contents), &[kind]);
+    out.extend_from_slice(&crc::mask(sum).to_le_bytes());
+    handle
+}
+
+/// An index whose one data block is Snappy claiming 4 GiB (varint 0xffffffff).
+fn index_claiming_4_gib() -> Vec<u8> {
+    use servegraph::bundle::table::write_varint;
+    let no_restarts = [0u8, 0, 0, 0, 1, 0, 0, 0];
+    let mut out = Vec::new();
+    let forged = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x0c, b'a', b'b', b'c', b'd'];
+    let data = table_block(&mut out, &forged, 1);
+    let mut index = Vec::new();
+    for n in [0, 1, data.len()] {
+        write_varint(&mut index, n as u64);
+    }
+    index.push(b'z');
+    index.extend_from_slice(&data);
+    index.extend_from_slice(&no_restarts);
+    let meta = table_block(&mut out, &no_restarts, 0);
+    let index = table_block(&mut out, &index, 0);
+    let mut footer = [meta, index].concat();
+    footer.resize(40, 0);
+    footer.extend_from_slice(&0xdb47_7524_8b80_fb57u64.to_le_bytes());
+    out.extend_from_slice(&footer);
+    out
+}
+
+#[test]
+fn an_index_claiming_4_gib_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = copy_fixture("tiny_mlp", dir.path());
+    std::fs::write(copy.join("model.ckpt-5.index"), index_claiming_4_gib()).unwrap();
+    let show = servegraph(&["show", copy.join("model.ckpt-5").to_str().unwrap()]);
+    assert_eq!(show.status.code(), Some(1), "{}", stderr(&show));
+    assert!(
+        stderr(&show).contains("model.ckpt-5.index")
+            && stderr(&show).contains("claims 4294967295 bytes"),
+        "{}",
+        stderr(&show)
+    );
+    let message = export_error(&copy, &[]);
+    assert!(message.contains("model.ckpt-5.index"), "{message}");
+}
+
+#[test]
+fn a_const_claiming_2_pow_40_elements_names_the_node_and_file() {
+    use servegraph::proto::attr_value::Value;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = copy_fixture("tiny_mlp", dir.path());
+    let meta_path = copy.join("model.ckpt-5.meta");
+    let bytes = std::fs::read(&meta_path).unwrap();
+    let mut meta = servegraph::proto::MetaGraphDef::decode(bytes.as_slice()).unwrap();
+    let graph = meta.graph_def.as_mut().unwrap();
+    let node = graph
+        .node
+        .iter_mut()
+        .find(|n| n.op == "Const")
+        .expect("the fixture has a Const");
+    let name = node.name.clone();
+    let Some(Value::Tensor(value)) = node.attr.get_mut("value").and_then(|a| a.value.as_mut())
+    else {
+        panic!("Const {name} has no tensor value");
+    };
+    value.tensor_shape = Some(servegraph::typing::shape_proto(&[1 << 20, 1 << 20]));
+    value.tensor_content = Default::default();
+    std::fs::write(&meta_path, meta.encode_to_vec()).unwrap();
+    let message = export_error(&copy, &[]);
+    assert!(
+        message.contains("model.ckpt-5.meta") && message.contains(&format!("{name:?}")),
+        "{message}"
+    );
+}

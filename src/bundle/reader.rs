@@ -11,6 +11,7 @@ use prost::Message;
 
 use super::slices::{self, Extent1};
 use super::{BundleError, crc, data_path, element_size, index_path, table};
+use crate::limits::MAX_ELEMENTS;
 use crate::proto::{BundleEntryProto, BundleHeaderProto, DataType};
 
 /// A summary of one stored tensor.
@@ -109,8 +110,10 @@ impl BundleReader {
             header,
             entries,
         };
+        let mut shard_lengths = BTreeMap::new();
         for (key, entry) in &reader.entries {
             reader.check_entry(key, entry)?;
+            reader.check_within_shard(key, entry, &mut shard_lengths)?;
         }
         Ok(reader)
     }
@@ -177,6 +180,28 @@ impl BundleReader {
             None => {}
         }
         Ok(())
+    }
+
+    /// Checks that an unsliced entry's bytes lie inside its data shard, so
+    /// no size taken from the index is trusted beyond the bytes on disk. A
+    /// shard that is not there is reported when its bytes are first read.
+    fn check_within_shard(
+        &self,
+        key: &[u8],
+        entry: &BundleEntryProto,
+        lengths: &mut BTreeMap<i32, Option<u64>>,
+    ) -> Result<(), BundleError> {
+        if !entry.slices.is_empty() {
+            return Ok(());
+        }
+        let range = self.byte_range(key)?;
+        let len = *lengths
+            .entry(entry.shard_id)
+            .or_insert_with(|| std::fs::metadata(&range.shard).ok().map(|m| m.len()));
+        match len {
+            Some(len) => check_range_in_shard(key, range, len).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     fn shape_of(&self, key: &[u8], entry: &BundleEntryProto) -> Result<Vec<i64>, BundleError> {
@@ -292,19 +317,7 @@ impl BundleReader {
                 source,
             })?
             .len();
-        if range
-            .offset
-            .checked_add(range.size)
-            .is_none_or(|end| end > len)
-        {
-            return Err(BundleError::PastEndOfShard {
-                path: range.shard,
-                key: String::from_utf8_lossy(key).into_owned(),
-                offset: range.offset,
-                size: range.size,
-                len,
-            });
-        }
+        let range = check_range_in_shard(key, range, len)?;
         Ok((file, range))
     }
 
@@ -381,6 +394,19 @@ impl BundleReader {
         typed.map_err(|e| self.error(name.as_bytes(), e.to_string()))
     }
 
+    /// Bytes of a partitioned tensor's slices as they lie in their shards,
+    /// each checked against the shard's real length.
+    fn stored_slice_bytes(
+        &self,
+        name: &str,
+        pieces: &[crate::proto::TensorSliceProto],
+    ) -> Result<u64, BundleError> {
+        pieces.iter().try_fold(0u64, |stored, piece| {
+            let (_, range) = self.open_shard(&slices::slice_key(name, &slices::extents(piece)))?;
+            Ok(stored.saturating_add(range.size))
+        })
+    }
+
     fn assemble(
         &self,
         name: &str,
@@ -395,14 +421,13 @@ impl BundleReader {
         let total = count
             .checked_mul(size as u64)
             .ok_or_else(|| self.error(key, "size overflows"))?;
-        let stored: u64 = pieces
-            .iter()
-            .map(|p| {
-                self.entries
-                    .get(&slices::slice_key(name, &slices::extents(p)))
-                    .map_or(0, |e| e.size as u64)
-            })
-            .sum();
+        if count > MAX_ELEMENTS {
+            return Err(self.error(
+                key,
+                format!("{count} elements exceed the cap of {MAX_ELEMENTS}"),
+            ));
+        }
+        let stored = self.stored_slice_bytes(name, pieces)?;
         if total > stored.saturating_mul(2).max(1 << 20) {
             return Err(self.error(key, "the full shape is far larger than its stored slices"));
         }
@@ -435,6 +460,24 @@ impl BundleReader {
     }
 }
 
+/// The range back when it lies inside a shard of `len` bytes.
+fn check_range_in_shard(key: &[u8], range: ByteRange, len: u64) -> Result<ByteRange, BundleError> {
+    if range
+        .offset
+        .checked_add(range.size)
+        .is_none_or(|end| end > len)
+    {
+        return Err(BundleError::PastEndOfShard {
+            path: range.shard,
+            key: String::from_utf8_lossy(key).into_owned(),
+            offset: range.offset,
+            size: range.size,
+            len,
+        });
+    }
+    Ok(range)
+}
+
 /// (start, length) per dimension with whole dimensions filled in.
 fn resolve_extents(extents: &[Extent1], shape: &[i64]) -> Option<Vec<(u64, u64)>> {
     if extents.len() != shape.len() {
@@ -448,7 +491,8 @@ fn resolve_extents(extents: &[Extent1], shape: &[i64]) -> Option<Vec<(u64, u64)>
                 None => (0, dim),
                 Some(len) => (e.start, len),
             };
-            (start >= 0 && len >= 0 && start + len <= dim).then_some((start as u64, len as u64))
+            let end = start.checked_add(len)?;
+            (start >= 0 && len >= 0 && end <= dim).then_some((start as u64, len as u64))
         })
         .collect()
 }
@@ -520,5 +564,87 @@ pub(crate) fn extend_length(crc: u32, len: u64) -> u32 {
     match u32::try_from(len) {
         Ok(small) => crc::extend(crc, &small.to_le_bytes()),
         Err(_) => crc::extend(crc, &len.to_le_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::TensorShapeProto;
+    use crate::proto::tensor_shape_proto::Dim;
+
+    /// A one-shard bundle whose index holds `entries` (and a header) and
+    /// whose data shard is `shard_len` zero bytes.
+    fn bundle(entries: Vec<(&str, BundleEntryProto)>, shard_len: usize) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("hostile");
+        let header = BundleHeaderProto {
+            num_shards: 1,
+            ..Default::default()
+        };
+        let mut pairs = vec![(Vec::new(), header.encode_to_vec())];
+        pairs.extend(
+            entries
+                .into_iter()
+                .map(|(k, e)| (k.as_bytes().to_vec(), e.encode_to_vec())),
+        );
+        let index = table::build_table(&pairs, Path::new("hostile.index")).unwrap();
+        std::fs::write(index_path(&prefix), index).unwrap();
+        std::fs::write(data_path(&prefix, 0, 1), vec![0u8; shard_len]).unwrap();
+        dir
+    }
+
+    fn float_entry(dims: &[i64], offset: i64, size: i64) -> BundleEntryProto {
+        BundleEntryProto {
+            dtype: DataType::DtFloat as i32,
+            shape: Some(TensorShapeProto {
+                dim: dims
+                    .iter()
+                    .map(|&size| Dim {
+                        size,
+                        name: String::new(),
+                    })
+                    .collect(),
+                unknown_rank: false,
+            }),
+            offset,
+            size,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_entry_larger_than_its_shard_is_refused_at_open() {
+        let dir = bundle(vec![("w", float_entry(&[1 << 38], 0, 1 << 40))], 16);
+        let err = BundleReader::open(dir.path().join("hostile")).unwrap_err();
+        assert!(
+            matches!(&err, BundleError::PastEndOfShard { key, size, len: 16, .. }
+                if key == "w" && *size == 1 << 40),
+            "{err}"
+        );
+        assert!(err.to_string().contains("hostile.data-00000-of-00001"));
+    }
+
+    #[test]
+    fn an_entry_past_the_end_of_its_shard_is_refused_at_open() {
+        let dir = bundle(vec![("w", float_entry(&[4], 4, 16))], 16);
+        let err = BundleReader::open(dir.path().join("hostile")).unwrap_err();
+        assert!(
+            matches!(&err, BundleError::PastEndOfShard { offset: 4, .. }),
+            "{err}"
+        );
+        let dir = bundle(vec![("w", float_entry(&[4], 0, 16))], 16);
+        let reader = BundleReader::open(dir.path().join("hostile")).unwrap();
+        assert_eq!(reader.dtype_and_shape("w").unwrap().1, [4]);
+    }
+
+    #[test]
+    fn a_size_that_disagrees_with_the_shape_is_refused() {
+        let dir = bundle(vec![("w", float_entry(&[4], 0, 15))], 16);
+        let err = BundleReader::open(dir.path().join("hostile")).unwrap_err();
+        assert!(
+            err.to_string().contains("15 bytes stored for 16 expected"),
+            "{err}"
+        );
     }
 }

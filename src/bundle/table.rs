@@ -9,6 +9,10 @@
 use std::path::{Path, PathBuf};
 
 use super::{BundleError, crc};
+use crate::limits::{
+    MAX_SNAPPY_RATIO, MAX_TABLE_BLOCK_BYTES, MAX_TABLE_EXPANSION, MAX_TABLE_KEY_BYTES,
+    MIN_TABLE_DECODED_BYTES,
+};
 
 const MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 const FOOTER_LEN: usize = 48;
@@ -83,13 +87,14 @@ pub fn read_table(path: &Path, file: &[u8]) -> Result<KeyValues, BundleError> {
         BlockHandle::decode(footer).ok_or_else(|| bad(path, "bad metaindex handle"))?;
     let (index, _) =
         BlockHandle::decode(&footer[used..]).ok_or_else(|| bad(path, "bad index handle"))?;
+    let mut budget = DecodeBudget::for_file(file.len());
     let index_block = read_block(path, file, index)?;
     let mut entries = Vec::new();
-    for (_, handle) in block_entries(path, &index_block)? {
+    for (_, handle) in block_entries(path, &index_block, &mut budget)? {
         let (handle, _) =
             BlockHandle::decode(&handle).ok_or_else(|| bad(path, "bad block handle in index"))?;
         let block = read_block(path, file, handle)?;
-        for (key, value) in block_entries(path, &block)? {
+        for (key, value) in block_entries(path, &block, &mut budget)? {
             if entries
                 .last()
                 .is_some_and(|(last, _): &(Vec<u8>, Vec<u8>)| *last >= key)
@@ -128,9 +133,7 @@ fn read_block(path: &Path, file: &[u8], handle: BlockHandle) -> Result<Vec<u8>, 
     }
     match kind {
         0 => Ok(contents.to_vec()),
-        1 => snap::raw::Decoder::new()
-            .decompress_vec(contents)
-            .map_err(|e| bad(path, format!("Snappy block at {start}: {e}"))),
+        1 => decompress_snappy(path, start, contents),
         other => Err(bad(
             path,
             format!("unknown block compression {other} at {start}"),
@@ -138,8 +141,69 @@ fn read_block(path: &Path, file: &[u8], handle: BlockHandle) -> Result<Vec<u8>, 
     }
 }
 
+/// Decompresses a Snappy block after checking the length it claims against
+/// what its compressed size can produce and against the block cap, so a
+/// forged header cannot make the decompressor allocate gigabytes.
+fn decompress_snappy(path: &Path, start: usize, compressed: &[u8]) -> Result<Vec<u8>, BundleError> {
+    let claimed = snap::raw::decompress_len(compressed)
+        .map_err(|e| bad(path, format!("Snappy block at {start}: {e}")))?;
+    let producible = compressed.len().saturating_mul(MAX_SNAPPY_RATIO);
+    if claimed > producible || claimed > MAX_TABLE_BLOCK_BYTES {
+        return Err(bad(
+            path,
+            format!(
+                "Snappy block at {start} claims {claimed} bytes from {} compressed \
+                 (at most {} possible, cap {MAX_TABLE_BLOCK_BYTES})",
+                compressed.len(),
+                producible.min(MAX_TABLE_BLOCK_BYTES)
+            ),
+        ));
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(compressed)
+        .map_err(|e| bad(path, format!("Snappy block at {start}: {e}")))
+}
+
+/// How many more decoded key and value bytes a table may produce: prefix
+/// sharing lets a small file describe huge keys, so decoding is charged
+/// against a multiple of the file size.
+struct DecodeBudget {
+    remaining: u64,
+    limit: u64,
+}
+
+impl DecodeBudget {
+    fn for_file(file_len: usize) -> DecodeBudget {
+        let limit = (file_len as u64)
+            .saturating_mul(MAX_TABLE_EXPANSION)
+            .max(MIN_TABLE_DECODED_BYTES);
+        DecodeBudget {
+            remaining: limit,
+            limit,
+        }
+    }
+
+    fn charge(&mut self, path: &Path, bytes: usize) -> Result<(), BundleError> {
+        self.remaining = self.remaining.checked_sub(bytes as u64).ok_or_else(|| {
+            bad(
+                path,
+                format!(
+                    "its keys and values decode to more than {} bytes \
+                         ({MAX_TABLE_EXPANSION} times the file size)",
+                    self.limit
+                ),
+            )
+        })?;
+        Ok(())
+    }
+}
+
 /// Decodes the prefix-compressed entries of one block.
-fn block_entries(path: &Path, block: &[u8]) -> Result<KeyValues, BundleError> {
+fn block_entries(
+    path: &Path,
+    block: &[u8],
+    budget: &mut DecodeBudget,
+) -> Result<KeyValues, BundleError> {
     if block.len() < 4 {
         return Err(bad(path, "block shorter than its restart count"));
     }
@@ -177,6 +241,14 @@ fn block_entries(path: &Path, block: &[u8]) -> Result<KeyValues, BundleError> {
                 "entry shares more key bytes than the previous key has",
             ));
         }
+        let key_len = shared + unshared;
+        if key_len > MAX_TABLE_KEY_BYTES {
+            return Err(bad(
+                path,
+                format!("a key of {key_len} bytes exceeds the cap of {MAX_TABLE_KEY_BYTES}"),
+            ));
+        }
+        budget.charge(path, key_len + value_len)?;
         key.truncate(shared);
         key.extend_from_slice(&data[at..at + unshared]);
         entries.push((key.clone(), data[at + unshared..end].to_vec()));
@@ -347,28 +419,21 @@ mod tests {
         assert_eq!(read_table(Path::new("t.index"), &bytes).unwrap(), entries);
     }
 
-    /// A table whose one data block is Snappy-compressed, as old TensorFlow wrote them.
-    fn snappy_table(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-        let mut block = BlockBuilder::new(RESTART_INTERVAL);
-        for (key, value) in entries {
-            block.add(key, value);
-        }
-        let compressed = snap::raw::Encoder::new()
-            .compress_vec(&block.finish())
-            .unwrap();
+    /// A table with one data block holding `contents` stored with compression `kind`.
+    fn one_block_table(contents: &[u8], kind: u8, last_key: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         let data = BlockHandle {
             offset: 0,
-            size: compressed.len() as u64,
+            size: contents.len() as u64,
         };
-        let crc = crc::extend(crc::crc32c(&compressed), &[1]);
-        out.extend_from_slice(&compressed);
-        out.push(1);
+        let crc = crc::extend(crc::crc32c(contents), &[kind]);
+        out.extend_from_slice(contents);
+        out.push(kind);
         out.extend_from_slice(&crc::mask(crc).to_le_bytes());
         let mut index = BlockBuilder::new(1);
         let mut handle = Vec::new();
         data.encode(&mut handle);
-        index.add(&short_successor(&entries.last().unwrap().0), &handle);
+        index.add(&short_successor(last_key), &handle);
         let metaindex = write_block(&mut out, BlockBuilder::new(RESTART_INTERVAL).finish());
         let index = write_block(&mut out, index.finish());
         let mut footer = Vec::new();
@@ -378,6 +443,99 @@ mod tests {
         footer.extend_from_slice(&MAGIC.to_le_bytes());
         out.extend_from_slice(&footer);
         out
+    }
+
+    fn block_of(entries: &[(Vec<u8>, Vec<u8>)], interval: usize) -> Vec<u8> {
+        let mut block = BlockBuilder::new(interval);
+        for (key, value) in entries {
+            block.add(key, value);
+        }
+        block.finish()
+    }
+
+    /// A table whose one data block is Snappy-compressed, as old TensorFlow wrote them.
+    fn snappy_table(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let compressed = snap::raw::Encoder::new()
+            .compress_vec(&block_of(entries, RESTART_INTERVAL))
+            .unwrap();
+        one_block_table(&compressed, 1, &entries.last().unwrap().0)
+    }
+
+    #[test]
+    fn a_snappy_block_claiming_4_gib_is_refused_before_decompressing() {
+        // Varint 0xffff_ffff (the claimed length), then a literal of 4 bytes.
+        let forged = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x0c, b'a', b'b', b'c', b'd'];
+        let bytes = one_block_table(&forged, 1, b"a");
+        let err = read_table(Path::new("forged.index"), &bytes).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("forged.index") && message.contains("claims 4294967295 bytes"),
+            "{message}"
+        );
+    }
+
+    /// A valid Snappy stream of `len` zero bytes: one literal, then copies
+    /// of 64 bytes at offset 1 (Snappy's densest element), then a short tail.
+    fn snappy_zeros(len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_varint(&mut out, len as u64);
+        out.extend_from_slice(&[0x00, 0x00]); // literal of one zero byte
+        let copies = (len - 1) / 64;
+        for _ in 0..copies {
+            out.extend_from_slice(&[(63 << 2) | 0b10, 1, 0]);
+        }
+        let tail = len - 1 - copies * 64;
+        if tail > 0 {
+            out.extend_from_slice(&[(((tail - 1) as u8) << 2) | 0b10, 1, 0]);
+        }
+        out
+    }
+
+    #[test]
+    fn a_snappy_block_within_its_ratio_but_over_the_cap_is_refused() {
+        let small = snappy_zeros(1000);
+        assert_eq!(
+            snap::raw::Decoder::new().decompress_vec(&small).unwrap(),
+            [0; 1000]
+        );
+        let genuine = snappy_zeros(MAX_TABLE_BLOCK_BYTES + 1);
+        let bytes = one_block_table(&genuine, 1, b"a");
+        let err = read_table(Path::new("big.index"), &bytes).unwrap_err();
+        assert!(err.to_string().contains("cap 67108864"), "{err}");
+    }
+
+    #[test]
+    fn keys_sharing_a_long_prefix_cannot_outgrow_the_file() {
+        // One 60 KB key, then 10,000 increasing keys each sharing all of its
+        // 60 KB prefix: no restarts, so the block stays about 100 KB.
+        let mut block = Vec::new();
+        let prefix = vec![b'p'; 60_000];
+        for i in 0..10_001u16 {
+            let (shared, suffix) = match i {
+                0 => (0, [&prefix[..], &i.to_be_bytes()].concat()),
+                _ => (prefix.len() as u64, i.to_be_bytes().to_vec()),
+            };
+            write_varint(&mut block, shared);
+            write_varint(&mut block, suffix.len() as u64);
+            write_varint(&mut block, 0);
+            block.extend_from_slice(&suffix);
+        }
+        block.extend_from_slice(&0u32.to_le_bytes());
+        block.extend_from_slice(&1u32.to_le_bytes());
+        let bytes = one_block_table(&block, 0, &prefix);
+        assert!(bytes.len() < 200_000, "{} bytes", bytes.len());
+        let started = std::time::Instant::now();
+        let err = read_table(Path::new("shared.index"), &bytes).unwrap_err();
+        assert!(err.to_string().contains("times the file size"), "{err}");
+        assert!(started.elapsed().as_secs() < 5);
+    }
+
+    #[test]
+    fn a_key_over_the_cap_is_refused() {
+        let entries = vec![(vec![b'k'; MAX_TABLE_KEY_BYTES + 1], vec![1])];
+        let bytes = one_block_table(&block_of(&entries, RESTART_INTERVAL), 0, b"l");
+        let err = read_table(Path::new("long.index"), &bytes).unwrap_err();
+        assert!(err.to_string().contains("exceeds the cap"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,65 @@
 
 use super::{IrError, Node};
 use crate::proto::attr_value::Value;
-use crate::proto::{DataType, TensorProto, TensorShapeProto};
+use crate::proto::{AttrValue, DataType, TensorProto, TensorShapeProto};
+
+/// Every attr value of `attrs` and, nested inside them, of the functions
+/// they name (`func` and `list(func)` values carry attrs of their own), each
+/// with the top-level key it was reached from. Walked with an explicit
+/// stack, so however deeply a file nests them costs no call stack.
+pub fn nested_attrs<'a>(
+    attrs: impl IntoIterator<Item = (&'a String, &'a AttrValue)>,
+) -> NestedAttrs<'a> {
+    NestedAttrs {
+        stack: attrs.into_iter().map(|(k, v)| (k.as_str(), v)).collect(),
+    }
+}
+
+/// The iterator of [`nested_attrs`].
+pub struct NestedAttrs<'a> {
+    stack: Vec<(&'a str, &'a AttrValue)>,
+}
+
+impl<'a> Iterator for NestedAttrs<'a> {
+    type Item = (&'a str, &'a AttrValue);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, value) = self.stack.pop()?;
+        let nested = match &value.value {
+            Some(Value::Func(f)) => std::slice::from_ref(f),
+            Some(Value::List(list)) => list.func.as_slice(),
+            _ => &[],
+        };
+        for function in nested {
+            self.stack.extend(function.attr.values().map(|v| (key, v)));
+        }
+        Some((key, value))
+    }
+}
+
+/// Every tensor held in `attrs` (nested function attrs included) checked as
+/// TensorFlow would decode it: shape, content length, value count and
+/// materialised size. The error names `node` and the attr.
+pub fn check_tensor_attrs<'a>(
+    node: &str,
+    attrs: impl IntoIterator<Item = (&'a String, &'a AttrValue)>,
+) -> Result<(), IrError> {
+    for (key, value) in nested_attrs(attrs) {
+        let tensors = match &value.value {
+            Some(Value::Tensor(t)) => std::slice::from_ref(t),
+            Some(Value::List(list)) => list.tensor.as_slice(),
+            _ => &[],
+        };
+        for tensor in tensors {
+            crate::tensor::check_proto(tensor).map_err(|source| IrError::BadTensor {
+                node: node.into(),
+                attr: key.into(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
 
 /// Typed reads of a node's attrs.
 pub trait AttrExt {

@@ -2,13 +2,28 @@
 //! the edges by name, so inputs may name nodes that come later in the file.
 
 use super::IrError;
+use super::attrs::check_tensor_attrs;
 use super::graph::{Edge, Graph, Node, NodeId};
 use super::input_name::{InputName, format_input, parse_input};
-use crate::proto::{GraphDef, NodeDef};
+use crate::proto::{FunctionDefLibrary, GraphDef, NodeDef};
+
+/// The tensors in every function body's node attrs, each error naming
+/// `function/node`.
+fn check_library_tensors(library: Option<&FunctionDefLibrary>) -> Result<(), IrError> {
+    for function in library.into_iter().flat_map(|l| &l.function) {
+        let function_name = function.signature.as_ref().map_or("", |s| s.name.as_str());
+        for node in &function.node_def {
+            check_tensor_attrs(&format!("{function_name}/{}", node.name), &node.attr)?;
+        }
+    }
+    Ok(())
+}
 
 impl Graph {
-    /// Builds the IR of a GraphDef; fails on dangling inputs, duplicate names
-    /// and data inputs after control inputs.
+    /// Builds the IR of a GraphDef; fails on dangling inputs, duplicate names,
+    /// data inputs after control inputs, and malformed tensors in attrs (a
+    /// Const's shape, content and size, checked before anything uses them),
+    /// in the graph and in its function library.
     #[allow(deprecated)] // the legacy `version` field is carried, not used
     pub fn from_graph_def(graph_def: GraphDef) -> Result<Graph, IrError> {
         let GraphDef {
@@ -18,6 +33,7 @@ impl Graph {
             library,
             debug_info,
         } = graph_def;
+        check_library_tensors(library.as_ref())?;
         let mut graph = Graph::new();
         graph.library = library;
         graph.versions = versions;
@@ -34,6 +50,7 @@ impl Graph {
                 experimental_debug_info,
                 experimental_type,
             } = def;
+            check_tensor_attrs(&name, &attr)?;
             let mut node = Node::new(name, op);
             node.device = device;
             node.attrs = attr;
@@ -254,5 +271,101 @@ mod tests {
         };
         let graph = Graph::from_graph_def(def).unwrap();
         assert_eq!(graph.topological_order().unwrap().len(), 3);
+    }
+
+    fn const_node(name: &str, dims: &[i64], content: &[u8]) -> NodeDef {
+        let mut n = node(name, "Const", &[]);
+        let value = crate::proto::TensorProto {
+            dtype: crate::proto::DataType::DtFloat as i32,
+            tensor_shape: Some(crate::typing::shape_proto(dims)),
+            tensor_content: bytes::Bytes::copy_from_slice(content),
+            ..Default::default()
+        };
+        n.attr.insert(
+            "value".into(),
+            AttrValue {
+                value: Some(Value::Tensor(value)),
+            },
+        );
+        n
+    }
+
+    fn bad_tensor(def: GraphDef) -> (String, String, crate::tensor::TensorError) {
+        match Graph::from_graph_def(def) {
+            Err(IrError::BadTensor { node, attr, source }) => (node, attr, source),
+            other => panic!("expected a bad tensor, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_const_claiming_2_pow_40_elements_without_content_is_refused_on_read() {
+        let def = GraphDef {
+            node: vec![const_node("huge", &[1 << 20, 1 << 20], &[])],
+            ..Default::default()
+        };
+        let (node, attr, source) = bad_tensor(def);
+        assert_eq!((node.as_str(), attr.as_str()), ("huge", "value"));
+        assert!(matches!(
+            source,
+            crate::tensor::TensorError::TooLarge { .. }
+        ));
+    }
+
+    #[test]
+    fn tensor_content_off_by_one_is_refused_on_read_naming_the_node() {
+        let def = GraphDef {
+            node: vec![
+                const_node("good", &[2], &[0; 8]),
+                const_node("short", &[2], &[0; 7]),
+            ],
+            ..Default::default()
+        };
+        let err = Graph::from_graph_def(def).unwrap_err();
+        assert!(
+            err.to_string().contains("\"short\"")
+                && err
+                    .to_string()
+                    .contains("7 bytes of content for 8 expected"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn consts_in_function_bodies_and_nested_func_attrs_are_checked() {
+        use crate::proto::{FunctionDef, FunctionDefLibrary, NameAttrList, OpDef};
+        let body = FunctionDef {
+            signature: Some(OpDef {
+                name: "f".into(),
+                ..Default::default()
+            }),
+            node_def: vec![const_node("c", &[3], &[0; 13])],
+            ..Default::default()
+        };
+        let def = GraphDef {
+            library: Some(FunctionDefLibrary {
+                function: vec![body],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(bad_tensor(def).0, "f/c");
+
+        // A tensor inside the attrs of a function named by an attr.
+        let inner = const_node("x", &[1], &[0; 3]).attr;
+        let mut call = node("call", "PartitionedCall", &[]);
+        call.attr.insert(
+            "f".into(),
+            AttrValue {
+                value: Some(Value::Func(NameAttrList {
+                    name: "g".into(),
+                    attr: inner,
+                })),
+            },
+        );
+        let def = GraphDef {
+            node: vec![call],
+            ..Default::default()
+        };
+        assert_eq!(bad_tensor(def).1, "f");
     }
 }

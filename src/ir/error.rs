@@ -36,4 +36,11 @@ pub enum IrError {
     SlotGap { node: String, slot: usize },
     #[error("no node named {name:?}")]
     NoSuchNode { name: String },
+    #[error("node {node:?}: the tensor in attr {attr:?} is malformed: {source}")]
+    BadTensor {
+        node: String,
+        attr: String,
+        #[source]
+        source: crate::tensor::TensorError,
+    },
 }

@@ -25,7 +25,7 @@ mod graph;
 mod input_name;
 mod print;
 
-pub use attrs::AttrExt;
+pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};
 pub use input_name::{InputName, format_input, parse_input};

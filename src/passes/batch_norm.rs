@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use super::constants::{FORWARDING_OPS, through_identities};
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
+use crate::limits::MAX_MATCH_DEPTH;
 use crate::model::Model;
 use crate::proto::AttrValue;
 use crate::proto::attr_value::Value;
@@ -114,16 +115,18 @@ fn moving_averages(graph: &Graph) -> BTreeMap<TensorRef, (NodeId, NodeId)> {
     found
 }
 
-/// The variable node behind a ref, a handle or a read of either.
-fn variable_of(graph: &Graph, tensor: TensorRef) -> Option<NodeId> {
-    let tensor = through_identities(graph, tensor);
-    match graph.op(tensor.node) {
-        "VariableV2" | "Variable" | "VarHandleOp" => Some(tensor.node),
-        "ReadVariableOp" => graph
-            .data_input(tensor.node, 0)
-            .and_then(|h| variable_of(graph, h)),
-        _ => None,
+/// The variable node behind a ref, a handle or a read of either, followed
+/// back through at most [`MAX_MATCH_DEPTH`] reads (a non-match beyond).
+fn variable_of(graph: &Graph, mut tensor: TensorRef) -> Option<NodeId> {
+    for _ in 0..MAX_MATCH_DEPTH {
+        let behind = through_identities(graph, tensor);
+        match graph.op(behind.node) {
+            "VariableV2" | "Variable" | "VarHandleOp" => return Some(behind.node),
+            "ReadVariableOp" => tensor = graph.data_input(behind.node, 0)?,
+            _ => return None,
+        }
     }
+    None
 }
 
 fn is_variable_read(graph: &Graph, tensor: TensorRef) -> bool {
@@ -346,5 +349,46 @@ mod tests {
             g.tensor_name(g.data_input(sub, 1).unwrap()),
             "moments/mean:0"
         );
+    }
+
+    #[test]
+    fn a_deep_chain_of_reads_is_a_non_match_not_a_stack_overflow() {
+        let mut nodes = vec![with_attr(
+            node("v", "VarHandleOp", &[]),
+            "dtype",
+            Value::Type(1),
+        )];
+        let depth = 100_000;
+        for i in 0..depth {
+            let input = if i == 0 {
+                "v".to_string()
+            } else {
+                format!("r{}", i - 1)
+            };
+            nodes.push(node(&format!("r{i}"), "ReadVariableOp", &[&input]));
+        }
+        let graph = Graph::from_graph_def(GraphDef {
+            node: nodes,
+            ..Default::default()
+        })
+        .unwrap();
+        let (near, far) = (
+            graph.find(&format!("r{}", MAX_MATCH_DEPTH - 2)).unwrap(),
+            graph.find(&format!("r{}", depth - 1)).unwrap(),
+        );
+        let found = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn_scoped(scope, || {
+                    (
+                        variable_of(&graph, TensorRef::new(near, 0)),
+                        variable_of(&graph, TensorRef::new(far, 0)),
+                    )
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        });
+        assert_eq!(found, (graph.find("v"), None));
     }
 }

@@ -333,4 +333,59 @@ mod tests {
         assert!(report.is_unchanged());
         assert_eq!(model.graph.len(), before);
     }
+
+    #[test]
+    fn deep_predicate_and_branch_chains_fold_without_recursion() {
+        let mut model = cond_graph();
+        let mut def = model.graph.to_graph_def();
+        // The predicate through 50,000 LogicalNots (an even number: still
+        // is_training), the true branch through 50,000 Identities.
+        let depth = 50_000;
+        for i in 0..depth {
+            let input = if i == 0 {
+                "is_training".to_string()
+            } else {
+                format!("not{}", i - 1)
+            };
+            def.node
+                .push(node(&format!("not{i}"), "LogicalNot", &[&input]));
+            let input = if i == 0 {
+                "cond/mul".to_string()
+            } else {
+                format!("id{}", i - 1)
+            };
+            def.node
+                .push(node(&format!("id{i}"), "Identity", &[&input]));
+        }
+        for n in &mut def.node {
+            if n.name == "cond/pred_id" {
+                n.input = vec![format!("not{}", depth - 1)];
+            }
+            if n.name == "cond/Merge" {
+                n.input[1] = format!("id{}", depth - 1);
+            }
+        }
+        model.graph = Graph::from_graph_def(def).unwrap();
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn_scoped(scope, || {
+                    TrainingCondsPass::new(vec![])
+                        .run(&mut model, &mut PassContext::new())
+                        .unwrap()
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        });
+        eprintln!(
+            "training-conds over 100,000 chained nodes: {:?}",
+            started.elapsed()
+        );
+        let g = &model.graph;
+        assert!(g.find("id0").is_none() && g.find(&format!("id{}", depth - 1)).is_none());
+        let out = g.find("out").unwrap();
+        assert_eq!(g.name(g.data_input(out, 0).unwrap().node), "cond/id");
+    }
 }

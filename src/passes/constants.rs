@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
+use crate::limits::MAX_IDENTITY_HOPS;
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType, TensorProto, TensorShapeProto};
 
@@ -13,7 +14,10 @@ pub const FORWARDING_OPS: &[&str] = &["Identity", "Snapshot", "StopGradient", "P
 /// Follows `Identity`-like ops back to the tensor that is really read.
 pub fn through_identities(graph: &Graph, mut tensor: TensorRef) -> TensorRef {
     let mut hops = 0;
-    while tensor.port == 0 && FORWARDING_OPS.contains(&graph.op(tensor.node)) && hops < 1000 {
+    while tensor.port == 0
+        && FORWARDING_OPS.contains(&graph.op(tensor.node))
+        && hops < MAX_IDENTITY_HOPS
+    {
         match graph.data_input(tensor.node, 0) {
             Some(input) => tensor = input,
             None => break,

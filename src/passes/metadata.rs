@@ -4,6 +4,7 @@
 //! saver, which the writer replaces with its own.
 
 use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::nested_attrs;
 use crate::model::Model;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -89,20 +90,16 @@ impl Pass for MetadataPass {
     }
 }
 
-/// Function names an attr refers to (`func` and `list(func)` attrs).
-fn called_functions<'a>(attrs: impl Iterator<Item = &'a AttrValue>, out: &mut Vec<String>) {
-    for attr in attrs {
+/// Function names the attrs refer to (`func` and `list(func)` attrs, and
+/// those nested in their attrs), found without recursion.
+fn called_functions<'a>(
+    attrs: impl IntoIterator<Item = (&'a String, &'a AttrValue)>,
+    out: &mut Vec<String>,
+) {
+    for (_, attr) in nested_attrs(attrs) {
         match &attr.value {
-            Some(Value::Func(f)) => {
-                out.push(f.name.clone());
-                called_functions(f.attr.values(), out);
-            }
-            Some(Value::List(list)) => {
-                for f in &list.func {
-                    out.push(f.name.clone());
-                    called_functions(f.attr.values(), out);
-                }
-            }
+            Some(Value::Func(f)) => out.push(f.name.clone()),
+            Some(Value::List(list)) => out.extend(list.func.iter().map(|f| f.name.clone())),
             _ => {}
         }
     }
@@ -125,7 +122,7 @@ fn prune_function_library(model: &mut Model) -> Vec<String> {
     for id in model.graph.node_ids() {
         let node = model.graph.node(id);
         pending.push(node.op.clone());
-        called_functions(node.attrs.values(), &mut pending);
+        called_functions(&node.attrs, &mut pending);
     }
     let mut used: BTreeSet<String> = BTreeSet::new();
     while let Some(name) = pending.pop() {
@@ -136,9 +133,9 @@ fn prune_function_library(model: &mut Model) -> Vec<String> {
             let function = &library.function[index];
             for body_node in &function.node_def {
                 pending.push(body_node.op.clone());
-                called_functions(body_node.attr.values(), &mut pending);
+                called_functions(&body_node.attr, &mut pending);
             }
-            called_functions(function.attr.values(), &mut pending);
+            called_functions(&function.attr, &mut pending);
         }
     }
     let dropped: Vec<String> = defined
@@ -270,5 +267,38 @@ mod tests {
                 .contains_key("_class")
         );
         assert!(model.collections.is_empty() && model.saver_def.is_none());
+    }
+
+    #[test]
+    fn deeply_nested_func_attrs_are_walked_without_recursion() {
+        use crate::proto::NameAttrList;
+        // f0 whose attr holds f1 whose attr holds f2 ... f1999.
+        let mut nested = AttrValue::default();
+        for depth in (0..2000).rev() {
+            let mut attr = BTreeMap::new();
+            attr.insert("inner".to_string(), nested);
+            nested = AttrValue {
+                value: Some(Value::Func(NameAttrList {
+                    name: format!("f{depth}"),
+                    attr,
+                })),
+            };
+        }
+        let attrs: BTreeMap<String, AttrValue> = [("f".to_string(), nested)].into();
+        // A 64 KiB stack: a recursive walk of 2,000 levels would overflow it.
+        let found = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn_scoped(scope, || {
+                    let mut out = Vec::new();
+                    called_functions(&attrs, &mut out);
+                    out
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        });
+        assert_eq!(found.len(), 2000);
+        assert!(found.contains(&"f1999".to_string()));
     }
 }

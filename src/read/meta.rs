@@ -10,13 +10,11 @@ use prost::Message;
 use super::ReadError;
 use crate::bundle::slices::{self, Extent1};
 use crate::ir::{AttrExt, Graph, NodeId};
+use crate::limits::MAX_PROTO_BYTES;
 use crate::model::{CheckpointSlot, Model};
 use crate::passes::constants::through_identities;
 use crate::proto::collection_def::Kind;
 use crate::proto::{GraphDef, MetaGraphDef, SavedModel, VariableDef};
-
-/// Files above this size are refused rather than read into memory (protobuf's own limit is 2 GiB).
-const MAX_PROTO_BYTES: u64 = 2 << 30;
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     let len = std::fs::metadata(path)
