@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::proto::attr_value::Value;
+use crate::proto::op_def::ArgDef;
 use crate::proto::{AttrValue, DataType, OpDef, TensorShapeProto};
 
 /// Attributes of a node, as in a NodeDef.
@@ -39,39 +40,74 @@ pub fn base_dtype(dtype: DataType) -> DataType {
 fn dtype_from_op_def(def: &OpDef, attrs: &Attrs, port: usize) -> Option<DataType> {
     let mut first = 0usize;
     for arg in &def.output_arg {
-        let types: Vec<i32> = if !arg.type_list_attr.is_empty() {
-            list_types(attrs.get(&arg.type_list_attr)?)
-        } else {
-            let one = if !arg.type_attr.is_empty() {
-                match attrs.get(&arg.type_attr)?.value.as_ref()? {
-                    Value::Type(t) => *t,
-                    _ => return None,
-                }
-            } else {
-                arg.r#type
-            };
-            let count = if arg.number_attr.is_empty() {
-                1
-            } else {
-                match attrs.get(&arg.number_attr)?.value.as_ref()? {
-                    Value::I(n) => usize::try_from(*n).ok()?,
-                    _ => return None,
-                }
-            };
-            vec![one; count]
-        };
-        if port < first + types.len() {
-            return DataType::try_from(types[port - first]).ok();
+        let len = output_arg_len(def, arg, attrs)?;
+        if port - first < len {
+            return arg_dtype(def, arg, attrs, port - first);
         }
-        first += types.len();
+        first = first.checked_add(len)?;
     }
     None
 }
 
-fn list_types(value: &AttrValue) -> Vec<i32> {
+/// How many outputs a node of op `def` has: one per plain output argument,
+/// `number_attr` many or one per type of `type_list_attr` for the others.
+/// `None` when an attr the count depends on is missing or not a count.
+pub fn output_count(def: &OpDef, attrs: &Attrs) -> Option<usize> {
+    def.output_arg.iter().try_fold(0usize, |total, arg| {
+        total.checked_add(output_arg_len(def, arg, attrs)?)
+    })
+}
+
+/// How many tensors one output argument stands for on a node with `attrs`.
+fn output_arg_len(def: &OpDef, arg: &ArgDef, attrs: &Attrs) -> Option<usize> {
+    if !arg.type_list_attr.is_empty() {
+        Some(list_types(attr_or_default(def, attrs, &arg.type_list_attr)?).len())
+    } else if !arg.number_attr.is_empty() {
+        match attr_or_default(def, attrs, &arg.number_attr)?
+            .value
+            .as_ref()?
+        {
+            Value::I(n) => usize::try_from(*n).ok(),
+            _ => None,
+        }
+    } else {
+        Some(1)
+    }
+}
+
+/// The dtype of the `index`-th tensor of output argument `arg`.
+fn arg_dtype(def: &OpDef, arg: &ArgDef, attrs: &Attrs, index: usize) -> Option<DataType> {
+    let value = if !arg.type_list_attr.is_empty() {
+        *list_types(attr_or_default(def, attrs, &arg.type_list_attr)?).get(index)?
+    } else if !arg.type_attr.is_empty() {
+        match attr_or_default(def, attrs, &arg.type_attr)?
+            .value
+            .as_ref()?
+        {
+            Value::Type(t) => *t,
+            _ => return None,
+        }
+    } else {
+        arg.r#type
+    };
+    DataType::try_from(value).ok()
+}
+
+/// A node's attr, or the op's default for it: graphs saved with
+/// `strip_default_attrs` leave out attrs whose value is the default.
+fn attr_or_default<'a>(def: &'a OpDef, attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> {
+    attrs.get(name).or_else(|| {
+        def.attr
+            .iter()
+            .find(|attr| attr.name == name)
+            .and_then(|attr| attr.default_value.as_ref())
+    })
+}
+
+fn list_types(value: &AttrValue) -> &[i32] {
     match &value.value {
-        Some(Value::List(list)) => list.r#type.clone(),
-        _ => Vec::new(),
+        Some(Value::List(list)) => &list.r#type,
+        _ => &[],
     }
 }
 
