@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub use crate::bundle::BundleError;
+pub use crate::check::CheckError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
@@ -22,6 +23,8 @@ pub enum Error {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Ir(#[from] IrError),
+    #[error(transparent)]
+    Check(#[from] CheckError),
 }
 
 /// Failures while writing a SavedModel.

@@ -51,6 +51,10 @@ enum Command {
         /// Keep the training graph's device placements.
         #[arg(long)]
         keep_devices: bool,
+        /// Accept ops that are neither TensorFlow's nor in the source's op list
+        /// (a custom op library must then be loaded at serving time).
+        #[arg(long)]
+        allow_custom_ops: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -99,6 +103,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             checkpoint,
             training_flags,
             keep_devices,
+            allow_custom_ops,
             json,
         } => {
             let options = ExportOptions {
@@ -124,6 +129,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 checkpoint,
                 training_flags,
                 keep_devices,
+                allow_custom_ops,
                 ..ExportOptions::default()
             };
             let report = export_serving_model(&source, &out_dir, &options)?;
