@@ -106,14 +106,25 @@ pub fn check_tensor(
         used_as: used_as.into(),
         tensor: name.into(),
     })?;
+    check_output_exists(graph, ops, tensor, used_as)?;
+    Ok(tensor)
+}
+
+/// Checks that `tensor`'s producer has that output; `used_as` says where the
+/// tensor was named, for the error.
+pub fn check_output_exists(
+    graph: &Graph,
+    ops: &OpSignatures<'_>,
+    tensor: TensorRef,
+    used_as: &str,
+) -> Result<(), CheckError> {
     check_output(graph, ops, tensor).map_err(|outputs| CheckError::NoSuchOutput {
         used_as: used_as.into(),
-        tensor: name.into(),
+        tensor: graph.tensor_name(tensor),
         node: graph.name(tensor.node).into(),
         op: graph.op(tensor.node).into(),
         outputs,
-    })?;
-    Ok(tensor)
+    })
 }
 
 /// `Err(count)` when `tensor`'s port is not below its producer's output count.
