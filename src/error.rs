@@ -10,6 +10,22 @@ pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::text::TextError;
 
+/// The messages of `error` and of its sources, outermost first, for printing
+/// one per line. A cause whose text the line before already contains (a
+/// message that embeds its cause) is left out, so no text is printed twice.
+pub fn messages(error: &dyn std::error::Error) -> Vec<String> {
+    let mut lines = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !lines.last().is_some_and(|last| last.contains(&text)) {
+            lines.push(text);
+        }
+        source = cause.source();
+    }
+    lines
+}
+
 /// Any servegraph failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -30,9 +46,46 @@ pub enum Error {
 /// Failures while writing a SavedModel.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("output directory {path} already exists (pass --overwrite to replace it)")]
+    #[error("output directory {path} already exists")]
     OutputExists { path: PathBuf },
-    #[error("cannot write {path}: {source}")]
+    #[error("output {path} is a symlink; give the directory it points to, or another path")]
+    OutputIsSymlink { path: PathBuf },
+    #[error("output {path} exists and is not a directory; it is never replaced")]
+    OutputNotDirectory { path: PathBuf },
+    #[error(
+        "output directory {path} is not empty and holds no SavedModel (no saved_model.pb or saved_model.pbtxt), so it is not replaced; it holds {}",
+        listing(.entries, *.count)
+    )]
+    OutputNotSavedModel {
+        path: PathBuf,
+        /// The first few entries, sorted.
+        entries: Vec<String>,
+        count: usize,
+    },
+    #[error("output {output} {overlap} {input}, which the export reads; sources are never written")]
+    OutputOverlapsSource {
+        output: PathBuf,
+        overlap: crate::write::guard::Overlap,
+        input: PathBuf,
+    },
+    #[error("output {path} has no parent directory to stage the export in")]
+    OutputHasNoParent { path: PathBuf },
+    #[error(
+        "asset {name:?} (read by node {node:?}) is not a plain file name: {reason}; it cannot be written under assets/"
+    )]
+    UnsafeAssetName {
+        name: String,
+        node: String,
+        reason: &'static str,
+    },
+    #[error("asset {name:?} (read by node {node:?}) resolves to {path}, outside {root}")]
+    AssetOutsideSource {
+        name: String,
+        node: String,
+        path: PathBuf,
+        root: PathBuf,
+    },
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -59,7 +112,7 @@ pub enum WriteError {
     },
     #[error("variable {variable:?}: {reason}")]
     BadVariable { variable: String, reason: String },
-    #[error("asset {path} (read by node {node:?}) cannot be copied: {source}")]
+    #[error("asset {path} (read by node {node:?}) cannot be copied")]
     Asset {
         path: PathBuf,
         node: String,
@@ -70,4 +123,44 @@ pub enum WriteError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Ir(#[from] IrError),
+}
+
+/// `a, b, c` or `a, b, c and 4 more`.
+fn listing(first: &[String], count: usize) -> String {
+    let shown = first.join(", ");
+    match count.saturating_sub(first.len()) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the model: {source}")]
+    struct Embeds {
+        source: std::io::Error,
+    }
+
+    fn not_found() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")
+    }
+
+    #[test]
+    fn a_chain_never_repeats_a_cause_its_message_embeds() {
+        let embedded = Embeds {
+            source: not_found(),
+        };
+        assert_eq!(messages(&embedded), ["cannot open the model: no such file"]);
+        let chained = ReadError::Io {
+            path: "run/model.ckpt-5.meta".into(),
+            source: not_found(),
+        };
+        assert_eq!(
+            messages(&chained),
+            ["cannot read run/model.ckpt-5.meta", "no such file"]
+        );
+    }
 }

@@ -9,9 +9,12 @@ use crate::bundle::BundleReader;
 use crate::check::{CustomOps, check_graph, check_signatures};
 use crate::error::Error;
 use crate::inspect::format_bytes;
+use crate::model::Model;
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
-use crate::write::atomic::Overwrite;
+use crate::read::{self, Source};
+use crate::write::atomic::{Overwrite, check_replaceable};
+use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::meta_graph::{DEFAULT_SIGNATURE, SERVE_TAG, Signature};
 use crate::write::saved_model::{VariableReport, WriteReport, write_saved_model};
 
@@ -139,35 +142,40 @@ pub fn drop_reason(key: &str) -> &'static str {
 }
 
 /// Reads `source`, makes it a serving model and writes it to `out_dir`.
+///
+/// Before anything is read, `out_dir` is refused if it is, lies inside or
+/// contains a path the export reads, is a symlink or a file, or exists and
+/// may not be replaced (see [`Overwrite`]). Sources are never written.
 pub fn export_serving_model(
     source: &Path,
     out_dir: &Path,
     options: &ExportOptions,
 ) -> Result<ExportReport, Error> {
-    let mut model =
-        crate::read::read_model(source, options.checkpoint.as_deref(), &options.source_tags)?;
+    let located = read::locate(source)?;
+    let checkpoint = options.checkpoint.as_deref();
+    let output = resolve_output(out_dir)?;
+    keep_apart(&output, &source_paths(source, &located, checkpoint))?;
+    check_replaceable(&output, options.overwrite)?;
+
+    let mut model = read::read_source(&located, checkpoint, &options.source_tags)?;
     check_graph(&model, options.custom_ops())?;
     let nodes_before = model.graph.len();
     let pipeline = Pipeline::serving(&options.serving_spec());
     let passes = pipeline.run(&mut model, &mut PassContext::new())?;
     check_signatures(&model)?;
-    let written = write_saved_model(&model, &options.tags, out_dir, options.overwrite)?;
+    let mut written = write_saved_model(&model, &options.tags, &output, options.overwrite)?;
+    written.path = out_dir.to_path_buf();
 
-    let mut dropped = Vec::new();
-    if let Some(checkpoint) = &model.checkpoint {
-        let reader = BundleReader::open(checkpoint)?;
-        let kept: std::collections::HashSet<&str> =
-            written.variables.iter().map(|v| v.key.as_str()).collect();
-        for entry in reader.entries() {
-            if !kept.contains(entry.name.as_str()) {
-                dropped.push(DroppedVariable {
-                    reason: drop_reason(&entry.name).into(),
-                    key: entry.name,
-                    bytes: entry.bytes,
-                });
-            }
+    // The export is in place: a failure to list what it left out is only a warning.
+    let dropped = match dropped_variables(&model, &written) {
+        Ok(dropped) => dropped,
+        Err(e) => {
+            written
+                .warnings
+                .push(format!("could not list the dropped variables: {e}"));
+            Vec::new()
         }
-    }
+    };
     let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
     Ok(ExportReport {
         source: source.to_path_buf(),
@@ -183,6 +191,44 @@ pub fn export_serving_model(
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
     })
+}
+
+/// Every path an export of `source` (located as `located`, with variables
+/// from `checkpoint`) reads: the path as given, the checkpoint's directory
+/// and `.meta`, the SavedModel directory, the GraphDef file, the
+/// `checkpoint` prefix's directory.
+fn source_paths(source: &Path, located: &Source, checkpoint: Option<&Path>) -> Vec<PathBuf> {
+    let mut paths = vec![source.to_path_buf()];
+    match located {
+        Source::GraphDef { path } => paths.push(path.clone()),
+        Source::Checkpoint { prefix, meta } => {
+            paths.push(directory_of(prefix));
+            paths.push(meta.clone());
+        }
+        Source::SavedModel { dir } => paths.push(dir.clone()),
+    }
+    paths.extend(checkpoint.map(directory_of));
+    paths
+}
+
+/// The checkpoint tensors the export did not keep, and why.
+fn dropped_variables(model: &Model, written: &WriteReport) -> Result<Vec<DroppedVariable>, Error> {
+    let Some(checkpoint) = &model.checkpoint else {
+        return Ok(Vec::new());
+    };
+    let reader = BundleReader::open(checkpoint)?;
+    let kept: std::collections::HashSet<&str> =
+        written.variables.iter().map(|v| v.key.as_str()).collect();
+    Ok(reader
+        .entries()
+        .into_iter()
+        .filter(|entry| !kept.contains(entry.name.as_str()))
+        .map(|entry| DroppedVariable {
+            reason: drop_reason(&entry.name).into(),
+            key: entry.name,
+            bytes: entry.bytes,
+        })
+        .collect())
 }
 
 impl std::fmt::Display for ExportReport {
@@ -276,6 +322,10 @@ impl std::fmt::Display for ExportReport {
             format_bytes(self.total_bytes),
             verdict(self.fits_mls1),
             verdict(self.fits_n1)
-        )
+        )?;
+        for warning in &self.written.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        Ok(())
     }
 }

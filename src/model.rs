@@ -29,6 +29,27 @@ pub struct Asset {
     pub filename: String,
 }
 
+/// Why `name` cannot be a file name inside `assets/`, if it cannot: it must
+/// be one plain component, so that joined onto a directory it stays there.
+pub fn asset_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("it is empty");
+    }
+    if name == "." || name == ".." {
+        return Some("it names a directory");
+    }
+    if name.contains('/') || name.contains('\\') {
+        return Some("it contains a path separator");
+    }
+    if name.contains('\0') {
+        return Some("it contains a NUL byte");
+    }
+    if std::path::Path::new(name).is_absolute() {
+        return Some("it is an absolute path");
+    }
+    None
+}
+
 /// The graph and its companions.
 #[derive(Debug, Clone, Default)]
 pub struct Model {
@@ -54,6 +75,12 @@ pub struct Model {
     /// Table initializer ops to run after restore.
     pub table_initializers: Vec<String>,
     pub assets: Vec<Asset>,
+    /// Assets a SavedModel source declares (its `asset_file_def`), already
+    /// checked to be files inside its `assets/`; kept when their node is.
+    pub declared_assets: Vec<Asset>,
+    /// When set, every asset must resolve to a file inside this directory
+    /// (a SavedModel source's `assets/`, canonical).
+    pub asset_root: Option<PathBuf>,
     pub tensorflow_version: String,
     pub tensorflow_git_version: String,
 }

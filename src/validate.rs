@@ -120,7 +120,10 @@ pub fn validate_saved_model(dir: &Path, tags: &[String]) -> Result<Validation, c
                     v.variables = reader.names().len();
                     check_restore(&graph, &reader, &mut v.problems);
                 }
-                Err(e) => problem(format!("variables: {e}")),
+                Err(e) => problem(format!(
+                    "variables: {}",
+                    crate::error::messages(&e).join(": ")
+                )),
             }
         }
         (Some(_), None) => {
@@ -171,7 +174,11 @@ fn check_restore(graph: &Graph, reader: &BundleReader, problems: &mut Vec<String
                     node.name(),
                     dtypes.get(i)
                 )),
-                Err(e) => problems.push(format!("{:?} restores {key:?}: {e}", node.name())),
+                Err(e) => problems.push(format!(
+                    "{:?} restores {key:?}: {}",
+                    node.name(),
+                    crate::error::messages(&e).join(": ")
+                )),
             }
         }
     }

@@ -205,6 +205,7 @@ fn an_existing_output_is_refused_unless_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
     std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("saved_model.pb"), "an older export").unwrap();
     std::fs::write(out.join("keep.txt"), "mine").unwrap();
     let args = [
         "export",

@@ -129,7 +129,7 @@ fn an_op_nobody_defines_is_refused_unless_custom_ops_are_allowed() {
     let message = refused(&source, &[]);
     assert!(
         message.contains("node \"Relu\" uses op \"MyCustomRelu\"")
-            && message.contains("--allow-custom-ops"),
+            && message.contains("hint: pass --allow-custom-ops"),
         "{message}"
     );
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::write::atomic::Overwrite;
-use servegraph::{ExportOptions, export_serving_model};
+use servegraph::{ExportOptions, WriteError, export_serving_model};
 
 #[derive(Parser)]
 #[command(
@@ -81,12 +81,36 @@ enum Command {
     },
 }
 
-fn print_error(error: &dyn std::error::Error) {
-    eprintln!("error: {error}");
-    let mut source = error.source();
-    while let Some(cause) = source {
+/// Prints the error, each cause on its own line, then the flag that fixes it if there is one.
+fn print_error(error: &(dyn std::error::Error + 'static)) {
+    let messages = servegraph::error::messages(error);
+    let mut lines = messages.iter();
+    if let Some(first) = lines.next() {
+        eprintln!("error: {first}");
+    }
+    for cause in lines {
         eprintln!("  caused by: {cause}");
-        source = cause.source();
+    }
+    if let Some(hint) = flag_hint(error) {
+        eprintln!("  hint: {hint}");
+    }
+}
+
+/// The command-line flag that answers a library error (the library names no flags).
+fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use servegraph::Error;
+    use servegraph::check::CheckError;
+    use servegraph::passes::PassError;
+    match error.downcast_ref::<Error>()? {
+        Error::Pass(PassError::NoOutputs { .. }) => {
+            Some("name each tensor to serve with --output KEY=TENSOR")
+        }
+        Error::Pass(PassError::NoInputs) => Some("name each serving input with --input KEY=TENSOR"),
+        Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
+        Error::Check(CheckError::UnknownOp { .. }) => {
+            Some("pass --allow-custom-ops if a custom op library provides it at serving time")
+        }
+        _ => None,
     }
 }
 

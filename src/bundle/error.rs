@@ -4,8 +4,14 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    WriteIo {
         path: PathBuf,
         #[source]
         source: std::io::Error,

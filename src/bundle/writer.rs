@@ -61,7 +61,7 @@ impl BundleWriter {
         };
         for shard in 0..num_shards.max(1) {
             let tmp = tmp_path(&data_path(&writer.prefix, shard, num_shards.max(1)));
-            let file = File::create(&tmp).map_err(|source| BundleError::Io {
+            let file = File::create(&tmp).map_err(|source| BundleError::WriteIo {
                 path: tmp.clone(),
                 source,
             })?;
@@ -91,7 +91,7 @@ impl BundleWriter {
         shard
             .file
             .write_all(bytes)
-            .map_err(|source| BundleError::Io {
+            .map_err(|source| BundleError::WriteIo {
                 path: shard.tmp.clone(),
                 source,
             })?;
@@ -290,7 +290,7 @@ impl BundleWriter {
     /// Writes the index and moves both files into place.
     pub fn finish(mut self) -> Result<(), BundleError> {
         for shard in &mut self.shards {
-            shard.file.flush().map_err(|source| BundleError::Io {
+            shard.file.flush().map_err(|source| BundleError::WriteIo {
                 path: shard.tmp.clone(),
                 source,
             })?;
@@ -298,7 +298,7 @@ impl BundleWriter {
                 .file
                 .get_ref()
                 .sync_all()
-                .map_err(|source| BundleError::Io {
+                .map_err(|source| BundleError::WriteIo {
                     path: shard.tmp.clone(),
                     source,
                 })?;
@@ -321,19 +321,19 @@ impl BundleWriter {
         let index = index_path(&self.prefix);
         let bytes = table::build_table(&pairs, &index)?;
         let index_tmp = tmp_path(&index);
-        fs::write(&index_tmp, bytes).map_err(|source| BundleError::Io {
+        fs::write(&index_tmp, bytes).map_err(|source| BundleError::WriteIo {
             path: index_tmp.clone(),
             source,
         })?;
         let count = self.shards.len();
         for (i, shard) in self.shards.iter().enumerate() {
             let data = data_path(&self.prefix, i, count);
-            fs::rename(&shard.tmp, &data).map_err(|source| BundleError::Io {
+            fs::rename(&shard.tmp, &data).map_err(|source| BundleError::WriteIo {
                 path: data.clone(),
                 source,
             })?;
         }
-        fs::rename(&index_tmp, &index).map_err(|source| BundleError::Io {
+        fs::rename(&index_tmp, &index).map_err(|source| BundleError::WriteIo {
             path: index.clone(),
             source,
         })?;

@@ -10,7 +10,7 @@ pub enum PassError {
         tensor: String,
         suggestions: Vec<String>,
     },
-    #[error("no --output given; name the tensors to serve, e.g. one of: {}", .candidates.join(", "))]
+    #[error("no outputs were named; the tensors to serve are probably among: {}", .candidates.join(", "))]
     NoOutputs { candidates: Vec<String> },
     #[error("{spec:?} is not a valid {what}: {reason}")]
     BadSpec {
@@ -20,9 +20,7 @@ pub enum PassError {
     },
     #[error("cannot tell the dtype of tensor {tensor:?} (op {op}); the graph states none")]
     UnknownDtype { tensor: String, op: String },
-    #[error(
-        "no input found: the outputs depend on no iterator, queue, reader or placeholder; pass --input"
-    )]
+    #[error("no input found: the outputs depend on no iterator, queue, reader or placeholder")]
     NoInputs,
     #[error(
         "training-only node {node:?} ({op}, {category}) is still needed by the serving graph: {}",
@@ -40,7 +38,7 @@ pub enum PassError {
     BatchNormWithoutMovingStats { node: String },
     #[error("no pass named {name:?}; the pipeline has: {}", .known.join(", "))]
     UnknownPass { name: String, known: Vec<String> },
-    #[error("the graph is invalid after pass {pass}: {source}")]
+    #[error("the graph is invalid after pass {pass}")]
     Invalid {
         pass: &'static str,
         #[source]

@@ -103,11 +103,17 @@ fn table_initializers(graph: &Graph, keep: &HashSet<NodeId>) -> Vec<NodeId> {
         .collect()
 }
 
-/// The vocabulary files text-file table initializers read, with the string
+/// The assets the source declares whose tensors are kept, then the
+/// vocabulary files other text-file table initializers read, with the string
 /// constants that hold their paths.
 fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> {
     let graph = &model.graph;
-    let mut assets: Vec<Asset> = Vec::new();
+    let mut assets: Vec<Asset> = model
+        .declared_assets
+        .iter()
+        .filter(|a| graph.find(&a.node).is_some())
+        .cloned()
+        .collect();
     for &id in initializers {
         if !graph.op(id).starts_with("InitializeTableFromTextFile") {
             continue;

@@ -8,7 +8,7 @@ use crate::text::TextError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -20,27 +20,56 @@ pub enum ReadError {
         what: &'static str,
         detail: String,
     },
-    #[error("{path}: {source}")]
+    #[error("{path} is not valid text format")]
     Text {
         path: PathBuf,
         #[source]
         source: TextError,
     },
-    #[error("{path}: no {what} found")]
+    #[error("{path} does not exist; it should hold the {what}")]
     NotFound { path: PathBuf, what: &'static str },
+    #[error("{path} does not exist")]
+    DoesNotExist { path: PathBuf },
     #[error("{path} is not a GraphDef, checkpoint, .meta file or SavedModel directory")]
     Unrecognized { path: PathBuf },
+    #[error(
+        "{path} is not a SavedModel or a training directory: it holds no saved_model.pb, saved_model.pbtxt or checkpoint file"
+    )]
+    NotAModelDirectory { path: PathBuf },
+    #[error(
+        "{path} is not a SavedModel directory: it holds neither saved_model.pb nor saved_model.pbtxt"
+    )]
+    NotASavedModel { path: PathBuf },
     #[error("{path}: no MetaGraphDef has exactly the tags [{tags}] (available: {available})")]
     NoMetaGraph {
         path: PathBuf,
         tags: String,
         available: String,
     },
-    #[error("{path}: {source}")]
+    #[error("the graph in {path} is malformed")]
     Graph {
         path: PathBuf,
         #[source]
         source: IrError,
+    },
+    #[error("{path}: asset {asset:?} cannot be read: {reason}")]
+    UnsafeAsset {
+        path: PathBuf,
+        asset: String,
+        reason: &'static str,
+    },
+    #[error("asset {asset:?} is missing: {path}")]
+    MissingAsset {
+        path: PathBuf,
+        asset: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("asset {asset:?} resolves to {path}, outside the source's {root}")]
+    AssetOutside {
+        asset: String,
+        path: PathBuf,
+        root: PathBuf,
     },
     #[error(transparent)]
     Bundle(#[from] BundleError),

@@ -33,9 +33,8 @@ pub fn locate(path: &Path) -> Result<Source, ReadError> {
         if state.is_file() {
             return checkpoint(&latest_checkpoint(path, &state)?);
         }
-        return Err(ReadError::NotFound {
+        return Err(ReadError::NotAModelDirectory {
             path: path.to_path_buf(),
-            what: "saved_model.pb or checkpoint file",
         });
     }
     let name = path.to_string_lossy();
@@ -53,6 +52,11 @@ pub fn locate(path: &Path) -> Result<Source, ReadError> {
             path: path.to_path_buf(),
         });
     }
+    if !path.exists() {
+        return Err(ReadError::DoesNotExist {
+            path: path.to_path_buf(),
+        });
+    }
     Err(ReadError::Unrecognized {
         path: path.to_path_buf(),
     })
@@ -63,7 +67,7 @@ fn checkpoint(prefix: &Path) -> Result<Source, ReadError> {
     if !meta.is_file() {
         return Err(ReadError::NotFound {
             path: meta,
-            what: "MetaGraphDef (.meta) next to the checkpoint",
+            what: "checkpoint's MetaGraphDef",
         });
     }
     let index = with_suffix(prefix, ".index");

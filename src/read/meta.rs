@@ -83,14 +83,19 @@ pub fn read_meta_graph(path: &Path) -> Result<MetaGraphDef, ReadError> {
 
 pub(super) fn read_saved_model_file(dir: &Path) -> Result<SavedModel, ReadError> {
     let binary = dir.join("saved_model.pb");
+    let text = dir.join("saved_model.pbtxt");
     if binary.is_file() {
         decode(&binary, "tensorflow.SavedModel", "SavedModel")
+    } else if text.is_file() {
+        decode(&text, "tensorflow.SavedModel", "SavedModel")
+    } else if dir.exists() {
+        Err(ReadError::NotASavedModel {
+            path: dir.to_path_buf(),
+        })
     } else {
-        decode(
-            &dir.join("saved_model.pbtxt"),
-            "tensorflow.SavedModel",
-            "SavedModel",
-        )
+        Err(ReadError::DoesNotExist {
+            path: dir.to_path_buf(),
+        })
     }
 }
 
@@ -151,6 +156,7 @@ pub fn model_from_meta_graph(
         saver_def,
         collection_def,
         signature_def: _,
+        // Assets resolve against a SavedModel's own assets/: read by `read::assets`.
         asset_file_def: _,
         object_graph_def: _,
     } = meta;

@@ -2,6 +2,7 @@
 //! checkpoint (prefix, `.meta`, `.index`, or a directory with a `checkpoint`
 //! state file) or a SavedModel directory.
 
+mod assets;
 mod error;
 mod locate;
 mod meta;
@@ -23,8 +24,16 @@ pub fn read_model(
     checkpoint: Option<&Path>,
     tags: &[String],
 ) -> Result<Model, ReadError> {
-    let source = locate(path)?;
-    let mut model = match &source {
+    read_source(&locate(path)?, checkpoint, tags)
+}
+
+/// Reads a source [`locate`] found; see [`read_model`].
+pub fn read_source(
+    source: &Source,
+    checkpoint: Option<&Path>,
+    tags: &[String],
+) -> Result<Model, ReadError> {
+    let mut model = match source {
         Source::GraphDef { path } => {
             let graph_def = read_graph_def(path)?;
             model_from_graph_def(path, graph_def, dir_of(path))?
@@ -35,13 +44,7 @@ pub fn read_model(
             model.checkpoint = Some(prefix.clone());
             model
         }
-        Source::SavedModel { dir } => {
-            let (meta_graph, variables) = read_saved_model(dir, tags)?;
-            let file = dir.join("saved_model.pb");
-            let mut model = meta::model_from_meta_graph(&file, meta_graph, dir.join("assets"))?;
-            model.checkpoint = variables;
-            model
-        }
+        Source::SavedModel { dir } => read_saved_model_source(dir, tags)?,
     };
     if let Some(prefix) = checkpoint {
         if !crate::bundle::index_path(prefix).exists() {
@@ -52,6 +55,19 @@ pub fn read_model(
         }
         model.checkpoint = Some(prefix.to_path_buf());
     }
+    Ok(model)
+}
+
+/// A SavedModel source: its variables, and assets read only from its `assets/`.
+fn read_saved_model_source(dir: &Path, tags: &[String]) -> Result<Model, ReadError> {
+    let (meta_graph, variables) = read_saved_model(dir, tags)?;
+    let file = dir.join("saved_model.pb");
+    let declared_assets = assets::saved_model_assets(dir, &file, &meta_graph)?;
+    let asset_root = assets::assets_root(dir);
+    let mut model = meta::model_from_meta_graph(&file, meta_graph, asset_root.clone())?;
+    model.checkpoint = variables;
+    model.declared_assets = declared_assets;
+    model.asset_root = Some(asset_root);
     Ok(model)
 }
 

@@ -1,6 +1,7 @@
 //! Writing a serving SavedModel.
 
 pub mod atomic;
+pub mod guard;
 pub mod meta_graph;
 pub mod op_defs;
 pub mod saved_model;

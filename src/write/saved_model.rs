@@ -10,13 +10,14 @@ use prost::Message;
 use serde::Serialize;
 
 use super::atomic::{Overwrite, StagedDir};
+use super::guard::{directory_of, keep_apart, resolve_output};
 use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
 use super::saver::{SavedVariable, VariableKind, build_saver};
 use crate::bundle::slices::parse_spec;
 use crate::bundle::{BundleReader, BundleWriter};
 use crate::error::WriteError;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
-use crate::model::{CheckpointSlot, Model};
+use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
 use crate::passes::constants::string_const;
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType, OpList, SavedModel, VariableDef};
@@ -31,6 +32,8 @@ pub struct WriteReport {
     pub saved_model_bytes: u64,
     pub variables_bytes: u64,
     pub assets_bytes: u64,
+    /// What went wrong after the output was in place (it stands regardless).
+    pub warnings: Vec<String>,
 }
 
 /// One variable kept in the export.
@@ -77,7 +80,9 @@ pub fn write_variants(
     out_dir: &Path,
     overwrite: Overwrite,
 ) -> Result<WriteReport, WriteError> {
-    let staged = StagedDir::create(out_dir, overwrite)?;
+    let output = resolve_output(out_dir)?;
+    keep_apart(&output, &read_paths(variants))?;
+    let staged = StagedDir::create(&output, overwrite)?;
     let mut saved_model = SavedModel {
         saved_model_schema_version: 1,
         meta_graphs: Vec::new(),
@@ -92,18 +97,7 @@ pub fn write_variants(
         let prepared = prepare(variant.model)?;
         for asset in &variant.model.assets {
             if copied_assets.insert(asset.filename.clone()) {
-                let target = staged.path().join("assets").join(&asset.filename);
-                std::fs::create_dir_all(staged.path().join("assets")).map_err(|source| {
-                    WriteError::Io {
-                        path: staged.path().join("assets"),
-                        source,
-                    }
-                })?;
-                std::fs::copy(&asset.source, &target).map_err(|source| WriteError::Asset {
-                    path: asset.source.clone(),
-                    node: asset.node.clone(),
-                    source,
-                })?;
+                copy_asset(&staged.path().join("assets"), variant.model, asset)?;
                 report.assets.push(asset.filename.clone());
             }
         }
@@ -153,8 +147,56 @@ pub fn write_variants(
         source,
     })?;
     report.assets_bytes = dir_size(&staged.path().join("assets"));
-    staged.commit()?;
+    report.warnings = staged.commit()?;
     Ok(report)
+}
+
+/// What writing `variants` reads: checkpoint directories, asset files and
+/// the directories assets are confined to, none of which the output may touch.
+fn read_paths(variants: &[MetaGraphVariant<'_>]) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for variant in variants {
+        let model = variant.model;
+        paths.extend(model.checkpoint.as_deref().map(directory_of));
+        paths.extend(model.assets.iter().map(|a| a.source.clone()));
+        paths.extend(model.asset_root.clone());
+    }
+    paths
+}
+
+/// Copies one asset into `assets_dir`, after checking that its name stays
+/// inside that directory (a custom pass may have set any name) and, for a
+/// SavedModel source, that the file is inside the source's own `assets/`.
+fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), WriteError> {
+    if let Some(reason) = asset_name_problem(&asset.filename) {
+        return Err(WriteError::UnsafeAssetName {
+            name: asset.filename.clone(),
+            node: asset.node.clone(),
+            reason,
+        });
+    }
+    let copy_error = |source| WriteError::Asset {
+        path: asset.source.clone(),
+        node: asset.node.clone(),
+        source,
+    };
+    if let Some(root) = &model.asset_root {
+        let resolved = asset.source.canonicalize().map_err(copy_error)?;
+        if !resolved.starts_with(root) {
+            return Err(WriteError::AssetOutsideSource {
+                name: asset.filename.clone(),
+                node: asset.node.clone(),
+                path: resolved,
+                root: root.clone(),
+            });
+        }
+    }
+    std::fs::create_dir_all(assets_dir).map_err(|source| WriteError::Io {
+        path: assets_dir.to_path_buf(),
+        source,
+    })?;
+    std::fs::copy(&asset.source, assets_dir.join(&asset.filename)).map_err(copy_error)?;
+    Ok(())
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -442,7 +484,11 @@ fn point_assets_at_their_files(
     let mut assets = Vec::with_capacity(model.assets.len());
     for asset in &model.assets {
         let id = graph.expect(&asset.node)?;
-        graph.node_mut(id).attrs = string_const("", asset.filename.as_bytes()).attrs;
+        // A declared asset tensor may be a placeholder the loader fed; it becomes the constant.
+        let constant = string_const("", asset.filename.as_bytes());
+        let node = graph.node_mut(id);
+        node.op = constant.op;
+        node.attrs = constant.attrs;
         assets.push(AssetSpec {
             tensor: format!("{}:0", asset.node),
             filename: asset.filename.clone(),

@@ -50,18 +50,88 @@ pub struct SaverSubgraph {
 /// Builds the subgraph under a `save` scope that does not collide with
 /// `existing` node names (`save`, then `save_1`, ... as TF would).
 pub fn build_saver(variables: &[SavedVariable], existing: &HashSet<String>) -> SaverSubgraph {
-    let scope = free_scope(existing);
+    let scope = Scope(free_scope(existing));
+    let sorted = sorted_by_key(variables);
+    let table = KeyTable::of(&sorted);
+    let mut nodes = filename_nodes(&scope);
+    nodes.extend(save_half(&scope, &table, &sorted));
+    nodes.extend(restore_op(&scope, &table));
+    let (assignments, assign_op_of) = assignments(&scope, &sorted);
+    nodes.extend(assignments);
+    SaverSubgraph {
+        nodes,
+        saver_def: saver_def(&scope),
+        assign_op_of,
+    }
+}
+
+/// The scope every saver node lives under.
+struct Scope(String);
+
+impl Scope {
+    fn name(&self, suffix: &str) -> String {
+        format!("{}/{suffix}", self.0)
+    }
+}
+
+/// Variables in the order SaveV2 and RestoreV2 list them: by key, then slice.
+fn sorted_by_key(variables: &[SavedVariable]) -> Vec<&SavedVariable> {
     let mut sorted: Vec<&SavedVariable> = variables.iter().collect();
     sorted.sort_by(|a, b| {
         (a.checkpoint_key.as_str(), a.slice_spec.as_str())
             .cmp(&(b.checkpoint_key.as_str(), b.slice_spec.as_str()))
     });
-    let names: Vec<&str> = sorted.iter().map(|v| v.checkpoint_key.as_str()).collect();
-    let specs: Vec<&str> = sorted.iter().map(|v| v.slice_spec.as_str()).collect();
-    let dtypes: Vec<DataType> = sorted.iter().map(|v| v.dtype).collect();
-    let n = |suffix: &str| format!("{scope}/{suffix}");
+    sorted
+}
 
-    let mut nodes = vec![
+/// The `tensor_names`, `shape_and_slices` and `dtypes` both halves share.
+struct KeyTable {
+    names: Vec<Vec<u8>>,
+    specs: Vec<Vec<u8>>,
+    dtypes: Vec<DataType>,
+}
+
+impl KeyTable {
+    fn of(sorted: &[&SavedVariable]) -> KeyTable {
+        KeyTable {
+            names: sorted
+                .iter()
+                .map(|v| v.checkpoint_key.clone().into_bytes())
+                .collect(),
+            specs: sorted
+                .iter()
+                .map(|v| v.slice_spec.clone().into_bytes())
+                .collect(),
+            dtypes: sorted.iter().map(|v| v.dtype).collect(),
+        }
+    }
+
+    /// The two string constants a SaveV2 or RestoreV2 named `op` reads.
+    fn constants(&self, scope: &Scope, op: &str) -> [NodeDef; 2] {
+        let len = [self.names.len() as i64];
+        [
+            const_string_node(
+                &scope.name(&format!("{op}/tensor_names")),
+                &as_slices(&self.names),
+                &len,
+            ),
+            const_string_node(
+                &scope.name(&format!("{op}/shape_and_slices")),
+                &as_slices(&self.specs),
+                &len,
+            ),
+        ]
+    }
+}
+
+fn as_slices(items: &[Vec<u8>]) -> Vec<&[u8]> {
+    items.iter().map(Vec::as_slice).collect()
+}
+
+/// The checkpoint path the loaders feed: `Const` defaults to `"model"`.
+fn filename_nodes(scope: &Scope) -> Vec<NodeDef> {
+    let n = |suffix: &str| scope.name(suffix);
+    vec![
         const_string_node(&n("filename/input"), &[b"model"], &[]),
         node(
             "PlaceholderWithDefault",
@@ -75,27 +145,14 @@ pub fn build_saver(variables: &[SavedVariable], existing: &HashSet<String>) -> S
             .attr("dtype", type_attr(DataType::DtString))
             .attr("shape", shape_attr(&[]))
             .build(),
-    ];
-    let len = [names.len() as i64];
-    let as_bytes =
-        |items: &[&str]| -> Vec<Vec<u8>> { items.iter().map(|s| s.as_bytes().to_vec()).collect() };
-    let name_bytes = as_bytes(&names);
-    let spec_bytes = as_bytes(&specs);
-    let name_refs: Vec<&[u8]> = name_bytes.iter().map(Vec::as_slice).collect();
-    let spec_refs: Vec<&[u8]> = spec_bytes.iter().map(Vec::as_slice).collect();
+    ]
+}
 
-    // Save half: SaveV2 then an Identity of the prefix that depends on it.
-    nodes.push(const_string_node(
-        &n("SaveV2/tensor_names"),
-        &name_refs,
-        &len,
-    ));
-    nodes.push(const_string_node(
-        &n("SaveV2/shape_and_slices"),
-        &spec_refs,
-        &len,
-    ));
-    let save_inputs = [
+/// SaveV2 of every variable, then an Identity of the prefix that depends on it.
+fn save_half(scope: &Scope, table: &KeyTable, sorted: &[&SavedVariable]) -> Vec<NodeDef> {
+    let n = |suffix: &str| scope.name(suffix);
+    let mut nodes = Vec::from(table.constants(scope, "SaveV2"));
+    let inputs = [
         n("Const"),
         n("SaveV2/tensor_names"),
         n("SaveV2/shape_and_slices"),
@@ -103,8 +160,8 @@ pub fn build_saver(variables: &[SavedVariable], existing: &HashSet<String>) -> S
     .into_iter()
     .chain(sorted.iter().map(|v| v.read_tensor.clone()));
     nodes.push(
-        node("SaveV2", &n("SaveV2"), save_inputs)
-            .attr("dtypes", type_list_attr(&dtypes))
+        node("SaveV2", &n("SaveV2"), inputs)
+            .attr("dtypes", type_list_attr(&table.dtypes))
             .build(),
     );
     nodes.push(
@@ -116,92 +173,105 @@ pub fn build_saver(variables: &[SavedVariable], existing: &HashSet<String>) -> S
         .attr("T", type_attr(DataType::DtString))
         .build(),
     );
+    nodes
+}
 
-    // Restore half: one RestoreV2 on the CPU, then one assignment per variable.
-    let cpu = "/device:CPU:0";
-    let mut restore_names = const_string_node(&n("RestoreV2/tensor_names"), &name_refs, &len);
-    restore_names.device = cpu.into();
-    let mut restore_specs = const_string_node(&n("RestoreV2/shape_and_slices"), &spec_refs, &len);
-    restore_specs.device = cpu.into();
-    nodes.push(restore_names);
-    nodes.push(restore_specs);
-    let mut restore = node(
-        "RestoreV2",
-        &n("RestoreV2"),
-        [
-            n("Const"),
-            n("RestoreV2/tensor_names"),
-            n("RestoreV2/shape_and_slices"),
-        ],
-    )
-    .attr("dtypes", type_list_attr(&dtypes))
-    .build();
-    restore.device = cpu.into();
-    nodes.push(restore);
+/// One RestoreV2 of every variable, placed on the CPU with its constants.
+fn restore_op(scope: &Scope, table: &KeyTable) -> Vec<NodeDef> {
+    let n = |suffix: &str| scope.name(suffix);
+    let inputs = [
+        n("Const"),
+        n("RestoreV2/tensor_names"),
+        n("RestoreV2/shape_and_slices"),
+    ];
+    let mut nodes = Vec::from(table.constants(scope, "RestoreV2"));
+    nodes.push(
+        node("RestoreV2", &n("RestoreV2"), inputs)
+            .attr("dtypes", type_list_attr(&table.dtypes))
+            .build(),
+    );
+    for restore_node in &mut nodes {
+        restore_node.device = "/device:CPU:0".into();
+    }
+    nodes
+}
 
+/// One assignment per restored tensor, and the `restore_all` NoOp that runs them all.
+fn assignments(
+    scope: &Scope,
+    sorted: &[&SavedVariable],
+) -> (Vec<NodeDef>, BTreeMap<String, String>) {
     let mut counters = Counters::default();
-    let mut assign_ops = Vec::with_capacity(sorted.len());
+    let mut nodes = Vec::new();
     let mut assign_op_of = BTreeMap::new();
     for (index, variable) in sorted.iter().enumerate() {
-        let restored = if index == 0 {
-            n("RestoreV2")
-        } else {
-            format!("{}:{index}", n("RestoreV2"))
+        let restored = match index {
+            0 => scope.name("RestoreV2"),
+            _ => format!("{}:{index}", scope.name("RestoreV2")),
         };
-        let assign = match variable.kind {
-            VariableKind::Ref => {
-                let name = n(&counters.next("Assign"));
-                nodes.push(
-                    node("Assign", &name, [variable.node.clone(), restored])
-                        .attr("T", type_attr(variable.dtype))
-                        .attr("use_locking", bool_attr(true))
-                        .attr("validate_shape", bool_attr(true))
-                        .build(),
-                );
-                name
-            }
-            VariableKind::Resource => {
-                let identity = n(&counters.next("Identity"));
-                nodes.push(
-                    node("Identity", &identity, [restored])
-                        .attr("T", type_attr(variable.dtype))
-                        .build(),
-                );
-                let name = n(&counters.next("AssignVariableOp"));
-                nodes.push(
-                    node("AssignVariableOp", &name, [variable.node.clone(), identity])
-                        .attr("dtype", type_attr(variable.dtype))
-                        .build(),
-                );
-                name
-            }
-        };
-        assign_op_of.insert(variable.node.clone(), assign.clone());
-        assign_ops.push(assign);
+        let assign = assign_restored(scope, &mut counters, variable, restored, &mut nodes);
+        assign_op_of.insert(variable.node.clone(), assign);
     }
+    let mut assign_ops: Vec<&String> = assign_op_of.values().collect();
     assign_ops.sort();
-    nodes.push(
-        node(
-            "NoOp",
-            &n("restore_all"),
-            assign_ops.iter().map(|a| format!("^{a}")),
-        )
-        .build(),
-    );
+    let restore_all = node(
+        "NoOp",
+        &scope.name("restore_all"),
+        assign_ops.iter().map(|a| format!("^{a}")),
+    )
+    .build();
+    nodes.push(restore_all);
+    (nodes, assign_op_of)
+}
 
-    let saver_def = SaverDef {
-        filename_tensor_name: format!("{}:0", n("Const")),
-        save_tensor_name: format!("{}:0", n("control_dependency")),
-        restore_op_name: n("restore_all"),
+/// Appends the nodes that assign `restored` to `variable`; returns the assigning op.
+fn assign_restored(
+    scope: &Scope,
+    counters: &mut Counters,
+    variable: &SavedVariable,
+    restored: String,
+    nodes: &mut Vec<NodeDef>,
+) -> String {
+    match variable.kind {
+        VariableKind::Ref => {
+            let name = scope.name(&counters.next("Assign"));
+            nodes.push(
+                node("Assign", &name, [variable.node.clone(), restored])
+                    .attr("T", type_attr(variable.dtype))
+                    .attr("use_locking", bool_attr(true))
+                    .attr("validate_shape", bool_attr(true))
+                    .build(),
+            );
+            name
+        }
+        VariableKind::Resource => {
+            let identity = scope.name(&counters.next("Identity"));
+            nodes.push(
+                node("Identity", &identity, [restored])
+                    .attr("T", type_attr(variable.dtype))
+                    .build(),
+            );
+            let name = scope.name(&counters.next("AssignVariableOp"));
+            nodes.push(
+                node("AssignVariableOp", &name, [variable.node.clone(), identity])
+                    .attr("dtype", type_attr(variable.dtype))
+                    .build(),
+            );
+            name
+        }
+    }
+}
+
+/// The SaverDef a TF1 `Saver(sharded=False)` would record for these nodes.
+fn saver_def(scope: &Scope) -> SaverDef {
+    SaverDef {
+        filename_tensor_name: format!("{}:0", scope.name("Const")),
+        save_tensor_name: format!("{}:0", scope.name("control_dependency")),
+        restore_op_name: scope.name("restore_all"),
         max_to_keep: 5,
         sharded: false,
         keep_checkpoint_every_n_hours: 10000.0,
         version: proto::saver_def::CheckpointFormatVersion::V2 as i32,
-    };
-    SaverSubgraph {
-        nodes,
-        saver_def,
-        assign_op_of,
     }
 }
 

@@ -1,0 +1,1151 @@
+//! Writes `testdata/bad/`: one folder per damaged input, each derived from a
+//! real fixture under `testdata/fixtures/`, with a `case.json` saying how to
+//! run the CLI on it and what its error message must name. `tests/bad_inputs.rs`
+//! runs every case; it also regenerates the corpus with this file and checks
+//! that nothing changed, so the generator stays deterministic.
+//!
+//!     cargo run --example make_bad_corpus [OUT]
+//!
+//! `case.json` fields: `breaks` (what the case damages), `args` (CLI arguments,
+//! paths relative to the case folder; `$OUT_DIR` is a fresh path in a temporary
+//! directory), `expect` (texts the error message must all contain; `$OUT_DIR`
+//! and `$OUT_PARENT` are expanded) and, for cases about the destination, a
+//! `setup` the test performs before running (see tests/bad_inputs.rs).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use prost::Message;
+use serde::Serialize;
+use servegraph::bundle::{crc, table};
+use servegraph::proto::attr_value::Value;
+use servegraph::proto::tensor_shape_proto::Dim;
+use servegraph::proto::{
+    AttrValue, BundleEntryProto, DataType, GraphDef, MetaGraphDef, NodeDef, SavedModel,
+    TensorProto, TensorShapeProto,
+};
+
+const TINY_PREFIX: &str = "model.ckpt-5";
+const TINY_META: &str = "model.ckpt-5.meta";
+const TINY_INDEX: &str = "model.ckpt-5.index";
+const TINY_DATA: &str = "model.ckpt-5.data-00000-of-00001";
+const TINY_OUTPUT: &str = "logits=logits/BiasAdd:0";
+
+fn main() -> Result<()> {
+    let root = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/bad"));
+    let count = generate(&root)?;
+    println!("wrote {count} cases to {}", root.display());
+    Ok(())
+}
+
+/// Replaces `root` with the whole corpus; returns the number of cases.
+pub fn generate(root: &Path) -> Result<usize> {
+    if root.exists() {
+        std::fs::remove_dir_all(root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let mut corpus = Corpus {
+        root: root.to_path_buf(),
+        listing: Vec::new(),
+    };
+    protobuf_cases(&mut corpus)?;
+    bundle_cases(&mut corpus)?;
+    hostile_table_cases(&mut corpus)?;
+    graph_cases(&mut corpus)?;
+    argument_cases(&mut corpus)?;
+    location_cases(&mut corpus)?;
+    asset_cases(&mut corpus)?;
+    out_dir_cases(&mut corpus)?;
+    corpus.write_readme()?;
+    Ok(corpus.listing.len())
+}
+
+/// What `tests/bad_inputs.rs` reads from `case.json`.
+#[derive(Serialize)]
+struct Spec {
+    breaks: String,
+    args: Vec<String>,
+    expect: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    setup: Option<String>,
+}
+
+struct Corpus {
+    root: PathBuf,
+    /// Each case's name and what it breaks, for the README.
+    listing: Vec<(String, String)>,
+}
+
+impl Corpus {
+    fn case(&mut self, name: &str, breaks: &str) -> Result<Case> {
+        let dir = self.root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        self.listing.push((name.to_string(), breaks.to_string()));
+        Ok(Case {
+            dir,
+            breaks: breaks.to_string(),
+            setup: None,
+        })
+    }
+}
+
+impl Corpus {
+    fn write_readme(&self) -> Result<()> {
+        let mut text = String::from(
+            "# Bad-input corpus\n\n\
+             Written by `cargo run --example make_bad_corpus` (do not edit by hand); run by\n\
+             `tests/bad_inputs.rs`. Each folder holds a damaged copy of a fixture and a\n\
+             `case.json`: the CLI arguments, the texts the error must contain and, for\n\
+             destination cases, the setup the test performs.\n\n\
+             | case | what it breaks |\n|---|---|\n",
+        );
+        for (name, breaks) in &self.listing {
+            text += &format!("| `{name}` | {} |\n", breaks.replace('|', "\\|"));
+        }
+        std::fs::write(self.root.join("README.md"), text)?;
+        Ok(())
+    }
+}
+
+/// One case folder being filled.
+struct Case {
+    dir: PathBuf,
+    breaks: String,
+    setup: Option<String>,
+}
+
+impl Case {
+    /// Copies a fixture's training files (not its test metadata) into `into`.
+    fn fixture(self, name: &str, into: &str) -> Result<Case> {
+        let from = fixtures().join(name);
+        let target = self.dir.join(into);
+        std::fs::create_dir_all(&target)?;
+        let mut entries: Vec<_> = std::fs::read_dir(&from)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        for path in entries {
+            let name = path.file_name().context("fixture file name")?;
+            if name != "fixture.json" && name != "variables.json" {
+                std::fs::copy(&path, target.join(name))?;
+            }
+        }
+        Ok(self)
+    }
+
+    fn tiny(self) -> Result<Case> {
+        self.fixture("tiny_mlp", ".")
+    }
+
+    fn setup(mut self, setup: &str) -> Case {
+        self.setup = Some(setup.to_string());
+        self
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    fn read(&self, relative: &str) -> Result<Vec<u8>> {
+        std::fs::read(self.path(relative)).with_context(|| relative.to_string())
+    }
+
+    fn write(&self, relative: &str, bytes: impl AsRef<[u8]>) -> Result<()> {
+        let path = self.path(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes).with_context(|| relative.to_string())
+    }
+
+    fn remove(&self, relative: &str) -> Result<()> {
+        std::fs::remove_file(self.path(relative)).with_context(|| relative.to_string())
+    }
+
+    fn symlink(&self, relative: &str, target: &str) -> Result<()> {
+        std::os::unix::fs::symlink(target, self.path(relative))
+            .with_context(|| relative.to_string())
+    }
+
+    /// Writes `case.json`.
+    fn run(self, args: &[&str], expect: &[&str]) -> Result<()> {
+        let spec = Spec {
+            breaks: self.breaks,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            expect: expect.iter().map(|e| e.to_string()).collect(),
+            setup: self.setup,
+        };
+        let json = serde_json::to_string_pretty(&spec)? + "\n";
+        std::fs::write(self.dir.join("case.json"), json)?;
+        Ok(())
+    }
+
+    /// Runs `export` of the tiny_mlp checkpoint prefix with its usual output, plus `extra`.
+    fn export_tiny(self, extra: &[&str], expect: &[&str]) -> Result<()> {
+        let mut args = vec!["export", TINY_PREFIX, "$OUT_DIR", "--output", TINY_OUTPUT];
+        args.extend_from_slice(extra);
+        self.run(&args, expect)
+    }
+
+    fn edit_meta(
+        &self,
+        relative: &str,
+        edit: impl FnOnce(&mut MetaGraphDef) -> Result<()>,
+    ) -> Result<()> {
+        let mut meta = MetaGraphDef::decode(self.read(relative)?.as_slice())?;
+        edit(&mut meta)?;
+        self.write(relative, meta.encode_to_vec())
+    }
+
+    fn edit_graph(&self, edit: impl FnOnce(&mut GraphDef) -> Result<()>) -> Result<()> {
+        self.edit_meta(TINY_META, |meta| {
+            edit(meta.graph_def.as_mut().context("the fixture has a graph")?)
+        })
+    }
+
+    /// Rewrites one entry of a checkpoint index, keeping the table well formed.
+    fn edit_entry(
+        &self,
+        index: &str,
+        key: &str,
+        edit: impl FnOnce(&mut BundleEntryProto),
+    ) -> Result<()> {
+        let path = self.path(index);
+        let mut entries = table::read_table(&path, &self.read(index)?)?;
+        let (_, value) = entries
+            .iter_mut()
+            .find(|(k, _)| k.as_slice() == key.as_bytes())
+            .with_context(|| format!("{index} has no key {key}"))?;
+        let mut entry = BundleEntryProto::decode(value.as_slice())?;
+        edit(&mut entry);
+        *value = entry.encode_to_vec();
+        self.write(index, table::build_table(&entries, &path)?)
+    }
+
+    fn tiny_graph_pb(&self, name: &str) -> Result<GraphDef> {
+        let meta = MetaGraphDef::decode(
+            std::fs::read(fixtures().join("tiny_mlp").join(TINY_META))?.as_slice(),
+        )?;
+        let graph = meta.graph_def.context("the fixture has a graph")?;
+        self.write(name, graph.encode_to_vec())?;
+        Ok(graph)
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fixtures")
+}
+
+/// xorshift64*: a fixed sequence of positions, so regeneration is byte-identical.
+struct Positions(u64);
+
+impl Positions {
+    fn next_below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
+    }
+}
+
+/// The first single-bit flip (in a fixed pseudo-random order) that `rejects` refuses.
+fn flip_until_rejected(bytes: &[u8], rejects: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>> {
+    let mut positions = Positions(0x5eed_bad0);
+    for _ in 0..100_000 {
+        let mut flipped = bytes.to_vec();
+        let at = positions.next_below(bytes.len());
+        flipped[at] ^= 1 << positions.next_below(8);
+        if rejects(&flipped) {
+            return Ok(flipped);
+        }
+    }
+    bail!("no single-bit flip was rejected")
+}
+
+fn truncated(bytes: &[u8]) -> Vec<u8> {
+    bytes[..bytes.len() / 2].to_vec()
+}
+
+fn protobuf_cases(corpus: &mut Corpus) -> Result<()> {
+    let case = corpus
+        .case("meta_truncated", "the .meta protobuf cut in half")?
+        .tiny()?;
+    case.write(TINY_META, truncated(&case.read(TINY_META)?))?;
+    case.export_tiny(&[], &[TINY_META])?;
+
+    let case = corpus
+        .case(
+            "meta_bit_flipped",
+            "one flipped bit the protobuf decoder rejects in the .meta",
+        )?
+        .tiny()?;
+    let flipped =
+        flip_until_rejected(&case.read(TINY_META)?, |b| MetaGraphDef::decode(b).is_err())?;
+    case.write(TINY_META, flipped)?;
+    case.export_tiny(&[], &[TINY_META])?;
+
+    let graph_args = |file: &str| -> Vec<String> {
+        [
+            "export",
+            file,
+            "$OUT_DIR",
+            "--input",
+            "x=IteratorGetNext:0",
+            "--output",
+            TINY_OUTPUT,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let case = corpus.case("graphdef_pb_truncated", "a binary GraphDef cut in half")?;
+    case.tiny_graph_pb("graph.pb")?;
+    case.write("graph.pb", truncated(&case.read("graph.pb")?))?;
+    case.run(&as_strs(&graph_args("graph.pb")), &["graph.pb"])?;
+
+    let case = corpus.case(
+        "graphdef_pb_bit_flipped",
+        "one flipped bit the protobuf decoder rejects in a binary GraphDef",
+    )?;
+    case.tiny_graph_pb("graph.pb")?;
+    let flipped = flip_until_rejected(&case.read("graph.pb")?, |b| GraphDef::decode(b).is_err())?;
+    case.write("graph.pb", flipped)?;
+    case.run(&as_strs(&graph_args("graph.pb")), &["graph.pb"])?;
+
+    let case = corpus.case("graphdef_pbtxt_truncated", "a text GraphDef cut in half")?;
+    let text = graph_text(&case.tiny_graph_pb("graph.pb")?)?;
+    case.remove("graph.pb")?;
+    case.write("graph.pbtxt", truncated(text.as_bytes()))?;
+    case.run(&as_strs(&graph_args("graph.pbtxt")), &["graph.pbtxt"])?;
+
+    let case = corpus.case(
+        "graphdef_pbtxt_bit_flipped",
+        "one flipped bit the text parser rejects in a text GraphDef",
+    )?;
+    let text = graph_text(&case.tiny_graph_pb("graph.pb")?)?;
+    case.remove("graph.pb")?;
+    let flipped = flip_until_rejected(text.as_bytes(), |b| {
+        std::str::from_utf8(b).is_ok_and(|t| {
+            servegraph::text::parse_text::<GraphDef>("tensorflow.GraphDef", t).is_err()
+        })
+    })?;
+    case.write("graph.pbtxt", flipped)?;
+    case.run(&as_strs(&graph_args("graph.pbtxt")), &["graph.pbtxt"])
+}
+
+/// The nodes and versions of `graph` as text format, attrs in key order.
+/// (`text::to_text` prints map entries in hash order, which differs run to run.)
+fn graph_text(graph: &GraphDef) -> Result<String> {
+    let mut out = String::new();
+    for node in &graph.node {
+        let bare = NodeDef {
+            attr: Default::default(),
+            ..node.clone()
+        };
+        out += "node {\n";
+        out += &indented(&servegraph::text::to_text("tensorflow.NodeDef", &bare)?, 2);
+        for (key, value) in &node.attr {
+            out += &format!("  attr {{\n    key: {key:?}\n    value {{\n");
+            out += &indented(
+                &servegraph::text::to_text("tensorflow.AttrValue", value)?,
+                6,
+            );
+            out += "    }\n  }\n";
+        }
+        out += "}\n";
+    }
+    if let Some(versions) = &graph.versions {
+        out += "versions {\n";
+        out += &indented(
+            &servegraph::text::to_text("tensorflow.VersionDef", versions)?,
+            2,
+        );
+        out += "}\n";
+    }
+    let again: GraphDef = servegraph::text::parse_text("tensorflow.GraphDef", &out)?;
+    if again.node != graph.node || again.versions != graph.versions {
+        bail!("the text graph does not read back as the graph it was printed from");
+    }
+    Ok(out)
+}
+
+fn indented(text: &str, by: usize) -> String {
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| format!("{:by$}{line}\n", ""))
+        .collect()
+}
+
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Offset of the footer: the last 48 bytes of a table.
+fn footer_at(index: &[u8]) -> usize {
+    index.len() - 48
+}
+
+fn bundle_cases(corpus: &mut Corpus) -> Result<()> {
+    let case = corpus
+        .case("index_truncated", "the checkpoint .index cut in half")?
+        .tiny()?;
+    case.write(TINY_INDEX, truncated(&case.read(TINY_INDEX)?))?;
+    case.export_tiny(&[], &[TINY_INDEX])?;
+
+    let case = corpus
+        .case(
+            "index_bit_flipped_footer",
+            "a flipped bit in the index block handle of the .index footer",
+        )?
+        .tiny()?;
+    let mut index = case.read(TINY_INDEX)?;
+    let at = footer_at(&index) + 3;
+    index[at] ^= 0x40;
+    case.write(TINY_INDEX, index)?;
+    case.export_tiny(&[], &[TINY_INDEX])?;
+
+    let case = corpus
+        .case(
+            "index_bad_block_crc",
+            "a data block of the .index whose bytes no longer match its CRC",
+        )?
+        .tiny()?;
+    let mut index = case.read(TINY_INDEX)?;
+    index[3] ^= 0x10;
+    case.write(TINY_INDEX, index)?;
+    case.export_tiny(&[], &[TINY_INDEX, "checksum"])?;
+
+    let case = corpus
+        .case("index_bad_footer_magic", "the .index footer's magic number")?
+        .tiny()?;
+    let mut index = case.read(TINY_INDEX)?;
+    let last = index.len() - 1;
+    index[last] ^= 0xff;
+    case.write(TINY_INDEX, index)?;
+    case.export_tiny(&[], &[TINY_INDEX, "magic"])?;
+
+    let case = corpus
+        .case("data_truncated", "the data shard cut in half")?
+        .tiny()?;
+    case.write(TINY_DATA, truncated(&case.read(TINY_DATA)?))?;
+    case.export_tiny(&[], &[TINY_DATA])?;
+
+    let case = corpus
+        .case(
+            "data_bit_flipped",
+            "a flipped bit in a kept tensor's bytes (its CRC fails)",
+        )?
+        .tiny()?;
+    let mut data = case.read(TINY_DATA)?;
+    let last = data.len() - 1;
+    data[last] ^= 0x01;
+    case.write(TINY_DATA, data)?;
+    case.export_tiny(&[], &[TINY_DATA, "checksum"])?;
+
+    let case = corpus
+        .case(
+            "index_bad_tensor_crc",
+            "the stored CRC of a kept tensor in the .index",
+        )?
+        .tiny()?;
+    case.edit_entry(TINY_INDEX, "hidden/kernel", |e| e.crc32c ^= 0x0100)?;
+    case.export_tiny(&[], &["hidden/kernel", "checksum"])?;
+
+    let case = corpus
+        .case(
+            "data_missing_shard",
+            "the second of three data shards is gone",
+        )?
+        .fixture("sharded_partitioned", ".")?;
+    case.remove("model.ckpt-6.data-00001-of-00003")?;
+    case.run(
+        &[
+            "export",
+            "model.ckpt-6",
+            "$OUT_DIR",
+            "--input",
+            "ids=IteratorGetNext:0",
+            "--output",
+            "logits=logits:0",
+        ],
+        &["model.ckpt-6.data-00001-of-00003"],
+    )?;
+
+    let case = corpus
+        .case(
+            "index_offset_past_end_of_shard",
+            "an index entry whose offset lies beyond the shard's end",
+        )?
+        .tiny()?;
+    case.edit_entry(TINY_INDEX, "hidden/kernel", |e| e.offset = 1 << 40)?;
+    case.export_tiny(&[], &["hidden/kernel"])?;
+
+    let case = corpus
+        .case(
+            "index_petabyte_shape",
+            "an index entry of shape [2^25, 2^25] float32 (4 PiB)",
+        )?
+        .tiny()?;
+    case.edit_entry(TINY_INDEX, "hidden/kernel", |e| {
+        e.shape = Some(shape(&[1 << 25, 1 << 25]));
+        e.size = 1 << 52;
+    })?;
+    case.export_tiny(&[], &["hidden/kernel"])?;
+
+    let case = corpus
+        .case(
+            "index_negative_dimension",
+            "an index entry of shape [-4, 3]",
+        )?
+        .tiny()?;
+    case.edit_entry(TINY_INDEX, "hidden/kernel", |e| {
+        e.shape = Some(shape(&[-4, 3]))
+    })?;
+    case.export_tiny(&[], &["hidden/kernel"])?;
+
+    let case = corpus
+        .case("index_unknown_dtype", "an index entry of dtype 999")?
+        .tiny()?;
+    case.edit_entry(TINY_INDEX, "hidden/kernel", |e| e.dtype = 999)?;
+    case.export_tiny(&[], &["hidden/kernel"])
+}
+
+fn shape(dims: &[i64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: dims
+            .iter()
+            .map(|&size| Dim {
+                size,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+/// A block as tables store it: contents, compression type, masked CRC-32C of both.
+fn block_with_trailer(out: &mut Vec<u8>, contents: &[u8], kind: u8) -> (u64, u64) {
+    let handle = (out.len() as u64, contents.len() as u64);
+    let checksum = crc::extend(crc::crc32c(contents), &[kind]);
+    out.extend_from_slice(contents);
+    out.push(kind);
+    out.extend_from_slice(&crc::mask(checksum).to_le_bytes());
+    handle
+}
+
+fn varint(out: &mut Vec<u8>, value: u64) {
+    table::write_varint(out, value);
+}
+
+/// Block entries `(shared, unshared bytes, value)` followed by one restart point at 0.
+fn block(entries: impl IntoIterator<Item = (u64, Vec<u8>, Vec<u8>)>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (shared, unshared, value) in entries {
+        varint(&mut out, shared);
+        varint(&mut out, unshared.len() as u64);
+        varint(&mut out, value.len() as u64);
+        out.extend_from_slice(&unshared);
+        out.extend_from_slice(&value);
+    }
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out
+}
+
+/// A whole table with one data block (`contents`, compressed as `kind`) and its footer.
+fn one_block_table(contents: &[u8], kind: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (offset, size) = block_with_trailer(&mut out, contents, kind);
+    let metaindex = block_with_trailer(&mut out, &block([]), 0);
+    let mut handle = Vec::new();
+    varint(&mut handle, offset);
+    varint(&mut handle, size);
+    let index = block_with_trailer(&mut out, &block([(0, vec![0xff], handle)]), 0);
+    let mut footer = Vec::new();
+    for value in [metaindex.0, metaindex.1, index.0, index.1] {
+        varint(&mut footer, value);
+    }
+    footer.resize(40, 0);
+    footer.extend_from_slice(&0xdb47_7524_8b80_fb57u64.to_le_bytes());
+    out.extend_from_slice(&footer);
+    out
+}
+
+fn hostile_table_cases(corpus: &mut Corpus) -> Result<()> {
+    let case = corpus
+        .case(
+            "index_snappy_block_claims_4gib",
+            "a Snappy block of the .index whose header claims 4 GiB - 1 decompressed",
+        )?
+        .tiny()?;
+    let mut claim = Vec::new();
+    varint(&mut claim, u64::from(u32::MAX));
+    claim.extend_from_slice(&[0x0c, b'h', b'e', b'l', b'l', b'o']);
+    case.write(TINY_INDEX, one_block_table(&claim, 1))?;
+    case.export_tiny(&[], &[TINY_INDEX])?;
+
+    let case = corpus.case("index_key_prefix_grows_without_bound", "100,000 .index entries, each key the previous one plus a byte (5 GB of keys from 600 KB)")?.tiny()?;
+    let entries = (0..100_000u64).map(|i| (i, vec![b'k'], Vec::new()));
+    case.write(TINY_INDEX, one_block_table(&block(entries), 0))?;
+    case.export_tiny(&[], &[TINY_INDEX])
+}
+
+fn node_mut<'a>(graph: &'a mut GraphDef, name: &str) -> Result<&'a mut NodeDef> {
+    graph
+        .node
+        .iter_mut()
+        .find(|n| n.name == name)
+        .with_context(|| format!("no node {name}"))
+}
+
+fn bias_const(name: &str, tensor: TensorProto) -> NodeDef {
+    NodeDef {
+        name: name.into(),
+        op: "Const".into(),
+        attr: [
+            (
+                "dtype".to_string(),
+                AttrValue {
+                    value: Some(Value::Type(DataType::DtFloat as i32)),
+                },
+            ),
+            (
+                "value".to_string(),
+                AttrValue {
+                    value: Some(Value::Tensor(tensor)),
+                },
+            ),
+        ]
+        .into(),
+        ..NodeDef::default()
+    }
+}
+
+/// Feeds `logits/BiasAdd` its bias from a new Const instead of the variable.
+fn with_bias_const(graph: &mut GraphDef, constant: NodeDef) -> Result<()> {
+    let bias_add = node_mut(graph, "logits/BiasAdd")?;
+    let slot = bias_add
+        .input
+        .get_mut(1)
+        .context("BiasAdd has a bias input")?;
+    *slot = constant.name.clone();
+    graph.node.push(constant);
+    Ok(())
+}
+
+fn set_variable_shape(graph: &mut GraphDef, variable: &str, dims: &[i64]) -> Result<()> {
+    let node = node_mut(graph, variable)?;
+    node.attr.insert(
+        "shape".into(),
+        AttrValue {
+            value: Some(Value::Shape(shape(dims))),
+        },
+    );
+    Ok(())
+}
+
+fn graph_cases(corpus: &mut Corpus) -> Result<()> {
+    let case = corpus
+        .case(
+            "graph_variable_petabyte_shape",
+            "a variable declared [2^40, 3] in the graph",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| set_variable_shape(g, "hidden/kernel", &[1 << 40, 3]))?;
+    case.export_tiny(&[], &["hidden/kernel"])?;
+
+    let case = corpus
+        .case(
+            "graph_variable_negative_dimension",
+            "a variable declared [-5, 3] in the graph",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| set_variable_shape(g, "hidden/kernel", &[-5, 3]))?;
+    case.export_tiny(&[], &["hidden/kernel"])?;
+
+    let case = corpus
+        .case("graph_unknown_dtype", "the served op's T attr is dtype 999")?
+        .tiny()?;
+    case.edit_graph(|g| {
+        let node = node_mut(g, "logits/BiasAdd")?;
+        node.attr.insert(
+            "T".into(),
+            AttrValue {
+                value: Some(Value::Type(999)),
+            },
+        );
+        Ok(())
+    })?;
+    case.export_tiny(&[], &["logits/BiasAdd"])?;
+
+    let case = corpus
+        .case(
+            "graph_duplicate_node_names",
+            "a second node named hidden/MatMul",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| {
+        let copy = node_mut(g, "hidden/MatMul")?.clone();
+        g.node.push(copy);
+        Ok(())
+    })?;
+    case.export_tiny(&[], &["hidden/MatMul"])?;
+
+    let case = corpus
+        .case(
+            "graph_cycle_outside_loop",
+            "hidden/MatMul reads logits/BiasAdd, which depends on it (no while loop)",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| {
+        node_mut(g, "hidden/MatMul")?.input[0] = "logits/BiasAdd".into();
+        Ok(())
+    })?;
+    case.export_tiny(&["--input", "x=IteratorGetNext:0"], &["cycle"])?;
+
+    let case = corpus
+        .case(
+            "graph_dangling_input",
+            "hidden/MatMul reads a node that does not exist",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| {
+        node_mut(g, "hidden/MatMul")?.input[1] = "nowhere/at_all:0".into();
+        Ok(())
+    })?;
+    case.export_tiny(&[], &["hidden/MatMul", "nowhere/at_all"])?;
+
+    let case = corpus
+        .case(
+            "graph_input_port_past_outputs",
+            "logits/MatMul reads output 7 of Relu, which has one output",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| {
+        node_mut(g, "logits/MatMul")?.input[0] = "Relu:7".into();
+        Ok(())
+    })?;
+    case.export_tiny(&[], &["Relu:7"])?;
+
+    let case = corpus
+        .case(
+            "graph_unknown_op_type",
+            "Relu's op is one TensorFlow does not have",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| {
+        node_mut(g, "Relu")?.op = "NoSuchOpAnywhere".into();
+        Ok(())
+    })?;
+    case.export_tiny(&[], &["NoSuchOpAnywhere"])?;
+
+    let case = corpus
+        .case(
+            "graph_const_2e40_elements_no_content",
+            "a served Const of shape [2^20, 2^20] float32 with no values",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| {
+        let tensor = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: Some(shape(&[1 << 20, 1 << 20])),
+            ..TensorProto::default()
+        };
+        with_bias_const(g, bias_const("huge_bias", tensor))
+    })?;
+    case.export_tiny(&[], &["huge_bias"])?;
+
+    let case = corpus
+        .case(
+            "graph_const_content_length_mismatch",
+            "a served Const of shape [2] float32 whose tensor_content has 7 bytes",
+        )?
+        .tiny()?;
+    case.edit_graph(|g| {
+        let tensor = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: Some(shape(&[2])),
+            tensor_content: vec![0u8; 7].into(),
+            ..TensorProto::default()
+        };
+        with_bias_const(g, bias_const("short_bias", tensor))
+    })?;
+    case.export_tiny(&[], &["short_bias"])
+}
+
+fn argument_cases(corpus: &mut Corpus) -> Result<()> {
+    let case = corpus
+        .case(
+            "arg_input_port_past_outputs",
+            "--input names output 3 of Relu, which has one",
+        )?
+        .tiny()?;
+    case.export_tiny(&["--input", "x=Relu:3"], &["Relu:3"])?;
+
+    let case = corpus
+        .case(
+            "arg_output_port_past_outputs",
+            "--output names output 5 of a one-output op",
+        )?
+        .tiny()?;
+    case.run(
+        &[
+            "export",
+            TINY_PREFIX,
+            "$OUT_DIR",
+            "--output",
+            "scores=logits/BiasAdd:5",
+        ],
+        &["logits/BiasAdd:5"],
+    )?;
+
+    let case = corpus
+        .case("arg_duplicate_input_keys", "the same --input key twice")?
+        .tiny()?;
+    case.export_tiny(
+        &[
+            "--input",
+            "features=IteratorGetNext:0",
+            "--input",
+            "features=IteratorGetNext:1",
+        ],
+        &["features"],
+    )?;
+
+    let case = corpus
+        .case("arg_duplicate_output_keys", "the same --output key twice")?
+        .tiny()?;
+    case.export_tiny(&["--output", "logits=Relu:0"], &["logits"])?;
+
+    let case = corpus
+        .case(
+            "arg_unknown_output_tensor",
+            "--output names a tensor the graph does not have",
+        )?
+        .tiny()?;
+    case.run(
+        &[
+            "export",
+            TINY_PREFIX,
+            "$OUT_DIR",
+            "--output",
+            "scores=logits/BiasAd:0",
+        ],
+        &["logits/BiasAd:0"],
+    )?;
+
+    let case = corpus
+        .case("arg_malformed_input_spec", "--input without KEY=")?
+        .tiny()?;
+    case.export_tiny(&["--input", "IteratorGetNext:0"], &["IteratorGetNext:0"])?;
+
+    let case = corpus
+        .case("arg_no_output", "no --output: the message lists candidates")?
+        .tiny()?;
+    case.run(
+        &["export", TINY_PREFIX, "$OUT_DIR"],
+        &["logits/BiasAdd:0", "--output"],
+    )?;
+
+    let case = corpus
+        .case(
+            "arg_unknown_training_flag",
+            "--training-flag names a node the graph does not have",
+        )?
+        .tiny()?;
+    case.export_tiny(&["--training-flag", "no_such_flag"], &["no_such_flag"])?;
+
+    let case = corpus.case(
+        "arg_checkpoint_missing",
+        "--checkpoint names a prefix with no files",
+    )?;
+    case.tiny_graph_pb("graph.pb")?;
+    case.run(
+        &[
+            "export",
+            "graph.pb",
+            "$OUT_DIR",
+            "--input",
+            "x=IteratorGetNext:0",
+            "--output",
+            TINY_OUTPUT,
+            "--checkpoint",
+            "gone/model.ckpt-1",
+        ],
+        &["gone/model.ckpt-1"],
+    )
+}
+
+fn location_cases(corpus: &mut Corpus) -> Result<()> {
+    let case = corpus
+        .case("state_file_empty", "an empty `checkpoint` state file")?
+        .tiny()?;
+    case.write("checkpoint", "")?;
+    case.run(
+        &["export", ".", "$OUT_DIR", "--output", TINY_OUTPUT],
+        &["checkpoint", "empty"],
+    )?;
+
+    let case = corpus
+        .case(
+            "state_file_names_missing_checkpoint",
+            "a `checkpoint` state file naming a checkpoint that is not there",
+        )?
+        .tiny()?;
+    case.write(
+        "checkpoint",
+        "model_checkpoint_path: \"model.ckpt-99\"\nall_model_checkpoint_paths: \"model.ckpt-99\"\n",
+    )?;
+    case.run(
+        &["export", ".", "$OUT_DIR", "--output", TINY_OUTPUT],
+        &["model.ckpt-99"],
+    )?;
+
+    let case = corpus
+        .case("missing_meta", "a checkpoint prefix without its .meta")?
+        .tiny()?;
+    case.remove(TINY_META)?;
+    case.export_tiny(&[], &[TINY_META])?;
+
+    let case = corpus.case("source_does_not_exist", "a SOURCE path that does not exist")?;
+    case.write(
+        "README",
+        "The source this case names is deliberately absent.\n",
+    )?;
+    case.run(
+        &["export", "no_such_run", "$OUT_DIR", "--output", TINY_OUTPUT],
+        &["no_such_run", "does not exist"],
+    )?;
+
+    let case = corpus.case(
+        "show_not_a_saved_model",
+        "`show` on a directory holding neither a model nor a checkpoint",
+    )?;
+    case.write("notes/README", "Not a model.\n")?;
+    case.run(&["show", "notes"], &["notes", "not a SavedModel"])?;
+
+    let case = corpus
+        .case(
+            "validate_training_directory",
+            "`validate` on a training directory, not a SavedModel",
+        )?
+        .tiny()?;
+    case.run(&["validate", "."], &["not a SavedModel"])?;
+
+    let case = corpus.case(
+        "validate_path_does_not_exist",
+        "`validate` on a path that does not exist",
+    )?;
+    case.write(
+        "README",
+        "The model this case names is deliberately absent.\n",
+    )?;
+    case.run(
+        &["validate", "no_such_model"],
+        &["no_such_model", "does not exist"],
+    )
+}
+
+/// Exports vocab_lookup into `model/` of the case: a SavedModel source with one asset.
+fn saved_model_source(case: &Case) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let out = scratch.path().join("model");
+    let options = servegraph::ExportOptions {
+        inputs: vec!["tokens=IteratorGetNext:0".parse()?],
+        outputs: vec![TINY_OUTPUT.parse()?],
+        ..servegraph::ExportOptions::default()
+    };
+    servegraph::export_serving_model(&fixtures().join("vocab_lookup"), &out, &options)?;
+    for file in [
+        "saved_model.pb",
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+        "assets/vocab.txt",
+    ] {
+        case.write(&format!("model/{file}"), std::fs::read(out.join(file))?)?;
+    }
+    Ok(())
+}
+
+/// Renames the SavedModel source's asset: its AssetFileDef and the Const holding its name.
+fn rename_asset(case: &Case, name: &str) -> Result<()> {
+    let path = "model/saved_model.pb";
+    let mut saved = SavedModel::decode(case.read(path)?.as_slice())?;
+    let meta = saved.meta_graphs.first_mut().context("one MetaGraphDef")?;
+    let asset = meta.asset_file_def.first_mut().context("one asset")?;
+    asset.filename = name.into();
+    let tensor = match &asset.tensor_info.as_ref().and_then(|t| t.encoding.clone()) {
+        Some(servegraph::proto::tensor_info::Encoding::Name(tensor)) => tensor.clone(),
+        _ => bail!("the asset names no tensor"),
+    };
+    let node_name = tensor.split(':').next().unwrap_or_default();
+    let graph = meta.graph_def.as_mut().context("a graph")?;
+    let node = node_mut(graph, node_name)?;
+    let Some(AttrValue {
+        value: Some(Value::Tensor(value)),
+    }) = node.attr.get_mut("value")
+    else {
+        bail!("asset node {node_name} is not a string Const");
+    };
+    value.string_val = vec![name.as_bytes().to_vec().into()];
+    case.write(path, saved.encode_to_vec())
+}
+
+fn asset_cases(corpus: &mut Corpus) -> Result<()> {
+    let export_model = |case: Case, expect: &[&str]| -> Result<()> {
+        case.run(
+            &["export", "model", "$OUT_DIR", "--output", TINY_OUTPUT],
+            expect,
+        )
+    };
+    let case = corpus.case(
+        "saved_model_asset_dotdot",
+        "a SavedModel source whose asset is ../../outside_vocab.txt",
+    )?;
+    saved_model_source(&case)?;
+    case.write("outside_vocab.txt", case.read("model/assets/vocab.txt")?)?;
+    rename_asset(&case, "../../outside_vocab.txt")?;
+    export_model(case, &["../../outside_vocab.txt"])?;
+
+    let case = corpus.case(
+        "saved_model_asset_absolute",
+        "a SavedModel source whose asset is the absolute path /etc/passwd",
+    )?;
+    saved_model_source(&case)?;
+    rename_asset(&case, "/etc/passwd")?;
+    export_model(case, &["/etc/passwd"])?;
+
+    let case = corpus.case(
+        "saved_model_asset_symlink_out",
+        "a SavedModel source whose assets/vocab.txt is a symlink leading outside it",
+    )?;
+    saved_model_source(&case)?;
+    case.write("outside_vocab.txt", case.read("model/assets/vocab.txt")?)?;
+    case.remove("model/assets/vocab.txt")?;
+    case.symlink("model/assets/vocab.txt", "../../outside_vocab.txt")?;
+    export_model(case, &["vocab.txt"])?;
+
+    let case = corpus.case(
+        "saved_model_asset_missing",
+        "a SavedModel source without its assets/vocab.txt",
+    )?;
+    saved_model_source(&case)?;
+    case.remove("model/assets/vocab.txt")?;
+    case.write("model/assets/README", "vocab.txt is deliberately absent.\n")?;
+    export_model(case, &["vocab.txt"])?;
+
+    let case = corpus
+        .case(
+            "checkpoint_vocabulary_missing",
+            "a training directory whose table reads a vocab.txt that is not there",
+        )?
+        .fixture("vocab_lookup", ".")?;
+    case.remove("vocab.txt")?;
+    case.run(
+        &[
+            "export",
+            ".",
+            "$OUT_DIR",
+            "--input",
+            "tokens=IteratorGetNext:0",
+            "--output",
+            TINY_OUTPUT,
+        ],
+        &["vocab.txt"],
+    )
+}
+
+fn out_dir_cases(corpus: &mut Corpus) -> Result<()> {
+    let run_to = |case: Case, out: &str, extra: &[&str], expect: &[&str]| -> Result<()> {
+        let mut args = vec!["export", "run", out, "--output", TINY_OUTPUT];
+        args.extend_from_slice(extra);
+        case.run(&args, expect)
+    };
+    let case = corpus
+        .case(
+            "out_dir_is_symlink",
+            "OUT_DIR is a symlink to an empty directory elsewhere",
+        )?
+        .tiny()?;
+    case.setup("out_dir_is_symlink")
+        .export_tiny(&[], &["$OUT_DIR", "symlink"])?;
+
+    let case = corpus
+        .case("out_dir_is_source_dir", "OUT_DIR is the training directory")?
+        .fixture("tiny_mlp", "run")?;
+    run_to(case, "run", &[], &["run"])?;
+
+    let case = corpus
+        .case(
+            "out_dir_is_source_dir_overwrite",
+            "OUT_DIR is the training directory, with --overwrite",
+        )?
+        .fixture("tiny_mlp", "run")?;
+    run_to(case, "run", &["--overwrite"], &["run"])?;
+
+    let case = corpus
+        .case(
+            "out_dir_inside_source",
+            "OUT_DIR lies inside the training directory",
+        )?
+        .fixture("tiny_mlp", "run")?;
+    run_to(case, "run/serving", &[], &["run/serving"])?;
+
+    let case = corpus
+        .case(
+            "out_dir_contains_source",
+            "OUT_DIR is a parent of the training directory, with --overwrite",
+        )?
+        .fixture("tiny_mlp", "jobs/run")?;
+    case.run(
+        &[
+            "export",
+            "jobs/run",
+            "jobs",
+            "--output",
+            TINY_OUTPUT,
+            "--overwrite",
+        ],
+        &["jobs"],
+    )?;
+
+    let case = corpus
+        .case("out_dir_read_only", "OUT_DIR's parent is read-only")?
+        .tiny()?;
+    case.setup("read_only_destination")
+        .export_tiny(&[], &["$OUT_PARENT"])?;
+
+    let case = corpus
+        .case(
+            "out_dir_full",
+            "OUT_DIR's file system has no room for the export",
+        )?
+        .tiny()?;
+    case.setup("full_destination")
+        .export_tiny(&[], &["cannot write", "$OUT_PARENT"])?;
+
+    let case = corpus
+        .case("overwrite_regular_file", "--overwrite onto a regular file")?
+        .fixture("tiny_mlp", "run")?;
+    case.write("model.txt", "A file that is not a model.\n")?;
+    run_to(case, "model.txt", &["--overwrite"], &["model.txt"])?;
+
+    let case = corpus
+        .case(
+            "overwrite_non_saved_model_dir",
+            "--overwrite onto a non-empty directory that is not a SavedModel",
+        )?
+        .fixture("tiny_mlp", "run")?;
+    case.write("notes/todo.txt", "Not a model.\n")?;
+    run_to(case, "notes", &["--overwrite"], &["notes"])?;
+
+    let case = corpus
+        .case(
+            "out_dir_exists",
+            "OUT_DIR exists and --overwrite is not given",
+        )?
+        .fixture("tiny_mlp", "run")?;
+    case.write("notes/todo.txt", "Not a model.\n")?;
+    run_to(case, "notes", &[], &["notes", "--overwrite"])
+}
