@@ -76,6 +76,9 @@ fn synthetic_graph(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
     let ir = servegraph::Graph::from_graph_def(graph)?;
     let built = started.elapsed();
     let mut model = servegraph::Model::from_graph(ir);
+    let started = Instant::now();
+    servegraph::check::check_graph(&model, servegraph::check::CustomOps::Refuse)?;
+    let checked = started.elapsed();
     let spec = servegraph::passes::ServingSpec {
         inputs: vec!["x=x:0".parse()?],
         outputs: vec![format!("y={previous}:0").parse()?],
@@ -92,8 +95,9 @@ fn synthetic_graph(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let back = model.graph.to_graph_def();
     println!(
-        "synthetic graph of {count} nodes: IR in {:.0} ms, serving pipeline in {:.0} ms ({}), GraphDef of {} nodes in {:.0} ms",
+        "synthetic graph of {count} nodes: IR in {:.0} ms, checked in {:.0} ms, serving pipeline in {:.0} ms ({}), GraphDef of {} nodes in {:.0} ms",
         built.as_secs_f64() * 1000.0,
+        checked.as_secs_f64() * 1000.0,
         passes.as_secs_f64() * 1000.0,
         reports
             .iter()

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::bundle::BundleReader;
+use crate::check::{CustomOps, check_graph, check_signatures};
 use crate::error::Error;
 use crate::inspect::format_bytes;
 use crate::model::Model;
@@ -45,6 +46,10 @@ pub struct ExportOptions {
     pub keep_devices: bool,
     /// Tags of the MetaGraphDef to read when the source is a SavedModel. Default `["serve"]`.
     pub source_tags: Vec<String>,
+    /// Accept ops that are neither TensorFlow's nor in the source's op list,
+    /// for graphs whose custom op library is loaded at serving time.
+    /// Default: false (such an op is an error naming the node and the op).
+    pub allow_custom_ops: bool,
 }
 
 impl Default for ExportOptions {
@@ -59,11 +64,20 @@ impl Default for ExportOptions {
             training_flags: Vec::new(),
             keep_devices: false,
             source_tags: Vec::new(),
+            allow_custom_ops: false,
         }
     }
 }
 
 impl ExportOptions {
+    fn custom_ops(&self) -> CustomOps {
+        if self.allow_custom_ops {
+            CustomOps::Allow
+        } else {
+            CustomOps::Refuse
+        }
+    }
+
     fn serving_spec(&self) -> ServingSpec {
         ServingSpec {
             inputs: self.inputs.clone(),
@@ -144,9 +158,11 @@ pub fn export_serving_model(
     check_replaceable(&output, options.overwrite)?;
 
     let mut model = read::read_source(&located, checkpoint, &options.source_tags)?;
+    check_graph(&model, options.custom_ops())?;
     let nodes_before = model.graph.len();
     let pipeline = Pipeline::serving(&options.serving_spec());
     let passes = pipeline.run(&mut model, &mut PassContext::new())?;
+    check_signatures(&model)?;
     let mut written = write_saved_model(&model, &options.tags, &output, options.overwrite)?;
     written.path = out_dir.to_path_buf();
 

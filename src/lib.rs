@@ -14,12 +14,14 @@
 //! [`bundle`], [`text`] and [`tensor`] are the format layers underneath.
 
 pub mod bundle;
+pub mod check;
 pub mod error;
 pub mod export;
 pub mod inspect;
 pub mod ir;
 pub mod limits;
 pub mod model;
+pub mod ops;
 pub mod passes;
 pub mod proto;
 pub mod read;

@@ -51,6 +51,10 @@ enum Command {
         /// Keep the training graph's device placements.
         #[arg(long)]
         keep_devices: bool,
+        /// Accept ops that are neither TensorFlow's nor in the source's op list
+        /// (a custom op library must then be loaded at serving time).
+        #[arg(long)]
+        allow_custom_ops: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -95,6 +99,7 @@ fn print_error(error: &(dyn std::error::Error + 'static)) {
 /// The command-line flag that answers a library error (the library names no flags).
 fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use servegraph::Error;
+    use servegraph::check::CheckError;
     use servegraph::passes::PassError;
     match error.downcast_ref::<Error>()? {
         Error::Pass(PassError::NoOutputs { .. }) => {
@@ -102,6 +107,9 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         }
         Error::Pass(PassError::NoInputs) => Some("name each serving input with --input KEY=TENSOR"),
         Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
+        Error::Check(CheckError::UnknownOp { .. }) => {
+            Some("pass --allow-custom-ops if a custom op library provides it at serving time")
+        }
         _ => None,
     }
 }
@@ -119,6 +127,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             checkpoint,
             training_flags,
             keep_devices,
+            allow_custom_ops,
             json,
         } => {
             let options = ExportOptions {
@@ -144,6 +153,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 checkpoint,
                 training_flags,
                 keep_devices,
+                allow_custom_ops,
                 ..ExportOptions::default()
             };
             let report = export_serving_model(&source, &out_dir, &options)?;

@@ -60,10 +60,12 @@ impl Pass for TrainingCondsPass {
 pub fn find_flags(graph: &Graph, extra: &[String]) -> Result<Vec<NodeId>, PassError> {
     let mut flags = Vec::new();
     for name in extra {
-        let id = graph.find(name).ok_or_else(|| PassError::UnknownTensor {
-            tensor: name.clone(),
-            suggestions: Vec::new(),
-        })?;
+        let id = graph
+            .find(name)
+            .ok_or_else(|| PassError::UnknownTrainingFlag {
+                flag: name.clone(),
+                suggestions: super::inputs::close_names(graph, name),
+            })?;
         flags.push(id);
     }
     for id in graph.node_ids() {

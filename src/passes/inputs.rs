@@ -4,12 +4,14 @@
 //! resolved. Without `--input`, the input boundary the outputs depend on is
 //! found and named; without `--output`, candidates are suggested.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
+use crate::check;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::Model;
+use crate::ops::OpSignatures;
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType};
 use crate::typing;
@@ -110,6 +112,7 @@ pub struct InputsPass {
     inputs: Vec<InputSpec>,
     outputs: Vec<OutputSpec>,
     signature_name: String,
+    training_flags: Vec<String>,
 }
 
 impl InputsPass {
@@ -122,7 +125,76 @@ impl InputsPass {
             } else {
                 spec.signature_name.clone()
             },
+            training_flags: spec.training_flags.clone(),
         }
+    }
+
+    /// Each output key with its tensor, which must exist.
+    fn resolve_outputs(&self, model: &Model) -> Result<Vec<(String, TensorRef)>, PassError> {
+        let ops = OpSignatures::of(model);
+        self.outputs
+            .iter()
+            .map(|output| {
+                let used_as = format!("output {:?}", output.key);
+                let tensor = resolve_existing(model, &ops, &output.tensor, &used_as)?;
+                Ok((output.key.clone(), tensor))
+            })
+            .collect()
+    }
+
+    /// The inputs given, or else those detected upstream of `outputs`, never
+    /// a training flag.
+    fn choose_inputs(
+        &self,
+        graph: &Graph,
+        outputs: &[(String, TensorRef)],
+        flags: &[NodeId],
+        report: &mut PassReport,
+    ) -> Result<Vec<InputSpec>, PassError> {
+        if !self.inputs.is_empty() {
+            return Ok(self.inputs.clone());
+        }
+        let detected = detect_inputs(graph, outputs.iter().map(|(_, t)| t.node), flags);
+        if detected.is_empty() {
+            return Err(PassError::NoInputs);
+        }
+        for spec in &detected {
+            report.note(format!("input {:?} chosen: {}", spec.key, spec.tensor));
+        }
+        Ok(detected)
+    }
+
+    /// Each input with its tensor, which must exist, must not be a training
+    /// flag the user named, and must not be given for another key too.
+    fn resolve_inputs(
+        &self,
+        model: &Model,
+        inputs: Vec<InputSpec>,
+    ) -> Result<Vec<(InputSpec, TensorRef)>, PassError> {
+        let ops = OpSignatures::of(model);
+        let graph = &model.graph;
+        let mut keys_by_tensor: HashMap<TensorRef, String> = HashMap::new();
+        let mut resolved = Vec::with_capacity(inputs.len());
+        for spec in inputs {
+            let used_as = format!("input {:?}", spec.key);
+            let tensor = resolve_existing(model, &ops, &spec.tensor, &used_as)?;
+            let flag = graph.name(tensor.node);
+            if self.training_flags.iter().any(|named| named == flag) {
+                return Err(PassError::FlagAsInput {
+                    flag: flag.into(),
+                    key: spec.key,
+                });
+            }
+            if let Some(first) = keys_by_tensor.insert(tensor, spec.key.clone()) {
+                return Err(PassError::DuplicateInputTensor {
+                    tensor: graph.tensor_name(tensor),
+                    first,
+                    second: spec.key,
+                });
+            }
+            resolved.push((spec, tensor));
+        }
+        Ok(resolved)
     }
 }
 
@@ -138,22 +210,12 @@ impl Pass for InputsPass {
                 candidates: output_candidates(&model.graph),
             });
         }
-        let mut outputs = Vec::with_capacity(self.outputs.len());
-        for output in &self.outputs {
-            outputs.push((output.key.clone(), resolve(&model.graph, &output.tensor)?));
-        }
-        let inputs = if self.inputs.is_empty() {
-            let detected = detect_inputs(&model.graph, outputs.iter().map(|(_, t)| t.node));
-            if detected.is_empty() {
-                return Err(PassError::NoInputs);
-            }
-            for spec in &detected {
-                report.note(format!("input {:?} chosen: {}", spec.key, spec.tensor));
-            }
-            detected
-        } else {
-            self.inputs.clone()
-        };
+        unique_keys("output", self.outputs.iter().map(|o| (&o.key, &o.tensor)))?;
+        unique_keys("input", self.inputs.iter().map(|i| (&i.key, &i.tensor)))?;
+        let flags = super::conds::find_flags(&model.graph, &self.training_flags)?;
+        let outputs = self.resolve_outputs(model)?;
+        let inputs = self.choose_inputs(&model.graph, &outputs, &flags, &mut report)?;
+        let inputs = self.resolve_inputs(model, inputs)?;
 
         let mut signature = Signature {
             method_name: PREDICT_METHOD.into(),
@@ -161,13 +223,12 @@ impl Pass for InputsPass {
             outputs: BTreeMap::new(),
         };
         let mut training_batches = Vec::new();
-        for spec in &inputs {
-            let tensor = resolve(&model.graph, &spec.tensor)?;
-            let (dtype, shape) = input_type(model, tensor, spec)?;
-            training_batches.extend(training_batch_size(&model.graph, tensor));
+        for (spec, tensor) in &inputs {
+            let (dtype, shape) = input_type(model, *tensor, spec)?;
+            training_batches.extend(training_batch_size(&model.graph, *tensor));
             let placeholder = replace_with_placeholder(
                 model,
-                tensor,
+                *tensor,
                 &spec.key,
                 dtype,
                 shape.as_deref(),
@@ -209,16 +270,51 @@ impl Pass for InputsPass {
     }
 }
 
+/// An error when two specs share a key: a signature maps each key to one
+/// tensor, so the second would silently replace the first.
+fn unique_keys<'a>(
+    what: &'static str,
+    specs: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<(), PassError> {
+    let mut tensors_by_key: HashMap<&str, &str> = HashMap::new();
+    for (key, tensor) in specs {
+        if let Some(first) = tensors_by_key.insert(key, tensor) {
+            return Err(PassError::DuplicateKey {
+                what,
+                key: key.clone(),
+                first: first.into(),
+                second: tensor.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Resolves a tensor name, suggesting close names when it is not there.
 pub fn resolve(graph: &Graph, name: &str) -> Result<TensorRef, PassError> {
     graph.tensor(name).map_err(|_| PassError::UnknownTensor {
         tensor: name.into(),
-        suggestions: close_names(graph, name.split(':').next().unwrap_or(name)),
+        suggestions: close_names(graph, name.split(':').next().unwrap_or(name))
+            .into_iter()
+            .map(|node| format!("{node}:0"))
+            .collect(),
     })
 }
 
+/// [`resolve`], and the output must be one its op has.
+fn resolve_existing(
+    model: &Model,
+    ops: &OpSignatures<'_>,
+    name: &str,
+    used_as: &str,
+) -> Result<TensorRef, PassError> {
+    let tensor = resolve(&model.graph, name)?;
+    check::check_output_exists(&model.graph, ops, tensor, used_as)?;
+    Ok(tensor)
+}
+
 /// Up to five node names close to `wanted`: containing it, or a small edit away.
-fn close_names(graph: &Graph, wanted: &str) -> Vec<String> {
+pub(crate) fn close_names(graph: &Graph, wanted: &str) -> Vec<String> {
     let mut scored: Vec<(usize, String)> = graph
         .node_ids()
         .into_iter()
@@ -231,11 +327,7 @@ fn close_names(graph: &Graph, wanted: &str) -> Vec<String> {
         .map(|(distance, _, name)| (distance, name))
         .collect();
     scored.sort();
-    scored
-        .into_iter()
-        .take(5)
-        .map(|(_, name)| format!("{name}:0"))
-        .collect()
+    scored.into_iter().take(5).map(|(_, name)| name).collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -282,11 +374,11 @@ pub fn output_candidates(graph: &Graph) -> Vec<String> {
 
 /// The input-boundary tensors that `outputs` depend on, through data edges.
 /// Training flags are not inputs: the training-conds pass makes them constant.
-fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<InputSpec> {
-    let flags: HashSet<NodeId> = super::conds::find_flags(graph, &[])
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+fn detect_inputs(
+    graph: &Graph,
+    outputs: impl Iterator<Item = NodeId>,
+    flags: &[NodeId],
+) -> Vec<InputSpec> {
     let mut boundary: Vec<TensorRef> = Vec::new();
     let mut seen: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<NodeId> = outputs.collect();
@@ -309,6 +401,7 @@ fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<In
     }
     boundary.sort_by_key(|t| (graph.name(t.node).to_string(), t.port));
     let single = boundary.len() == 1;
+    let mut keys: HashSet<String> = HashSet::new();
     boundary
         .into_iter()
         .enumerate()
@@ -321,12 +414,27 @@ fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<In
                 format!("input_{i}")
             };
             InputSpec {
-                key,
+                key: unused_key(&mut keys, key),
                 tensor: graph.tensor_name(tensor),
                 shape: None,
             }
         })
         .collect()
+}
+
+/// `key`, or `key_1`, `key_2`, ... when an earlier input took it (placeholders
+/// `a/b` and `a_b` both want key `a_b`).
+fn unused_key(taken: &mut HashSet<String>, key: String) -> String {
+    let key = if taken.contains(&key) {
+        (1..)
+            .map(|i| format!("{key}_{i}"))
+            .find(|candidate| !taken.contains(candidate))
+            .unwrap_or(key)
+    } else {
+        key
+    };
+    taken.insert(key.clone());
+    key
 }
 
 /// The dtype of a tensor, or an error naming it and its op.
@@ -451,6 +559,7 @@ fn replace_with_placeholder(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::CheckError;
 
     #[test]
     fn parses_input_specs_with_shapes() {
@@ -567,6 +676,143 @@ mod tests {
             .unwrap();
         let inputs: Vec<&String> = model.signatures[DEFAULT_SIGNATURE].inputs.keys().collect();
         assert_eq!(inputs, ["x"]);
+    }
+
+    /// Placeholders `x` (float) and `mode` (bool, not named like a usual
+    /// training flag), and `out = Select(mode, x, x)`.
+    fn flag_model() -> Model {
+        use crate::passes::testing::{model, node};
+        let typed = |mut def: crate::proto::NodeDef, attr: &str, dtype: DataType| {
+            def.attr.insert(
+                attr.into(),
+                AttrValue {
+                    value: Some(Value::Type(dtype as i32)),
+                },
+            );
+            def
+        };
+        model(vec![
+            typed(node("mode", "Placeholder", &[]), "dtype", DataType::DtBool),
+            typed(node("x", "Placeholder", &[]), "dtype", DataType::DtFloat),
+            typed(
+                node("out", "Select", &["mode", "x", "x"]),
+                "T",
+                DataType::DtFloat,
+            ),
+        ])
+    }
+
+    fn run_inputs(
+        model: &mut Model,
+        inputs: &[&str],
+        outputs: &[&str],
+        flags: &[&str],
+    ) -> Result<Vec<String>, PassError> {
+        let spec = ServingSpec {
+            inputs: inputs.iter().map(|s| s.parse().unwrap()).collect(),
+            outputs: outputs.iter().map(|s| s.parse().unwrap()).collect(),
+            training_flags: flags.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        InputsPass::new(&spec).run(model, &mut PassContext::new())?;
+        Ok(model.signatures[DEFAULT_SIGNATURE]
+            .inputs
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    #[test]
+    fn a_named_training_flag_is_never_detected_as_an_input() {
+        let detected = run_inputs(&mut flag_model(), &[], &["y=out:0"], &[]).unwrap();
+        assert_eq!(
+            detected,
+            ["mode", "x"],
+            "unnamed, the flag looks like an input"
+        );
+        let detected = run_inputs(&mut flag_model(), &[], &["y=out:0"], &["mode"]).unwrap();
+        assert_eq!(detected, ["x"]);
+        let err =
+            run_inputs(&mut flag_model(), &["m=mode:0"], &["y=out:0"], &["mode"]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::FlagAsInput { flag, key } if flag == "mode" && key == "m"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_training_flag_that_does_not_exist_is_named() {
+        let err = run_inputs(&mut flag_model(), &[], &["y=out:0"], &["modee"]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::UnknownTrainingFlag { flag, .. } if flag == "modee"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("did you mean mode"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_and_a_tensor_given_twice_are_refused() {
+        let err =
+            run_inputs(&mut flag_model(), &["a=x:0", "a=mode:0"], &["y=out:0"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::DuplicateKey { what: "input", key, .. } if key == "a"),
+            "{err}"
+        );
+        let err = run_inputs(&mut flag_model(), &[], &["y=out:0", "y=x:0"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::DuplicateKey { what: "output", key, first, second }
+                if key == "y" && first == "out:0" && second == "x:0"),
+            "{err}"
+        );
+        // The same key for an input and an output is fine: they are separate maps.
+        run_inputs(&mut flag_model(), &["y=x:0", "m=mode"], &["y=out:0"], &[]).unwrap();
+        let err = run_inputs(&mut flag_model(), &["a=x:0", "b=x"], &["y=out:0"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::DuplicateInputTensor { tensor, first, second }
+                if tensor == "x:0" && first == "a" && second == "b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn inputs_and_outputs_past_the_op_outputs_are_refused() {
+        let err = run_inputs(&mut flag_model(), &["a=x:3"], &["y=out:0"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::Check(CheckError::NoSuchOutput { used_as, tensor, outputs: 1, .. })
+                if used_as == "input \"a\"" && tensor == "x:3"),
+            "{err}"
+        );
+        let err = run_inputs(&mut flag_model(), &[], &["k=out:5"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::Check(CheckError::NoSuchOutput { used_as, tensor, .. })
+                if used_as == "output \"k\"" && tensor == "out:5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn detected_keys_are_unique() {
+        use crate::passes::testing::{model, node};
+        let placeholder = |name: &str| {
+            let mut def = node(name, "Placeholder", &[]);
+            def.attr.insert(
+                "dtype".into(),
+                AttrValue {
+                    value: Some(Value::Type(DataType::DtFloat as i32)),
+                },
+            );
+            def
+        };
+        let mut add = node("out", "AddV2", &["a/b", "a_b"]);
+        add.attr.insert(
+            "T".into(),
+            AttrValue {
+                value: Some(Value::Type(DataType::DtFloat as i32)),
+            },
+        );
+        let mut model = model(vec![placeholder("a/b"), placeholder("a_b"), add]);
+        let keys = run_inputs(&mut model, &[], &["y=out:0"], &[]).unwrap();
+        assert_eq!(keys, ["a_b", "a_b_1"]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod prune;
 mod report;
 pub mod strip;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod training_ops;
 
 use std::time::Instant;
