@@ -143,10 +143,7 @@ mod tests {
         assert_eq!(typing::output_count(next, &attrs).ok(), Some(3));
 
         let batch_norm = tensorflow_op("FusedBatchNormV3").unwrap();
-        assert_eq!(
-            typing::output_count(batch_norm, &Default::default()),
-            Ok(6)
-        );
+        assert_eq!(typing::output_count(batch_norm, &Default::default()), Ok(6));
         let no_op = tensorflow_op("NoOp").unwrap();
         assert_eq!(
             typing::output_count(no_op, &Default::default()).ok(),
