@@ -14,6 +14,10 @@ synced away before the next run, untimed):
 - python_reference: rebuild the serving graph from model code, restore, Builder;
 - python_no_model: import_meta_graph, restore, Builder.
 
+The table gives each contender's median wall time (with the spread), median
+user + system CPU time (steadier than wall time on a busy machine), median
+peak RSS, output size, and wall-time ratios to servegraph and to the copy.
+
 Python is found through SERVEGRAPH_PYTHON or ./.venv/bin/python.
 """
 import argparse
@@ -48,7 +52,7 @@ def warm(paths):
 
 
 def timed(argv, stdout_path):
-    """Runs argv to completion: (wall seconds, peak RSS in MB).
+    """Runs argv to completion: (wall seconds, peak RSS in MB, user + system CPU seconds).
 
     The peak RSS comes from GNU time (`%M`) wrapped around the command, not
     from this process's wait4: Linux carries the parent's high-water mark
@@ -57,13 +61,14 @@ def timed(argv, stdout_path):
     rss_path = stdout_path + ".rss"
     with open(stdout_path, "wb") as out:
         started = time.perf_counter()
-        child = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_path, *argv], stdout=out, stderr=subprocess.PIPE)
+        child = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_path, *argv], stdout=out, stderr=subprocess.PIPE)
         wall = time.perf_counter() - started
     if child.returncode != 0:
         stderr = child.stderr.decode(errors="replace")
         sys.exit(f"{' '.join(argv)} failed ({child.returncode}):\n{stderr[-4000:]}")
     with open(rss_path) as f:
-        return wall, int(f.read().split()[-1]) / 1024
+        rss, user, system = f.read().split()[-3:]
+    return wall, int(rss) / 1024, float(user) + float(system)
 
 
 def fresh(path):
@@ -103,15 +108,16 @@ class Input:
 
 def measure(input, label, command, runs):
     """Median wall time and peak RSS over `runs` runs, each on fresh output."""
-    walls, peaks = [], []
+    walls, peaks, cpus = [], [], []
     out = os.path.join(input.work, label)
     stdout = os.path.join(input.work, f"{label}.stdout")
     for _ in range(runs):
         fresh(out)
         warm(input.files)
-        wall, peak = timed(command(out), stdout)
+        wall, peak, cpu = timed(command(out), stdout)
         walls.append(wall)
         peaks.append(peak)
+        cpus.append(cpu)
     size = directory_bytes(out)
     fresh(out)
     return {
@@ -120,6 +126,7 @@ def measure(input, label, command, runs):
         "wall": statistics.median(walls),
         "walls": walls,
         "rss": statistics.median(peaks),
+        "cpu": statistics.median(cpus),
         "bytes": size,
         "stdout": stdout,
     }
@@ -150,13 +157,13 @@ def describe(input):
 def table(rows):
     by_label = {r["label"]: r for r in rows}
     base, copy = by_label["servegraph"], by_label.get("copy")
-    header = f"{'contender':<18} {'runs':>4} {'wall median':>12} {'(min..max)':>17} {'peak RSS':>10} {'output':>10} {'x servegraph':>13} {'x copy':>8}"
+    header = f"{'contender':<18} {'runs':>4} {'wall median':>12} {'(min..max)':>17} {'CPU':>9} {'peak RSS':>10} {'output':>10} {'x servegraph':>13} {'x copy':>8}"
     lines = [header, "-" * len(header)]
     for r in rows:
         spread = f"({min(r['walls']):.2f}..{max(r['walls']):.2f})"
         to_copy = f"{r['wall'] / copy['wall']:.2f}" if copy else "-"
         lines.append(
-            f"{r['label']:<18} {r['runs']:>4} {r['wall']:>10.3f} s {spread:>17} {r['rss']:>7.0f} MB"
+            f"{r['label']:<18} {r['runs']:>4} {r['wall']:>10.3f} s {spread:>17} {r['cpu']:>7.2f} s {r['rss']:>7.0f} MB"
             f" {r['bytes'] / 1e6:>7.1f} MB {r['wall'] / base['wall']:>13.2f} {to_copy:>8}"
         )
     return "\n".join(lines)
