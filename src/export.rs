@@ -170,8 +170,7 @@ pub fn export_serving_model(
         read::read_source_timed(&located, checkpoint, &options.source_tags, &mut timings)?;
     let nodes_before = model.graph.len();
     let pipeline = Pipeline::serving(&options.serving_spec());
-    let passes = pipeline.run(&mut model, &mut PassContext::new())?;
-    timings.record_passes(&passes);
+    let passes = pipeline.run_timed(&mut model, &mut PassContext::new(), &mut timings)?;
     let mut written = write_saved_model_with(
         &model,
         &options.tags,

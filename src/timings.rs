@@ -19,6 +19,8 @@ pub enum Stage {
     IrBuild,
     /// One pass of the pipeline, by its name.
     Pass(String),
+    /// Checking the graph's invariants between passes (debug builds only).
+    Validate,
     /// Checking variables against the checkpoint and building the saver's restore subgraph.
     RestoreBuild,
     /// Copying asset files into `assets/`.
@@ -51,6 +53,7 @@ impl Stage {
             Stage::Decode => "decode",
             Stage::IrBuild => "ir build",
             Stage::Pass(name) => name,
+            Stage::Validate => "validate",
             Stage::RestoreBuild => "restore build",
             Stage::AssetCopy => "asset copy",
             Stage::VariableCopy => "variable copy",
@@ -63,7 +66,7 @@ impl Stage {
     pub fn phase(&self) -> Phase {
         match self {
             Stage::Locate | Stage::Decode | Stage::IrBuild => Phase::Read,
-            Stage::Pass(_) => Phase::Pass,
+            Stage::Pass(_) | Stage::Validate => Phase::Pass,
             Stage::Total => Phase::Total,
             _ => Phase::Write,
         }
@@ -120,20 +123,6 @@ impl Timings {
         let result = work();
         self.record(stage, started.elapsed());
         result
-    }
-
-    /// Records passes timed by the pipeline under their own names.
-    pub fn record_passes(&mut self, reports: &[crate::passes::PassReport]) {
-        for report in reports {
-            self.record_micros(Stage::Pass(report.pass.clone()), report.micros);
-        }
-    }
-
-    /// Appends another set of timings (say the writer's after the reader's).
-    pub fn extend(&mut self, other: Timings) {
-        for timing in other.stages {
-            self.record_micros(timing.stage, timing.micros);
-        }
     }
 
     pub fn stages(&self) -> &[StageTiming] {

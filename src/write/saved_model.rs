@@ -187,8 +187,10 @@ fn add_variables(
     report: &mut WriteReport,
     keys: &mut VariableKeys,
 ) {
+    // A set, not a scan of the report: a scan is quadratic in the variables.
+    let mut reported: HashSet<String> = report.variables.iter().map(|r| r.node.clone()).collect();
     for v in variables {
-        if !report.variables.iter().any(|r| r.node == v.node) {
+        if reported.insert(v.node.clone()) {
             report.variables.push(v.clone());
         }
     }
