@@ -27,6 +27,7 @@ pub mod proto;
 pub mod read;
 pub mod tensor;
 pub mod text;
+pub mod timings;
 pub mod typing;
 pub mod validate;
 pub mod write;

@@ -1,12 +1,17 @@
 //! The servegraph command line: `export`, `show`, `validate`.
 
+#[path = "servegraph/progress.rs"]
+mod progress;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use servegraph::export::Detail;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::write::atomic::Overwrite;
-use servegraph::{ExportOptions, WriteError, export_serving_model};
+use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
 
 #[derive(Parser)]
 #[command(
@@ -55,9 +60,18 @@ enum Command {
         /// (a custom op library must then be loaded at serving time).
         #[arg(long)]
         allow_custom_ops: bool,
-        /// Print the report as JSON.
+        /// Print the report as JSON (everything, with timings).
         #[arg(long)]
         json: bool,
+        /// After the report, print how long each stage took.
+        #[arg(long)]
+        timings: bool,
+        /// List every removed node, rewire and variable, not a few of each.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Print nothing on success (no report, no progress bar); errors still print.
+        #[arg(long, short, conflicts_with = "verbose")]
+        quiet: bool,
     },
     /// Check that a SavedModel will load and serve; exits non-zero when it will not.
     Validate {
@@ -114,6 +128,46 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
     }
 }
 
+/// What `export` prints, chosen by `--json`, `--timings`, `--verbose`, `--quiet`.
+struct ExportOutput {
+    json: bool,
+    timings: bool,
+    quiet: bool,
+    detail: Detail,
+}
+
+impl ExportOutput {
+    /// A progress bar for the variable copy, unless output is JSON or quiet
+    /// or stderr is not a terminal.
+    fn progress_bar(&self) -> Option<Arc<dyn servegraph::write::progress::CopyProgress>> {
+        if self.json || self.quiet {
+            return None;
+        }
+        let bar = progress::CopyBar::for_stderr()?;
+        Some(Arc::new(bar))
+    }
+
+    /// The report as JSON, as text (at the chosen detail), or only its
+    /// warnings (on stderr) when quiet; then the timings table if asked.
+    fn print(&self, report: &ExportReport) -> Result<(), serde_json::Error> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(report)?);
+            return Ok(());
+        }
+        if self.quiet {
+            for warning in &report.written.warnings {
+                eprintln!("warning: {warning}");
+            }
+        } else {
+            print!("{}", report.text(self.detail));
+        }
+        if self.timings {
+            print!("{}", report.timings);
+        }
+        Ok(())
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Export {
@@ -129,7 +183,20 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             keep_devices,
             allow_custom_ops,
             json,
+            timings,
+            verbose,
+            quiet,
         } => {
+            let output = ExportOutput {
+                json,
+                timings,
+                quiet,
+                detail: if verbose {
+                    Detail::Full
+                } else {
+                    Detail::Summary
+                },
+            };
             let options = ExportOptions {
                 inputs: inputs
                     .iter()
@@ -154,14 +221,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 training_flags,
                 keep_devices,
                 allow_custom_ops,
+                progress: output.progress_bar(),
                 ..ExportOptions::default()
             };
             let report = export_serving_model(&source, &out_dir, &options)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{report}");
-            }
+            output.print(&report)?;
         }
         Command::Validate { path, tags, json } => {
             let validation = servegraph::validate::validate_saved_model(&path, &tags)?;

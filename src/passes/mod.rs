@@ -20,12 +20,13 @@ pub mod strip;
 pub(crate) mod testing;
 pub mod training_ops;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use error::PassError;
 pub use report::{PassReport, Rewire};
 
 use crate::model::Model;
+use crate::timings::{Stage, Timings};
 
 /// One step of the pipeline.
 pub trait Pass {
@@ -133,22 +134,39 @@ impl Pipeline {
         model: &mut Model,
         cx: &mut PassContext,
     ) -> Result<Vec<PassReport>, PassError> {
+        self.run_timed(model, cx, &mut Timings::new())
+    }
+
+    /// [`Pipeline::run`], adding each pass's time (and the validation
+    /// between passes, when on) to `timings`.
+    pub fn run_timed(
+        &self,
+        model: &mut Model,
+        cx: &mut PassContext,
+        timings: &mut Timings,
+    ) -> Result<Vec<PassReport>, PassError> {
         let mut reports = Vec::with_capacity(self.passes.len());
+        let mut validating = Duration::ZERO;
         for pass in &self.passes {
             let started = Instant::now();
             let mut report = pass.run(model, cx)?;
+            let elapsed = started.elapsed();
             report.pass = pass.name().to_string();
-            report.micros = started.elapsed().as_micros() as u64;
+            report.micros = elapsed.as_micros() as u64;
+            timings.record(Stage::Pass(report.pass.clone()), elapsed);
             if cx.validate_between_passes {
-                model
-                    .graph
-                    .validate()
-                    .map_err(|source| PassError::Invalid {
-                        pass: pass.name(),
-                        source,
-                    })?;
+                let started = Instant::now();
+                let valid = model.graph.validate();
+                validating += started.elapsed();
+                valid.map_err(|source| PassError::Invalid {
+                    pass: pass.name(),
+                    source,
+                })?;
             }
             reports.push(report);
+        }
+        if cx.validate_between_passes {
+            timings.record(Stage::Validate, validating);
         }
         Ok(reports)
     }

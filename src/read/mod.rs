@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use crate::ir::Graph;
 use crate::model::Model;
 use crate::proto::{GraphDef, MetaGraphDef};
+use crate::timings::{Stage, Timings};
 
 /// Reads any supported source into a model. `checkpoint` supplies variables
 /// for a bare GraphDef (or overrides the source's own checkpoint).
@@ -33,18 +34,33 @@ pub fn read_source(
     checkpoint: Option<&Path>,
     tags: &[String],
 ) -> Result<Model, ReadError> {
+    read_source_timed(source, checkpoint, tags, &mut Timings::new())
+}
+
+/// [`read_source`], adding the time spent decoding the graph file and
+/// building the IR to `timings`.
+pub fn read_source_timed(
+    source: &Source,
+    checkpoint: Option<&Path>,
+    tags: &[String],
+    timings: &mut Timings,
+) -> Result<Model, ReadError> {
     let mut model = match source {
         Source::GraphDef { path } => {
-            let graph_def = read_graph_def(path)?;
-            model_from_graph_def(path, graph_def, dir_of(path))?
+            let graph_def = timings.time(Stage::Decode, || read_graph_def(path))?;
+            timings.time(Stage::IrBuild, || {
+                model_from_graph_def(path, graph_def, dir_of(path))
+            })?
         }
         Source::Checkpoint { prefix, meta } => {
-            let meta_graph = read_meta_graph(meta)?;
-            let mut model = meta::model_from_meta_graph(meta, meta_graph, dir_of(prefix))?;
+            let meta_graph = timings.time(Stage::Decode, || read_meta_graph(meta))?;
+            let mut model = timings.time(Stage::IrBuild, || {
+                meta::model_from_meta_graph(meta, meta_graph, dir_of(prefix))
+            })?;
             model.checkpoint = Some(prefix.clone());
             model
         }
-        Source::SavedModel { dir } => read_saved_model_source(dir, tags)?,
+        Source::SavedModel { dir } => read_saved_model_source(dir, tags, timings)?,
     };
     if let Some(prefix) = checkpoint {
         if !crate::bundle::index_path(prefix).exists() {
@@ -59,16 +75,22 @@ pub fn read_source(
 }
 
 /// A SavedModel source: its variables, and assets read only from its `assets/`.
-fn read_saved_model_source(dir: &Path, tags: &[String]) -> Result<Model, ReadError> {
-    let (meta_graph, variables) = read_saved_model(dir, tags)?;
-    let file = dir.join("saved_model.pb");
-    let declared_assets = assets::saved_model_assets(dir, &file, &meta_graph)?;
-    let asset_root = assets::assets_root(dir);
-    let mut model = meta::model_from_meta_graph(&file, meta_graph, asset_root.clone())?;
-    model.checkpoint = variables;
-    model.declared_assets = declared_assets;
-    model.asset_root = Some(asset_root);
-    Ok(model)
+fn read_saved_model_source(
+    dir: &Path,
+    tags: &[String],
+    timings: &mut Timings,
+) -> Result<Model, ReadError> {
+    let (meta_graph, variables) = timings.time(Stage::Decode, || read_saved_model(dir, tags))?;
+    timings.time(Stage::IrBuild, || {
+        let file = dir.join("saved_model.pb");
+        let declared_assets = assets::saved_model_assets(dir, &file, &meta_graph)?;
+        let asset_root = assets::assets_root(dir);
+        let mut model = meta::model_from_meta_graph(&file, meta_graph, asset_root.clone())?;
+        model.checkpoint = variables;
+        model.declared_assets = declared_assets;
+        model.asset_root = Some(asset_root);
+        Ok(model)
+    })
 }
 
 fn model_from_graph_def(
