@@ -111,7 +111,7 @@ impl Graph {
     }
 
     /// The node named `name`, or an error naming it.
-    pub fn expect(&self, name: &str) -> Result<NodeId, IrError> {
+    pub fn require(&self, name: &str) -> Result<NodeId, IrError> {
         self.find(name)
             .ok_or_else(|| IrError::NoSuchNode { name: name.into() })
     }
@@ -400,7 +400,7 @@ impl Graph {
             }
             None => (name, 0),
         };
-        Ok(TensorRef::new(self.expect(node)?, port))
+        Ok(TensorRef::new(self.require(node)?, port))
     }
 
     /// The nodes `roots` depend on, through data and control edges, roots included.

@@ -364,7 +364,7 @@ fn mismatch(v: &Variable, graph: String, stored: String, checkpoint: &Path) -> W
 
 /// A node reading the variable's value, created when the graph has none.
 fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
-    let id = graph.expect(&v.node)?;
+    let id = graph.require(&v.node)?;
     let (name, op, key) = match v.kind {
         VariableKind::Resource => (
             format!("{}/Read/ReadVariableOp", v.node),
@@ -483,7 +483,7 @@ fn point_assets_at_their_files(
 ) -> Result<Vec<AssetSpec>, WriteError> {
     let mut assets = Vec::with_capacity(model.assets.len());
     for asset in &model.assets {
-        let id = graph.expect(&asset.node)?;
+        let id = graph.require(&asset.node)?;
         // A declared asset tensor may be a placeholder the loader fed; it becomes the constant.
         let constant = string_const("", asset.filename.as_bytes());
         let node = graph.node_mut(id);
@@ -505,7 +505,7 @@ fn add_init_op(graph: &mut Graph, initializers: &[String]) -> Result<Option<Stri
     let name = graph.unique_name("init_all_tables");
     let id = graph.add_node(Node::new(name.clone(), "NoOp"))?;
     for initializer in initializers {
-        let source: NodeId = graph.expect(initializer)?;
+        let source: NodeId = graph.require(initializer)?;
         graph.add_control_input(id, source);
     }
     Ok(Some(name))
