@@ -139,10 +139,10 @@ fn check_output(graph: &Graph, ops: &OpSignatures<'_>, tensor: TensorRef) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Signature, TensorSpec};
     use crate::passes::testing::{model, node};
     use crate::proto::AttrValue;
     use crate::proto::attr_value::Value;
-    use crate::write::meta_graph::{Signature, TensorSpec};
 
     fn split(name: &str, num_split: i64) -> crate::proto::NodeDef {
         let mut split = node(name, "Split", &["dim", "value"]);

@@ -9,13 +9,12 @@ use crate::bundle::BundleReader;
 use crate::check::{CustomOps, check_graph, check_signatures};
 use crate::error::Error;
 use crate::inspect::format_bytes;
-use crate::model::Model;
+use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
-use crate::write::meta_graph::{DEFAULT_SIGNATURE, SERVE_TAG, Signature};
 use crate::write::saved_model::{VariableReport, WriteReport, write_saved_model};
 
 /// The legacy AI Platform (MLS1) model size limit.
@@ -280,7 +279,7 @@ impl std::fmt::Display for ExportReport {
                         f,
                         "  {direction} {name}: {} {} {shape}",
                         t.name,
-                        crate::inspect::dtype_name(t.dtype as i32)
+                        crate::typing::dtype_name(t.dtype as i32)
                     )?;
                 }
             }

@@ -19,6 +19,7 @@
 //!   passes through untouched.
 
 mod attrs;
+pub mod constants;
 mod convert;
 mod error;
 mod graph;

@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use super::constants::{FORWARDING_OPS, through_identities};
 use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::constants::{FORWARDING_OPS, through_identities};
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::limits::MAX_MATCH_DEPTH;
 use crate::model::Model;

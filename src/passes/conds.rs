@@ -10,8 +10,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::constants::{self, FORWARDING_OPS};
 use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::constants::{self, FORWARDING_OPS};
 use crate::ir::{AttrExt, Graph, NodeId, TensorRef};
 use crate::model::Model;
 use crate::proto::DataType;

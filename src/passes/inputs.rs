@@ -10,12 +10,11 @@ use std::str::FromStr;
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
 use crate::check;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
-use crate::model::Model;
+use crate::model::{DEFAULT_SIGNATURE, Model, PREDICT_METHOD, Signature, TensorSpec};
 use crate::ops::OpSignatures;
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType};
 use crate::typing;
-use crate::write::meta_graph::{DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec};
 
 /// `--input KEY=TENSOR[:shape=D0,D1,...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -355,7 +354,7 @@ pub fn output_candidates(graph: &Graph) -> Vec<String> {
         let op = graph.op(id);
         let is_loss = op.contains("CrossEntropyWithLogits");
         if let Some(logits) = graph.data_input(id, 0).filter(|_| is_loss) {
-            let logits = super::constants::through_identities(graph, logits);
+            let logits = crate::ir::constants::through_identities(graph, logits);
             candidates.push(graph.tensor_name(logits));
         }
     }
@@ -484,7 +483,7 @@ fn training_batch_size(graph: &Graph, tensor: TensorRef) -> Option<i64> {
         let batched =
             node.op.starts_with("QueueDequeueMany") || node.op.starts_with("QueueDequeueUpTo");
         let n = graph.data_input(tensor.node, 1).filter(|_| batched)?;
-        super::constants::const_f64(graph, n)
+        crate::ir::constants::const_f64(graph, n)
             .map(|v| v as i64)
             .filter(|&b| b > 0)
     })

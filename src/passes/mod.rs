@@ -7,7 +7,6 @@
 
 pub mod batch_norm;
 pub mod conds;
-pub mod constants;
 pub mod devices;
 pub mod dropout;
 mod error;

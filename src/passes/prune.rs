@@ -7,9 +7,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
 
-use super::constants::const_string;
 use super::training_ops::{TrainingCategory, training_category};
 use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::constants::const_string;
 use crate::ir::{Graph, NodeId};
 use crate::model::{Asset, Model};
 
@@ -121,7 +121,7 @@ fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> {
         let Some(filename) = graph.data_input(id, 1) else {
             continue;
         };
-        let filename = super::constants::through_identities(graph, filename);
+        let filename = crate::ir::constants::through_identities(graph, filename);
         let Some(path) = const_string(graph, filename.node) else {
             continue;
         };
@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn keeps_table_initializers_and_finds_their_vocabulary() {
         let mut vocab = node("vocab", "Const", &[]);
-        vocab.attr = crate::passes::constants::string_const("", b"words/vocab.txt").attrs;
+        vocab.attr = crate::ir::constants::string_const("", b"words/vocab.txt").attrs;
         let mut model = serving_model(
             vec![
                 node("table", "HashTableV2", &[]),

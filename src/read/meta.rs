@@ -9,10 +9,10 @@ use prost::Message;
 
 use super::ReadError;
 use crate::bundle::slices::{self, Extent1};
+use crate::ir::constants::through_identities;
 use crate::ir::{AttrExt, Graph, NodeId};
 use crate::limits::MAX_PROTO_BYTES;
 use crate::model::{CheckpointSlot, Model};
-use crate::passes::constants::through_identities;
 use crate::proto::collection_def::Kind;
 use crate::proto::{GraphDef, MetaGraphDef, SavedModel, VariableDef};
 

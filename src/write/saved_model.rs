@@ -16,9 +16,9 @@ use super::saver::{SavedVariable, VariableKind, build_saver};
 use crate::bundle::slices::parse_spec;
 use crate::bundle::{BundleReader, BundleWriter};
 use crate::error::WriteError;
+use crate::ir::constants::string_const;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
-use crate::passes::constants::string_const;
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType, OpList, SavedModel, VariableDef};
 use crate::typing::base_dtype;
@@ -345,7 +345,7 @@ fn check_against_checkpoint(
         report.push(VariableReport {
             node: v.node.clone(),
             key: v.slot.key.clone(),
-            dtype: crate::inspect::dtype_name(v.dtype as i32),
+            dtype: crate::typing::dtype_name(v.dtype as i32),
             shape: v.shape.clone(),
             bytes,
         });
