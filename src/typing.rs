@@ -206,13 +206,10 @@ pub fn stated_output_shape(op: &str, attrs: &Attrs, port: usize) -> Option<Vec<i
     };
     listed("_output_shapes")
         .or_else(|| listed("output_shapes"))
-        .or_else(|| match op {
-            "Placeholder" | "PlaceholderWithDefault" | "VariableV2" | "VarHandleOp"
-                if port == 0 =>
-            {
-                single("shape")
-            }
-            _ => None,
+        .or_else(|| {
+            let states_shape = matches!(op, "Placeholder" | "PlaceholderWithDefault")
+                || crate::op_kinds::is_variable_op(op);
+            single("shape").filter(|_| states_shape && port == 0)
         })
 }
 

@@ -13,6 +13,7 @@ use crate::ir::constants::{FORWARDING_OPS, through_identities};
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::limits::MAX_MATCH_DEPTH;
 use crate::model::Model;
+use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 use crate::proto::AttrValue;
 use crate::proto::attr_value::Value;
 
@@ -121,7 +122,7 @@ fn variable_of(graph: &Graph, mut tensor: TensorRef) -> Option<NodeId> {
     for _ in 0..MAX_MATCH_DEPTH {
         let behind = through_identities(graph, tensor);
         match graph.op(behind.node) {
-            "VariableV2" | "Variable" | "VarHandleOp" => return Some(behind.node),
+            op if is_variable_op(op) => return Some(behind.node),
             "ReadVariableOp" => tensor = graph.data_input(behind.node, 0)?,
             _ => return None,
         }
@@ -140,7 +141,7 @@ fn variable_read(
     report: &mut PassReport,
 ) -> Result<TensorRef, PassError> {
     let graph = &model.graph;
-    let resource = graph.op(variable) == "VarHandleOp";
+    let resource = is_resource_variable_op(graph.op(variable));
     let existing = graph
         .data_consumers(TensorRef::new(variable, 0))
         .into_iter()

@@ -13,6 +13,7 @@ use crate::ir::constants::through_identities;
 use crate::ir::{AttrExt, Graph, NodeId};
 use crate::limits::MAX_PROTO_BYTES;
 use crate::model::{CheckpointSlot, Model};
+use crate::op_kinds::is_variable_op;
 use crate::proto::collection_def::Kind;
 use crate::proto::{GraphDef, MetaGraphDef, SavedModel, VariableDef};
 
@@ -228,13 +229,6 @@ pub fn model_from_meta_graph(
     }
     model.checkpoint_slots = slots;
     Ok(model)
-}
-
-fn is_variable_op(op: &str) -> bool {
-    matches!(
-        op,
-        "VariableV2" | "Variable" | "VarHandleOp" | "AutoReloadVariable"
-    )
 }
 
 /// Every variable restored from the key that is its own name.

@@ -19,6 +19,7 @@ use crate::error::WriteError;
 use crate::ir::constants::string_const;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
+use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType, OpList, SavedModel, VariableDef};
 use crate::typing::base_dtype;
@@ -50,10 +51,6 @@ pub struct VariableReport {
 pub struct MetaGraphVariant<'a> {
     pub model: &'a Model,
     pub tags: Vec<String>,
-}
-
-fn is_variable_op(op: &str) -> bool {
-    matches!(op, "VariableV2" | "Variable" | "VarHandleOp")
 }
 
 /// Writes one model under `tags`.
@@ -258,7 +255,7 @@ fn variables_of(model: &Model) -> Result<Vec<Variable>, WriteError> {
                 key: node.name().into(),
                 slice_spec: String::new(),
             });
-        let kind = if node.op == "VarHandleOp" {
+        let kind = if is_resource_variable_op(&node.op) {
             VariableKind::Resource
         } else {
             VariableKind::Ref
