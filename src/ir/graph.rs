@@ -389,17 +389,7 @@ impl Graph {
 
     /// Parses `node`, `node:port`, resolving the node.
     pub fn tensor(&self, name: &str) -> Result<TensorRef, IrError> {
-        let (node, port) = match name.rsplit_once(':') {
-            Some((node, port)) => {
-                let port = port.parse::<usize>().map_err(|_| IrError::MalformedInput {
-                    node: String::new(),
-                    input: name.into(),
-                    reason: "the port after ':' is not a number".into(),
-                })?;
-                (node, port)
-            }
-            None => (name, 0),
-        };
+        let (node, port) = super::parse_tensor_name(name)?;
         Ok(TensorRef::new(self.require(node)?, port))
     }
 

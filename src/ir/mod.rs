@@ -29,4 +29,4 @@ mod print;
 pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};
-pub use input_name::{InputName, format_input, parse_input};
+pub use input_name::{InputName, format_input, node_of, parse_input, parse_tensor_name};

@@ -293,7 +293,7 @@ fn unique_keys<'a>(
 pub fn resolve(graph: &Graph, name: &str) -> Result<TensorRef, PassError> {
     graph.tensor(name).map_err(|_| PassError::UnknownTensor {
         tensor: name.into(),
-        suggestions: close_names(graph, name.split(':').next().unwrap_or(name))
+        suggestions: close_names(graph, crate::ir::node_of(name))
             .into_iter()
             .map(|node| format!("{node}:0"))
             .collect(),

@@ -192,12 +192,7 @@ pub fn model_from_meta_graph(
                     what: "VariableDef in the variables collection",
                     detail: e.to_string(),
                 })?;
-                let node = def
-                    .variable_name
-                    .split(':')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+                let node = crate::ir::node_of(&def.variable_name).to_string();
                 if key == "trainable_variables" || def.trainable {
                     model.trainable.insert(node.clone());
                 }
