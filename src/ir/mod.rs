@@ -24,8 +24,12 @@ mod convert;
 mod error;
 mod graph;
 mod input_name;
+mod library;
 mod print;
 
+/// The IR's dtype is TensorFlow's own enum: every stage names dtypes the way
+/// the files do.
+pub use crate::proto::DataType;
 pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};

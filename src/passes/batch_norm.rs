@@ -14,8 +14,6 @@ use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::limits::MAX_MATCH_DEPTH;
 use crate::model::Model;
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};
-use crate::proto::AttrValue;
-use crate::proto::attr_value::Value;
 
 /// Puts every batch norm in inference mode.
 pub struct BatchNormPass;
@@ -161,12 +159,7 @@ fn variable_read(
         Node::new(name.clone(), "Identity")
     };
     let key = if resource { "dtype" } else { "T" };
-    let node = node.with_attr(
-        key,
-        AttrValue {
-            value: Some(Value::Type(dtype as i32)),
-        },
-    );
+    let node = node.with_type(key, dtype);
     let id = model.graph.add_node(node)?;
     model.graph.push_data_input(id, TensorRef::new(variable, 0));
     report.added.push(name);
@@ -207,19 +200,9 @@ fn fuse_to_inference(
         );
     }
     let node = model.graph.node_mut(id);
-    node.attrs.insert(
-        "is_training".into(),
-        AttrValue {
-            value: Some(Value::B(false)),
-        },
-    );
+    node.set_attr_bool("is_training", false);
     if node.attrs.contains_key("exponential_avg_factor") {
-        node.attrs.insert(
-            "exponential_avg_factor".into(),
-            AttrValue {
-                value: Some(Value::F(1.0)),
-            },
-        );
+        node.set_attr_float("exponential_avg_factor", 1.0);
     }
     report.note(format!("{name}: is_training set to false"));
     Ok(())
@@ -229,7 +212,8 @@ fn fuse_to_inference(
 mod tests {
     use super::*;
     use crate::passes::testing::node;
-    use crate::proto::{GraphDef, NodeDef};
+    use crate::proto::attr_value::Value;
+    use crate::proto::{AttrValue, GraphDef, NodeDef};
 
     fn with_attr(mut n: NodeDef, key: &str, value: Value) -> NodeDef {
         n.attr.insert(key.into(), AttrValue { value: Some(value) });

@@ -12,9 +12,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::ir::constants::{self, FORWARDING_OPS};
-use crate::ir::{AttrExt, Graph, NodeId, TensorRef};
+use crate::ir::{AttrExt, DataType, Graph, NodeId, TensorRef};
 use crate::model::Model;
-use crate::proto::DataType;
 
 /// Names that mark a boolean placeholder as a training flag.
 const FLAG_NAMES: &[&str] = &[

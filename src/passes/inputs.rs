@@ -9,11 +9,9 @@ use std::str::FromStr;
 
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
 use crate::check;
-use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
+use crate::ir::{AttrExt, DataType, Graph, Node, NodeId, TensorRef};
 use crate::model::{DEFAULT_SIGNATURE, Model, PREDICT_METHOD, Signature, TensorSpec};
 use crate::ops::OpSignatures;
-use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, DataType};
 use crate::typing;
 
 /// `--input KEY=TENSOR[:shape=D0,D1,...]`.
@@ -497,10 +495,8 @@ fn queue_component_shape(graph: &Graph, tensor: TensorRef) -> Option<Vec<i64>> {
         return None;
     }
     let queue = graph.data_input(tensor.node, 0)?;
-    let Value::List(shapes) = graph.node(queue.node).attr_value("shapes").ok()? else {
-        return None;
-    };
-    let component = typing::dims(shapes.shape.get(tensor.port)?)?;
+    let shapes = graph.node(queue.node).attr_list_dims("shapes").ok()?;
+    let component = shapes.into_iter().nth(tensor.port)??;
     if dequeue.op.starts_with("QueueDequeueMany") || dequeue.op.starts_with("QueueDequeueUpTo") {
         Some(std::iter::once(-1).chain(component).collect())
     } else {
@@ -517,15 +513,12 @@ fn replace_with_placeholder(
     shape: Option<&[i64]>,
     report: &mut PassReport,
 ) -> Result<String, PassError> {
-    let shape_proto = typing::shape_proto_or_unknown(shape);
     let existing = model.graph.node(tensor.node);
     if existing.op == "Placeholder" && existing.name() == key {
-        model.graph.node_mut(tensor.node).attrs.insert(
-            "shape".into(),
-            AttrValue {
-                value: Some(Value::Shape(shape_proto)),
-            },
-        );
+        model
+            .graph
+            .node_mut(tensor.node)
+            .set_attr_shape("shape", shape);
         return Ok(key.to_string());
     }
     let name = model.graph.unique_name(key);
@@ -535,18 +528,8 @@ fn replace_with_placeholder(
         ));
     }
     let placeholder = Node::new(name.clone(), "Placeholder")
-        .with_attr(
-            "dtype",
-            AttrValue {
-                value: Some(Value::Type(dtype as i32)),
-            },
-        )
-        .with_attr(
-            "shape",
-            AttrValue {
-                value: Some(Value::Shape(shape_proto)),
-            },
-        );
+        .with_type("dtype", dtype)
+        .with_shape("shape", shape);
     let id = model.graph.add_node(placeholder)?;
     let from = model.graph.tensor_name(tensor);
     model.graph.rewire(tensor, TensorRef::new(id, 0));
@@ -559,6 +542,8 @@ fn replace_with_placeholder(
 mod tests {
     use super::*;
     use crate::check::CheckError;
+    use crate::proto::AttrValue;
+    use crate::proto::attr_value::Value;
 
     #[test]
     fn parses_input_specs_with_shapes() {
