@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{Pass, PassContext, PassError, PassReport};
+use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::constants::{self, FORWARDING_OPS};
 use crate::ir::{AttrExt, DataType, Graph, NodeId, TensorRef};
 use crate::model::Model;
@@ -125,14 +125,14 @@ fn fold_constant_switches(model: &mut Model, report: &mut PassReport) -> Result<
         let unused =
             model.graph.contains(id) && !dead.contains(&id) && model.graph.consumers(id).is_empty();
         if unused && let Some(node) = model.graph.remove_node(id) {
-            report.removed("folded-cond", node.name());
+            report.removed(Removal::FoldedCond, node.name());
         }
     }
     let mut dead: Vec<NodeId> = dead.into_iter().collect();
     dead.sort_by_key(|id| model.graph.name(*id).to_string());
     for id in dead {
         if let Some(node) = model.graph.remove_node(id) {
-            report.removed("dead-branch", node.name());
+            report.removed(Removal::DeadBranch, node.name());
         }
     }
     Ok(())

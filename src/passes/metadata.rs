@@ -3,7 +3,7 @@
 //! may be stale after rewiring, and the training run's collections and
 //! saver, which the writer replaces with its own.
 
-use super::{Pass, PassContext, PassError, PassReport};
+use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{AttrExt, Graph, NodeId};
 use crate::model::Model;
 
@@ -81,7 +81,7 @@ fn drop_uncalled_functions(graph: &mut Graph, report: &mut PassReport) {
         dropped.len()
     ));
     for function in dropped {
-        report.removed("unused-function", function);
+        report.removed(Removal::UnusedFunction, function);
     }
 }
 

@@ -22,7 +22,7 @@ pub mod training_ops;
 use std::time::Instant;
 
 pub use error::PassError;
-pub use report::{PassReport, Rewire};
+pub use report::{PassReport, Removal, Rewire};
 
 use crate::model::Model;
 

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path};
 
 use super::training_ops::{TrainingCategory, training_category};
-use super::{Pass, PassContext, PassError, PassReport};
+use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::constants::const_string;
 use crate::ir::{Graph, NodeId};
 use crate::model::{Asset, Model};
@@ -42,7 +42,7 @@ impl Pass for PrunePass {
             if keep.contains(&id) {
                 continue;
             }
-            let reason = reasons.get(&id).map_or("unused", |c| c.as_str());
+            let reason = reasons.get(&id).map_or(Removal::Unused, |&c| c.into());
             if let Some(node) = model.graph.remove_node(id) {
                 report.removed(reason, node.name());
             }
