@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::bundle::BundleReader;
-use crate::check::{CustomOps, check_graph, check_signatures};
+use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
 use crate::inspect::format_bytes;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
@@ -161,7 +161,7 @@ pub fn export_serving_model(
     let nodes_before = model.graph.len();
     let pipeline = Pipeline::serving(&options.serving_spec());
     let passes = pipeline.run(&mut model, &mut PassContext::new())?;
-    check_signatures(&model)?;
+    check_model(&model)?;
     let mut written = write_saved_model(&model, &options.tags, &output, options.overwrite)?;
     written.path = out_dir.to_path_buf();
 
