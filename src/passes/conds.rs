@@ -63,7 +63,7 @@ pub fn find_flags(graph: &Graph, extra: &[String]) -> Result<Vec<NodeId>, PassEr
             .find(name)
             .ok_or_else(|| PassError::UnknownTrainingFlag {
                 flag: name.clone(),
-                suggestions: super::inputs::close_names(graph, name),
+                suggestions: super::suggest::close_names(graph, name),
             })?;
         flags.push(id);
     }

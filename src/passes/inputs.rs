@@ -5,96 +5,15 @@
 //! found and named; without `--output`, candidates are suggested.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::str::FromStr;
 
+pub use super::specs::{InputSpec, OutputSpec};
+use super::suggest::close_names;
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
 use crate::check;
 use crate::ir::{AttrExt, DataType, Graph, Node, NodeId, TensorRef};
 use crate::model::{DEFAULT_SIGNATURE, Model, PREDICT_METHOD, Signature, TensorSpec};
 use crate::ops::OpSignatures;
 use crate::typing;
-
-/// `--input KEY=TENSOR[:shape=D0,D1,...]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputSpec {
-    pub key: String,
-    pub tensor: String,
-    /// Overrides the shape found in the graph; `-1` for unknown dimensions.
-    pub shape: Option<Vec<i64>>,
-}
-
-/// `--output KEY=TENSOR`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputSpec {
-    pub key: String,
-    pub tensor: String,
-}
-
-fn split_key<'a>(what: &'static str, spec: &'a str) -> Result<(&'a str, &'a str), PassError> {
-    let bad = |reason: &str| PassError::BadSpec {
-        what,
-        spec: spec.into(),
-        reason: reason.into(),
-    };
-    let (key, tensor) = spec
-        .split_once('=')
-        .ok_or_else(|| bad("expected KEY=TENSOR"))?;
-    if key.is_empty()
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-    {
-        return Err(bad("the key must be letters, digits, '_', '-' or '.'"));
-    }
-    if tensor.is_empty() {
-        return Err(bad("no tensor after '='"));
-    }
-    Ok((key, tensor))
-}
-
-impl FromStr for InputSpec {
-    type Err = PassError;
-
-    fn from_str(spec: &str) -> Result<InputSpec, PassError> {
-        let (key, rest) = split_key("input", spec)?;
-        let (tensor, shape) = match rest.split_once(":shape=") {
-            None => (rest, None),
-            Some((tensor, dims)) => {
-                let dims = dims
-                    .split(',')
-                    .filter(|d| !d.is_empty())
-                    .map(|d| match d.trim() {
-                        "?" | "-1" | "None" => Ok(-1),
-                        d => d.parse::<i64>().ok().filter(|v| *v >= 0).ok_or(()),
-                    })
-                    .collect::<Result<Vec<i64>, ()>>()
-                    .map_err(|()| PassError::BadSpec {
-                        what: "input",
-                        spec: spec.into(),
-                        reason: "shape dimensions must be non-negative integers or -1".into(),
-                    })?;
-                (tensor, Some(dims))
-            }
-        };
-        Ok(InputSpec {
-            key: key.into(),
-            tensor: tensor.into(),
-            shape,
-        })
-    }
-}
-
-impl FromStr for OutputSpec {
-    type Err = PassError;
-
-    fn from_str(spec: &str) -> Result<OutputSpec, PassError> {
-        let (key, tensor) = split_key("output", spec)?;
-        Ok(OutputSpec {
-            key: key.into(),
-            tensor: tensor.into(),
-        })
-    }
-}
 
 /// Ops whose outputs are where a training input pipeline hands over to the model.
 pub fn is_input_boundary(op: &str) -> bool {
@@ -310,40 +229,6 @@ fn resolve_existing(
     Ok(tensor)
 }
 
-/// Up to five node names close to `wanted`: containing it, or a small edit away.
-pub(crate) fn close_names(graph: &Graph, wanted: &str) -> Vec<String> {
-    let mut scored: Vec<(usize, String)> = graph
-        .node_ids()
-        .into_iter()
-        .map(|id| graph.name(id).to_string())
-        .map(|name| {
-            let related = name.contains(wanted) || wanted.contains(name.as_str());
-            (edit_distance(&name, wanted), related, name)
-        })
-        .filter(|(distance, related, _)| *related || *distance <= wanted.len().max(4) / 3)
-        .map(|(distance, _, name)| (distance, name))
-        .collect();
-    scored.sort();
-    scored.into_iter().take(5).map(|(_, name)| name).collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 /// Tensors that look like what a user wants to serve: the logits feeding a
 /// loss, and softmax / sigmoid / argmax outputs.
 pub fn output_candidates(graph: &Graph) -> Vec<String> {
@@ -544,19 +429,6 @@ mod tests {
     use crate::check::CheckError;
     use crate::proto::AttrValue;
     use crate::proto::attr_value::Value;
-
-    #[test]
-    fn parses_input_specs_with_shapes() {
-        let spec: InputSpec = "images=IteratorGetNext:0:shape=-1,28,28".parse().unwrap();
-        assert_eq!(spec.key, "images");
-        assert_eq!(spec.tensor, "IteratorGetNext:0");
-        assert_eq!(spec.shape, Some(vec![-1, 28, 28]));
-        let spec: InputSpec = "x=batch".parse().unwrap();
-        assert_eq!(spec.shape, None);
-        assert!("noequals".parse::<InputSpec>().is_err());
-        assert!("x=t:shape=a,b".parse::<InputSpec>().is_err());
-        assert!("bad key=t".parse::<OutputSpec>().is_err());
-    }
 
     #[test]
     fn a_batched_dequeue_becomes_a_placeholder_with_unknown_batch() {
@@ -797,12 +669,5 @@ mod tests {
         let mut model = model(vec![placeholder("a/b"), placeholder("a_b"), add]);
         let keys = run_inputs(&mut model, &[], &["y=out:0"], &[]).unwrap();
         assert_eq!(keys, ["a_b", "a_b_1"]);
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("logits", "logit"), 1);
-        assert_eq!(edit_distance("abc", "abc"), 0);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -5,6 +5,7 @@
 //! every removal and rewiring. Passes are public: tools embed them and add
 //! their own through [`Pipeline::insert_after`] / [`Pipeline::push`].
 
+mod assets;
 pub mod batch_norm;
 pub mod conds;
 pub mod devices;
@@ -14,7 +15,9 @@ pub mod inputs;
 pub mod metadata;
 pub mod prune;
 mod report;
+pub mod specs;
 pub mod strip;
+pub mod suggest;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod training_ops;
