@@ -1,11 +1,18 @@
-//! Is this graph well-formed enough to export? Every op is one TensorFlow (or
-//! the source's op list, or the graph's function library) defines, every node
-//! input names an output its producer has, and every signature tensor names an
-//! existing output. A SavedModel that breaks any of these loads but cannot
-//! serve, so these are errors before anything is written.
+//! Is this model well-formed enough to export? Before the passes
+//! ([`check_graph`]): every op is one TensorFlow (or the source's op list, or
+//! the graph's function library) defines, and every node input names an
+//! output its producer has. After them ([`check_model`]): every signature
+//! tensor names an existing output, every variable is restored from a key
+//! the checkpoint has, every asset's node and file exist, every table
+//! initializer is a node of the graph. A SavedModel that breaks any of these
+//! loads but cannot serve, so these are errors before anything is written.
 
+use std::path::PathBuf;
+
+use crate::bundle::{BundleError, BundleReader};
 use crate::ir::{Graph, TensorRef};
 use crate::model::Model;
+use crate::op_kinds::is_variable_op;
 use crate::ops::OpSignatures;
 
 /// Whether ops nobody defines are accepted.
@@ -43,6 +50,28 @@ pub enum CheckError {
     },
     #[error("{used_as}: tensor {tensor:?} names no node of the graph")]
     UnknownTensor { used_as: String, tensor: String },
+    #[error("the serving graph reads variables but no checkpoint was given: {}", .variables.join(", "))]
+    NoCheckpoint { variables: Vec<String> },
+    #[error(
+        "variable {variable:?} is restored from key {key:?}, which checkpoint {checkpoint} does not have"
+    )]
+    MissingCheckpointKey {
+        variable: String,
+        key: String,
+        checkpoint: PathBuf,
+    },
+    #[error("asset {filename:?} is read through node {node:?}, which is not in the graph")]
+    AssetNodeMissing { filename: String, node: String },
+    #[error("asset {filename:?} (read by node {node:?}): {path} is not a file")]
+    AssetFileMissing {
+        filename: String,
+        node: String,
+        path: PathBuf,
+    },
+    #[error("table initializer {node:?} is not in the graph")]
+    UnknownTableInitializer { node: String },
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
 }
 
 fn count_outputs(count: usize) -> String {
@@ -73,6 +102,82 @@ pub fn check_graph(model: &Model, custom_ops: CustomOps) -> Result<(), CheckErro
                 op: graph.op(input.node).into(),
                 outputs,
             })?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks the model the pipeline made, before it is written (in release
+/// builds too): what the SavedModel will name must resolve.
+pub fn check_model(model: &Model) -> Result<(), CheckError> {
+    check_signatures(model)?;
+    check_table_initializers(model)?;
+    check_assets(model)?;
+    check_variables(model)
+}
+
+/// Every table initializer the init op will run is a node of the graph.
+fn check_table_initializers(model: &Model) -> Result<(), CheckError> {
+    match model
+        .table_initializers
+        .iter()
+        .find(|node| model.graph.find(node).is_none())
+    {
+        Some(node) => Err(CheckError::UnknownTableInitializer { node: node.clone() }),
+        None => Ok(()),
+    }
+}
+
+/// Every asset is fed through a node of the graph, from a file that exists.
+fn check_assets(model: &Model) -> Result<(), CheckError> {
+    for asset in &model.assets {
+        if model.graph.find(&asset.node).is_none() {
+            return Err(CheckError::AssetNodeMissing {
+                filename: asset.filename.clone(),
+                node: asset.node.clone(),
+            });
+        }
+        if !asset.source.is_file() {
+            return Err(CheckError::AssetFileMissing {
+                filename: asset.filename.clone(),
+                node: asset.node.clone(),
+                path: asset.source.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every variable node is restored from a key the checkpoint holds: its
+/// checkpoint slot, or by default its own name.
+fn check_variables(model: &Model) -> Result<(), CheckError> {
+    let graph = &model.graph;
+    let variables: Vec<&str> = graph
+        .node_ids()
+        .into_iter()
+        .filter(|&id| is_variable_op(graph.op(id)))
+        .map(|id| graph.name(id))
+        .collect();
+    if variables.is_empty() {
+        return Ok(());
+    }
+    let Some(checkpoint) = &model.checkpoint else {
+        return Err(CheckError::NoCheckpoint {
+            variables: variables.iter().map(|v| v.to_string()).collect(),
+        });
+    };
+    let reader = BundleReader::open(checkpoint)?;
+    for variable in variables {
+        let key = model
+            .checkpoint_slots
+            .get(variable)
+            .map_or(variable, |slot| slot.key.as_str());
+        if !reader.contains(key) {
+            return Err(CheckError::MissingCheckpointKey {
+                variable: variable.into(),
+                key: key.into(),
+                checkpoint: checkpoint.clone(),
+            });
         }
     }
     Ok(())
@@ -139,10 +244,10 @@ fn check_output(graph: &Graph, ops: &OpSignatures<'_>, tensor: TensorRef) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Signature, TensorSpec};
     use crate::passes::testing::{model, node};
     use crate::proto::AttrValue;
     use crate::proto::attr_value::Value;
-    use crate::write::meta_graph::{Signature, TensorSpec};
 
     fn split(name: &str, num_split: i64) -> crate::proto::NodeDef {
         let mut split = node(name, "Split", &["dim", "value"]);
@@ -243,5 +348,90 @@ mod tests {
             matches!(&err, CheckError::UnknownTensor { tensor, .. } if tensor == "gone:0"),
             "{err}"
         );
+    }
+
+    /// `w` (a variable) read by `y`, served by the signature.
+    fn model_with_variable() -> Model {
+        let mut model = model(vec![
+            node("w", "VariableV2", &[]),
+            node("y", "Identity", &["w"]),
+        ]);
+        let spec = TensorSpec {
+            name: "y:0".into(),
+            dtype: crate::proto::DataType::DtFloat,
+            shape: None,
+        };
+        let signature = Signature {
+            method_name: String::new(),
+            inputs: Default::default(),
+            outputs: [("y".to_string(), spec)].into(),
+        };
+        model.signatures.insert("serving".into(), signature);
+        model
+    }
+
+    #[test]
+    fn variables_must_resolve_in_the_checkpoint() {
+        let mut model = model_with_variable();
+        let err = check_model(&model).unwrap_err();
+        assert!(
+            matches!(&err, CheckError::NoCheckpoint { variables } if variables == &["w"]),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("model.ckpt");
+        let mut writer = crate::bundle::BundleWriter::create(&prefix).unwrap();
+        writer
+            .add("w", crate::proto::DataType::DtFloat, &[1], &[0, 0, 0, 0])
+            .unwrap();
+        writer.finish().unwrap();
+        model.checkpoint = Some(prefix);
+        check_model(&model).unwrap();
+        model.checkpoint_slots.insert(
+            "w".into(),
+            crate::model::CheckpointSlot {
+                key: "layer/w".into(),
+                slice_spec: String::new(),
+            },
+        );
+        let err = check_model(&model).unwrap_err();
+        assert!(
+            matches!(&err, CheckError::MissingCheckpointKey { variable, key, .. }
+                if variable == "w" && key == "layer/w"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn table_initializers_and_assets_must_resolve() {
+        let mut model = graph_reading("split:1");
+        model.table_initializers = vec!["init_table".into()];
+        let err = check_model(&model).unwrap_err();
+        assert!(
+            matches!(&err, CheckError::UnknownTableInitializer { node } if node == "init_table"),
+            "{err}"
+        );
+        model.table_initializers = vec!["out".into()];
+        let dir = tempfile::tempdir().unwrap();
+        let mut asset = crate::model::Asset {
+            node: "gone".into(),
+            source: dir.path().join("vocab.txt"),
+            filename: "vocab.txt".into(),
+        };
+        model.assets = vec![asset.clone()];
+        let err = check_model(&model).unwrap_err();
+        assert!(
+            matches!(&err, CheckError::AssetNodeMissing { node, .. } if node == "gone"),
+            "{err}"
+        );
+        asset.node = "value".into();
+        model.assets = vec![asset.clone()];
+        let err = check_model(&model).unwrap_err();
+        assert!(
+            matches!(&err, CheckError::AssetFileMissing { filename, .. } if filename == "vocab.txt"),
+            "{err}"
+        );
+        std::fs::write(&asset.source, "a\nb\n").unwrap();
+        check_model(&model).unwrap();
     }
 }

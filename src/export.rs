@@ -12,16 +12,15 @@ use serde::Serialize;
 pub use text::{Detail, ReportText};
 
 use crate::bundle::BundleReader;
-use crate::check::{CustomOps, check_graph, check_signatures};
+use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
-use crate::model::Model;
+use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
 use crate::timings::{Stage, Timings};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
-use crate::write::meta_graph::{DEFAULT_SIGNATURE, SERVE_TAG, Signature};
 use crate::write::progress::CopyProgress;
 use crate::write::saved_model::{
     VariableReport, WriteOptions, WriteReport, write_saved_model_with,
@@ -186,7 +185,7 @@ pub fn export_serving_model(
     let nodes_before = model.graph.len();
     let pipeline = Pipeline::serving(&options.serving_spec());
     let passes = pipeline.run_timed(&mut model, &mut PassContext::new(), &mut timings)?;
-    timings.time(Stage::Check, || check_signatures(&model))?;
+    timings.time(Stage::Check, || check_model(&model))?;
     let mut written = write_saved_model_with(
         &model,
         &options.tags,

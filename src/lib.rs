@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod ir;
 pub mod limits;
 pub mod model;
+pub mod op_kinds;
 pub mod ops;
 pub mod passes;
 pub mod proto;

@@ -206,13 +206,10 @@ pub fn stated_output_shape(op: &str, attrs: &Attrs, port: usize) -> Option<Vec<i
     };
     listed("_output_shapes")
         .or_else(|| listed("output_shapes"))
-        .or_else(|| match op {
-            "Placeholder" | "PlaceholderWithDefault" | "VariableV2" | "VarHandleOp"
-                if port == 0 =>
-            {
-                single("shape")
-            }
-            _ => None,
+        .or_else(|| {
+            let states_shape = matches!(op, "Placeholder" | "PlaceholderWithDefault")
+                || crate::op_kinds::is_variable_op(op);
+            single("shape").filter(|_| states_shape && port == 0)
         })
 }
 
@@ -246,10 +243,36 @@ pub fn dims(shape: &TensorShapeProto) -> Option<Vec<i64>> {
     (!shape.unknown_rank).then(|| shape.dim.iter().map(|d| d.size).collect())
 }
 
+/// `DT_FLOAT` → `float32`, like TensorFlow's Python names.
+pub fn dtype_name(dtype: i32) -> String {
+    let Ok(dtype) = DataType::try_from(dtype) else {
+        return format!("dtype({dtype})");
+    };
+    let name = dtype
+        .as_str_name()
+        .trim_start_matches("DT_")
+        .to_ascii_lowercase();
+    match name.as_str() {
+        "float" => "float32".into(),
+        "double" => "float64".into(),
+        "half" => "float16".into(),
+        "float_ref" => "float32_ref".into(),
+        _ => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::attr_value::ListValue;
+
+    #[test]
+    fn dtypes_have_their_python_names() {
+        assert_eq!(dtype_name(DataType::DtFloat as i32), "float32");
+        assert_eq!(dtype_name(DataType::DtInt64 as i32), "int64");
+        assert_eq!(dtype_name(DataType::DtString as i32), "string");
+        assert_eq!(dtype_name(999), "dtype(999)");
+    }
 
     fn type_attr(t: DataType) -> AttrValue {
         AttrValue {

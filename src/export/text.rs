@@ -5,9 +5,10 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::ExportReport;
-use crate::inspect::{dtype_name, format_bytes};
+use crate::inspect::format_bytes;
+use crate::model::Signature;
 use crate::passes::PassReport;
-use crate::write::meta_graph::Signature;
+use crate::typing::dtype_name;
 use crate::write::saved_model::VariableReport;
 
 /// How much of each list the text shows.
@@ -273,6 +274,7 @@ pub fn thousands(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::passes::training_ops::TrainingCategory;
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("gradients/n{i}")).collect()
@@ -311,13 +313,13 @@ mod tests {
         let mut pass = PassReport::default();
         assert_eq!(pass_headline(&pass), "no change");
         for name in names(1_195) {
-            pass.removed("gradients", name);
+            pass.removed(TrainingCategory::Gradient, name);
         }
-        pass.removed("optimizer", "Adam");
+        pass.removed(TrainingCategory::Optimizer, "Adam");
         pass.rewired("a:0", "b:0", "identity");
         assert_eq!(
             pass_headline(&pass),
-            "removed 1,195 gradients; removed 1 optimizer; rewired 1"
+            "removed 1,195 gradient; removed 1 optimizer; rewired 1"
         );
     }
 }

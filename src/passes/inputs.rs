@@ -5,99 +5,15 @@
 //! found and named; without `--output`, candidates are suggested.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::str::FromStr;
 
+pub use super::specs::{InputSpec, OutputSpec};
+use super::suggest::close_names;
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
 use crate::check;
-use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
-use crate::model::Model;
+use crate::ir::{AttrExt, DataType, Graph, Node, NodeId, TensorRef};
+use crate::model::{DEFAULT_SIGNATURE, Model, PREDICT_METHOD, Signature, TensorSpec};
 use crate::ops::OpSignatures;
-use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, DataType};
 use crate::typing;
-use crate::write::meta_graph::{DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec};
-
-/// `--input KEY=TENSOR[:shape=D0,D1,...]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputSpec {
-    pub key: String,
-    pub tensor: String,
-    /// Overrides the shape found in the graph; `-1` for unknown dimensions.
-    pub shape: Option<Vec<i64>>,
-}
-
-/// `--output KEY=TENSOR`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputSpec {
-    pub key: String,
-    pub tensor: String,
-}
-
-fn split_key<'a>(what: &'static str, spec: &'a str) -> Result<(&'a str, &'a str), PassError> {
-    let bad = |reason: &str| PassError::BadSpec {
-        what,
-        spec: spec.into(),
-        reason: reason.into(),
-    };
-    let (key, tensor) = spec
-        .split_once('=')
-        .ok_or_else(|| bad("expected KEY=TENSOR"))?;
-    if key.is_empty()
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-    {
-        return Err(bad("the key must be letters, digits, '_', '-' or '.'"));
-    }
-    if tensor.is_empty() {
-        return Err(bad("no tensor after '='"));
-    }
-    Ok((key, tensor))
-}
-
-impl FromStr for InputSpec {
-    type Err = PassError;
-
-    fn from_str(spec: &str) -> Result<InputSpec, PassError> {
-        let (key, rest) = split_key("input", spec)?;
-        let (tensor, shape) = match rest.split_once(":shape=") {
-            None => (rest, None),
-            Some((tensor, dims)) => {
-                let dims = dims
-                    .split(',')
-                    .filter(|d| !d.is_empty())
-                    .map(|d| match d.trim() {
-                        "?" | "-1" | "None" => Ok(-1),
-                        d => d.parse::<i64>().ok().filter(|v| *v >= 0).ok_or(()),
-                    })
-                    .collect::<Result<Vec<i64>, ()>>()
-                    .map_err(|()| PassError::BadSpec {
-                        what: "input",
-                        spec: spec.into(),
-                        reason: "shape dimensions must be non-negative integers or -1".into(),
-                    })?;
-                (tensor, Some(dims))
-            }
-        };
-        Ok(InputSpec {
-            key: key.into(),
-            tensor: tensor.into(),
-            shape,
-        })
-    }
-}
-
-impl FromStr for OutputSpec {
-    type Err = PassError;
-
-    fn from_str(spec: &str) -> Result<OutputSpec, PassError> {
-        let (key, tensor) = split_key("output", spec)?;
-        Ok(OutputSpec {
-            key: key.into(),
-            tensor: tensor.into(),
-        })
-    }
-}
 
 /// Ops whose outputs are where a training input pipeline hands over to the model.
 pub fn is_input_boundary(op: &str) -> bool {
@@ -294,7 +210,7 @@ fn unique_keys<'a>(
 pub fn resolve(graph: &Graph, name: &str) -> Result<TensorRef, PassError> {
     graph.tensor(name).map_err(|_| PassError::UnknownTensor {
         tensor: name.into(),
-        suggestions: close_names(graph, name.split(':').next().unwrap_or(name))
+        suggestions: close_names(graph, crate::ir::node_of(name))
             .into_iter()
             .map(|node| format!("{node}:0"))
             .collect(),
@@ -313,40 +229,6 @@ fn resolve_existing(
     Ok(tensor)
 }
 
-/// Up to five node names close to `wanted`: containing it, or a small edit away.
-pub(crate) fn close_names(graph: &Graph, wanted: &str) -> Vec<String> {
-    let mut scored: Vec<(usize, String)> = graph
-        .node_ids()
-        .into_iter()
-        .map(|id| graph.name(id).to_string())
-        .map(|name| {
-            let related = name.contains(wanted) || wanted.contains(name.as_str());
-            (edit_distance(&name, wanted), related, name)
-        })
-        .filter(|(distance, related, _)| *related || *distance <= wanted.len().max(4) / 3)
-        .map(|(distance, _, name)| (distance, name))
-        .collect();
-    scored.sort();
-    scored.into_iter().take(5).map(|(_, name)| name).collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 /// Tensors that look like what a user wants to serve: the logits feeding a
 /// loss, and softmax / sigmoid / argmax outputs.
 pub fn output_candidates(graph: &Graph) -> Vec<String> {
@@ -355,7 +237,7 @@ pub fn output_candidates(graph: &Graph) -> Vec<String> {
         let op = graph.op(id);
         let is_loss = op.contains("CrossEntropyWithLogits");
         if let Some(logits) = graph.data_input(id, 0).filter(|_| is_loss) {
-            let logits = super::constants::through_identities(graph, logits);
+            let logits = crate::ir::constants::through_identities(graph, logits);
             candidates.push(graph.tensor_name(logits));
         }
     }
@@ -484,7 +366,7 @@ fn training_batch_size(graph: &Graph, tensor: TensorRef) -> Option<i64> {
         let batched =
             node.op.starts_with("QueueDequeueMany") || node.op.starts_with("QueueDequeueUpTo");
         let n = graph.data_input(tensor.node, 1).filter(|_| batched)?;
-        super::constants::const_f64(graph, n)
+        crate::ir::constants::const_f64(graph, n)
             .map(|v| v as i64)
             .filter(|&b| b > 0)
     })
@@ -498,10 +380,8 @@ fn queue_component_shape(graph: &Graph, tensor: TensorRef) -> Option<Vec<i64>> {
         return None;
     }
     let queue = graph.data_input(tensor.node, 0)?;
-    let Value::List(shapes) = graph.node(queue.node).attr_value("shapes").ok()? else {
-        return None;
-    };
-    let component = typing::dims(shapes.shape.get(tensor.port)?)?;
+    let shapes = graph.node(queue.node).attr_list_dims("shapes").ok()?;
+    let component = shapes.into_iter().nth(tensor.port)??;
     if dequeue.op.starts_with("QueueDequeueMany") || dequeue.op.starts_with("QueueDequeueUpTo") {
         Some(std::iter::once(-1).chain(component).collect())
     } else {
@@ -518,15 +398,12 @@ fn replace_with_placeholder(
     shape: Option<&[i64]>,
     report: &mut PassReport,
 ) -> Result<String, PassError> {
-    let shape_proto = typing::shape_proto_or_unknown(shape);
     let existing = model.graph.node(tensor.node);
     if existing.op == "Placeholder" && existing.name() == key {
-        model.graph.node_mut(tensor.node).attrs.insert(
-            "shape".into(),
-            AttrValue {
-                value: Some(Value::Shape(shape_proto)),
-            },
-        );
+        model
+            .graph
+            .node_mut(tensor.node)
+            .set_attr_shape("shape", shape);
         return Ok(key.to_string());
     }
     let name = model.graph.unique_name(key);
@@ -536,18 +413,8 @@ fn replace_with_placeholder(
         ));
     }
     let placeholder = Node::new(name.clone(), "Placeholder")
-        .with_attr(
-            "dtype",
-            AttrValue {
-                value: Some(Value::Type(dtype as i32)),
-            },
-        )
-        .with_attr(
-            "shape",
-            AttrValue {
-                value: Some(Value::Shape(shape_proto)),
-            },
-        );
+        .with_type("dtype", dtype)
+        .with_shape("shape", shape);
     let id = model.graph.add_node(placeholder)?;
     let from = model.graph.tensor_name(tensor);
     model.graph.rewire(tensor, TensorRef::new(id, 0));
@@ -560,19 +427,8 @@ fn replace_with_placeholder(
 mod tests {
     use super::*;
     use crate::check::CheckError;
-
-    #[test]
-    fn parses_input_specs_with_shapes() {
-        let spec: InputSpec = "images=IteratorGetNext:0:shape=-1,28,28".parse().unwrap();
-        assert_eq!(spec.key, "images");
-        assert_eq!(spec.tensor, "IteratorGetNext:0");
-        assert_eq!(spec.shape, Some(vec![-1, 28, 28]));
-        let spec: InputSpec = "x=batch".parse().unwrap();
-        assert_eq!(spec.shape, None);
-        assert!("noequals".parse::<InputSpec>().is_err());
-        assert!("x=t:shape=a,b".parse::<InputSpec>().is_err());
-        assert!("bad key=t".parse::<OutputSpec>().is_err());
-    }
+    use crate::proto::AttrValue;
+    use crate::proto::attr_value::Value;
 
     #[test]
     fn a_batched_dequeue_becomes_a_placeholder_with_unknown_batch() {
@@ -813,12 +669,5 @@ mod tests {
         let mut model = model(vec![placeholder("a/b"), placeholder("a_b"), add]);
         let keys = run_inputs(&mut model, &[], &["y=out:0"], &[]).unwrap();
         assert_eq!(keys, ["a_b", "a_b_1"]);
-    }
-
-    #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("logits", "logit"), 1);
-        assert_eq!(edit_distance("abc", "abc"), 0);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -5,9 +5,9 @@
 //! every removal and rewiring. Passes are public: tools embed them and add
 //! their own through [`Pipeline::insert_after`] / [`Pipeline::push`].
 
+mod assets;
 pub mod batch_norm;
 pub mod conds;
-pub mod constants;
 pub mod devices;
 pub mod dropout;
 mod error;
@@ -15,7 +15,9 @@ pub mod inputs;
 pub mod metadata;
 pub mod prune;
 mod report;
+pub mod specs;
 pub mod strip;
+pub mod suggest;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod training_ops;
@@ -23,7 +25,7 @@ pub mod training_ops;
 use std::time::{Duration, Instant};
 
 pub use error::PassError;
-pub use report::{PassReport, Rewire};
+pub use report::{PassReport, Removal, Rewire};
 
 use crate::model::Model;
 use crate::timings::{Stage, Timings};

@@ -19,9 +19,10 @@ use super::saver::{SavedVariable, VariableKind, build_saver};
 use crate::bundle::slices::parse_spec;
 use crate::bundle::{BundleReader, BundleWriter};
 use crate::error::WriteError;
+use crate::ir::constants::string_const;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
-use crate::passes::constants::string_const;
+use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType, MetaGraphDef, OpList, SavedModel, VariableDef};
 use crate::timings::{Stage, Timings};
@@ -54,10 +55,6 @@ pub struct VariableReport {
 pub struct MetaGraphVariant<'a> {
     pub model: &'a Model,
     pub tags: Vec<String>,
-}
-
-fn is_variable_op(op: &str) -> bool {
-    matches!(op, "VariableV2" | "Variable" | "VarHandleOp")
 }
 
 /// How to write: whether an existing output may be replaced, and who hears
@@ -365,7 +362,7 @@ fn variables_of(model: &Model) -> Result<Vec<Variable>, WriteError> {
                 key: node.name().into(),
                 slice_spec: String::new(),
             });
-        let kind = if node.op == "VarHandleOp" {
+        let kind = if is_resource_variable_op(&node.op) {
             VariableKind::Resource
         } else {
             VariableKind::Ref
@@ -452,7 +449,7 @@ fn check_against_checkpoint(
         report.push(VariableReport {
             node: v.node.clone(),
             key: v.slot.key.clone(),
-            dtype: crate::inspect::dtype_name(v.dtype as i32),
+            dtype: crate::typing::dtype_name(v.dtype as i32),
             shape: v.shape.clone(),
             bytes,
         });
@@ -471,7 +468,7 @@ fn mismatch(v: &Variable, graph: String, stored: String, checkpoint: &Path) -> W
 
 /// A node reading the variable's value, created when the graph has none.
 fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
-    let id = graph.expect(&v.node)?;
+    let id = graph.require(&v.node)?;
     let (name, op, key) = match v.kind {
         VariableKind::Resource => (
             format!("{}/Read/ReadVariableOp", v.node),
@@ -590,7 +587,7 @@ fn point_assets_at_their_files(
 ) -> Result<Vec<AssetSpec>, WriteError> {
     let mut assets = Vec::with_capacity(model.assets.len());
     for asset in &model.assets {
-        let id = graph.expect(&asset.node)?;
+        let id = graph.require(&asset.node)?;
         // A declared asset tensor may be a placeholder the loader fed; it becomes the constant.
         let constant = string_const("", asset.filename.as_bytes());
         let node = graph.node_mut(id);
@@ -612,7 +609,7 @@ fn add_init_op(graph: &mut Graph, initializers: &[String]) -> Result<Option<Stri
     let name = graph.unique_name("init_all_tables");
     let id = graph.add_node(Node::new(name.clone(), "NoOp"))?;
     for initializer in initializers {
-        let source: NodeId = graph.expect(initializer)?;
+        let source: NodeId = graph.require(initializer)?;
         graph.add_control_input(id, source);
     }
     Ok(Some(name))
