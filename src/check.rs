@@ -245,18 +245,11 @@ fn check_output(graph: &Graph, ops: &OpSignatures<'_>, tensor: TensorRef) -> Res
 mod tests {
     use super::*;
     use crate::model::{Signature, TensorSpec};
-    use crate::passes::testing::{model, node};
-    use crate::proto::AttrValue;
-    use crate::proto::attr_value::Value;
+    use crate::passes::testing::{TestNode, model, node};
 
-    fn split(name: &str, num_split: i64) -> crate::proto::NodeDef {
+    fn split(name: &str, num_split: i64) -> TestNode {
         let mut split = node(name, "Split", &["dim", "value"]);
-        split.attr.insert(
-            "num_split".into(),
-            AttrValue {
-                value: Some(Value::I(num_split)),
-            },
-        );
+        split.set_attr_int("num_split", num_split);
         split
     }
 

@@ -92,73 +92,73 @@ pub fn scalar_shape() -> TensorShapeProto {
     TensorShapeProto::default()
 }
 
-/// A `Const` node holding the bool scalar `value`.
-pub fn bool_const(name: &str, value: bool) -> Node {
+/// A scalar `Const` node of `dtype`; `value` holds the typed field.
+fn scalar_const(name: &str, dtype: DataType, value: TensorProto) -> Node {
     let tensor = TensorProto {
-        dtype: DataType::DtBool as i32,
+        dtype: dtype as i32,
         tensor_shape: Some(scalar_shape()),
-        bool_val: vec![value],
-        ..TensorProto::default()
+        ..value
     };
     Node::new(name, "Const")
-        .with_attr(
-            "dtype",
-            AttrValue {
-                value: Some(Value::Type(DataType::DtBool as i32)),
-            },
-        )
+        .with_type("dtype", dtype)
         .with_attr(
             "value",
             AttrValue {
                 value: Some(Value::Tensor(tensor)),
             },
         )
+}
+
+/// A `Const` node holding the bool scalar `value`.
+pub fn bool_const(name: &str, value: bool) -> Node {
+    let bool_val = vec![value];
+    scalar_const(
+        name,
+        DataType::DtBool,
+        TensorProto {
+            bool_val,
+            ..TensorProto::default()
+        },
+    )
 }
 
 /// A `Const` node holding the int32 scalar `value`.
 pub fn int32_const(name: &str, value: i32) -> Node {
-    let tensor = TensorProto {
-        dtype: DataType::DtInt32 as i32,
-        tensor_shape: Some(scalar_shape()),
-        int_val: vec![value],
-        ..TensorProto::default()
-    };
-    Node::new(name, "Const")
-        .with_attr(
-            "dtype",
-            AttrValue {
-                value: Some(Value::Type(DataType::DtInt32 as i32)),
-            },
-        )
-        .with_attr(
-            "value",
-            AttrValue {
-                value: Some(Value::Tensor(tensor)),
-            },
-        )
+    let int_val = vec![value];
+    scalar_const(
+        name,
+        DataType::DtInt32,
+        TensorProto {
+            int_val,
+            ..TensorProto::default()
+        },
+    )
+}
+
+/// A `Const` node holding the float scalar `value`.
+pub fn float_const(name: &str, value: f32) -> Node {
+    let float_val = vec![value];
+    scalar_const(
+        name,
+        DataType::DtFloat,
+        TensorProto {
+            float_val,
+            ..TensorProto::default()
+        },
+    )
 }
 
 /// A `Const` node holding a string scalar.
 pub fn string_const(name: &str, value: &[u8]) -> Node {
-    let tensor = TensorProto {
-        dtype: DataType::DtString as i32,
-        tensor_shape: Some(scalar_shape()),
-        string_val: vec![Bytes::copy_from_slice(value)],
-        ..TensorProto::default()
-    };
-    Node::new(name, "Const")
-        .with_attr(
-            "dtype",
-            AttrValue {
-                value: Some(Value::Type(DataType::DtString as i32)),
-            },
-        )
-        .with_attr(
-            "value",
-            AttrValue {
-                value: Some(Value::Tensor(tensor)),
-            },
-        )
+    let string_val = vec![Bytes::copy_from_slice(value)];
+    scalar_const(
+        name,
+        DataType::DtString,
+        TensorProto {
+            string_val,
+            ..TensorProto::default()
+        },
+    )
 }
 
 /// The string scalar held by a `Const` node.

@@ -211,14 +211,8 @@ fn fuse_to_inference(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::passes::testing::node;
-    use crate::proto::attr_value::Value;
-    use crate::proto::{AttrValue, GraphDef, NodeDef};
-
-    fn with_attr(mut n: NodeDef, key: &str, value: Value) -> NodeDef {
-        n.attr.insert(key.into(), AttrValue { value: Some(value) });
-        n
-    }
+    use crate::ir::DataType;
+    use crate::passes::testing::{self, node};
 
     #[test]
     fn training_fused_batch_norm_reads_moving_statistics() {
@@ -227,23 +221,16 @@ mod tests {
             node("scale", "Const", &[]),
             node("offset", "Const", &[]),
             node("empty", "Const", &[]),
-            with_attr(
-                node(
-                    "bn",
-                    "FusedBatchNormV3",
-                    &["x", "scale", "offset", "empty", "empty"],
-                ),
-                "is_training",
-                Value::B(true),
-            ),
+            node(
+                "bn",
+                "FusedBatchNormV3",
+                &["x", "scale", "offset", "empty", "empty"],
+            )
+            .with_bool("is_training", true),
             node("out", "Relu", &["bn"]),
         ];
         for (var, port) in [("moving_mean", 1), ("moving_variance", 2)] {
-            nodes.push(with_attr(
-                node(var, "VariableV2", &[]),
-                "dtype",
-                Value::Type(101),
-            ));
+            nodes.push(node(var, "VariableV2", &[]).with_type("dtype", DataType::DtFloatRef));
             nodes.push(node(&format!("{var}/read"), "Identity", &[var]));
             nodes.push(node(&format!("{var}/decay"), "Const", &[]));
             nodes.push(node(
@@ -262,11 +249,7 @@ mod tests {
                 &[var, &format!("{var}/mul")],
             ));
         }
-        let def = GraphDef {
-            node: nodes,
-            ..Default::default()
-        };
-        let mut model = Model::from_graph(Graph::from_graph_def(def).unwrap());
+        let mut model = testing::model(nodes);
         BatchNormPass
             .run(&mut model, &mut PassContext::new())
             .unwrap();
@@ -285,19 +268,12 @@ mod tests {
 
     #[test]
     fn training_batch_norm_without_statistics_is_an_error() {
-        let def = GraphDef {
-            node: vec![
-                node("x", "Placeholder", &[]),
-                node("c", "Const", &[]),
-                with_attr(
-                    node("bn", "FusedBatchNormV3", &["x", "c", "c", "c", "c"]),
-                    "is_training",
-                    Value::B(true),
-                ),
-            ],
-            ..Default::default()
-        };
-        let mut model = Model::from_graph(Graph::from_graph_def(def).unwrap());
+        let mut model = testing::model(vec![
+            node("x", "Placeholder", &[]),
+            node("c", "Const", &[]),
+            node("bn", "FusedBatchNormV3", &["x", "c", "c", "c", "c"])
+                .with_bool("is_training", true),
+        ]);
         let err = BatchNormPass
             .run(&mut model, &mut PassContext::new())
             .unwrap_err();
@@ -310,18 +286,14 @@ mod tests {
             node("x", "Placeholder", &[]),
             node("moments/mean", "Mean", &["x"]),
             node("norm", "Sub", &["x", "moments/mean"]),
-            with_attr(node("ema", "VarHandleOp", &[]), "dtype", Value::Type(1)),
+            node("ema", "VarHandleOp", &[]).with_type("dtype", DataType::DtFloat),
             node("ema/read", "ReadVariableOp", &["ema"]),
             node("ema/sub", "Sub", &["ema/read", "moments/mean"]),
             node("decay", "Const", &[]),
             node("ema/mul", "Mul", &["decay", "ema/sub"]),
             node("ema/update", "AssignSubVariableOp", &["ema", "ema/mul"]),
         ];
-        let def = GraphDef {
-            node: nodes,
-            ..Default::default()
-        };
-        let mut model = Model::from_graph(Graph::from_graph_def(def).unwrap());
+        let mut model = testing::model(nodes);
         BatchNormPass
             .run(&mut model, &mut PassContext::new())
             .unwrap();
@@ -338,11 +310,7 @@ mod tests {
 
     #[test]
     fn a_deep_chain_of_reads_is_a_non_match_not_a_stack_overflow() {
-        let mut nodes = vec![with_attr(
-            node("v", "VarHandleOp", &[]),
-            "dtype",
-            Value::Type(1),
-        )];
+        let mut nodes = vec![node("v", "VarHandleOp", &[]).with_type("dtype", DataType::DtFloat)];
         let depth = 100_000;
         for i in 0..depth {
             let input = if i == 0 {
@@ -352,11 +320,7 @@ mod tests {
             };
             nodes.push(node(&format!("r{i}"), "ReadVariableOp", &[&input]));
         }
-        let graph = Graph::from_graph_def(GraphDef {
-            node: nodes,
-            ..Default::default()
-        })
-        .unwrap();
+        let graph = testing::graph(nodes);
         let (near, far) = (
             graph.find(&format!("r{}", MAX_MATCH_DEPTH - 2)).unwrap(),
             graph.find(&format!("r{}", depth - 1)).unwrap(),

@@ -248,44 +248,31 @@ fn bypass_switches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::Graph;
-    use crate::passes::testing::node;
-    use crate::proto::GraphDef;
+    use crate::passes::testing::{self, TestNode, node};
 
-    /// `cond(is_training, lambda: x * 2, lambda: x)` as TF1 builds it.
+    /// `cond(flag, lambda: x * 2, lambda: x)` as TF1 builds it, over a bool
+    /// placeholder with a default named `flag`.
+    fn cond_nodes(flag: &str) -> Vec<TestNode> {
+        let default = format!("{flag}/input");
+        vec![
+            node(&default, "Const", &[]),
+            node(flag, "PlaceholderWithDefault", &[&default]).with_type("dtype", DataType::DtBool),
+            node("x", "Placeholder", &[]),
+            node("cond/Switch", "Switch", &[flag, flag]),
+            node("cond/switch_t", "Identity", &["cond/Switch:1"]),
+            node("cond/pred_id", "Identity", &[flag]),
+            node("cond/two", "Const", &["^cond/switch_t"]),
+            node("cond/mul/Switch", "Switch", &["x", "cond/pred_id"]),
+            node("cond/mul", "Mul", &["cond/mul/Switch:1", "cond/two"]),
+            node("cond/id/Switch", "Switch", &["x", "cond/pred_id"]),
+            node("cond/id", "Identity", &["cond/id/Switch"]),
+            node("cond/Merge", "Merge", &["cond/id", "cond/mul"]),
+            node("out", "Relu", &["cond/Merge"]),
+        ]
+    }
+
     fn cond_graph() -> Model {
-        let mut flag = node(
-            "is_training",
-            "PlaceholderWithDefault",
-            &["is_training/input"],
-        );
-        flag.attr.insert(
-            "dtype".into(),
-            crate::proto::AttrValue {
-                value: Some(crate::proto::attr_value::Value::Type(
-                    DataType::DtBool as i32,
-                )),
-            },
-        );
-        let def = GraphDef {
-            node: vec![
-                node("is_training/input", "Const", &[]),
-                flag,
-                node("x", "Placeholder", &[]),
-                node("cond/Switch", "Switch", &["is_training", "is_training"]),
-                node("cond/switch_t", "Identity", &["cond/Switch:1"]),
-                node("cond/pred_id", "Identity", &["is_training"]),
-                node("cond/two", "Const", &["^cond/switch_t"]),
-                node("cond/mul/Switch", "Switch", &["x", "cond/pred_id"]),
-                node("cond/mul", "Mul", &["cond/mul/Switch:1", "cond/two"]),
-                node("cond/id/Switch", "Switch", &["x", "cond/pred_id"]),
-                node("cond/id", "Identity", &["cond/id/Switch"]),
-                node("cond/Merge", "Merge", &["cond/id", "cond/mul"]),
-                node("out", "Relu", &["cond/Merge"]),
-            ],
-            ..GraphDef::default()
-        };
-        Model::from_graph(Graph::from_graph_def(def).unwrap())
+        testing::model(cond_nodes("is_training"))
     }
 
     #[test]
@@ -310,23 +297,8 @@ mod tests {
 
     #[test]
     fn leaves_graphs_without_flags_alone() {
-        let mut model = cond_graph();
-        // Rename the flag so it is not recognised: nothing is constant, nothing folds.
-        let def = {
-            let mut def = model.graph.to_graph_def();
-            for n in &mut def.node {
-                if n.name == "is_training" {
-                    n.name = "mode".into();
-                }
-                for i in &mut n.input {
-                    if i == "is_training" {
-                        *i = "mode".into();
-                    }
-                }
-            }
-            def
-        };
-        model.graph = Graph::from_graph_def(def).unwrap();
+        // A flag not named like one is not recognised: nothing is constant, nothing folds.
+        let mut model = testing::model(cond_nodes("mode"));
         let before = model.graph.len();
         let report = TrainingCondsPass::new(vec![])
             .run(&mut model, &mut PassContext::new())
@@ -337,8 +309,7 @@ mod tests {
 
     #[test]
     fn deep_predicate_and_branch_chains_fold_without_recursion() {
-        let mut model = cond_graph();
-        let mut def = model.graph.to_graph_def();
+        let mut nodes = cond_nodes("is_training");
         // The predicate through 50,000 LogicalNots (an even number: still
         // is_training), the true branch through 50,000 Identities.
         let depth = 50_000;
@@ -348,25 +319,23 @@ mod tests {
             } else {
                 format!("not{}", i - 1)
             };
-            def.node
-                .push(node(&format!("not{i}"), "LogicalNot", &[&input]));
+            nodes.push(node(&format!("not{i}"), "LogicalNot", &[&input]));
             let input = if i == 0 {
                 "cond/mul".to_string()
             } else {
                 format!("id{}", i - 1)
             };
-            def.node
-                .push(node(&format!("id{i}"), "Identity", &[&input]));
+            nodes.push(node(&format!("id{i}"), "Identity", &[&input]));
         }
-        for n in &mut def.node {
-            if n.name == "cond/pred_id" {
-                n.input = vec![format!("not{}", depth - 1)];
+        for n in &mut nodes {
+            if n.name() == "cond/pred_id" {
+                n.inputs = vec![format!("not{}", depth - 1)];
             }
-            if n.name == "cond/Merge" {
-                n.input[1] = format!("id{}", depth - 1);
+            if n.name() == "cond/Merge" {
+                n.inputs[1] = format!("id{}", depth - 1);
             }
         }
-        model.graph = Graph::from_graph_def(def).unwrap();
+        let mut model = testing::model(nodes);
         let started = std::time::Instant::now();
         std::thread::scope(|scope| {
             std::thread::Builder::new()

@@ -195,38 +195,19 @@ fn reaches_random_uniform(graph: &Graph, tensor: TensorRef) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::Graph;
-    use crate::passes::testing::node;
-    use crate::proto::attr_value::Value;
-    use crate::proto::{AttrValue, GraphDef, NodeDef, TensorProto};
+    use crate::passes::testing::{self, TestNode, node};
 
-    fn zeros(name: &str) -> NodeDef {
-        let mut n = node(name, "Const", &[]);
-        let value = TensorProto {
-            dtype: 1,
-            float_val: vec![0.0],
-            ..Default::default()
-        };
-        n.attr.insert(
-            "value".into(),
-            AttrValue {
-                value: Some(Value::Tensor(value)),
-            },
-        );
-        n
+    fn zeros(name: &str) -> TestNode {
+        crate::ir::constants::float_const(name, 0.0).into()
     }
 
-    fn run(nodes: Vec<NodeDef>) -> Model {
+    fn run(nodes: Vec<TestNode>) -> Model {
         let mut all = vec![
             node("x", "Placeholder", &[]),
             node("shape", "Shape", &["x"]),
         ];
         all.extend(nodes);
-        let def = GraphDef {
-            node: all,
-            ..Default::default()
-        };
-        let mut model = Model::from_graph(Graph::from_graph_def(def).unwrap());
+        let mut model = testing::model(all);
         DropoutPass
             .run(&mut model, &mut PassContext::new())
             .unwrap();
@@ -297,7 +278,7 @@ mod tests {
 
     /// A dropout whose random tensor is `AddV2(a, a)` nested `levels` deep
     /// over a `RandomUniform`.
-    fn doubling_chain(levels: usize) -> Vec<NodeDef> {
+    fn doubling_chain(levels: usize) -> Vec<TestNode> {
         let mut nodes = vec![
             zeros("scale"),
             node("mul", "Mul", &["x", "scale"]),
@@ -326,8 +307,8 @@ mod tests {
 
     #[test]
     fn a_chain_of_100_000_doublings_is_a_fast_non_match() {
-        let def = GraphDef {
-            node: [
+        let mut model = testing::model(
+            [
                 vec![
                     node("x", "Placeholder", &[]),
                     node("shape", "Shape", &["x"]),
@@ -335,9 +316,7 @@ mod tests {
                 doubling_chain(100_000),
             ]
             .concat(),
-            ..Default::default()
-        };
-        let mut model = Model::from_graph(Graph::from_graph_def(def).unwrap());
+        );
         // A 256 KiB stack: recursion 100,000 deep could not fit in it.
         let started = std::time::Instant::now();
         let report = std::thread::scope(|scope| {

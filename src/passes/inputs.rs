@@ -427,52 +427,16 @@ fn replace_with_placeholder(
 mod tests {
     use super::*;
     use crate::check::CheckError;
-    use crate::proto::AttrValue;
-    use crate::proto::attr_value::Value;
+    use crate::passes::testing::{model, node};
 
     #[test]
     fn a_batched_dequeue_becomes_a_placeholder_with_unknown_batch() {
-        use crate::proto::attr_value::ListValue;
-        use crate::proto::{GraphDef, NodeDef};
-        let node = |name: &str, op: &str, inputs: &[&str]| NodeDef {
-            name: name.into(),
-            op: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            ..NodeDef::default()
-        };
         let mut queue = node("queue", "FIFOQueueV2", &[]);
-        let shape = typing::shape_proto(&[6]);
-        queue.attr.insert(
-            "shapes".into(),
-            AttrValue {
-                value: Some(Value::List(ListValue {
-                    shape: vec![shape, typing::shape_proto(&[])],
-                    ..Default::default()
-                })),
-            },
-        );
+        queue.set_attr_list_shape("shapes", &[Some(&[6]), Some(&[])]);
         let mut batch = node("batch", "QueueDequeueManyV2", &["queue", "n"]);
-        batch.attr.insert(
-            "component_types".into(),
-            AttrValue {
-                value: Some(Value::List(ListValue {
-                    r#type: vec![1, 9],
-                    ..Default::default()
-                })),
-            },
-        );
-        let mut out = node("out", "Relu", &["batch"]);
-        out.attr.insert(
-            "T".into(),
-            AttrValue {
-                value: Some(Value::Type(1)),
-            },
-        );
-        let def = GraphDef {
-            node: vec![queue, node("n", "Const", &[]), batch, out],
-            ..Default::default()
-        };
-        let mut model = Model::from_graph(crate::ir::Graph::from_graph_def(def).unwrap());
+        batch.set_attr_list_type("component_types", &[DataType::DtFloat, DataType::DtInt64]);
+        let out = node("out", "Relu", &["batch"]).with_type("T", DataType::DtFloat);
+        let mut model = model(vec![queue, node("n", "Const", &[]), batch, out]);
         let spec = ServingSpec {
             outputs: vec!["y=out:0".parse().unwrap()],
             ..Default::default()
@@ -500,28 +464,10 @@ mod tests {
 
     #[test]
     fn a_training_flag_placeholder_is_not_detected_as_an_input() {
-        use crate::passes::testing::{model, node};
-        let mut flag = node("is_training", "Placeholder", &[]);
-        flag.attr.insert(
-            "dtype".into(),
-            AttrValue {
-                value: Some(Value::Type(DataType::DtBool as i32)),
-            },
-        );
-        let mut x = node("x", "Placeholder", &[]);
-        x.attr.insert(
-            "dtype".into(),
-            AttrValue {
-                value: Some(Value::Type(DataType::DtFloat as i32)),
-            },
-        );
-        let mut out = node("out", "Select", &["is_training", "x", "x"]);
-        out.attr.insert(
-            "T".into(),
-            AttrValue {
-                value: Some(Value::Type(DataType::DtFloat as i32)),
-            },
-        );
+        let flag = node("is_training", "Placeholder", &[]).with_type("dtype", DataType::DtBool);
+        let x = node("x", "Placeholder", &[]).with_type("dtype", DataType::DtFloat);
+        let out =
+            node("out", "Select", &["is_training", "x", "x"]).with_type("T", DataType::DtFloat);
         let mut model = model(vec![flag, x, out]);
         let spec = ServingSpec {
             outputs: vec!["y=out:0".parse().unwrap()],
@@ -537,24 +483,10 @@ mod tests {
     /// Placeholders `x` (float) and `mode` (bool, not named like a usual
     /// training flag), and `out = Select(mode, x, x)`.
     fn flag_model() -> Model {
-        use crate::passes::testing::{model, node};
-        let typed = |mut def: crate::proto::NodeDef, attr: &str, dtype: DataType| {
-            def.attr.insert(
-                attr.into(),
-                AttrValue {
-                    value: Some(Value::Type(dtype as i32)),
-                },
-            );
-            def
-        };
         model(vec![
-            typed(node("mode", "Placeholder", &[]), "dtype", DataType::DtBool),
-            typed(node("x", "Placeholder", &[]), "dtype", DataType::DtFloat),
-            typed(
-                node("out", "Select", &["mode", "x", "x"]),
-                "T",
-                DataType::DtFloat,
-            ),
+            node("mode", "Placeholder", &[]).with_type("dtype", DataType::DtBool),
+            node("x", "Placeholder", &[]).with_type("dtype", DataType::DtFloat),
+            node("out", "Select", &["mode", "x", "x"]).with_type("T", DataType::DtFloat),
         ])
     }
 
@@ -648,24 +580,9 @@ mod tests {
 
     #[test]
     fn detected_keys_are_unique() {
-        use crate::passes::testing::{model, node};
-        let placeholder = |name: &str| {
-            let mut def = node(name, "Placeholder", &[]);
-            def.attr.insert(
-                "dtype".into(),
-                AttrValue {
-                    value: Some(Value::Type(DataType::DtFloat as i32)),
-                },
-            );
-            def
-        };
-        let mut add = node("out", "AddV2", &["a/b", "a_b"]);
-        add.attr.insert(
-            "T".into(),
-            AttrValue {
-                value: Some(Value::Type(DataType::DtFloat as i32)),
-            },
-        );
+        let placeholder =
+            |name: &str| node(name, "Placeholder", &[]).with_type("dtype", DataType::DtFloat);
+        let add = node("out", "AddV2", &["a/b", "a_b"]).with_type("T", DataType::DtFloat);
         let mut model = model(vec![placeholder("a/b"), placeholder("a_b"), add]);
         let keys = run_inputs(&mut model, &[], &["y=out:0"], &[]).unwrap();
         assert_eq!(keys, ["a_b", "a_b_1"]);

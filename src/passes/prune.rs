@@ -137,8 +137,7 @@ mod tests {
 
     #[test]
     fn keeps_table_initializers_and_finds_their_vocabulary() {
-        let mut vocab = node("vocab", "Const", &[]);
-        vocab.attr = crate::ir::constants::string_const("", b"words/vocab.txt").attrs;
+        let vocab = crate::ir::constants::string_const("vocab", b"words/vocab.txt").into();
         let mut model = serving_model(
             vec![
                 node("table", "HashTableV2", &[]),

@@ -124,8 +124,15 @@ mod tests {
         let report = DebugOpsPass
             .run(&mut model, &mut PassContext::new())
             .unwrap();
-        let out = model.graph.find("out").unwrap();
-        assert_eq!(model.graph.node_def(out).input, ["x"]);
+        let g = &model.graph;
+        let out = g.find("out").unwrap();
+        let inputs: Vec<String> = g
+            .data_inputs(out)
+            .into_iter()
+            .map(|t| g.tensor_name(t))
+            .collect();
+        assert_eq!(inputs, ["x:0"]);
+        assert!(g.control_inputs(out).is_empty());
         assert_eq!(report.removed["debug"].len(), 2);
         VerifyServingPass
             .run(&mut model, &mut PassContext::new())
