@@ -175,6 +175,64 @@ fn filled<T: Clone + Default>(values: &[T], count: usize) -> Vec<T> {
     out
 }
 
+/// [`filled`], each value converted: narrow ints and 16-bit floats travel
+/// in wider proto fields.
+fn filled_as<S: Copy + Default, T>(values: &[S], count: usize, convert: impl Fn(S) -> T) -> Vec<T> {
+    filled(values, count).into_iter().map(convert).collect()
+}
+
+/// A string tensor's values: length-prefixed in `tensor_content`, or one
+/// per `string_val`.
+fn string_values(proto: &TensorProto, count: usize) -> Result<Vec<Bytes>, TensorError> {
+    if proto.tensor_content.is_empty() {
+        Ok(filled(&proto.string_val, count))
+    } else {
+        decode_string_content(&proto.tensor_content, count)
+    }
+}
+
+/// The values of a numeric tensor held in its dtype's typed proto field.
+fn typed_field_values(
+    proto: &TensorProto,
+    dtype: DataType,
+    count: usize,
+) -> Result<Values, TensorError> {
+    use DataType as D;
+    let ints = &proto.int_val;
+    Ok(match dtype {
+        D::DtHalf => Values::F16(filled_as(&proto.half_val, count, |v| {
+            f16::from_bits(v as u16)
+        })),
+        D::DtBfloat16 => Values::Bf16(filled_as(bfloat16_bits(proto), count, |v| {
+            bf16::from_bits(v as u16)
+        })),
+        D::DtFloat => Values::F32(filled(&proto.float_val, count)),
+        D::DtDouble => Values::F64(filled(&proto.double_val, count)),
+        D::DtInt8 | D::DtQint8 => Values::I8(filled_as(ints, count, |v| v as i8)),
+        D::DtInt16 | D::DtQint16 => Values::I16(filled_as(ints, count, |v| v as i16)),
+        D::DtInt32 | D::DtQint32 => Values::I32(filled(ints, count)),
+        D::DtInt64 => Values::I64(filled(&proto.int64_val, count)),
+        D::DtUint8 | D::DtQuint8 => Values::U8(filled_as(ints, count, |v| v as u8)),
+        D::DtUint16 | D::DtQuint16 => Values::U16(filled_as(ints, count, |v| v as u16)),
+        D::DtUint32 => Values::U32(filled(&proto.uint32_val, count)),
+        D::DtUint64 => Values::U64(filled(&proto.uint64_val, count)),
+        D::DtBool => Values::Bool(filled(&proto.bool_val, count)),
+        D::DtComplex64 => Values::Complex64(filled(&pairs(proto.scomplex_val.clone()), count)),
+        D::DtComplex128 => Values::Complex128(filled(&pairs(proto.dcomplex_val.clone()), count)),
+        other => return Err(TensorError::Unsupported(other.as_str_name().into())),
+    })
+}
+
+/// Where a bfloat16 tensor's bits are: `half_val`, or `int_val` in files
+/// from very old TensorFlow.
+fn bfloat16_bits(proto: &TensorProto) -> &[i32] {
+    if proto.half_val.is_empty() {
+        &proto.int_val
+    } else {
+        &proto.half_val
+    }
+}
+
 fn from_le<T, const N: usize>(bytes: &[u8], convert: impl Fn([u8; N]) -> T) -> Vec<T> {
     bytes
         .chunks_exact(N)
@@ -283,80 +341,12 @@ impl Tensor {
             .map_err(|_| TensorError::Unsupported(format!("dtype({})", proto.dtype)))?;
         let shape = shape_of(proto.tensor_shape.as_ref())?;
         let count = check_proto(proto)? as usize;
-        if dtype == DataType::DtString {
-            let strings = if proto.tensor_content.is_empty() {
-                filled(&proto.string_val, count)
-            } else {
-                decode_string_content(&proto.tensor_content, count)?
-            };
-            return Ok(Tensor {
-                dtype,
-                shape,
-                values: Values::Strings(strings),
-            });
-        }
-        if !proto.tensor_content.is_empty() || count == 0 {
+        let values = if dtype == DataType::DtString {
+            Values::Strings(string_values(proto, count)?)
+        } else if !proto.tensor_content.is_empty() || count == 0 {
             return Tensor::from_le_bytes(dtype, &shape, &proto.tensor_content);
-        }
-        let values = match dtype {
-            DataType::DtHalf => Values::F16(
-                filled(&proto.half_val, count)
-                    .into_iter()
-                    .map(|v| f16::from_bits(v as u16))
-                    .collect(),
-            ),
-            DataType::DtBfloat16 => {
-                // Very old TensorFlow put bfloat16 bits in int_val.
-                let bits = if proto.half_val.is_empty() {
-                    &proto.int_val
-                } else {
-                    &proto.half_val
-                };
-                Values::Bf16(
-                    filled(bits, count)
-                        .into_iter()
-                        .map(|v| bf16::from_bits(v as u16))
-                        .collect(),
-                )
-            }
-            DataType::DtFloat => Values::F32(filled(&proto.float_val, count)),
-            DataType::DtDouble => Values::F64(filled(&proto.double_val, count)),
-            DataType::DtInt8 | DataType::DtQint8 => Values::I8(
-                filled(&proto.int_val, count)
-                    .into_iter()
-                    .map(|v| v as i8)
-                    .collect(),
-            ),
-            DataType::DtInt16 | DataType::DtQint16 => Values::I16(
-                filled(&proto.int_val, count)
-                    .into_iter()
-                    .map(|v| v as i16)
-                    .collect(),
-            ),
-            DataType::DtInt32 | DataType::DtQint32 => Values::I32(filled(&proto.int_val, count)),
-            DataType::DtInt64 => Values::I64(filled(&proto.int64_val, count)),
-            DataType::DtUint8 | DataType::DtQuint8 => Values::U8(
-                filled(&proto.int_val, count)
-                    .into_iter()
-                    .map(|v| v as u8)
-                    .collect(),
-            ),
-            DataType::DtUint16 | DataType::DtQuint16 => Values::U16(
-                filled(&proto.int_val, count)
-                    .into_iter()
-                    .map(|v| v as u16)
-                    .collect(),
-            ),
-            DataType::DtUint32 => Values::U32(filled(&proto.uint32_val, count)),
-            DataType::DtUint64 => Values::U64(filled(&proto.uint64_val, count)),
-            DataType::DtBool => Values::Bool(filled(&proto.bool_val, count)),
-            DataType::DtComplex64 => {
-                Values::Complex64(filled(&pairs(proto.scomplex_val.clone()), count))
-            }
-            DataType::DtComplex128 => {
-                Values::Complex128(filled(&pairs(proto.dcomplex_val.clone()), count))
-            }
-            other => return Err(TensorError::Unsupported(other.as_str_name().into())),
+        } else {
+            typed_field_values(proto, dtype, count)?
         };
         Ok(Tensor {
             dtype,

@@ -10,10 +10,12 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::bundle::BundleReader;
+use crate::error::messages;
 use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
 use crate::ir::{AttrExt, Graph};
 use crate::passes::training_ops::training_category;
 use crate::proto::tensor_info::Encoding;
+use crate::proto::{MetaGraphDef, SaverDef};
 
 /// The outcome of a validation: problems found, and facts worth knowing.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -59,90 +61,117 @@ pub fn validate_saved_model(dir: &Path, tags: &[String]) -> Result<Validation, c
         meta_graphs: 1,
         ..Validation::default()
     };
-    let mut problem = |p: String| v.problems.push(p);
     if meta.object_graph_def.is_some() {
-        problem(
+        v.problems.push(
             "the MetaGraphDef has an object graph: TF2 loaders take the object-graph path".into(),
         );
     }
-    let graph = match Graph::from_graph_def(meta.graph_def.clone().unwrap_or_default()) {
-        Ok(graph) => graph,
-        Err(e) => {
-            v.problems.push(format!("graph: {e}"));
-            return Ok(v);
-        }
-    };
-    if let Err(e) = graph.validate() {
-        problem(format!("graph: {e}"));
+    // A graph that does not even load stops the checks that walk it.
+    if let Some(graph) = load_graph(&meta, &mut v.problems) {
+        check_signatures(&graph, &meta, &mut v.problems);
+        check_training_ops(&graph, meta.saver_def.as_ref(), &mut v.problems);
+        check_saver(&graph, &meta, variables.as_deref(), &mut v);
+        check_assets(dir, &meta, &mut v.problems);
+        v.signatures = meta.signature_def.keys().cloned().collect();
+        measure_size(dir, &mut v);
     }
-    let exists = |tensor: &str| graph.tensor(tensor).is_ok();
+    Ok(v)
+}
+
+/// The IR of the MetaGraphDef's graph, or `None` with the problem noted
+/// when it does not load; a graph that loads but breaks an IR invariant is
+/// a problem too, and still checked further.
+fn load_graph(meta: &MetaGraphDef, problems: &mut Vec<String>) -> Option<Graph> {
+    let graph = Graph::from_graph_def(meta.graph_def.clone().unwrap_or_default());
+    let graph = graph
+        .map_err(|e| problems.push(format!("graph: {e}")))
+        .ok()?;
+    if let Err(e) = graph.validate() {
+        problems.push(format!("graph: {e}"));
+    }
+    Some(graph)
+}
+
+/// Every tensor a signature names exists in the graph.
+fn check_signatures(graph: &Graph, meta: &MetaGraphDef, problems: &mut Vec<String>) {
     for (key, signature) in &meta.signature_def {
         for (direction, infos) in [("input", &signature.inputs), ("output", &signature.outputs)] {
             for (name, info) in infos {
                 if let Some(Encoding::Name(tensor)) = &info.encoding
-                    && !exists(tensor)
+                    && graph.tensor(tensor).is_err()
                 {
-                    problem(format!(
+                    problems.push(format!(
                         "signature {key:?} {direction} {name:?} names missing tensor {tensor:?}"
                     ));
                 }
             }
         }
     }
-    let saver_scope = meta.saver_def.as_ref().map(|s| {
-        s.restore_op_name
-            .split('/')
-            .next()
-            .unwrap_or("")
-            .to_string()
+}
+
+/// No training-only op outside the saver's own scope (the saver's
+/// `SaveV2`/`RestoreV2` are what serving restores variables with).
+fn check_training_ops(graph: &Graph, saver: Option<&SaverDef>, problems: &mut Vec<String>) {
+    let saver_scope = saver.map(|s| {
+        let scope = s.restore_op_name.split('/').next().unwrap_or("");
+        format!("{scope}/")
     });
     for id in graph.node_ids() {
         let name = graph.name(id);
         let in_saver = saver_scope
             .as_ref()
-            .is_some_and(|scope| name.starts_with(&format!("{scope}/")));
+            .is_some_and(|scope| name.starts_with(scope));
         if let (false, Some(category)) = (in_saver, training_category(graph.op(id))) {
-            problem(format!(
+            problems.push(format!(
                 "training-only node {name:?} ({}, {category})",
                 graph.op(id)
             ));
         }
     }
-    match (&meta.saver_def, &variables) {
+}
+
+/// A saver and variables come together: the saver's tensors exist and every
+/// key its restore op reads is in the bundle with the dtype it expects.
+fn check_saver(graph: &Graph, meta: &MetaGraphDef, variables: Option<&Path>, v: &mut Validation) {
+    let problems = &mut v.problems;
+    match (&meta.saver_def, variables) {
         (Some(saver), Some(prefix)) => {
             for tensor in [&saver.filename_tensor_name, &saver.restore_op_name] {
-                if !exists(tensor) {
-                    problem(format!("saver_def names missing {tensor:?}"));
+                if graph.tensor(tensor).is_err() {
+                    problems.push(format!("saver_def names missing {tensor:?}"));
                 }
             }
             match BundleReader::open(prefix) {
                 Ok(reader) => {
                     v.variables = reader.names().len();
-                    check_restore(&graph, &reader, &mut v.problems);
+                    check_restore(graph, &reader, problems);
                 }
-                Err(e) => problem(format!(
-                    "variables: {}",
-                    crate::error::messages(&e).join(": ")
-                )),
+                Err(e) => problems.push(format!("variables: {}", messages(&e).join(": "))),
             }
         }
         (Some(_), None) => {
-            problem("saver_def present but variables/variables.index is missing".into())
+            problems.push("saver_def present but variables/variables.index is missing".into())
         }
-        (None, Some(_)) => problem("variables/ present but no saver_def restores them".into()),
+        (None, Some(_)) => {
+            problems.push("variables/ present but no saver_def restores them".into())
+        }
         (None, None) => {}
     }
-    // The loader's own rule: every declared asset is a plain name whose file
-    // lies inside `assets/` (the field and the old collection alike).
-    if let Err(e) = crate::read::saved_model_assets(dir, &dir.join("saved_model.pb"), &meta) {
-        v.problems
-            .push(format!("assets: {}", crate::error::messages(&e).join(": ")));
+}
+
+/// The loader's own rule: every declared asset is a plain name whose file
+/// lies inside `assets/` (the field and the old collection alike).
+fn check_assets(dir: &Path, meta: &MetaGraphDef, problems: &mut Vec<String>) {
+    if let Err(e) = crate::read::saved_model_assets(dir, &dir.join("saved_model.pb"), meta) {
+        problems.push(format!("assets: {}", messages(&e).join(": ")));
     }
-    v.signatures = meta.signature_def.keys().cloned().collect();
+}
+
+/// The directory's size against the deployment limits.
+fn measure_size(dir: &Path, v: &mut Validation) {
     v.total_bytes = dir_bytes(dir);
     v.fits_mls1 = v.total_bytes <= MLS1_LIMIT_BYTES;
     v.fits_n1 = v.total_bytes <= N1_LIMIT_BYTES;
-    Ok(v)
 }
 
 /// Every key RestoreV2 asks for exists with the dtype it expects.
@@ -175,7 +204,7 @@ fn check_restore(graph: &Graph, reader: &BundleReader, problems: &mut Vec<String
                 Err(e) => problems.push(format!(
                     "{:?} restores {key:?}: {}",
                     node.name(),
-                    crate::error::messages(&e).join(": ")
+                    messages(&e).join(": ")
                 )),
             }
         }

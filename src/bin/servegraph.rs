@@ -3,11 +3,11 @@
 #[path = "servegraph/progress.rs"]
 mod progress;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use servegraph::export::Detail;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::write::atomic::Overwrite;
@@ -27,52 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Export a training checkpoint, .meta, GraphDef or SavedModel as a serving SavedModel.
-    Export {
-        /// A checkpoint prefix, a training directory, a .meta file, a GraphDef or a SavedModel directory.
-        source: PathBuf,
-        /// The SavedModel directory to write.
-        out_dir: PathBuf,
-        /// KEY=TENSOR[:shape=D0,D1,...]: this tensor becomes placeholder KEY (batch dimension -1).
-        #[arg(long = "input", value_name = "KEY=TENSOR")]
-        inputs: Vec<String>,
-        /// KEY=TENSOR: a signature output.
-        #[arg(long = "output", value_name = "KEY=TENSOR")]
-        outputs: Vec<String>,
-        /// The signature key.
-        #[arg(long, default_value = "serving_default")]
-        signature: String,
-        /// A tag of the MetaGraphDef (repeat for a tag set); default `serve`.
-        #[arg(long = "tag")]
-        tags: Vec<String>,
-        /// Replace OUT_DIR if it exists.
-        #[arg(long)]
-        overwrite: bool,
-        /// Checkpoint prefix holding the variables of a GraphDef source.
-        #[arg(long)]
-        checkpoint: Option<PathBuf>,
-        /// A boolean node to set to false, besides is_training-like placeholders.
-        #[arg(long = "training-flag")]
-        training_flags: Vec<String>,
-        /// Keep the training graph's device placements.
-        #[arg(long)]
-        keep_devices: bool,
-        /// Accept ops that are neither TensorFlow's nor in the source's op list
-        /// (a custom op library must then be loaded at serving time).
-        #[arg(long)]
-        allow_custom_ops: bool,
-        /// Print the report as JSON (everything, with timings).
-        #[arg(long)]
-        json: bool,
-        /// After the report, print how long each stage took.
-        #[arg(long)]
-        timings: bool,
-        /// List every removed node, rewire and variable, not a few of each.
-        #[arg(long, short)]
-        verbose: bool,
-        /// Print nothing on success (no report, no progress bar); errors still print.
-        #[arg(long, short, conflicts_with = "verbose")]
-        quiet: bool,
-    },
+    Export(ExportArgs),
     /// Check that a SavedModel will load and serve; exits non-zero when it will not.
     Validate {
         path: PathBuf,
@@ -93,6 +48,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+// The flags of `export` (the variant's doc is the subcommand's help).
+#[derive(Args)]
+struct ExportArgs {
+    /// A checkpoint prefix, a training directory, a .meta file, a GraphDef or a SavedModel directory.
+    source: PathBuf,
+    /// The SavedModel directory to write.
+    out_dir: PathBuf,
+    /// KEY=TENSOR[:shape=D0,D1,...]: this tensor becomes placeholder KEY (batch dimension -1).
+    #[arg(long = "input", value_name = "KEY=TENSOR")]
+    inputs: Vec<String>,
+    /// KEY=TENSOR: a signature output.
+    #[arg(long = "output", value_name = "KEY=TENSOR")]
+    outputs: Vec<String>,
+    /// The signature key.
+    #[arg(long, default_value = "serving_default")]
+    signature: String,
+    /// A tag of the MetaGraphDef (repeat for a tag set); default `serve`.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Replace OUT_DIR if it exists.
+    #[arg(long)]
+    overwrite: bool,
+    /// Checkpoint prefix holding the variables of a GraphDef source.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// A boolean node to set to false, besides is_training-like placeholders.
+    #[arg(long = "training-flag")]
+    training_flags: Vec<String>,
+    /// Keep the training graph's device placements.
+    #[arg(long)]
+    keep_devices: bool,
+    /// Accept ops that are neither TensorFlow's nor in the source's op list
+    /// (a custom op library must then be loaded at serving time).
+    #[arg(long)]
+    allow_custom_ops: bool,
+    /// Print the report as JSON (everything, with timings).
+    #[arg(long)]
+    json: bool,
+    /// After the report, print how long each stage took.
+    #[arg(long)]
+    timings: bool,
+    /// List every removed node, rewire and variable, not a few of each.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Print nothing on success (no report, no progress bar); errors still print.
+    #[arg(long, short, conflicts_with = "verbose")]
+    quiet: bool,
 }
 
 /// Prints the error, each cause on its own line, then the flag that fixes it if there is one.
@@ -170,87 +174,89 @@ impl ExportOutput {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Export {
-            source,
-            out_dir,
-            inputs,
-            outputs,
-            signature,
-            tags,
-            overwrite,
-            checkpoint,
-            training_flags,
-            keep_devices,
-            allow_custom_ops,
-            json,
-            timings,
-            verbose,
-            quiet,
-        } => {
-            let output = ExportOutput {
-                json,
-                timings,
-                quiet,
-                detail: if verbose {
-                    Detail::Full
-                } else {
-                    Detail::Summary
-                },
-            };
-            let options = ExportOptions {
-                inputs: inputs
-                    .iter()
-                    .map(|s| s.parse::<InputSpec>())
-                    .collect::<Result<_, _>>()?,
-                outputs: outputs
-                    .iter()
-                    .map(|s| s.parse::<OutputSpec>())
-                    .collect::<Result<_, _>>()?,
-                signature_name: signature,
-                tags: if tags.is_empty() {
-                    vec!["serve".into()]
-                } else {
-                    tags
-                },
-                overwrite: if overwrite {
-                    Overwrite::Replace
-                } else {
-                    Overwrite::Refuse
-                },
-                checkpoint,
-                training_flags,
-                keep_devices,
-                allow_custom_ops,
-                progress: output.progress_bar(),
-                ..ExportOptions::default()
-            };
-            let report = export_serving_model(&source, &out_dir, &options)?;
-            output.print(&report)?;
-        }
-        Command::Validate { path, tags, json } => {
-            let validation = servegraph::validate::validate_saved_model(&path, &tags)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&validation)?);
+        Command::Export(args) => export(args),
+        Command::Validate { path, tags, json } => validate(&path, &tags, json),
+        Command::Show { path, tags, json } => show(&path, &tags, json),
+    }
+}
+
+fn export(args: ExportArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let output = ExportOutput {
+        json: args.json,
+        timings: args.timings,
+        quiet: args.quiet,
+        detail: if args.verbose {
+            Detail::Full
+        } else {
+            Detail::Summary
+        },
+    };
+    let (source, out_dir) = (args.source.clone(), args.out_dir.clone());
+    let options = ExportOptions {
+        progress: output.progress_bar(),
+        ..args.options()?
+    };
+    let report = export_serving_model(&source, &out_dir, &options)?;
+    output.print(&report)?;
+    Ok(())
+}
+
+impl ExportArgs {
+    /// The library's options for these flags (no progress bar: that is the
+    /// output's choice).
+    fn options(self) -> Result<ExportOptions, Box<dyn std::error::Error>> {
+        Ok(ExportOptions {
+            inputs: self
+                .inputs
+                .iter()
+                .map(|s| s.parse::<InputSpec>())
+                .collect::<Result<_, _>>()?,
+            outputs: self
+                .outputs
+                .iter()
+                .map(|s| s.parse::<OutputSpec>())
+                .collect::<Result<_, _>>()?,
+            signature_name: self.signature,
+            tags: if self.tags.is_empty() {
+                vec!["serve".into()]
             } else {
-                print!("{validation}");
-            }
-            if !validation.is_valid() {
-                return Err(format!(
-                    "{} problem(s) in {}",
-                    validation.problems.len(),
-                    path.display()
-                )
-                .into());
-            }
-        }
-        Command::Show { path, tags, json } => {
-            let summary = servegraph::inspect::summarize(&path, &tags)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                self.tags
+            },
+            overwrite: if self.overwrite {
+                Overwrite::Replace
             } else {
-                print!("{summary}");
-            }
-        }
+                Overwrite::Refuse
+            },
+            checkpoint: self.checkpoint,
+            training_flags: self.training_flags,
+            keep_devices: self.keep_devices,
+            allow_custom_ops: self.allow_custom_ops,
+            ..ExportOptions::default()
+        })
+    }
+}
+
+/// Prints the validation; an invalid model is an error, so the exit code says it.
+fn validate(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let validation = servegraph::validate::validate_saved_model(path, tags)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&validation)?);
+    } else {
+        print!("{validation}");
+    }
+    if !validation.is_valid() {
+        let count = validation.problems.len();
+        return Err(format!("{count} problem(s) in {}", path.display()).into());
+    }
+    Ok(())
+}
+
+fn show(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let summary = servegraph::inspect::summarize(path, tags)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{summary}");
     }
     Ok(())
 }

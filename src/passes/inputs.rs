@@ -132,58 +132,63 @@ impl Pass for InputsPass {
         let outputs = self.resolve_outputs(model)?;
         let inputs = self.choose_inputs(&model.graph, &outputs, &flags, &mut report)?;
         let inputs = self.resolve_inputs(model, inputs)?;
-
-        let mut signature = Signature {
+        let (inputs, training_batches) = serving_inputs(model, &inputs, &mut report)?;
+        let outputs = outputs
+            .into_iter()
+            .map(|(key, tensor)| Ok((key, output_spec(model, tensor, &training_batches)?)))
+            .collect::<Result<_, PassError>>()?;
+        let signature = Signature {
             method_name: PREDICT_METHOD.into(),
-            inputs: BTreeMap::new(),
-            outputs: BTreeMap::new(),
+            inputs,
+            outputs,
         };
-        let mut training_batches = Vec::new();
-        for (spec, tensor) in &inputs {
-            let (dtype, shape) = input_type(model, *tensor, spec)?;
-            training_batches.extend(training_batch_size(&model.graph, *tensor));
-            let placeholder = replace_with_placeholder(
-                model,
-                *tensor,
-                &spec.key,
-                dtype,
-                shape.as_deref(),
-                &mut report,
-            )?;
-            signature.inputs.insert(
-                spec.key.clone(),
-                TensorSpec {
-                    name: format!("{placeholder}:0"),
-                    dtype,
-                    shape,
-                },
-            );
-        }
-        for (key, tensor) in outputs {
-            let node = model.graph.node(tensor.node);
-            let dtype = tensor_dtype(model, tensor)?;
-            let mut shape = typing::stated_output_shape(&node.op, &node.attrs, tensor.port);
-            if let Some(batch) = shape
-                .as_mut()
-                .and_then(|dims| dims.first_mut())
-                .filter(|b| training_batches.contains(b))
-            {
-                *batch = -1;
-            }
-            signature.outputs.insert(
-                key,
-                TensorSpec {
-                    name: model.graph.tensor_name(tensor),
-                    dtype,
-                    shape,
-                },
-            );
-        }
         model
             .signatures
             .insert(self.signature_name.clone(), signature);
         Ok(report)
     }
+}
+
+/// Replaces each input tensor with a placeholder and gives the signature's
+/// inputs, with the batch sizes the training graph fixed (an output with
+/// such a leading dimension gets -1 there, as the inputs do).
+fn serving_inputs(
+    model: &mut Model,
+    inputs: &[(InputSpec, TensorRef)],
+    report: &mut PassReport,
+) -> Result<(BTreeMap<String, TensorSpec>, Vec<i64>), PassError> {
+    let mut specs = BTreeMap::new();
+    let mut training_batches = Vec::new();
+    for (spec, tensor) in inputs {
+        let (dtype, shape) = input_type(model, *tensor, spec)?;
+        training_batches.extend(training_batch_size(&model.graph, *tensor));
+        let placeholder =
+            replace_with_placeholder(model, *tensor, &spec.key, dtype, shape.as_deref(), report)?;
+        let name = format!("{placeholder}:0");
+        specs.insert(spec.key.clone(), TensorSpec { name, dtype, shape });
+    }
+    Ok((specs, training_batches))
+}
+
+/// An output's signature entry: its dtype, and its stated shape with a
+/// training batch size made unknown.
+fn output_spec(
+    model: &Model,
+    tensor: TensorRef,
+    training_batches: &[i64],
+) -> Result<TensorSpec, PassError> {
+    let node = model.graph.node(tensor.node);
+    let dtype = tensor_dtype(model, tensor)?;
+    let mut shape = typing::stated_output_shape(&node.op, &node.attrs, tensor.port);
+    if let Some(batch) = shape
+        .as_mut()
+        .and_then(|dims| dims.first_mut())
+        .filter(|b| training_batches.contains(b))
+    {
+        *batch = -1;
+    }
+    let name = model.graph.tensor_name(tensor);
+    Ok(TensorSpec { name, dtype, shape })
 }
 
 /// An error when two specs share a key: a signature maps each key to one

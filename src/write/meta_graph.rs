@@ -76,9 +76,38 @@ pub fn build_meta_graph(graph_def: GraphDef, parts: &MetaGraphParts) -> MetaGrap
         .iter()
         .map(|(k, v)| (k.clone(), signature_def(v)))
         .collect();
-    let mut collection_def = BTreeMap::new();
     if let Some(init_op) = &parts.init_op {
         signature_def.insert(INIT_OP_SIGNATURE.into(), init_op_signature(init_op));
+    }
+    MetaGraphDef {
+        meta_info_def: Some(meta_info_def(parts)),
+        graph_def: Some(graph_def),
+        saver_def: parts.saver_def.clone(),
+        collection_def: collections(parts),
+        signature_def,
+        asset_file_def: parts.assets.iter().map(asset_file_def).collect(),
+        object_graph_def: None,
+    }
+}
+
+fn meta_info_def(parts: &MetaGraphParts) -> MetaInfoDef {
+    MetaInfoDef {
+        meta_graph_version: format!("servegraph {}", env!("CARGO_PKG_VERSION")),
+        tags: parts.tags.clone(),
+        stripped_op_list: parts.stripped_op_list.clone(),
+        tensorflow_version: parts.tensorflow_version.clone(),
+        tensorflow_git_version: parts.tensorflow_git_version.clone(),
+        stripped_default_attrs: false,
+        ..MetaInfoDef::default()
+    }
+}
+
+/// The collections TF1 loaders and tools read: main op, variables,
+/// trainable variables, asset paths and table initializers, each only when
+/// it has members.
+fn collections(parts: &MetaGraphParts) -> BTreeMap<String, CollectionDef> {
+    let mut collection_def = BTreeMap::new();
+    if let Some(init_op) = &parts.init_op {
         // Older loaders look for the collection instead of the signature.
         collection_def.insert("saved_model_main_op".into(), node_list([init_op.clone()]));
     }
@@ -102,33 +131,18 @@ pub fn build_meta_graph(graph_def: GraphDef, parts: &MetaGraphParts) -> MetaGrap
             node_list(parts.table_initializers.iter().cloned()),
         );
     }
-    MetaGraphDef {
-        meta_info_def: Some(MetaInfoDef {
-            meta_graph_version: format!("servegraph {}", env!("CARGO_PKG_VERSION")),
-            tags: parts.tags.clone(),
-            stripped_op_list: parts.stripped_op_list.clone(),
-            tensorflow_version: parts.tensorflow_version.clone(),
-            tensorflow_git_version: parts.tensorflow_git_version.clone(),
-            stripped_default_attrs: false,
-            ..MetaInfoDef::default()
+    collection_def
+}
+
+/// An asset as the loader finds it: the string tensor fed its path, and the file name.
+fn asset_file_def(asset: &AssetSpec) -> AssetFileDef {
+    AssetFileDef {
+        tensor_info: Some(TensorInfo {
+            encoding: Some(tensor_info::Encoding::Name(asset.tensor.clone())),
+            dtype: DataType::DtString as i32,
+            tensor_shape: Some(TensorShapeProto::default()),
         }),
-        graph_def: Some(graph_def),
-        saver_def: parts.saver_def.clone(),
-        collection_def,
-        signature_def,
-        asset_file_def: parts
-            .assets
-            .iter()
-            .map(|a| AssetFileDef {
-                tensor_info: Some(TensorInfo {
-                    encoding: Some(tensor_info::Encoding::Name(a.tensor.clone())),
-                    dtype: DataType::DtString as i32,
-                    tensor_shape: Some(TensorShapeProto::default()),
-                }),
-                filename: a.filename.clone(),
-            })
-            .collect(),
-        object_graph_def: None,
+        filename: asset.filename.clone(),
     }
 }
 

@@ -397,64 +397,74 @@ fn check_against_checkpoint(
         .into_iter()
         .map(|e| (e.name, e.bytes))
         .collect();
-    let mut report = Vec::new();
-    for v in variables {
-        if !reader.contains(&v.slot.key) {
-            return Err(WriteError::MissingVariable {
-                variable: v.node.clone(),
-                key: v.slot.key.clone(),
-                checkpoint: checkpoint.clone(),
-            });
-        }
-        let (dtype, full_shape) = reader.dtype_and_shape(&v.slot.key)?;
-        let expected_shape = if v.slot.slice_spec.is_empty() {
-            full_shape.clone()
-        } else {
-            let (spec_shape, extents) =
-                parse_spec(&v.slot.slice_spec).ok_or_else(|| WriteError::BadVariable {
-                    variable: v.node.clone(),
-                    reason: format!("malformed slice spec {:?}", v.slot.slice_spec),
-                })?;
-            if spec_shape != full_shape {
-                return Err(mismatch(
-                    v,
-                    format!("{spec_shape:?}"),
-                    format!("{full_shape:?}"),
-                    checkpoint,
-                ));
-            }
-            extents
-                .iter()
-                .zip(&full_shape)
-                .map(|(e, &d)| e.length.unwrap_or(d))
-                .collect()
-        };
-        if dtype != v.dtype {
-            return Err(mismatch(
-                v,
-                v.dtype.as_str_name().into(),
-                dtype.as_str_name().into(),
-                checkpoint,
-            ));
-        }
-        if expected_shape != v.shape {
-            return Err(mismatch(
-                v,
-                format!("shape {:?}", v.shape),
-                format!("shape {expected_shape:?}"),
-                checkpoint,
-            ));
-        }
-        let bytes = stored_bytes.get(&v.slot.key).copied().unwrap_or(0);
-        report.push(VariableReport {
+    let report = |v: &Variable| -> Result<VariableReport, WriteError> {
+        check_variable(&reader, checkpoint, v)?;
+        Ok(VariableReport {
             node: v.node.clone(),
             key: v.slot.key.clone(),
             dtype: crate::typing::dtype_name(v.dtype as i32),
             shape: v.shape.clone(),
-            bytes,
+            bytes: stored_bytes.get(&v.slot.key).copied().unwrap_or(0),
+        })
+    };
+    variables.iter().map(report).collect()
+}
+
+/// One variable's key is in the checkpoint with the variable's dtype and
+/// the shape of its slice.
+fn check_variable(
+    reader: &BundleReader,
+    checkpoint: &Path,
+    v: &Variable,
+) -> Result<(), WriteError> {
+    if !reader.contains(&v.slot.key) {
+        return Err(WriteError::MissingVariable {
+            variable: v.node.clone(),
+            key: v.slot.key.clone(),
+            checkpoint: checkpoint.to_path_buf(),
         });
     }
-    Ok(report)
+    let (dtype, full_shape) = reader.dtype_and_shape(&v.slot.key)?;
+    let expected_shape = sliced_shape(v, full_shape, checkpoint)?;
+    if dtype != v.dtype {
+        let (graph, stored) = (v.dtype.as_str_name(), dtype.as_str_name());
+        return Err(mismatch(v, graph.into(), stored.into(), checkpoint));
+    }
+    if expected_shape != v.shape {
+        let (graph, stored) = (
+            format!("shape {:?}", v.shape),
+            format!("shape {expected_shape:?}"),
+        );
+        return Err(mismatch(v, graph, stored, checkpoint));
+    }
+    Ok(())
+}
+
+/// The shape of the part of the stored tensor the variable restores: all of
+/// it without a slice spec, else the spec's extents (whose full shape must
+/// be the stored one).
+fn sliced_shape(
+    v: &Variable,
+    full_shape: Vec<i64>,
+    checkpoint: &Path,
+) -> Result<Vec<i64>, WriteError> {
+    if v.slot.slice_spec.is_empty() {
+        return Ok(full_shape);
+    }
+    let (spec_shape, extents) =
+        parse_spec(&v.slot.slice_spec).ok_or_else(|| WriteError::BadVariable {
+            variable: v.node.clone(),
+            reason: format!("malformed slice spec {:?}", v.slot.slice_spec),
+        })?;
+    if spec_shape != full_shape {
+        let (graph, stored) = (format!("{spec_shape:?}"), format!("{full_shape:?}"));
+        return Err(mismatch(v, graph, stored, checkpoint));
+    }
+    Ok(extents
+        .iter()
+        .zip(&full_shape)
+        .map(|(e, &d)| e.length.unwrap_or(d))
+        .collect())
 }
 
 fn mismatch(v: &Variable, graph: String, stored: String, checkpoint: &Path) -> WriteError {
