@@ -233,6 +233,40 @@ fn bfloat16_bits(proto: &TensorProto) -> &[i32] {
     }
 }
 
+/// Little-endian element bytes, `count * element_size` long, as values.
+fn le_values(dtype: DataType, bytes: &[u8]) -> Result<Values, TensorError> {
+    use DataType as D;
+    Ok(match dtype {
+        D::DtHalf => Values::F16(from_le(bytes, f16::from_le_bytes)),
+        D::DtBfloat16 => Values::Bf16(from_le(bytes, bf16::from_le_bytes)),
+        D::DtFloat => Values::F32(from_le(bytes, f32::from_le_bytes)),
+        D::DtDouble => Values::F64(from_le(bytes, f64::from_le_bytes)),
+        D::DtInt8 | D::DtQint8 => Values::I8(from_le(bytes, i8::from_le_bytes)),
+        D::DtInt16 | D::DtQint16 => Values::I16(from_le(bytes, i16::from_le_bytes)),
+        D::DtInt32 | D::DtQint32 => Values::I32(from_le(bytes, i32::from_le_bytes)),
+        D::DtInt64 => Values::I64(from_le(bytes, i64::from_le_bytes)),
+        D::DtUint8 | D::DtQuint8 => Values::U8(bytes.to_vec()),
+        D::DtUint16 | D::DtQuint16 => Values::U16(from_le(bytes, u16::from_le_bytes)),
+        D::DtUint32 => Values::U32(from_le(bytes, u32::from_le_bytes)),
+        D::DtUint64 => Values::U64(from_le(bytes, u64::from_le_bytes)),
+        D::DtBool => Values::Bool(bools(bytes)?),
+        D::DtComplex64 => Values::Complex64(pairs(from_le(bytes, f32::from_le_bytes))),
+        D::DtComplex128 => Values::Complex128(pairs(from_le(bytes, f64::from_le_bytes))),
+        other => return Err(TensorError::Unsupported(other.as_str_name().into())),
+    })
+}
+
+/// Bools are one byte each, and only 0 or 1: anything else is corrupt.
+fn bools(bytes: &[u8]) -> Result<Vec<bool>, TensorError> {
+    bytes
+        .iter()
+        .map(|&b| match b {
+            0 | 1 => Ok(b == 1),
+            _ => Err(TensorError::BadBool(b)),
+        })
+        .collect()
+}
+
 fn from_le<T, const N: usize>(bytes: &[u8], convert: impl Fn([u8; N]) -> T) -> Vec<T> {
     bytes
         .chunks_exact(N)
@@ -262,45 +296,10 @@ impl Tensor {
                 actual: bytes.len() as u64,
             });
         }
-        let values = match dtype {
-            DataType::DtHalf => Values::F16(from_le(bytes, f16::from_le_bytes)),
-            DataType::DtBfloat16 => Values::Bf16(from_le(bytes, bf16::from_le_bytes)),
-            DataType::DtFloat => Values::F32(from_le(bytes, f32::from_le_bytes)),
-            DataType::DtDouble => Values::F64(from_le(bytes, f64::from_le_bytes)),
-            DataType::DtInt8 | DataType::DtQint8 => Values::I8(from_le(bytes, i8::from_le_bytes)),
-            DataType::DtInt16 | DataType::DtQint16 => {
-                Values::I16(from_le(bytes, i16::from_le_bytes))
-            }
-            DataType::DtInt32 | DataType::DtQint32 => {
-                Values::I32(from_le(bytes, i32::from_le_bytes))
-            }
-            DataType::DtInt64 => Values::I64(from_le(bytes, i64::from_le_bytes)),
-            DataType::DtUint8 | DataType::DtQuint8 => Values::U8(bytes.to_vec()),
-            DataType::DtUint16 | DataType::DtQuint16 => {
-                Values::U16(from_le(bytes, u16::from_le_bytes))
-            }
-            DataType::DtUint32 => Values::U32(from_le(bytes, u32::from_le_bytes)),
-            DataType::DtUint64 => Values::U64(from_le(bytes, u64::from_le_bytes)),
-            DataType::DtBool => Values::Bool(
-                bytes
-                    .iter()
-                    .map(|&b| {
-                        if b <= 1 {
-                            Ok(b == 1)
-                        } else {
-                            Err(TensorError::BadBool(b))
-                        }
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-            DataType::DtComplex64 => Values::Complex64(pairs(from_le(bytes, f32::from_le_bytes))),
-            DataType::DtComplex128 => Values::Complex128(pairs(from_le(bytes, f64::from_le_bytes))),
-            other => return Err(TensorError::Unsupported(other.as_str_name().into())),
-        };
         Ok(Tensor {
             dtype,
             shape: shape.to_vec(),
-            values,
+            values: le_values(dtype, bytes)?,
         })
     }
 
