@@ -105,11 +105,6 @@ impl StagedDir {
         &self.staging
     }
 
-    /// The final location, resolved (absolute, symlinks in its parents resolved).
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Syncs every file and directory, renames the staging directory into
     /// place and syncs the parent. (Without a system call crate the rename
     /// cannot be told not to replace: a directory created at the target
