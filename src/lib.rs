@@ -31,6 +31,7 @@ pub mod text;
 pub mod timings;
 pub mod typing;
 pub mod validate;
+pub mod varint;
 pub mod write;
 
 pub use error::{Error, WriteError};

@@ -28,6 +28,21 @@ pub fn output_dtype(
     Some(base_dtype(dtype))
 }
 
+/// Bytes per element of fixed-size dtypes; `None` for strings, variants, resources.
+pub fn element_size(dtype: DataType) -> Option<usize> {
+    use DataType::*;
+    Some(match dtype {
+        DtFloat | DtInt32 | DtQint32 | DtUint32 => 4,
+        DtDouble | DtInt64 | DtUint64 | DtComplex64 => 8,
+        DtComplex128 => 16,
+        DtUint8 | DtInt8 | DtBool | DtQint8 | DtQuint8 => 1,
+        DtInt16 | DtUint16 | DtQint16 | DtQuint16 | DtBfloat16 | DtHalf => 2,
+        DtFloat8E5m2 | DtFloat8E4m3fn | DtFloat8E4m3fnuz | DtFloat8E4m3b11fnuz
+        | DtFloat8E5m2fnuz | DtInt4 | DtUint4 | DtInt2 | DtUint2 | DtFloat4E2m1fn => 1,
+        _ => return None,
+    })
+}
+
 /// The `_REF` variant stripped: `DT_FLOAT_REF` → `DT_FLOAT`.
 pub fn base_dtype(dtype: DataType) -> DataType {
     let value = dtype as i32;

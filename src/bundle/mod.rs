@@ -13,6 +13,7 @@ pub mod slices;
 pub mod table;
 pub mod writer;
 
+pub use crate::typing::element_size;
 pub use error::BundleError;
 pub use reader::{BundleReader, Entry};
 pub use writer::BundleWriter;
@@ -33,19 +34,4 @@ fn append(prefix: &Path, suffix: &str) -> PathBuf {
     let mut name = prefix.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
-}
-
-/// Bytes per element of fixed-size dtypes; `None` for strings, variants, resources.
-pub fn element_size(dtype: crate::proto::DataType) -> Option<usize> {
-    use crate::proto::DataType::*;
-    Some(match dtype {
-        DtFloat | DtInt32 | DtQint32 | DtUint32 => 4,
-        DtDouble | DtInt64 | DtUint64 | DtComplex64 => 8,
-        DtComplex128 => 16,
-        DtUint8 | DtInt8 | DtBool | DtQint8 | DtQuint8 => 1,
-        DtInt16 | DtUint16 | DtQint16 | DtQuint16 | DtBfloat16 | DtHalf => 2,
-        DtFloat8E5m2 | DtFloat8E4m3fn | DtFloat8E4m3fnuz | DtFloat8E4m3b11fnuz
-        | DtFloat8E5m2fnuz | DtInt4 | DtUint4 | DtInt2 | DtUint2 | DtFloat4E2m1fn => 1,
-        _ => return None,
-    })
 }

@@ -30,25 +30,7 @@ fn bad(path: &Path, reason: impl Into<String>) -> BundleError {
 /// Key/value pairs in key order.
 pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Reads a base-128 varint; returns (value, bytes used).
-pub fn read_varint(data: &[u8]) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for (i, &byte) in data.iter().enumerate().take(10) {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
-
-pub fn write_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
+pub use crate::varint::{read_varint, write_varint};
 
 /// Offset and size of a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

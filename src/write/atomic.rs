@@ -15,8 +15,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::WriteError;
 use super::guard::resolve_output;
-use crate::error::WriteError;
 
 /// Whether an existing output directory may be replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,7 +7,7 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::WriteError;
+use super::WriteError;
 
 /// How an output path overlaps a source path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use prost::Message;
 use serde::Serialize;
 
+use super::WriteError;
 use super::atomic::{Overwrite, StagedDir};
 use super::guard::{directory_of, keep_apart, resolve_output};
 use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
@@ -18,7 +19,6 @@ use super::progress::{CopyProgress, Reporting};
 use super::saver::{SavedVariable, VariableKind, build_saver};
 use crate::bundle::slices::parse_spec;
 use crate::bundle::{BundleReader, BundleWriter};
-use crate::error::WriteError;
 use crate::ir::constants::string_const;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
