@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use prost::Message;
 use serde_json::Value;
 use servegraph::bundle::BundleWriter;
+use servegraph::bundle::writer::COPY_CHUNK_BYTES;
 use servegraph::proto::attr_value::Value as Attr;
 use servegraph::proto::{AttrValue, DataType, GraphDef, NodeDef};
 use servegraph::write::progress::CopyProgress;
@@ -364,7 +365,45 @@ fn the_library_tells_its_progress_callback_every_byte_copied() {
         .filter(|(call, _)| *call == "advance")
         .map(|(_, bytes)| *bytes)
         .collect();
-    assert_eq!(advances.len(), report.kept.len());
+    // Chunks, never empty and never more than the writer's chunk: at least
+    // one per kept tensor that has bytes.
+    let nonempty = report.kept.iter().filter(|v| v.bytes > 0).count();
+    assert!(advances.len() >= nonempty, "{advances:?}");
+    assert!(
+        advances.iter().all(|&b| b > 0 && b <= COPY_CHUNK_BYTES),
+        "{advances:?}"
+    );
     assert_eq!(advances.iter().sum::<u64>(), report.written.variables_bytes);
     assert_eq!(report.written.variables_bytes, kept);
+}
+
+#[test]
+fn one_large_tensor_advances_chunk_by_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let size = 2 * COPY_CHUNK_BYTES + COPY_CHUNK_BYTES / 2;
+    let (graph, prefix) = graph_with_a_big_variable(&run, size as usize);
+    let recorded = Arc::new(Recorded::default());
+    let options = servegraph::ExportOptions {
+        inputs: vec!["x=x:0".parse().unwrap()],
+        outputs: vec!["y=y:0".parse().unwrap()],
+        checkpoint: Some(prefix),
+        progress: Some(recorded.clone()),
+        ..servegraph::ExportOptions::default()
+    };
+    let report =
+        servegraph::export_serving_model(&graph, &dir.path().join("model"), &options).unwrap();
+    let calls = recorded.0.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        [
+            ("start", size),
+            ("advance", COPY_CHUNK_BYTES),
+            ("advance", COPY_CHUNK_BYTES),
+            ("advance", COPY_CHUNK_BYTES / 2),
+            ("finish", 0),
+        ]
+    );
+    assert_eq!(report.written.variables_bytes, size);
 }

@@ -17,6 +17,10 @@ use super::{BundleError, crc, data_path, index_path, table};
 use crate::proto::{BundleEntryProto, BundleHeaderProto, DataType, VersionDef};
 use crate::typing::shape_proto;
 
+/// The most a copy reads and writes at once, and so the finest step of its
+/// progress.
+pub const COPY_CHUNK_BYTES: u64 = 1 << 20;
+
 /// One data file being written.
 struct Shard {
     tmp: PathBuf,
@@ -217,17 +221,32 @@ impl BundleWriter {
 
     /// Copies tensor `name` (with all its slices when partitioned) from
     /// another bundle by byte range: no decoding, the crc32c carried over
-    /// and checked against the bytes that pass through.
+    /// and checked against the bytes that pass through. Returns the bytes
+    /// copied.
     pub fn copy_from(&mut self, source: &BundleReader, name: &str) -> Result<u64, BundleError> {
+        self.copy_from_reporting(source, name, None)
+    }
+
+    /// [`BundleWriter::copy_from`], telling `progress` the size of each
+    /// chunk (at most [`COPY_CHUNK_BYTES`]) as it is written, so one huge
+    /// tensor shows steady progress; the sizes add up to the bytes copied.
+    pub fn copy_from_reporting(
+        &mut self,
+        source: &BundleReader,
+        name: &str,
+        mut progress: Option<&mut dyn FnMut(u64)>,
+    ) -> Result<u64, BundleError> {
         let entry = source.entry(name.as_bytes())?.clone();
         if entry.slices.is_empty() {
-            return self.copy_entry(source, name.as_bytes(), &entry);
+            return self.copy_entry(source, name.as_bytes(), &entry, progress);
         }
         let mut copied = 0;
         for piece in &entry.slices {
             let key = slices::slice_key(name, &slices::extents(piece));
             let piece_entry = source.entry(&key)?.clone();
-            copied += self.copy_entry(source, &key, &piece_entry)?;
+            // Reborrowed per piece (a plain `as_deref_mut` would hold it for the loop).
+            let progress = progress.as_mut().map(|p| &mut **p as &mut dyn FnMut(u64));
+            copied += self.copy_entry(source, &key, &piece_entry, progress)?;
         }
         let mut full = entry;
         full.shard_id = 0;
@@ -238,45 +257,58 @@ impl BundleWriter {
         Ok(copied)
     }
 
+    /// Copies one record, indexed under `key` at the current shard's end.
     fn copy_entry(
         &mut self,
         source: &BundleReader,
         key: &[u8],
         entry: &BundleEntryProto,
+        progress: Option<&mut dyn FnMut(u64)>,
     ) -> Result<u64, BundleError> {
-        if entry.dtype == DataType::DtString as i32 {
-            // String checksums cover decoded lengths: check them by reading the record whole.
-            let bytes = source.read_raw(key)?;
-            let mut new_entry = entry.clone();
-            new_entry.shard_id = self.current as i32;
-            new_entry.offset = self.shards[self.current].offset as i64;
-            self.insert(key.to_vec(), new_entry)?;
-            self.write_data(&bytes)?;
-            return Ok(bytes.len() as u64);
-        }
-        let (mut file, range) = source.open_shard(key)?;
-        file.seek(SeekFrom::Start(range.offset))
-            .map_err(|source| BundleError::Io {
-                path: range.shard.clone(),
-                source,
-            })?;
         let mut new_entry = entry.clone();
         new_entry.shard_id = self.current as i32;
         new_entry.offset = self.shards[self.current].offset as i64;
+        if entry.dtype == DataType::DtString as i32 {
+            // String checksums cover decoded lengths: check them by reading the record whole.
+            let bytes = source.read_raw(key)?;
+            self.insert(key.to_vec(), new_entry)?;
+            self.write_data(&bytes)?;
+            if let Some(progress) = progress {
+                progress(bytes.len() as u64);
+            }
+            return Ok(bytes.len() as u64);
+        }
         self.insert(key.to_vec(), new_entry)?;
+        self.copy_checked(source, key, progress)
+    }
+
+    /// Streams the record's bytes from its shard in chunks, checking their
+    /// crc32c against the one stored.
+    fn copy_checked(
+        &mut self,
+        source: &BundleReader,
+        key: &[u8],
+        mut progress: Option<&mut dyn FnMut(u64)>,
+    ) -> Result<u64, BundleError> {
+        let (mut file, range) = source.open_shard(key)?;
+        let read_error = |source| BundleError::Io {
+            path: range.shard.clone(),
+            source,
+        };
+        file.seek(SeekFrom::Start(range.offset))
+            .map_err(read_error)?;
         let mut remaining = range.size;
         let mut crc_value = 0u32;
-        let mut buffer = vec![0u8; 1 << 20];
+        let mut buffer = vec![0u8; COPY_CHUNK_BYTES.min(range.size) as usize];
         while remaining > 0 {
             let n = remaining.min(buffer.len() as u64) as usize;
-            file.read_exact(&mut buffer[..n])
-                .map_err(|source| BundleError::Io {
-                    path: range.shard.clone(),
-                    source,
-                })?;
+            file.read_exact(&mut buffer[..n]).map_err(read_error)?;
             crc_value = crc::extend(crc_value, &buffer[..n]);
             self.write_data(&buffer[..n])?;
             remaining -= n as u64;
+            if let Some(progress) = progress.as_deref_mut() {
+                progress(n as u64);
+            }
         }
         if crc::unmask(range.masked_crc) != crc_value {
             return Err(BundleError::TensorChecksum {
@@ -538,5 +570,60 @@ mod tests {
         .unwrap();
         let err = BundleReader::open(&prefix).unwrap_err().to_string();
         assert!(err.contains("huge"), "{err}");
+    }
+
+    #[test]
+    fn a_reported_copy_advances_per_chunk_and_writes_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        let big = COPY_CHUNK_BYTES as usize * 2 + 12;
+        let bytes: Vec<u8> = (0..big).map(|i| (i % 251) as u8).collect();
+        let mut writer = BundleWriter::create(&source).unwrap();
+        writer
+            .add("big", DataType::DtFloat, &[big as i64 / 4], &bytes)
+            .unwrap();
+        writer.add_strings("s", &[2], &[b"ab", b"cde"]).unwrap();
+        let half = [Extent1 {
+            start: 0,
+            length: Some(1),
+        }];
+        let rest = [Extent1 {
+            start: 1,
+            length: Some(1),
+        }];
+        writer
+            .add_slice("p", DataType::DtInt32, &[2], &half, &[1, 0, 0, 0])
+            .unwrap();
+        writer
+            .add_slice("p", DataType::DtInt32, &[2], &rest, &[2, 0, 0, 0])
+            .unwrap();
+        writer.finish().unwrap();
+        let reader = BundleReader::open(&source).unwrap();
+
+        let (quiet, reported) = (dir.path().join("quiet"), dir.path().join("reported"));
+        let mut plain = BundleWriter::create(&quiet).unwrap();
+        let mut watched = BundleWriter::create(&reported).unwrap();
+        for name in ["big", "p", "s"] {
+            let mut advances = Vec::new();
+            let copied = watched
+                .copy_from_reporting(&reader, name, Some(&mut |n| advances.push(n)))
+                .unwrap();
+            assert_eq!(plain.copy_from(&reader, name).unwrap(), copied);
+            assert_eq!(advances.iter().sum::<u64>(), copied, "{name}");
+            let expected: &[u64] = match name {
+                "big" => &[COPY_CHUNK_BYTES, COPY_CHUNK_BYTES, 12],
+                "p" => &[4, 4],
+                _ => &[copied],
+            };
+            assert_eq!(advances, expected, "{name}");
+        }
+        plain.finish().unwrap();
+        watched.finish().unwrap();
+        for path in [index_path, |p: &Path| data_path(p, 0, 1)] {
+            assert_eq!(
+                fs::read(path(&quiet)).unwrap(),
+                fs::read(path(&reported)).unwrap()
+            );
+        }
     }
 }

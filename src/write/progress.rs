@@ -10,7 +10,10 @@ use std::fmt::Debug;
 pub trait CopyProgress: Debug + Send + Sync {
     /// The copy of `total_bytes` begins.
     fn start(&self, total_bytes: u64);
-    /// `bytes` more were copied (one tensor or slice at a time).
+    /// `bytes` more were copied: a chunk of at most
+    /// [`COPY_CHUNK_BYTES`](crate::bundle::writer::COPY_CHUNK_BYTES), so a
+    /// single large tensor advances steadily. The calls add up to the bytes
+    /// copied.
     fn advance(&self, bytes: u64);
     /// The copy ended, done or failed.
     fn finish(&self);
@@ -30,10 +33,11 @@ impl<'a> Reporting<'a> {
         Reporting { progress }
     }
 
-    pub(super) fn advance(&self, bytes: u64) {
-        if let Some(progress) = self.progress {
-            progress.advance(bytes);
-        }
+    /// What the bundle writer calls per chunk copied; `None` without a
+    /// progress, so an unwatched copy makes no calls at all.
+    pub(super) fn sink(&self) -> Option<impl FnMut(u64) + 'a> {
+        let progress = self.progress?;
+        Some(move |bytes| progress.advance(bytes))
     }
 }
 

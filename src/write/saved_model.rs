@@ -236,9 +236,9 @@ fn copy_variables(
             Entry::Occupied(open) => open.into_mut(),
             Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
         };
-        let bytes = writer.copy_from(reader, key)?;
-        reporting.advance(bytes);
-        copied += bytes;
+        let mut sink = reporting.sink();
+        let progress = sink.as_mut().map(|advance| advance as &mut dyn FnMut(u64));
+        copied += writer.copy_from_reporting(reader, key, progress)?;
     }
     writer.finish()?;
     Ok(copied)
