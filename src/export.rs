@@ -175,10 +175,11 @@ pub fn export_serving_model(
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
-    let output = resolve_output(out_dir)?;
-    keep_apart(&output, &source_paths(source, &located, checkpoint))?;
-    check_replaceable(&output, options.overwrite)?;
-
+    let output = checked_output(
+        out_dir,
+        &source_paths(source, &located, checkpoint),
+        options,
+    )?;
     let mut model =
         read::read_source_timed(&located, checkpoint, &options.source_tags, &mut timings)?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
@@ -195,16 +196,7 @@ pub fn export_serving_model(
     )?;
     written.path = out_dir.to_path_buf();
 
-    // The export is in place: a failure to list what it left out is only a warning.
-    let dropped = match dropped_variables(&model, &written) {
-        Ok(dropped) => dropped,
-        Err(e) => {
-            written
-                .warnings
-                .push(format!("could not list the dropped variables: {e}"));
-            Vec::new()
-        }
-    };
+    let dropped = dropped_or_warning(&model, &mut written);
     let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
     timings.record(Stage::Total, started.elapsed());
     Ok(ExportReport {
@@ -221,6 +213,29 @@ pub fn export_serving_model(
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
+    })
+}
+
+/// `out_dir` resolved, once it is known to be apart from every path the
+/// export reads and replaceable as `options` allow.
+fn checked_output(
+    out_dir: &Path,
+    reads: &[PathBuf],
+    options: &ExportOptions,
+) -> Result<PathBuf, Error> {
+    let output = resolve_output(out_dir)?;
+    keep_apart(&output, reads)?;
+    check_replaceable(&output, options.overwrite)?;
+    Ok(output)
+}
+
+/// The variables left out. The export is in place by now: failing to list
+/// them is only a warning in `written`.
+fn dropped_or_warning(model: &Model, written: &mut WriteReport) -> Vec<DroppedVariable> {
+    dropped_variables(model, written).unwrap_or_else(|e| {
+        let warning = format!("could not list the dropped variables: {e}");
+        written.warnings.push(warning);
+        Vec::new()
     })
 }
 

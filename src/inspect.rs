@@ -3,7 +3,7 @@
 //! signatures — as text for people or JSON for tools.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use serde::Serialize;
 
@@ -191,54 +191,67 @@ impl fmt::Display for Summary {
             write_graph(f, graph, "")?;
         }
         for meta in &self.meta_graphs {
-            writeln!(f, "MetaGraphDef with tags [{}]", meta.tags.join(", "))?;
-            write_graph(f, &meta.graph, "  ")?;
-            for (key, signature) in &meta.signatures {
-                writeln!(f, "  signature {key:?} method {:?}", signature.method_name)?;
-                for (direction, tensors) in
-                    [("input", &signature.inputs), ("output", &signature.outputs)]
-                {
-                    for (name, t) in tensors {
-                        writeln!(
-                            f,
-                            "    {direction} {name:?}: {} {} {}",
-                            t.name,
-                            t.dtype,
-                            format_shape(&t.shape)
-                        )?;
-                    }
-                }
-            }
-            if !meta.assets.is_empty() {
-                writeln!(f, "  assets: {}", meta.assets.join(", "))?;
-            }
-            if !meta.collections.is_empty() {
-                writeln!(f, "  collections: {}", meta.collections.join(", "))?;
-            }
+            write_meta_graph(f, meta)?;
         }
         if !self.variables.is_empty() {
-            writeln!(
-                f,
-                "variables: {} tensors, {}",
-                self.variables.len(),
-                format_bytes(self.total_variable_bytes)
-            )?;
+            let count = self.variables.len();
+            let bytes = format_bytes(self.total_variable_bytes);
+            writeln!(f, "variables: {count} tensors, {bytes}")?;
             for v in &self.variables {
-                let mut line = format!(
-                    "  {} {} {} {}",
-                    v.name,
-                    v.dtype,
-                    format_shape(&Some(v.shape.clone())),
-                    format_bytes(v.bytes)
-                );
-                if v.slices > 0 {
-                    let _ = write!(line, " ({} slices)", v.slices);
-                }
-                writeln!(f, "{line}")?;
+                write_variable(f, v)?;
             }
         }
         Ok(())
     }
+}
+
+fn write_meta_graph(f: &mut fmt::Formatter<'_>, meta: &MetaGraphSummary) -> fmt::Result {
+    writeln!(f, "MetaGraphDef with tags [{}]", meta.tags.join(", "))?;
+    write_graph(f, &meta.graph, "  ")?;
+    for (key, signature) in &meta.signatures {
+        write_signature(f, key, signature)?;
+    }
+    if !meta.assets.is_empty() {
+        writeln!(f, "  assets: {}", meta.assets.join(", "))?;
+    }
+    if !meta.collections.is_empty() {
+        writeln!(f, "  collections: {}", meta.collections.join(", "))?;
+    }
+    Ok(())
+}
+
+fn write_signature(
+    f: &mut fmt::Formatter<'_>,
+    key: &str,
+    signature: &SignatureSummary,
+) -> fmt::Result {
+    writeln!(f, "  signature {key:?} method {:?}", signature.method_name)?;
+    for (direction, tensors) in [("input", &signature.inputs), ("output", &signature.outputs)] {
+        for (name, t) in tensors {
+            let shape = format_shape(&t.shape);
+            writeln!(
+                f,
+                "    {direction} {name:?}: {} {} {shape}",
+                t.name, t.dtype
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn write_variable(f: &mut fmt::Formatter<'_>, v: &VariableSummary) -> fmt::Result {
+    let shape = format_shape(&Some(v.shape.clone()));
+    write!(
+        f,
+        "  {} {} {shape} {}",
+        v.name,
+        v.dtype,
+        format_bytes(v.bytes)
+    )?;
+    if v.slices > 0 {
+        write!(f, " ({} slices)", v.slices)?;
+    }
+    writeln!(f)
 }
 
 fn write_graph(f: &mut fmt::Formatter<'_>, graph: &GraphSummary, indent: &str) -> fmt::Result {

@@ -111,54 +111,38 @@ fn scalar_const(name: &str, dtype: DataType, value: TensorProto) -> Node {
 
 /// A `Const` node holding the bool scalar `value`.
 pub fn bool_const(name: &str, value: bool) -> Node {
-    let bool_val = vec![value];
-    scalar_const(
-        name,
-        DataType::DtBool,
-        TensorProto {
-            bool_val,
-            ..TensorProto::default()
-        },
-    )
+    let value = TensorProto {
+        bool_val: vec![value],
+        ..TensorProto::default()
+    };
+    scalar_const(name, DataType::DtBool, value)
 }
 
 /// A `Const` node holding the int32 scalar `value`.
 pub fn int32_const(name: &str, value: i32) -> Node {
-    let int_val = vec![value];
-    scalar_const(
-        name,
-        DataType::DtInt32,
-        TensorProto {
-            int_val,
-            ..TensorProto::default()
-        },
-    )
+    let value = TensorProto {
+        int_val: vec![value],
+        ..TensorProto::default()
+    };
+    scalar_const(name, DataType::DtInt32, value)
 }
 
 /// A `Const` node holding the float scalar `value`.
 pub fn float_const(name: &str, value: f32) -> Node {
-    let float_val = vec![value];
-    scalar_const(
-        name,
-        DataType::DtFloat,
-        TensorProto {
-            float_val,
-            ..TensorProto::default()
-        },
-    )
+    let value = TensorProto {
+        float_val: vec![value],
+        ..TensorProto::default()
+    };
+    scalar_const(name, DataType::DtFloat, value)
 }
 
 /// A `Const` node holding a string scalar.
 pub fn string_const(name: &str, value: &[u8]) -> Node {
-    let string_val = vec![Bytes::copy_from_slice(value)];
-    scalar_const(
-        name,
-        DataType::DtString,
-        TensorProto {
-            string_val,
-            ..TensorProto::default()
-        },
-    )
+    let value = TensorProto {
+        string_val: vec![Bytes::copy_from_slice(value)],
+        ..TensorProto::default()
+    };
+    scalar_const(name, DataType::DtString, value)
 }
 
 /// The string scalar held by a `Const` node.

@@ -70,48 +70,58 @@ fn is_fused_batch_norm(op: &str) -> bool {
 fn moving_averages(graph: &Graph) -> BTreeMap<TensorRef, (NodeId, NodeId)> {
     let mut found = BTreeMap::new();
     for id in graph.node_ids() {
-        let op = graph.op(id);
         let (Some(target), Some(delta)) = (graph.data_input(id, 0), graph.data_input(id, 1)) else {
             continue;
         };
-        let variable = variable_of(graph, target);
-        match op {
-            // var -= (var - value) * decay
+        let Some(variable) = variable_of(graph, target) else {
+            continue;
+        };
+        match graph.op(id) {
             "AssignSub" | "AssignSubVariableOp" => {
-                let Some(variable) = variable else { continue };
-                let delta = through_identities(graph, delta);
-                if graph.op(delta.node) != "Mul" {
-                    continue;
-                }
-                for factor in graph.data_inputs(delta.node) {
-                    let factor = through_identities(graph, factor);
-                    if graph.op(factor.node) != "Sub" {
-                        continue;
-                    }
-                    let (Some(minuend), Some(value)) = (
-                        graph.data_input(factor.node, 0),
-                        graph.data_input(factor.node, 1),
-                    ) else {
-                        continue;
-                    };
-                    if variable_of(graph, minuend) == Some(variable) {
-                        found.insert(value, (variable, factor.node));
-                    }
+                for (value, update) in decayed_statistics(graph, variable, delta) {
+                    found.insert(value, (variable, update));
                 }
             }
-            // Keras fused batch norm computes the new average itself: var = FusedBatchNorm:1/2.
             "Assign" | "AssignVariableOp" => {
-                if let Some(variable) = variable {
-                    let value = through_identities(graph, delta);
-                    if is_fused_batch_norm(graph.op(value.node)) && matches!(value.port, 1 | 2) {
-                        found.insert(value, (variable, id));
-                    }
+                if let Some(value) = fused_statistic(graph, delta) {
+                    found.insert(value, (variable, id));
                 }
             }
             _ => {}
         }
     }
     found
+}
+
+/// `var -= (var - value) * decay`: for `delta`, the `Mul`, each `value`
+/// with the `Sub` that reads it, where the `Sub` starts from `variable`.
+fn decayed_statistics(
+    graph: &Graph,
+    variable: NodeId,
+    delta: TensorRef,
+) -> Vec<(TensorRef, NodeId)> {
+    let delta = through_identities(graph, delta);
+    if graph.op(delta.node) != "Mul" {
+        return Vec::new();
+    }
+    let subtractions = graph
+        .data_inputs(delta.node)
+        .into_iter()
+        .map(|factor| through_identities(graph, factor).node)
+        .filter(|&sub| graph.op(sub) == "Sub");
+    subtractions
+        .filter_map(|sub| {
+            let (minuend, value) = (graph.data_input(sub, 0)?, graph.data_input(sub, 1)?);
+            (variable_of(graph, minuend) == Some(variable)).then_some((value, sub))
+        })
+        .collect()
+}
+
+/// Keras's fused batch norm computes the new average itself:
+/// `var = FusedBatchNorm:1` (mean) or `:2` (variance).
+fn fused_statistic(graph: &Graph, value: TensorRef) -> Option<TensorRef> {
+    let value = through_identities(graph, value);
+    (is_fused_batch_norm(graph.op(value.node)) && matches!(value.port, 1 | 2)).then_some(value)
 }
 
 /// The variable node behind a ref, a handle or a read of either, followed

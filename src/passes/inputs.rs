@@ -266,6 +266,27 @@ fn detect_inputs(
     outputs: impl Iterator<Item = NodeId>,
     flags: &[NodeId],
 ) -> Vec<InputSpec> {
+    let boundary = input_boundary(graph, outputs, flags);
+    let single = boundary.len() == 1;
+    let mut keys: HashSet<String> = HashSet::new();
+    boundary
+        .into_iter()
+        .enumerate()
+        .map(|(i, tensor)| InputSpec {
+            key: unused_key(&mut keys, detected_key(graph, tensor, i, single)),
+            tensor: graph.tensor_name(tensor),
+            shape: None,
+        })
+        .collect()
+}
+
+/// The tensors where walking back from `outputs` meets a boundary op
+/// (placeholders, dequeues, iterators), flags aside, sorted by name.
+fn input_boundary(
+    graph: &Graph,
+    outputs: impl Iterator<Item = NodeId>,
+    flags: &[NodeId],
+) -> Vec<TensorRef> {
     let mut boundary: Vec<TensorRef> = Vec::new();
     let mut seen: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<NodeId> = outputs.collect();
@@ -277,36 +298,27 @@ fn detect_inputs(
             if flags.contains(&input.node) {
                 continue;
             }
-            if is_input_boundary(graph.op(input.node)) {
-                if !boundary.contains(&input) {
-                    boundary.push(input);
-                }
-            } else {
+            if !is_input_boundary(graph.op(input.node)) {
                 stack.push(input.node);
+            } else if !boundary.contains(&input) {
+                boundary.push(input);
             }
         }
     }
     boundary.sort_by_key(|t| (graph.name(t.node).to_string(), t.port));
-    let single = boundary.len() == 1;
-    let mut keys: HashSet<String> = HashSet::new();
     boundary
-        .into_iter()
-        .enumerate()
-        .map(|(i, tensor)| {
-            let key = if graph.op(tensor.node) == "Placeholder" {
-                graph.name(tensor.node).replace('/', "_")
-            } else if single {
-                "input".into()
-            } else {
-                format!("input_{i}")
-            };
-            InputSpec {
-                key: unused_key(&mut keys, key),
-                tensor: graph.tensor_name(tensor),
-                shape: None,
-            }
-        })
-        .collect()
+}
+
+/// A placeholder keeps its name as key; anything else is `input`, or
+/// `input_<i>` among several.
+fn detected_key(graph: &Graph, tensor: TensorRef, i: usize, single: bool) -> String {
+    if graph.op(tensor.node) == "Placeholder" {
+        graph.name(tensor.node).replace('/', "_")
+    } else if single {
+        "input".into()
+    } else {
+        format!("input_{i}")
+    }
 }
 
 /// `key`, or `key_1`, `key_2`, ... when an earlier input took it (placeholders

@@ -515,32 +515,13 @@ fn prepare(model: &Model) -> Result<Prepared, WriteError> {
     let assets = point_assets_at_their_files(&mut graph, model)?;
     let init_op = add_init_op(&mut graph, &model.table_initializers)?;
 
-    let existing: HashSet<String> = graph
-        .node_ids()
-        .into_iter()
-        .map(|id| graph.name(id).to_string())
-        .collect();
-    let (saver_nodes, saver_def, assign_op_of) = if saved.is_empty() {
-        (Vec::new(), None, BTreeMap::new())
-    } else {
-        let saver = build_saver(&saved, &existing);
-        (saver.nodes, Some(saver.saver_def), saver.assign_op_of)
+    let saver = (!saved.is_empty()).then(|| build_saver(&saved, &node_names(&graph)));
+    let assign_op_of = saver.as_ref().map(|s| &s.assign_op_of);
+    let variable_defs = variable_defs(model, &variables, &snapshots, assign_op_of);
+    let (saver_nodes, saver_def) = match saver {
+        Some(saver) => (saver.nodes, Some(saver.saver_def)),
+        None => (Vec::new(), None),
     };
-    let variable_defs = variables
-        .iter()
-        .map(|v| VariableDef {
-            variable_name: format!("{}:0", v.node),
-            initializer_name: assign_op_of.get(&v.node).cloned().unwrap_or_default(),
-            snapshot_name: snapshots[&v.node].clone(),
-            is_resource: v.kind == VariableKind::Resource,
-            trainable: model.trainable.contains(&v.node),
-            save_slice_info_def: model
-                .variable_defs
-                .get(&v.node)
-                .and_then(|d| d.save_slice_info_def.clone()),
-            ..VariableDef::default()
-        })
-        .collect();
     let stripped_op_list = op_list(model, &graph, &saver_nodes);
     let parts = MetaGraphParts {
         tags: Vec::new(),
@@ -560,6 +541,43 @@ fn prepare(model: &Model) -> Result<Prepared, WriteError> {
         parts,
         report,
     })
+}
+
+fn node_names(graph: &Graph) -> HashSet<String> {
+    graph
+        .node_ids()
+        .into_iter()
+        .map(|id| graph.name(id).to_string())
+        .collect()
+}
+
+/// The `variables` collection entries: each variable with the op that
+/// restores it (`assign_op_of`, absent without a saver), its snapshot
+/// tensor, and what the source said of it (trainable, partition).
+fn variable_defs(
+    model: &Model,
+    variables: &[Variable],
+    snapshots: &BTreeMap<String, String>,
+    assign_op_of: Option<&BTreeMap<String, String>>,
+) -> Vec<VariableDef> {
+    let lookup = |map: Option<&BTreeMap<String, String>>, key: &str| {
+        map.and_then(|m| m.get(key)).cloned().unwrap_or_default()
+    };
+    variables
+        .iter()
+        .map(|v| VariableDef {
+            variable_name: format!("{}:0", v.node),
+            initializer_name: lookup(assign_op_of, &v.node),
+            snapshot_name: lookup(Some(snapshots), &v.node),
+            is_resource: v.kind == VariableKind::Resource,
+            trainable: model.trainable.contains(&v.node),
+            save_slice_info_def: model
+                .variable_defs
+                .get(&v.node)
+                .and_then(|d| d.save_slice_info_def.clone()),
+            ..VariableDef::default()
+        })
+        .collect()
 }
 
 /// What the saver restores, and each variable's snapshot (read) tensor,
