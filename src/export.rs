@@ -64,6 +64,16 @@ impl Default for ExportOptions {
 }
 
 impl ExportOptions {
+    /// What the read must keep for the passes: the named tensors and flags.
+    pub fn wanted(&self) -> read::Wanted {
+        let outputs = self.outputs.iter().map(|o| o.tensor.clone());
+        let inputs = self.inputs.iter().map(|i| i.tensor.clone());
+        read::Wanted {
+            tensors: outputs.chain(inputs).collect(),
+            nodes: self.training_flags.clone(),
+        }
+    }
+
     fn serving_spec(&self) -> ServingSpec {
         ServingSpec {
             inputs: self.inputs.clone(),
@@ -143,8 +153,13 @@ pub fn export_serving_model(
     keep_apart(&output, &source_paths(source, &located, checkpoint))?;
     check_replaceable(&output, options.overwrite)?;
 
-    let mut model = read::read_source(&located, checkpoint, &options.source_tags)?;
-    let nodes_before = model.graph.len();
+    let mut model = read::read_source_for(
+        &located,
+        checkpoint,
+        &options.source_tags,
+        &options.wanted(),
+    )?;
+    let nodes_before = model.graph.len() + model.graph.undecoded().len();
     let pipeline = Pipeline::serving(&options.serving_spec());
     let passes = pipeline.run(&mut model, &mut PassContext::new())?;
     let mut written = write_saved_model(&model, &options.tags, &output, options.overwrite)?;

@@ -8,6 +8,7 @@ use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 
 use super::IrError;
+use super::undecoded::UndecodedNames;
 use crate::proto::node_def::ExperimentalDebugInfo;
 use crate::proto::{AttrValue, FullTypeDef, FunctionDefLibrary, GraphDebugInfo, VersionDef};
 
@@ -83,6 +84,8 @@ pub struct Graph {
     /// The deprecated GraphDef.version field, kept for a lossless round trip.
     pub legacy_version: i32,
     pub debug_info: Option<GraphDebugInfo>,
+    /// Source nodes the reader did not decode; their names stay taken.
+    undecoded: std::sync::Arc<UndecodedNames>,
 }
 
 impl Graph {
@@ -97,6 +100,21 @@ impl Graph {
 
     pub fn is_empty(&self) -> bool {
         self.inner.node_count() == 0
+    }
+
+    /// Source nodes a narrowed read skipped (see `read::read_source_for`):
+    /// not in the graph, but their names are taken until the prune pass,
+    /// which would have removed them, forgets them.
+    pub fn undecoded(&self) -> &UndecodedNames {
+        &self.undecoded
+    }
+
+    pub fn set_undecoded(&mut self, names: UndecodedNames) {
+        self.undecoded = std::sync::Arc::new(names);
+    }
+
+    fn is_taken(&self, name: &str) -> bool {
+        self.by_name.contains_key(name) || self.undecoded.contains(name)
     }
 
     /// Every node, in graph order (the NodeDef order, new nodes last).
@@ -143,7 +161,7 @@ impl Graph {
         if node.name.is_empty() {
             return Err(IrError::BadName { name: node.name });
         }
-        if self.by_name.contains_key(&node.name) {
+        if self.is_taken(&node.name) {
             return Err(IrError::DuplicateName { name: node.name });
         }
         node.seq = self.next_seq;
@@ -163,12 +181,12 @@ impl Graph {
 
     /// A name not used yet: `base`, else `base_1`, `base_2`, ... as TensorFlow uniquifies.
     pub fn unique_name(&self, base: &str) -> String {
-        if !self.by_name.contains_key(base) {
+        if !self.is_taken(base) {
             return base.to_string();
         }
         (1..)
             .map(|i| format!("{base}_{i}"))
-            .find(|candidate| !self.by_name.contains_key(candidate))
+            .find(|candidate| !self.is_taken(candidate))
             .unwrap_or_else(|| base.to_string())
     }
 

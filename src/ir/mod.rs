@@ -24,8 +24,10 @@ mod error;
 mod graph;
 mod input_name;
 mod print;
+mod undecoded;
 
 pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};
 pub use input_name::{InputName, format_input, parse_input};
+pub use undecoded::UndecodedNames;

@@ -38,6 +38,8 @@ impl Pass for PrunePass {
         );
 
         let reasons = removal_reasons(&model.graph, &keep)?;
+        // Nodes a narrowed read skipped are gone now, as if removed here.
+        model.graph.set_undecoded(Default::default());
         for id in model.graph.node_ids() {
             if keep.contains(&id) {
                 continue;

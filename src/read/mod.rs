@@ -6,10 +6,15 @@ mod assets;
 mod error;
 mod locate;
 mod meta;
+mod narrow;
+mod needed;
+mod skim;
+mod wire_check;
 
 pub use error::ReadError;
 pub use locate::{Source, locate};
 pub use meta::{read_graph_def, read_meta_graph, read_saved_model};
+pub use needed::Wanted;
 
 use std::path::{Path, PathBuf};
 
@@ -33,14 +38,34 @@ pub fn read_source(
     checkpoint: Option<&Path>,
     tags: &[String],
 ) -> Result<Model, ReadError> {
+    read_source_for(source, checkpoint, tags, &Wanted::default())
+}
+
+/// [`read_model`] narrowed to what serving `wanted` needs: of a binary
+/// GraphDef or `.meta`, only the nodes the wanted tensors depend on and those
+/// the passes and the writer look at are decoded (`Graph::undecoded` names
+/// the rest, which the prune pass would remove). Run the prune pass on the
+/// result. Without wanted tensors, or for other sources, it is `read_model`.
+pub fn read_model_for(
+    path: &Path,
+    checkpoint: Option<&Path>,
+    tags: &[String],
+    wanted: &Wanted,
+) -> Result<Model, ReadError> {
+    read_source_for(&locate(path)?, checkpoint, tags, wanted)
+}
+
+/// Reads a source [`locate`] found; see [`read_model_for`].
+pub fn read_source_for(
+    source: &Source,
+    checkpoint: Option<&Path>,
+    tags: &[String],
+    wanted: &Wanted,
+) -> Result<Model, ReadError> {
     let mut model = match source {
-        Source::GraphDef { path } => {
-            let graph_def = read_graph_def(path)?;
-            model_from_graph_def(path, graph_def, dir_of(path))?
-        }
+        Source::GraphDef { path } => narrow::model_from_graph_file(path, wanted, dir_of(path))?,
         Source::Checkpoint { prefix, meta } => {
-            let meta_graph = read_meta_graph(meta)?;
-            let mut model = meta::model_from_meta_graph(meta, meta_graph, dir_of(prefix))?;
+            let mut model = narrow::model_from_meta_file(meta, wanted, dir_of(prefix))?;
             model.checkpoint = Some(prefix.clone());
             model
         }
@@ -71,7 +96,7 @@ fn read_saved_model_source(dir: &Path, tags: &[String]) -> Result<Model, ReadErr
     Ok(model)
 }
 
-fn model_from_graph_def(
+pub(super) fn model_from_graph_def(
     path: &Path,
     graph_def: GraphDef,
     base_dir: PathBuf,

@@ -1,0 +1,115 @@
+//! Reading only what an export needs from a binary graph: skim it
+//! (`read::skim`), find the nodes serving needs (`read::needed`), decode
+//! just those from their byte ranges. Most of a training graph is gradients
+//! and optimizer, never decoded this way.
+//!
+//! Any doubt — a text file, a skim that gives up, a wanted name that is not
+//! there, a node or graph that does not decode or build — and the whole file
+//! is decoded the ordinary way, which reports whatever is wrong exactly as
+//! a full read does.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use prost::Message;
+
+use super::ReadError;
+use super::meta::{self, decode_bytes, looks_text, read_bytes};
+use super::needed::{Wanted, needed_nodes};
+use super::skim::{SkimmedGraph, skim_graph, skim_meta_graph};
+use super::wire_check::is_well_formed;
+use crate::ir::UndecodedNames;
+use crate::model::Model;
+use crate::proto::{GraphDef, MetaGraphDef, NodeDef};
+
+/// The model of the `.meta` at `path`, its graph narrowed to what `wanted`
+/// needs.
+pub fn model_from_meta_file(
+    path: &Path,
+    wanted: &Wanted,
+    base_dir: PathBuf,
+) -> Result<Model, ReadError> {
+    let bytes = Bytes::from(read_bytes(path)?);
+    if wanted.narrows()
+        && !looks_text(path)
+        && let Some(model) = narrowed_meta_model(path, &bytes, wanted, base_dir.clone())
+    {
+        return Ok(model);
+    }
+    let meta: MetaGraphDef = decode_bytes(path, bytes, "tensorflow.MetaGraphDef", "MetaGraphDef")?;
+    meta::model_from_meta_graph(path, meta, base_dir)
+}
+
+/// The model of the GraphDef at `path`, narrowed to what `wanted` needs.
+pub fn model_from_graph_file(
+    path: &Path,
+    wanted: &Wanted,
+    base_dir: PathBuf,
+) -> Result<Model, ReadError> {
+    let bytes = Bytes::from(read_bytes(path)?);
+    if wanted.narrows()
+        && !looks_text(path)
+        && let Some(model) = narrowed_graph_model(path, &bytes, wanted, base_dir.clone())
+    {
+        return Ok(model);
+    }
+    let graph_def: GraphDef = decode_bytes(path, bytes, "tensorflow.GraphDef", "GraphDef")?;
+    super::model_from_graph_def(path, graph_def, base_dir)
+}
+
+fn narrowed_meta_model(
+    path: &Path,
+    bytes: &Bytes,
+    wanted: &Wanted,
+    base_dir: PathBuf,
+) -> Option<Model> {
+    let skim = skim_meta_graph(bytes).ok()?;
+    let mut meta = MetaGraphDef::decode(skim.rest.as_slice()).ok()?;
+    let restore_op = meta.saver_def.as_ref().map(|s| s.restore_op_name.as_str());
+    let (graph_def, undecoded) = narrowed_graph_def(bytes, &skim.graph, wanted, restore_op)?;
+    meta.graph_def = Some(graph_def);
+    let mut model = meta::model_from_meta_graph(path, meta, base_dir).ok()?;
+    model.graph.set_undecoded(undecoded);
+    Some(model)
+}
+
+fn narrowed_graph_model(
+    path: &Path,
+    bytes: &Bytes,
+    wanted: &Wanted,
+    base_dir: PathBuf,
+) -> Option<Model> {
+    let skim = skim_graph(bytes).ok()?;
+    let (graph_def, undecoded) = narrowed_graph_def(bytes, &skim, wanted, None)?;
+    let mut model = super::model_from_graph_def(path, graph_def, base_dir).ok()?;
+    model.graph.set_undecoded(undecoded);
+    Some(model)
+}
+
+/// The GraphDef with only the needed nodes, decoded from slices of `bytes`
+/// (so large tensor contents are not copied), and the names of the others,
+/// each checked to be a NodeDef prost would accept.
+fn narrowed_graph_def(
+    bytes: &Bytes,
+    skim: &SkimmedGraph<'_>,
+    wanted: &Wanted,
+    restore_op: Option<&str>,
+) -> Option<(GraphDef, UndecodedNames)> {
+    let needed = needed_nodes(skim, wanted, restore_op)?;
+    let mut graph_def = GraphDef::decode(skim.rest.as_slice()).ok()?;
+    let node_def = crate::text::pool().get_message_by_name("tensorflow.NodeDef")?;
+    let mut undecoded = Vec::with_capacity(skim.nodes.len());
+    for (node, keep) in skim.nodes.iter().zip(needed) {
+        if keep {
+            let def = NodeDef::decode(bytes.slice(node.bytes.clone())).ok()?;
+            graph_def.node.push(def);
+        } else {
+            let def = bytes.get(node.bytes.clone())?;
+            if !is_well_formed(&node_def, def) {
+                return None;
+            }
+            undecoded.push(node.name_bytes.clone());
+        }
+    }
+    Some((graph_def, UndecodedNames::new(bytes.clone(), undecoded)))
+}
