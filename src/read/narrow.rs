@@ -17,7 +17,7 @@ use super::ReadError;
 use super::meta::{self, decode_bytes, looks_text, read_bytes};
 use super::needed::{Wanted, needed_nodes};
 use super::skim::{SkimmedGraph, skim_graph, skim_meta_graph};
-use super::wire_check::is_well_formed;
+use super::wire_check::is_well_formed_node_def;
 use crate::ir::UndecodedNames;
 use crate::model::Model;
 use crate::proto::{GraphDef, MetaGraphDef, NodeDef};
@@ -97,7 +97,6 @@ fn narrowed_graph_def(
 ) -> Option<(GraphDef, UndecodedNames)> {
     let needed = needed_nodes(skim, wanted, restore_op)?;
     let mut graph_def = GraphDef::decode(skim.rest.as_slice()).ok()?;
-    let node_def = crate::text::pool().get_message_by_name("tensorflow.NodeDef")?;
     let mut undecoded = Vec::with_capacity(skim.nodes.len());
     for (node, keep) in skim.nodes.iter().zip(needed) {
         if keep {
@@ -105,7 +104,7 @@ fn narrowed_graph_def(
             graph_def.node.push(def);
         } else {
             let def = bytes.get(node.bytes.clone())?;
-            if !is_well_formed(&node_def, def) {
+            if !is_well_formed_node_def(def) {
                 return None;
             }
             undecoded.push(node.name_bytes.clone());

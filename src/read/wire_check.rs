@@ -6,20 +6,96 @@
 //! more than prost (the caller then decodes in full, and prost judges); it
 //! must not accept less.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use prost_reflect::{Kind, MessageDescriptor};
 
 /// How deep messages may nest; prost's own limit is 100.
 const MAX_DEPTH: usize = 90;
 
-/// Whether `bytes` is a well-formed `message`.
-pub fn is_well_formed(message: &MessageDescriptor, bytes: &[u8]) -> bool {
-    check(message, bytes, 0).is_some()
+/// What a known field holds, as far as the check cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    String,
+    Bytes,
+    /// A nested message: its index in [`Schema::messages`].
+    Message(usize),
+    /// A scalar of this wire type; `packable` when repeated.
+    Scalar {
+        wire: u64,
+        packable: bool,
+    },
 }
 
-fn check(message: &MessageDescriptor, bytes: &[u8], depth: usize) -> Option<()> {
+/// The fields of a message and of every message it holds, by field number,
+/// taken once from the descriptors so that the check looks nothing up by name.
+#[derive(Debug, Default)]
+struct Schema {
+    messages: Vec<Vec<Option<FieldKind>>>,
+}
+
+impl Schema {
+    /// The schema rooted at `root` (index 0).
+    fn of(root: &MessageDescriptor) -> Schema {
+        let mut schema = Schema::default();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        schema.add(root, &mut index);
+        schema
+    }
+
+    fn add(&mut self, message: &MessageDescriptor, index: &mut HashMap<String, usize>) -> usize {
+        if let Some(&i) = index.get(message.full_name()) {
+            return i;
+        }
+        let i = self.messages.len();
+        index.insert(message.full_name().to_string(), i);
+        self.messages.push(Vec::new());
+        for field in message.fields() {
+            let kind = match field.kind() {
+                Kind::String => FieldKind::String,
+                Kind::Bytes => FieldKind::Bytes,
+                Kind::Message(inner) => FieldKind::Message(self.add(&inner, index)),
+                kind => FieldKind::Scalar {
+                    wire: scalar_wire_type(&kind),
+                    packable: field.is_list(),
+                },
+            };
+            let number = field.number() as usize;
+            if let Some(fields) = self.messages.get_mut(i) {
+                if fields.len() <= number {
+                    fields.resize(number + 1, None);
+                }
+                if let Some(slot) = fields.get_mut(number) {
+                    *slot = Some(kind);
+                }
+            }
+        }
+        i
+    }
+}
+
+/// The NodeDef schema, built on first use.
+fn node_def_schema() -> Option<&'static Schema> {
+    static SCHEMA: OnceLock<Option<Schema>> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let node_def = crate::text::pool().get_message_by_name("tensorflow.NodeDef")?;
+            Some(Schema::of(&node_def))
+        })
+        .as_ref()
+}
+
+/// Whether `bytes` is a well-formed `tensorflow.NodeDef`.
+pub fn is_well_formed_node_def(bytes: &[u8]) -> bool {
+    node_def_schema().is_some_and(|schema| check(schema, 0, bytes, 0).is_some())
+}
+
+fn check(schema: &Schema, message: usize, bytes: &[u8], depth: usize) -> Option<()> {
     if depth > MAX_DEPTH {
         return None;
     }
+    let fields = schema.messages.get(message)?;
     let mut at = 0;
     while at < bytes.len() {
         let tag = varint(bytes, &mut at)?;
@@ -28,20 +104,26 @@ fn check(message: &MessageDescriptor, bytes: &[u8], depth: usize) -> Option<()> 
             return None;
         }
         let payload = skip(bytes, &mut at, wire)?;
-        let Some(field) = message.get_field(number) else {
+        let Some(&Some(kind)) = fields.get(number as usize) else {
             continue;
         };
         let payload = bytes.get(payload)?;
-        let kind = field.kind();
-        let scalar_wire = scalar_wire_type(&kind);
         match (kind, wire) {
-            (Kind::String, LENGTH_DELIMITED) => {
+            (FieldKind::String, LENGTH_DELIMITED) => {
                 std::str::from_utf8(payload).ok()?;
             }
-            (Kind::Bytes, LENGTH_DELIMITED) => {}
-            (Kind::Message(inner), LENGTH_DELIMITED) => check(&inner, payload, depth + 1)?,
-            (_, wire) if wire == scalar_wire => {}
-            (_, LENGTH_DELIMITED) if field.is_list() => packed(payload, scalar_wire)?,
+            (FieldKind::Bytes, LENGTH_DELIMITED) => {}
+            (FieldKind::Message(inner), LENGTH_DELIMITED) => {
+                check(schema, inner, payload, depth + 1)?
+            }
+            (FieldKind::Scalar { wire: scalar, .. }, wire) if wire == scalar => {}
+            (
+                FieldKind::Scalar {
+                    wire,
+                    packable: true,
+                },
+                LENGTH_DELIMITED,
+            ) => packed(payload, wire)?,
             _ => return None,
         }
     }
@@ -121,12 +203,6 @@ mod tests {
     use crate::proto::{AttrValue, NodeDef, TensorProto};
     use prost::Message;
 
-    fn node_def() -> MessageDescriptor {
-        crate::text::pool()
-            .get_message_by_name("tensorflow.NodeDef")
-            .unwrap()
-    }
-
     fn sample() -> Vec<u8> {
         let mut node = NodeDef {
             name: "n".into(),
@@ -160,7 +236,7 @@ mod tests {
     #[test]
     fn accepts_what_prost_accepts_and_refuses_what_it_refuses() {
         let bytes = sample();
-        assert!(is_well_formed(&node_def(), &bytes));
+        assert!(is_well_formed_node_def(&bytes));
         let mut refused = 0;
         for at in 0..bytes.len() {
             for bit in 0..8 {
@@ -170,7 +246,7 @@ mod tests {
                 if prost_refuses {
                     refused += 1;
                     assert!(
-                        !is_well_formed(&node_def(), &flipped),
+                        !is_well_formed_node_def(&flipped),
                         "prost refuses the flip of bit {bit} at {at}; so must the check"
                     );
                 }
