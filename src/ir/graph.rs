@@ -172,6 +172,12 @@ impl Graph {
         Ok(NodeId(index))
     }
 
+    /// Removes a node, its edges too, without the name-index bookkeeping of
+    /// [`Graph::remove_node`]: for taking a graph apart.
+    pub(crate) fn take_node(&mut self, id: NodeId) -> Option<Node> {
+        self.inner.remove_node(id.0)
+    }
+
     /// Removes a node and every edge touching it.
     pub fn remove_node(&mut self, id: NodeId) -> Option<Node> {
         let node = self.inner.remove_node(id.0)?;

@@ -118,7 +118,7 @@ pub fn write_variants(
             ..prepared.parts
         };
         saved_model.meta_graphs.push(build_meta_graph(
-            graph_def_with(&prepared.graph, prepared.saver_nodes),
+            graph_def_with(prepared.graph, prepared.saver_nodes),
             &parts,
         ));
     }
@@ -218,8 +218,8 @@ struct Prepared {
 }
 
 /// The graph's GraphDef with the saver's nodes appended.
-fn graph_def_with(graph: &Graph, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef {
-    let mut graph_def = graph.to_graph_def();
+fn graph_def_with(graph: Graph, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef {
+    let mut graph_def = graph.into_graph_def();
     graph_def.node.extend(extra);
     graph_def
 }
