@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use foldhash::fast::FixedState;
 use petgraph::Direction;
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
-use petgraph::visit::EdgeRef;
+use petgraph::visit::{EdgeRef, NodeIndexable};
 
 use super::IrError;
 use super::undecoded::UndecodedNames;
@@ -76,7 +77,8 @@ impl Node {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     inner: StableDiGraph<Node, Edge>,
-    by_name: HashMap<String, NodeIndex>,
+    /// Name → node, hashed with foldhash: names are looked up constantly.
+    by_name: HashMap<String, NodeIndex, FixedState>,
     next_seq: u64,
     next_control_order: u32,
     pub library: Option<FunctionDefLibrary>,
@@ -473,20 +475,23 @@ impl Graph {
     /// back edges of TF1 while loops and are ignored; any other cycle is an error.
     pub fn topological_order(&self) -> Result<Vec<NodeId>, IrError> {
         let ids = self.node_ids();
-        let mut pending: HashMap<NodeId, usize> = HashMap::with_capacity(ids.len());
+        // Inputs not yet placed, by node index (a dense table, not a map).
+        let mut pending: Vec<usize> = vec![0; self.inner.node_bound()];
         for &id in &ids {
             let count = self
                 .inner
                 .edges_directed(id.0, Direction::Incoming)
                 .filter(|e| self.inner[e.source()].op != "NextIteration")
                 .count();
-            pending.insert(id, count);
+            if let Some(slot) = pending.get_mut(id.0.index()) {
+                *slot = count;
+            }
         }
         let mut ready: Vec<NodeId> = ids
             .iter()
             .rev()
             .copied()
-            .filter(|id| pending[id] == 0)
+            .filter(|id| pending.get(id.0.index()) == Some(&0))
             .collect();
         let mut order = Vec::with_capacity(ids.len());
         while let Some(id) = ready.pop() {
@@ -496,7 +501,7 @@ impl Graph {
             }
             for edge in self.inner.edges_directed(id.0, Direction::Outgoing) {
                 let target = NodeId(edge.target());
-                if let Some(count) = pending.get_mut(&target) {
+                if let Some(count) = pending.get_mut(target.0.index()) {
                     *count -= 1;
                     if *count == 0 {
                         ready.push(target);
