@@ -48,7 +48,7 @@ pub fn check_tensor_attrs<'a>(
 ) -> Result<(), IrError> {
     for (key, value) in nested_attrs(attrs) {
         let tensors = match &value.value {
-            Some(Value::Tensor(t)) => std::slice::from_ref(t),
+            Some(Value::Tensor(t)) => std::slice::from_ref(&**t),
             Some(Value::List(list)) => list.tensor.as_slice(),
             _ => &[],
         };

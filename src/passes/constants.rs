@@ -109,7 +109,7 @@ pub fn bool_const(name: &str, value: bool) -> Node {
         .with_attr(
             "value",
             AttrValue {
-                value: Some(Value::Tensor(tensor)),
+                value: Some(Value::Tensor(tensor.into())),
             },
         )
 }
@@ -132,7 +132,7 @@ pub fn int32_const(name: &str, value: i32) -> Node {
         .with_attr(
             "value",
             AttrValue {
-                value: Some(Value::Tensor(tensor)),
+                value: Some(Value::Tensor(tensor.into())),
             },
         )
 }
@@ -155,7 +155,7 @@ pub fn string_const(name: &str, value: &[u8]) -> Node {
         .with_attr(
             "value",
             AttrValue {
-                value: Some(Value::Tensor(tensor)),
+                value: Some(Value::Tensor(tensor.into())),
             },
         )
 }

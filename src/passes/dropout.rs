@@ -210,7 +210,7 @@ mod tests {
         n.attr.insert(
             "value".into(),
             AttrValue {
-                value: Some(Value::Tensor(value)),
+                value: Some(Value::Tensor(value.into())),
             },
         );
         n

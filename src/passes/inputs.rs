@@ -480,20 +480,20 @@ mod tests {
         queue.attr.insert(
             "shapes".into(),
             AttrValue {
-                value: Some(Value::List(ListValue {
+                value: Some(Value::List(Box::new(ListValue {
                     shape: vec![shape, typing::shape_proto(&[])],
                     ..Default::default()
-                })),
+                }))),
             },
         );
         let mut batch = node("batch", "QueueDequeueManyV2", &["queue", "n"]);
         batch.attr.insert(
             "component_types".into(),
             AttrValue {
-                value: Some(Value::List(ListValue {
+                value: Some(Value::List(Box::new(ListValue {
                     r#type: vec![1, 9],
                     ..Default::default()
-                })),
+                }))),
             },
         );
         let mut out = node("out", "Relu", &["batch"]);

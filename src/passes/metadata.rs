@@ -225,10 +225,10 @@ mod tests {
     #[test]
     fn drops_colocations_with_removed_nodes_shapes_and_training_metadata() {
         let class = |names: &[&str]| AttrValue {
-            value: Some(Value::List(ListValue {
+            value: Some(Value::List(Box::new(ListValue {
                 s: names.iter().map(|n| format!("loc:@{n}").into()).collect(),
                 ..Default::default()
-            })),
+            }))),
         };
         let mut a = NodeDef {
             name: "a".into(),

@@ -217,7 +217,7 @@ mod tests {
         node.attr.insert(
             "value".into(),
             AttrValue {
-                value: Some(Value::Tensor(tensor)),
+                value: Some(Value::Tensor(tensor.into())),
             },
         );
         let list = ListValue {
@@ -227,7 +227,7 @@ mod tests {
         node.attr.insert(
             "_class".into(),
             AttrValue {
-                value: Some(Value::List(list)),
+                value: Some(Value::List(list.into())),
             },
         );
         node.encode_to_vec()
