@@ -38,7 +38,10 @@ impl Pass for PrunePass {
         );
 
         let reasons = removal_reasons(&model.graph, &keep)?;
-        // Nodes a narrowed read skipped are gone now, as if removed here.
+        // Nodes a narrowed read skipped go now, as if removed here.
+        for (name, reason) in model.graph.undecoded().removals() {
+            report.removed(reason, name);
+        }
         model.graph.set_undecoded(Default::default());
         for id in model.graph.node_ids() {
             if keep.contains(&id) {

@@ -86,6 +86,9 @@ fn narrowed_graph_model(
     Some(model)
 }
 
+/// The prune pass's word for a node that feeds nothing training-only.
+const UNUSED: &str = "unused";
+
 /// The GraphDef with only the needed nodes, decoded from slices of `bytes`
 /// (so large tensor contents are not copied), and the names of the others,
 /// each checked to be a NodeDef prost would accept.
@@ -98,7 +101,7 @@ fn narrowed_graph_def(
     let needed = needed_nodes(skim, wanted, restore_op)?;
     let mut graph_def = GraphDef::decode(skim.rest.as_slice()).ok()?;
     let mut undecoded = Vec::with_capacity(skim.nodes.len());
-    for (node, keep) in skim.nodes.iter().zip(needed) {
+    for ((node, keep), removal) in skim.nodes.iter().zip(needed.decode).zip(needed.removal) {
         if keep {
             let def = NodeDef::decode(bytes.slice(node.bytes.clone())).ok()?;
             graph_def.node.push(def);
@@ -107,7 +110,8 @@ fn narrowed_graph_def(
             if !is_well_formed_node_def(def) {
                 return None;
             }
-            undecoded.push(node.name_bytes.clone());
+            let reason = removal.map_or(UNUSED, |category| category.as_str());
+            undecoded.push((node.name_bytes.clone(), reason));
         }
     }
     Some((graph_def, UndecodedNames::new(bytes.clone(), undecoded)))

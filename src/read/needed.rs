@@ -17,6 +17,7 @@ use foldhash::fast::FixedState;
 use super::skim::SkimmedGraph;
 use crate::ir::{InputName, parse_input};
 use crate::passes::constants::FORWARDING_OPS;
+use crate::passes::training_ops::{TrainingCategory, training_category};
 
 /// What a read must keep for the caller: tensors (`node` or `node:port`)
 /// and nodes it will look up. No tensors means the caller's outputs are not
@@ -53,6 +54,16 @@ struct Resolved<'s, 'a> {
     starts: Vec<usize>,
 }
 
+/// What a narrowed read does with each skimmed node, by skim index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needed {
+    /// Whether to decode it.
+    pub decode: Vec<bool>,
+    /// For a node left undecoded, why the prune pass would remove it: its
+    /// training category, else the first among what it feeds, else none.
+    pub removal: Vec<Option<TrainingCategory>>,
+}
+
 /// Which nodes to decode, by skim index; `None` when the skim must not be
 /// trusted and everything is to be decoded. `restore_op` is the training
 /// saver's restore op, whose assignments say which checkpoint key each
@@ -61,7 +72,7 @@ pub fn needed_nodes(
     skim: &SkimmedGraph<'_>,
     wanted: &Wanted,
     restore_op: Option<&str>,
-) -> Option<Vec<bool>> {
+) -> Option<Needed> {
     if !wanted.narrows() {
         return None;
     }
@@ -83,7 +94,11 @@ pub fn needed_nodes(
         graph.close_backwards(&mut needed, roots.drain(..));
         roots.extend(graph.table_initializers(&needed));
         if roots.is_empty() {
-            return Some(needed);
+            let removal = graph.removal_reasons(&needed)?;
+            return Some(Needed {
+                decode: needed,
+                removal,
+            });
         }
     }
 }
@@ -259,6 +274,50 @@ impl<'s, 'a> Resolved<'s, 'a> {
             .collect()
     }
 
+    /// The prune pass's reasons for the nodes not `needed`, computed as it
+    /// does — consumers first, edges out of `NextIteration` ignored — over
+    /// those nodes alone (all their consumers are among them). `None` on a
+    /// cycle, which the full read reports.
+    fn removal_reasons(&self, needed: &[bool]) -> Option<Vec<Option<TrainingCategory>>> {
+        let count = self.skim.nodes.len();
+        let skipped = |n: u32| !needed.get(n as usize).copied().unwrap_or(true);
+        let counted =
+            |input: &Input| skipped(input.producer) && self.op(input.producer) != "NextIteration";
+        let mut consumers_left = vec![0usize; count];
+        for node in self.indices().filter(|&n| skipped(n)) {
+            for input in self.inputs_of(node).iter().filter(|i| counted(i)) {
+                *consumers_left.get_mut(input.producer as usize)? += 1;
+            }
+        }
+        let mut fed: Vec<Option<TrainingCategory>> = vec![None; count];
+        let mut removal: Vec<Option<TrainingCategory>> = vec![None; count];
+        let mut ready: Vec<u32> = self
+            .indices()
+            .filter(|&n| skipped(n) && consumers_left.get(n as usize) == Some(&0))
+            .collect();
+        let mut done = 0;
+        while let Some(node) = ready.pop() {
+            done += 1;
+            let reason = training_category(self.op(node)).or(*fed.get(node as usize)?);
+            *removal.get_mut(node as usize)? = reason;
+            for input in self.inputs_of(node).iter().filter(|i| counted(i)) {
+                let producer = input.producer as usize;
+                let best = fed.get_mut(producer)?;
+                *best = match (*best, reason) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let left = consumers_left.get_mut(producer)?;
+                *left -= 1;
+                if *left == 0 {
+                    ready.push(input.producer);
+                }
+            }
+        }
+        let skipped_count = self.indices().filter(|&n| skipped(n)).count();
+        (done == skipped_count).then_some(removal)
+    }
+
     /// Initializers of needed lookup tables: the prune pass keeps them for
     /// the init op.
     fn table_initializers(&self, needed: &[bool]) -> Vec<u32> {
@@ -296,7 +355,7 @@ mod tests {
         }
         .encode_to_vec();
         let skim = super::super::skim::skim_graph(&bytes).unwrap();
-        let needed = needed_nodes(&skim, wanted, None)?;
+        let needed = needed_nodes(&skim, wanted, None)?.decode;
         Some(
             skim.nodes
                 .iter()
@@ -382,5 +441,48 @@ mod tests {
         let mut control_first = plain();
         control_first[1].input = vec!["^a".into(), "a".into()];
         assert!(needed(control_first, &outputs(&["b"])).is_none());
+    }
+
+    #[test]
+    fn skipped_nodes_get_the_reason_the_prune_pass_gives() {
+        let nodes = vec![
+            node("x", "Placeholder", &[]),
+            node("y", "Relu", &["x"]),
+            node("shape", "Const", &[]),
+            node("grad", "ReluGrad", &["shape", "y"]),
+            node("summary", "ScalarSummary", &["y"]),
+            node("stray", "Const", &[]),
+        ];
+        let bytes = GraphDef {
+            node: nodes,
+            ..GraphDef::default()
+        }
+        .encode_to_vec();
+        let skim = super::super::skim::skim_graph(&bytes).unwrap();
+        let narrowed = needed_nodes(&skim, &outputs(&["y"]), None).unwrap();
+        let reasons: Vec<Option<&str>> = narrowed
+            .removal
+            .iter()
+            .map(|r| r.map(TrainingCategory::as_str))
+            .collect();
+        assert_eq!(narrowed.decode, [true, true, false, false, false, false]);
+        assert_eq!(
+            reasons,
+            [
+                None,
+                None,
+                Some("gradient"),
+                Some("gradient"),
+                Some("summary"),
+                None
+            ]
+        );
+
+        let cycle = vec![
+            node("x", "Placeholder", &[]),
+            node("a", "Identity", &["b"]),
+            node("b", "Identity", &["a"]),
+        ];
+        assert!(needed(cycle, &outputs(&["x"])).is_none());
     }
 }
