@@ -19,6 +19,27 @@ fn check_library_tensors(library: Option<&FunctionDefLibrary>) -> Result<(), IrE
     Ok(())
 }
 
+/// Input `input` of node `id`, parsed, and the node it names; errors name
+/// both (the consumer's name is copied only then).
+fn resolve_input<'i>(
+    graph: &Graph,
+    id: NodeId,
+    input: &'i str,
+) -> Result<(InputName<'i>, NodeId), IrError> {
+    let consumer = graph.name(id);
+    let parsed = parse_input(consumer, input)?;
+    let producer_name = match parsed {
+        InputName::Data { node, .. } | InputName::Control { node } => node,
+    };
+    let producer = graph
+        .find(producer_name)
+        .ok_or_else(|| IrError::UnknownInput {
+            node: consumer.to_string(),
+            input: input.to_string(),
+        })?;
+    Ok((parsed, producer))
+}
+
 impl Graph {
     /// Builds the IR of a GraphDef; fails on dangling inputs, duplicate names,
     /// data inputs after control inputs, and malformed tensors in attrs (a
@@ -64,21 +85,13 @@ impl Graph {
             let mut slot = 0;
             let mut seen_control = false;
             for input in &names {
-                let consumer = graph.name(id).to_string();
-                let parsed = parse_input(&consumer, input)?;
-                let producer_name = match parsed {
-                    InputName::Data { node, .. } | InputName::Control { node } => node,
-                };
-                let producer = graph
-                    .find(producer_name)
-                    .ok_or_else(|| IrError::UnknownInput {
-                        node: consumer.clone(),
-                        input: input.clone(),
-                    })?;
+                let (parsed, producer) = resolve_input(&graph, id, input)?;
                 match parsed {
                     InputName::Data { port, .. } => {
                         if seen_control {
-                            return Err(IrError::DataAfterControl { node: consumer });
+                            return Err(IrError::DataAfterControl {
+                                node: graph.name(id).to_string(),
+                            });
                         }
                         graph.add_raw_edge(
                             producer,

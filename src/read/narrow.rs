@@ -91,7 +91,8 @@ const UNUSED: &str = "unused";
 
 /// The GraphDef with only the needed nodes, decoded from slices of `bytes`
 /// (so large tensor contents are not copied), and the names of the others,
-/// each checked to be a NodeDef prost would accept.
+/// each checked to be a NodeDef prost would accept — on a second thread,
+/// while this one decodes.
 fn narrowed_graph_def(
     bytes: &Bytes,
     skim: &SkimmedGraph<'_>,
@@ -99,20 +100,46 @@ fn narrowed_graph_def(
     restore_op: Option<&str>,
 ) -> Option<(GraphDef, UndecodedNames)> {
     let needed = needed_nodes(skim, wanted, restore_op)?;
-    let mut graph_def = GraphDef::decode(skim.rest.as_slice()).ok()?;
-    let mut undecoded = Vec::with_capacity(skim.nodes.len());
-    for ((node, keep), removal) in skim.nodes.iter().zip(needed.decode).zip(needed.removal) {
-        if keep {
-            let def = NodeDef::decode(bytes.slice(node.bytes.clone())).ok()?;
-            graph_def.node.push(def);
-        } else {
-            let def = bytes.get(node.bytes.clone())?;
-            if !is_well_formed_node_def(def) {
-                return None;
-            }
+    let skipped = || {
+        skim.nodes
+            .iter()
+            .zip(&needed.decode)
+            .filter(|(_, keep)| !**keep)
+            .map(|(node, _)| node)
+    };
+    let (well_formed, graph_def) = std::thread::scope(|scope| {
+        let check = scope.spawn(|| {
+            skipped().all(|node| {
+                bytes
+                    .get(node.bytes.clone())
+                    .is_some_and(is_well_formed_node_def)
+            })
+        });
+        let graph_def = decode_needed(bytes, skim, &needed.decode);
+        // A check that panicked proves nothing: decode everything instead.
+        (check.join().unwrap_or(false), graph_def)
+    });
+    let graph_def = graph_def.filter(|_| well_formed)?;
+    let undecoded = skim
+        .nodes
+        .iter()
+        .zip(needed.decode)
+        .zip(needed.removal)
+        .filter(|((_, keep), _)| !keep)
+        .map(|((node, _), removal)| {
             let reason = removal.map_or(UNUSED, |category| category.as_str());
-            undecoded.push((node.name_bytes.clone(), reason));
-        }
-    }
+            (node.name_bytes.clone(), reason)
+        });
     Some((graph_def, UndecodedNames::new(bytes.clone(), undecoded)))
+}
+
+/// The GraphDef's other fields and the nodes marked in `decode`.
+fn decode_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> Option<GraphDef> {
+    let mut graph_def = GraphDef::decode(skim.rest.as_slice()).ok()?;
+    for (node, _) in skim.nodes.iter().zip(decode).filter(|(_, keep)| **keep) {
+        graph_def
+            .node
+            .push(NodeDef::decode(bytes.slice(node.bytes.clone())).ok()?);
+    }
+    Some(graph_def)
 }

@@ -41,8 +41,17 @@ impl Wanted {
 #[derive(Debug, Clone, Copy)]
 struct Input {
     producer: u32,
-    /// `None` for a control input.
-    port: Option<usize>,
+    /// [`CONTROL`] for a control input.
+    port: u32,
+}
+
+/// The port of a control input.
+const CONTROL: u32 = u32::MAX;
+
+impl Input {
+    fn is_data(&self) -> bool {
+        self.port != CONTROL
+    }
 }
 
 /// The skimmed graph with inputs resolved to node indices.
@@ -122,11 +131,13 @@ impl<'s, 'a> Resolved<'s, 'a> {
             let mut seen_control = false;
             for input in skim.inputs(node) {
                 let (producer, port) = match parse_input(node.name, input).ok()? {
-                    InputName::Data { node, port } if !seen_control => (node, Some(port)),
+                    InputName::Data { node, port } if !seen_control => {
+                        (node, u32::try_from(port).ok().filter(|&p| p != CONTROL)?)
+                    }
                     InputName::Data { .. } => return None,
                     InputName::Control { node } => {
                         seen_control = true;
-                        (node, None)
+                        (node, CONTROL)
                     }
                 };
                 let producer = *by_name.get(producer)?;
@@ -171,14 +182,14 @@ impl<'s, 'a> Resolved<'s, 'a> {
         self.inputs_of(node)
             .get(slot)
             .copied()
-            .filter(|i| i.port.is_some())
+            .filter(Input::is_data)
     }
 
     /// Follows forwarding ops (`Identity`, ...) back, as the passes'
     /// `through_identities` does, at most as far.
     fn through_identities(&self, mut input: Input) -> Input {
         for _ in 0..crate::limits::MAX_IDENTITY_HOPS {
-            if input.port != Some(0) || !FORWARDING_OPS.contains(&self.op(input.producer)) {
+            if input.port != 0 || !FORWARDING_OPS.contains(&self.op(input.producer)) {
                 break;
             }
             match self.data_input(input.producer, 0) {
@@ -227,7 +238,7 @@ impl<'s, 'a> Resolved<'s, 'a> {
                     "AssignSub" | "AssignSubVariableOp" => self.op(value.producer) == "Mul",
                     "Assign" | "AssignVariableOp" => {
                         self.op(value.producer).starts_with("FusedBatchNorm")
-                            && matches!(value.port, Some(1 | 2))
+                            && matches!(value.port, 1 | 2)
                     }
                     _ => false,
                 }
@@ -281,8 +292,20 @@ impl<'s, 'a> Resolved<'s, 'a> {
     fn removal_reasons(&self, needed: &[bool]) -> Option<Vec<Option<TrainingCategory>>> {
         let count = self.skim.nodes.len();
         let skipped = |n: u32| !needed.get(n as usize).copied().unwrap_or(true);
-        let counted =
-            |input: &Input| skipped(input.producer) && self.op(input.producer) != "NextIteration";
+        let back_edge: Vec<bool> = self
+            .indices()
+            .map(|n| self.op(n) == "NextIteration")
+            .collect();
+        let counted = |input: &Input| {
+            skipped(input.producer)
+                && !back_edge
+                    .get(input.producer as usize)
+                    .copied()
+                    .unwrap_or(true)
+        };
+        // Few distinct ops: the category of each is looked up once.
+        let mut categories: HashMap<&str, Option<TrainingCategory>, FixedState> =
+            HashMap::default();
         let mut consumers_left = vec![0usize; count];
         for node in self.indices().filter(|&n| skipped(n)) {
             for input in self.inputs_of(node).iter().filter(|i| counted(i)) {
@@ -298,7 +321,11 @@ impl<'s, 'a> Resolved<'s, 'a> {
         let mut done = 0;
         while let Some(node) = ready.pop() {
             done += 1;
-            let reason = training_category(self.op(node)).or(*fed.get(node as usize)?);
+            let op = self.op(node);
+            let category = *categories
+                .entry(op)
+                .or_insert_with(|| training_category(op));
+            let reason = category.or(*fed.get(node as usize)?);
             *removal.get_mut(node as usize)? = reason;
             for input in self.inputs_of(node).iter().filter(|i| counted(i)) {
                 let producer = input.producer as usize;
