@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use servegraph::read::{Source, Wanted, locate, read_source, read_source_for};
+use servegraph::timings::Timings;
 
 fn median(mut runs: Vec<Duration>) -> Duration {
     runs.sort();
@@ -48,9 +49,17 @@ fn main() -> anyhow::Result<()> {
         ..Wanted::default()
     };
     let plain = timed(runs, || Ok(std::fs::read(&file)?))?;
-    let narrowed = timed(runs, || Ok(read_source_for(&located, None, &[], &wanted)?))?;
+    let narrowed = timed(runs, || {
+        Ok(read_source_for(
+            &located,
+            None,
+            &[],
+            &wanted,
+            &mut Timings::new(),
+        )?)
+    })?;
     let whole = timed(runs, || Ok(read_source(&located, None, &[])?))?;
-    let model = read_source_for(&located, None, &[], &wanted)?;
+    let model = read_source_for(&located, None, &[], &wanted, &mut Timings::new())?;
     let mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
     println!("{} ({mb:.1} MB), median of {runs}:", file.display());
     println!("  plain read      {:>8.1} ms", plain.as_secs_f64() * 1e3);

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 pub use crate::bundle::BundleError;
+pub use crate::check::CheckError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
@@ -38,6 +39,8 @@ pub enum Error {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     Ir(#[from] IrError),
+    #[error(transparent)]
+    Check(#[from] CheckError),
 }
 
 /// Failures while writing a SavedModel.

@@ -1,21 +1,30 @@
 //! The one-call API: read a training artifact, run the serving pipeline,
 //! write the SavedModel, and report what happened.
 
+mod text;
+
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 
+pub use text::{Detail, ReportText};
+
 use crate::bundle::BundleReader;
+use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
-use crate::inspect::format_bytes;
-use crate::model::Model;
+use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
+use crate::timings::{Stage, Timings};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
-use crate::write::meta_graph::{DEFAULT_SIGNATURE, SERVE_TAG, Signature};
-use crate::write::saved_model::{VariableReport, WriteReport, write_saved_model};
+use crate::write::progress::CopyProgress;
+use crate::write::saved_model::{
+    VariableReport, WriteOptions, WriteReport, write_saved_model_with,
+};
 
 /// The legacy AI Platform (MLS1) model size limit.
 pub const MLS1_LIMIT_BYTES: u64 = 500 * 1000 * 1000;
@@ -45,6 +54,12 @@ pub struct ExportOptions {
     pub keep_devices: bool,
     /// Tags of the MetaGraphDef to read when the source is a SavedModel. Default `["serve"]`.
     pub source_tags: Vec<String>,
+    /// Accept ops that are neither TensorFlow's nor in the source's op list,
+    /// for graphs whose custom op library is loaded at serving time.
+    /// Default: false (such an op is an error naming the node and the op).
+    pub allow_custom_ops: bool,
+    /// Told how the variable copy advances (the CLI draws a progress bar). Default: none.
+    pub progress: Option<Arc<dyn CopyProgress>>,
 }
 
 impl Default for ExportOptions {
@@ -59,6 +74,8 @@ impl Default for ExportOptions {
             training_flags: Vec::new(),
             keep_devices: false,
             source_tags: Vec::new(),
+            allow_custom_ops: false,
+            progress: None,
         }
     }
 }
@@ -74,6 +91,14 @@ impl ExportOptions {
         }
     }
 
+    fn custom_ops(&self) -> CustomOps {
+        if self.allow_custom_ops {
+            CustomOps::Allow
+        } else {
+            CustomOps::Refuse
+        }
+    }
+
     fn serving_spec(&self) -> ServingSpec {
         ServingSpec {
             inputs: self.inputs.clone(),
@@ -81,6 +106,13 @@ impl ExportOptions {
             signature_name: self.signature_name.clone(),
             training_flags: self.training_flags.clone(),
             keep_devices: self.keep_devices,
+        }
+    }
+
+    fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            overwrite: self.overwrite,
+            progress: self.progress.clone(),
         }
     }
 }
@@ -108,6 +140,8 @@ pub struct ExportReport {
     pub total_bytes: u64,
     pub fits_mls1: bool,
     pub fits_n1: bool,
+    /// Wall time of each stage, in the order they ran, and the total.
+    pub timings: Timings,
 }
 
 /// Why a checkpoint tensor is not needed by the serving graph.
@@ -147,7 +181,9 @@ pub fn export_serving_model(
     out_dir: &Path,
     options: &ExportOptions,
 ) -> Result<ExportReport, Error> {
-    let located = read::locate(source)?;
+    let started = Instant::now();
+    let mut timings = Timings::new();
+    let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
     let output = resolve_output(out_dir)?;
     keep_apart(&output, &source_paths(source, &located, checkpoint))?;
@@ -158,11 +194,20 @@ pub fn export_serving_model(
         checkpoint,
         &options.source_tags,
         &options.wanted(),
+        &mut timings,
     )?;
+    timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
     let pipeline = Pipeline::serving(&options.serving_spec());
-    let passes = pipeline.run(&mut model, &mut PassContext::new())?;
-    let mut written = write_saved_model(&model, &options.tags, &output, options.overwrite)?;
+    let passes = pipeline.run_timed(&mut model, &mut PassContext::new(), &mut timings)?;
+    timings.time(Stage::Check, || check_model(&model))?;
+    let mut written = write_saved_model_with(
+        &model,
+        &options.tags,
+        &output,
+        &options.write_options(),
+        &mut timings,
+    )?;
     written.path = out_dir.to_path_buf();
 
     // The export is in place: a failure to list what it left out is only a warning.
@@ -176,6 +221,7 @@ pub fn export_serving_model(
         }
     };
     let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
+    timings.record(Stage::Total, started.elapsed());
     Ok(ExportReport {
         source: source.to_path_buf(),
         output: out_dir.to_path_buf(),
@@ -189,6 +235,7 @@ pub fn export_serving_model(
         total_bytes,
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
+        timings,
     })
 }
 
@@ -228,103 +275,4 @@ fn dropped_variables(model: &Model, written: &WriteReport) -> Result<Vec<Dropped
             bytes: entry.bytes,
         })
         .collect())
-}
-
-impl std::fmt::Display for ExportReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "exported {} -> {}",
-            self.source.display(),
-            self.output.display()
-        )?;
-        writeln!(
-            f,
-            "graph: {} nodes -> {} nodes",
-            self.nodes_before, self.nodes_after
-        )?;
-        for pass in &self.passes {
-            let mut line = format!("  {:<15}", pass.pass);
-            if pass.is_unchanged() && pass.notes.is_empty() {
-                line.push_str(" no change");
-            }
-            for (reason, nodes) in &pass.removed {
-                line.push_str(&format!(" removed {} {reason};", nodes.len()));
-            }
-            if !pass.added.is_empty() {
-                line.push_str(&format!(" added {};", pass.added.join(", ")));
-            }
-            if !pass.rewired.is_empty() {
-                line.push_str(&format!(" rewired {};", pass.rewired.len()));
-            }
-            writeln!(f, "{}", line.trim_end_matches(';'))?;
-            for rewire in &pass.rewired {
-                writeln!(f, "      {} -> {} ({})", rewire.from, rewire.to, rewire.why)?;
-            }
-            for note in &pass.notes {
-                writeln!(f, "      {note}")?;
-            }
-        }
-        for (key, signature) in &self.signatures {
-            writeln!(f, "signature {key:?} ({})", signature.method_name)?;
-            for (direction, tensors) in
-                [("input", &signature.inputs), ("output", &signature.outputs)]
-            {
-                for (name, t) in tensors {
-                    let shape = t
-                        .shape
-                        .as_ref()
-                        .map_or("<unknown rank>".to_string(), |d| format!("{d:?}"));
-                    writeln!(
-                        f,
-                        "  {direction} {name}: {} {} {shape}",
-                        t.name,
-                        crate::inspect::dtype_name(t.dtype as i32)
-                    )?;
-                }
-            }
-        }
-        let kept: u64 = self.kept.iter().map(|v| v.bytes).sum();
-        writeln!(
-            f,
-            "variables kept: {} ({})",
-            self.kept.len(),
-            format_bytes(kept)
-        )?;
-        for v in &self.kept {
-            writeln!(
-                f,
-                "  {} {} {:?} {}",
-                v.key,
-                v.dtype,
-                v.shape,
-                format_bytes(v.bytes)
-            )?;
-        }
-        let dropped: u64 = self.dropped.iter().map(|v| v.bytes).sum();
-        writeln!(
-            f,
-            "variables dropped: {} ({})",
-            self.dropped.len(),
-            format_bytes(dropped)
-        )?;
-        for v in &self.dropped {
-            writeln!(f, "  {} {} ({})", v.key, format_bytes(v.bytes), v.reason)?;
-        }
-        if !self.written.assets.is_empty() {
-            writeln!(f, "assets: {}", self.written.assets.join(", "))?;
-        }
-        let verdict = |fits: bool| if fits { "fits" } else { "EXCEEDS" };
-        writeln!(
-            f,
-            "size: {} ({} the 500 MB MLS1 limit, {} the 10 GB N1 limit)",
-            format_bytes(self.total_bytes),
-            verdict(self.fits_mls1),
-            verdict(self.fits_n1)
-        )?;
-        for warning in &self.written.warnings {
-            writeln!(f, "warning: {warning}")?;
-        }
-        Ok(())
-    }
 }

@@ -7,7 +7,8 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use crate::proto::{DataType, GraphDef, MetaGraphDef, SignatureDef, TensorShapeProto, tensor_info};
+use crate::proto::{GraphDef, MetaGraphDef, SignatureDef, TensorShapeProto, tensor_info};
+use crate::typing::dtype_name;
 
 /// A summary of one graph.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -142,24 +143,6 @@ pub struct Summary {
     pub graph: Option<GraphSummary>,
     pub variables: Vec<VariableSummary>,
     pub total_variable_bytes: u64,
-}
-
-/// `DT_FLOAT` → `float32`, like TensorFlow's Python names.
-pub fn dtype_name(dtype: i32) -> String {
-    let Ok(dtype) = DataType::try_from(dtype) else {
-        return format!("dtype({dtype})");
-    };
-    let name = dtype
-        .as_str_name()
-        .trim_start_matches("DT_")
-        .to_ascii_lowercase();
-    match name.as_str() {
-        "float" => "float32".into(),
-        "double" => "float64".into(),
-        "half" => "float16".into(),
-        "float_ref" => "float32_ref".into(),
-        _ => name,
-    }
 }
 
 fn shape_dims(shape: &TensorShapeProto) -> Option<Vec<i64>> {
@@ -333,11 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn names_dtypes_like_python() {
-        assert_eq!(dtype_name(DataType::DtFloat as i32), "float32");
-        assert_eq!(dtype_name(DataType::DtInt64 as i32), "int64");
-        assert_eq!(dtype_name(DataType::DtString as i32), "string");
-        assert_eq!(dtype_name(999), "dtype(999)");
+    fn formats_bytes_in_decimal_units() {
         assert_eq!(format_bytes(1_500_000), "1.5 MB");
     }
 }

@@ -14,17 +14,21 @@
 //! [`bundle`], [`text`] and [`tensor`] are the format layers underneath.
 
 pub mod bundle;
+pub mod check;
 pub mod error;
 pub mod export;
 pub mod inspect;
 pub mod ir;
 pub mod limits;
 pub mod model;
+pub mod op_kinds;
+pub mod ops;
 pub mod passes;
 pub mod proto;
 pub mod read;
 pub mod tensor;
 pub mod text;
+pub mod timings;
 pub mod typing;
 pub mod validate;
 pub mod write;

@@ -58,7 +58,7 @@ pub enum OutputCountError {
 pub fn output_count(def: &OpDef, attrs: &Attrs) -> Result<usize, OutputCountError> {
     let mut total = 0u64;
     for arg in &def.output_arg {
-        total = total.saturating_add(arg_output_count(arg, attrs)?);
+        total = total.saturating_add(arg_output_count(def, arg, attrs)?);
         if total > MAX_OUTPUTS_PER_NODE as u64 {
             return Err(OutputCountError::TooMany {
                 count: total,
@@ -70,16 +70,14 @@ pub fn output_count(def: &OpDef, attrs: &Attrs) -> Result<usize, OutputCountErro
 }
 
 /// Outputs of one output arg.
-fn arg_output_count(arg: &ArgDef, attrs: &Attrs) -> Result<u64, OutputCountError> {
+fn arg_output_count(def: &OpDef, arg: &ArgDef, attrs: &Attrs) -> Result<u64, OutputCountError> {
     let unresolved = |attr: &str, expected| OutputCountError::Unresolved {
         arg: arg.name.clone(),
         attr: attr.into(),
         expected,
     };
     if !arg.type_list_attr.is_empty() {
-        return match attrs
-            .get(&arg.type_list_attr)
-            .and_then(|a| a.value.as_ref())
+        return match attr_or_default(def, attrs, &arg.type_list_attr).and_then(|a| a.value.as_ref())
         {
             Some(Value::List(list)) => Ok(list.r#type.len() as u64),
             _ => Err(unresolved(&arg.type_list_attr, "a list of types")),
@@ -88,7 +86,7 @@ fn arg_output_count(arg: &ArgDef, attrs: &Attrs) -> Result<u64, OutputCountError
     if arg.number_attr.is_empty() {
         return Ok(1);
     }
-    match attrs.get(&arg.number_attr).and_then(|a| a.value.as_ref()) {
+    match attr_or_default(def, attrs, &arg.number_attr).and_then(|a| a.value.as_ref()) {
         Some(Value::I(n)) => u64::try_from(*n).map_err(|_| unresolved(&arg.number_attr, "a count")),
         _ => Err(unresolved(&arg.number_attr, "an int")),
     }
@@ -102,13 +100,17 @@ fn dtype_from_op_def(def: &OpDef, attrs: &Attrs, port: usize) -> Option<DataType
     }
     let mut first = 0u64;
     for arg in &def.output_arg {
-        let count = arg_output_count(arg, attrs).ok()?;
+        let count = arg_output_count(def, arg, attrs).ok()?;
         let index = (port as u64).checked_sub(first).filter(|&i| i < count);
         if let Some(index) = index {
             let dtype = if !arg.type_list_attr.is_empty() {
-                *list_types(attrs.get(&arg.type_list_attr)?).get(usize::try_from(index).ok()?)?
+                *list_types(attr_or_default(def, attrs, &arg.type_list_attr)?)
+                    .get(usize::try_from(index).ok()?)?
             } else if !arg.type_attr.is_empty() {
-                match attrs.get(&arg.type_attr)?.value.as_ref()? {
+                match attr_or_default(def, attrs, &arg.type_attr)?
+                    .value
+                    .as_ref()?
+                {
                     Value::Type(t) => *t,
                     _ => return None,
                 }
@@ -120,6 +122,17 @@ fn dtype_from_op_def(def: &OpDef, attrs: &Attrs, port: usize) -> Option<DataType
         first += count;
     }
     None
+}
+
+/// A node's attr, or the op's default for it: graphs saved with
+/// `strip_default_attrs` leave out attrs whose value is the default.
+fn attr_or_default<'a>(def: &'a OpDef, attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> {
+    attrs.get(name).or_else(|| {
+        def.attr
+            .iter()
+            .find(|attr| attr.name == name)
+            .and_then(|attr| attr.default_value.as_ref())
+    })
 }
 
 fn list_types(value: &AttrValue) -> &[i32] {
@@ -193,13 +206,10 @@ pub fn stated_output_shape(op: &str, attrs: &Attrs, port: usize) -> Option<Vec<i
     };
     listed("_output_shapes")
         .or_else(|| listed("output_shapes"))
-        .or_else(|| match op {
-            "Placeholder" | "PlaceholderWithDefault" | "VariableV2" | "VarHandleOp"
-                if port == 0 =>
-            {
-                single("shape")
-            }
-            _ => None,
+        .or_else(|| {
+            let states_shape = matches!(op, "Placeholder" | "PlaceholderWithDefault")
+                || crate::op_kinds::is_variable_op(op);
+            single("shape").filter(|_| states_shape && port == 0)
         })
 }
 
@@ -233,10 +243,36 @@ pub fn dims(shape: &TensorShapeProto) -> Option<Vec<i64>> {
     (!shape.unknown_rank).then(|| shape.dim.iter().map(|d| d.size).collect())
 }
 
+/// `DT_FLOAT` → `float32`, like TensorFlow's Python names.
+pub fn dtype_name(dtype: i32) -> String {
+    let Ok(dtype) = DataType::try_from(dtype) else {
+        return format!("dtype({dtype})");
+    };
+    let name = dtype
+        .as_str_name()
+        .trim_start_matches("DT_")
+        .to_ascii_lowercase();
+    match name.as_str() {
+        "float" => "float32".into(),
+        "double" => "float64".into(),
+        "half" => "float16".into(),
+        "float_ref" => "float32_ref".into(),
+        _ => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::attr_value::ListValue;
+
+    #[test]
+    fn dtypes_have_their_python_names() {
+        assert_eq!(dtype_name(DataType::DtFloat as i32), "float32");
+        assert_eq!(dtype_name(DataType::DtInt64 as i32), "int64");
+        assert_eq!(dtype_name(DataType::DtString as i32), "string");
+        assert_eq!(dtype_name(999), "dtype(999)");
+    }
 
     fn type_attr(t: DataType) -> AttrValue {
         AttrValue {

@@ -132,13 +132,11 @@ pub fn validate_saved_model(dir: &Path, tags: &[String]) -> Result<Validation, c
         (None, Some(_)) => problem("variables/ present but no saver_def restores them".into()),
         (None, None) => {}
     }
-    for asset in &meta.asset_file_def {
-        if !dir.join("assets").join(&asset.filename).is_file() {
-            v.problems.push(format!(
-                "asset {:?} is missing from assets/",
-                asset.filename
-            ));
-        }
+    // The loader's own rule: every declared asset is a plain name whose file
+    // lies inside `assets/` (the field and the old collection alike).
+    if let Err(e) = crate::read::saved_model_assets(dir, &dir.join("saved_model.pb"), &meta) {
+        v.problems
+            .push(format!("assets: {}", crate::error::messages(&e).join(": ")));
     }
     v.signatures = meta.signature_def.keys().cloned().collect();
     v.total_bytes = dir_bytes(dir);

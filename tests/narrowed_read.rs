@@ -28,7 +28,11 @@ fn removed_by_reason(reports: &[PassReport]) -> Vec<(String, String)> {
     let mut removed: Vec<(String, String)> = reports
         .iter()
         .flat_map(|r| &r.removed)
-        .flat_map(|(reason, names)| names.iter().map(move |n| (n.clone(), reason.clone())))
+        .flat_map(|(reason, names)| {
+            names
+                .iter()
+                .map(move |n| (n.clone(), reason.as_str().to_string()))
+        })
         .collect();
     removed.sort();
     removed

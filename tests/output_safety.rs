@@ -426,6 +426,29 @@ fn a_missing_saved_model_asset_is_an_error() {
     );
 }
 
+#[test]
+fn validate_reports_assets_named_outside_or_missing_without_reading_them() {
+    let root = tempfile::tempdir().unwrap();
+    let source = saved_model_with_asset(root.path());
+    let validate = || servegraph(&["validate", path_str(&source)]);
+    assert_eq!(validate().status.code(), Some(0), "{}", stderr(&validate()));
+    for (name, expect) in [
+        ("../../secret.txt", "path separator"),
+        ("vocab_gone.txt", "missing"),
+    ] {
+        set_asset(&source, name, name);
+        let output = validate();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            stderr(&output)
+        );
+        assert_eq!(output.status.code(), Some(1), "{text}");
+        assert!(text.contains(&format!("asset {name:?}")), "{text}");
+        assert!(text.contains(expect), "{text}");
+    }
+}
+
 // --- Interrupted exports -----------------------------------------------------
 
 /// The PID of a process that has exited and been reaped.

@@ -1,12 +1,17 @@
 //! The servegraph command line: `export`, `show`, `validate`.
 
+#[path = "servegraph/progress.rs"]
+mod progress;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use servegraph::export::Detail;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::write::atomic::Overwrite;
-use servegraph::{ExportOptions, WriteError, export_serving_model};
+use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
 
 #[derive(Parser)]
 #[command(
@@ -51,9 +56,22 @@ enum Command {
         /// Keep the training graph's device placements.
         #[arg(long)]
         keep_devices: bool,
-        /// Print the report as JSON.
+        /// Accept ops that are neither TensorFlow's nor in the source's op list
+        /// (a custom op library must then be loaded at serving time).
+        #[arg(long)]
+        allow_custom_ops: bool,
+        /// Print the report as JSON (everything, with timings).
         #[arg(long)]
         json: bool,
+        /// After the report, print how long each stage took.
+        #[arg(long)]
+        timings: bool,
+        /// List every removed node, rewire and variable, not a few of each.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Print nothing on success (no report, no progress bar); errors still print.
+        #[arg(long, short, conflicts_with = "verbose")]
+        quiet: bool,
     },
     /// Check that a SavedModel will load and serve; exits non-zero when it will not.
     Validate {
@@ -95,6 +113,7 @@ fn print_error(error: &(dyn std::error::Error + 'static)) {
 /// The command-line flag that answers a library error (the library names no flags).
 fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use servegraph::Error;
+    use servegraph::check::CheckError;
     use servegraph::passes::PassError;
     match error.downcast_ref::<Error>()? {
         Error::Pass(PassError::NoOutputs { .. }) => {
@@ -102,7 +121,50 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         }
         Error::Pass(PassError::NoInputs) => Some("name each serving input with --input KEY=TENSOR"),
         Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
+        Error::Check(CheckError::UnknownOp { .. }) => {
+            Some("pass --allow-custom-ops if a custom op library provides it at serving time")
+        }
         _ => None,
+    }
+}
+
+/// What `export` prints, chosen by `--json`, `--timings`, `--verbose`, `--quiet`.
+struct ExportOutput {
+    json: bool,
+    timings: bool,
+    quiet: bool,
+    detail: Detail,
+}
+
+impl ExportOutput {
+    /// A progress bar for the variable copy, unless output is JSON or quiet
+    /// or stderr is not a terminal.
+    fn progress_bar(&self) -> Option<Arc<dyn servegraph::write::progress::CopyProgress>> {
+        if self.json || self.quiet {
+            return None;
+        }
+        let bar = progress::CopyBar::for_stderr()?;
+        Some(Arc::new(bar))
+    }
+
+    /// The report as JSON, as text (at the chosen detail), or only its
+    /// warnings (on stderr) when quiet; then the timings table if asked.
+    fn print(&self, report: &ExportReport) -> Result<(), serde_json::Error> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(report)?);
+            return Ok(());
+        }
+        if self.quiet {
+            for warning in &report.written.warnings {
+                eprintln!("warning: {warning}");
+            }
+        } else {
+            print!("{}", report.text(self.detail));
+        }
+        if self.timings {
+            print!("{}", report.timings);
+        }
+        Ok(())
     }
 }
 
@@ -119,8 +181,22 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             checkpoint,
             training_flags,
             keep_devices,
+            allow_custom_ops,
             json,
+            timings,
+            verbose,
+            quiet,
         } => {
+            let output = ExportOutput {
+                json,
+                timings,
+                quiet,
+                detail: if verbose {
+                    Detail::Full
+                } else {
+                    Detail::Summary
+                },
+            };
             let options = ExportOptions {
                 inputs: inputs
                     .iter()
@@ -144,14 +220,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 checkpoint,
                 training_flags,
                 keep_devices,
+                allow_custom_ops,
+                progress: output.progress_bar(),
                 ..ExportOptions::default()
             };
             let report = export_serving_model(&source, &out_dir, &options)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{report}");
-            }
+            output.print(&report)?;
         }
         Command::Validate { path, tags, json } => {
             let validation = servegraph::validate::validate_saved_model(&path, &tags)?;

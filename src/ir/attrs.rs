@@ -1,8 +1,9 @@
 //! Typed attr accessors that never panic: a missing or mistyped attr is an
-//! error naming the node, its op and the attr.
+//! error naming the node, its op and the attr. Typed setters beside them, so
+//! passes change attrs without building attr protos.
 
 use super::{IrError, Node};
-use crate::proto::attr_value::Value;
+use crate::proto::attr_value::{ListValue, Value};
 use crate::proto::{AttrValue, DataType, TensorProto, TensorShapeProto};
 
 /// Every attr value of `attrs` and, nested inside them, of the functions
@@ -75,6 +76,11 @@ pub trait AttrExt {
     fn attr_string(&self, key: &str) -> Result<&[u8], IrError>;
     fn attr_list_type(&self, key: &str) -> Result<Vec<DataType>, IrError>;
     fn attr_list_int(&self, key: &str) -> Result<&[i64], IrError>;
+    fn attr_list_string(&self, key: &str) -> Result<Vec<&[u8]>, IrError>;
+    /// The dims of each shape in a `list(shape)` attr, `None` for unknown rank.
+    fn attr_list_dims(&self, key: &str) -> Result<Vec<Option<Vec<i64>>>, IrError>;
+    /// The dims of a `shape` attr, `None` for unknown rank.
+    fn attr_dims(&self, key: &str) -> Result<Option<Vec<i64>>, IrError>;
 }
 
 impl Node {
@@ -170,6 +176,103 @@ impl AttrExt for Node {
             Value::List(list) => Ok(&list.i),
             _ => Err(self.attr_error(key, "a list of ints")),
         }
+    }
+
+    fn attr_list_string(&self, key: &str) -> Result<Vec<&[u8]>, IrError> {
+        match self.attr_value(key)? {
+            Value::List(list) => Ok(list.s.iter().map(|s| s.as_ref()).collect()),
+            _ => Err(self.attr_error(key, "a list of strings")),
+        }
+    }
+
+    fn attr_list_dims(&self, key: &str) -> Result<Vec<Option<Vec<i64>>>, IrError> {
+        match self.attr_value(key)? {
+            Value::List(list) => Ok(list.shape.iter().map(crate::typing::dims).collect()),
+            _ => Err(self.attr_error(key, "a list of shapes")),
+        }
+    }
+
+    fn attr_dims(&self, key: &str) -> Result<Option<Vec<i64>>, IrError> {
+        self.attr_shape(key).map(crate::typing::dims)
+    }
+}
+
+/// Typed writes of a node's attrs: passes set values, the IR builds the protos.
+impl Node {
+    fn set_attr_value(&mut self, key: &str, value: Value) {
+        self.attrs
+            .insert(key.into(), AttrValue { value: Some(value) });
+    }
+
+    pub fn set_attr_type(&mut self, key: &str, dtype: DataType) {
+        self.set_attr_value(key, Value::Type(dtype as i32));
+    }
+
+    /// `None` is a shape of unknown rank; `-1` an unknown dimension.
+    pub fn set_attr_shape(&mut self, key: &str, dims: Option<&[i64]>) {
+        let shape = crate::typing::shape_proto_or_unknown(dims);
+        self.set_attr_value(key, Value::Shape(shape));
+    }
+
+    pub fn set_attr_bool(&mut self, key: &str, value: bool) {
+        self.set_attr_value(key, Value::B(value));
+    }
+
+    pub fn set_attr_int(&mut self, key: &str, value: i64) {
+        self.set_attr_value(key, Value::I(value));
+    }
+
+    pub fn set_attr_float(&mut self, key: &str, value: f32) {
+        self.set_attr_value(key, Value::F(value));
+    }
+
+    pub fn set_attr_string(&mut self, key: &str, value: &[u8]) {
+        self.set_attr_value(key, Value::S(value.to_vec().into()));
+    }
+
+    /// A `list(string)` attr; an empty list removes the attr.
+    pub fn set_attr_list_string(&mut self, key: &str, values: Vec<Vec<u8>>) {
+        if values.is_empty() {
+            self.attrs.remove(key);
+            return;
+        }
+        let list = ListValue {
+            s: values.into_iter().map(Into::into).collect(),
+            ..ListValue::default()
+        };
+        self.set_attr_value(key, Value::List(Box::new(list)));
+    }
+
+    pub fn set_attr_list_type(&mut self, key: &str, dtypes: &[DataType]) {
+        let list = ListValue {
+            r#type: dtypes.iter().map(|&t| t as i32).collect(),
+            ..ListValue::default()
+        };
+        self.set_attr_value(key, Value::List(Box::new(list)));
+    }
+
+    /// A `list(shape)` attr; `None` entries have unknown rank.
+    pub fn set_attr_list_shape(&mut self, key: &str, shapes: &[Option<&[i64]>]) {
+        let list = ListValue {
+            shape: shapes
+                .iter()
+                .map(|dims| crate::typing::shape_proto_or_unknown(*dims))
+                .collect(),
+            ..ListValue::default()
+        };
+        self.set_attr_value(key, Value::List(Box::new(list)));
+    }
+
+    /// Builder form of [`Node::set_attr_type`].
+    pub fn with_type(mut self, key: &str, dtype: DataType) -> Node {
+        self.set_attr_type(key, dtype);
+        self
+    }
+
+    /// Builder form of [`Node::set_attr_shape`].
+    pub fn with_shape(mut self, key: &str, dims: Option<&[i64]>) -> Node {
+        self.set_attr_shape(key, dims);
+        self
     }
 }
 

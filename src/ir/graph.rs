@@ -131,7 +131,7 @@ impl Graph {
     }
 
     /// The node named `name`, or an error naming it.
-    pub fn expect(&self, name: &str) -> Result<NodeId, IrError> {
+    pub fn require(&self, name: &str) -> Result<NodeId, IrError> {
         self.find(name)
             .ok_or_else(|| IrError::NoSuchNode { name: name.into() })
     }
@@ -415,18 +415,8 @@ impl Graph {
 
     /// Parses `node`, `node:port`, resolving the node.
     pub fn tensor(&self, name: &str) -> Result<TensorRef, IrError> {
-        let (node, port) = match name.rsplit_once(':') {
-            Some((node, port)) => {
-                let port = port.parse::<usize>().map_err(|_| IrError::MalformedInput {
-                    node: String::new(),
-                    input: name.into(),
-                    reason: "the port after ':' is not a number".into(),
-                })?;
-                (node, port)
-            }
-            None => (name, 0),
-        };
-        Ok(TensorRef::new(self.expect(node)?, port))
+        let (node, port) = super::parse_tensor_name(name)?;
+        Ok(TensorRef::new(self.require(node)?, port))
     }
 
     /// The nodes `roots` depend on, through data and control edges, roots included.

@@ -1,4 +1,6 @@
-//! NodeDef input strings: `"x"` (port 0), `"x:2"`, `"^x"` (control).
+//! Tensor and input names: `"x"` (port 0), `"x:2"`, `"^x"` (control). The
+//! one place that knows how they are spelled; everything else parses
+//! through here.
 
 use super::IrError;
 
@@ -22,13 +24,10 @@ pub fn parse_input<'a>(consumer: &str, input: &'a str) -> Result<InputName<'a>, 
         }
         return Ok(InputName::Control { node });
     }
-    match input.rsplit_once(':') {
-        None if input.is_empty() => Err(malformed("empty input")),
-        None => Ok(InputName::Data {
-            node: input,
-            port: 0,
-        }),
-        Some((node, port)) => {
+    match split_port(input) {
+        (_, None) if input.is_empty() => Err(malformed("empty input")),
+        (node, None) => Ok(InputName::Data { node, port: 0 }),
+        (node, Some(port)) => {
             if node.is_empty() {
                 return Err(malformed("no node name before the port"));
             }
@@ -37,6 +36,34 @@ pub fn parse_input<'a>(consumer: &str, input: &'a str) -> Result<InputName<'a>, 
                 .map_err(|_| malformed("the port after ':' is not a number"))?;
             Ok(InputName::Data { node, port })
         }
+    }
+}
+
+/// Parses a tensor name as signatures and specs give it: `"x"` or `"x:2"`,
+/// never a control input. Errors name no consumer.
+pub fn parse_tensor_name(name: &str) -> Result<(&str, usize), IrError> {
+    match parse_input("", name)? {
+        InputName::Data { node, port } => Ok((node, port)),
+        InputName::Control { .. } => Err(IrError::MalformedInput {
+            node: String::new(),
+            input: name.into(),
+            reason: "a tensor name has no '^'".into(),
+        }),
+    }
+}
+
+/// The node a tensor or input name refers to, for lookups and suggestions
+/// that must not fail: `"x:2"`, `"^x"` and `"x"` all give `"x"`.
+pub fn node_of(name: &str) -> &str {
+    split_port(name.strip_prefix('^').unwrap_or(name)).0
+}
+
+/// `"x:2"` → `("x", Some("2"))`, `"x"` → `("x", None)`. Node names cannot
+/// contain ':', so the last one separates the port.
+fn split_port(name: &str) -> (&str, Option<&str>) {
+    match name.rsplit_once(':') {
+        Some((node, port)) => (node, Some(port)),
+        None => (name, None),
     }
 }
 
@@ -70,6 +97,18 @@ mod tests {
             assert_eq!(format_input(&parsed), text);
         }
         assert_eq!(format_input(&parse_input("n", "x:0").unwrap()), "x");
+    }
+
+    #[test]
+    fn tensor_names_and_their_nodes() {
+        assert_eq!(parse_tensor_name("a/b:3").unwrap(), ("a/b", 3));
+        assert_eq!(parse_tensor_name("a").unwrap(), ("a", 0));
+        for bad in ["^a", "a:x", "", ":0"] {
+            assert!(parse_tensor_name(bad).is_err(), "{bad}");
+        }
+        for name in ["a/b", "a/b:1", "^a/b"] {
+            assert_eq!(node_of(name), "a/b", "{name}");
+        }
     }
 
     #[test]

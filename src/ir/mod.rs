@@ -19,15 +19,20 @@
 //!   passes through untouched.
 
 mod attrs;
+pub mod constants;
 mod convert;
 mod error;
 mod graph;
 mod input_name;
+mod library;
 mod print;
 mod undecoded;
 
+/// The IR's dtype is TensorFlow's own enum: every stage names dtypes the way
+/// the files do.
+pub use crate::proto::DataType;
 pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};
-pub use input_name::{InputName, format_input, parse_input};
+pub use input_name::{InputName, format_input, node_of, parse_input, parse_tensor_name};
 pub use undecoded::UndecodedNames;

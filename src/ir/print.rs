@@ -32,14 +32,14 @@ impl fmt::Display for Graph {
 /// Scalar attrs printed in full; tensors and lists summarised.
 fn short_attr(value: &Value) -> Option<String> {
     Some(match value {
-        Value::Type(t) => crate::inspect::dtype_name(*t),
+        Value::Type(t) => crate::typing::dtype_name(*t),
         Value::B(b) => b.to_string(),
         Value::I(i) => i.to_string(),
         Value::F(x) => x.to_string(),
         Value::S(s) if s.len() <= 32 => format!("{:?}", String::from_utf8_lossy(s)),
         Value::Shape(s) if s.unknown_rank => "<?>".into(),
         Value::Shape(s) => format!("{:?}", s.dim.iter().map(|d| d.size).collect::<Vec<_>>()),
-        Value::Tensor(t) => format!("tensor<{}>", crate::inspect::dtype_name(t.dtype)),
+        Value::Tensor(t) => format!("tensor<{}>", crate::typing::dtype_name(t.dtype)),
         _ => return None,
     })
 }

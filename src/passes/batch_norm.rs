@@ -8,13 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use super::constants::{FORWARDING_OPS, through_identities};
 use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::constants::{FORWARDING_OPS, through_identities};
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::limits::MAX_MATCH_DEPTH;
 use crate::model::Model;
-use crate::proto::AttrValue;
-use crate::proto::attr_value::Value;
+use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 
 /// Puts every batch norm in inference mode.
 pub struct BatchNormPass;
@@ -121,7 +120,7 @@ fn variable_of(graph: &Graph, mut tensor: TensorRef) -> Option<NodeId> {
     for _ in 0..MAX_MATCH_DEPTH {
         let behind = through_identities(graph, tensor);
         match graph.op(behind.node) {
-            "VariableV2" | "Variable" | "VarHandleOp" => return Some(behind.node),
+            op if is_variable_op(op) => return Some(behind.node),
             "ReadVariableOp" => tensor = graph.data_input(behind.node, 0)?,
             _ => return None,
         }
@@ -140,7 +139,7 @@ fn variable_read(
     report: &mut PassReport,
 ) -> Result<TensorRef, PassError> {
     let graph = &model.graph;
-    let resource = graph.op(variable) == "VarHandleOp";
+    let resource = is_resource_variable_op(graph.op(variable));
     let existing = graph
         .data_consumers(TensorRef::new(variable, 0))
         .into_iter()
@@ -160,12 +159,7 @@ fn variable_read(
         Node::new(name.clone(), "Identity")
     };
     let key = if resource { "dtype" } else { "T" };
-    let node = node.with_attr(
-        key,
-        AttrValue {
-            value: Some(Value::Type(dtype as i32)),
-        },
-    );
+    let node = node.with_type(key, dtype);
     let id = model.graph.add_node(node)?;
     model.graph.push_data_input(id, TensorRef::new(variable, 0));
     report.added.push(name);
@@ -206,19 +200,9 @@ fn fuse_to_inference(
         );
     }
     let node = model.graph.node_mut(id);
-    node.attrs.insert(
-        "is_training".into(),
-        AttrValue {
-            value: Some(Value::B(false)),
-        },
-    );
+    node.set_attr_bool("is_training", false);
     if node.attrs.contains_key("exponential_avg_factor") {
-        node.attrs.insert(
-            "exponential_avg_factor".into(),
-            AttrValue {
-                value: Some(Value::F(1.0)),
-            },
-        );
+        node.set_attr_float("exponential_avg_factor", 1.0);
     }
     report.note(format!("{name}: is_training set to false"));
     Ok(())
@@ -228,7 +212,8 @@ fn fuse_to_inference(
 mod tests {
     use super::*;
     use crate::passes::testing::node;
-    use crate::proto::{GraphDef, NodeDef};
+    use crate::proto::attr_value::Value;
+    use crate::proto::{AttrValue, GraphDef, NodeDef};
 
     fn with_attr(mut n: NodeDef, key: &str, value: Value) -> NodeDef {
         n.attr.insert(key.into(), AttrValue { value: Some(value) });

@@ -10,11 +10,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::constants::{self, FORWARDING_OPS};
-use super::{Pass, PassContext, PassError, PassReport};
-use crate::ir::{AttrExt, Graph, NodeId, TensorRef};
+use super::{Pass, PassContext, PassError, PassReport, Removal};
+use crate::ir::constants::{self, FORWARDING_OPS};
+use crate::ir::{AttrExt, DataType, Graph, NodeId, TensorRef};
 use crate::model::Model;
-use crate::proto::DataType;
 
 /// Names that mark a boolean placeholder as a training flag.
 const FLAG_NAMES: &[&str] = &[
@@ -60,10 +59,12 @@ impl Pass for TrainingCondsPass {
 pub fn find_flags(graph: &Graph, extra: &[String]) -> Result<Vec<NodeId>, PassError> {
     let mut flags = Vec::new();
     for name in extra {
-        let id = graph.find(name).ok_or_else(|| PassError::UnknownTensor {
-            tensor: name.clone(),
-            suggestions: Vec::new(),
-        })?;
+        let id = graph
+            .find(name)
+            .ok_or_else(|| PassError::UnknownTrainingFlag {
+                flag: name.clone(),
+                suggestions: super::suggest::close_names(graph, name),
+            })?;
         flags.push(id);
     }
     for id in graph.node_ids() {
@@ -124,14 +125,14 @@ fn fold_constant_switches(model: &mut Model, report: &mut PassReport) -> Result<
         let unused =
             model.graph.contains(id) && !dead.contains(&id) && model.graph.consumers(id).is_empty();
         if unused && let Some(node) = model.graph.remove_node(id) {
-            report.removed("folded-cond", node.name());
+            report.removed(Removal::FoldedCond, node.name());
         }
     }
     let mut dead: Vec<NodeId> = dead.into_iter().collect();
     dead.sort_by_key(|id| model.graph.name(*id).to_string());
     for id in dead {
         if let Some(node) = model.graph.remove_node(id) {
-            report.removed("dead-branch", node.name());
+            report.removed(Removal::DeadBranch, node.name());
         }
     }
     Ok(())

@@ -16,8 +16,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::constants::{FORWARDING_OPS, through_identities};
 use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::constants::{FORWARDING_OPS, through_identities};
 use crate::ir::{Graph, TensorRef};
 use crate::limits::MAX_MATCH_DEPTH;
 use crate::model::Model;
@@ -74,7 +74,7 @@ impl<'g> Matcher<'g> {
         match graph.op(output.node) {
             "SelectV2" | "Select" if inputs.len() == 3 => {
                 let [mask, kept, zeros] = [inputs[0], inputs[1], inputs[2]];
-                (self.is_keep_mask(mask) && super::constants::is_zeros_const(graph, zeros))
+                (self.is_keep_mask(mask) && crate::ir::constants::is_zeros_const(graph, zeros))
                     .then(|| scaled_input(graph, kept))?
             }
             "Mul" if inputs.len() == 2 => {

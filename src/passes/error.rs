@@ -1,5 +1,6 @@
 //! Why a pass could not turn the graph into a serving graph.
 
+use crate::check::CheckError;
 use crate::ir::IrError;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +44,30 @@ pub enum PassError {
         #[source]
         source: IrError,
     },
+    #[error("{what} key {key:?} is given twice ({first} and {second}); keys must be unique")]
+    DuplicateKey {
+        what: &'static str,
+        key: String,
+        first: String,
+        second: String,
+    },
+    #[error("tensor {tensor:?} is given for two inputs, {first:?} and {second:?}")]
+    DuplicateInputTensor {
+        tensor: String,
+        first: String,
+        second: String,
+    },
+    #[error("training flag {flag:?} is not in the graph{}", suggest(.suggestions))]
+    UnknownTrainingFlag {
+        flag: String,
+        suggestions: Vec<String>,
+    },
+    #[error("{flag:?} is named as a training flag and cannot also be input {key:?}")]
+    FlagAsInput { flag: String, key: String },
     #[error(transparent)]
     Ir(#[from] IrError),
+    #[error(transparent)]
+    Check(#[from] CheckError),
 }
 
 fn suggest(suggestions: &[String]) -> String {

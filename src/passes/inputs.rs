@@ -4,98 +4,16 @@
 //! resolved. Without `--input`, the input boundary the outputs depend on is
 //! found and named; without `--output`, candidates are suggested.
 
-use std::collections::{BTreeMap, HashSet};
-use std::str::FromStr;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+pub use super::specs::{InputSpec, OutputSpec};
+use super::suggest::close_names;
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
-use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
-use crate::model::Model;
-use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, DataType};
+use crate::check;
+use crate::ir::{AttrExt, DataType, Graph, Node, NodeId, TensorRef};
+use crate::model::{DEFAULT_SIGNATURE, Model, PREDICT_METHOD, Signature, TensorSpec};
+use crate::ops::OpSignatures;
 use crate::typing;
-use crate::write::meta_graph::{DEFAULT_SIGNATURE, PREDICT_METHOD, Signature, TensorSpec};
-
-/// `--input KEY=TENSOR[:shape=D0,D1,...]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputSpec {
-    pub key: String,
-    pub tensor: String,
-    /// Overrides the shape found in the graph; `-1` for unknown dimensions.
-    pub shape: Option<Vec<i64>>,
-}
-
-/// `--output KEY=TENSOR`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputSpec {
-    pub key: String,
-    pub tensor: String,
-}
-
-fn split_key<'a>(what: &'static str, spec: &'a str) -> Result<(&'a str, &'a str), PassError> {
-    let bad = |reason: &str| PassError::BadSpec {
-        what,
-        spec: spec.into(),
-        reason: reason.into(),
-    };
-    let (key, tensor) = spec
-        .split_once('=')
-        .ok_or_else(|| bad("expected KEY=TENSOR"))?;
-    if key.is_empty()
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-    {
-        return Err(bad("the key must be letters, digits, '_', '-' or '.'"));
-    }
-    if tensor.is_empty() {
-        return Err(bad("no tensor after '='"));
-    }
-    Ok((key, tensor))
-}
-
-impl FromStr for InputSpec {
-    type Err = PassError;
-
-    fn from_str(spec: &str) -> Result<InputSpec, PassError> {
-        let (key, rest) = split_key("input", spec)?;
-        let (tensor, shape) = match rest.split_once(":shape=") {
-            None => (rest, None),
-            Some((tensor, dims)) => {
-                let dims = dims
-                    .split(',')
-                    .filter(|d| !d.is_empty())
-                    .map(|d| match d.trim() {
-                        "?" | "-1" | "None" => Ok(-1),
-                        d => d.parse::<i64>().ok().filter(|v| *v >= 0).ok_or(()),
-                    })
-                    .collect::<Result<Vec<i64>, ()>>()
-                    .map_err(|()| PassError::BadSpec {
-                        what: "input",
-                        spec: spec.into(),
-                        reason: "shape dimensions must be non-negative integers or -1".into(),
-                    })?;
-                (tensor, Some(dims))
-            }
-        };
-        Ok(InputSpec {
-            key: key.into(),
-            tensor: tensor.into(),
-            shape,
-        })
-    }
-}
-
-impl FromStr for OutputSpec {
-    type Err = PassError;
-
-    fn from_str(spec: &str) -> Result<OutputSpec, PassError> {
-        let (key, tensor) = split_key("output", spec)?;
-        Ok(OutputSpec {
-            key: key.into(),
-            tensor: tensor.into(),
-        })
-    }
-}
 
 /// Ops whose outputs are where a training input pipeline hands over to the model.
 pub fn is_input_boundary(op: &str) -> bool {
@@ -110,6 +28,7 @@ pub struct InputsPass {
     inputs: Vec<InputSpec>,
     outputs: Vec<OutputSpec>,
     signature_name: String,
+    training_flags: Vec<String>,
 }
 
 impl InputsPass {
@@ -122,7 +41,76 @@ impl InputsPass {
             } else {
                 spec.signature_name.clone()
             },
+            training_flags: spec.training_flags.clone(),
         }
+    }
+
+    /// Each output key with its tensor, which must exist.
+    fn resolve_outputs(&self, model: &Model) -> Result<Vec<(String, TensorRef)>, PassError> {
+        let ops = OpSignatures::of(model);
+        self.outputs
+            .iter()
+            .map(|output| {
+                let used_as = format!("output {:?}", output.key);
+                let tensor = resolve_existing(model, &ops, &output.tensor, &used_as)?;
+                Ok((output.key.clone(), tensor))
+            })
+            .collect()
+    }
+
+    /// The inputs given, or else those detected upstream of `outputs`, never
+    /// a training flag.
+    fn choose_inputs(
+        &self,
+        graph: &Graph,
+        outputs: &[(String, TensorRef)],
+        flags: &[NodeId],
+        report: &mut PassReport,
+    ) -> Result<Vec<InputSpec>, PassError> {
+        if !self.inputs.is_empty() {
+            return Ok(self.inputs.clone());
+        }
+        let detected = detect_inputs(graph, outputs.iter().map(|(_, t)| t.node), flags);
+        if detected.is_empty() {
+            return Err(PassError::NoInputs);
+        }
+        for spec in &detected {
+            report.note(format!("input {:?} chosen: {}", spec.key, spec.tensor));
+        }
+        Ok(detected)
+    }
+
+    /// Each input with its tensor, which must exist, must not be a training
+    /// flag the user named, and must not be given for another key too.
+    fn resolve_inputs(
+        &self,
+        model: &Model,
+        inputs: Vec<InputSpec>,
+    ) -> Result<Vec<(InputSpec, TensorRef)>, PassError> {
+        let ops = OpSignatures::of(model);
+        let graph = &model.graph;
+        let mut keys_by_tensor: HashMap<TensorRef, String> = HashMap::new();
+        let mut resolved = Vec::with_capacity(inputs.len());
+        for spec in inputs {
+            let used_as = format!("input {:?}", spec.key);
+            let tensor = resolve_existing(model, &ops, &spec.tensor, &used_as)?;
+            let flag = graph.name(tensor.node);
+            if self.training_flags.iter().any(|named| named == flag) {
+                return Err(PassError::FlagAsInput {
+                    flag: flag.into(),
+                    key: spec.key,
+                });
+            }
+            if let Some(first) = keys_by_tensor.insert(tensor, spec.key.clone()) {
+                return Err(PassError::DuplicateInputTensor {
+                    tensor: graph.tensor_name(tensor),
+                    first,
+                    second: spec.key,
+                });
+            }
+            resolved.push((spec, tensor));
+        }
+        Ok(resolved)
     }
 }
 
@@ -138,22 +126,12 @@ impl Pass for InputsPass {
                 candidates: output_candidates(&model.graph),
             });
         }
-        let mut outputs = Vec::with_capacity(self.outputs.len());
-        for output in &self.outputs {
-            outputs.push((output.key.clone(), resolve(&model.graph, &output.tensor)?));
-        }
-        let inputs = if self.inputs.is_empty() {
-            let detected = detect_inputs(&model.graph, outputs.iter().map(|(_, t)| t.node));
-            if detected.is_empty() {
-                return Err(PassError::NoInputs);
-            }
-            for spec in &detected {
-                report.note(format!("input {:?} chosen: {}", spec.key, spec.tensor));
-            }
-            detected
-        } else {
-            self.inputs.clone()
-        };
+        unique_keys("output", self.outputs.iter().map(|o| (&o.key, &o.tensor)))?;
+        unique_keys("input", self.inputs.iter().map(|i| (&i.key, &i.tensor)))?;
+        let flags = super::conds::find_flags(&model.graph, &self.training_flags)?;
+        let outputs = self.resolve_outputs(model)?;
+        let inputs = self.choose_inputs(&model.graph, &outputs, &flags, &mut report)?;
+        let inputs = self.resolve_inputs(model, inputs)?;
 
         let mut signature = Signature {
             method_name: PREDICT_METHOD.into(),
@@ -161,13 +139,12 @@ impl Pass for InputsPass {
             outputs: BTreeMap::new(),
         };
         let mut training_batches = Vec::new();
-        for spec in &inputs {
-            let tensor = resolve(&model.graph, &spec.tensor)?;
-            let (dtype, shape) = input_type(model, tensor, spec)?;
-            training_batches.extend(training_batch_size(&model.graph, tensor));
+        for (spec, tensor) in &inputs {
+            let (dtype, shape) = input_type(model, *tensor, spec)?;
+            training_batches.extend(training_batch_size(&model.graph, *tensor));
             let placeholder = replace_with_placeholder(
                 model,
-                tensor,
+                *tensor,
                 &spec.key,
                 dtype,
                 shape.as_deref(),
@@ -209,50 +186,47 @@ impl Pass for InputsPass {
     }
 }
 
+/// An error when two specs share a key: a signature maps each key to one
+/// tensor, so the second would silently replace the first.
+fn unique_keys<'a>(
+    what: &'static str,
+    specs: impl Iterator<Item = (&'a String, &'a String)>,
+) -> Result<(), PassError> {
+    let mut tensors_by_key: HashMap<&str, &str> = HashMap::new();
+    for (key, tensor) in specs {
+        if let Some(first) = tensors_by_key.insert(key, tensor) {
+            return Err(PassError::DuplicateKey {
+                what,
+                key: key.clone(),
+                first: first.into(),
+                second: tensor.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Resolves a tensor name, suggesting close names when it is not there.
 pub fn resolve(graph: &Graph, name: &str) -> Result<TensorRef, PassError> {
     graph.tensor(name).map_err(|_| PassError::UnknownTensor {
         tensor: name.into(),
-        suggestions: close_names(graph, name.split(':').next().unwrap_or(name)),
+        suggestions: close_names(graph, crate::ir::node_of(name))
+            .into_iter()
+            .map(|node| format!("{node}:0"))
+            .collect(),
     })
 }
 
-/// Up to five node names close to `wanted`: containing it, or a small edit away.
-fn close_names(graph: &Graph, wanted: &str) -> Vec<String> {
-    let mut scored: Vec<(usize, String)> = graph
-        .node_ids()
-        .into_iter()
-        .map(|id| graph.name(id).to_string())
-        .map(|name| {
-            let related = name.contains(wanted) || wanted.contains(name.as_str());
-            (edit_distance(&name, wanted), related, name)
-        })
-        .filter(|(distance, related, _)| *related || *distance <= wanted.len().max(4) / 3)
-        .map(|(distance, _, name)| (distance, name))
-        .collect();
-    scored.sort();
-    scored
-        .into_iter()
-        .take(5)
-        .map(|(_, name)| format!("{name}:0"))
-        .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
+/// [`resolve`], and the output must be one its op has.
+fn resolve_existing(
+    model: &Model,
+    ops: &OpSignatures<'_>,
+    name: &str,
+    used_as: &str,
+) -> Result<TensorRef, PassError> {
+    let tensor = resolve(&model.graph, name)?;
+    check::check_output_exists(&model.graph, ops, tensor, used_as)?;
+    Ok(tensor)
 }
 
 /// Tensors that look like what a user wants to serve: the logits feeding a
@@ -263,7 +237,7 @@ pub fn output_candidates(graph: &Graph) -> Vec<String> {
         let op = graph.op(id);
         let is_loss = op.contains("CrossEntropyWithLogits");
         if let Some(logits) = graph.data_input(id, 0).filter(|_| is_loss) {
-            let logits = super::constants::through_identities(graph, logits);
+            let logits = crate::ir::constants::through_identities(graph, logits);
             candidates.push(graph.tensor_name(logits));
         }
     }
@@ -282,11 +256,11 @@ pub fn output_candidates(graph: &Graph) -> Vec<String> {
 
 /// The input-boundary tensors that `outputs` depend on, through data edges.
 /// Training flags are not inputs: the training-conds pass makes them constant.
-fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<InputSpec> {
-    let flags: HashSet<NodeId> = super::conds::find_flags(graph, &[])
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+fn detect_inputs(
+    graph: &Graph,
+    outputs: impl Iterator<Item = NodeId>,
+    flags: &[NodeId],
+) -> Vec<InputSpec> {
     let mut boundary: Vec<TensorRef> = Vec::new();
     let mut seen: HashSet<NodeId> = HashSet::new();
     let mut stack: Vec<NodeId> = outputs.collect();
@@ -309,6 +283,7 @@ fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<In
     }
     boundary.sort_by_key(|t| (graph.name(t.node).to_string(), t.port));
     let single = boundary.len() == 1;
+    let mut keys: HashSet<String> = HashSet::new();
     boundary
         .into_iter()
         .enumerate()
@@ -321,12 +296,27 @@ fn detect_inputs(graph: &Graph, outputs: impl Iterator<Item = NodeId>) -> Vec<In
                 format!("input_{i}")
             };
             InputSpec {
-                key,
+                key: unused_key(&mut keys, key),
                 tensor: graph.tensor_name(tensor),
                 shape: None,
             }
         })
         .collect()
+}
+
+/// `key`, or `key_1`, `key_2`, ... when an earlier input took it (placeholders
+/// `a/b` and `a_b` both want key `a_b`).
+fn unused_key(taken: &mut HashSet<String>, key: String) -> String {
+    let key = if taken.contains(&key) {
+        (1..)
+            .map(|i| format!("{key}_{i}"))
+            .find(|candidate| !taken.contains(candidate))
+            .unwrap_or(key)
+    } else {
+        key
+    };
+    taken.insert(key.clone());
+    key
 }
 
 /// The dtype of a tensor, or an error naming it and its op.
@@ -376,7 +366,7 @@ fn training_batch_size(graph: &Graph, tensor: TensorRef) -> Option<i64> {
         let batched =
             node.op.starts_with("QueueDequeueMany") || node.op.starts_with("QueueDequeueUpTo");
         let n = graph.data_input(tensor.node, 1).filter(|_| batched)?;
-        super::constants::const_f64(graph, n)
+        crate::ir::constants::const_f64(graph, n)
             .map(|v| v as i64)
             .filter(|&b| b > 0)
     })
@@ -390,10 +380,8 @@ fn queue_component_shape(graph: &Graph, tensor: TensorRef) -> Option<Vec<i64>> {
         return None;
     }
     let queue = graph.data_input(tensor.node, 0)?;
-    let Value::List(shapes) = graph.node(queue.node).attr_value("shapes").ok()? else {
-        return None;
-    };
-    let component = typing::dims(shapes.shape.get(tensor.port)?)?;
+    let shapes = graph.node(queue.node).attr_list_dims("shapes").ok()?;
+    let component = shapes.into_iter().nth(tensor.port)??;
     if dequeue.op.starts_with("QueueDequeueMany") || dequeue.op.starts_with("QueueDequeueUpTo") {
         Some(std::iter::once(-1).chain(component).collect())
     } else {
@@ -410,15 +398,12 @@ fn replace_with_placeholder(
     shape: Option<&[i64]>,
     report: &mut PassReport,
 ) -> Result<String, PassError> {
-    let shape_proto = typing::shape_proto_or_unknown(shape);
     let existing = model.graph.node(tensor.node);
     if existing.op == "Placeholder" && existing.name() == key {
-        model.graph.node_mut(tensor.node).attrs.insert(
-            "shape".into(),
-            AttrValue {
-                value: Some(Value::Shape(shape_proto)),
-            },
-        );
+        model
+            .graph
+            .node_mut(tensor.node)
+            .set_attr_shape("shape", shape);
         return Ok(key.to_string());
     }
     let name = model.graph.unique_name(key);
@@ -428,18 +413,8 @@ fn replace_with_placeholder(
         ));
     }
     let placeholder = Node::new(name.clone(), "Placeholder")
-        .with_attr(
-            "dtype",
-            AttrValue {
-                value: Some(Value::Type(dtype as i32)),
-            },
-        )
-        .with_attr(
-            "shape",
-            AttrValue {
-                value: Some(Value::Shape(shape_proto)),
-            },
-        );
+        .with_type("dtype", dtype)
+        .with_shape("shape", shape);
     let id = model.graph.add_node(placeholder)?;
     let from = model.graph.tensor_name(tensor);
     model.graph.rewire(tensor, TensorRef::new(id, 0));
@@ -451,19 +426,9 @@ fn replace_with_placeholder(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_input_specs_with_shapes() {
-        let spec: InputSpec = "images=IteratorGetNext:0:shape=-1,28,28".parse().unwrap();
-        assert_eq!(spec.key, "images");
-        assert_eq!(spec.tensor, "IteratorGetNext:0");
-        assert_eq!(spec.shape, Some(vec![-1, 28, 28]));
-        let spec: InputSpec = "x=batch".parse().unwrap();
-        assert_eq!(spec.shape, None);
-        assert!("noequals".parse::<InputSpec>().is_err());
-        assert!("x=t:shape=a,b".parse::<InputSpec>().is_err());
-        assert!("bad key=t".parse::<OutputSpec>().is_err());
-    }
+    use crate::check::CheckError;
+    use crate::proto::AttrValue;
+    use crate::proto::attr_value::Value;
 
     #[test]
     fn a_batched_dequeue_becomes_a_placeholder_with_unknown_batch() {
@@ -569,10 +534,140 @@ mod tests {
         assert_eq!(inputs, ["x"]);
     }
 
+    /// Placeholders `x` (float) and `mode` (bool, not named like a usual
+    /// training flag), and `out = Select(mode, x, x)`.
+    fn flag_model() -> Model {
+        use crate::passes::testing::{model, node};
+        let typed = |mut def: crate::proto::NodeDef, attr: &str, dtype: DataType| {
+            def.attr.insert(
+                attr.into(),
+                AttrValue {
+                    value: Some(Value::Type(dtype as i32)),
+                },
+            );
+            def
+        };
+        model(vec![
+            typed(node("mode", "Placeholder", &[]), "dtype", DataType::DtBool),
+            typed(node("x", "Placeholder", &[]), "dtype", DataType::DtFloat),
+            typed(
+                node("out", "Select", &["mode", "x", "x"]),
+                "T",
+                DataType::DtFloat,
+            ),
+        ])
+    }
+
+    fn run_inputs(
+        model: &mut Model,
+        inputs: &[&str],
+        outputs: &[&str],
+        flags: &[&str],
+    ) -> Result<Vec<String>, PassError> {
+        let spec = ServingSpec {
+            inputs: inputs.iter().map(|s| s.parse().unwrap()).collect(),
+            outputs: outputs.iter().map(|s| s.parse().unwrap()).collect(),
+            training_flags: flags.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        InputsPass::new(&spec).run(model, &mut PassContext::new())?;
+        Ok(model.signatures[DEFAULT_SIGNATURE]
+            .inputs
+            .keys()
+            .cloned()
+            .collect())
+    }
+
     #[test]
-    fn edit_distance_counts_edits() {
-        assert_eq!(edit_distance("logits", "logit"), 1);
-        assert_eq!(edit_distance("abc", "abc"), 0);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    fn a_named_training_flag_is_never_detected_as_an_input() {
+        let detected = run_inputs(&mut flag_model(), &[], &["y=out:0"], &[]).unwrap();
+        assert_eq!(
+            detected,
+            ["mode", "x"],
+            "unnamed, the flag looks like an input"
+        );
+        let detected = run_inputs(&mut flag_model(), &[], &["y=out:0"], &["mode"]).unwrap();
+        assert_eq!(detected, ["x"]);
+        let err =
+            run_inputs(&mut flag_model(), &["m=mode:0"], &["y=out:0"], &["mode"]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::FlagAsInput { flag, key } if flag == "mode" && key == "m"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_training_flag_that_does_not_exist_is_named() {
+        let err = run_inputs(&mut flag_model(), &[], &["y=out:0"], &["modee"]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::UnknownTrainingFlag { flag, .. } if flag == "modee"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("did you mean mode"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_and_a_tensor_given_twice_are_refused() {
+        let err =
+            run_inputs(&mut flag_model(), &["a=x:0", "a=mode:0"], &["y=out:0"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::DuplicateKey { what: "input", key, .. } if key == "a"),
+            "{err}"
+        );
+        let err = run_inputs(&mut flag_model(), &[], &["y=out:0", "y=x:0"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::DuplicateKey { what: "output", key, first, second }
+                if key == "y" && first == "out:0" && second == "x:0"),
+            "{err}"
+        );
+        // The same key for an input and an output is fine: they are separate maps.
+        run_inputs(&mut flag_model(), &["y=x:0", "m=mode"], &["y=out:0"], &[]).unwrap();
+        let err = run_inputs(&mut flag_model(), &["a=x:0", "b=x"], &["y=out:0"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::DuplicateInputTensor { tensor, first, second }
+                if tensor == "x:0" && first == "a" && second == "b"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn inputs_and_outputs_past_the_op_outputs_are_refused() {
+        let err = run_inputs(&mut flag_model(), &["a=x:3"], &["y=out:0"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::Check(CheckError::NoSuchOutput { used_as, tensor, outputs: 1, .. })
+                if used_as == "input \"a\"" && tensor == "x:3"),
+            "{err}"
+        );
+        let err = run_inputs(&mut flag_model(), &[], &["k=out:5"], &[]).unwrap_err();
+        assert!(
+            matches!(&err, PassError::Check(CheckError::NoSuchOutput { used_as, tensor, .. })
+                if used_as == "output \"k\"" && tensor == "out:5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn detected_keys_are_unique() {
+        use crate::passes::testing::{model, node};
+        let placeholder = |name: &str| {
+            let mut def = node(name, "Placeholder", &[]);
+            def.attr.insert(
+                "dtype".into(),
+                AttrValue {
+                    value: Some(Value::Type(DataType::DtFloat as i32)),
+                },
+            );
+            def
+        };
+        let mut add = node("out", "AddV2", &["a/b", "a_b"]);
+        add.attr.insert(
+            "T".into(),
+            AttrValue {
+                value: Some(Value::Type(DataType::DtFloat as i32)),
+            },
+        );
+        let mut model = model(vec![placeholder("a/b"), placeholder("a_b"), add]);
+        let keys = run_inputs(&mut model, &[], &["y=out:0"], &[]).unwrap();
+        assert_eq!(keys, ["a_b", "a_b_1"]);
     }
 }

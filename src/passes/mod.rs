@@ -5,9 +5,9 @@
 //! every removal and rewiring. Passes are public: tools embed them and add
 //! their own through [`Pipeline::insert_after`] / [`Pipeline::push`].
 
+mod assets;
 pub mod batch_norm;
 pub mod conds;
-pub mod constants;
 pub mod devices;
 pub mod dropout;
 mod error;
@@ -15,17 +15,20 @@ pub mod inputs;
 pub mod metadata;
 pub mod prune;
 mod report;
+pub mod specs;
 pub mod strip;
+pub mod suggest;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod training_ops;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use error::PassError;
-pub use report::{PassReport, Rewire};
+pub use report::{PassReport, Removal, Rewire};
 
 use crate::model::Model;
+use crate::timings::{Stage, Timings};
 
 /// One step of the pipeline.
 pub trait Pass {
@@ -133,22 +136,39 @@ impl Pipeline {
         model: &mut Model,
         cx: &mut PassContext,
     ) -> Result<Vec<PassReport>, PassError> {
+        self.run_timed(model, cx, &mut Timings::new())
+    }
+
+    /// [`Pipeline::run`], adding each pass's time (and the validation
+    /// between passes, when on) to `timings`.
+    pub fn run_timed(
+        &self,
+        model: &mut Model,
+        cx: &mut PassContext,
+        timings: &mut Timings,
+    ) -> Result<Vec<PassReport>, PassError> {
         let mut reports = Vec::with_capacity(self.passes.len());
+        let mut validating = Duration::ZERO;
         for pass in &self.passes {
             let started = Instant::now();
             let mut report = pass.run(model, cx)?;
+            let elapsed = started.elapsed();
             report.pass = pass.name().to_string();
-            report.micros = started.elapsed().as_micros() as u64;
+            report.micros = elapsed.as_micros() as u64;
+            timings.record(Stage::Pass(report.pass.clone()), elapsed);
             if cx.validate_between_passes {
-                model
-                    .graph
-                    .validate()
-                    .map_err(|source| PassError::Invalid {
-                        pass: pass.name(),
-                        source,
-                    })?;
+                let started = Instant::now();
+                let valid = model.graph.validate();
+                validating += started.elapsed();
+                valid.map_err(|source| PassError::Invalid {
+                    pass: pass.name(),
+                    source,
+                })?;
             }
             reports.push(report);
+        }
+        if cx.validate_between_passes {
+            timings.record(Stage::Validate, validating);
         }
         Ok(reports)
     }

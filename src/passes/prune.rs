@@ -5,13 +5,11 @@
 //! summaries, the training saver — goes, reported by category.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Component, Path};
 
-use super::constants::const_string;
 use super::training_ops::{TrainingCategory, training_category};
-use super::{Pass, PassContext, PassError, PassReport};
+use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{Graph, NodeId};
-use crate::model::{Asset, Model};
+use crate::model::Model;
 
 /// Removes every node the serving signatures do not need.
 pub struct PrunePass;
@@ -40,14 +38,14 @@ impl Pass for PrunePass {
         let reasons = removal_reasons(&model.graph, &keep)?;
         // Nodes a narrowed read skipped go now, as if removed here.
         for (name, reason) in model.graph.undecoded().removals() {
-            report.removed(reason, name);
+            report.removed(removal_named(reason), name);
         }
         model.graph.set_undecoded(Default::default());
         for id in model.graph.node_ids() {
             if keep.contains(&id) {
                 continue;
             }
-            let reason = reasons.get(&id).map_or("unused", |c| c.as_str());
+            let reason = reasons.get(&id).map_or(Removal::Unused, |&c| c.into());
             if let Some(node) = model.graph.remove_node(id) {
                 report.removed(reason, node.name());
             }
@@ -56,7 +54,7 @@ impl Pass for PrunePass {
             .iter()
             .map(|&id| model.graph.name(id).to_string())
             .collect();
-        model.assets = find_assets(model, &initializers);
+        model.assets = super::assets::find_assets(model, &initializers);
         for asset in &model.assets {
             report.note(format!(
                 "asset {} from node {:?}",
@@ -65,6 +63,14 @@ impl Pass for PrunePass {
         }
         Ok(report)
     }
+}
+
+/// The removal a narrowed read recorded by name for a node it skipped.
+fn removal_named(reason: &str) -> Removal {
+    TrainingCategory::ALL
+        .into_iter()
+        .find(|category| category.as_str() == reason)
+        .map_or(Removal::Unused, Removal::Training)
 }
 
 /// Why each node outside `keep` goes: its own training category, or else
@@ -108,61 +114,6 @@ fn table_initializers(graph: &Graph, keep: &HashSet<NodeId>) -> Vec<NodeId> {
         .collect()
 }
 
-/// The assets the source declares whose tensors are kept, then the
-/// vocabulary files other text-file table initializers read, with the string
-/// constants that hold their paths.
-fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> {
-    let graph = &model.graph;
-    let mut assets: Vec<Asset> = model
-        .declared_assets
-        .iter()
-        .filter(|a| graph.find(&a.node).is_some())
-        .cloned()
-        .collect();
-    for &id in initializers {
-        if !graph.op(id).starts_with("InitializeTableFromTextFile") {
-            continue;
-        }
-        let Some(filename) = graph.data_input(id, 1) else {
-            continue;
-        };
-        let filename = super::constants::through_identities(graph, filename);
-        let Some(path) = const_string(graph, filename.node) else {
-            continue;
-        };
-        let path = String::from_utf8_lossy(&path).into_owned();
-        let source = if Path::new(&path).is_absolute() {
-            Path::new(&path).to_path_buf()
-        } else {
-            model.base_dir.join(&path)
-        };
-        let base = Path::new(&path)
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
-                _ => None,
-            })
-            .next_back()
-            .unwrap_or_else(|| "asset".into());
-        let node = graph.name(filename.node).to_string();
-        if assets.iter().any(|a| a.node == node) {
-            continue;
-        }
-        let mut filename = base.clone();
-        let mut n = 1;
-        while assets.iter().any(|a| a.filename == filename) {
-            filename = format!("{n}_{base}");
-            n += 1;
-        }
-        assets.push(Asset {
-            node,
-            source,
-            filename,
-        });
-    }
-    assets
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +151,7 @@ mod tests {
     #[test]
     fn keeps_table_initializers_and_finds_their_vocabulary() {
         let mut vocab = node("vocab", "Const", &[]);
-        vocab.attr = crate::passes::constants::string_const("", b"words/vocab.txt").attrs;
+        vocab.attr = crate::ir::constants::string_const("", b"words/vocab.txt").attrs;
         let mut model = serving_model(
             vec![
                 node("table", "HashTableV2", &[]),

@@ -38,7 +38,7 @@ impl Pass for DebugOpsPass {
             }
             model.graph.rewire_control(id, None);
             if let Some(node) = model.graph.remove_node(id) {
-                report.removed(TrainingCategory::Debug.as_str(), node.name());
+                report.removed(TrainingCategory::Debug, node.name());
             }
         }
         Ok(report)

@@ -1,9 +1,8 @@
 //! Small graph builders for the passes' unit tests.
 
 use crate::ir::Graph;
-use crate::model::Model;
+use crate::model::{Model, Signature, TensorSpec};
 use crate::proto::{DataType, GraphDef, NodeDef};
-use crate::write::meta_graph::{Signature, TensorSpec};
 
 /// A NodeDef with inputs and no attrs.
 pub fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {

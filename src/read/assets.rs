@@ -50,7 +50,7 @@ pub fn asset_file_defs(file: &Path, meta: &MetaGraphDef) -> Result<Vec<AssetFile
 fn tensor_node(def: &AssetFileDef) -> Option<&str> {
     let info = def.tensor_info.as_ref()?;
     match info.encoding.as_ref()? {
-        tensor_info::Encoding::Name(name) => name.split(':').next(),
+        tensor_info::Encoding::Name(name) => Some(crate::ir::node_of(name)),
         _ => None,
     }
 }

@@ -10,10 +10,11 @@ use prost::Message;
 
 use super::ReadError;
 use crate::bundle::slices::{self, Extent1};
+use crate::ir::constants::through_identities;
 use crate::ir::{AttrExt, Graph, NodeId};
 use crate::limits::MAX_PROTO_BYTES;
 use crate::model::{CheckpointSlot, Model};
-use crate::passes::constants::through_identities;
+use crate::op_kinds::is_variable_op;
 use crate::proto::collection_def::Kind;
 use crate::proto::{GraphDef, MetaGraphDef, SavedModel, VariableDef};
 
@@ -205,12 +206,7 @@ pub fn model_from_meta_graph(
                     what: "VariableDef in the variables collection",
                     detail: e.to_string(),
                 })?;
-                let node = def
-                    .variable_name
-                    .split(':')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+                let node = crate::ir::node_of(&def.variable_name).to_string();
                 if key == "trainable_variables" || def.trainable {
                     model.trainable.insert(node.clone());
                 }
@@ -242,13 +238,6 @@ pub fn model_from_meta_graph(
     }
     model.checkpoint_slots = slots;
     Ok(model)
-}
-
-fn is_variable_op(op: &str) -> bool {
-    matches!(
-        op,
-        "VariableV2" | "Variable" | "VarHandleOp" | "AutoReloadVariable"
-    )
 }
 
 /// Every variable restored from the key that is its own name.

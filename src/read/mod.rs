@@ -3,6 +3,7 @@
 //! state file) or a SavedModel directory.
 
 mod assets;
+pub use assets::saved_model_assets;
 mod error;
 mod locate;
 mod meta;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::ir::Graph;
 use crate::model::Model;
 use crate::proto::{GraphDef, MetaGraphDef};
+use crate::timings::{Stage, Timings};
 
 /// Reads any supported source into a model. `checkpoint` supplies variables
 /// for a bare GraphDef (or overrides the source's own checkpoint).
@@ -38,7 +40,18 @@ pub fn read_source(
     checkpoint: Option<&Path>,
     tags: &[String],
 ) -> Result<Model, ReadError> {
-    read_source_for(source, checkpoint, tags, &Wanted::default())
+    read_source_timed(source, checkpoint, tags, &mut Timings::new())
+}
+
+/// [`read_source`], adding the time spent decoding the graph file and
+/// building the IR to `timings`.
+pub fn read_source_timed(
+    source: &Source,
+    checkpoint: Option<&Path>,
+    tags: &[String],
+    timings: &mut Timings,
+) -> Result<Model, ReadError> {
+    read_source_for(source, checkpoint, tags, &Wanted::default(), timings)
 }
 
 /// [`read_model`] narrowed to what serving `wanted` needs: of a binary
@@ -52,24 +65,35 @@ pub fn read_model_for(
     tags: &[String],
     wanted: &Wanted,
 ) -> Result<Model, ReadError> {
-    read_source_for(&locate(path)?, checkpoint, tags, wanted)
+    read_source_for(
+        &locate(path)?,
+        checkpoint,
+        tags,
+        wanted,
+        &mut Timings::new(),
+    )
 }
 
-/// Reads a source [`locate`] found; see [`read_model_for`].
+/// Reads a source [`locate`] found, narrowed to `wanted` (see
+/// [`read_model_for`]), adding the time spent decoding the graph file and
+/// building the IR to `timings`.
 pub fn read_source_for(
     source: &Source,
     checkpoint: Option<&Path>,
     tags: &[String],
     wanted: &Wanted,
+    timings: &mut Timings,
 ) -> Result<Model, ReadError> {
     let mut model = match source {
-        Source::GraphDef { path } => narrow::model_from_graph_file(path, wanted, dir_of(path))?,
+        Source::GraphDef { path } => {
+            narrow::model_from_graph_file(path, wanted, dir_of(path), timings)?
+        }
         Source::Checkpoint { prefix, meta } => {
-            let mut model = narrow::model_from_meta_file(meta, wanted, dir_of(prefix))?;
+            let mut model = narrow::model_from_meta_file(meta, wanted, dir_of(prefix), timings)?;
             model.checkpoint = Some(prefix.clone());
             model
         }
-        Source::SavedModel { dir } => read_saved_model_source(dir, tags)?,
+        Source::SavedModel { dir } => read_saved_model_source(dir, tags, timings)?,
     };
     if let Some(prefix) = checkpoint {
         if !crate::bundle::index_path(prefix).exists() {
@@ -84,16 +108,22 @@ pub fn read_source_for(
 }
 
 /// A SavedModel source: its variables, and assets read only from its `assets/`.
-fn read_saved_model_source(dir: &Path, tags: &[String]) -> Result<Model, ReadError> {
-    let (meta_graph, variables) = read_saved_model(dir, tags)?;
-    let file = dir.join("saved_model.pb");
-    let declared_assets = assets::saved_model_assets(dir, &file, &meta_graph)?;
-    let asset_root = assets::assets_root(dir);
-    let mut model = meta::model_from_meta_graph(&file, meta_graph, asset_root.clone())?;
-    model.checkpoint = variables;
-    model.declared_assets = declared_assets;
-    model.asset_root = Some(asset_root);
-    Ok(model)
+fn read_saved_model_source(
+    dir: &Path,
+    tags: &[String],
+    timings: &mut Timings,
+) -> Result<Model, ReadError> {
+    let (meta_graph, variables) = timings.time(Stage::Decode, || read_saved_model(dir, tags))?;
+    timings.time(Stage::IrBuild, || {
+        let file = dir.join("saved_model.pb");
+        let declared_assets = assets::saved_model_assets(dir, &file, &meta_graph)?;
+        let asset_root = assets::assets_root(dir);
+        let mut model = meta::model_from_meta_graph(&file, meta_graph, asset_root.clone())?;
+        model.checkpoint = variables;
+        model.declared_assets = declared_assets;
+        model.asset_root = Some(asset_root);
+        Ok(model)
+    })
 }
 
 pub(super) fn model_from_graph_def(

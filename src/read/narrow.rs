@@ -21,69 +21,78 @@ use super::wire_check::is_well_formed_node_def;
 use crate::ir::UndecodedNames;
 use crate::model::Model;
 use crate::proto::{GraphDef, MetaGraphDef, NodeDef};
+use crate::timings::{Stage, Timings};
 
 /// The model of the `.meta` at `path`, its graph narrowed to what `wanted`
-/// needs.
+/// needs; the time spent decoding and building the IR goes to `timings`.
 pub fn model_from_meta_file(
     path: &Path,
     wanted: &Wanted,
     base_dir: PathBuf,
+    timings: &mut Timings,
 ) -> Result<Model, ReadError> {
-    let bytes = Bytes::from(read_bytes(path)?);
-    if wanted.narrows()
-        && !looks_text(path)
-        && let Some(model) = narrowed_meta_model(path, &bytes, wanted, base_dir.clone())
-    {
-        return Ok(model);
+    let bytes = Bytes::from(timings.time(Stage::Decode, || read_bytes(path))?);
+    if wanted.narrows() && !looks_text(path) {
+        let narrowed = timings.time(Stage::Decode, || narrowed_meta_def(&bytes, wanted));
+        if let Some((meta, undecoded)) = narrowed
+            && let Some(model) = timings.time(Stage::IrBuild, || {
+                meta::model_from_meta_graph(path, meta, base_dir.clone()).ok()
+            })
+        {
+            return Ok(with_undecoded(model, undecoded));
+        }
     }
-    let meta: MetaGraphDef = decode_bytes(path, bytes, "tensorflow.MetaGraphDef", "MetaGraphDef")?;
-    meta::model_from_meta_graph(path, meta, base_dir)
+    let meta: MetaGraphDef = timings.time(Stage::Decode, || {
+        decode_bytes(path, bytes, "tensorflow.MetaGraphDef", "MetaGraphDef")
+    })?;
+    timings.time(Stage::IrBuild, || {
+        meta::model_from_meta_graph(path, meta, base_dir)
+    })
 }
 
-/// The model of the GraphDef at `path`, narrowed to what `wanted` needs.
+/// The model of the GraphDef at `path`, narrowed to what `wanted` needs;
+/// the time spent decoding and building the IR goes to `timings`.
 pub fn model_from_graph_file(
     path: &Path,
     wanted: &Wanted,
     base_dir: PathBuf,
+    timings: &mut Timings,
 ) -> Result<Model, ReadError> {
-    let bytes = Bytes::from(read_bytes(path)?);
-    if wanted.narrows()
-        && !looks_text(path)
-        && let Some(model) = narrowed_graph_model(path, &bytes, wanted, base_dir.clone())
-    {
-        return Ok(model);
+    let bytes = Bytes::from(timings.time(Stage::Decode, || read_bytes(path))?);
+    if wanted.narrows() && !looks_text(path) {
+        let narrowed = timings.time(Stage::Decode, || {
+            let skim = skim_graph(&bytes).ok()?;
+            narrowed_graph_def(&bytes, &skim, wanted, None)
+        });
+        if let Some((graph_def, undecoded)) = narrowed
+            && let Some(model) = timings.time(Stage::IrBuild, || {
+                super::model_from_graph_def(path, graph_def, base_dir.clone()).ok()
+            })
+        {
+            return Ok(with_undecoded(model, undecoded));
+        }
     }
-    let graph_def: GraphDef = decode_bytes(path, bytes, "tensorflow.GraphDef", "GraphDef")?;
-    super::model_from_graph_def(path, graph_def, base_dir)
+    let graph_def: GraphDef = timings.time(Stage::Decode, || {
+        decode_bytes(path, bytes, "tensorflow.GraphDef", "GraphDef")
+    })?;
+    timings.time(Stage::IrBuild, || {
+        super::model_from_graph_def(path, graph_def, base_dir)
+    })
 }
 
-fn narrowed_meta_model(
-    path: &Path,
-    bytes: &Bytes,
-    wanted: &Wanted,
-    base_dir: PathBuf,
-) -> Option<Model> {
+fn with_undecoded(mut model: Model, undecoded: UndecodedNames) -> Model {
+    model.graph.set_undecoded(undecoded);
+    model
+}
+
+/// The MetaGraphDef with its graph narrowed, and the names left out.
+fn narrowed_meta_def(bytes: &Bytes, wanted: &Wanted) -> Option<(MetaGraphDef, UndecodedNames)> {
     let skim = skim_meta_graph(bytes).ok()?;
     let mut meta = MetaGraphDef::decode(skim.rest.as_slice()).ok()?;
     let restore_op = meta.saver_def.as_ref().map(|s| s.restore_op_name.as_str());
     let (graph_def, undecoded) = narrowed_graph_def(bytes, &skim.graph, wanted, restore_op)?;
     meta.graph_def = Some(graph_def);
-    let mut model = meta::model_from_meta_graph(path, meta, base_dir).ok()?;
-    model.graph.set_undecoded(undecoded);
-    Some(model)
-}
-
-fn narrowed_graph_model(
-    path: &Path,
-    bytes: &Bytes,
-    wanted: &Wanted,
-    base_dir: PathBuf,
-) -> Option<Model> {
-    let skim = skim_graph(bytes).ok()?;
-    let (graph_def, undecoded) = narrowed_graph_def(bytes, &skim, wanted, None)?;
-    let mut model = super::model_from_graph_def(path, graph_def, base_dir).ok()?;
-    model.graph.set_undecoded(undecoded);
-    Some(model)
+    Some((meta, undecoded))
 }
 
 /// The prune pass's word for a node that feeds nothing training-only.

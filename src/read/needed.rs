@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use foldhash::fast::FixedState;
 
 use super::skim::SkimmedGraph;
+use crate::ir::constants::FORWARDING_OPS;
 use crate::ir::{InputName, parse_input};
-use crate::passes::constants::FORWARDING_OPS;
 use crate::passes::training_ops::{TrainingCategory, training_category};
 
 /// What a read must keep for the caller: tensors (`node` or `node:port`)

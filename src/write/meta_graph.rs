@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use prost::Message;
 
+use crate::model::{Signature, TensorSpec};
 use crate::proto::collection_def::{BytesList, Kind, NodeList};
 use crate::proto::meta_graph_def::MetaInfoDef;
 use crate::proto::{
@@ -15,67 +16,29 @@ use crate::proto::{
     TensorInfo, TensorShapeProto, VariableDef, tensor_info,
 };
 
-/// The signature key TensorFlow Serving uses when a request names none.
-pub const DEFAULT_SIGNATURE: &str = "serving_default";
-/// The method name of predict signatures.
-pub const PREDICT_METHOD: &str = "tensorflow/serving/predict";
-/// The tag TensorFlow Serving loads.
-pub const SERVE_TAG: &str = "serve";
 /// The signature key (and output key) that names the init op.
 pub const INIT_OP_SIGNATURE: &str = "__saved_model_init_op";
 
-/// A tensor as a signature names it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TensorSpec {
-    /// `node:port`.
-    pub name: String,
-    #[serde(serialize_with = "serialize_dtype")]
-    pub dtype: DataType,
-    /// `None`: unknown rank; `-1`: an unknown dimension.
-    pub shape: Option<Vec<i64>>,
-}
-
-impl TensorSpec {
-    fn tensor_info(&self) -> TensorInfo {
-        TensorInfo {
-            encoding: Some(tensor_info::Encoding::Name(self.name.clone())),
-            dtype: self.dtype as i32,
-            tensor_shape: Some(crate::typing::shape_proto_or_unknown(self.shape.as_deref())),
-        }
+fn tensor_info(spec: &TensorSpec) -> TensorInfo {
+    TensorInfo {
+        encoding: Some(tensor_info::Encoding::Name(spec.name.clone())),
+        dtype: spec.dtype as i32,
+        tensor_shape: Some(crate::typing::shape_proto_or_unknown(spec.shape.as_deref())),
     }
 }
 
-fn serialize_dtype<S: serde::Serializer>(
-    dtype: &DataType,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&crate::inspect::dtype_name(*dtype as i32))
-}
-
-/// One signature: named inputs and outputs and a method.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Signature {
-    pub method_name: String,
-    pub inputs: BTreeMap<String, TensorSpec>,
-    pub outputs: BTreeMap<String, TensorSpec>,
-}
-
-impl Signature {
-    fn signature_def(&self) -> SignatureDef {
-        SignatureDef {
-            inputs: self
-                .inputs
-                .iter()
-                .map(|(k, v)| (k.clone(), v.tensor_info()))
-                .collect(),
-            outputs: self
-                .outputs
-                .iter()
-                .map(|(k, v)| (k.clone(), v.tensor_info()))
-                .collect(),
-            method_name: self.method_name.clone(),
-            defaults: BTreeMap::new(),
-        }
+fn signature_def(signature: &Signature) -> SignatureDef {
+    let infos = |specs: &BTreeMap<String, TensorSpec>| {
+        specs
+            .iter()
+            .map(|(k, v)| (k.clone(), tensor_info(v)))
+            .collect()
+    };
+    SignatureDef {
+        inputs: infos(&signature.inputs),
+        outputs: infos(&signature.outputs),
+        method_name: signature.method_name.clone(),
+        defaults: BTreeMap::new(),
     }
 }
 
@@ -111,7 +74,7 @@ pub fn build_meta_graph(graph_def: GraphDef, parts: &MetaGraphParts) -> MetaGrap
     let mut signature_def: BTreeMap<String, SignatureDef> = parts
         .signatures
         .iter()
-        .map(|(k, v)| (k.clone(), v.signature_def()))
+        .map(|(k, v)| (k.clone(), signature_def(v)))
         .collect();
     let mut collection_def = BTreeMap::new();
     if let Some(init_op) = &parts.init_op {
@@ -204,6 +167,7 @@ fn variable_collection<'a>(variables: impl Iterator<Item = &'a VariableDef>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{DEFAULT_SIGNATURE, PREDICT_METHOD, SERVE_TAG};
 
     fn parts() -> MetaGraphParts {
         let spec = |name: &str, dtype| TensorSpec {

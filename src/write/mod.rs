@@ -4,5 +4,6 @@ pub mod atomic;
 pub mod guard;
 pub mod meta_graph;
 pub mod op_defs;
+pub mod progress;
 pub mod saved_model;
 pub mod saver;

@@ -3,8 +3,10 @@
 //! copied by byte range from the training checkpoint, and `assets/`.
 //! Written into a staging directory and renamed into place at the end.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use prost::Message;
 use serde::Serialize;
@@ -12,15 +14,18 @@ use serde::Serialize;
 use super::atomic::{Overwrite, StagedDir};
 use super::guard::{directory_of, keep_apart, resolve_output};
 use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
+use super::progress::{CopyProgress, Reporting};
 use super::saver::{SavedVariable, VariableKind, build_saver};
 use crate::bundle::slices::parse_spec;
 use crate::bundle::{BundleReader, BundleWriter};
 use crate::error::WriteError;
+use crate::ir::constants::string_const;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
-use crate::passes::constants::string_const;
+use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, DataType, OpList, SavedModel, VariableDef};
+use crate::proto::{AttrValue, DataType, MetaGraphDef, OpList, SavedModel, VariableDef};
+use crate::timings::{Stage, Timings};
 use crate::typing::base_dtype;
 
 /// What a written SavedModel holds.
@@ -52,8 +57,14 @@ pub struct MetaGraphVariant<'a> {
     pub tags: Vec<String>,
 }
 
-fn is_variable_op(op: &str) -> bool {
-    matches!(op, "VariableV2" | "Variable" | "VarHandleOp")
+/// How to write: whether an existing output may be replaced, and who hears
+/// how the variable copy advances. `Default`: refuse, nobody.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Replace an existing output directory. Default: refuse.
+    pub overwrite: Overwrite,
+    /// Told the bytes copied into `variables/`. Default: none.
+    pub progress: Option<Arc<dyn CopyProgress>>,
 }
 
 /// Writes one model under `tags`.
@@ -63,14 +74,27 @@ pub fn write_saved_model(
     out_dir: &Path,
     overwrite: Overwrite,
 ) -> Result<WriteReport, WriteError> {
-    write_variants(
-        &[MetaGraphVariant {
-            model,
-            tags: tags.to_vec(),
-        }],
-        out_dir,
+    let options = WriteOptions {
         overwrite,
-    )
+        progress: None,
+    };
+    write_saved_model_with(model, tags, out_dir, &options, &mut Timings::new())
+}
+
+/// [`write_saved_model`] with progress reporting, adding each write stage's
+/// time to `timings`.
+pub fn write_saved_model_with(
+    model: &Model,
+    tags: &[String],
+    out_dir: &Path,
+    options: &WriteOptions,
+    timings: &mut Timings,
+) -> Result<WriteReport, WriteError> {
+    let variant = MetaGraphVariant {
+        model,
+        tags: tags.to_vec(),
+    };
+    write_variants_with(&[variant], out_dir, options, timings)
 }
 
 /// Writes several MetaGraphDefs that share one set of variables (and must
@@ -80,75 +104,152 @@ pub fn write_variants(
     out_dir: &Path,
     overwrite: Overwrite,
 ) -> Result<WriteReport, WriteError> {
+    let options = WriteOptions {
+        overwrite,
+        progress: None,
+    };
+    write_variants_with(variants, out_dir, &options, &mut Timings::new())
+}
+
+/// [`write_variants`] with progress reporting, adding each write stage's
+/// time to `timings`.
+pub fn write_variants_with(
+    variants: &[MetaGraphVariant<'_>],
+    out_dir: &Path,
+    options: &WriteOptions,
+    timings: &mut Timings,
+) -> Result<WriteReport, WriteError> {
     let output = resolve_output(out_dir)?;
     keep_apart(&output, &read_paths(variants))?;
-    let staged = StagedDir::create(&output, overwrite)?;
-    let mut saved_model = SavedModel {
-        saved_model_schema_version: 1,
-        meta_graphs: Vec::new(),
-    };
+    let staged = StagedDir::create(&output, options.overwrite)?;
     let mut report = WriteReport {
         path: out_dir.to_path_buf(),
         ..WriteReport::default()
     };
-    let mut variable_keys: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
-    let mut copied_assets: BTreeSet<String> = BTreeSet::new();
+    let mut saved_model = SavedModel {
+        saved_model_schema_version: 1,
+        meta_graphs: Vec::new(),
+    };
+    let mut variable_keys = VariableKeys::new();
     for variant in variants {
-        let prepared = prepare(variant.model)?;
-        for asset in &variant.model.assets {
-            if copied_assets.insert(asset.filename.clone()) {
-                copy_asset(&staged.path().join("assets"), variant.model, asset)?;
-                report.assets.push(asset.filename.clone());
-            }
+        let prepared = timings.time(Stage::RestoreBuild, || prepare(variant.model))?;
+        if !variant.model.assets.is_empty() {
+            timings.time(Stage::AssetCopy, || {
+                copy_new_assets(staged.path(), variant.model, &mut report)
+            })?;
         }
-        for v in &prepared.report {
-            if !report.variables.iter().any(|r| r.node == v.node) {
-                report.variables.push(v.clone());
-            }
-        }
-        if let Some(checkpoint) = &variant.model.checkpoint {
-            for v in &prepared.report {
-                variable_keys
-                    .entry(v.key.clone())
-                    .or_insert((checkpoint.clone(), v.bytes));
-            }
-        }
-        let parts = MetaGraphParts {
-            tags: variant.tags.clone(),
-            ..prepared.parts
-        };
-        saved_model.meta_graphs.push(build_meta_graph(
-            graph_def_with(prepared.graph, prepared.saver_nodes),
-            &parts,
-        ));
+        add_variables(
+            &prepared.report,
+            variant.model,
+            &mut report,
+            &mut variable_keys,
+        );
+        let meta_graph = timings.time(Stage::Encode, || meta_graph_of(prepared, &variant.tags));
+        saved_model.meta_graphs.push(meta_graph);
     }
+    report.variables_bytes = timings.time(Stage::VariableCopy, || {
+        copy_variables(staged.path(), &variable_keys, options.progress.as_deref())
+    })?;
+    report.saved_model_bytes = timings.time(Stage::Encode, || {
+        write_saved_model_file(staged.path(), &saved_model)
+    })?;
+    report.assets_bytes = dir_size(&staged.path().join("assets"));
+    report.warnings = timings.time(Stage::Fsync, || staged.commit())?;
+    Ok(report)
+}
 
-    if !variable_keys.is_empty() {
-        let dir = staged.path().join("variables");
-        std::fs::create_dir_all(&dir).map_err(|source| WriteError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let mut writer = BundleWriter::create(dir.join("variables"))?;
-        let mut readers: BTreeMap<PathBuf, BundleReader> = BTreeMap::new();
-        for (key, (checkpoint, _)) in &variable_keys {
-            if !readers.contains_key(checkpoint) {
-                readers.insert(checkpoint.clone(), BundleReader::open(checkpoint)?);
-            }
-            report.variables_bytes += writer.copy_from(&readers[checkpoint], key)?;
+/// Each kept checkpoint key, the checkpoint it is copied from and its size.
+type VariableKeys = BTreeMap<String, (PathBuf, u64)>;
+
+/// Copies the variant's assets not copied for an earlier variant.
+fn copy_new_assets(
+    staging: &Path,
+    model: &Model,
+    report: &mut WriteReport,
+) -> Result<(), WriteError> {
+    for asset in &model.assets {
+        if !report.assets.contains(&asset.filename) {
+            copy_asset(&staging.join("assets"), model, asset)?;
+            report.assets.push(asset.filename.clone());
         }
-        writer.finish()?;
     }
+    Ok(())
+}
+
+/// Adds the variant's variables to the report (once per node) and to the
+/// keys to copy (once per key, from the first checkpoint that has it).
+fn add_variables(
+    variables: &[VariableReport],
+    model: &Model,
+    report: &mut WriteReport,
+    keys: &mut VariableKeys,
+) {
+    // A set, not a scan of the report: a scan is quadratic in the variables.
+    let mut reported: HashSet<String> = report.variables.iter().map(|r| r.node.clone()).collect();
+    for v in variables {
+        if reported.insert(v.node.clone()) {
+            report.variables.push(v.clone());
+        }
+    }
+    if let Some(checkpoint) = &model.checkpoint {
+        for v in variables {
+            keys.entry(v.key.clone())
+                .or_insert((checkpoint.clone(), v.bytes));
+        }
+    }
+}
+
+/// The variant's MetaGraphDef: its graph with the saver's nodes, under `tags`.
+fn meta_graph_of(prepared: Prepared, tags: &[String]) -> MetaGraphDef {
+    let parts = MetaGraphParts {
+        tags: tags.to_vec(),
+        ..prepared.parts
+    };
+    build_meta_graph(graph_def_with(prepared.graph, prepared.saver_nodes), &parts)
+}
+
+/// Copies every kept tensor by byte range into `variables/`, telling
+/// `progress` as it goes; returns the bytes copied.
+fn copy_variables(
+    staging: &Path,
+    keys: &VariableKeys,
+    progress: Option<&dyn CopyProgress>,
+) -> Result<u64, WriteError> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let dir = staging.join("variables");
+    std::fs::create_dir_all(&dir).map_err(|source| WriteError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let total = keys.values().map(|(_, bytes)| bytes).sum();
+    let reporting = Reporting::start(progress, total);
+    let mut writer = BundleWriter::create(dir.join("variables"))?;
+    let mut readers: BTreeMap<&Path, BundleReader> = BTreeMap::new();
+    let mut copied = 0;
+    for (key, (checkpoint, _)) in keys {
+        let reader = match readers.entry(checkpoint) {
+            Entry::Occupied(open) => open.into_mut(),
+            Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
+        };
+        let bytes = writer.copy_from(reader, key)?;
+        reporting.advance(bytes);
+        copied += bytes;
+    }
+    writer.finish()?;
+    Ok(copied)
+}
+
+/// Encodes the SavedModel and writes `saved_model.pb`; returns its size.
+fn write_saved_model_file(staging: &Path, saved_model: &SavedModel) -> Result<u64, WriteError> {
     let bytes = saved_model.encode_to_vec();
-    report.saved_model_bytes = bytes.len() as u64;
-    let file = staged.path().join("saved_model.pb");
-    std::fs::write(&file, bytes).map_err(|source| WriteError::Io {
+    let file = staging.join("saved_model.pb");
+    std::fs::write(&file, &bytes).map_err(|source| WriteError::Io {
         path: file.clone(),
         source,
     })?;
-    report.assets_bytes = dir_size(&staged.path().join("assets"));
-    report.warnings = staged.commit()?;
-    Ok(report)
+    Ok(bytes.len() as u64)
 }
 
 /// What writing `variants` reads: checkpoint directories, asset files and
@@ -258,7 +359,7 @@ fn variables_of(model: &Model) -> Result<Vec<Variable>, WriteError> {
                 key: node.name().into(),
                 slice_spec: String::new(),
             });
-        let kind = if node.op == "VarHandleOp" {
+        let kind = if is_resource_variable_op(&node.op) {
             VariableKind::Resource
         } else {
             VariableKind::Ref
@@ -345,7 +446,7 @@ fn check_against_checkpoint(
         report.push(VariableReport {
             node: v.node.clone(),
             key: v.slot.key.clone(),
-            dtype: crate::inspect::dtype_name(v.dtype as i32),
+            dtype: crate::typing::dtype_name(v.dtype as i32),
             shape: v.shape.clone(),
             bytes,
         });
@@ -364,7 +465,7 @@ fn mismatch(v: &Variable, graph: String, stored: String, checkpoint: &Path) -> W
 
 /// A node reading the variable's value, created when the graph has none.
 fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
-    let id = graph.expect(&v.node)?;
+    let id = graph.require(&v.node)?;
     let (name, op, key) = match v.kind {
         VariableKind::Resource => (
             format!("{}/Read/ReadVariableOp", v.node),
@@ -483,7 +584,7 @@ fn point_assets_at_their_files(
 ) -> Result<Vec<AssetSpec>, WriteError> {
     let mut assets = Vec::with_capacity(model.assets.len());
     for asset in &model.assets {
-        let id = graph.expect(&asset.node)?;
+        let id = graph.require(&asset.node)?;
         // A declared asset tensor may be a placeholder the loader fed; it becomes the constant.
         let constant = string_const("", asset.filename.as_bytes());
         let node = graph.node_mut(id);
@@ -505,7 +606,7 @@ fn add_init_op(graph: &mut Graph, initializers: &[String]) -> Result<Option<Stri
     let name = graph.unique_name("init_all_tables");
     let id = graph.add_node(Node::new(name.clone(), "NoOp"))?;
     for initializer in initializers {
-        let source: NodeId = graph.expect(initializer)?;
+        let source: NodeId = graph.require(initializer)?;
         graph.add_control_input(id, source);
     }
     Ok(Some(name))

@@ -5,9 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+mod signature;
+
+pub use signature::{DEFAULT_SIGNATURE, PREDICT_METHOD, SERVE_TAG, Signature, TensorSpec};
+
 use crate::ir::Graph;
 use crate::proto::{CollectionDef, OpDef, SaverDef, VariableDef};
-use crate::write::meta_graph::Signature;
 
 /// Where a variable's value is stored in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

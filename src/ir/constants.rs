@@ -1,9 +1,10 @@
-//! Small helpers shared by passes: reading scalar constants, building
-//! `Const` nodes, and finding what a tensor really is behind `Identity` chains.
+//! Constants in the graph, shared by passes, the reader and the writer:
+//! reading scalar constants, building `Const` nodes, and finding what a
+//! tensor really is behind `Identity` chains.
 
 use bytes::Bytes;
 
-use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
+use super::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::limits::MAX_IDENTITY_HOPS;
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType, TensorProto, TensorShapeProto};

@@ -1,0 +1,325 @@
+//! The export report as text. A summary stays a screenful whatever the
+//! graph's size: per list a count and a few examples, then `… and 1,190
+//! more`. [`Detail::Full`] lists every name (the JSON form always does).
+
+use std::fmt::{self, Display, Formatter};
+
+use super::ExportReport;
+use crate::inspect::format_bytes;
+use crate::model::Signature;
+use crate::passes::PassReport;
+use crate::typing::dtype_name;
+use crate::write::saved_model::VariableReport;
+
+/// How much of each list the text shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Counts and a few examples per list (the default).
+    #[default]
+    Summary,
+    /// Every name.
+    Full,
+}
+
+/// Examples a summary shows per pass list: each category of removed nodes,
+/// added nodes, rewires, notes.
+const PASS_EXAMPLES: usize = 5;
+/// Variables a summary shows of the kept and of the dropped ones, and assets.
+const VARIABLE_EXAMPLES: usize = 10;
+
+/// An [`ExportReport`] rendered with a [`Detail`]; see [`ExportReport::text`].
+pub struct ReportText<'a> {
+    report: &'a ExportReport,
+    detail: Detail,
+}
+
+impl ExportReport {
+    /// The report as text at `detail`; `Display` gives [`Detail::Summary`].
+    pub fn text(&self, detail: Detail) -> ReportText<'_> {
+        ReportText {
+            report: self,
+            detail,
+        }
+    }
+}
+
+impl Display for ExportReport {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        self.text(Detail::Summary).fmt(f)
+    }
+}
+
+impl Display for ReportText<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let report = self.report;
+        write_header(f, report)?;
+        for pass in &report.passes {
+            self.write_pass(f, pass)?;
+        }
+        for (key, signature) in &report.signatures {
+            write_signature(f, key, signature)?;
+        }
+        self.write_kept(f)?;
+        self.write_dropped(f)?;
+        self.write_assets(f)?;
+        write_size(f, report)?;
+        for warning in &report.written.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ReportText<'_> {
+    /// How many of a list to show: all of it at full detail.
+    fn limit(&self, summary: usize) -> Option<usize> {
+        match self.detail {
+            Detail::Summary => Some(summary),
+            Detail::Full => None,
+        }
+    }
+
+    /// One pass: a headline with counts, then examples of each list.
+    fn write_pass(&self, f: &mut Formatter<'_>, pass: &PassReport) -> fmt::Result {
+        writeln!(f, "  {:<15} {}", pass.pass, pass_headline(pass))?;
+        let limit = self.limit(PASS_EXAMPLES);
+        for (reason, nodes) in &pass.removed {
+            writeln!(f, "      {reason}: {}", examples(nodes, limit))?;
+        }
+        if !pass.added.is_empty() {
+            writeln!(f, "      added: {}", examples(&pass.added, limit))?;
+        }
+        let (rewires, rest) = shown(&pass.rewired, limit);
+        for rewire in rewires {
+            writeln!(f, "      {} -> {} ({})", rewire.from, rewire.to, rewire.why)?;
+        }
+        write_more(f, "      ", rest, "rewires")?;
+        let (notes, rest) = shown(&pass.notes, limit);
+        for note in notes {
+            writeln!(f, "      {note}")?;
+        }
+        write_more(f, "      ", rest, "notes")
+    }
+
+    fn write_kept(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let kept = &self.report.kept;
+        let rows: Vec<(u64, String)> = kept.iter().map(kept_row).collect();
+        self.write_variables(f, "variables kept", rows)
+    }
+
+    fn write_dropped(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let rows = self.report.dropped.iter().map(|v| {
+            let line = format!("{} {} ({})", v.key, format_bytes(v.bytes), v.reason);
+            (v.bytes, line)
+        });
+        self.write_variables(f, "variables dropped", rows.collect())
+    }
+
+    /// A list of variables as `(bytes, line)`: a summary shows the largest
+    /// few and totals the rest.
+    fn write_variables(
+        &self,
+        f: &mut Formatter<'_>,
+        title: &str,
+        mut rows: Vec<(u64, String)>,
+    ) -> fmt::Result {
+        let bytes: u64 = rows.iter().map(|(b, _)| b).sum();
+        let count = thousands(rows.len());
+        let limit = self.limit(VARIABLE_EXAMPLES);
+        let truncated = limit.is_some_and(|n| rows.len() > n);
+        if truncated {
+            rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+            writeln!(
+                f,
+                "{title}: {count} ({}), largest first",
+                format_bytes(bytes)
+            )?;
+        } else {
+            writeln!(f, "{title}: {count} ({})", format_bytes(bytes))?;
+        }
+        let (shown_rows, rest) = shown(&rows, limit);
+        for (_, line) in shown_rows {
+            writeln!(f, "  {line}")?;
+        }
+        if rest > 0 {
+            let rest_bytes: u64 = rows.iter().skip(shown_rows.len()).map(|(b, _)| b).sum();
+            writeln!(f, "  {} ({})", more(rest), format_bytes(rest_bytes))?;
+        }
+        Ok(())
+    }
+
+    fn write_assets(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let assets = &self.report.written.assets;
+        if assets.is_empty() {
+            return Ok(());
+        }
+        let limit = self.limit(VARIABLE_EXAMPLES);
+        writeln!(f, "assets: {}", examples(assets, limit))
+    }
+}
+
+fn write_header(f: &mut Formatter<'_>, report: &ExportReport) -> fmt::Result {
+    writeln!(
+        f,
+        "exported {} -> {}",
+        report.source.display(),
+        report.output.display()
+    )?;
+    writeln!(
+        f,
+        "graph: {} nodes -> {} nodes",
+        thousands(report.nodes_before),
+        thousands(report.nodes_after)
+    )
+}
+
+/// `removed 3 dropout; added 2; rewired 1`, or `no change`.
+fn pass_headline(pass: &PassReport) -> String {
+    let mut parts: Vec<String> = pass
+        .removed
+        .iter()
+        .map(|(reason, nodes)| format!("removed {} {reason}", thousands(nodes.len())))
+        .collect();
+    if !pass.added.is_empty() {
+        parts.push(format!("added {}", thousands(pass.added.len())));
+    }
+    if !pass.rewired.is_empty() {
+        parts.push(format!("rewired {}", thousands(pass.rewired.len())));
+    }
+    if parts.is_empty() && pass.notes.is_empty() {
+        parts.push("no change".into());
+    }
+    parts.join("; ")
+}
+
+fn write_signature(f: &mut Formatter<'_>, key: &str, signature: &Signature) -> fmt::Result {
+    writeln!(f, "signature {key:?} ({})", signature.method_name)?;
+    for (direction, tensors) in [("input", &signature.inputs), ("output", &signature.outputs)] {
+        for (name, t) in tensors {
+            let shape = t
+                .shape
+                .as_ref()
+                .map_or("<unknown rank>".to_string(), |d| format!("{d:?}"));
+            let dtype = dtype_name(t.dtype as i32);
+            writeln!(f, "  {direction} {name}: {} {dtype} {shape}", t.name)?;
+        }
+    }
+    Ok(())
+}
+
+fn kept_row(v: &VariableReport) -> (u64, String) {
+    let line = format!(
+        "{} {} {:?} {}",
+        v.key,
+        v.dtype,
+        v.shape,
+        format_bytes(v.bytes)
+    );
+    (v.bytes, line)
+}
+
+fn write_size(f: &mut Formatter<'_>, report: &ExportReport) -> fmt::Result {
+    let verdict = |fits: bool| if fits { "fits" } else { "EXCEEDS" };
+    writeln!(
+        f,
+        "size: {} ({} the 500 MB MLS1 limit, {} the 10 GB N1 limit)",
+        format_bytes(report.total_bytes),
+        verdict(report.fits_mls1),
+        verdict(report.fits_n1)
+    )
+}
+
+/// The first `limit` items (all without a limit) and how many are left out.
+fn shown<T>(items: &[T], limit: Option<usize>) -> (&[T], usize) {
+    let n = limit.map_or(items.len(), |l| l.min(items.len()));
+    (items.get(..n).unwrap_or(items), items.len() - n)
+}
+
+/// `a, b, c … and 1,190 more`.
+pub fn examples(names: &[String], limit: Option<usize>) -> String {
+    let (names, rest) = shown(names, limit);
+    let mut line = names.join(", ");
+    if rest > 0 {
+        line.push(' ');
+        line.push_str(&more(rest));
+    }
+    line
+}
+
+fn write_more(f: &mut Formatter<'_>, indent: &str, rest: usize, what: &str) -> fmt::Result {
+    if rest == 0 {
+        return Ok(());
+    }
+    writeln!(f, "{indent}{} {what}", more(rest))
+}
+
+/// `… and 1,190 more`.
+fn more(rest: usize) -> String {
+    format!("… and {} more", thousands(rest))
+}
+
+/// `1190` as `1,190`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passes::training_ops::TrainingCategory;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("gradients/n{i}")).collect()
+    }
+
+    #[test]
+    fn thousands_groups_by_three() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_190), "1,190");
+        assert_eq!(thousands(12_345_678), "12,345,678");
+    }
+
+    #[test]
+    fn a_long_list_shows_five_examples_and_counts_the_rest() {
+        let line = examples(&names(1_195), Some(PASS_EXAMPLES));
+        assert_eq!(
+            line,
+            "gradients/n0, gradients/n1, gradients/n2, gradients/n3, gradients/n4 \
+             … and 1,190 more"
+        );
+    }
+
+    #[test]
+    fn a_short_list_or_full_detail_shows_every_name() {
+        assert_eq!(examples(&names(2), Some(5)), "gradients/n0, gradients/n1");
+        assert_eq!(examples(&names(5), Some(5)).matches(", ").count(), 4);
+        let all = examples(&names(1_195), None);
+        assert!(!all.contains("more"), "{all}");
+        assert_eq!(all.matches(", ").count(), 1_194);
+    }
+
+    #[test]
+    fn a_pass_headline_counts_each_category() {
+        let mut pass = PassReport::default();
+        assert_eq!(pass_headline(&pass), "no change");
+        for name in names(1_195) {
+            pass.removed(TrainingCategory::Gradient, name);
+        }
+        pass.removed(TrainingCategory::Optimizer, "Adam");
+        pass.rewired("a:0", "b:0", "identity");
+        assert_eq!(
+            pass_headline(&pass),
+            "removed 1,195 gradient; removed 1 optimizer; rewired 1"
+        );
+    }
+}
