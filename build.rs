@@ -27,6 +27,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     prost_build::Config::new()
         .btree_map(["."])
         .bytes(["."])
+        // A map entry is as big as its largest variant: unboxed, every
+        // attr costs a TensorProto's ~400 bytes (and a BTreeMap leaf eleven
+        // of them), whatever it holds.
+        .boxed(".tensorflow.AttrValue.value.tensor")
+        .boxed(".tensorflow.AttrValue.value.list")
         .compile_fds(descriptors)?;
     Ok(())
 }

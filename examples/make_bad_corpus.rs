@@ -613,7 +613,7 @@ fn bias_const(name: &str, tensor: TensorProto) -> NodeDef {
             (
                 "value".to_string(),
                 AttrValue {
-                    value: Some(Value::Tensor(tensor)),
+                    value: Some(Value::Tensor(tensor.into())),
                 },
             ),
         ]

@@ -81,6 +81,16 @@ impl Default for ExportOptions {
 }
 
 impl ExportOptions {
+    /// What the read must keep for the passes: the named tensors and flags.
+    pub fn wanted(&self) -> read::Wanted {
+        let outputs = self.outputs.iter().map(|o| o.tensor.clone());
+        let inputs = self.inputs.iter().map(|i| i.tensor.clone());
+        read::Wanted {
+            tensors: outputs.chain(inputs).collect(),
+            nodes: self.training_flags.clone(),
+        }
+    }
+
     fn custom_ops(&self) -> CustomOps {
         if self.allow_custom_ops {
             CustomOps::Allow
@@ -180,10 +190,15 @@ pub fn export_serving_model(
         &source_paths(source, &located, checkpoint),
         options,
     )?;
-    let mut model =
-        read::read_source_timed(&located, checkpoint, &options.source_tags, &mut timings)?;
+    let mut model = read::read_source_for(
+        &located,
+        checkpoint,
+        &options.source_tags,
+        &options.wanted(),
+        &mut timings,
+    )?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
-    let nodes_before = model.graph.len();
+    let nodes_before = model.graph.len() + model.graph.undecoded().len();
     let pipeline = Pipeline::serving(&options.serving_spec());
     let passes = pipeline.run_timed(&mut model, &mut PassContext::new(), &mut timings)?;
     timings.time(Stage::Check, || check_model(&model))?;

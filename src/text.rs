@@ -19,7 +19,7 @@ pub struct TextError {
     pub detail: String,
 }
 
-fn pool() -> &'static DescriptorPool {
+pub(crate) fn pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
     POOL.get_or_init(|| {
         DescriptorPool::decode(FILE_DESCRIPTOR_SET)

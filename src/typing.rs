@@ -309,10 +309,10 @@ mod tests {
         let attrs: Attrs = [(
             "output_types".to_string(),
             AttrValue {
-                value: Some(Value::List(ListValue {
+                value: Some(Value::List(Box::new(ListValue {
                     r#type: vec![DataType::DtFloat as i32, DataType::DtInt64 as i32],
                     ..ListValue::default()
-                })),
+                }))),
             },
         )]
         .into();
@@ -421,10 +421,10 @@ mod tests {
         attrs.insert(
             "Tout".into(),
             AttrValue {
-                value: Some(Value::List(ListValue {
+                value: Some(Value::List(Box::new(ListValue {
                     r#type: vec![DataType::DtInt32 as i32, DataType::DtString as i32],
                     ..ListValue::default()
-                })),
+                }))),
             },
         );
         assert_eq!(output_count(&def, &attrs), Ok(5));

@@ -556,7 +556,9 @@ fn a_const_claiming_2_pow_40_elements_names_the_node_and_file() {
     value.tensor_shape = Some(servegraph::typing::shape_proto(&[1 << 20, 1 << 20]));
     value.tensor_content = Default::default();
     std::fs::write(&meta_path, meta.encode_to_vec()).unwrap();
-    let message = export_error(&copy, &[]);
+    // Served, so the export decodes it (a node no output needs is only skimmed).
+    let output = format!("huge={name}:0");
+    let message = export_error(&copy, &["--output", &output]);
     assert!(
         message.contains("model.ckpt-5.meta") && message.contains(&format!("{name:?}")),
         "{message}"

@@ -49,7 +49,7 @@ pub fn check_tensor_attrs<'a>(
 ) -> Result<(), IrError> {
     for (key, value) in nested_attrs(attrs) {
         let tensors = match &value.value {
-            Some(Value::Tensor(t)) => std::slice::from_ref(t),
+            Some(Value::Tensor(t)) => std::slice::from_ref(&**t),
             Some(Value::List(list)) => list.tensor.as_slice(),
             _ => &[],
         };
@@ -240,7 +240,7 @@ impl Node {
             s: values.into_iter().map(Into::into).collect(),
             ..ListValue::default()
         };
-        self.set_attr_value(key, Value::List(list));
+        self.set_attr_value(key, Value::List(Box::new(list)));
     }
 
     pub fn set_attr_list_type(&mut self, key: &str, dtypes: &[DataType]) {
@@ -248,7 +248,7 @@ impl Node {
             r#type: dtypes.iter().map(|&t| t as i32).collect(),
             ..ListValue::default()
         };
-        self.set_attr_value(key, Value::List(list));
+        self.set_attr_value(key, Value::List(Box::new(list)));
     }
 
     /// A `list(shape)` attr; `None` entries have unknown rank.
@@ -260,7 +260,7 @@ impl Node {
                 .collect(),
             ..ListValue::default()
         };
-        self.set_attr_value(key, Value::List(list));
+        self.set_attr_value(key, Value::List(Box::new(list)));
     }
 
     /// Builder form of [`Node::set_attr_type`].

@@ -104,7 +104,7 @@ fn scalar_const(name: &str, dtype: DataType, value: TensorProto) -> Node {
         .with_attr(
             "value",
             AttrValue {
-                value: Some(Value::Tensor(tensor)),
+                value: Some(Value::Tensor(tensor.into())),
             },
         )
 }

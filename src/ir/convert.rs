@@ -19,6 +19,27 @@ fn check_library_tensors(library: Option<&FunctionDefLibrary>) -> Result<(), IrE
     Ok(())
 }
 
+/// Input `input` of node `id`, parsed, and the node it names; errors name
+/// both (the consumer's name is copied only then).
+fn resolve_input<'i>(
+    graph: &Graph,
+    id: NodeId,
+    input: &'i str,
+) -> Result<(InputName<'i>, NodeId), IrError> {
+    let consumer = graph.name(id);
+    let parsed = parse_input(consumer, input)?;
+    let producer_name = match parsed {
+        InputName::Data { node, .. } | InputName::Control { node } => node,
+    };
+    let producer = graph
+        .find(producer_name)
+        .ok_or_else(|| IrError::UnknownInput {
+            node: consumer.to_string(),
+            input: input.to_string(),
+        })?;
+    Ok((parsed, producer))
+}
+
 impl Graph {
     /// Builds the IR of a GraphDef; fails on dangling inputs, duplicate names,
     /// data inputs after control inputs, and malformed tensors in attrs (a
@@ -64,21 +85,13 @@ impl Graph {
             let mut slot = 0;
             let mut seen_control = false;
             for input in &names {
-                let consumer = graph.name(id).to_string();
-                let parsed = parse_input(&consumer, input)?;
-                let producer_name = match parsed {
-                    InputName::Data { node, .. } | InputName::Control { node } => node,
-                };
-                let producer = graph
-                    .find(producer_name)
-                    .ok_or_else(|| IrError::UnknownInput {
-                        node: consumer.clone(),
-                        input: input.clone(),
-                    })?;
+                let (parsed, producer) = resolve_input(&graph, id, input)?;
                 match parsed {
                     InputName::Data { port, .. } => {
                         if seen_control {
-                            return Err(IrError::DataAfterControl { node: consumer });
+                            return Err(IrError::DataAfterControl {
+                                node: graph.name(id).to_string(),
+                            });
                         }
                         graph.add_raw_edge(
                             producer,
@@ -107,9 +120,9 @@ impl Graph {
         Ok(graph)
     }
 
-    /// The NodeDef of one node, inputs rebuilt from its edges.
-    pub fn node_def(&self, id: NodeId) -> NodeDef {
-        let node = self.node(id);
+    /// The NodeDef input strings of one node, rebuilt from its edges: data
+    /// inputs by slot, then control inputs in order.
+    fn input_strings(&self, id: NodeId) -> Vec<String> {
         let data = self.data_inputs(id).into_iter().map(|t| {
             format_input(&InputName::Data {
                 node: self.name(t.node),
@@ -120,14 +133,51 @@ impl Graph {
             .control_inputs(id)
             .into_iter()
             .map(|c| format_input(&InputName::Control { node: self.name(c) }));
+        data.chain(control).collect()
+    }
+
+    /// The NodeDef of one node, inputs rebuilt from its edges.
+    pub fn node_def(&self, id: NodeId) -> NodeDef {
+        let node = self.node(id);
         NodeDef {
             name: node.name().to_string(),
             op: node.op.clone(),
-            input: data.chain(control).collect(),
+            input: self.input_strings(id),
             device: node.device.clone(),
             attr: node.attrs.clone(),
             experimental_debug_info: node.debug_info.clone(),
             experimental_type: node.full_type.clone(),
+        }
+    }
+
+    /// [`Graph::to_graph_def`], consuming the graph: attrs move into the
+    /// NodeDefs instead of being copied.
+    #[allow(deprecated)]
+    pub fn into_graph_def(mut self) -> GraphDef {
+        let ids = self.node_ids();
+        let inputs: Vec<Vec<String>> = ids.iter().map(|&id| self.input_strings(id)).collect();
+        let node = ids
+            .into_iter()
+            .zip(inputs)
+            .filter_map(|(id, input)| {
+                let node = self.take_node(id)?;
+                Some(NodeDef {
+                    name: node.name().to_string(),
+                    op: node.op,
+                    input,
+                    device: node.device,
+                    attr: node.attrs,
+                    experimental_debug_info: node.debug_info,
+                    experimental_type: node.full_type,
+                })
+            })
+            .collect();
+        GraphDef {
+            node,
+            versions: self.versions,
+            version: self.legacy_version,
+            library: self.library,
+            debug_info: self.debug_info,
         }
     }
 
@@ -196,6 +246,7 @@ mod tests {
         let graph = Graph::from_graph_def(original.clone()).unwrap();
         let back = graph.to_graph_def();
         assert_eq!(back, original);
+        assert_eq!(graph.into_graph_def(), original);
         assert_eq!(back.encode_to_vec(), original.encode_to_vec());
     }
 
@@ -284,7 +335,7 @@ mod tests {
         n.attr.insert(
             "value".into(),
             AttrValue {
-                value: Some(Value::Tensor(value)),
+                value: Some(Value::Tensor(value.into())),
             },
         );
         n

@@ -3,11 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use foldhash::fast::FixedState;
 use petgraph::Direction;
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
-use petgraph::visit::EdgeRef;
+use petgraph::visit::{EdgeRef, NodeIndexable};
 
 use super::IrError;
+use super::undecoded::UndecodedNames;
 use crate::proto::node_def::ExperimentalDebugInfo;
 use crate::proto::{AttrValue, FullTypeDef, FunctionDefLibrary, GraphDebugInfo, VersionDef};
 
@@ -75,7 +77,8 @@ impl Node {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     inner: StableDiGraph<Node, Edge>,
-    by_name: HashMap<String, NodeIndex>,
+    /// Name → node, hashed with foldhash: names are looked up constantly.
+    by_name: HashMap<String, NodeIndex, FixedState>,
     next_seq: u64,
     next_control_order: u32,
     pub library: Option<FunctionDefLibrary>,
@@ -83,6 +86,8 @@ pub struct Graph {
     /// The deprecated GraphDef.version field, kept for a lossless round trip.
     pub legacy_version: i32,
     pub debug_info: Option<GraphDebugInfo>,
+    /// Source nodes the reader did not decode; their names stay taken.
+    undecoded: std::sync::Arc<UndecodedNames>,
 }
 
 impl Graph {
@@ -97,6 +102,21 @@ impl Graph {
 
     pub fn is_empty(&self) -> bool {
         self.inner.node_count() == 0
+    }
+
+    /// Source nodes a narrowed read skipped (see `read::read_source_for`):
+    /// not in the graph, but their names are taken until the prune pass,
+    /// which would have removed them, forgets them.
+    pub fn undecoded(&self) -> &UndecodedNames {
+        &self.undecoded
+    }
+
+    pub fn set_undecoded(&mut self, names: UndecodedNames) {
+        self.undecoded = std::sync::Arc::new(names);
+    }
+
+    fn is_taken(&self, name: &str) -> bool {
+        self.by_name.contains_key(name) || self.undecoded.contains(name)
     }
 
     /// Every node, in graph order (the NodeDef order, new nodes last).
@@ -143,7 +163,7 @@ impl Graph {
         if node.name.is_empty() {
             return Err(IrError::BadName { name: node.name });
         }
-        if self.by_name.contains_key(&node.name) {
+        if self.is_taken(&node.name) {
             return Err(IrError::DuplicateName { name: node.name });
         }
         node.seq = self.next_seq;
@@ -152,6 +172,12 @@ impl Graph {
         let index = self.inner.add_node(node);
         self.by_name.insert(name, index);
         Ok(NodeId(index))
+    }
+
+    /// Removes a node, its edges too, without the name-index bookkeeping of
+    /// [`Graph::remove_node`]: for taking a graph apart.
+    pub(crate) fn take_node(&mut self, id: NodeId) -> Option<Node> {
+        self.inner.remove_node(id.0)
     }
 
     /// Removes a node and every edge touching it.
@@ -163,12 +189,12 @@ impl Graph {
 
     /// A name not used yet: `base`, else `base_1`, `base_2`, ... as TensorFlow uniquifies.
     pub fn unique_name(&self, base: &str) -> String {
-        if !self.by_name.contains_key(base) {
+        if !self.is_taken(base) {
             return base.to_string();
         }
         (1..)
             .map(|i| format!("{base}_{i}"))
-            .find(|candidate| !self.by_name.contains_key(candidate))
+            .find(|candidate| !self.is_taken(candidate))
             .unwrap_or_else(|| base.to_string())
     }
 
@@ -439,20 +465,23 @@ impl Graph {
     /// back edges of TF1 while loops and are ignored; any other cycle is an error.
     pub fn topological_order(&self) -> Result<Vec<NodeId>, IrError> {
         let ids = self.node_ids();
-        let mut pending: HashMap<NodeId, usize> = HashMap::with_capacity(ids.len());
+        // Inputs not yet placed, by node index (a dense table, not a map).
+        let mut pending: Vec<usize> = vec![0; self.inner.node_bound()];
         for &id in &ids {
             let count = self
                 .inner
                 .edges_directed(id.0, Direction::Incoming)
                 .filter(|e| self.inner[e.source()].op != "NextIteration")
                 .count();
-            pending.insert(id, count);
+            if let Some(slot) = pending.get_mut(id.0.index()) {
+                *slot = count;
+            }
         }
         let mut ready: Vec<NodeId> = ids
             .iter()
             .rev()
             .copied()
-            .filter(|id| pending[id] == 0)
+            .filter(|id| pending.get(id.0.index()) == Some(&0))
             .collect();
         let mut order = Vec::with_capacity(ids.len());
         while let Some(id) = ready.pop() {
@@ -462,7 +491,7 @@ impl Graph {
             }
             for edge in self.inner.edges_directed(id.0, Direction::Outgoing) {
                 let target = NodeId(edge.target());
-                if let Some(count) = pending.get_mut(&target) {
+                if let Some(count) = pending.get_mut(target.0.index()) {
                     *count -= 1;
                     if *count == 0 {
                         ready.push(target);

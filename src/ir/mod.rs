@@ -26,6 +26,7 @@ mod graph;
 mod input_name;
 mod library;
 mod print;
+mod undecoded;
 
 /// The IR's dtype is TensorFlow's own enum: every stage names dtypes the way
 /// the files do.
@@ -34,3 +35,4 @@ pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};
 pub use input_name::{InputName, format_input, node_of, parse_input, parse_tensor_name};
+pub use undecoded::UndecodedNames;

@@ -134,10 +134,10 @@ mod tests {
 
         let next = tensorflow_op("IteratorGetNext").unwrap();
         let types = AttrValue {
-            value: Some(Value::List(ListValue {
+            value: Some(Value::List(Box::new(ListValue {
                 r#type: vec![1, 9, 7],
                 ..ListValue::default()
-            })),
+            }))),
         };
         let attrs = [("output_types".to_string(), types)].into();
         assert_eq!(typing::output_count(next, &attrs).ok(), Some(3));

@@ -36,6 +36,11 @@ impl Pass for PrunePass {
         );
 
         let reasons = removal_reasons(&model.graph, &keep)?;
+        // Nodes a narrowed read skipped go now, as if removed here.
+        for (name, reason) in model.graph.undecoded().removals() {
+            report.removed(removal_named(reason), name);
+        }
+        model.graph.set_undecoded(Default::default());
         for id in model.graph.node_ids() {
             if keep.contains(&id) {
                 continue;
@@ -58,6 +63,14 @@ impl Pass for PrunePass {
         }
         Ok(report)
     }
+}
+
+/// The removal a narrowed read recorded by name for a node it skipped.
+fn removal_named(reason: &str) -> Removal {
+    TrainingCategory::ALL
+        .into_iter()
+        .find(|category| category.as_str() == reason)
+        .map_or(Removal::Unused, Removal::Training)
 }
 
 /// Why each node outside `keep` goes: its own training category, or else

@@ -32,6 +32,20 @@ pub enum TrainingCategory {
 }
 
 impl TrainingCategory {
+    /// Every category, in report order.
+    pub const ALL: [TrainingCategory; 10] = [
+        TrainingCategory::Reader,
+        TrainingCategory::Queue,
+        TrainingCategory::Dataset,
+        TrainingCategory::Summary,
+        TrainingCategory::Optimizer,
+        TrainingCategory::Gradient,
+        TrainingCategory::Loss,
+        TrainingCategory::Saver,
+        TrainingCategory::VariableUpdate,
+        TrainingCategory::Debug,
+    ];
+
     /// A short lower-case name for reports and JSON.
     pub fn as_str(self) -> &'static str {
         match self {

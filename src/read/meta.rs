@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use prost::Message;
 
 use super::ReadError;
@@ -17,7 +18,7 @@ use crate::op_kinds::is_variable_op;
 use crate::proto::collection_def::Kind;
 use crate::proto::{GraphDef, MetaGraphDef, SavedModel, VariableDef};
 
-fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
+pub(super) fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     let len = std::fs::metadata(path)
         .map_err(|source| ReadError::Io {
             path: path.to_path_buf(),
@@ -37,18 +38,31 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     })
 }
 
+/// Whether `path` is named like a text-format file.
+pub(super) fn looks_text(path: &Path) -> bool {
+    let name = path.to_string_lossy();
+    name.ends_with(".pbtxt") || name.ends_with(".txt")
+}
+
 /// Binary unless the bytes are text that parses as `full_name`.
 fn decode<M: Message + Default>(
     path: &Path,
     full_name: &str,
     what: &'static str,
 ) -> Result<M, ReadError> {
-    let bytes = read_bytes(path)?;
-    let name = path.to_string_lossy();
-    let looks_text =
-        name.ends_with(".pbtxt") || name.ends_with(".txt") || name.ends_with("saved_model.pbtxt");
-    if looks_text {
-        let text = String::from_utf8(bytes).map_err(|e| ReadError::Decode {
+    decode_bytes(path, Bytes::from(read_bytes(path)?), full_name, what)
+}
+
+/// [`decode`] of bytes already read from `path`. Bytes fields (tensor
+/// contents) become slices of `bytes`, not copies.
+pub(super) fn decode_bytes<M: Message + Default>(
+    path: &Path,
+    bytes: Bytes,
+    full_name: &str,
+    what: &'static str,
+) -> Result<M, ReadError> {
+    if looks_text(path) {
+        let text = String::from_utf8(Vec::from(bytes)).map_err(|e| ReadError::Decode {
             path: path.to_path_buf(),
             what,
             detail: e.to_string(),
@@ -58,7 +72,7 @@ fn decode<M: Message + Default>(
             source,
         });
     }
-    match M::decode(bytes.as_slice()) {
+    match M::decode(bytes.clone()) {
         Ok(message) => Ok(message),
         Err(binary) => {
             let text = std::str::from_utf8(&bytes).ok();

@@ -7,10 +7,15 @@ pub use assets::saved_model_assets;
 mod error;
 mod locate;
 mod meta;
+mod narrow;
+mod needed;
+mod skim;
+mod wire_check;
 
 pub use error::ReadError;
 pub use locate::{Source, locate};
 pub use meta::{read_graph_def, read_meta_graph, read_saved_model};
+pub use needed::Wanted;
 
 use std::path::{Path, PathBuf};
 
@@ -46,18 +51,45 @@ pub fn read_source_timed(
     tags: &[String],
     timings: &mut Timings,
 ) -> Result<Model, ReadError> {
+    read_source_for(source, checkpoint, tags, &Wanted::default(), timings)
+}
+
+/// [`read_model`] narrowed to what serving `wanted` needs: of a binary
+/// GraphDef or `.meta`, only the nodes the wanted tensors depend on and those
+/// the passes and the writer look at are decoded (`Graph::undecoded` names
+/// the rest, which the prune pass would remove). Run the prune pass on the
+/// result. Without wanted tensors, or for other sources, it is `read_model`.
+pub fn read_model_for(
+    path: &Path,
+    checkpoint: Option<&Path>,
+    tags: &[String],
+    wanted: &Wanted,
+) -> Result<Model, ReadError> {
+    read_source_for(
+        &locate(path)?,
+        checkpoint,
+        tags,
+        wanted,
+        &mut Timings::new(),
+    )
+}
+
+/// Reads a source [`locate`] found, narrowed to `wanted` (see
+/// [`read_model_for`]), adding the time spent decoding the graph file and
+/// building the IR to `timings`.
+pub fn read_source_for(
+    source: &Source,
+    checkpoint: Option<&Path>,
+    tags: &[String],
+    wanted: &Wanted,
+    timings: &mut Timings,
+) -> Result<Model, ReadError> {
     let mut model = match source {
         Source::GraphDef { path } => {
-            let graph_def = timings.time(Stage::Decode, || read_graph_def(path))?;
-            timings.time(Stage::IrBuild, || {
-                model_from_graph_def(path, graph_def, dir_of(path))
-            })?
+            narrow::model_from_graph_file(path, wanted, dir_of(path), timings)?
         }
         Source::Checkpoint { prefix, meta } => {
-            let meta_graph = timings.time(Stage::Decode, || read_meta_graph(meta))?;
-            let mut model = timings.time(Stage::IrBuild, || {
-                meta::model_from_meta_graph(meta, meta_graph, dir_of(prefix))
-            })?;
+            let mut model = narrow::model_from_meta_file(meta, wanted, dir_of(prefix), timings)?;
             model.checkpoint = Some(prefix.clone());
             model
         }
@@ -94,7 +126,7 @@ fn read_saved_model_source(
     })
 }
 
-fn model_from_graph_def(
+pub(super) fn model_from_graph_def(
     path: &Path,
     graph_def: GraphDef,
     base_dir: PathBuf,

@@ -205,10 +205,7 @@ fn meta_graph_of(prepared: Prepared, tags: &[String]) -> MetaGraphDef {
         tags: tags.to_vec(),
         ..prepared.parts
     };
-    build_meta_graph(
-        graph_def_with(&prepared.graph, prepared.saver_nodes),
-        &parts,
-    )
+    build_meta_graph(graph_def_with(prepared.graph, prepared.saver_nodes), &parts)
 }
 
 /// Copies every kept tensor by byte range into `variables/`, telling
@@ -322,8 +319,8 @@ struct Prepared {
 }
 
 /// The graph's GraphDef with the saver's nodes appended.
-fn graph_def_with(graph: &Graph, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef {
-    let mut graph_def = graph.to_graph_def();
+fn graph_def_with(graph: Graph, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef {
+    let mut graph_def = graph.into_graph_def();
     graph_def.node.extend(extra);
     graph_def
 }

@@ -349,10 +349,10 @@ pub(crate) fn bool_attr(value: bool) -> AttrValue {
 
 pub(crate) fn type_list_attr(dtypes: &[DataType]) -> AttrValue {
     AttrValue {
-        value: Some(Value::List(ListValue {
+        value: Some(Value::List(Box::new(ListValue {
             r#type: dtypes.iter().map(|d| *d as i32).collect(),
             ..ListValue::default()
-        })),
+        }))),
     }
 }
 
@@ -375,7 +375,7 @@ pub(crate) fn const_string_node(name: &str, values: &[&[u8]], dims: &[i64]) -> N
         .attr(
             "value",
             AttrValue {
-                value: Some(Value::Tensor(tensor)),
+                value: Some(Value::Tensor(tensor.into())),
             },
         )
         .build()

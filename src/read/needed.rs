@@ -1,0 +1,515 @@
+//! Which nodes of a skimmed graph an export must decode: everything the
+//! serving outputs depend on, plus what the passes and the writer look at
+//! beyond that. Each rule below names who needs it; a pass that starts
+//! looking at other nodes must add its rule here (the fixtures test that the
+//! narrowed read and the full read make the same serving graph).
+//!
+//! The set is closed backwards over data and control inputs, so the decoded
+//! nodes form a graph of their own. When the skim is not the plain, valid
+//! graph this reasoning assumes — a duplicate or empty name, an input naming
+//! no node, a wanted tensor that is not there — there is no answer, and the
+//! caller decodes everything, which reports what is wrong as before.
+
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+
+use super::skim::SkimmedGraph;
+use crate::ir::constants::FORWARDING_OPS;
+use crate::ir::{InputName, parse_input};
+use crate::passes::training_ops::{TrainingCategory, training_category};
+
+/// What a read must keep for the caller: tensors (`node` or `node:port`)
+/// and nodes it will look up. No tensors means the caller's outputs are not
+/// known yet, and the whole graph is decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// Signature outputs and inputs.
+    pub tensors: Vec<String>,
+    /// Nodes looked up by name (training flags).
+    pub nodes: Vec<String>,
+}
+
+impl Wanted {
+    /// Whether anything is left out: only when the wanted tensors are known.
+    pub fn narrows(&self) -> bool {
+        !self.tensors.is_empty()
+    }
+}
+
+/// One input of a skimmed node, resolved: the producer's index and port.
+#[derive(Debug, Clone, Copy)]
+struct Input {
+    producer: u32,
+    /// [`CONTROL`] for a control input.
+    port: u32,
+}
+
+/// The port of a control input.
+const CONTROL: u32 = u32::MAX;
+
+impl Input {
+    fn is_data(&self) -> bool {
+        self.port != CONTROL
+    }
+}
+
+/// The skimmed graph with inputs resolved to node indices.
+struct Resolved<'s, 'a> {
+    skim: &'s SkimmedGraph<'a>,
+    by_name: HashMap<&'a str, u32, FixedState>,
+    inputs: Vec<Input>,
+    /// Node i's inputs are `inputs[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+}
+
+/// What a narrowed read does with each skimmed node, by skim index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needed {
+    /// Whether to decode it.
+    pub decode: Vec<bool>,
+    /// For a node left undecoded, why the prune pass would remove it: its
+    /// training category, else the first among what it feeds, else none.
+    pub removal: Vec<Option<TrainingCategory>>,
+}
+
+/// Which nodes to decode, by skim index; `None` when the skim must not be
+/// trusted and everything is to be decoded. `restore_op` is the training
+/// saver's restore op, whose assignments say which checkpoint key each
+/// variable is restored from (a graph without it just has no saver slots).
+pub fn needed_nodes(
+    skim: &SkimmedGraph<'_>,
+    wanted: &Wanted,
+    restore_op: Option<&str>,
+) -> Option<Needed> {
+    if !wanted.narrows() {
+        return None;
+    }
+    let graph = Resolved::new(skim)?;
+    let mut roots = Vec::new();
+    for tensor in &wanted.tensors {
+        roots.push(graph.tensor_node(tensor)?);
+    }
+    for node in &wanted.nodes {
+        roots.push(graph.node(node)?);
+    }
+    roots.extend(restore_op.and_then(|op| graph.node(op)));
+    roots.extend(graph.placeholders());
+    let updates = graph.moving_average_updates();
+    roots.extend(graph.reads_of(&graph.updated_variables(&updates)));
+    roots.extend(updates);
+    let mut needed = vec![false; skim.nodes.len()];
+    loop {
+        graph.close_backwards(&mut needed, roots.drain(..));
+        roots.extend(graph.table_initializers(&needed));
+        if roots.is_empty() {
+            let removal = graph.removal_reasons(&needed)?;
+            return Some(Needed {
+                decode: needed,
+                removal,
+            });
+        }
+    }
+}
+
+impl<'s, 'a> Resolved<'s, 'a> {
+    /// Resolves every input by name; `None` on a duplicate or empty name, a
+    /// malformed or dangling input, or a data input after a control input.
+    fn new(skim: &'s SkimmedGraph<'a>) -> Option<Resolved<'s, 'a>> {
+        let count = skim.nodes.len();
+        let mut by_name = HashMap::with_capacity_and_hasher(count, FixedState::default());
+        for (i, node) in skim.nodes.iter().enumerate() {
+            let index = u32::try_from(i).ok()?;
+            if node.name.is_empty() || by_name.insert(node.name, index).is_some() {
+                return None;
+            }
+        }
+        let mut inputs = Vec::new();
+        let mut starts = Vec::with_capacity(count + 1);
+        for node in &skim.nodes {
+            starts.push(inputs.len());
+            let mut seen_control = false;
+            for input in skim.inputs(node) {
+                let (producer, port) = match parse_input(node.name, input).ok()? {
+                    InputName::Data { node, port } if !seen_control => {
+                        (node, u32::try_from(port).ok().filter(|&p| p != CONTROL)?)
+                    }
+                    InputName::Data { .. } => return None,
+                    InputName::Control { node } => {
+                        seen_control = true;
+                        (node, CONTROL)
+                    }
+                };
+                let producer = *by_name.get(producer)?;
+                inputs.push(Input { producer, port });
+            }
+        }
+        starts.push(inputs.len());
+        Some(Resolved {
+            skim,
+            by_name,
+            inputs,
+            starts,
+        })
+    }
+
+    fn node(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The node of a tensor name, parsed as `Graph::tensor` parses it.
+    fn tensor_node(&self, tensor: &str) -> Option<u32> {
+        let node = match tensor.rsplit_once(':') {
+            Some((node, port)) => port.parse::<usize>().ok().map(|_| node)?,
+            None => tensor,
+        };
+        self.node(node)
+    }
+
+    fn op(&self, node: u32) -> &'a str {
+        self.skim.nodes.get(node as usize).map_or("", |n| n.op)
+    }
+
+    fn inputs_of(&self, node: u32) -> &[Input] {
+        let i = node as usize;
+        match (self.starts.get(i), self.starts.get(i + 1)) {
+            (Some(&start), Some(&end)) => self.inputs.get(start..end).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
+    fn data_input(&self, node: u32, slot: usize) -> Option<Input> {
+        self.inputs_of(node)
+            .get(slot)
+            .copied()
+            .filter(Input::is_data)
+    }
+
+    /// Follows forwarding ops (`Identity`, ...) back, as the passes'
+    /// `through_identities` does, at most as far.
+    fn through_identities(&self, mut input: Input) -> Input {
+        for _ in 0..crate::limits::MAX_IDENTITY_HOPS {
+            if input.port != 0 || !FORWARDING_OPS.contains(&self.op(input.producer)) {
+                break;
+            }
+            match self.data_input(input.producer, 0) {
+                Some(next) => input = next,
+                None => break,
+            }
+        }
+        input
+    }
+
+    fn indices(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.skim.nodes.len()).filter_map(|i| u32::try_from(i).ok())
+    }
+
+    /// Marks `roots` and everything they read, by data or control.
+    fn close_backwards(&self, needed: &mut [bool], roots: impl Iterator<Item = u32>) {
+        let mut stack: Vec<u32> = roots.collect();
+        while let Some(node) = stack.pop() {
+            match needed.get_mut(node as usize) {
+                Some(seen) if !*seen => *seen = true,
+                _ => continue,
+            }
+            stack.extend(self.inputs_of(node).iter().map(|i| i.producer));
+        }
+    }
+
+    /// Every placeholder: the training-conds pass recognises boolean flags
+    /// among them by name and dtype.
+    fn placeholders(&self) -> Vec<u32> {
+        self.indices()
+            .filter(|&n| matches!(self.op(n), "Placeholder" | "PlaceholderWithDefault"))
+            .collect()
+    }
+
+    /// The batch-norm pass finds moving averages from their update ops,
+    /// which no serving output reads: `AssignSub(var, Mul(...))` and
+    /// `Assign(var, FusedBatchNorm:1|2)`, with their `VariableOp` forms.
+    fn moving_average_updates(&self) -> Vec<u32> {
+        self.indices()
+            .filter(|&n| {
+                let Some(value) = self.data_input(n, 1) else {
+                    return false;
+                };
+                let value = self.through_identities(value);
+                match self.op(n) {
+                    "AssignSub" | "AssignSubVariableOp" => self.op(value.producer) == "Mul",
+                    "Assign" | "AssignVariableOp" => {
+                        self.op(value.producer).starts_with("FusedBatchNorm")
+                            && matches!(value.port, 1 | 2)
+                    }
+                    _ => false,
+                }
+            })
+            .collect()
+    }
+
+    /// The variables `updates` assign to, behind identities and reads as
+    /// the batch-norm pass's `variable_of` finds them.
+    fn updated_variables(&self, updates: &[u32]) -> Vec<u32> {
+        let mut variables = Vec::new();
+        for &update in updates {
+            let mut target = self.data_input(update, 0);
+            for _ in 0..crate::limits::MAX_MATCH_DEPTH {
+                let Some(behind) = target.map(|t| self.through_identities(t)) else {
+                    break;
+                };
+                match self.op(behind.producer) {
+                    "VariableV2" | "Variable" | "VarHandleOp" => {
+                        variables.push(behind.producer);
+                        break;
+                    }
+                    "ReadVariableOp" => target = self.data_input(behind.producer, 0),
+                    _ => break,
+                }
+            }
+        }
+        variables.sort_unstable();
+        variables.dedup();
+        variables
+    }
+
+    /// Existing reads of `variables`: the batch-norm pass reuses one for a
+    /// moving average rather than adding its own.
+    fn reads_of(&self, variables: &[u32]) -> Vec<u32> {
+        self.indices()
+            .filter(|&n| {
+                let op = self.op(n);
+                (op == "ReadVariableOp" || FORWARDING_OPS.contains(&op))
+                    && self
+                        .data_input(n, 0)
+                        .is_some_and(|v| variables.binary_search(&v.producer).is_ok())
+            })
+            .collect()
+    }
+
+    /// The prune pass's reasons for the nodes not `needed`, computed as it
+    /// does — consumers first, edges out of `NextIteration` ignored — over
+    /// those nodes alone (all their consumers are among them). `None` on a
+    /// cycle, which the full read reports.
+    fn removal_reasons(&self, needed: &[bool]) -> Option<Vec<Option<TrainingCategory>>> {
+        let count = self.skim.nodes.len();
+        let skipped = |n: u32| !needed.get(n as usize).copied().unwrap_or(true);
+        let back_edge: Vec<bool> = self
+            .indices()
+            .map(|n| self.op(n) == "NextIteration")
+            .collect();
+        let counted = |input: &Input| {
+            skipped(input.producer)
+                && !back_edge
+                    .get(input.producer as usize)
+                    .copied()
+                    .unwrap_or(true)
+        };
+        // Few distinct ops: the category of each is looked up once.
+        let mut categories: HashMap<&str, Option<TrainingCategory>, FixedState> =
+            HashMap::default();
+        let mut consumers_left = vec![0usize; count];
+        for node in self.indices().filter(|&n| skipped(n)) {
+            for input in self.inputs_of(node).iter().filter(|i| counted(i)) {
+                *consumers_left.get_mut(input.producer as usize)? += 1;
+            }
+        }
+        let mut fed: Vec<Option<TrainingCategory>> = vec![None; count];
+        let mut removal: Vec<Option<TrainingCategory>> = vec![None; count];
+        let mut ready: Vec<u32> = self
+            .indices()
+            .filter(|&n| skipped(n) && consumers_left.get(n as usize) == Some(&0))
+            .collect();
+        let mut done = 0;
+        while let Some(node) = ready.pop() {
+            done += 1;
+            let op = self.op(node);
+            let category = *categories
+                .entry(op)
+                .or_insert_with(|| training_category(op));
+            let reason = category.or(*fed.get(node as usize)?);
+            *removal.get_mut(node as usize)? = reason;
+            for input in self.inputs_of(node).iter().filter(|i| counted(i)) {
+                let producer = input.producer as usize;
+                let best = fed.get_mut(producer)?;
+                *best = match (*best, reason) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let left = consumers_left.get_mut(producer)?;
+                *left -= 1;
+                if *left == 0 {
+                    ready.push(input.producer);
+                }
+            }
+        }
+        let skipped_count = self.indices().filter(|&n| skipped(n)).count();
+        (done == skipped_count).then_some(removal)
+    }
+
+    /// Initializers of needed lookup tables: the prune pass keeps them for
+    /// the init op.
+    fn table_initializers(&self, needed: &[bool]) -> Vec<u32> {
+        let is_needed = |n: u32| needed.get(n as usize).copied().unwrap_or(false);
+        self.indices()
+            .filter(|&n| !is_needed(n))
+            .filter(|&n| {
+                let op = self.op(n);
+                (op.starts_with("InitializeTable") || op.starts_with("LookupTableImport"))
+                    && self.data_input(n, 0).is_some_and(|t| is_needed(t.producer))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{GraphDef, NodeDef};
+    use prost::Message;
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            ..NodeDef::default()
+        }
+    }
+
+    fn needed(nodes: Vec<NodeDef>, wanted: &Wanted) -> Option<Vec<String>> {
+        let bytes = GraphDef {
+            node: nodes,
+            ..GraphDef::default()
+        }
+        .encode_to_vec();
+        let skim = super::super::skim::skim_graph(&bytes).unwrap();
+        let needed = needed_nodes(&skim, wanted, None)?.decode;
+        Some(
+            skim.nodes
+                .iter()
+                .zip(needed)
+                .filter(|(_, n)| *n)
+                .map(|(node, _)| node.name.to_string())
+                .collect(),
+        )
+    }
+
+    fn outputs(tensors: &[&str]) -> Wanted {
+        Wanted {
+            tensors: tensors.iter().map(|s| s.to_string()).collect(),
+            ..Wanted::default()
+        }
+    }
+
+    #[test]
+    fn keeps_what_outputs_read_and_what_the_passes_look_at() {
+        let nodes = vec![
+            node("x", "Placeholder", &[]),
+            node("w", "VariableV2", &[]),
+            node("w/read", "Identity", &["w"]),
+            node("mean", "VariableV2", &[]),
+            node("mean/read", "Identity", &["mean"]),
+            node("mean/snapshot", "Identity", &["mean"]),
+            node("y", "MatMul", &["x", "w/read"]),
+            node("v", "VariableV2", &[]),
+            node("v/read", "Identity", &["v"]),
+            node("z", "Mul", &["y", "v"]),
+            node("flag/default", "Const", &[]),
+            node("flag", "PlaceholderWithDefault", &["flag/default"]),
+            node("stat", "Mean", &["y"]),
+            node("delta", "Sub", &["mean/read", "stat"]),
+            node("decay", "Const", &[]),
+            node("scaled", "Mul", &["delta", "decay"]),
+            node("update", "AssignSub", &["mean", "scaled"]),
+            node("table", "HashTableV2", &["^y"]),
+            node("init", "InitializeTableV2", &["table", "x"]),
+            node("loss", "L2Loss", &["y"]),
+            node("grad", "Mul", &["loss", "^w/read"]),
+            node("sgd", "ApplyGradientDescent", &["w", "grad"]),
+        ];
+        let kept = needed(nodes, &outputs(&["z:0", "table"])).unwrap();
+        assert_eq!(
+            kept,
+            [
+                "x",
+                "w",
+                "w/read",
+                "mean",
+                "mean/read",
+                "mean/snapshot",
+                "y",
+                "v",
+                "z",
+                "flag/default",
+                "flag",
+                "stat",
+                "delta",
+                "decay",
+                "scaled",
+                "update",
+                "table",
+                "init"
+            ]
+        );
+    }
+
+    #[test]
+    fn decodes_everything_when_the_skim_cannot_be_trusted() {
+        let plain = || vec![node("a", "Const", &[]), node("b", "Identity", &["a"])];
+        assert!(needed(plain(), &outputs(&["b"])).is_some());
+        assert!(needed(plain(), &Wanted::default()).is_none());
+        assert!(needed(plain(), &outputs(&["nowhere:0"])).is_none());
+        assert!(needed(plain(), &outputs(&["b:x"])).is_none());
+        let mut dangling = plain();
+        dangling[1].input = vec!["c".into()];
+        assert!(needed(dangling, &outputs(&["b"])).is_none());
+        let mut duplicate = plain();
+        duplicate.push(node("a", "Const", &[]));
+        assert!(needed(duplicate, &outputs(&["b"])).is_none());
+        let mut control_first = plain();
+        control_first[1].input = vec!["^a".into(), "a".into()];
+        assert!(needed(control_first, &outputs(&["b"])).is_none());
+    }
+
+    #[test]
+    fn skipped_nodes_get_the_reason_the_prune_pass_gives() {
+        let nodes = vec![
+            node("x", "Placeholder", &[]),
+            node("y", "Relu", &["x"]),
+            node("shape", "Const", &[]),
+            node("grad", "ReluGrad", &["shape", "y"]),
+            node("summary", "ScalarSummary", &["y"]),
+            node("stray", "Const", &[]),
+        ];
+        let bytes = GraphDef {
+            node: nodes,
+            ..GraphDef::default()
+        }
+        .encode_to_vec();
+        let skim = super::super::skim::skim_graph(&bytes).unwrap();
+        let narrowed = needed_nodes(&skim, &outputs(&["y"]), None).unwrap();
+        let reasons: Vec<Option<&str>> = narrowed
+            .removal
+            .iter()
+            .map(|r| r.map(TrainingCategory::as_str))
+            .collect();
+        assert_eq!(narrowed.decode, [true, true, false, false, false, false]);
+        assert_eq!(
+            reasons,
+            [
+                None,
+                None,
+                Some("gradient"),
+                Some("gradient"),
+                Some("summary"),
+                None
+            ]
+        );
+
+        let cycle = vec![
+            node("x", "Placeholder", &[]),
+            node("a", "Identity", &["b"]),
+            node("b", "Identity", &["a"]),
+        ];
+        assert!(needed(cycle, &outputs(&["x"])).is_none());
+    }
+}

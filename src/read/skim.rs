@@ -1,0 +1,341 @@
+//! A first, cheap walk over a binary GraphDef (alone or inside a
+//! MetaGraphDef): per node only its name, op and inputs, borrowed from the
+//! file's bytes, and where its NodeDef lies — no attr is decoded. What serving
+//! needs is then found on this skim (`read::needed`) and only those NodeDefs
+//! are decoded, straight from their byte ranges.
+//!
+//! The skim is strict but not the judge: anything it does not like (a
+//! malformed length, a group, a field of the wrong wire type, bytes that are
+//! not UTF-8) makes it give up, and the caller decodes the whole file the
+//! ordinary way, which reports the problem as it always has.
+
+use std::ops::Range;
+
+/// Field numbers, from TensorFlow's `meta_graph.proto`, `graph.proto` and
+/// `node_def.proto`.
+const META_GRAPH_DEF_GRAPH_DEF: u64 = 2;
+const GRAPH_DEF_NODE: u64 = 1;
+const NODE_DEF_NAME: u64 = 1;
+const NODE_DEF_OP: u64 = 2;
+const NODE_DEF_INPUT: u64 = 3;
+
+/// Protobuf wire types.
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LENGTH_DELIMITED: u64 = 2;
+const FIXED32: u64 = 5;
+
+/// Why the skim gave up; the full decode says what is wrong for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unskimmable;
+
+/// One node as the skim sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkimmedNode<'a> {
+    pub name: &'a str,
+    /// Where the name lies in the buffer given to the skim.
+    pub name_bytes: Range<usize>,
+    pub op: &'a str,
+    /// Indices into [`SkimmedGraph::inputs`].
+    inputs: Range<usize>,
+    /// The NodeDef's bytes, as offsets into the buffer given to the skim.
+    pub bytes: Range<usize>,
+}
+
+/// Every node of a GraphDef, and the GraphDef without its nodes.
+#[derive(Debug, Default)]
+pub struct SkimmedGraph<'a> {
+    pub nodes: Vec<SkimmedNode<'a>>,
+    inputs: Vec<&'a str>,
+    /// The GraphDef's other fields (versions, library, debug info), as wire
+    /// bytes to decode with prost.
+    pub rest: Vec<u8>,
+}
+
+impl<'a> SkimmedGraph<'a> {
+    /// The NodeDef input strings of `node`, in order.
+    pub fn inputs(&self, node: &SkimmedNode<'a>) -> &[&'a str] {
+        self.inputs.get(node.inputs.clone()).unwrap_or_default()
+    }
+}
+
+/// A MetaGraphDef split at its `graph_def`: the skimmed graph, and every
+/// other field as wire bytes.
+#[derive(Debug)]
+pub struct SkimmedMetaGraph<'a> {
+    pub graph: SkimmedGraph<'a>,
+    pub rest: Vec<u8>,
+}
+
+/// Skims a serialized MetaGraphDef. One `graph_def` field at most: prost
+/// would merge several, which the skim does not attempt.
+pub fn skim_meta_graph(bytes: &[u8]) -> Result<SkimmedMetaGraph<'_>, Unskimmable> {
+    let mut rest = Vec::new();
+    let mut graph = None;
+    let mut reader = Reader::new(bytes, 0);
+    while !reader.is_done() {
+        let field = reader.field()?;
+        match (field.number, field.value) {
+            (META_GRAPH_DEF_GRAPH_DEF, Value::Bytes(range)) if graph.is_none() => {
+                let start = range.start;
+                let slice = bytes.get(range).ok_or(Unskimmable)?;
+                graph = Some(skim_graph_at(slice, start)?);
+            }
+            (META_GRAPH_DEF_GRAPH_DEF, _) => return Err(Unskimmable),
+            _ => rest.extend_from_slice(bytes.get(field.raw).ok_or(Unskimmable)?),
+        }
+    }
+    Ok(SkimmedMetaGraph {
+        graph: graph.unwrap_or_default(),
+        rest,
+    })
+}
+
+/// Skims a serialized GraphDef.
+pub fn skim_graph(bytes: &[u8]) -> Result<SkimmedGraph<'_>, Unskimmable> {
+    skim_graph_at(bytes, 0)
+}
+
+/// Skims a GraphDef that starts at `offset` in the caller's buffer; node
+/// ranges are given in the caller's offsets.
+fn skim_graph_at(bytes: &[u8], offset: usize) -> Result<SkimmedGraph<'_>, Unskimmable> {
+    let mut graph = SkimmedGraph::default();
+    let mut reader = Reader::new(bytes, offset);
+    while !reader.is_done() {
+        let field = reader.field()?;
+        match (field.number, field.value) {
+            (GRAPH_DEF_NODE, Value::Bytes(range)) => skim_node(bytes, offset, range, &mut graph)?,
+            (GRAPH_DEF_NODE, _) => return Err(Unskimmable),
+            _ => {
+                let raw = (field.raw.start - offset)..(field.raw.end - offset);
+                graph
+                    .rest
+                    .extend_from_slice(bytes.get(raw).ok_or(Unskimmable)?);
+            }
+        }
+    }
+    Ok(graph)
+}
+
+/// Reads one NodeDef's name, op and inputs. A repeated name or op keeps
+/// the last one, as protobuf's merge does.
+fn skim_node<'a>(
+    bytes: &'a [u8],
+    offset: usize,
+    range: Range<usize>,
+    graph: &mut SkimmedGraph<'a>,
+) -> Result<(), Unskimmable> {
+    let node_bytes = bytes
+        .get((range.start - offset)..(range.end - offset))
+        .ok_or(Unskimmable)?;
+    let first_input = graph.inputs.len();
+    let (mut name, mut op) = ("", "");
+    let mut name_bytes = 0..0;
+    let mut reader = Reader::new(node_bytes, range.start);
+    while !reader.is_done() {
+        let field = reader.field()?;
+        let number = field.number;
+        if !matches!(number, NODE_DEF_NAME | NODE_DEF_OP | NODE_DEF_INPUT) {
+            continue;
+        }
+        let Value::Bytes(text) = field.value else {
+            return Err(Unskimmable);
+        };
+        let at = text.clone();
+        let text = (text.start - range.start)..(text.end - range.start);
+        let text = std::str::from_utf8(node_bytes.get(text).ok_or(Unskimmable)?)
+            .map_err(|_| Unskimmable)?;
+        match number {
+            NODE_DEF_NAME => (name, name_bytes) = (text, at),
+            NODE_DEF_OP => op = text,
+            _ => graph.inputs.push(text),
+        }
+    }
+    graph.nodes.push(SkimmedNode {
+        name,
+        name_bytes,
+        op,
+        inputs: first_input..graph.inputs.len(),
+        bytes: range,
+    });
+    Ok(())
+}
+
+/// A field's value: its payload's range for length-delimited fields.
+#[derive(Debug)]
+enum Value {
+    Scalar,
+    Bytes(Range<usize>),
+}
+
+#[derive(Debug)]
+struct Field {
+    number: u64,
+    value: Value,
+    /// The whole field, tag included.
+    raw: Range<usize>,
+}
+
+/// Walks wire-format fields; positions are reported in the caller's offsets.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    offset: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], offset: usize) -> Reader<'a> {
+        Reader {
+            bytes,
+            at: 0,
+            offset,
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.at >= self.bytes.len()
+    }
+
+    fn field(&mut self) -> Result<Field, Unskimmable> {
+        let start = self.at;
+        let tag = self.varint()?;
+        let number = tag >> 3;
+        if number == 0 {
+            return Err(Unskimmable);
+        }
+        let value = match tag & 7 {
+            VARINT => {
+                self.varint()?;
+                Value::Scalar
+            }
+            FIXED64 => {
+                self.skip(8)?;
+                Value::Scalar
+            }
+            FIXED32 => {
+                self.skip(4)?;
+                Value::Scalar
+            }
+            LENGTH_DELIMITED => {
+                let len = usize::try_from(self.varint()?).map_err(|_| Unskimmable)?;
+                let payload = self.at;
+                self.skip(len)?;
+                Value::Bytes((payload + self.offset)..(self.at + self.offset))
+            }
+            // Groups (deprecated) and invalid wire types.
+            _ => return Err(Unskimmable),
+        };
+        Ok(Field {
+            number,
+            value,
+            raw: (start + self.offset)..(self.at + self.offset),
+        })
+    }
+
+    fn skip(&mut self, len: usize) -> Result<(), Unskimmable> {
+        let end = self.at.checked_add(len).ok_or(Unskimmable)?;
+        if end > self.bytes.len() {
+            return Err(Unskimmable);
+        }
+        self.at = end;
+        Ok(())
+    }
+
+    fn varint(&mut self) -> Result<u64, Unskimmable> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.bytes.get(self.at).ok_or(Unskimmable)?;
+            self.at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(Unskimmable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{AttrValue, GraphDef, MetaGraphDef, NodeDef, SaverDef, VersionDef};
+    use prost::Message;
+
+    fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+        let mut node = NodeDef {
+            name: name.into(),
+            op: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            device: "/cpu:0".into(),
+            ..NodeDef::default()
+        };
+        node.attr.insert("T".into(), AttrValue::default());
+        node
+    }
+
+    fn sample() -> GraphDef {
+        GraphDef {
+            node: vec![node("a", "Const", &[]), node("b", "Identity", &["a", "^a"])],
+            versions: Some(VersionDef {
+                producer: 1987,
+                ..VersionDef::default()
+            }),
+            ..GraphDef::default()
+        }
+    }
+
+    #[test]
+    fn finds_names_ops_inputs_and_the_bytes_of_each_node() {
+        let def = sample();
+        let bytes = def.encode_to_vec();
+        let skim = skim_graph(&bytes).unwrap();
+        assert_eq!(skim.nodes.len(), 2);
+        assert_eq!((skim.nodes[1].name, skim.nodes[1].op), ("b", "Identity"));
+        assert_eq!(&bytes[skim.nodes[1].name_bytes.clone()], b"b");
+        assert_eq!(skim.inputs(&skim.nodes[1]), ["a", "^a"]);
+        for (skimmed, original) in skim.nodes.iter().zip(&def.node) {
+            let decoded = NodeDef::decode(&bytes[skimmed.bytes.clone()]).unwrap();
+            assert_eq!(&decoded, original);
+        }
+        let rest = GraphDef::decode(skim.rest.as_slice()).unwrap();
+        assert_eq!(rest.versions, def.versions);
+        assert!(rest.node.is_empty());
+    }
+
+    #[test]
+    fn splits_a_meta_graph_at_its_graph_def() {
+        let meta = MetaGraphDef {
+            graph_def: Some(sample()),
+            saver_def: Some(SaverDef {
+                restore_op_name: "save/restore_all".into(),
+                ..SaverDef::default()
+            }),
+            ..MetaGraphDef::default()
+        };
+        let bytes = meta.encode_to_vec();
+        let skim = skim_meta_graph(&bytes).unwrap();
+        let node = &skim.graph.nodes[0];
+        assert_eq!(
+            NodeDef::decode(&bytes[node.bytes.clone()]).unwrap(),
+            meta.graph_def.as_ref().unwrap().node[0]
+        );
+        let rest = MetaGraphDef::decode(skim.rest.as_slice()).unwrap();
+        assert_eq!(rest.saver_def, meta.saver_def);
+        assert!(rest.graph_def.is_none());
+    }
+
+    #[test]
+    fn gives_up_on_what_the_full_decode_must_judge() {
+        let bytes = sample().encode_to_vec();
+        assert_eq!(
+            skim_graph(&bytes[..bytes.len() - 3]).err(),
+            Some(Unskimmable)
+        );
+        let mut not_utf8 = bytes.clone();
+        let at = not_utf8.iter().position(|&b| b == b'C').unwrap();
+        not_utf8[at] = 0xff;
+        assert_eq!(skim_graph(&not_utf8).err(), Some(Unskimmable));
+        // A group (wire type 3) as field 9.
+        assert_eq!(skim_graph(&[(9 << 3) | 3]).err(), Some(Unskimmable));
+    }
+}
