@@ -402,15 +402,87 @@ fn assert_dir_empty(dir: &Path) {
 }
 
 // ---------------------------------------------------------------------------
+// narrowed_read: the skim-then-decode read against the whole decode.
+
+/// Selector even: the rest is a GraphDef file; odd: a `.meta` (with an empty
+/// `.index` beside it, which reading the graph never opens). The whole read
+/// is the judge: when it accepts the file, the read narrowed to one tensor
+/// (picked by the selector) must accept it too, count every node, and hold
+/// every node that tensor depends on exactly as the whole read has it.
+pub fn narrowed_read(data: &[u8]) -> Result<(), Rejected> {
+    let (select, bytes) = selector(data);
+    let dir = scratch_dir().map_err(io_failure)?;
+    let path = if select % 2 == 0 {
+        dir.path().join("graph.pb")
+    } else {
+        std::fs::write(dir.path().join("model.index"), b"").map_err(io_failure)?;
+        dir.path().join("model.meta")
+    };
+    std::fs::write(&path, bytes).map_err(io_failure)?;
+    let whole = servegraph::read::read_model(&path, None, &[])?;
+    let ids = whole.graph.node_ids();
+    // The selector's upper seven bits pick a place in the graph, first to last.
+    let Some(&target) = ids.get(usize::from(select / 2) * ids.len() / 128) else {
+        return Ok(());
+    };
+    let wanted = servegraph::read::Wanted {
+        tensors: vec![whole.graph.name(target).to_string()],
+        nodes: Vec::new(),
+    };
+    let narrowed = servegraph::read::read_model_for(&path, None, &[], &wanted)
+        .unwrap_or_else(|error| panic!("the whole read accepts it, the narrowed one says {error}"));
+    assert_eq!(
+        narrowed.graph.len() + narrowed.graph.undecoded().len(),
+        whole.graph.len(),
+        "the narrowed read does not account for every node"
+    );
+    for id in whole.graph.reachable_backwards([target]) {
+        assert_same_node(&whole.graph, id, &narrowed.graph);
+    }
+    Ok(())
+}
+
+/// `id` of `whole` is in `narrowed` with the same op, attrs, device and inputs.
+fn assert_same_node(whole: &Graph, id: servegraph::ir::NodeId, narrowed: &Graph) {
+    let name = whole.name(id);
+    let Some(other) = narrowed.find(name) else {
+        panic!("the narrowed read left out {name:?}, which the wanted tensor needs");
+    };
+    let (a, b) = (whole.node(id), narrowed.node(other));
+    assert_eq!(
+        (&a.op, &a.device, &a.attrs, &a.debug_info, &a.full_type),
+        (&b.op, &b.device, &b.attrs, &b.debug_info, &b.full_type),
+        "node {name:?} differs"
+    );
+    let inputs = |graph: &Graph, id| -> (Vec<String>, Vec<String>) {
+        let data = graph
+            .data_inputs(id)
+            .into_iter()
+            .map(|t| graph.tensor_name(t));
+        let control = graph.control_inputs(id).into_iter();
+        (
+            data.collect(),
+            control.map(|c| graph.name(c).to_string()).collect(),
+        )
+    };
+    assert_eq!(
+        inputs(whole, id),
+        inputs(narrowed, other),
+        "node {name:?} has other inputs"
+    );
+}
+
+// ---------------------------------------------------------------------------
 // Seeds: valid inputs for every target, made from the fixtures.
 
 /// The fuzz targets, by name.
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "graph_round_trip",
     "text_format",
     "index_table",
     "bundle",
     "export_pipeline",
+    "narrowed_read",
 ];
 
 /// One seed input for one target.
@@ -471,6 +543,14 @@ fn fixture_seeds(fixture: &Fixture) -> std::io::Result<Vec<Seed>> {
             prefixed(0, &graph_def.encode_to_vec()),
         ),
         seed("graph_round_trip", "meta", prefixed(1, &meta_bytes)),
+        seed(
+            "narrowed_read",
+            "graph",
+            prefixed(0, &graph_def.encode_to_vec()),
+        ),
+        seed("narrowed_read", "meta", prefixed(1, &meta_bytes)),
+        seed("narrowed_read", "meta-middle", prefixed(129, &meta_bytes)),
+        seed("narrowed_read", "meta-end", prefixed(255, &meta_bytes)),
         seed("text_format", "graph", prefixed(0, graph_text.as_bytes())),
         seed("text_format", "meta", prefixed(1, meta_text.as_bytes())),
         seed("text_format", "checkpoint", prefixed(2, &state)),
@@ -532,6 +612,7 @@ pub fn run(target: &str, fixtures: &[Fixture], data: &[u8]) -> Result<(), Reject
         "index_table" => index_table(data),
         "bundle" => bundle(data),
         "export_pipeline" => export_pipeline(fixtures, data),
+        "narrowed_read" => narrowed_read(data),
         other => panic!("no fuzz target named {other:?}; targets: {TARGETS:?}"),
     }
 }
