@@ -16,7 +16,10 @@ use crate::limits::MAX_PROTO_BYTES;
 use crate::model::{CheckpointSlot, Model};
 use crate::op_kinds::is_variable_op;
 use crate::proto::collection_def::Kind;
-use crate::proto::{GraphDef, MetaGraphDef, SavedModel, VariableDef};
+use crate::proto::meta_graph_def::MetaInfoDef;
+use crate::proto::{
+    CollectionDef, GraphDef, MetaGraphDef, SaveSliceInfoDef, SavedModel, VariableDef,
+};
 
 pub(super) fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     let len = std::fs::metadata(path)
@@ -179,9 +182,20 @@ pub fn model_from_meta_graph(
             source,
         }
     })?;
-    let info = meta_info_def.unwrap_or_default();
     let mut model = Model::from_graph(graph);
     model.base_dir = base_dir;
+    take_meta_info(&mut model, meta_info_def.unwrap_or_default());
+    model.saver_def = saver_def;
+    for (key, collection) in collection_def {
+        take_variable_defs(&mut model, path, &key, &collection)?;
+        model.collections.insert(key, collection);
+    }
+    model.checkpoint_slots = checkpoint_slots(&model);
+    Ok(model)
+}
+
+/// The op list and the TensorFlow version that wrote the graph.
+fn take_meta_info(model: &mut Model, info: MetaInfoDef) {
     model.op_defs = info
         .stripped_op_list
         .map(|list| {
@@ -193,51 +207,69 @@ pub fn model_from_meta_graph(
         .unwrap_or_default();
     model.tensorflow_version = info.tensorflow_version;
     model.tensorflow_git_version = info.tensorflow_git_version;
-    model.saver_def = saver_def;
-    for (key, collection) in collection_def {
-        let is_variables = matches!(
-            key.as_str(),
-            "variables" | "trainable_variables" | "local_variables" | "model_variables"
-        );
-        if let (true, Some(Kind::BytesList(list))) = (is_variables, &collection.kind) {
-            for bytes in &list.value {
-                let def = VariableDef::decode(bytes.clone()).map_err(|e| ReadError::Decode {
-                    path: path.to_path_buf(),
-                    what: "VariableDef in the variables collection",
-                    detail: e.to_string(),
-                })?;
-                let node = crate::ir::node_of(&def.variable_name).to_string();
-                if key == "trainable_variables" || def.trainable {
-                    model.trainable.insert(node.clone());
-                }
-                model.variable_defs.entry(node).or_insert(def);
-            }
+}
+
+/// The VariableDefs of a variables collection (`key`), by variable node;
+/// other collections are left alone.
+fn take_variable_defs(
+    model: &mut Model,
+    path: &Path,
+    key: &str,
+    collection: &CollectionDef,
+) -> Result<(), ReadError> {
+    let is_variables = matches!(
+        key,
+        "variables" | "trainable_variables" | "local_variables" | "model_variables"
+    );
+    let Some(Kind::BytesList(list)) = collection.kind.as_ref().filter(|_| is_variables) else {
+        return Ok(());
+    };
+    for bytes in &list.value {
+        let def = VariableDef::decode(bytes.clone()).map_err(|e| ReadError::Decode {
+            path: path.to_path_buf(),
+            what: "VariableDef in the variables collection",
+            detail: e.to_string(),
+        })?;
+        let node = crate::ir::node_of(&def.variable_name).to_string();
+        if key == "trainable_variables" || def.trainable {
+            model.trainable.insert(node.clone());
         }
-        model.collections.insert(key, collection);
+        model.variable_defs.entry(node).or_insert(def);
     }
+    Ok(())
+}
+
+/// Where each variable is in the checkpoint: its own name, a partitioned
+/// piece's slice of the full tensor, or whatever the training saver restores
+/// it from.
+fn checkpoint_slots(model: &Model) -> BTreeMap<String, CheckpointSlot> {
     let mut slots = default_slots(&model.graph);
     for (node, def) in &model.variable_defs {
         if let (Some(info), Some(slot)) = (&def.save_slice_info_def, slots.get_mut(node)) {
-            let extents: Vec<Extent1> = info
-                .var_offset
-                .iter()
-                .zip(&info.var_shape)
-                .map(|(&start, &length)| Extent1 {
-                    start,
-                    length: Some(length),
-                })
-                .collect();
-            *slot = CheckpointSlot {
-                key: info.full_name.clone(),
-                slice_spec: slices::format_spec(&info.full_shape, &extents),
-            };
+            *slot = sliced_slot(info);
         }
     }
     if let Some(saver) = &model.saver_def {
         slots.extend(saver_slots(&model.graph, &saver.restore_op_name));
     }
-    model.checkpoint_slots = slots;
-    Ok(model)
+    slots
+}
+
+/// The slot of one piece of a partitioned variable.
+fn sliced_slot(info: &SaveSliceInfoDef) -> CheckpointSlot {
+    let extents: Vec<Extent1> = info
+        .var_offset
+        .iter()
+        .zip(&info.var_shape)
+        .map(|(&start, &length)| Extent1 {
+            start,
+            length: Some(length),
+        })
+        .collect();
+    CheckpointSlot {
+        key: info.full_name.clone(),
+        slice_spec: slices::format_spec(&info.full_shape, &extents),
+    }
 }
 
 /// Every variable restored from the key that is its own name.
