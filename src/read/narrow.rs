@@ -17,7 +17,7 @@ use super::ReadError;
 use super::meta::{self, decode_bytes, looks_text, read_bytes};
 use super::needed::{Needed, Wanted, needed_nodes};
 use super::skim::{SkimmedGraph, skim_graph, skim_meta_graph};
-use super::wire_check::is_well_formed_node_def;
+use super::wire_check::is_well_formed_skimmed_node_def;
 use crate::ir::UndecodedNames;
 use crate::model::Model;
 use crate::proto::{GraphDef, MetaGraphDef, NodeDef};
@@ -137,7 +137,7 @@ fn checked_undecoded(
     for (node, reason) in skipped {
         if !bytes
             .get(node.bytes.clone())
-            .is_some_and(is_well_formed_node_def)
+            .is_some_and(is_well_formed_skimmed_node_def)
         {
             return None;
         }
