@@ -150,6 +150,9 @@ fn checked_undecoded(
 /// The GraphDef's other fields and the nodes marked in `decode`.
 fn decode_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> Option<GraphDef> {
     let mut graph_def = GraphDef::decode(skim.rest.as_slice()).ok()?;
+    graph_def
+        .node
+        .reserve(decode.iter().filter(|&&keep| keep).count());
     for (node, _) in skim.nodes.iter().zip(decode).filter(|(_, keep)| **keep) {
         graph_def
             .node

@@ -131,7 +131,7 @@ impl<'s, 'a> Resolved<'s, 'a> {
                 return None;
             }
         }
-        let mut inputs = Vec::new();
+        let mut inputs = Vec::with_capacity(skim.input_count());
         let mut starts = Vec::with_capacity(count + 1);
         for node in &skim.nodes {
             starts.push(inputs.len());
