@@ -15,9 +15,9 @@ use prost::Message;
 
 use super::ReadError;
 use super::meta::{self, decode_bytes, looks_text, read_bytes};
-use super::needed::{Wanted, needed_nodes};
+use super::needed::{Needed, Wanted, needed_nodes};
 use super::skim::{SkimmedGraph, skim_graph, skim_meta_graph};
-use super::wire_check::is_well_formed_node_def;
+use super::wire_check::is_well_formed_skimmed_node_def;
 use crate::ir::UndecodedNames;
 use crate::model::Model;
 use crate::proto::{GraphDef, MetaGraphDef, NodeDef};
@@ -99,9 +99,9 @@ fn narrowed_meta_def(bytes: &Bytes, wanted: &Wanted) -> Option<(MetaGraphDef, Un
 const UNUSED: &str = "unused";
 
 /// The GraphDef with only the needed nodes, decoded from slices of `bytes`
-/// (so large tensor contents are not copied), and the names of the others,
-/// each checked to be a NodeDef prost would accept — on a second thread,
-/// while this one decodes.
+/// (so large tensor contents are not copied), and the names of the others.
+/// While this thread decodes, a second one works out why each other node
+/// would be removed and checks it is a NodeDef prost would accept.
 fn narrowed_graph_def(
     bytes: &Bytes,
     skim: &SkimmedGraph<'_>,
@@ -109,42 +109,50 @@ fn narrowed_graph_def(
     restore_op: Option<&str>,
 ) -> Option<(GraphDef, UndecodedNames)> {
     let needed = needed_nodes(skim, wanted, restore_op)?;
-    let skipped = || {
-        skim.nodes
-            .iter()
-            .zip(&needed.decode)
-            .filter(|(_, keep)| !**keep)
-            .map(|(node, _)| node)
-    };
-    let (well_formed, graph_def) = std::thread::scope(|scope| {
-        let check = scope.spawn(|| {
-            skipped().all(|node| {
-                bytes
-                    .get(node.bytes.clone())
-                    .is_some_and(is_well_formed_node_def)
-            })
-        });
+    let (undecoded, graph_def) = std::thread::scope(|scope| {
+        let skipped = scope.spawn(|| checked_undecoded(bytes, skim, &needed));
         let graph_def = decode_needed(bytes, skim, &needed.decode);
-        // A check that panicked proves nothing: decode everything instead.
-        (check.join().unwrap_or(false), graph_def)
+        // A thread that panicked proves nothing: decode everything instead.
+        (skipped.join().ok().flatten(), graph_def)
     });
-    let graph_def = graph_def.filter(|_| well_formed)?;
-    let undecoded = skim
+    Some((graph_def?, undecoded?))
+}
+
+/// The names of the nodes not decoded, each with its removal reason, once
+/// each of them is checked to be a well-formed NodeDef.
+fn checked_undecoded(
+    bytes: &Bytes,
+    skim: &SkimmedGraph<'_>,
+    needed: &Needed<'_, '_>,
+) -> Option<UndecodedNames> {
+    let removal = needed.removal_reasons()?;
+    let skipped = skim
         .nodes
         .iter()
-        .zip(needed.decode)
-        .zip(needed.removal)
-        .filter(|((_, keep), _)| !keep)
-        .map(|((node, _), removal)| {
-            let reason = removal.map_or(UNUSED, |category| category.as_str());
-            (node.name_bytes.clone(), reason)
-        });
-    Some((graph_def, UndecodedNames::new(bytes.clone(), undecoded)))
+        .zip(&needed.decode)
+        .zip(removal)
+        .filter(|((_, keep), _)| !**keep)
+        .map(|((node, _), reason)| (node, reason));
+    let mut names = Vec::new();
+    for (node, reason) in skipped {
+        if !bytes
+            .get(node.bytes.clone())
+            .is_some_and(is_well_formed_skimmed_node_def)
+        {
+            return None;
+        }
+        let reason = reason.map_or(UNUSED, |category| category.as_str());
+        names.push((node.name_bytes.clone(), reason));
+    }
+    Some(UndecodedNames::new(bytes.clone(), names))
 }
 
 /// The GraphDef's other fields and the nodes marked in `decode`.
 fn decode_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> Option<GraphDef> {
     let mut graph_def = GraphDef::decode(skim.rest.as_slice()).ok()?;
+    graph_def
+        .node
+        .reserve(decode.iter().filter(|&&keep| keep).count());
     for (node, _) in skim.nodes.iter().zip(decode).filter(|(_, keep)| **keep) {
         graph_def
             .node

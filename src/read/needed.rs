@@ -63,25 +63,33 @@ struct Resolved<'s, 'a> {
     starts: Vec<usize>,
 }
 
-/// What a narrowed read does with each skimmed node, by skim index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Needed {
+/// What a narrowed read does with each skimmed node, by skim index. The
+/// removal reasons are worked out apart ([`Needed::removal_reasons`]) so
+/// that a caller can do it beside the decode, on another thread.
+pub struct Needed<'s, 'a> {
     /// Whether to decode it.
     pub decode: Vec<bool>,
-    /// For a node left undecoded, why the prune pass would remove it: its
-    /// training category, else the first among what it feeds, else none.
-    pub removal: Vec<Option<TrainingCategory>>,
+    graph: Resolved<'s, 'a>,
+}
+
+impl Needed<'_, '_> {
+    /// For each node left undecoded, why the prune pass would remove it:
+    /// its training category, else the first among what it feeds, else
+    /// none. `None` on a cycle among them, which the full read reports.
+    pub fn removal_reasons(&self) -> Option<Vec<Option<TrainingCategory>>> {
+        self.graph.removal_reasons(&self.decode)
+    }
 }
 
 /// Which nodes to decode, by skim index; `None` when the skim must not be
 /// trusted and everything is to be decoded. `restore_op` is the training
 /// saver's restore op, whose assignments say which checkpoint key each
 /// variable is restored from (a graph without it just has no saver slots).
-pub fn needed_nodes(
-    skim: &SkimmedGraph<'_>,
+pub fn needed_nodes<'s, 'a>(
+    skim: &'s SkimmedGraph<'a>,
     wanted: &Wanted,
     restore_op: Option<&str>,
-) -> Option<Needed> {
+) -> Option<Needed<'s, 'a>> {
     if !wanted.narrows() {
         return None;
     }
@@ -103,10 +111,9 @@ pub fn needed_nodes(
         graph.close_backwards(&mut needed, roots.drain(..));
         roots.extend(graph.table_initializers(&needed));
         if roots.is_empty() {
-            let removal = graph.removal_reasons(&needed)?;
             return Some(Needed {
                 decode: needed,
-                removal,
+                graph,
             });
         }
     }
@@ -124,7 +131,7 @@ impl<'s, 'a> Resolved<'s, 'a> {
                 return None;
             }
         }
-        let mut inputs = Vec::new();
+        let mut inputs = Vec::with_capacity(skim.input_count());
         let mut starts = Vec::with_capacity(count + 1);
         for node in &skim.nodes {
             starts.push(inputs.len());
@@ -488,7 +495,8 @@ mod tests {
         let skim = super::super::skim::skim_graph(&bytes).unwrap();
         let narrowed = needed_nodes(&skim, &outputs(&["y"]), None).unwrap();
         let reasons: Vec<Option<&str>> = narrowed
-            .removal
+            .removal_reasons()
+            .unwrap()
             .iter()
             .map(|r| r.map(TrainingCategory::as_str))
             .collect();
@@ -510,6 +518,13 @@ mod tests {
             node("a", "Identity", &["b"]),
             node("b", "Identity", &["a"]),
         ];
-        assert!(needed(cycle, &outputs(&["x"])).is_none());
+        let bytes = GraphDef {
+            node: cycle,
+            ..GraphDef::default()
+        }
+        .encode_to_vec();
+        let skim = super::super::skim::skim_graph(&bytes).unwrap();
+        let narrowed = needed_nodes(&skim, &outputs(&["x"]), None).unwrap();
+        assert!(narrowed.removal_reasons().is_none());
     }
 }

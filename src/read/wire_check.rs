@@ -86,12 +86,33 @@ fn node_def_schema() -> Option<&'static Schema> {
         .as_ref()
 }
 
-/// Whether `bytes` is a well-formed `tensorflow.NodeDef`.
-pub fn is_well_formed_node_def(bytes: &[u8]) -> bool {
-    node_def_schema().is_some_and(|schema| check(schema, 0, bytes, 0).is_some())
+/// NodeDef's `name`, `op` and `input`: strings the skim reads, and checks
+/// are UTF-8, in every node.
+const SKIMMED_NODE_DEF_FIELDS: &[u32] = &[1, 2, 3];
+
+/// Whether `bytes` is a well-formed `tensorflow.NodeDef`: the whole check,
+/// which the tests hold the skimmed one to.
+#[cfg(test)]
+fn is_well_formed_node_def(bytes: &[u8]) -> bool {
+    node_def_schema().is_some_and(|schema| check(schema, 0, bytes, 0, &[]).is_some())
 }
 
-fn check(schema: &Schema, message: usize, bytes: &[u8], depth: usize) -> Option<()> {
+/// [`is_well_formed_node_def`] for a NodeDef the skim has read: its name,
+/// op and inputs, already found to be UTF-8 strings, are not read again.
+pub fn is_well_formed_skimmed_node_def(bytes: &[u8]) -> bool {
+    node_def_schema()
+        .is_some_and(|schema| check(schema, 0, bytes, 0, SKIMMED_NODE_DEF_FIELDS).is_some())
+}
+
+/// Checks `bytes` as message `message` of `schema`; the top-level
+/// length-delimited fields numbered in `checked` are taken as already checked.
+fn check(
+    schema: &Schema,
+    message: usize,
+    bytes: &[u8],
+    depth: usize,
+    checked: &[u32],
+) -> Option<()> {
     if depth > MAX_DEPTH {
         return None;
     }
@@ -104,6 +125,9 @@ fn check(schema: &Schema, message: usize, bytes: &[u8], depth: usize) -> Option<
             return None;
         }
         let payload = skip(bytes, &mut at, wire)?;
+        if wire == LENGTH_DELIMITED && checked.contains(&number) {
+            continue;
+        }
         let Some(&Some(kind)) = fields.get(number as usize) else {
             continue;
         };
@@ -114,7 +138,7 @@ fn check(schema: &Schema, message: usize, bytes: &[u8], depth: usize) -> Option<
             }
             (FieldKind::Bytes, LENGTH_DELIMITED) => {}
             (FieldKind::Message(inner), LENGTH_DELIMITED) => {
-                check(schema, inner, payload, depth + 1)?
+                check(schema, inner, payload, depth + 1, &[])?
             }
             (FieldKind::Scalar { wire: scalar, .. }, wire) if wire == scalar => {}
             (
@@ -253,5 +277,34 @@ mod tests {
             }
         }
         assert!(refused > 10, "the flips exercise the check");
+    }
+
+    #[test]
+    fn after_the_skim_judges_as_the_whole_check_does() {
+        let mut node = NodeDef::decode(sample().as_slice()).unwrap();
+        node.input = vec!["a".into(), "^b".into()];
+        node.device = "/cpu:0".into();
+        let bytes = node.encode_to_vec();
+        assert!(is_well_formed_skimmed_node_def(&bytes));
+        let mut skimmed = 0;
+        for at in 0..bytes.len() {
+            for bit in 0..8 {
+                let mut flipped = bytes.clone();
+                flipped[at] ^= 1 << bit;
+                let graph = crate::proto::GraphDef::default().encode_to_vec();
+                let mut framed = graph;
+                prost::encoding::bytes::encode(1, &flipped, &mut framed);
+                if crate::read::skim::skim_graph(&framed).is_err() {
+                    continue;
+                }
+                skimmed += 1;
+                assert_eq!(
+                    is_well_formed_skimmed_node_def(&flipped),
+                    is_well_formed_node_def(&flipped),
+                    "the flip of bit {bit} at {at}"
+                );
+            }
+        }
+        assert!(skimmed > 10, "the flips exercise the check");
     }
 }
