@@ -3,24 +3,15 @@
 
 mod common;
 
+use common::{servegraph, stderr};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use prost::Message;
 
-fn servegraph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servegraph"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn fixture(name: &str) -> String {

@@ -5,23 +5,9 @@
 
 mod common;
 
+use common::{path_str, servegraph, stderr};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn servegraph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servegraph"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("temporary paths are UTF-8")
-}
 
 #[test]
 fn usage_errors_exit_2_library_errors_exit_1_help_exits_0() {

@@ -4,18 +4,12 @@
 
 mod common;
 
+use common::servegraph;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use prost::Message;
 use servegraph::proto::{GraphDef, MetaGraphDef, NodeDef};
-
-fn servegraph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servegraph"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
 
 fn tiny_mlp() -> PathBuf {
     common::testdata("fixtures/tiny_mlp")

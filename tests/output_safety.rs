@@ -5,27 +5,14 @@
 
 mod common;
 
+use common::{path_str, servegraph, stderr};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use prost::Message;
 use servegraph::proto::{SavedModel, tensor_info};
-
-fn servegraph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servegraph"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
-}
 
 /// A copy of a fixture's training directory that a test may point OUT_DIR at.
 fn training_dir(name: &str, into: &Path) -> PathBuf {

@@ -4,8 +4,10 @@
 
 mod common;
 
+use common::servegraph;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use prost::Message;
@@ -18,13 +20,6 @@ use servegraph::write::progress::CopyProgress;
 
 const INPUT: &str = "images=IteratorGetNext:0";
 const OUTPUT: &str = "logits=logits/BiasAdd:0";
-
-fn servegraph(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_servegraph"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -1,9 +1,27 @@
-//! Helpers shared by the integration tests: fixture paths and the Python with
-//! TensorFlow that interop tests use as the judge.
+//! Helpers shared by the integration tests: the CLI binary, fixture paths and
+//! the Python with TensorFlow that interop tests use as the judge.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// Runs the servegraph binary with `args` and collects what it printed.
+pub fn servegraph(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_servegraph"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// What a run printed on stderr.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A path as a CLI argument; test paths are UTF-8.
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
 
 /// The repository root (where Cargo.toml lives).
 pub fn repo_root() -> PathBuf {
