@@ -3,6 +3,7 @@
 
 pub use crate::bundle::BundleError;
 pub use crate::check::CheckError;
+pub use crate::export::VariantError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
@@ -40,6 +41,8 @@ pub enum Error {
     Ir(#[from] IrError),
     #[error(transparent)]
     Check(#[from] CheckError),
+    #[error(transparent)]
+    Variant(#[from] VariantError),
 }
 
 #[cfg(test)]

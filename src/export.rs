@@ -2,6 +2,7 @@
 //! write the SavedModel, and report what happened.
 
 mod text;
+mod variant;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,11 +11,13 @@ use std::time::Instant;
 use serde::Serialize;
 
 pub use text::{Detail, ReportText};
+pub use variant::{Variant, VariantError};
 
 use crate::bundle::BundleReader;
 use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
+use crate::passes::devices::ClearDevicesPass;
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
@@ -23,7 +26,7 @@ use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
 use crate::write::saved_model::{
-    VariableReport, WriteOptions, WriteReport, write_saved_model_with,
+    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, write_variants_with,
 };
 
 /// The legacy AI Platform (MLS1) model size limit.
@@ -33,7 +36,7 @@ pub const N1_LIMIT_BYTES: u64 = 10 * 1000 * 1000 * 1000;
 
 /// What to export and how. `Default` gives: no inputs (detected), no outputs
 /// (an error listing candidates), signature `serving_default`, tag `serve`,
-/// refuse an existing output, clear device placements.
+/// refuse an existing output, clear device placements, no variants.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
     /// Tensors that become placeholders. Default: detected.
@@ -52,6 +55,10 @@ pub struct ExportOptions {
     pub training_flags: Vec<String>,
     /// Keep device placements. Default: false (cleared).
     pub keep_devices: bool,
+    /// More MetaGraphDefs, each under its own tag set, sharing the served
+    /// graph's variables and assets but keeping the training graph's device
+    /// placements. Default: none.
+    pub variants: Vec<Variant>,
     /// Tags of the MetaGraphDef to read when the source is a SavedModel. Default `["serve"]`.
     pub source_tags: Vec<String>,
     /// Accept ops that are neither TensorFlow's nor in the source's op list,
@@ -73,6 +80,7 @@ impl Default for ExportOptions {
             checkpoint: None,
             training_flags: Vec::new(),
             keep_devices: false,
+            variants: Vec::new(),
             source_tags: Vec::new(),
             allow_custom_ops: false,
             progress: None,
@@ -137,11 +145,22 @@ pub struct ExportReport {
     pub kept: Vec<VariableReport>,
     pub dropped: Vec<DroppedVariable>,
     pub written: WriteReport,
+    /// The variants written beside the served MetaGraphDef.
+    pub variants: Vec<VariantReport>,
     pub total_bytes: u64,
     pub fits_mls1: bool,
     pub fits_n1: bool,
     /// Wall time of each stage, in the order they ran, and the total.
     pub timings: Timings,
+}
+
+/// A variant written: its name, its tag set and how many of its nodes keep
+/// a device placement.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VariantReport {
+    pub name: String,
+    pub tags: Vec<String>,
+    pub placed_nodes: usize,
 }
 
 /// Why a checkpoint tensor is not needed by the serving graph.
@@ -182,6 +201,7 @@ pub fn export_serving_model(
     options: &ExportOptions,
 ) -> Result<ExportReport, Error> {
     let started = Instant::now();
+    variant::check_distinct(&options.tags, &options.variants)?;
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
@@ -199,17 +219,17 @@ pub fn export_serving_model(
     )?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
-    let pipeline = Pipeline::serving(&options.serving_spec());
-    let passes = pipeline.run_timed(&mut model, &mut PassContext::new(), &mut timings)?;
+    let (passes, placed) = run_passes(&mut model, options, &mut timings)?;
     timings.time(Stage::Check, || check_model(&model))?;
-    let mut written = write_saved_model_with(
-        &model,
-        &options.tags,
+    let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
+    let mut written = write_variants_with(
+        &meta_graphs,
         &output,
         &options.write_options(),
         &mut timings,
     )?;
     written.path = out_dir.to_path_buf();
+    let variants = variant_reports(placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, &mut written);
     let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
@@ -224,11 +244,79 @@ pub fn export_serving_model(
         kept: written.variables.clone(),
         dropped,
         written,
+        variants,
         total_bytes,
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
     })
+}
+
+/// Runs the serving pipeline once. With variants, the graph is copied for
+/// them before its devices are cleared (the pipeline's last pass, and the
+/// only one a variant skips); that copy is returned.
+fn run_passes(
+    model: &mut Model,
+    options: &ExportOptions,
+    timings: &mut Timings,
+) -> Result<(Vec<PassReport>, Option<Model>), Error> {
+    let mut cx = PassContext::new();
+    if options.variants.is_empty() {
+        let pipeline = Pipeline::serving(&options.serving_spec());
+        return Ok((pipeline.run_timed(model, &mut cx, timings)?, None));
+    }
+    let placing = ServingSpec {
+        keep_devices: true,
+        ..options.serving_spec()
+    };
+    let mut passes = Pipeline::serving(&placing).run_timed(model, &mut cx, timings)?;
+    let placed = model.clone();
+    if !options.keep_devices {
+        let mut clearing = Pipeline::empty();
+        clearing.push(ClearDevicesPass);
+        passes.extend(clearing.run_timed(model, &mut cx, timings)?);
+    }
+    Ok((passes, Some(placed)))
+}
+
+/// The served MetaGraphDef under `options.tags`, then each variant's, from
+/// the graph that kept its placements.
+fn meta_graphs<'a>(
+    model: &'a Model,
+    placed: Option<&'a Model>,
+    options: &ExportOptions,
+) -> Vec<MetaGraphVariant<'a>> {
+    let served = MetaGraphVariant {
+        model,
+        tags: options.tags.clone(),
+    };
+    let variants = placed.into_iter().flat_map(|placed| {
+        options.variants.iter().map(move |v| MetaGraphVariant {
+            model: placed,
+            tags: v.tags.clone(),
+        })
+    });
+    std::iter::once(served).chain(variants).collect()
+}
+
+fn variant_reports(placed: Option<&Model>, variants: &[Variant]) -> Vec<VariantReport> {
+    let Some(placed) = placed else {
+        return Vec::new();
+    };
+    let placed_nodes = placed
+        .graph
+        .node_ids()
+        .into_iter()
+        .filter(|id| !placed.graph.node(*id).device.is_empty())
+        .count();
+    variants
+        .iter()
+        .map(|v| VariantReport {
+            name: v.name.clone(),
+            tags: v.tags.clone(),
+            placed_nodes,
+        })
+        .collect()
 }
 
 /// `out_dir` resolved, once it is known to be apart from every path the
@@ -290,4 +378,21 @@ fn dropped_variables(model: &Model, written: &WriteReport) -> Result<Vec<Dropped
             bytes: entry.bytes,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passes::Pass;
+
+    /// A variant is the served graph before clear-devices, so that pass must
+    /// stay the pipeline's last.
+    #[test]
+    fn clearing_devices_is_the_serving_pipelines_last_pass() {
+        let pipeline = Pipeline::serving(&ServingSpec::default());
+        assert_eq!(
+            pipeline.names().last().copied(),
+            Some(ClearDevicesPass.name())
+        );
+    }
 }

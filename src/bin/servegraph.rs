@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use servegraph::export::Detail;
+use servegraph::export::{Detail, Variant};
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
@@ -81,6 +81,11 @@ struct ExportArgs {
     /// Keep the training graph's device placements.
     #[arg(long)]
     keep_devices: bool,
+    /// Also write a MetaGraphDef that keeps the training graph's device
+    /// placements, sharing the variables and assets: `gpu` (tags serve,gpu)
+    /// or NAME=TAG,TAG. Repeatable.
+    #[arg(long = "variant", value_name = "NAME[=TAG,TAG]")]
+    variants: Vec<String>,
     /// Accept ops that are neither TensorFlow's nor in the source's op list
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
@@ -230,6 +235,11 @@ impl ExportArgs {
             checkpoint: self.checkpoint,
             training_flags: self.training_flags,
             keep_devices: self.keep_devices,
+            variants: self
+                .variants
+                .iter()
+                .map(|s| s.parse::<Variant>())
+                .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
             ..ExportOptions::default()
         })

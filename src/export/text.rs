@@ -4,7 +4,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use super::ExportReport;
+use super::{ExportReport, VariantReport};
 use crate::inspect::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
@@ -58,6 +58,9 @@ impl Display for ReportText<'_> {
         }
         for (key, signature) in &report.signatures {
             write_signature(f, key, signature)?;
+        }
+        for variant in &report.variants {
+            write_variant(f, variant)?;
         }
         self.write_kept(f)?;
         self.write_dropped(f)?;
@@ -205,6 +208,16 @@ fn write_signature(f: &mut Formatter<'_>, key: &str, signature: &Signature) -> f
         }
     }
     Ok(())
+}
+
+fn write_variant(f: &mut Formatter<'_>, variant: &VariantReport) -> fmt::Result {
+    writeln!(
+        f,
+        "variant {:?}: tags {}, device placement kept on {} nodes",
+        variant.name,
+        variant.tags.join(","),
+        thousands(variant.placed_nodes)
+    )
 }
 
 fn kept_row(v: &VariableReport) -> (u64, String) {
