@@ -1,6 +1,7 @@
 //! The one-call API: read a training artifact, run the serving pipeline,
 //! write the SavedModel, and report what happened.
 
+mod left_behind;
 mod text;
 mod variant;
 
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub use left_behind::{Category, LeftBehind, LeftFile};
 pub use text::{Detail, ReportText};
 pub use variant::{Variant, VariantError};
 
@@ -152,6 +154,9 @@ pub struct ExportReport {
     pub fits_n1: bool,
     /// Wall time of each stage, in the order they ran, and the total.
     pub timings: Timings,
+    /// What stays behind in a checkpoint source's directory; `None` for a
+    /// SavedModel or GraphDef source.
+    pub left_behind: Option<LeftBehind>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -232,6 +237,7 @@ pub fn export_serving_model(
     let variants = variant_reports(placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, &mut written);
+    let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
     let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
     timings.record(Stage::Total, started.elapsed());
     Ok(ExportReport {
@@ -249,6 +255,7 @@ pub fn export_serving_model(
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
+        left_behind,
     })
 }
 
@@ -340,6 +347,26 @@ fn dropped_or_warning(model: &Model, written: &mut WriteReport) -> Vec<DroppedVa
         written.warnings.push(warning);
         Vec::new()
     })
+}
+
+/// What a checkpoint source leaves in its directory. Like the dropped
+/// variables, failing to list it is only a warning.
+fn left_behind_or_warning(
+    located: &Source,
+    dropped: &[DroppedVariable],
+    written: &mut WriteReport,
+) -> Option<LeftBehind> {
+    let Source::Checkpoint { prefix, meta } = located else {
+        return None;
+    };
+    let dropped_bytes = dropped.iter().map(|v| v.bytes).sum();
+    left_behind::left_behind(prefix, meta, dropped_bytes)
+        .map_err(|e| {
+            let dir = directory_of(prefix);
+            let warning = format!("could not list {}: {e}", dir.display());
+            written.warnings.push(warning);
+        })
+        .ok()
 }
 
 /// Every path an export of `source` (located as `located`, with variables

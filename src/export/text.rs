@@ -4,6 +4,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
+use super::left_behind::{Category, LeftBehind, LeftFile};
 use super::{ExportReport, VariantReport};
 use crate::inspect::format_bytes;
 use crate::model::Signature;
@@ -65,6 +66,9 @@ impl Display for ReportText<'_> {
         self.write_kept(f)?;
         self.write_dropped(f)?;
         self.write_assets(f)?;
+        if let Some(left) = &report.left_behind {
+            self.write_left_behind(f, left)?;
+        }
         write_size(f, report)?;
         for warning in &report.written.warnings {
             writeln!(f, "warning: {warning}")?;
@@ -159,6 +163,51 @@ impl ReportText<'_> {
         let limit = self.limit(VARIABLE_EXAMPLES);
         writeln!(f, "assets: {}", examples(assets, limit))
     }
+}
+
+impl ReportText<'_> {
+    /// The training directory's files the export left behind: per category
+    /// a count, the bytes and a few names.
+    fn write_left_behind(&self, f: &mut Formatter<'_>, left: &LeftBehind) -> fmt::Result {
+        writeln!(
+            f,
+            "left behind in {}: {} entries ({}); the output holds only the model",
+            left.directory.display(),
+            thousands(left.files.len()),
+            format_bytes(left.files.iter().map(|file| file.bytes).sum())
+        )?;
+        let limit = self.limit(VARIABLE_EXAMPLES);
+        for (category, files) in by_category(&left.files) {
+            let names: Vec<String> = files.iter().map(|file| file.name.clone()).collect();
+            writeln!(
+                f,
+                "  {}: {} ({}{}): {}",
+                category.label(),
+                thousands(files.len()),
+                if files.iter().any(|file| file.at_least) {
+                    "at least "
+                } else {
+                    ""
+                },
+                format_bytes(files.iter().map(|file| file.bytes).sum()),
+                examples(&names, limit)
+            )?;
+        }
+        writeln!(
+            f,
+            "  source checkpoint tensors not kept: {} (the variables dropped)",
+            format_bytes(left.checkpoint_bytes_not_kept)
+        )
+    }
+}
+
+/// `files` grouped by category, in the category order.
+fn by_category(files: &[LeftFile]) -> std::collections::BTreeMap<Category, Vec<&LeftFile>> {
+    let mut groups: std::collections::BTreeMap<Category, Vec<&LeftFile>> = Default::default();
+    for file in files {
+        groups.entry(file.category).or_default().push(file);
+    }
+    groups
 }
 
 fn write_header(f: &mut Formatter<'_>, report: &ExportReport) -> fmt::Result {
