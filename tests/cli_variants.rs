@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::path::Path;
 
 use prost::Message;
@@ -28,34 +27,6 @@ fn export(fixture: &str, out: &Path, extra: &[&str]) -> std::process::Output {
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     common::servegraph(&args)
-}
-
-/// Loads `export` under `tags` with `loaders` and compares with the fixture's predictions.
-fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &str) {
-    let json = common::fixture_json(fixture);
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = dir.path().join("inputs.json");
-    let expected = dir.path().join("expected.json");
-    std::fs::write(&inputs, json["test_inputs"].to_string()).unwrap();
-    std::fs::write(&expected, json["expected_outputs"].to_string()).unwrap();
-    let result = std::process::Command::new(python)
-        .arg(common::repo_root().join("tests/interop/run_saved_model.py"))
-        .args([
-            export.as_os_str(),
-            OsStr::new("--inputs"),
-            inputs.as_os_str(),
-            OsStr::new("--expected"),
-            expected.as_os_str(),
-        ])
-        .args(["--tags", tags, "--loaders", loaders, "--tolerance", "1e-4"])
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{fixture} [{tags}]: {}\n{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
 }
 
 fn meta_graph<'a>(saved_model: &'a SavedModel, tags: &[&str]) -> &'a MetaGraphDef {
@@ -99,8 +70,8 @@ fn a_gpu_variant_loads_beside_the_served_graph_with_every_loader() {
     let Some(python) = common::tensorflow_python("cli_variants::gpu_variant") else {
         return;
     };
-    judge(&python, &out, "tiny_mlp", "serve", "tf2,tf1,capi");
-    judge(&python, &out, "tiny_mlp", "serve,gpu", "tf2,tf1,capi");
+    common::judge(&python, &out, "tiny_mlp", "serve", "tf2,tf1,capi");
+    common::judge(&python, &out, "tiny_mlp", "serve,gpu", "tf2,tf1,capi");
 }
 
 #[test]
@@ -129,7 +100,7 @@ fn the_variant_keeps_device_placements_and_the_served_graph_clears_them() {
     let Some(python) = common::tensorflow_python("cli_variants::keeps_devices") else {
         return;
     };
-    judge(
+    common::judge(
         &python,
         &out,
         "sharded_partitioned",
@@ -138,7 +109,7 @@ fn the_variant_keeps_device_placements_and_the_served_graph_clears_them() {
     );
     // Only TF2 places softly: the TF1 and C API loaders, like TensorFlow
     // Serving, need the second CPU the variant was placed on.
-    judge(&python, &out, "sharded_partitioned", "serve,gpu", "tf2");
+    common::judge(&python, &out, "sharded_partitioned", "serve,gpu", "tf2");
 }
 
 #[test]

@@ -4,39 +4,11 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::path::Path;
 
 use servegraph::passes::{PassContext, Pipeline, ServingSpec};
 use servegraph::write::atomic::Overwrite;
 use servegraph::write::saved_model::{MetaGraphVariant, write_variants};
-
-fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &str) {
-    let json = common::fixture_json(fixture);
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = dir.path().join("inputs.json");
-    let expected = dir.path().join("expected.json");
-    std::fs::write(&inputs, json["test_inputs"].to_string()).unwrap();
-    std::fs::write(&expected, json["expected_outputs"].to_string()).unwrap();
-    let result = std::process::Command::new(python)
-        .arg(common::repo_root().join("tests/interop/run_saved_model.py"))
-        .args([
-            export.as_os_str(),
-            OsStr::new("--inputs"),
-            inputs.as_os_str(),
-            OsStr::new("--expected"),
-            expected.as_os_str(),
-        ])
-        .args(["--tags", tags, "--loaders", loaders, "--tolerance", "1e-4"])
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{fixture} [{tags}]: {}\n{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
-}
 
 #[test]
 fn a_saved_model_re_exports_with_its_assets() {
@@ -57,7 +29,7 @@ fn a_saved_model_re_exports_with_its_assets() {
     let Some(python) = common::tensorflow_python("export_variants::re_export") else {
         return;
     };
-    judge(&python, &second, "vocab_lookup", "serve", "tf2,tf1,capi");
+    common::judge(&python, &second, "vocab_lookup", "serve", "tf2,tf1,capi");
 }
 
 #[test]
@@ -93,8 +65,8 @@ fn cpu_and_gpu_meta_graphs_share_one_set_of_variables() {
     let Some(python) = common::tensorflow_python("export_variants::cpu_and_gpu") else {
         return;
     };
-    judge(&python, &out, "resource_int64", "serve", "tf2,tf1,capi");
-    judge(&python, &out, "resource_int64", "serve,gpu", "tf2,tf1,capi");
+    common::judge(&python, &out, "resource_int64", "serve", "tf2,tf1,capi");
+    common::judge(&python, &out, "resource_int64", "serve,gpu", "tf2,tf1,capi");
 }
 
 #[test]
@@ -142,7 +114,7 @@ fn every_source_form_exports_the_same_model() {
         return;
     };
     let (_, graphdef_export) = &exports[4];
-    judge(
+    common::judge(
         &python,
         graphdef_export,
         "tiny_mlp",

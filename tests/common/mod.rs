@@ -118,3 +118,32 @@ pub fn fixture_options(name: &str) -> servegraph::ExportOptions {
         ..servegraph::ExportOptions::default()
     }
 }
+
+/// Loads `export` under the comma-separated `tags` with `loaders` (`tf2`,
+/// `tf1`, `capi`) and compares its predictions with the fixture's own.
+pub fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &str) {
+    let json = fixture_json(fixture);
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("inputs.json");
+    let expected = dir.path().join("expected.json");
+    std::fs::write(&inputs, json["test_inputs"].to_string()).unwrap();
+    std::fs::write(&expected, json["expected_outputs"].to_string()).unwrap();
+    let result = std::process::Command::new(python)
+        .arg(repo_root().join("tests/interop/run_saved_model.py"))
+        .args([
+            export.as_os_str(),
+            std::ffi::OsStr::new("--inputs"),
+            inputs.as_os_str(),
+            std::ffi::OsStr::new("--expected"),
+            expected.as_os_str(),
+        ])
+        .args(["--tags", tags, "--loaders", loaders, "--tolerance", "1e-4"])
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{fixture} [{tags}]: {}\n{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
