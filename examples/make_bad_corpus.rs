@@ -19,11 +19,10 @@ use prost::Message;
 use serde::Serialize;
 use servegraph::bundle::{crc, table};
 use servegraph::proto::attr_value::Value;
-use servegraph::proto::tensor_shape_proto::Dim;
 use servegraph::proto::{
-    AttrValue, BundleEntryProto, DataType, GraphDef, MetaGraphDef, NodeDef, SavedModel,
-    TensorProto, TensorShapeProto,
+    AttrValue, BundleEntryProto, DataType, GraphDef, MetaGraphDef, NodeDef, SavedModel, TensorProto,
 };
+use servegraph::typing::shape_proto;
 
 const TINY_PREFIX: &str = "model.ckpt-5";
 const TINY_META: &str = "model.ckpt-5.meta";
@@ -488,7 +487,7 @@ fn bundle_cases(corpus: &mut Corpus) -> Result<()> {
         )?
         .tiny()?;
     case.edit_entry(TINY_INDEX, "hidden/kernel", |e| {
-        e.shape = Some(shape(&[1 << 25, 1 << 25]));
+        e.shape = Some(shape_proto(&[1 << 25, 1 << 25]));
         e.size = 1 << 52;
     })?;
     case.export_tiny(&[], &["hidden/kernel"])?;
@@ -500,7 +499,7 @@ fn bundle_cases(corpus: &mut Corpus) -> Result<()> {
         )?
         .tiny()?;
     case.edit_entry(TINY_INDEX, "hidden/kernel", |e| {
-        e.shape = Some(shape(&[-4, 3]))
+        e.shape = Some(shape_proto(&[-4, 3]))
     })?;
     case.export_tiny(&[], &["hidden/kernel"])?;
 
@@ -509,19 +508,6 @@ fn bundle_cases(corpus: &mut Corpus) -> Result<()> {
         .tiny()?;
     case.edit_entry(TINY_INDEX, "hidden/kernel", |e| e.dtype = 999)?;
     case.export_tiny(&[], &["hidden/kernel"])
-}
-
-fn shape(dims: &[i64]) -> TensorShapeProto {
-    TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|&size| Dim {
-                size,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
-    }
 }
 
 /// A block as tables store it: contents, compression type, masked CRC-32C of both.
@@ -639,7 +625,7 @@ fn set_variable_shape(graph: &mut GraphDef, variable: &str, dims: &[i64]) -> Res
     node.attr.insert(
         "shape".into(),
         AttrValue {
-            value: Some(Value::Shape(shape(dims))),
+            value: Some(Value::Shape(shape_proto(dims))),
         },
     );
     Ok(())
@@ -749,7 +735,7 @@ fn graph_cases(corpus: &mut Corpus) -> Result<()> {
     case.edit_graph(|g| {
         let tensor = TensorProto {
             dtype: DataType::DtFloat as i32,
-            tensor_shape: Some(shape(&[1 << 20, 1 << 20])),
+            tensor_shape: Some(shape_proto(&[1 << 20, 1 << 20])),
             ..TensorProto::default()
         };
         with_bias_const(g, bias_const("huge_bias", tensor))
@@ -765,7 +751,7 @@ fn graph_cases(corpus: &mut Corpus) -> Result<()> {
     case.edit_graph(|g| {
         let tensor = TensorProto {
             dtype: DataType::DtFloat as i32,
-            tensor_shape: Some(shape(&[2])),
+            tensor_shape: Some(shape_proto(&[2])),
             tensor_content: vec![0u8; 7].into(),
             ..TensorProto::default()
         };

@@ -570,8 +570,6 @@ pub(crate) fn extend_length(crc: u32, len: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::TensorShapeProto;
-    use crate::proto::tensor_shape_proto::Dim;
 
     /// A one-shard bundle whose index holds `entries` (and a header) and
     /// whose data shard is `shard_len` zero bytes.
@@ -597,16 +595,7 @@ mod tests {
     fn float_entry(dims: &[i64], offset: i64, size: i64) -> BundleEntryProto {
         BundleEntryProto {
             dtype: DataType::DtFloat as i32,
-            shape: Some(TensorShapeProto {
-                dim: dims
-                    .iter()
-                    .map(|&size| Dim {
-                        size,
-                        name: String::new(),
-                    })
-                    .collect(),
-                unknown_rank: false,
-            }),
+            shape: Some(crate::typing::shape_proto(dims)),
             offset,
             size,
             ..Default::default()
