@@ -24,6 +24,7 @@ use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
 use crate::timings::{Stage, Timings};
+use crate::warmup::{WARMUP_FILE_NAME, WarmupFile, WarmupRecords, WarmupReport};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
@@ -69,6 +70,10 @@ pub struct ExportOptions {
     pub allow_custom_ops: bool,
     /// Told how the variable copy advances (the CLI draws a progress bar). Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// A JSON file of predict requests (`{"instances": [...]}`) written as
+    /// TensorFlow Serving's warm-up records; checked against the signature
+    /// before anything is written. Default: none.
+    pub warmup: Option<PathBuf>,
 }
 
 impl Default for ExportOptions {
@@ -86,6 +91,7 @@ impl Default for ExportOptions {
             source_tags: Vec::new(),
             allow_custom_ops: false,
             progress: None,
+            warmup: None,
         }
     }
 }
@@ -123,6 +129,7 @@ impl ExportOptions {
         WriteOptions {
             overwrite: self.overwrite,
             progress: self.progress.clone(),
+            ..WriteOptions::default()
         }
     }
 }
@@ -157,6 +164,8 @@ pub struct ExportReport {
     /// What stays behind in a checkpoint source's directory; `None` for a
     /// SavedModel or GraphDef source.
     pub left_behind: Option<LeftBehind>,
+    /// The TensorFlow Serving warm-up records written, if asked for.
+    pub warmup: Option<WarmupReport>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -210,11 +219,14 @@ pub fn export_serving_model(
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
-    let output = checked_output(
-        out_dir,
-        &source_paths(source, &located, checkpoint),
-        options,
-    )?;
+    let mut reads = source_paths(source, &located, checkpoint);
+    reads.extend(options.warmup.clone());
+    let output = checked_output(out_dir, &reads, options)?;
+    let warmup = options
+        .warmup
+        .as_deref()
+        .map(WarmupFile::read)
+        .transpose()?;
     let mut model = read::read_source_for(
         &located,
         checkpoint,
@@ -226,19 +238,25 @@ pub fn export_serving_model(
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
     let (passes, placed) = run_passes(&mut model, options, &mut timings)?;
     timings.time(Stage::Check, || check_model(&model))?;
+    let warmup_records = warmup_records(warmup.as_ref(), &model, options)?;
     let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
-    let mut written = write_variants_with(
-        &meta_graphs,
-        &output,
-        &options.write_options(),
-        &mut timings,
-    )?;
+    let mut write_options = options.write_options();
+    if let Some(records) = &warmup_records {
+        let name = WARMUP_FILE_NAME.to_string();
+        write_options
+            .assets_extra
+            .insert(name, records.file.clone());
+    }
+    let mut written = write_variants_with(&meta_graphs, &output, &write_options, &mut timings)?;
     written.path = out_dir.to_path_buf();
     let variants = variant_reports(placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, &mut written);
     let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
-    let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
+    let total_bytes = written.saved_model_bytes
+        + written.variables_bytes
+        + written.assets_bytes
+        + written.assets_extra_bytes;
     timings.record(Stage::Total, started.elapsed());
     Ok(ExportReport {
         source: source.to_path_buf(),
@@ -256,7 +274,22 @@ pub fn export_serving_model(
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
         left_behind,
+        warmup: warmup.zip(warmup_records).map(|(file, r)| file.report(&r)),
     })
+}
+
+/// The warm-up file's records, checked against the served signature.
+fn warmup_records(
+    warmup: Option<&WarmupFile>,
+    model: &Model,
+    options: &ExportOptions,
+) -> Result<Option<WarmupRecords>, Error> {
+    let Some(warmup) = warmup else {
+        return Ok(None);
+    };
+    Ok(Some(
+        warmup.records(&model.signatures, &options.signature_name)?,
+    ))
 }
 
 /// Runs the serving pipeline once. With variants, the graph is copied for

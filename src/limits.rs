@@ -71,6 +71,21 @@ pub const MAX_MATCH_DEPTH: usize = 64;
 /// Real graphs chain a handful; the cap keeps a hostile chain linear.
 pub const MAX_IDENTITY_HOPS: usize = 1000;
 
+/// Largest warm-up JSON file read. Warm-up wants a few representative
+/// requests, not a data set; 64 MiB of JSON is thousands of image-sized
+/// examples, and parsed JSON takes a small multiple of its text in memory.
+pub const MAX_WARMUP_FILE_BYTES: u64 = 64 << 20;
+
+/// Most instances a warm-up file may list. TensorFlow Serving refuses to
+/// load a model whose warm-up file holds more than 1000 records, and the
+/// instances become one batched record plus one record each.
+pub const MAX_WARMUP_INSTANCES: usize = 999;
+
+/// Most values (tensor elements) a warm-up file may give in all. Each
+/// value is written twice (in the batch and alone), so 16 Mi values keep
+/// the records well under a gigabyte even for float64.
+pub const MAX_WARMUP_VALUES: u64 = 1 << 24;
+
 #[cfg(test)]
 mod tests {
     use prost::Message;

@@ -13,6 +13,11 @@
 )]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/tensorflow.rs"));
+
+    /// The few TensorFlow Serving messages servegraph writes (warm-up records).
+    pub mod serving {
+        include!(concat!(env!("OUT_DIR"), "/tensorflow.serving.rs"));
+    }
 }
 
 pub use generated::*;

@@ -90,6 +90,10 @@ struct ExportArgs {
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
     allow_custom_ops: bool,
+    /// Write TensorFlow Serving warm-up requests (assets.extra/tf_serving_warmup_requests)
+    /// from a predict request body: {"instances": [...]} or {"inputs": ...}.
+    #[arg(long, value_name = "FILE.json")]
+    warmup: Option<PathBuf>,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -241,6 +245,7 @@ impl ExportArgs {
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
+            warmup: self.warmup,
             ..ExportOptions::default()
         })
     }

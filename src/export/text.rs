@@ -10,6 +10,7 @@ use crate::inspect::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
 use crate::typing::dtype_name;
+use crate::warmup::WarmupReport;
 use crate::write::saved_model::VariableReport;
 
 /// How much of each list the text shows.
@@ -66,6 +67,9 @@ impl Display for ReportText<'_> {
         self.write_kept(f)?;
         self.write_dropped(f)?;
         self.write_assets(f)?;
+        if let Some(warmup) = &report.warmup {
+            write_warmup(f, warmup)?;
+        }
         if let Some(left) = &report.left_behind {
             self.write_left_behind(f, left)?;
         }
@@ -266,6 +270,19 @@ fn write_variant(f: &mut Formatter<'_>, variant: &VariantReport) -> fmt::Result 
         variant.name,
         variant.tags.join(","),
         thousands(variant.placed_nodes)
+    )
+}
+
+/// `warm-up: 4 records from 3 instances (1.2 kB) in assets.extra/...`.
+fn write_warmup(f: &mut Formatter<'_>, warmup: &WarmupReport) -> fmt::Result {
+    writeln!(
+        f,
+        "warm-up: {} records from {} instances of {} ({}) in {}",
+        thousands(warmup.records),
+        thousands(warmup.instances),
+        warmup.source.display(),
+        format_bytes(warmup.bytes),
+        warmup.file
     )
 }
 

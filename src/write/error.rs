@@ -49,6 +49,8 @@ pub enum WriteError {
         path: PathBuf,
         root: PathBuf,
     },
+    #[error("assets.extra file {name:?} is not a plain file name: {reason}")]
+    UnsafeExtraName { name: String, reason: &'static str },
     #[error("cannot write {path}")]
     Io {
         path: PathBuf,

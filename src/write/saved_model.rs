@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use prost::Message;
 use serde::Serialize;
 
@@ -37,6 +38,8 @@ pub struct WriteReport {
     pub saved_model_bytes: u64,
     pub variables_bytes: u64,
     pub assets_bytes: u64,
+    /// Bytes of the files written under `assets.extra/` (warm-up requests).
+    pub assets_extra_bytes: u64,
     /// What went wrong after the output was in place (it stands regardless).
     pub warnings: Vec<String>,
 }
@@ -57,14 +60,19 @@ pub struct MetaGraphVariant<'a> {
     pub tags: Vec<String>,
 }
 
-/// How to write: whether an existing output may be replaced, and who hears
-/// how the variable copy advances. `Default`: refuse, nobody.
+/// How to write: whether an existing output may be replaced, who hears
+/// how the variable copy advances, and which extra files to add.
+/// `Default`: refuse, nobody, none.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// Replace an existing output directory. Default: refuse.
     pub overwrite: Overwrite,
     /// Told the bytes copied into `variables/`. Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// Files written under `assets.extra/` (name → contents), which serving
+    /// systems read and the loaders ignore, such as TensorFlow Serving's
+    /// warm-up requests. Default: none.
+    pub assets_extra: BTreeMap<String, Bytes>,
 }
 
 /// Writes one model under `tags`.
@@ -76,7 +84,7 @@ pub fn write_saved_model(
 ) -> Result<WriteReport, WriteError> {
     let options = WriteOptions {
         overwrite,
-        progress: None,
+        ..WriteOptions::default()
     };
     write_saved_model_with(model, tags, out_dir, &options, &mut Timings::new())
 }
@@ -106,7 +114,7 @@ pub fn write_variants(
 ) -> Result<WriteReport, WriteError> {
     let options = WriteOptions {
         overwrite,
-        progress: None,
+        ..WriteOptions::default()
     };
     write_variants_with(variants, out_dir, &options, &mut Timings::new())
 }
@@ -154,6 +162,7 @@ pub fn write_variants_with(
         write_saved_model_file(staged.path(), &saved_model)
     })?;
     report.assets_bytes = dir_size(&staged.path().join("assets"));
+    report.assets_extra_bytes = write_assets_extra(staged.path(), &options.assets_extra)?;
     report.warnings = timings.time(Stage::Fsync, || staged.commit())?;
     Ok(report)
 }
@@ -298,6 +307,32 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
     })?;
     std::fs::copy(&asset.source, assets_dir.join(&asset.filename)).map_err(copy_error)?;
     Ok(())
+}
+
+/// Writes each of `files` under `assets.extra/`; returns the bytes written.
+fn write_assets_extra(staging: &Path, files: &BTreeMap<String, Bytes>) -> Result<u64, WriteError> {
+    if files.is_empty() {
+        return Ok(0);
+    }
+    let dir = staging.join("assets.extra");
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    let mut written = 0;
+    for (name, contents) in files {
+        if let Some(reason) = asset_name_problem(name) {
+            return Err(WriteError::UnsafeExtraName {
+                name: name.clone(),
+                reason,
+            });
+        }
+        let file = dir.join(name);
+        std::fs::write(&file, contents).map_err(io_error(&file))?;
+        written += contents.len() as u64;
+    }
+    Ok(written)
 }
 
 fn dir_size(dir: &Path) -> u64 {
