@@ -264,3 +264,117 @@ fn describe(value: &Value) -> String {
     };
     format!("{kind} {short}")
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn convert(value: Value, dtype: DataType) -> Result<Tensor, ValueError> {
+        to_tensor(&value, dtype, &mut Budget::new(1000))
+    }
+
+    #[test]
+    fn nested_lists_give_the_shape_and_numbers_convert_to_floats() {
+        let tensor = convert(json!([[1, 2.5], [-3, 4e-1]]), DataType::DtFloat).unwrap();
+        assert_eq!(tensor.shape, [2, 2]);
+        assert_eq!(tensor.values, Values::F32(vec![1.0, 2.5, -3.0, 0.4]));
+        let scalar = convert(json!(7), DataType::DtDouble).unwrap();
+        assert_eq!(scalar.shape, Vec::<i64>::new());
+        assert_eq!(scalar.values, Values::F64(vec![7.0]));
+        let half = convert(json!([0.5]), DataType::DtHalf).unwrap();
+        assert_eq!(half.values, Values::F16(vec![f16::from_f32(0.5)]));
+    }
+
+    #[test]
+    fn integers_must_be_whole_and_in_range() {
+        let ok = convert(json!([-128, 127]), DataType::DtInt8).unwrap();
+        assert_eq!(ok.values, Values::I8(vec![-128, 127]));
+        let big = convert(json!([u64::MAX]), DataType::DtUint64).unwrap();
+        assert_eq!(big.values, Values::U64(vec![u64::MAX]));
+        for (value, dtype) in [
+            (json!([128]), DataType::DtInt8),
+            (json!([-1]), DataType::DtUint8),
+            (json!([1.5]), DataType::DtInt64),
+            (json!([1.0]), DataType::DtInt32),
+            (json!([true]), DataType::DtInt32),
+        ] {
+            let err = convert(value.clone(), dtype).unwrap_err();
+            assert!(
+                matches!(&err, ValueError::Element { element, .. } if element == "[0]"),
+                "{value} as {dtype:?}: {err:?}"
+            );
+        }
+        let err = convert(json!([1e39]), DataType::DtFloat).unwrap_err();
+        assert!(err.to_string().contains("float32"), "{err}");
+    }
+
+    #[test]
+    fn strings_are_text_or_base64_bytes() {
+        let value = json!([["cat", {"b64": "AP8="}], ["", {"b64": "AP8"}]]);
+        let tensor = convert(value, DataType::DtString).unwrap();
+        let expected: Vec<Bytes> = vec![
+            Bytes::from_static(b"cat"),
+            Bytes::from_static(&[0, 255]),
+            Bytes::new(),
+            Bytes::from_static(&[0, 255]),
+        ];
+        assert_eq!(tensor.values, Values::Strings(expected));
+        let err = convert(json!([{"b64": "!!"}]), DataType::DtString).unwrap_err();
+        assert!(matches!(err, ValueError::Base64 { .. }), "{err:?}");
+        let err = convert(json!([3]), DataType::DtString).unwrap_err();
+        assert!(err.to_string().contains("the number 3"), "{err}");
+        let err = convert(json!(["x"]), DataType::DtFloat).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "element [0] is the string \"x\", but a float32 value was expected"
+        );
+    }
+
+    #[test]
+    fn bools_are_json_bools() {
+        let tensor = convert(json!([true, false]), DataType::DtBool).unwrap();
+        assert_eq!(tensor.values, Values::Bool(vec![true, false]));
+        assert!(convert(json!([1]), DataType::DtBool).is_err());
+    }
+
+    #[test]
+    fn irregular_nesting_names_the_element() {
+        let err = convert(json!([[1, 2], [3]]), DataType::DtFloat).unwrap_err();
+        assert_eq!(
+            err,
+            ValueError::Ragged {
+                element: "[1]".into(),
+                expected: 2,
+                found: 1
+            }
+        );
+        let err = convert(json!([[1, 2], [3, [4]]]), DataType::DtFloat).unwrap_err();
+        assert_eq!(
+            err,
+            ValueError::TooDeep {
+                element: "[1][1]".into()
+            }
+        );
+        let err = convert(json!([[1, 2], 3]), DataType::DtFloat).unwrap_err();
+        assert!(
+            err.to_string().contains("element [1] is the number 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_budget_counts_values_across_conversions() {
+        let mut budget = Budget::new(5);
+        assert!(to_tensor(&json!([1, 2, 3]), DataType::DtFloat, &mut budget).is_ok());
+        let err = to_tensor(&json!([1, 2, 3]), DataType::DtFloat, &mut budget).unwrap_err();
+        assert_eq!(err, ValueError::TooManyValues { limit: 5 });
+    }
+
+    #[test]
+    fn dtypes_without_a_json_spelling_are_refused() {
+        let err = convert(json!([1]), DataType::DtComplex64).unwrap_err();
+        assert_eq!(err, ValueError::UnsupportedDtype("complex64".into()));
+    }
+}

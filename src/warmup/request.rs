@@ -381,3 +381,238 @@ fn stacked_proto<'a>(
     proto.tensor_content = content.into();
     proto
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::PREDICT_METHOD;
+    use crate::proto::DataType;
+    use crate::tensor::Tensor;
+
+    const SIGNATURE: &str = "serving_default";
+
+    fn signature(inputs: &[(&str, DataType, Option<&[i64]>)]) -> Signature {
+        Signature {
+            method_name: PREDICT_METHOD.into(),
+            inputs: inputs
+                .iter()
+                .map(|&(key, dtype, shape)| {
+                    let spec = TensorSpec {
+                        name: format!("{key}:0"),
+                        dtype,
+                        shape: shape.map(<[i64]>::to_vec),
+                    };
+                    (key.to_string(), spec)
+                })
+                .collect(),
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    fn features(shape: &[i64]) -> Signature {
+        signature(&[("x", DataType::DtFloat, Some(shape))])
+    }
+
+    fn records(body: Value, signature: &Signature) -> Result<Vec<RecordInputs>, RequestError> {
+        let body = Body::parse(body)?;
+        body.records(SIGNATURE, signature, &mut Budget::new(10_000))
+    }
+
+    /// Each record's tensor under `key`, decoded.
+    fn tensors(records: &[RecordInputs], key: &str) -> Vec<Tensor> {
+        records
+            .iter()
+            .map(|r| Tensor::from_proto(&r[key]).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn instances_make_one_batch_then_one_record_each() {
+        let body = json!({"instances": [[1, 2], {"x": [3, 4]}, [5, 6]]});
+        let records = records(body, &features(&[-1, 2])).unwrap();
+        let shapes: Vec<Vec<i64>> = tensors(&records, "x")
+            .into_iter()
+            .map(|t| t.shape)
+            .collect();
+        assert_eq!(shapes, [vec![3, 2], vec![1, 2], vec![1, 2], vec![1, 2]]);
+        let batch = Tensor::from_proto(&records[0]["x"]).unwrap();
+        assert_eq!(batch.values, Values::F32(vec![1., 2., 3., 4., 5., 6.]));
+        let third = Tensor::from_proto(&records[3]["x"]).unwrap();
+        assert_eq!(third.values, Values::F32(vec![5., 6.]));
+    }
+
+    #[test]
+    fn one_instance_is_one_record() {
+        let records = records(json!({"instances": [[1, 2]]}), &features(&[-1, 2])).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(tensors(&records, "x")[0].shape, [1, 2]);
+    }
+
+    #[test]
+    fn a_fixed_batch_dimension_keeps_only_records_of_its_size() {
+        let body = json!({"instances": [[1], [2]]});
+        let alone = records(body.clone(), &features(&[1, 1])).unwrap();
+        assert_eq!(alone.len(), 2);
+        let together = records(body.clone(), &features(&[2, 1])).unwrap();
+        assert_eq!(together.len(), 1);
+        assert_eq!(tensors(&together, "x")[0].shape, [2, 1]);
+        let err = records(body, &features(&[3, 1])).unwrap_err();
+        assert_eq!(
+            err,
+            RequestError::BatchSize {
+                key: "x".into(),
+                size: 3,
+                instances: 2
+            }
+        );
+    }
+
+    #[test]
+    fn strings_stack_in_string_val() {
+        let sig = signature(&[("t", DataType::DtString, Some(&[-1]))]);
+        let records = records(json!({"instances": ["a", {"b64": "Yg=="}]}), &sig).unwrap();
+        let batch = Tensor::from_proto(&records[0]["t"]).unwrap();
+        assert_eq!(batch.shape, [2]);
+        let expected = vec![bytes::Bytes::from("a"), bytes::Bytes::from("b")];
+        assert_eq!(batch.values, Values::Strings(expected));
+    }
+
+    #[test]
+    fn keys_must_be_exactly_the_signatures_inputs() {
+        let two = signature(&[
+            ("a", DataType::DtInt64, Some(&[-1])),
+            ("b", DataType::DtBool, Some(&[-1, 2])),
+        ]);
+        let ok = json!({"instances": [{"a": 1, "b": [true, false]}]});
+        assert_eq!(records(ok, &two).unwrap().len(), 1);
+        let err = records(
+            json!({"instances": [{"a": 1, "b": [true, false]}, {"a": 2, "c": 1}]}),
+            &two,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "instance 1 has input \"c\", which the signature does not have (its inputs: a, b)"
+        );
+        let err = records(json!({"instances": [{"a": 1}]}), &two).unwrap_err();
+        assert_eq!(
+            err,
+            RequestError::MissingKey {
+                at: Place::Instance(0),
+                key: "b".into()
+            }
+        );
+        let err = records(json!({"instances": [1]}), &two).unwrap_err();
+        assert!(matches!(err, RequestError::NeedsNames { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn shapes_are_checked_without_the_batch_dimension() {
+        let err = records(json!({"instances": [[1, 2, 3]]}), &features(&[-1, 2])).unwrap_err();
+        assert!(
+            matches!(&err, RequestError::Shape { at: Place::Instance(0), key, found, .. }
+                if key == "x" && found == &[3]),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("[2] per instance"), "{err}");
+        // -1 inner dimensions and unknown ranks take any size, but instances must agree.
+        let any = features(&[-1, -1]);
+        assert!(records(json!({"instances": [[1, 2, 3]]}), &any).is_ok());
+        let err = records(json!({"instances": [[1, 2, 3], [1]]}), &any).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RequestError::Unstackable {
+                    at: Place::Instance(1),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let unknown = signature(&[("x", DataType::DtFloat, None)]);
+        assert_eq!(
+            records(json!({"instances": [[[1]], [[2]]]}), &unknown)
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn values_name_the_instance_and_key() {
+        let err = records(
+            json!({"instances": [[1, 2], [1, "two"]]}),
+            &features(&[-1, 2]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "instance 1, input \"x\": element [1] is the string \"two\", but a float32 value was expected"
+        );
+    }
+
+    #[test]
+    fn a_scalar_input_cannot_take_instances() {
+        let err = records(json!({"instances": [1]}), &features(&[])).unwrap_err();
+        assert_eq!(err, RequestError::ScalarInput { key: "x".into() });
+        let records = records(json!({"inputs": 1}), &features(&[])).unwrap();
+        assert_eq!(tensors(&records, "x")[0].shape, Vec::<i64>::new());
+    }
+
+    #[test]
+    fn columns_are_one_record_checked_against_the_whole_shape() {
+        let sig = features(&[-1, 2]);
+        let records_ = records(json!({"inputs": {"x": [[1, 2], [3, 4], [5, 6]]}}), &sig).unwrap();
+        assert_eq!(records_.len(), 1);
+        assert_eq!(tensors(&records_, "x")[0].shape, [3, 2]);
+        let err = records(json!({"inputs": [1, 2]}), &sig).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RequestError::Shape {
+                    at: Place::Inputs,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn the_outline_is_checked_first() {
+        let outline = |body: Value| Body::parse(body).unwrap_err();
+        assert!(matches!(outline(json!([1])), RequestError::NotARequest(_)));
+        assert!(matches!(
+            outline(json!({"instances": [1], "inputs": 1})),
+            RequestError::NotARequest(_)
+        ));
+        assert!(matches!(
+            outline(json!({"examples": [1]})),
+            RequestError::NotARequest(_)
+        ));
+        assert!(matches!(
+            outline(json!({"instances": 1})),
+            RequestError::NotARequest(_)
+        ));
+        assert_eq!(outline(json!({"instances": []})), RequestError::NoInstances);
+        let many = vec![json!(1); MAX_WARMUP_INSTANCES + 1];
+        assert!(matches!(
+            outline(json!({ "instances": many })),
+            RequestError::TooManyInstances { .. }
+        ));
+    }
+
+    #[test]
+    fn a_named_signature_must_be_the_exports() {
+        let body = json!({"signature_name": "other", "instances": [[1]]});
+        let err = records(body, &features(&[-1, 1])).unwrap_err();
+        assert!(
+            matches!(err, RequestError::OtherSignature { .. }),
+            "{err:?}"
+        );
+        let body = json!({"signature_name": SIGNATURE, "instances": [[1]]});
+        assert!(records(body, &features(&[-1, 1])).is_ok());
+    }
+}
