@@ -222,11 +222,8 @@ pub fn export_serving_model(
     let mut reads = source_paths(source, &located, checkpoint);
     reads.extend(options.warmup.clone());
     let output = checked_output(out_dir, &reads, options)?;
-    let warmup = options
-        .warmup
-        .as_deref()
-        .map(WarmupFile::read)
-        .transpose()?;
+    let warmup = options.warmup.as_deref().map(WarmupFile::read);
+    let warmup = warmup.transpose()?;
     let mut model = read::read_source_for(
         &located,
         checkpoint,
@@ -240,23 +237,14 @@ pub fn export_serving_model(
     timings.time(Stage::Check, || check_model(&model))?;
     let warmup_records = warmup_records(warmup.as_ref(), &model, options)?;
     let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
-    let mut write_options = options.write_options();
-    if let Some(records) = &warmup_records {
-        let name = WARMUP_FILE_NAME.to_string();
-        write_options
-            .assets_extra
-            .insert(name, records.file.clone());
-    }
+    let write_options = write_options_with(options, warmup_records.as_ref());
     let mut written = write_variants_with(&meta_graphs, &output, &write_options, &mut timings)?;
     written.path = out_dir.to_path_buf();
     let variants = variant_reports(placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, &mut written);
     let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
-    let total_bytes = written.saved_model_bytes
-        + written.variables_bytes
-        + written.assets_bytes
-        + written.assets_extra_bytes;
+    let total_bytes = written.total_bytes();
     timings.record(Stage::Total, started.elapsed());
     Ok(ExportReport {
         source: source.to_path_buf(),
@@ -276,6 +264,15 @@ pub fn export_serving_model(
         left_behind,
         warmup: warmup.zip(warmup_records).map(|(file, r)| file.report(&r)),
     })
+}
+
+/// The options' write options, with the warm-up records (if any) among the
+/// `assets.extra` files.
+fn write_options_with(options: &ExportOptions, warmup: Option<&WarmupRecords>) -> WriteOptions {
+    let mut write = options.write_options();
+    let file = warmup.map(|r| (WARMUP_FILE_NAME.to_string(), r.file.clone()));
+    write.assets_extra.extend(file);
+    write
 }
 
 /// The warm-up file's records, checked against the served signature.

@@ -44,6 +44,13 @@ pub struct WriteReport {
     pub warnings: Vec<String>,
 }
 
+impl WriteReport {
+    /// Every byte written: `saved_model.pb`, variables, assets and `assets.extra`.
+    pub fn total_bytes(&self) -> u64 {
+        self.saved_model_bytes + self.variables_bytes + self.assets_bytes + self.assets_extra_bytes
+    }
+}
+
 /// One variable kept in the export.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct VariableReport {
