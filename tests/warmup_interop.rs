@@ -152,7 +152,7 @@ fn every_fixtures_warmup_records_replay_in_tensorflow() {
         let bytes = std::fs::metadata(&written).unwrap().len();
         let warmup_report = report.warmup.expect("a warm-up report");
         assert_eq!(warmup_report.records, count + 1, "{fixture}");
-        assert_eq!(warmup_report.instances, count, "{fixture}");
+        assert_eq!(warmup_report.instances, Some(count), "{fixture}");
         assert_eq!(warmup_report.bytes, bytes, "{fixture}");
         assert_eq!(report.written.assets_extra_bytes, bytes, "{fixture}");
         let replayed = replay(&python, &out, &fixture);
@@ -217,8 +217,16 @@ fn the_report_says_how_many_records_and_bytes() {
     let text_dir = tempfile::tempdir().unwrap();
     let output = export_tiny_mlp(text_dir.path(), body, &[]);
     let text = String::from_utf8_lossy(&output.stdout);
+    let columns_dir = tempfile::tempdir().unwrap();
+    let columns = r#"{"inputs": {"features": [[1, 2, 3, 4], [5, 6, 7, 8]]}}"#;
+    let output = export_tiny_mlp(columns_dir.path(), columns, &[]);
+    let columns_text = String::from_utf8_lossy(&output.stdout);
     assert!(
-        text.contains("warm-up: 3 records from 2 instances"),
+        columns_text.contains("warm-up: 1 record from the \"inputs\" of "),
+        "{columns_text}"
+    );
+    assert!(
+        text.contains("warm-up: 3 records from 2 instances in "),
         "{text}"
     );
     assert!(
@@ -326,4 +334,32 @@ fn a_warmup_file_inside_the_output_is_never_replaced() {
         stderr(&output)
     );
     assert!(warmup.is_file(), "the warm-up file is still there");
+}
+
+#[test]
+fn assets_extra_names_stay_inside_assets_extra() {
+    use servegraph::write::saved_model::{MetaGraphVariant, WriteOptions, write_variants_with};
+    let model = servegraph::Model::default();
+    let variants = [MetaGraphVariant {
+        model: &model,
+        tags: vec!["serve".into()],
+    }];
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, out: &Path| {
+        let options = WriteOptions {
+            assets_extra: [(name.to_string(), bytes::Bytes::from_static(b"data"))].into(),
+            ..WriteOptions::default()
+        };
+        write_variants_with(&variants, out, &options, &mut Default::default())
+    };
+    let out = dir.path().join("model");
+    let err = write("../escape", &out).unwrap_err();
+    assert!(err.to_string().contains("\"../escape\""), "{err}");
+    assert!(!out.exists() && !dir.path().join("escape").exists());
+    let report = write("notes.txt", &out).unwrap();
+    assert_eq!(report.assets_extra_bytes, 4);
+    assert_eq!(
+        std::fs::read(out.join("assets.extra/notes.txt")).unwrap(),
+        b"data"
+    );
 }

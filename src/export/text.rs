@@ -273,13 +273,21 @@ fn write_variant(f: &mut Formatter<'_>, variant: &VariantReport) -> fmt::Result 
     )
 }
 
-/// `warm-up: 4 records from 3 instances (1.2 kB) in assets.extra/...`.
+/// `warm-up: 4 records from 3 instances in requests.json (1.2 KB) in
+/// assets.extra/...`.
 fn write_warmup(f: &mut Formatter<'_>, warmup: &WarmupReport) -> fmt::Result {
+    let records = match warmup.records {
+        1 => "1 record".to_string(),
+        n => format!("{} records", thousands(n)),
+    };
+    let from = match warmup.instances {
+        Some(1) => "1 instance in ".to_string(),
+        Some(n) => format!("{} instances in ", thousands(n)),
+        None => "the \"inputs\" of ".to_string(),
+    };
     writeln!(
         f,
-        "warm-up: {} records from {} instances of {} ({}) in {}",
-        thousands(warmup.records),
-        thousands(warmup.instances),
+        "warm-up: {records} from {from}{} ({}) in {}",
         warmup.source.display(),
         format_bytes(warmup.bytes),
         warmup.file

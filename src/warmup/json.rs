@@ -177,12 +177,10 @@ fn kind_name(values: &Values) -> String {
 /// Converts one leaf into `values`' dtype, or says what it is instead.
 fn push_leaf(values: &mut Values, leaf: &Value, element: &[usize]) -> Result<(), ValueError> {
     let converted = match values {
-        Values::F16(v) => float(leaf).map(|x| v.push(f16::from_f64(x))),
-        Values::Bf16(v) => float(leaf).map(|x| v.push(bf16::from_f64(x))),
-        Values::F32(v) => float(leaf)
-            .filter(|x| x.abs() <= f64::from(f32::MAX))
-            .map(|x| v.push(x as f32)),
-        Values::F64(v) => float(leaf).map(|x| v.push(x)),
+        Values::F16(v) => float_within(leaf, f16::MAX.into()).map(|x| v.push(f16::from_f64(x))),
+        Values::Bf16(v) => float_within(leaf, bf16::MAX.into()).map(|x| v.push(bf16::from_f64(x))),
+        Values::F32(v) => float_within(leaf, f32::MAX.into()).map(|x| v.push(x as f32)),
+        Values::F64(v) => float_within(leaf, f64::MAX).map(|x| v.push(x)),
         Values::I8(v) => integer(leaf).map(|x| v.push(x)),
         Values::I16(v) => integer(leaf).map(|x| v.push(x)),
         Values::I32(v) => integer(leaf).map(|x| v.push(x)),
@@ -202,9 +200,10 @@ fn push_leaf(values: &mut Values, leaf: &Value, element: &[usize]) -> Result<(),
     })
 }
 
-/// A JSON number as a float.
-fn float(leaf: &Value) -> Option<f64> {
-    leaf.as_number()?.as_f64()
+/// A JSON number as a float, if its magnitude is at most `max` (the
+/// dtype's largest finite value: a number past it would become infinity).
+fn float_within(leaf: &Value, max: f64) -> Option<f64> {
+    leaf.as_number()?.as_f64().filter(|x| x.abs() <= max)
 }
 
 /// A JSON integer that fits `T` (a number with a fraction or exponent is not one).
@@ -245,24 +244,25 @@ pub fn b64_text(value: &Value) -> Option<&str> {
     }
 }
 
-/// What a JSON value is, for an error: `the string "cat"`, `the number 1.5`.
+/// What a JSON value is, for an error: `the string "cat"`, `the number
+/// 1.5`, `an object with keys "a", "b"`. Long strings are cut.
 fn describe(value: &Value) -> String {
     const SHOWN: usize = 40;
-    let text = value.to_string();
-    let short = if text.chars().count() > SHOWN {
-        format!("{}...", text.chars().take(SHOWN).collect::<String>())
-    } else {
-        text
-    };
-    let kind = match value {
-        Value::Null => return "null".into(),
-        Value::Bool(_) => "the bool",
-        Value::Number(_) => "the number",
-        Value::String(_) => "the string",
-        Value::Array(_) => "the list",
-        Value::Object(_) => "the object",
-    };
-    format!("{kind} {short}")
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the bool {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.chars().count() > SHOWN => {
+            let start: String = s.chars().take(SHOWN).collect();
+            format!("the string {:?}...", start)
+        }
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(items) => format!("a list of {} entries", items.len()),
+        Value::Object(fields) => {
+            let keys: Vec<String> = fields.keys().take(5).map(|k| format!("{k:?}")).collect();
+            format!("an object with keys {}", keys.join(", "))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -308,6 +308,9 @@ mod tests {
         }
         let err = convert(json!([1e39]), DataType::DtFloat).unwrap_err();
         assert!(err.to_string().contains("float32"), "{err}");
+        assert!(convert(json!([65504]), DataType::DtHalf).is_ok());
+        let err = convert(json!([65520]), DataType::DtHalf).unwrap_err();
+        assert!(err.to_string().contains("float16"), "{err}");
     }
 
     #[test]

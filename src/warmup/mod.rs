@@ -49,7 +49,8 @@ pub struct WarmupRecords {
     /// The whole TFRecord file.
     pub file: Bytes,
     pub records: usize,
-    pub instances: usize,
+    /// The instances listed; `None` for a columnar (`"inputs"`) request.
+    pub instances: Option<usize>,
 }
 
 /// What the export wrote for warm-up.
@@ -59,7 +60,8 @@ pub struct WarmupReport {
     pub source: PathBuf,
     /// Where they are in the export, relative to it.
     pub file: String,
-    pub instances: usize,
+    /// The instances listed; `None` for a columnar (`"inputs"`) request.
+    pub instances: Option<usize>,
     pub records: usize,
     pub bytes: u64,
 }
@@ -68,8 +70,12 @@ impl WarmupFile {
     /// Reads `path` (at most [`MAX_WARMUP_FILE_BYTES`]) and checks that it is
     /// a request body in outline.
     pub fn read(path: &Path) -> Result<WarmupFile, WarmupError> {
-        let text = read_capped(path)?;
-        let value = serde_json::from_slice(&text).map_err(|source| WarmupError::Json {
+        WarmupFile::parse(path, &read_capped(path)?)
+    }
+
+    /// Parses `text`, the contents of `path` (which errors name).
+    pub fn parse(path: &Path, text: &[u8]) -> Result<WarmupFile, WarmupError> {
+        let value = serde_json::from_slice(text).map_err(|source| WarmupError::Json {
             path: path.to_path_buf(),
             source,
         })?;

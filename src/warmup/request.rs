@@ -75,11 +75,11 @@ impl Body {
         })
     }
 
-    /// How many examples the body gives (`"inputs"` counts as one request).
-    pub fn instances(&self) -> usize {
+    /// How many instances the body lists; `None` for `"inputs"`.
+    pub fn instances(&self) -> Option<usize> {
         match &self.examples {
-            Examples::Instances(instances) => instances.len(),
-            Examples::Inputs(_) => 1,
+            Examples::Instances(instances) => Some(instances.len()),
+            Examples::Inputs(_) => None,
         }
     }
 
