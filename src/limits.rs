@@ -73,7 +73,9 @@ pub const MAX_IDENTITY_HOPS: usize = 1000;
 
 /// Largest warm-up JSON file read. Warm-up wants a few representative
 /// requests, not a data set; 64 MiB of JSON is thousands of image-sized
-/// examples, and parsed JSON takes a small multiple of its text in memory.
+/// examples. The whole file is parsed before it is checked, and parsed JSON
+/// takes a few times its text in memory (a 45 MB list of numbers peaked at
+/// 213 MB), so this cap also bounds that.
 pub const MAX_WARMUP_FILE_BYTES: u64 = 64 << 20;
 
 /// Most instances a warm-up file may list. TensorFlow Serving refuses to

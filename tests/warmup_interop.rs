@@ -363,3 +363,16 @@ fn assets_extra_names_stay_inside_assets_extra() {
         b"data"
     );
 }
+
+#[test]
+fn more_instances_than_tensorflow_serving_replays_are_refused() {
+    // 999 instances are 1000 records, TensorFlow Serving's most; one more is not.
+    let instance = "[1, 2, 3, 4]";
+    let body = |n: usize| format!(r#"{{"instances": [{}]}}"#, vec![instance; n].join(","));
+    let dir = tempfile::tempdir().unwrap();
+    let output = export_tiny_mlp(dir.path(), &body(999), &["--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["warmup"]["records"], 1000);
+    assert_refused(&body(1000), &["1000 instances, over the limit of 999"]);
+}
