@@ -7,6 +7,7 @@ pub use crate::export::VariantError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
+pub use crate::size::SizeError;
 pub use crate::text::TextError;
 pub use crate::write::WriteError;
 
@@ -43,6 +44,8 @@ pub enum Error {
     Check(#[from] CheckError),
     #[error(transparent)]
     Variant(#[from] VariantError),
+    #[error(transparent)]
+    Size(#[from] SizeError),
 }
 
 #[cfg(test)]

@@ -23,12 +23,13 @@ use crate::passes::devices::ClearDevicesPass;
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
+use crate::size::{ProjectedSize, SizeReport};
 use crate::timings::{Stage, Timings};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
 use crate::write::saved_model::{
-    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, write_variants_with,
+    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, plan_variants, write_plan,
 };
 
 /// The legacy AI Platform (MLS1) model size limit.
@@ -69,6 +70,9 @@ pub struct ExportOptions {
     pub allow_custom_ops: bool,
     /// Told how the variable copy advances (the CLI draws a progress bar). Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// Refuse, before creating anything, an export whose files would add
+    /// up to more bytes. Default: none.
+    pub max_size: Option<u64>,
 }
 
 impl Default for ExportOptions {
@@ -86,6 +90,7 @@ impl Default for ExportOptions {
             source_tags: Vec::new(),
             allow_custom_ops: false,
             progress: None,
+            max_size: None,
         }
     }
 }
@@ -157,6 +162,11 @@ pub struct ExportReport {
     /// What stays behind in a checkpoint source's directory; `None` for a
     /// SavedModel or GraphDef source.
     pub left_behind: Option<LeftBehind>,
+    /// The size computed before writing (what `max_size` was checked against).
+    pub projected_size: ProjectedSize,
+    /// The written directory measured: limits, largest contributors,
+    /// advice. `None` when it could not be measured (see the warnings).
+    pub size: Option<SizeReport>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -227,13 +237,14 @@ pub fn export_serving_model(
     let (passes, placed) = run_passes(&mut model, options, &mut timings)?;
     timings.time(Stage::Check, || check_model(&model))?;
     let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
-    let mut written = write_variants_with(
-        &meta_graphs,
-        &output,
-        &options.write_options(),
-        &mut timings,
-    )?;
+    let plan = plan_variants(&meta_graphs, &output, &mut timings)?;
+    let projected = crate::size::project(&plan, &meta_graphs)?;
+    if let Some(max_size) = options.max_size {
+        crate::size::check_budget(&projected, max_size)?;
+    }
+    let mut written = write_plan(plan, &options.write_options(), &mut timings)?;
     written.path = out_dir.to_path_buf();
+    let size = measured_or_warning(out_dir, &mut written);
     let variants = variant_reports(placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, &mut written);
@@ -256,7 +267,20 @@ pub fn export_serving_model(
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
         left_behind,
+        projected_size: ProjectedSize::of(&projected),
+        size,
     })
+}
+
+/// The written directory's size report. The export is in place by now:
+/// failing to measure it is only a warning in `written`.
+fn measured_or_warning(out_dir: &Path, written: &mut WriteReport) -> Option<SizeReport> {
+    crate::size::measure_dir(out_dir)
+        .map_err(|e| {
+            let warning = format!("could not measure {}: {e}", out_dir.display());
+            written.warnings.push(warning);
+        })
+        .ok()
 }
 
 /// Runs the serving pipeline once. With variants, the graph is copied for
