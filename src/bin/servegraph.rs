@@ -1,4 +1,4 @@
-//! The servegraph command line: `export`, `show`, `validate`.
+//! The servegraph command line: `export`, `show`, `validate`, `size`.
 
 #[path = "servegraph/progress.rs"]
 mod progress;
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use servegraph::export::{Detail, Variant};
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
+use servegraph::size::ByteSize;
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
 
@@ -34,6 +35,14 @@ enum Command {
         /// The MetaGraphDef's tags (default `serve`).
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure a SavedModel directory against the 500 MB / 10 GB service limits and the
+    /// 1 GiB / 2 GiB limits on saved_model.pb: largest contributors, and which flag would fit.
+    Size {
+        dir: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -90,6 +99,10 @@ struct ExportArgs {
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
     allow_custom_ops: bool,
+    /// Refuse the export, before writing anything, if its files would add up to more than
+    /// SIZE: 500MB, 10GB (decimal, as the services count), 1.5GiB (binary) or bytes.
+    #[arg(long, value_name = "SIZE")]
+    max_size: Option<ByteSize>,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -182,6 +195,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Command::Export(args) => export(args),
         Command::Validate { path, tags, json } => validate(&path, &tags, json),
         Command::Show { path, tags, json } => show(&path, &tags, json),
+        Command::Size { dir, json } => size(&dir, json),
     }
 }
 
@@ -241,6 +255,7 @@ impl ExportArgs {
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
+            max_size: self.max_size.map(|size| size.0),
             ..ExportOptions::default()
         })
     }
@@ -267,6 +282,16 @@ fn show(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::err
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{summary}");
+    }
+    Ok(())
+}
+
+fn size(dir: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let report = servegraph::size::measure_dir(dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
     }
     Ok(())
 }

@@ -84,8 +84,8 @@ impl Display for LimitKind {
         f.write_str(match self {
             LimitKind::Mls1 => "500 MB MLS1 limit",
             LimitKind::N1 => "10 GB N1 limit",
-            LimitKind::TfServingGraph => "1 GiB TF Serving limit on saved_model.pb",
-            LimitKind::ProtobufMessage => "2 GiB protobuf limit on saved_model.pb",
+            LimitKind::TfServingGraph => "1 GiB TF Serving limit",
+            LimitKind::ProtobufMessage => "2 GiB protobuf limit",
             LimitKind::MaxSize => "size limit",
         })
     }

@@ -78,7 +78,8 @@ impl SizeReport {
                 .iter()
                 .filter(|a| a.limit == check.limit)
                 .collect();
-            writeln!(f, "  advice for the {}:", check.limit)?;
+            let what = measure_name(check.measure);
+            writeln!(f, "  advice for the {} ({what}):", check.limit)?;
             if advice.is_empty() {
                 writeln!(f, "    no flag lowers it")?;
             }
@@ -91,21 +92,38 @@ impl SizeReport {
 }
 
 fn write_check(f: &mut Formatter<'_>, check: &LimitCheck) -> fmt::Result {
-    let what = match check.measure {
+    let what = measure_name(check.measure);
+    let limit = check.limit;
+    let (bytes, limit_bytes) = (check.bytes, check.limit_bytes);
+    match check.standing {
+        Standing::Under => writeln!(
+            f,
+            "  {what} under the {limit} by {}",
+            gap(bytes, limit_bytes)
+        ),
+        Standing::Close => writeln!(
+            f,
+            "  {what} CLOSE TO the {limit}: under by {}",
+            gap(bytes, limit_bytes)
+        ),
+        Standing::Over => writeln!(
+            f,
+            "  {what} OVER the {limit} by {}",
+            gap(bytes, limit_bytes)
+        ),
+    }
+}
+
+fn measure_name(measure: Measure) -> &'static str {
+    match measure {
         Measure::Total => "total",
         Measure::SavedModel => "saved_model.pb",
-    };
-    let standing = match check.standing {
-        Standing::Under => "under",
-        Standing::Close => "CLOSE TO",
-        Standing::Over => "OVER",
-    };
-    writeln!(
-        f,
-        "  {what} {standing} the {} ({})",
-        check.limit,
-        margin(check.bytes, check.limit_bytes)
-    )
+    }
+}
+
+/// The distance between two sizes.
+fn gap(a: u64, b: u64) -> String {
+    decimal_and_exact(a.abs_diff(b))
 }
 
 fn write_contributor(f: &mut Formatter<'_>, contributor: &Contributor) -> fmt::Result {
