@@ -23,7 +23,7 @@ use crate::passes::devices::ClearDevicesPass;
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
-use crate::size::{ProjectedSize, SizeReport};
+use crate::size::{Inventory, ProjectedSize, SizeReport};
 use crate::timings::{Stage, Timings};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
@@ -237,12 +237,8 @@ pub fn export_serving_model(
     let (passes, placed) = run_passes(&mut model, options, &mut timings)?;
     timings.time(Stage::Check, || check_model(&model))?;
     let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
-    let plan = plan_variants(&meta_graphs, &output, &mut timings)?;
-    let projected = crate::size::project(&plan, &meta_graphs)?;
-    if let Some(max_size) = options.max_size {
-        crate::size::check_budget(&projected, max_size)?;
-    }
-    let mut written = write_plan(plan, &options.write_options(), &mut timings)?;
+    let (mut written, projected) =
+        write_within_budget(&meta_graphs, &output, options, &mut timings)?;
     written.path = out_dir.to_path_buf();
     let size = measured_or_warning(out_dir, &mut written);
     let variants = variant_reports(placed.as_ref(), &options.variants);
@@ -270,6 +266,24 @@ pub fn export_serving_model(
         projected_size: ProjectedSize::of(&projected),
         size,
     })
+}
+
+/// Plans the write, refuses it when its size passes `options.max_size`
+/// (nothing is created by then), else writes it; returns what was written
+/// and the size computed first.
+fn write_within_budget(
+    meta_graphs: &[MetaGraphVariant<'_>],
+    output: &Path,
+    options: &ExportOptions,
+    timings: &mut Timings,
+) -> Result<(WriteReport, Inventory), Error> {
+    let plan = plan_variants(meta_graphs, output, timings)?;
+    let projected = crate::size::project(&plan, meta_graphs)?;
+    if let Some(max_size) = options.max_size {
+        crate::size::check_budget(&projected, max_size)?;
+    }
+    let written = write_plan(plan, &options.write_options(), timings)?;
+    Ok((written, projected))
 }
 
 /// The written directory's size report. The export is in place by now:

@@ -108,6 +108,8 @@ pub enum SizeError {
     },
     #[error(transparent)]
     Bundle(#[from] crate::bundle::BundleError),
+    #[error(transparent)]
+    Write(#[from] crate::write::WriteError),
 }
 
 /// Measures the SavedModel directory `dir` and checks it against the

@@ -13,7 +13,6 @@ use super::SizeError;
 use super::advice::{Limit, LimitKind, assess};
 use super::inventory::{FileBytes, Inventory, Piece, StoredTensor, float_constant, stored_tensor};
 use crate::bundle::BundleReader;
-use crate::error::Error;
 use crate::proto::DataType;
 use crate::proto::attr_value::Value;
 use crate::write::saved_model::{MetaGraphVariant, WritePlan};
@@ -46,7 +45,7 @@ impl ProjectedSize {
 pub fn project(
     plan: &WritePlan<'_>,
     variants: &[MetaGraphVariant<'_>],
-) -> Result<Inventory, Error> {
+) -> Result<Inventory, SizeError> {
     Ok(Inventory {
         saved_model_bytes: plan.saved_model_bytes(),
         variables_index_bytes: plan.variables_index_bytes()?,
@@ -68,7 +67,7 @@ pub fn project(
 /// Each kept tensor with its source's pieces. A tensor written with other
 /// bytes than its source holds (already converted) counts at its written
 /// bytes, as one piece no precision converts again.
-fn planned_tensors(plan: &WritePlan<'_>) -> Result<Vec<StoredTensor>, Error> {
+fn planned_tensors(plan: &WritePlan<'_>) -> Result<Vec<StoredTensor>, SizeError> {
     let mut readers: BTreeMap<&Path, BundleReader> = BTreeMap::new();
     let mut tensors = Vec::new();
     for (key, checkpoint, written) in plan.variable_keys() {
