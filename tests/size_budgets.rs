@@ -373,3 +373,137 @@ fn size_of_something_that_is_not_a_directory_is_an_error() {
     assert!(!missing.status.success());
     assert!(stderr(&missing).contains("missing"), "{}", stderr(&missing));
 }
+
+#[test]
+fn a_broken_index_still_counts_every_file_and_says_why_it_cannot_break_down() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    assert!(export_tiny(&out, &[]).status.success());
+    let index = out.join("variables/variables.index");
+    let bytes = fs::read(&index).unwrap();
+    fs::write(&index, &bytes[..bytes.len() / 2]).unwrap();
+    let report = size_json(&out);
+    assert_eq!(report["total_bytes"].as_u64(), Some(disk_total(&out)));
+    assert_eq!(contributors_sum(&report), disk_total(&out));
+    let contributors = report["contributors"].as_array().unwrap();
+    assert!(contributors.iter().all(|c| c["kind"] != "variable"));
+    assert!(contributors.iter().any(|c| c["kind"] == "variables_data"));
+    let notes = report["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("variables not broken down by key")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_data_file_shorter_than_the_index_claims_is_not_broken_down() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    assert!(export_tiny(&out, &[]).status.success());
+    let data = out.join("variables/variables.data-00000-of-00001");
+    fs::write(&data, b"short").unwrap();
+    let report = size_json(&out);
+    assert_eq!(report["total_bytes"].as_u64(), Some(disk_total(&out)));
+    assert_eq!(report["variables_data_bytes"].as_u64(), Some(5));
+    let contributors = report["contributors"].as_array().unwrap();
+    assert!(contributors.iter().all(|c| c["kind"] != "variable"));
+}
+
+/// A SavedModel directory written by hand: a [64, 32] float kernel and a
+/// [32] bias in `variables/`, a graph holding a [1024] float constant.
+fn hand_made_saved_model(dir: &Path) {
+    use prost::Message;
+    use servegraph::bundle::BundleWriter;
+    use servegraph::proto::{
+        AttrValue, DataType, GraphDef, MetaGraphDef, NodeDef, SavedModel, TensorProto,
+        attr_value::Value,
+    };
+    fs::create_dir_all(dir.join("variables")).unwrap();
+    let mut writer = BundleWriter::create(dir.join("variables/variables")).unwrap();
+    writer
+        .add("dense/kernel", DataType::DtFloat, &[64, 32], &[0u8; 8192])
+        .unwrap();
+    writer
+        .add("dense/bias", DataType::DtFloat, &[32], &[0u8; 128])
+        .unwrap();
+    writer.finish().unwrap();
+    let constant = TensorProto {
+        dtype: DataType::DtFloat as i32,
+        tensor_shape: Some(servegraph::typing::shape_proto(&[1024])),
+        tensor_content: vec![0u8; 4096].into(),
+        ..TensorProto::default()
+    };
+    let node = NodeDef {
+        name: "table".into(),
+        op: "Const".into(),
+        attr: [(
+            "value".to_string(),
+            AttrValue {
+                value: Some(Value::Tensor(Box::new(constant))),
+            },
+        )]
+        .into(),
+        ..NodeDef::default()
+    };
+    let saved_model = SavedModel {
+        saved_model_schema_version: 1,
+        meta_graphs: vec![MetaGraphDef {
+            graph_def: Some(GraphDef {
+                node: vec![node],
+                ..GraphDef::default()
+            }),
+            ..MetaGraphDef::default()
+        }],
+    };
+    fs::write(dir.join("saved_model.pb"), saved_model.encode_to_vec()).unwrap();
+}
+
+#[test]
+fn advice_is_the_bytes_each_flag_takes_off_the_tensors_on_disk() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("model");
+    hand_made_saved_model(&dir);
+    let model_bytes = disk_total(&dir);
+    // An asset that takes the total 1,000 bytes over 500 MB.
+    sparse_file(&dir.join("assets/big.bin"), 500_001_000 - model_bytes);
+    let report = size_json(&dir);
+    assert_eq!(report["total_bytes"].as_u64(), Some(500_001_000));
+    assert_eq!(report["limits"][0]["standing"], "over");
+    let advice = report["advice"].as_array().unwrap();
+    let remedy = |remedy: &str, precision: Option<&str>| {
+        advice
+            .iter()
+            .find(|a| {
+                a["limit"] == "mls1"
+                    && a["remedy"] == remedy
+                    && precision.is_none_or(|p| a["precision"] == p)
+                    && (precision.is_some() || a["precision"].is_null())
+            })
+            .unwrap_or_else(|| panic!("no {remedy} {precision:?} in {advice:?}"))
+    };
+    // f16: the kernel (2,048 elements) and the constant (1,024) halve; the
+    // 32-element bias stays float32.
+    let f16 = remedy("weights", Some("f16"));
+    assert_eq!(f16["saves_bytes"].as_u64(), Some(2048 * 2 + 1024 * 2));
+    assert_eq!(f16["brings_under"], true);
+    // int8: a byte per element plus 4 per scale (32 for the kernel, 1 for the constant).
+    let int8 = remedy("weights", Some("int8"));
+    let int8_saves = (8192 - (2048 + 32 * 4)) + (4096 - (1024 + 4));
+    assert_eq!(int8["saves_bytes"].as_u64(), Some(int8_saves));
+    // A freeze only saves the index: not enough.
+    let index = fs::metadata(dir.join("variables/variables.index"))
+        .unwrap()
+        .len();
+    let freeze = remedy("freeze", None);
+    assert_eq!(freeze["saves_bytes"].as_u64(), Some(index));
+    assert_eq!(freeze["brings_under"], false);
+    let contributors = report["contributors"].as_array().unwrap();
+    let kernel = contributors
+        .iter()
+        .find(|c| c["name"] == "dense/kernel")
+        .unwrap();
+    assert_eq!(kernel["bytes"].as_u64(), Some(8192));
+}

@@ -188,10 +188,13 @@ fn plain<'a>(files: &'a [Found], path: &str) -> Option<&'a Found> {
 /// Breaks the data shards down by checkpoint key, when the index reads,
 /// every shard it names is a plain file and the keys' bytes fit in them.
 fn add_variables(root: &Path, files: &[Found], inventory: &mut Inventory, notes: &mut Vec<String>) {
-    if plain(files, INDEX_FILE).is_none() {
+    let linked_data = files
+        .iter()
+        .any(|f| f.linked && f.path.starts_with(DATA_PREFIX));
+    if plain(files, INDEX_FILE).is_none() || linked_data {
         if inventory.unaccounted_data_bytes > 0 {
             notes.push(format!(
-                "no plain {INDEX_FILE}: variables not broken down by key"
+                "{INDEX_FILE} or a data file is missing or a symlink: variables not broken down by key"
             ));
         }
         return;
