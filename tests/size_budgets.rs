@@ -507,3 +507,14 @@ fn advice_is_the_bytes_each_flag_takes_off_the_tensors_on_disk() {
         .unwrap();
     assert_eq!(kernel["bytes"].as_u64(), Some(8192));
 }
+
+#[test]
+fn a_directory_without_saved_model_pb_is_measured_with_a_note() {
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("notes.txt"), b"hello").unwrap();
+    let report = size_json(root.path());
+    assert_eq!(report["total_bytes"].as_u64(), Some(5));
+    let notes = report["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].as_str().unwrap().contains("not a SavedModel"));
+}

@@ -213,7 +213,12 @@ fn remedies(inventory: &Inventory) -> Vec<Remedy> {
         .iter()
         .map(|&precision| Remedy::Weights { precision })
         .collect();
-    let freezes = std::iter::once(None).chain(precisions.iter().copied().map(Some));
+    // A precision that converts nothing would only repeat the plain freeze.
+    let converting = precisions
+        .iter()
+        .copied()
+        .filter(|&p| inventory.variable_savings(p) > 0 || inventory.constant_savings(p) > 0);
+    let freezes = std::iter::once(None).chain(converting.map(Some));
     all.extend(freezes.map(|precision| Remedy::Freeze { precision }));
     if !inventory.other.is_empty() {
         let files = inventory.other.iter().map(|f| f.path.clone()).collect();
@@ -499,6 +504,19 @@ mod tests {
             .iter()
             .find(|c| c.limit == LimitKind::ProtobufMessage);
         assert_eq!(protobuf.unwrap().standing, Standing::Under);
+    }
+
+    #[test]
+    fn a_precision_that_converts_nothing_is_not_advised() {
+        // Only a 1,000-element bias is float: below the threshold.
+        let mut inventory = model(0);
+        inventory.other[0].bytes = 600 * MB;
+        let assessment = assess(&inventory, &SERVICE_LIMITS);
+        let remedies: Vec<String> = advice_for(&assessment, LimitKind::Mls1)
+            .iter()
+            .map(|a| a.remedy.to_string())
+            .collect();
+        assert_eq!(remedies, ["--freeze", "leaving out fingerprint.pb"]);
     }
 
     #[test]

@@ -55,6 +55,12 @@ pub fn measure(dir: &Path) -> Result<(Inventory, Vec<String>), SizeError> {
     }
     let Walk { files, mut notes } = walk(&root)?;
     let mut inventory = classify(&files);
+    if !files
+        .iter()
+        .any(|f| SAVED_MODEL_FILES.contains(&f.path.as_str()))
+    {
+        notes.push("no saved_model.pb or saved_model.pbtxt: not a SavedModel".into());
+    }
     add_variables(&root, &files, &mut inventory, &mut notes);
     add_graph_constants(&root, &files, &mut inventory, &mut notes);
     Ok((inventory, notes))
@@ -160,11 +166,12 @@ fn classify(files: &[Found]) -> Inventory {
     for file in files {
         let path = file.path.as_str();
         if SAVED_MODEL_FILES.contains(&path) {
-            inventory.saved_model_bytes += file.bytes;
+            inventory.saved_model_bytes = inventory.saved_model_bytes.saturating_add(file.bytes);
         } else if path == INDEX_FILE {
             inventory.variables_index_bytes = file.bytes;
         } else if path.starts_with(DATA_PREFIX) {
-            inventory.unaccounted_data_bytes += file.bytes;
+            let data = &mut inventory.unaccounted_data_bytes;
+            *data = data.saturating_add(file.bytes);
         } else if let Some(asset) = path.strip_prefix("assets/") {
             inventory.assets.push(FileBytes {
                 path: asset.into(),

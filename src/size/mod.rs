@@ -155,11 +155,10 @@ fn contributors(inventory: &Inventory) -> Vec<Contributor> {
         .iter()
         .map(|t| entry(ContributorKind::Variable, &t.key, t.bytes()))
         .collect();
-    all.push(entry(
-        ContributorKind::Graph,
-        "saved_model.pb",
-        inventory.saved_model_bytes,
-    ));
+    if inventory.saved_model_bytes > 0 {
+        let bytes = inventory.saved_model_bytes;
+        all.push(entry(ContributorKind::Graph, "saved_model.pb", bytes));
+    }
     if inventory.variables_index_bytes > 0 {
         let bytes = inventory.variables_index_bytes;
         all.push(entry(
