@@ -33,9 +33,9 @@ use crate::write::saved_model::{
 };
 
 /// The legacy AI Platform (MLS1) model size limit.
-pub const MLS1_LIMIT_BYTES: u64 = 500 * 1000 * 1000;
+pub const MLS1_LIMIT_BYTES: u64 = crate::size::MLS1_BYTES;
 /// The N1 machine model size limit.
-pub const N1_LIMIT_BYTES: u64 = 10 * 1000 * 1000 * 1000;
+pub const N1_LIMIT_BYTES: u64 = crate::size::N1_BYTES;
 
 /// What to export and how. `Default` gives: no inputs (detected), no outputs
 /// (an error listing candidates), signature `serving_default`, tag `serve`,

@@ -198,6 +198,7 @@ fn a_max_size_too_small_fails_before_anything_is_written() {
     );
     assert!(message.contains("the export would be"), "{message}");
     assert!(message.contains("nothing was written"), "{message}");
+    assert!(message.contains("hint: add a flag that fits, or raise --max-size"), "{message}");
     assert!(!out.exists());
     assert!(
         !root.path().join("nested").exists(),

@@ -137,6 +137,7 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
     use servegraph::Error;
     use servegraph::check::CheckError;
     use servegraph::passes::PassError;
+    use servegraph::size::SizeError;
     match error.downcast_ref::<Error>()? {
         Error::Pass(PassError::NoOutputs { .. }) => {
             Some("name each tensor to serve with --output KEY=TENSOR")
@@ -145,6 +146,9 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
         Error::Check(CheckError::UnknownOp { .. }) => {
             Some("pass --allow-custom-ops if a custom op library provides it at serving time")
+        }
+        Error::Size(SizeError::OverBudget { .. }) => {
+            Some("add a flag that fits, or raise --max-size")
         }
         _ => None,
     }

@@ -12,7 +12,7 @@ use prost::Message;
 use serde::Serialize;
 
 use super::WriteError;
-use super::atomic::{Overwrite, StagedDir};
+use super::atomic::{Overwrite, StagedDir, check_replaceable};
 use super::guard::{directory_of, keep_apart, resolve_output};
 use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
 use super::progress::{CopyProgress, Reporting};
@@ -120,6 +120,8 @@ pub fn write_variants_with(
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    // An output that may not be replaced is refused before any work.
+    check_replaceable(&resolve_output(out_dir)?, options.overwrite)?;
     let plan = plan_variants(variants, out_dir, timings)?;
     write_plan(plan, options, timings)
 }
