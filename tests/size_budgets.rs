@@ -198,7 +198,10 @@ fn a_max_size_too_small_fails_before_anything_is_written() {
     );
     assert!(message.contains("the export would be"), "{message}");
     assert!(message.contains("nothing was written"), "{message}");
-    assert!(message.contains("hint: add a flag that fits, or raise --max-size"), "{message}");
+    assert!(
+        message.contains("hint: add a flag that fits, or raise --max-size"),
+        "{message}"
+    );
     assert!(!out.exists());
     assert!(
         !root.path().join("nested").exists(),
@@ -312,6 +315,7 @@ fn files_beside_the_model_count_and_are_advised_away_when_over() {
     assert_eq!(remove["saves_bytes"].as_u64(), Some(600_000_000));
     assert_eq!(remove["projected_bytes"].as_u64(), Some(model_bytes));
     assert_eq!(remove["brings_under"], true);
+    assert_eq!(remove["precision_of_figures"], "exact");
     let contributors = report["contributors"].as_array().unwrap();
     assert_eq!(contributors[0]["name"], "assets.extra/big.bin");
 
@@ -490,6 +494,7 @@ fn advice_is_the_bytes_each_flag_takes_off_the_tensors_on_disk() {
     let f16 = remedy("weights", Some("f16"));
     assert_eq!(f16["saves_bytes"].as_u64(), Some(2048 * 2 + 1024 * 2));
     assert_eq!(f16["brings_under"], true);
+    assert_eq!(f16["precision_of_figures"], "at_most");
     // int8: a byte per element plus 4 per scale (32 for the kernel, 1 for the constant).
     let int8 = remedy("weights", Some("int8"));
     let int8_saves = (8192 - (2048 + 32 * 4)) + (4096 - (1024 + 4));
@@ -501,6 +506,7 @@ fn advice_is_the_bytes_each_flag_takes_off_the_tensors_on_disk() {
     let freeze = remedy("freeze", None);
     assert_eq!(freeze["saves_bytes"].as_u64(), Some(index));
     assert_eq!(freeze["brings_under"], false);
+    assert_eq!(freeze["precision_of_figures"], "about");
     let contributors = report["contributors"].as_array().unwrap();
     let kernel = contributors
         .iter()

@@ -137,6 +137,33 @@ pub struct Advice {
     pub projected_bytes: u64,
     /// `projected_bytes <= limit_bytes`.
     pub brings_under: bool,
+    /// How far `saves_bytes` can be relied on.
+    pub precision_of_figures: Figures,
+}
+
+/// How exact an advice's figures are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Figures {
+    /// The bytes the files would lose.
+    Exact,
+    /// At most these bytes: `--weights` leaves float32 any tensor that
+    /// feeds integer or index math, which only the export can tell.
+    AtMost,
+    /// A freeze also drops the restore ops and adds a few bytes of framing
+    /// per constant, neither counted.
+    About,
+}
+
+impl Remedy {
+    /// How exact this remedy's figures are.
+    pub fn figures(&self) -> Figures {
+        match self {
+            Remedy::Weights { .. } => Figures::AtMost,
+            Remedy::Freeze { .. } => Figures::About,
+            Remedy::RemoveFiles { .. } => Figures::Exact,
+        }
+    }
 }
 
 /// The limits checked and the advice for those exceeded or close.
@@ -238,6 +265,7 @@ fn advise(limit: &Limit, bytes: u64, remedy: &Remedy, inventory: &Inventory) -> 
         saves_bytes,
         projected_bytes: after,
         brings_under: after <= limit.bytes,
+        precision_of_figures: remedy.figures(),
     })
 }
 
@@ -563,7 +591,7 @@ mod tests {
             "{message}"
         );
         assert!(
-            message.contains("it would fit with: --weights f16 saves 2.0 MB"),
+            message.contains("it would fit with: --weights f16 saves up to 2.0 MB"),
             "{message}"
         );
     }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use advice::{
-    Advice, Assessment, Limit, LimitCheck, LimitKind, MLS1_BYTES, Measure, N1_BYTES,
+    Advice, Assessment, Figures, Limit, LimitCheck, LimitKind, MLS1_BYTES, Measure, N1_BYTES,
     PROTOBUF_BYTES, Remedy, SERVICE_LIMITS, Standing, TF_SERVING_GRAPH_BYTES, assess,
 };
 pub use inventory::{

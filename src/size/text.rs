@@ -4,7 +4,7 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use super::advice::{Advice, LimitCheck, Measure, Standing};
+use super::advice::{Advice, Figures, LimitCheck, Measure, Standing};
 use super::units::decimal_and_exact;
 use super::{Contributor, ContributorKind, SizeReport};
 
@@ -154,8 +154,13 @@ fn margin(bytes: u64, limit: u64) -> String {
 
 /// `--weights f16 saves 1.0 MB (...): 4.0 MB (...), under by ...`.
 pub fn advice_line(advice: &Advice) -> String {
+    let qualifier = match advice.precision_of_figures {
+        Figures::Exact => "",
+        Figures::AtMost => "up to ",
+        Figures::About => "about ",
+    };
     format!(
-        "{} saves {}: {}, {}",
+        "{} saves {qualifier}{}: {}, {}",
         advice.remedy,
         decimal_and_exact(advice.saves_bytes),
         decimal_and_exact(advice.projected_bytes),
