@@ -7,6 +7,7 @@ pub use crate::export::VariantError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
+pub use crate::size::SizeError;
 pub use crate::text::TextError;
 pub use crate::warmup::WarmupError;
 pub use crate::write::WriteError;
@@ -44,6 +45,8 @@ pub enum Error {
     Check(#[from] CheckError),
     #[error(transparent)]
     Variant(#[from] VariantError),
+    #[error(transparent)]
+    Size(#[from] SizeError),
     #[error(transparent)]
     Warmup(#[from] WarmupError),
 }

@@ -23,19 +23,20 @@ use crate::passes::devices::ClearDevicesPass;
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
+use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
 use crate::timings::{Stage, Timings};
-use crate::warmup::{WARMUP_FILE_NAME, WarmupFile, WarmupRecords, WarmupReport};
+use crate::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupRecords, WarmupReport};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
 use crate::write::saved_model::{
-    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, write_variants_with,
+    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, plan_variants, write_plan,
 };
 
 /// The legacy AI Platform (MLS1) model size limit.
-pub const MLS1_LIMIT_BYTES: u64 = 500 * 1000 * 1000;
+pub const MLS1_LIMIT_BYTES: u64 = crate::size::MLS1_BYTES;
 /// The N1 machine model size limit.
-pub const N1_LIMIT_BYTES: u64 = 10 * 1000 * 1000 * 1000;
+pub const N1_LIMIT_BYTES: u64 = crate::size::N1_BYTES;
 
 /// What to export and how. `Default` gives: no inputs (detected), no outputs
 /// (an error listing candidates), signature `serving_default`, tag `serve`,
@@ -74,6 +75,9 @@ pub struct ExportOptions {
     /// TensorFlow Serving's warm-up records; checked against the signature
     /// before anything is written. Default: none.
     pub warmup: Option<PathBuf>,
+    /// Refuse, before creating anything, an export whose files would add
+    /// up to more bytes. Default: none.
+    pub max_size: Option<u64>,
 }
 
 impl Default for ExportOptions {
@@ -92,6 +96,7 @@ impl Default for ExportOptions {
             allow_custom_ops: false,
             progress: None,
             warmup: None,
+            max_size: None,
         }
     }
 }
@@ -164,6 +169,11 @@ pub struct ExportReport {
     /// What stays behind in a checkpoint source's directory; `None` for a
     /// SavedModel or GraphDef source.
     pub left_behind: Option<LeftBehind>,
+    /// The size computed before writing (what `max_size` was checked against).
+    pub projected_size: ProjectedSize,
+    /// The written directory measured: limits, largest contributors,
+    /// advice. `None` when it could not be measured (see the warnings).
+    pub size: Option<SizeReport>,
     /// The TensorFlow Serving warm-up records written, if asked for.
     pub warmup: Option<WarmupReport>,
 }
@@ -219,11 +229,8 @@ pub fn export_serving_model(
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
-    let mut reads = source_paths(source, &located, checkpoint);
-    reads.extend(options.warmup.clone());
-    let output = checked_output(out_dir, &reads, options)?;
-    let warmup = options.warmup.as_deref().map(WarmupFile::read);
-    let warmup = warmup.transpose()?;
+    let output = checked_output(out_dir, &reads(source, &located, options), options)?;
+    let warmup = read_warmup(options)?;
     let mut model = read::read_source_for(
         &located,
         checkpoint,
@@ -238,8 +245,15 @@ pub fn export_serving_model(
     let warmup_records = warmup_records(warmup.as_ref(), &model, options)?;
     let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
     let write_options = write_options_with(options, warmup_records.as_ref());
-    let mut written = write_variants_with(&meta_graphs, &output, &write_options, &mut timings)?;
+    let (mut written, projected) = write_within_budget(
+        &meta_graphs,
+        &output,
+        options.max_size,
+        &write_options,
+        &mut timings,
+    )?;
     written.path = out_dir.to_path_buf();
+    let size = measured_or_warning(out_dir, &mut written);
     let variants = variant_reports(placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, &mut written);
@@ -262,8 +276,68 @@ pub fn export_serving_model(
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
         left_behind,
+        projected_size: ProjectedSize::of(&projected),
+        size,
         warmup: warmup.zip(warmup_records).map(|(file, r)| file.report(&r)),
     })
+}
+
+/// Plans the write, refuses it when its size (the `assets.extra` files of
+/// `write_options` included) passes `max_size` (nothing is created by
+/// then), else writes it; returns what was written and the size computed
+/// first.
+fn write_within_budget(
+    meta_graphs: &[MetaGraphVariant<'_>],
+    output: &Path,
+    max_size: Option<u64>,
+    write_options: &WriteOptions,
+    timings: &mut Timings,
+) -> Result<(WriteReport, Inventory), Error> {
+    let plan = plan_variants(meta_graphs, output, timings)?;
+    let mut projected = crate::size::project(&plan, meta_graphs)?;
+    projected.other.extend(assets_extra_files(write_options));
+    if let Some(max_size) = max_size {
+        crate::size::check_budget(&projected, max_size)?;
+    }
+    let written = write_plan(plan, write_options, timings)?;
+    Ok((written, projected))
+}
+
+/// The `assets.extra` files the write adds, by their path in the output.
+fn assets_extra_files(write_options: &WriteOptions) -> impl Iterator<Item = FileBytes> + '_ {
+    write_options
+        .assets_extra
+        .iter()
+        .map(|(name, contents)| FileBytes {
+            path: format!("{ASSETS_EXTRA_DIR}/{name}"),
+            bytes: contents.len() as u64,
+        })
+}
+
+/// The written directory's size report. The export is in place by now:
+/// failing to measure it is only a warning in `written`.
+fn measured_or_warning(out_dir: &Path, written: &mut WriteReport) -> Option<SizeReport> {
+    crate::size::measure_dir(out_dir)
+        .map_err(|e| {
+            let warning = format!("could not measure {}: {e}", out_dir.display());
+            written.warnings.push(warning);
+        })
+        .ok()
+}
+
+/// Every path the export reads: the source's ([`source_paths`]) and the
+/// warm-up file.
+fn reads(source: &Path, located: &Source, options: &ExportOptions) -> Vec<PathBuf> {
+    let mut paths = source_paths(source, located, options.checkpoint.as_deref());
+    paths.extend(options.warmup.clone());
+    paths
+}
+
+/// The warm-up file, read and parsed before the source is (a malformed one
+/// fails fast); checked against the signature once the pipeline made it.
+fn read_warmup(options: &ExportOptions) -> Result<Option<WarmupFile>, Error> {
+    let warmup = options.warmup.as_deref().map(WarmupFile::read);
+    Ok(warmup.transpose()?)
 }
 
 /// The options' write options, with the warm-up records (if any) among the

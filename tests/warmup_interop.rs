@@ -376,3 +376,50 @@ fn more_instances_than_tensorflow_serving_replays_are_refused() {
     assert_eq!(report["warmup"]["records"], 1000);
     assert_refused(&body(1000), &["1000 instances, over the limit of 999"]);
 }
+
+/// Bytes of every file under `dir`.
+fn disk_total(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(entry.path());
+            } else {
+                total += entry.metadata().unwrap().len();
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn the_size_budget_counts_the_warmup_file() {
+    let body = r#"{"instances": [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let output = export_tiny_mlp(dir.path(), body, &["--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let on_disk = disk_total(&dir.path().join("model"));
+    assert_eq!(report["projected_size"]["total_bytes"], on_disk);
+    // The older `total_bytes` leaves out the variables index, as it always did.
+    let index = report["projected_size"]["variables_index_bytes"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(report["total_bytes"], on_disk - index);
+    assert_eq!(report["size"]["total_bytes"], on_disk);
+    let warmup_bytes = report["warmup"]["bytes"].as_u64().unwrap();
+
+    // A budget the model meets only without its warm-up file refuses the export.
+    let just_short = (on_disk - 1).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let output = export_tiny_mlp(dir.path(), body, &["--max-size", &just_short]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(warmup_bytes > 1, "without the warm-up file it would fit");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the warm-up JSON remains");
+    let exact = on_disk.to_string();
+    let output = export_tiny_mlp(dir.path(), body, &["--max-size", &exact]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
