@@ -226,7 +226,7 @@ fn the_report_says_how_many_records_and_bytes() {
         "{columns_text}"
     );
     assert!(
-        text.contains("warm-up: 3 records from 2 instances in "),
+        text.contains("warm-up: 3 records from 2 instances of "),
         "{text}"
     );
     assert!(

@@ -273,7 +273,7 @@ fn write_variant(f: &mut Formatter<'_>, variant: &VariantReport) -> fmt::Result 
     )
 }
 
-/// `warm-up: 4 records from 3 instances in requests.json (1.2 KB) in
+/// `warm-up: 4 records from 3 instances of requests.json, 1.2 KB in
 /// assets.extra/...`.
 fn write_warmup(f: &mut Formatter<'_>, warmup: &WarmupReport) -> fmt::Result {
     let records = match warmup.records {
@@ -281,13 +281,13 @@ fn write_warmup(f: &mut Formatter<'_>, warmup: &WarmupReport) -> fmt::Result {
         n => format!("{} records", thousands(n)),
     };
     let from = match warmup.instances {
-        Some(1) => "1 instance in ".to_string(),
-        Some(n) => format!("{} instances in ", thousands(n)),
+        Some(1) => "1 instance of ".to_string(),
+        Some(n) => format!("{} instances of ", thousands(n)),
         None => "the \"inputs\" of ".to_string(),
     };
     writeln!(
         f,
-        "warm-up: {records} from {from}{} ({}) in {}",
+        "warm-up: {records} from {from}{}, {} in {}",
         warmup.source.display(),
         format_bytes(warmup.bytes),
         warmup.file
