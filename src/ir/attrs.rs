@@ -214,6 +214,10 @@ impl Node {
         self.set_attr_value(key, Value::Shape(shape));
     }
 
+    pub fn set_attr_tensor(&mut self, key: &str, tensor: TensorProto) {
+        self.set_attr_value(key, Value::Tensor(tensor.into()));
+    }
+
     pub fn set_attr_bool(&mut self, key: &str, value: bool) {
         self.set_attr_value(key, Value::B(value));
     }
