@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use servegraph::export::{Detail, Variant};
+use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
@@ -90,6 +91,11 @@ struct ExportArgs {
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
     allow_custom_ops: bool,
+    /// Turn every variable into a constant holding its checkpoint value: no
+    /// variables/ directory and no saver. Refused when saved_model.pb would
+    /// pass 1 GiB or one constant 2 GiB.
+    #[arg(long)]
+    freeze: bool,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -241,6 +247,7 @@ impl ExportArgs {
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
+            freeze: self.freeze.then(FreezeLimits::default),
             ..ExportOptions::default()
         })
     }

@@ -65,6 +65,9 @@ pub struct WriteOptions {
     pub overwrite: Overwrite,
     /// Told the bytes copied into `variables/`. Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// Refuse, before writing anything, a `saved_model.pb` larger than
+    /// this many bytes (a frozen export's limit). Default: none.
+    pub max_saved_model_bytes: Option<u64>,
 }
 
 /// Writes one model under `tags`.
@@ -76,7 +79,7 @@ pub fn write_saved_model(
 ) -> Result<WriteReport, WriteError> {
     let options = WriteOptions {
         overwrite,
-        progress: None,
+        ..WriteOptions::default()
     };
     write_saved_model_with(model, tags, out_dir, &options, &mut Timings::new())
 }
@@ -106,7 +109,7 @@ pub fn write_variants(
 ) -> Result<WriteReport, WriteError> {
     let options = WriteOptions {
         overwrite,
-        progress: None,
+        ..WriteOptions::default()
     };
     write_variants_with(variants, out_dir, &options, &mut Timings::new())
 }
@@ -147,6 +150,7 @@ pub fn write_variants_with(
         let meta_graph = timings.time(Stage::Encode, || meta_graph_of(prepared, &variant.tags));
         saved_model.meta_graphs.push(meta_graph);
     }
+    check_saved_model_size(&saved_model, options.max_saved_model_bytes)?;
     report.variables_bytes = timings.time(Stage::VariableCopy, || {
         copy_variables(staged.path(), &variable_keys, options.progress.as_deref())
     })?;
@@ -239,6 +243,16 @@ fn copy_variables(
     }
     writer.finish()?;
     Ok(copied)
+}
+
+/// The exact encoded size of `saved_model.pb` against `limit`, before any
+/// file of the output is written.
+fn check_saved_model_size(saved_model: &SavedModel, limit: Option<u64>) -> Result<(), WriteError> {
+    let bytes = saved_model.encoded_len() as u64;
+    match limit {
+        Some(limit) if bytes > limit => Err(WriteError::SavedModelTooLarge { bytes, limit }),
+        _ => Ok(()),
+    }
 }
 
 /// Encodes the SavedModel and writes `saved_model.pb`; returns its size.

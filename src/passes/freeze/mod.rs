@@ -3,8 +3,9 @@
 //!
 //! Sizes are checked from the checkpoint's index before any value is read
 //! ([`budget`]); values are then read one variable at a time, straight into
-//! their constants as stored float32 (or other) bytes, so predictions stay
-//! bit-identical and a later pass can still convert the constants.
+//! their constants as stored float32 (or other) bytes, and read through a
+//! placeholder TensorFlow does not fold, so predictions stay bit-identical
+//! and a later pass can still convert the constants.
 
 mod budget;
 mod error;
@@ -21,7 +22,7 @@ pub use rewrite::Access;
 
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::bundle::{BundleReader, Piece, locate_piece, read_piece};
-use crate::ir::{AttrExt, DataType, NodeId};
+use crate::ir::{AttrExt, DataType, Node, NodeId, TensorRef};
 use crate::limits::{MAX_CONST_BYTES, MAX_SERVING_PROTO_BYTES};
 use crate::model::{CheckpointSlot, Model};
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};
@@ -104,6 +105,7 @@ pub fn freeze_variables(
         })?;
         pass.added
             .extend(rewrite::apply(&mut model.graph, plan, value)?);
+        pass.added.push(read_unfolded(model, variable)?);
         forget_variable(model, &variable.node);
         report.bytes += piece.bytes;
         report.variables.push(frozen(variable, piece));
@@ -254,6 +256,27 @@ fn frozen(variable: &Variable, piece: &Piece) -> FrozenVariable {
         shape: piece.shape.clone(),
         bytes: piece.bytes,
     }
+}
+
+/// Readers of the new constant read it through a `PlaceholderWithDefault`
+/// holding it: TensorFlow's graph optimizers fold constant subexpressions
+/// when a model loads, computing them in another order than the unfrozen
+/// graph (a batch norm's scale, say) and so rounding differently; they
+/// never fold a placeholder, so predictions stay bit-identical. Returns the
+/// placeholder's name.
+fn read_unfolded(model: &mut Model, variable: &Variable) -> Result<String, FreezeError> {
+    let name = model
+        .graph
+        .unique_name(&format!("{}/frozen", variable.node));
+    let mut node = Node::new(name.clone(), "PlaceholderWithDefault")
+        .with_type("dtype", variable.dtype)
+        .with_shape("shape", Some(&variable.shape));
+    node.device = model.graph.node(variable.id).device.clone();
+    let reader = model.graph.add_node(node)?;
+    let value = TensorRef::new(variable.id, 0);
+    model.rewire(value, TensorRef::new(reader, 0));
+    model.graph.push_data_input(reader, value);
+    Ok(name)
 }
 
 /// A frozen variable is no longer restored, trained or listed as one.

@@ -3,7 +3,7 @@
 use super::*;
 use crate::bundle::BundleWriter;
 use crate::bundle::slices::Extent1;
-use crate::ir::{AttrExt, DataType, Graph};
+use crate::ir::{AttrExt, DataType, Graph, TensorRef};
 use crate::passes::testing::{self, TestNode, node};
 
 fn floats(values: &[f32]) -> Vec<u8> {
@@ -115,7 +115,18 @@ fn a_ref_variable_becomes_a_const_and_its_ref_readers_read_the_value() {
     assert_eq!(op_of(graph, "w/switch"), "Switch");
     assert_eq!(type_of(graph, "w/switch", "T"), DataType::DtFloat);
     assert_eq!(type_of(graph, "w/ref", "T"), DataType::DtFloat);
-    assert_eq!(op_of(graph, "m"), "MatMul");
+    // Every reader reads the constant through one unfoldable placeholder.
+    let (w, frozen) = (
+        graph.require("w").unwrap(),
+        graph.require("w/frozen").unwrap(),
+    );
+    assert_eq!(op_of(graph, "w/frozen"), "PlaceholderWithDefault");
+    assert_eq!(type_of(graph, "w/frozen", "dtype"), DataType::DtFloat);
+    assert_eq!(graph.data_consumers(TensorRef::new(w, 0)), [(frozen, 0)]);
+    let readers = graph.data_consumers(TensorRef::new(frozen, 0));
+    let names: Vec<&str> = readers.iter().map(|(id, _)| graph.name(*id)).collect();
+    assert_eq!(names, ["w/read", "w/switch"]);
+    assert!(pass.added.contains(&"w/frozen".to_string()));
     no_variables_left(&model);
     assert_eq!((report.variables.len(), report.bytes), (1, 16));
     assert_eq!(report.variables[0].key, "w");
@@ -188,7 +199,7 @@ fn a_gather_with_batch_dims_gets_an_axis_in_the_indices_frame() {
     let (_, pass) = freeze_variables(&mut model, &FreezeLimits::default(), 1).unwrap();
     let graph = &model.graph;
     assert_eq!(op_of(graph, "y"), "GatherV2");
-    assert_eq!(pass.added, ["y/axis"]);
+    assert_eq!(pass.added, ["y/axis", "w/frozen"]);
     let axis = graph.require("y/axis").unwrap();
     let y = graph.require("y").unwrap();
     assert_eq!(graph.data_input(y, 2).map(|t| t.node), Some(axis));
