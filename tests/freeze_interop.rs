@@ -29,7 +29,8 @@ fn export(name: &str, out: &Path, freeze: bool) -> servegraph::ExportReport {
         .unwrap_or_else(|e| panic!("export of {name} failed: {e}"))
 }
 
-/// No `variables/`, no saver, no variable or restore op, no variables collection.
+/// No `variables/`, no saver, no variable or restore op, no variables
+/// collection; every op used is in `stripped_op_list`.
 fn assert_frozen(name: &str, out: &Path) {
     assert!(
         !out.join("variables").exists(),
@@ -39,6 +40,22 @@ fn assert_frozen(name: &str, out: &Path) {
     let saved = SavedModel::decode(bytes.as_slice()).unwrap();
     for meta in &saved.meta_graphs {
         assert!(meta.saver_def.is_none(), "{name}: a saver_def is left");
+        let info = meta.meta_info_def.as_ref().unwrap();
+        let listed: Vec<&str> = info
+            .stripped_op_list
+            .as_ref()
+            .unwrap()
+            .op
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        for node in &meta.graph_def.as_ref().unwrap().node {
+            assert!(
+                listed.contains(&node.op.as_str()),
+                "{name}: op {} not in stripped_op_list",
+                node.op
+            );
+        }
         assert!(!meta.collection_def.contains_key("variables"), "{name}");
         assert!(
             !meta.collection_def.contains_key("trainable_variables"),

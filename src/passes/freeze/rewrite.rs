@@ -142,6 +142,10 @@ fn ref_change(
     if let Some(value_op) = value_form_of_ref_op(&node.op) {
         return Ok(Some(Change::ValueOp(value_op)));
     }
+    if node.op.starts_with("Ref") {
+        let use_ = "forwards the reference in a way freezing does not rewrite";
+        return Err(blocker(graph, reader, use_));
+    }
     if has_ref_type(node) {
         return Ok(Some(Change::Deref));
     }
@@ -167,7 +171,6 @@ fn value_form_of_ref_op(op: &str) -> Option<&'static str> {
         "RefMerge" => "Merge",
         "RefIdentity" => "Identity",
         "RefNextIteration" => "NextIteration",
-        "RefSelect" => "Select",
         _ => return None,
     })
 }

@@ -308,3 +308,22 @@ fn without_a_checkpoint_the_variables_are_named() {
     let err = freeze_variables(&mut model, &FreezeLimits::default(), 1).unwrap_err();
     assert!(matches!(&err, FreezeError::NoCheckpoint { variables } if variables == &["w"]));
 }
+
+#[test]
+fn a_reference_op_freezing_cannot_rewrite_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model = model_with(
+        vec![
+            variable("w", "VariableV2", &[2, 2]),
+            node("i", "Placeholder", &[]).with_type("dtype", DataType::DtInt32),
+            node("y", "RefSelect", &["i", "w"]).with_type("T", DataType::DtFloat),
+        ],
+        dir.path(),
+    );
+    let err = freeze_variables(&mut model, &FreezeLimits::default(), 1).unwrap_err();
+    assert!(
+        matches!(&err, FreezeError::NotAValue { op, .. } if op == "RefSelect"),
+        "{err}"
+    );
+    assert_eq!(op_of(&model.graph, "w"), "VariableV2");
+}
