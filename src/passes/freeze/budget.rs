@@ -8,7 +8,7 @@
 
 use super::FreezeLimits;
 use super::error::FreezeError;
-use crate::proto::DataType;
+use crate::ir::DataType;
 
 /// Float tensors with fewer elements stay float32 under `--weights`
 /// (the default of `--weights-min-size`).

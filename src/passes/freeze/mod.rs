@@ -11,6 +11,7 @@ mod budget;
 mod error;
 mod rewrite;
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use prost::Message;
@@ -224,10 +225,16 @@ fn check_piece(v: &Variable, piece: &Piece, checkpoint: &Path) -> Result<(), Fre
 
 /// Every variable's plan, or the first node that needs a variable itself.
 fn planned(model: &Model, variables: &[Variable]) -> Result<Vec<Plan>, FreezeError> {
+    let writers: HashSet<&str> = model
+        .op_defs
+        .values()
+        .filter(|def| def.input_arg.iter().any(|arg| arg.is_ref))
+        .map(|def| def.name.as_str())
+        .collect();
     variables
         .iter()
         .map(|v| {
-            rewrite::plan(&model.graph, v.id, v.access, v.dtype, &model.op_defs).map_err(|b| {
+            rewrite::plan(&model.graph, v.id, v.access, v.dtype, &writers).map_err(|b| {
                 FreezeError::NotAValue {
                     variable: v.node.clone(),
                     node: b.node,

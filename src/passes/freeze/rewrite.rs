@@ -6,12 +6,10 @@
 //! be frozen (something writes it, or passes its handle to a function) is
 //! refused before any value is read or any node is touched.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use crate::ir::constants::int32_const;
-use crate::ir::{AttrExt, DataType, Graph, IrError, NodeId, TensorRef};
-use crate::proto::attr_value::Value;
-use crate::proto::{OpDef, TensorProto};
+use crate::ir::{AttrExt, DataType, Graph, IrError, Node, NodeId, TensorProto, TensorRef};
 use crate::typing::base_dtype;
 
 /// How a variable is read: through a reference or a resource handle.
@@ -55,13 +53,14 @@ pub struct Blocker {
 }
 
 /// Plans the freezing of `variable` (a value of `dtype`), or names the node
-/// that needs the variable itself rather than its value.
+/// that needs the variable itself rather than its value. `writers` are the
+/// ops whose definition takes an input by reference.
 pub fn plan(
     graph: &Graph,
     variable: NodeId,
     access: Access,
     dtype: DataType,
-    op_defs: &BTreeMap<String, OpDef>,
+    writers: &HashSet<&str>,
 ) -> Result<Plan, Blocker> {
     let mut steps = Vec::new();
     let mut seen = HashSet::from([variable]);
@@ -72,7 +71,7 @@ pub fn plan(
                 continue;
             }
             let change = match access {
-                Access::Ref => ref_change(graph, reader, op_defs)?,
+                Access::Ref => ref_change(graph, reader, writers)?,
                 Access::Resource => handle_change(graph, reader)?,
             };
             let Some(change) = change else { continue };
@@ -136,7 +135,7 @@ fn data_readers(graph: &Graph, id: NodeId) -> Vec<NodeId> {
 fn ref_change(
     graph: &Graph,
     reader: NodeId,
-    op_defs: &BTreeMap<String, OpDef>,
+    writers: &HashSet<&str>,
 ) -> Result<Option<Change>, Blocker> {
     let node = graph.node(reader);
     if let Some(value_op) = value_form_of_ref_op(&node.op) {
@@ -146,13 +145,10 @@ fn ref_change(
         let use_ = "forwards the reference in a way freezing does not rewrite";
         return Err(blocker(graph, reader, use_));
     }
-    if has_ref_type(node) {
+    if node.any_attr_type(is_ref_type) {
         return Ok(Some(Change::Deref));
     }
-    let writes = op_defs
-        .get(&node.op)
-        .is_some_and(|def| def.input_arg.iter().any(|arg| arg.is_ref));
-    if writes {
+    if writers.contains(node.op.as_str()) {
         return Err(blocker(
             graph,
             reader,
@@ -203,39 +199,18 @@ fn blocker(graph: &Graph, id: NodeId, use_: &'static str) -> Blocker {
     }
 }
 
-/// Whether a type attr (or a type in a list attr) of `node` is a `*_REF` type.
-fn has_ref_type(node: &crate::ir::Node) -> bool {
-    node.attrs.values().any(|attr| match &attr.value {
-        Some(Value::Type(t)) => is_ref_type(*t),
-        Some(Value::List(list)) => list.r#type.iter().any(|t| is_ref_type(*t)),
-        _ => false,
-    })
-}
-
-fn is_ref_type(dtype: i32) -> bool {
-    DataType::try_from(dtype).is_ok_and(|t| base_dtype(t) != t)
+fn is_ref_type(dtype: DataType) -> bool {
+    base_dtype(dtype) != dtype
 }
 
 /// Every type attr of `node` with its `*_REF` stripped.
-fn deref_types(node: &mut crate::ir::Node) {
-    let base = |t: i32| DataType::try_from(t).map_or(t, |t| base_dtype(t) as i32);
-    retype(node, base);
+fn deref_types(node: &mut Node) {
+    node.map_attr_types(base_dtype);
 }
 
 /// Every `DT_RESOURCE` in a type attr of `node` becomes `dtype`.
-fn resource_types_become(node: &mut crate::ir::Node, dtype: DataType) {
-    let resource = DataType::DtResource as i32;
-    retype(node, |t| if t == resource { dtype as i32 } else { t });
-}
-
-fn retype(node: &mut crate::ir::Node, map: impl Fn(i32) -> i32) {
-    for attr in node.attrs.values_mut() {
-        match &mut attr.value {
-            Some(Value::Type(t)) => *t = map(*t),
-            Some(Value::List(list)) => list.r#type.iter_mut().for_each(|t| *t = map(*t)),
-            _ => {}
-        }
-    }
+fn resource_types_become(node: &mut Node, dtype: DataType) {
+    node.map_attr_types(|t| if t == DataType::DtResource { dtype } else { t });
 }
 
 /// The variable node becomes a `Const` of the same name, device and
