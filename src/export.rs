@@ -233,13 +233,9 @@ pub fn export_serving_model(
     )?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
-    let Ran {
-        passes,
-        placed,
-        frozen,
-    } = run_passes(&mut model, options, &mut timings)?;
+    let ran = run_passes(&mut model, options, &mut timings)?;
     timings.time(Stage::Check, || check_model(&model))?;
-    let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
+    let meta_graphs = meta_graphs(&model, ran.placed.as_ref(), options);
     let mut written = write_variants_with(
         &meta_graphs,
         &output,
@@ -247,9 +243,9 @@ pub fn export_serving_model(
         &mut timings,
     )?;
     written.path = out_dir.to_path_buf();
-    let variants = variant_reports(placed.as_ref(), &options.variants);
+    let variants = variant_reports(ran.placed.as_ref(), &options.variants);
 
-    let dropped = dropped_or_warning(&model, frozen.as_ref(), &mut written);
+    let dropped = dropped_or_warning(&model, ran.frozen.as_ref(), &mut written);
     let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
     let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
     timings.record(Stage::Total, started.elapsed());
@@ -258,7 +254,7 @@ pub fn export_serving_model(
         output: out_dir.to_path_buf(),
         nodes_before,
         nodes_after: model.graph.len(),
-        passes,
+        passes: ran.passes,
         signatures: model.signatures.clone(),
         kept: written.variables.clone(),
         dropped,
@@ -269,7 +265,7 @@ pub fn export_serving_model(
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
         left_behind,
-        frozen,
+        frozen: ran.frozen,
     })
 }
 

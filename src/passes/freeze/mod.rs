@@ -12,7 +12,7 @@ mod error;
 mod rewrite;
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use prost::Message;
 use serde::Serialize;
@@ -23,7 +23,7 @@ pub use rewrite::Access;
 
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::bundle::{BundleReader, Piece, locate_piece, read_piece};
-use crate::ir::{AttrExt, DataType, Node, NodeId, TensorRef};
+use crate::ir::{AttrExt, DataType, Node, NodeId, TensorProto, TensorRef};
 use crate::limits::{MAX_CONST_BYTES, MAX_SERVING_PROTO_BYTES};
 use crate::model::{CheckpointSlot, Model};
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};
@@ -77,33 +77,17 @@ pub fn freeze_variables(
     meta_graphs: usize,
 ) -> Result<(FreezeReport, PassReport), FreezeError> {
     let variables = variables_of(model)?;
-    let mut pass = PassReport::default();
     if variables.is_empty() {
-        return Ok((FreezeReport::default(), pass));
+        return Ok((FreezeReport::default(), PassReport::default()));
     }
-    let Some(checkpoint) = model.checkpoint.clone() else {
-        let variables = variables.into_iter().map(|v| v.node).collect();
-        return Err(FreezeError::NoCheckpoint { variables });
-    };
-    let reader = BundleReader::open(&checkpoint).map_err(|source| FreezeError::Checkpoint {
-        checkpoint: checkpoint.clone(),
-        source: Box::new(source),
-    })?;
+    let (checkpoint, reader) = open_checkpoint(model, &variables)?;
     let pieces = located(&reader, &checkpoint, &variables)?;
     let plans = planned(model, &variables)?;
-    let graph_bytes = model.graph.clone().into_graph_def().encoded_len() as u64;
-    let sizes: Vec<Planned> = variables.iter().zip(&pieces).map(planned_size).collect();
-    budget::check(&sizes, graph_bytes, meta_graphs as u64, limits)?;
-
+    check_sizes(model, &variables, &pieces, meta_graphs, limits)?;
+    let mut pass = PassReport::default();
     let mut report = FreezeReport::default();
     for ((variable, piece), plan) in variables.iter().zip(&pieces).zip(&plans) {
-        let value = read_piece(&reader, &variable.slot.key, piece).map_err(|source| {
-            FreezeError::Value {
-                variable: variable.node.clone(),
-                checkpoint: checkpoint.clone(),
-                source: Box::new(source),
-            }
-        })?;
+        let value = read_value(&reader, &checkpoint, variable, piece)?;
         pass.added
             .extend(rewrite::apply(&mut model.graph, plan, value)?);
         pass.added.push(read_unfolded(model, variable)?);
@@ -117,6 +101,54 @@ pub fn freeze_variables(
         report.bytes
     ));
     Ok((report, pass))
+}
+
+/// The model's checkpoint, open; the variables need one.
+fn open_checkpoint(
+    model: &Model,
+    variables: &[Variable],
+) -> Result<(PathBuf, BundleReader), FreezeError> {
+    let Some(checkpoint) = model.checkpoint.clone() else {
+        let variables = variables.iter().map(|v| v.node.clone()).collect();
+        return Err(FreezeError::NoCheckpoint { variables });
+    };
+    match BundleReader::open(&checkpoint) {
+        Ok(reader) => Ok((checkpoint, reader)),
+        Err(source) => Err(FreezeError::Checkpoint {
+            checkpoint,
+            source: Box::new(source),
+        }),
+    }
+}
+
+/// The size limits, checked from the index: `meta_graphs` copies of the
+/// graph as it is (its variables still nodes without values) and of the
+/// constants to be.
+fn check_sizes(
+    model: &Model,
+    variables: &[Variable],
+    pieces: &[Piece],
+    meta_graphs: usize,
+    limits: &FreezeLimits,
+) -> Result<(), FreezeError> {
+    // Cloning is cheap: constant contents are shared `Bytes`.
+    let graph_bytes = model.graph.clone().into_graph_def().encoded_len() as u64;
+    let sizes: Vec<Planned> = variables.iter().zip(pieces).map(planned_size).collect();
+    budget::check(&sizes, graph_bytes, meta_graphs as u64, limits)
+}
+
+/// One variable's value, read from the checkpoint.
+fn read_value(
+    reader: &BundleReader,
+    checkpoint: &Path,
+    variable: &Variable,
+    piece: &Piece,
+) -> Result<TensorProto, FreezeError> {
+    read_piece(reader, &variable.slot.key, piece).map_err(|source| FreezeError::Value {
+        variable: variable.node.clone(),
+        checkpoint: checkpoint.to_path_buf(),
+        source: Box::new(source),
+    })
 }
 
 /// The pass form of [`freeze_variables`], for pipelines that add it
