@@ -119,6 +119,7 @@ fn a_model_over_the_saved_model_limit_is_refused_before_anything_is_written() {
         "{err}"
     );
     let text = err.to_string();
+    eprintln!("refused: {text}");
     assert!(
         text.contains("embedding/part_0 (544 bytes)") && text.contains("--weights"),
         "{text}"
@@ -142,6 +143,7 @@ fn one_constant_over_the_protobuf_limit_is_refused() {
     )
     .unwrap_err();
     let text = err.to_string();
+    eprintln!("refused: {text}");
     assert!(
         text.contains("embedding/part_0") && text.contains("544 bytes"),
         "{text}"

@@ -79,65 +79,93 @@ fn largest(planned: &[Planned]) -> Vec<String> {
         .collect()
 }
 
-/// Which `--weights` brings the graph under `limit`, or that none does.
-fn graph_advice(planned: &[Planned], graph_bytes: u64, meta_graphs: u64, limit: u64) -> String {
-    for (flag, size) in [
-        ("f16", f16_bytes as fn(&Planned) -> u64),
-        ("int8", int8_bytes),
-    ] {
-        let bytes = projected(planned, graph_bytes, meta_graphs, size);
-        if bytes <= limit {
-            return format!(
-                "with --weights {flag} it would be about {bytes} bytes and fit; \
-                 or export without --freeze (variables/ has no such limit)"
-            );
+/// A `--weights` setting to project sizes for.
+#[derive(Debug, Clone, Copy)]
+struct Weights {
+    int8: bool,
+    /// Float tensors with fewer elements stay float32.
+    min_elements: u64,
+}
+
+impl Weights {
+    /// The settings advice tries, smallest change first.
+    const TRIED: [Weights; 4] = [
+        Weights::new(false, WEIGHTS_MIN_ELEMENTS),
+        Weights::new(true, WEIGHTS_MIN_ELEMENTS),
+        Weights::new(false, 0),
+        Weights::new(true, 0),
+    ];
+
+    const fn new(int8: bool, min_elements: u64) -> Weights {
+        Weights { int8, min_elements }
+    }
+
+    fn flags(self) -> String {
+        let precision = if self.int8 { "int8" } else { "f16" };
+        match self.min_elements {
+            WEIGHTS_MIN_ELEMENTS => format!("--weights {precision}"),
+            n => format!("--weights {precision} --weights-min-size {n}"),
         }
     }
-    let bytes = projected(planned, graph_bytes, meta_graphs, int8_bytes);
+
+    /// The constant's bytes once converted: f16 two bytes per element;
+    /// int8 one byte per element plus a float32 scale per slice along the
+    /// last axis (rank >= 2), one scale otherwise.
+    fn bytes(self, planned: &Planned) -> u64 {
+        let Some(elements) = self.converts(planned) else {
+            return planned.bytes;
+        };
+        if !self.int8 {
+            return elements.saturating_mul(2);
+        }
+        let scales = match planned.shape.as_slice() {
+            [_, .., last] => u64::try_from(*last).unwrap_or(0),
+            _ => 1,
+        };
+        elements.saturating_add(scales.saturating_mul(4))
+    }
+
+    /// The element count of a float32 constant this setting converts.
+    fn converts(self, planned: &Planned) -> Option<u64> {
+        let elements = elements(&planned.shape)?;
+        let float = planned.dtype == DataType::DtFloat;
+        (float && elements >= self.min_elements).then_some(elements)
+    }
+}
+
+/// Which `--weights` brings the graph under `limit`, or that none does.
+fn graph_advice(planned: &[Planned], graph_bytes: u64, meta_graphs: u64, limit: u64) -> String {
+    let project = |w: Weights| projected(planned, graph_bytes, meta_graphs, |p| w.bytes(p));
+    if let Some(fits) = Weights::TRIED.into_iter().find(|&w| project(w) <= limit) {
+        return format!(
+            "with {} it would be about {} bytes and fit; or export without --freeze \
+             (variables/ has no such limit)",
+            fits.flags(),
+            project(fits)
+        );
+    }
+    let smallest = Weights::new(true, 0);
     format!(
-        "even --weights int8 would leave about {bytes} bytes; export without --freeze \
-         (variables/ has no such limit)"
+        "even {} would leave about {} bytes; export without --freeze \
+         (variables/ has no such limit)",
+        smallest.flags(),
+        project(smallest)
     )
 }
 
 /// Which `--weights` brings one constant under `limit`, or that none does.
 fn constant_advice(planned: &Planned, limit: u64) -> String {
-    for (flag, size) in [
-        ("f16", f16_bytes as fn(&Planned) -> u64),
-        ("int8", int8_bytes),
-    ] {
-        let bytes = size(planned);
-        if bytes <= limit {
-            return format!(
-                "with --weights {flag} it would hold {bytes} bytes and fit; \
-                 or export without --freeze"
-            );
-        }
+    match Weights::TRIED
+        .into_iter()
+        .find(|w| w.bytes(planned) <= limit)
+    {
+        Some(fits) => format!(
+            "with {} it would hold {} bytes and fit; or export without --freeze",
+            fits.flags(),
+            fits.bytes(planned)
+        ),
+        None => "no --weights precision makes it fit; export without --freeze".into(),
     }
-    "no --weights precision makes it fit; export without --freeze".into()
-}
-
-/// Whether `--weights` converts the constant: float32 with enough elements.
-fn converted(planned: &Planned) -> Option<u64> {
-    let elements = elements(&planned.shape)?;
-    (planned.dtype == DataType::DtFloat && elements >= WEIGHTS_MIN_ELEMENTS).then_some(elements)
-}
-
-fn f16_bytes(planned: &Planned) -> u64 {
-    converted(planned).map_or(planned.bytes, |n| n.saturating_mul(2))
-}
-
-/// One byte per element plus a float32 scale per slice along the last axis
-/// (rank >= 2), one scale otherwise.
-fn int8_bytes(planned: &Planned) -> u64 {
-    let Some(elements) = converted(planned) else {
-        return planned.bytes;
-    };
-    let scales = match planned.shape.as_slice() {
-        [_, .., last] => u64::try_from(*last).unwrap_or(0),
-        _ => 1,
-    };
-    elements.saturating_add(scales.saturating_mul(4))
 }
 
 fn elements(shape: &[i64]) -> Option<u64> {
@@ -211,7 +239,25 @@ mod tests {
             "{err}"
         );
         let err = check(&planned, 0, 1, &limits(4_000, 1 << 30)).unwrap_err();
-        assert!(err.to_string().contains("even --weights int8"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("even --weights int8 --weights-min-size 0 would leave about 4352"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn small_tensors_count_only_with_a_smaller_min_size() {
+        // 100 tensors of 512 floats: 204,800 bytes, none converted by default.
+        let planned: Vec<Planned> = (0..100)
+            .map(|i| float(&format!("w{i}"), &[8, 64]))
+            .collect();
+        let err = check(&planned, 0, 1, &limits(150_000, 1 << 30)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("with --weights f16 --weights-min-size 0 it would be about 102400"),
+            "{text}"
+        );
     }
 
     #[test]
