@@ -185,3 +185,33 @@ fn the_exact_size_is_confirmed_before_writing() {
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "only the first export is there");
 }
+
+/// A value that fails its checksum is an error naming the variable, found
+/// while reading values, and nothing is written.
+#[test]
+fn a_corrupt_value_is_refused_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    for entry in std::fs::read_dir(common::testdata("fixtures/tiny_mlp")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, run.join(path.file_name().unwrap())).unwrap();
+    }
+    let prefix = run.join("model.ckpt-5");
+    let reader = servegraph::bundle::BundleReader::open(&prefix).unwrap();
+    let range = reader.byte_range(b"hidden/kernel").unwrap();
+    let mut data = std::fs::read(&range.shard).unwrap();
+    data[range.offset as usize] ^= 0x40;
+    std::fs::write(&range.shard, data).unwrap();
+
+    let out = dir.path().join("frozen");
+    let options = freezing("tiny_mlp", FreezeLimits::default());
+    let err = export_serving_model(&run, &out, &options).unwrap_err();
+    assert!(matches!(&err, Error::Pass(PassError::Freeze(_))), "{err}");
+    let messages = servegraph::error::messages(&err).join("\n");
+    assert!(
+        messages.contains("\"hidden/kernel\"") && messages.contains("checksum"),
+        "{messages}"
+    );
+    assert!(!out.exists());
+}
