@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use servegraph::export::{Detail, Variant};
+use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::size::ByteSize;
 use servegraph::write::atomic::Overwrite;
@@ -103,6 +104,11 @@ struct ExportArgs {
     /// SIZE: 500MB, 10GB (decimal, as the services count), 1.5GiB (binary) or bytes.
     #[arg(long, value_name = "SIZE")]
     max_size: Option<ByteSize>,
+    /// Turn every variable into a constant holding its checkpoint value: no
+    /// variables/ directory and no saver. Refused when saved_model.pb would
+    /// pass 1 GiB or one constant 2 GiB.
+    #[arg(long)]
+    freeze: bool,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -260,6 +266,7 @@ impl ExportArgs {
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
             max_size: self.max_size.map(|size| size.0),
+            freeze: self.freeze.then(FreezeLimits::default),
             ..ExportOptions::default()
         })
     }

@@ -66,6 +66,9 @@ pub struct WriteOptions {
     pub overwrite: Overwrite,
     /// Told the bytes copied into `variables/`. Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// Refuse, before writing anything, a `saved_model.pb` larger than
+    /// this many bytes (a frozen export's limit). Default: none.
+    pub max_saved_model_bytes: Option<u64>,
 }
 
 /// Writes one model under `tags`.
@@ -77,7 +80,7 @@ pub fn write_saved_model(
 ) -> Result<WriteReport, WriteError> {
     let options = WriteOptions {
         overwrite,
-        progress: None,
+        ..WriteOptions::default()
     };
     write_saved_model_with(model, tags, out_dir, &options, &mut Timings::new())
 }
@@ -107,7 +110,7 @@ pub fn write_variants(
 ) -> Result<WriteReport, WriteError> {
     let options = WriteOptions {
         overwrite,
-        progress: None,
+        ..WriteOptions::default()
     };
     write_variants_with(variants, out_dir, &options, &mut Timings::new())
 }
@@ -229,6 +232,7 @@ pub fn write_plan(
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    check_saved_model_size(plan.saved_model_bytes(), options.max_saved_model_bytes)?;
     let staged = StagedDir::create(&plan.output, options.overwrite)?;
     let mut report = plan.report;
     if !plan.assets.is_empty() {
@@ -340,6 +344,15 @@ fn copy_variables(
     }
     writer.finish()?;
     Ok(copied)
+}
+
+/// The exact encoded size of `saved_model.pb` against `limit`, before any
+/// file of the output is written.
+fn check_saved_model_size(bytes: u64, limit: Option<u64>) -> Result<(), WriteError> {
+    match limit {
+        Some(limit) if bytes > limit => Err(WriteError::SavedModelTooLarge { bytes, limit }),
+        _ => Ok(()),
+    }
 }
 
 /// Writes the encoded SavedModel as `saved_model.pb`; returns its size.
