@@ -8,6 +8,7 @@ pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::text::TextError;
+pub use crate::vocab::VocabError;
 pub use crate::write::WriteError;
 
 /// The messages of `error` and of its sources, outermost first, for printing
@@ -43,6 +44,8 @@ pub enum Error {
     Check(#[from] CheckError),
     #[error(transparent)]
     Variant(#[from] VariantError),
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
 }
 
 #[cfg(test)]

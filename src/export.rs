@@ -24,6 +24,7 @@ use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
 use crate::timings::{Stage, Timings};
+use crate::vocab::{VocabReport, trim_vocabularies};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
@@ -69,6 +70,10 @@ pub struct ExportOptions {
     pub allow_custom_ops: bool,
     /// Told how the variable copy advances (the CLI draws a progress bar). Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// Keep only the first N entries (lines) of vocabulary assets whose
+    /// tables map a dropped entry like an unseen one (see [`crate::vocab`]).
+    /// Default: none (assets copied whole).
+    pub max_vocab: Option<u64>,
 }
 
 impl Default for ExportOptions {
@@ -86,6 +91,7 @@ impl Default for ExportOptions {
             source_tags: Vec::new(),
             allow_custom_ops: false,
             progress: None,
+            max_vocab: None,
         }
     }
 }
@@ -157,6 +163,8 @@ pub struct ExportReport {
     /// What stays behind in a checkpoint source's directory; `None` for a
     /// SavedModel or GraphDef source.
     pub left_behind: Option<LeftBehind>,
+    /// What `--max-vocab` trimmed and refused; `None` without it.
+    pub vocab: Option<VocabReport>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -224,7 +232,11 @@ pub fn export_serving_model(
     )?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
-    let (passes, placed) = run_passes(&mut model, options, &mut timings)?;
+    let (passes, mut placed) = run_passes(&mut model, options, &mut timings)?;
+    let vocab = options
+        .max_vocab
+        .map(|max| trim_vocabularies(&mut model, placed.as_mut(), max))
+        .transpose()?;
     timings.time(Stage::Check, || check_model(&model))?;
     let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
     let mut written = write_variants_with(
@@ -256,6 +268,7 @@ pub fn export_serving_model(
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
         left_behind,
+        vocab,
     })
 }
 

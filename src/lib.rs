@@ -32,6 +32,7 @@ pub mod timings;
 pub mod typing;
 pub mod validate;
 pub mod varint;
+pub mod vocab;
 pub mod write;
 
 pub use error::{Error, WriteError};

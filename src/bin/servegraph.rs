@@ -90,6 +90,11 @@ struct ExportArgs {
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
     allow_custom_ops: bool,
+    /// Keep the first N entries (lines) of vocabulary assets whose tables
+    /// map a dropped word like an unseen one (a default value or
+    /// out-of-vocabulary buckets); other tables are reported, not trimmed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_vocab: Option<u64>,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -241,6 +246,7 @@ impl ExportArgs {
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
+            max_vocab: self.max_vocab,
             ..ExportOptions::default()
         })
     }

@@ -296,7 +296,12 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
         path: assets_dir.to_path_buf(),
         source,
     })?;
-    std::fs::copy(&asset.source, assets_dir.join(&asset.filename)).map_err(copy_error)?;
+    let target = assets_dir.join(&asset.filename);
+    match asset.keep_lines {
+        Some(lines) => crate::vocab::copy_first_lines(&asset.source, &target, lines),
+        None => std::fs::copy(&asset.source, &target),
+    }
+    .map_err(copy_error)?;
     Ok(())
 }
 
