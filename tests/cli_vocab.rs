@@ -70,7 +70,7 @@ fn max_vocab_writes_the_first_lines_and_reports_them() {
     let text_out = dir.path().join("text");
     let text = export(&vocab_oov(), &text_out, &["--max-vocab", "5"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("vocabularies (--max-vocab 5):"), "{text}");
+    assert!(text.contains("vocabularies (at most 5 entries):"), "{text}");
     assert!(
         text.contains("words.txt: 16 -> 5 entries, 66 B -> 17 B (49 B dropped"),
         "{text}"

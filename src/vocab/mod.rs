@@ -29,7 +29,7 @@ use crate::proto::{AttrValue, TensorProto};
 /// What may fail while planning or applying a trim.
 #[derive(Debug, thiserror::Error)]
 pub enum VocabError {
-    #[error("--max-vocab must keep at least one entry")]
+    #[error("a vocabulary must keep at least one entry (the maximum given is 0)")]
     NoEntries,
     #[error("cannot read vocabulary asset {} (file name held by node {node})", path.display())]
     Read {

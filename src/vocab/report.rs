@@ -49,7 +49,7 @@ pub struct RefusedAsset {
 
 impl Display for VocabReport {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        writeln!(f, "vocabularies (--max-vocab {}):", self.max_entries)?;
+        writeln!(f, "vocabularies (at most {} entries):", self.max_entries)?;
         for asset in &self.assets {
             write_asset(f, asset)?;
         }
