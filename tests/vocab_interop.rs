@@ -208,3 +208,77 @@ fn oov_buckets_take_dropped_words_like_unseen_ones() {
         .unwrap();
     check_fixture("vocab_oov", buckets);
 }
+
+/// TensorFlow 1's `index_table_from_file` with buckets over string keys
+/// (fast hash) and over int64 keys (strong hash of the keys as strings) are
+/// trimmed; `index_to_string_table_from_file` (line numbers as keys) is
+/// refused and its asset copied whole.
+#[test]
+fn tensorflow_1_tables_trim_their_buckets_and_refuse_line_number_keys() {
+    let Some(python) = common::tensorflow_python("vocab_interop::tensorflow_1_tables") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kept = 5;
+    let chosen = common::run_python(
+        &python,
+        "tests/interop/vocab_tables.py",
+        &[dir.path().as_os_str(), OsStr::new(&kept.to_string())],
+    );
+    eprintln!(
+        "keys past line {kept} replaced by unseen ones: {}",
+        chosen.trim()
+    );
+    let source = dir.path().join("source/graph.pb");
+    let options = |max_vocab| servegraph::ExportOptions {
+        outputs: ["ids=ids:0", "int_ids=int_ids:0", "words=words:0"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect(),
+        max_vocab,
+        ..Default::default()
+    };
+    let (original, trimmed) = (dir.path().join("original"), dir.path().join("trimmed"));
+    servegraph::export_serving_model(&source, &original, &options(None)).unwrap();
+    let report = servegraph::export_serving_model(&source, &trimmed, &options(Some(kept))).unwrap();
+
+    let vocab = report.vocab.unwrap();
+    let trimmed_assets: Vec<(&str, u64, u64)> = vocab
+        .assets
+        .iter()
+        .map(|a| (a.filename.as_str(), a.entries_before, a.entries_after))
+        .collect();
+    assert_eq!(
+        trimmed_assets,
+        [("words.txt", 20, kept), ("ints.txt", 20, kept)]
+    );
+    let [refused] = vocab.refused.as_slice() else {
+        panic!("one refusal expected: {:?}", vocab.refused);
+    };
+    assert_eq!(refused.refusal.use_op, "InitializeTableFromTextFileV2");
+    assert!(
+        refused.refusal.reason.contains("line numbers"),
+        "{}",
+        refused.refusal.reason
+    );
+    let whole = std::fs::read(dir.path().join("source/words.txt")).unwrap();
+    assert_eq!(
+        std::fs::read(trimmed.join("assets").join(&refused.filename)).unwrap(),
+        whole
+    );
+    assert_eq!(
+        std::fs::read(trimmed.join("assets/words.txt")).unwrap(),
+        b"w0\nw1\nw2\nw3\nw4\n"
+    );
+
+    let inputs = dir.path().join("inputs.json");
+    let substituted = dir.path().join("substituted.json");
+    let unseen = run(&python, &original, &substituted, None);
+    let seen = run(&python, &original, &inputs, None);
+    for key in ["ids", "int_ids"] {
+        assert_ne!(seen[key], unseen[key], "{key}: no input key was dropped");
+    }
+    let expected = dir.path().join("expected.json");
+    std::fs::write(&expected, unseen.to_string()).unwrap();
+    run(&python, &trimmed, &inputs, Some(&expected));
+}
