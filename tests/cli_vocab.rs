@@ -180,3 +180,35 @@ fn a_maximum_of_zero_is_rejected_before_anything_is_written() {
     );
     assert!(!out.exists());
 }
+
+/// A variant shares the trimmed asset, so its graph is trimmed the same way:
+/// in every MetaGraphDef the bucket offset is a constant holding the
+/// original 16 entries.
+#[test]
+fn every_variant_freezes_the_bucket_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    export(
+        &vocab_oov(),
+        &out,
+        &["--max-vocab", "5", "--variant", "gpu"],
+    );
+    let bytes = std::fs::read(out.join("saved_model.pb")).unwrap();
+    let saved = servegraph::proto::SavedModel::decode(bytes.as_slice()).unwrap();
+    assert_eq!(saved.meta_graphs.len(), 2);
+    for meta in &saved.meta_graphs {
+        let graph = meta.graph_def.as_ref().unwrap();
+        assert!(graph.node.iter().all(|n| n.op != "LookupTableSizeV2"));
+        let offset = graph
+            .node
+            .iter()
+            .find(|n| n.name.ends_with("LookupTableSizeV2"))
+            .expect("the offset node keeps its name");
+        assert_eq!(offset.op, "Const");
+        assert!(offset.input.is_empty(), "{:?}", offset.input);
+        let Some(Value::Tensor(value)) = offset.attr["value"].value.as_ref() else {
+            panic!("a tensor value");
+        };
+        assert_eq!(value.int64_val, [16]);
+    }
+}
