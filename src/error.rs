@@ -7,6 +7,7 @@ pub use crate::export::VariantError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
+pub use crate::size::SizeError;
 pub use crate::text::TextError;
 pub use crate::vocab::VocabError;
 pub use crate::write::WriteError;
@@ -46,6 +47,8 @@ pub enum Error {
     Variant(#[from] VariantError),
     #[error(transparent)]
     Vocab(#[from] VocabError),
+    #[error(transparent)]
+    Size(#[from] SizeError),
 }
 
 #[cfg(test)]

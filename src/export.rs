@@ -23,19 +23,20 @@ use crate::passes::devices::ClearDevicesPass;
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
+use crate::size::{Inventory, ProjectedSize, SizeReport};
 use crate::timings::{Stage, Timings};
 use crate::vocab::{VocabReport, trim_vocabularies};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
 use crate::write::saved_model::{
-    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, write_variants_with,
+    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, plan_variants, write_plan,
 };
 
 /// The legacy AI Platform (MLS1) model size limit.
-pub const MLS1_LIMIT_BYTES: u64 = 500 * 1000 * 1000;
+pub const MLS1_LIMIT_BYTES: u64 = crate::size::MLS1_BYTES;
 /// The N1 machine model size limit.
-pub const N1_LIMIT_BYTES: u64 = 10 * 1000 * 1000 * 1000;
+pub const N1_LIMIT_BYTES: u64 = crate::size::N1_BYTES;
 
 /// What to export and how. `Default` gives: no inputs (detected), no outputs
 /// (an error listing candidates), signature `serving_default`, tag `serve`,
@@ -74,6 +75,9 @@ pub struct ExportOptions {
     /// tables map a dropped entry like an unseen one (see [`crate::vocab`]).
     /// Default: none (assets copied whole).
     pub max_vocab: Option<u64>,
+    /// Refuse, before creating anything, an export whose files would add
+    /// up to more bytes. Default: none.
+    pub max_size: Option<u64>,
 }
 
 impl Default for ExportOptions {
@@ -92,6 +96,7 @@ impl Default for ExportOptions {
             allow_custom_ops: false,
             progress: None,
             max_vocab: None,
+            max_size: None,
         }
     }
 }
@@ -165,6 +170,11 @@ pub struct ExportReport {
     pub left_behind: Option<LeftBehind>,
     /// What `--max-vocab` trimmed and refused; `None` without it.
     pub vocab: Option<VocabReport>,
+    /// The size computed before writing (what `max_size` was checked against).
+    pub projected_size: ProjectedSize,
+    /// The written directory measured: limits, largest contributors,
+    /// advice. `None` when it could not be measured (see the warnings).
+    pub size: Option<SizeReport>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -239,13 +249,10 @@ pub fn export_serving_model(
         .transpose()?;
     timings.time(Stage::Check, || check_model(&model))?;
     let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
-    let mut written = write_variants_with(
-        &meta_graphs,
-        &output,
-        &options.write_options(),
-        &mut timings,
-    )?;
+    let (mut written, projected) =
+        write_within_budget(&meta_graphs, &output, options, &mut timings)?;
     written.path = out_dir.to_path_buf();
+    let size = measured_or_warning(out_dir, &mut written);
     let variants = variant_reports(placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, &mut written);
@@ -269,7 +276,38 @@ pub fn export_serving_model(
         timings,
         left_behind,
         vocab,
+        projected_size: ProjectedSize::of(&projected),
+        size,
     })
+}
+
+/// Plans the write, refuses it when its size passes `options.max_size`
+/// (nothing is created by then), else writes it; returns what was written
+/// and the size computed first.
+fn write_within_budget(
+    meta_graphs: &[MetaGraphVariant<'_>],
+    output: &Path,
+    options: &ExportOptions,
+    timings: &mut Timings,
+) -> Result<(WriteReport, Inventory), Error> {
+    let plan = plan_variants(meta_graphs, output, timings)?;
+    let projected = crate::size::project(&plan, meta_graphs)?;
+    if let Some(max_size) = options.max_size {
+        crate::size::check_budget(&projected, max_size)?;
+    }
+    let written = write_plan(plan, &options.write_options(), timings)?;
+    Ok((written, projected))
+}
+
+/// The written directory's size report. The export is in place by now:
+/// failing to measure it is only a warning in `written`.
+fn measured_or_warning(out_dir: &Path, written: &mut WriteReport) -> Option<SizeReport> {
+    crate::size::measure_dir(out_dir)
+        .map_err(|e| {
+            let warning = format!("could not measure {}: {e}", out_dir.display());
+            written.warnings.push(warning);
+        })
+        .ok()
 }
 
 /// Runs the serving pipeline once. With variants, the graph is copied for

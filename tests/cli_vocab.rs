@@ -66,6 +66,11 @@ fn max_vocab_writes_the_first_lines_and_reports_them() {
         report["written"]["assets_bytes"].as_u64(),
         Some(written.len() as u64)
     );
+    // The size computed before writing (what --max-size checks) counts the trimmed asset.
+    assert_eq!(
+        report["projected_size"]["assets_bytes"].as_u64(),
+        Some(written.len() as u64)
+    );
 
     let text_out = dir.path().join("text");
     let text = export(&vocab_oov(), &text_out, &["--max-vocab", "5"]);

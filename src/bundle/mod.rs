@@ -6,6 +6,7 @@
 //! and a tensor can be handed out as a byte range so the writer copies it
 //! without decoding (its crc32c stays valid).
 
+pub mod copy_plan;
 pub mod crc;
 mod error;
 pub mod reader;

@@ -283,7 +283,12 @@ fn kept_row(v: &VariableReport) -> (u64, String) {
     (v.bytes, line)
 }
 
+/// The measured size section, or the totals alone when the output could
+/// not be measured.
 fn write_size(f: &mut Formatter<'_>, report: &ExportReport) -> fmt::Result {
+    if let Some(size) = &report.size {
+        return write!(f, "{size}");
+    }
     let verdict = |fits: bool| if fits { "fits" } else { "EXCEEDS" };
     writeln!(
         f,

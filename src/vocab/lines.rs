@@ -51,6 +51,31 @@ pub fn count_lines(path: &Path, keep: u64) -> std::io::Result<LineCount> {
     Ok(count)
 }
 
+/// The bytes of `path`'s first `keep` lines with their terminators (the
+/// whole file when it has fewer): what [`copy_first_lines`] will write.
+/// Stops reading once they are counted.
+pub fn prefix_len(path: &Path, keep: u64) -> std::io::Result<u64> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let (mut lines, mut bytes) = (0, 0);
+    while lines < keep {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let mut take = chunk.len();
+        for (at, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            lines += 1;
+            if lines == keep {
+                take = at + 1;
+                break;
+            }
+        }
+        bytes += take as u64;
+        reader.consume(take);
+    }
+    Ok(bytes)
+}
+
 /// Writes the first `keep` lines of `from` (with their terminators, byte
 /// for byte) to a new file `to`; returns the bytes written.
 pub fn copy_first_lines(from: &Path, to: &Path, keep: u64) -> std::io::Result<u64> {
@@ -124,6 +149,8 @@ mod tests {
         let (from, to) = (dir.path().join("from"), dir.path().join("to"));
         std::fs::write(&from, b"the\r\ncat\nsat\n").unwrap();
         assert_eq!(copy_first_lines(&from, &to, 2).unwrap(), 9);
+        assert_eq!(prefix_len(&from, 2).unwrap(), 9);
+        assert_eq!(prefix_len(&from, 9).unwrap(), 13);
         assert_eq!(std::fs::read(&to).unwrap(), b"the\r\ncat\n");
         assert_eq!(copy_first_lines(&from, &to, 9).unwrap(), 13);
         assert_eq!(std::fs::read(&to).unwrap(), b"the\r\ncat\nsat\n");
@@ -143,6 +170,7 @@ mod tests {
         std::fs::write(&from, &content).unwrap();
         let kept = copy_first_lines(&from, &to, 700).unwrap();
         assert_eq!(kept, 700 * word.len() as u64);
+        assert_eq!(prefix_len(&from, 700).unwrap(), kept);
         assert_eq!(std::fs::read(&to).unwrap(), &content[..kept as usize]);
     }
 }

@@ -18,7 +18,7 @@ mod report;
 use std::path::PathBuf;
 
 pub use analysis::{Refusal, VocabTable, analyse_asset};
-pub use lines::{LineCount, copy_first_lines, count_lines};
+pub use lines::{LineCount, copy_first_lines, count_lines, prefix_len};
 pub use report::{AssetTrim, RefusedAsset, VocabReport};
 
 use crate::ir::{DataType, IrError, Node};

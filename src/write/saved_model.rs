@@ -12,11 +12,12 @@ use prost::Message;
 use serde::Serialize;
 
 use super::WriteError;
-use super::atomic::{Overwrite, StagedDir};
+use super::atomic::{Overwrite, StagedDir, check_replaceable};
 use super::guard::{directory_of, keep_apart, resolve_output};
 use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
 use super::progress::{CopyProgress, Reporting};
 use super::saver::{SavedVariable, VariableKind, build_saver};
+use crate::bundle::copy_plan::CopyPlan;
 use crate::bundle::slices::parse_spec;
 use crate::bundle::{BundleReader, BundleWriter};
 use crate::ir::constants::string_const;
@@ -119,9 +120,39 @@ pub fn write_variants_with(
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    // An output that may not be replaced is refused before any work.
+    check_replaceable(&resolve_output(out_dir)?, options.overwrite)?;
+    let plan = plan_variants(variants, out_dir, timings)?;
+    write_plan(plan, options, timings)
+}
+
+/// What writing some variants will put on disk, worked out before anything
+/// is created: the encoded `saved_model.pb`, the checkpoint keys to copy and
+/// the assets, so its size can be known (and refused) first.
+pub struct WritePlan<'a> {
+    output: PathBuf,
+    report: WriteReport,
+    saved_model: Vec<u8>,
+    variable_keys: VariableKeys,
+    assets: Vec<PlannedAsset<'a>>,
+}
+
+/// An asset to copy, checked, with its size when planned.
+pub struct PlannedAsset<'a> {
+    pub model: &'a Model,
+    pub asset: &'a Asset,
+    pub bytes: u64,
+}
+
+/// Checks the output against what the variants read, builds every
+/// MetaGraphDef and encodes the SavedModel; creates nothing.
+pub fn plan_variants<'a>(
+    variants: &[MetaGraphVariant<'a>],
+    out_dir: &Path,
+    timings: &mut Timings,
+) -> Result<WritePlan<'a>, WriteError> {
     let output = resolve_output(out_dir)?;
     keep_apart(&output, &read_paths(variants))?;
-    let staged = StagedDir::create(&output, options.overwrite)?;
     let mut report = WriteReport {
         path: out_dir.to_path_buf(),
         ..WriteReport::default()
@@ -131,13 +162,10 @@ pub fn write_variants_with(
         meta_graphs: Vec::new(),
     };
     let mut variable_keys = VariableKeys::new();
+    let mut assets = Vec::new();
     for variant in variants {
         let prepared = timings.time(Stage::RestoreBuild, || prepare(variant.model))?;
-        if !variant.model.assets.is_empty() {
-            timings.time(Stage::AssetCopy, || {
-                copy_new_assets(staged.path(), variant.model, &mut report)
-            })?;
-        }
+        add_new_assets(variant.model, &mut report, &mut assets)?;
         add_variables(
             &prepared.report,
             variant.model,
@@ -147,11 +175,79 @@ pub fn write_variants_with(
         let meta_graph = timings.time(Stage::Encode, || meta_graph_of(prepared, &variant.tags));
         saved_model.meta_graphs.push(meta_graph);
     }
+    let saved_model = timings.time(Stage::Encode, || saved_model.encode_to_vec());
+    Ok(WritePlan {
+        output,
+        report,
+        saved_model,
+        variable_keys,
+        assets,
+    })
+}
+
+impl<'a> WritePlan<'a> {
+    /// The length of `saved_model.pb`.
+    pub fn saved_model_bytes(&self) -> u64 {
+        self.saved_model.len() as u64
+    }
+
+    /// Each checkpoint key to write, the checkpoint it comes from and its
+    /// bytes in `variables/`.
+    pub fn variable_keys(&self) -> impl Iterator<Item = (&str, &Path, u64)> {
+        let keys = self.variable_keys.iter();
+        keys.map(|(key, (checkpoint, bytes))| (key.as_str(), checkpoint.as_path(), *bytes))
+    }
+
+    /// The exact length of the `variables/variables.index` the write will
+    /// produce (0 without variables: no `variables/` is written).
+    pub fn variables_index_bytes(&self) -> Result<u64, WriteError> {
+        if self.variable_keys.is_empty() {
+            return Ok(0);
+        }
+        let mut readers: BTreeMap<&Path, BundleReader> = BTreeMap::new();
+        let mut copies = CopyPlan::new(Path::new("variables/variables"));
+        for (key, (checkpoint, _)) in &self.variable_keys {
+            let reader = match readers.entry(checkpoint) {
+                Entry::Occupied(open) => open.into_mut(),
+                Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
+            };
+            copies.copy(reader, key)?;
+        }
+        Ok(copies.index_bytes()?)
+    }
+
+    /// Each asset the write copies (once per file name).
+    pub fn assets(&self) -> &[PlannedAsset<'a>] {
+        &self.assets
+    }
+}
+
+/// Creates the staging directory, copies the assets and variables, writes
+/// `saved_model.pb` and renames the whole into place.
+pub fn write_plan(
+    plan: WritePlan<'_>,
+    options: &WriteOptions,
+    timings: &mut Timings,
+) -> Result<WriteReport, WriteError> {
+    let staged = StagedDir::create(&plan.output, options.overwrite)?;
+    let mut report = plan.report;
+    if !plan.assets.is_empty() {
+        timings.time(Stage::AssetCopy, || {
+            let assets_dir = staged.path().join("assets");
+            let copy =
+                |planned: &PlannedAsset| copy_asset(&assets_dir, planned.model, planned.asset);
+            plan.assets.iter().try_for_each(copy)
+        })?;
+    }
     report.variables_bytes = timings.time(Stage::VariableCopy, || {
-        copy_variables(staged.path(), &variable_keys, options.progress.as_deref())
+        copy_variables(
+            staged.path(),
+            &plan.variable_keys,
+            options.progress.as_deref(),
+        )
     })?;
     report.saved_model_bytes = timings.time(Stage::Encode, || {
-        write_saved_model_file(staged.path(), &saved_model)
+        write_saved_model_file(staged.path(), &plan.saved_model)
     })?;
     report.assets_bytes = dir_size(&staged.path().join("assets"));
     report.warnings = timings.time(Stage::Fsync, || staged.commit())?;
@@ -161,15 +257,20 @@ pub fn write_variants_with(
 /// Each kept checkpoint key, the checkpoint it is copied from and its size.
 type VariableKeys = BTreeMap<String, (PathBuf, u64)>;
 
-/// Copies the variant's assets not copied for an earlier variant.
-fn copy_new_assets(
-    staging: &Path,
-    model: &Model,
+/// Checks and adds the variant's assets not already added for an earlier variant.
+fn add_new_assets<'a>(
+    model: &'a Model,
     report: &mut WriteReport,
+    assets: &mut Vec<PlannedAsset<'a>>,
 ) -> Result<(), WriteError> {
     for asset in &model.assets {
         if !report.assets.contains(&asset.filename) {
-            copy_asset(&staging.join("assets"), model, asset)?;
+            let bytes = check_asset(model, asset)?;
+            assets.push(PlannedAsset {
+                model,
+                asset,
+                bytes,
+            });
             report.assets.push(asset.filename.clone());
         }
     }
@@ -241,11 +342,10 @@ fn copy_variables(
     Ok(copied)
 }
 
-/// Encodes the SavedModel and writes `saved_model.pb`; returns its size.
-fn write_saved_model_file(staging: &Path, saved_model: &SavedModel) -> Result<u64, WriteError> {
-    let bytes = saved_model.encode_to_vec();
+/// Writes the encoded SavedModel as `saved_model.pb`; returns its size.
+fn write_saved_model_file(staging: &Path, bytes: &[u8]) -> Result<u64, WriteError> {
     let file = staging.join("saved_model.pb");
-    std::fs::write(&file, &bytes).map_err(|source| WriteError::Io {
+    std::fs::write(&file, bytes).map_err(|source| WriteError::Io {
         path: file.clone(),
         source,
     })?;
@@ -265,10 +365,11 @@ fn read_paths(variants: &[MetaGraphVariant<'_>]) -> Vec<PathBuf> {
     paths
 }
 
-/// Copies one asset into `assets_dir`, after checking that its name stays
-/// inside that directory (a custom pass may have set any name) and, for a
-/// SavedModel source, that the file is inside the source's own `assets/`.
-fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), WriteError> {
+/// Checks that an asset's name stays inside `assets/` (a custom pass may
+/// have set any name) and, for a SavedModel source, that the file is inside
+/// the source's own `assets/`; returns the bytes it will have in `assets/`
+/// (its first lines only, for a trimmed vocabulary).
+fn check_asset(model: &Model, asset: &Asset) -> Result<u64, WriteError> {
     if let Some(reason) = asset_name_problem(&asset.filename) {
         return Err(WriteError::UnsafeAssetName {
             name: asset.filename.clone(),
@@ -276,13 +377,9 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
             reason,
         });
     }
-    let copy_error = |source| WriteError::Asset {
-        path: asset.source.clone(),
-        node: asset.node.clone(),
-        source,
-    };
+    let read_error = |source| asset_error(asset, source);
     if let Some(root) = &model.asset_root {
-        let resolved = asset.source.canonicalize().map_err(copy_error)?;
+        let resolved = asset.source.canonicalize().map_err(read_error)?;
         if !resolved.starts_with(root) {
             return Err(WriteError::AssetOutsideSource {
                 name: asset.filename.clone(),
@@ -292,6 +389,25 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
             });
         }
     }
+    let metadata = std::fs::metadata(&asset.source).map_err(read_error)?;
+    match asset.keep_lines {
+        Some(lines) => crate::vocab::prefix_len(&asset.source, lines).map_err(read_error),
+        None => Ok(metadata.len()),
+    }
+}
+
+fn asset_error(asset: &Asset, source: std::io::Error) -> WriteError {
+    WriteError::Asset {
+        path: asset.source.clone(),
+        node: asset.node.clone(),
+        source,
+    }
+}
+
+/// Copies one asset into `assets_dir`, checked again (it was checked when
+/// planned, but the file may have changed since).
+fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), WriteError> {
+    check_asset(model, asset)?;
     std::fs::create_dir_all(assets_dir).map_err(|source| WriteError::Io {
         path: assets_dir.to_path_buf(),
         source,
@@ -301,7 +417,7 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
         Some(lines) => crate::vocab::copy_first_lines(&asset.source, &target, lines),
         None => std::fs::copy(&asset.source, &target),
     }
-    .map_err(copy_error)?;
+    .map_err(|source| asset_error(asset, source))?;
     Ok(())
 }
 
