@@ -26,6 +26,7 @@ use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingS
 use crate::read::{self, Source};
 use crate::size::{Inventory, ProjectedSize, SizeReport};
 use crate::timings::{Stage, Timings};
+use crate::vocab::{VocabReport, trim_vocabularies};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
@@ -71,6 +72,10 @@ pub struct ExportOptions {
     pub allow_custom_ops: bool,
     /// Told how the variable copy advances (the CLI draws a progress bar). Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// Keep only the first N entries (lines) of vocabulary assets whose
+    /// tables map a dropped entry like an unseen one (see [`crate::vocab`]).
+    /// Default: none (assets copied whole).
+    pub max_vocab: Option<u64>,
     /// Refuse, before creating anything, an export whose files would add
     /// up to more bytes. Default: none.
     pub max_size: Option<u64>,
@@ -95,6 +100,7 @@ impl Default for ExportOptions {
             source_tags: Vec::new(),
             allow_custom_ops: false,
             progress: None,
+            max_vocab: None,
             max_size: None,
             freeze: None,
         }
@@ -169,6 +175,8 @@ pub struct ExportReport {
     /// What stays behind in a checkpoint source's directory; `None` for a
     /// SavedModel or GraphDef source.
     pub left_behind: Option<LeftBehind>,
+    /// What `--max-vocab` trimmed and refused; `None` without it.
+    pub vocab: Option<VocabReport>,
     /// The size computed before writing (what `max_size` was checked against).
     pub projected_size: ProjectedSize,
     /// The written directory measured: limits, largest contributors,
@@ -243,7 +251,11 @@ pub fn export_serving_model(
     )?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
-    let ran = run_passes(&mut model, options, &mut timings)?;
+    let mut ran = run_passes(&mut model, options, &mut timings)?;
+    let vocab = options
+        .max_vocab
+        .map(|max| trim_vocabularies(&mut model, ran.placed.as_mut(), max))
+        .transpose()?;
     timings.time(Stage::Check, || check_model(&model))?;
     let meta_graphs = meta_graphs(&model, ran.placed.as_ref(), options);
     let (mut written, projected) =
@@ -272,6 +284,7 @@ pub fn export_serving_model(
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
         left_behind,
+        vocab,
         projected_size: ProjectedSize::of(&projected),
         size,
         frozen: ran.frozen,

@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Export a training checkpoint, .meta, GraphDef or SavedModel as a serving SavedModel.
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Check that a SavedModel will load and serve; exits non-zero when it will not.
     Validate {
         path: PathBuf,
@@ -100,6 +100,11 @@ struct ExportArgs {
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
     allow_custom_ops: bool,
+    /// Keep the first N entries (lines) of vocabulary assets whose tables
+    /// map a dropped word like an unseen one (a default value or
+    /// out-of-vocabulary buckets); other tables are reported, not trimmed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_vocab: Option<u64>,
     /// Refuse the export, before writing anything, if its files would add up to more than
     /// SIZE: 500MB, 10GB (decimal, as the services count), 1.5GiB (binary) or bytes.
     #[arg(long, value_name = "SIZE")]
@@ -202,7 +207,7 @@ impl ExportOutput {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Export(args) => export(args),
+        Command::Export(args) => export(*args),
         Command::Validate { path, tags, json } => validate(&path, &tags, json),
         Command::Show { path, tags, json } => show(&path, &tags, json),
         Command::Size { dir, json } => size(&dir, json),
@@ -265,6 +270,7 @@ impl ExportArgs {
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
+            max_vocab: self.max_vocab,
             max_size: self.max_size.map(|size| size.0),
             freeze: self.freeze.then(FreezeLimits::default),
             ..ExportOptions::default()

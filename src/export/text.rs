@@ -70,6 +70,9 @@ impl Display for ReportText<'_> {
         }
         self.write_dropped(f)?;
         self.write_assets(f)?;
+        if let Some(vocab) = &report.vocab {
+            vocab.fmt(f)?;
+        }
         if let Some(left) = &report.left_behind {
             self.write_left_behind(f, left)?;
         }

@@ -380,7 +380,8 @@ fn read_paths(variants: &[MetaGraphVariant<'_>]) -> Vec<PathBuf> {
 
 /// Checks that an asset's name stays inside `assets/` (a custom pass may
 /// have set any name) and, for a SavedModel source, that the file is inside
-/// the source's own `assets/`; returns the file's size.
+/// the source's own `assets/`; returns the bytes it will have in `assets/`
+/// (its first lines only, for a trimmed vocabulary).
 fn check_asset(model: &Model, asset: &Asset) -> Result<u64, WriteError> {
     if let Some(reason) = asset_name_problem(&asset.filename) {
         return Err(WriteError::UnsafeAssetName {
@@ -402,7 +403,10 @@ fn check_asset(model: &Model, asset: &Asset) -> Result<u64, WriteError> {
         }
     }
     let metadata = std::fs::metadata(&asset.source).map_err(read_error)?;
-    Ok(metadata.len())
+    match asset.keep_lines {
+        Some(lines) => crate::vocab::prefix_len(&asset.source, lines).map_err(read_error),
+        None => Ok(metadata.len()),
+    }
 }
 
 fn asset_error(asset: &Asset, source: std::io::Error) -> WriteError {
@@ -422,7 +426,11 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
         source,
     })?;
     let target = assets_dir.join(&asset.filename);
-    std::fs::copy(&asset.source, target).map_err(|source| asset_error(asset, source))?;
+    match asset.keep_lines {
+        Some(lines) => crate::vocab::copy_first_lines(&asset.source, &target, lines),
+        None => std::fs::copy(&asset.source, &target),
+    }
+    .map_err(|source| asset_error(asset, source))?;
     Ok(())
 }
 
