@@ -9,6 +9,7 @@ pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::size::SizeError;
 pub use crate::text::TextError;
+pub use crate::vocab::VocabError;
 pub use crate::warmup::WarmupError;
 pub use crate::write::WriteError;
 
@@ -45,6 +46,8 @@ pub enum Error {
     Check(#[from] CheckError),
     #[error(transparent)]
     Variant(#[from] VariantError),
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
     #[error(transparent)]
     Size(#[from] SizeError),
     #[error(transparent)]

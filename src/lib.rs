@@ -33,6 +33,7 @@ pub mod timings;
 pub mod typing;
 pub mod validate;
 pub mod varint;
+pub mod vocab;
 pub mod warmup;
 pub mod write;
 

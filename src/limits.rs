@@ -46,6 +46,11 @@ pub const MAX_ELEMENTS: u64 = 1 << 34;
 /// exceed protobuf's 2 GiB message limit, so no genuine constant is larger.
 pub const MAX_CONST_BYTES: u64 = 2 << 30;
 
+/// Largest `saved_model.pb` a frozen export may write. TensorFlow Serving
+/// and TensorFlow before 2.x read the file as one protobuf with a 1 GiB
+/// (`2^30`-byte) cap and refuse anything larger.
+pub const MAX_SERVING_PROTO_BYTES: u64 = 1 << 30;
+
 /// Bytes counted per element of a materialised string constant (the size of
 /// one string handle), so a repeated short string cannot fill the shape
 /// with billions of elements under [`MAX_CONST_BYTES`].

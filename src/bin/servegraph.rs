@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use servegraph::export::{Detail, Variant};
+use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::size::ByteSize;
 use servegraph::write::atomic::Overwrite;
@@ -99,10 +100,20 @@ struct ExportArgs {
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
     allow_custom_ops: bool,
+    /// Keep the first N entries (lines) of vocabulary assets whose tables
+    /// map a dropped word like an unseen one (a default value or
+    /// out-of-vocabulary buckets); other tables are reported, not trimmed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_vocab: Option<u64>,
     /// Refuse the export, before writing anything, if its files would add up to more than
     /// SIZE: 500MB, 10GB (decimal, as the services count), 1.5GiB (binary) or bytes.
     #[arg(long, value_name = "SIZE")]
     max_size: Option<ByteSize>,
+    /// Turn every variable into a constant holding its checkpoint value: no
+    /// variables/ directory and no saver. Refused when saved_model.pb would
+    /// pass 1 GiB or one constant 2 GiB.
+    #[arg(long)]
+    freeze: bool,
     /// Write TensorFlow Serving warm-up requests (assets.extra/tf_serving_warmup_requests)
     /// from a predict request body: {"instances": [...]} or {"inputs": ...}.
     #[arg(long, value_name = "FILE.json")]
@@ -263,7 +274,9 @@ impl ExportArgs {
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
+            max_vocab: self.max_vocab,
             max_size: self.max_size.map(|size| size.0),
+            freeze: self.freeze.then(FreezeLimits::default),
             warmup: self.warmup,
             ..ExportOptions::default()
         })

@@ -9,6 +9,7 @@ use super::{ExportReport, VariantReport};
 use crate::inspect::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
+use crate::passes::freeze::FreezeReport;
 use crate::typing::dtype_name;
 use crate::warmup::WarmupReport;
 use crate::write::saved_model::VariableReport;
@@ -65,8 +66,14 @@ impl Display for ReportText<'_> {
             write_variant(f, variant)?;
         }
         self.write_kept(f)?;
+        if let Some(frozen) = &report.frozen {
+            self.write_frozen(f, frozen)?;
+        }
         self.write_dropped(f)?;
         self.write_assets(f)?;
+        if let Some(vocab) = &report.vocab {
+            vocab.fmt(f)?;
+        }
         if let Some(warmup) = &report.warmup {
             write_warmup(f, warmup)?;
         }
@@ -116,6 +123,22 @@ impl ReportText<'_> {
         let kept = &self.report.kept;
         let rows: Vec<(u64, String)> = kept.iter().map(kept_row).collect();
         self.write_variables(f, "variables kept", rows)
+    }
+
+    /// The variables that became constants: their values moved from
+    /// `variables/` into `saved_model.pb`.
+    fn write_frozen(&self, f: &mut Formatter<'_>, frozen: &FreezeReport) -> fmt::Result {
+        let rows = frozen.variables.iter().map(|v| {
+            let line = format!(
+                "{} {} {:?} {}",
+                v.node,
+                v.dtype,
+                v.shape,
+                format_bytes(v.bytes)
+            );
+            (v.bytes, line)
+        });
+        self.write_variables(f, "variables frozen into saved_model.pb", rows.collect())
     }
 
     fn write_dropped(&self, f: &mut Formatter<'_>) -> fmt::Result {

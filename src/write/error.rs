@@ -10,6 +10,10 @@ use crate::ir::IrError;
 /// Failures while writing a SavedModel.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    #[error(
+        "saved_model.pb would be {bytes} bytes, over the limit of {limit} bytes; nothing was written"
+    )]
+    SavedModelTooLarge { bytes: u64, limit: u64 },
     #[error("output directory {path} already exists")]
     OutputExists { path: PathBuf },
     #[error("output {path} is a symlink; give the directory it points to, or another path")]

@@ -77,6 +77,9 @@ pub struct WriteOptions {
     pub overwrite: Overwrite,
     /// Told the bytes copied into `variables/`. Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// Refuse, before writing anything, a `saved_model.pb` larger than
+    /// this many bytes (a frozen export's limit). Default: none.
+    pub max_saved_model_bytes: Option<u64>,
     /// Files written under `assets.extra/` (name → contents), which serving
     /// systems read and the loaders ignore, such as TensorFlow Serving's
     /// warm-up requests. Default: none.
@@ -244,6 +247,7 @@ pub fn write_plan(
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    check_saved_model_size(plan.saved_model_bytes(), options.max_saved_model_bytes)?;
     let staged = StagedDir::create(&plan.output, options.overwrite)?;
     let mut report = plan.report;
     if !plan.assets.is_empty() {
@@ -358,6 +362,15 @@ fn copy_variables(
     Ok(copied)
 }
 
+/// The exact encoded size of `saved_model.pb` against `limit`, before any
+/// file of the output is written.
+fn check_saved_model_size(bytes: u64, limit: Option<u64>) -> Result<(), WriteError> {
+    match limit {
+        Some(limit) if bytes > limit => Err(WriteError::SavedModelTooLarge { bytes, limit }),
+        _ => Ok(()),
+    }
+}
+
 /// Writes the encoded SavedModel as `saved_model.pb`; returns its size.
 fn write_saved_model_file(staging: &Path, bytes: &[u8]) -> Result<u64, WriteError> {
     let file = staging.join("saved_model.pb");
@@ -383,7 +396,8 @@ fn read_paths(variants: &[MetaGraphVariant<'_>]) -> Vec<PathBuf> {
 
 /// Checks that an asset's name stays inside `assets/` (a custom pass may
 /// have set any name) and, for a SavedModel source, that the file is inside
-/// the source's own `assets/`; returns the file's size.
+/// the source's own `assets/`; returns the bytes it will have in `assets/`
+/// (its first lines only, for a trimmed vocabulary).
 fn check_asset(model: &Model, asset: &Asset) -> Result<u64, WriteError> {
     if let Some(reason) = asset_name_problem(&asset.filename) {
         return Err(WriteError::UnsafeAssetName {
@@ -405,7 +419,10 @@ fn check_asset(model: &Model, asset: &Asset) -> Result<u64, WriteError> {
         }
     }
     let metadata = std::fs::metadata(&asset.source).map_err(read_error)?;
-    Ok(metadata.len())
+    match asset.keep_lines {
+        Some(lines) => crate::vocab::prefix_len(&asset.source, lines).map_err(read_error),
+        None => Ok(metadata.len()),
+    }
 }
 
 fn asset_error(asset: &Asset, source: std::io::Error) -> WriteError {
@@ -425,7 +442,11 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
         source,
     })?;
     let target = assets_dir.join(&asset.filename);
-    std::fs::copy(&asset.source, target).map_err(|source| asset_error(asset, source))?;
+    match asset.keep_lines {
+        Some(lines) => crate::vocab::copy_first_lines(&asset.source, &target, lines),
+        None => std::fs::copy(&asset.source, &target),
+    }
+    .map_err(|source| asset_error(asset, source))?;
     Ok(())
 }
 
