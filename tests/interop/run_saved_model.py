@@ -2,7 +2,7 @@
 
     python tests/interop/run_saved_model.py EXPORT_DIR --inputs INPUTS.json
         [--expected EXPECTED.json --tolerance 1e-5] [--signature serving_default]
-        [--tags serve] [--loaders tf2,tf1,capi]
+        [--tags serve] [--loaders tf2,tf1,capi] [--cpus N]
 
 INPUTS.json / EXPECTED.json: {key: {"dtype", "shape", "values": [flat]}}
 (a fixture.json's test_inputs / expected_outputs). Prints one JSON document:
@@ -124,12 +124,25 @@ def run_tf1(export_dir, inputs, signature, tags):
     import tensorflow as tf
 
     tf.compat.v1.disable_eager_execution()
-    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+    config = tf.compat.v1.ConfigProto(device_count={"CPU": cpu_count()}) if cpu_count() else None
+    with tf.compat.v1.Session(graph=tf.Graph(), config=config) as sess:
         meta = tf.compat.v1.saved_model.loader.load(sess, tags, export_dir)
         sig = meta.signature_def[signature]
         feeds = {sig.inputs[k].name: v for k, v in inputs.items()}
         fetches = {k: t.name for k, t in sig.outputs.items()}
         return sess.run(fetches, feeds)
+
+
+def cpu_count():
+    """The CPU devices a session is asked for (--cpus), 0 for TensorFlow's default of one."""
+    return int(os.environ.get("RUN_SAVED_MODEL_CPUS", "0"))
+
+
+def session_config(cpus):
+    """A serialized ConfigProto asking for `cpus` CPU devices: device_count (field 1) is a
+    map<string, int32>, each entry a message of key (1) and value (2)."""
+    entry = b"\x0a\x03CPU\x10" + bytes([cpus])
+    return b"\x0a" + bytes([len(entry)]) + entry
 
 
 TF_DTYPES = {"float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5, "int8": 6, "string": 7, "int64": 9, "bool": 10, "float16": 19}
@@ -149,6 +162,7 @@ def run_capi(export_dir, inputs, signature, tags):
     for name, restype, argtypes in [
         ("TF_NewStatus", p, []), ("TF_GetCode", ctypes.c_int, [p]), ("TF_Message", ctypes.c_char_p, [p]),
         ("TF_NewGraph", p, []), ("TF_NewSessionOptions", p, []),
+        ("TF_SetConfig", None, [p, ctypes.c_char_p, ctypes.c_size_t, p]),
         ("TF_LoadSessionFromSavedModel", p, [p, p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, p, p, p]),
         ("TF_GraphOperationByName", p, [p, ctypes.c_char_p]),
         ("TF_AllocateTensor", p, [ctypes.c_int, ctypes.POINTER(ctypes.c_int64), ctypes.c_int, ctypes.c_size_t]),
@@ -170,7 +184,12 @@ def run_capi(export_dir, inputs, signature, tags):
 
     graph = lib.TF_NewGraph()
     tag_array = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
-    session = lib.TF_LoadSessionFromSavedModel(lib.TF_NewSessionOptions(), None, export_dir.encode(), tag_array, len(tags), graph, None, status)
+    options = lib.TF_NewSessionOptions()
+    if cpu_count():
+        config = session_config(cpu_count())
+        lib.TF_SetConfig(options, config, len(config), status)
+        check("TF_SetConfig")
+    session = lib.TF_LoadSessionFromSavedModel(options, None, export_dir.encode(), tag_array, len(tags), graph, None, status)
     check("TF_LoadSessionFromSavedModel")
     input_names, output_names = signature_names(export_dir, tags, signature)
 
@@ -271,7 +290,11 @@ def main():
     parser.add_argument("--signature", default="serving_default")
     parser.add_argument("--tags", default="serve")
     parser.add_argument("--loaders", default="tf2,tf1,capi")
+    parser.add_argument("--cpus", type=int, default=0,
+                        help="CPU devices for the tf1 and capi sessions (a graph placed on /cpu:1 needs 2)")
     args = parser.parse_args()
+    if args.cpus:
+        os.environ["RUN_SAVED_MODEL_CPUS"] = str(args.cpus)
     expected = None
     if args.expected:
         with open(args.expected) as f:
