@@ -26,6 +26,7 @@ pub mod ops;
 pub mod passes;
 pub mod proto;
 pub mod read;
+pub mod storage;
 pub mod tensor;
 pub mod text;
 pub mod timings;

@@ -230,6 +230,11 @@ impl Node {
         self.set_attr_value(key, Value::S(value.to_vec().into()));
     }
 
+    /// A tensor attr (a `Const`'s `value`).
+    pub fn set_attr_tensor(&mut self, key: &str, tensor: crate::proto::TensorProto) {
+        self.set_attr_value(key, Value::Tensor(Box::new(tensor)));
+    }
+
     /// A `list(string)` attr; an empty list removes the attr.
     pub fn set_attr_list_string(&mut self, key: &str, values: Vec<Vec<u8>>) {
         if values.is_empty() {
