@@ -23,6 +23,7 @@ use crate::passes::devices::ClearDevicesPass;
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
+use crate::storage::{StorageOptions, StorageReport, convert_constants};
 use crate::timings::{Stage, Timings};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
@@ -69,6 +70,9 @@ pub struct ExportOptions {
     pub allow_custom_ops: bool,
     /// Told how the variable copy advances (the CLI draws a progress bar). Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// The dtypes weights are stored in (float16 / int8 / int32 narrowing)
+    /// and the size threshold. Default: unchanged.
+    pub storage: StorageOptions,
 }
 
 impl Default for ExportOptions {
@@ -86,6 +90,7 @@ impl Default for ExportOptions {
             source_tags: Vec::new(),
             allow_custom_ops: false,
             progress: None,
+            storage: StorageOptions::default(),
         }
     }
 }
@@ -123,6 +128,7 @@ impl ExportOptions {
         WriteOptions {
             overwrite: self.overwrite,
             progress: self.progress.clone(),
+            storage: self.storage,
         }
     }
 }
@@ -157,6 +163,9 @@ pub struct ExportReport {
     /// What stays behind in a checkpoint source's directory; `None` for a
     /// SavedModel or GraphDef source.
     pub left_behind: Option<LeftBehind>,
+    /// Weights stored in another dtype, and those left alone with the
+    /// reason; `None` when no conversion was asked for.
+    pub storage: Option<StorageReport>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -224,7 +233,8 @@ pub fn export_serving_model(
     )?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
-    let (passes, placed) = run_passes(&mut model, options, &mut timings)?;
+    let (passes, mut placed) = run_passes(&mut model, options, &mut timings)?;
+    let constants = convert_constant_storage(&mut model, placed.as_mut(), &options.storage)?;
     timings.time(Stage::Check, || check_model(&model))?;
     let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
     let mut written = write_variants_with(
@@ -238,6 +248,7 @@ pub fn export_serving_model(
 
     let dropped = dropped_or_warning(&model, &mut written);
     let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
+    let storage = storage_report(constants, written.storage.take());
     let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
     timings.record(Stage::Total, started.elapsed());
     Ok(ExportReport {
@@ -256,7 +267,39 @@ pub fn export_serving_model(
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
         left_behind,
+        storage,
     })
+}
+
+/// Stores the graph's constants as `options` say, in the served graph and
+/// the variants' (which have the same constants, so report once). Runs
+/// after every pass, so constants a freeze made are converted too.
+fn convert_constant_storage(
+    model: &mut Model,
+    placed: Option<&mut Model>,
+    options: &StorageOptions,
+) -> Result<Option<StorageReport>, Error> {
+    if !options.is_active() {
+        return Ok(None);
+    }
+    if let Some(placed) = placed {
+        convert_constants(&mut placed.graph, options)?;
+    }
+    Ok(Some(convert_constants(&mut model.graph, options)?))
+}
+
+/// The variables' storage report with the constants' added.
+fn storage_report(
+    constants: Option<StorageReport>,
+    variables: Option<StorageReport>,
+) -> Option<StorageReport> {
+    match (variables, constants) {
+        (Some(mut report), Some(constants)) => {
+            report.merge(constants);
+            Some(report)
+        }
+        (report, None) | (None, report) => report,
+    }
 }
 
 /// Runs the serving pipeline once. With variants, the graph is copied for

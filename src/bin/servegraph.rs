@@ -10,6 +10,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use servegraph::export::{Detail, Variant};
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
+use servegraph::storage::{DEFAULT_MIN_ELEMENTS, StorageOptions, WeightPrecision};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
 
@@ -90,6 +91,18 @@ struct ExportArgs {
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
     allow_custom_ops: bool,
+    /// Storage precision of float32 weights (variables and constants):
+    /// f32 (unchanged), f16, or int8 with per-channel float32 scales.
+    #[arg(long, value_name = "f32|f16|int8", default_value = "f32")]
+    weights: WeightPrecision,
+    /// Tensors with fewer elements than N keep their dtype (for --weights
+    /// and --narrow-int64).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_ELEMENTS)]
+    weights_min_size: u64,
+    /// Store int64 variables and constants whose values all fit as int32,
+    /// cast back to int64 after the read.
+    #[arg(long)]
+    narrow_int64: bool,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -241,6 +254,11 @@ impl ExportArgs {
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
+            storage: StorageOptions {
+                weights: self.weights,
+                min_elements: self.weights_min_size,
+                narrow_int64: self.narrow_int64,
+            },
             ..ExportOptions::default()
         })
     }

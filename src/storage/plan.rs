@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use super::convert::{F16_MAX, FloatSurvey, IntRange, channels};
-use super::report::{SkippedTensor, TensorKind};
+use super::recode::KeyErrors;
+use super::report::{ConvertedTensor, SkippedTensor, StorageReport, TensorKind};
 use super::uses::float_math_only;
 use super::{StorageOptions, WeightPrecision};
 use crate::bundle::reader::num_elements;
@@ -105,6 +106,28 @@ impl StoragePlan {
         let plan = self.keys.get(key)?;
         let record = record_key(key, slice_spec)?;
         plan.scales.get(&record).map(|s| s.key.as_str())
+    }
+
+    /// The report of what the plan converted (with the `errors` measured
+    /// while copying) and skipped.
+    pub fn report(&self, errors: &KeyErrors, options: &StorageOptions) -> StorageReport {
+        let mut report = StorageReport::new(options);
+        for (key, plan) in &self.keys {
+            report.convert(ConvertedTensor {
+                name: key.clone(),
+                kind: TensorKind::Variable,
+                shape: plan.shape.clone(),
+                from: dtype_name(plan.dtype as i32),
+                to: dtype_name(plan.form.stored_dtype(plan.dtype) as i32),
+                bytes_before: plan.bytes_before,
+                bytes_after: plan.bytes_after,
+                error: errors.get(key).copied().unwrap_or_default(),
+            });
+        }
+        for skipped in &self.skipped {
+            report.skip(skipped.clone());
+        }
+        report
     }
 
     /// The bytes `key` takes once written, given its source size.
