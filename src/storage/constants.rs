@@ -174,7 +174,16 @@ fn describe(name: &str, before: &Tensor, stored: &Stored, form: StoredForm) -> C
         to: dtype_name(stored.value.dtype as i32),
         bytes_before: elements * before_size,
         bytes_after: elements * after_size + scale_bytes,
+        max_abs_value: max_abs(&before.values),
         error: stored.error,
+    }
+}
+
+fn max_abs(values: &Values) -> f64 {
+    match values {
+        Values::F32(v) => v.iter().fold(0f64, |m, x| m.max(f64::from(x.abs()))),
+        Values::I64(v) => v.iter().fold(0f64, |m, x| m.max(x.unsigned_abs() as f64)),
+        _ => 0.0,
     }
 }
 
@@ -230,5 +239,93 @@ fn turn_into(graph: &mut Graph, id: NodeId, template: Node, inputs: &[NodeId]) {
     node.attrs = template.attrs;
     for &input in inputs {
         graph.push_data_input(id, TensorRef::new(input, 0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::WeightPrecision;
+
+    fn add_const(graph: &mut Graph, name: &str, value: Tensor) -> NodeId {
+        let mut node = Node::new(name, "Const").with_type("dtype", value.dtype);
+        node.set_attr_tensor("value", value.to_proto());
+        graph.add_node(node).unwrap()
+    }
+
+    fn consumer(graph: &mut Graph, name: &str, op: &str, input: NodeId) -> NodeId {
+        let id = graph.add_node(Node::new(name, op)).unwrap();
+        graph.push_data_input(id, TensorRef::new(input, 0));
+        id
+    }
+
+    fn options(weights: WeightPrecision, narrow_int64: bool) -> StorageOptions {
+        StorageOptions {
+            weights,
+            min_elements: 0,
+            narrow_int64,
+        }
+    }
+
+    #[test]
+    fn an_int8_constant_keeps_its_name_as_the_dequantizing_mul() {
+        let mut graph = Graph::new();
+        let w = tensor(
+            DataType::DtFloat,
+            &[2, 2],
+            Values::F32(vec![1.0, -4.0, 0.5, 2.0]),
+        );
+        let c = add_const(&mut graph, "w", w);
+        let mm = consumer(&mut graph, "mm", "MatMul", c);
+        let report = convert_constants(&mut graph, &options(WeightPrecision::Int8, false)).unwrap();
+        assert_eq!(report.converted.len(), 1);
+        assert_eq!(graph.op(c), "Mul");
+        assert_eq!(graph.data_input(mm, 0), Some(TensorRef::new(c, 0)));
+        let to_float = graph.data_input(c, 0).unwrap().node;
+        assert_eq!(graph.op(to_float), "Cast");
+        let stored = graph.data_input(to_float, 0).unwrap().node;
+        assert_eq!(graph.name(stored), "w/stored");
+        let value = Tensor::from_proto(graph.node(stored).attr_tensor("value").unwrap()).unwrap();
+        assert_eq!(value.values, Values::I8(vec![127, -127, 64, 64]));
+        let scales = graph.data_input(c, 1).unwrap().node;
+        let scales = Tensor::from_proto(graph.node(scales).attr_tensor("value").unwrap()).unwrap();
+        assert_eq!(scales.values, Values::F32(vec![1.0 / 127.0, 4.0 / 127.0]));
+        assert_eq!((report.bytes_before, report.bytes_after), (16, 4 + 8));
+    }
+
+    #[test]
+    fn a_constant_feeding_a_comparison_or_out_of_range_stays() {
+        let mut graph = Graph::new();
+        let t = add_const(
+            &mut graph,
+            "threshold",
+            tensor(DataType::DtFloat, &[], Values::F32(vec![0.5])),
+        );
+        consumer(&mut graph, "cmp", "Greater", t);
+        let big = tensor(DataType::DtInt64, &[2], Values::I64(vec![3, 1 << 35]));
+        let b = add_const(&mut graph, "big", big);
+        let small = tensor(DataType::DtInt64, &[2], Values::I64(vec![3, -4]));
+        let s = add_const(&mut graph, "small", small);
+        let report = convert_constants(&mut graph, &options(WeightPrecision::F16, true)).unwrap();
+        let names: Vec<&str> = report.converted.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["small"]);
+        assert_eq!(
+            (graph.op(t), graph.op(b), graph.op(s)),
+            ("Const", "Const", "Cast")
+        );
+        let reasons: Vec<(&str, &str)> = report
+            .skipped
+            .iter()
+            .map(|t| (t.name.as_str(), t.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 2);
+        assert!(
+            reasons[0].0 == "threshold" && reasons[0].1.contains("cmp (Greater)"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[1].0 == "big" && reasons[1].1.contains("out of int32 range"),
+            "{reasons:?}"
+        );
     }
 }

@@ -84,6 +84,8 @@ pub struct KeyPlan {
     pub bytes_before: u64,
     /// Bytes written: the converted elements plus any scales.
     pub bytes_after: u64,
+    /// The largest magnitude among the values.
+    pub max_abs_value: f64,
     /// Record key (the tensor's, or one slice's) → its scales (int8 only).
     pub scales: BTreeMap<Vec<u8>, RecordScales>,
 }
@@ -121,6 +123,7 @@ impl StoragePlan {
                 to: dtype_name(plan.form.stored_dtype(plan.dtype) as i32),
                 bytes_before: plan.bytes_before,
                 bytes_after: plan.bytes_after,
+                max_abs_value: plan.max_abs_value,
                 error: errors.get(key).copied().unwrap_or_default(),
             });
         }
@@ -238,10 +241,11 @@ fn plan_key(
         shape,
         bytes_before,
         bytes_after: elements * form.element_bytes(),
+        max_abs_value: 0.0,
         scales: BTreeMap::new(),
     };
     let verdict = match form {
-        StoredForm::Int32 => survey_ints(reader, key)?,
+        StoredForm::Int32 => survey_ints(reader, key, &mut plan)?,
         _ => survey_floats(reader, key, &mut plan, taken)?,
     };
     Ok(verdict.map(|()| plan))
@@ -267,13 +271,20 @@ fn blocked_reader(graph: &Graph, pieces: &[&VariableSlot]) -> Option<String> {
 }
 
 /// Reads every int64 record of `key`: all values must fit an int32.
-fn survey_ints(reader: &BundleReader, key: &str) -> Result<Result<(), String>, BundleError> {
+fn survey_ints(
+    reader: &BundleReader,
+    key: &str,
+    plan: &mut KeyPlan,
+) -> Result<Result<(), String>, BundleError> {
     let mut range = None;
     for record in reader.record_keys(key)? {
         reader.read_chunks(&record, COPY_CHUNK_BYTES, &mut |chunk| {
             range = IntRange::observe(range, &le_i64s(chunk));
             Ok(())
         })?;
+    }
+    if let Some(r) = range {
+        plan.max_abs_value = r.min.unsigned_abs().max(r.max.unsigned_abs()) as f64;
     }
     Ok(match range {
         Some(r) if !r.fits_i32() => Err(format!(
@@ -301,6 +312,7 @@ fn survey_floats(
             survey.observe(&le_f32s(chunk));
             Ok(())
         })?;
+        plan.max_abs_value = plan.max_abs_value.max(f64::from(survey.max_abs()));
         if let Some(reason) = unconvertible(&survey, plan.form) {
             return Ok(Err(reason));
         }
@@ -380,4 +392,154 @@ pub fn le_i64s(bytes: &[u8]) -> Vec<i64> {
         .chunks_exact(8)
         .filter_map(|c| c.try_into().ok().map(i64::from_le_bytes))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::BundleWriter;
+    use crate::ir::Node;
+
+    fn floats(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    fn ints(values: &[i64]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// A ref variable `name` of `dtype` and its `name/read`.
+    fn variable(graph: &mut Graph, name: &str, dtype: DataType) -> NodeId {
+        let var = graph
+            .add_node(Node::new(name, "VariableV2").with_type("dtype", dtype))
+            .unwrap();
+        let read = graph
+            .add_node(Node::new(format!("{name}/read"), "Identity").with_type("T", dtype))
+            .unwrap();
+        graph.push_data_input(read, TensorRef::new(var, 0));
+        read
+    }
+
+    fn reads(graph: &mut Graph, node: Node, inputs: &[NodeId]) -> NodeId {
+        let id = graph.add_node(node).unwrap();
+        for &input in inputs {
+            graph.push_data_input(id, TensorRef::new(input, 0));
+        }
+        id
+    }
+
+    fn slot(node: &str, dtype: DataType) -> VariableSlot {
+        VariableSlot {
+            node: node.into(),
+            dtype,
+            key: node.into(),
+            slice_spec: String::new(),
+        }
+    }
+
+    use crate::ir::NodeId;
+
+    /// `kernel` feeds a MatMul; `offsets` is cast to int32 and used as
+    /// gather indices; `ids` is int64 within range, `hashes` beyond it.
+    fn model() -> (tempfile::TempDir, BundleReader, Graph) {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("ckpt");
+        let mut writer = BundleWriter::create(&prefix).unwrap();
+        let kernel = floats(&[0.5, -1.0, 0.25, 2.0, 0.0, 0.0]);
+        writer
+            .add("kernel", DataType::DtFloat, &[3, 2], &kernel)
+            .unwrap();
+        writer
+            .add("offsets", DataType::DtFloat, &[2], &floats(&[1.0, 3.0]))
+            .unwrap();
+        writer
+            .add("ids", DataType::DtInt64, &[2], &ints(&[-7, 1 << 20]))
+            .unwrap();
+        writer
+            .add("hashes", DataType::DtInt64, &[2], &ints(&[1, 1 << 40]))
+            .unwrap();
+        writer.finish().unwrap();
+        let mut graph = Graph::new();
+        let x = graph.add_node(Node::new("x", "Placeholder")).unwrap();
+        let k = variable(&mut graph, "kernel", DataType::DtFloat);
+        let mm = reads(&mut graph, Node::new("mm", "MatMul"), &[x, k]);
+        let o = variable(&mut graph, "offsets", DataType::DtFloat);
+        let cast = Node::new("to_index", "Cast").with_type("DstT", DataType::DtInt32);
+        let index = reads(&mut graph, cast, &[o]);
+        reads(&mut graph, Node::new("pick", "GatherV2"), &[mm, index]);
+        variable(&mut graph, "ids", DataType::DtInt64);
+        variable(&mut graph, "hashes", DataType::DtInt64);
+        let reader = BundleReader::open(&prefix).unwrap();
+        (dir, reader, graph)
+    }
+
+    fn slots() -> Vec<VariableSlot> {
+        vec![
+            slot("kernel", DataType::DtFloat),
+            slot("offsets", DataType::DtFloat),
+            slot("ids", DataType::DtInt64),
+            slot("hashes", DataType::DtInt64),
+        ]
+    }
+
+    fn reason<'a>(plan: &'a StoragePlan, key: &str) -> &'a str {
+        let skipped = plan.skipped.iter().find(|s| s.name == key);
+        skipped.map_or("", |s| s.reason.as_str())
+    }
+
+    #[test]
+    fn a_weight_feeding_an_index_is_skipped_and_the_reader_named() {
+        let (_dir, reader, graph) = model();
+        let options = StorageOptions {
+            weights: WeightPrecision::Int8,
+            min_elements: 0,
+            narrow_int64: false,
+        };
+        let plan = plan_variables(&graph, &slots(), &reader, &options).unwrap();
+        assert_eq!(plan.form("kernel"), StoredForm::Int8);
+        assert_eq!(plan.form("offsets"), StoredForm::AsIs);
+        let why = reason(&plan, "offsets");
+        assert!(why.contains("to_index") && why.contains("Cast"), "{why}");
+        assert_eq!(reason(&plan, "ids"), "int64 narrowing is off");
+        let kernel = &plan.keys["kernel"];
+        // Two columns (0.5, 0.25, 0) and (-1, 2, 0): 6 int8 bytes and 2 float scales.
+        let scales = &kernel.scales[b"kernel".as_slice()];
+        assert_eq!(scales.values, [0.5 / 127.0, 2.0 / 127.0]);
+        assert_eq!(scales.key, "kernel/int8_scales");
+        assert_eq!((kernel.bytes_before, kernel.bytes_after), (24, 6 + 8));
+    }
+
+    #[test]
+    fn int64_out_of_range_is_left_alone_and_said_so() {
+        let (_dir, reader, graph) = model();
+        let options = StorageOptions {
+            weights: WeightPrecision::F32,
+            min_elements: 0,
+            narrow_int64: true,
+        };
+        let plan = plan_variables(&graph, &slots(), &reader, &options).unwrap();
+        assert_eq!(plan.form("ids"), StoredForm::Int32);
+        assert_eq!(plan.keys["ids"].bytes_after, 8);
+        assert_eq!(plan.form("hashes"), StoredForm::AsIs);
+        let why = reason(&plan, "hashes");
+        assert_eq!(
+            why,
+            format!("values from 1 to {} are out of int32 range", 1i64 << 40)
+        );
+    }
+
+    #[test]
+    fn small_tensors_stay_below_the_threshold() {
+        let (_dir, reader, graph) = model();
+        let options = StorageOptions {
+            weights: WeightPrecision::F16,
+            ..StorageOptions::default()
+        };
+        let plan = plan_variables(&graph, &slots(), &reader, &options).unwrap();
+        assert!(plan.keys.is_empty());
+        assert_eq!(
+            reason(&plan, "kernel"),
+            "6 elements, below the threshold of 1024"
+        );
+    }
 }

@@ -29,6 +29,9 @@ pub struct ConvertedTensor {
     /// Tensor data bytes before and after (int8: with its float32 scales).
     pub bytes_before: u64,
     pub bytes_after: u64,
+    /// The largest magnitude among its values, the scale its errors are
+    /// judged against (int8's absolute error is at most this / 254).
+    pub max_abs_value: f64,
     #[serde(flatten)]
     pub error: ErrorStats,
 }

@@ -200,6 +200,8 @@ fn role(node: &Node, slot: usize) -> Role {
     }
     match op {
         "IdentityN" => Role::Forward(vec![slot]),
+        "DynamicStitch" | "ParallelDynamicStitch" => stitch_role(node, slot),
+        "DynamicPartition" => partition_role(node, slot),
         "Cast" => cast_role(node),
         "Select" | "SelectV2" => select_role(slot),
         "Fill" if slot == 1 => Role::Forward(vec![0]),
@@ -228,6 +230,24 @@ fn cast_role(node: &Node) -> Role {
     match node.attr_type("DstT") {
         Ok(dst) if float.contains(&crate::typing::base_dtype(dst)) => Role::Forward(vec![0]),
         _ => Role::Block("a cast to a non-float type"),
+    }
+}
+
+/// `DynamicStitch` reads N index tensors, then N data tensors it merges.
+fn stitch_role(node: &Node, slot: usize) -> Role {
+    match node.attr_int("N") {
+        Ok(n) if slot as i64 >= n => Role::Forward(vec![0]),
+        Ok(_) => Role::Block("an index input"),
+        Err(_) => Role::Block("a stitch without its N attr"),
+    }
+}
+
+/// `DynamicPartition` splits its data (input 0) over `num_partitions` outputs.
+fn partition_role(node: &Node, slot: usize) -> Role {
+    match (slot, node.attr_int("num_partitions")) {
+        (0, Ok(n)) => Role::Forward((0..usize::try_from(n).unwrap_or(0)).collect()),
+        (0, Err(_)) => Role::Block("a partition without its num_partitions attr"),
+        _ => Role::Block("a partition index input"),
     }
 }
 

@@ -175,3 +175,87 @@ fn const_node(name: &str, value: &Tensor) -> NodeDef {
         )
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::saver::{SavedVariable, VariableKind, build_saver};
+    use super::*;
+    use crate::proto::attr_value::Value;
+
+    fn dtypes(node: &NodeDef) -> Vec<DataType> {
+        match node.attr.get("dtypes").and_then(|a| a.value.as_ref()) {
+            Some(Value::List(list)) => list
+                .r#type
+                .iter()
+                .map(|&t| DataType::try_from(t).unwrap())
+                .collect(),
+            _ => panic!("{} has no dtypes", node.name),
+        }
+    }
+
+    fn saved(node: &str, storage: Storage) -> SavedVariable {
+        SavedVariable {
+            node: node.into(),
+            kind: VariableKind::Resource,
+            dtype: DataType::DtFloat,
+            checkpoint_key: node.into(),
+            slice_spec: String::new(),
+            read_tensor: format!("{node}/Read/ReadVariableOp"),
+            storage,
+        }
+    }
+
+    fn find<'a>(nodes: &'a [NodeDef], name: &str) -> &'a NodeDef {
+        nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn the_max_abs_reduces_every_axis_but_the_last() {
+        assert_eq!(reduced_axes(0), Vec::<i32>::new());
+        assert_eq!(reduced_axes(1), [0]);
+        assert_eq!(reduced_axes(2), [0]);
+        assert_eq!(reduced_axes(4), [0, 1, 2]);
+    }
+
+    #[test]
+    fn the_restore_reads_stored_dtypes_and_converts_before_assigning() {
+        let int8 = Storage::Int8 {
+            scales_key: "w/int8_scales".into(),
+            rank: 2,
+        };
+        let vars = [
+            saved("w", int8),
+            saved("b", Storage::Cast(DataType::DtHalf)),
+        ];
+        let saver = build_saver(&vars, &Default::default());
+        let restore = find(&saver.nodes, "save/RestoreV2");
+        // Sorted by key: b (half), w (int8), w/int8_scales (float).
+        assert_eq!(
+            dtypes(restore),
+            [DataType::DtHalf, DataType::DtInt8, DataType::DtFloat]
+        );
+        let mul = find(&saver.nodes, "save/from_stored/w/Mul");
+        assert_eq!(mul.input, ["save/from_stored/w/Cast", "save/RestoreV2:2"]);
+        assert_eq!(
+            find(&saver.nodes, "save/from_stored/w/Cast").input,
+            ["save/RestoreV2:1"]
+        );
+        let cast_b = find(&saver.nodes, "save/from_stored/b/Cast");
+        assert_eq!(cast_b.input, ["save/RestoreV2"]);
+        let save = find(&saver.nodes, "save/SaveV2");
+        assert_eq!(
+            save.input[3..],
+            [
+                "save/to_stored/b/Cast",
+                "save/to_stored/w/Cast",
+                "save/to_stored/w/scales"
+            ]
+        );
+        assert_eq!(dtypes(find(&saver.nodes, "save/SaveV2")), dtypes(restore));
+        let max = find(&saver.nodes, "save/to_stored/w/MaxAbs");
+        assert_eq!(max.input, ["save/to_stored/w/Abs", "save/to_stored/w/axes"]);
+    }
+}
