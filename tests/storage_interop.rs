@@ -134,9 +134,16 @@ fn round_trip(python: &Path, export: &Path, fixture: &str) {
     let out = common::run_python(python, "tests/interop/storage_round_trip.py", &args);
     let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     for (key, entry) in result["keys"].as_object().unwrap() {
-        assert_eq!(
-            entry["max_abs_diff"], 0.0,
-            "{fixture}: {key} re-saved differs"
+        let diff = entry["max_abs_diff"].as_f64().unwrap();
+        // The save half recomputes int8 scales from the restored `q * scale`:
+        // `(127 * scale) / 127` may round to a neighbour of `scale`.
+        let allowed = match key.contains("/int8_scales") {
+            true => entry["max_abs_value"].as_f64().unwrap() * 4.0 * f64::from(f32::EPSILON),
+            false => 0.0,
+        };
+        assert!(
+            diff <= allowed,
+            "{fixture}: {key} re-saved differs by {diff}"
         );
     }
     let diff = result["outputs_max_abs_diff"].as_f64().unwrap();

@@ -5,7 +5,7 @@
 Loads EXPORT_DIR (tag serve) with the TF1 loader, runs serving_default on
 INPUTS.json, runs the SaverDef's save op into DIR/resaved, restores from it
 with the restore op and runs again. Prints one JSON document:
-{"keys": {key: {"dtype": dtype, "max_abs_diff": float}},
+{"keys": {key: {"dtype": dtype, "max_abs_diff": float, "max_abs_value": float}},
  "outputs_max_abs_diff": float} comparing the re-saved bundle with the
 export's variables/ and the predictions before and after the round trip.
 """
@@ -79,7 +79,11 @@ def main():
         a = read(exported_prefix, name, spec, dtype)
         b = read(prefix, name, spec, dtype)
         label = name if not spec else f"{name} [{spec}]"
-        keys[label] = {"dtype": tf.as_dtype(dtype).name, "max_abs_diff": float(np.max(np.abs(a - b), initial=0.0))}
+        keys[label] = {
+            "dtype": tf.as_dtype(dtype).name,
+            "max_abs_diff": float(np.max(np.abs(a - b), initial=0.0)),
+            "max_abs_value": float(np.max(np.abs(a), initial=0.0)),
+        }
     diff = max(
         (float(np.max(np.abs(np.asarray(before[k], dtype=np.float64) - np.asarray(after[k], dtype=np.float64)), initial=0.0))
          for k in before if np.asarray(before[k]).dtype.kind in "fiu"),
