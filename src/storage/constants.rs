@@ -293,6 +293,35 @@ mod tests {
         assert_eq!((report.bytes_before, report.bytes_after), (16, 4 + 8));
     }
 
+    /// What freezing leaves of a variable: a float32 `Const` under the
+    /// variable's name, read through its `/read` identity.
+    #[test]
+    fn a_frozen_variable_is_stored_as_float16_behind_its_read() {
+        let mut graph = Graph::new();
+        let values: Vec<f32> = (0..6).map(|i| i as f32 / 3.0).collect();
+        let frozen = tensor(DataType::DtFloat, &[3, 2], Values::F32(values.clone()));
+        let kernel = add_const(&mut graph, "dense/kernel", frozen);
+        let read = consumer(&mut graph, "dense/kernel/read", "Identity", kernel);
+        consumer(&mut graph, "dense/MatMul", "MatMul", read);
+        let report = convert_constants(&mut graph, &options(WeightPrecision::F16, false)).unwrap();
+        assert_eq!(graph.op(kernel), "Cast");
+        assert_eq!(
+            graph.node(kernel).attr_type("DstT").unwrap(),
+            DataType::DtFloat
+        );
+        let stored = graph.data_input(kernel, 0).unwrap().node;
+        let value = Tensor::from_proto(graph.node(stored).attr_tensor("value").unwrap()).unwrap();
+        let Values::F16(halves) = value.values else {
+            panic!("stored as {:?}", value.dtype)
+        };
+        for (half, x) in halves.iter().zip(&values) {
+            assert!((half.to_f32() - x).abs() <= x.abs() * 2f32.powi(-11));
+        }
+        let converted = &report.converted[0];
+        assert_eq!((converted.bytes_before, converted.bytes_after), (24, 12));
+        assert!(converted.error.max_abs_error > 0.0);
+    }
+
     #[test]
     fn a_constant_feeding_a_comparison_or_out_of_range_stays() {
         let mut graph = Graph::new();
