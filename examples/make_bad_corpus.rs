@@ -57,6 +57,7 @@ pub fn generate(root: &Path) -> Result<usize> {
     location_cases(&mut corpus)?;
     asset_cases(&mut corpus)?;
     out_dir_cases(&mut corpus)?;
+    warmup_cases(&mut corpus)?;
     corpus.write_readme()?;
     Ok(corpus.listing.len())
 }
@@ -1134,4 +1135,53 @@ fn out_dir_cases(corpus: &mut Corpus) -> Result<()> {
         .fixture("tiny_mlp", "run")?;
     case.write("notes/todo.txt", "Not a model.\n")?;
     run_to(case, "notes", &[], &["notes", "--overwrite"])
+}
+
+/// `--warmup` files that do not fit tiny_mlp's signature (one float32 input
+/// `features` of shape [-1, 4]): each error names the instance and the key.
+fn warmup_cases(corpus: &mut Corpus) -> Result<()> {
+    let cases: [(&str, &str, &str, &[&str]); 5] = [
+        (
+            "warmup_unknown_key",
+            "a --warmup instance names an input the signature does not have",
+            r#"{"instances": [{"features": [1, 2, 3, 4]}, {"feature": [1, 2, 3, 4]}]}"#,
+            &["instance 1", "\"feature\"", "warmup.json"],
+        ),
+        (
+            "warmup_missing_key",
+            "a --warmup instance lacks the signature's input",
+            r#"{"instances": [{}]}"#,
+            &["instance 0", "\"features\"", "warmup.json"],
+        ),
+        (
+            "warmup_wrong_shape",
+            "a --warmup instance of 3 values for an input of 4",
+            r#"{"instances": [[1, 2, 3, 4], [1, 2, 3]]}"#,
+            &["instance 1", "\"features\"", "[4] per instance"],
+        ),
+        (
+            "warmup_wrong_dtype",
+            "a --warmup instance with a string where float32 is expected",
+            r#"{"instances": [[1, 2, "three", 4]]}"#,
+            &["instance 0", "\"features\"", "element [2]", "float32"],
+        ),
+        (
+            "warmup_malformed_json",
+            "a --warmup file that is not JSON",
+            r#"{"instances": [[1, 2, 3, 4]"#,
+            &["warmup.json", "not valid JSON"],
+        ),
+    ];
+    for (name, breaks, body, expect) in cases {
+        let case = corpus.case(name, breaks)?.tiny()?;
+        case.write("warmup.json", body)?;
+        let warmup = [
+            "--input",
+            "features=IteratorGetNext:0",
+            "--warmup",
+            "warmup.json",
+        ];
+        case.export_tiny(&warmup, expect)?;
+    }
+    Ok(())
 }

@@ -410,6 +410,7 @@ mod tests {
             node: "gone".into(),
             source: dir.path().join("vocab.txt"),
             filename: "vocab.txt".into(),
+            keep_lines: None,
         };
         model.assets = vec![asset.clone()];
         let err = check_model(&model).unwrap_err();

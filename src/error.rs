@@ -7,7 +7,10 @@ pub use crate::export::VariantError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
+pub use crate::size::SizeError;
 pub use crate::text::TextError;
+pub use crate::vocab::VocabError;
+pub use crate::warmup::WarmupError;
 pub use crate::write::WriteError;
 
 /// The messages of `error` and of its sources, outermost first, for printing
@@ -43,6 +46,12 @@ pub enum Error {
     Check(#[from] CheckError),
     #[error(transparent)]
     Variant(#[from] VariantError),
+    #[error(transparent)]
+    Vocab(#[from] VocabError),
+    #[error(transparent)]
+    Size(#[from] SizeError),
+    #[error(transparent)]
+    Warmup(#[from] WarmupError),
 }
 
 #[cfg(test)]

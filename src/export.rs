@@ -20,22 +20,26 @@ use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::devices::ClearDevicesPass;
+use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_variables};
 use crate::passes::inputs::{InputSpec, OutputSpec};
-use crate::passes::{PassContext, PassReport, Pipeline, ServingSpec};
+use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
+use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
 use crate::storage::{StorageOptions, StorageReport, convert_constants};
 use crate::timings::{Stage, Timings};
+use crate::vocab::{VocabReport, trim_vocabularies};
+use crate::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
 use crate::write::saved_model::{
-    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, write_variants_with,
+    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, plan_variants, write_plan,
 };
 
 /// The legacy AI Platform (MLS1) model size limit.
-pub const MLS1_LIMIT_BYTES: u64 = 500 * 1000 * 1000;
+pub const MLS1_LIMIT_BYTES: u64 = crate::size::MLS1_BYTES;
 /// The N1 machine model size limit.
-pub const N1_LIMIT_BYTES: u64 = 10 * 1000 * 1000 * 1000;
+pub const N1_LIMIT_BYTES: u64 = crate::size::N1_BYTES;
 
 /// What to export and how. `Default` gives: no inputs (detected), no outputs
 /// (an error listing candidates), signature `serving_default`, tag `serve`,
@@ -70,6 +74,21 @@ pub struct ExportOptions {
     pub allow_custom_ops: bool,
     /// Told how the variable copy advances (the CLI draws a progress bar). Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// Keep only the first N entries (lines) of vocabulary assets whose
+    /// tables map a dropped entry like an unseen one (see [`crate::vocab`]).
+    /// Default: none (assets copied whole).
+    pub max_vocab: Option<u64>,
+    /// A JSON file of predict requests (`{"instances": [...]}`) written as
+    /// TensorFlow Serving's warm-up records; checked against the signature
+    /// before anything is written. Default: none.
+    pub warmup: Option<PathBuf>,
+    /// Refuse, before creating anything, an export whose files would add
+    /// up to more bytes. Default: none.
+    pub max_size: Option<u64>,
+    /// Freeze: every variable becomes a constant holding its checkpoint
+    /// value (no `variables/`, no saver), refused past these limits.
+    /// Default: none (variables stay variables).
+    pub freeze: Option<FreezeLimits>,
     /// The dtypes weights are stored in (float16 / int8 / int32 narrowing)
     /// and the size threshold. Default: unchanged.
     pub storage: StorageOptions,
@@ -90,6 +109,10 @@ impl Default for ExportOptions {
             source_tags: Vec::new(),
             allow_custom_ops: false,
             progress: None,
+            max_vocab: None,
+            warmup: None,
+            max_size: None,
+            freeze: None,
             storage: StorageOptions::default(),
         }
     }
@@ -128,7 +151,9 @@ impl ExportOptions {
         WriteOptions {
             overwrite: self.overwrite,
             progress: self.progress.clone(),
+            max_saved_model_bytes: self.freeze.map(|limits| limits.saved_model_bytes),
             storage: self.storage,
+            ..WriteOptions::default()
         }
     }
 }
@@ -163,6 +188,17 @@ pub struct ExportReport {
     /// What stays behind in a checkpoint source's directory; `None` for a
     /// SavedModel or GraphDef source.
     pub left_behind: Option<LeftBehind>,
+    /// What `--max-vocab` trimmed and refused; `None` without it.
+    pub vocab: Option<VocabReport>,
+    /// The size computed before writing (what `max_size` was checked against).
+    pub projected_size: ProjectedSize,
+    /// The written directory measured: limits, largest contributors,
+    /// advice. `None` when it could not be measured (see the warnings).
+    pub size: Option<SizeReport>,
+    /// The variables frozen into constants; `None` without `freeze`.
+    pub frozen: Option<FreezeReport>,
+    /// The TensorFlow Serving warm-up records written, if asked for.
+    pub warmup: Option<WarmupReport>,
     /// Weights stored in another dtype, and those left alone with the
     /// reason; `None` when no conversion was asked for.
     pub storage: Option<StorageReport>,
@@ -219,11 +255,8 @@ pub fn export_serving_model(
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
-    let output = checked_output(
-        out_dir,
-        &source_paths(source, &located, checkpoint),
-        options,
-    )?;
+    let output = checked_output(out_dir, &reads(source, &located, options), options)?;
+    let warmup = read_warmup(options)?;
     let mut model = read::read_source_for(
         &located,
         checkpoint,
@@ -233,30 +266,37 @@ pub fn export_serving_model(
     )?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
-    let (passes, mut placed) = run_passes(&mut model, options, &mut timings)?;
-    let constants = convert_constant_storage(&mut model, placed.as_mut(), &options.storage)?;
+    let mut ran = run_passes(&mut model, options, &mut timings)?;
+    let vocab = options
+        .max_vocab
+        .map(|max| trim_vocabularies(&mut model, ran.placed.as_mut(), max))
+        .transpose()?;
+    let constants = convert_constant_storage(&mut model, ran.placed.as_mut(), &options.storage)?;
     timings.time(Stage::Check, || check_model(&model))?;
-    let meta_graphs = meta_graphs(&model, placed.as_ref(), options);
-    let mut written = write_variants_with(
+    let (write_options, warmup) = write_options_with_warmup(warmup, &model, options)?;
+    let meta_graphs = meta_graphs(&model, ran.placed.as_ref(), options);
+    let (mut written, projected) = write_within_budget(
         &meta_graphs,
         &output,
-        &options.write_options(),
+        options.max_size,
+        &write_options,
         &mut timings,
     )?;
     written.path = out_dir.to_path_buf();
-    let variants = variant_reports(placed.as_ref(), &options.variants);
+    let size = measured_or_warning(out_dir, &mut written);
+    let variants = variant_reports(ran.placed.as_ref(), &options.variants);
 
-    let dropped = dropped_or_warning(&model, &mut written);
+    let dropped = dropped_or_warning(&model, ran.frozen.as_ref(), &mut written);
     let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
     let storage = storage_report(constants, written.storage.take());
-    let total_bytes = written.saved_model_bytes + written.variables_bytes + written.assets_bytes;
+    let total_bytes = written.total_bytes();
     timings.record(Stage::Total, started.elapsed());
     Ok(ExportReport {
         source: source.to_path_buf(),
         output: out_dir.to_path_buf(),
         nodes_before,
         nodes_after: model.graph.len(),
-        passes,
+        passes: ran.passes,
         signatures: model.signatures.clone(),
         kept: written.variables.clone(),
         dropped,
@@ -267,6 +307,11 @@ pub fn export_serving_model(
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
         left_behind,
+        vocab,
+        projected_size: ProjectedSize::of(&projected),
+        size,
+        frozen: ran.frozen,
+        warmup,
         storage,
     })
 }
@@ -302,31 +347,160 @@ fn storage_report(
     }
 }
 
-/// Runs the serving pipeline once. With variants, the graph is copied for
-/// them before its devices are cleared (the pipeline's last pass, and the
-/// only one a variant skips); that copy is returned.
+/// Plans the write, refuses it when its size (the `assets.extra` files of
+/// `write_options` included) passes `max_size` (nothing is created by
+/// then), else writes it; returns what was written and the size computed
+/// first.
+fn write_within_budget(
+    meta_graphs: &[MetaGraphVariant<'_>],
+    output: &Path,
+    max_size: Option<u64>,
+    write_options: &WriteOptions,
+    timings: &mut Timings,
+) -> Result<(WriteReport, Inventory), Error> {
+    let plan = plan_variants(meta_graphs, output, &write_options.storage, timings)?;
+    let mut projected = crate::size::project(&plan, meta_graphs)?;
+    projected.other.extend(assets_extra_files(write_options));
+    if let Some(max_size) = max_size {
+        crate::size::check_budget(&projected, max_size)?;
+    }
+    let written = write_plan(plan, write_options, timings)?;
+    Ok((written, projected))
+}
+
+/// The `assets.extra` files the write adds, by their path in the output.
+fn assets_extra_files(write_options: &WriteOptions) -> impl Iterator<Item = FileBytes> + '_ {
+    write_options
+        .assets_extra
+        .iter()
+        .map(|(name, contents)| FileBytes {
+            path: format!("{ASSETS_EXTRA_DIR}/{name}"),
+            bytes: contents.len() as u64,
+        })
+}
+
+/// The written directory's size report. The export is in place by now:
+/// failing to measure it is only a warning in `written`.
+fn measured_or_warning(out_dir: &Path, written: &mut WriteReport) -> Option<SizeReport> {
+    crate::size::measure_dir(out_dir)
+        .map_err(|e| {
+            let warning = format!("could not measure {}: {e}", out_dir.display());
+            written.warnings.push(warning);
+        })
+        .ok()
+}
+
+/// Every path the export reads: the source's ([`source_paths`]) and the
+/// warm-up file.
+fn reads(source: &Path, located: &Source, options: &ExportOptions) -> Vec<PathBuf> {
+    let mut paths = source_paths(source, located, options.checkpoint.as_deref());
+    paths.extend(options.warmup.clone());
+    paths
+}
+
+/// The warm-up file, read and parsed before the source is (a malformed one
+/// fails fast); checked against the signature once the pipeline made it.
+fn read_warmup(options: &ExportOptions) -> Result<Option<WarmupFile>, Error> {
+    let warmup = options.warmup.as_deref().map(WarmupFile::read);
+    Ok(warmup.transpose()?)
+}
+
+/// The options' write options, with the warm-up file's records (checked
+/// against the served signature) among the `assets.extra` files, and their
+/// report.
+fn write_options_with_warmup(
+    warmup: Option<WarmupFile>,
+    model: &Model,
+    options: &ExportOptions,
+) -> Result<(WriteOptions, Option<WarmupReport>), Error> {
+    let mut write = options.write_options();
+    let Some(warmup) = warmup else {
+        return Ok((write, None));
+    };
+    let records = warmup.records(&model.signatures, &options.signature_name)?;
+    let report = warmup.report(&records);
+    write
+        .assets_extra
+        .insert(WARMUP_FILE_NAME.into(), records.file);
+    Ok((write, Some(report)))
+}
+
+/// What the passes did: their reports, the variants' graph, the freezing.
+struct Ran {
+    passes: Vec<PassReport>,
+    placed: Option<Model>,
+    frozen: Option<FreezeReport>,
+}
+
+/// Runs the serving pipeline once, then freezes when asked. With variants,
+/// the graph is copied for them (frozen too) before its devices are cleared
+/// (the pipeline's last pass, and the only one a variant skips); that copy
+/// is returned.
 fn run_passes(
     model: &mut Model,
     options: &ExportOptions,
     timings: &mut Timings,
-) -> Result<(Vec<PassReport>, Option<Model>), Error> {
+) -> Result<Ran, Error> {
     let mut cx = PassContext::new();
     if options.variants.is_empty() {
         let pipeline = Pipeline::serving(&options.serving_spec());
-        return Ok((pipeline.run_timed(model, &mut cx, timings)?, None));
+        let mut passes = pipeline.run_timed(model, &mut cx, timings)?;
+        let frozen = freeze_if_asked(model, options, &mut cx, &mut passes, timings)?;
+        return Ok(Ran {
+            passes,
+            placed: None,
+            frozen,
+        });
     }
     let placing = ServingSpec {
         keep_devices: true,
         ..options.serving_spec()
     };
     let mut passes = Pipeline::serving(&placing).run_timed(model, &mut cx, timings)?;
+    let frozen = freeze_if_asked(model, options, &mut cx, &mut passes, timings)?;
     let placed = model.clone();
     if !options.keep_devices {
         let mut clearing = Pipeline::empty();
         clearing.push(ClearDevicesPass);
         passes.extend(clearing.run_timed(model, &mut cx, timings)?);
     }
-    Ok((passes, Some(placed)))
+    Ok(Ran {
+        passes,
+        placed: Some(placed),
+        frozen,
+    })
+}
+
+/// Freezes the variables when `options.freeze` says so, counting one copy
+/// of the constants per MetaGraphDef written; the pass is reported, timed
+/// and validated like the pipeline's.
+fn freeze_if_asked(
+    model: &mut Model,
+    options: &ExportOptions,
+    cx: &mut PassContext,
+    passes: &mut Vec<PassReport>,
+    timings: &mut Timings,
+) -> Result<Option<FreezeReport>, Error> {
+    let Some(limits) = &options.freeze else {
+        return Ok(None);
+    };
+    let pass = FreezePass { limits: *limits };
+    let started = Instant::now();
+    let meta_graphs = 1 + options.variants.len();
+    let (frozen, mut report) =
+        freeze_variables(model, limits, meta_graphs).map_err(PassError::from)?;
+    report.pass = pass.name().into();
+    report.micros = started.elapsed().as_micros() as u64;
+    timings.record(Stage::Pass(report.pass.clone()), started.elapsed());
+    if cx.validate_between_passes {
+        let pass = pass.name();
+        model
+            .graph
+            .validate()
+            .map_err(|source| PassError::Invalid { pass, source })?;
+    }
+    passes.push(report);
+    Ok(Some(frozen))
 }
 
 /// The served MetaGraphDef under `options.tags`, then each variant's, from
@@ -384,8 +558,12 @@ fn checked_output(
 
 /// The variables left out. The export is in place by now: failing to list
 /// them is only a warning in `written`.
-fn dropped_or_warning(model: &Model, written: &mut WriteReport) -> Vec<DroppedVariable> {
-    dropped_variables(model, written).unwrap_or_else(|e| {
+fn dropped_or_warning(
+    model: &Model,
+    frozen: Option<&FreezeReport>,
+    written: &mut WriteReport,
+) -> Vec<DroppedVariable> {
+    dropped_variables(model, frozen, written).unwrap_or_else(|e| {
         let warning = format!("could not list the dropped variables: {e}");
         written.warnings.push(warning);
         Vec::new()
@@ -430,14 +608,23 @@ fn source_paths(source: &Path, located: &Source, checkpoint: Option<&Path>) -> V
     paths
 }
 
-/// The checkpoint tensors the export did not keep, and why.
-fn dropped_variables(model: &Model, written: &WriteReport) -> Result<Vec<DroppedVariable>, Error> {
+/// The checkpoint tensors the export neither kept nor froze, and why.
+fn dropped_variables(
+    model: &Model,
+    frozen: Option<&FreezeReport>,
+    written: &WriteReport,
+) -> Result<Vec<DroppedVariable>, Error> {
     let Some(checkpoint) = &model.checkpoint else {
         return Ok(Vec::new());
     };
     let reader = BundleReader::open(checkpoint)?;
-    let kept: std::collections::HashSet<&str> =
-        written.variables.iter().map(|v| v.key.as_str()).collect();
+    let frozen_keys = frozen.into_iter().flat_map(|f| &f.variables);
+    let kept: std::collections::HashSet<&str> = written
+        .variables
+        .iter()
+        .map(|v| v.key.as_str())
+        .chain(frozen_keys.map(|v| v.key.as_str()))
+        .collect();
     Ok(reader
         .entries()
         .into_iter()
@@ -453,7 +640,6 @@ fn dropped_variables(model: &Model, written: &WriteReport) -> Result<Vec<Dropped
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::passes::Pass;
 
     /// A variant is the served graph before clear-devices, so that pass must
     /// stay the pipeline's last.

@@ -26,6 +26,7 @@ pub mod ops;
 pub mod passes;
 pub mod proto;
 pub mod read;
+pub mod size;
 pub mod storage;
 pub mod tensor;
 pub mod text;
@@ -33,6 +34,8 @@ pub mod timings;
 pub mod typing;
 pub mod validate;
 pub mod varint;
+pub mod vocab;
+pub mod warmup;
 pub mod write;
 
 pub use error::{Error, WriteError};

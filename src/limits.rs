@@ -46,6 +46,11 @@ pub const MAX_ELEMENTS: u64 = 1 << 34;
 /// exceed protobuf's 2 GiB message limit, so no genuine constant is larger.
 pub const MAX_CONST_BYTES: u64 = 2 << 30;
 
+/// Largest `saved_model.pb` a frozen export may write. TensorFlow Serving
+/// and TensorFlow before 2.x read the file as one protobuf with a 1 GiB
+/// (`2^30`-byte) cap and refuse anything larger.
+pub const MAX_SERVING_PROTO_BYTES: u64 = 1 << 30;
+
 /// Bytes counted per element of a materialised string constant (the size of
 /// one string handle), so a repeated short string cannot fill the shape
 /// with billions of elements under [`MAX_CONST_BYTES`].
@@ -70,6 +75,23 @@ pub const MAX_MATCH_DEPTH: usize = 64;
 /// Most `Identity`-like ops followed back to the tensor really read.
 /// Real graphs chain a handful; the cap keeps a hostile chain linear.
 pub const MAX_IDENTITY_HOPS: usize = 1000;
+
+/// Largest warm-up JSON file read. Warm-up wants a few representative
+/// requests, not a data set; 64 MiB of JSON is thousands of image-sized
+/// examples. The whole file is parsed before it is checked, and parsed JSON
+/// takes a few times its text in memory (a 45 MB list of numbers peaked at
+/// 213 MB), so this cap also bounds that.
+pub const MAX_WARMUP_FILE_BYTES: u64 = 64 << 20;
+
+/// Most instances a warm-up file may list. TensorFlow Serving refuses to
+/// load a model whose warm-up file holds more than 1000 records, and the
+/// instances become one batched record plus one record each.
+pub const MAX_WARMUP_INSTANCES: usize = 999;
+
+/// Most values (tensor elements) a warm-up file may give in all. Each
+/// value is written twice (in the batch and alone), so 16 Mi values keep
+/// the records well under a gigabyte even for float64.
+pub const MAX_WARMUP_VALUES: u64 = 1 << 24;
 
 #[cfg(test)]
 mod tests {

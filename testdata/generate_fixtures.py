@@ -379,6 +379,68 @@ def vocab_lookup(out):
     )
 
 
+OOV_VOCAB = ["the", "a", "of", "cat", "dog", "sat", "ran", "on", "mat", "far", "away", "big", "small", "red", "blue", "green"]
+OOV_BUCKETS = 3
+
+
+def oov_model(tokens):
+    table = tf.lookup.StaticVocabularyTable(
+        tf.lookup.TextFileInitializer("words.txt", tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                                      tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+        num_oov_buckets=OOV_BUCKETS)
+    ids = table.lookup(tokens)
+    embedding = v1.get_variable("words", [len(OOV_VOCAB) + OOV_BUCKETS, 4],
+                                initializer=v1.random_normal_initializer(seed=12))
+    pooled = tf.reduce_mean(tf.nn.embedding_lookup(embedding, ids), axis=1)
+    return v1.layers.dense(pooled, 2, name="logits")
+
+
+@fixture
+def vocab_oov(out):
+    """String tokens through a StaticVocabularyTable (words.txt, most frequent first, 3 OOV buckets), Adam."""
+    with open("words.txt", "w") as f:
+        f.write("\n".join(OOV_VOCAB) + "\n")
+    rng = np.random.RandomState(5)
+    # Frequent words first: word i is drawn with weight 1 / (i + 1), plus some unseen words.
+    words = np.array(OOV_VOCAB + ["zebra", "moon"], dtype=object)
+    weights = 1.0 / np.arange(1, len(words) + 1)
+    tokens = words[rng.choice(len(words), size=(40, 4), p=weights / weights.sum())].astype(bytes)
+    labels = rng.randint(0, 2, size=40).astype(np.int32)
+    graph = seeded_graph()
+    with graph.as_default():
+        batch_tokens, batch_labels = v1.data.make_one_shot_iterator(
+            tf.data.Dataset.from_tensor_slices((tokens, labels)).repeat().batch(8)).get_next()
+        logits = oov_model(batch_tokens)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_labels, logits=logits))
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.AdamOptimizer(0.05).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with session(graph) as sess:
+            sess.run([v1.global_variables_initializer(), v1.tables_initializer()])
+            for _ in range(10):
+                sess.run(train)
+            save(sess, saver, 10)
+    # Rows mix frequent words, rare ones (the vocabulary's tail) and words never seen.
+    test = {"tokens": np.array([
+        [b"the", b"cat", b"sat", b"on"],
+        [b"green", b"blue", b"the", b"dog"],
+        [b"a", b"zebra", b"red", b"mat"],
+        [b"small", b"big", b"away", b"far"],
+        [b"of", b"a", b"the", b"ran"],
+    ])}
+
+    def build():
+        x = v1.placeholder(tf.string, [None, 4])
+        return {"tokens": x}, {"logits": oov_model(x)}
+
+    expected = inference_outputs(build, test, "model.ckpt-10", ["logits"])
+    write_fixture(
+        "vocab_oov", vocab_oov.__doc__, 10,
+        {"tokens": spec(batch_tokens, [-1, 4])}, {"logits": spec(logits, [-1, 2])},
+        [], test, expected, extra={"assets": ["words.txt"], "oov_buckets": OOV_BUCKETS},
+    )
+
+
 def rnn_model(sequences):
     cell = v1.nn.rnn_cell.BasicRNNCell(12, name="cell")
     _, state = v1.nn.dynamic_rnn(cell, sequences, dtype=tf.float32)

@@ -169,5 +169,6 @@ fixture_tests!(
     rnn_while,
     sharded_partitioned,
     tiny_mlp,
-    vocab_lookup
+    vocab_lookup,
+    vocab_oov
 );

@@ -240,3 +240,69 @@ fn narrowed_int64_loads_everywhere_exactly() {
         },
     );
 }
+
+/// Freezing then storing the constants as float16: every frozen variable the
+/// conversion may change is a float16 constant, the graph shrinks by what
+/// the conversion saved (less a few hundred bytes of nodes per constant),
+/// and the three loaders predict within the derived tolerance.
+#[test]
+fn frozen_float16_constants_load_everywhere() {
+    let test = "frozen_float16_constants_load_everywhere";
+    let Some(python) = common::tensorflow_python(test) else {
+        return;
+    };
+    for fixture in common::fixture_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let (frozen, converted) = (dir.path().join("frozen"), dir.path().join("converted"));
+        let freeze = |out: &Path, storage: StorageOptions| {
+            let source = common::testdata("fixtures").join(&fixture);
+            let options = servegraph::ExportOptions {
+                storage,
+                freeze: Some(servegraph::passes::freeze::FreezeLimits::default()),
+                ..common::fixture_options(&fixture)
+            };
+            servegraph::export_serving_model(&source, out, &options)
+                .unwrap_or_else(|e| panic!("frozen export of {fixture} failed: {e}"))
+        };
+        let plain = freeze(&frozen, StorageOptions::default());
+        let report = freeze(&converted, options(WeightPrecision::F16, false));
+        let storage = storage(&report);
+        let frozen_names: Vec<&str> = plain
+            .frozen
+            .as_ref()
+            .map(|f| f.variables.iter().map(|v| v.node.as_str()).collect())
+            .unwrap_or_default();
+        let converted_frozen = storage
+            .converted
+            .iter()
+            .filter(|t| frozen_names.contains(&t.name.as_str()))
+            .count();
+        assert!(
+            converted_frozen > 0,
+            "{fixture}: no frozen variable stored as float16"
+        );
+        for t in &storage.converted {
+            assert_eq!(t.kind, TensorKind::Constant, "{fixture}: {}", t.name);
+            assert_eq!(t.bytes_after * 2, t.bytes_before, "{fixture}: {}", t.name);
+        }
+        let saved = storage.bytes_before - storage.bytes_after;
+        let overhead = 300 * storage.converted.len() as u64;
+        let (before, after) = (
+            plain.written.saved_model_bytes,
+            report.written.saved_model_bytes,
+        );
+        assert!(
+            after + saved <= before + overhead,
+            "{fixture}: saved_model.pb {before} -> {after} bytes for {saved} bytes saved"
+        );
+        let tolerance = tolerance(storage);
+        let loaders = "tf2,tf1,capi";
+        let seen = common::judge_within(&python, &converted, &fixture, "serve", loaders, tolerance);
+        eprintln!(
+            "{test} {fixture}: {} constants converted ({converted_frozen} frozen variables), \
+             saved_model.pb {before} -> {after} bytes, output tolerance {tolerance:.3e}, \
+             largest output difference {seen:.3e}",
+            storage.converted.len()
+        );
+    }
+}

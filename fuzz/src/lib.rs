@@ -18,6 +18,10 @@ use servegraph::proto::{CheckpointState, GraphDef, MetaGraphDef};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, Graph};
 
+#[path = "warmup_json.rs"]
+mod warmup_json;
+pub use warmup_json::warmup_json;
+
 /// A typed refusal of the input by the library (or by prost, for bytes that
 /// are not a protobuf message at all).
 #[derive(Debug)]
@@ -476,13 +480,14 @@ fn assert_same_node(whole: &Graph, id: servegraph::ir::NodeId, narrowed: &Graph)
 // Seeds: valid inputs for every target, made from the fixtures.
 
 /// The fuzz targets, by name.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "graph_round_trip",
     "text_format",
     "index_table",
     "bundle",
     "export_pipeline",
     "narrowed_read",
+    "warmup_json",
 ];
 
 /// One seed input for one target.
@@ -507,6 +512,7 @@ pub fn seeds(fixtures: &Path) -> std::io::Result<Vec<Seed>> {
         let fixture = Fixture::load(fixtures, name)?;
         out.extend(fixture_seeds(&fixture)?);
     }
+    out.extend(warmup_json::seeds());
     Ok(out)
 }
 
@@ -613,6 +619,7 @@ pub fn run(target: &str, fixtures: &[Fixture], data: &[u8]) -> Result<(), Reject
         "bundle" => bundle(data),
         "export_pipeline" => export_pipeline(fixtures, data),
         "narrowed_read" => narrowed_read(data),
+        "warmup_json" => warmup_json(data),
         other => panic!("no fuzz target named {other:?}; targets: {TARGETS:?}"),
     }
 }

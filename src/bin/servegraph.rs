@@ -1,4 +1,4 @@
-//! The servegraph command line: `export`, `show`, `validate`.
+//! The servegraph command line: `export`, `show`, `validate`, `size`.
 
 #[path = "servegraph/progress.rs"]
 mod progress;
@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use servegraph::export::{Detail, Variant};
+use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
+use servegraph::size::ByteSize;
 use servegraph::storage::{DEFAULT_MIN_ELEMENTS, StorageOptions, WeightPrecision};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
@@ -28,13 +30,21 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Export a training checkpoint, .meta, GraphDef or SavedModel as a serving SavedModel.
-    Export(ExportArgs),
+    Export(Box<ExportArgs>),
     /// Check that a SavedModel will load and serve; exits non-zero when it will not.
     Validate {
         path: PathBuf,
         /// The MetaGraphDef's tags (default `serve`).
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure a SavedModel directory against the 500 MB / 10 GB service limits and the
+    /// 1 GiB / 2 GiB limits on saved_model.pb: largest contributors, and which flag would fit.
+    Size {
+        dir: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -91,6 +101,24 @@ struct ExportArgs {
     /// (a custom op library must then be loaded at serving time).
     #[arg(long)]
     allow_custom_ops: bool,
+    /// Keep the first N entries (lines) of vocabulary assets whose tables
+    /// map a dropped word like an unseen one (a default value or
+    /// out-of-vocabulary buckets); other tables are reported, not trimmed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_vocab: Option<u64>,
+    /// Refuse the export, before writing anything, if its files would add up to more than
+    /// SIZE: 500MB, 10GB (decimal, as the services count), 1.5GiB (binary) or bytes.
+    #[arg(long, value_name = "SIZE")]
+    max_size: Option<ByteSize>,
+    /// Turn every variable into a constant holding its checkpoint value: no
+    /// variables/ directory and no saver. Refused when saved_model.pb would
+    /// pass 1 GiB or one constant 2 GiB.
+    #[arg(long)]
+    freeze: bool,
+    /// Write TensorFlow Serving warm-up requests (assets.extra/tf_serving_warmup_requests)
+    /// from a predict request body: {"instances": [...]} or {"inputs": ...}.
+    #[arg(long, value_name = "FILE.json")]
+    warmup: Option<PathBuf>,
     /// Storage precision of float32 weights (variables and constants):
     /// f32 (unchanged), f16, or int8 with per-channel float32 scales.
     #[arg(long, value_name = "f32|f16|int8", default_value = "f32")]
@@ -137,6 +165,7 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
     use servegraph::Error;
     use servegraph::check::CheckError;
     use servegraph::passes::PassError;
+    use servegraph::size::SizeError;
     match error.downcast_ref::<Error>()? {
         Error::Pass(PassError::NoOutputs { .. }) => {
             Some("name each tensor to serve with --output KEY=TENSOR")
@@ -145,6 +174,9 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
         Error::Check(CheckError::UnknownOp { .. }) => {
             Some("pass --allow-custom-ops if a custom op library provides it at serving time")
+        }
+        Error::Size(SizeError::OverBudget { .. }) => {
+            Some("add a flag that fits, or raise --max-size")
         }
         _ => None,
     }
@@ -192,9 +224,10 @@ impl ExportOutput {
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Export(args) => export(args),
+        Command::Export(args) => export(*args),
         Command::Validate { path, tags, json } => validate(&path, &tags, json),
         Command::Show { path, tags, json } => show(&path, &tags, json),
+        Command::Size { dir, json } => size(&dir, json),
     }
 }
 
@@ -254,6 +287,10 @@ impl ExportArgs {
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
             allow_custom_ops: self.allow_custom_ops,
+            max_vocab: self.max_vocab,
+            max_size: self.max_size.map(|size| size.0),
+            freeze: self.freeze.then(FreezeLimits::default),
+            warmup: self.warmup,
             storage: StorageOptions {
                 weights: self.weights,
                 min_elements: self.weights_min_size,
@@ -285,6 +322,16 @@ fn show(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::err
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{summary}");
+    }
+    Ok(())
+}
+
+fn size(dir: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let report = servegraph::size::measure_dir(dir)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
     }
     Ok(())
 }

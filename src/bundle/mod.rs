@@ -6,8 +6,10 @@
 //! and a tensor can be handed out as a byte range so the writer copies it
 //! without decoding (its crc32c stays valid).
 
+pub mod copy_plan;
 pub mod crc;
 mod error;
+mod pieces;
 pub mod reader;
 pub mod slices;
 pub mod table;
@@ -15,6 +17,7 @@ pub mod writer;
 
 pub use crate::typing::element_size;
 pub use error::BundleError;
+pub use pieces::{Piece, locate_piece, read_piece};
 pub use reader::{BundleReader, Entry};
 pub use writer::BundleWriter;
 

@@ -405,23 +405,8 @@ impl BundleWriter {
                     source,
                 })?;
         }
-        let header = BundleHeaderProto {
-            num_shards: self.shards.len() as i32,
-            endianness: 0,
-            version: Some(VersionDef {
-                producer: 1,
-                min_consumer: 0,
-                bad_consumers: vec![],
-            }),
-        };
-        let mut pairs = vec![(Vec::new(), header.encode_to_vec())];
-        pairs.extend(
-            self.entries
-                .iter()
-                .map(|(k, v)| (k.clone(), v.encode_to_vec())),
-        );
         let index = index_path(&self.prefix);
-        let bytes = table::build_table(&pairs, &index)?;
+        let bytes = encode_index(&self.entries, self.shards.len(), &index)?;
         let index_tmp = tmp_path(&index);
         fs::write(&index_tmp, bytes).map_err(|source| BundleError::WriteIo {
             path: index_tmp.clone(),
@@ -452,6 +437,27 @@ impl Drop for BundleWriter {
             }
         }
     }
+}
+
+/// The `.index` table of a bundle with `num_shards` data files: the header
+/// under the empty key, then every entry in key order.
+pub(super) fn encode_index(
+    entries: &BTreeMap<Vec<u8>, BundleEntryProto>,
+    num_shards: usize,
+    index: &Path,
+) -> Result<Vec<u8>, BundleError> {
+    let header = BundleHeaderProto {
+        num_shards: num_shards as i32,
+        endianness: 0,
+        version: Some(VersionDef {
+            producer: 1,
+            min_consumer: 0,
+            bad_consumers: vec![],
+        }),
+    };
+    let mut pairs = vec![(Vec::new(), header.encode_to_vec())];
+    pairs.extend(entries.iter().map(|(k, v)| (k.clone(), v.encode_to_vec())));
+    table::build_table(&pairs, index)
 }
 
 /// A DT_STRING record: varint64 lengths, masked crc of the lengths, bytes.

@@ -9,8 +9,10 @@ use super::{ExportReport, VariantReport};
 use crate::inspect::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
+use crate::passes::freeze::FreezeReport;
 use crate::storage::{ConvertedTensor, StorageReport};
 use crate::typing::dtype_name;
+use crate::warmup::WarmupReport;
 use crate::write::saved_model::VariableReport;
 
 /// How much of each list the text shows.
@@ -65,11 +67,20 @@ impl Display for ReportText<'_> {
             write_variant(f, variant)?;
         }
         self.write_kept(f)?;
+        if let Some(frozen) = &report.frozen {
+            self.write_frozen(f, frozen)?;
+        }
         if let Some(storage) = &report.storage {
             self.write_storage(f, storage)?;
         }
         self.write_dropped(f)?;
         self.write_assets(f)?;
+        if let Some(vocab) = &report.vocab {
+            vocab.fmt(f)?;
+        }
+        if let Some(warmup) = &report.warmup {
+            write_warmup(f, warmup)?;
+        }
         if let Some(left) = &report.left_behind {
             self.write_left_behind(f, left)?;
         }
@@ -116,6 +127,22 @@ impl ReportText<'_> {
         let kept = &self.report.kept;
         let rows: Vec<(u64, String)> = kept.iter().map(kept_row).collect();
         self.write_variables(f, "variables kept", rows)
+    }
+
+    /// The variables that became constants: their values moved from
+    /// `variables/` into `saved_model.pb`.
+    fn write_frozen(&self, f: &mut Formatter<'_>, frozen: &FreezeReport) -> fmt::Result {
+        let rows = frozen.variables.iter().map(|v| {
+            let line = format!(
+                "{} {} {:?} {}",
+                v.node,
+                v.dtype,
+                v.shape,
+                format_bytes(v.bytes)
+            );
+            (v.bytes, line)
+        });
+        self.write_variables(f, "variables frozen into saved_model.pb", rows.collect())
     }
 
     fn write_dropped(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -319,6 +346,27 @@ fn write_variant(f: &mut Formatter<'_>, variant: &VariantReport) -> fmt::Result 
     )
 }
 
+/// `warm-up: 4 records from 3 instances of requests.json, 1.2 KB in
+/// assets.extra/...`.
+fn write_warmup(f: &mut Formatter<'_>, warmup: &WarmupReport) -> fmt::Result {
+    let records = match warmup.records {
+        1 => "1 record".to_string(),
+        n => format!("{} records", thousands(n)),
+    };
+    let from = match warmup.instances {
+        Some(1) => "1 instance of ".to_string(),
+        Some(n) => format!("{} instances of ", thousands(n)),
+        None => "the \"inputs\" of ".to_string(),
+    };
+    writeln!(
+        f,
+        "warm-up: {records} from {from}{}, {} in {}",
+        warmup.source.display(),
+        format_bytes(warmup.bytes),
+        warmup.file
+    )
+}
+
 fn kept_row(v: &VariableReport) -> (u64, String) {
     let line = format!(
         "{} {} {:?} {}",
@@ -330,7 +378,12 @@ fn kept_row(v: &VariableReport) -> (u64, String) {
     (v.bytes, line)
 }
 
+/// The measured size section, or the totals alone when the output could
+/// not be measured.
 fn write_size(f: &mut Formatter<'_>, report: &ExportReport) -> fmt::Result {
+    if let Some(size) = &report.size {
+        return write!(f, "{size}");
+    }
     let verdict = |fits: bool| if fits { "fits" } else { "EXCEEDS" };
     writeln!(
         f,

@@ -214,6 +214,37 @@ impl Node {
         self.set_attr_value(key, Value::Shape(shape));
     }
 
+    /// Every dtype in a `type` or `list(type)` attr, mapped by `map`
+    /// (unknown enum values are left as they are).
+    pub fn map_attr_types(&mut self, map: impl Fn(DataType) -> DataType) {
+        let map = |t: &mut i32| {
+            if let Ok(dtype) = DataType::try_from(*t) {
+                *t = map(dtype) as i32;
+            }
+        };
+        for attr in self.attrs.values_mut() {
+            match &mut attr.value {
+                Some(Value::Type(t)) => map(t),
+                Some(Value::List(list)) => list.r#type.iter_mut().for_each(map),
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether any dtype in a `type` or `list(type)` attr satisfies `test`.
+    pub fn any_attr_type(&self, test: impl Fn(DataType) -> bool) -> bool {
+        let test = |t: &i32| DataType::try_from(*t).is_ok_and(&test);
+        self.attrs.values().any(|attr| match &attr.value {
+            Some(Value::Type(t)) => test(t),
+            Some(Value::List(list)) => list.r#type.iter().any(test),
+            _ => false,
+        })
+    }
+
+    pub fn set_attr_tensor(&mut self, key: &str, tensor: TensorProto) {
+        self.set_attr_value(key, Value::Tensor(tensor.into()));
+    }
+
     pub fn set_attr_bool(&mut self, key: &str, value: bool) {
         self.set_attr_value(key, Value::B(value));
     }
@@ -228,11 +259,6 @@ impl Node {
 
     pub fn set_attr_string(&mut self, key: &str, value: &[u8]) {
         self.set_attr_value(key, Value::S(value.to_vec().into()));
-    }
-
-    /// A tensor attr (a `Const`'s `value`).
-    pub fn set_attr_tensor(&mut self, key: &str, tensor: crate::proto::TensorProto) {
-        self.set_attr_value(key, Value::Tensor(Box::new(tensor)));
     }
 
     /// A `list(string)` attr; an empty list removes the attr.

@@ -30,6 +30,8 @@ pub struct Asset {
     pub source: PathBuf,
     /// Its name inside `assets/`.
     pub filename: String,
+    /// Write only its first lines (a trimmed vocabulary); `None` copies it whole.
+    pub keep_lines: Option<u64>,
 }
 
 /// Why `name` cannot be a file name inside `assets/`, if it cannot: it must

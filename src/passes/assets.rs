@@ -35,6 +35,7 @@ pub(super) fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> 
             node,
             source,
             filename,
+            keep_lines: None,
         });
     }
     assets

@@ -64,10 +64,19 @@ pub enum PassError {
     },
     #[error("{flag:?} is named as a training flag and cannot also be input {key:?}")]
     FlagAsInput { flag: String, key: String },
+    /// Boxed: it carries a checkpoint error and a path.
+    #[error(transparent)]
+    Freeze(Box<crate::passes::freeze::FreezeError>),
     #[error(transparent)]
     Ir(#[from] IrError),
     #[error(transparent)]
     Check(#[from] CheckError),
+}
+
+impl From<crate::passes::freeze::FreezeError> for PassError {
+    fn from(error: crate::passes::freeze::FreezeError) -> PassError {
+        PassError::Freeze(Box::new(error))
+    }
 }
 
 fn suggest(suggestions: &[String]) -> String {

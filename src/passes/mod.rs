@@ -11,6 +11,7 @@ pub mod conds;
 pub mod devices;
 pub mod dropout;
 mod error;
+pub mod freeze;
 pub mod inputs;
 pub mod metadata;
 pub mod prune;

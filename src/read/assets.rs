@@ -116,6 +116,7 @@ fn checked_asset(root: &Path, file: &Path, def: &AssetFileDef) -> Result<Asset, 
         node: node.to_string(),
         source: resolved,
         filename: name.clone(),
+        keep_lines: None,
     })
 }
 

@@ -10,6 +10,10 @@ use crate::ir::IrError;
 /// Failures while writing a SavedModel.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    #[error(
+        "saved_model.pb would be {bytes} bytes, over the limit of {limit} bytes; nothing was written"
+    )]
+    SavedModelTooLarge { bytes: u64, limit: u64 },
     #[error("output directory {path} already exists")]
     OutputExists { path: PathBuf },
     #[error("output {path} is a symlink; give the directory it points to, or another path")]
@@ -49,6 +53,8 @@ pub enum WriteError {
         path: PathBuf,
         root: PathBuf,
     },
+    #[error("assets.extra file {name:?} is not a plain file name: {reason}")]
+    UnsafeExtraName { name: String, reason: &'static str },
     #[error("cannot write {path}")]
     Io {
         path: PathBuf,

@@ -1,5 +1,8 @@
 //! Signatures of the ops the writer itself may add (placeholders, the
-//! restore subgraph and its storage conversions, variable reads, the init op), so the exported
+//! restore subgraph and its storage conversions, variable reads, the init
+//! op) and of those freezing turns a variable's readers into (gathers,
+//! shapes, the value forms of control flow over references and handles),
+//! so the exported
 //! `stripped_op_list` names every op even when the training graph never used
 //! one of them. Everything else comes from the training MetaGraphDef's list.
 
@@ -59,6 +62,58 @@ op { name: "RestoreV2"
   output_arg { name: "tensors" type_list_attr: "dtypes" }
   attr { name: "dtypes" type: "list(type)" has_minimum: true minimum: 1 }
   is_stateful: true }
+op { name: "Gather"
+  input_arg { name: "params" type_attr: "Tparams" }
+  input_arg { name: "indices" type_attr: "Tindices" }
+  output_arg { name: "output" type_attr: "Tparams" }
+  attr { name: "validate_indices" type: "bool" default_value { b: true } }
+  attr { name: "Tparams" type: "type" }
+  attr { name: "Tindices" type: "type"
+    allowed_values { list { type: DT_INT32 type: DT_INT64 } } } }
+op { name: "GatherV2"
+  input_arg { name: "params" type_attr: "Tparams" }
+  input_arg { name: "indices" type_attr: "Tindices" }
+  input_arg { name: "axis" type_attr: "Taxis" }
+  output_arg { name: "output" type_attr: "Tparams" }
+  attr { name: "batch_dims" type: "int" default_value { i: 0 } }
+  attr { name: "Tparams" type: "type" }
+  attr { name: "Tindices" type: "type"
+    allowed_values { list { type: DT_INT16 type: DT_INT32 type: DT_INT64 } } }
+  attr { name: "Taxis" type: "type"
+    allowed_values { list { type: DT_INT32 type: DT_INT64 } } } }
+op { name: "Shape"
+  input_arg { name: "input" type_attr: "T" }
+  output_arg { name: "output" type_attr: "out_type" }
+  attr { name: "T" type: "type" }
+  attr { name: "out_type" type: "type" default_value { type: DT_INT32 }
+    allowed_values { list { type: DT_INT32 type: DT_INT64 } } } }
+op { name: "Enter"
+  input_arg { name: "data" type_attr: "T" }
+  output_arg { name: "output" type_attr: "T" }
+  attr { name: "T" type: "type" }
+  attr { name: "frame_name" type: "string" }
+  attr { name: "is_constant" type: "bool" default_value { b: false } }
+  attr { name: "parallel_iterations" type: "int" default_value { i: 10 } } }
+op { name: "Exit"
+  input_arg { name: "data" type_attr: "T" }
+  output_arg { name: "output" type_attr: "T" }
+  attr { name: "T" type: "type" } }
+op { name: "Switch"
+  input_arg { name: "data" type_attr: "T" }
+  input_arg { name: "pred" type: DT_BOOL }
+  output_arg { name: "output_false" type_attr: "T" }
+  output_arg { name: "output_true" type_attr: "T" }
+  attr { name: "T" type: "type" } }
+op { name: "Merge"
+  input_arg { name: "inputs" type_attr: "T" number_attr: "N" }
+  output_arg { name: "output" type_attr: "T" }
+  output_arg { name: "value_index" type: DT_INT32 }
+  attr { name: "T" type: "type" }
+  attr { name: "N" type: "int" has_minimum: true minimum: 1 } }
+op { name: "NextIteration"
+  input_arg { name: "data" type_attr: "T" }
+  output_arg { name: "output" type_attr: "T" }
+  attr { name: "T" type: "type" } }
 op { name: "Cast"
   input_arg { name: "x" type_attr: "SrcT" }
   output_arg { name: "y" type_attr: "DstT" }
@@ -132,7 +187,9 @@ mod tests {
     #[test]
     fn parses_every_builtin_op() {
         let defs = super::builtin_op_defs();
-        assert_eq!(defs.len(), 17);
+        assert_eq!(defs.len(), 25);
         assert!(defs["Assign"].input_arg[0].is_ref);
+        assert_eq!(defs["Merge"].input_arg[0].number_attr, "N");
+        assert_eq!(defs["GatherV2"].input_arg.len(), 3);
     }
 }

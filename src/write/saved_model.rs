@@ -8,16 +8,18 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use prost::Message;
 use serde::Serialize;
 
 use super::WriteError;
-use super::atomic::{Overwrite, StagedDir};
+use super::atomic::{Overwrite, StagedDir, check_replaceable};
 use super::guard::{directory_of, keep_apart, resolve_output};
 use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
 use super::progress::{CopyProgress, Reporting};
 use super::saver::{SavedVariable, VariableKind, build_saver};
 use super::stored::Storage;
+use crate::bundle::copy_plan::CopyPlan;
 use crate::bundle::slices::parse_spec;
 use crate::bundle::{BundleReader, BundleWriter};
 use crate::ir::constants::string_const;
@@ -42,12 +44,21 @@ pub struct WriteReport {
     pub saved_model_bytes: u64,
     pub variables_bytes: u64,
     pub assets_bytes: u64,
+    /// Bytes of the files written under `assets.extra/` (warm-up requests).
+    pub assets_extra_bytes: u64,
     /// What went wrong after the output was in place (it stands regardless).
     pub warnings: Vec<String>,
     /// The variables stored in another dtype (the export report carries it
     /// with the constants'), when a conversion was asked for.
     #[serde(skip)]
     pub storage: Option<StorageReport>,
+}
+
+impl WriteReport {
+    /// Every byte written: `saved_model.pb`, variables, assets and `assets.extra`.
+    pub fn total_bytes(&self) -> u64 {
+        self.saved_model_bytes + self.variables_bytes + self.assets_bytes + self.assets_extra_bytes
+    }
 }
 
 /// One variable kept in the export.
@@ -66,8 +77,9 @@ pub struct MetaGraphVariant<'a> {
     pub tags: Vec<String>,
 }
 
-/// How to write: whether an existing output may be replaced, and who hears
-/// how the variable copy advances. `Default`: refuse, nobody.
+/// How to write: whether an existing output may be replaced, who hears
+/// how the variable copy advances, and which extra files to add.
+/// `Default`: refuse, nobody, none.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     /// Replace an existing output directory. Default: refuse.
@@ -76,6 +88,13 @@ pub struct WriteOptions {
     pub progress: Option<Arc<dyn CopyProgress>>,
     /// The dtypes variables are stored in. Default: as in the checkpoint.
     pub storage: StorageOptions,
+    /// Refuse, before writing anything, a `saved_model.pb` larger than
+    /// this many bytes (a frozen export's limit). Default: none.
+    pub max_saved_model_bytes: Option<u64>,
+    /// Files written under `assets.extra/` (name → contents), which serving
+    /// systems read and the loaders ignore, such as TensorFlow Serving's
+    /// warm-up requests. Default: none.
+    pub assets_extra: BTreeMap<String, Bytes>,
 }
 
 /// Writes one model under `tags`.
@@ -130,9 +149,43 @@ pub fn write_variants_with(
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    // An output that may not be replaced is refused before any work.
+    check_replaceable(&resolve_output(out_dir)?, options.overwrite)?;
+    let plan = plan_variants(variants, out_dir, &options.storage, timings)?;
+    write_plan(plan, options, timings)
+}
+
+/// What writing some variants will put on disk, worked out before anything
+/// is created: the encoded `saved_model.pb`, the checkpoint keys to copy and
+/// the assets, so its size can be known (and refused) first.
+pub struct WritePlan<'a> {
+    output: PathBuf,
+    report: WriteReport,
+    saved_model: Vec<u8>,
+    variable_keys: VariableKeys,
+    assets: Vec<PlannedAsset<'a>>,
+    /// How each kept key is stored (converted ones, with their scales).
+    storage: StoragePlan,
+}
+
+/// An asset to copy, checked, with its size when planned.
+pub struct PlannedAsset<'a> {
+    pub model: &'a Model,
+    pub asset: &'a Asset,
+    pub bytes: u64,
+}
+
+/// Checks the output against what the variants read, decides how each
+/// variable is stored (`storage`), builds every MetaGraphDef and encodes
+/// the SavedModel; creates nothing.
+pub fn plan_variants<'a>(
+    variants: &[MetaGraphVariant<'a>],
+    out_dir: &Path,
+    storage: &StorageOptions,
+    timings: &mut Timings,
+) -> Result<WritePlan<'a>, WriteError> {
     let output = resolve_output(out_dir)?;
     keep_apart(&output, &read_paths(variants))?;
-    let staged = StagedDir::create(&output, options.overwrite)?;
     let mut report = WriteReport {
         path: out_dir.to_path_buf(),
         ..WriteReport::default()
@@ -142,31 +195,94 @@ pub fn write_variants_with(
         meta_graphs: Vec::new(),
     };
     let mut variable_keys = VariableKeys::new();
-    let plan = timings.time(Stage::RestoreBuild, || {
-        storage_plan(variants.first(), &options.storage)
+    let mut assets = Vec::new();
+    let storage = timings.time(Stage::RestoreBuild, || {
+        storage_plan(variants.first(), storage)
     })?;
     for variant in variants {
-        let prepared = timings.time(Stage::RestoreBuild, || prepare(variant.model, &plan))?;
-        if !variant.model.assets.is_empty() {
-            timings.time(Stage::AssetCopy, || {
-                copy_new_assets(staged.path(), variant.model, &mut report)
-            })?;
-        }
+        let prepared = timings.time(Stage::RestoreBuild, || prepare(variant.model, &storage))?;
+        add_new_assets(variant.model, &mut report, &mut assets)?;
         add_variables(
             &prepared.report,
             variant.model,
-            &plan,
+            &storage,
             &mut report,
             &mut variable_keys,
         );
         let meta_graph = timings.time(Stage::Encode, || meta_graph_of(prepared, &variant.tags));
         saved_model.meta_graphs.push(meta_graph);
     }
+    let saved_model = timings.time(Stage::Encode, || saved_model.encode_to_vec());
+    Ok(WritePlan {
+        output,
+        report,
+        saved_model,
+        variable_keys,
+        assets,
+        storage,
+    })
+}
+
+impl<'a> WritePlan<'a> {
+    /// The length of `saved_model.pb`.
+    pub fn saved_model_bytes(&self) -> u64 {
+        self.saved_model.len() as u64
+    }
+
+    /// Each checkpoint key to write, the checkpoint it comes from and its
+    /// bytes in `variables/`.
+    pub fn variable_keys(&self) -> impl Iterator<Item = (&str, &Path, u64)> {
+        let keys = self.variable_keys.iter();
+        keys.map(|(key, (checkpoint, bytes))| (key.as_str(), checkpoint.as_path(), *bytes))
+    }
+
+    /// The exact length of the `variables/variables.index` the write will
+    /// produce (0 without variables: no `variables/` is written).
+    pub fn variables_index_bytes(&self) -> Result<u64, WriteError> {
+        if self.variable_keys.is_empty() {
+            return Ok(0);
+        }
+        let mut readers: BTreeMap<&Path, BundleReader> = BTreeMap::new();
+        let mut copies = CopyPlan::new(Path::new("variables/variables"));
+        for (key, (checkpoint, _)) in &self.variable_keys {
+            let reader = match readers.entry(checkpoint) {
+                Entry::Occupied(open) => open.into_mut(),
+                Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
+            };
+            copies.copy(reader, key)?;
+        }
+        Ok(copies.index_bytes()?)
+    }
+
+    /// Each asset the write copies (once per file name).
+    pub fn assets(&self) -> &[PlannedAsset<'a>] {
+        &self.assets
+    }
+}
+
+/// Creates the staging directory, copies the assets and variables, writes
+/// `saved_model.pb` and renames the whole into place.
+pub fn write_plan(
+    plan: WritePlan<'_>,
+    options: &WriteOptions,
+    timings: &mut Timings,
+) -> Result<WriteReport, WriteError> {
+    check_saved_model_size(plan.saved_model_bytes(), options.max_saved_model_bytes)?;
+    let staged = StagedDir::create(&plan.output, options.overwrite)?;
+    let mut report = plan.report;
+    if !plan.assets.is_empty() {
+        timings.time(Stage::AssetCopy, || {
+            let assets_dir = staged.path().join("assets");
+            let copy =
+                |planned: &PlannedAsset| copy_asset(&assets_dir, planned.model, planned.asset);
+            plan.assets.iter().try_for_each(copy)
+        })?;
+    }
     let (variables_bytes, errors) = timings.time(Stage::VariableCopy, || {
         copy_variables(
             staged.path(),
-            &variable_keys,
-            &plan,
+            &plan.variable_keys,
+            &plan.storage,
             options.progress.as_deref(),
         )
     })?;
@@ -174,11 +290,12 @@ pub fn write_variants_with(
     report.storage = options
         .storage
         .is_active()
-        .then(|| plan.report(&errors, &options.storage));
+        .then(|| plan.storage.report(&errors, &options.storage));
     report.saved_model_bytes = timings.time(Stage::Encode, || {
-        write_saved_model_file(staged.path(), &saved_model)
+        write_saved_model_file(staged.path(), &plan.saved_model)
     })?;
     report.assets_bytes = dir_size(&staged.path().join("assets"));
+    report.assets_extra_bytes = write_assets_extra(staged.path(), &options.assets_extra)?;
     report.warnings = timings.time(Stage::Fsync, || staged.commit())?;
     Ok(report)
 }
@@ -215,15 +332,20 @@ fn storage_plan(
     Ok(plan_variables(&model.graph, &slots, &reader, options)?)
 }
 
-/// Copies the variant's assets not copied for an earlier variant.
-fn copy_new_assets(
-    staging: &Path,
-    model: &Model,
+/// Checks and adds the variant's assets not already added for an earlier variant.
+fn add_new_assets<'a>(
+    model: &'a Model,
     report: &mut WriteReport,
+    assets: &mut Vec<PlannedAsset<'a>>,
 ) -> Result<(), WriteError> {
     for asset in &model.assets {
         if !report.assets.contains(&asset.filename) {
-            copy_asset(&staging.join("assets"), model, asset)?;
+            let bytes = check_asset(model, asset)?;
+            assets.push(PlannedAsset {
+                model,
+                asset,
+                bytes,
+            });
             report.assets.push(asset.filename.clone());
         }
     }
@@ -332,11 +454,19 @@ fn convert_variable(
     Ok(written)
 }
 
-/// Encodes the SavedModel and writes `saved_model.pb`; returns its size.
-fn write_saved_model_file(staging: &Path, saved_model: &SavedModel) -> Result<u64, WriteError> {
-    let bytes = saved_model.encode_to_vec();
+/// The exact encoded size of `saved_model.pb` against `limit`, before any
+/// file of the output is written.
+fn check_saved_model_size(bytes: u64, limit: Option<u64>) -> Result<(), WriteError> {
+    match limit {
+        Some(limit) if bytes > limit => Err(WriteError::SavedModelTooLarge { bytes, limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the encoded SavedModel as `saved_model.pb`; returns its size.
+fn write_saved_model_file(staging: &Path, bytes: &[u8]) -> Result<u64, WriteError> {
     let file = staging.join("saved_model.pb");
-    std::fs::write(&file, &bytes).map_err(|source| WriteError::Io {
+    std::fs::write(&file, bytes).map_err(|source| WriteError::Io {
         path: file.clone(),
         source,
     })?;
@@ -356,10 +486,11 @@ fn read_paths(variants: &[MetaGraphVariant<'_>]) -> Vec<PathBuf> {
     paths
 }
 
-/// Copies one asset into `assets_dir`, after checking that its name stays
-/// inside that directory (a custom pass may have set any name) and, for a
-/// SavedModel source, that the file is inside the source's own `assets/`.
-fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), WriteError> {
+/// Checks that an asset's name stays inside `assets/` (a custom pass may
+/// have set any name) and, for a SavedModel source, that the file is inside
+/// the source's own `assets/`; returns the bytes it will have in `assets/`
+/// (its first lines only, for a trimmed vocabulary).
+fn check_asset(model: &Model, asset: &Asset) -> Result<u64, WriteError> {
     if let Some(reason) = asset_name_problem(&asset.filename) {
         return Err(WriteError::UnsafeAssetName {
             name: asset.filename.clone(),
@@ -367,13 +498,9 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
             reason,
         });
     }
-    let copy_error = |source| WriteError::Asset {
-        path: asset.source.clone(),
-        node: asset.node.clone(),
-        source,
-    };
+    let read_error = |source| asset_error(asset, source);
     if let Some(root) = &model.asset_root {
-        let resolved = asset.source.canonicalize().map_err(copy_error)?;
+        let resolved = asset.source.canonicalize().map_err(read_error)?;
         if !resolved.starts_with(root) {
             return Err(WriteError::AssetOutsideSource {
                 name: asset.filename.clone(),
@@ -383,12 +510,62 @@ fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), Wri
             });
         }
     }
+    let metadata = std::fs::metadata(&asset.source).map_err(read_error)?;
+    match asset.keep_lines {
+        Some(lines) => crate::vocab::prefix_len(&asset.source, lines).map_err(read_error),
+        None => Ok(metadata.len()),
+    }
+}
+
+fn asset_error(asset: &Asset, source: std::io::Error) -> WriteError {
+    WriteError::Asset {
+        path: asset.source.clone(),
+        node: asset.node.clone(),
+        source,
+    }
+}
+
+/// Copies one asset into `assets_dir`, checked again (it was checked when
+/// planned, but the file may have changed since).
+fn copy_asset(assets_dir: &Path, model: &Model, asset: &Asset) -> Result<(), WriteError> {
+    check_asset(model, asset)?;
     std::fs::create_dir_all(assets_dir).map_err(|source| WriteError::Io {
         path: assets_dir.to_path_buf(),
         source,
     })?;
-    std::fs::copy(&asset.source, assets_dir.join(&asset.filename)).map_err(copy_error)?;
+    let target = assets_dir.join(&asset.filename);
+    match asset.keep_lines {
+        Some(lines) => crate::vocab::copy_first_lines(&asset.source, &target, lines),
+        None => std::fs::copy(&asset.source, &target),
+    }
+    .map_err(|source| asset_error(asset, source))?;
     Ok(())
+}
+
+/// Writes each of `files` under `assets.extra/`; returns the bytes written.
+fn write_assets_extra(staging: &Path, files: &BTreeMap<String, Bytes>) -> Result<u64, WriteError> {
+    if files.is_empty() {
+        return Ok(0);
+    }
+    let dir = staging.join("assets.extra");
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError::Io { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    let mut written = 0;
+    for (name, contents) in files {
+        if let Some(reason) = asset_name_problem(name) {
+            return Err(WriteError::UnsafeExtraName {
+                name: name.clone(),
+                reason,
+            });
+        }
+        let file = dir.join(name);
+        std::fs::write(&file, contents).map_err(io_error(&file))?;
+        written += contents.len() as u64;
+    }
+    Ok(written)
 }
 
 fn dir_size(dir: &Path) -> u64 {

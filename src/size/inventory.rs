@@ -1,0 +1,328 @@
+//! What a SavedModel directory is made of, measured on disk or projected
+//! before writing: the figures limits and advice are computed from, and how
+//! much each storage precision would make of them.
+
+use serde::Serialize;
+
+use crate::bundle::reader::num_elements;
+use crate::bundle::slices::{extents, slice_key};
+use crate::bundle::{BundleError, BundleReader};
+use crate::proto::{BundleEntryProto, DataType, TensorProto};
+
+/// Float tensors with fewer elements stay float32 under `--weights`
+/// (the default of `--weights-min-size`): biases and batch-norm statistics.
+pub const WEIGHTS_MIN_ELEMENTS: u64 = 1024;
+
+/// The parts of a SavedModel directory, in bytes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    /// `saved_model.pb` (or `saved_model.pbtxt`).
+    pub saved_model_bytes: u64,
+    /// `variables/variables.index`.
+    pub variables_index_bytes: u64,
+    /// Every tensor of `variables/`, by checkpoint key.
+    pub tensors: Vec<StoredTensor>,
+    /// Bytes of the data shards that no index entry accounts for, or all of
+    /// them when the index could not be broken down.
+    pub unaccounted_data_bytes: u64,
+    /// Each file under `assets/`, by its path there.
+    pub assets: Vec<FileBytes>,
+    /// Every other file (`assets.extra/`, `fingerprint.pb`, ...), by its
+    /// path in the directory.
+    pub other: Vec<FileBytes>,
+    /// Float constants of the graphs in `saved_model.pb`, one per node and
+    /// MetaGraphDef: what `--weights` would also convert there.
+    pub graph_constants: Vec<Piece>,
+}
+
+/// One stored tensor of `variables/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTensor {
+    pub key: String,
+    pub dtype: DataType,
+    /// Its pieces: one for a whole tensor, one per slice when partitioned.
+    pub pieces: Vec<Piece>,
+}
+
+/// A tensor's stored shape and bytes (a whole tensor or one slice of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    pub dtype: DataType,
+    pub shape: Vec<i64>,
+    pub bytes: u64,
+}
+
+/// A file and its size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileBytes {
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// A storage precision `--weights` can pick for float weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    F16,
+    Int8,
+}
+
+impl Piece {
+    /// Bytes once stored at `precision`: float32 tensors of at least
+    /// [`WEIGHTS_MIN_ELEMENTS`] elements become 2 bytes per element (f16) or
+    /// 1 byte per element plus a 4-byte scale per slice along the last axis
+    /// (int8; one scale for rank 0 and 1). Anything else keeps its bytes, as
+    /// does a conversion that would not make it smaller.
+    pub fn bytes_at(&self, precision: Precision) -> u64 {
+        let Some(elements) = num_elements(&self.shape) else {
+            return self.bytes;
+        };
+        if self.dtype != DataType::DtFloat || elements < WEIGHTS_MIN_ELEMENTS {
+            return self.bytes;
+        }
+        let converted = match precision {
+            Precision::F16 => elements.saturating_mul(2),
+            Precision::Int8 => elements.saturating_add(scales(&self.shape).saturating_mul(4)),
+        };
+        converted.min(self.bytes)
+    }
+}
+
+/// int8 scales of a tensor: one per entry of the last axis for rank >= 2.
+fn scales(shape: &[i64]) -> u64 {
+    match shape {
+        [_, .., last] => u64::try_from(*last).unwrap_or(0),
+        _ => 1,
+    }
+}
+
+impl StoredTensor {
+    pub fn bytes(&self) -> u64 {
+        self.pieces
+            .iter()
+            .map(|p| p.bytes)
+            .fold(0, u64::saturating_add)
+    }
+
+    pub fn bytes_at(&self, precision: Precision) -> u64 {
+        let at = self.pieces.iter().map(|p| p.bytes_at(precision));
+        at.fold(0, u64::saturating_add)
+    }
+}
+
+/// The bytes of `files`, summed.
+pub fn sum_files(files: &[FileBytes]) -> u64 {
+    files.iter().map(|f| f.bytes).fold(0, u64::saturating_add)
+}
+
+impl Inventory {
+    /// The tensors' bytes in the data shards plus what no entry accounts for.
+    pub fn variables_data_bytes(&self) -> u64 {
+        let tensors = self.tensors.iter().map(StoredTensor::bytes);
+        tensors.fold(self.unaccounted_data_bytes, u64::saturating_add)
+    }
+
+    /// Every file of the directory, summed.
+    pub fn total_bytes(&self) -> u64 {
+        [
+            self.saved_model_bytes,
+            self.variables_index_bytes,
+            self.variables_data_bytes(),
+            sum_files(&self.assets),
+            sum_files(&self.other),
+        ]
+        .into_iter()
+        .fold(0, u64::saturating_add)
+    }
+
+    /// Bytes `precision` would take off the variables' data.
+    pub fn variable_savings(&self, precision: Precision) -> u64 {
+        let saved = self
+            .tensors
+            .iter()
+            .map(|t| t.bytes() - t.bytes_at(precision));
+        saved.fold(0, u64::saturating_add)
+    }
+
+    /// Bytes `precision` would take off the graphs' float constants.
+    pub fn constant_savings(&self, precision: Precision) -> u64 {
+        let pieces = self.graph_constants.iter();
+        let saved = pieces.map(|p| p.bytes - p.bytes_at(precision));
+        saved.fold(0, u64::saturating_add)
+    }
+
+    /// The largest single tensor once stored at `precision` (or as is):
+    /// what a frozen constant would hold.
+    pub fn largest_tensor(&self, precision: Option<Precision>) -> u64 {
+        let bytes = self.tensors.iter().map(|t| match precision {
+            Some(p) => t.bytes_at(p),
+            None => t.bytes(),
+        });
+        bytes.max().unwrap_or(0)
+    }
+}
+
+/// Tensor `name` of `reader` with the shape and bytes of each stored piece.
+pub fn stored_tensor(reader: &BundleReader, name: &str) -> Result<StoredTensor, BundleError> {
+    let entry = reader.entry(name.as_bytes())?;
+    let dtype = DataType::try_from(entry.dtype).unwrap_or(DataType::DtInvalid);
+    let pieces = if entry.slices.is_empty() {
+        vec![piece(entry)]
+    } else {
+        let keys = entry.slices.iter().map(|s| slice_key(name, &extents(s)));
+        let entries: Result<Vec<_>, _> = keys.map(|key| reader.entry(&key).map(piece)).collect();
+        entries?
+    };
+    Ok(StoredTensor {
+        key: name.into(),
+        dtype,
+        pieces,
+    })
+}
+
+/// An unsliced entry as a piece: the bytes the reader checked lie in its shard.
+fn piece(entry: &BundleEntryProto) -> Piece {
+    let shape = entry
+        .shape
+        .as_ref()
+        .map(|s| s.dim.iter().map(|d| d.size).collect());
+    Piece {
+        dtype: DataType::try_from(entry.dtype).unwrap_or(DataType::DtInvalid),
+        shape: shape.unwrap_or_default(),
+        bytes: u64::try_from(entry.size).unwrap_or(0),
+    }
+}
+
+/// A float constant's piece, if `tensor` is one: its shape and the bytes
+/// its values take in the graph (`tensor_content`, else the repeated
+/// `float_val`).
+pub fn float_constant(tensor: &TensorProto) -> Option<Piece> {
+    if tensor.dtype != DataType::DtFloat as i32 {
+        return None;
+    }
+    let shape = tensor.tensor_shape.as_ref()?;
+    let bytes = if tensor.tensor_content.is_empty() {
+        (tensor.float_val.len() as u64).saturating_mul(4)
+    } else {
+        tensor.tensor_content.len() as u64
+    };
+    Some(Piece {
+        dtype: DataType::DtFloat,
+        shape: shape.dim.iter().map(|d| d.size).collect(),
+        bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn float(shape: &[i64]) -> Piece {
+        let elements = num_elements(shape).unwrap();
+        Piece {
+            dtype: DataType::DtFloat,
+            shape: shape.to_vec(),
+            bytes: elements * 4,
+        }
+    }
+
+    #[test]
+    fn f16_halves_a_float_tensor_at_the_threshold_and_above() {
+        assert_eq!(float(&[32, 32]).bytes_at(Precision::F16), 2048);
+        assert_eq!(float(&[1024]).bytes_at(Precision::F16), 2048);
+        assert_eq!(float(&[1023]).bytes_at(Precision::F16), 4092);
+    }
+
+    #[test]
+    fn int8_is_one_byte_per_element_plus_a_scale_per_last_axis_entry() {
+        // 3x3x16x64 conv kernel: 9,216 elements, 64 output channels.
+        assert_eq!(
+            float(&[3, 3, 16, 64]).bytes_at(Precision::Int8),
+            9216 + 64 * 4
+        );
+        // A vector has one scale.
+        assert_eq!(float(&[2048]).bytes_at(Precision::Int8), 2048 + 4);
+        assert_eq!(float(&[512, 2]).bytes_at(Precision::Int8), 1024 + 2 * 4);
+    }
+
+    #[test]
+    fn other_dtypes_and_small_tensors_keep_their_bytes() {
+        let ints = Piece {
+            dtype: DataType::DtInt64,
+            shape: vec![4096],
+            bytes: 4096 * 8,
+        };
+        assert_eq!(ints.bytes_at(Precision::Int8), ints.bytes);
+        assert_eq!(float(&[10]).bytes_at(Precision::Int8), 40);
+        assert_eq!(float(&[]).bytes_at(Precision::F16), 4);
+    }
+
+    #[test]
+    fn a_repeated_constant_never_grows() {
+        let filled = Piece {
+            dtype: DataType::DtFloat,
+            shape: vec![4096],
+            bytes: 4,
+        };
+        assert_eq!(filled.bytes_at(Precision::F16), 4);
+    }
+
+    fn inventory() -> Inventory {
+        Inventory {
+            saved_model_bytes: 1000,
+            variables_index_bytes: 100,
+            tensors: vec![
+                StoredTensor {
+                    key: "dense/kernel".into(),
+                    dtype: DataType::DtFloat,
+                    pieces: vec![float(&[256, 8])],
+                },
+                StoredTensor {
+                    key: "embedding".into(),
+                    dtype: DataType::DtFloat,
+                    pieces: vec![float(&[600, 4]), float(&[400, 4])],
+                },
+                StoredTensor {
+                    key: "dense/bias".into(),
+                    dtype: DataType::DtFloat,
+                    pieces: vec![float(&[8])],
+                },
+            ],
+            unaccounted_data_bytes: 3,
+            assets: vec![FileBytes {
+                path: "vocab.txt".into(),
+                bytes: 50,
+            }],
+            other: vec![FileBytes {
+                path: "fingerprint.pb".into(),
+                bytes: 7,
+            }],
+            graph_constants: vec![float(&[2048])],
+        }
+    }
+
+    #[test]
+    fn an_inventory_sums_every_part() {
+        let inv = inventory();
+        let data = 256 * 8 * 4 + (600 + 400) * 4 * 4 + 8 * 4 + 3;
+        assert_eq!(inv.variables_data_bytes(), data);
+        assert_eq!(inv.total_bytes(), 1000 + 100 + data + 50 + 7);
+    }
+
+    #[test]
+    fn savings_count_each_piece_on_its_own() {
+        let inv = inventory();
+        // f16: the kernel (2,048 elements) and the 600x4 slice (2,400) halve;
+        // the 400x4 slice (1,600) too; the bias stays.
+        assert_eq!(
+            inv.variable_savings(Precision::F16),
+            (2048 + 2400 + 1600) * 2
+        );
+        // int8: each saves 3 bytes per element, minus 4 per scale (8, 4, 4).
+        let int8 = (2048 * 3 - 32) + (2400 * 3 - 16) + (1600 * 3 - 16);
+        assert_eq!(inv.variable_savings(Precision::Int8), int8);
+        assert_eq!(inv.constant_savings(Precision::F16), 4096);
+        assert_eq!(inv.largest_tensor(None), 16000);
+        assert_eq!(inv.largest_tensor(Some(Precision::F16)), 8000);
+    }
+}
