@@ -141,6 +141,7 @@ const FORWARD_FIRST: &[&str] = &[
     "RefExit",
     "NextIteration",
     "RefNextIteration",
+    "PlaceholderWithDefault",
 ];
 
 /// Ops that pass every data input on (`Merge` output 0 is whichever arrives).
@@ -319,6 +320,15 @@ mod tests {
         let blocker = float_math_only(&graph, w).unwrap_err();
         assert_eq!((blocker.node.as_str(), blocker.input), ("g", 1));
         assert!(blocker.to_string().contains("index"), "{blocker}");
+    }
+
+    #[test]
+    fn a_frozen_value_reaches_its_readers_through_a_placeholder_with_default() {
+        let (mut graph, w) = graph_with(Node::new("w/frozen", "PlaceholderWithDefault"), 0);
+        let feed = graph.find("w/frozen").unwrap();
+        let mm = graph.add_node(Node::new("mm", "MatMul")).unwrap();
+        graph.push_data_input(mm, TensorRef::new(feed, 0));
+        assert_eq!(float_math_only(&graph, w), Ok(()));
     }
 
     #[test]
