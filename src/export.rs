@@ -25,6 +25,7 @@ use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
 use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
+use crate::storage::{StorageOptions, StorageReport, convert_constants};
 use crate::timings::{Stage, Timings};
 use crate::vocab::{VocabReport, trim_vocabularies};
 use crate::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
@@ -88,6 +89,9 @@ pub struct ExportOptions {
     /// value (no `variables/`, no saver), refused past these limits.
     /// Default: none (variables stay variables).
     pub freeze: Option<FreezeLimits>,
+    /// The dtypes weights are stored in (float16 / int8 / int32 narrowing)
+    /// and the size threshold. Default: unchanged.
+    pub storage: StorageOptions,
 }
 
 impl Default for ExportOptions {
@@ -109,6 +113,7 @@ impl Default for ExportOptions {
             warmup: None,
             max_size: None,
             freeze: None,
+            storage: StorageOptions::default(),
         }
     }
 }
@@ -147,6 +152,7 @@ impl ExportOptions {
             overwrite: self.overwrite,
             progress: self.progress.clone(),
             max_saved_model_bytes: self.freeze.map(|limits| limits.saved_model_bytes),
+            storage: self.storage,
             ..WriteOptions::default()
         }
     }
@@ -193,6 +199,9 @@ pub struct ExportReport {
     pub frozen: Option<FreezeReport>,
     /// The TensorFlow Serving warm-up records written, if asked for.
     pub warmup: Option<WarmupReport>,
+    /// Weights stored in another dtype, and those left alone with the
+    /// reason; `None` when no conversion was asked for.
+    pub storage: Option<StorageReport>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -262,6 +271,7 @@ pub fn export_serving_model(
         .max_vocab
         .map(|max| trim_vocabularies(&mut model, ran.placed.as_mut(), max))
         .transpose()?;
+    let constants = convert_constant_storage(&mut model, ran.placed.as_mut(), &options.storage)?;
     timings.time(Stage::Check, || check_model(&model))?;
     let (write_options, warmup) = write_options_with_warmup(warmup, &model, options)?;
     let meta_graphs = meta_graphs(&model, ran.placed.as_ref(), options);
@@ -278,6 +288,7 @@ pub fn export_serving_model(
 
     let dropped = dropped_or_warning(&model, ran.frozen.as_ref(), &mut written);
     let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
+    let storage = storage_report(constants, written.storage.take());
     let total_bytes = written.total_bytes();
     timings.record(Stage::Total, started.elapsed());
     Ok(ExportReport {
@@ -301,7 +312,39 @@ pub fn export_serving_model(
         size,
         frozen: ran.frozen,
         warmup,
+        storage,
     })
+}
+
+/// Stores the graph's constants as `options` say, in the served graph and
+/// the variants' (which have the same constants, so report once). Runs
+/// after every pass, so constants a freeze made are converted too.
+fn convert_constant_storage(
+    model: &mut Model,
+    placed: Option<&mut Model>,
+    options: &StorageOptions,
+) -> Result<Option<StorageReport>, Error> {
+    if !options.is_active() {
+        return Ok(None);
+    }
+    if let Some(placed) = placed {
+        convert_constants(&mut placed.graph, options)?;
+    }
+    Ok(Some(convert_constants(&mut model.graph, options)?))
+}
+
+/// The variables' storage report with the constants' added.
+fn storage_report(
+    constants: Option<StorageReport>,
+    variables: Option<StorageReport>,
+) -> Option<StorageReport> {
+    match (variables, constants) {
+        (Some(mut report), Some(constants)) => {
+            report.merge(constants);
+            Some(report)
+        }
+        (report, None) | (None, report) => report,
+    }
 }
 
 /// Plans the write, refuses it when its size (the `assets.extra` files of
@@ -315,7 +358,7 @@ fn write_within_budget(
     write_options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<(WriteReport, Inventory), Error> {
-    let plan = plan_variants(meta_graphs, output, timings)?;
+    let plan = plan_variants(meta_graphs, output, &write_options.storage, timings)?;
     let mut projected = crate::size::project(&plan, meta_graphs)?;
     projected.other.extend(assets_extra_files(write_options));
     if let Some(max_size) = max_size {

@@ -27,6 +27,7 @@ pub mod passes;
 pub mod proto;
 pub mod read;
 pub mod size;
+pub mod storage;
 pub mod tensor;
 pub mod text;
 pub mod timings;

@@ -549,6 +549,56 @@ def bn_train_only(out):
     )
 
 
+def offsets_model(ids):
+    """Ids shifted by per-position int64 offsets (in int32 range) and hashed
+    with an int64 salt (beyond it) into 20 buckets, then embedded."""
+    offsets = v1.get_variable(
+        "id_offsets", initializer=tf.constant([0, 5, 10, 15], tf.int64), trainable=False, use_resource=False)
+    salt = v1.get_variable(
+        "salt", initializer=tf.constant([2**40 + 3, 2**41 + 1, 7, 2**33], tf.int64), trainable=False,
+        use_resource=True)
+    buckets = tf.math.floormod(ids + offsets + salt, tf.constant(20, tf.int64), name="buckets")
+    embedding = v1.get_variable("embedding", [20, 4], initializer=v1.random_normal_initializer(seed=8))
+    pooled = tf.reduce_mean(tf.nn.embedding_lookup(embedding, buckets), axis=1)
+    return v1.layers.dense(pooled, 2, name="logits"), buckets
+
+
+@fixture
+def int64_offsets(out):
+    """Kept int64 variables (ref and resource): per-position id offsets that fit int32 and a hashing salt that does not; an int64 output, GradientDescent."""
+    rng = np.random.RandomState(9)
+    ids = rng.randint(0, 1000, size=(16, 4)).astype(np.int64)
+    labels = (ids[:, 0] % 2).astype(np.int64)
+    graph = seeded_graph()
+    with graph.as_default():
+        batch_ids, batch_labels = v1.data.make_one_shot_iterator(
+            tf.data.Dataset.from_tensor_slices((ids, labels)).repeat().batch(4)).get_next()
+        logits, buckets = offsets_model(batch_ids)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=batch_labels, logits=logits))
+        step = v1.train.get_or_create_global_step()
+        train = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=step)
+        saver = v1.train.Saver()
+        with session(graph) as sess:
+            sess.run(v1.global_variables_initializer())
+            for _ in range(6):
+                sess.run(train)
+            save(sess, saver, 6)
+    test = {"ids": rng.randint(0, 1000, size=(3, 4)).astype(np.int64)}
+
+    def build():
+        x = v1.placeholder(tf.int64, [None, 4])
+        scores, hashed = offsets_model(x)
+        return {"ids": x}, {"logits": scores, "buckets": hashed}
+
+    expected = inference_outputs(build, test, "model.ckpt-6", ["logits", "buckets"])
+    write_fixture(
+        "int64_offsets", int64_offsets.__doc__, 6,
+        {"ids": spec(batch_ids, [-1, 4])},
+        {"logits": spec(logits, [-1, 2]), "buckets": spec(buckets, [-1, 4])},
+        [], test, expected,
+    )
+
+
 def tiny(x, training):
     h = tf.nn.relu(v1.layers.dense(x, 3, name="hidden"))
     if training:

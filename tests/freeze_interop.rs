@@ -215,6 +215,7 @@ macro_rules! fixture_tests {
 fixture_tests!(
     bn_train_only,
     cnn_dataset_bn,
+    int64_offsets,
     mlp_queue,
     resource_int64,
     rnn_while,

@@ -12,6 +12,7 @@ use servegraph::export::{Detail, Variant};
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::size::ByteSize;
+use servegraph::storage::{DEFAULT_MIN_ELEMENTS, StorageOptions, WeightPrecision};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
 
@@ -118,6 +119,18 @@ struct ExportArgs {
     /// from a predict request body: {"instances": [...]} or {"inputs": ...}.
     #[arg(long, value_name = "FILE.json")]
     warmup: Option<PathBuf>,
+    /// Storage precision of float32 weights (variables and constants):
+    /// f32 (unchanged), f16, or int8 with per-channel float32 scales.
+    #[arg(long, value_name = "f32|f16|int8", default_value = "f32")]
+    weights: WeightPrecision,
+    /// Tensors with fewer elements than N keep their dtype (for --weights
+    /// and --narrow-int64).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_ELEMENTS)]
+    weights_min_size: u64,
+    /// Store int64 variables and constants whose values all fit as int32,
+    /// cast back to int64 after the read.
+    #[arg(long)]
+    narrow_int64: bool,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -278,6 +291,11 @@ impl ExportArgs {
             max_size: self.max_size.map(|size| size.0),
             freeze: self.freeze.then(FreezeLimits::default),
             warmup: self.warmup,
+            storage: StorageOptions {
+                weights: self.weights,
+                min_elements: self.weights_min_size,
+                narrow_int64: self.narrow_int64,
+            },
             ..ExportOptions::default()
         })
     }

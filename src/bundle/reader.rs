@@ -346,6 +346,54 @@ impl BundleReader {
         Ok(bytes)
     }
 
+    /// Streams an unsliced fixed-size entry's bytes to `take` in chunks of
+    /// at most `chunk` bytes (a multiple of the element size keeps elements
+    /// whole), then checks the crc32c of all of them: memory stays one chunk
+    /// whatever the tensor's size.
+    pub fn read_chunks(
+        &self,
+        key: &[u8],
+        chunk: u64,
+        take: &mut dyn FnMut(&[u8]) -> Result<(), BundleError>,
+    ) -> Result<u64, BundleError> {
+        let (file, range) = self.open_shard(key)?;
+        let mut buffer = vec![0u8; chunk.clamp(1, range.size.max(1)) as usize];
+        let (mut done, mut crc_value) = (0u64, 0u32);
+        while done < range.size {
+            let n = (range.size - done).min(buffer.len() as u64) as usize;
+            let part = &mut buffer[..n];
+            file.read_exact_at(part, range.offset + done)
+                .map_err(|source| BundleError::Io {
+                    path: range.shard.clone(),
+                    source,
+                })?;
+            crc_value = crc::extend(crc_value, part);
+            take(part)?;
+            done += n as u64;
+        }
+        if crc::unmask(range.masked_crc) != crc_value {
+            return Err(BundleError::TensorChecksum {
+                path: range.shard,
+                key: String::from_utf8_lossy(key).into_owned(),
+            });
+        }
+        Ok(range.size)
+    }
+
+    /// The record keys holding a tensor's bytes: its slices' keys when it
+    /// is partitioned, else its own.
+    pub fn record_keys(&self, name: &str) -> Result<Vec<Vec<u8>>, BundleError> {
+        let entry = self.entry(name.as_bytes())?;
+        if entry.slices.is_empty() {
+            return Ok(vec![name.as_bytes().to_vec()]);
+        }
+        Ok(entry
+            .slices
+            .iter()
+            .map(|piece| slices::slice_key(name, &slices::extents(piece)))
+            .collect())
+    }
+
     /// Tensor `name` decoded: fixed-size elements as little-endian bytes,
     /// strings as a list; partitioned tensors assembled from their slices.
     pub fn read_tensor(&self, name: &str) -> Result<TensorData, BundleError> {

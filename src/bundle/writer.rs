@@ -21,6 +21,17 @@ use crate::typing::shape_proto;
 /// progress.
 pub const COPY_CHUNK_BYTES: u64 = 1 << 20;
 
+/// Turns a tensor's little-endian elements into another dtype's, a chunk
+/// at a time, for [`BundleWriter::recode_from`].
+pub trait Recode {
+    /// The dtype written.
+    fn dtype(&self) -> DataType;
+    /// A new record begins: the tensor's own key, or one slice's key.
+    fn start(&mut self, record_key: &[u8]);
+    /// Appends the recoded form of `input` (whole elements) to `out`.
+    fn chunk(&mut self, input: &[u8], out: &mut Vec<u8>);
+}
+
 /// One data file being written.
 struct Shard {
     tmp: PathBuf,
@@ -317,6 +328,65 @@ impl BundleWriter {
             });
         }
         Ok(range.size)
+    }
+
+    /// Copies tensor `name` (every slice of a partitioned one) from another
+    /// bundle, turning its elements into `recode`'s dtype chunk by chunk
+    /// (at most [`COPY_CHUNK_BYTES`] read at once): the source crc32c is
+    /// checked on the bytes read, a new one computed on the bytes written.
+    /// Returns the bytes written.
+    pub fn recode_from(
+        &mut self,
+        source: &BundleReader,
+        name: &str,
+        recode: &mut dyn Recode,
+    ) -> Result<u64, BundleError> {
+        let entry = source.entry(name.as_bytes())?.clone();
+        let mut written = 0;
+        for key in source.record_keys(name)? {
+            let piece = source.entry(&key)?.clone();
+            recode.start(&key);
+            written += self.recode_record(source, &key, &piece, recode)?;
+        }
+        if !entry.slices.is_empty() {
+            let full = BundleEntryProto {
+                dtype: recode.dtype() as i32,
+                shape: entry.shape,
+                slices: entry.slices,
+                ..BundleEntryProto::default()
+            };
+            self.insert(name.as_bytes().to_vec(), full)?;
+        }
+        Ok(written)
+    }
+
+    /// One record recoded, indexed under `key` at the current shard's end.
+    fn recode_record(
+        &mut self,
+        source: &BundleReader,
+        key: &[u8],
+        entry: &BundleEntryProto,
+        recode: &mut dyn Recode,
+    ) -> Result<u64, BundleError> {
+        let offset = self.shards[self.current].offset;
+        let (mut crc_value, mut out) = (0u32, Vec::new());
+        source.read_chunks(key, COPY_CHUNK_BYTES, &mut |chunk| {
+            out.clear();
+            recode.chunk(chunk, &mut out);
+            crc_value = crc::extend(crc_value, &out);
+            self.write_data(&out)
+        })?;
+        let size = self.shards[self.current].offset - offset;
+        let new_entry = BundleEntryProto {
+            dtype: recode.dtype() as i32,
+            shard_id: self.current as i32,
+            offset: offset as i64,
+            size: size as i64,
+            crc32c: crc::mask(crc_value),
+            ..entry.clone()
+        };
+        self.insert(key.to_vec(), new_entry)?;
+        Ok(size)
     }
 
     /// Writes the index and moves both files into place.

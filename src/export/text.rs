@@ -10,6 +10,7 @@ use crate::inspect::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
 use crate::passes::freeze::FreezeReport;
+use crate::storage::{ConvertedTensor, StorageReport};
 use crate::typing::dtype_name;
 use crate::warmup::WarmupReport;
 use crate::write::saved_model::VariableReport;
@@ -68,6 +69,9 @@ impl Display for ReportText<'_> {
         self.write_kept(f)?;
         if let Some(frozen) = &report.frozen {
             self.write_frozen(f, frozen)?;
+        }
+        if let Some(storage) = &report.storage {
+            self.write_storage(f, storage)?;
         }
         self.write_dropped(f)?;
         self.write_assets(f)?;
@@ -193,6 +197,52 @@ impl ReportText<'_> {
 }
 
 impl ReportText<'_> {
+    /// What was stored in another dtype (largest first when truncated, with
+    /// bytes and worst errors) and what was left alone, with the reason.
+    fn write_storage(&self, f: &mut Formatter<'_>, storage: &StorageReport) -> fmt::Result {
+        writeln!(
+            f,
+            "storage: {} converted, {} -> {}, worst error {:.3e} (relative {:.3e})",
+            thousands(storage.converted.len()),
+            format_bytes(storage.bytes_before),
+            format_bytes(storage.bytes_after),
+            storage.error.max_abs_error,
+            storage.error.max_rel_error
+        )?;
+        let mut converted: Vec<&ConvertedTensor> = storage.converted.iter().collect();
+        converted.sort_by_key(|t| std::cmp::Reverse(t.bytes_before));
+        let limit = self.limit(VARIABLE_EXAMPLES);
+        let (shown_rows, rest) = shown(&converted, limit);
+        for t in shown_rows {
+            writeln!(
+                f,
+                "  {} {} -> {} {:?} {} -> {}, error {:.3e} (relative {:.3e})",
+                t.name,
+                t.from,
+                t.to,
+                t.shape,
+                format_bytes(t.bytes_before),
+                format_bytes(t.bytes_after),
+                t.error.max_abs_error,
+                t.error.max_rel_error
+            )?;
+        }
+        write_more(f, "  ", rest, "converted")?;
+        if storage.skipped.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            f,
+            "  left as they were: {}",
+            thousands(storage.skipped.len())
+        )?;
+        let (skipped, rest) = shown(&storage.skipped, limit);
+        for t in skipped {
+            writeln!(f, "    {} ({}): {}", t.name, t.dtype, t.reason)?;
+        }
+        write_more(f, "    ", rest, "left as they were")
+    }
+
     /// The training directory's files the export left behind: per category
     /// a count, the bytes and a few names.
     fn write_left_behind(&self, f: &mut Formatter<'_>, left: &LeftBehind) -> fmt::Result {

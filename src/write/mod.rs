@@ -8,5 +8,6 @@ pub mod op_defs;
 pub mod progress;
 pub mod saved_model;
 pub mod saver;
+pub mod stored;
 
 pub use error::WriteError;

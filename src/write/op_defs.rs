@@ -1,7 +1,8 @@
 //! Signatures of the ops the writer itself may add (placeholders, the
-//! restore subgraph, variable reads, the init op) and of those freezing
-//! turns a variable's readers into (gathers, shapes, the value forms of
-//! control flow over references and handles), so the exported
+//! restore subgraph and its storage conversions, variable reads, the init
+//! op) and of those freezing turns a variable's readers into (gathers,
+//! shapes, the value forms of control flow over references and handles),
+//! so the exported
 //! `stripped_op_list` names every op even when the training graph never used
 //! one of them. Everything else comes from the training MetaGraphDef's list.
 
@@ -113,6 +114,59 @@ op { name: "NextIteration"
   input_arg { name: "data" type_attr: "T" }
   output_arg { name: "output" type_attr: "T" }
   attr { name: "T" type: "type" } }
+op { name: "Cast"
+  input_arg { name: "x" type_attr: "SrcT" }
+  output_arg { name: "y" type_attr: "DstT" }
+  attr { name: "SrcT" type: "type" }
+  attr { name: "DstT" type: "type" }
+  attr { name: "Truncate" type: "bool" default_value { b: false } } }
+op { name: "Mul"
+  input_arg { name: "x" type_attr: "T" }
+  input_arg { name: "y" type_attr: "T" }
+  output_arg { name: "z" type_attr: "T" }
+  attr { name: "T" type: "type" allowed_values { list {
+    type: DT_BFLOAT16 type: DT_HALF type: DT_FLOAT type: DT_DOUBLE type: DT_UINT8 type: DT_INT8
+    type: DT_UINT16 type: DT_INT16 type: DT_INT32 type: DT_UINT32 type: DT_UINT64 type: DT_INT64
+    type: DT_COMPLEX64 type: DT_COMPLEX128 } } }
+  is_commutative: true }
+op { name: "Abs"
+  input_arg { name: "x" type_attr: "T" }
+  output_arg { name: "y" type_attr: "T" }
+  attr { name: "T" type: "type" allowed_values { list {
+    type: DT_BFLOAT16 type: DT_HALF type: DT_FLOAT type: DT_DOUBLE type: DT_INT8 type: DT_INT16
+    type: DT_INT32 type: DT_INT64 } } } }
+op { name: "Max"
+  input_arg { name: "input" type_attr: "T" }
+  input_arg { name: "reduction_indices" type_attr: "Tidx" }
+  output_arg { name: "output" type_attr: "T" }
+  attr { name: "keep_dims" type: "bool" default_value { b: false } }
+  attr { name: "T" type: "type" allowed_values { list {
+    type: DT_FLOAT type: DT_DOUBLE type: DT_INT32 type: DT_UINT8 type: DT_INT16 type: DT_INT8
+    type: DT_INT64 type: DT_BFLOAT16 type: DT_UINT16 type: DT_HALF type: DT_UINT32 type: DT_UINT64
+    type: DT_QINT8 type: DT_QUINT8 type: DT_QINT32 type: DT_QINT16 type: DT_QUINT16 } } }
+  attr { name: "Tidx" type: "type" default_value { type: DT_INT32 }
+    allowed_values { list { type: DT_INT32 type: DT_INT64 } } } }
+op { name: "RealDiv"
+  input_arg { name: "x" type_attr: "T" }
+  input_arg { name: "y" type_attr: "T" }
+  output_arg { name: "z" type_attr: "T" }
+  attr { name: "T" type: "type" allowed_values { list {
+    type: DT_BFLOAT16 type: DT_HALF type: DT_FLOAT type: DT_DOUBLE type: DT_UINT8 type: DT_INT8
+    type: DT_UINT16 type: DT_INT16 type: DT_INT32 type: DT_UINT32 type: DT_UINT64 type: DT_INT64
+    type: DT_COMPLEX64 type: DT_COMPLEX128 } } } }
+op { name: "DivNoNan"
+  input_arg { name: "x" type_attr: "T" }
+  input_arg { name: "y" type_attr: "T" }
+  output_arg { name: "z" type_attr: "T" }
+  attr { name: "T" type: "type" allowed_values { list {
+    type: DT_HALF type: DT_FLOAT type: DT_BFLOAT16 type: DT_DOUBLE type: DT_COMPLEX64
+    type: DT_COMPLEX128 } } } }
+op { name: "Round"
+  input_arg { name: "x" type_attr: "T" }
+  output_arg { name: "y" type_attr: "T" }
+  attr { name: "T" type: "type" allowed_values { list {
+    type: DT_BFLOAT16 type: DT_HALF type: DT_FLOAT type: DT_DOUBLE type: DT_INT8 type: DT_INT16
+    type: DT_INT32 type: DT_INT64 type: DT_COMPLEX64 type: DT_COMPLEX128 } } } }
 "#;
 
 /// Built-in op definitions by name.
@@ -133,7 +187,7 @@ mod tests {
     #[test]
     fn parses_every_builtin_op() {
         let defs = super::builtin_op_defs();
-        assert_eq!(defs.len(), 18);
+        assert_eq!(defs.len(), 25);
         assert!(defs["Assign"].input_arg[0].is_ref);
         assert_eq!(defs["Merge"].input_arg[0].number_attr, "N");
         assert_eq!(defs["GatherV2"].input_arg.len(), 3);

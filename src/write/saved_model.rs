@@ -18,6 +18,7 @@ use super::guard::{directory_of, keep_apart, resolve_output};
 use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
 use super::progress::{CopyProgress, Reporting};
 use super::saver::{SavedVariable, VariableKind, build_saver};
+use super::stored::Storage;
 use crate::bundle::copy_plan::CopyPlan;
 use crate::bundle::slices::parse_spec;
 use crate::bundle::{BundleReader, BundleWriter};
@@ -27,6 +28,10 @@ use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 use crate::proto::attr_value::Value;
 use crate::proto::{AttrValue, DataType, MetaGraphDef, OpList, SavedModel, VariableDef};
+use crate::storage::StorageOptions;
+use crate::storage::plan::{KeyPlan, StoragePlan, StoredForm, VariableSlot, plan_variables};
+use crate::storage::recode::{KeyErrors, KeyRecoder};
+use crate::storage::report::StorageReport;
 use crate::timings::{Stage, Timings};
 use crate::typing::base_dtype;
 
@@ -43,6 +48,10 @@ pub struct WriteReport {
     pub assets_extra_bytes: u64,
     /// What went wrong after the output was in place (it stands regardless).
     pub warnings: Vec<String>,
+    /// The variables stored in another dtype (the export report carries it
+    /// with the constants'), when a conversion was asked for.
+    #[serde(skip)]
+    pub storage: Option<StorageReport>,
 }
 
 impl WriteReport {
@@ -77,6 +86,8 @@ pub struct WriteOptions {
     pub overwrite: Overwrite,
     /// Told the bytes copied into `variables/`. Default: none.
     pub progress: Option<Arc<dyn CopyProgress>>,
+    /// The dtypes variables are stored in. Default: as in the checkpoint.
+    pub storage: StorageOptions,
     /// Refuse, before writing anything, a `saved_model.pb` larger than
     /// this many bytes (a frozen export's limit). Default: none.
     pub max_saved_model_bytes: Option<u64>,
@@ -140,7 +151,7 @@ pub fn write_variants_with(
 ) -> Result<WriteReport, WriteError> {
     // An output that may not be replaced is refused before any work.
     check_replaceable(&resolve_output(out_dir)?, options.overwrite)?;
-    let plan = plan_variants(variants, out_dir, timings)?;
+    let plan = plan_variants(variants, out_dir, &options.storage, timings)?;
     write_plan(plan, options, timings)
 }
 
@@ -153,6 +164,8 @@ pub struct WritePlan<'a> {
     saved_model: Vec<u8>,
     variable_keys: VariableKeys,
     assets: Vec<PlannedAsset<'a>>,
+    /// How each kept key is stored (converted ones, with their scales).
+    storage: StoragePlan,
 }
 
 /// An asset to copy, checked, with its size when planned.
@@ -162,11 +175,13 @@ pub struct PlannedAsset<'a> {
     pub bytes: u64,
 }
 
-/// Checks the output against what the variants read, builds every
-/// MetaGraphDef and encodes the SavedModel; creates nothing.
+/// Checks the output against what the variants read, decides how each
+/// variable is stored (`storage`), builds every MetaGraphDef and encodes
+/// the SavedModel; creates nothing.
 pub fn plan_variants<'a>(
     variants: &[MetaGraphVariant<'a>],
     out_dir: &Path,
+    storage: &StorageOptions,
     timings: &mut Timings,
 ) -> Result<WritePlan<'a>, WriteError> {
     let output = resolve_output(out_dir)?;
@@ -181,12 +196,16 @@ pub fn plan_variants<'a>(
     };
     let mut variable_keys = VariableKeys::new();
     let mut assets = Vec::new();
+    let storage = timings.time(Stage::RestoreBuild, || {
+        storage_plan(variants.first(), storage)
+    })?;
     for variant in variants {
-        let prepared = timings.time(Stage::RestoreBuild, || prepare(variant.model))?;
+        let prepared = timings.time(Stage::RestoreBuild, || prepare(variant.model, &storage))?;
         add_new_assets(variant.model, &mut report, &mut assets)?;
         add_variables(
             &prepared.report,
             variant.model,
+            &storage,
             &mut report,
             &mut variable_keys,
         );
@@ -200,6 +219,7 @@ pub fn plan_variants<'a>(
         saved_model,
         variable_keys,
         assets,
+        storage,
     })
 }
 
@@ -258,13 +278,19 @@ pub fn write_plan(
             plan.assets.iter().try_for_each(copy)
         })?;
     }
-    report.variables_bytes = timings.time(Stage::VariableCopy, || {
+    let (variables_bytes, errors) = timings.time(Stage::VariableCopy, || {
         copy_variables(
             staged.path(),
             &plan.variable_keys,
+            &plan.storage,
             options.progress.as_deref(),
         )
     })?;
+    report.variables_bytes = variables_bytes;
+    report.storage = options
+        .storage
+        .is_active()
+        .then(|| plan.storage.report(&errors, &options.storage));
     report.saved_model_bytes = timings.time(Stage::Encode, || {
         write_saved_model_file(staged.path(), &plan.saved_model)
     })?;
@@ -274,8 +300,37 @@ pub fn write_plan(
     Ok(report)
 }
 
-/// Each kept checkpoint key, the checkpoint it is copied from and its size.
+/// Each kept checkpoint key, the checkpoint it is copied from and its size
+/// as written (converted, with its int8 scales, when the storage plan says so).
 type VariableKeys = BTreeMap<String, (PathBuf, u64)>;
+
+/// How the variables of the first variant (all variants share them) are
+/// stored; empty when nothing is converted or there is no checkpoint.
+fn storage_plan(
+    variant: Option<&MetaGraphVariant<'_>>,
+    options: &StorageOptions,
+) -> Result<StoragePlan, WriteError> {
+    let Some(model) = variant.map(|v| v.model) else {
+        return Ok(StoragePlan::default());
+    };
+    let Some(checkpoint) = model.checkpoint.as_ref().filter(|_| options.is_active()) else {
+        return Ok(StoragePlan::default());
+    };
+    let slots: Vec<VariableSlot> = variables_of(model)?
+        .into_iter()
+        .map(|v| VariableSlot {
+            node: v.node,
+            dtype: v.dtype,
+            key: v.slot.key,
+            slice_spec: v.slot.slice_spec,
+        })
+        .collect();
+    if slots.is_empty() {
+        return Ok(StoragePlan::default());
+    }
+    let reader = BundleReader::open(checkpoint)?;
+    Ok(plan_variables(&model.graph, &slots, &reader, options)?)
+}
 
 /// Checks and adds the variant's assets not already added for an earlier variant.
 fn add_new_assets<'a>(
@@ -302,6 +357,7 @@ fn add_new_assets<'a>(
 fn add_variables(
     variables: &[VariableReport],
     model: &Model,
+    plan: &StoragePlan,
     report: &mut WriteReport,
     keys: &mut VariableKeys,
 ) {
@@ -315,7 +371,7 @@ fn add_variables(
     if let Some(checkpoint) = &model.checkpoint {
         for v in variables {
             keys.entry(v.key.clone())
-                .or_insert((checkpoint.clone(), v.bytes));
+                .or_insert((checkpoint.clone(), plan.written_bytes(&v.key, v.bytes)));
         }
     }
 }
@@ -329,15 +385,18 @@ fn meta_graph_of(prepared: Prepared, tags: &[String]) -> MetaGraphDef {
     build_meta_graph(graph_def_with(prepared.graph, prepared.saver_nodes), &parts)
 }
 
-/// Copies every kept tensor by byte range into `variables/`, telling
-/// `progress` as it goes; returns the bytes copied.
+/// Copies every kept tensor into `variables/`, by byte range or converted
+/// as `plan` says, telling `progress` as it goes; returns the bytes written
+/// and the error each conversion introduced.
 fn copy_variables(
     staging: &Path,
     keys: &VariableKeys,
+    plan: &StoragePlan,
     progress: Option<&dyn CopyProgress>,
-) -> Result<u64, WriteError> {
+) -> Result<(u64, KeyErrors), WriteError> {
+    let mut errors = KeyErrors::new();
     if keys.is_empty() {
-        return Ok(0);
+        return Ok((0, errors));
     }
     let dir = staging.join("variables");
     std::fs::create_dir_all(&dir).map_err(|source| WriteError::Io {
@@ -356,10 +415,43 @@ fn copy_variables(
         };
         let mut sink = reporting.sink();
         let progress = sink.as_mut().map(|advance| advance as &mut dyn FnMut(u64));
-        copied += writer.copy_from_reporting(reader, key, progress)?;
+        let Some(key_plan) = plan.keys.get(key) else {
+            copied += writer.copy_from_reporting(reader, key, progress)?;
+            continue;
+        };
+        let written = convert_variable(&mut writer, reader, key, key_plan, &mut errors)?;
+        if let Some(advance) = progress {
+            advance(written);
+        }
+        copied += written;
     }
     writer.finish()?;
-    Ok(copied)
+    Ok((copied, errors))
+}
+
+/// Writes `key` in its planned form, then its int8 scales; returns the bytes
+/// written and records the conversion's error in `errors`.
+fn convert_variable(
+    writer: &mut BundleWriter,
+    reader: &BundleReader,
+    key: &str,
+    plan: &KeyPlan,
+    errors: &mut KeyErrors,
+) -> Result<u64, WriteError> {
+    let mut recoder = KeyRecoder::new(plan);
+    let mut written = writer.recode_from(reader, key, &mut recoder)?;
+    errors.insert(key.to_string(), recoder.error);
+    let scales_shape: &[i64] = if plan.shape.len() >= 2 {
+        &plan.shape[plan.shape.len() - 1..]
+    } else {
+        &[]
+    };
+    for scales in plan.scales.values() {
+        let bytes: Vec<u8> = scales.values.iter().flat_map(|s| s.to_le_bytes()).collect();
+        writer.add(&scales.key, DataType::DtFloat, scales_shape, &bytes)?;
+        written += bytes.len() as u64;
+    }
+    Ok(written)
 }
 
 /// The exact encoded size of `saved_model.pb` against `limit`, before any
@@ -680,11 +772,11 @@ fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
 }
 
 /// The serving graph with everything it needs to restore and initialize.
-fn prepare(model: &Model) -> Result<Prepared, WriteError> {
+fn prepare(model: &Model, plan: &StoragePlan) -> Result<Prepared, WriteError> {
     let variables = variables_of(model)?;
     let report = check_against_checkpoint(model, &variables)?;
     let mut graph = model.graph.clone();
-    let (saved, snapshots) = saved_variables(&mut graph, &variables)?;
+    let (saved, snapshots) = saved_variables(&mut graph, &variables, plan)?;
     let assets = point_assets_at_their_files(&mut graph, model)?;
     let init_op = add_init_op(&mut graph, &model.table_initializers)?;
 
@@ -758,6 +850,7 @@ fn variable_defs(
 fn saved_variables(
     graph: &mut Graph,
     variables: &[Variable],
+    plan: &StoragePlan,
 ) -> Result<(Vec<SavedVariable>, BTreeMap<String, String>), WriteError> {
     let mut snapshots = BTreeMap::new();
     let mut saved = Vec::with_capacity(variables.len());
@@ -775,9 +868,29 @@ fn saved_variables(
             checkpoint_key: v.slot.key.clone(),
             slice_spec: v.slot.slice_spec.clone(),
             read_tensor,
+            storage: storage_of(v, plan)?,
         });
     }
     Ok((saved, snapshots))
+}
+
+/// How the plan stores variable `v`.
+fn storage_of(v: &Variable, plan: &StoragePlan) -> Result<Storage, WriteError> {
+    Ok(match plan.form(&v.slot.key) {
+        StoredForm::AsIs => Storage::AsIs,
+        StoredForm::Half => Storage::Cast(DataType::DtHalf),
+        StoredForm::Int32 => Storage::Cast(DataType::DtInt32),
+        StoredForm::Int8 => Storage::Int8 {
+            scales_key: plan
+                .scales_key(&v.slot.key, &v.slot.slice_spec)
+                .ok_or_else(|| WriteError::BadVariable {
+                    variable: v.node.clone(),
+                    reason: format!("no int8 scales for its slice {:?}", v.slot.slice_spec),
+                })?
+                .to_string(),
+            rank: v.shape.len(),
+        },
+    })
 }
 
 /// Asset path constants hold the file's name inside `assets/`: the graph

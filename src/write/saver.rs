@@ -6,10 +6,11 @@
 //! the TF1 Python Saver insists that the save half exists too, so both are
 //! built. Works at the NodeDef level: it appends to a finished GraphDef.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 
+use super::stored::{Storage, from_stored, to_stored};
 use crate::proto::attr_value::{ListValue, Value};
 use crate::proto::{self, AttrValue, DataType, NodeDef, SaverDef, TensorProto};
 
@@ -36,6 +37,8 @@ pub struct SavedVariable {
     pub slice_spec: String,
     /// The tensor SaveV2 reads: the variable itself (ref) or a `ReadVariableOp` of it (resource).
     pub read_tensor: String,
+    /// How the bundle stores it (converted on save, converted back on restore).
+    pub storage: Storage,
 }
 
 /// The nodes to append and the SaverDef that points at them.
@@ -52,11 +55,13 @@ pub struct SaverSubgraph {
 pub fn build_saver(variables: &[SavedVariable], existing: &HashSet<String>) -> SaverSubgraph {
     let scope = Scope(free_scope(existing));
     let sorted = sorted_by_key(variables);
-    let table = KeyTable::of(&sorted);
+    let (conversions, records) = save_records(&scope, &sorted);
+    let table = KeyTable::of(&records);
     let mut nodes = filename_nodes(&scope);
-    nodes.extend(save_half(&scope, &table, &sorted));
+    nodes.extend(conversions);
+    nodes.extend(save_half(&scope, &table));
     nodes.extend(restore_op(&scope, &table));
-    let (assignments, assign_op_of) = assignments(&scope, &sorted);
+    let (assignments, assign_op_of) = assignments(&scope, &sorted, &table);
     nodes.extend(assignments);
     SaverSubgraph {
         nodes,
@@ -84,25 +89,84 @@ fn sorted_by_key(variables: &[SavedVariable]) -> Vec<&SavedVariable> {
     sorted
 }
 
-/// The `tensor_names`, `shape_and_slices` and `dtypes` both halves share.
+/// One tensor SaveV2 writes and RestoreV2 reads back: a variable's value
+/// in its stored dtype, or the int8 scales of one.
+struct Record {
+    key: String,
+    spec: String,
+    dtype: DataType,
+    /// What SaveV2 reads for it.
+    save_input: String,
+}
+
+/// Each variable's records, and the save-half nodes converting values into
+/// their stored form.
+fn save_records(scope: &Scope, sorted: &[&SavedVariable]) -> (Vec<NodeDef>, Vec<Record>) {
+    let mut nodes = Vec::new();
+    let mut records = Vec::with_capacity(sorted.len());
+    for v in sorted {
+        let prefix = scope.name(&format!("to_stored/{}", v.node));
+        let inputs = to_stored(&prefix, &v.read_tensor, v.dtype, &v.storage);
+        nodes.extend(inputs.nodes);
+        records.push(Record {
+            key: v.checkpoint_key.clone(),
+            spec: v.slice_spec.clone(),
+            dtype: v.storage.stored_dtype(v.dtype),
+            save_input: inputs.value,
+        });
+        if let (Storage::Int8 { scales_key, .. }, Some(scales)) = (&v.storage, inputs.scales) {
+            records.push(Record {
+                key: scales_key.clone(),
+                spec: String::new(),
+                dtype: DataType::DtFloat,
+                save_input: scales,
+            });
+        }
+    }
+    records.sort_by(|a, b| (&a.key, &a.spec).cmp(&(&b.key, &b.spec)));
+    (nodes, records)
+}
+
+/// The `tensor_names`, `shape_and_slices` and `dtypes` both halves share,
+/// and what SaveV2 reads for each.
 struct KeyTable {
     names: Vec<Vec<u8>>,
     specs: Vec<Vec<u8>>,
     dtypes: Vec<DataType>,
+    save_inputs: Vec<String>,
+    /// (key, spec) → position, for finding RestoreV2's output of a record.
+    positions: HashMap<(String, String), usize>,
 }
 
 impl KeyTable {
-    fn of(sorted: &[&SavedVariable]) -> KeyTable {
+    fn of(records: &[Record]) -> KeyTable {
         KeyTable {
-            names: sorted
+            names: records.iter().map(|r| r.key.clone().into_bytes()).collect(),
+            specs: records
                 .iter()
-                .map(|v| v.checkpoint_key.clone().into_bytes())
+                .map(|r| r.spec.clone().into_bytes())
                 .collect(),
-            specs: sorted
+            dtypes: records.iter().map(|r| r.dtype).collect(),
+            save_inputs: records.iter().map(|r| r.save_input.clone()).collect(),
+            positions: records
                 .iter()
-                .map(|v| v.slice_spec.clone().into_bytes())
+                .enumerate()
+                .map(|(i, r)| ((r.key.clone(), r.spec.clone()), i))
                 .collect(),
-            dtypes: sorted.iter().map(|v| v.dtype).collect(),
+        }
+    }
+
+    /// RestoreV2's output holding `key` (sliced as `spec`).
+    fn output(&self, scope: &Scope, key: &str, spec: &str) -> String {
+        // Every variable's records are in the table it was built from.
+        let index = self
+            .positions
+            .get(&(key.to_string(), spec.to_string()))
+            .copied()
+            .unwrap_or(0);
+        match index {
+            0 => scope.name("RestoreV2"),
+            _ => format!("{}:{index}", scope.name("RestoreV2")),
         }
     }
 
@@ -149,7 +213,7 @@ fn filename_nodes(scope: &Scope) -> Vec<NodeDef> {
 }
 
 /// SaveV2 of every variable, then an Identity of the prefix that depends on it.
-fn save_half(scope: &Scope, table: &KeyTable, sorted: &[&SavedVariable]) -> Vec<NodeDef> {
+fn save_half(scope: &Scope, table: &KeyTable) -> Vec<NodeDef> {
     let n = |suffix: &str| scope.name(suffix);
     let mut nodes = Vec::from(table.constants(scope, "SaveV2"));
     let inputs = [
@@ -158,7 +222,7 @@ fn save_half(scope: &Scope, table: &KeyTable, sorted: &[&SavedVariable]) -> Vec<
         n("SaveV2/shape_and_slices"),
     ]
     .into_iter()
-    .chain(sorted.iter().map(|v| v.read_tensor.clone()));
+    .chain(table.save_inputs.iter().cloned());
     nodes.push(
         node("SaveV2", &n("SaveV2"), inputs)
             .attr("dtypes", type_list_attr(&table.dtypes))
@@ -200,15 +264,13 @@ fn restore_op(scope: &Scope, table: &KeyTable) -> Vec<NodeDef> {
 fn assignments(
     scope: &Scope,
     sorted: &[&SavedVariable],
+    table: &KeyTable,
 ) -> (Vec<NodeDef>, BTreeMap<String, String>) {
     let mut counters = Counters::default();
     let mut nodes = Vec::new();
     let mut assign_op_of = BTreeMap::new();
-    for (index, variable) in sorted.iter().enumerate() {
-        let restored = match index {
-            0 => scope.name("RestoreV2"),
-            _ => format!("{}:{index}", scope.name("RestoreV2")),
-        };
+    for variable in sorted {
+        let restored = restored_value(scope, table, variable, &mut nodes);
         let assign = assign_restored(scope, &mut counters, variable, restored, &mut nodes);
         assign_op_of.insert(variable.node.clone(), assign);
     }
@@ -222,6 +284,31 @@ fn assignments(
     .build();
     nodes.push(restore_all);
     (nodes, assign_op_of)
+}
+
+/// The variable's value as RestoreV2 read it, converted back to its dtype
+/// by nodes appended to `nodes`.
+fn restored_value(
+    scope: &Scope,
+    table: &KeyTable,
+    variable: &SavedVariable,
+    nodes: &mut Vec<NodeDef>,
+) -> String {
+    let restored = table.output(scope, &variable.checkpoint_key, &variable.slice_spec);
+    let scales = match &variable.storage {
+        Storage::Int8 { scales_key, .. } => Some(table.output(scope, scales_key, "")),
+        _ => None,
+    };
+    let prefix = scope.name(&format!("from_stored/{}", variable.node));
+    let (converting, value) = from_stored(
+        &prefix,
+        &restored,
+        scales.as_deref(),
+        variable.dtype,
+        &variable.storage,
+    );
+    nodes.extend(converting);
+    value
 }
 
 /// Appends the nodes that assign `restored` to `variable`; returns the assigning op.
@@ -396,6 +483,7 @@ mod tests {
                 VariableKind::Ref => node.into(),
                 VariableKind::Resource => format!("{node}/Read/ReadVariableOp"),
             },
+            storage: Storage::AsIs,
         }
     }
 

@@ -122,6 +122,19 @@ pub fn fixture_options(name: &str) -> servegraph::ExportOptions {
 /// Loads `export` under the comma-separated `tags` with `loaders` (`tf2`,
 /// `tf1`, `capi`) and compares its predictions with the fixture's own.
 pub fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &str) {
+    judge_within(python, export, fixture, tags, loaders, 1e-4);
+}
+
+/// [`judge`] with another tolerance on float outputs (max absolute
+/// difference); returns the largest difference any loader saw.
+pub fn judge_within(
+    python: &Path,
+    export: &Path,
+    fixture: &str,
+    tags: &str,
+    loaders: &str,
+    tolerance: f64,
+) -> f64 {
     let json = fixture_json(fixture);
     let dir = tempfile::tempdir().unwrap();
     let inputs = dir.path().join("inputs.json");
@@ -137,7 +150,8 @@ pub fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &
             std::ffi::OsStr::new("--expected"),
             expected.as_os_str(),
         ])
-        .args(["--tags", tags, "--loaders", loaders, "--tolerance", "1e-4"])
+        .args(["--tags", tags, "--loaders", loaders])
+        .args(["--tolerance", &tolerance.to_string()])
         .output()
         .unwrap();
     assert!(
@@ -146,4 +160,17 @@ pub fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &
         String::from_utf8_lossy(&result.stdout),
         String::from_utf8_lossy(&result.stderr)
     );
+    largest_difference(&String::from_utf8_lossy(&result.stdout))
+}
+
+/// The largest `max_abs_diff` of any loader and output in a report of
+/// `tests/interop/run_saved_model.py`.
+fn largest_difference(report: &str) -> f64 {
+    let report: serde_json::Value = serde_json::from_str(report).expect("the judge prints JSON");
+    let loaders = report.as_object().expect("one entry per loader");
+    loaders
+        .values()
+        .filter_map(|entry| entry["max_abs_diff"].as_object())
+        .flat_map(|diffs| diffs.values().filter_map(|d| d.as_f64()))
+        .fold(0.0, f64::max)
 }

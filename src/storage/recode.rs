@@ -1,0 +1,81 @@
+//! The conversion of a variable's bytes while the writer copies them
+//! ([`crate::bundle::writer::Recode`]): one chunk in memory at a time, the
+//! error measured on every element.
+
+use std::collections::BTreeMap;
+
+use super::convert::{ErrorStats, to_f16, to_i32, to_int8};
+use super::plan::{KeyPlan, StoredForm, le_f32s, le_i64s};
+use crate::bundle::writer::Recode;
+use crate::proto::DataType;
+
+/// Converts the records of one key as its plan says.
+pub struct KeyRecoder<'a> {
+    plan: &'a KeyPlan,
+    /// The current record's int8 scales.
+    scales: &'a [f32],
+    /// Elements of the current record done so far.
+    done: u64,
+    pub error: ErrorStats,
+}
+
+impl<'a> KeyRecoder<'a> {
+    pub fn new(plan: &'a KeyPlan) -> KeyRecoder<'a> {
+        KeyRecoder {
+            plan,
+            scales: &[],
+            done: 0,
+            error: ErrorStats::default(),
+        }
+    }
+}
+
+impl Recode for KeyRecoder<'_> {
+    fn dtype(&self) -> DataType {
+        self.plan.form.stored_dtype(self.plan.dtype)
+    }
+
+    fn start(&mut self, record_key: &[u8]) {
+        self.done = 0;
+        self.scales = self
+            .plan
+            .scales
+            .get(record_key)
+            .map_or(&[], |s| s.values.as_slice());
+    }
+
+    fn chunk(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        match self.plan.form {
+            StoredForm::AsIs => out.extend_from_slice(input),
+            StoredForm::Half => {
+                for h in to_f16(&le_f32s(input), &mut self.error) {
+                    out.extend_from_slice(&h.to_le_bytes());
+                }
+            }
+            StoredForm::Int8 => {
+                let values = le_f32s(input);
+                let q = to_int8(&values, self.scales, self.done, &mut self.error);
+                out.extend(q.iter().map(|v| v.to_le_bytes()[0]));
+                self.done += values.len() as u64;
+            }
+            StoredForm::Int32 => {
+                let values = le_i64s(input);
+                // The plan read every value and found it in range.
+                let narrow = to_i32(&values).unwrap_or_else(|| saturated(&values));
+                for v in narrow {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
+fn saturated(values: &[i64]) -> Vec<i32> {
+    values
+        .iter()
+        .map(|&v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+        .collect()
+}
+
+/// The errors measured per key while copying.
+pub type KeyErrors = BTreeMap<String, ErrorStats>;
