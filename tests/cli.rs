@@ -555,3 +555,28 @@ fn a_const_claiming_2_pow_40_elements_names_the_node_and_file() {
         "{message}"
     );
 }
+
+/// `servegraph show ... | head -1`: the reader closes the pipe before the
+/// output is written; the command still ends cleanly, without a panic.
+#[test]
+fn a_reader_that_closes_the_pipe_early_is_not_an_error() {
+    use std::process::{Command, Stdio};
+    for args in [
+        vec!["show", "--json"],
+        vec!["show"],
+        vec!["validate", "--json"],
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_servegraph"));
+        command.args(&args).arg(fixture("rnn_while"));
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = stderr(&output);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(output.status.code(), Some(101), "{args:?}: {stderr}");
+    }
+}

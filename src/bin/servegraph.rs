@@ -203,9 +203,9 @@ impl ExportOutput {
 
     /// The report as JSON, as text (at the chosen detail), or only its
     /// warnings (on stderr) when quiet; then the timings table if asked.
-    fn print(&self, report: &ExportReport) -> Result<(), serde_json::Error> {
+    fn print(&self, report: &ExportReport) -> Result<(), Box<dyn std::error::Error>> {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(report)?);
+            emit(format_args!("{}\n", serde_json::to_string_pretty(report)?))?;
             return Ok(());
         }
         if self.quiet {
@@ -213,10 +213,10 @@ impl ExportOutput {
                 eprintln!("warning: {warning}");
             }
         } else {
-            print!("{}", report.text(self.detail));
+            emit(&report.text(self.detail))?;
         }
         if self.timings {
-            print!("{}", report.timings);
+            emit(&report.timings)?;
         }
         Ok(())
     }
@@ -305,9 +305,12 @@ impl ExportArgs {
 fn validate(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let validation = servegraph::validate::validate_saved_model(path, tags)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&validation)?);
+        emit(format_args!(
+            "{}\n",
+            serde_json::to_string_pretty(&validation)?
+        ))?;
     } else {
-        print!("{validation}");
+        emit(&validation)?;
     }
     if !validation.is_valid() {
         let count = validation.problems.len();
@@ -319,9 +322,12 @@ fn validate(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std:
 fn show(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let summary = servegraph::inspect::summarize(path, tags)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        emit(format_args!(
+            "{}\n",
+            serde_json::to_string_pretty(&summary)?
+        ))?;
     } else {
-        print!("{summary}");
+        emit(&summary)?;
     }
     Ok(())
 }
@@ -329,11 +335,22 @@ fn show(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::err
 fn size(dir: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
     let report = servegraph::size::measure_dir(dir)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print!("{report}");
+        emit(&report)?;
     }
     Ok(())
+}
+
+/// Writes `text` to stdout. A reader that went away early (`servegraph show
+/// DIR | head`) is not an error: it has what it wanted, the rest is dropped.
+fn emit(text: impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match write!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        done => done,
+    }
 }
 
 fn main() -> ExitCode {
