@@ -213,7 +213,7 @@ impl ExportOutput {
                 eprintln!("warning: {warning}");
             }
         } else {
-            emit(&report.text(self.detail))?;
+            emit(report.text(self.detail))?;
         }
         if self.timings {
             emit(&report.timings)?;
