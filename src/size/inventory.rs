@@ -9,9 +9,7 @@ use crate::bundle::slices::{extents, slice_key};
 use crate::bundle::{BundleError, BundleReader};
 use crate::proto::{BundleEntryProto, DataType, TensorProto};
 
-/// Float tensors with fewer elements stay float32 under `--weights`
-/// (the default of `--weights-min-size`): biases and batch-norm statistics.
-pub const WEIGHTS_MIN_ELEMENTS: u64 = 1024;
+pub use crate::storage::WEIGHTS_MIN_ELEMENTS;
 
 /// The parts of a SavedModel directory, in bytes.
 #[derive(Debug, Clone, Default, PartialEq)]
