@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use servegraph::passes::freeze::FreezeLimits;
+use servegraph::size::{self, Limit, LimitKind, Precision, Remedy, SizeError, StoredWeights};
 use servegraph::storage::{StorageOptions, TensorKind, WeightPrecision};
 
 const TINY_OUTPUT: &str = "logits=logits/BiasAdd:0";
@@ -588,4 +589,74 @@ fn a_directory_without_saved_model_pb_is_measured_with_a_note() {
     let notes = report["notes"].as_array().unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].as_str().unwrap().contains("not a SavedModel"));
+}
+
+/// What `--weights int8` saves on tensors an export stored as float16: one
+/// byte per element, less a 4-byte scale per last-axis entry (one for a
+/// vector), and nothing where that would not be smaller.
+fn int8_savings_from_f16(shape: &[i64], f16_bytes: u64) -> u64 {
+    let elements: i64 = shape.iter().product();
+    let scales = match shape {
+        [_, .., last] => *last,
+        _ => 1,
+    };
+    let int8 = (elements + 4 * scales) as u64;
+    f16_bytes.saturating_sub(int8)
+}
+
+#[test]
+fn an_export_stored_as_f16_is_advised_int8_from_what_it_stored_and_never_f16() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "mlp_queue";
+    let source = common::testdata("fixtures").join(name);
+    let options = servegraph::ExportOptions {
+        storage: StorageOptions {
+            weights: WeightPrecision::F16,
+            min_elements: 0,
+            narrow_int64: false,
+        },
+        ..common::fixture_options(name)
+    };
+    let out = dir.path().join("f16");
+    let report = servegraph::export_serving_model(&source, &out, &options).unwrap();
+    let storage = report.storage.as_ref().unwrap();
+    let expected: u64 = storage
+        .converted
+        .iter()
+        .map(|t| int8_savings_from_f16(&t.shape, t.bytes_after))
+        .sum();
+    assert!(expected > 0, "{:?}", storage.converted);
+
+    // The same export with a --max-size one byte short is refused with the
+    // advice the projection gives; the written directory measured against
+    // that limit gives the same.
+    let limit = report.projected_size.total_bytes - 1;
+    let again = servegraph::ExportOptions {
+        max_size: Some(limit),
+        ..options.clone()
+    };
+    let err =
+        servegraph::export_serving_model(&source, &dir.path().join("again"), &again).unwrap_err();
+    let servegraph::Error::Size(SizeError::OverBudget { advice, .. }) = err else {
+        panic!("{err}");
+    };
+    let max_size = Limit {
+        kind: LimitKind::MaxSize,
+        bytes: limit,
+    };
+    let measured = size::measure_export(&out, StoredWeights::of(&options.storage), &[max_size])
+        .unwrap()
+        .assessment
+        .advice;
+    for advice in [advice, measured] {
+        let remedies: Vec<String> = advice.iter().map(|a| a.remedy.to_string()).collect();
+        assert!(remedies.iter().all(|r| !r.contains("f16")), "{remedies:?}");
+        let int8 = advice.iter().find(|a| {
+            a.remedy
+                == Remedy::Weights {
+                    precision: Precision::Int8,
+                }
+        });
+        assert_eq!(int8.map(|a| a.saves_bytes), Some(expected), "{remedies:?}");
+    }
 }

@@ -276,6 +276,11 @@ impl<'a> WritePlan<'a> {
         Ok(Some(planned.index()?))
     }
 
+    /// How `key` is converted, if it is.
+    pub fn key_plan(&self, key: &str) -> Option<&KeyPlan> {
+        self.storage.keys.get(key)
+    }
+
     /// Each asset the write copies (once per file name).
     pub fn assets(&self) -> &[PlannedAsset<'a>] {
         &self.assets
