@@ -24,7 +24,7 @@ use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_varia
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
-use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
+use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport, StoredWeights};
 use crate::storage::{StorageOptions, StorageReport, convert_constants};
 use crate::timings::{Stage, Timings};
 use crate::vocab::{VocabReport, trim_vocabularies};
@@ -283,7 +283,7 @@ pub fn export_serving_model(
         &mut timings,
     )?;
     written.path = out_dir.to_path_buf();
-    let size = measured_or_warning(out_dir, &mut written);
+    let size = measured_or_warning(out_dir, projected.stored, &mut written);
     let variants = variant_reports(ran.placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, ran.frozen.as_ref(), &mut written);
@@ -359,7 +359,7 @@ fn write_within_budget(
     timings: &mut Timings,
 ) -> Result<(WriteReport, Inventory), Error> {
     let plan = plan_variants(meta_graphs, output, &write_options.storage, timings)?;
-    let mut projected = crate::size::project(&plan, meta_graphs)?;
+    let mut projected = crate::size::project(&plan, meta_graphs, &write_options.storage)?;
     projected.other.extend(assets_extra_files(write_options));
     if let Some(max_size) = max_size {
         crate::size::check_budget(&projected, max_size)?;
@@ -381,8 +381,12 @@ fn assets_extra_files(write_options: &WriteOptions) -> impl Iterator<Item = File
 
 /// The written directory's size report. The export is in place by now:
 /// failing to measure it is only a warning in `written`.
-fn measured_or_warning(out_dir: &Path, written: &mut WriteReport) -> Option<SizeReport> {
-    crate::size::measure_dir(out_dir)
+fn measured_or_warning(
+    out_dir: &Path,
+    stored: StoredWeights,
+    written: &mut WriteReport,
+) -> Option<SizeReport> {
+    crate::size::measure_export(out_dir, stored, &crate::size::SERVICE_LIMITS)
         .map_err(|e| {
             let warning = format!("could not measure {}: {e}", out_dir.display());
             written.warnings.push(warning);

@@ -11,6 +11,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use servegraph::passes::freeze::FreezeLimits;
+use servegraph::size::{self, Limit, LimitKind, Precision, Remedy, SizeError, StoredWeights};
+use servegraph::storage::{StorageOptions, TensorKind, WeightPrecision};
 
 const TINY_OUTPUT: &str = "logits=logits/BiasAdd:0";
 
@@ -134,40 +137,102 @@ fn size_counts_every_file_of_an_export_in_text_and_json() {
     assert!(text.contains("advice: already under every limit"), "{text}");
 }
 
+/// The export settings whose output the projection must match: plain,
+/// each weights conversion (every tensor large enough), a freeze, and a
+/// freeze with float16 weights.
+fn projection_settings() -> Vec<(&'static str, Option<FreezeLimits>, StorageOptions)> {
+    let converting = |weights, narrow_int64| StorageOptions {
+        weights,
+        min_elements: 0,
+        narrow_int64,
+    };
+    vec![
+        ("plain", None, StorageOptions::default()),
+        (
+            "--weights f16",
+            None,
+            converting(WeightPrecision::F16, false),
+        ),
+        (
+            "--weights int8",
+            None,
+            converting(WeightPrecision::Int8, false),
+        ),
+        (
+            "--narrow-int64",
+            None,
+            converting(WeightPrecision::F32, true),
+        ),
+        (
+            "--freeze",
+            Some(FreezeLimits::default()),
+            StorageOptions::default(),
+        ),
+        (
+            "--freeze --weights f16",
+            Some(FreezeLimits::default()),
+            converting(WeightPrecision::F16, false),
+        ),
+    ]
+}
+
 #[test]
 fn the_projected_size_is_exactly_what_every_fixture_writes() {
-    for name in common::fixture_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join(&name);
-        let source = common::testdata("fixtures").join(&name);
-        let report =
-            servegraph::export_serving_model(&source, &out, &common::fixture_options(&name))
-                .unwrap_or_else(|e| panic!("export of {name} failed: {e}"));
-        let disk = file_sizes(&out);
-        let projected = &report.projected_size;
-        assert_eq!(projected.total_bytes, disk.values().sum::<u64>(), "{name}");
-        let file = |path: &str| disk.get(Path::new(path)).copied().unwrap_or(0);
-        assert_eq!(
-            projected.saved_model_bytes,
-            file("saved_model.pb"),
-            "{name}"
-        );
-        assert_eq!(
-            projected.variables_index_bytes,
-            file("variables/variables.index"),
-            "{name}"
-        );
-        assert_eq!(
-            projected.variables_data_bytes,
-            file("variables/variables.data-00000-of-00001"),
-            "{name}"
-        );
-        let measured = report.size.as_ref().expect("the output is measured");
-        assert_eq!(measured.total_bytes, projected.total_bytes, "{name}");
-        // The older `total_bytes` leaves out the index; it stays as it was.
-        let without_index = projected.total_bytes - projected.variables_index_bytes;
-        assert_eq!(report.total_bytes, without_index, "{name}");
+    let mut converted = BTreeMap::new();
+    for (setting, freeze, storage) in projection_settings() {
+        for name in common::fixture_names() {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join(&name);
+            let source = common::testdata("fixtures").join(&name);
+            let options = servegraph::ExportOptions {
+                freeze,
+                storage,
+                ..common::fixture_options(&name)
+            };
+            let case = format!("{name} with {setting}");
+            let report = servegraph::export_serving_model(&source, &out, &options)
+                .unwrap_or_else(|e| panic!("export of {case} failed: {e}"));
+            let variables = report.storage.iter().flat_map(|s| &s.converted);
+            let changed = variables.filter(|c| c.kind == TensorKind::Variable).count();
+            *converted.entry(setting).or_insert(0) += changed;
+            assert_projection_is_what_was_written(&report, &out, &case);
+        }
     }
+    // Each conversion changed some fixture's variables, so their entries were projected.
+    for setting in ["--weights f16", "--weights int8", "--narrow-int64"] {
+        assert!(converted[setting] > 0, "{setting} converted nothing");
+    }
+}
+
+fn assert_projection_is_what_was_written(
+    report: &servegraph::ExportReport,
+    out: &Path,
+    case: &str,
+) {
+    let disk = file_sizes(out);
+    let projected = &report.projected_size;
+    assert_eq!(projected.total_bytes, disk.values().sum::<u64>(), "{case}");
+    let file = |path: &str| disk.get(Path::new(path)).copied().unwrap_or(0);
+    assert_eq!(
+        projected.saved_model_bytes,
+        file("saved_model.pb"),
+        "{case}"
+    );
+    assert_eq!(
+        projected.variables_index_bytes,
+        file("variables/variables.index"),
+        "{case}"
+    );
+    assert_eq!(
+        projected.variables_data_bytes,
+        file("variables/variables.data-00000-of-00001"),
+        "{case}"
+    );
+    let measured = report.size.as_ref().expect("the output is measured");
+    assert_eq!(measured.total_bytes, projected.total_bytes, "{case}");
+    // The older `total_bytes` leaves out the index; it stays as it was.
+    let without_index = projected.total_bytes - projected.variables_index_bytes;
+    assert_eq!(report.total_bytes, without_index, "{case}");
 }
 
 #[test]
@@ -524,4 +589,74 @@ fn a_directory_without_saved_model_pb_is_measured_with_a_note() {
     let notes = report["notes"].as_array().unwrap();
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].as_str().unwrap().contains("not a SavedModel"));
+}
+
+/// What `--weights int8` saves on tensors an export stored as float16: one
+/// byte per element, less a 4-byte scale per last-axis entry (one for a
+/// vector), and nothing where that would not be smaller.
+fn int8_savings_from_f16(shape: &[i64], f16_bytes: u64) -> u64 {
+    let elements: i64 = shape.iter().product();
+    let scales = match shape {
+        [_, .., last] => *last,
+        _ => 1,
+    };
+    let int8 = (elements + 4 * scales) as u64;
+    f16_bytes.saturating_sub(int8)
+}
+
+#[test]
+fn an_export_stored_as_f16_is_advised_int8_from_what_it_stored_and_never_f16() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "mlp_queue";
+    let source = common::testdata("fixtures").join(name);
+    let options = servegraph::ExportOptions {
+        storage: StorageOptions {
+            weights: WeightPrecision::F16,
+            min_elements: 0,
+            narrow_int64: false,
+        },
+        ..common::fixture_options(name)
+    };
+    let out = dir.path().join("f16");
+    let report = servegraph::export_serving_model(&source, &out, &options).unwrap();
+    let storage = report.storage.as_ref().unwrap();
+    let expected: u64 = storage
+        .converted
+        .iter()
+        .map(|t| int8_savings_from_f16(&t.shape, t.bytes_after))
+        .sum();
+    assert!(expected > 0, "{:?}", storage.converted);
+
+    // The same export with a --max-size one byte short is refused with the
+    // advice the projection gives; the written directory measured against
+    // that limit gives the same.
+    let limit = report.projected_size.total_bytes - 1;
+    let again = servegraph::ExportOptions {
+        max_size: Some(limit),
+        ..options.clone()
+    };
+    let err =
+        servegraph::export_serving_model(&source, &dir.path().join("again"), &again).unwrap_err();
+    let servegraph::Error::Size(SizeError::OverBudget { advice, .. }) = err else {
+        panic!("{err}");
+    };
+    let max_size = Limit {
+        kind: LimitKind::MaxSize,
+        bytes: limit,
+    };
+    let measured = size::measure_export(&out, StoredWeights::of(&options.storage), &[max_size])
+        .unwrap()
+        .assessment
+        .advice;
+    for advice in [advice, measured] {
+        let remedies: Vec<String> = advice.iter().map(|a| a.remedy.to_string()).collect();
+        assert!(remedies.iter().all(|r| !r.contains("f16")), "{remedies:?}");
+        let int8 = advice.iter().find(|a| {
+            a.remedy
+                == Remedy::Weights {
+                    precision: Precision::Int8,
+                }
+        });
+        assert_eq!(int8.map(|a| a.saves_bytes), Some(expected), "{remedies:?}");
+    }
 }

@@ -12,7 +12,7 @@ use servegraph::export::{Detail, Variant};
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::size::ByteSize;
-use servegraph::storage::{DEFAULT_MIN_ELEMENTS, StorageOptions, WeightPrecision};
+use servegraph::storage::{StorageOptions, WEIGHTS_MIN_ELEMENTS, WeightPrecision};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
 
@@ -125,7 +125,7 @@ struct ExportArgs {
     weights: WeightPrecision,
     /// Tensors with fewer elements than N keep their dtype (for --weights
     /// and --narrow-int64).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MIN_ELEMENTS)]
+    #[arg(long, value_name = "N", default_value_t = WEIGHTS_MIN_ELEMENTS)]
     weights_min_size: u64,
     /// Store int64 variables and constants whose values all fit as int32,
     /// cast back to int64 after the read.

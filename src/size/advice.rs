@@ -233,9 +233,10 @@ fn measured(measure: Measure, outcome: Outcome) -> u64 {
     }
 }
 
-/// Every remedy worth weighing for this inventory.
+/// Every remedy worth weighing for this inventory: a precision only when
+/// smaller than the one its weights are stored at already.
 fn remedies(inventory: &Inventory) -> Vec<Remedy> {
-    let precisions = [Precision::F16, Precision::Int8];
+    let precisions = inventory.stored.smaller_precisions();
     let mut all: Vec<Remedy> = precisions
         .iter()
         .map(|&precision| Remedy::Weights { precision })
@@ -351,7 +352,7 @@ fn precision_flag(precision: Precision) -> &'static str {
 mod tests {
     use super::*;
     use crate::proto::DataType;
-    use crate::size::inventory::{FileBytes, Piece, StoredTensor};
+    use crate::size::inventory::{FileBytes, Piece, StoredTensor, StoredWeights};
 
     const MB: u64 = 1_000_000;
 
@@ -385,6 +386,7 @@ mod tests {
                 bytes: 1_000,
             }],
             graph_constants: Vec::new(),
+            stored: StoredWeights::default(),
         }
     }
 
@@ -532,6 +534,70 @@ mod tests {
             .iter()
             .find(|c| c.limit == LimitKind::ProtobufMessage);
         assert_eq!(protobuf.unwrap().standing, Standing::Under);
+    }
+
+    /// `model(rows)` as an export with `--weights f16` writes it: every
+    /// float tensor of at least `min_elements` stored as float16.
+    fn stored_as_f16(rows: i64, min_elements: u64) -> Inventory {
+        let mut inventory = model(rows);
+        for tensor in &mut inventory.tensors {
+            for piece in &mut tensor.pieces {
+                if crate::bundle::reader::num_elements(&piece.shape).unwrap() >= min_elements {
+                    piece.dtype = DataType::DtHalf;
+                    piece.bytes /= 2;
+                }
+            }
+        }
+        inventory.stored = StoredWeights {
+            precision: Some(Precision::F16),
+            min_elements,
+        };
+        inventory
+    }
+
+    #[test]
+    fn an_export_stored_as_f16_is_advised_int8_from_its_float16_weights() {
+        // 300,000 x 1000 float16 = 600 MB of kernel.
+        let inventory = stored_as_f16(300_000, 1024);
+        let assessment = assess(&inventory, &SERVICE_LIMITS);
+        let mls1 = advice_for(&assessment, LimitKind::Mls1);
+        let remedies: Vec<String> = mls1.iter().map(|a| a.remedy.to_string()).collect();
+        assert!(remedies.iter().all(|r| !r.contains("f16")), "{remedies:?}");
+        // From float16: one byte per element less, minus a 4-byte scale per column.
+        let int8 = Remedy::Weights {
+            precision: Precision::Int8,
+        };
+        let int8 = one(&mls1, &int8).unwrap();
+        assert_eq!(int8.saves_bytes, 300 * MB - 4_000);
+        assert!(int8.brings_under);
+        // Adding --freeze keeps the float16 data as it is.
+        let freeze = one(&mls1, &Remedy::Freeze { precision: None }).unwrap();
+        assert_eq!(freeze.saves_bytes, 2_000);
+    }
+
+    #[test]
+    fn the_export_s_own_threshold_decides_what_int8_would_convert() {
+        // The 1,000-element bias went to float16 too under --weights-min-size 0.
+        let inventory = stored_as_f16(100, 0);
+        let bias = inventory.tensors[1].bytes_after(Precision::Int8, &inventory.stored);
+        assert_eq!(bias, 1_000 + 4);
+        let mut default_threshold = inventory.clone();
+        default_threshold.stored.min_elements = 1024;
+        let kept =
+            default_threshold.tensors[1].bytes_after(Precision::Int8, &default_threshold.stored);
+        assert_eq!(kept, 2_000);
+    }
+
+    #[test]
+    fn an_export_stored_as_int8_is_advised_no_precision() {
+        let mut inventory = model(150_000);
+        inventory.stored.precision = Some(Precision::Int8);
+        let assessment = assess(&inventory, &SERVICE_LIMITS);
+        let remedies: Vec<String> = advice_for(&assessment, LimitKind::Mls1)
+            .iter()
+            .map(|a| a.remedy.to_string())
+            .collect();
+        assert_eq!(remedies, ["--freeze", "leaving out fingerprint.pb"]);
     }
 
     #[test]

@@ -8,10 +8,9 @@ use crate::bundle::reader::num_elements;
 use crate::bundle::slices::{extents, slice_key};
 use crate::bundle::{BundleError, BundleReader};
 use crate::proto::{BundleEntryProto, DataType, TensorProto};
+use crate::storage::{StorageOptions, WeightPrecision};
 
-/// Float tensors with fewer elements stay float32 under `--weights`
-/// (the default of `--weights-min-size`): biases and batch-norm statistics.
-pub const WEIGHTS_MIN_ELEMENTS: u64 = 1024;
+pub use crate::storage::WEIGHTS_MIN_ELEMENTS;
 
 /// The parts of a SavedModel directory, in bytes.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,6 +32,62 @@ pub struct Inventory {
     /// Float constants of the graphs in `saved_model.pb`, one per node and
     /// MetaGraphDef: what `--weights` would also convert there.
     pub graph_constants: Vec<Piece>,
+    /// How the export that wrote it stored its float32 weights (unknown, so
+    /// as written, for a directory measured on its own).
+    pub stored: StoredWeights,
+}
+
+/// The `--weights` an export already applied: the advice offers only a
+/// smaller precision, projected from what the export stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredWeights {
+    /// `None`: float32 weights are float32.
+    pub precision: Option<Precision>,
+    /// Tensors with fewer elements keep their dtype (`--weights-min-size`).
+    pub min_elements: u64,
+}
+
+impl Default for StoredWeights {
+    fn default() -> StoredWeights {
+        StoredWeights {
+            precision: None,
+            min_elements: WEIGHTS_MIN_ELEMENTS,
+        }
+    }
+}
+
+impl StoredWeights {
+    /// What an export with `options` stores.
+    pub fn of(options: &StorageOptions) -> StoredWeights {
+        let precision = match options.weights {
+            WeightPrecision::F32 => None,
+            WeightPrecision::F16 => Some(Precision::F16),
+            WeightPrecision::Int8 => Some(Precision::Int8),
+        };
+        StoredWeights {
+            precision,
+            min_elements: options.min_elements,
+        }
+    }
+
+    /// The precisions still worth advising: each one smaller than the
+    /// weights are stored at already.
+    pub fn smaller_precisions(&self) -> &'static [Precision] {
+        match self.precision {
+            None => &[Precision::F16, Precision::Int8],
+            Some(Precision::F16) => &[Precision::Int8],
+            Some(Precision::Int8) => &[],
+        }
+    }
+
+    /// Whether a piece of `dtype` is a float32 weight as stored: float32
+    /// ones always, float16 ones when the export stored weights as float16
+    /// (it converted them from float32; a float16 the checkpoint held
+    /// itself is counted too, so the figures stay an upper bound).
+    fn is_weight(&self, dtype: DataType) -> bool {
+        dtype == DataType::DtFloat
+            || (dtype == DataType::DtHalf && self.precision == Some(Precision::F16))
+    }
 }
 
 /// One stored tensor of `variables/`.
@@ -74,10 +129,17 @@ impl Piece {
     /// (int8; one scale for rank 0 and 1). Anything else keeps its bytes, as
     /// does a conversion that would not make it smaller.
     pub fn bytes_at(&self, precision: Precision) -> u64 {
+        self.bytes_after(precision, &StoredWeights::default())
+    }
+
+    /// [`Piece::bytes_at`] for a piece of an export that stored its weights
+    /// as `stored` says: its threshold, and float16 weights that int8 would
+    /// take to 1 byte per element plus the scales.
+    pub fn bytes_after(&self, precision: Precision, stored: &StoredWeights) -> u64 {
         let Some(elements) = num_elements(&self.shape) else {
             return self.bytes;
         };
-        if self.dtype != DataType::DtFloat || elements < WEIGHTS_MIN_ELEMENTS {
+        if !stored.is_weight(self.dtype) || elements < stored.min_elements {
             return self.bytes;
         }
         let converted = match precision {
@@ -104,8 +166,8 @@ impl StoredTensor {
             .fold(0, u64::saturating_add)
     }
 
-    pub fn bytes_at(&self, precision: Precision) -> u64 {
-        let at = self.pieces.iter().map(|p| p.bytes_at(precision));
+    pub fn bytes_after(&self, precision: Precision, stored: &StoredWeights) -> u64 {
+        let at = self.pieces.iter().map(|p| p.bytes_after(precision, stored));
         at.fold(0, u64::saturating_add)
     }
 }
@@ -140,14 +202,14 @@ impl Inventory {
         let saved = self
             .tensors
             .iter()
-            .map(|t| t.bytes() - t.bytes_at(precision));
+            .map(|t| t.bytes() - t.bytes_after(precision, &self.stored));
         saved.fold(0, u64::saturating_add)
     }
 
     /// Bytes `precision` would take off the graphs' float constants.
     pub fn constant_savings(&self, precision: Precision) -> u64 {
         let pieces = self.graph_constants.iter();
-        let saved = pieces.map(|p| p.bytes - p.bytes_at(precision));
+        let saved = pieces.map(|p| p.bytes - p.bytes_after(precision, &self.stored));
         saved.fold(0, u64::saturating_add)
     }
 
@@ -155,7 +217,7 @@ impl Inventory {
     /// what a frozen constant would hold.
     pub fn largest_tensor(&self, precision: Option<Precision>) -> u64 {
         let bytes = self.tensors.iter().map(|t| match precision {
-            Some(p) => t.bytes_at(p),
+            Some(p) => t.bytes_after(p, &self.stored),
             None => t.bytes(),
         });
         bytes.max().unwrap_or(0)
@@ -193,21 +255,23 @@ fn piece(entry: &BundleEntryProto) -> Piece {
     }
 }
 
-/// A float constant's piece, if `tensor` is one: its shape and the bytes
-/// its values take in the graph (`tensor_content`, else the repeated
-/// `float_val`).
+/// A float32 or float16 constant's piece, if `tensor` is one: its shape
+/// and the bytes its values take in the graph (`tensor_content`, else the
+/// repeated `float_val` / `half_val`, 4 / 2 bytes each).
 pub fn float_constant(tensor: &TensorProto) -> Option<Piece> {
-    if tensor.dtype != DataType::DtFloat as i32 {
-        return None;
-    }
+    let (dtype, values) = match DataType::try_from(tensor.dtype).ok()? {
+        DataType::DtFloat => (DataType::DtFloat, tensor.float_val.len() as u64 * 4),
+        DataType::DtHalf => (DataType::DtHalf, tensor.half_val.len() as u64 * 2),
+        _ => return None,
+    };
     let shape = tensor.tensor_shape.as_ref()?;
     let bytes = if tensor.tensor_content.is_empty() {
-        (tensor.float_val.len() as u64).saturating_mul(4)
+        values
     } else {
         tensor.tensor_content.len() as u64
     };
     Some(Piece {
-        dtype: DataType::DtFloat,
+        dtype,
         shape: shape.dim.iter().map(|d| d.size).collect(),
         bytes,
     })
@@ -298,6 +362,7 @@ mod tests {
                 bytes: 7,
             }],
             graph_constants: vec![float(&[2048])],
+            stored: StoredWeights::default(),
         }
     }
 

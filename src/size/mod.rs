@@ -27,8 +27,8 @@ pub use advice::{
     PROTOBUF_BYTES, Remedy, SERVICE_LIMITS, Standing, TF_SERVING_GRAPH_BYTES, assess,
 };
 pub use inventory::{
-    FileBytes, Inventory, Piece, Precision, StoredTensor, WEIGHTS_MIN_ELEMENTS, float_constant,
-    stored_tensor,
+    FileBytes, Inventory, Piece, Precision, StoredTensor, StoredWeights, WEIGHTS_MIN_ELEMENTS,
+    float_constant, stored_tensor,
 };
 pub use measure::MAX_ENTRIES;
 pub use plan::{ProjectedSize, check_budget, project};
@@ -117,6 +117,19 @@ pub enum SizeError {
 pub fn measure_dir(dir: &Path) -> Result<SizeReport, SizeError> {
     let (inventory, notes) = measure::measure(dir)?;
     Ok(SizeReport::new(dir, &inventory, notes, &SERVICE_LIMITS))
+}
+
+/// [`measure_dir`] against `limits` for the directory an export just
+/// wrote, its weights stored as `stored` says: the advice then builds on
+/// what it stored.
+pub fn measure_export(
+    dir: &Path,
+    stored: StoredWeights,
+    limits: &[Limit],
+) -> Result<SizeReport, SizeError> {
+    let (mut inventory, notes) = measure::measure(dir)?;
+    inventory.stored = stored;
+    Ok(SizeReport::new(dir, &inventory, notes, limits))
 }
 
 impl SizeReport {

@@ -11,10 +11,14 @@ use serde::Serialize;
 
 use super::SizeError;
 use super::advice::{Limit, LimitKind, assess};
-use super::inventory::{FileBytes, Inventory, Piece, StoredTensor, float_constant, stored_tensor};
+use super::inventory::{
+    FileBytes, Inventory, Piece, StoredTensor, StoredWeights, float_constant, stored_tensor,
+};
 use crate::bundle::BundleReader;
 use crate::proto::DataType;
 use crate::proto::attr_value::Value;
+use crate::storage::StorageOptions;
+use crate::storage::plan::KeyPlan;
 use crate::write::saved_model::{MetaGraphVariant, WritePlan};
 
 /// What an export will write, in bytes, computed before writing. Every
@@ -41,12 +45,15 @@ impl ProjectedSize {
 }
 
 /// The inventory `plan` will write for `variants` (whose graphs' float
-/// constants `--weights` would also convert).
+/// constants `--weights` would also convert), its weights stored as
+/// `storage` says.
 pub fn project(
     plan: &WritePlan<'_>,
     variants: &[MetaGraphVariant<'_>],
+    storage: &StorageOptions,
 ) -> Result<Inventory, SizeError> {
     Ok(Inventory {
+        stored: StoredWeights::of(storage),
         saved_model_bytes: plan.saved_model_bytes(),
         variables_index_bytes: plan.variables_index_bytes()?,
         tensors: planned_tensors(plan)?,
@@ -64,28 +71,55 @@ pub fn project(
     })
 }
 
-/// Each kept tensor with its source's pieces. A tensor written with other
-/// bytes than its source holds (already converted) counts at its written
-/// bytes, as one piece no precision converts again.
+/// Each kept tensor as the writer stores it, as the index of the written
+/// directory will list it: a copied one with its source's pieces, a
+/// converted one with each piece in its new dtype and bytes, followed by
+/// its int8 scales.
 fn planned_tensors(plan: &WritePlan<'_>) -> Result<Vec<StoredTensor>, SizeError> {
     let mut readers: BTreeMap<&Path, BundleReader> = BTreeMap::new();
     let mut tensors = Vec::new();
-    for (key, checkpoint, written) in plan.variable_keys() {
+    for (key, checkpoint, _) in plan.variable_keys() {
         let reader = match readers.entry(checkpoint) {
             Entry::Occupied(open) => open.into_mut(),
             Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
         };
-        let mut tensor = stored_tensor(reader, key)?;
-        if tensor.bytes() != written {
-            tensor.pieces = vec![Piece {
-                dtype: DataType::DtInvalid,
-                shape: Vec::new(),
-                bytes: written,
-            }];
-        }
-        tensors.push(tensor);
+        let tensor = stored_tensor(reader, key)?;
+        let Some(key_plan) = plan.key_plan(key) else {
+            tensors.push(tensor);
+            continue;
+        };
+        tensors.push(converted(tensor, reader, key_plan)?);
+        tensors.extend(
+            key_plan
+                .scale_entries()
+                .map(|(scales_key, bytes)| StoredTensor {
+                    key: scales_key.to_string(),
+                    dtype: DataType::DtFloat,
+                    pieces: vec![Piece {
+                        dtype: DataType::DtFloat,
+                        shape: key_plan.scales_shape().to_vec(),
+                        bytes: bytes.len() as u64,
+                    }],
+                }),
+        );
     }
     Ok(tensors)
+}
+
+/// `tensor` (its source's pieces) in the dtype and bytes `key_plan` writes.
+fn converted(
+    mut tensor: StoredTensor,
+    reader: &BundleReader,
+    key_plan: &KeyPlan,
+) -> Result<StoredTensor, SizeError> {
+    let dtype = key_plan.form.stored_dtype(key_plan.dtype);
+    tensor.dtype = dtype;
+    let records = reader.record_keys(&tensor.key)?;
+    for (piece, record) in tensor.pieces.iter_mut().zip(&records) {
+        piece.dtype = dtype;
+        piece.bytes = key_plan.records.get(record).map_or(0, |r| r.size);
+    }
+    Ok(tensor)
 }
 
 /// The float constants of a variant's graph.

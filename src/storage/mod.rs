@@ -49,10 +49,12 @@ impl std::str::FromStr for WeightPrecision {
     }
 }
 
-/// Float tensors with fewer elements than this stay float32 unless told
-/// otherwise: biases and batch-norm statistics are small, sensitive, and a
-/// `Cast` node costs more bytes than converting them saves.
-pub const DEFAULT_MIN_ELEMENTS: u64 = 1024;
+/// Tensors with fewer elements than this keep their dtype unless told
+/// otherwise (the default of `--weights-min-size`): biases and batch-norm
+/// statistics are small, sensitive, and a `Cast` node costs more bytes than
+/// converting them saves. The size advice and the freeze budget project
+/// conversions with it, so their figures match what an export converts.
+pub const WEIGHTS_MIN_ELEMENTS: u64 = 1024;
 
 /// What to convert. `Default`: nothing (float32 kept, int64 kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +62,7 @@ pub struct StorageOptions {
     /// The precision of float32 weights. Default `F32` (unchanged).
     pub weights: WeightPrecision,
     /// Tensors with fewer elements stay as they are (float and int64 alike).
-    /// Default [`DEFAULT_MIN_ELEMENTS`].
+    /// Default [`WEIGHTS_MIN_ELEMENTS`].
     pub min_elements: u64,
     /// Store int64 tensors whose values all fit as int32. Default false.
     pub narrow_int64: bool,
@@ -70,7 +72,7 @@ impl Default for StorageOptions {
     fn default() -> StorageOptions {
         StorageOptions {
             weights: WeightPrecision::F32,
-            min_elements: DEFAULT_MIN_ELEMENTS,
+            min_elements: WEIGHTS_MIN_ELEMENTS,
             narrow_int64: false,
         }
     }

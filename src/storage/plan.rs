@@ -9,10 +9,11 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use super::convert::{F16_MAX, FloatSurvey, IntRange, channels};
-use super::recode::KeyErrors;
+use super::recode::{KeyErrors, KeyRecoder};
 use super::report::{ConvertedTensor, SkippedTensor, StorageReport, TensorKind};
 use super::uses::float_math_only;
 use super::{StorageOptions, WeightPrecision};
+use crate::bundle::copy_plan::{RecodedRecord, recoded_records};
 use crate::bundle::reader::num_elements;
 use crate::bundle::slices::{parse_spec, slice_key};
 use crate::bundle::writer::COPY_CHUNK_BYTES;
@@ -88,6 +89,30 @@ pub struct KeyPlan {
     pub max_abs_value: f64,
     /// Record key (the tensor's, or one slice's) → its scales (int8 only).
     pub scales: BTreeMap<Vec<u8>, RecordScales>,
+    /// Record key → the length and crc32c of its converted bytes: what the
+    /// index of `variables/` will say of it, known before writing so the
+    /// output's size is exact.
+    pub records: BTreeMap<Vec<u8>, RecodedRecord>,
+}
+
+impl KeyPlan {
+    /// The shape of each scales entry: the last axis for rank >= 2, a
+    /// scalar for one scale.
+    pub fn scales_shape(&self) -> &[i64] {
+        match self.shape.as_slice() {
+            [_, .., last] => std::slice::from_ref(last),
+            _ => &[],
+        }
+    }
+
+    /// Each int8 scales entry's key and little-endian float32 bytes, in the
+    /// order they are written after the converted records.
+    pub fn scale_entries(&self) -> impl Iterator<Item = (&str, Vec<u8>)> {
+        self.scales.values().map(|scales| {
+            let bytes = scales.values.iter().flat_map(|s| s.to_le_bytes());
+            (scales.key.as_str(), bytes.collect())
+        })
+    }
 }
 
 /// The stored form of every kept variable's key; keys absent are copied as
@@ -243,11 +268,15 @@ fn plan_key(
         bytes_after: elements * form.element_bytes(),
         max_abs_value: 0.0,
         scales: BTreeMap::new(),
+        records: BTreeMap::new(),
     };
     let verdict = match form {
         StoredForm::Int32 => survey_ints(reader, key, &mut plan)?,
         _ => survey_floats(reader, key, &mut plan, taken)?,
     };
+    if verdict.is_ok() {
+        plan.records = recoded_records(reader, key, &mut KeyRecoder::new(&plan))?;
+    }
     Ok(verdict.map(|()| plan))
 }
 
@@ -507,6 +536,10 @@ mod tests {
         assert_eq!(scales.values, [0.5 / 127.0, 2.0 / 127.0]);
         assert_eq!(scales.key, "kernel/int8_scales");
         assert_eq!((kernel.bytes_before, kernel.bytes_after), (24, 6 + 8));
+        // The one record's int8 bytes, known before writing for the index.
+        let record = kernel.records[b"kernel".as_slice()];
+        assert_eq!(record.size, 6);
+        assert_eq!(kernel.scales_shape(), [2]);
     }
 
     #[test]

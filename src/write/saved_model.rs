@@ -239,19 +239,46 @@ impl<'a> WritePlan<'a> {
     /// The exact length of the `variables/variables.index` the write will
     /// produce (0 without variables: no `variables/` is written).
     pub fn variables_index_bytes(&self) -> Result<u64, WriteError> {
+        Ok(self
+            .variables_index()?
+            .map_or(0, |index| index.len() as u64))
+    }
+
+    /// The `variables/variables.index` the write will produce, byte for
+    /// byte: each key placed as [`copy_variables`] writes it, copied or
+    /// converted with its int8 scales. `None` without variables.
+    pub fn variables_index(&self) -> Result<Option<Vec<u8>>, WriteError> {
         if self.variable_keys.is_empty() {
-            return Ok(0);
+            return Ok(None);
         }
         let mut readers: BTreeMap<&Path, BundleReader> = BTreeMap::new();
-        let mut copies = CopyPlan::new(Path::new("variables/variables"));
+        let mut planned = CopyPlan::new(Path::new("variables/variables"));
         for (key, (checkpoint, _)) in &self.variable_keys {
             let reader = match readers.entry(checkpoint) {
                 Entry::Occupied(open) => open.into_mut(),
                 Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
             };
-            copies.copy(reader, key)?;
+            let Some(key_plan) = self.storage.keys.get(key) else {
+                planned.copy(reader, key)?;
+                continue;
+            };
+            let dtype = key_plan.form.stored_dtype(key_plan.dtype);
+            planned.recode(reader, key, dtype, &key_plan.records)?;
+            for (scales_key, bytes) in key_plan.scale_entries() {
+                planned.add(
+                    scales_key,
+                    DataType::DtFloat,
+                    key_plan.scales_shape(),
+                    &bytes,
+                )?;
+            }
         }
-        Ok(copies.index_bytes()?)
+        Ok(Some(planned.index()?))
+    }
+
+    /// How `key` is converted, if it is.
+    pub fn key_plan(&self, key: &str) -> Option<&KeyPlan> {
+        self.storage.keys.get(key)
     }
 
     /// Each asset the write copies (once per file name).
@@ -441,14 +468,8 @@ fn convert_variable(
     let mut recoder = KeyRecoder::new(plan);
     let mut written = writer.recode_from(reader, key, &mut recoder)?;
     errors.insert(key.to_string(), recoder.error);
-    let scales_shape: &[i64] = if plan.shape.len() >= 2 {
-        &plan.shape[plan.shape.len() - 1..]
-    } else {
-        &[]
-    };
-    for scales in plan.scales.values() {
-        let bytes: Vec<u8> = scales.values.iter().flat_map(|s| s.to_le_bytes()).collect();
-        writer.add(&scales.key, DataType::DtFloat, scales_shape, &bytes)?;
+    for (scales_key, bytes) in plan.scale_entries() {
+        writer.add(scales_key, DataType::DtFloat, plan.scales_shape(), &bytes)?;
         written += bytes.len() as u64;
     }
     Ok(written)

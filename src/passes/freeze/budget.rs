@@ -10,9 +10,7 @@ use super::FreezeLimits;
 use super::error::FreezeError;
 use crate::ir::DataType;
 
-/// Float tensors with fewer elements stay float32 under `--weights`
-/// (the default of `--weights-min-size`).
-pub const WEIGHTS_MIN_ELEMENTS: u64 = 1024;
+pub use crate::storage::WEIGHTS_MIN_ELEMENTS;
 
 /// Variables a refusal names.
 const LARGEST_NAMED: usize = 5;
