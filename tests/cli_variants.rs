@@ -11,22 +11,7 @@ use servegraph::proto::{MetaGraphDef, SavedModel};
 
 /// Exports `fixture` with its fixture.json tensors and `extra` flags.
 fn export(fixture: &str, out: &Path, extra: &[&str]) -> std::process::Output {
-    let json = common::fixture_json(fixture);
-    let source = common::testdata(&format!("fixtures/{fixture}"));
-    let mut args = vec![
-        "export".to_string(),
-        common::path_str(&source).to_string(),
-        common::path_str(out).to_string(),
-    ];
-    for (flag, field) in [("--input", "inputs"), ("--output", "outputs")] {
-        for (key, spec) in json[field].as_object().unwrap() {
-            args.push(flag.into());
-            args.push(format!("{key}={}", spec["tensor"].as_str().unwrap()));
-        }
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    common::servegraph(&args)
+    common::export_fixture_cli(fixture, out, extra)
 }
 
 fn meta_graph<'a>(saved_model: &'a SavedModel, tags: &[&str]) -> &'a MetaGraphDef {

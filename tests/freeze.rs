@@ -13,22 +13,7 @@ use servegraph::proto::SavedModel;
 use servegraph::{Error, ExportOptions, WriteError, export_serving_model};
 
 fn cli_export(fixture: &str, out: &Path, extra: &[&str]) -> std::process::Output {
-    let json = common::fixture_json(fixture);
-    let source = common::testdata(&format!("fixtures/{fixture}"));
-    let mut args = vec![
-        "export".to_string(),
-        common::path_str(&source).to_string(),
-        common::path_str(out).to_string(),
-    ];
-    for (flag, field) in [("--input", "inputs"), ("--output", "outputs")] {
-        for (key, spec) in json[field].as_object().unwrap() {
-            args.push(flag.into());
-            args.push(format!("{key}={}", spec["tensor"].as_str().unwrap()));
-        }
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    common::servegraph(&args)
+    common::export_fixture_cli(fixture, out, extra)
 }
 
 fn saved_model(out: &Path) -> SavedModel {

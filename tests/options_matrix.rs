@@ -25,23 +25,9 @@ const ACTIVATION_BOUND: f64 = 4.0;
 /// Exports `fixture` through the CLI with its fixture.json tensors and
 /// `flags`; returns the JSON report.
 fn export(fixture: &str, out: &Path, flags: &[&str]) -> serde_json::Value {
-    let json = common::fixture_json(fixture);
-    let source = common::testdata(&format!("fixtures/{fixture}"));
-    let mut args = vec![
-        "export".to_string(),
-        common::path_str(&source).to_string(),
-        common::path_str(out).to_string(),
-        "--json".to_string(),
-    ];
-    for (flag, field) in [("--input", "inputs"), ("--output", "outputs")] {
-        for (key, spec) in json[field].as_object().unwrap() {
-            args.push(flag.into());
-            args.push(format!("{key}={}", spec["tensor"].as_str().unwrap()));
-        }
-    }
-    args.extend(flags.iter().map(|s| s.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let result = common::servegraph(&args);
+    let mut flags = flags.to_vec();
+    flags.push("--json");
+    let result = common::export_fixture_cli(fixture, out, &flags);
     assert!(
         result.status.success(),
         "{fixture} {flags:?}: {}",

@@ -425,15 +425,7 @@ fn more(rest: usize) -> String {
 
 /// `1190` as `1,190`.
 pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
+    crate::size::thousands_u64(n as u64)
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub use inventory::{
 };
 pub use measure::MAX_ENTRIES;
 pub use plan::{ProjectedSize, check_budget, project};
-pub use units::{ByteSize, ByteSizeError, decimal_and_exact};
+pub use units::{ByteSize, ByteSizeError, decimal_and_exact, thousands_u64};
 
 /// A SavedModel directory's size, limits and advice.
 #[derive(Debug, Clone, Serialize, PartialEq)]

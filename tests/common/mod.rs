@@ -174,3 +174,27 @@ fn largest_difference(report: &str) -> f64 {
         .flat_map(|diffs| diffs.values().filter_map(|d| d.as_f64()))
         .fold(0.0, f64::max)
 }
+
+/// Runs `servegraph export` on fixture `fixture` into `out` with the
+/// fixture.json tensors as `--input` / `--output`, then `extra` flags.
+pub fn export_fixture_cli(fixture: &str, out: &Path, extra: &[&str]) -> Output {
+    let json = fixture_json(fixture);
+    let source = testdata(&format!("fixtures/{fixture}"));
+    let mut args = vec![
+        "export".to_string(),
+        path_str(&source).to_string(),
+        path_str(out).to_string(),
+    ];
+    for (flag, field) in [("--input", "inputs"), ("--output", "outputs")] {
+        for (key, spec) in json[field].as_object().expect("inputs/outputs are objects") {
+            args.push(flag.into());
+            args.push(format!(
+                "{key}={}",
+                spec["tensor"].as_str().expect("tensor name")
+            ));
+        }
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    servegraph(&args)
+}
