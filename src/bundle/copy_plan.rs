@@ -1,18 +1,20 @@
 //! The `.index` a [`BundleWriter`](super::BundleWriter) writes, worked out
 //! without writing anything: each copied record keeps its entry (dtype,
 //! shape, size, crc32c) at the next offset of shard 0, a recoded record
-//! takes the new dtype with the length and crc32c of its recoded bytes
-//! ([`recoded_records`]), an added tensor its own, and a partitioned
-//! tensor's full entry lists its slices with no bytes of its own. It is the
-//! written index byte for byte, so a size budget can be checked before an
-//! export creates a file.
+//! takes the new dtype with the length and crc32c it is given for its
+//! recoded bytes, an added tensor its own, and a partitioned tensor's full
+//! entry lists its slices with no bytes of its own. Given the real
+//! checksums ([`recoded_records`], which converts to find them) it is the
+//! written index byte for byte; given stand-ins, as an export's plan does
+//! rather than convert twice, it has the written index's length, so a size
+//! budget can be checked before an export creates a file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::reader::BundleReader;
 use super::slices::{extents, slice_key};
-use super::writer::{COPY_CHUNK_BYTES, Recode, encode_index};
+use super::writer::encode_index;
 use super::{BundleError, crc, index_path};
 use crate::proto::{BundleEntryProto, DataType};
 use crate::typing::shape_proto;
@@ -24,6 +26,7 @@ pub struct RecodedRecord {
     pub masked_crc: u32,
 }
 
+#[cfg(test)]
 /// Runs `recode` over every record of tensor `name` (each slice of a
 /// partitioned one) as [`BundleWriter::recode_from`](super::BundleWriter::recode_from)
 /// does, one chunk in memory at a time, keeping only what the index needs
@@ -31,8 +34,9 @@ pub struct RecodedRecord {
 pub fn recoded_records(
     source: &BundleReader,
     name: &str,
-    recode: &mut dyn Recode,
+    recode: &mut dyn super::writer::Recode,
 ) -> Result<BTreeMap<Vec<u8>, RecodedRecord>, BundleError> {
+    use super::writer::COPY_CHUNK_BYTES;
     let mut records = BTreeMap::new();
     for key in source.record_keys(name)? {
         recode.start(&key);
@@ -92,7 +96,7 @@ impl CopyPlan {
 
     /// Places tensor `name` of `source` as `BundleWriter::recode_from`
     /// would write it in `dtype`, each record with its entry in `records`
-    /// (from [`recoded_records`]); returns the bytes written.
+    /// (lengths and checksums); returns the bytes written.
     pub fn recode(
         &mut self,
         source: &BundleReader,
@@ -194,6 +198,7 @@ mod tests {
     use super::*;
     use crate::bundle::BundleWriter;
     use crate::bundle::slices::Extent1;
+    use crate::bundle::writer::Recode;
     use crate::proto::DataType;
 
     /// A bundle with a whole tensor, a string tensor and a two-slice one.

@@ -9,18 +9,18 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 
 use super::convert::{F16_MAX, FloatSurvey, IntRange, channels};
-use super::recode::{KeyErrors, KeyRecoder};
+use super::recode::KeyErrors;
 use super::report::{ConvertedTensor, SkippedTensor, StorageReport, TensorKind};
 use super::uses::float_math_only;
 use super::{StorageOptions, WeightPrecision};
-use crate::bundle::copy_plan::{RecodedRecord, recoded_records};
+use crate::bundle::copy_plan::RecodedRecord;
 use crate::bundle::reader::num_elements;
 use crate::bundle::slices::{parse_spec, slice_key};
 use crate::bundle::writer::COPY_CHUNK_BYTES;
 use crate::bundle::{BundleError, BundleReader};
 use crate::ir::{Graph, TensorRef};
 use crate::proto::DataType;
-use crate::typing::dtype_name;
+use crate::typing::{dtype_name, element_size};
 
 /// How a tensor is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,9 +89,9 @@ pub struct KeyPlan {
     pub max_abs_value: f64,
     /// Record key (the tensor's, or one slice's) → its scales (int8 only).
     pub scales: BTreeMap<Vec<u8>, RecordScales>,
-    /// Record key → the length and crc32c of its converted bytes: what the
-    /// index of `variables/` will say of it, known before writing so the
-    /// output's size is exact.
+    /// Record key → the length of its converted bytes and a stand-in
+    /// checksum ([`planned_records`]): what the index of `variables/` needs
+    /// to be sized before writing.
     pub records: BTreeMap<Vec<u8>, RecodedRecord>,
 }
 
@@ -275,9 +275,41 @@ fn plan_key(
         _ => survey_floats(reader, key, &mut plan, taken)?,
     };
     if verdict.is_ok() {
-        plan.records = recoded_records(reader, key, &mut KeyRecoder::new(&plan))?;
+        plan.records = planned_records(reader, key, &plan)?;
     }
     Ok(verdict.map(|()| plan))
+}
+
+/// A checksum that stands in for a converted record's real one when the
+/// index is planned: the entry stores it as a `fixed32`, so any non-zero
+/// value takes the same 5 bytes as the real one.
+const PLANNED_CRC: u32 = 1;
+
+/// Each record of `key` as its conversion will write it, without
+/// converting: every stored form maps an element to a fixed number of
+/// bytes, so the length follows from the source record's length. Only the
+/// checksum is not known; [`PLANNED_CRC`] stands in for it, which sizes the
+/// index exactly unless a real masked checksum is 0 (one chance in 2^32 per
+/// record), when the entry leaves it out and the written index is 5 bytes
+/// smaller than planned, never larger. Converting here only for the
+/// checksums would double the conversion's cost.
+fn planned_records(
+    reader: &BundleReader,
+    key: &str,
+    plan: &KeyPlan,
+) -> Result<BTreeMap<Vec<u8>, RecodedRecord>, BundleError> {
+    let source_bytes = element_size(plan.dtype).unwrap_or(1) as i64;
+    let mut records = BTreeMap::new();
+    for record in reader.record_keys(key)? {
+        let elements = (reader.entry(&record)?.size / source_bytes).max(0) as u64;
+        let size = elements * plan.form.element_bytes();
+        let planned = RecodedRecord {
+            size,
+            masked_crc: PLANNED_CRC,
+        };
+        records.insert(record, planned);
+    }
+    Ok(records)
 }
 
 /// The bytes of `key`'s records in the bundle.
