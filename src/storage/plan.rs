@@ -356,6 +356,12 @@ fn survey_ints(
     })
 }
 
+/// Why a tensor partitioned along its last axis stays float32 under int8:
+/// its scales entry is shaped like the whole tensor's last axis, and a
+/// piece's own channels would not match it.
+const LAST_AXIS_PARTITIONED: &str =
+    "partitioned along its last axis, while int8 keeps one scale per channel of that axis";
+
 /// Reads every float32 record of `key`: float16 needs every value within
 /// its range; int8 needs finite values, and gets its scales here.
 fn survey_floats(
@@ -368,6 +374,9 @@ fn survey_floats(
     let sliced = records.len() > 1 || records.first().map(Vec::as_slice) != Some(key.as_bytes());
     for (index, record) in records.iter().enumerate() {
         let (_, piece_shape) = piece_dtype_and_shape(reader, record)?;
+        if plan.form == StoredForm::Int8 && channels(&piece_shape) != channels(&plan.shape) {
+            return Ok(Err(LAST_AXIS_PARTITIONED.into()));
+        }
         let mut survey = FloatSurvey::new(channels(&piece_shape));
         reader.read_chunks(record, COPY_CHUNK_BYTES, &mut |chunk| {
             survey.observe(&le_f32s(chunk));
@@ -606,5 +615,49 @@ mod tests {
             reason(&plan, "kernel"),
             "6 elements, below the threshold of 1024"
         );
+    }
+
+    /// A [2, 4] weight stored as two [2, 2] pieces split along its last
+    /// axis: its pieces' channels are not the whole tensor's, so int8
+    /// leaves it float32 and says why rather than writing scales that do
+    /// not fit.
+    #[test]
+    fn a_tensor_split_along_its_last_axis_stays_float32_under_int8() {
+        use crate::bundle::slices::Extent1;
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("ckpt");
+        let mut writer = BundleWriter::create(&prefix).unwrap();
+        for start in [0, 2] {
+            let extents = [
+                Extent1 {
+                    start: 0,
+                    length: None,
+                },
+                Extent1 {
+                    start,
+                    length: Some(2),
+                },
+            ];
+            let piece = floats(&[0.5, -1.0, 0.25, 2.0]);
+            let full = [2, 4];
+            writer
+                .add_slice("wide", DataType::DtFloat, &full, &extents, &piece)
+                .unwrap();
+        }
+        writer.finish().unwrap();
+        let reader = BundleReader::open(&prefix).unwrap();
+        let mut graph = Graph::new();
+        let x = graph.add_node(Node::new("x", "Placeholder")).unwrap();
+        let wide = variable(&mut graph, "wide", DataType::DtFloat);
+        reads(&mut graph, Node::new("mm", "MatMul"), &[x, wide]);
+        let options = StorageOptions {
+            weights: WeightPrecision::Int8,
+            min_elements: 0,
+            narrow_int64: false,
+        };
+        let slots = [slot("wide", DataType::DtFloat)];
+        let plan = plan_variables(&graph, &slots, &reader, &options).unwrap();
+        assert_eq!(plan.form("wide"), StoredForm::AsIs);
+        assert_eq!(reason(&plan, "wide"), LAST_AXIS_PARTITIONED);
     }
 }
