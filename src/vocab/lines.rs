@@ -55,6 +55,25 @@ pub fn count_lines(path: &Path, keep: u64) -> std::io::Result<LineCount> {
 /// whole file when it has fewer): what [`copy_first_lines`] will write.
 /// Stops reading once they are counted.
 pub fn prefix_len(path: &Path, keep: u64) -> std::io::Result<u64> {
+    first_lines(path, keep, &mut |_| Ok(()))
+}
+
+/// Writes the first `keep` lines of `from` (with their terminators, byte
+/// for byte) to a new file `to`; returns the bytes written.
+pub fn copy_first_lines(from: &Path, to: &Path, keep: u64) -> std::io::Result<u64> {
+    let mut writer = BufWriter::new(File::create(to)?);
+    let written = first_lines(from, keep, &mut |bytes| writer.write_all(bytes))?;
+    writer.flush()?;
+    Ok(written)
+}
+
+/// Hands `sink` the bytes of `path`'s first `keep` lines, a buffer at a
+/// time, and returns how many there were; reads no further.
+fn first_lines(
+    path: &Path,
+    keep: u64,
+    sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
     let mut reader = BufReader::new(File::open(path)?);
     let (mut lines, mut bytes) = (0, 0);
     while lines < keep {
@@ -70,37 +89,11 @@ pub fn prefix_len(path: &Path, keep: u64) -> std::io::Result<u64> {
                 break;
             }
         }
+        sink(&chunk[..take])?;
         bytes += take as u64;
         reader.consume(take);
     }
     Ok(bytes)
-}
-
-/// Writes the first `keep` lines of `from` (with their terminators, byte
-/// for byte) to a new file `to`; returns the bytes written.
-pub fn copy_first_lines(from: &Path, to: &Path, keep: u64) -> std::io::Result<u64> {
-    let mut reader = BufReader::new(File::open(from)?);
-    let mut writer = BufWriter::new(File::create(to)?);
-    let (mut lines, mut written) = (0, 0);
-    while lines < keep {
-        let chunk = reader.fill_buf()?;
-        if chunk.is_empty() {
-            break;
-        }
-        let mut take = chunk.len();
-        for (at, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
-            lines += 1;
-            if lines == keep {
-                take = at + 1;
-                break;
-            }
-        }
-        writer.write_all(&chunk[..take])?;
-        written += take as u64;
-        reader.consume(take);
-    }
-    writer.flush()?;
-    Ok(written)
 }
 
 #[cfg(test)]
