@@ -122,7 +122,11 @@ impl ExportOptions {
     /// What the read must keep for the passes: the named tensors and flags.
     pub fn wanted(&self) -> read::Wanted {
         let outputs = self.outputs.iter().map(|o| o.tensor.clone());
-        let inputs = self.inputs.iter().map(|i| i.tensor.clone());
+        let inputs = self.inputs.iter().flat_map(|i| {
+            let sparse = i.sparse.iter();
+            let parts = sparse.flat_map(|s| [s.indices.clone(), s.dense_shape.clone()]);
+            std::iter::once(i.tensor.clone()).chain(parts)
+        });
         read::Wanted {
             tensors: outputs.chain(inputs).collect(),
             nodes: self.training_flags.clone(),

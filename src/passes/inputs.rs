@@ -121,6 +121,13 @@ impl Pass for InputsPass {
 
     fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
+        if let Some(sparse) = self.inputs.iter().find(|i| i.sparse.is_some()) {
+            return Err(PassError::BadSpec {
+                what: "input",
+                spec: sparse.key.clone(),
+                reason: "sparse inputs are not supported yet".into(),
+            });
+        }
         if self.outputs.is_empty() {
             return Err(PassError::NoOutputs {
                 candidates: output_candidates(&model.graph),
@@ -275,7 +282,7 @@ fn detect_inputs(
         .map(|(i, tensor)| InputSpec {
             key: unused_key(&mut keys, detected_key(graph, tensor, i, single)),
             tensor: graph.tensor_name(tensor),
-            shape: None,
+            ..InputSpec::default()
         })
         .collect()
 }
