@@ -18,6 +18,9 @@ pub use variant::{Variant, VariantError};
 use crate::bundle::BundleReader;
 use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
+use crate::explain::{
+    EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationOptions, ExplanationReport,
+};
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::devices::ClearDevicesPass;
 use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_variables};
@@ -92,6 +95,10 @@ pub struct ExportOptions {
     /// The dtypes weights are stored in (float16 / int8 / int32 narrowing)
     /// and the size threshold. Default: unchanged.
     pub storage: StorageOptions,
+    /// Write AI Platform's `explanation_metadata.json` beside
+    /// `saved_model.pb`, derived from the served signature, with these
+    /// choices (see [`crate::explain`]). Default: none.
+    pub explanation: Option<ExplanationOptions>,
 }
 
 impl Default for ExportOptions {
@@ -114,6 +121,7 @@ impl Default for ExportOptions {
             max_size: None,
             freeze: None,
             storage: StorageOptions::default(),
+            explanation: None,
         }
     }
 }
@@ -206,6 +214,8 @@ pub struct ExportReport {
     /// Weights stored in another dtype, and those left alone with the
     /// reason; `None` when no conversion was asked for.
     pub storage: Option<StorageReport>,
+    /// The `explanation_metadata.json` written, if asked for.
+    pub explanation: Option<ExplanationReport>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -277,7 +287,8 @@ pub fn export_serving_model(
         .transpose()?;
     let constants = convert_constant_storage(&mut model, ran.placed.as_mut(), &options.storage)?;
     timings.time(Stage::Check, || check_model(&model))?;
-    let (write_options, warmup) = write_options_with_warmup(warmup, &model, options)?;
+    let (mut write_options, warmup) = write_options_with_warmup(warmup, &model, options)?;
+    let explanation = add_explanation_metadata(&mut write_options, &model, options)?;
     let meta_graphs = meta_graphs(&model, ran.placed.as_ref(), options);
     let (mut written, projected) = write_within_budget(
         &meta_graphs,
@@ -317,6 +328,7 @@ pub fn export_serving_model(
         frozen: ran.frozen,
         warmup,
         storage,
+        explanation,
     })
 }
 
@@ -365,6 +377,7 @@ fn write_within_budget(
     let plan = plan_variants(meta_graphs, output, &write_options.storage, timings)?;
     let mut projected = crate::size::project(&plan, meta_graphs, &write_options.storage)?;
     projected.other.extend(assets_extra_files(write_options));
+    projected.other.extend(root_files(write_options));
     if let Some(max_size) = max_size {
         crate::size::check_budget(&projected, max_size)?;
     }
@@ -381,6 +394,15 @@ fn assets_extra_files(write_options: &WriteOptions) -> impl Iterator<Item = File
             path: format!("{ASSETS_EXTRA_DIR}/{name}"),
             bytes: contents.len() as u64,
         })
+}
+
+/// The files the write adds beside `saved_model.pb`.
+fn root_files(write_options: &WriteOptions) -> impl Iterator<Item = FileBytes> + '_ {
+    let files = write_options.root_files.iter();
+    files.map(|(name, contents)| FileBytes {
+        path: name.clone(),
+        bytes: contents.len() as u64,
+    })
 }
 
 /// The written directory's size report. The export is in place by now:
@@ -431,6 +453,28 @@ fn write_options_with_warmup(
         .assets_extra
         .insert(WARMUP_FILE_NAME.into(), records.file);
     Ok((write, Some(report)))
+}
+
+/// Adds `explanation_metadata.json`, built from the served signature, to
+/// the files written beside `saved_model.pb` when `options` ask for it;
+/// its report. A baseline or output that does not fit the signature fails
+/// here, before anything is written.
+fn add_explanation_metadata(
+    write: &mut WriteOptions,
+    model: &Model,
+    options: &ExportOptions,
+) -> Result<Option<ExplanationReport>, Error> {
+    let Some(explanation) = &options.explanation else {
+        return Ok(None);
+    };
+    let metadata =
+        ExplanationMetadata::of_signature(&model.signatures, &options.signature_name, explanation)?;
+    let file = metadata.to_file()?;
+    let report = metadata.report(file.len() as u64);
+    write
+        .root_files
+        .insert(EXPLANATION_METADATA_FILE.into(), file);
+    Ok(Some(report))
 }
 
 /// What the passes did: their reports, the variants' graph, the freezing.

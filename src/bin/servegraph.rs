@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use servegraph::explain::{BaselineSpec, ExplanationOptions};
 use servegraph::export::{Detail, Variant};
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
@@ -119,6 +120,22 @@ struct ExportArgs {
     /// from a predict request body: {"instances": [...]} or {"inputs": ...}.
     #[arg(long, value_name = "FILE.json")]
     warmup: Option<PathBuf>,
+    /// Write explanation_metadata.json beside saved_model.pb, for AI Platform /
+    /// Vertex AI explanations: the served signature's inputs and one output.
+    #[arg(long)]
+    explanation_metadata: bool,
+    /// A baseline for input KEY in explanation_metadata.json: one value (broadcast)
+    /// or one per element of an example, comma-separated. Repeatable.
+    #[arg(
+        long = "baseline",
+        value_name = "KEY=VALUES",
+        requires = "explanation_metadata"
+    )]
+    baselines: Vec<String>,
+    /// The signature output explanation_metadata.json explains (default: the only
+    /// floating-point output).
+    #[arg(long, value_name = "KEY", requires = "explanation_metadata")]
+    explain_output: Option<String>,
     /// Storage precision of float32 weights (variables and constants):
     /// f32 (unchanged), f16, or int8 with per-channel float32 scales.
     #[arg(long, value_name = "f32|f16|int8", default_value = "f32")]
@@ -164,6 +181,7 @@ fn print_error(error: &(dyn std::error::Error + 'static)) {
 fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use servegraph::Error;
     use servegraph::check::CheckError;
+    use servegraph::explain::ExplainError;
     use servegraph::passes::PassError;
     use servegraph::size::SizeError;
     match error.downcast_ref::<Error>()? {
@@ -177,6 +195,12 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         }
         Error::Size(SizeError::OverBudget { .. }) => {
             Some("add a flag that fits, or raise --max-size")
+        }
+        Error::Explain(ExplainError::AmbiguousOutput { .. }) => {
+            Some("name the output to explain with --explain-output KEY")
+        }
+        Error::Explain(ExplainError::NoNumericOutput { .. }) => {
+            Some("serve a floating-point output (scores, probabilities, logits) with --output")
         }
         _ => None,
     }
@@ -291,6 +315,10 @@ impl ExportArgs {
             max_size: self.max_size.map(|size| size.0),
             freeze: self.freeze.then(FreezeLimits::default),
             warmup: self.warmup,
+            explanation: self
+                .explanation_metadata
+                .then(|| explanation_options(&self.baselines, self.explain_output))
+                .transpose()?,
             storage: StorageOptions {
                 weights: self.weights,
                 min_elements: self.weights_min_size,
@@ -299,6 +327,20 @@ impl ExportArgs {
             ..ExportOptions::default()
         })
     }
+}
+
+/// The explanation metadata's choices for `--baseline` and `--explain-output`.
+fn explanation_options(
+    baselines: &[String],
+    output: Option<String>,
+) -> Result<ExplanationOptions, servegraph::error::ExplainError> {
+    Ok(ExplanationOptions {
+        output,
+        baselines: baselines
+            .iter()
+            .map(|s| s.parse::<BaselineSpec>())
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 /// Prints the validation; an invalid model is an error, so the exit code says it.
