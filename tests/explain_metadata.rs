@@ -373,3 +373,20 @@ fn the_projected_size_counts_the_file() {
     let measured_without = without["total_bytes"].as_u64().unwrap();
     assert_eq!(measured - measured_without, bytes);
 }
+
+#[test]
+fn frozen_and_narrowed_exports_name_their_own_tensors() {
+    for flags in [
+        ["--freeze", "--weights", "f16"],
+        ["--weights", "int8", "--narrow-int64"],
+    ] {
+        for fixture in ["tiny_mlp", "int64_offsets"] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("model");
+            let mut all = explanation_flags(fixture);
+            all.extend(flags.map(String::from));
+            export_with(fixture, &out, &all);
+            assert_documented_shape(fixture, &out, &read_metadata(&out));
+        }
+    }
+}

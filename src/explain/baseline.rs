@@ -19,7 +19,8 @@ use crate::typing::dtype_name;
 pub struct BaselineSpec {
     /// The signature input key.
     pub key: String,
-    /// The values as written, in row-major order.
+    /// The values as written, in row-major order; `KEY=` is one empty
+    /// value (an empty string's baseline).
     pub values: Vec<String>,
 }
 
@@ -36,9 +37,6 @@ impl FromStr for BaselineSpec {
             .ok_or_else(|| bad("expected KEY=VALUES (a comma-separated list)"))?;
         if key.is_empty() {
             return Err(bad("the input key is empty"));
-        }
-        if values.is_empty() {
-            return Err(bad("no values after '='"));
         }
         Ok(BaselineSpec {
             key: key.into(),
@@ -223,7 +221,9 @@ mod tests {
         let spec: BaselineSpec = "age=1,2.5,-3".parse().unwrap();
         assert_eq!(spec.key, "age");
         assert_eq!(spec.values, ["1", "2.5", "-3"]);
-        for bad in ["age", "=1", "age="] {
+        let empty: BaselineSpec = "text=".parse().unwrap();
+        assert_eq!(empty.values, [""]);
+        for bad in ["age", "=1"] {
             assert!(
                 matches!(
                     bad.parse::<BaselineSpec>(),
@@ -283,6 +283,7 @@ mod tests {
             other => panic!("{spec}: {other:?}"),
         };
         assert_eq!(value_error("x=abc", DataType::DtFloat), "not a number");
+        assert_eq!(value_error("x=", DataType::DtFloat), "not a number");
         assert_eq!(
             value_error("x=nan", DataType::DtFloat),
             "not a finite number"
@@ -315,6 +316,10 @@ mod tests {
         assert_eq!(
             baseline("x= a b ", &scalar(DataType::DtString)).unwrap(),
             json!(" a b ")
+        );
+        assert_eq!(
+            baseline("x=", &scalar(DataType::DtString)).unwrap(),
+            json!("")
         );
         assert!(matches!(
             baseline("x=1", &scalar(DataType::DtResource)),
