@@ -10,8 +10,8 @@ use std::str::FromStr;
 use serde_json::{Number, Value};
 
 use super::ExplainError;
+use crate::ir::DataType;
 use crate::model::TensorSpec;
-use crate::proto::DataType;
 use crate::typing::dtype_name;
 
 /// One baseline for one signature input: `KEY=V` or `KEY=V1,V2,...`.

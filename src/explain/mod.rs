@@ -28,8 +28,8 @@ use serde_json::Value;
 pub use baseline::{BaselineSpec, per_example_shape};
 pub use error::ExplainError;
 
+use crate::ir::DataType;
 use crate::model::{Signature, TensorSpec};
-use crate::proto::DataType;
 use crate::typing::dtype_name;
 
 /// The file's name, beside `saved_model.pb`.
@@ -218,30 +218,47 @@ fn add_baseline(
     Ok(())
 }
 
-/// The output to explain: the one asked for, which must be floating-point,
-/// or else the signature's only floating-point output.
+/// The output to explain: the one asked for, or else the signature's only
+/// floating-point output.
 fn explained_output<'a>(
     signature: &'a Signature,
     name: &str,
     asked: Option<&str>,
 ) -> Result<(String, &'a TensorSpec), ExplainError> {
-    if let Some(key) = asked {
-        let output = signature
-            .outputs
-            .get(key)
-            .ok_or_else(|| ExplainError::UnknownOutput {
-                key: key.into(),
-                signature: name.into(),
-                keys: signature.outputs.keys().cloned().collect(),
-            })?;
-        if Modality::of(output) != Some(Modality::Numeric) {
-            return Err(ExplainError::NotNumeric {
-                key: key.into(),
-                dtype: dtype_name(output.dtype as i32),
-            });
-        }
-        return Ok((key.into(), output));
+    match asked {
+        Some(key) => asked_output(signature, name, key),
+        None => only_float_output(signature, name),
     }
+}
+
+/// Output `key`, which must exist and be floating-point.
+fn asked_output<'a>(
+    signature: &'a Signature,
+    name: &str,
+    key: &str,
+) -> Result<(String, &'a TensorSpec), ExplainError> {
+    let output = signature
+        .outputs
+        .get(key)
+        .ok_or_else(|| ExplainError::UnknownOutput {
+            key: key.into(),
+            signature: name.into(),
+            keys: signature.outputs.keys().cloned().collect(),
+        })?;
+    if Modality::of(output) != Some(Modality::Numeric) {
+        return Err(ExplainError::NotNumeric {
+            key: key.into(),
+            dtype: dtype_name(output.dtype as i32),
+        });
+    }
+    Ok((key.into(), output))
+}
+
+/// The one floating-point output; none or several is an error listing them.
+fn only_float_output<'a>(
+    signature: &'a Signature,
+    name: &str,
+) -> Result<(String, &'a TensorSpec), ExplainError> {
     let numeric: Vec<(&String, &TensorSpec)> = signature
         .outputs
         .iter()
