@@ -5,7 +5,7 @@
 /// A `--baseline` or an explained output that does not fit the signature.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExplainError {
-    #[error("--baseline {spec:?}: {reason}")]
+    #[error("baseline {spec:?}: {reason}")]
     BadSpec { spec: String, reason: &'static str },
     #[error("explanation metadata: the export has no signature {signature:?}")]
     NoSignature { signature: String },

@@ -55,7 +55,7 @@ pub enum WriteError {
     },
     #[error("assets.extra file {name:?} is not a plain file name: {reason}")]
     UnsafeExtraName { name: String, reason: &'static str },
-    #[error("file {name:?} beside saved_model.pb is not a plain file name: {reason}")]
+    #[error("cannot write {name:?} beside saved_model.pb: {reason}")]
     UnsafeRootName { name: String, reason: &'static str },
     #[error("cannot write {path}")]
     Io {

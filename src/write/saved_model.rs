@@ -1013,3 +1013,31 @@ fn op_list(model: &Model, graph: &Graph, saver_nodes: &[crate::proto::NodeDef]) 
         .collect();
     (!op.is_empty()).then_some(OpList { op })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_beside_saved_model_pb_cannot_take_a_part_name_or_a_path() {
+        for part in SAVED_MODEL_PARTS {
+            assert!(root_name_problem(part).is_some(), "{part}");
+        }
+        for bad in ["", "..", "a/b", "/etc/passwd"] {
+            assert!(root_name_problem(bad).is_some(), "{bad:?}");
+        }
+        assert_eq!(root_name_problem("explanation_metadata.json"), None);
+    }
+
+    #[test]
+    fn a_refused_root_file_name_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = BTreeMap::from([("variables".to_string(), Bytes::from_static(b"{}"))]);
+        let error = write_root_files(dir.path(), &files).unwrap_err();
+        assert!(
+            matches!(error, WriteError::UnsafeRootName { .. }),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
