@@ -20,8 +20,10 @@ use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::devices::ClearDevicesPass;
+use crate::passes::examples::Feature;
 use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_variables};
 use crate::passes::inputs::{InputSpec, OutputSpec};
+use crate::passes::method::{MethodFlags, ServingMethod};
 use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
 use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport, StoredWeights};
@@ -92,6 +94,15 @@ pub struct ExportOptions {
     /// The dtypes weights are stored in (float16 / int8 / int32 narrowing)
     /// and the size threshold. Default: unchanged.
     pub storage: StorageOptions,
+    /// Serve serialized tf.Examples: one string input `examples` parsed
+    /// into the inputs. Default: false (the inputs are fed as tensors).
+    pub examples: bool,
+    /// The TensorFlow Serving API the served signature answers; classify
+    /// and regress imply `examples`. Default: predict.
+    pub method: ServingMethod,
+    /// The labels of a classify signature's score columns. Default: none
+    /// (`"0"` … `"N-1"`).
+    pub class_names: Option<Vec<String>>,
 }
 
 impl Default for ExportOptions {
@@ -114,6 +125,9 @@ impl Default for ExportOptions {
             max_size: None,
             freeze: None,
             storage: StorageOptions::default(),
+            examples: false,
+            method: ServingMethod::Predict,
+            class_names: None,
         }
     }
 }
@@ -148,7 +162,30 @@ impl ExportOptions {
             signature_name: self.signature_name.clone(),
             training_flags: self.training_flags.clone(),
             keep_devices: self.keep_devices,
+            examples: self.examples,
+            method: self.method,
+            class_names: self.class_names.clone(),
         }
+    }
+
+    /// The method flags checked together: an error for combinations that
+    /// make no sense.
+    fn check_method_flags(&self) -> Result<(), PassError> {
+        let flags = MethodFlags {
+            method: self.method,
+            examples: self.examples,
+            class_names: self.class_names.as_deref(),
+            signature_name: &self.signature_name,
+            output_keys: self.outputs.iter().map(|o| o.key.as_str()).collect(),
+            defaults: self
+                .inputs
+                .iter()
+                .filter(|i| i.default.is_some())
+                .map(|i| i.key.as_str())
+                .collect(),
+            warmup: self.warmup.is_some(),
+        };
+        Ok(flags.check()?)
     }
 
     fn write_options(&self) -> WriteOptions {
@@ -206,6 +243,9 @@ pub struct ExportReport {
     /// Weights stored in another dtype, and those left alone with the
     /// reason; `None` when no conversion was asked for.
     pub storage: Option<StorageReport>,
+    /// The tf.Example features the served signature parses; `None`
+    /// without `examples` (or classify / regress).
+    pub examples: Option<Vec<Feature>>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -256,6 +296,7 @@ pub fn export_serving_model(
 ) -> Result<ExportReport, Error> {
     let started = Instant::now();
     variant::check_distinct(&options.tags, &options.variants)?;
+    options.check_method_flags()?;
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
@@ -317,6 +358,7 @@ pub fn export_serving_model(
         frozen: ran.frozen,
         warmup,
         storage,
+        examples: ran.examples,
     })
 }
 
@@ -438,6 +480,8 @@ struct Ran {
     passes: Vec<PassReport>,
     placed: Option<Model>,
     frozen: Option<FreezeReport>,
+    /// The features parsed from tf.Examples, if the examples pass ran.
+    examples: Option<Vec<Feature>>,
 }
 
 /// Runs the serving pipeline once, then freezes when asked. With variants,
@@ -458,6 +502,7 @@ fn run_passes(
             passes,
             placed: None,
             frozen,
+            examples: cx.example_features.take(),
         });
     }
     let placing = ServingSpec {
@@ -476,6 +521,7 @@ fn run_passes(
         passes,
         placed: Some(placed),
         frozen,
+        examples: cx.example_features.take(),
     })
 }
 

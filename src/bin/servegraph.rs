@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use servegraph::export::{Detail, Variant};
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
+use servegraph::passes::method::ServingMethod;
 use servegraph::size::ByteSize;
 use servegraph::storage::{StorageOptions, WEIGHTS_MIN_ELEMENTS, WeightPrecision};
 use servegraph::write::atomic::Overwrite;
@@ -68,7 +69,9 @@ struct ExportArgs {
     source: PathBuf,
     /// The SavedModel directory to write.
     out_dir: PathBuf,
-    /// KEY=TENSOR[:shape=D0,D1,...]: this tensor becomes placeholder KEY (batch dimension -1).
+    /// KEY=TENSOR[:shape=D0,D1,...][:default=V]: this tensor becomes placeholder KEY (batch
+    /// dimension -1); KEY=INDICES,VALUES,DENSE_SHAPE for a SparseTensor. With --examples, KEY
+    /// is a tf.Example feature, optional when :default= gives its value.
     #[arg(long = "input", value_name = "KEY=TENSOR")]
     inputs: Vec<String>,
     /// KEY=TENSOR: a signature output.
@@ -131,6 +134,22 @@ struct ExportArgs {
     /// cast back to int64 after the read.
     #[arg(long)]
     narrow_int64: bool,
+    /// Serve serialized tf.Example protos: one string input `examples`, parsed into the
+    /// inputs (each a feature named by its key).
+    #[arg(long)]
+    examples: bool,
+    /// The TensorFlow Serving API of the served signature: predict, classify (outputs
+    /// `scores` and `classes`) or regress (output `outputs`); classify and regress read
+    /// tf.Examples (input `inputs`) and keep a `predict` signature beside.
+    #[arg(
+        long,
+        value_name = "predict|classify|regress",
+        default_value = "predict"
+    )]
+    method: ServingMethod,
+    /// The labels of the classify scores' columns, in order (default "0" ... "N-1").
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    class_names: Option<Vec<String>>,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -291,6 +310,9 @@ impl ExportArgs {
             max_size: self.max_size.map(|size| size.0),
             freeze: self.freeze.then(FreezeLimits::default),
             warmup: self.warmup,
+            examples: self.examples,
+            method: self.method,
+            class_names: self.class_names,
             storage: StorageOptions {
                 weights: self.weights,
                 min_elements: self.weights_min_size,

@@ -68,6 +68,11 @@ pub enum PassError {
     #[error(transparent)]
     Freeze(Box<crate::passes::freeze::FreezeError>),
     #[error(transparent)]
+    Examples(#[from] crate::passes::examples::ExamplesError),
+    /// Boxed: it carries a signature rule's names.
+    #[error(transparent)]
+    Method(Box<crate::passes::method::MethodError>),
+    #[error(transparent)]
     Ir(#[from] IrError),
     #[error(transparent)]
     Check(#[from] CheckError),
@@ -76,6 +81,12 @@ pub enum PassError {
 impl From<crate::passes::freeze::FreezeError> for PassError {
     fn from(error: crate::passes::freeze::FreezeError) -> PassError {
         PassError::Freeze(Box::new(error))
+    }
+}
+
+impl From<crate::passes::method::MethodError> for PassError {
+    fn from(error: crate::passes::method::MethodError) -> PassError {
+        PassError::Method(Box::new(error))
     }
 }
 

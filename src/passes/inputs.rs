@@ -119,7 +119,7 @@ impl Pass for InputsPass {
         "inputs"
     }
 
-    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+    fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
         if let Some(sparse) = self.inputs.iter().find(|i| i.sparse.is_some()) {
             return Err(PassError::BadSpec {
@@ -139,6 +139,7 @@ impl Pass for InputsPass {
         let outputs = self.resolve_outputs(model)?;
         let inputs = self.choose_inputs(&model.graph, &outputs, &flags, &mut report)?;
         let inputs = self.resolve_inputs(model, inputs)?;
+        cx.inputs = inputs.iter().map(|(spec, _)| spec.clone()).collect();
         let (inputs, training_batches) = serving_inputs(model, &inputs, &mut report)?;
         let outputs = outputs
             .into_iter()
