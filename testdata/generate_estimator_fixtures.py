@@ -169,7 +169,8 @@ def iterator_inputs(graph, features):
             parts = deserialize.outputs
             inputs[name] = {
                 "tensor": ",".join(t.name for t in parts), "sparse": True,
-                "dtype": parts[1].dtype.name, "shape": [-1, 3],
+                # The dense shape: every dimension varies from batch to batch.
+                "dtype": parts[1].dtype.name, "shape": [-1] * parts[0].shape.as_list()[1],
             }
         else:
             shape = [-1] + out.shape.as_list()[1:]

@@ -16,6 +16,7 @@ pub mod inputs;
 pub mod metadata;
 pub mod prune;
 mod report;
+pub mod sparse_inputs;
 pub mod specs;
 pub mod strip;
 pub mod suggest;
