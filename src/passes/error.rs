@@ -62,6 +62,15 @@ pub enum PassError {
         flag: String,
         suggestions: Vec<String>,
     },
+    #[error(
+        "sparse input {key:?}: its {part} {tensor:?} cannot be a SparseTensor's {part}: {reason}"
+    )]
+    NotSparse {
+        key: String,
+        part: &'static str,
+        tensor: String,
+        reason: String,
+    },
     #[error("{flag:?} is named as a training flag and cannot also be input {key:?}")]
     FlagAsInput { flag: String, key: String },
     /// Boxed: it carries a checkpoint error and a path.

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::sparse_inputs::{SparseTensors, serve_sparse};
 pub use super::specs::{InputSpec, OutputSpec};
 use super::suggest::close_names;
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
@@ -80,35 +81,56 @@ impl InputsPass {
         Ok(detected)
     }
 
-    /// Each input with its tensor, which must exist, must not be a training
-    /// flag the user named, and must not be given for another key too.
+    /// Each input with its tensor (a sparse input's three), which must
+    /// exist, must not be a training flag the user named, and must not be
+    /// given for another key too.
     fn resolve_inputs(
         &self,
         model: &Model,
         inputs: Vec<InputSpec>,
-    ) -> Result<Vec<(InputSpec, TensorRef)>, PassError> {
+    ) -> Result<Vec<ResolvedInput>, PassError> {
         let ops = OpSignatures::of(model);
         let graph = &model.graph;
         let mut keys_by_tensor: HashMap<TensorRef, String> = HashMap::new();
         let mut resolved = Vec::with_capacity(inputs.len());
         for spec in inputs {
             let used_as = format!("input {:?}", spec.key);
-            let tensor = resolve_existing(model, &ops, &spec.tensor, &used_as)?;
-            let flag = graph.name(tensor.node);
-            if self.training_flags.iter().any(|named| named == flag) {
-                return Err(PassError::FlagAsInput {
-                    flag: flag.into(),
-                    key: spec.key,
-                });
-            }
-            if let Some(first) = keys_by_tensor.insert(tensor, spec.key.clone()) {
-                return Err(PassError::DuplicateInputTensor {
-                    tensor: graph.tensor_name(tensor),
-                    first,
-                    second: spec.key,
-                });
-            }
-            resolved.push((spec, tensor));
+            let mut resolve_one = |name: &str| -> Result<TensorRef, PassError> {
+                let tensor = resolve_existing(model, &ops, name, &used_as)?;
+                let flag = graph.name(tensor.node);
+                if self.training_flags.iter().any(|named| named == flag) {
+                    return Err(PassError::FlagAsInput {
+                        flag: flag.into(),
+                        key: spec.key.clone(),
+                    });
+                }
+                if let Some(first) = keys_by_tensor.insert(tensor, spec.key.clone()) {
+                    return Err(PassError::DuplicateInputTensor {
+                        tensor: graph.tensor_name(tensor),
+                        first,
+                        second: spec.key.clone(),
+                    });
+                }
+                Ok(tensor)
+            };
+            let sparse = match &spec.sparse {
+                None => None,
+                Some(parts) => Some((
+                    resolve_one(&parts.indices)?,
+                    resolve_one(&parts.dense_shape)?,
+                )),
+            };
+            let tensor = resolve_one(&spec.tensor)?;
+            let sparse = sparse.map(|(indices, dense_shape)| SparseTensors {
+                indices,
+                values: tensor,
+                dense_shape,
+            });
+            resolved.push(ResolvedInput {
+                spec,
+                tensor,
+                sparse,
+            });
         }
         Ok(resolved)
     }
@@ -121,13 +143,6 @@ impl Pass for InputsPass {
 
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        if let Some(sparse) = self.inputs.iter().find(|i| i.sparse.is_some()) {
-            return Err(PassError::BadSpec {
-                what: "input",
-                spec: sparse.key.clone(),
-                reason: "sparse inputs are not supported yet".into(),
-            });
-        }
         if self.outputs.is_empty() {
             return Err(PassError::NoOutputs {
                 candidates: output_candidates(&model.graph),
@@ -157,17 +172,46 @@ impl Pass for InputsPass {
     }
 }
 
+/// An input spec with its tensors found in the graph.
+#[derive(Debug, Clone)]
+pub struct ResolvedInput {
+    pub spec: InputSpec,
+    /// The tensor replaced; for a sparse input, its values.
+    pub tensor: TensorRef,
+    /// All three tensors of a sparse input.
+    pub sparse: Option<SparseTensors>,
+}
+
 /// Replaces each input tensor with a placeholder and gives the signature's
 /// inputs, with the batch sizes the training graph fixed (an output with
-/// such a leading dimension gets -1 there, as the inputs do).
+/// such a leading dimension gets -1 there, as the inputs do). A sparse
+/// input gives three (see [`super::sparse_inputs`]).
 fn serving_inputs(
     model: &mut Model,
-    inputs: &[(InputSpec, TensorRef)],
+    inputs: &[ResolvedInput],
     report: &mut PassReport,
 ) -> Result<(BTreeMap<String, TensorSpec>, Vec<i64>), PassError> {
     let mut specs = BTreeMap::new();
     let mut training_batches = Vec::new();
-    for (spec, tensor) in inputs {
+    for ResolvedInput {
+        spec,
+        tensor,
+        sparse,
+    } in inputs
+    {
+        if let Some(sparse) = sparse {
+            for (key, entry) in serve_sparse(model, &spec.key, sparse, report)? {
+                if let Some(first) = specs.insert(key.clone(), entry) {
+                    return Err(PassError::DuplicateKey {
+                        what: "input",
+                        key,
+                        first: first.name,
+                        second: format!("a component of sparse input {:?}", spec.key),
+                    });
+                }
+            }
+            continue;
+        }
         let (dtype, shape) = input_type(model, *tensor, spec)?;
         training_batches.extend(training_batch_size(&model.graph, *tensor));
         let placeholder =
@@ -415,7 +459,7 @@ fn queue_component_shape(graph: &Graph, tensor: TensorRef) -> Option<Vec<i64>> {
 }
 
 /// Puts a `Placeholder` named `key` (or a free variant) where `tensor` was read.
-fn replace_with_placeholder(
+pub(super) fn replace_with_placeholder(
     model: &mut Model,
     tensor: TensorRef,
     key: &str,

@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod method;
 pub mod prune;
 mod report;
+pub mod sparse_inputs;
 pub mod specs;
 pub mod strip;
 pub mod suggest;
