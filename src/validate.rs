@@ -15,10 +15,10 @@ use crate::bundle::BundleReader;
 use crate::error::messages;
 use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
 use crate::ir::{AttrExt, Graph};
-use crate::passes::training_ops::training_category;
-use crate::proto::tensor_info::Encoding;
 use crate::model::method_rules::check_method_rules;
 use crate::model::{Signature, TensorSpec};
+use crate::passes::training_ops::training_category;
+use crate::proto::tensor_info::Encoding;
 use crate::proto::{DataType, MetaGraphDef, SaverDef, SignatureDef, TensorInfo};
 
 /// The outcome of a validation: problems found, and facts worth knowing.

@@ -154,7 +154,7 @@ impl Pass for InputsPass {
         let outputs = self.resolve_outputs(model)?;
         let inputs = self.choose_inputs(&model.graph, &outputs, &flags, &mut report)?;
         let inputs = self.resolve_inputs(model, inputs)?;
-        cx.inputs = inputs.iter().map(|(spec, _)| spec.clone()).collect();
+        cx.inputs = inputs.iter().map(|input| input.spec.clone()).collect();
         let (inputs, training_batches) = serving_inputs(model, &inputs, &mut report)?;
         let outputs = outputs
             .into_iter()

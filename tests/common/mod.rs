@@ -198,3 +198,42 @@ pub fn export_fixture_cli(fixture: &str, out: &Path, extra: &[&str]) -> Output {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     servegraph(&args)
 }
+
+/// Runs `tests/interop/run_saved_model.py` on `export` with `inputs` and
+/// `expected` (`{key: {"dtype", "shape", "values"}}`) and `extra` flags
+/// (`--signature KEY`, `--examples KEY` to feed serialized tf.Examples,
+/// `--omit-feature NAME`) through all three loaders; panics with the
+/// report when one fails, else returns the largest difference seen.
+pub fn judge_tensors(
+    python: &Path,
+    export: &Path,
+    inputs: &serde_json::Value,
+    expected: &serde_json::Value,
+    extra: &[&str],
+    tolerance: f64,
+) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs_file = dir.path().join("inputs.json");
+    let expected_file = dir.path().join("expected.json");
+    std::fs::write(&inputs_file, inputs.to_string()).unwrap();
+    std::fs::write(&expected_file, expected.to_string()).unwrap();
+    let result = Command::new(python)
+        .arg(repo_root().join("tests/interop/run_saved_model.py"))
+        .arg(export)
+        .arg("--inputs")
+        .arg(&inputs_file)
+        .arg("--expected")
+        .arg(&expected_file)
+        .args(["--tolerance", &tolerance.to_string()])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{} {extra:?}: {}\n{}",
+        export.display(),
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    largest_difference(&String::from_utf8_lossy(&result.stdout))
+}

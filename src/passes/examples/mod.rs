@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 pub use feature::{ExamplesError, Feature, FeatureKind, carrier};
 
 use super::inputs::InputSpec;
+use super::sparse_inputs::{SPARSE_SUFFIXES, component_key};
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
 use crate::ir::{DataType, Node, NodeId, TensorRef};
 use crate::model::{DEFAULT_SIGNATURE, Model, Signature, TensorSpec};
@@ -23,9 +24,6 @@ use crate::tensor::{Tensor, Values};
 
 /// The signature input that takes the serialized examples.
 pub const EXAMPLES_INPUT: &str = "examples";
-
-/// The suffixes of the three signature inputs of a sparse input.
-const SPARSE_PARTS: [&str; 3] = ["_indices", "_values", "_dense_shape"];
 
 /// Replaces the signature's input placeholders by a parse of serialized
 /// tf.Examples.
@@ -124,7 +122,7 @@ fn plan(spec: &InputSpec, signature: &Signature, name: &str) -> Result<Planned, 
     };
     if spec.sparse.is_some() {
         let [indices, values, dense_shape] =
-            SPARSE_PARTS.map(|suffix| input(&format!("{}{suffix}", spec.key)));
+            SPARSE_SUFFIXES.map(|suffix| input(&component_key(&spec.key, suffix)));
         let (indices, values, dense_shape) = (indices?, values?, dense_shape?);
         check_sparse_rank(&spec.key, &indices)?;
         let feature = feature(spec, FeatureKind::VarLen, values.dtype, None)?;
