@@ -79,17 +79,12 @@ fn class_names(fixture: &str) -> Vec<String> {
 }
 
 #[test]
-fn examples_feed_float_string_int64_and_cast_int32_inputs() {
-    let Some(python) = python("examples_feed_float_string_int64_and_cast_int32_inputs") else {
+fn examples_feed_every_fixture() {
+    let Some(python) = python("examples_feed_every_fixture") else {
         return;
     };
-    for fixture in [
-        "tiny_mlp",
-        "vocab_lookup",
-        "int64_offsets",
-        "sharded_partitioned",
-        "estimator_wide_deep",
-    ] {
+    for fixture in common::fixture_names() {
+        let fixture = fixture.as_str();
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("model");
         let exported = common::export_fixture_cli(fixture, &out, &["--examples", "-q"]);
@@ -219,45 +214,58 @@ fn classify_serves_the_scores_and_their_labels() {
     judge_classify(&python, &out, "resource_int64", expected, &scores, &labels);
 }
 
-/// A classifier Estimator exported for Classify: scores are the head's
-/// probabilities, labels the fixture's class names.
-fn estimator_classify(python: &Path, fixture: &str) {
+/// Fixtures whose `method` hints name a classify scores output or a
+/// regress output.
+fn hinted_fixtures(hint: &str) -> Vec<String> {
+    let fixtures: Vec<String> = common::fixture_names()
+        .into_iter()
+        .filter(|f| common::fixture_json(f)["method"][hint].is_string())
+        .collect();
+    fixtures
+}
+
+/// A classifier exported for Classify as its `method` hints say: scores
+/// from the hinted output, labels the hinted class names, every other
+/// output (but the trainer's own `classes`) in the predict signature.
+fn hinted_classify(python: &Path, fixture: &str) {
+    let json = common::fixture_json(fixture);
+    let scores_key = json["method"]["scores_output"].as_str().unwrap();
+    let labels = class_names(fixture);
+    let expected = &json["expected_outputs"];
+    let mut outputs = vec![("scores", output_tensor(fixture, scores_key))];
+    let mut predict = json!({"scores": expected[scores_key]});
+    for key in json["outputs"].as_object().unwrap().keys() {
+        if key != scores_key && key != "classes" {
+            outputs.push((key.as_str(), output_tensor(fixture, key)));
+            predict[key] = expected[key].clone();
+        }
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
-    let labels = class_names(fixture);
-    let outputs = [
-        ("scores", output_tensor(fixture, "probabilities")),
-        ("logits", output_tensor(fixture, "logits")),
-        ("class_ids", output_tensor(fixture, "class_ids")),
-    ];
     let names = labels.join(",");
     let flags = ["--method", "classify", "--class-names", &names, "-q"];
     export_with(fixture, &out, &outputs, &flags);
-    let expected = &common::fixture_json(fixture)["expected_outputs"];
-    let scores = expected["probabilities"].clone();
-    let predict = json!({
-        "scores": scores,
-        "logits": expected["logits"],
-        "class_ids": expected["class_ids"],
-    });
+    let scores = expected[scores_key].clone();
     judge_classify(python, &out, fixture, predict, &scores, &labels);
 }
 
 #[test]
-fn classify_serves_estimator_classifiers() {
-    let Some(python) = python("classify_serves_estimator_classifiers") else {
+fn classify_serves_every_hinted_classifier() {
+    let Some(python) = python("classify_serves_every_hinted_classifier") else {
         return;
     };
-    estimator_classify(&python, "estimator_wide_deep");
-    estimator_classify(&python, "estimator_dnn_multiclass");
+    let fixtures = hinted_fixtures("scores_output");
+    assert!(
+        fixtures.iter().any(|f| f == "estimator_wide_deep"),
+        "{fixtures:?}"
+    );
+    for fixture in &fixtures {
+        hinted_classify(&python, fixture);
+    }
 }
 
-#[test]
-fn regress_serves_the_estimator_regressors_predictions() {
-    let Some(python) = python("regress_serves_the_estimator_regressors_predictions") else {
-        return;
-    };
-    let fixture = "estimator_regressor";
+/// A regressor exported for Regress: `outputs` is the hinted output.
+fn hinted_regress(python: &Path, fixture: &str) {
     let json = common::fixture_json(fixture);
     let hint = json["method"]["regress_output"].as_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -271,7 +279,7 @@ fn regress_serves_the_estimator_regressors_predictions() {
         &["--examples", "examples", "--signature", "predict"][..],
     ] {
         let diff = common::judge_tensors(
-            &python,
+            python,
             &out,
             &json["test_inputs"],
             &expected,
@@ -279,5 +287,20 @@ fn regress_serves_the_estimator_regressors_predictions() {
             tolerance,
         );
         eprintln!("{fixture} regress {extra:?}: max abs diff {diff:e}");
+    }
+}
+
+#[test]
+fn regress_serves_every_hinted_regressor() {
+    let Some(python) = python("regress_serves_every_hinted_regressor") else {
+        return;
+    };
+    let fixtures = hinted_fixtures("regress_output");
+    assert!(
+        fixtures.iter().any(|f| f == "estimator_regressor"),
+        "{fixtures:?}"
+    );
+    for fixture in &fixtures {
+        hinted_regress(&python, fixture);
     }
 }
