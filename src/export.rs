@@ -332,7 +332,8 @@ pub fn export_serving_model(
     let variants = variant_reports(ran.placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, ran.frozen.as_ref(), &mut written);
-    let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
+    let assets: Vec<PathBuf> = model.assets.iter().map(|a| a.source.clone()).collect();
+    let left_behind = left_behind_or_warning(&located, &dropped, &assets, &mut written);
     let storage = storage_report(constants, written.storage.take());
     let total_bytes = written.total_bytes();
     timings.record(Stage::Total, started.elapsed());
@@ -629,13 +630,14 @@ fn dropped_or_warning(
 fn left_behind_or_warning(
     located: &Source,
     dropped: &[DroppedVariable],
+    assets: &[PathBuf],
     written: &mut WriteReport,
 ) -> Option<LeftBehind> {
     let Source::Checkpoint { prefix, meta } = located else {
         return None;
     };
     let dropped_bytes = dropped.iter().map(|v| v.bytes).sum();
-    left_behind::left_behind(prefix, meta, dropped_bytes)
+    left_behind::left_behind(prefix, meta, dropped_bytes, assets)
         .map_err(|e| {
             let dir = directory_of(prefix);
             let warning = format!("could not list {}: {e}", dir.display());

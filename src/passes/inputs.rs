@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::feature_names::feature_inputs;
 use super::sparse_inputs::{SparseTensors, serve_sparse};
 pub use super::specs::{InputSpec, OutputSpec};
 use super::suggest::close_names;
@@ -76,7 +77,14 @@ impl InputsPass {
             return Err(PassError::NoInputs);
         }
         for spec in &detected {
-            report.note(format!("input {:?} chosen: {}", spec.key, spec.tensor));
+            let tensors = match &spec.sparse {
+                Some(parts) => format!(
+                    "{},{},{} (a SparseTensor)",
+                    parts.indices, spec.tensor, parts.dense_shape
+                ),
+                None => spec.tensor.clone(),
+            };
+            report.note(format!("input {:?} chosen: {tensors}", spec.key));
         }
         Ok(detected)
     }
@@ -286,10 +294,11 @@ fn resolve_existing(
     Ok(tensor)
 }
 
-/// Tensors that look like what a user wants to serve: the logits feeding a
-/// loss, and softmax / sigmoid / argmax outputs.
+/// Tensors that look like what a user wants to serve: an Estimator head's
+/// predictions as `KEY=TENSOR` (see [`super::head_outputs`]), the logits
+/// feeding a loss, and softmax / sigmoid / argmax outputs.
 pub fn output_candidates(graph: &Graph) -> Vec<String> {
-    let mut candidates = Vec::new();
+    let mut candidates = super::head_outputs::head_candidates(graph);
     for id in graph.node_ids() {
         let op = graph.op(id);
         let is_loss = op.contains("CrossEntropyWithLogits");
@@ -305,14 +314,19 @@ pub fn output_candidates(graph: &Graph) -> Vec<String> {
             candidates.push(format!("{}:0", graph.name(id)));
         }
     }
+    // One entry per tensor: a head's `KEY=TENSOR` comes first and wins.
     let mut seen = HashSet::new();
-    candidates.retain(|c| seen.insert(c.clone()));
+    candidates
+        .retain(|c| seen.insert(c.split_once('=').map_or(c.as_str(), |(_, t)| t).to_string()));
     candidates.truncate(10);
     candidates
 }
 
-/// The input-boundary tensors that `outputs` depend on, through data edges.
-/// Training flags are not inputs: the training-conds pass makes them constant.
+/// The input-boundary tensors that `outputs` depend on, through data edges,
+/// each keyed by the feature it carries when the feature columns reading it
+/// say (a SparseTensor's components as one sparse input; see
+/// [`super::feature_names`]). Training flags are not inputs: the
+/// training-conds pass makes them constant.
 fn detect_inputs(
     graph: &Graph,
     outputs: impl Iterator<Item = NodeId>,
@@ -320,13 +334,20 @@ fn detect_inputs(
 ) -> Vec<InputSpec> {
     let boundary = input_boundary(graph, outputs, flags);
     let single = boundary.len() == 1;
-    let mut keys: HashSet<String> = HashSet::new();
+    let features = feature_inputs(graph, &boundary);
+    // Named features take their keys first, so a fallback key never takes one.
+    let mut keys: HashSet<String> = features.iter().filter_map(|f| f.name.clone()).collect();
     boundary
         .into_iter()
+        .zip(features)
         .enumerate()
-        .map(|(i, tensor)| InputSpec {
-            key: unused_key(&mut keys, detected_key(graph, tensor, i, single)),
-            tensor: graph.tensor_name(tensor),
+        .map(|(i, (tensor, feature))| InputSpec {
+            key: match feature.name {
+                Some(name) => name,
+                None => unused_key(&mut keys, detected_key(graph, tensor, i, single)),
+            },
+            tensor: feature.tensor,
+            sparse: feature.sparse,
             ..InputSpec::default()
         })
         .collect()

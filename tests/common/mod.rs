@@ -119,6 +119,22 @@ pub fn fixture_options(name: &str) -> servegraph::ExportOptions {
     }
 }
 
+/// The signature entries a fixture input or output declares, with their
+/// shapes: one, or for a sparse input (`"sparse": true`, shape = its dense
+/// shape) its three components `KEY_indices` `[-1, rank]`, `KEY_values`
+/// `[-1]` and `KEY_dense_shape` `[rank]`.
+pub fn signature_shapes(key: &str, spec: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    if spec["sparse"] != true {
+        return vec![(key.to_string(), spec["shape"].clone())];
+    }
+    let rank = spec["shape"].as_array().expect("a dense shape").len();
+    vec![
+        (format!("{key}_indices"), serde_json::json!([-1, rank])),
+        (format!("{key}_values"), serde_json::json!([-1])),
+        (format!("{key}_dense_shape"), serde_json::json!([rank])),
+    ]
+}
+
 /// Loads `export` under the comma-separated `tags` with `loaders` (`tf2`,
 /// `tf1`, `capi`) and compares its predictions with the fixture's own.
 pub fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &str) {
