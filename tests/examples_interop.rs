@@ -30,13 +30,29 @@ fn output_tensor(fixture: &str, key: &str) -> String {
         .to_string()
 }
 
-/// Exports `fixture` with its own `--input`s, these `--output`s and `extra` flags.
-fn export_with(fixture: &str, out: &Path, outputs: &[(&str, String)], extra: &[&str]) -> Output {
+/// Where an export's inputs come from.
+#[derive(Clone, Copy)]
+enum Inputs {
+    /// The fixture's own `--input`s.
+    Named,
+    /// None given: detected (an Estimator's are named after its features).
+    Detected,
+}
+
+/// Exports `fixture` with `inputs`, these `--output`s and `extra` flags.
+fn export_with(
+    fixture: &str,
+    out: &Path,
+    inputs: Inputs,
+    outputs: &[(&str, String)],
+    extra: &[&str],
+) -> Output {
     let json = common::fixture_json(fixture);
     let source = common::testdata(&format!("fixtures/{fixture}"));
     let mut args: Vec<String> = vec!["export".into(), common::path_str(&source).into()];
     args.push(common::path_str(out).into());
-    for (key, spec) in json["inputs"].as_object().unwrap() {
+    let named = json["inputs"].as_object().unwrap();
+    for (key, spec) in named.iter().filter(|_| matches!(inputs, Inputs::Named)) {
         args.push("--input".into());
         args.push(format!("{key}={}", spec["tensor"].as_str().unwrap()));
     }
@@ -206,8 +222,8 @@ fn classify_serves_the_scores_and_their_labels() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
     let flags = ["--method", "classify", "--class-names", "a,b,c", "-q"];
-    let exported = common::export_fixture_cli("resource_int64", &out, &flags);
-    assert!(exported.status.success(), "{}", common::stderr(&exported));
+    let outputs = ["scores", "class_id"].map(|key| (key, output_tensor("resource_int64", key)));
+    export_with("resource_int64", &out, Inputs::Named, &outputs, &flags);
     let expected = common::fixture_json("resource_int64")["expected_outputs"].clone();
     let labels = ["a", "b", "c"].map(String::from);
     let scores = expected["scores"].clone();
@@ -224,9 +240,11 @@ fn hinted_fixtures(hint: &str) -> Vec<String> {
     fixtures
 }
 
-/// A classifier exported for Classify as its `method` hints say: scores
-/// from the hinted output, labels the hinted class names, every other
-/// output (but the trainer's own `classes`) in the predict signature.
+/// A classifier exported for Classify as its `method` hints say, its inputs
+/// detected: scores from the hinted output, labels the hinted class names,
+/// every other output (but the trainer's own `classes`) in the predict
+/// signature. The examples carry the features under the fixture's input
+/// keys, so the detected inputs must be named after them.
 fn hinted_classify(python: &Path, fixture: &str) {
     let json = common::fixture_json(fixture);
     let scores_key = json["method"]["scores_output"].as_str().unwrap();
@@ -244,7 +262,7 @@ fn hinted_classify(python: &Path, fixture: &str) {
     let out = dir.path().join("model");
     let names = labels.join(",");
     let flags = ["--method", "classify", "--class-names", &names, "-q"];
-    export_with(fixture, &out, &outputs, &flags);
+    export_with(fixture, &out, Inputs::Detected, &outputs, &flags);
     let scores = expected[scores_key].clone();
     judge_classify(python, &out, fixture, predict, &scores, &labels);
 }
@@ -264,14 +282,21 @@ fn classify_serves_every_hinted_classifier() {
     }
 }
 
-/// A regressor exported for Regress: `outputs` is the hinted output.
+/// A regressor exported for Regress, its inputs detected (named after its
+/// features): `outputs` is the hinted output.
 fn hinted_regress(python: &Path, fixture: &str) {
     let json = common::fixture_json(fixture);
     let hint = json["method"]["regress_output"].as_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
     let outputs = [("outputs", output_tensor(fixture, hint))];
-    export_with(fixture, &out, &outputs, &["--method", "regress", "-q"]);
+    export_with(
+        fixture,
+        &out,
+        Inputs::Detected,
+        &outputs,
+        &["--method", "regress", "-q"],
+    );
     let expected = json!({"outputs": json["expected_outputs"][hint]});
     let tolerance = fixture_tolerance(fixture);
     for extra in [
