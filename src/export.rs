@@ -18,6 +18,7 @@ pub use variant::{Variant, VariantError};
 use crate::bundle::BundleReader;
 use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
+use crate::model::method_rules::CLASSIFY_CLASSES;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::devices::ClearDevicesPass;
 use crate::passes::examples::Feature;
@@ -176,7 +177,11 @@ impl ExportOptions {
             examples: self.examples,
             class_names: self.class_names.as_deref(),
             signature_name: &self.signature_name,
-            output_keys: self.outputs.iter().map(|o| o.key.as_str()).collect(),
+            classes_output: self
+                .outputs
+                .iter()
+                .find(|o| o.key == CLASSIFY_CLASSES)
+                .map(|o| o.tensor.as_str()),
             defaults: self
                 .inputs
                 .iter()

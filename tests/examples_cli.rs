@@ -120,7 +120,10 @@ fn class_names_of_the_wrong_length_and_a_wide_regression_are_refused() {
         "resource_int64",
         &["--method", "classify", "--class-names", "a,b"],
     );
-    assert_names(&message, &["2 names", "scores:0", "3 columns"]);
+    assert_names(
+        &message,
+        &["2 class names", "scores:0", "3 columns", "--class-names"],
+    );
     let message = refused(
         "tiny_mlp",
         &[
@@ -138,7 +141,15 @@ fn class_names_of_the_wrong_length_and_a_wide_regression_are_refused() {
 #[test]
 fn flag_combinations_that_make_no_sense_are_refused() {
     let message = refused("resource_int64", &["--class-names", "a,b,c"]);
-    assert_names(&message, &["--class-names", "predict"]);
+    assert_names(
+        &message,
+        &[
+            "class names",
+            "the method is predict",
+            "--class-names",
+            "--method classify",
+        ],
+    );
     let message = refused(
         "resource_int64",
         &["--method", "classify", "--signature", "predict"],
@@ -155,7 +166,7 @@ fn flag_combinations_that_make_no_sense_are_refused() {
             "classes=class_id:0",
         ],
     );
-    assert_names(&message, &["--output classes"]);
+    assert_names(&message, &["class_id:0", "--output classes"]);
     let message = refused("tiny_mlp", &["--method", "rank"]);
     assert_names(&message, &["predict, classify or regress"]);
 }
@@ -186,7 +197,7 @@ fn a_default_needs_examples_and_a_feature_needs_a_known_shape() {
     let message = export("features=IteratorGetNext:0:shape=-1,-1", &["--examples"]);
     assert_names(
         &message,
-        &["\"features\"", "[?, ?]", "--input features=TENSOR:shape="],
+        &["\"features\"", "[?, ?]", "hint: give the input's shape"],
     );
     let message = export("features=IteratorGetNext:0:default=1,2", &["--examples"]);
     assert_names(&message, &["\"features\"", "4 values", "gives 2"]);

@@ -197,6 +197,47 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         Error::Size(SizeError::OverBudget { .. }) => {
             Some("add a flag that fits, or raise --max-size")
         }
+        Error::Pass(PassError::Examples(error)) => examples_hint(error),
+        Error::Pass(PassError::Method(error)) => method_hint(error),
+        _ => None,
+    }
+}
+
+/// The flag that answers an `--examples` error.
+fn examples_hint(error: &servegraph::passes::examples::ExamplesError) -> Option<&'static str> {
+    use servegraph::passes::examples::ExamplesError;
+    match error {
+        ExamplesError::UnknownShape { .. } => {
+            Some("give the input's shape with --input KEY=TENSOR:shape=-1,D1,...")
+        }
+        ExamplesError::BadDefault { .. } | ExamplesError::DefaultCount { .. } => {
+            Some("fix the value of --input KEY=TENSOR:default=V")
+        }
+        _ => None,
+    }
+}
+
+/// The flag that answers a `--method` error.
+fn method_hint(error: &servegraph::passes::method::MethodError) -> Option<&'static str> {
+    use servegraph::passes::method::MethodError;
+    match error {
+        MethodError::NoScores { .. } => Some("name the scores with --output scores=TENSOR"),
+        MethodError::NoRegressOutput { .. } => {
+            Some("name the regression output with --output outputs=TENSOR")
+        }
+        MethodError::ClassesNotLabels { .. } => {
+            Some("leave out --output classes and name the labels with --class-names")
+        }
+        MethodError::ClassNamesLength { .. } | MethodError::UnknownClassCount { .. } => {
+            Some("give one --class-names name per score column")
+        }
+        MethodError::ClassNamesWithoutClassify { .. } => {
+            Some("--class-names goes with --method classify")
+        }
+        MethodError::LabelsTwice { .. } => Some("drop --class-names or --output classes"),
+        MethodError::PredictKeyTaken { .. } => Some("choose another --signature"),
+        MethodError::DefaultWithoutExamples { .. } => Some("add --examples"),
+        MethodError::WarmupNeedsPredict { .. } => Some("drop --warmup, or use --method predict"),
         _ => None,
     }
 }

@@ -97,7 +97,7 @@ pub enum MethodError {
     )]
     ScoresNotAMatrix { tensor: String, shape: Vec<i64> },
     #[error(
-        "output \"classes\" ({tensor}) is {dtype} {shape}, not string [batch, {width}]: TensorFlow Serving's Classify reads the label of score column c at classes[i, c], so a class id or argmax tensor does not serve (TensorFlow Serving answers \"{SERVING_RANK_MESSAGE}\" or \"{SERVING_WIDTH_MESSAGE}\"); leave out --output classes and name the labels with --class-names"
+        "output \"classes\" ({tensor}) is {dtype} {shape}, not string [batch, {width}]: TensorFlow Serving's Classify reads the label of score column c at classes[i, c], so a class id or argmax tensor does not serve (TensorFlow Serving answers \"{SERVING_RANK_MESSAGE}\" or \"{SERVING_WIDTH_MESSAGE}\"); the labels must be named instead"
     )]
     ClassesNotLabels {
         tensor: String,
@@ -105,17 +105,17 @@ pub enum MethodError {
         shape: String,
         width: String,
     },
-    #[error("--class-names gives {given} names but scores ({tensor}) has {expected} columns")]
+    #[error("{given} class names are given but scores ({tensor}) has {expected} columns")]
     ClassNamesLength {
         tensor: String,
         given: usize,
         expected: i64,
     },
     #[error(
-        "the number of classes is unknown: scores ({tensor}) has shape {shape}; name the classes with --class-names"
+        "the number of classes is unknown: scores ({tensor}) has shape {shape}; the classes must be named"
     )]
     UnknownClassCount { tensor: String, shape: String },
-    #[error("class name {name:?} is given twice in --class-names")]
+    #[error("class name {name:?} is given twice")]
     DuplicateClassName { name: String },
     #[error(
         "output \"outputs\" ({tensor}) has shape {}: regress serves one value per example, [batch] or [batch, 1] (TensorFlow Serving's Regress answers otherwise \"Expected output Tensor shape to be either [batch_size] or [batch_size, 1]\")",
@@ -129,8 +129,22 @@ pub enum MethodError {
     },
     #[error("signature {signature:?} does not read serialized tf.Examples (input \"examples\")")]
     NoExamplesInput { signature: String },
-    #[error("{0}")]
-    Flags(String),
+    #[error("class names label a classify signature; the method is {method}")]
+    ClassNamesWithoutClassify { method: ServingMethod },
+    #[error(
+        "the class labels are given twice, as names and as output \"classes\" ({tensor}); keep one"
+    )]
+    LabelsTwice { tensor: String },
+    #[error(
+        "a {method} export keeps its predict signature under key \"predict\"; the served signature needs another key"
+    )]
+    PredictKeyTaken { method: ServingMethod },
+    #[error(
+        "input {key:?} gives a default value, which only a feature parsed from tf.Examples takes"
+    )]
+    DefaultWithoutExamples { key: String },
+    #[error("warm-up requests are predict requests, which a {method} signature does not answer")]
+    WarmupNeedsPredict { method: ServingMethod },
     #[error(transparent)]
     Rule(Box<MethodRuleError>),
 }
@@ -148,7 +162,8 @@ pub struct MethodFlags<'a> {
     pub examples: bool,
     pub class_names: Option<&'a [String]>,
     pub signature_name: &'a str,
-    pub output_keys: Vec<&'a str>,
+    /// The tensor given as output `classes`, if any.
+    pub classes_output: Option<&'a str>,
     /// Keys of inputs that give `:default=`.
     pub defaults: Vec<&'a str>,
     pub warmup: bool,
@@ -156,34 +171,23 @@ pub struct MethodFlags<'a> {
 
 impl MethodFlags<'_> {
     pub fn check(&self) -> Result<(), MethodError> {
-        let refuse = |text: String| Err(MethodError::Flags(text));
-        if self.class_names.is_some() && self.method != ServingMethod::Classify {
-            return refuse(format!(
-                "--class-names labels a classify signature; the method is {}",
-                self.method
-            ));
+        let method = self.method;
+        if self.class_names.is_some() && method != ServingMethod::Classify {
+            return Err(MethodError::ClassNamesWithoutClassify { method });
         }
-        if self.class_names.is_some() && self.output_keys.contains(&CLASSIFY_CLASSES) {
-            return refuse(
-                "--class-names and --output classes=... both give the labels; keep one".into(),
-            );
+        if let Some(tensor) = self.classes_output.filter(|_| self.class_names.is_some()) {
+            let tensor = tensor.into();
+            return Err(MethodError::LabelsTwice { tensor });
         }
-        if self.method.needs_examples() && self.signature_name == PREDICT_SIGNATURE {
-            return refuse(format!(
-                "--method {} keeps the predict signature under key \"predict\"; serve it under another --signature",
-                self.method
-            ));
+        if method.needs_examples() && self.signature_name == PREDICT_SIGNATURE {
+            return Err(MethodError::PredictKeyTaken { method });
         }
         if let Some(key) = self.defaults.first().filter(|_| !self.parses_examples()) {
-            return refuse(format!(
-                "input {key:?} gives a :default=, which only a parsed tf.Example feature takes; add --examples"
-            ));
+            let key = key.to_string();
+            return Err(MethodError::DefaultWithoutExamples { key });
         }
-        if self.warmup && self.method.needs_examples() {
-            return refuse(format!(
-                "--warmup writes predict requests, which a {} signature does not answer",
-                self.method
-            ));
+        if self.warmup && method.needs_examples() {
+            return Err(MethodError::WarmupNeedsPredict { method });
         }
         Ok(())
     }

@@ -88,7 +88,7 @@ pub enum ExamplesError {
     )]
     NoCarrier { key: String, dtype: String },
     #[error(
-        "feature {key:?} has serving shape {shape}: a fixed-length feature needs every dimension but the batch known; give it with --input {key}=TENSOR:shape=-1,D1,..."
+        "feature {key:?} has serving shape {shape}: a fixed-length feature needs every dimension but the batch known; the input's shape must be given"
     )]
     UnknownShape { key: String, shape: String },
     #[error("default {value:?} of feature {key:?} is not a {dtype}: {reason}")]

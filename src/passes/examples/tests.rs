@@ -99,10 +99,7 @@ fn an_unknown_per_example_shape_names_the_input_and_the_fix() {
         matches!(&err, PassError::Examples(ExamplesError::UnknownShape { key, .. }) if key == "ids"),
         "{err}"
     );
-    assert!(
-        err.to_string().contains("--input ids=TENSOR:shape="),
-        "{err}"
-    );
+    assert!(err.to_string().contains("shape must be given"), "{err}");
     let mut model = two_inputs(None);
     let err = parse(&mut model, &["x=x", "ids=ids"], &["y=out:0"]).unwrap_err();
     assert!(err.to_string().contains("shape unknown"), "{err}");
