@@ -301,17 +301,8 @@ impl Pass for MethodPass {
             ServingMethod::Classify => self.classify(model, &mut predict, &mut report)?,
             _ => self.regress(&predict)?,
         };
-        for signature in [
-            (&self.signature_name, &served),
-            (&PREDICT_SIGNATURE.into(), &predict),
-        ] {
-            if let Some(broken) = check_method_rules(signature.0, signature.1)
-                .into_iter()
-                .next()
-            {
-                return Err(MethodError::from(broken).into());
-            }
-        }
+        first_broken_rule(&self.signature_name, &served)?;
+        first_broken_rule(PREDICT_SIGNATURE, &predict)?;
         report.note(format!(
             "signature {:?} is {}; {PREDICT_SIGNATURE:?} keeps every output",
             self.signature_name, served.method_name
@@ -319,6 +310,14 @@ impl Pass for MethodPass {
         model.signatures.insert(PREDICT_SIGNATURE.into(), predict);
         model.signatures.insert(self.signature_name.clone(), served);
         Ok(report)
+    }
+}
+
+/// The first rule of its method `signature` breaks, as an error.
+fn first_broken_rule(key: &str, signature: &Signature) -> Result<(), MethodError> {
+    match check_method_rules(key, signature).into_iter().next() {
+        Some(broken) => Err(broken.into()),
+        None => Ok(()),
     }
 }
 
