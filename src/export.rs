@@ -21,10 +21,13 @@ use crate::error::Error;
 use crate::explain::{
     EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationOptions, ExplanationReport,
 };
+use crate::model::method_rules::CLASSIFY_CLASSES;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::devices::ClearDevicesPass;
+use crate::passes::examples::Feature;
 use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_variables};
 use crate::passes::inputs::{InputSpec, OutputSpec};
+use crate::passes::method::{MethodFlags, ServingMethod};
 use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
 use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport, StoredWeights};
@@ -99,6 +102,15 @@ pub struct ExportOptions {
     /// `saved_model.pb`, derived from the served signature, with these
     /// choices (see [`crate::explain`]). Default: none.
     pub explanation: Option<ExplanationOptions>,
+    /// Serve serialized tf.Examples: one string input `examples` parsed
+    /// into the inputs. Default: false (the inputs are fed as tensors).
+    pub examples: bool,
+    /// The TensorFlow Serving API the served signature answers; classify
+    /// and regress imply `examples`. Default: predict.
+    pub method: ServingMethod,
+    /// The labels of a classify signature's score columns. Default: none
+    /// (`"0"` … `"N-1"`).
+    pub class_names: Option<Vec<String>>,
 }
 
 impl Default for ExportOptions {
@@ -122,6 +134,9 @@ impl Default for ExportOptions {
             freeze: None,
             storage: StorageOptions::default(),
             explanation: None,
+            examples: false,
+            method: ServingMethod::Predict,
+            class_names: None,
         }
     }
 }
@@ -156,7 +171,34 @@ impl ExportOptions {
             signature_name: self.signature_name.clone(),
             training_flags: self.training_flags.clone(),
             keep_devices: self.keep_devices,
+            examples: self.examples,
+            method: self.method,
+            class_names: self.class_names.clone(),
         }
+    }
+
+    /// The method flags checked together: an error for combinations that
+    /// make no sense.
+    fn check_method_flags(&self) -> Result<(), PassError> {
+        let flags = MethodFlags {
+            method: self.method,
+            examples: self.examples,
+            class_names: self.class_names.as_deref(),
+            signature_name: &self.signature_name,
+            classes_output: self
+                .outputs
+                .iter()
+                .find(|o| o.key == CLASSIFY_CLASSES)
+                .map(|o| o.tensor.as_str()),
+            defaults: self
+                .inputs
+                .iter()
+                .filter(|i| i.default.is_some())
+                .map(|i| i.key.as_str())
+                .collect(),
+            warmup: self.warmup.is_some(),
+        };
+        Ok(flags.check()?)
     }
 
     fn write_options(&self) -> WriteOptions {
@@ -216,6 +258,9 @@ pub struct ExportReport {
     pub storage: Option<StorageReport>,
     /// The `explanation_metadata.json` written, if asked for.
     pub explanation: Option<ExplanationReport>,
+    /// The tf.Example features the served signature parses; `None`
+    /// without `examples` (or classify / regress).
+    pub examples: Option<Vec<Feature>>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -266,6 +311,7 @@ pub fn export_serving_model(
 ) -> Result<ExportReport, Error> {
     let started = Instant::now();
     variant::check_distinct(&options.tags, &options.variants)?;
+    options.check_method_flags()?;
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
@@ -302,7 +348,8 @@ pub fn export_serving_model(
     let variants = variant_reports(ran.placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, ran.frozen.as_ref(), &mut written);
-    let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
+    let assets: Vec<PathBuf> = model.assets.iter().map(|a| a.source.clone()).collect();
+    let left_behind = left_behind_or_warning(&located, &dropped, &assets, &mut written);
     let storage = storage_report(constants, written.storage.take());
     let total_bytes = written.total_bytes();
     timings.record(Stage::Total, started.elapsed());
@@ -329,6 +376,7 @@ pub fn export_serving_model(
         warmup,
         storage,
         explanation,
+        examples: ran.examples,
     })
 }
 
@@ -482,6 +530,8 @@ struct Ran {
     passes: Vec<PassReport>,
     placed: Option<Model>,
     frozen: Option<FreezeReport>,
+    /// The features parsed from tf.Examples, if the examples pass ran.
+    examples: Option<Vec<Feature>>,
 }
 
 /// Runs the serving pipeline once, then freezes when asked. With variants,
@@ -502,6 +552,7 @@ fn run_passes(
             passes,
             placed: None,
             frozen,
+            examples: cx.example_features.take(),
         });
     }
     let placing = ServingSpec {
@@ -520,6 +571,7 @@ fn run_passes(
         passes,
         placed: Some(placed),
         frozen,
+        examples: cx.example_features.take(),
     })
 }
 
@@ -627,13 +679,14 @@ fn dropped_or_warning(
 fn left_behind_or_warning(
     located: &Source,
     dropped: &[DroppedVariable],
+    assets: &[PathBuf],
     written: &mut WriteReport,
 ) -> Option<LeftBehind> {
     let Source::Checkpoint { prefix, meta } = located else {
         return None;
     };
     let dropped_bytes = dropped.iter().map(|v| v.bytes).sum();
-    left_behind::left_behind(prefix, meta, dropped_bytes)
+    left_behind::left_behind(prefix, meta, dropped_bytes, assets)
         .map_err(|e| {
             let dir = directory_of(prefix);
             let warning = format!("could not list {}: {e}", dir.display());

@@ -12,6 +12,7 @@ use servegraph::explain::{BaselineSpec, ExplanationOptions};
 use servegraph::export::{Detail, Variant};
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
+use servegraph::passes::method::ServingMethod;
 use servegraph::size::ByteSize;
 use servegraph::storage::{StorageOptions, WEIGHTS_MIN_ELEMENTS, WeightPrecision};
 use servegraph::write::atomic::Overwrite;
@@ -69,7 +70,9 @@ struct ExportArgs {
     source: PathBuf,
     /// The SavedModel directory to write.
     out_dir: PathBuf,
-    /// KEY=TENSOR[:shape=D0,D1,...]: this tensor becomes placeholder KEY (batch dimension -1).
+    /// KEY=TENSOR[:shape=D0,D1,...][:default=V]: this tensor becomes placeholder KEY (batch
+    /// dimension -1); KEY=INDICES,VALUES,DENSE_SHAPE for a SparseTensor. With --examples, KEY
+    /// is a tf.Example feature, optional when :default= gives its value.
     #[arg(long = "input", value_name = "KEY=TENSOR")]
     inputs: Vec<String>,
     /// KEY=TENSOR: a signature output.
@@ -148,6 +151,22 @@ struct ExportArgs {
     /// cast back to int64 after the read.
     #[arg(long)]
     narrow_int64: bool,
+    /// Serve serialized tf.Example protos: one string input `examples`, parsed into the
+    /// inputs (each a feature named by its key).
+    #[arg(long)]
+    examples: bool,
+    /// The TensorFlow Serving API of the served signature: predict, classify (outputs
+    /// `scores` and `classes`) or regress (output `outputs`); classify and regress read
+    /// tf.Examples (input `inputs`) and keep a `predict` signature beside.
+    #[arg(
+        long,
+        value_name = "predict|classify|regress",
+        default_value = "predict"
+    )]
+    method: ServingMethod,
+    /// The labels of the classify scores' columns, in order (default "0" ... "N-1").
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    class_names: Option<Vec<String>>,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -202,6 +221,47 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         Error::Explain(ExplainError::NoNumericOutput { .. }) => {
             Some("serve a floating-point output (scores, probabilities, logits) with --output")
         }
+        Error::Pass(PassError::Examples(error)) => examples_hint(error),
+        Error::Pass(PassError::Method(error)) => method_hint(error),
+        _ => None,
+    }
+}
+
+/// The flag that answers an `--examples` error.
+fn examples_hint(error: &servegraph::passes::examples::ExamplesError) -> Option<&'static str> {
+    use servegraph::passes::examples::ExamplesError;
+    match error {
+        ExamplesError::UnknownShape { .. } => {
+            Some("give the input's shape with --input KEY=TENSOR:shape=-1,D1,...")
+        }
+        ExamplesError::BadDefault { .. } | ExamplesError::DefaultCount { .. } => {
+            Some("fix the value of --input KEY=TENSOR:default=V")
+        }
+        _ => None,
+    }
+}
+
+/// The flag that answers a `--method` error.
+fn method_hint(error: &servegraph::passes::method::MethodError) -> Option<&'static str> {
+    use servegraph::passes::method::MethodError;
+    match error {
+        MethodError::NoScores { .. } => Some("name the scores with --output scores=TENSOR"),
+        MethodError::NoRegressOutput { .. } => {
+            Some("name the regression output with --output outputs=TENSOR")
+        }
+        MethodError::ClassesNotLabels { .. } => {
+            Some("leave out --output classes and name the labels with --class-names")
+        }
+        MethodError::ClassNamesLength { .. } | MethodError::UnknownClassCount { .. } => {
+            Some("give one --class-names name per score column")
+        }
+        MethodError::ClassNamesWithoutClassify { .. } => {
+            Some("--class-names goes with --method classify")
+        }
+        MethodError::LabelsTwice { .. } => Some("drop --class-names or --output classes"),
+        MethodError::PredictKeyTaken { .. } => Some("choose another --signature"),
+        MethodError::DefaultWithoutExamples { .. } => Some("add --examples"),
+        MethodError::WarmupNeedsPredict { .. } => Some("drop --warmup, or use --method predict"),
         _ => None,
     }
 }
@@ -319,6 +379,9 @@ impl ExportArgs {
                 .explanation_metadata
                 .then(|| explanation_options(&self.baselines, self.explain_output))
                 .transpose()?,
+            examples: self.examples,
+            method: self.method,
+            class_names: self.class_names,
             storage: StorageOptions {
                 weights: self.weights,
                 min_elements: self.weights_min_size,

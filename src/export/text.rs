@@ -10,6 +10,7 @@ use crate::explain::{ExplainedInput, ExplanationReport, Modality};
 use crate::inspect::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
+use crate::passes::examples::Feature;
 use crate::passes::freeze::FreezeReport;
 use crate::storage::{ConvertedTensor, StorageReport};
 use crate::typing::dtype_name;
@@ -63,6 +64,9 @@ impl Display for ReportText<'_> {
         }
         for (key, signature) in &report.signatures {
             write_signature(f, key, signature)?;
+        }
+        if let Some(features) = &report.examples {
+            write_examples(f, features)?;
         }
         for variant in &report.variants {
             write_variant(f, variant)?;
@@ -336,6 +340,15 @@ fn write_signature(f: &mut Formatter<'_>, key: &str, signature: &Signature) -> f
             let dtype = dtype_name(t.dtype as i32);
             writeln!(f, "  {direction} {name}: {} {dtype} {shape}", t.name)?;
         }
+    }
+    Ok(())
+}
+
+/// The tf.Example features parsed, one a line.
+fn write_examples(f: &mut Formatter<'_>, features: &[Feature]) -> fmt::Result {
+    writeln!(f, "tf.Example features ({}):", features.len())?;
+    for feature in features {
+        writeln!(f, "  {feature}")?;
     }
     Ok(())
 }
