@@ -334,7 +334,8 @@ pub fn export_serving_model(
     let constants = convert_constant_storage(&mut model, ran.placed.as_mut(), &options.storage)?;
     timings.time(Stage::Check, || check_model(&model))?;
     let (mut write_options, warmup) = write_options_with_warmup(warmup, &model, options)?;
-    let explanation = add_explanation_metadata(&mut write_options, &model, options)?;
+    let explanation =
+        add_explanation_metadata(&mut write_options, &model, ran.examples.as_deref(), options)?;
     let meta_graphs = meta_graphs(&model, ran.placed.as_ref(), options);
     let (mut written, projected) = write_within_budget(
         &meta_graphs,
@@ -503,20 +504,26 @@ fn write_options_with_warmup(
     Ok((write, Some(report)))
 }
 
-/// Adds `explanation_metadata.json`, built from the served signature, to
+/// Adds `explanation_metadata.json`, built from the served signature (its
+/// parsed features when it takes serialized tf.Examples), to
 /// the files written beside `saved_model.pb` when `options` ask for it;
 /// its report. A baseline or output that does not fit the signature fails
 /// here, before anything is written.
 fn add_explanation_metadata(
     write: &mut WriteOptions,
     model: &Model,
+    features: Option<&[Feature]>,
     options: &ExportOptions,
 ) -> Result<Option<ExplanationReport>, Error> {
     let Some(explanation) = &options.explanation else {
         return Ok(None);
     };
-    let metadata =
-        ExplanationMetadata::of_signature(&model.signatures, &options.signature_name, explanation)?;
+    let metadata = ExplanationMetadata::of_served(
+        &model.signatures,
+        &options.signature_name,
+        features,
+        explanation,
+    )?;
     let file = metadata.to_file()?;
     let report = metadata.report(file.len() as u64);
     write

@@ -390,3 +390,59 @@ fn frozen_and_narrowed_exports_name_their_own_tensors() {
         }
     }
 }
+
+#[test]
+fn with_examples_the_inputs_are_the_parsed_features() {
+    let fixture = "estimator_wide_deep";
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let mut flags = explanation_flags(fixture);
+    flags.push("--examples".into());
+    let report = export_with(fixture, &out, &flags);
+    let metadata = read_metadata(&out);
+    let model = servegraph::read::read_model(&out, None, &[]).unwrap();
+    let features = report["examples"].as_array().expect("the feature spec");
+    let inputs = metadata["inputs"].as_object().expect("inputs");
+    let feature_keys: BTreeSet<&str> = features
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys(&metadata["inputs"]),
+        feature_keys,
+        "one input per feature"
+    );
+    assert!(
+        !inputs.contains_key("examples"),
+        "a serialized proto has no attribution"
+    );
+    let mut var_len = 0;
+    for feature in features {
+        let key = feature["key"].as_str().unwrap();
+        let input = &inputs[key];
+        let name = input["input_tensor_name"].as_str().unwrap();
+        assert_eq!(name, feature["tensor"], "{key}");
+        assert_eq!(graph_dtype(&model, name), feature["dtype"], "{key}");
+        let tensor = model.graph.tensor(name).unwrap();
+        let parse = match model.graph.op(tensor.node) {
+            "Cast" => model.graph.data_input(tensor.node, 0).unwrap().node,
+            _ => tensor.node,
+        };
+        assert_eq!(model.graph.op(parse), "ParseExampleV2", "{key}: {name}");
+        if feature["kind"] == "var_len" {
+            var_len += 1;
+            for field in ["indices_tensor_name", "dense_shape_tensor_name"] {
+                let part = input[field]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{key}: {field}"));
+                assert_eq!(graph_dtype(&model, part), "int64", "{key} {field}");
+            }
+        } else {
+            assert!(input.get("indices_tensor_name").is_none(), "{key}");
+        }
+    }
+    assert!(
+        var_len > 0,
+        "the fixture has a sparse feature: {features:?}"
+    );
+}

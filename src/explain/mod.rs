@@ -30,6 +30,7 @@ pub use error::ExplainError;
 
 use crate::ir::DataType;
 use crate::model::{Signature, TensorSpec};
+use crate::passes::examples::Feature;
 use crate::typing::dtype_name;
 
 /// The file's name, beside `saved_model.pb`.
@@ -99,6 +100,13 @@ pub struct InputMetadata {
     pub input_baselines: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modality: Option<Modality>,
+    /// A sparse input's indices (`node:port`); its values are
+    /// `input_tensor_name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indices_tensor_name: Option<String>,
+    /// A sparse input's dense shape (`node:port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dense_shape_tensor_name: Option<String>,
 }
 
 /// The explained output.
@@ -134,16 +142,44 @@ impl ExplanationMetadata {
         name: &str,
         options: &ExplanationOptions,
     ) -> Result<ExplanationMetadata, ExplainError> {
-        let signature = signatures
+        ExplanationMetadata::of_served(signatures, name, None, options)
+    }
+
+    /// [`ExplanationMetadata::of_signature`] of a signature that takes
+    /// serialized tf.Examples: the services attribute to tensors the
+    /// model computes with, never to a serialized proto, so each input is
+    /// a parsed feature (by its key, a var-len one with its indices and
+    /// dense shape); the outputs are the signature's.
+    pub fn of_served(
+        signatures: &BTreeMap<String, Signature>,
+        name: &str,
+        features: Option<&[Feature]>,
+        options: &ExplanationOptions,
+    ) -> Result<ExplanationMetadata, ExplainError> {
+        let served = signatures
             .get(name)
             .ok_or_else(|| ExplainError::NoSignature {
                 signature: name.into(),
             })?;
+        let parsed = features.map(|features| Signature {
+            method_name: served.method_name.clone(),
+            inputs: features.iter().map(feature_input).collect(),
+            outputs: served.outputs.clone(),
+        });
+        let signature = parsed.as_ref().unwrap_or(served);
         let mut inputs: BTreeMap<String, InputMetadata> = signature
             .inputs
             .iter()
             .map(|(key, input)| (key.clone(), input_metadata(input)))
             .collect();
+        for feature in features.unwrap_or_default() {
+            if let (Some(input), Some(sparse)) =
+                (inputs.get_mut(&feature.key), &feature.sparse_tensors)
+            {
+                input.indices_tensor_name = Some(tensor_name(&sparse.indices));
+                input.dense_shape_tensor_name = Some(tensor_name(&sparse.dense_shape));
+            }
+        }
         for spec in &options.baselines {
             add_baseline(&mut inputs, signature, name, spec)?;
         }
@@ -188,7 +224,24 @@ fn input_metadata(input: &TensorSpec) -> InputMetadata {
         input_tensor_name: tensor_name(&input.name),
         input_baselines: Vec::new(),
         modality: Modality::of(input),
+        indices_tensor_name: None,
+        dense_shape_tensor_name: None,
     }
+}
+
+/// A parsed feature as an input: its tensor, batched; a var-len
+/// feature's values are one list per batch.
+fn feature_input(feature: &Feature) -> (String, TensorSpec) {
+    let shape = match &feature.shape {
+        Some(dims) => std::iter::once(-1).chain(dims.iter().copied()).collect(),
+        None => vec![-1],
+    };
+    let spec = TensorSpec {
+        name: feature.tensor.clone(),
+        dtype: feature.dtype,
+        shape: Some(shape),
+    };
+    (feature.key.clone(), spec)
 }
 
 /// `node:port`, the form the services look tensors up by (`node` alone

@@ -45,6 +45,21 @@ pub struct Feature {
     /// The value of an example that lacks the feature, as given; `None`:
     /// the feature is required (a var-len feature is simply empty).
     pub default: Option<String>,
+    /// The parsed tensor the graph reads (`node:port`, after the `Cast`
+    /// when there is one); a var-len feature's values. Empty until the
+    /// parse is in the graph.
+    pub tensor: String,
+    /// A var-len feature's parsed indices and dense shape; `None` for a
+    /// fixed-length one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparse_tensors: Option<SparseTensorNames>,
+}
+
+/// The parsed indices and dense shape of a var-len feature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SparseTensorNames {
+    pub indices: String,
+    pub dense_shape: String,
 }
 
 fn serialize_dtype<S: Serializer>(dtype: &DataType, serializer: S) -> Result<S::Ok, S::Error> {
@@ -273,6 +288,8 @@ mod tests {
             carrier_dtype: carrier(dtype).unwrap(),
             shape: Some(vec![2]),
             default: None,
+            tensor: String::new(),
+            sparse_tensors: None,
         }
     }
 

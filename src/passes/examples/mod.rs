@@ -13,7 +13,7 @@ mod feature;
 
 use std::collections::BTreeMap;
 
-pub use feature::{ExamplesError, Feature, FeatureKind, carrier};
+pub use feature::{ExamplesError, Feature, FeatureKind, SparseTensorNames, carrier};
 
 use super::inputs::InputSpec;
 use super::sparse_inputs::{SPARSE_SUFFIXES, component_key};
@@ -76,7 +76,7 @@ impl Pass for ExamplesPass {
         let mut report = PassReport::default();
         let examples = add_examples_input(model, &mut report)?;
         let parse = ParseNode::add(model, examples, &planned, &mut report)?;
-        parse.rewire_features(model, &planned, &mut report)?;
+        parse.rewire_features(model, &mut planned, &mut report)?;
         let inputs = examples_inputs(model, examples);
         if let Some(signature) = model.signatures.get_mut(&self.signature_name) {
             signature.inputs = inputs;
@@ -159,6 +159,8 @@ fn feature(
         carrier_dtype,
         shape,
         default: spec.default.clone(),
+        tensor: String::new(),
+        sparse_tensors: None,
     })
 }
 
@@ -257,13 +259,13 @@ impl ParseNode {
     fn rewire_features(
         &self,
         model: &mut Model,
-        planned: &[Planned],
+        planned: &mut [Planned],
         report: &mut PassReport,
     ) -> Result<(), PassError> {
         let n = self.sparse;
         let (mut sparse_index, mut dense_index) = (0, 0);
         for planned in planned {
-            let feature = &planned.feature;
+            let feature = &mut planned.feature;
             match &planned.replaces {
                 Replaced::Sparse {
                     indices,
@@ -276,12 +278,18 @@ impl ParseNode {
                     self.rewire(model, indices, self.output(j), feature, report)?;
                     self.rewire(model, values, parsed_values, feature, report)?;
                     self.rewire(model, dense_shape, self.output(2 * n + j), feature, report)?;
+                    feature.tensor = model.graph.tensor_name(parsed_values);
+                    feature.sparse_tensors = Some(SparseTensorNames {
+                        indices: model.graph.tensor_name(self.output(j)),
+                        dense_shape: model.graph.tensor_name(self.output(2 * n + j)),
+                    });
                 }
                 Replaced::Dense(placeholder) => {
                     let port = 3 * n + dense_index;
                     dense_index += 1;
                     let parsed = self.cast(model, feature, port, report)?;
                     self.rewire(model, placeholder, parsed, feature, report)?;
+                    feature.tensor = model.graph.tensor_name(parsed);
                 }
             }
         }
