@@ -125,10 +125,29 @@ def dataset_input_fn(features, labels, batch, repeat):
     return input_fn
 
 
+def standardized(key, mean, scale):
+    """A numeric column scaled in the graph, as census examples do, so the
+    model's activations stay within a few units."""
+    return fc.numeric_column(key, normalizer_fn=lambda x: (x - mean) / scale)
+
+
+def age_column():
+    return standardized("age", 45.0, 15.0)
+
+
+def age_boundaries(ages):
+    """Bucket boundaries at these ages, on the standardized age."""
+    return [(a - 45.0) / 15.0 for a in ages]
+
+
+def hours_column():
+    return standardized("hours_per_week", 40.0, 15.0)
+
+
 def wide_deep_columns():
-    age = fc.numeric_column("age")
-    hours = fc.numeric_column("hours_per_week")
-    age_buckets = fc.bucketized_column(age, boundaries=[25, 35, 45, 55, 65])
+    age = age_column()
+    hours = hours_column()
+    age_buckets = fc.bucketized_column(age, boundaries=age_boundaries([25, 35, 45, 55, 65]))
     education = fc.categorical_column_with_vocabulary_list("education", EDUCATION)
     occupation = fc.categorical_column_with_vocabulary_file("occupation", "occupations.txt", default_value=0)
     country = fc.categorical_column_with_hash_bucket("native_country", hash_bucket_size=20)
@@ -328,9 +347,9 @@ def estimator_regressor():
         "education": np.array(EDUCATION, dtype=object)[rng.randint(0, len(EDUCATION), size=n)].astype(bytes),
     }
     labels = (features["hours_per_week"] * 0.02 + (features["age"] > 40) * 0.5).astype(np.float32)
-    age = fc.numeric_column("age")
+    age = age_column()
     columns = [
-        age, fc.numeric_column("hours_per_week"), fc.bucketized_column(age, boundaries=[30, 45, 60]),
+        age, hours_column(), fc.bucketized_column(age, boundaries=age_boundaries([30, 45, 60])),
         fc.indicator_column(fc.categorical_column_with_vocabulary_list("education", EDUCATION)),
     ]
     estimator = tf.estimator.DNNRegressor(
@@ -360,7 +379,7 @@ def estimator_dnn_multiclass():
     }
     labels = np.array(classes, dtype=object)[np.digitize(features["hours_per_week"], [30, 50])].astype(bytes)
     columns = [
-        fc.numeric_column("hours_per_week"),
+        hours_column(),
         fc.embedding_column(fc.categorical_column_with_vocabulary_list("occupation", OCCUPATIONS), dimension=2),
     ]
     estimator = tf.estimator.DNNClassifier(

@@ -9,7 +9,7 @@ use crate::ir::{Graph, NodeId};
 use crate::model::{Asset, Model};
 
 /// The assets the source declares whose nodes are kept, then the vocabulary
-/// files of `initializers` that read one, each file under a name of its own.
+/// files of `initializers` that read one, each under a file name of its own.
 pub(super) fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> {
     let graph = &model.graph;
     let mut assets: Vec<Asset> = model
@@ -25,16 +25,11 @@ pub(super) fn find_assets(model: &Model, initializers: &[NodeId]) -> Vec<Asset> 
         if assets.iter().any(|a| a.node == node) {
             continue;
         }
+        let filename = unused_filename(&assets, &base_name(&path));
         let source = if path.is_absolute() {
-            path.clone()
+            path
         } else {
-            model.base_dir.join(&path)
-        };
-        // Tables built twice from one file (an Estimator's linear and DNN
-        // parts each build their own) share one copy in `assets/`.
-        let filename = match assets.iter().find(|a| a.source == source) {
-            Some(same) => same.filename.clone(),
-            None => unused_filename(&assets, &base_name(&path)),
+            model.base_dir.join(path)
         };
         assets.push(Asset {
             node,

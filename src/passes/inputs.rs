@@ -335,15 +335,18 @@ fn detect_inputs(
     let boundary = input_boundary(graph, outputs, flags);
     let single = boundary.len() == 1;
     let features = feature_inputs(graph, &boundary);
-    // Named features take their keys first, so a fallback key never takes one.
+    // Named features take their keys first, so a fallback key never takes
+    // one; a name two tensors derive gets a suffix the second time.
     let mut keys: HashSet<String> = features.iter().filter_map(|f| f.name.clone()).collect();
+    let mut named: HashSet<String> = HashSet::new();
     boundary
         .into_iter()
         .zip(features)
         .enumerate()
         .map(|(i, (tensor, feature))| InputSpec {
             key: match feature.name {
-                Some(name) => name,
+                Some(name) if named.insert(name.clone()) => name,
+                Some(name) => unused_key(&mut keys, name),
                 None => unused_key(&mut keys, detected_key(graph, tensor, i, single)),
             },
             tensor: feature.tensor,
@@ -666,6 +669,45 @@ mod tests {
                 if used_as == "output \"k\"" && tensor == "out:5"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn detected_inputs_take_their_feature_names_and_stay_unique() {
+        let mut it = node("IteratorGetNext", "IteratorGetNext", &[]);
+        it.set_attr_list_type(
+            "output_types",
+            &[
+                DataType::DtFloat,
+                DataType::DtFloat,
+                DataType::DtFloat,
+                DataType::DtFloat,
+            ],
+        );
+        let layer = "dnn/input_layer";
+        let reader = |name: String, port: usize| {
+            node(&name, "ExpandDims", &[&format!("IteratorGetNext:{port}")])
+                .with_type("T", DataType::DtFloat)
+        };
+        let mut nodes = vec![
+            it,
+            reader(format!("{layer}/age/ExpandDims"), 0),
+            reader(format!("{layer}/age_bucketized/ExpandDims"), 0),
+            // A second tensor whose column also derives from `age`.
+            reader(format!("{layer}/age_embedding/ExpandDims"), 1),
+            reader("plain".into(), 2),
+            reader("other".into(), 3),
+        ];
+        let sum_inputs = [
+            format!("{layer}/age/ExpandDims"),
+            format!("{layer}/age_bucketized/ExpandDims"),
+            format!("{layer}/age_embedding/ExpandDims"),
+            "plain".to_string(),
+            "other".to_string(),
+        ];
+        let sum_inputs: Vec<&str> = sum_inputs.iter().map(String::as_str).collect();
+        nodes.push(node("out", "AddN", &sum_inputs).with_type("T", DataType::DtFloat));
+        let keys = run_inputs(&mut model(nodes), &[], &["y=out:0"], &[]).unwrap();
+        assert_eq!(keys, ["age", "age_1", "input_2", "input_3"]);
     }
 
     #[test]
