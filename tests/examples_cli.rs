@@ -54,12 +54,16 @@ fn the_report_prints_the_feature_spec_and_json_gives_it_as_data() {
     assert_eq!(
         features[0],
         serde_json::json!({"key": "age", "kind": "fixed", "dtype": "float32",
-            "carrier_dtype": "float32", "shape": [], "default": null})
+            "carrier_dtype": "float32", "shape": [], "default": null,
+            "tensor": "ParseExample/ParseExampleV2:3"})
     );
     assert_eq!(
         features[5],
         serde_json::json!({"key": "tags", "kind": "var_len", "dtype": "string",
-            "carrier_dtype": "string", "shape": null, "default": null})
+            "carrier_dtype": "string", "shape": null, "default": null,
+            "tensor": "ParseExample/ParseExampleV2:1",
+            "sparse_tensors": {"indices": "ParseExample/ParseExampleV2:0",
+                "dense_shape": "ParseExample/ParseExampleV2:2"}})
     );
     let signature = &report["signatures"]["serving_default"];
     assert_eq!(signature["inputs"]["examples"]["dtype"], "string");
