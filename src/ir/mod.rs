@@ -23,6 +23,7 @@ pub mod constants;
 mod convert;
 mod error;
 mod graph;
+pub mod inline;
 mod input_name;
 mod library;
 mod print;
