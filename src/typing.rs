@@ -104,6 +104,21 @@ pub fn output_arg_port(def: &OpDef, attrs: &Attrs, arg_name: &str, index: usize)
     None
 }
 
+/// The output argument and index of `port`: the inverse of
+/// [`output_arg_port`], for writing `node:arg:index` back.
+pub fn output_arg_at<'d>(def: &'d OpDef, attrs: &Attrs, port: usize) -> Option<(&'d str, usize)> {
+    let mut first = 0u64;
+    for arg in &def.output_arg {
+        let count = arg_output_count(def, arg, attrs).ok()?;
+        let index = (port as u64).checked_sub(first).filter(|&i| i < count);
+        if let Some(index) = index {
+            return Some((arg.name.as_str(), usize::try_from(index).ok()?));
+        }
+        first = first.saturating_add(count);
+    }
+    None
+}
+
 /// Outputs of one output arg.
 fn arg_output_count(def: &OpDef, arg: &ArgDef, attrs: &Attrs) -> Result<u64, OutputCountError> {
     let unresolved = |attr: &str, expected| OutputCountError::Unresolved {
@@ -469,5 +484,7 @@ mod tests {
         assert_eq!(port("flag", 0), Some(4));
         assert_eq!(port("output", 2), None);
         assert_eq!(port("nothing", 0), None);
+        assert_eq!(output_arg_at(&def, &attrs, 3), Some(("list", 1)));
+        assert_eq!(output_arg_at(&def, &attrs, 5), None);
     }
 }

@@ -36,23 +36,23 @@ pub enum BodySource {
 
 /// One body node to add.
 #[derive(Debug, Clone)]
-struct PlannedNode {
+pub(super) struct PlannedNode {
     /// The node, named as in the body; renamed when added.
-    node: Node,
-    data: Vec<BodySource>,
-    control: Vec<usize>,
+    pub(super) node: Node,
+    pub(super) data: Vec<BodySource>,
+    pub(super) control: Vec<usize>,
 }
 
 /// A function body checked and resolved, ready to add at one call.
 #[derive(Debug, Clone)]
 pub struct InlinePlan {
-    function: String,
-    arg_count: usize,
-    nodes: Vec<PlannedNode>,
+    pub(super) function: String,
+    pub(super) arg_count: usize,
+    pub(super) nodes: Vec<PlannedNode>,
     /// The function's outputs, in output-arg order.
-    outputs: Vec<BodySource>,
+    pub(super) outputs: Vec<BodySource>,
     /// Body nodes that must run for the call to count as done (`control_ret`).
-    control_outputs: Vec<usize>,
+    pub(super) control_outputs: Vec<usize>,
 }
 
 /// What inlining added.
@@ -90,6 +90,24 @@ pub fn plan_inline(
     call: &str,
     function: &FunctionDef,
     instantiation: &BTreeMap<String, AttrValue>,
+    port_of: &PortOf<'_>,
+) -> Result<InlinePlan, IrError> {
+    plan(call, function, Some(instantiation), port_of)
+}
+
+/// [`plan_inline`] for editing the body itself, not a call of it: attr
+/// placeholders stay placeholders.
+pub(super) fn plan_body(
+    function: &FunctionDef,
+    port_of: &PortOf<'_>,
+) -> Result<InlinePlan, IrError> {
+    plan("", function, None, port_of)
+}
+
+fn plan(
+    call: &str,
+    function: &FunctionDef,
+    instantiation: Option<&BTreeMap<String, AttrValue>>,
     port_of: &PortOf<'_>,
 ) -> Result<InlinePlan, IrError> {
     let signature = function.signature.clone().unwrap_or_default();
@@ -177,14 +195,16 @@ impl Resolver<'_> {
     fn plan_node(
         &self,
         def: &NodeDef,
-        instantiation: &BTreeMap<String, AttrValue>,
+        instantiation: Option<&BTreeMap<String, AttrValue>>,
     ) -> Result<PlannedNode, String> {
         let mut node = Node::new(def.name.clone(), def.op.clone());
         node.device = def.device.clone();
         node.attrs = def.attr.clone();
         node.debug_info = def.experimental_debug_info.clone();
         node.full_type = def.experimental_type.clone();
-        substitute_placeholders(&mut node.attrs, instantiation)?;
+        if let Some(instantiation) = instantiation {
+            substitute_placeholders(&mut node.attrs, instantiation)?;
+        }
         let mut data = Vec::new();
         let mut control = Vec::new();
         for input in &def.input {

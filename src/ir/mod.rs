@@ -22,6 +22,7 @@ mod attrs;
 pub mod constants;
 mod convert;
 mod error;
+pub mod function_body;
 mod graph;
 pub mod inline;
 mod input_name;

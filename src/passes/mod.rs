@@ -12,6 +12,8 @@ pub mod devices;
 pub mod dropout;
 mod error;
 pub mod freeze;
+pub mod function_bodies;
+pub mod functional_conds;
 pub mod inputs;
 pub mod metadata;
 pub mod prune;
@@ -86,6 +88,7 @@ impl Pipeline {
         pipeline.push(batch_norm::BatchNormPass);
         pipeline.push(strip::DebugOpsPass);
         pipeline.push(prune::PrunePass);
+        pipeline.push(function_bodies::FunctionBodiesPass);
         pipeline.push(strip::VerifyServingPass);
         pipeline.push(metadata::MetadataPass);
         if !spec.keep_devices {
