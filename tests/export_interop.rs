@@ -164,6 +164,7 @@ fixture_tests!(
     bn_train_only,
     cnn_dataset_bn,
     int64_offsets,
+    keras_graph_bn_dropout,
     mlp_queue,
     resource_int64,
     rnn_while,
