@@ -692,6 +692,47 @@ def keras_graph_bn_dropout(out):
     )
 
 
+def keras_conv_model():
+    inputs = tf.keras.Input(shape=(8, 8, 1), name="images")
+    x = tf.keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="bn")(x)
+    x = tf.keras.layers.ReLU(name="relu")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = tf.keras.layers.Dropout(0.25, seed=9, name="dropout")(x)
+    outputs = tf.keras.layers.Dense(2, name="logits")(x)
+    return tf.keras.Model(inputs, outputs)
+
+
+@fixture
+def keras_graph_conv_dataset(out):
+    """tf_keras in TF1 graph mode: Conv2D + fused BatchNormalization (FusedBatchNormV3 inside If branches) + Dropout, fitted from a tf.data dataset, logits from_logits loss, legacy Adam, an accuracy metric, saved by a tf.compat.v1 Saver on the Keras session."""
+    rng = np.random.RandomState(5)
+    images = rng.rand(32, 8, 8, 1).astype(np.float32)
+    labels = (images.mean(axis=(1, 2, 3)) > 0.5).astype(np.int64)
+    test = {"images": rng.rand(3, 8, 8, 1).astype(np.float32)}
+    with keras_graph_mode():
+        graph = seeded_graph()
+        with graph.as_default():
+            sess = session(graph)
+            v1.keras.backend.set_session(sess)
+            dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8).repeat()
+            model = keras_conv_model()
+            model.compile(
+                optimizer=tf.keras.optimizers.legacy.Adam(0.01),
+                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+            model.fit(dataset, epochs=2, steps_per_epoch=4, verbose=0)
+            save(v1.keras.backend.get_session(), v1.train.Saver(), 8)
+            expected = {"logits": model.predict(test["images"], verbose=0)}
+            inputs = {"images": spec(model.inputs[0], [-1, 8, 8, 1])}
+            outputs = {"logits": spec(model.outputs[0], [-1, 2])}
+            sess.close()
+    write_fixture(
+        "keras_graph_conv_dataset", keras_graph_conv_dataset.__doc__, 8,
+        inputs, outputs, [], test, expected,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(FIXTURES))

@@ -165,6 +165,7 @@ fixture_tests!(
     cnn_dataset_bn,
     int64_offsets,
     keras_graph_bn_dropout,
+    keras_graph_conv_dataset,
     mlp_queue,
     resource_int64,
     rnn_while,

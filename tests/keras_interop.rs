@@ -10,17 +10,26 @@ use std::path::Path;
 use prost::Message;
 use servegraph::proto::{MetaGraphDef, SavedModel};
 
-const FIXTURE: &str = "keras_graph_bn_dropout";
+/// What one Keras fixture's export must show.
+struct Expected {
+    fixture: &'static str,
+    /// The Keras `Input`: signature key and tensor.
+    input: (&'static str, &'static str),
+    /// The learning-phase conds the outputs need, folded.
+    folded: &'static [&'static str],
+    /// Every key of the export's `variables/`: the model's weights only.
+    variables: &'static [&'static str],
+}
 
 /// Exports the fixture naming only its output: the input is detected.
-fn export(out: &Path) -> servegraph::ExportReport {
-    let source = common::testdata("fixtures").join(FIXTURE);
+fn export(fixture: &str, out: &Path) -> servegraph::ExportReport {
+    let source = common::testdata("fixtures").join(fixture);
     let options = servegraph::ExportOptions {
         inputs: Vec::new(),
-        ..common::fixture_options(FIXTURE)
+        ..common::fixture_options(fixture)
     };
     servegraph::export_serving_model(&source, out, &options)
-        .unwrap_or_else(|e| panic!("export of {FIXTURE} failed: {e}"))
+        .unwrap_or_else(|e| panic!("export of {fixture} failed: {e}"))
 }
 
 fn meta_graph(out: &Path) -> MetaGraphDef {
@@ -41,11 +50,11 @@ fn all_ops(meta: &MetaGraphDef) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn learning_phase_conds_are_folded_and_no_training_state_is_kept() {
+fn check(expected: &Expected) {
+    let name = expected.fixture;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("export");
-    let report = export(&out);
+    let report = export(name, &out);
 
     // The Keras Input placeholder is the detected input.
     let signature = &report.signatures["serving_default"];
@@ -54,25 +63,22 @@ fn learning_phase_conds_are_folded_and_no_training_state_is_kept() {
         .iter()
         .map(|(k, v)| (k, v.name.as_str()))
         .collect();
-    assert_eq!(inputs, [(&"features".to_string(), "features:0")]);
+    let (key, tensor) = expected.input;
+    assert_eq!(inputs, [(&key.to_string(), tensor)], "{name}");
 
-    // Three learning-phase conds in the serving path (two batch-norm
-    // statistics, one dropout) folded onto their else branch.
+    // The learning-phase conds in the serving path folded onto their else branch.
     let conds = report
         .passes
         .iter()
         .find(|p| p.pass == "training-conds")
         .unwrap();
-    assert_eq!(
-        conds.removed["folded-cond"],
-        ["bn/cond", "bn/cond_1", "dropout/cond"]
-    );
+    assert_eq!(conds.removed["folded-cond"], expected.folded, "{name}");
     let folds: Vec<&String> = conds
         .notes
         .iter()
         .filter(|n| n.contains("folded onto its else branch"))
         .collect();
-    assert_eq!(folds.len(), 3, "{:?}", conds.notes);
+    assert_eq!(folds.len(), expected.folded.len(), "{:?}", conds.notes);
 
     let meta = meta_graph(&out);
     let ops = all_ops(&meta);
@@ -94,24 +100,22 @@ fn learning_phase_conds_are_folded_and_no_training_state_is_kept() {
     let reader = servegraph::bundle::BundleReader::open(out.join("variables/variables")).unwrap();
     let mut keys = reader.names();
     keys.sort();
-    assert_eq!(
-        keys,
-        [
-            "bn/beta",
-            "bn/gamma",
-            "bn/moving_mean",
-            "bn/moving_variance",
-            "hidden/bias",
-            "hidden/kernel",
-            "probabilities/bias",
-            "probabilities/kernel"
-        ]
-    );
+    assert_eq!(keys, expected.variables, "{name}");
     let dropped: Vec<&str> = report.dropped.iter().map(|d| d.key.as_str()).collect();
-    for key in ["training/Adam/iter", "training/Adam/hidden/kernel/m"] {
+    // The optimizer's step, hyperparameters and both slots of every trained weight.
+    let trained = expected.variables.iter().filter(|v| !v.contains("moving_"));
+    let slots = trained.flat_map(|v| {
+        [
+            format!("training/Adam/{v}/m"),
+            format!("training/Adam/{v}/v"),
+        ]
+    });
+    let hyper = ["iter", "beta_1", "beta_2", "decay", "learning_rate"]
+        .map(|h| format!("training/Adam/{h}"));
+    for key in slots.chain(hyper) {
         assert!(
-            dropped.contains(&key),
-            "{key} not reported dropped: {dropped:?}"
+            dropped.contains(&key.as_str()),
+            "{name}: {key} not reported dropped: {dropped:?}"
         );
     }
     for node in &graph.node {
@@ -122,11 +126,49 @@ fn learning_phase_conds_are_folded_and_no_training_state_is_kept() {
         );
     }
 
-    let Some(python) = common::tensorflow_python("keras_interop") else {
+    let Some(python) = common::tensorflow_python(&format!("keras_interop::{name}")) else {
         return;
     };
-    let difference = common::judge_within(&python, &out, FIXTURE, "serve", "tf2,tf1,capi", 1e-5);
-    eprintln!(
-        "{FIXTURE}: largest difference from model.predict over three loaders: {difference:e}"
-    );
+    let difference = common::judge_within(&python, &out, name, "serve", "tf2,tf1,capi", 1e-5);
+    eprintln!("{name}: largest difference from model.predict over three loaders: {difference:e}");
+}
+
+#[test]
+fn dense_batch_norm_dropout_model() {
+    check(&Expected {
+        fixture: "keras_graph_bn_dropout",
+        input: ("features", "features:0"),
+        // Two batch-norm statistics and the dropout.
+        folded: &["bn/cond", "bn/cond_1", "dropout/cond"],
+        variables: &[
+            "bn/beta",
+            "bn/gamma",
+            "bn/moving_mean",
+            "bn/moving_variance",
+            "hidden/bias",
+            "hidden/kernel",
+            "probabilities/bias",
+            "probabilities/kernel",
+        ],
+    });
+}
+
+#[test]
+fn conv_fused_batch_norm_model_fitted_from_a_dataset() {
+    check(&Expected {
+        fixture: "keras_graph_conv_dataset",
+        input: ("images", "images:0"),
+        // The fused batch norm (FusedBatchNormV3 in both branches) and the dropout.
+        folded: &["bn/cond", "dropout/cond"],
+        variables: &[
+            "bn/beta",
+            "bn/gamma",
+            "bn/moving_mean",
+            "bn/moving_variance",
+            "conv/bias",
+            "conv/kernel",
+            "logits/bias",
+            "logits/kernel",
+        ],
+    });
 }

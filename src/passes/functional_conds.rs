@@ -12,8 +12,8 @@
 //! Only conds a signature output depends on are folded (the others, such as
 //! the gradient conds of training, are pruned anyway). Inlined bodies may
 //! hold conds of their own; folding repeats, at most
-//! [`MAX_INLINE_ROUNDS`] times. Conds whose predicate is not constant are
-//! left alone.
+//! [`MAX_INLINE_ROUNDS`] times and adding at most [`MAX_INLINED_NODES`]
+//! nodes. Conds whose predicate is not constant are left alone.
 
 use std::collections::HashMap;
 
@@ -28,6 +28,10 @@ use crate::proto::{FunctionDef, NameAttrList, TensorProto};
 
 /// How many times folding may find conds inside freshly inlined bodies.
 pub const MAX_INLINE_ROUNDS: usize = 32;
+
+/// How many nodes folding may add in all: branches that each hold several
+/// conds of themselves would otherwise double the graph every round.
+pub const MAX_INLINED_NODES: usize = 1 << 20;
 
 /// A scalar known at export time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +60,25 @@ struct Fold {
 /// Folds every functional cond with a constant predicate that a signature
 /// output needs, reporting each (node, branch taken, nodes inlined).
 pub fn fold_functional_conds(model: &mut Model, report: &mut PassReport) -> Result<(), PassError> {
+    let mut inlined = 0;
     for _ in 0..MAX_INLINE_ROUNDS {
         let folds = foldable_conds(model)?;
         if folds.is_empty() {
             return Ok(());
         }
         for fold in folds {
-            inline_branch(model, fold, report)?;
+            let call = model.graph.name(fold.call).to_string();
+            let function = fold.branch.name.clone();
+            inlined += inline_branch(model, fold, report)?;
+            if inlined > MAX_INLINED_NODES {
+                let reason = format!("folding conds would inline over {MAX_INLINED_NODES} nodes");
+                return Err(IrError::Inline {
+                    call,
+                    function,
+                    reason,
+                }
+                .into());
+            }
         }
     }
     if !foldable_conds(model)?.is_empty() {
@@ -126,8 +142,13 @@ fn chosen_branch(graph: &Graph, id: NodeId, known: &HashMap<TensorRef, Scalar>) 
     })
 }
 
-/// Replaces `fold.call` by the body of its chosen branch.
-fn inline_branch(model: &mut Model, fold: Fold, report: &mut PassReport) -> Result<(), PassError> {
+/// Replaces `fold.call` by the body of its chosen branch; returns how many
+/// nodes were added.
+fn inline_branch(
+    model: &mut Model,
+    fold: Fold,
+    report: &mut PassReport,
+) -> Result<usize, PassError> {
     let call_name = model.graph.name(fold.call).to_string();
     let op = model.graph.op(fold.call).to_string();
     let function = library_function(&model.graph, &call_name, &fold.branch.name)?;
@@ -160,6 +181,7 @@ fn inline_branch(model: &mut Model, fold: Fold, report: &mut PassReport) -> Resu
         report.removed(Removal::FoldedCond, node.name());
     }
     let unread = drop_unread(model, &inlined.nodes, report);
+    list_inlined_ops(model, &inlined.nodes);
     let kept: Vec<String> = inlined
         .nodes
         .iter()
@@ -177,7 +199,21 @@ fn inline_branch(model: &mut Model, fold: Fold, report: &mut PassReport) -> Resu
         fold.branch.name,
     ));
     report.added.extend(kept);
-    Ok(())
+    Ok(inlined.nodes.len())
+}
+
+/// Ops that lived only inside library functions are missing from the
+/// training graph's op list, which becomes the export's `stripped_op_list`:
+/// each gets TensorFlow's registry entry for it (name and output arguments).
+fn list_inlined_ops(model: &mut Model, inlined: &[NodeId]) {
+    for &id in inlined.iter().filter(|&&id| model.graph.contains(id)) {
+        let op = model.graph.op(id);
+        if !model.op_defs.contains_key(op)
+            && let Some(def) = crate::ops::tensorflow_op(op)
+        {
+            model.op_defs.insert(op.to_string(), def.clone());
+        }
+    }
 }
 
 /// Removes the inlined nodes nothing reads (branch outputs only the
