@@ -84,6 +84,41 @@ pub fn output_count(def: &OpDef, attrs: &Attrs) -> Result<usize, OutputCountErro
     Ok(total as usize)
 }
 
+/// The port of element `index` of output argument `arg_name` (the
+/// `node:arg_name:index` spelling of function bodies): the sizes of the
+/// arguments before it, plus `index`. `None` when no output argument has
+/// that name or the index is past its end.
+pub fn output_arg_port(def: &OpDef, attrs: &Attrs, arg_name: &str, index: usize) -> Option<usize> {
+    let mut first = 0u64;
+    for arg in &def.output_arg {
+        let count = arg_output_count(def, arg, attrs).ok()?;
+        if arg.name == arg_name {
+            let index = u64::try_from(index).ok().filter(|&i| i < count)?;
+            let port = first.checked_add(index)?;
+            return usize::try_from(port)
+                .ok()
+                .filter(|&p| p < MAX_OUTPUTS_PER_NODE);
+        }
+        first = first.saturating_add(count);
+    }
+    None
+}
+
+/// The output argument and index of `port`: the inverse of
+/// [`output_arg_port`], for writing `node:arg:index` back.
+pub fn output_arg_at<'d>(def: &'d OpDef, attrs: &Attrs, port: usize) -> Option<(&'d str, usize)> {
+    let mut first = 0u64;
+    for arg in &def.output_arg {
+        let count = arg_output_count(def, arg, attrs).ok()?;
+        let index = (port as u64).checked_sub(first).filter(|&i| i < count);
+        if let Some(index) = index {
+            return Some((arg.name.as_str(), usize::try_from(index).ok()?));
+        }
+        first = first.saturating_add(count);
+    }
+    None
+}
+
 /// Outputs of one output arg.
 fn arg_output_count(def: &OpDef, arg: &ArgDef, attrs: &Attrs) -> Result<u64, OutputCountError> {
     let unresolved = |attr: &str, expected| OutputCountError::Unresolved {
@@ -442,5 +477,14 @@ mod tests {
                 None
             ]
         );
+        // Function bodies name these ports `node:arg:index`.
+        let port = |arg: &str, index| output_arg_port(&def, &attrs, arg, index);
+        assert_eq!(port("output", 1), Some(1));
+        assert_eq!(port("list", 0), Some(2));
+        assert_eq!(port("flag", 0), Some(4));
+        assert_eq!(port("output", 2), None);
+        assert_eq!(port("nothing", 0), None);
+        assert_eq!(output_arg_at(&def, &attrs, 3), Some(("list", 1)));
+        assert_eq!(output_arg_at(&def, &attrs, 5), None);
     }
 }

@@ -640,6 +640,99 @@ def tiny_mlp(out):
     )
 
 
+@contextlib.contextmanager
+def keras_graph_mode():
+    """What a tf_keras user running TF1 graph mode has: resource variables and
+    control flow v2 (functional `If` conds), which this script otherwise turns off."""
+    v1.enable_resource_variables()
+    v1.enable_control_flow_v2()
+    tf.keras.backend.clear_session()
+    try:
+        yield
+    finally:
+        tf.keras.backend.clear_session()
+        v1.disable_control_flow_v2()
+        v1.disable_resource_variables()
+
+
+def keras_bn_dropout_model():
+    inputs = tf.keras.Input(shape=(6,), name="features")
+    x = tf.keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="bn")(x)
+    x = tf.keras.layers.Dropout(0.3, seed=5, name="dropout")(x)
+    outputs = tf.keras.layers.Dense(3, activation="softmax", name="probabilities")(x)
+    return tf.keras.Model(inputs, outputs)
+
+
+@fixture
+def keras_graph_bn_dropout(out):
+    """tf_keras in TF1 graph mode: Dense + BatchNormalization + Dropout (functional If learning-phase conds), legacy Adam, an accuracy metric, fitted from numpy, saved by a tf.compat.v1 Saver on the Keras session."""
+    rng = np.random.RandomState(11)
+    features = rng.rand(48, 6).astype(np.float32)
+    labels = (features.sum(axis=1) * 1.3).astype(np.int64) % 3
+    test = {"features": rng.rand(5, 6).astype(np.float32)}
+    with keras_graph_mode():
+        graph = seeded_graph()
+        with graph.as_default():
+            sess = session(graph)
+            v1.keras.backend.set_session(sess)
+            model = keras_bn_dropout_model()
+            model.compile(
+                optimizer=tf.keras.optimizers.legacy.Adam(0.01),
+                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            model.fit(features, labels, epochs=2, batch_size=8, shuffle=False, verbose=0)
+            save(v1.keras.backend.get_session(), v1.train.Saver(), 12)
+            expected = {"probabilities": model.predict(test["features"], verbose=0)}
+            inputs = {"features": spec(model.inputs[0], [-1, 6])}
+            outputs = {"probabilities": spec(model.outputs[0], [-1, 3])}
+            sess.close()
+    write_fixture(
+        "keras_graph_bn_dropout", keras_graph_bn_dropout.__doc__, 12,
+        inputs, outputs, [], test, expected,
+    )
+
+
+def keras_conv_model():
+    inputs = tf.keras.Input(shape=(8, 8, 1), name="images")
+    x = tf.keras.layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="bn")(x)
+    x = tf.keras.layers.ReLU(name="relu")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = tf.keras.layers.Dropout(0.25, seed=9, name="dropout")(x)
+    outputs = tf.keras.layers.Dense(2, name="logits")(x)
+    return tf.keras.Model(inputs, outputs)
+
+
+@fixture
+def keras_graph_conv_dataset(out):
+    """tf_keras in TF1 graph mode: Conv2D + fused BatchNormalization (FusedBatchNormV3 inside If branches) + Dropout, fitted from a tf.data dataset, logits from_logits loss, legacy Adam, an accuracy metric, saved by a tf.compat.v1 Saver on the Keras session."""
+    rng = np.random.RandomState(5)
+    images = rng.rand(32, 8, 8, 1).astype(np.float32)
+    labels = (images.mean(axis=(1, 2, 3)) > 0.5).astype(np.int64)
+    test = {"images": rng.rand(3, 8, 8, 1).astype(np.float32)}
+    with keras_graph_mode():
+        graph = seeded_graph()
+        with graph.as_default():
+            sess = session(graph)
+            v1.keras.backend.set_session(sess)
+            dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8).repeat()
+            model = keras_conv_model()
+            model.compile(
+                optimizer=tf.keras.optimizers.legacy.Adam(0.01),
+                loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"])
+            model.fit(dataset, epochs=2, steps_per_epoch=4, verbose=0)
+            save(v1.keras.backend.get_session(), v1.train.Saver(), 8)
+            expected = {"logits": model.predict(test["images"], verbose=0)}
+            inputs = {"images": spec(model.inputs[0], [-1, 8, 8, 1])}
+            outputs = {"logits": spec(model.outputs[0], [-1, 2])}
+            sess.close()
+    write_fixture(
+        "keras_graph_conv_dataset", keras_graph_conv_dataset.__doc__, 8,
+        inputs, outputs, [], test, expected,
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(FIXTURES))

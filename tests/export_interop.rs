@@ -169,6 +169,8 @@ fixture_tests!(
     estimator_regressor,
     estimator_wide_deep,
     int64_offsets,
+    keras_graph_bn_dropout,
+    keras_graph_conv_dataset,
     mlp_queue,
     resource_int64,
     rnn_while,

@@ -119,58 +119,89 @@ fn meta_graphs() -> Vec<(String, Vec<u8>, MetaGraphDef)> {
         .collect()
 }
 
-#[test]
-fn meta_graphs_reencode_without_losing_a_byte() {
-    for (name, bytes, meta) in meta_graphs() {
-        // prost drops fields a .proto does not declare, so an equal length
-        // proves our .proto files declare every field TensorFlow wrote. The
-        // bytes themselves differ only in map entry order: TensorFlow writes
-        // maps in hash order, we write them sorted (deterministic output).
-        // One more difference: TensorFlow writes a map entry whose key is 0
-        // with that key (`08 00`), prost leaves the default key out; both
-        // decode the same. Functions' `arg_attr` (an Estimator's cond
-        // branches) have such entries.
-        let again = meta.encode_to_vec();
-        let implied = implied_zero_keys(&meta);
-        assert_eq!(
-            again.len() + implied,
-            bytes.len(),
-            "{name}: re-encoding changed the size"
-        );
-        assert_eq!(
-            MetaGraphDef::decode(again.as_slice()).unwrap(),
-            meta,
-            "{name}"
-        );
-        if implied == 0 {
-            let mut sorted_a = bytes.clone();
-            let mut sorted_b = again.clone();
-            sorted_a.sort_unstable();
-            sorted_b.sort_unstable();
-            assert_eq!(sorted_a, sorted_b, "{name}: the same bytes, reordered");
-        }
-    }
-}
-
-/// The bytes of the zero keys and values TensorFlow writes and prost
-/// leaves out in the functions' uint32-keyed maps: two per zero.
-fn implied_zero_keys(meta: &MetaGraphDef) -> usize {
+/// Whether `meta` has map entries TensorFlow wrote with a default key or
+/// value (`arg_attr` / `resource_arg_unique_id` keyed `0` in function
+/// libraries), which prost, as proto3 allows, leaves out when re-encoding.
+fn has_default_map_entries(meta: &MetaGraphDef) -> bool {
     let functions = meta
         .graph_def
         .iter()
         .flat_map(|g| &g.library)
         .flat_map(|l| &l.function);
-    functions
-        .map(|f| {
-            let arg_attr = f.arg_attr.keys().filter(|&&k| k == 0).count();
-            let unique_ids = f
-                .resource_arg_unique_id
+    functions.into_iter().any(|f| {
+        f.arg_attr.iter().any(|(k, v)| *k == 0 || v.attr.is_empty())
+            || f.resource_arg_unique_id
                 .iter()
-                .map(|(&k, &v)| usize::from(k == 0) + usize::from(v == 0))
-                .sum::<usize>();
-            2 * (arg_attr + unique_ids)
-        })
-        .sum()
+                .any(|(k, v)| *k == 0 || *v == 0)
+    })
+}
+
+/// Paths of fields our `.proto` files do not declare, anywhere in `bytes`
+/// decoded as a MetaGraphDef: the reflective decoder keeps them as unknown.
+fn undeclared_fields(bytes: &[u8]) -> Vec<String> {
+    use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+    let pool = DescriptorPool::decode(servegraph::proto::FILE_DESCRIPTOR_SET).unwrap();
+    let descriptor = pool.get_message_by_name("tensorflow.MetaGraphDef").unwrap();
+    let message = DynamicMessage::decode(descriptor, bytes).unwrap();
+    let mut found = Vec::new();
+    let mut pending: Vec<(String, DynamicMessage)> = vec![(String::new(), message)];
+    while let Some((path, message)) = pending.pop() {
+        for unknown in message.unknown_fields() {
+            found.push(format!("{path}/#{}", unknown.number()));
+        }
+        for (field, value) in message.fields() {
+            let here = format!("{path}/{}", field.name());
+            let mut values = vec![value.clone()];
+            while let Some(value) = values.pop() {
+                match value {
+                    Value::Message(m) => pending.push((here.clone(), m)),
+                    Value::List(list) => values.extend(list),
+                    Value::Map(map) => values.extend(map.into_values()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn an_undeclared_field_is_found() {
+    let (_, mut bytes, _) = meta_graphs().remove(0);
+    // Field 99 (varint 1), which MetaGraphDef does not declare.
+    bytes.extend([0x98, 0x06, 0x01]);
+    assert_eq!(undeclared_fields(&bytes), ["/#99"]);
+}
+
+#[test]
+fn meta_graphs_reencode_without_losing_a_byte() {
+    for (name, bytes, meta) in meta_graphs() {
+        // Our .proto files declare every field TensorFlow wrote.
+        assert_eq!(undeclared_fields(&bytes), Vec::<String>::new(), "{name}");
+        let again = meta.encode_to_vec();
+        assert_eq!(
+            MetaGraphDef::decode(again.as_slice()).unwrap(),
+            meta,
+            "{name}"
+        );
+        if has_default_map_entries(&meta) {
+            // Entry and message lengths shrink with the default keys left
+            // out: the bytes are no longer a reordering.
+            continue;
+        }
+        // Otherwise the bytes differ only in map entry order: TensorFlow
+        // writes maps in hash order, we write them sorted (deterministic).
+        assert_eq!(
+            again.len(),
+            bytes.len(),
+            "{name}: re-encoding changed the size"
+        );
+        let mut sorted_a = bytes.clone();
+        let mut sorted_b = again.clone();
+        sorted_a.sort_unstable();
+        sorted_b.sort_unstable();
+        assert_eq!(sorted_a, sorted_b, "{name}: the same bytes, reordered");
+    }
 }
 
 #[test]

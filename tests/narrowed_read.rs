@@ -113,7 +113,19 @@ fn every_fixture_serves_the_same_graph_read_narrowed_or_whole() {
             "{name}"
         );
         assert_eq!(narrowed.signatures, whole.signatures, "{name}: signatures");
-        assert_eq!(narrowed.checkpoint_slots, whole.checkpoint_slots, "{name}");
+        // Slots of the variables the serving graph keeps. (A variable no
+        // saver restores and no output reads, such as a Keras metric's
+        // `total`, gets a default slot from a whole read only: the narrowed
+        // read never decodes it.)
+        let kept_slots = |model: &Model| {
+            model
+                .checkpoint_slots
+                .iter()
+                .filter(|(node, _)| model.graph.find(node).is_some())
+                .map(|(node, slot)| (node.clone(), slot.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kept_slots(&narrowed), kept_slots(&whole), "{name}");
         assert_eq!(
             narrowed.table_initializers, whole.table_initializers,
             "{name}"

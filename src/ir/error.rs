@@ -34,6 +34,12 @@ pub enum IrError {
     Cycle { node: String },
     #[error("node {node:?}: input slots are not contiguous (slot {slot} missing)")]
     SlotGap { node: String, slot: usize },
+    #[error("inlining function {function:?} at node {call:?}: {reason}")]
+    Inline {
+        call: String,
+        function: String,
+        reason: String,
+    },
     #[error("no node named {name:?}")]
     NoSuchNode { name: String },
     #[error("node {node:?}: the tensor in attr {attr:?} is malformed: {source}")]

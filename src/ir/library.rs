@@ -40,6 +40,15 @@ impl Graph {
         dropped
     }
 
+    /// The names of the library functions the graph calls, directly or
+    /// through other functions.
+    pub fn called_functions(&self) -> BTreeSet<String> {
+        self.library
+            .as_ref()
+            .map(|library| self.called_function_names(library))
+            .unwrap_or_default()
+    }
+
     /// The library functions reachable from the graph's nodes, walked with
     /// an explicit stack.
     fn called_function_names(&self, library: &FunctionDefLibrary) -> BTreeSet<String> {

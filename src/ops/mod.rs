@@ -27,7 +27,8 @@ pub fn tensorflow_op(name: &str) -> Option<&'static OpDef> {
 }
 
 /// Parses the registry: one op per line, its name then one token per output
-/// argument (`1`, `n:NUMBER_ATTR` or `l:TYPE_LIST_ATTR`); `#` starts a comment line.
+/// argument (`ARG`, `ARG:n:NUMBER_ATTR` or `ARG:l:TYPE_LIST_ATTR`); `#` starts
+/// a comment line.
 fn parse_registry(text: &'static str) -> Result<HashMap<&'static str, OpDef>, String> {
     let mut ops = HashMap::new();
     for line in text
@@ -53,11 +54,18 @@ fn parse_registry(text: &'static str) -> Result<HashMap<&'static str, OpDef>, St
 }
 
 fn output_arg(token: &str) -> Result<ArgDef, String> {
-    let mut arg = ArgDef::default();
-    match token.split_once(':') {
-        None if token == "1" => {}
-        Some(("n", attr)) if !attr.is_empty() => arg.number_attr = attr.into(),
-        Some(("l", attr)) if !attr.is_empty() => arg.type_list_attr = attr.into(),
+    let is_word =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut parts = token.split(':');
+    let name = parts.next().filter(|n| is_word(n)).ok_or(token)?;
+    let mut arg = ArgDef {
+        name: name.into(),
+        ..ArgDef::default()
+    };
+    match (parts.next(), parts.next(), parts.next()) {
+        (None, _, _) => {}
+        (Some("n"), Some(attr), None) if is_word(attr) => arg.number_attr = attr.into(),
+        (Some("l"), Some(attr), None) if is_word(attr) => arg.type_list_attr = attr.into(),
         _ => return Err(token.into()),
     }
     Ok(arg)
@@ -153,11 +161,19 @@ mod tests {
 
     #[test]
     fn malformed_registry_lines_are_refused() {
-        assert!(parse_registry("Op 1 x:attr\n").is_err());
-        assert!(parse_registry("Op n:\n").is_err());
-        assert!(parse_registry("Op 1\nOp 1\n").is_err());
-        let ops = parse_registry("# comment\nOp 1 n:N l:T\n").unwrap();
-        assert_eq!(ops["Op"].output_arg.len(), 3);
+        assert!(parse_registry("Op y x:attr\n").is_err());
+        assert!(parse_registry("Op y:n:\n").is_err());
+        assert!(parse_registry("Op y:n:N:M\n").is_err());
+        assert!(parse_registry("Op y\nOp y\n").is_err());
+        let ops = parse_registry("# comment\nOp y z:n:N w:l:T\n").unwrap();
+        let names: Vec<&str> = ops["Op"]
+            .output_arg
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["y", "z", "w"]);
+        assert_eq!(ops["Op"].output_arg[1].number_attr, "N");
+        assert_eq!(ops["Op"].output_arg[2].type_list_attr, "T");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! flags the user names) become the constant `false`, then every TF1
 //! (control flow v1) `Switch` whose predicate is now constant is folded: the
 //! dead branch is removed and each `Merge` is replaced by its live input.
+//! Functional conds (`If`, `Case` and their stateless forms, control flow
+//! v2) are folded first, onto their inlined branch ([`super::functional_conds`]).
 //!
 //! Deadness follows TensorFlow's executor: a node is dead when any input,
 //! data or control, is dead; a `Merge` only when all its data inputs are.
@@ -50,6 +52,7 @@ impl Pass for TrainingCondsPass {
             constants::make_bool_const(&mut model.graph, flag, false);
             report.note(format!("training flag {name:?} set to false"));
         }
+        super::functional_conds::fold_functional_conds(model, &mut report)?;
         fold_constant_switches(model, &mut report)?;
         Ok(report)
     }

@@ -33,6 +33,21 @@ pub enum PassError {
         path: Vec<String>,
     },
     #[error(
+        "training-only node {node:?} ({op}, {category}) is in library function {function:?}, which the serving graph calls"
+    )]
+    TrainingOpInFunction {
+        function: String,
+        node: String,
+        op: String,
+        category: String,
+    },
+    #[error("in library function {function:?}: {source}")]
+    InFunction {
+        function: String,
+        #[source]
+        source: Box<PassError>,
+    },
+    #[error(
         "batch norm node {node:?} runs in training mode and its moving statistics cannot be found"
     )]
     BatchNormWithoutMovingStats { node: String },

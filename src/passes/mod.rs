@@ -14,6 +14,8 @@ mod error;
 pub mod examples;
 pub mod feature_names;
 pub mod freeze;
+pub mod function_bodies;
+pub mod functional_conds;
 pub mod head_outputs;
 pub mod inputs;
 pub mod metadata;
@@ -109,6 +111,7 @@ impl Pipeline {
         pipeline.push(batch_norm::BatchNormPass);
         pipeline.push(strip::DebugOpsPass);
         pipeline.push(prune::PrunePass);
+        pipeline.push(function_bodies::FunctionBodiesPass);
         pipeline.push(strip::VerifyServingPass);
         pipeline.push(metadata::MetadataPass);
         if !spec.keep_devices {

@@ -2,7 +2,8 @@
 //! of the serving path (`CheckNumerics`, `Print` pass their input through;
 //! `PrintV2` only logs). [`VerifyServingPass`] then insists that no node of
 //! the training-only table survived, naming any that did and the path by
-//! which a signature output still needs it.
+//! which a signature output still needs it, and looks inside the library
+//! functions the graph still calls too.
 
 use super::training_ops::{TrainingCategory, training_category};
 use super::{Pass, PassContext, PassError, PassReport};
@@ -78,6 +79,7 @@ impl Pass for VerifyServingPass {
                 path,
             });
         }
+        super::function_bodies::check_called_functions(model)?;
         Ok(PassReport::default())
     }
 }
