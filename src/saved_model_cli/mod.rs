@@ -41,9 +41,9 @@ pub struct ShowRequest {
 /// A failure to show what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum SavedModelCliError {
-    #[error("{path} is not a SavedModel directory (saved_model_cli flags read SavedModels only)")]
+    #[error("{path} is not a SavedModel directory")]
     NotASavedModel { path: PathBuf },
-    #[error("--tag_set must contain at least one non-empty tag")]
+    #[error("a tag set must contain at least one non-empty tag")]
     EmptyTagSet,
     #[error(
         "{path} has no MetaGraphDef with tag-set {tag_set:?}; it has: {available}",
