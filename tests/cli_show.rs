@@ -80,6 +80,10 @@ fn the_summary_stays_the_default() {
     let summary = run_ok(&["show", &model]);
     assert!(summary.starts_with("saved_model "), "{summary}");
     assert_eq!(run_ok(&["show", "--dir", &model, "--summary"]), summary);
+    assert_eq!(
+        run_ok(&["show", "--dir", &model, "--tag", "serve"]),
+        summary
+    );
     let json = json(&["show", &model, "--json"]);
     assert_eq!(json["kind"], "saved_model");
     let clash = servegraph(&["show", &model, "--summary", "--all"]);

@@ -109,14 +109,16 @@ struct ShowArgs {
 }
 
 impl ShowArgs {
-    /// saved_model_cli's request, unless the summary is wanted.
+    /// saved_model_cli's request, unless the summary is wanted (`--summary`,
+    /// or its `--tag`).
     fn saved_model_cli_request(&self) -> Option<servegraph::saved_model_cli::ShowRequest> {
         let asked = self.dir.is_some()
             || self.all
             || self.tag_set.is_some()
             || self.signature_def.is_some()
             || self.list_ops;
-        (asked && !self.summary).then(|| servegraph::saved_model_cli::ShowRequest {
+        let summary = self.summary || !self.tags.is_empty();
+        (asked && !summary).then(|| servegraph::saved_model_cli::ShowRequest {
             all: self.all,
             tag_set: self.tag_set.clone(),
             signature_def: self.signature_def.clone(),
