@@ -114,6 +114,7 @@ fn synthetic_graph(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
         &mut model,
         &mut servegraph::PassContext {
             validate_between_passes: false,
+            ..Default::default()
         },
     )?;
     let passes = started.elapsed();

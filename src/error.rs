@@ -3,6 +3,7 @@
 
 pub use crate::bundle::BundleError;
 pub use crate::check::CheckError;
+pub use crate::explain::ExplainError;
 pub use crate::export::VariantError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
@@ -52,6 +53,8 @@ pub enum Error {
     Size(#[from] SizeError),
     #[error(transparent)]
     Warmup(#[from] WarmupError),
+    #[error(transparent)]
+    Explain(#[from] ExplainError),
 }
 
 #[cfg(test)]

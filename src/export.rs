@@ -18,10 +18,16 @@ pub use variant::{Variant, VariantError};
 use crate::bundle::BundleReader;
 use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
+use crate::explain::{
+    EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationOptions, ExplanationReport,
+};
+use crate::model::method_rules::CLASSIFY_CLASSES;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::devices::ClearDevicesPass;
+use crate::passes::examples::Feature;
 use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_variables};
 use crate::passes::inputs::{InputSpec, OutputSpec};
+use crate::passes::method::{MethodFlags, ServingMethod};
 use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
 use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport, StoredWeights};
@@ -92,6 +98,19 @@ pub struct ExportOptions {
     /// The dtypes weights are stored in (float16 / int8 / int32 narrowing)
     /// and the size threshold. Default: unchanged.
     pub storage: StorageOptions,
+    /// Write AI Platform's `explanation_metadata.json` beside
+    /// `saved_model.pb`, derived from the served signature, with these
+    /// choices (see [`crate::explain`]). Default: none.
+    pub explanation: Option<ExplanationOptions>,
+    /// Serve serialized tf.Examples: one string input `examples` parsed
+    /// into the inputs. Default: false (the inputs are fed as tensors).
+    pub examples: bool,
+    /// The TensorFlow Serving API the served signature answers; classify
+    /// and regress imply `examples`. Default: predict.
+    pub method: ServingMethod,
+    /// The labels of a classify signature's score columns. Default: none
+    /// (`"0"` … `"N-1"`).
+    pub class_names: Option<Vec<String>>,
 }
 
 impl Default for ExportOptions {
@@ -114,6 +133,10 @@ impl Default for ExportOptions {
             max_size: None,
             freeze: None,
             storage: StorageOptions::default(),
+            explanation: None,
+            examples: false,
+            method: ServingMethod::Predict,
+            class_names: None,
         }
     }
 }
@@ -148,7 +171,34 @@ impl ExportOptions {
             signature_name: self.signature_name.clone(),
             training_flags: self.training_flags.clone(),
             keep_devices: self.keep_devices,
+            examples: self.examples,
+            method: self.method,
+            class_names: self.class_names.clone(),
         }
+    }
+
+    /// The method flags checked together: an error for combinations that
+    /// make no sense.
+    fn check_method_flags(&self) -> Result<(), PassError> {
+        let flags = MethodFlags {
+            method: self.method,
+            examples: self.examples,
+            class_names: self.class_names.as_deref(),
+            signature_name: &self.signature_name,
+            classes_output: self
+                .outputs
+                .iter()
+                .find(|o| o.key == CLASSIFY_CLASSES)
+                .map(|o| o.tensor.as_str()),
+            defaults: self
+                .inputs
+                .iter()
+                .filter(|i| i.default.is_some())
+                .map(|i| i.key.as_str())
+                .collect(),
+            warmup: self.warmup.is_some(),
+        };
+        Ok(flags.check()?)
     }
 
     fn write_options(&self) -> WriteOptions {
@@ -206,6 +256,11 @@ pub struct ExportReport {
     /// Weights stored in another dtype, and those left alone with the
     /// reason; `None` when no conversion was asked for.
     pub storage: Option<StorageReport>,
+    /// The `explanation_metadata.json` written, if asked for.
+    pub explanation: Option<ExplanationReport>,
+    /// The tf.Example features the served signature parses; `None`
+    /// without `examples` (or classify / regress).
+    pub examples: Option<Vec<Feature>>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -256,6 +311,7 @@ pub fn export_serving_model(
 ) -> Result<ExportReport, Error> {
     let started = Instant::now();
     variant::check_distinct(&options.tags, &options.variants)?;
+    options.check_method_flags()?;
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
@@ -277,7 +333,9 @@ pub fn export_serving_model(
         .transpose()?;
     let constants = convert_constant_storage(&mut model, ran.placed.as_mut(), &options.storage)?;
     timings.time(Stage::Check, || check_model(&model))?;
-    let (write_options, warmup) = write_options_with_warmup(warmup, &model, options)?;
+    let (mut write_options, warmup) = write_options_with_warmup(warmup, &model, options)?;
+    let explanation =
+        add_explanation_metadata(&mut write_options, &model, ran.examples.as_deref(), options)?;
     let meta_graphs = meta_graphs(&model, ran.placed.as_ref(), options);
     let (mut written, projected) = write_within_budget(
         &meta_graphs,
@@ -291,7 +349,8 @@ pub fn export_serving_model(
     let variants = variant_reports(ran.placed.as_ref(), &options.variants);
 
     let dropped = dropped_or_warning(&model, ran.frozen.as_ref(), &mut written);
-    let left_behind = left_behind_or_warning(&located, &dropped, &mut written);
+    let assets: Vec<PathBuf> = model.assets.iter().map(|a| a.source.clone()).collect();
+    let left_behind = left_behind_or_warning(&located, &dropped, &assets, &mut written);
     let storage = storage_report(constants, written.storage.take());
     let total_bytes = written.total_bytes();
     timings.record(Stage::Total, started.elapsed());
@@ -317,6 +376,8 @@ pub fn export_serving_model(
         frozen: ran.frozen,
         warmup,
         storage,
+        explanation,
+        examples: ran.examples,
     })
 }
 
@@ -365,6 +426,7 @@ fn write_within_budget(
     let plan = plan_variants(meta_graphs, output, &write_options.storage, timings)?;
     let mut projected = crate::size::project(&plan, meta_graphs, &write_options.storage)?;
     projected.other.extend(assets_extra_files(write_options));
+    projected.other.extend(root_files(write_options));
     if let Some(max_size) = max_size {
         crate::size::check_budget(&projected, max_size)?;
     }
@@ -381,6 +443,15 @@ fn assets_extra_files(write_options: &WriteOptions) -> impl Iterator<Item = File
             path: format!("{ASSETS_EXTRA_DIR}/{name}"),
             bytes: contents.len() as u64,
         })
+}
+
+/// The files the write adds beside `saved_model.pb`.
+fn root_files(write_options: &WriteOptions) -> impl Iterator<Item = FileBytes> + '_ {
+    let files = write_options.root_files.iter();
+    files.map(|(name, contents)| FileBytes {
+        path: name.clone(),
+        bytes: contents.len() as u64,
+    })
 }
 
 /// The written directory's size report. The export is in place by now:
@@ -433,11 +504,41 @@ fn write_options_with_warmup(
     Ok((write, Some(report)))
 }
 
+/// Adds `explanation_metadata.json`, built from the served signature (its
+/// parsed features when it takes serialized tf.Examples), to
+/// the files written beside `saved_model.pb` when `options` ask for it;
+/// its report. A baseline or output that does not fit the signature fails
+/// here, before anything is written.
+fn add_explanation_metadata(
+    write: &mut WriteOptions,
+    model: &Model,
+    features: Option<&[Feature]>,
+    options: &ExportOptions,
+) -> Result<Option<ExplanationReport>, Error> {
+    let Some(explanation) = &options.explanation else {
+        return Ok(None);
+    };
+    let metadata = ExplanationMetadata::of_served(
+        &model.signatures,
+        &options.signature_name,
+        features,
+        explanation,
+    )?;
+    let file = metadata.to_file()?;
+    let report = metadata.report(file.len() as u64);
+    write
+        .root_files
+        .insert(EXPLANATION_METADATA_FILE.into(), file);
+    Ok(Some(report))
+}
+
 /// What the passes did: their reports, the variants' graph, the freezing.
 struct Ran {
     passes: Vec<PassReport>,
     placed: Option<Model>,
     frozen: Option<FreezeReport>,
+    /// The features parsed from tf.Examples, if the examples pass ran.
+    examples: Option<Vec<Feature>>,
 }
 
 /// Runs the serving pipeline once, then freezes when asked. With variants,
@@ -458,6 +559,7 @@ fn run_passes(
             passes,
             placed: None,
             frozen,
+            examples: cx.example_features.take(),
         });
     }
     let placing = ServingSpec {
@@ -476,6 +578,7 @@ fn run_passes(
         passes,
         placed: Some(placed),
         frozen,
+        examples: cx.example_features.take(),
     })
 }
 
@@ -583,13 +686,14 @@ fn dropped_or_warning(
 fn left_behind_or_warning(
     located: &Source,
     dropped: &[DroppedVariable],
+    assets: &[PathBuf],
     written: &mut WriteReport,
 ) -> Option<LeftBehind> {
     let Source::Checkpoint { prefix, meta } = located else {
         return None;
     };
     let dropped_bytes = dropped.iter().map(|v| v.bytes).sum();
-    left_behind::left_behind(prefix, meta, dropped_bytes)
+    left_behind::left_behind(prefix, meta, dropped_bytes, assets)
         .map_err(|e| {
             let dir = directory_of(prefix);
             let warning = format!("could not list {}: {e}", dir.display());

@@ -16,6 +16,7 @@
 pub mod bundle;
 pub mod check;
 pub mod error;
+pub mod explain;
 pub mod export;
 pub mod inspect;
 pub mod ir;

@@ -3,7 +3,9 @@
 //! tensors, the restore op and filename tensor exist, every tensor the
 //! restore subgraph reads is in `variables/` with the dtype it expects,
 //! assets are present, the graph is well formed and holds no training-only
-//! op outside its saver. Also the model's size against deployment limits.
+//! op outside its saver, and each classify, regress and predict signature
+//! is one TensorFlow Serving accepts. Also the model's size against
+//! deployment limits.
 
 use std::path::Path;
 
@@ -13,9 +15,11 @@ use crate::bundle::BundleReader;
 use crate::error::messages;
 use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
 use crate::ir::{AttrExt, Graph};
+use crate::model::method_rules::check_method_rules;
+use crate::model::{Signature, TensorSpec};
 use crate::passes::training_ops::training_category;
 use crate::proto::tensor_info::Encoding;
-use crate::proto::{MetaGraphDef, SaverDef};
+use crate::proto::{DataType, MetaGraphDef, SaverDef, SignatureDef, TensorInfo};
 
 /// The outcome of a validation: problems found, and facts worth knowing.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -69,6 +73,7 @@ pub fn validate_saved_model(dir: &Path, tags: &[String]) -> Result<Validation, c
     // A graph that does not even load stops the checks that walk it.
     if let Some(graph) = load_graph(&meta, &mut v.problems) {
         check_signatures(&graph, &meta, &mut v.problems);
+        check_methods(&meta, &mut v.problems);
         check_training_ops(&graph, meta.saver_def.as_ref(), &mut v.problems);
         check_saver(&graph, &meta, variables.as_deref(), &mut v);
         check_assets(dir, &meta, &mut v.problems);
@@ -106,6 +111,46 @@ fn check_signatures(graph: &Graph, meta: &MetaGraphDef, problems: &mut Vec<Strin
                 }
             }
         }
+    }
+}
+
+/// Each classify, regress and predict signature is one its TensorFlow
+/// Serving API accepts (see [`crate::model::method_rules`]).
+fn check_methods(meta: &MetaGraphDef, problems: &mut Vec<String>) {
+    for (key, def) in &meta.signature_def {
+        let signature = model_signature(def);
+        problems.extend(
+            check_method_rules(key, &signature)
+                .iter()
+                .map(ToString::to_string),
+        );
+    }
+}
+
+/// A SignatureDef as the model layer holds it: tensor names, dtypes and
+/// shapes (a sparse or composite tensor keeps only its dtype and shape).
+fn model_signature(def: &SignatureDef) -> Signature {
+    let tensors = |infos: &std::collections::BTreeMap<String, TensorInfo>| {
+        infos
+            .iter()
+            .map(|(key, info)| {
+                let name = match &info.encoding {
+                    Some(Encoding::Name(name)) => name.clone(),
+                    _ => String::new(),
+                };
+                let spec = TensorSpec {
+                    name,
+                    dtype: DataType::try_from(info.dtype).unwrap_or(DataType::DtInvalid),
+                    shape: info.tensor_shape.as_ref().and_then(crate::typing::dims),
+                };
+                (key.clone(), spec)
+            })
+            .collect()
+    };
+    Signature {
+        method_name: def.method_name.clone(),
+        inputs: tensors(&def.inputs),
+        outputs: tensors(&def.outputs),
     }
 }
 

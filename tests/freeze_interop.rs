@@ -215,6 +215,9 @@ macro_rules! fixture_tests {
 fixture_tests!(
     bn_train_only,
     cnn_dataset_bn,
+    estimator_dnn_multiclass,
+    estimator_regressor,
+    estimator_wide_deep,
     int64_offsets,
     mlp_queue,
     resource_int64,

@@ -37,13 +37,22 @@ fn export(fixture: &str, out: &Path, flags: &[&str]) -> serde_json::Value {
 }
 
 /// The bytes of the training checkpoint the fixture was exported from: the
-/// `.meta`, `.index` and data shards of its `model.ckpt-N`.
+/// `.meta`, `.index` and data shards of its `model.ckpt-N` (an Estimator's
+/// directory keeps older checkpoints too, which are not counted).
 fn training_checkpoint_bytes(fixture: &str) -> u64 {
     let dir = common::testdata(&format!("fixtures/{fixture}"));
+    let prefix = common::fixture_json(fixture)["checkpoint_prefix"]
+        .as_str()
+        .expect("checkpoint_prefix")
+        .to_string();
     std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("model.ckpt-"))
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(&prefix)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
         .map(|e| e.metadata().unwrap().len())
         .sum()
 }

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use servegraph::explain::{BaselineSpec, ExplanationOptions};
 use servegraph::export::{Detail, Variant};
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
+use servegraph::passes::method::ServingMethod;
 use servegraph::size::ByteSize;
 use servegraph::storage::{StorageOptions, WEIGHTS_MIN_ELEMENTS, WeightPrecision};
 use servegraph::write::atomic::Overwrite;
@@ -134,7 +136,9 @@ struct ExportArgs {
     source: PathBuf,
     /// The SavedModel directory to write.
     out_dir: PathBuf,
-    /// KEY=TENSOR[:shape=D0,D1,...]: this tensor becomes placeholder KEY (batch dimension -1).
+    /// KEY=TENSOR[:shape=D0,D1,...][:default=V]: this tensor becomes placeholder KEY (batch
+    /// dimension -1); KEY=INDICES,VALUES,DENSE_SHAPE for a SparseTensor. With --examples, KEY
+    /// is a tf.Example feature, optional when :default= gives its value.
     #[arg(long = "input", value_name = "KEY=TENSOR")]
     inputs: Vec<String>,
     /// KEY=TENSOR: a signature output.
@@ -185,6 +189,22 @@ struct ExportArgs {
     /// from a predict request body: {"instances": [...]} or {"inputs": ...}.
     #[arg(long, value_name = "FILE.json")]
     warmup: Option<PathBuf>,
+    /// Write explanation_metadata.json beside saved_model.pb, for AI Platform /
+    /// Vertex AI explanations: the served signature's inputs and one output.
+    #[arg(long)]
+    explanation_metadata: bool,
+    /// A baseline for input KEY in explanation_metadata.json: one value (broadcast)
+    /// or one per element of an example, comma-separated. Repeatable.
+    #[arg(
+        long = "baseline",
+        value_name = "KEY=VALUES",
+        requires = "explanation_metadata"
+    )]
+    baselines: Vec<String>,
+    /// The signature output explanation_metadata.json explains (default: the only
+    /// floating-point output).
+    #[arg(long, value_name = "KEY", requires = "explanation_metadata")]
+    explain_output: Option<String>,
     /// Storage precision of float32 weights (variables and constants):
     /// f32 (unchanged), f16, or int8 with per-channel float32 scales.
     #[arg(long, value_name = "f32|f16|int8", default_value = "f32")]
@@ -197,6 +217,22 @@ struct ExportArgs {
     /// cast back to int64 after the read.
     #[arg(long)]
     narrow_int64: bool,
+    /// Serve serialized tf.Example protos: one string input `examples`, parsed into the
+    /// inputs (each a feature named by its key).
+    #[arg(long)]
+    examples: bool,
+    /// The TensorFlow Serving API of the served signature: predict, classify (outputs
+    /// `scores` and `classes`) or regress (output `outputs`); classify and regress read
+    /// tf.Examples (input `inputs`) and keep a `predict` signature beside.
+    #[arg(
+        long,
+        value_name = "predict|classify|regress",
+        default_value = "predict"
+    )]
+    method: ServingMethod,
+    /// The labels of the classify scores' columns, in order (default "0" ... "N-1").
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    class_names: Option<Vec<String>>,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -230,6 +266,7 @@ fn print_error(error: &(dyn std::error::Error + 'static)) {
 fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use servegraph::Error;
     use servegraph::check::CheckError;
+    use servegraph::explain::ExplainError;
     use servegraph::passes::PassError;
     use servegraph::size::SizeError;
     match error.downcast_ref::<Error>()? {
@@ -244,6 +281,53 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         Error::Size(SizeError::OverBudget { .. }) => {
             Some("add a flag that fits, or raise --max-size")
         }
+        Error::Explain(ExplainError::AmbiguousOutput { .. }) => {
+            Some("name the output to explain with --explain-output KEY")
+        }
+        Error::Explain(ExplainError::NoNumericOutput { .. }) => {
+            Some("serve a floating-point output (scores, probabilities, logits) with --output")
+        }
+        Error::Pass(PassError::Examples(error)) => examples_hint(error),
+        Error::Pass(PassError::Method(error)) => method_hint(error),
+        _ => None,
+    }
+}
+
+/// The flag that answers an `--examples` error.
+fn examples_hint(error: &servegraph::passes::examples::ExamplesError) -> Option<&'static str> {
+    use servegraph::passes::examples::ExamplesError;
+    match error {
+        ExamplesError::UnknownShape { .. } => {
+            Some("give the input's shape with --input KEY=TENSOR:shape=-1,D1,...")
+        }
+        ExamplesError::BadDefault { .. } | ExamplesError::DefaultCount { .. } => {
+            Some("fix the value of --input KEY=TENSOR:default=V")
+        }
+        _ => None,
+    }
+}
+
+/// The flag that answers a `--method` error.
+fn method_hint(error: &servegraph::passes::method::MethodError) -> Option<&'static str> {
+    use servegraph::passes::method::MethodError;
+    match error {
+        MethodError::NoScores { .. } => Some("name the scores with --output scores=TENSOR"),
+        MethodError::NoRegressOutput { .. } => {
+            Some("name the regression output with --output outputs=TENSOR")
+        }
+        MethodError::ClassesNotLabels { .. } => {
+            Some("leave out --output classes and name the labels with --class-names")
+        }
+        MethodError::ClassNamesLength { .. } | MethodError::UnknownClassCount { .. } => {
+            Some("give one --class-names name per score column")
+        }
+        MethodError::ClassNamesWithoutClassify { .. } => {
+            Some("--class-names goes with --method classify")
+        }
+        MethodError::LabelsTwice { .. } => Some("drop --class-names or --output classes"),
+        MethodError::PredictKeyTaken { .. } => Some("choose another --signature"),
+        MethodError::DefaultWithoutExamples { .. } => Some("add --examples"),
+        MethodError::WarmupNeedsPredict { .. } => Some("drop --warmup, or use --method predict"),
         _ => None,
     }
 }
@@ -369,6 +453,13 @@ impl ExportArgs {
             max_size: self.max_size.map(|size| size.0),
             freeze: self.freeze.then(FreezeLimits::default),
             warmup: self.warmup,
+            explanation: self
+                .explanation_metadata
+                .then(|| explanation_options(&self.baselines, self.explain_output))
+                .transpose()?,
+            examples: self.examples,
+            method: self.method,
+            class_names: self.class_names,
             storage: StorageOptions {
                 weights: self.weights,
                 min_elements: self.weights_min_size,
@@ -377,6 +468,20 @@ impl ExportArgs {
             ..ExportOptions::default()
         })
     }
+}
+
+/// The explanation metadata's choices for `--baseline` and `--explain-output`.
+fn explanation_options(
+    baselines: &[String],
+    output: Option<String>,
+) -> Result<ExplanationOptions, servegraph::error::ExplainError> {
+    Ok(ExplanationOptions {
+        output,
+        baselines: baselines
+            .iter()
+            .map(|s| s.parse::<BaselineSpec>())
+            .collect::<Result<_, _>>()?,
+    })
 }
 
 /// Prints the validation; an invalid model is an error, so the exit code says it.

@@ -14,6 +14,8 @@
 //! - `events.out.tfevents.*`: summary event files (TensorBoard).
 //! - `graph.pbtxt`: the text GraphDef an Estimator writes beside its checkpoints.
 //! - a directory (e.g. the `eval/` an Estimator writes): summed.
+//! - a file the export copied into `assets/` (a vocabulary file an
+//!   Estimator's feature columns read): an asset, in the export too.
 //! - anything else: other.
 
 use std::fs::{self, DirEntry};
@@ -66,6 +68,7 @@ pub enum Category {
     Events,
     GraphText,
     Subdirectory,
+    Asset,
     Other,
 }
 
@@ -78,6 +81,7 @@ impl Category {
             Category::Events => "events files",
             Category::GraphText => "graph.pbtxt",
             Category::Subdirectory => "subdirectories",
+            Category::Asset => "assets",
             Category::Other => "other",
         }
     }
@@ -89,6 +93,7 @@ impl Category {
             Category::Events => "TensorBoard summaries of the training run",
             Category::GraphText => "the training graph as text; the export writes its own",
             Category::Subdirectory => "not read by the export",
+            Category::Asset => "read by the serving graph; copied into the export's assets/",
             Category::Other => "not a file the export reads",
         }
     }
@@ -96,17 +101,32 @@ impl Category {
 
 /// Lists what stays behind in the directory of the checkpoint `prefix` whose
 /// graph came from `meta`; `dropped_bytes` are the bytes of its tensors the
-/// export left out.
-pub fn left_behind(prefix: &Path, meta: &Path, dropped_bytes: u64) -> io::Result<LeftBehind> {
+/// export left out, `assets` the files it copied into `assets/`.
+pub fn left_behind(
+    prefix: &Path,
+    meta: &Path,
+    dropped_bytes: u64,
+    assets: &[PathBuf],
+) -> io::Result<LeftBehind> {
     let directory = directory_of(prefix);
     let source = SourceFiles::new(prefix, meta);
+    let assets: Vec<PathBuf> = assets
+        .iter()
+        .filter_map(|a| fs::canonicalize(a).ok())
+        .collect();
     let mut budget = MAX_SUBDIRECTORY_ENTRIES;
     let mut files = Vec::new();
     for entry in fs::read_dir(&directory)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !source.contains(&name) {
-            files.push(describe(&entry, name, &mut budget)?);
+            let mut file = describe(&entry, name, &mut budget)?;
+            let copied = fs::canonicalize(entry.path()).is_ok_and(|p| assets.contains(&p));
+            if copied && file.category == Category::Other {
+                file.category = Category::Asset;
+                file.reason = Category::Asset.reason();
+            }
+            files.push(file);
         }
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
@@ -273,7 +293,8 @@ mod tests {
         let dir = training_dir();
         let prefix = dir.path().join("model.ckpt-300");
         let meta = dir.path().join("model.ckpt-300.meta");
-        let report = left_behind(&prefix, &meta, 1234).unwrap();
+        let vocabulary = dir.path().join("notes.txt");
+        let report = left_behind(&prefix, &meta, 1234, &[]).unwrap();
         assert_eq!(report.checkpoint_bytes_not_kept, 1234);
         assert!(
             report
@@ -301,6 +322,13 @@ mod tests {
         assert_eq!(other.len(), 1);
         assert_eq!((other[0].name.as_str(), other[0].bytes), ("notes.txt", 3));
         assert_eq!(report.files.len(), 8 + 1 + 2 + 1 + 1 + 1);
+
+        // The same file, copied as an asset, is reported as one.
+        let report = left_behind(&prefix, &meta, 1234, &[vocabulary]).unwrap();
+        let assets = of(&report, Category::Asset);
+        assert_eq!(assets.len(), 1);
+        assert_eq!(assets[0].name, "notes.txt");
+        assert!(of(&report, Category::Other).is_empty());
     }
 
     #[test]

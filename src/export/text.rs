@@ -6,9 +6,11 @@ use std::fmt::{self, Display, Formatter};
 
 use super::left_behind::{Category, LeftBehind, LeftFile};
 use super::{ExportReport, VariantReport};
+use crate::explain::{ExplainedInput, ExplanationReport, Modality};
 use crate::inspect::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
+use crate::passes::examples::Feature;
 use crate::passes::freeze::FreezeReport;
 use crate::storage::{ConvertedTensor, StorageReport};
 use crate::typing::dtype_name;
@@ -63,6 +65,9 @@ impl Display for ReportText<'_> {
         for (key, signature) in &report.signatures {
             write_signature(f, key, signature)?;
         }
+        if let Some(features) = &report.examples {
+            write_examples(f, features)?;
+        }
         for variant in &report.variants {
             write_variant(f, variant)?;
         }
@@ -80,6 +85,9 @@ impl Display for ReportText<'_> {
         }
         if let Some(warmup) = &report.warmup {
             write_warmup(f, warmup)?;
+        }
+        if let Some(explanation) = &report.explanation {
+            write_explanation(f, explanation)?;
         }
         if let Some(left) = &report.left_behind {
             self.write_left_behind(f, left)?;
@@ -336,6 +344,15 @@ fn write_signature(f: &mut Formatter<'_>, key: &str, signature: &Signature) -> f
     Ok(())
 }
 
+/// The tf.Example features parsed, one a line.
+fn write_examples(f: &mut Formatter<'_>, features: &[Feature]) -> fmt::Result {
+    writeln!(f, "tf.Example features ({}):", features.len())?;
+    for feature in features {
+        writeln!(f, "  {feature}")?;
+    }
+    Ok(())
+}
+
 fn write_variant(f: &mut Formatter<'_>, variant: &VariantReport) -> fmt::Result {
     writeln!(
         f,
@@ -365,6 +382,39 @@ fn write_warmup(f: &mut Formatter<'_>, warmup: &WarmupReport) -> fmt::Result {
         format_bytes(warmup.bytes),
         warmup.file
     )
+}
+
+/// `explanation metadata: explanation_metadata.json (412 B) explains
+/// output scores by 2 inputs: age (numeric, 1 baseline), ids (categorical)`.
+fn write_explanation(f: &mut Formatter<'_>, explanation: &ExplanationReport) -> fmt::Result {
+    let inputs: Vec<String> = explanation.inputs.iter().map(explained_input).collect();
+    let count = match inputs.len() {
+        1 => "1 input".to_string(),
+        n => format!("{} inputs", thousands(n)),
+    };
+    writeln!(
+        f,
+        "explanation metadata: {} ({}) explains output {} by {count}: {}",
+        explanation.file,
+        format_bytes(explanation.bytes),
+        explanation.output,
+        inputs.join(", ")
+    )
+}
+
+/// `age (numeric, 2 baselines)`.
+fn explained_input(input: &ExplainedInput) -> String {
+    let modality = match input.modality {
+        Some(Modality::Numeric) => "numeric",
+        Some(Modality::Categorical) => "categorical",
+        Some(Modality::Text) => "text",
+        None => "no modality",
+    };
+    match input.baselines {
+        0 => format!("{} ({modality})", input.key),
+        1 => format!("{} ({modality}, 1 baseline)", input.key),
+        n => format!("{} ({modality}, {n} baselines)", input.key),
+    }
 }
 
 fn kept_row(v: &VariableReport) -> (u64, String) {

@@ -62,11 +62,25 @@ pub enum PassError {
         flag: String,
         suggestions: Vec<String>,
     },
+    #[error(
+        "sparse input {key:?}: its {part} {tensor:?} cannot be a SparseTensor's {part}: {reason}"
+    )]
+    NotSparse {
+        key: String,
+        part: &'static str,
+        tensor: String,
+        reason: String,
+    },
     #[error("{flag:?} is named as a training flag and cannot also be input {key:?}")]
     FlagAsInput { flag: String, key: String },
     /// Boxed: it carries a checkpoint error and a path.
     #[error(transparent)]
     Freeze(Box<crate::passes::freeze::FreezeError>),
+    #[error(transparent)]
+    Examples(#[from] crate::passes::examples::ExamplesError),
+    /// Boxed: it carries a signature rule's names.
+    #[error(transparent)]
+    Method(Box<crate::passes::method::MethodError>),
     #[error(transparent)]
     Ir(#[from] IrError),
     #[error(transparent)]
@@ -76,6 +90,12 @@ pub enum PassError {
 impl From<crate::passes::freeze::FreezeError> for PassError {
     fn from(error: crate::passes::freeze::FreezeError) -> PassError {
         PassError::Freeze(Box::new(error))
+    }
+}
+
+impl From<crate::passes::method::MethodError> for PassError {
+    fn from(error: crate::passes::method::MethodError) -> PassError {
+        PassError::Method(Box::new(error))
     }
 }
 

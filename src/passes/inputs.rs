@@ -6,6 +6,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::feature_names::feature_inputs;
+use super::sparse_inputs::{SparseTensors, serve_sparse};
 pub use super::specs::{InputSpec, OutputSpec};
 use super::suggest::close_names;
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
@@ -75,40 +77,68 @@ impl InputsPass {
             return Err(PassError::NoInputs);
         }
         for spec in &detected {
-            report.note(format!("input {:?} chosen: {}", spec.key, spec.tensor));
+            let tensors = match &spec.sparse {
+                Some(parts) => format!(
+                    "{},{},{} (a SparseTensor)",
+                    parts.indices, spec.tensor, parts.dense_shape
+                ),
+                None => spec.tensor.clone(),
+            };
+            report.note(format!("input {:?} chosen: {tensors}", spec.key));
         }
         Ok(detected)
     }
 
-    /// Each input with its tensor, which must exist, must not be a training
-    /// flag the user named, and must not be given for another key too.
+    /// Each input with its tensor (a sparse input's three), which must
+    /// exist, must not be a training flag the user named, and must not be
+    /// given for another key too.
     fn resolve_inputs(
         &self,
         model: &Model,
         inputs: Vec<InputSpec>,
-    ) -> Result<Vec<(InputSpec, TensorRef)>, PassError> {
+    ) -> Result<Vec<ResolvedInput>, PassError> {
         let ops = OpSignatures::of(model);
         let graph = &model.graph;
         let mut keys_by_tensor: HashMap<TensorRef, String> = HashMap::new();
         let mut resolved = Vec::with_capacity(inputs.len());
         for spec in inputs {
             let used_as = format!("input {:?}", spec.key);
-            let tensor = resolve_existing(model, &ops, &spec.tensor, &used_as)?;
-            let flag = graph.name(tensor.node);
-            if self.training_flags.iter().any(|named| named == flag) {
-                return Err(PassError::FlagAsInput {
-                    flag: flag.into(),
-                    key: spec.key,
-                });
-            }
-            if let Some(first) = keys_by_tensor.insert(tensor, spec.key.clone()) {
-                return Err(PassError::DuplicateInputTensor {
-                    tensor: graph.tensor_name(tensor),
-                    first,
-                    second: spec.key,
-                });
-            }
-            resolved.push((spec, tensor));
+            let mut resolve_one = |name: &str| -> Result<TensorRef, PassError> {
+                let tensor = resolve_existing(model, &ops, name, &used_as)?;
+                let flag = graph.name(tensor.node);
+                if self.training_flags.iter().any(|named| named == flag) {
+                    return Err(PassError::FlagAsInput {
+                        flag: flag.into(),
+                        key: spec.key.clone(),
+                    });
+                }
+                if let Some(first) = keys_by_tensor.insert(tensor, spec.key.clone()) {
+                    return Err(PassError::DuplicateInputTensor {
+                        tensor: graph.tensor_name(tensor),
+                        first,
+                        second: spec.key.clone(),
+                    });
+                }
+                Ok(tensor)
+            };
+            let sparse = match &spec.sparse {
+                None => None,
+                Some(parts) => Some((
+                    resolve_one(&parts.indices)?,
+                    resolve_one(&parts.dense_shape)?,
+                )),
+            };
+            let tensor = resolve_one(&spec.tensor)?;
+            let sparse = sparse.map(|(indices, dense_shape)| SparseTensors {
+                indices,
+                values: tensor,
+                dense_shape,
+            });
+            resolved.push(ResolvedInput {
+                spec,
+                tensor,
+                sparse,
+            });
         }
         Ok(resolved)
     }
@@ -119,15 +149,8 @@ impl Pass for InputsPass {
         "inputs"
     }
 
-    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+    fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        if let Some(sparse) = self.inputs.iter().find(|i| i.sparse.is_some()) {
-            return Err(PassError::BadSpec {
-                what: "input",
-                spec: sparse.key.clone(),
-                reason: "sparse inputs are not supported yet".into(),
-            });
-        }
         if self.outputs.is_empty() {
             return Err(PassError::NoOutputs {
                 candidates: output_candidates(&model.graph),
@@ -139,6 +162,7 @@ impl Pass for InputsPass {
         let outputs = self.resolve_outputs(model)?;
         let inputs = self.choose_inputs(&model.graph, &outputs, &flags, &mut report)?;
         let inputs = self.resolve_inputs(model, inputs)?;
+        cx.inputs = inputs.iter().map(|input| input.spec.clone()).collect();
         let (inputs, training_batches) = serving_inputs(model, &inputs, &mut report)?;
         let outputs = outputs
             .into_iter()
@@ -156,17 +180,46 @@ impl Pass for InputsPass {
     }
 }
 
+/// An input spec with its tensors found in the graph.
+#[derive(Debug, Clone)]
+pub struct ResolvedInput {
+    pub spec: InputSpec,
+    /// The tensor replaced; for a sparse input, its values.
+    pub tensor: TensorRef,
+    /// All three tensors of a sparse input.
+    pub sparse: Option<SparseTensors>,
+}
+
 /// Replaces each input tensor with a placeholder and gives the signature's
 /// inputs, with the batch sizes the training graph fixed (an output with
-/// such a leading dimension gets -1 there, as the inputs do).
+/// such a leading dimension gets -1 there, as the inputs do). A sparse
+/// input gives three (see [`super::sparse_inputs`]).
 fn serving_inputs(
     model: &mut Model,
-    inputs: &[(InputSpec, TensorRef)],
+    inputs: &[ResolvedInput],
     report: &mut PassReport,
 ) -> Result<(BTreeMap<String, TensorSpec>, Vec<i64>), PassError> {
     let mut specs = BTreeMap::new();
     let mut training_batches = Vec::new();
-    for (spec, tensor) in inputs {
+    for ResolvedInput {
+        spec,
+        tensor,
+        sparse,
+    } in inputs
+    {
+        if let Some(sparse) = sparse {
+            for (key, entry) in serve_sparse(model, &spec.key, sparse, report)? {
+                if let Some(first) = specs.insert(key.clone(), entry) {
+                    return Err(PassError::DuplicateKey {
+                        what: "input",
+                        key,
+                        first: first.name,
+                        second: format!("a component of sparse input {:?}", spec.key),
+                    });
+                }
+            }
+            continue;
+        }
         let (dtype, shape) = input_type(model, *tensor, spec)?;
         training_batches.extend(training_batch_size(&model.graph, *tensor));
         let placeholder =
@@ -241,10 +294,11 @@ fn resolve_existing(
     Ok(tensor)
 }
 
-/// Tensors that look like what a user wants to serve: the logits feeding a
-/// loss, and softmax / sigmoid / argmax outputs.
+/// Tensors that look like what a user wants to serve: an Estimator head's
+/// predictions as `KEY=TENSOR` (see [`super::head_outputs`]), the logits
+/// feeding a loss, and softmax / sigmoid / argmax outputs.
 pub fn output_candidates(graph: &Graph) -> Vec<String> {
-    let mut candidates = Vec::new();
+    let mut candidates = super::head_outputs::head_candidates(graph);
     for id in graph.node_ids() {
         let op = graph.op(id);
         let is_loss = op.contains("CrossEntropyWithLogits");
@@ -260,14 +314,19 @@ pub fn output_candidates(graph: &Graph) -> Vec<String> {
             candidates.push(format!("{}:0", graph.name(id)));
         }
     }
+    // One entry per tensor: a head's `KEY=TENSOR` comes first and wins.
     let mut seen = HashSet::new();
-    candidates.retain(|c| seen.insert(c.clone()));
+    candidates
+        .retain(|c| seen.insert(c.split_once('=').map_or(c.as_str(), |(_, t)| t).to_string()));
     candidates.truncate(10);
     candidates
 }
 
-/// The input-boundary tensors that `outputs` depend on, through data edges.
-/// Training flags are not inputs: the training-conds pass makes them constant.
+/// The input-boundary tensors that `outputs` depend on, through data edges,
+/// each keyed by the feature it carries when the feature columns reading it
+/// say (a SparseTensor's components as one sparse input; see
+/// [`super::feature_names`]). Training flags are not inputs: the
+/// training-conds pass makes them constant.
 fn detect_inputs(
     graph: &Graph,
     outputs: impl Iterator<Item = NodeId>,
@@ -275,13 +334,23 @@ fn detect_inputs(
 ) -> Vec<InputSpec> {
     let boundary = input_boundary(graph, outputs, flags);
     let single = boundary.len() == 1;
-    let mut keys: HashSet<String> = HashSet::new();
+    let features = feature_inputs(graph, &boundary);
+    // Named features take their keys first, so a fallback key never takes
+    // one; a name two tensors derive gets a suffix the second time.
+    let mut keys: HashSet<String> = features.iter().filter_map(|f| f.name.clone()).collect();
+    let mut named: HashSet<String> = HashSet::new();
     boundary
         .into_iter()
+        .zip(features)
         .enumerate()
-        .map(|(i, tensor)| InputSpec {
-            key: unused_key(&mut keys, detected_key(graph, tensor, i, single)),
-            tensor: graph.tensor_name(tensor),
+        .map(|(i, (tensor, feature))| InputSpec {
+            key: match feature.name {
+                Some(name) if named.insert(name.clone()) => name,
+                Some(name) => unused_key(&mut keys, name),
+                None => unused_key(&mut keys, detected_key(graph, tensor, i, single)),
+            },
+            tensor: feature.tensor,
+            sparse: feature.sparse,
             ..InputSpec::default()
         })
         .collect()
@@ -414,7 +483,7 @@ fn queue_component_shape(graph: &Graph, tensor: TensorRef) -> Option<Vec<i64>> {
 }
 
 /// Puts a `Placeholder` named `key` (or a free variant) where `tensor` was read.
-fn replace_with_placeholder(
+pub(super) fn replace_with_placeholder(
     model: &mut Model,
     tensor: TensorRef,
     key: &str,
@@ -600,6 +669,45 @@ mod tests {
                 if used_as == "output \"k\"" && tensor == "out:5"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn detected_inputs_take_their_feature_names_and_stay_unique() {
+        let mut it = node("IteratorGetNext", "IteratorGetNext", &[]);
+        it.set_attr_list_type(
+            "output_types",
+            &[
+                DataType::DtFloat,
+                DataType::DtFloat,
+                DataType::DtFloat,
+                DataType::DtFloat,
+            ],
+        );
+        let layer = "dnn/input_layer";
+        let reader = |name: String, port: usize| {
+            node(&name, "ExpandDims", &[&format!("IteratorGetNext:{port}")])
+                .with_type("T", DataType::DtFloat)
+        };
+        let mut nodes = vec![
+            it,
+            reader(format!("{layer}/age/ExpandDims"), 0),
+            reader(format!("{layer}/age_bucketized/ExpandDims"), 0),
+            // A second tensor whose column also derives from `age`.
+            reader(format!("{layer}/age_embedding/ExpandDims"), 1),
+            reader("plain".into(), 2),
+            reader("other".into(), 3),
+        ];
+        let sum_inputs = [
+            format!("{layer}/age/ExpandDims"),
+            format!("{layer}/age_bucketized/ExpandDims"),
+            format!("{layer}/age_embedding/ExpandDims"),
+            "plain".to_string(),
+            "other".to_string(),
+        ];
+        let sum_inputs: Vec<&str> = sum_inputs.iter().map(String::as_str).collect();
+        nodes.push(node("out", "AddN", &sum_inputs).with_type("T", DataType::DtFloat));
+        let keys = run_inputs(&mut model(nodes), &[], &["y=out:0"], &[]).unwrap();
+        assert_eq!(keys, ["age", "age_1", "input_2", "input_3"]);
     }
 
     #[test]

@@ -11,11 +11,16 @@ pub mod conds;
 pub mod devices;
 pub mod dropout;
 mod error;
+pub mod examples;
+pub mod feature_names;
 pub mod freeze;
+pub mod head_outputs;
 pub mod inputs;
 pub mod metadata;
+pub mod method;
 pub mod prune;
 mod report;
+pub mod sparse_inputs;
 pub mod specs;
 pub mod strip;
 pub mod suggest;
@@ -44,12 +49,18 @@ pub trait Pass {
 pub struct PassContext {
     /// Validate the graph's invariants after every pass (on in debug builds).
     pub validate_between_passes: bool,
+    /// The inputs the inputs pass chose (given or detected), for the
+    /// passes that rewrite them.
+    pub inputs: Vec<inputs::InputSpec>,
+    /// The tf.Example features the examples pass parses, when it ran.
+    pub example_features: Option<Vec<examples::Feature>>,
 }
 
 impl PassContext {
     pub fn new() -> PassContext {
         PassContext {
             validate_between_passes: cfg!(debug_assertions),
+            ..PassContext::default()
         }
     }
 }
@@ -70,6 +81,12 @@ pub struct ServingSpec {
     pub training_flags: Vec<String>,
     /// Keep the training graph's device placements (cleared by default).
     pub keep_devices: bool,
+    /// Serve serialized tf.Examples (`--examples`; classify and regress imply it).
+    pub examples: bool,
+    /// The API the served signature answers (`--method`).
+    pub method: method::ServingMethod,
+    /// The labels of a classify signature's score columns (`--class-names`).
+    pub class_names: Option<Vec<String>>,
 }
 
 impl Pipeline {
@@ -81,6 +98,12 @@ impl Pipeline {
     pub fn serving(spec: &ServingSpec) -> Pipeline {
         let mut pipeline = Pipeline::empty();
         pipeline.push(inputs::InputsPass::new(spec));
+        if spec.examples || spec.method.needs_examples() {
+            pipeline.push(examples::ExamplesPass::new(spec));
+        }
+        if spec.method.needs_examples() {
+            pipeline.push(method::MethodPass::new(spec));
+        }
         pipeline.push(conds::TrainingCondsPass::new(spec.training_flags.clone()));
         pipeline.push(dropout::DropoutPass);
         pipeline.push(batch_norm::BatchNormPass);

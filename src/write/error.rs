@@ -55,6 +55,8 @@ pub enum WriteError {
     },
     #[error("assets.extra file {name:?} is not a plain file name: {reason}")]
     UnsafeExtraName { name: String, reason: &'static str },
+    #[error("cannot write {name:?} beside saved_model.pb: {reason}")]
+    UnsafeRootName { name: String, reason: &'static str },
     #[error("cannot write {path}")]
     Io {
         path: PathBuf,

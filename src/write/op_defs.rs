@@ -1,8 +1,8 @@
 //! Signatures of the ops the writer itself may add (placeholders, the
 //! restore subgraph and its storage conversions, variable reads, the init
-//! op) and of those freezing turns a variable's readers into (gathers,
-//! shapes, the value forms of control flow over references and handles),
-//! so the exported
+//! op, the tf.Example parse and the classify labels) and of those freezing
+//! turns a variable's readers into (gathers, shapes, the value forms of
+//! control flow over references and handles), so the exported
 //! `stripped_op_list` names every op even when the training graph never used
 //! one of them. Everything else comes from the training MetaGraphDef's list.
 
@@ -167,6 +167,36 @@ op { name: "Round"
   attr { name: "T" type: "type" allowed_values { list {
     type: DT_BFLOAT16 type: DT_HALF type: DT_FLOAT type: DT_DOUBLE type: DT_INT8 type: DT_INT16
     type: DT_INT32 type: DT_INT64 type: DT_COMPLEX64 type: DT_COMPLEX128 } } } }
+op { name: "BroadcastTo"
+  input_arg { name: "input" type_attr: "T" }
+  input_arg { name: "shape" type_attr: "Tidx" }
+  output_arg { name: "output" type_attr: "T" }
+  attr { name: "T" type: "type" }
+  attr { name: "Tidx" type: "type" default_value { type: DT_INT32 }
+    allowed_values { list { type: DT_INT32 type: DT_INT64 } } } }
+op { name: "ParseExampleV2"
+  input_arg { name: "serialized" type: DT_STRING }
+  input_arg { name: "names" type: DT_STRING }
+  input_arg { name: "sparse_keys" type: DT_STRING }
+  input_arg { name: "dense_keys" type: DT_STRING }
+  input_arg { name: "ragged_keys" type: DT_STRING }
+  input_arg { name: "dense_defaults" type_list_attr: "Tdense" }
+  output_arg { name: "sparse_indices" type: DT_INT64 number_attr: "num_sparse" }
+  output_arg { name: "sparse_values" type_list_attr: "sparse_types" }
+  output_arg { name: "sparse_shapes" type: DT_INT64 number_attr: "num_sparse" }
+  output_arg { name: "dense_values" type_list_attr: "Tdense" }
+  output_arg { name: "ragged_values" type_list_attr: "ragged_value_types" }
+  output_arg { name: "ragged_row_splits" type_list_attr: "ragged_split_types" }
+  attr { name: "Tdense" type: "list(type)" has_minimum: true
+    allowed_values { list { type: DT_FLOAT type: DT_INT64 type: DT_STRING } } }
+  attr { name: "num_sparse" type: "int" has_minimum: true }
+  attr { name: "sparse_types" type: "list(type)" has_minimum: true
+    allowed_values { list { type: DT_FLOAT type: DT_INT64 type: DT_STRING } } }
+  attr { name: "ragged_value_types" type: "list(type)" has_minimum: true
+    allowed_values { list { type: DT_FLOAT type: DT_INT64 type: DT_STRING } } }
+  attr { name: "ragged_split_types" type: "list(type)" has_minimum: true
+    allowed_values { list { type: DT_INT32 type: DT_INT64 } } }
+  attr { name: "dense_shapes" type: "list(shape)" has_minimum: true } }
 "#;
 
 /// Built-in op definitions by name.
@@ -187,7 +217,7 @@ mod tests {
     #[test]
     fn parses_every_builtin_op() {
         let defs = super::builtin_op_defs();
-        assert_eq!(defs.len(), 25);
+        assert_eq!(defs.len(), 27);
         assert!(defs["Assign"].input_arg[0].is_ref);
         assert_eq!(defs["Merge"].input_arg[0].number_attr, "N");
         assert_eq!(defs["GatherV2"].input_arg.len(), 3);

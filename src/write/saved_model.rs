@@ -46,6 +46,8 @@ pub struct WriteReport {
     pub assets_bytes: u64,
     /// Bytes of the files written under `assets.extra/` (warm-up requests).
     pub assets_extra_bytes: u64,
+    /// Bytes of the files written beside `saved_model.pb` (explanation metadata).
+    pub root_files_bytes: u64,
     /// What went wrong after the output was in place (it stands regardless).
     pub warnings: Vec<String>,
     /// The variables stored in another dtype (the export report carries it
@@ -55,9 +57,14 @@ pub struct WriteReport {
 }
 
 impl WriteReport {
-    /// Every byte written: `saved_model.pb`, variables, assets and `assets.extra`.
+    /// Every byte written: `saved_model.pb`, variables, assets,
+    /// `assets.extra` and the files beside `saved_model.pb`.
     pub fn total_bytes(&self) -> u64 {
-        self.saved_model_bytes + self.variables_bytes + self.assets_bytes + self.assets_extra_bytes
+        self.saved_model_bytes
+            + self.variables_bytes
+            + self.assets_bytes
+            + self.assets_extra_bytes
+            + self.root_files_bytes
     }
 }
 
@@ -95,6 +102,11 @@ pub struct WriteOptions {
     /// systems read and the loaders ignore, such as TensorFlow Serving's
     /// warm-up requests. Default: none.
     pub assets_extra: BTreeMap<String, Bytes>,
+    /// Files written beside `saved_model.pb` (name → contents), which
+    /// serving systems read and the loaders ignore, such as AI Platform's
+    /// `explanation_metadata.json`. A name the SavedModel format uses
+    /// itself is refused. Default: none.
+    pub root_files: BTreeMap<String, Bytes>,
 }
 
 /// Writes one model under `tags`.
@@ -323,6 +335,7 @@ pub fn write_plan(
     })?;
     report.assets_bytes = dir_size(&staged.path().join("assets"));
     report.assets_extra_bytes = write_assets_extra(staged.path(), &options.assets_extra)?;
+    report.root_files_bytes = write_root_files(staged.path(), &options.root_files)?;
     report.warnings = timings.time(Stage::Fsync, || staged.commit())?;
     Ok(report)
 }
@@ -584,6 +597,41 @@ fn write_assets_extra(staging: &Path, files: &BTreeMap<String, Bytes>) -> Result
         }
         let file = dir.join(name);
         std::fs::write(&file, contents).map_err(io_error(&file))?;
+        written += contents.len() as u64;
+    }
+    Ok(written)
+}
+
+/// The names a SavedModel directory's own parts have.
+const SAVED_MODEL_PARTS: [&str; 6] = [
+    "saved_model.pb",
+    "saved_model.pbtxt",
+    "variables",
+    "assets",
+    "assets.extra",
+    "fingerprint.pb",
+];
+
+/// Why `name` cannot be a file beside `saved_model.pb`, if it cannot.
+fn root_name_problem(name: &str) -> Option<&'static str> {
+    if SAVED_MODEL_PARTS.contains(&name) {
+        return Some("the SavedModel format uses that name");
+    }
+    asset_name_problem(name)
+}
+
+/// Writes each of `files` beside `saved_model.pb`; returns the bytes written.
+fn write_root_files(staging: &Path, files: &BTreeMap<String, Bytes>) -> Result<u64, WriteError> {
+    let mut written = 0;
+    for (name, contents) in files {
+        if let Some(reason) = root_name_problem(name) {
+            return Err(WriteError::UnsafeRootName {
+                name: name.clone(),
+                reason,
+            });
+        }
+        let file = staging.join(name);
+        std::fs::write(&file, contents).map_err(|source| WriteError::Io { path: file, source })?;
         written += contents.len() as u64;
     }
     Ok(written)
@@ -964,4 +1012,32 @@ fn op_list(model: &Model, graph: &Graph, saver_nodes: &[crate::proto::NodeDef]) 
         .filter_map(|op| model.op_defs.get(*op).or_else(|| builtin.get(*op)).cloned())
         .collect();
     (!op.is_empty()).then_some(OpList { op })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_beside_saved_model_pb_cannot_take_a_part_name_or_a_path() {
+        for part in SAVED_MODEL_PARTS {
+            assert!(root_name_problem(part).is_some(), "{part}");
+        }
+        for bad in ["", "..", "a/b", "/etc/passwd"] {
+            assert!(root_name_problem(bad).is_some(), "{bad:?}");
+        }
+        assert_eq!(root_name_problem("explanation_metadata.json"), None);
+    }
+
+    #[test]
+    fn a_refused_root_file_name_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = BTreeMap::from([("variables".to_string(), Bytes::from_static(b"{}"))]);
+        let error = write_root_files(dir.path(), &files).unwrap_err();
+        assert!(
+            matches!(error, WriteError::UnsafeRootName { .. }),
+            "{error}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }

@@ -119,6 +119,22 @@ pub fn fixture_options(name: &str) -> servegraph::ExportOptions {
     }
 }
 
+/// The signature entries a fixture input or output declares, with their
+/// shapes: one, or for a sparse input (`"sparse": true`, shape = its dense
+/// shape) its three components `KEY_indices` `[-1, rank]`, `KEY_values`
+/// `[-1]` and `KEY_dense_shape` `[rank]`.
+pub fn signature_shapes(key: &str, spec: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+    if spec["sparse"] != true {
+        return vec![(key.to_string(), spec["shape"].clone())];
+    }
+    let rank = spec["shape"].as_array().expect("a dense shape").len();
+    vec![
+        (format!("{key}_indices"), serde_json::json!([-1, rank])),
+        (format!("{key}_values"), serde_json::json!([-1])),
+        (format!("{key}_dense_shape"), serde_json::json!([rank])),
+    ]
+}
+
 /// Loads `export` under the comma-separated `tags` with `loaders` (`tf2`,
 /// `tf1`, `capi`) and compares its predictions with the fixture's own.
 pub fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, loaders: &str) {
@@ -197,4 +213,43 @@ pub fn export_fixture_cli(fixture: &str, out: &Path, extra: &[&str]) -> Output {
     args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     servegraph(&args)
+}
+
+/// Runs `tests/interop/run_saved_model.py` on `export` with `inputs` and
+/// `expected` (`{key: {"dtype", "shape", "values"}}`) and `extra` flags
+/// (`--signature KEY`, `--examples KEY` to feed serialized tf.Examples,
+/// `--omit-feature NAME`) through all three loaders; panics with the
+/// report when one fails, else returns the largest difference seen.
+pub fn judge_tensors(
+    python: &Path,
+    export: &Path,
+    inputs: &serde_json::Value,
+    expected: &serde_json::Value,
+    extra: &[&str],
+    tolerance: f64,
+) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs_file = dir.path().join("inputs.json");
+    let expected_file = dir.path().join("expected.json");
+    std::fs::write(&inputs_file, inputs.to_string()).unwrap();
+    std::fs::write(&expected_file, expected.to_string()).unwrap();
+    let result = Command::new(python)
+        .arg(repo_root().join("tests/interop/run_saved_model.py"))
+        .arg(export)
+        .arg("--inputs")
+        .arg(&inputs_file)
+        .arg("--expected")
+        .arg(&expected_file)
+        .args(["--tolerance", &tolerance.to_string()])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{} {extra:?}: {}\n{}",
+        export.display(),
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    largest_difference(&String::from_utf8_lossy(&result.stdout))
 }

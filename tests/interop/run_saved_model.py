@@ -3,9 +3,18 @@
     python tests/interop/run_saved_model.py EXPORT_DIR --inputs INPUTS.json
         [--expected EXPECTED.json --tolerance 1e-5] [--signature serving_default]
         [--tags serve] [--loaders tf2,tf1,capi] [--cpus N]
+        [--examples KEY [--omit-feature NAME ...]]
 
 INPUTS.json / EXPECTED.json: {key: {"dtype", "shape", "values": [flat]}}
-(a fixture.json's test_inputs / expected_outputs). Prints one JSON document:
+(a fixture.json's test_inputs / expected_outputs; a string tensor may say
+"encoding": "base64" for bytes that are not text).
+
+--examples KEY feeds the signature's input KEY instead: one serialized
+tf.Example per row of INPUTS.json, built with TensorFlow's own
+tf.train.Example — a dense input's row as a feature of that name, a sparse
+input given as NAME_indices, NAME_values and NAME_dense_shape as feature
+NAME holding the row's values. --omit-feature leaves a feature out of the
+first example (to see its default used). Prints one JSON document:
 {loader: {"ok", "error", "outputs", "max_abs_diff"}} and exits non-zero when a
 loader fails or an output differs from the expected one.
 
@@ -17,12 +26,14 @@ Loaders, each in its own process:
   loader that TensorFlow Serving runs.
 """
 import argparse
+import base64
 import ctypes
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -34,7 +45,10 @@ def as_arrays(spec):
 
     arrays = {}
     for key, t in spec.items():
-        if t["dtype"] == "string":
+        if t.get("encoding") == "base64":
+            values = [base64.b64decode(v) for v in t["values"]]
+            arrays[key] = np.array(values, dtype=object).reshape(t["shape"])
+        elif t["dtype"] == "string":
             arrays[key] = np.array([v.encode() for v in t["values"]], dtype=object).reshape(t["shape"])
         else:
             arrays[key] = np.array(t["values"], dtype=t["dtype"]).reshape(t["shape"])
@@ -49,6 +63,77 @@ def as_json(array):
         values = [v.decode() if isinstance(v, bytes) else str(v) for v in array.reshape(-1)]
         return {"dtype": "string", "shape": list(array.shape), "values": values}
     return {"dtype": array.dtype.name, "shape": list(array.shape), "values": array.reshape(-1).tolist()}
+
+
+# --- inputs as serialized tf.Examples ---
+
+SPARSE_PARTS = ("_indices", "_values", "_dense_shape")
+
+
+def sparse_features(arrays):
+    """Names NAME whose NAME_indices, NAME_values and NAME_dense_shape are all given."""
+    suffix = SPARSE_PARTS[0]
+    names = [k[: -len(suffix)] for k in arrays if k.endswith(suffix)]
+    return [n for n in names if all(n + part in arrays for part in SPARSE_PARTS)]
+
+
+def example_rows(arrays):
+    """One {feature: flat values} per example: dense rows, and each sparse
+    feature's values of that row (in index order)."""
+    import numpy as np
+
+    sparse = sparse_features(arrays)
+    sparse_keys = {n + part for n in sparse for part in SPARSE_PARTS}
+    dense = {k: v for k, v in arrays.items() if k not in sparse_keys}
+    sizes = {len(v) for v in dense.values()} | {int(arrays[n + "_dense_shape"][0]) for n in sparse}
+    if len(sizes) != 1:
+        raise ValueError(f"inputs disagree on the batch size: {sorted(sizes)}")
+    rows = [{k: np.array(v[i], dtype=v.dtype).reshape(-1) for k, v in dense.items()} for i in range(sizes.pop())]
+    for name in sparse:
+        indices, values = arrays[name + "_indices"], arrays[name + "_values"]
+        for i, row in enumerate(rows):
+            at = [j for j in range(len(indices)) if indices[j][0] == i]
+            at.sort(key=lambda j: tuple(indices[j]))
+            row[name] = values[at]
+    return rows
+
+
+def tf_feature(values):
+    import tensorflow as tf
+
+    if values.dtype == object or values.dtype.kind in "SU":
+        items = [v if isinstance(v, bytes) else str(v).encode() for v in values]
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=items))
+    if values.dtype.kind == "f":
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values.tolist()))
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+
+
+def serialized_examples(spec, omit):
+    """The rows of `spec` as serialized tf.Example protos, `omit` left out of the first."""
+    import tensorflow as tf
+
+    rows = example_rows(as_arrays(spec))
+    for name in omit:
+        rows[0].pop(name)
+    return [
+        tf.train.Example(features=tf.train.Features(feature={k: tf_feature(v) for k, v in row.items()}))
+        .SerializeToString()
+        for row in rows
+    ]
+
+
+def examples_inputs(inputs_file, key, omit, directory):
+    """Writes {key: the serialized examples, base64} to examples.json in
+    `directory` and returns its path."""
+    with open(inputs_file) as f:
+        examples = serialized_examples(json.load(f), omit)
+    values = [base64.b64encode(e).decode() for e in examples]
+    spec = {key: {"dtype": "string", "encoding": "base64", "shape": [len(values)], "values": values}}
+    path = os.path.join(directory, "examples.json")
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    return path
 
 
 # --- a minimal protobuf reader, so the C API worker needs no TensorFlow import ---
@@ -292,7 +377,18 @@ def main():
     parser.add_argument("--loaders", default="tf2,tf1,capi")
     parser.add_argument("--cpus", type=int, default=0,
                         help="CPU devices for the tf1 and capi sessions (a graph placed on /cpu:1 needs 2)")
+    parser.add_argument("--examples", metavar="KEY",
+                        help="feed the inputs as serialized tf.Examples to signature input KEY")
+    parser.add_argument("--omit-feature", action="append", default=[], metavar="NAME",
+                        help="leave feature NAME out of the first example")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        if args.examples:
+            args.inputs = examples_inputs(args.inputs, args.examples, args.omit_feature, directory)
+        return run_loaders(args)
+
+
+def run_loaders(args):
     if args.cpus:
         os.environ["RUN_SAVED_MODEL_CPUS"] = str(args.cpus)
     expected = None
