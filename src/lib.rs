@@ -27,6 +27,7 @@ pub mod ops;
 pub mod passes;
 pub mod proto;
 pub mod read;
+pub mod saved_model_cli;
 pub mod size;
 pub mod storage;
 pub mod tensor;

@@ -1,4 +1,4 @@
-//! The servegraph command line: `export`, `show`, `validate`, `size`.
+//! The servegraph command line: `export`, `show`, `scan`, `validate`, `size`.
 
 #[path = "servegraph/progress.rs"]
 mod progress;
@@ -52,15 +52,81 @@ enum Command {
         json: bool,
     },
     /// Show a GraphDef, checkpoint or SavedModel: nodes, ops, variables, signatures.
-    Show {
-        path: PathBuf,
-        /// Only the MetaGraphDef with exactly these tags (SavedModels).
-        #[arg(long = "tag")]
-        tags: Vec<String>,
+    /// With saved_model_cli's flags (--dir, --all, --tag_set, --signature_def,
+    /// --list_ops), print what `saved_model_cli show` prints.
+    Show(ShowArgs),
+    /// Like `saved_model_cli scan`: denylisted ops (ReadFile, WriteFile, PrintV2),
+    /// then Python-function and training-only ops.
+    Scan {
+        /// The SavedModel directory (or --dir).
+        #[arg(required_unless_present = "dir", conflicts_with = "dir")]
+        path: Option<PathBuf>,
+        /// The SavedModel directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Comma-separated tags of the one MetaGraphDef to scan (default: all).
+        #[arg(long = "tag_set", value_name = "TAGS")]
+        tag_set: Option<String>,
+        /// Comma-separated ops to look for instead of ReadFile, WriteFile, PrintV2.
+        #[arg(long = "op_denylist", value_name = "OPS")]
+        op_denylist: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+// The flags of `show`.
+#[derive(Args)]
+struct ShowArgs {
+    /// A checkpoint prefix, training directory, .meta, GraphDef or SavedModel directory.
+    #[arg(required_unless_present = "dir", conflicts_with = "dir")]
+    path: Option<PathBuf>,
+    /// The SavedModel directory, as saved_model_cli takes it; alone, lists its tag-sets.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Everything saved_model_cli shows: every MetaGraphDef, signature and
+    /// (TF2) concrete function.
+    #[arg(long)]
+    all: bool,
+    /// Comma-separated tags of a MetaGraphDef: lists its signature keys.
+    #[arg(long = "tag_set", value_name = "TAGS")]
+    tag_set: Option<String>,
+    /// With --tag_set: that signature's inputs, outputs and method.
+    #[arg(long = "signature_def", value_name = "KEY")]
+    signature_def: Option<String>,
+    /// With --tag_set: the ops its MetaGraphDef uses.
+    #[arg(long = "list_ops")]
+    list_ops: bool,
+    /// The summary (nodes, ops, variables, signatures), the default without
+    /// saved_model_cli's flags.
+    #[arg(long, conflicts_with_all = ["all", "tag_set", "signature_def", "list_ops"])]
+    summary: bool,
+    /// Summary: only the MetaGraphDef with exactly these tags (SavedModels).
+    #[arg(long = "tag", conflicts_with_all = ["all", "tag_set", "signature_def", "list_ops"])]
+    tags: Vec<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl ShowArgs {
+    /// saved_model_cli's request, unless the summary is wanted (`--summary`,
+    /// or its `--tag`).
+    fn saved_model_cli_request(&self) -> Option<servegraph::saved_model_cli::ShowRequest> {
+        let asked = self.dir.is_some()
+            || self.all
+            || self.tag_set.is_some()
+            || self.signature_def.is_some()
+            || self.list_ops;
+        let summary = self.summary || !self.tags.is_empty();
+        (asked && !summary).then(|| servegraph::saved_model_cli::ShowRequest {
+            all: self.all,
+            tag_set: self.tag_set.clone(),
+            signature_def: self.signature_def.clone(),
+            list_ops: self.list_ops,
+        })
+    }
 }
 
 // The flags of `export` (the variant's doc is the subcommand's help).
@@ -310,7 +376,19 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Export(args) => export(*args),
         Command::Validate { path, tags, json } => validate(&path, &tags, json),
-        Command::Show { path, tags, json } => show(&path, &tags, json),
+        Command::Show(args) => show(&args),
+        Command::Scan {
+            path,
+            dir,
+            tag_set,
+            op_denylist,
+            json,
+        } => scan(
+            &either_path(path, dir)?,
+            tag_set.as_deref(),
+            op_denylist.as_deref(),
+            json,
+        ),
         Command::Size { dir, json } => size(&dir, json),
     }
 }
@@ -424,15 +502,52 @@ fn validate(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std:
     Ok(())
 }
 
-fn show(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let summary = servegraph::inspect::summarize(path, tags)?;
+fn show(args: &ShowArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let path = either_path(args.path.clone(), args.dir.clone())?;
+    if let Some(request) = args.saved_model_cli_request() {
+        let shown = servegraph::saved_model_cli::show(&path, &request)?;
+        return print_as(&shown, args.json);
+    }
+    let summary = servegraph::inspect::summarize(&path, &args.tags)?;
+    print_as(&summary, args.json)
+}
+
+fn scan(
+    dir: &Path,
+    tag_set: Option<&str>,
+    op_denylist: Option<&str>,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // Like saved_model_cli, an empty --op_denylist means the default list.
+    let denylist: Vec<String> = op_denylist
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|op| !op.is_empty())
+        .map(str::to_string)
+        .collect();
+    let report = servegraph::saved_model_cli::scan(dir, tag_set, &denylist)?;
+    print_as(&report, json)
+}
+
+/// The positional path or `--dir` (clap requires exactly one).
+fn either_path(
+    path: Option<PathBuf>,
+    dir: Option<PathBuf>,
+) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    path.or(dir)
+        .ok_or_else(|| "a path or --dir is required".into())
+}
+
+/// `value` as pretty JSON or as its text.
+fn print_as<T: serde::Serialize + std::fmt::Display>(
+    value: &T,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     if json {
-        emit(format_args!(
-            "{}\n",
-            serde_json::to_string_pretty(&summary)?
-        ))?;
+        emit(format_args!("{}\n", serde_json::to_string_pretty(value)?))?;
     } else {
-        emit(&summary)?;
+        emit(value)?;
     }
     Ok(())
 }
