@@ -2,6 +2,8 @@
 
 #[path = "servegraph/progress.rs"]
 mod progress;
+#[path = "servegraph/transform.rs"]
+mod transform;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,6 +57,9 @@ enum Command {
     /// With saved_model_cli's flags (--dir, --all, --tag_set, --signature_def,
     /// --list_ops), print what `saved_model_cli show` prints.
     Show(ShowArgs),
+    /// Run Graph Transform Tool transforms (and servegraph's passes, by name)
+    /// on a GraphDef or the graph of a SavedModel.
+    Transform(Box<transform::TransformArgs>),
     /// Like `saved_model_cli scan`: denylisted ops (ReadFile, WriteFile, PrintV2),
     /// then Python-function and training-only ops.
     Scan {
@@ -390,6 +395,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             json,
         ),
         Command::Size { dir, json } => size(&dir, json),
+        Command::Transform(args) => emit(transform::run(*args)?).map_err(Into::into),
     }
 }
 
