@@ -8,8 +8,13 @@
 //! variables name, keep their names and are never removed.
 
 mod attributes;
+mod batch_norms;
+mod default_attrs;
+mod eval;
+mod fold_constants;
 mod merge_duplicates;
 mod obfuscate;
+mod quantize;
 mod remove_nodes;
 mod sort;
 mod strip_unused;
@@ -20,6 +25,8 @@ use super::registry::{ArgKind, ArgSpec, BuildContext, PassEntry};
 use super::{Pass, PassError};
 use crate::ir::node_of;
 use crate::model::Model;
+
+pub use fold_constants::FOLDED_OPS;
 
 type Built = Result<Box<dyn Pass>, PassError>;
 
@@ -87,6 +94,60 @@ pub fn entries() -> Vec<PassEntry> {
             doc: "renames every node but the inputs and outputs to short meaningless names",
             args: &[IGNORE_ERRORS],
             build: |_, cx| -> Built { Ok(Box::new(obfuscate::ObfuscateNames::new(cx))) },
+        },
+        PassEntry {
+            name: "fold_constants",
+            doc: "computes nodes whose inputs are all constant, for the ops servegraph evaluates",
+            args: {
+                const ARGS: &[ArgSpec] = &[
+                    IGNORE_ERRORS,
+                    ArgSpec::optional(
+                        "clear_output_shapes",
+                        ArgKind::Bool,
+                        "drop _output_shapes attrs",
+                    )
+                    .default("true"),
+                ];
+                ARGS
+            },
+            build: |args, cx| -> Built {
+                Ok(Box::new(fold_constants::FoldConstants::new(args, cx)?))
+            },
+        },
+        PassEntry {
+            name: "fold_batch_norms",
+            doc: "folds a constant Mul after Conv2D, DepthwiseConv2dNative or MatMul into the weights",
+            args: &[IGNORE_ERRORS],
+            build: |_, _| -> Built { Ok(Box::new(batch_norms::FoldBatchNorms)) },
+        },
+        PassEntry {
+            name: "fold_old_batch_norms",
+            doc: "folds inference batch norms (FusedBatchNorm*, BatchNormWithGlobalNormalization) into the weights before them",
+            args: &[IGNORE_ERRORS],
+            build: |_, _| -> Built { Ok(Box::new(batch_norms::FoldOldBatchNorms)) },
+        },
+        PassEntry {
+            name: "quantize_weights",
+            doc: "stores large float constants as 8 bits plus a range, dequantized when the graph runs",
+            args: {
+                const ARGS: &[ArgSpec] = &[
+                    ArgSpec::optional(
+                        "minimum_size",
+                        ArgKind::Int,
+                        "only constants with at least this many elements",
+                    )
+                    .default("1024"),
+                    IGNORE_ERRORS,
+                ];
+                ARGS
+            },
+            build: |args, _| -> Built { Ok(Box::new(quantize::QuantizeWeights::new(args)?)) },
+        },
+        PassEntry {
+            name: "add_default_attributes",
+            doc: "writes out every attr an op definition gives a default and a node leaves unset",
+            args: &[IGNORE_ERRORS],
+            build: |_, _| -> Built { Ok(Box::new(default_attrs::AddDefaultAttributes)) },
         },
     ];
     entries.extend(attributes::entries());
