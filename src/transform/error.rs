@@ -21,8 +21,10 @@ pub enum TransformError {
     OutputIsInput { path: PathBuf },
     #[error("{path} exists; pass --overwrite to replace it")]
     OutputExists { path: PathBuf },
-    #[error("{path}: transform reads a GraphDef (.pb, .pbtxt) or a SavedModel directory")]
-    UnsupportedSource { path: PathBuf },
+    #[error(
+        "{path}: a training checkpoint's graph is written as a GraphDef; name the output .pb or .pbtxt"
+    )]
+    CheckpointNeedsGraphDefOutput { path: PathBuf },
     #[error(
         "{path}: signature {signature:?} serves {tensor:?} as a sparse or composite tensor, which transform cannot carry over"
     )]

@@ -1,5 +1,6 @@
 //! `servegraph transform`: the Graph Transform Tool's job on a GraphDef or
-//! on the graph of a SavedModel. The `--transforms` text is parsed
+//! on the graph of a SavedModel (or of a training checkpoint's `.meta`,
+//! written out as a GraphDef). The `--transforms` text is parsed
 //! ([`parse`]), each transform is built from the pass [`Registry`] by name
 //! and run in order over the model, and the result is written as a GraphDef
 //! or a SavedModel (variables copied). Each transform's [`PassReport`] is
@@ -118,6 +119,7 @@ pub fn transform_with(
     let cx = build_context(&model, options);
     let nodes_before = model.graph.len();
     let (mut passes, ignored_errors) = run_calls(registry, &calls, &cx, &mut model)?;
+    passes.extend(drop_stale_colocations(&mut model));
     let mut report = TransformReport {
         passes: Vec::new(),
         output: output.to_path_buf(),
@@ -140,12 +142,12 @@ pub fn transform_with(
                 graph_file::format_of_file(path),
             )?);
         }
-        (Source::SavedModel { .. } | Source::GraphDef { .. }, Some(format)) => {
+        (_, Some(format)) => {
             report.format = Some(write_graph_def(&model, output, format)?);
         }
-        (Source::Checkpoint { .. }, _) => {
-            return Err(TransformError::UnsupportedSource {
-                path: input.to_path_buf(),
+        (Source::Checkpoint { .. }, None) => {
+            return Err(TransformError::CheckpointNeedsGraphDefOutput {
+                path: output.to_path_buf(),
             }
             .into());
         }
@@ -240,6 +242,17 @@ fn run_one(
     model.graph.validate().map_err(|e| failed(e.into()))?;
     report.pass = name.to_string();
     Ok(report)
+}
+
+/// TensorFlow refuses to import a node colocated with one that is gone, so
+/// `loc:@` entries naming removed nodes go, whichever transform removed them.
+fn drop_stale_colocations(model: &mut Model) -> Option<PassReport> {
+    let mut report = PassReport {
+        pass: "stale_colocations".into(),
+        ..PassReport::default()
+    };
+    crate::passes::metadata::drop_stale_colocations(&mut model.graph, &mut report);
+    (!report.notes.is_empty()).then_some(report)
 }
 
 /// A SavedModel output gets a fresh saver: the old one's subgraph and

@@ -10,7 +10,8 @@ use servegraph::write::atomic::Overwrite;
 // The flags of `transform`.
 #[derive(Args)]
 pub struct TransformArgs {
-    /// A GraphDef (.pb binary, .pbtxt text) or a SavedModel directory.
+    /// A GraphDef (.pb binary, .pbtxt text), a SavedModel directory, or a
+    /// training checkpoint (its graph is written as a GraphDef).
     #[arg(required_unless_present = "list")]
     input: Option<PathBuf>,
     /// Where to write: a GraphDef file (text if it ends in .pbtxt, binary if

@@ -3,6 +3,8 @@
 //! the node already produces, else float; of `shape=` when given), which
 //! cuts off whatever computed it before.
 
+use std::collections::HashSet;
+
 use super::super::registry::{BuildContext, PassArgs};
 use super::super::{Pass, PassContext, PassError, PassReport, Removal};
 use super::Endpoints;
@@ -93,7 +95,7 @@ impl StripUnused {
             node.set_attr_shape("shape", self.shape.as_deref());
             node
         };
-        if tensor.port == 0 {
+        if tensor.port == 0 && !other_ports_read(graph, tensor.node) {
             let node = placeholder(graph.name(tensor.node));
             return Ok(make_placeholder_in_place(graph, tensor.node, node, report));
         }
@@ -108,6 +110,28 @@ impl StripUnused {
         );
         Ok(id)
     }
+}
+
+/// True when something reads an output of `id` besides output 0.
+fn other_ports_read(graph: &Graph, id: NodeId) -> bool {
+    graph.consumers(id).into_iter().any(|c| {
+        graph
+            .data_inputs(c)
+            .iter()
+            .any(|t| t.node == id && t.port > 0)
+    })
+}
+
+/// The nodes the outputs need, not looking past the inputs.
+fn needed(graph: &Graph, roots: Vec<NodeId>, inputs: &[NodeId]) -> HashSet<NodeId> {
+    let mut seen = HashSet::new();
+    let mut stack = roots;
+    while let Some(id) = stack.pop() {
+        if seen.insert(id) && !inputs.contains(&id) {
+            stack.extend(graph.producers(id));
+        }
+    }
+    seen
 }
 
 /// The dtype `tensor` has in the graph, when the graph says.
@@ -156,15 +180,25 @@ impl Pass for StripUnused {
                 reason: "no outputs were given (--outputs)".into(),
             });
         }
+        let mut input_nodes = Vec::new();
         for input in &self.endpoints.inputs {
-            self.placeholder_for(model, input, &mut report)?;
+            input_nodes.push(
+                model
+                    .graph
+                    .tensor(input)
+                    .map_err(|_| PassError::UnknownTensor {
+                        tensor: input.clone(),
+                        suggestions: Vec::new(),
+                    })?
+                    .node,
+            );
         }
         let mut roots = Vec::new();
         for output in &self.endpoints.outputs {
             roots.push(model.graph.tensor(output)?.node);
         }
         roots.extend(model.output_nodes());
-        let keep = model.graph.reachable_backwards(roots);
+        let keep = needed(&model.graph, roots, &input_nodes);
         for id in model.graph.node_ids() {
             if keep.contains(&id) {
                 continue;
@@ -172,6 +206,9 @@ impl Pass for StripUnused {
             if let Some(node) = model.graph.remove_node(id) {
                 report.removed(Removal::Unused, node.name());
             }
+        }
+        for input in &self.endpoints.inputs {
+            self.placeholder_for(model, input, &mut report)?;
         }
         Ok(report)
     }
