@@ -267,6 +267,22 @@ fn print_error(error: &(dyn std::error::Error + 'static)) {
     }
 }
 
+/// The flag that answers a failed `transform`.
+fn transform_hint(error: &servegraph::transform::TransformError) -> Option<&'static str> {
+    use servegraph::passes::PassError;
+    use servegraph::transform::TransformError;
+    match error {
+        TransformError::OutputExists { .. } => Some("pass --overwrite to replace it"),
+        TransformError::NoTransforms { .. } => Some("name them with --transforms '...'"),
+        TransformError::Failed { source, .. }
+            if matches!(**source, PassError::Transform { .. }) =>
+        {
+            Some("name the graph's inputs and outputs with --inputs and --outputs")
+        }
+        _ => None,
+    }
+}
+
 /// The command-line flag that answers a library error (the library names no flags).
 fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use servegraph::Error;
@@ -280,6 +296,7 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         }
         Error::Pass(PassError::NoInputs) => Some("name each serving input with --input KEY=TENSOR"),
         Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
+        Error::Transform(error) => transform_hint(error),
         Error::Check(CheckError::UnknownOp { .. }) => {
             Some("pass --allow-custom-ops if a custom op library provides it at serving time")
         }

@@ -9,7 +9,7 @@ use crate::passes::PassError;
 pub enum TransformError {
     #[error(transparent)]
     Parse(#[from] ParseError),
-    #[error("no transforms were given (--transforms); the valid ones are: {}", .known.join(", "))]
+    #[error("no transforms were given; the valid ones are: {}", .known.join(", "))]
     NoTransforms { known: Vec<String> },
     #[error("transform {transform} failed")]
     Failed {
@@ -19,7 +19,7 @@ pub enum TransformError {
     },
     #[error("the output {path} is the input; write the transformed graph elsewhere")]
     OutputIsInput { path: PathBuf },
-    #[error("{path} exists; pass --overwrite to replace it")]
+    #[error("{path} exists")]
     OutputExists { path: PathBuf },
     #[error(
         "{path}: a training checkpoint's graph is written as a GraphDef; name the output .pb or .pbtxt"

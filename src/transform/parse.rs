@@ -24,7 +24,7 @@ pub struct TransformCall {
 
 /// Where and why the text does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("--transforms at character {position}: expected {expected}, found {}", Found(.found))]
+#[error("the transforms, at character {position}: expected {expected}, found {}", Found(.found))]
 pub struct ParseError {
     /// 0-based character offset into the text.
     pub position: usize,

@@ -62,14 +62,14 @@ fn rename_all(
         .into_iter()
         .filter(|&id| !protected.contains(graph.name(id)))
         .collect();
-    let mut renames = HashMap::new();
+    let old_names: Vec<String> = ids.iter().map(|&id| graph.name(id).to_string()).collect();
     for (i, &id) in ids.iter().enumerate() {
         let temporary = graph.unique_name(&format!("__obfuscating_{i}"));
-        renames.insert(graph.name(id).to_string(), temporary.clone());
         graph.rename_node(id, &temporary)?;
     }
+    let mut renames = HashMap::with_capacity(ids.len());
     let mut counter = 0;
-    for &id in &ids {
+    for (&id, old) in ids.iter().zip(old_names) {
         let fresh = loop {
             let candidate = base36(counter);
             counter += 1;
@@ -77,11 +77,8 @@ fn rename_all(
                 break candidate;
             }
         };
-        let temporary = graph.name(id).to_string();
         graph.rename_node(id, &fresh)?;
-        if let Some(entry) = renames.values_mut().find(|v| **v == temporary) {
-            *entry = fresh;
-        }
+        renames.insert(old, fresh);
     }
     Ok(renames)
 }

@@ -177,7 +177,7 @@ impl Pass for StripUnused {
         if self.endpoints.outputs.is_empty() {
             return Err(PassError::Transform {
                 pass: "strip_unused_nodes",
-                reason: "no outputs were given (--outputs)".into(),
+                reason: "no outputs were given".into(),
             });
         }
         let mut input_nodes = Vec::new();
