@@ -302,7 +302,18 @@ fn removing_identities_keeps_tf_cond_and_while_loops_running() {
                 "{fixture} lost its {op}"
             );
         }
-        judge_graphs(&python, &training_run(fixture, flags), &[graph]);
+        // Merging and folding inside cond branches and loop bodies too.
+        let merged = dir.path().join("merged_folded.pb");
+        let report = transform(
+            &source,
+            &merged,
+            "remove_nodes(op=Identity) merge_duplicate_nodes fold_constants",
+        );
+        assert!(
+            changed(&report, "merge_duplicate_nodes"),
+            "{fixture}: {report}"
+        );
+        judge_graphs(&python, &training_run(fixture, flags), &[graph, merged]);
     }
 }
 
