@@ -157,3 +157,39 @@ fn list_names_every_transform_with_its_arguments() {
         "{text}"
     );
 }
+
+#[test]
+fn ignore_errors_leaves_the_graph_as_it_was_and_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, text) = sources(dir.path());
+    let out_path = dir.path().join("out.pb");
+    // strip_unused_nodes needs outputs; a bare GraphDef names none.
+    let failing = transform(&text, &out_path, "strip_unused_nodes remove_device");
+    assert!(
+        stderr(&failing).contains("no outputs were given"),
+        "{}",
+        stderr(&failing)
+    );
+    assert!(stderr(&failing).contains("hint: name the graph's inputs and outputs"));
+    assert!(!out_path.exists());
+    let out = servegraph(&[
+        "transform",
+        path_str(&text),
+        path_str(&out_path),
+        "--transforms",
+        "strip_unused_nodes(ignore_errors=true) remove_device",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ignored = report["ignored_errors"].as_array().unwrap();
+    assert_eq!(ignored.len(), 1, "{report}");
+    assert!(
+        ignored[0]
+            .as_str()
+            .unwrap()
+            .starts_with("strip_unused_nodes: ")
+    );
+    assert_eq!(report["passes"][0]["pass"], "remove_device");
+    assert_eq!(report["nodes_before"], report["nodes_after"]);
+}

@@ -51,7 +51,10 @@ pub fn entries() -> Vec<PassEntry> {
             doc: "removes what the outputs do not need; inputs become placeholders",
             args: {
                 const ARGS: &[ArgSpec] = &[
-                    text("type", "dtype of the new placeholders").default("float"),
+                    text(
+                        "type",
+                        "dtype of the new placeholders (default: what the input produces, else float)",
+                    ),
                     text("shape", "shape of the new placeholders, as D0,D1,..."),
                     IGNORE_ERRORS,
                 ];
