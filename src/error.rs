@@ -6,6 +6,7 @@ pub use crate::check::CheckError;
 pub use crate::explain::ExplainError;
 pub use crate::export::VariantError;
 pub use crate::ir::IrError;
+pub use crate::node_explain::NodeExplainError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::size::SizeError;
@@ -55,6 +56,8 @@ pub enum Error {
     Warmup(#[from] WarmupError),
     #[error(transparent)]
     Explain(#[from] ExplainError),
+    #[error(transparent)]
+    NodeExplain(#[from] NodeExplainError),
 }
 
 #[cfg(test)]
