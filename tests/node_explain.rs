@@ -13,6 +13,7 @@ use common::{export_fixture_cli, stderr};
 use prost::Message;
 use serde_json::Value;
 use servegraph::node_explain::ExplainScope;
+use servegraph::passes::freeze::FreezeLimits;
 
 const FIXTURE: &str = "mlp_queue";
 
@@ -213,44 +214,77 @@ fn without_explain_the_json_has_no_explain_field() {
 }
 
 /// Every pass records why it removed or rewired each node: on every
-/// fixture, no removal goes unrecorded and every rewired node has a rule.
+/// fixture, as exported and frozen, no removal goes unrecorded and every
+/// rewired node has a rule.
 #[test]
 fn every_fixture_change_has_a_rule() {
     let dir = tempfile::tempdir().unwrap();
     for fixture in common::fixture_names() {
-        let options = servegraph::ExportOptions {
-            explain: Some(ExplainScope::Every),
-            training_flags: training_flags(&fixture),
-            ..common::fixture_options(&fixture)
-        };
-        let source = common::testdata(&format!("fixtures/{fixture}"));
-        let out = dir.path().join(&fixture);
-        let report = servegraph::export_serving_model(&source, &out, &options)
-            .unwrap_or_else(|e| panic!("{fixture}: {e}"));
-        let explanation = report.explain.expect("asked for");
-        assert!(!explanation.changes.is_empty(), "{fixture}");
-        for change in &explanation.changes {
-            match &change.removed_by {
-                Some(rule) => assert_ne!(rule.rule, "unrecorded", "{fixture}: {change:?}"),
-                None => assert!(!change.rewires.is_empty(), "{fixture}: {change:?}"),
-            }
-            let rules = change.removed_by.iter().chain(&change.rewires);
-            assert!(
-                rules.clone().all(|r| r.pass != "?" && !r.why.is_empty()),
-                "{fixture}: {change:?}"
-            );
+        for freeze in [None, Some(FreezeLimits::default())] {
+            let options = servegraph::ExportOptions {
+                explain: Some(ExplainScope::Every),
+                training_flags: training_flags(&fixture),
+                freeze,
+                ..common::fixture_options(&fixture)
+            };
+            let out = dir.path().join(format!("{fixture}-{}", freeze.is_some()));
+            check_every_change_has_a_rule(&fixture, &out, &options);
         }
-        let removed = explanation
-            .changes
-            .iter()
-            .filter(|c| c.removed_by.is_some())
-            .count();
-        let reported: usize = report.passes.iter().map(|p| p.removed_count()).sum();
-        assert_eq!(
-            removed, reported,
-            "{fixture}: each recorded removal explained once"
+    }
+}
+
+fn check_every_change_has_a_rule(fixture: &str, out: &Path, options: &servegraph::ExportOptions) {
+    let source = common::testdata(&format!("fixtures/{fixture}"));
+    let report = servegraph::export_serving_model(&source, out, options)
+        .unwrap_or_else(|e| panic!("{fixture}: {e}"));
+    let explanation = report.explain.expect("asked for");
+    assert!(!explanation.changes.is_empty(), "{fixture}");
+    for change in &explanation.changes {
+        match &change.removed_by {
+            Some(rule) => assert_ne!(rule.rule, "unrecorded", "{fixture}: {change:?}"),
+            None => assert!(!change.rewires.is_empty(), "{fixture}: {change:?}"),
+        }
+        let mut rules = change.removed_by.iter().chain(&change.rewires);
+        assert!(
+            rules.all(|r| r.pass != "?" && !r.why.is_empty()),
+            "{fixture}: {change:?}"
         );
     }
+    let removed = explanation
+        .changes
+        .iter()
+        .filter(|c| c.removed_by.is_some())
+        .count();
+    let reported: usize = report.passes.iter().map(|p| p.removed_count()).sum();
+    assert_eq!(
+        removed, reported,
+        "{fixture}: each recorded removal explained once"
+    );
+}
+
+/// Frozen, a variable stays as a constant of the same name, its readers
+/// rewired onto a placeholder holding it; both are said.
+#[test]
+fn a_frozen_variable_is_kept_as_a_constant_and_its_readers_rewired() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = export_json(
+        &dir.path().join("out"),
+        &["--freeze", "--explain=hidden/kernel"],
+    );
+    let story = &report["explain"]["node"];
+    assert_eq!(story["verdict"], "kept", "{story}");
+    assert_eq!(
+        (&story["op"], &story["op_before"]),
+        (&Value::from("Const"), &Value::from("VariableV2"))
+    );
+    let all = export_json(&dir.path().join("all"), &["--freeze", "--explain"]);
+    let read = changes(&all)
+        .iter()
+        .find(|c| {
+            c["inputs_before"] == serde_json::json!(["hidden/kernel"]) && c["removed_by"].is_null()
+        })
+        .expect("the variable's reader is rewired");
+    assert_eq!(passes_of(&read["rewires"]), ["freeze"], "{read}");
 }
 
 fn training_flags(fixture: &str) -> Vec<String> {

@@ -36,6 +36,10 @@ pub struct NodeStory {
     pub node: String,
     pub verdict: Verdict,
     pub op: Option<String>,
+    /// Its op before the passes, when a pass changed it (a frozen variable
+    /// became a constant).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op_before: Option<String>,
     /// Its inputs in the served graph (kept or added nodes).
     pub inputs: Option<Vec<String>>,
     /// What the passes did to it, if anything.
@@ -64,6 +68,7 @@ pub fn node_story(
             node: name.into(),
             verdict: Verdict::Removed,
             op: change.op.clone(),
+            op_before: None,
             inputs: None,
             change: Some(change),
             needed_by: Vec::new(),
@@ -89,6 +94,11 @@ pub fn node_story(
             Verdict::Added
         },
         op: Some(after.op(id).to_string()),
+        op_before: before
+            .find(name)
+            .map(|old| before.op(old))
+            .filter(|&old| old != after.op(id))
+            .map(String::from),
         inputs: Some(input_strings(after, id)),
         change,
         needed_by,

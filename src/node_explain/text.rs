@@ -58,7 +58,11 @@ impl Display for NodeStory {
             Verdict::Removed => "removed",
             Verdict::Added => "added",
         };
-        writeln!(f, "{} {verdict}{}", self.node, op_text(self.op.as_deref()))?;
+        write!(f, "{} {verdict}{}", self.node, op_text(self.op.as_deref()))?;
+        match &self.op_before {
+            Some(old) => writeln!(f, ", was {old}")?,
+            None => writeln!(f)?,
+        }
         if let Some(pass) = &self.added_by {
             writeln!(f, "  added by pass {pass}")?;
         }
