@@ -37,10 +37,16 @@ pub struct NodeChange {
     pub rewires: Vec<Rule>,
 }
 
-/// Every removal the reports record, then every node whose inputs changed.
-pub fn node_changes(before: &Graph, after: &Graph, reports: &[PassReport]) -> Vec<NodeChange> {
-    let mut changes = removals(before, after, reports);
-    changes.extend(rewired_nodes(before, after, reports));
+/// Every removal the reports record, then every node whose inputs changed;
+/// only node `only`'s when given.
+pub fn node_changes(
+    before: &Graph,
+    after: &Graph,
+    reports: &[PassReport],
+    only: Option<&str>,
+) -> Vec<NodeChange> {
+    let mut changes = removals(before, after, reports, only);
+    changes.extend(rewired_nodes(before, after, reports, only));
     changes
 }
 
@@ -62,13 +68,19 @@ pub fn input_strings(graph: &Graph, id: NodeId) -> Vec<String> {
 
 /// A removal record per node the reports name, causes attached, then any
 /// node that went without a report saying so.
-fn removals(before: &Graph, after: &Graph, reports: &[PassReport]) -> Vec<NodeChange> {
+fn removals(
+    before: &Graph,
+    after: &Graph,
+    reports: &[PassReport],
+    only: Option<&str>,
+) -> Vec<NodeChange> {
+    let wanted = |node: &str| only.is_none_or(|only| only == node);
     let cut = cutting_rewires(before, after, reports);
     let mut changes = Vec::new();
     let mut recorded: HashSet<&str> = HashSet::new();
     for (index, report) in reports.iter().enumerate() {
         for (reason, nodes) in &report.removed {
-            for node in nodes {
+            for node in nodes.iter().filter(|node| wanted(node)) {
                 recorded.insert(node);
                 let rewires = cut.get(node.as_str()).map_or_else(Vec::new, |found| {
                     found
@@ -82,7 +94,7 @@ fn removals(before: &Graph, after: &Graph, reports: &[PassReport]) -> Vec<NodeCh
             }
         }
     }
-    for id in before.node_ids() {
+    for id in candidates(before, only) {
         let name = before.name(id);
         if after.find(name).is_none() && !recorded.contains(name) {
             let rule = Rule {
@@ -94,6 +106,14 @@ fn removals(before: &Graph, after: &Graph, reports: &[PassReport]) -> Vec<NodeCh
         }
     }
     changes
+}
+
+/// The nodes of `before` to look at: all, or the one named `only`.
+fn candidates(before: &Graph, only: Option<&str>) -> Vec<NodeId> {
+    match only {
+        None => before.node_ids(),
+        Some(name) => before.find(name).into_iter().collect(),
+    }
 }
 
 fn removed_change(before: &Graph, node: &str, rule: Rule, rewires: Vec<Rule>) -> NodeChange {
@@ -148,7 +168,12 @@ fn training_why(before: &Graph, node: &str, category: TrainingCategory) -> Strin
 }
 
 /// Nodes in both graphs whose inputs differ, with the rewires that did it.
-fn rewired_nodes(before: &Graph, after: &Graph, reports: &[PassReport]) -> Vec<NodeChange> {
+fn rewired_nodes(
+    before: &Graph,
+    after: &Graph,
+    reports: &[PassReport],
+    only: Option<&str>,
+) -> Vec<NodeChange> {
     let rewires: Vec<(&str, &Rewire)> = reports
         .iter()
         .flat_map(|r| r.rewired.iter().map(move |w| (r.pass.as_str(), w)))
@@ -161,7 +186,7 @@ fn rewired_nodes(before: &Graph, after: &Graph, reports: &[PassReport]) -> Vec<N
         })
         .collect();
     let mut changes: Vec<(usize, NodeChange)> = Vec::new();
-    for id in before.node_ids() {
+    for id in candidates(before, only) {
         let Some(kept) = after.find(before.name(id)) else {
             continue;
         };

@@ -93,15 +93,14 @@ pub fn explain(
     reports: &[PassReport],
     scope: &ExplainScope,
 ) -> Result<Explanation, NodeExplainError> {
-    let all = changes::node_changes(before, after, reports);
     match scope {
         ExplainScope::Every => Ok(Explanation {
-            changes: all,
+            changes: changes::node_changes(before, after, reports, None),
             node: None,
         }),
         ExplainScope::Node(name) => {
-            let story = story::node_story(before, after, outputs, reports, &all, name)?;
-            let changes = all.into_iter().filter(|c| c.node == *name).collect();
+            let changes = changes::node_changes(before, after, reports, Some(name));
+            let story = story::node_story(before, after, outputs, reports, &changes, name)?;
             Ok(Explanation {
                 changes,
                 node: Some(story),
@@ -269,6 +268,15 @@ mod tests {
             change(&all, "x").removed_by.as_ref().unwrap().rule,
             "unrecorded"
         );
+    }
+
+    #[test]
+    fn one_node_gets_the_change_the_full_explanation_gives_it() {
+        let all = explained(ExplainScope::Every).unwrap();
+        for node in ["noise", "mask", "out", "slot", "served"] {
+            let one = explained(ExplainScope::Node(node.into())).unwrap();
+            assert_eq!(one.changes, [change(&all, node).clone()], "{node}");
+        }
     }
 
     #[test]
