@@ -207,6 +207,28 @@ fn an_unknown_node_is_refused_with_suggestions_and_nothing_written() {
 }
 
 #[test]
+fn a_serving_input_is_explained_as_added_by_the_inputs_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = export_json(&dir.path().join("out"), &["--explain=features"]);
+    let story = &report["explain"]["node"];
+    assert_eq!(story["verdict"], "added", "{story}");
+    assert_eq!(story["added_by"], "inputs");
+    assert_eq!(story["op"], "Placeholder");
+    let needed = story["needed_by"].as_array().unwrap();
+    assert_eq!(needed.len(), 2, "{story}");
+    assert!(needed.iter().all(|n| n["path"][0] == "features"), "{story}");
+}
+
+#[test]
+fn explain_with_quiet_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let output = export_fixture_cli(FIXTURE, &out, &["--quiet", "--explain"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(!out.exists());
+}
+
+#[test]
 fn without_explain_the_json_has_no_explain_field() {
     let dir = tempfile::tempdir().unwrap();
     let report = export_json(&dir.path().join("out"), &[]);

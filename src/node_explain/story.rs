@@ -64,38 +64,24 @@ pub fn node_story(
 ) -> Result<NodeStory, NodeExplainError> {
     let change = changes.iter().find(|c| c.node == name).cloned();
     if let Some(change) = change.clone().filter(|c| c.removed_by.is_some()) {
-        return Ok(NodeStory {
-            node: name.into(),
-            verdict: Verdict::Removed,
-            op: change.op.clone(),
-            op_before: None,
-            inputs: None,
-            change: Some(change),
-            needed_by: Vec::new(),
-            added_by: None,
-            kept_because: None,
-        });
+        return Ok(removed_story(change));
     }
     let Some(id) = after.find(name) else {
         return Err(unknown_node(before, after, name));
     };
-    let added_by = before
-        .find(name)
-        .is_none()
-        .then(|| adding_pass(reports, name))
-        .flatten();
+    let old = before.find(name);
+    let added_by = old.is_none().then(|| adding_pass(reports, name)).flatten();
     let needed_by = paths_to_outputs(after, outputs, id);
     let kept_because = needed_by.is_empty().then(|| why_kept_unread(after, id));
     Ok(NodeStory {
         node: name.into(),
-        verdict: if before.find(name).is_some() {
+        verdict: if old.is_some() {
             Verdict::Kept
         } else {
             Verdict::Added
         },
         op: Some(after.op(id).to_string()),
-        op_before: before
-            .find(name)
+        op_before: old
             .map(|old| before.op(old))
             .filter(|&old| old != after.op(id))
             .map(String::from),
@@ -105,6 +91,20 @@ pub fn node_story(
         added_by,
         kept_because,
     })
+}
+
+fn removed_story(change: NodeChange) -> NodeStory {
+    NodeStory {
+        node: change.node.clone(),
+        verdict: Verdict::Removed,
+        op: change.op.clone(),
+        op_before: None,
+        inputs: None,
+        change: Some(change),
+        needed_by: Vec::new(),
+        added_by: None,
+        kept_because: None,
+    }
 }
 
 fn unknown_node(before: &Graph, after: &Graph, name: &str) -> NodeExplainError {
