@@ -6,6 +6,7 @@ pub use crate::check::CheckError;
 pub use crate::explain::ExplainError;
 pub use crate::export::VariantError;
 pub use crate::ir::IrError;
+pub use crate::node_explain::NodeExplainError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::size::SizeError;
@@ -59,6 +60,8 @@ pub enum Error {
     /// Boxed: it carries a parse position and a pass error.
     #[error(transparent)]
     Transform(Box<TransformError>),
+    #[error(transparent)]
+    NodeExplain(#[from] NodeExplainError),
 }
 
 impl From<TransformError> for Error {

@@ -23,6 +23,7 @@ use crate::explain::{
 };
 use crate::model::method_rules::CLASSIFY_CLASSES;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
+use crate::node_explain::{ExplainScope, Explanation, explain, served_outputs};
 use crate::passes::devices::ClearDevicesPass;
 use crate::passes::examples::Feature;
 use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_variables};
@@ -111,6 +112,11 @@ pub struct ExportOptions {
     /// The labels of a classify signature's score columns. Default: none
     /// (`"0"` … `"N-1"`).
     pub class_names: Option<Vec<String>>,
+    /// Explain what the passes removed and rewired, or why one node was
+    /// kept or removed (see [`crate::node_explain`]); the whole source
+    /// graph is read so every removed node's op and inputs are known.
+    /// Default: none.
+    pub explain: Option<ExplainScope>,
 }
 
 impl Default for ExportOptions {
@@ -137,13 +143,18 @@ impl Default for ExportOptions {
             examples: false,
             method: ServingMethod::Predict,
             class_names: None,
+            explain: None,
         }
     }
 }
 
 impl ExportOptions {
-    /// What the read must keep for the passes: the named tensors and flags.
+    /// What the read must keep for the passes: the named tensors and flags
+    /// (everything when explaining, so removed nodes are known too).
     pub fn wanted(&self) -> read::Wanted {
+        if self.explain.is_some() {
+            return read::Wanted::default();
+        }
         let outputs = self.outputs.iter().map(|o| o.tensor.clone());
         let inputs = self.inputs.iter().flat_map(|i| {
             let sparse = i.sparse.iter();
@@ -261,6 +272,9 @@ pub struct ExportReport {
     /// The tf.Example features the served signature parses; `None`
     /// without `examples` (or classify / regress).
     pub examples: Option<Vec<Feature>>,
+    /// Why nodes were removed, rewired or kept; only with `explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explanation>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -326,7 +340,9 @@ pub fn export_serving_model(
     )?;
     timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
     let nodes_before = model.graph.len() + model.graph.undecoded().len();
+    let before = options.explain.as_ref().map(|_| model.graph.clone());
     let mut ran = run_passes(&mut model, options, &mut timings)?;
+    let explained = explain_passes(before.as_ref(), &model, &ran.passes, options)?;
     let vocab = options
         .max_vocab
         .map(|max| trim_vocabularies(&mut model, ran.placed.as_mut(), max))
@@ -378,7 +394,30 @@ pub fn export_serving_model(
         storage,
         explanation,
         examples: ran.examples,
+        explain: explained,
     })
+}
+
+/// The explanation `options.explain` asks for, of the passes that made
+/// `model` from `before`; worked out before anything is written, so an
+/// unknown node fails the export cleanly.
+fn explain_passes(
+    before: Option<&crate::ir::Graph>,
+    model: &Model,
+    reports: &[PassReport],
+    options: &ExportOptions,
+) -> Result<Option<Explanation>, Error> {
+    let (Some(before), Some(scope)) = (before, &options.explain) else {
+        return Ok(None);
+    };
+    let outputs = served_outputs(model);
+    Ok(Some(explain(
+        before,
+        &model.graph,
+        &outputs,
+        reports,
+        scope,
+    )?))
 }
 
 /// Stores the graph's constants as `options` say, in the served graph and

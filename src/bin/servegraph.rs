@@ -12,6 +12,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use servegraph::explain::{BaselineSpec, ExplanationOptions};
 use servegraph::export::{Detail, Variant};
+use servegraph::node_explain::ExplainScope;
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::passes::method::ServingMethod;
@@ -238,6 +239,18 @@ struct ExportArgs {
     /// The labels of the classify scores' columns, in order (default "0" ... "N-1").
     #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
     class_names: Option<Vec<String>>,
+    /// After the report, explain every node the passes removed or rewired: its op, its
+    /// inputs before and after, the rule that fired. With NODE, why that node was kept
+    /// (the outputs that need it, by which path) or removed (which pass, which reason).
+    /// Give it after SOURCE and OUT_DIR, or as --explain=NODE.
+    #[arg(
+        long,
+        value_name = "NODE",
+        num_args = 0..=1,
+        default_missing_value = "",
+        conflicts_with = "quiet"
+    )]
+    explain: Option<String>,
     /// Print the report as JSON (everything, with timings).
     #[arg(long)]
     json: bool,
@@ -386,6 +399,9 @@ impl ExportOutput {
             }
         } else {
             emit(report.text(self.detail))?;
+            if let Some(explanation) = &report.explain {
+                emit(explanation)?;
+            }
         }
         if self.timings {
             emit(&report.timings)?;
@@ -483,6 +499,7 @@ impl ExportArgs {
             examples: self.examples,
             method: self.method,
             class_names: self.class_names,
+            explain: self.explain.map(explain_scope),
             storage: StorageOptions {
                 weights: self.weights,
                 min_elements: self.weights_min_size,
@@ -490,6 +507,15 @@ impl ExportArgs {
             },
             ..ExportOptions::default()
         })
+    }
+}
+
+/// `--explain` alone explains every change; `--explain NODE` one node.
+fn explain_scope(node: String) -> ExplainScope {
+    if node.is_empty() {
+        ExplainScope::Every
+    } else {
+        ExplainScope::Node(node)
     }
 }
 

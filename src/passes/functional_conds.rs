@@ -174,7 +174,15 @@ fn inline_branch(
         .collect();
     let inlined = model.graph.apply_inline(fold.call, &args, plan)?;
     for (port, &tensor) in inlined.outputs.iter().enumerate() {
-        model.rewire(TensorRef::new(fold.call, port), tensor);
+        let output = TensorRef::new(fold.call, port);
+        let (from, to) = (
+            model.graph.tensor_name(output),
+            model.graph.tensor_name(tensor),
+        );
+        if model.rewire(output, tensor) > 0 {
+            let why = format!("output of a cond folded onto its {} branch", fold.taken);
+            report.rewired(from, to, why);
+        }
     }
     model.graph.rewire_control(fold.call, inlined.done);
     if let Some(node) = model.graph.remove_node(fold.call) {
@@ -504,6 +512,10 @@ mod tests {
         assert_eq!(g.tensor_name(read), "dropout/cond/Identity_1:0");
         assert_eq!(g.tensor_name(g.data_input(read.node, 0).unwrap()), "x:0");
         assert_eq!(report.removed["folded-cond"], ["dropout/cond"]);
+        assert_eq!(report.rewired.len(), 1, "{:?}", report.rewired);
+        assert_eq!(report.rewired[0].from, "dropout/cond:0");
+        assert_eq!(report.rewired[0].to, "dropout/cond/Identity_1:0");
+        assert!(report.rewired[0].why.contains("else branch"));
         assert!(
             report.notes.iter().any(|n| n.contains(
                 "\"dropout/cond\" (If) folded onto its else branch: 1 nodes of \"infer\""

@@ -90,7 +90,10 @@ pub fn freeze_variables(
         let value = read_value(&reader, &checkpoint, variable, piece)?;
         pass.added
             .extend(rewrite::apply(&mut model.graph, plan, value)?);
-        pass.added.push(read_unfolded(model, variable)?);
+        let reader = read_unfolded(model, variable)?;
+        let why = "a frozen variable is read through a PlaceholderWithDefault holding its value";
+        pass.rewired(format!("{}:0", variable.node), format!("{reader}:0"), why);
+        pass.added.push(reader);
         forget_variable(model, &variable.node);
         report.bytes += piece.bytes;
         report.variables.push(frozen(variable, piece));

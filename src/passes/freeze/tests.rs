@@ -127,6 +127,10 @@ fn a_ref_variable_becomes_a_const_and_its_ref_readers_read_the_value() {
     let names: Vec<&str> = readers.iter().map(|(id, _)| graph.name(*id)).collect();
     assert_eq!(names, ["w/read", "w/switch"]);
     assert!(pass.added.contains(&"w/frozen".to_string()));
+    assert_eq!(
+        (pass.rewired[0].from.as_str(), pass.rewired[0].to.as_str()),
+        ("w:0", "w/frozen:0")
+    );
     no_variables_left(&model);
     assert_eq!((report.variables.len(), report.bytes), (1, 16));
     assert_eq!(report.variables[0].key, "w");
