@@ -193,3 +193,83 @@ fn ignore_errors_leaves_the_graph_as_it_was_and_goes_on() {
     assert_eq!(report["passes"][0]["pass"], "remove_device");
     assert_eq!(report["nodes_before"], report["nodes_after"]);
 }
+
+#[test]
+fn explain_gives_each_removed_node_its_rule_and_a_kept_node_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (saved, _) = sources(dir.path());
+    let run = |out: &Path, explain: &str| {
+        servegraph(&[
+            "transform",
+            path_str(&saved),
+            path_str(out),
+            "--transforms",
+            "remove_nodes(op=Identity)",
+            explain,
+            "--json",
+        ])
+    };
+    let every = run(&dir.path().join("every.pb"), "--explain");
+    assert!(every.status.success(), "{}", stderr(&every));
+    let report: serde_json::Value = serde_json::from_slice(&every.stdout).unwrap();
+    let removed: Vec<&str> = report["passes"][0]["removed"]["removed-op"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(!removed.is_empty(), "{report}");
+    let changes = report["explain"]["changes"].as_array().unwrap();
+    for node in &removed {
+        let change = changes
+            .iter()
+            .find(|c| c["node"] == *node)
+            .unwrap_or_else(|| panic!("{node} is not explained: {report}"));
+        assert_eq!(change["removed_by"]["pass"], "remove_nodes", "{change}");
+        assert_eq!(change["removed_by"]["rule"], "removed-op", "{change}");
+        assert_eq!(change["op"], "Identity", "{change}");
+    }
+    assert!(
+        changes.iter().any(|c| c["removed_by"].is_null()),
+        "a reader of a removed Identity is explained as rewired: {report}"
+    );
+
+    let one = run(
+        &dir.path().join("one.pb"),
+        &format!("--explain={}", removed[0]),
+    );
+    assert!(one.status.success(), "{}", stderr(&one));
+    let story: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(story["explain"]["node"]["verdict"], "removed", "{story}");
+
+    let graph = servegraph::proto::GraphDef::decode(
+        std::fs::read(dir.path().join("every.pb"))
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    let matmul = graph.node.iter().find(|n| n.op == "MatMul").unwrap();
+    let kept = run(
+        &dir.path().join("kept.pb"),
+        &format!("--explain={}", matmul.name),
+    );
+    assert!(kept.status.success(), "{}", stderr(&kept));
+    let story: serde_json::Value = serde_json::from_slice(&kept.stdout).unwrap();
+    let node = &story["explain"]["node"];
+    assert_eq!(node["verdict"], "kept", "{story}");
+    let path = node["needed_by"][0]["path"].as_array().unwrap();
+    assert_eq!(path[0], matmul.name.as_str(), "{story}");
+
+    let unknown_out = dir.path().join("unknown.pb");
+    let unknown = run(&unknown_out, "--explain=no_such_node");
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no_such_node"),
+        "{}",
+        stderr(&unknown)
+    );
+    assert!(
+        !unknown_out.exists(),
+        "nothing is written for an unknown node"
+    );
+}

@@ -136,11 +136,25 @@ fn removal_rule(before: &Graph, pass: &str, reason: Removal, node: &str) -> Rule
         Removal::UnusedFunction => "a library function no serving node calls".into(),
         Removal::FoldedCond => "a training-flag cond, folded to its inference branch".into(),
         Removal::DeadBranch => "only the training branch of a folded cond read it".into(),
+        Removal::Rule(rule) => transform_rule_why(rule).into(),
     };
     Rule {
         pass: pass.into(),
         rule: reason.as_str().into(),
         why,
+    }
+}
+
+/// A graph transform's removal rule, said in words.
+fn transform_rule_why(rule: &str) -> &'static str {
+    match rule {
+        "removed-op" => {
+            "its op is one remove_nodes was asked to remove; its readers now read its input"
+        }
+        "duplicate" => "an identical node (same op, inputs and attributes) stays in its place",
+        "folded-constant" => "its value was computed at transform time and stored as a constant",
+        "folded-batch-norm" => "its batch normalization was folded into the preceding weights",
+        _ => "a graph transform's rule removed it",
     }
 }
 

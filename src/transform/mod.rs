@@ -27,6 +27,7 @@ pub use summary::list_transforms;
 use crate::error::Error;
 use crate::ir::node_of;
 use crate::model::Model;
+use crate::node_explain::{ExplainScope, Explanation, ServedOutput, explain, served_outputs};
 use crate::passes::registry::{BuildContext, PassArgs, Registry};
 use crate::passes::{PassContext, PassReport, Pipeline};
 use crate::read::{Source, Wanted, locate, read_source_for};
@@ -48,6 +49,9 @@ pub struct TransformOptions {
     pub tags: Vec<String>,
     /// Replace an existing output. Default: refuse.
     pub overwrite: Overwrite,
+    /// Explain every node the transforms removed or rewired, or one node
+    /// (see [`crate::node_explain`]). Default: none.
+    pub explain: Option<ExplainScope>,
 }
 
 /// What a run changed and wrote.
@@ -65,6 +69,9 @@ pub struct TransformReport {
     pub ignored_errors: Vec<String>,
     pub nodes_before: usize,
     pub nodes_after: usize,
+    /// Why nodes were removed, rewired or kept; only with `explain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explanation>,
 }
 
 /// Runs `options.transforms` over the graph in `input` and writes `output`.
@@ -118,8 +125,27 @@ pub fn transform_with(
     }
     let cx = build_context(&model, options);
     let nodes_before = model.graph.len();
+    let before = options.explain.as_ref().map(|_| model.graph.clone());
     let (mut passes, ignored_errors) = run_calls(registry, &calls, &cx, &mut model)?;
     passes.extend(drop_stale_colocations(&mut model));
+    let writes_saved_model = matches!(
+        (&source, graph_file::format_by_extension(output)),
+        (Source::SavedModel { .. }, None)
+    );
+    if writes_saved_model {
+        passes.extend(finish_saved_model(registry, &cx, &mut model)?);
+    }
+    // Worked out before anything is written, so an unknown node fails cleanly.
+    let explain = match (&before, &options.explain) {
+        (Some(before), Some(scope)) => Some(explain(
+            before,
+            &model.graph,
+            &transform_outputs(&model, &cx),
+            &passes,
+            scope,
+        )?),
+        _ => None,
+    };
     let mut report = TransformReport {
         passes: Vec::new(),
         output: output.to_path_buf(),
@@ -128,10 +154,10 @@ pub fn transform_with(
         ignored_errors,
         nodes_before,
         nodes_after: 0,
+        explain,
     };
     match (&source, graph_file::format_by_extension(output)) {
         (Source::SavedModel { .. }, None) => {
-            passes.extend(finish_saved_model(registry, &cx, &mut model)?);
             report.written_as = "saved_model";
             crate::write::saved_model::write_saved_model(&model, &tags, output, options.overwrite)?;
         }
@@ -155,6 +181,26 @@ pub fn transform_with(
     report.nodes_after = model.graph.len();
     report.passes = passes;
     Ok(report)
+}
+
+/// The tensors a kept node's path leads to: the signatures' outputs, else
+/// the `--outputs` nodes (port 0 unless a port is named).
+fn transform_outputs(model: &Model, cx: &BuildContext) -> Vec<ServedOutput> {
+    if !model.signatures.is_empty() {
+        return served_outputs(model);
+    }
+    cx.outputs
+        .iter()
+        .map(|name| ServedOutput {
+            signature: String::new(),
+            key: name.clone(),
+            tensor: if name.contains(':') {
+                name.clone()
+            } else {
+                format!("{name}:0")
+            },
+        })
+        .collect()
 }
 
 /// The run's endpoints: as given, else the SavedModel's signatures'.

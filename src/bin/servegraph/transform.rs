@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use servegraph::node_explain::ExplainScope;
 use servegraph::passes::registry::Registry;
 use servegraph::transform::{TransformOptions, list_transforms, transform};
 use servegraph::write::atomic::Overwrite;
@@ -41,6 +42,12 @@ pub struct TransformArgs {
     /// List the transforms and their arguments.
     #[arg(long)]
     list: bool,
+    /// After the report, explain every node the transforms removed or rewired:
+    /// its op, its inputs before and after, the rule that fired. With NODE, why
+    /// that node was kept (the outputs that need it, by which path) or removed.
+    /// Give it after IN and OUT, or as --explain=NODE.
+    #[arg(long, value_name = "NODE", num_args = 0..=1, default_missing_value = "")]
+    explain: Option<String>,
 }
 
 pub fn run(args: TransformArgs) -> Result<String, Box<dyn std::error::Error>> {
@@ -60,11 +67,21 @@ pub fn run(args: TransformArgs) -> Result<String, Box<dyn std::error::Error>> {
         } else {
             Overwrite::Refuse
         },
+        explain: args.explain.map(|node| {
+            if node.is_empty() {
+                ExplainScope::Every
+            } else {
+                ExplainScope::Node(node)
+            }
+        }),
     };
     let report = transform(&input, &output, &options)?;
     Ok(if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
-        report.to_string()
+        match &report.explain {
+            Some(explanation) => format!("{report}{explanation}"),
+            None => report.to_string(),
+        }
     })
 }
