@@ -15,6 +15,7 @@ use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::passes::method::ServingMethod;
 use servegraph::size::ByteSize;
 use servegraph::storage::{StorageOptions, WEIGHTS_MIN_ELEMENTS, WeightPrecision};
+use servegraph::validate::{Strictness, ValidateOptions};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
 
@@ -33,12 +34,17 @@ struct Cli {
 enum Command {
     /// Export a training checkpoint, .meta, GraphDef or SavedModel as a serving SavedModel.
     Export(Box<ExportArgs>),
-    /// Check that a SavedModel will load and serve; exits non-zero when it will not.
+    /// Lint a SavedModel (or a GraphDef or .meta) for serving: exit code 0
+    /// clean, 1 warnings only (with --strict), 2 errors.
     Validate {
+        /// A SavedModel directory, a .meta file or a GraphDef.
         path: PathBuf,
-        /// The MetaGraphDef's tags (default `serve`).
-        #[arg(long = "tag")]
+        /// The MetaGraphDef's tags (default `serve`); comma-separated or repeated.
+        #[arg(long = "tag", visible_alias = "tag_set", value_delimiter = ',')]
         tags: Vec<String>,
+        /// Warnings fail too (exit code 1).
+        #[arg(long)]
+        strict: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -375,7 +381,8 @@ impl ExportOutput {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Export(args) => export(*args),
-        Command::Validate { path, tags, json } => validate(&path, &tags, json),
+        // Validate has exit codes of its own: `main` runs it.
+        Command::Validate { path, .. } => Err(format!("validate {}", path.display()).into()),
         Command::Show(args) => show(&args),
         Command::Scan {
             path,
@@ -484,22 +491,38 @@ fn explanation_options(
     })
 }
 
-/// Prints the validation; an invalid model is an error, so the exit code says it.
-fn validate(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let validation = servegraph::validate::validate_saved_model(path, tags)?;
-    if json {
-        emit(format_args!(
-            "{}\n",
-            serde_json::to_string_pretty(&validation)?
-        ))?;
+/// The library's options for `validate --tag ... [--strict]`.
+fn validate_options(tags: Vec<String>, strict: bool) -> ValidateOptions {
+    let strictness = if strict {
+        Strictness::WarningsToo
     } else {
-        emit(&validation)?;
+        Strictness::ErrorsOnly
+    };
+    ValidateOptions { tags, strictness }
+}
+
+/// The exit code of `validate` for a path it could not read.
+const VALIDATE_ERROR_EXIT: u8 = 2;
+
+/// Prints the validation and gives its exit code: 0 clean, 1 warnings
+/// (under --strict), 2 errors, and 2 when the path cannot be read.
+fn validate(path: &Path, options: &ValidateOptions, json: bool) -> ExitCode {
+    let validation = match servegraph::validate::validate(path, options) {
+        Ok(validation) => validation,
+        Err(error) => {
+            print_error(&error);
+            return ExitCode::from(VALIDATE_ERROR_EXIT);
+        }
+    };
+    if let Err(error) = print_as(&validation, json) {
+        print_error(error.as_ref());
+        return ExitCode::from(VALIDATE_ERROR_EXIT);
     }
     if !validation.is_valid() {
         let count = validation.problems.len();
-        return Err(format!("{count} problem(s) in {}", path.display()).into());
+        eprintln!("error: {count} problem(s) in {}", path.display());
     }
-    Ok(())
+    ExitCode::from(validation.exit_code)
 }
 
 fn show(args: &ShowArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -574,7 +597,17 @@ fn emit(text: impl std::fmt::Display) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    if let Command::Validate {
+        path,
+        tags,
+        strict,
+        json,
+    } = cli.command
+    {
+        return validate(&path, &validate_options(tags, strict), json);
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             print_error(error.as_ref());
