@@ -221,7 +221,7 @@ fn lint_meta_graph(
     };
     let op_defs = op_defs(meta);
     lint::signatures::tensors(&graph, &op_defs, meta, findings);
-    lint::ops::training_ops(&graph, meta.saver_def.as_ref(), findings);
+    lint::ops::training_ops(&graph, Some(meta), findings);
     let init_ops = lint::init::init_ops(&graph, meta, findings);
     lint::init::table_initializers(&graph, &init_ops, findings);
     lint::init::asset_tensors(&graph, &assets, meta, findings);
@@ -230,6 +230,10 @@ fn lint_meta_graph(
     if let Some(reader) = bundle {
         v.variables = reader.names().len();
         lint::variables::restored_variables(&graph, &reader, findings);
+    }
+    // A TF2 SavedModel restores inside its functions, through the object graph.
+    if meta.object_graph_def.is_none() {
+        lint::variables::unrestored_variables(&graph, findings);
     }
     Ok(())
 }

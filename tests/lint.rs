@@ -461,6 +461,16 @@ fn restore_variable_fires_on_a_missing_key_a_wrong_dtype_or_a_wrong_shape() {
         Rule::RestoreVariable,
     );
     assert_error(&found, "has shape [7, 7], but");
+
+    let found = planted(
+        "tiny_mlp",
+        |meta| {
+            let assign = graph(meta).iter_mut().find(|n| n.op == "Assign").unwrap();
+            assign.input[1] = assign.input[0].clone();
+        },
+        Rule::RestoreVariable,
+    );
+    assert_error(&found, "is not assigned by any restore op");
 }
 
 /// A file of `len` bytes that takes no disk space.

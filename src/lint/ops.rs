@@ -7,7 +7,13 @@
 use super::{Findings, Rule};
 use crate::ir::Graph;
 use crate::passes::training_ops::{TrainingCategory, training_category};
-use crate::proto::{GraphDef, SaverDef};
+use std::collections::HashSet;
+
+use prost::Message;
+
+use crate::ir::node_of;
+use crate::proto::collection_def::Kind;
+use crate::proto::{GraphDef, MetaGraphDef, SaverDef, VariableDef};
 use crate::saved_model_cli::{DEFAULT_DENYLIST, PYTHON_OPS};
 
 /// `denylisted-op`: a `ReadFile`, `WriteFile` or `PrintV2` in the graph or
@@ -47,12 +53,15 @@ pub fn python_ops(graph: &GraphDef, findings: &mut Findings) {
 
 /// `training-op`: no training-only op in the graph outside a saver (the
 /// saver's `SaveV2`/`RestoreV2` and assigns are what serving restores
-/// variables with).
-pub fn training_ops(graph: &Graph, saver: Option<&SaverDef>, findings: &mut Findings) {
-    let scopes = saver_scopes(graph, saver);
+/// variables with) and other than a variable's initializer (which a loader
+/// never runs once the variable is restored).
+pub fn training_ops(graph: &Graph, meta: Option<&MetaGraphDef>, findings: &mut Findings) {
+    let scopes = saver_scopes(graph, meta.and_then(|m| m.saver_def.as_ref()));
+    let initializers = meta.map(variable_initializers).unwrap_or_default();
     for id in graph.node_ids() {
         let (name, op) = (graph.name(id), graph.op(id));
-        let in_saver = scopes.iter().any(|scope| name.starts_with(scope));
+        let in_saver =
+            scopes.iter().any(|scope| name.starts_with(scope)) || initializers.contains(name);
         let reported_elsewhere = DEFAULT_DENYLIST.contains(&op) || PYTHON_OPS.contains(&op);
         if let (false, false, Some(category)) =
             (in_saver, reported_elsewhere, training_category(op))
@@ -82,6 +91,29 @@ fn saver_scopes(graph: &Graph, saver: Option<&SaverDef>) -> Vec<String> {
         .map(|(scope, _)| format!("{scope}/"))
         .collect()
 }
+
+/// The initializer op of each variable the MetaGraphDef's variable
+/// collections describe.
+fn variable_initializers(meta: &MetaGraphDef) -> HashSet<String> {
+    let collections = VARIABLE_COLLECTIONS
+        .iter()
+        .filter_map(|key| meta.collection_def.get(*key));
+    let defs = collections.flat_map(|c| match &c.kind {
+        Some(Kind::BytesList(list)) => list.value.clone(),
+        _ => Vec::new(),
+    });
+    defs.filter_map(|bytes| VariableDef::decode(bytes).ok())
+        .map(|def| node_of(&def.initializer_name).to_string())
+        .collect()
+}
+
+/// The collections holding `VariableDef`s.
+const VARIABLE_COLLECTIONS: [&str; 4] = [
+    "variables",
+    "trainable_variables",
+    "local_variables",
+    "model_variables",
+];
 
 /// `" in function F"` for a node of a library function, else nothing.
 fn place(function: Option<&str>) -> String {

@@ -14,7 +14,7 @@ use crate::limits::MAX_IDENTITY_HOPS;
 use crate::model::method_rules::shape_text;
 use crate::op_kinds::is_variable_op;
 use crate::proto::{DataType, SaverDef};
-use crate::typing::{dtype_name, stated_output_shape};
+use crate::typing::{dims, dtype_name};
 
 /// `saver`: a saver restores from `variables/`, so one without the other
 /// fails at load or serves uninitialized variables; the saver's filename
@@ -194,9 +194,48 @@ impl Restored<'_> {
         if !is_variable_op(&node.op) {
             return None;
         }
-        let shape = stated_output_shape(&node.op, &node.attrs, 0)?;
+        // The variable's own shape: a resource handle's output is a scalar.
+        let shape = node.attr_shape("shape").ok().and_then(dims)?;
         Some((node.name().to_string(), shape))
     }
+}
+
+/// `restore-variable`, for variables no restore reaches: every variable of
+/// the graph is assigned a value a `RestoreV2` read, else serving reads it
+/// uninitialized ("Attempting to use uninitialized value").
+pub fn unrestored_variables(graph: &Graph, findings: &mut Findings) {
+    let restored = restored_targets(graph);
+    for id in graph.node_ids() {
+        let name = graph.name(id);
+        if is_variable_op(graph.op(id)) && !restored.contains(&id) {
+            findings.error(
+                Rule::RestoreVariable,
+                Some(name),
+                format!(
+                    "variable {name:?} ({}) is not assigned by any restore op: it would serve uninitialized",
+                    graph.op(id)
+                ),
+            );
+        }
+    }
+}
+
+/// The variables an `Assign`/`AssignVariableOp` gives a value read by a `RestoreV2`.
+fn restored_targets(graph: &Graph) -> std::collections::HashSet<NodeId> {
+    let assigns = graph
+        .node_ids()
+        .into_iter()
+        .filter(|&id| matches!(graph.op(id), "Assign" | "AssignVariableOp"));
+    assigns
+        .filter(|&id| {
+            graph
+                .data_input(id, 1)
+                .map(|value| through_identities(graph, value))
+                .is_some_and(|value| graph.op(value.node) == "RestoreV2")
+        })
+        .filter_map(|id| graph.data_input(id, 0))
+        .map(|target| through_identities(graph, target).node)
+        .collect()
 }
 
 /// The string values of the `Const` feeding input `slot` of `id` (empty
