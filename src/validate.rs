@@ -114,13 +114,14 @@ fn validate_dir(dir: &Path, options: &ValidateOptions) -> Result<Validation, cra
         ..Validation::default()
     };
     let mut findings = Findings::default();
-    if !readable_size(&saved_model_file(dir), &mut findings, &mut v)? {
+    if !readable_size(&saved_model_file(dir), &mut findings, &mut v) {
         return Ok(v.finish(findings, options.strictness));
     }
     let Some((meta, variables)) = read_tagged(dir, &options.tags, &mut findings)? else {
+        measure_size(dir, &mut findings, &mut v);
         v.not_run = Rule::ALL
             .into_iter()
-            .filter(|r| *r != Rule::TagSet)
+            .filter(|r| !matches!(r, Rule::ProtoSize | Rule::TagSet | Rule::TotalSize))
             .collect();
         return Ok(v.finish(findings, options.strictness));
     };
@@ -149,13 +150,9 @@ fn saved_model_file(dir: &Path) -> PathBuf {
 
 /// `proto-size` on `file`; `false` when it is too large to read. A file
 /// that is absent is left to the reader's own error.
-fn readable_size(
-    file: &Path,
-    findings: &mut Findings,
-    v: &mut Validation,
-) -> Result<bool, crate::Error> {
+fn readable_size(file: &Path, findings: &mut Findings, v: &mut Validation) -> bool {
     let Ok(metadata) = std::fs::metadata(file) else {
-        return Ok(true);
+        return true;
     };
     record_size(metadata.len(), v);
     let readable = lint::size::proto_size(file, metadata.len(), findings);
@@ -165,7 +162,7 @@ fn readable_size(
             .filter(|r| *r != Rule::ProtoSize)
             .collect();
     }
-    Ok(readable)
+    readable
 }
 
 /// `tag-set`: the MetaGraphDef with exactly `tags` and the variables
@@ -287,7 +284,7 @@ fn validate_meta_file(path: &Path, options: &ValidateOptions) -> Result<Validati
         ..Validation::default()
     };
     let mut findings = Findings::default();
-    if readable_size(path, &mut findings, &mut v)? {
+    if readable_size(path, &mut findings, &mut v) {
         let meta = crate::read::read_meta_graph(path)?;
         v.meta_graphs = 1;
         v.signatures = meta.signature_def.keys().cloned().collect();
@@ -313,7 +310,7 @@ fn validate_graph_file(path: &Path, options: &ValidateOptions) -> Result<Validat
         ..Validation::default()
     };
     let mut findings = Findings::default();
-    if readable_size(path, &mut findings, &mut v)? {
+    if readable_size(path, &mut findings, &mut v) {
         let graph_def = crate::read::read_graph_def(path)?;
         if let Some(graph) = lint_graph_def(&graph_def, &mut findings, &mut v) {
             lint::ops::training_ops(&graph, None, &mut findings);

@@ -10,7 +10,7 @@ use prost::Message;
 use servegraph::lint::{Rule, Severity};
 use servegraph::proto::attr_value::Value;
 use servegraph::proto::collection_def::Kind;
-use servegraph::proto::tensor_info::Encoding;
+use servegraph::proto::tensor_info::{CooSparse, Encoding};
 use servegraph::proto::{AttrValue, DataType, MetaGraphDef, NodeDef, SavedModel, TensorShapeProto};
 use servegraph::validate::{
     Strictness, ValidateOptions, Validation, validate, validate_saved_model,
@@ -177,6 +177,14 @@ fn tag_set_fires_when_no_meta_graph_has_the_tags() {
     let validation = validate_saved_model(&export.out, &["gpu".into()]).unwrap();
     assert_eq!(rules(&validation), [Rule::TagSet], "{validation}");
     assert_error(&validation, "available: [serve]");
+    assert!(
+        validation.not_run.contains(&Rule::SignatureTensor),
+        "{validation}"
+    );
+    assert!(
+        !validation.not_run.contains(&Rule::ProtoSize),
+        "{validation}"
+    );
 }
 
 #[test]
@@ -264,6 +272,22 @@ fn signature_tensor_fires_on_a_tensor_not_in_the_graph_or_past_its_outputs() {
         );
         assert_error(&found, needle);
     }
+    let found = planted(
+        "tiny_mlp",
+        |meta| {
+            let coo = CooSparse {
+                values_tensor_name: "features:0".into(),
+                indices_tensor_name: "features:0".into(),
+                dense_shape_tensor_name: "gone:0".into(),
+            };
+            served(meta, "inputs", "features").encoding = Some(Encoding::CooSparse(coo));
+        },
+        Rule::SignatureTensor,
+    );
+    assert_error(
+        &found,
+        "takes its dense shape from tensor \"gone:0\", which is not in the graph",
+    );
 }
 
 #[test]

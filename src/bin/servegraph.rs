@@ -381,8 +381,12 @@ impl ExportOutput {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Export(args) => export(*args),
-        // Validate has exit codes of its own: `main` runs it.
-        Command::Validate { path, .. } => Err(format!("validate {}", path.display()).into()),
+        Command::Validate {
+            path,
+            tags,
+            strict,
+            json,
+        } => validate(&path, &validate_options(tags, strict), json),
         Command::Show(args) => show(&args),
         Command::Scan {
             path,
@@ -501,28 +505,42 @@ fn validate_options(tags: Vec<String>, strict: bool) -> ValidateOptions {
     ValidateOptions { tags, strictness }
 }
 
-/// The exit code of `validate` for a path it could not read.
+/// A command's verdict, already printed, as an exit code other than 1:
+/// `validate` exits 1 for warnings (under --strict) and 2 for errors.
+#[derive(Debug)]
+struct ExitWith(u8);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for ExitWith {}
+
+/// The exit code of `validate` for errors, a path it cannot read among them.
 const VALIDATE_ERROR_EXIT: u8 = 2;
 
-/// Prints the validation and gives its exit code: 0 clean, 1 warnings
-/// (under --strict), 2 errors, and 2 when the path cannot be read.
-fn validate(path: &Path, options: &ValidateOptions, json: bool) -> ExitCode {
-    let validation = match servegraph::validate::validate(path, options) {
-        Ok(validation) => validation,
-        Err(error) => {
-            print_error(&error);
-            return ExitCode::from(VALIDATE_ERROR_EXIT);
-        }
-    };
-    if let Err(error) = print_as(&validation, json) {
-        print_error(error.as_ref());
-        return ExitCode::from(VALIDATE_ERROR_EXIT);
-    }
+/// Prints the validation; its exit code (0 clean, 1 warnings under
+/// --strict, 2 errors or a path it cannot read) goes back as [`ExitWith`].
+fn validate(
+    path: &Path,
+    options: &ValidateOptions,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let validation = servegraph::validate::validate(path, options).map_err(|error| {
+        print_error(&error);
+        ExitWith(VALIDATE_ERROR_EXIT)
+    })?;
+    print_as(&validation, json)?;
     if !validation.is_valid() {
         let count = validation.problems.len();
         eprintln!("error: {count} problem(s) in {}", path.display());
     }
-    ExitCode::from(validation.exit_code)
+    match validation.exit_code {
+        0 => Ok(()),
+        code => Err(ExitWith(code).into()),
+    }
 }
 
 fn show(args: &ShowArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -597,21 +615,14 @@ fn emit(text: impl std::fmt::Display) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::Validate {
-        path,
-        tags,
-        strict,
-        json,
-    } = cli.command
-    {
-        return validate(&path, &validate_options(tags, strict), json);
-    }
-    match run(cli) {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            print_error(error.as_ref());
-            ExitCode::FAILURE
-        }
+        Err(error) => match error.downcast_ref::<ExitWith>() {
+            Some(ExitWith(code)) => ExitCode::from(*code),
+            None => {
+                print_error(error.as_ref());
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -11,7 +11,7 @@ use crate::ir::{Graph, TensorRef, node_of};
 use crate::model::method_rules::{check_method_rules, shape_text};
 use crate::model::{Signature, TensorSpec};
 use crate::ops::OpSignatures;
-use crate::proto::tensor_info::Encoding;
+use crate::proto::tensor_info::{CooSparse, Encoding};
 use crate::proto::{DataType, MetaGraphDef, OpDef, SignatureDef, TensorInfo};
 use crate::typing::{dims, dtype_name, output_dtype, stated_output_shape};
 use crate::write::meta_graph::INIT_OP_SIGNATURE;
@@ -91,10 +91,13 @@ pub fn tensors(
 ) {
     let ops = OpSignatures::new(op_defs, graph);
     for (key, direction, name, info) in tensor_infos(meta) {
+        let used_as = format!("signature {key:?} {direction} {name:?}");
+        if let Some(Encoding::CooSparse(coo)) = &info.encoding {
+            sparse_components_exist(graph, &ops, coo, &used_as, findings);
+        }
         let Some(tensor_name) = tensor_name(info) else {
             continue;
         };
-        let used_as = format!("signature {key:?} {direction} {name:?}");
         match existing_tensor(graph, &ops, tensor_name) {
             Ok(tensor) => {
                 let op_def = ops.get(graph.op(tensor.node));
@@ -106,6 +109,30 @@ pub fn tensors(
                 Some(node_of(tensor_name)),
                 format!("{used_as} names tensor {tensor_name:?}, {problem}"),
             ),
+        }
+    }
+}
+
+/// `signature-tensor` for a sparse tensor: its values, indices and dense
+/// shape tensors exist.
+fn sparse_components_exist(
+    graph: &Graph,
+    ops: &OpSignatures,
+    coo: &CooSparse,
+    used_as: &str,
+    findings: &mut Findings,
+) {
+    for (part, tensor_name) in [
+        ("values", &coo.values_tensor_name),
+        ("indices", &coo.indices_tensor_name),
+        ("dense shape", &coo.dense_shape_tensor_name),
+    ] {
+        if let Err(problem) = existing_tensor(graph, ops, tensor_name) {
+            findings.error(
+                Rule::SignatureTensor,
+                Some(node_of(tensor_name)),
+                format!("{used_as} takes its {part} from tensor {tensor_name:?}, {problem}"),
+            );
         }
     }
 }
