@@ -10,6 +10,7 @@ pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::size::SizeError;
 pub use crate::text::TextError;
+pub use crate::transform::TransformError;
 pub use crate::vocab::VocabError;
 pub use crate::warmup::WarmupError;
 pub use crate::write::WriteError;
@@ -55,6 +56,15 @@ pub enum Error {
     Warmup(#[from] WarmupError),
     #[error(transparent)]
     Explain(#[from] ExplainError),
+    /// Boxed: it carries a parse position and a pass error.
+    #[error(transparent)]
+    Transform(Box<TransformError>),
+}
+
+impl From<TransformError> for Error {
+    fn from(error: TransformError) -> Error {
+        Error::Transform(Box::new(error))
+    }
 }
 
 #[cfg(test)]

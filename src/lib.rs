@@ -34,6 +34,7 @@ pub mod storage;
 pub mod tensor;
 pub mod text;
 pub mod timings;
+pub mod transform;
 pub mod typing;
 pub mod validate;
 pub mod varint;

@@ -2,6 +2,8 @@
 
 #[path = "servegraph/progress.rs"]
 mod progress;
+#[path = "servegraph/transform.rs"]
+mod transform;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,6 +63,9 @@ enum Command {
     /// With saved_model_cli's flags (--dir, --all, --tag_set, --signature_def,
     /// --list_ops), print what `saved_model_cli show` prints.
     Show(ShowArgs),
+    /// Run Graph Transform Tool transforms (and servegraph's passes, by name)
+    /// on a GraphDef or the graph of a SavedModel.
+    Transform(Box<transform::TransformArgs>),
     /// Like `saved_model_cli scan`: denylisted ops (ReadFile, WriteFile, PrintV2),
     /// then Python-function and training-only ops.
     Scan {
@@ -268,6 +273,22 @@ fn print_error(error: &(dyn std::error::Error + 'static)) {
     }
 }
 
+/// The flag that answers a failed `transform`.
+fn transform_hint(error: &servegraph::transform::TransformError) -> Option<&'static str> {
+    use servegraph::passes::PassError;
+    use servegraph::transform::TransformError;
+    match error {
+        TransformError::OutputExists { .. } => Some("pass --overwrite to replace it"),
+        TransformError::NoTransforms { .. } => Some("name them with --transforms '...'"),
+        TransformError::Failed { source, .. }
+            if matches!(**source, PassError::Transform { .. }) =>
+        {
+            Some("name the graph's inputs and outputs with --inputs and --outputs")
+        }
+        _ => None,
+    }
+}
+
 /// The command-line flag that answers a library error (the library names no flags).
 fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use servegraph::Error;
@@ -281,6 +302,7 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         }
         Error::Pass(PassError::NoInputs) => Some("name each serving input with --input KEY=TENSOR"),
         Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
+        Error::Transform(error) => transform_hint(error),
         Error::Check(CheckError::UnknownOp { .. }) => {
             Some("pass --allow-custom-ops if a custom op library provides it at serving time")
         }
@@ -401,6 +423,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             json,
         ),
         Command::Size { dir, json } => size(&dir, json),
+        Command::Transform(args) => emit(transform::run(*args)?).map_err(Into::into),
     }
 }
 

@@ -187,6 +187,37 @@ impl Graph {
         Some(node)
     }
 
+    /// Gives node `id` a new name, which must be free. Edges stay; what
+    /// names the node elsewhere (signatures, `_class` attrs) is the caller's.
+    pub fn rename_node(&mut self, id: NodeId, name: &str) -> Result<(), IrError> {
+        if name.is_empty() {
+            return Err(IrError::BadName { name: name.into() });
+        }
+        if self.is_taken(name) {
+            return Err(IrError::DuplicateName { name: name.into() });
+        }
+        let old = std::mem::replace(&mut self.inner[id.0].name, name.to_string());
+        self.by_name.remove(&old);
+        self.by_name.insert(name.to_string(), id.0);
+        Ok(())
+    }
+
+    /// Puts the nodes of `order` first, in that order, then the others as
+    /// they were: the node order a GraphDef is written in.
+    pub fn reorder(&mut self, order: &[NodeId]) {
+        let rest: Vec<NodeId> = {
+            let placed: HashSet<NodeId> = order.iter().copied().collect();
+            self.node_ids()
+                .into_iter()
+                .filter(|id| !placed.contains(id))
+                .collect()
+        };
+        for id in order.iter().chain(&rest) {
+            self.inner[id.0].seq = self.next_seq;
+            self.next_seq += 1;
+        }
+    }
+
     /// A name not used yet: `base`, else `base_1`, `base_2`, ... as TensorFlow uniquifies.
     pub fn unique_name(&self, base: &str) -> String {
         if !self.is_taken(base) {

@@ -5,6 +5,8 @@
 //! tensorflow-cpu wheel by `tools/generate_op_registry.py`, which keeps per op
 //! only its name and its output arguments.
 
+pub mod attr_defaults;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 

@@ -53,6 +53,27 @@ pub enum PassError {
     BatchNormWithoutMovingStats { node: String },
     #[error("no pass named {name:?}; the pipeline has: {}", .known.join(", "))]
     UnknownPass { name: String, known: Vec<String> },
+    #[error("no transform named {name:?}; the valid ones are: {}", .known.join(", "))]
+    UnknownTransform { name: String, known: Vec<String> },
+    #[error("{pass} takes no argument {arg:?}; its arguments are: {}", list_or_none(.known))]
+    UnknownArgument {
+        pass: String,
+        arg: String,
+        known: Vec<String>,
+    },
+    #[error("{pass} needs argument {arg:?}")]
+    MissingArgument { pass: String, arg: String },
+    #[error("{pass}: argument {arg:?} is given more than once")]
+    RepeatedArgument { pass: String, arg: String },
+    #[error("{pass}: argument {arg:?} is {value:?}, expected {expected}")]
+    BadArgument {
+        pass: String,
+        arg: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{pass}: {reason}")]
+    Transform { pass: &'static str, reason: String },
     #[error("the graph is invalid after pass {pass}")]
     Invalid {
         pass: &'static str,
@@ -119,5 +140,13 @@ fn suggest(suggestions: &[String]) -> String {
         String::new()
     } else {
         format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+fn list_or_none(known: &[String]) -> String {
+    if known.is_empty() {
+        "none".into()
+    } else {
+        known.join(", ")
     }
 }

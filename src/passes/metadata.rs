@@ -26,7 +26,7 @@ impl Pass for MetadataPass {
 }
 
 /// `loc:@node` entries of `_class` that name nodes no longer in the graph.
-fn drop_stale_colocations(graph: &mut Graph, report: &mut PassReport) {
+pub(crate) fn drop_stale_colocations(graph: &mut Graph, report: &mut PassReport) {
     let mut dropped = 0;
     for id in graph.node_ids() {
         if let Some(live) = live_colocations(graph, id) {

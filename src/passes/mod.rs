@@ -16,11 +16,14 @@ pub mod feature_names;
 pub mod freeze;
 pub mod function_bodies;
 pub mod functional_conds;
+pub mod graph_transforms;
 pub mod head_outputs;
 pub mod inputs;
 pub mod metadata;
 pub mod method;
 pub mod prune;
+pub mod registry;
+mod registry_entries;
 mod report;
 pub mod sparse_inputs;
 pub mod specs;
@@ -96,32 +99,63 @@ impl Pipeline {
         Pipeline { passes: Vec::new() }
     }
 
-    /// The standard training → serving sequence.
+    /// The standard training → serving sequence, built through the
+    /// standard [`registry::Registry`].
     pub fn serving(spec: &ServingSpec) -> Pipeline {
-        let mut pipeline = Pipeline::empty();
-        pipeline.push(inputs::InputsPass::new(spec));
+        Pipeline::serving_from(&registry::Registry::standard(), spec).expect(
+            "the standard registry builds every serving pass without arguments (unit-tested)",
+        )
+    }
+
+    /// The names of the serving passes `spec` asks for, in order.
+    pub fn serving_pass_names(spec: &ServingSpec) -> Vec<&'static str> {
+        let mut names = vec!["inputs"];
         if spec.examples || spec.method.needs_examples() {
-            pipeline.push(examples::ExamplesPass::new(spec));
+            names.push("examples");
         }
         if spec.method.needs_examples() {
-            pipeline.push(method::MethodPass::new(spec));
+            names.push("method");
         }
-        pipeline.push(conds::TrainingCondsPass::new(spec.training_flags.clone()));
-        pipeline.push(dropout::DropoutPass);
-        pipeline.push(batch_norm::BatchNormPass);
-        pipeline.push(strip::DebugOpsPass);
-        pipeline.push(prune::PrunePass);
-        pipeline.push(function_bodies::FunctionBodiesPass);
-        pipeline.push(strip::VerifyServingPass);
-        pipeline.push(metadata::MetadataPass);
+        names.extend([
+            "training_conds",
+            "dropout",
+            "batch_norm",
+            "debug_ops",
+            "prune",
+            "function_bodies",
+            "verify",
+            "metadata",
+        ]);
         if !spec.keep_devices {
-            pipeline.push(devices::ClearDevicesPass);
+            names.push("clear_devices");
         }
-        pipeline
+        names
+    }
+
+    /// The serving sequence with each pass taken from `registry` by name,
+    /// so a tool can replace one of them under the same name.
+    pub fn serving_from(
+        registry: &registry::Registry,
+        spec: &ServingSpec,
+    ) -> Result<Pipeline, PassError> {
+        let cx = registry::BuildContext {
+            spec: spec.clone(),
+            ..registry::BuildContext::default()
+        };
+        let mut pipeline = Pipeline::empty();
+        for name in Pipeline::serving_pass_names(spec) {
+            pipeline.push_boxed(registry.build(name, &[], &cx)?);
+        }
+        Ok(pipeline)
     }
 
     pub fn push(&mut self, pass: impl Pass + 'static) {
         self.passes.push(Box::new(pass));
+    }
+
+    /// Appends a pass built elsewhere (say by the [`registry::Registry`]).
+    pub fn push_boxed(&mut self, pass: Box<dyn Pass>) {
+        self.passes.push(pass);
     }
 
     /// Inserts `pass` right after the pass called `after`.

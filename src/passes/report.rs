@@ -25,6 +25,9 @@ pub enum Removal {
     FoldedCond,
     /// Only the training branch of a folded cond read it.
     DeadBranch,
+    /// A graph transform's rule removed it; the word names the rule
+    /// (`removed-op`, `duplicate`, `folded-constant`, ...).
+    Rule(&'static str),
 }
 
 impl Removal {
@@ -35,6 +38,7 @@ impl Removal {
             Removal::UnusedFunction => "unused-function",
             Removal::FoldedCond => "folded-cond",
             Removal::DeadBranch => "dead-branch",
+            Removal::Rule(rule) => rule,
         }
     }
 }

@@ -1,0 +1,106 @@
+//! The registry entries of servegraph's own serving passes, the ones
+//! [`Pipeline::serving`](super::Pipeline::serving) strings together.
+
+use super::registry::{ArgKind, ArgSpec, BuildContext, PassArgs, PassEntry};
+use super::{
+    Pass, PassError, batch_norm, conds, devices, dropout, examples, function_bodies, inputs,
+    metadata, method, prune, strip,
+};
+
+type Built = Result<Box<dyn Pass>, PassError>;
+
+const FLAG: ArgSpec = ArgSpec::optional(
+    "flag",
+    ArgKind::Text,
+    "another boolean training-flag node to set to false",
+)
+.repeated();
+
+const NO_ARGS: &[ArgSpec] = &[];
+
+fn entry(name: &'static str, doc: &'static str, build: super::registry::Constructor) -> PassEntry {
+    PassEntry {
+        name,
+        doc,
+        args: NO_ARGS,
+        build,
+    }
+}
+
+/// Every serving pass, in pipeline order.
+pub fn serving_entries() -> Vec<PassEntry> {
+    vec![
+        entry(
+            "inputs",
+            "makes the chosen input tensors placeholders and writes the signature",
+            |_, cx| -> Built { Ok(Box::new(inputs::InputsPass::new(&cx.spec))) },
+        ),
+        entry(
+            "examples",
+            "feeds the inputs from serialized tf.Examples",
+            |_, cx| -> Built { Ok(Box::new(examples::ExamplesPass::new(&cx.spec))) },
+        ),
+        entry(
+            "method",
+            "shapes the signature for the classify or regress API",
+            |_, cx| -> Built { Ok(Box::new(method::MethodPass::new(&cx.spec))) },
+        ),
+        PassEntry {
+            name: "training_conds",
+            doc: "sets training flags to false and folds the tf.conds they drive",
+            args: &[FLAG],
+            build: training_conds,
+        },
+        entry(
+            "dropout",
+            "replaces dropout by its input",
+            |_, _| -> Built { Ok(Box::new(dropout::DropoutPass)) },
+        ),
+        entry(
+            "batch_norm",
+            "puts batch norm in inference mode, on its moving statistics",
+            |_, _| -> Built { Ok(Box::new(batch_norm::BatchNormPass)) },
+        ),
+        entry(
+            "debug_ops",
+            "removes debugging ops (CheckNumerics, Print, Assert) from the data path",
+            |_, _| -> Built { Ok(Box::new(strip::DebugOpsPass)) },
+        ),
+        entry(
+            "prune",
+            "removes every node the outputs do not need, by training category",
+            |_, _| -> Built { Ok(Box::new(prune::PrunePass)) },
+        ),
+        entry(
+            "strip_training_ops",
+            "the prune pass under the name of what it strips: input pipeline, loss, gradients, optimizer, summaries, saver",
+            |_, _| -> Built { Ok(Box::new(prune::PrunePass)) },
+        ),
+        entry(
+            "function_bodies",
+            "runs the serving passes inside the library functions the graph calls",
+            |_, _| -> Built { Ok(Box::new(function_bodies::FunctionBodiesPass)) },
+        ),
+        entry(
+            "verify",
+            "fails when a training-only op is still needed",
+            |_, _| -> Built { Ok(Box::new(strip::VerifyServingPass)) },
+        ),
+        entry(
+            "metadata",
+            "drops stale colocations, _output_shapes, uncalled functions and the training saver",
+            |_, _| -> Built { Ok(Box::new(metadata::MetadataPass)) },
+        ),
+        entry(
+            "clear_devices",
+            "clears every node's device placement",
+            |_, _| -> Built { Ok(Box::new(devices::ClearDevicesPass)) },
+        ),
+    ]
+}
+
+fn training_conds(args: &PassArgs, cx: &BuildContext) -> Built {
+    let mut flags = cx.spec.training_flags.clone();
+    flags.extend(args.all("flag").into_iter().map(String::from));
+    Ok(Box::new(conds::TrainingCondsPass::new(flags)))
+}
