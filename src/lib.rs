@@ -21,6 +21,7 @@ pub mod export;
 pub mod inspect;
 pub mod ir;
 pub mod limits;
+pub mod lint;
 pub mod model;
 pub mod node_explain;
 pub mod op_kinds;

@@ -430,7 +430,7 @@ fn validate_reports_assets_named_outside_or_missing_without_reading_them() {
             String::from_utf8_lossy(&output.stdout),
             stderr(&output)
         );
-        assert_eq!(output.status.code(), Some(1), "{text}");
+        assert_eq!(output.status.code(), Some(2), "{text}");
         assert!(text.contains(&format!("asset {name:?}")), "{text}");
         assert!(text.contains(expect), "{text}");
     }

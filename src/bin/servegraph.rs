@@ -18,6 +18,7 @@ use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::passes::method::ServingMethod;
 use servegraph::size::ByteSize;
 use servegraph::storage::{StorageOptions, WEIGHTS_MIN_ELEMENTS, WeightPrecision};
+use servegraph::validate::{Strictness, ValidateOptions};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
 
@@ -36,12 +37,17 @@ struct Cli {
 enum Command {
     /// Export a training checkpoint, .meta, GraphDef or SavedModel as a serving SavedModel.
     Export(Box<ExportArgs>),
-    /// Check that a SavedModel will load and serve; exits non-zero when it will not.
+    /// Lint a SavedModel (or a GraphDef or .meta) for serving: exit code 0
+    /// clean, 1 warnings only (with --strict), 2 errors.
     Validate {
+        /// A SavedModel directory, a .meta file or a GraphDef.
         path: PathBuf,
-        /// The MetaGraphDef's tags (default `serve`).
-        #[arg(long = "tag")]
+        /// The MetaGraphDef's tags (default `serve`); comma-separated or repeated.
+        #[arg(long = "tag", visible_alias = "tag_set", value_delimiter = ',')]
         tags: Vec<String>,
+        /// Warnings fail too (exit code 1).
+        #[arg(long)]
+        strict: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -413,7 +419,12 @@ impl ExportOutput {
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Export(args) => export(*args),
-        Command::Validate { path, tags, json } => validate(&path, &tags, json),
+        Command::Validate {
+            path,
+            tags,
+            strict,
+            json,
+        } => validate(&path, &validate_options(tags, strict), json),
         Command::Show(args) => show(&args),
         Command::Scan {
             path,
@@ -533,22 +544,52 @@ fn explanation_options(
     })
 }
 
-/// Prints the validation; an invalid model is an error, so the exit code says it.
-fn validate(path: &Path, tags: &[String], json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let validation = servegraph::validate::validate_saved_model(path, tags)?;
-    if json {
-        emit(format_args!(
-            "{}\n",
-            serde_json::to_string_pretty(&validation)?
-        ))?;
+/// The library's options for `validate --tag ... [--strict]`.
+fn validate_options(tags: Vec<String>, strict: bool) -> ValidateOptions {
+    let strictness = if strict {
+        Strictness::WarningsToo
     } else {
-        emit(&validation)?;
+        Strictness::ErrorsOnly
+    };
+    ValidateOptions { tags, strictness }
+}
+
+/// A command's verdict, already printed, as an exit code other than 1:
+/// `validate` exits 1 for warnings (under --strict) and 2 for errors.
+#[derive(Debug)]
+struct ExitWith(u8);
+
+impl std::fmt::Display for ExitWith {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
     }
+}
+
+impl std::error::Error for ExitWith {}
+
+/// The exit code of `validate` for errors, a path it cannot read among them.
+const VALIDATE_ERROR_EXIT: u8 = 2;
+
+/// Prints the validation; its exit code (0 clean, 1 warnings under
+/// --strict, 2 errors or a path it cannot read) goes back as [`ExitWith`].
+fn validate(
+    path: &Path,
+    options: &ValidateOptions,
+    json: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let validation = servegraph::validate::validate(path, options).map_err(|error| {
+        print_error(&error);
+        ExitWith(VALIDATE_ERROR_EXIT)
+    })?;
+    print_as(&validation, json)?;
     if !validation.is_valid() {
         let count = validation.problems.len();
-        return Err(format!("{count} problem(s) in {}", path.display()).into());
+        eprintln!("error: {count} problem(s) in {}", path.display());
     }
-    Ok(())
+    match validation.exit_code {
+        0 => Ok(()),
+        code => Err(ExitWith(code).into()),
+    }
 }
 
 fn show(args: &ShowArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -625,9 +666,12 @@ fn emit(text: impl std::fmt::Display) -> std::io::Result<()> {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            print_error(error.as_ref());
-            ExitCode::FAILURE
-        }
+        Err(error) => match error.downcast_ref::<ExitWith>() {
+            Some(ExitWith(code)) => ExitCode::from(*code),
+            None => {
+                print_error(error.as_ref());
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -3,7 +3,7 @@
 //! state file) or a SavedModel directory.
 
 mod assets;
-pub use assets::saved_model_assets;
+pub use assets::{asset_file_defs, saved_model_assets};
 mod error;
 mod locate;
 mod meta;

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::proto::{MetaGraphDef, SignatureDef, TensorInfo, tensor_info};
 
 pub use functions::{CallOption, ConcreteFunctions, Function};
-pub use scan::{OpFinding, ScanReport, ScannedMetaGraph, scan};
+pub use scan::{DEFAULT_DENYLIST, OpFinding, PYTHON_OPS, ScanReport, ScannedMetaGraph, scan};
 pub use values::{Dims, Value};
 
 /// What `show` was asked for, with saved_model_cli's precedence: `--all`

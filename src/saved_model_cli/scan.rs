@@ -25,7 +25,7 @@ pub const DEFAULT_DENYLIST: [&str; 3] = ["PrintV2", "ReadFile", "WriteFile"];
 
 /// Ops that call back into Python: they need the Python process that built
 /// the graph, which TensorFlow Serving does not have.
-const PYTHON_OPS: [&str; 3] = ["PyFunc", "PyFuncStateless", "EagerPyFunc"];
+pub const PYTHON_OPS: [&str; 3] = ["PyFunc", "PyFuncStateless", "EagerPyFunc"];
 
 /// What `scan` found, per MetaGraphDef scanned.
 #[derive(Debug, Clone, PartialEq, Serialize)]
