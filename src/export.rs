@@ -305,10 +305,12 @@ pub fn drop_reason(key: &str) -> &'static str {
 /// contains a path the export reads, is a symlink or a file, or exists and
 /// may not be replaced (see [`Overwrite`]). Sources are never written.
 pub fn export_serving_model(
-    source: &Path,
-    out_dir: &Path,
+    source: impl AsRef<Path>,
+    out_dir: impl AsRef<Path>,
     options: &ExportOptions,
 ) -> Result<ExportReport, Error> {
+    let source = source.as_ref();
+    let out_dir = out_dir.as_ref();
     let started = Instant::now();
     variant::check_distinct(&options.tags, &options.variants)?;
     options.check_method_flags()?;

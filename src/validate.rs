@@ -58,7 +58,11 @@ fn dir_bytes(path: &Path) -> u64 {
 }
 
 /// Validates the SavedModel in `dir`, for the MetaGraphDef with `tags` (default `serve`).
-pub fn validate_saved_model(dir: &Path, tags: &[String]) -> Result<Validation, crate::Error> {
+pub fn validate_saved_model(
+    dir: impl AsRef<Path>,
+    tags: &[String],
+) -> Result<Validation, crate::Error> {
+    let dir = dir.as_ref();
     let (meta, variables) = crate::read::read_saved_model(dir, tags)?;
     let mut v = Validation {
         path: dir.display().to_string(),

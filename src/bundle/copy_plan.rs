@@ -63,7 +63,8 @@ pub struct CopyPlan {
 
 impl CopyPlan {
     /// An empty plan for a bundle at `prefix` (named in errors only).
-    pub fn new(prefix: &Path) -> CopyPlan {
+    pub fn new(prefix: impl AsRef<Path>) -> CopyPlan {
+        let prefix = prefix.as_ref();
         CopyPlan {
             prefix: prefix.to_path_buf(),
             entries: BTreeMap::new(),

@@ -113,9 +113,10 @@ pub struct WriteOptions {
 pub fn write_saved_model(
     model: &Model,
     tags: &[String],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     overwrite: Overwrite,
 ) -> Result<WriteReport, WriteError> {
+    let out_dir = out_dir.as_ref();
     let options = WriteOptions {
         overwrite,
         ..WriteOptions::default()
@@ -128,10 +129,11 @@ pub fn write_saved_model(
 pub fn write_saved_model_with(
     model: &Model,
     tags: &[String],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    let out_dir = out_dir.as_ref();
     let variant = MetaGraphVariant {
         model,
         tags: tags.to_vec(),
@@ -143,9 +145,10 @@ pub fn write_saved_model_with(
 /// therefore agree on them).
 pub fn write_variants(
     variants: &[MetaGraphVariant<'_>],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     overwrite: Overwrite,
 ) -> Result<WriteReport, WriteError> {
+    let out_dir = out_dir.as_ref();
     let options = WriteOptions {
         overwrite,
         ..WriteOptions::default()
@@ -157,10 +160,11 @@ pub fn write_variants(
 /// time to `timings`.
 pub fn write_variants_with(
     variants: &[MetaGraphVariant<'_>],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    let out_dir = out_dir.as_ref();
     // An output that may not be replaced is refused before any work.
     check_replaceable(&resolve_output(out_dir)?, options.overwrite)?;
     let plan = plan_variants(variants, out_dir, &options.storage, timings)?;
@@ -192,10 +196,11 @@ pub struct PlannedAsset<'a> {
 /// the SavedModel; creates nothing.
 pub fn plan_variants<'a>(
     variants: &[MetaGraphVariant<'a>],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     storage: &StorageOptions,
     timings: &mut Timings,
 ) -> Result<WritePlan<'a>, WriteError> {
+    let out_dir = out_dir.as_ref();
     let output = resolve_output(out_dir)?;
     keep_apart(&output, &read_paths(variants))?;
     let mut report = WriteReport {
