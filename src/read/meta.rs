@@ -117,8 +117,8 @@ pub(super) fn read_saved_model_file(dir: &Path) -> Result<SavedModel, ReadError>
     }
 }
 
-/// The MetaGraphDef whose tags equal `tags` exactly (the only one when
-/// `tags` is empty and there is one), and the variables prefix if present.
+/// The MetaGraphDef whose tag set equals `tags` (`serve` when `tags` is
+/// empty), and the variables prefix if present.
 pub fn read_saved_model(
     dir: impl AsRef<Path>,
     tags: &[String],

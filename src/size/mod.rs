@@ -159,6 +159,17 @@ impl SizeReport {
     }
 }
 
+impl SizeReport {
+    /// Whether the directory is within `limit` (not over it; close counts
+    /// as within). False for a limit the report was not checked against.
+    pub fn fits(&self, limit: LimitKind) -> bool {
+        let checks = self.assessment.limits.iter();
+        checks
+            .filter(|check| check.limit == limit)
+            .any(|check| check.standing != Standing::Over)
+    }
+}
+
 /// Every part of the inventory, largest first (ties by name).
 fn contributors(inventory: &Inventory) -> Vec<Contributor> {
     let entry = |kind, name: &str, bytes| Contributor {

@@ -171,6 +171,29 @@ pub fn write_variants_with(
     write_plan(plan, options, timings)
 }
 
+/// Every tag set is non-empty and has no empty tag. A MetaGraphDef is
+/// found by its tags; one written without any would not be found under
+/// `serve`, so an empty tag set is refused rather than written.
+pub fn check_tag_sets<'t>(
+    tag_sets: impl IntoIterator<Item = &'t [String]>,
+    out_dir: &Path,
+) -> Result<(), WriteError> {
+    for tags in tag_sets {
+        let problem = if tags.is_empty() {
+            "an empty tag set"
+        } else if tags.iter().any(|tag| tag.trim().is_empty()) {
+            "an empty tag"
+        } else {
+            continue;
+        };
+        return Err(WriteError::BadTagSet {
+            output: out_dir.to_path_buf(),
+            problem,
+        });
+    }
+    Ok(())
+}
+
 /// What writing some variants will put on disk, worked out before anything
 /// is created: the encoded `saved_model.pb`, the checkpoint keys to copy and
 /// the assets, so its size can be known (and refused) first.
@@ -201,6 +224,7 @@ pub fn plan_variants<'a>(
     timings: &mut Timings,
 ) -> Result<WritePlan<'a>, WriteError> {
     let out_dir = out_dir.as_ref();
+    check_tag_sets(variants.iter().map(|v| v.tags.as_slice()), out_dir)?;
     let output = resolve_output(out_dir)?;
     keep_apart(&output, &read_paths(variants))?;
     let mut report = WriteReport {
@@ -262,7 +286,7 @@ impl<'a> WritePlan<'a> {
     }
 
     /// The `variables/variables.index` the write will produce, byte for
-    /// byte: each key placed as [`copy_variables`] writes it, copied or
+    /// byte: each key placed as the variable copy writes it, copied or
     /// converted with its int8 scales. `None` without variables.
     pub fn variables_index(&self) -> Result<Option<Vec<u8>>, WriteError> {
         if self.variable_keys.is_empty() {
