@@ -189,8 +189,7 @@ fn many_variables(root: &std::path::Path, count: usize) -> Result<(), Box<dyn st
     };
     let started = Instant::now();
     // The output may not lie inside the directory the export reads.
-    let report =
-        servegraph::export_serving_model(&graph_file, &root.join("many_export"), &options)?;
+    let report = servegraph::export_serving_model(&graph_file, root.join("many_export"), &options)?;
     println!(
         "export of a graph reading {} variables ({} nodes): {:.0} ms",
         report.kept.len(),

@@ -1,17 +1,19 @@
 //! Embedding servegraph's passes in a tool: the staged API (read → Pipeline
 //! → write) with a pass of our own inserted after pruning. This one renames
 //! nothing and removes nothing; it counts the ops of the serving graph and
-//! reports them, which is how a real pass explains itself too.
+//! reports them, which is how a real pass explains itself too. After the
+//! write it prints what an export's report would: the checkpoint tensors
+//! left out and the size against the services' limits.
 //!
 //!     cargo run --example custom_pass [SOURCE OUT_DIR]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use servegraph::passes::{PassError, ServingSpec};
-use servegraph::write::atomic::Overwrite;
-use servegraph::write::saved_model::write_saved_model;
-use servegraph::{Model, Pass, PassContext, PassReport, Pipeline};
+use servegraph::{
+    Model, Overwrite, Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec,
+    StorageOptions, dropped_variables, read_model, size_verdict, write_saved_model,
+};
 
 /// Reports the op histogram of the graph as it stands.
 struct OpCensus;
@@ -50,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target/servegraph-example/custom_pass"));
 
-    let mut model = servegraph::read::read_model(&source, None, &[])?;
+    let mut model = read_model(&source, None, &[])?;
     let spec = ServingSpec {
         outputs: vec!["probabilities=probabilities:0".parse()?],
         ..ServingSpec::default()
@@ -67,11 +69,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             report.notes.join("; ")
         );
     }
-    let written = write_saved_model(&model, &["serve".to_string()], &out_dir, Overwrite::Replace)?;
+    let tags = ["serve".to_string()];
+    let written = write_saved_model(&model, &tags, &out_dir, Overwrite::Replace)?;
     println!(
         "wrote {} ({} variables)",
         written.path.display(),
         written.variables.len()
     );
+    for variable in dropped_variables(&model, &written)? {
+        println!(
+            "dropped {} ({} B): {}",
+            variable.key, variable.bytes, variable.reason
+        );
+    }
+    print!("{}", size_verdict(&written, &StorageOptions::default())?);
     Ok(())
 }

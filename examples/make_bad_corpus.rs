@@ -943,7 +943,7 @@ fn saved_model_source(case: &Case) -> Result<()> {
         outputs: vec![TINY_OUTPUT.parse()?],
         ..servegraph::ExportOptions::default()
     };
-    servegraph::export_serving_model(&fixtures().join("vocab_lookup"), &out, &options)?;
+    servegraph::export_serving_model(fixtures().join("vocab_lookup"), &out, &options)?;
     for file in [
         "saved_model.pb",
         "variables/variables.index",

@@ -4,7 +4,6 @@
 //!
 //! cargo run --release --example read_speed -- PREFIX_OR_META OUTPUT_TENSOR... [--runs N]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use servegraph::read::{Source, Wanted, locate, read_source, read_source_for};
@@ -38,7 +37,7 @@ fn main() -> anyhow::Result<()> {
     let Some((source, outputs)) = args.split_first() else {
         anyhow::bail!("usage: read_speed PREFIX_OR_META OUTPUT_TENSOR... [--runs N]");
     };
-    let located = locate(&PathBuf::from(source))?;
+    let located = locate(source)?;
     let file = match &located {
         Source::Checkpoint { meta, .. } => meta.clone(),
         Source::GraphDef { path } => path.clone(),

@@ -4,6 +4,7 @@
 mod left_behind;
 mod text;
 mod variant;
+mod verdict;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use serde::Serialize;
 pub use left_behind::{Category, LeftBehind, LeftFile};
 pub use text::{Detail, ReportText};
 pub use variant::{Variant, VariantError};
+pub use verdict::{DroppedVariable, drop_reason, dropped_variables, size_verdict};
 
-use crate::bundle::BundleReader;
 use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
 use crate::explain::{
@@ -31,7 +32,7 @@ use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::method::{MethodFlags, ServingMethod};
 use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
 use crate::read::{self, Source};
-use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport, StoredWeights};
+use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
 use crate::storage::{StorageOptions, StorageReport, convert_constants};
 use crate::timings::{Stage, Timings};
 use crate::vocab::{VocabReport, trim_vocabularies};
@@ -40,7 +41,8 @@ use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
 use crate::write::saved_model::{
-    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, plan_variants, write_plan,
+    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, check_tag_sets, plan_variants,
+    write_plan,
 };
 
 /// The legacy AI Platform (MLS1) model size limit.
@@ -48,9 +50,38 @@ pub const MLS1_LIMIT_BYTES: u64 = crate::size::MLS1_BYTES;
 /// The N1 machine model size limit.
 pub const N1_LIMIT_BYTES: u64 = crate::size::N1_BYTES;
 
-/// What to export and how. `Default` gives: no inputs (detected), no outputs
+/// What to export and how. `Default` gives what `servegraph export` does
+/// without flags (the CLI starts from it): no inputs (detected), no outputs
 /// (an error listing candidates), signature `serving_default`, tag `serve`,
-/// refuse an existing output, clear device placements, no variants.
+/// method predict, refuse an existing output, clear device placements, no
+/// variants, a SavedModel source read from its `serve` MetaGraphDef.
+///
+/// Set the fields you need and take the rest from `Default`:
+///
+/// ```
+/// use servegraph::{ExportOptions, Overwrite, ServingMethod, StorageOptions, WeightPrecision};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let options = ExportOptions {
+///     inputs: vec!["features=IteratorGetNext:0".parse()?],
+///     outputs: vec!["logits=logits/BiasAdd:0".parse()?],
+///     overwrite: Overwrite::Replace,
+///     storage: StorageOptions {
+///         weights: WeightPrecision::F16,
+///         ..StorageOptions::default()
+///     },
+///     ..ExportOptions::default()
+/// };
+/// assert_eq!(options.tags, ["serve"]);
+/// assert_eq!(options.signature_name, "serving_default");
+/// assert_eq!(options.method, ServingMethod::Predict);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// An empty `tags` (or an empty tag) is refused with
+/// [`WriteError::BadTagSet`](crate::WriteError::BadTagSet) before anything
+/// is read: a MetaGraphDef without tags is not found under `serve`.
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
     /// Tensors that become placeholders. Default: detected.
@@ -59,7 +90,8 @@ pub struct ExportOptions {
     pub outputs: Vec<OutputSpec>,
     /// Signature key. Default `serving_default`.
     pub signature_name: String,
-    /// The tag set. Default `["serve"]`.
+    /// The tag set of the served MetaGraphDef; must not be empty. Default
+    /// `["serve"]`, the tags TensorFlow Serving loads.
     pub tags: Vec<String>,
     /// Replace an existing output directory. Default: refuse.
     pub overwrite: Overwrite,
@@ -73,7 +105,9 @@ pub struct ExportOptions {
     /// graph's variables and assets but keeping the training graph's device
     /// placements. Default: none.
     pub variants: Vec<Variant>,
-    /// Tags of the MetaGraphDef to read when the source is a SavedModel. Default `["serve"]`.
+    /// Tags of the MetaGraphDef to read when the source is a SavedModel
+    /// (the one whose tag set is exactly these). Default `["serve"]`; an
+    /// empty list also reads `serve`. Ignored for other sources.
     pub source_tags: Vec<String>,
     /// Accept ops that are neither TensorFlow's nor in the source's op list,
     /// for graphs whose custom op library is loaded at serving time.
@@ -131,7 +165,7 @@ impl Default for ExportOptions {
             training_flags: Vec::new(),
             keep_devices: false,
             variants: Vec::new(),
-            source_tags: Vec::new(),
+            source_tags: vec![SERVE_TAG.into()],
             allow_custom_ops: false,
             progress: None,
             max_vocab: None,
@@ -165,6 +199,12 @@ impl ExportOptions {
             tensors: outputs.chain(inputs).collect(),
             nodes: self.training_flags.clone(),
         }
+    }
+
+    /// The served tag set, then each variant's.
+    fn tag_sets(&self) -> impl Iterator<Item = &[String]> {
+        let variants = self.variants.iter().map(|v| v.tags.as_slice());
+        std::iter::once(self.tags.as_slice()).chain(variants)
     }
 
     fn custom_ops(&self) -> CustomOps {
@@ -223,14 +263,6 @@ impl ExportOptions {
     }
 }
 
-/// A checkpoint tensor the export left out, and why.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct DroppedVariable {
-    pub key: String,
-    pub bytes: u64,
-    pub reason: String,
-}
-
 /// Everything an export did.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportReport {
@@ -286,45 +318,46 @@ pub struct VariantReport {
     pub placed_nodes: usize,
 }
 
-/// Why a checkpoint tensor is not needed by the serving graph.
-pub fn drop_reason(key: &str) -> &'static str {
-    const SLOTS: &[&str] = &[
-        "Adam",
-        "Adam_1",
-        "Momentum",
-        "Adagrad",
-        "RMSProp",
-        "RMSProp_1",
-        "Ftrl",
-        "Ftrl_1",
-        "Adadelta",
-        "Adadelta_1",
-        "ExponentialMovingAverage",
-    ];
-    let last = key.rsplit('/').next().unwrap_or(key);
-    if SLOTS.contains(&last) {
-        "optimizer slot"
-    } else if last.starts_with("beta1_power") || last.starts_with("beta2_power") {
-        "optimizer state"
-    } else if last == "global_step" {
-        "training step counter"
-    } else {
-        "not read by the serving graph"
-    }
-}
-
 /// Reads `source`, makes it a serving model and writes it to `out_dir`.
 ///
 /// Before anything is read, `out_dir` is refused if it is, lies inside or
 /// contains a path the export reads, is a symlink or a file, or exists and
 /// may not be replaced (see [`Overwrite`]). Sources are never written.
+///
+/// ```
+/// use servegraph::{ExportOptions, export_serving_model};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let out = tempfile::tempdir()?;
+/// let options = ExportOptions {
+///     outputs: vec!["logits=logits/BiasAdd:0".parse()?],
+///     ..ExportOptions::default()
+/// };
+/// // A training checkpoint: the serving input is detected from the graph.
+/// let report = export_serving_model(
+///     "testdata/fixtures/tiny_mlp",
+///     out.path().join("serving"),
+///     &options,
+/// )?;
+/// let signature = &report.signatures["serving_default"];
+/// assert_eq!(signature.inputs["input"].shape, Some(vec![-1, 4]));
+/// assert!(report.nodes_after < report.nodes_before);
+/// assert!(report.dropped.iter().any(|v| v.key == "global_step"));
+/// assert!(report.fits_mls1);
+/// assert!(out.path().join("serving/saved_model.pb").is_file());
+/// # Ok(())
+/// # }
+/// ```
 pub fn export_serving_model(
-    source: &Path,
-    out_dir: &Path,
+    source: impl AsRef<Path>,
+    out_dir: impl AsRef<Path>,
     options: &ExportOptions,
 ) -> Result<ExportReport, Error> {
+    let source = source.as_ref();
+    let out_dir = out_dir.as_ref();
     let started = Instant::now();
     variant::check_distinct(&options.tags, &options.variants)?;
+    check_tag_sets(options.tag_sets(), out_dir)?;
     options.check_method_flags()?;
     let mut timings = Timings::new();
     let located = timings.time(Stage::Locate, || read::locate(source))?;
@@ -361,10 +394,10 @@ pub fn export_serving_model(
         &mut timings,
     )?;
     written.path = out_dir.to_path_buf();
-    let size = measured_or_warning(out_dir, projected.stored, &mut written);
+    let size = measured_or_warning(&mut written, &options.storage);
     let variants = variant_reports(ran.placed.as_ref(), &options.variants);
 
-    let dropped = dropped_or_warning(&model, ran.frozen.as_ref(), &mut written);
+    let dropped = dropped_or_warning(&model, &mut written);
     let assets: Vec<PathBuf> = model.assets.iter().map(|a| a.source.clone()).collect();
     let left_behind = left_behind_or_warning(&located, &dropped, &assets, &mut written);
     let storage = storage_report(constants, written.storage.take());
@@ -495,14 +528,10 @@ fn root_files(write_options: &WriteOptions) -> impl Iterator<Item = FileBytes> +
 
 /// The written directory's size report. The export is in place by now:
 /// failing to measure it is only a warning in `written`.
-fn measured_or_warning(
-    out_dir: &Path,
-    stored: StoredWeights,
-    written: &mut WriteReport,
-) -> Option<SizeReport> {
-    crate::size::measure_export(out_dir, stored, &crate::size::SERVICE_LIMITS)
+fn measured_or_warning(written: &mut WriteReport, storage: &StorageOptions) -> Option<SizeReport> {
+    size_verdict(written, storage)
         .map_err(|e| {
-            let warning = format!("could not measure {}: {e}", out_dir.display());
+            let warning = format!("could not measure {}: {e}", written.path.display());
             written.warnings.push(warning);
         })
         .ok()
@@ -708,12 +737,8 @@ fn checked_output(
 
 /// The variables left out. The export is in place by now: failing to list
 /// them is only a warning in `written`.
-fn dropped_or_warning(
-    model: &Model,
-    frozen: Option<&FreezeReport>,
-    written: &mut WriteReport,
-) -> Vec<DroppedVariable> {
-    dropped_variables(model, frozen, written).unwrap_or_else(|e| {
+fn dropped_or_warning(model: &Model, written: &mut WriteReport) -> Vec<DroppedVariable> {
+    dropped_variables(model, written).unwrap_or_else(|e| {
         let warning = format!("could not list the dropped variables: {e}");
         written.warnings.push(warning);
         Vec::new()
@@ -757,35 +782,6 @@ fn source_paths(source: &Path, located: &Source, checkpoint: Option<&Path>) -> V
     }
     paths.extend(checkpoint.map(directory_of));
     paths
-}
-
-/// The checkpoint tensors the export neither kept nor froze, and why.
-fn dropped_variables(
-    model: &Model,
-    frozen: Option<&FreezeReport>,
-    written: &WriteReport,
-) -> Result<Vec<DroppedVariable>, Error> {
-    let Some(checkpoint) = &model.checkpoint else {
-        return Ok(Vec::new());
-    };
-    let reader = BundleReader::open(checkpoint)?;
-    let frozen_keys = frozen.into_iter().flat_map(|f| &f.variables);
-    let kept: std::collections::HashSet<&str> = written
-        .variables
-        .iter()
-        .map(|v| v.key.as_str())
-        .chain(frozen_keys.map(|v| v.key.as_str()))
-        .collect();
-    Ok(reader
-        .entries()
-        .into_iter()
-        .filter(|entry| !kept.contains(entry.name.as_str()))
-        .map(|entry| DroppedVariable {
-            reason: drop_reason(&entry.name).into(),
-            key: entry.name,
-            bytes: entry.bytes,
-        })
-        .collect())
 }
 
 #[cfg(test)]

@@ -267,7 +267,11 @@ fn write_graph(f: &mut fmt::Formatter<'_>, graph: &GraphSummary, indent: &str) -
 }
 
 /// Summarizes whatever `path` is: a GraphDef, a checkpoint or a SavedModel.
-pub fn summarize(path: &std::path::Path, tags: &[String]) -> Result<Summary, crate::Error> {
+pub fn summarize(
+    path: impl AsRef<std::path::Path>,
+    tags: &[String],
+) -> Result<Summary, crate::Error> {
+    let path = path.as_ref();
     use crate::read::Source;
     let (source, metas, graph) = crate::read::read_any_meta(path, tags)?;
     let (kind, variables_prefix) = match &source {

@@ -7,10 +7,61 @@
 //!   stored, collections, OpDefs;
 //! - [`passes`]: the [`Pipeline`] of [`Pass`]es that makes it a serving graph
 //!   (inputs, training conds, dropout, batch norm, prune, verify, metadata);
-//! - [`write`]: the SavedModel directory, variables copied by byte range.
+//! - [`write`](mod@write): the SavedModel directory, variables copied by byte range.
 //!
-//! [`export_serving_model`] strings them together; tools that add their own
-//! passes call the stages one by one (see `examples/custom_pass.rs`).
+//! [`export_serving_model`] strings them together (see its example). Tools
+//! that add their own passes call the stages one by one, and ask for the
+//! same verdict the one call reports: [`dropped_variables`] and
+//! [`size_verdict`]. A pass is a name and a function over the [`Model`]
+//! that says what it did:
+//!
+//! ```
+//! use servegraph::{Model, Overwrite, Pass, PassContext, PassError, PassReport};
+//! use servegraph::{Pipeline, ServingSpec, StorageOptions};
+//! use servegraph::{dropped_variables, read_model, size_verdict, write_saved_model};
+//!
+//! /// Counts the matrix products the serving graph computes.
+//! struct CountMatMuls;
+//!
+//! impl Pass for CountMatMuls {
+//!     fn name(&self) -> &'static str {
+//!         "count-matmuls"
+//!     }
+//!
+//!     fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+//!         let ids = model.graph.node_ids();
+//!         let matmuls = ids.iter().filter(|id| model.graph.op(**id) == "MatMul");
+//!         let mut report = PassReport::default();
+//!         report.note(format!("{} MatMul", matmuls.count()));
+//!         Ok(report)
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut model = read_model("testdata/fixtures/tiny_mlp", None, &[])?;
+//! let spec = ServingSpec {
+//!     outputs: vec!["logits=logits/BiasAdd:0".parse()?],
+//!     ..ServingSpec::default()
+//! };
+//! let mut pipeline = Pipeline::serving(&spec);
+//! pipeline.insert_after("prune", CountMatMuls)?;
+//! let reports = pipeline.run(&mut model, &mut PassContext::new())?;
+//! let counted = reports.iter().find(|r| r.pass == "count-matmuls");
+//! // Pruned to the two dense layers of the 4-3-2 MLP.
+//! assert_eq!(counted.map(|r| r.notes.clone()), Some(vec!["2 MatMul".to_string()]));
+//!
+//! let out = tempfile::tempdir()?;
+//! let tags = ["serve".to_string()];
+//! let written = write_saved_model(&model, &tags, out.path().join("m"), Overwrite::Refuse)?;
+//! assert_eq!(written.variables.len(), 4);
+//! let dropped = dropped_variables(&model, &written)?;
+//! assert_eq!(dropped.iter().map(|v| v.key.as_str()).collect::<Vec<_>>(), ["global_step"]);
+//! assert!(size_verdict(&written, &StorageOptions::default())?.assessment.under_every_limit);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/custom_pass.rs` is the same as a program.
 //! [`bundle`], [`text`] and [`tensor`] are the format layers underneath.
 
 pub mod bundle;
@@ -44,7 +95,28 @@ pub mod warmup;
 pub mod write;
 
 pub use error::{Error, WriteError};
-pub use export::{ExportOptions, ExportReport, export_serving_model};
+pub use export::{
+    DroppedVariable, ExportOptions, ExportReport, dropped_variables, export_serving_model,
+    size_verdict,
+};
 pub use ir::Graph;
 pub use model::Model;
-pub use passes::{Pass, PassContext, PassReport, Pipeline};
+pub use passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
+pub use read::read_model;
+pub use write::saved_model::{WriteOptions, WriteReport, write_saved_model};
+
+// Every type an `ExportOptions` field takes, so filling one needs no module paths.
+pub use explain::{BaselineSpec, ExplanationOptions};
+pub use export::{Detail, Variant};
+pub use passes::freeze::FreezeLimits;
+pub use passes::inputs::{InputSpec, OutputSpec};
+pub use passes::method::ServingMethod;
+pub use storage::{StorageOptions, WeightPrecision};
+pub use write::atomic::Overwrite;
+pub use write::progress::CopyProgress;
+
+// The README's code blocks compile and run as doctests, so the library
+// snippet a new user copies keeps working.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

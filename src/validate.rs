@@ -82,7 +82,11 @@ impl Validation {
 
 /// Validates the SavedModel in `dir`, for the MetaGraphDef with `tags`
 /// (default `serve`); warnings do not fail it.
-pub fn validate_saved_model(dir: &Path, tags: &[String]) -> Result<Validation, crate::Error> {
+pub fn validate_saved_model(
+    dir: impl AsRef<Path>,
+    tags: &[String],
+) -> Result<Validation, crate::Error> {
+    let dir = dir.as_ref();
     let options = ValidateOptions {
         tags: tags.to_vec(),
         ..ValidateOptions::default()
@@ -93,7 +97,11 @@ pub fn validate_saved_model(dir: &Path, tags: &[String]) -> Result<Validation, c
 /// Validates `path`: a SavedModel directory, a `.meta` file or a GraphDef
 /// (binary or text). A path that cannot be read is an error; whatever is
 /// wrong with what it holds is a finding.
-pub fn validate(path: &Path, options: &ValidateOptions) -> Result<Validation, crate::Error> {
+pub fn validate(
+    path: impl AsRef<Path>,
+    options: &ValidateOptions,
+) -> Result<Validation, crate::Error> {
+    let path = path.as_ref();
     if path.is_dir() {
         return validate_dir(path, options);
     }

@@ -443,7 +443,7 @@ fn a_text_saved_model_is_read_too() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
     servegraph::export_serving_model(
-        &common::testdata("fixtures/tiny_mlp"),
+        common::testdata("fixtures/tiny_mlp"),
         &out,
         &common::fixture_options("tiny_mlp"),
     )

@@ -15,7 +15,7 @@ fn a_saved_model_re_exports_with_its_assets() {
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
     let options = common::fixture_options("vocab_lookup");
-    servegraph::export_serving_model(&common::testdata("fixtures/vocab_lookup"), &first, &options)
+    servegraph::export_serving_model(common::testdata("fixtures/vocab_lookup"), &first, &options)
         .unwrap();
     let second = dir.path().join("second");
     let options = servegraph::ExportOptions {
@@ -38,7 +38,7 @@ fn cpu_and_gpu_meta_graphs_share_one_set_of_variables() {
     let out = dir.path().join("variants");
     let options = common::fixture_options("resource_int64");
     let mut model =
-        servegraph::read::read_model(&common::testdata("fixtures/resource_int64"), None, &[])
+        servegraph::read::read_model(common::testdata("fixtures/resource_int64"), None, &[])
             .unwrap();
     let spec = ServingSpec {
         inputs: options.inputs.clone(),

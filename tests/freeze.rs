@@ -91,7 +91,7 @@ fn a_model_over_the_saved_model_limit_is_refused_before_anything_is_written() {
         ..FreezeLimits::default()
     };
     let err = export_serving_model(
-        &common::testdata("fixtures/sharded_partitioned"),
+        common::testdata("fixtures/sharded_partitioned"),
         &out,
         &freezing("sharded_partitioned", limits),
     )
@@ -122,7 +122,7 @@ fn one_constant_over_the_protobuf_limit_is_refused() {
         ..FreezeLimits::default()
     };
     let err = export_serving_model(
-        &common::testdata("fixtures/sharded_partitioned"),
+        common::testdata("fixtures/sharded_partitioned"),
         &out,
         &freezing("sharded_partitioned", limits),
     )

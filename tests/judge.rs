@@ -38,7 +38,7 @@ fn wrong_predictions_and_missing_variables_are_caught_by_every_loader() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
     servegraph::export_serving_model(
-        &common::testdata("fixtures/tiny_mlp"),
+        common::testdata("fixtures/tiny_mlp"),
         &out,
         &common::fixture_options("tiny_mlp"),
     )

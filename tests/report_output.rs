@@ -350,7 +350,7 @@ fn the_library_tells_its_progress_callback_every_byte_copied() {
     };
     let source = common::testdata("fixtures/cnn_dataset_bn");
     let report =
-        servegraph::export_serving_model(&source, &dir.path().join("model"), &options).unwrap();
+        servegraph::export_serving_model(&source, dir.path().join("model"), &options).unwrap();
     let calls = recorded.0.lock().unwrap().clone();
     let kept: u64 = report.kept.iter().map(|v| v.bytes).sum();
     assert_eq!(calls.first(), Some(&("start", kept)), "{calls:?}");
@@ -388,7 +388,7 @@ fn one_large_tensor_advances_chunk_by_chunk() {
         ..servegraph::ExportOptions::default()
     };
     let report =
-        servegraph::export_serving_model(&graph, &dir.path().join("model"), &options).unwrap();
+        servegraph::export_serving_model(&graph, dir.path().join("model"), &options).unwrap();
     let calls = recorded.0.lock().unwrap().clone();
     assert_eq!(
         calls,

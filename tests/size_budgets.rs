@@ -636,7 +636,7 @@ fn an_export_stored_as_f16_is_advised_int8_from_what_it_stored_and_never_f16() {
         ..options.clone()
     };
     let err =
-        servegraph::export_serving_model(&source, &dir.path().join("again"), &again).unwrap_err();
+        servegraph::export_serving_model(&source, dir.path().join("again"), &again).unwrap_err();
     let servegraph::Error::Size(SizeError::OverBudget { advice, .. }) = err else {
         panic!("{err}");
     };

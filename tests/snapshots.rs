@@ -10,7 +10,7 @@ use servegraph::passes::{PassContext, Pipeline, ServingSpec};
 fn snapshot(name: &str) -> String {
     let options = common::fixture_options(name);
     let mut model =
-        servegraph::read::read_model(&common::testdata("fixtures").join(name), None, &[]).unwrap();
+        servegraph::read::read_model(common::testdata("fixtures").join(name), None, &[]).unwrap();
     let spec = ServingSpec {
         inputs: options.inputs,
         outputs: options.outputs,

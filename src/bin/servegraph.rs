@@ -17,7 +17,7 @@ use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::passes::method::ServingMethod;
 use servegraph::size::ByteSize;
-use servegraph::storage::{StorageOptions, WEIGHTS_MIN_ELEMENTS, WeightPrecision};
+use servegraph::storage::{StorageOptions, WeightPrecision};
 use servegraph::validate::{Strictness, ValidateOptions};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
@@ -156,9 +156,9 @@ struct ExportArgs {
     /// KEY=TENSOR: a signature output.
     #[arg(long = "output", value_name = "KEY=TENSOR")]
     outputs: Vec<String>,
-    /// The signature key.
-    #[arg(long, default_value = "serving_default")]
-    signature: String,
+    /// The signature key (default `serving_default`).
+    #[arg(long)]
+    signature: Option<String>,
     /// A tag of the MetaGraphDef (repeat for a tag set); default `serve`.
     #[arg(long = "tag")]
     tags: Vec<String>,
@@ -218,13 +218,13 @@ struct ExportArgs {
     #[arg(long, value_name = "KEY", requires = "explanation_metadata")]
     explain_output: Option<String>,
     /// Storage precision of float32 weights (variables and constants):
-    /// f32 (unchanged), f16, or int8 with per-channel float32 scales.
-    #[arg(long, value_name = "f32|f16|int8", default_value = "f32")]
-    weights: WeightPrecision,
+    /// f32 (unchanged, the default), f16, or int8 with per-channel float32 scales.
+    #[arg(long, value_name = "f32|f16|int8")]
+    weights: Option<WeightPrecision>,
     /// Tensors with fewer elements than N keep their dtype (for --weights
-    /// and --narrow-int64).
-    #[arg(long, value_name = "N", default_value_t = WEIGHTS_MIN_ELEMENTS)]
-    weights_min_size: u64,
+    /// and --narrow-int64; default 1024).
+    #[arg(long, value_name = "N")]
+    weights_min_size: Option<u64>,
     /// Store int64 variables and constants whose values all fit as int32,
     /// cast back to int64 after the read.
     #[arg(long)]
@@ -236,12 +236,9 @@ struct ExportArgs {
     /// The TensorFlow Serving API of the served signature: predict, classify (outputs
     /// `scores` and `classes`) or regress (output `outputs`); classify and regress read
     /// tf.Examples (input `inputs`) and keep a `predict` signature beside.
-    #[arg(
-        long,
-        value_name = "predict|classify|regress",
-        default_value = "predict"
-    )]
-    method: ServingMethod,
+    /// Default predict.
+    #[arg(long, value_name = "predict|classify|regress")]
+    method: Option<ServingMethod>,
     /// The labels of the classify scores' columns, in order (default "0" ... "N-1").
     #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
     class_names: Option<Vec<String>>,
@@ -466,8 +463,9 @@ fn export(args: ExportArgs) -> Result<(), Box<dyn std::error::Error>> {
 
 impl ExportArgs {
     /// The library's options for these flags (no progress bar: that is the
-    /// output's choice).
+    /// output's choice). A flag not given keeps the library's default.
     fn options(self) -> Result<ExportOptions, Box<dyn std::error::Error>> {
+        let defaults = ExportOptions::default();
         Ok(ExportOptions {
             inputs: self
                 .inputs
@@ -479,9 +477,9 @@ impl ExportArgs {
                 .iter()
                 .map(|s| s.parse::<OutputSpec>())
                 .collect::<Result<_, _>>()?,
-            signature_name: self.signature,
+            signature_name: self.signature.unwrap_or(defaults.signature_name),
             tags: if self.tags.is_empty() {
-                vec!["serve".into()]
+                defaults.tags
             } else {
                 self.tags
             },
@@ -508,15 +506,17 @@ impl ExportArgs {
                 .then(|| explanation_options(&self.baselines, self.explain_output))
                 .transpose()?,
             examples: self.examples,
-            method: self.method,
+            method: self.method.unwrap_or(defaults.method),
             class_names: self.class_names,
             explain: self.explain.map(explain_scope),
             storage: StorageOptions {
-                weights: self.weights,
-                min_elements: self.weights_min_size,
+                weights: self.weights.unwrap_or(defaults.storage.weights),
+                min_elements: self
+                    .weights_min_size
+                    .unwrap_or(defaults.storage.min_elements),
                 narrow_int64: self.narrow_int64,
             },
-            ..ExportOptions::default()
+            ..defaults
         })
     }
 }
@@ -673,5 +673,47 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Flags left out keep the library's defaults: the CLI has none of its own.
+    #[test]
+    fn export_without_flags_takes_the_librarys_defaults() {
+        let cli = Cli::try_parse_from(["servegraph", "export", "SOURCE", "OUT"]).unwrap();
+        let Command::Export(args) = cli.command else {
+            panic!("parsed as another subcommand");
+        };
+        let options = args.options().unwrap();
+        let defaults = ExportOptions::default();
+        assert_eq!(format!("{options:?}"), format!("{defaults:?}"));
+    }
+
+    /// A flag given replaces the library's default for that field only.
+    #[test]
+    fn export_flags_replace_only_their_own_default() {
+        let argv = [
+            "servegraph",
+            "export",
+            "S",
+            "O",
+            "--tag",
+            "gpu",
+            "--weights",
+            "f16",
+        ];
+        let Command::Export(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("parsed as another subcommand");
+        };
+        let options = args.options().unwrap();
+        assert_eq!(options.tags, ["gpu"]);
+        assert_eq!(options.storage.weights, WeightPrecision::F16);
+        let defaults = ExportOptions::default();
+        assert_eq!(options.signature_name, defaults.signature_name);
+        assert_eq!(options.storage.min_elements, defaults.storage.min_elements);
+        assert_eq!(options.source_tags, defaults.source_tags);
     }
 }

@@ -4,7 +4,7 @@
 //! takes the new dtype with the length and crc32c it is given for its
 //! recoded bytes, an added tensor its own, and a partitioned tensor's full
 //! entry lists its slices with no bytes of its own. Given the real
-//! checksums ([`recoded_records`], which converts to find them) it is the
+//! checksums (which only converting finds, as the tests do) it is the
 //! written index byte for byte; given stand-ins, as an export's plan does
 //! rather than convert twice, it has the written index's length, so a size
 //! budget can be checked before an export creates a file.
@@ -63,7 +63,8 @@ pub struct CopyPlan {
 
 impl CopyPlan {
     /// An empty plan for a bundle at `prefix` (named in errors only).
-    pub fn new(prefix: &Path) -> CopyPlan {
+    pub fn new(prefix: impl AsRef<Path>) -> CopyPlan {
+        let prefix = prefix.as_ref();
         CopyPlan {
             prefix: prefix.to_path_buf(),
             entries: BTreeMap::new(),

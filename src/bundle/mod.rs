@@ -24,12 +24,14 @@ pub use writer::BundleWriter;
 use std::path::{Path, PathBuf};
 
 /// `PREFIX.index`.
-pub fn index_path(prefix: &Path) -> PathBuf {
+pub fn index_path(prefix: impl AsRef<Path>) -> PathBuf {
+    let prefix = prefix.as_ref();
     append(prefix, ".index")
 }
 
 /// `PREFIX.data-SSSSS-of-NNNNN`.
-pub fn data_path(prefix: &Path, shard: usize, num_shards: usize) -> PathBuf {
+pub fn data_path(prefix: impl AsRef<Path>, shard: usize, num_shards: usize) -> PathBuf {
+    let prefix = prefix.as_ref();
     append(prefix, &format!(".data-{shard:05}-of-{num_shards:05}"))
 }
 

@@ -53,7 +53,8 @@ impl BlockHandle {
 }
 
 /// Every key/value pair of a table, in order.
-pub fn read_table(path: &Path, file: &[u8]) -> Result<KeyValues, BundleError> {
+pub fn read_table(path: impl AsRef<Path>, file: &[u8]) -> Result<KeyValues, BundleError> {
+    let path = path.as_ref();
     if file.len() < FOOTER_LEN {
         return Err(bad(
             path,
@@ -324,7 +325,11 @@ fn short_successor(key: &[u8]) -> Vec<u8> {
 }
 
 /// Serializes sorted key/value pairs as a table.
-pub fn build_table(entries: &[(Vec<u8>, Vec<u8>)], path: &Path) -> Result<Vec<u8>, BundleError> {
+pub fn build_table(
+    entries: &[(Vec<u8>, Vec<u8>)],
+    path: impl AsRef<Path>,
+) -> Result<Vec<u8>, BundleError> {
+    let path = path.as_ref();
     let mut out = Vec::new();
     let mut block = BlockBuilder::new(RESTART_INTERVAL);
     let mut index = BlockBuilder::new(1);

@@ -66,6 +66,9 @@ pub struct Model {
     pub base_dir: PathBuf,
     /// Variable node name → where its value is in the checkpoint.
     pub checkpoint_slots: BTreeMap<String, CheckpointSlot>,
+    /// Checkpoint keys whose values a freeze moved into graph constants:
+    /// served from the graph, so not dropped although not in `variables/`.
+    pub frozen_keys: BTreeSet<String>,
     /// Variable node name → its VariableDef from the source collections.
     pub variable_defs: BTreeMap<String, VariableDef>,
     /// Names of trainable variable nodes.

@@ -58,10 +58,11 @@ fn tensor_node(def: &AssetFileDef) -> Option<&str> {
 /// The declared assets of the SavedModel in `dir`, each checked to be a
 /// regular file inside `dir/assets`.
 pub fn saved_model_assets(
-    dir: &Path,
+    dir: impl AsRef<Path>,
     file: &Path,
     meta: &MetaGraphDef,
 ) -> Result<Vec<Asset>, ReadError> {
+    let dir = dir.as_ref();
     let defs = asset_file_defs(file, meta)?;
     if defs.is_empty() {
         return Ok(Vec::new());

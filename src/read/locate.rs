@@ -22,7 +22,8 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 /// Decides what `path` is: a SavedModel directory, a training directory
 /// (its `checkpoint` file names the latest prefix), a checkpoint prefix,
 /// its `.meta` or `.index` file, or a GraphDef file.
-pub fn locate(path: &Path) -> Result<Source, ReadError> {
+pub fn locate(path: impl AsRef<Path>) -> Result<Source, ReadError> {
+    let path = path.as_ref();
     if path.is_dir() {
         if path.join("saved_model.pb").is_file() || path.join("saved_model.pbtxt").is_file() {
             return Ok(Source::SavedModel {

@@ -89,11 +89,13 @@ pub(super) fn decode_bytes<M: Message + Default>(
     }
 }
 
-pub fn read_graph_def(path: &Path) -> Result<GraphDef, ReadError> {
+pub fn read_graph_def(path: impl AsRef<Path>) -> Result<GraphDef, ReadError> {
+    let path = path.as_ref();
     decode(path, "tensorflow.GraphDef", "GraphDef")
 }
 
-pub fn read_meta_graph(path: &Path) -> Result<MetaGraphDef, ReadError> {
+pub fn read_meta_graph(path: impl AsRef<Path>) -> Result<MetaGraphDef, ReadError> {
+    let path = path.as_ref();
     decode(path, "tensorflow.MetaGraphDef", "MetaGraphDef")
 }
 
@@ -115,12 +117,13 @@ pub(super) fn read_saved_model_file(dir: &Path) -> Result<SavedModel, ReadError>
     }
 }
 
-/// The MetaGraphDef whose tags equal `tags` exactly (the only one when
-/// `tags` is empty and there is one), and the variables prefix if present.
+/// The MetaGraphDef whose tag set equals `tags` (`serve` when `tags` is
+/// empty), and the variables prefix if present.
 pub fn read_saved_model(
-    dir: &Path,
+    dir: impl AsRef<Path>,
     tags: &[String],
 ) -> Result<(MetaGraphDef, Option<PathBuf>), ReadError> {
+    let dir = dir.as_ref();
     let saved = read_saved_model_file(dir)?;
     let wanted: std::collections::BTreeSet<&str> = if tags.is_empty() {
         ["serve"].into()

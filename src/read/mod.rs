@@ -27,10 +27,11 @@ use crate::timings::{Stage, Timings};
 /// Reads any supported source into a model. `checkpoint` supplies variables
 /// for a bare GraphDef (or overrides the source's own checkpoint).
 pub fn read_model(
-    path: &Path,
+    path: impl AsRef<Path>,
     checkpoint: Option<&Path>,
     tags: &[String],
 ) -> Result<Model, ReadError> {
+    let path = path.as_ref();
     read_source(&locate(path)?, checkpoint, tags)
 }
 
@@ -60,11 +61,12 @@ pub fn read_source_timed(
 /// the rest, which the prune pass would remove). Run the prune pass on the
 /// result. Without wanted tensors, or for other sources, it is `read_model`.
 pub fn read_model_for(
-    path: &Path,
+    path: impl AsRef<Path>,
     checkpoint: Option<&Path>,
     tags: &[String],
     wanted: &Wanted,
 ) -> Result<Model, ReadError> {
+    let path = path.as_ref();
     read_source_for(
         &locate(path)?,
         checkpoint,
@@ -150,9 +152,10 @@ fn dir_of(path: &Path) -> PathBuf {
 
 /// The MetaGraphDef a model came from is not kept whole; this is for `show`.
 pub fn read_any_meta(
-    path: &Path,
+    path: impl AsRef<Path>,
     tags: &[String],
 ) -> Result<(Source, Vec<MetaGraphDef>, Option<GraphDef>), ReadError> {
+    let path = path.as_ref();
     let source = locate(path)?;
     Ok(match &source {
         Source::GraphDef { path } => {

@@ -122,7 +122,8 @@ pub enum Shown {
 }
 
 /// Reads the SavedModel in `dir` and answers `request`.
-pub fn show(dir: &Path, request: &ShowRequest) -> Result<Shown, SavedModelCliError> {
+pub fn show(dir: impl AsRef<Path>, request: &ShowRequest) -> Result<Shown, SavedModelCliError> {
+    let dir = dir.as_ref();
     let metas = read_meta_graphs(dir)?;
     if request.all {
         return Ok(show_all(&metas));

@@ -58,10 +58,11 @@ pub struct OpFinding {
 /// Scans the SavedModel in `dir`: the MetaGraphDef of `tag_set`, or all of
 /// them in stored order; `denylist` replaces the default when not empty.
 pub fn scan(
-    dir: &Path,
+    dir: impl AsRef<Path>,
     tag_set: Option<&str>,
     denylist: &[String],
 ) -> Result<ScanReport, SavedModelCliError> {
+    let dir = dir.as_ref();
     let metas = read_meta_graphs(dir)?;
     let denylist: BTreeSet<String> = if denylist.is_empty() {
         DEFAULT_DENYLIST.iter().map(|s| s.to_string()).collect()

@@ -114,7 +114,8 @@ pub enum SizeError {
 
 /// Measures the SavedModel directory `dir` and checks it against the
 /// services' limits.
-pub fn measure_dir(dir: &Path) -> Result<SizeReport, SizeError> {
+pub fn measure_dir(dir: impl AsRef<Path>) -> Result<SizeReport, SizeError> {
+    let dir = dir.as_ref();
     let (inventory, notes) = measure::measure(dir)?;
     Ok(SizeReport::new(dir, &inventory, notes, &SERVICE_LIMITS))
 }
@@ -123,10 +124,11 @@ pub fn measure_dir(dir: &Path) -> Result<SizeReport, SizeError> {
 /// wrote, its weights stored as `stored` says: the advice then builds on
 /// what it stored.
 pub fn measure_export(
-    dir: &Path,
+    dir: impl AsRef<Path>,
     stored: StoredWeights,
     limits: &[Limit],
 ) -> Result<SizeReport, SizeError> {
+    let dir = dir.as_ref();
     let (mut inventory, notes) = measure::measure(dir)?;
     inventory.stored = stored;
     Ok(SizeReport::new(dir, &inventory, notes, limits))
@@ -135,11 +137,12 @@ pub fn measure_export(
 impl SizeReport {
     /// The report on `inventory` against `limits`.
     pub fn new(
-        directory: &Path,
+        directory: impl AsRef<Path>,
         inventory: &Inventory,
         notes: Vec<String>,
         limits: &[Limit],
     ) -> SizeReport {
+        let directory = directory.as_ref();
         SizeReport {
             directory: directory.to_path_buf(),
             unit: "bytes",
@@ -153,6 +156,17 @@ impl SizeReport {
             contributors: contributors(inventory),
             notes,
         }
+    }
+}
+
+impl SizeReport {
+    /// Whether the directory is within `limit` (not over it; close counts
+    /// as within). False for a limit the report was not checked against.
+    pub fn fits(&self, limit: LimitKind) -> bool {
+        let checks = self.assessment.limits.iter();
+        checks
+            .filter(|check| check.limit == limit)
+            .any(|check| check.standing != Standing::Over)
     }
 }
 

@@ -90,7 +90,7 @@ pub struct KeyPlan {
     /// Record key (the tensor's, or one slice's) → its scales (int8 only).
     pub scales: BTreeMap<Vec<u8>, RecordScales>,
     /// Record key → the length of its converted bytes and a stand-in
-    /// checksum ([`planned_records`]): what the index of `variables/` needs
+    /// checksum: what the index of `variables/` needs
     /// to be sized before writing.
     pub records: BTreeMap<Vec<u8>, RecodedRecord>,
 }

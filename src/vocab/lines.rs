@@ -18,7 +18,8 @@ pub struct LineCount {
 }
 
 /// Counts `path`'s lines, noting where line `keep` ends.
-pub fn count_lines(path: &Path, keep: u64) -> std::io::Result<LineCount> {
+pub fn count_lines(path: impl AsRef<Path>, keep: u64) -> std::io::Result<LineCount> {
+    let path = path.as_ref();
     let mut reader = BufReader::new(File::open(path)?);
     let mut count = LineCount {
         lines: 0,
@@ -54,13 +55,20 @@ pub fn count_lines(path: &Path, keep: u64) -> std::io::Result<LineCount> {
 /// The bytes of `path`'s first `keep` lines with their terminators (the
 /// whole file when it has fewer): what [`copy_first_lines`] will write.
 /// Stops reading once they are counted.
-pub fn prefix_len(path: &Path, keep: u64) -> std::io::Result<u64> {
+pub fn prefix_len(path: impl AsRef<Path>, keep: u64) -> std::io::Result<u64> {
+    let path = path.as_ref();
     first_lines(path, keep, &mut |_| Ok(()))
 }
 
 /// Writes the first `keep` lines of `from` (with their terminators, byte
 /// for byte) to a new file `to`; returns the bytes written.
-pub fn copy_first_lines(from: &Path, to: &Path, keep: u64) -> std::io::Result<u64> {
+pub fn copy_first_lines(
+    from: impl AsRef<Path>,
+    to: impl AsRef<Path>,
+    keep: u64,
+) -> std::io::Result<u64> {
+    let from = from.as_ref();
+    let to = to.as_ref();
     let mut writer = BufWriter::new(File::create(to)?);
     let written = first_lines(from, keep, &mut |bytes| writer.write_all(bytes))?;
     writer.flush()?;

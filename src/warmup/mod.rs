@@ -69,12 +69,14 @@ pub struct WarmupReport {
 impl WarmupFile {
     /// Reads `path` (at most [`MAX_WARMUP_FILE_BYTES`]) and checks that it is
     /// a request body in outline.
-    pub fn read(path: &Path) -> Result<WarmupFile, WarmupError> {
+    pub fn read(path: impl AsRef<Path>) -> Result<WarmupFile, WarmupError> {
+        let path = path.as_ref();
         WarmupFile::parse(path, &read_capped(path)?)
     }
 
     /// Parses `text`, the contents of `path` (which errors name).
-    pub fn parse(path: &Path, text: &[u8]) -> Result<WarmupFile, WarmupError> {
+    pub fn parse(path: impl AsRef<Path>, text: &[u8]) -> Result<WarmupFile, WarmupError> {
+        let path = path.as_ref();
         let value = serde_json::from_slice(text).map_err(|source| WarmupError::Json {
             path: path.to_path_buf(),
             source,

@@ -83,7 +83,8 @@ impl StagedDir {
     /// Prepares a staging directory next to `target`, after refusing a
     /// target that may not be replaced and sweeping siblings that killed
     /// exports left behind.
-    pub fn create(target: &Path, overwrite: Overwrite) -> Result<StagedDir, WriteError> {
+    pub fn create(target: impl AsRef<Path>, overwrite: Overwrite) -> Result<StagedDir, WriteError> {
+        let target = target.as_ref();
         let target = resolve_output(target)?;
         let (parent, base) = parent_and_name(&target)?;
         check_replaceable(&target, overwrite)?;
@@ -205,7 +206,8 @@ fn create_sibling_dir(parent: &Path, base: &str) -> Result<PathBuf, WriteError> 
 
 /// Whether `target` may be written: absent, or (when replacing) an empty
 /// directory or one holding a SavedModel. A symlink or a file never is.
-pub fn check_replaceable(target: &Path, overwrite: Overwrite) -> Result<(), WriteError> {
+pub fn check_replaceable(target: impl AsRef<Path>, overwrite: Overwrite) -> Result<(), WriteError> {
+    let target = target.as_ref();
     let path = target.to_path_buf();
     let metadata = match fs::symlink_metadata(target) {
         Ok(metadata) => metadata,

@@ -36,6 +36,13 @@ pub enum WriteError {
         overlap: Overlap,
         input: PathBuf,
     },
+    #[error(
+        "the MetaGraphDef for {output} would have {problem}: loaders and TensorFlow Serving find a MetaGraphDef by its tags (`serve` to serve it, the default)"
+    )]
+    BadTagSet {
+        output: PathBuf,
+        problem: &'static str,
+    },
     #[error("output {path} has no parent directory to stage the export in")]
     OutputHasNoParent { path: PathBuf },
     #[error(

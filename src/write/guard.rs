@@ -34,7 +34,8 @@ impl std::fmt::Display for Overlap {
 /// its nearest existing ancestor canonicalised, the rest appended (a `..`
 /// there undoes the component before it, as it will once that is created).
 /// An output that is itself a symlink is refused rather than followed.
-pub fn resolve_output(out_dir: &Path) -> Result<PathBuf, WriteError> {
+pub fn resolve_output(out_dir: impl AsRef<Path>) -> Result<PathBuf, WriteError> {
+    let out_dir = out_dir.as_ref();
     let is_symlink = std::fs::symlink_metadata(out_dir).is_ok_and(|m| m.file_type().is_symlink());
     if is_symlink {
         return Err(WriteError::OutputIsSymlink {
@@ -73,7 +74,9 @@ fn split_at_existing(path: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// How `output` (already resolved) overlaps `source`, if it does.
-pub fn overlap(output: &Path, source: &Path) -> Option<Overlap> {
+pub fn overlap(output: impl AsRef<Path>, source: impl AsRef<Path>) -> Option<Overlap> {
+    let output = output.as_ref();
+    let source = source.as_ref();
     if output == source {
         Some(Overlap::Same)
     } else if output.starts_with(source) {
@@ -87,7 +90,8 @@ pub fn overlap(output: &Path, source: &Path) -> Option<Overlap> {
 
 /// Refuses an `output` (already resolved) that is, lies inside or contains
 /// any of `sources`. Sources that do not exist cannot be harmed and are skipped.
-pub fn keep_apart(output: &Path, sources: &[PathBuf]) -> Result<(), WriteError> {
+pub fn keep_apart(output: impl AsRef<Path>, sources: &[PathBuf]) -> Result<(), WriteError> {
+    let output = output.as_ref();
     for source in sources {
         let Ok(canonical) = source.canonicalize() else {
             continue;
@@ -104,7 +108,8 @@ pub fn keep_apart(output: &Path, sources: &[PathBuf]) -> Result<(), WriteError> 
 }
 
 /// The directory a checkpoint prefix's files live in.
-pub fn directory_of(prefix: &Path) -> PathBuf {
+pub fn directory_of(prefix: impl AsRef<Path>) -> PathBuf {
+    let prefix = prefix.as_ref();
     match prefix.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -149,9 +154,9 @@ mod tests {
         let run = root.path().join("run");
         std::fs::create_dir(&run).unwrap();
         std::os::unix::fs::symlink(&run, root.path().join("link")).unwrap();
-        let via_link = resolve_output(&root.path().join("link/out")).unwrap();
+        let via_link = resolve_output(root.path().join("link/out")).unwrap();
         assert_eq!(via_link, run.canonicalize().unwrap().join("out"));
-        let err = resolve_output(&root.path().join("link")).unwrap_err();
+        let err = resolve_output(root.path().join("link")).unwrap_err();
         assert!(matches!(err, WriteError::OutputIsSymlink { .. }), "{err}");
         let err = keep_apart(&via_link, std::slice::from_ref(&run)).unwrap_err();
         assert!(

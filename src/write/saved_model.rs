@@ -113,9 +113,10 @@ pub struct WriteOptions {
 pub fn write_saved_model(
     model: &Model,
     tags: &[String],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     overwrite: Overwrite,
 ) -> Result<WriteReport, WriteError> {
+    let out_dir = out_dir.as_ref();
     let options = WriteOptions {
         overwrite,
         ..WriteOptions::default()
@@ -128,10 +129,11 @@ pub fn write_saved_model(
 pub fn write_saved_model_with(
     model: &Model,
     tags: &[String],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    let out_dir = out_dir.as_ref();
     let variant = MetaGraphVariant {
         model,
         tags: tags.to_vec(),
@@ -143,9 +145,10 @@ pub fn write_saved_model_with(
 /// therefore agree on them).
 pub fn write_variants(
     variants: &[MetaGraphVariant<'_>],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     overwrite: Overwrite,
 ) -> Result<WriteReport, WriteError> {
+    let out_dir = out_dir.as_ref();
     let options = WriteOptions {
         overwrite,
         ..WriteOptions::default()
@@ -157,14 +160,38 @@ pub fn write_variants(
 /// time to `timings`.
 pub fn write_variants_with(
     variants: &[MetaGraphVariant<'_>],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     options: &WriteOptions,
     timings: &mut Timings,
 ) -> Result<WriteReport, WriteError> {
+    let out_dir = out_dir.as_ref();
     // An output that may not be replaced is refused before any work.
     check_replaceable(&resolve_output(out_dir)?, options.overwrite)?;
     let plan = plan_variants(variants, out_dir, &options.storage, timings)?;
     write_plan(plan, options, timings)
+}
+
+/// Every tag set is non-empty and has no empty tag. A MetaGraphDef is
+/// found by its tags; one written without any would not be found under
+/// `serve`, so an empty tag set is refused rather than written.
+pub fn check_tag_sets<'t>(
+    tag_sets: impl IntoIterator<Item = &'t [String]>,
+    out_dir: &Path,
+) -> Result<(), WriteError> {
+    for tags in tag_sets {
+        let problem = if tags.is_empty() {
+            "an empty tag set"
+        } else if tags.iter().any(|tag| tag.trim().is_empty()) {
+            "an empty tag"
+        } else {
+            continue;
+        };
+        return Err(WriteError::BadTagSet {
+            output: out_dir.to_path_buf(),
+            problem,
+        });
+    }
+    Ok(())
 }
 
 /// What writing some variants will put on disk, worked out before anything
@@ -192,10 +219,12 @@ pub struct PlannedAsset<'a> {
 /// the SavedModel; creates nothing.
 pub fn plan_variants<'a>(
     variants: &[MetaGraphVariant<'a>],
-    out_dir: &Path,
+    out_dir: impl AsRef<Path>,
     storage: &StorageOptions,
     timings: &mut Timings,
 ) -> Result<WritePlan<'a>, WriteError> {
+    let out_dir = out_dir.as_ref();
+    check_tag_sets(variants.iter().map(|v| v.tags.as_slice()), out_dir)?;
     let output = resolve_output(out_dir)?;
     keep_apart(&output, &read_paths(variants))?;
     let mut report = WriteReport {
@@ -257,7 +286,7 @@ impl<'a> WritePlan<'a> {
     }
 
     /// The `variables/variables.index` the write will produce, byte for
-    /// byte: each key placed as [`copy_variables`] writes it, copied or
+    /// byte: each key placed as the variable copy writes it, copied or
     /// converted with its int8 scales. `None` without variables.
     pub fn variables_index(&self) -> Result<Option<Vec<u8>>, WriteError> {
         if self.variable_keys.is_empty() {

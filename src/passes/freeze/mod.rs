@@ -2,7 +2,7 @@
 //! so the SavedModel needs no `variables/` and no saver.
 //!
 //! Sizes are checked from the checkpoint's index before any value is read
-//! ([`budget`]); values are then read one variable at a time, straight into
+//! (`budget.rs`); values are then read one variable at a time, straight into
 //! their constants as stored float32 (or other) bytes, and read through a
 //! placeholder TensorFlow does not fold, so predictions stay bit-identical
 //! and a later pass can still convert the constants.
@@ -95,6 +95,7 @@ pub fn freeze_variables(
         pass.rewired(format!("{}:0", variable.node), format!("{reader}:0"), why);
         pass.added.push(reader);
         forget_variable(model, &variable.node);
+        model.frozen_keys.insert(variable.slot.key.clone());
         report.bytes += piece.bytes;
         report.variables.push(frozen(variable, piece));
     }
