@@ -7,7 +7,7 @@
 use crate::ir::{AttrExt, DataType, Node, TensorProto};
 use crate::tensor::{Tensor, Values};
 
-/// Every op [`evaluate`] computes.
+/// Every op the constant folder evaluates itself (see `fold_constants`).
 pub const FOLDED_OPS: &[&str] = &[
     "Identity",
     "Add",
