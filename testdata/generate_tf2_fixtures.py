@@ -192,8 +192,9 @@ def variables_listed(prefix, root, roles):
         if node.slot_variables:
             raise NotImplementedError("optimizer slot variables (.OPTIMIZER_SLOT) are not expected here")
     listed = []
+    dtypes = tf.train.load_checkpoint(prefix).get_variable_to_dtype_map()
     for key, shape in tf.train.list_variables(prefix):
-        dtype = tf.train.load_checkpoint(prefix).get_variable_to_dtype_map()[key].name
+        dtype = dtypes[key].name
         if key == OBJECT_GRAPH_KEY:
             entry = {"role": "object_graph"}
         elif key in by_key:
@@ -257,27 +258,24 @@ def training_data(rng, features, classes=None, rows=32):
     return x, y
 
 
-def keras_single_output(model):
+def keras_single_output(model, output_key):
     """compute(key, batch) for a Keras model with one input and one output:
     the model itself in inference mode, keyed as serving_default names it."""
 
     def compute(key, batch):
         assert key == "serving_default", key
         (value,) = batch.values()
-        return {OUTPUT_KEY[model.name]: model(value, training=False).numpy()}
+        return {output_key: model(value, training=False).numpy()}
 
     return compute
-
-
-OUTPUT_KEY = {}
 
 
 def save_keras(model, out, name, description, rng):
     saved_model_dir = os.path.join(out, "saved_model")
     model.save(saved_model_dir)
     (signature,) = signature_defs(saved_model_dir).values()
-    (OUTPUT_KEY[model.name],) = signature["outputs"]
-    signatures = describe_signatures(saved_model_dir, keras_single_output(model), rng)
+    (output_key,) = signature["outputs"]
+    signatures = describe_signatures(saved_model_dir, keras_single_output(model, output_key), rng)
     prefix = os.path.join(saved_model_dir, "variables", "variables")
     variables = variables_listed(prefix, model, keras_roles(model))
     write_fixture(out, name, description, saved_model_dir, signatures, variables)
@@ -403,12 +401,12 @@ def module_function(out, rng):
     checkpoint_roles.claim(module.variables, "weight")
     checkpoint_roles.claim([checkpoint.save_counter], "save_counter")
     checkpoint_variables = variables_listed(os.path.join(out, prefix), checkpoint, checkpoint_roles)
-    files, total = directory_bytes_of(out, prefix)
+    files, total = checkpoint_bytes(out, prefix)
     extra = {"checkpoint": {"prefix": prefix, "files": files, "bytes": total, "variables": checkpoint_variables}}
     write_fixture(out, "module_function", module_function.__doc__, saved_model_dir, signatures, variables, extra)
 
 
-def directory_bytes_of(directory, prefix):
+def checkpoint_bytes(directory, prefix):
     """{file: size} of the checkpoint `prefix` (and the state file) in `directory`, and their total."""
     names = sorted(n for n in os.listdir(directory) if n == "checkpoint" or n.startswith(prefix + "."))
     sizes = {n: os.path.getsize(os.path.join(directory, n)) for n in names}
