@@ -2,6 +2,8 @@
 //! the Python with TensorFlow that interop tests use as the judge.
 #![allow(dead_code)]
 
+pub mod tf2;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
