@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod ir;
 pub mod limits;
 pub mod model;
+pub mod object_graph;
 pub mod op_kinds;
 pub mod ops;
 pub mod passes;

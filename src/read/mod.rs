@@ -14,7 +14,7 @@ mod wire_check;
 
 pub use error::ReadError;
 pub use locate::{Source, locate};
-pub use meta::{read_graph_def, read_meta_graph, read_saved_model};
+pub use meta::{default_slots, read_graph_def, read_meta_graph, read_saved_model};
 pub use needed::Wanted;
 
 use std::path::{Path, PathBuf};
