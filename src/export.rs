@@ -732,6 +732,9 @@ fn dropped_variables(
         return Ok(Vec::new());
     };
     let reader = BundleReader::open(checkpoint)?;
+    let object_reasons = crate::object_graph::ObjectGraph::read(&reader)?
+        .map(|objects| objects.training_only_keys())
+        .unwrap_or_default();
     let frozen_keys = frozen.into_iter().flat_map(|f| &f.variables);
     let kept: std::collections::HashSet<&str> = written
         .variables
@@ -744,7 +747,11 @@ fn dropped_variables(
         .into_iter()
         .filter(|entry| !kept.contains(entry.name.as_str()))
         .map(|entry| DroppedVariable {
-            reason: drop_reason(&entry.name).into(),
+            reason: object_reasons
+                .get(&entry.name)
+                .copied()
+                .unwrap_or_else(|| drop_reason(&entry.name))
+                .into(),
             key: entry.name,
             bytes: entry.bytes,
         })

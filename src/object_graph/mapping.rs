@@ -65,6 +65,27 @@ impl ObjectGraph {
     }
 }
 
+impl ObjectGraph {
+    /// Why serving never reads a key, for the keys the structure says are
+    /// training state: the object graph itself, optimizer slots, the
+    /// optimizer's own state.
+    pub fn training_only_keys(&self) -> BTreeMap<String, &'static str> {
+        let mut reasons = BTreeMap::from([(
+            super::OBJECT_GRAPH_KEY.to_string(),
+            "object graph of the checkpoint",
+        )]);
+        for (key, variable) in self.variables_by_key() {
+            let reason = match variable.role {
+                Role::Slot { .. } => "optimizer slot",
+                Role::Optimizer | Role::OptimizerState => "optimizer state",
+                Role::Model | Role::Unreachable => continue,
+            };
+            reasons.insert(key, reason);
+        }
+        reasons
+    }
+}
+
 /// A variable of the object graph, for listings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariableObject {

@@ -163,6 +163,14 @@ fn maps_full_names_to_keys() {
     assert_eq!(kernel.path.as_deref(), Some("model/dense/kernel"));
     assert_eq!(kernel.full_name, "dense/kernel");
     assert!(matches!(listed[SLOT_KEY].role, Role::Slot { .. }));
+    let reasons = graph.training_only_keys();
+    assert_eq!(reasons[SLOT_KEY], "optimizer slot");
+    assert_eq!(
+        reasons["optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE"],
+        "optimizer state"
+    );
+    assert_eq!(reasons[OBJECT_GRAPH_KEY], "object graph of the checkpoint");
+    assert!(!reasons.contains_key(KERNEL_KEY));
 }
 
 #[test]
