@@ -7,6 +7,7 @@ pub use crate::explain::ExplainError;
 pub use crate::export::VariantError;
 pub use crate::ir::IrError;
 pub use crate::node_explain::NodeExplainError;
+pub use crate::object_graph::ObjectGraphError;
 pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::size::SizeError;
@@ -57,6 +58,8 @@ pub enum Error {
     Warmup(#[from] WarmupError),
     #[error(transparent)]
     Explain(#[from] ExplainError),
+    #[error(transparent)]
+    ObjectGraph(#[from] ObjectGraphError),
     /// Boxed: it carries a parse position and a pass error.
     #[error(transparent)]
     Transform(Box<TransformError>),

@@ -360,8 +360,10 @@ pub fn export_serving_model(
     check_tag_sets(options.tag_sets(), out_dir)?;
     options.check_method_flags()?;
     let mut timings = Timings::new();
-    let located = timings.time(Stage::Locate, || read::locate(source))?;
     let checkpoint = options.checkpoint.as_deref();
+    let located = timings.time(Stage::Locate, || {
+        read::locate_with_checkpoint(source, checkpoint)
+    })?;
     let output = checked_output(out_dir, &reads(source, &located, options), options)?;
     let warmup = read_warmup(options)?;
     let mut model = read::read_source_for(

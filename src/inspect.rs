@@ -130,6 +130,13 @@ pub struct VariableSummary {
     pub bytes: u64,
     /// Number of stored slices for a partitioned variable, 0 otherwise.
     pub slices: usize,
+    /// In an object-based checkpoint, the path of the object saving it
+    /// (`model/layer_with_weights-0/kernel`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_path: Option<String>,
+    /// In an object-based checkpoint, the variable's name in the graph that saved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
 }
 
 /// What `show` reports for any kind of input.
@@ -251,6 +258,11 @@ fn write_variable(f: &mut fmt::Formatter<'_>, v: &VariableSummary) -> fmt::Resul
     if v.slices > 0 {
         write!(f, " ({} slices)", v.slices)?;
     }
+    match (&v.object_path, &v.full_name) {
+        (Some(path), Some(name)) => write!(f, " (object {path}, name {name})")?,
+        (Some(path), None) => write!(f, " (object {path})")?,
+        _ => {}
+    }
     writeln!(f)
 }
 
@@ -273,6 +285,9 @@ pub fn summarize(
 ) -> Result<Summary, crate::Error> {
     let path = path.as_ref();
     use crate::read::Source;
+    if let Some(prefix) = bare_bundle(path) {
+        return summarize_bundle(path, &prefix);
+    }
     let (source, metas, graph) = crate::read::read_any_meta(path, tags)?;
     let (kind, variables_prefix) = match &source {
         Source::GraphDef { .. } => ("graph", None),
@@ -287,18 +302,8 @@ pub fn summarize(
             )
         }
     };
-    let variables: Vec<VariableSummary> = match variables_prefix {
-        Some(prefix) => crate::bundle::BundleReader::open(&prefix)?
-            .entries()
-            .into_iter()
-            .map(|e| VariableSummary {
-                name: e.name,
-                dtype: dtype_name(e.dtype as i32),
-                shape: e.shape,
-                bytes: e.bytes,
-                slices: e.slices,
-            })
-            .collect(),
+    let variables = match variables_prefix {
+        Some(prefix) => variable_summaries(&prefix)?,
         None => Vec::new(),
     };
     Ok(Summary {
@@ -309,6 +314,60 @@ pub fn summarize(
         total_variable_bytes: variables.iter().map(|v| v.bytes).sum(),
         variables,
     })
+}
+
+/// The prefix `path` names when it is a bundle without a `.meta` (an
+/// object-based `tf.train.Checkpoint`, or a directory whose state file names
+/// one).
+fn bare_bundle(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    let prefix = crate::read::checkpoint_prefix(path).ok()?;
+    let mut meta = prefix.clone().into_os_string();
+    meta.push(".meta");
+    let index = crate::bundle::index_path(&prefix);
+    (index.is_file() && !std::path::Path::new(&meta).is_file()).then_some(prefix)
+}
+
+/// A checkpoint with no graph: its tensors only.
+fn summarize_bundle(
+    path: &std::path::Path,
+    prefix: &std::path::Path,
+) -> Result<Summary, crate::Error> {
+    let variables = variable_summaries(prefix)?;
+    Ok(Summary {
+        kind: "checkpoint".into(),
+        path: path.display().to_string(),
+        meta_graphs: Vec::new(),
+        graph: None,
+        total_variable_bytes: variables.iter().map(|v| v.bytes).sum(),
+        variables,
+    })
+}
+
+/// Every tensor of the bundle at `prefix`; in an object-based checkpoint,
+/// with the object saving it and its name.
+fn variable_summaries(prefix: &std::path::Path) -> Result<Vec<VariableSummary>, crate::Error> {
+    let reader = crate::bundle::BundleReader::open(prefix)?;
+    let objects = crate::object_graph::ObjectGraph::read(&reader)?
+        .map(|graph| graph.variables_by_key())
+        .unwrap_or_default();
+    Ok(reader
+        .entries()
+        .into_iter()
+        .map(|e| {
+            let object = objects.get(&e.name);
+            VariableSummary {
+                object_path: object.and_then(|o| o.path.clone()),
+                full_name: object
+                    .map(|o| o.full_name.clone())
+                    .filter(|n| !n.is_empty()),
+                name: e.name,
+                dtype: dtype_name(e.dtype as i32),
+                shape: e.shape,
+                bytes: e.bytes,
+                slices: e.slices,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -75,6 +75,7 @@ pub mod limits;
 pub mod lint;
 pub mod model;
 pub mod node_explain;
+pub mod object_graph;
 pub mod op_kinds;
 pub mod ops;
 pub mod passes;

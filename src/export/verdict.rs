@@ -86,6 +86,9 @@ pub fn dropped_variables(
         return Ok(Vec::new());
     };
     let reader = BundleReader::open(checkpoint)?;
+    let object_reasons = crate::object_graph::ObjectGraph::read(&reader)?
+        .map(|objects| objects.training_only_keys())
+        .unwrap_or_default();
     let written_keys = written.variables.iter().map(|v| v.key.as_str());
     let frozen_keys = model.frozen_keys.iter().map(String::as_str);
     let kept: HashSet<&str> = written_keys.chain(frozen_keys).collect();
@@ -94,7 +97,11 @@ pub fn dropped_variables(
         .into_iter()
         .filter(|entry| !kept.contains(entry.name.as_str()))
         .map(|entry| DroppedVariable {
-            reason: drop_reason(&entry.name).into(),
+            reason: object_reasons
+                .get(&entry.name)
+                .copied()
+                .unwrap_or_else(|| drop_reason(&entry.name))
+                .into(),
             key: entry.name,
             bytes: entry.bytes,
         })

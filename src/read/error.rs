@@ -73,4 +73,6 @@ pub enum ReadError {
     },
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    #[error(transparent)]
+    ObjectGraph(#[from] crate::object_graph::ObjectGraphError),
 }

@@ -63,6 +63,41 @@ pub fn locate(path: impl AsRef<Path>) -> Result<Source, ReadError> {
     })
 }
 
+/// [`locate`], except that a `.meta` file with no index beside it is a
+/// checkpoint source when `checkpoint` supplies the variables (a graph
+/// exported on its own, its variables saved by `tf.train.Checkpoint`).
+pub fn locate_with_checkpoint(path: &Path, checkpoint: Option<&Path>) -> Result<Source, ReadError> {
+    let name = path.to_string_lossy();
+    match name.strip_suffix(".meta") {
+        Some(prefix) if checkpoint.is_some() && path.is_file() => Ok(Source::Checkpoint {
+            prefix: PathBuf::from(prefix),
+            meta: path.to_path_buf(),
+        }),
+        _ => locate(path),
+    }
+}
+
+/// The bundle prefix a `--checkpoint` path names: a prefix, its `.index`
+/// file, or a directory whose `checkpoint` state file names the latest
+/// (a `tf.train.Saver` `model.ckpt-N` or a `tf.train.Checkpoint` `ckpt-N`).
+pub fn checkpoint_prefix(path: &Path) -> Result<PathBuf, ReadError> {
+    if path.is_dir() {
+        let state = path.join("checkpoint");
+        if !state.is_file() {
+            return Err(ReadError::NotFound {
+                path: state,
+                what: "checkpoint state naming the latest checkpoint",
+            });
+        }
+        return latest_checkpoint(path, &state);
+    }
+    let name = path.to_string_lossy();
+    Ok(match name.strip_suffix(".index") {
+        Some(prefix) if path.is_file() => PathBuf::from(prefix),
+        _ => path.to_path_buf(),
+    })
+}
+
 fn checkpoint(prefix: &Path) -> Result<Source, ReadError> {
     let meta = with_suffix(prefix, ".meta");
     if !meta.is_file() {

@@ -13,8 +13,8 @@ mod skim;
 mod wire_check;
 
 pub use error::ReadError;
-pub use locate::{Source, locate};
-pub use meta::{read_graph_def, read_meta_graph, read_saved_model};
+pub use locate::{Source, checkpoint_prefix, locate, locate_with_checkpoint};
+pub use meta::{default_slots, read_graph_def, read_meta_graph, read_saved_model};
 pub use needed::Wanted;
 
 use std::path::{Path, PathBuf};
@@ -97,15 +97,17 @@ pub fn read_source_for(
         }
         Source::SavedModel { dir } => read_saved_model_source(dir, tags, timings)?,
     };
-    if let Some(prefix) = checkpoint {
-        if !crate::bundle::index_path(prefix).exists() {
+    if let Some(given) = checkpoint {
+        let prefix = checkpoint_prefix(given)?;
+        if !crate::bundle::index_path(&prefix).exists() {
             return Err(ReadError::NotFound {
-                path: crate::bundle::index_path(prefix),
+                path: crate::bundle::index_path(&prefix),
                 what: "checkpoint index",
             });
         }
-        model.checkpoint = Some(prefix.to_path_buf());
+        model.checkpoint = Some(prefix);
     }
+    crate::object_graph::map_variables(&mut model)?;
     Ok(model)
 }
 
