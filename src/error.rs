@@ -12,6 +12,7 @@ pub use crate::passes::PassError;
 pub use crate::read::ReadError;
 pub use crate::size::SizeError;
 pub use crate::text::TextError;
+pub use crate::tf2::Tf2Error;
 pub use crate::transform::TransformError;
 pub use crate::vocab::VocabError;
 pub use crate::warmup::WarmupError;
@@ -65,6 +66,8 @@ pub enum Error {
     Transform(Box<TransformError>),
     #[error(transparent)]
     NodeExplain(#[from] NodeExplainError),
+    #[error(transparent)]
+    Tf2(#[from] Tf2Error),
 }
 
 impl From<TransformError> for Error {

@@ -86,6 +86,7 @@ pub mod size;
 pub mod storage;
 pub mod tensor;
 pub mod text;
+pub mod tf2;
 pub mod timings;
 pub mod transform;
 pub mod typing;
