@@ -51,7 +51,12 @@ pub fn plan_lean(
     let graph_def = meta_graph.graph_def.as_ref().unwrap_or(&no_graph);
 
     let saved_view = saved.as_object_graph();
-    let saved_paths = saved_view.object_paths();
+    let paths = saved_view
+        .object_paths()
+        .into_iter()
+        .enumerate()
+        .map(|(id, path)| path.unwrap_or_else(|| format!("<node {id}>")))
+        .collect();
     let integer_scalar = |id: usize| {
         matches!(
             saved.kind(id),
@@ -69,28 +74,20 @@ pub fn plan_lean(
         &signatures,
         &saved_roles,
     )?;
-
-    let ids = objects::renumbering(&kept.objects.nodes);
     let pairs = checkpoint::pair_by_names(&saved, &checkpoint);
-    let path_of = |id: usize| {
-        saved_paths
-            .get(id)
-            .cloned()
-            .flatten()
-            .unwrap_or_else(|| format!("<node {id}>"))
-    };
-    let variables = kept_variables(
+    let inputs = Inputs {
         source,
         graph_def,
-        &kept,
-        &saved,
-        &checkpoint,
-        &pairs,
-        &ids,
-        &path_of,
-    )?;
+        saved,
+        checkpoint,
+        paths,
+        pairs,
+    };
 
-    let checkpoint_kept = checkpoint::kept_objects(&checkpoint, &pairs, &kept.objects.nodes);
+    let ids = objects::renumbering(&kept.objects.nodes);
+    let variables = kept_variables(&inputs, &kept, &ids)?;
+    let checkpoint_kept =
+        checkpoint::kept_objects(&inputs.checkpoint, &inputs.pairs, &kept.objects.nodes);
     let dropped = DroppedParts {
         signatures: meta_graph
             .signature_def
@@ -98,18 +95,18 @@ pub fn plan_lean(
             .filter(|k| !signatures.contains(*k))
             .cloned()
             .collect(),
-        objects: dropped_objects(&saved, &kept.objects.nodes, &saved_roles, &path_of),
+        objects: dropped_objects(&inputs, &kept.objects.nodes, &saved_roles),
         functions: functions::dropped_functions(graph_def.library.as_ref(), &kept.functions),
-        keys: dropped_keys(&checkpoint, &checkpoint_kept, &pairs, &saved),
+        keys: dropped_keys(&inputs, &checkpoint_kept),
     };
     let meta_graph = pruned_meta_graph(source, meta_graph, graph_def, &signatures, &kept, &ids)?;
-    let kept_object_paths = (0..saved.nodes.len())
-        .filter(|&id| kept.objects.nodes.get(id) == Some(&true))
-        .map(path_of)
+    let kept_object_paths = (inputs.paths.iter().zip(&kept.objects.nodes))
+        .filter(|(_, kept)| **kept)
+        .map(|(path, _)| path.clone())
         .collect();
     Ok(LeanPlan {
         meta_graph,
-        checkpoint_graph: checkpoint::pruned(&checkpoint, &checkpoint_kept).to_proto(),
+        checkpoint_graph: checkpoint::pruned(&inputs.checkpoint, &checkpoint_kept).to_proto(),
         variables,
         dropped,
         object_ids: ids,
@@ -258,19 +255,34 @@ fn kept_assets(meta_graph: &MetaGraphDef, graph_nodes: &BTreeSet<String>) -> BTr
     assets
 }
 
+/// The decoded inputs the steps after keeping read.
+struct Inputs<'a> {
+    source: &'a Path,
+    graph_def: &'a GraphDef,
+    saved: SavedGraph,
+    checkpoint: ObjectGraph,
+    /// Each saved object's shortest path in the source (`<node N>` when
+    /// nothing names it).
+    paths: Vec<String>,
+    /// Saved object id → the checkpoint object it restores from.
+    pairs: Vec<Option<usize>>,
+}
+
 /// Every kept variable object: its handle node, checkpoint key, dtype and
 /// shape, in the order of the pruned object graph.
-#[allow(clippy::too_many_arguments)]
 fn kept_variables(
-    source: &Path,
-    graph_def: &GraphDef,
+    inputs: &Inputs<'_>,
     kept: &KeptParts,
-    saved: &SavedGraph,
-    checkpoint: &ObjectGraph,
-    pairs: &[Option<usize>],
     ids: &[Option<i32>],
-    path_of: &dyn Fn(usize) -> String,
 ) -> Result<Vec<KeptVariable>, Tf2Error> {
+    let Inputs {
+        source,
+        graph_def,
+        saved,
+        checkpoint,
+        paths,
+        pairs,
+    } = inputs;
     let nodes = graph::index(graph_def);
     let mut variables = Vec::new();
     for (id, node) in saved.nodes.iter().enumerate() {
@@ -280,7 +292,7 @@ fn kept_variables(
         if !matches!(node.kind, Kind::Variable { .. }) {
             continue;
         }
-        let object_path = path_of(id);
+        let object_path = paths.get(id).cloned().unwrap_or_default();
         let handle = kept
             .captured
             .get(&id)
@@ -354,11 +366,11 @@ fn handle_type(source: &Path, handle: &NodeDef) -> Result<(DataType, Vec<i64>), 
 
 /// The object-graph nodes not kept, each with its path, kind and reason.
 fn dropped_objects(
-    saved: &SavedGraph,
+    inputs: &Inputs<'_>,
     kept: &[bool],
     roles: &[Option<&'static str>],
-    path_of: &dyn Fn(usize) -> String,
 ) -> Vec<DroppedObject> {
+    let saved = &inputs.saved;
     let signature_entries: BTreeSet<usize> = saved
         .children(0)
         .iter()
@@ -384,7 +396,7 @@ fn dropped_objects(
                 }
             });
             DroppedObject {
-                path: path_of(id),
+                path: inputs.paths.get(id).cloned().unwrap_or_default(),
                 kind: node.kind.name().to_string(),
                 reason: reason.to_string(),
             }
@@ -393,12 +405,13 @@ fn dropped_objects(
 }
 
 /// The checkpoint keys of the objects not kept, each with why.
-fn dropped_keys(
-    checkpoint: &ObjectGraph,
-    kept: &[bool],
-    pairs: &[Option<usize>],
-    saved: &SavedGraph,
-) -> Vec<DroppedKey> {
+fn dropped_keys(inputs: &Inputs<'_>, kept: &[bool]) -> Vec<DroppedKey> {
+    let Inputs {
+        checkpoint,
+        pairs,
+        saved,
+        ..
+    } = inputs;
     let mut saved_of = vec![None; checkpoint.objects.len()];
     for (saved_id, pair) in pairs.iter().enumerate() {
         if let Some(slot) = pair.and_then(|c| saved_of.get_mut(c)) {

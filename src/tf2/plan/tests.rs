@@ -565,3 +565,107 @@ fn a_kept_variable_the_checkpoint_lacks_is_a_typed_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A SavedObject with children, a slot reference, a saveable and fields
+/// the decoder does not declare (13 `registered_name`, 14 an `Any`).
+fn object_with_unknown_fields() -> Vec<u8> {
+    use wire::{Field, Value};
+    let reference = |id: u64, name: &str| {
+        Value::Bytes(wire::encode(&[
+            Field {
+                number: 1,
+                value: Value::Varint(id),
+            },
+            Field {
+                number: 2,
+                value: Value::Bytes(name.as_bytes().to_vec()),
+            },
+        ]))
+    };
+    let saveable = Value::Bytes(wire::encode(&[
+        Field {
+            number: 1,
+            value: Value::Bytes(b"VARIABLE_VALUE".to_vec()),
+        },
+        Field {
+            number: 2,
+            value: Value::Bytes(wire::encode(&[
+                Field {
+                    number: 2,
+                    value: Value::Varint(3),
+                },
+                Field {
+                    number: 3,
+                    value: Value::Varint(4),
+                },
+            ])),
+        },
+    ]));
+    wire::encode(&[
+        Field {
+            number: 1,
+            value: reference(1, "kept"),
+        },
+        Field {
+            number: 1,
+            value: reference(2, "dropped"),
+        },
+        Field {
+            number: 15,
+            value: reference(1, "kept"),
+        },
+        Field {
+            number: 13,
+            value: Value::Bytes(b"registered.Name".to_vec()),
+        },
+        Field {
+            number: 11,
+            value: saveable,
+        },
+        Field {
+            number: 14,
+            value: Value::Bytes(vec![10, 3, b'a', b'n', b'y']),
+        },
+    ])
+}
+
+#[test]
+fn remapping_ids_keeps_every_other_field_byte_for_byte() {
+    let source = SavedObjectGraph {
+        nodes: vec![
+            object_with_unknown_fields().into(),
+            Vec::new().into(),
+            Vec::new().into(),
+            Vec::new().into(),
+            Vec::new().into(),
+        ],
+        concrete_functions: BTreeMap::new(),
+    };
+    // Node 2 dropped: 3 → 2, 4 → 3.
+    let ids = vec![Some(0), Some(1), None, Some(2), Some(3)];
+    let pruned = objects::pruned_graph(
+        Path::new("x"),
+        &source,
+        &ids,
+        &BTreeSet::new(),
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    assert_eq!(pruned.nodes.len(), 4);
+    let fields = wire::parse(&pruned.nodes[0]).unwrap();
+    let numbers: Vec<u32> = fields.iter().map(|f| f.number).collect();
+    assert_eq!(
+        numbers,
+        vec![1, 15, 13, 11, 14],
+        "the dropped child's edge goes"
+    );
+    let original = wire::parse(&object_with_unknown_fields()).unwrap();
+    let unknown = |fields: &[wire::Field], n: u32| fields.iter().find(|f| f.number == n).cloned();
+    assert_eq!(unknown(&fields, 13), unknown(&original, 13));
+    assert_eq!(unknown(&fields, 14), unknown(&original, 14));
+    let decoded = SavedObject::decode(pruned.nodes[0].as_ref()).unwrap();
+    assert_eq!(decoded.children.len(), 1);
+    assert_eq!(decoded.children[0].node_id, 1);
+    let saveable = &decoded.saveable_objects["VARIABLE_VALUE"];
+    assert_eq!((saveable.save_function, saveable.restore_function), (2, 3));
+}
