@@ -69,4 +69,80 @@ pub enum Tf2Error {
         bytes: u64,
         limit: u64,
     },
+    /// The object graph (`object_graph_def`) cannot be read: a node or
+    /// concrete function is not a well-formed message.
+    #[error("{path}: object graph {part} is not readable: {detail}")]
+    ObjectGraph {
+        path: PathBuf,
+        part: String,
+        detail: String,
+    },
+    /// An id in the object graph names no node.
+    #[error(
+        "{path}: object graph {referrer} refers to node {target} ({field}), but there are {count} nodes"
+    )]
+    BadObjectReference {
+        path: PathBuf,
+        referrer: String,
+        field: &'static str,
+        target: i64,
+        count: usize,
+    },
+    /// A graph node or function names a function the library lacks.
+    #[error(
+        "{path}: {referrer} calls function {function:?}, which the graph's library does not define"
+    )]
+    MissingFunction {
+        path: PathBuf,
+        referrer: String,
+        function: String,
+    },
+    /// A signature, collection or node input names a node the graph lacks.
+    #[error("{path}: {referrer} names node {node:?}, which the graph does not have")]
+    MissingNode {
+        path: PathBuf,
+        referrer: String,
+        node: String,
+    },
+    /// A call node passes fewer inputs than its function captures.
+    #[error(
+        "{path}: node {node:?} calls {function:?} with {inputs} inputs, fewer than its {captures} captured objects"
+    )]
+    CapturesMismatch {
+        path: PathBuf,
+        node: String,
+        function: String,
+        inputs: usize,
+        captures: usize,
+    },
+    /// A kept variable object is captured through a node that is not a `VarHandleOp`.
+    #[error(
+        "{path}: variable object {object_path:?} is captured through node {node:?}, a {op}, not a VarHandleOp"
+    )]
+    NotAVariableHandle {
+        path: PathBuf,
+        object_path: String,
+        node: String,
+        op: String,
+    },
+    /// A kept variable object that no kept call node captures.
+    #[error(
+        "{path}: variable object {object_path:?} is kept, but no kept signature's call node passes its handle"
+    )]
+    NoVariableHandle { path: PathBuf, object_path: String },
+    /// A kept variable object the checkpoint holds no value for.
+    #[error(
+        "{path}: variable object {object_path:?} has no VARIABLE_VALUE key in the checkpoint's object graph"
+    )]
+    NoCheckpointKey { path: PathBuf, object_path: String },
+    /// A kept variable whose `VarHandleOp` lacks a dtype or a fully known shape.
+    #[error("{path}: variable handle {node:?} has {problem}")]
+    VariableHandle {
+        path: PathBuf,
+        node: String,
+        problem: String,
+    },
+    /// The checkpoint's object graph is malformed.
+    #[error(transparent)]
+    CheckpointGraph(#[from] crate::object_graph::ObjectGraphError),
 }
