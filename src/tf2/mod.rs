@@ -17,11 +17,14 @@
 //! the object graphs rewritten).
 
 mod error;
-pub mod write;
+pub mod export;
 pub mod plan;
+mod report;
+pub mod write;
 
 pub use error::Tf2Error;
 pub use plan::plan_lean;
+pub use report::{DroppedObjectReport, LeanReport};
 
 use crate::proto::{DataType, MetaGraphDef, TrackableObjectGraph};
 

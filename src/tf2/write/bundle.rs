@@ -43,6 +43,74 @@ pub struct VariablesWritten {
     pub bytes: u64,
 }
 
+/// Where the kept variables' values come from: a bundle, and per variable
+/// (in the plan's order) the key it holds the value under — the
+/// variable's own key, or an object-based checkpoint's key for the same
+/// object.
+pub struct Values<'a> {
+    pub reader: &'a BundleReader,
+    pub keys: Vec<String>,
+}
+
+impl<'a> Values<'a> {
+    /// Each variable under its own key in `reader` (the SavedModel's `variables/`).
+    pub fn own(reader: &'a BundleReader, variables: &[KeptVariable]) -> Values<'a> {
+        Values {
+            reader,
+            keys: variables.iter().map(|v| v.key.clone()).collect(),
+        }
+    }
+
+    /// Each variable in the object-based checkpoint `reader`, under the key
+    /// that ends with the variable's own object-path key: the checkpoint
+    /// holds the same object, at its root or below a child (`model/` for a
+    /// `tf.train.Checkpoint(model=...)`), the same prefix for every kept
+    /// variable. A variable the checkpoint lacks is an error naming it.
+    pub fn from_checkpoint(
+        reader: &'a BundleReader,
+        variables: &[KeptVariable],
+    ) -> Result<Values<'a>, Tf2Error> {
+        let names = reader.names();
+        let Some(first) = variables.first() else {
+            return Ok(Values {
+                reader,
+                keys: Vec::new(),
+            });
+        };
+        let prefixes = names.iter().filter_map(|name| {
+            let prefix = name.strip_suffix(first.key.as_str())?;
+            (prefix.is_empty() || prefix.ends_with('/')).then_some(prefix)
+        });
+        let mut best: Option<(usize, &str)> = None;
+        for prefix in prefixes {
+            let found = variables
+                .iter()
+                .filter(|v| reader.contains(&format!("{prefix}{}", v.key)))
+                .count();
+            if best.is_none_or(|(most, _)| found > most) {
+                best = Some((found, prefix));
+            }
+        }
+        let prefix = best.map_or("", |(_, p)| p);
+        let keys: Vec<String> = variables
+            .iter()
+            .map(|v| format!("{prefix}{}", v.key))
+            .collect();
+        if let Some(missing) = variables
+            .iter()
+            .zip(&keys)
+            .find(|(_, k)| !reader.contains(k))
+        {
+            return Err(Tf2Error::MissingKey {
+                path: reader.prefix().to_path_buf(),
+                object_path: missing.0.object_path.clone(),
+                key: missing.1.clone(),
+            });
+        }
+        Ok(Values { reader, keys })
+    }
+}
+
 /// How a kept key gets from the source bundle to the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transfer {
@@ -55,38 +123,38 @@ enum Transfer {
 /// Checks each kept variable against what the source stores and says how
 /// it is transferred: the same dtype and shape, or float16 in the graph
 /// over float32 stored. Anything else is an error naming the key.
-fn transfers(source: &BundleReader, variables: &[KeptVariable]) -> Result<Vec<Transfer>, Tf2Error> {
+fn transfers(values: &Values<'_>, variables: &[KeptVariable]) -> Result<Vec<Transfer>, Tf2Error> {
+    let source = values.reader;
     let path = source.prefix().to_path_buf();
     variables
         .iter()
-        .map(|v| {
-            if !source.contains(&v.key) {
+        .zip(&values.keys)
+        .map(|(v, key)| {
+            if !source.contains(key) {
                 return Err(Tf2Error::MissingKey {
                     path: path.clone(),
                     object_path: v.object_path.clone(),
-                    key: v.key.clone(),
+                    key: key.clone(),
                 });
             }
-            let (stored, shape) = source
-                .dtype_and_shape(&v.key)
-                .map_err(bundle_error(&path))?;
+            let (stored, shape) = source.dtype_and_shape(key).map_err(bundle_error(&path))?;
             let transfer = match (v.dtype, stored) {
                 (graph, stored) if graph == stored => Transfer::Copy,
                 (DataType::DtHalf, DataType::DtFloat) => Transfer::ToHalf,
-                _ => return Err(mismatch(&path, v, stored, &shape)),
+                _ => return Err(mismatch(&path, key, v, stored, &shape)),
             };
             if shape != v.shape {
-                return Err(mismatch(&path, v, stored, &shape));
+                return Err(mismatch(&path, key, v, stored, &shape));
             }
             Ok(transfer)
         })
         .collect()
 }
 
-fn mismatch(path: &Path, v: &KeptVariable, stored: DataType, shape: &[i64]) -> Tf2Error {
+fn mismatch(path: &Path, key: &str, v: &KeptVariable, stored: DataType, shape: &[i64]) -> Tf2Error {
     Tf2Error::StoredMismatch {
         path: path.to_path_buf(),
-        key: v.key.clone(),
+        key: key.to_string(),
         stored: format!("{} {shape:?}", dtype_name(stored as i32)),
         graph: format!("{} {:?}", dtype_name(v.dtype as i32), v.shape),
     }
@@ -102,24 +170,28 @@ fn bundle_error(path: &Path) -> impl Fn(BundleError) -> Tf2Error + '_ {
 /// The bytes `variables/` will take (data shard and index), worked out
 /// without writing anything, so `--max-size` can refuse first.
 pub fn planned_bytes(
-    source: &BundleReader,
+    values: &Values<'_>,
     variables: &[KeptVariable],
     object_graph: &[u8],
 ) -> Result<u64, Tf2Error> {
+    let source = values.reader;
     let path = source.prefix().to_path_buf();
-    let transfers = transfers(source, variables)?;
+    let transfers = transfers(values, variables)?;
     let mut plan = CopyPlan::new(Path::new("variables/variables"));
-    for (variable, transfer) in variables.iter().zip(transfers) {
+    for ((variable, key), transfer) in variables.iter().zip(&values.keys).zip(transfers) {
         match transfer {
             Transfer::Copy => {
-                plan.copy(source, &variable.key)
-                    .map_err(bundle_error(&path))?;
+                plan.copy(source, key).map_err(bundle_error(&path))?;
             }
             Transfer::ToHalf => {
-                let records = halved_records(source, &variable.key).map_err(bundle_error(&path))?;
-                plan.recode(source, &variable.key, DataType::DtHalf, &records)
+                let records = halved_records(source, key).map_err(bundle_error(&path))?;
+                plan.recode(source, key, DataType::DtHalf, &records)
                     .map_err(bundle_error(&path))?;
             }
+        }
+        if *key != variable.key {
+            plan.rename(key, &variable.key)
+                .map_err(bundle_error(&path))?;
         }
     }
     plan.add(
@@ -163,34 +235,40 @@ fn string_record(value: &[u8]) -> Vec<u8> {
 /// every kept variable's key from `source`, then `object_graph` under
 /// [`OBJECT_GRAPH_KEY`]. `progress` is told each chunk's bytes.
 pub fn write_variables(
-    source: &BundleReader,
+    values: &Values<'_>,
     variables: &[KeptVariable],
     object_graph: &[u8],
     prefix: &Path,
     mut progress: Option<&mut dyn FnMut(u64)>,
 ) -> Result<VariablesWritten, Tf2Error> {
+    let source = values.reader;
     let path = source.prefix().to_path_buf();
     let out = prefix.to_path_buf();
-    let transfers = transfers(source, variables)?;
+    let transfers = transfers(values, variables)?;
     let mut writer = BundleWriter::create(prefix).map_err(bundle_error(&out))?;
     let mut keys = Vec::with_capacity(variables.len());
-    for (variable, transfer) in variables.iter().zip(transfers) {
-        let source_bytes = key_bytes(source, &variable.key).map_err(bundle_error(&path))?;
+    for ((variable, key), transfer) in variables.iter().zip(&values.keys).zip(transfers) {
+        let source_bytes = key_bytes(source, key).map_err(bundle_error(&path))?;
         let (bytes, conversion_error) = match transfer {
             Transfer::Copy => {
                 let reborrowed = progress.as_mut().map(|p| &mut **p as &mut dyn FnMut(u64));
-                let copied = writer.copy_from_reporting(source, &variable.key, reborrowed);
+                let copied = writer.copy_from_reporting(source, key, reborrowed);
                 (copied.map_err(bundle_error(&path))?, None)
             }
             Transfer::ToHalf => {
                 let mut half = ToHalf::default();
-                let written = writer.recode_from(source, &variable.key, &mut half);
+                let written = writer.recode_from(source, key, &mut half);
                 if let Some(progress) = progress.as_mut() {
                     progress(source_bytes);
                 }
                 (written.map_err(bundle_error(&path))?, Some(half.error))
             }
         };
+        if *key != variable.key {
+            writer
+                .rename(key, &variable.key)
+                .map_err(bundle_error(&out))?;
+        }
         keys.push(CopiedKey {
             key: variable.key.clone(),
             dtype: dtype_name(variable.dtype as i32),
@@ -317,8 +395,16 @@ mod tests {
         ];
         let out = dir.path().join("out/variables");
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        let planned = planned_bytes(&source, &variables, b"new graph").unwrap();
-        let written = write_variables(&source, &variables, b"new graph", &out, None).unwrap();
+        let planned =
+            planned_bytes(&Values::own(&source, &variables), &variables, b"new graph").unwrap();
+        let written = write_variables(
+            &Values::own(&source, &variables),
+            &variables,
+            b"new graph",
+            &out,
+            None,
+        )
+        .unwrap();
         assert_eq!(written.bytes, planned);
         let reader = BundleReader::open(&out).unwrap();
         let mut names = reader.names();
@@ -355,8 +441,15 @@ mod tests {
         ];
         let out = dir.path().join("out/variables");
         std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-        let planned = planned_bytes(&source, &variables, b"g").unwrap();
-        let written = write_variables(&source, &variables, b"g", &out, None).unwrap();
+        let planned = planned_bytes(&Values::own(&source, &variables), &variables, b"g").unwrap();
+        let written = write_variables(
+            &Values::own(&source, &variables),
+            &variables,
+            b"g",
+            &out,
+            None,
+        )
+        .unwrap();
         assert_eq!(written.bytes, planned);
         let reader = BundleReader::open(&out).unwrap();
         let key = "kernel/.ATTRIBUTES/VARIABLE_VALUE";
@@ -390,17 +483,61 @@ mod tests {
         let source = source(dir.path());
         let out = dir.path().join("out/variables");
         let missing = [kept("gone", DataType::DtFloat, &[1])];
-        let err = write_variables(&source, &missing, b"", &out, None).unwrap_err();
+        let err = write_variables(&Values::own(&source, &missing), &missing, b"", &out, None)
+            .unwrap_err();
         assert!(
             matches!(&err, Tf2Error::MissingKey { key, .. } if key.starts_with("gone/")),
             "{err}"
         );
         let retyped = [kept("step", DataType::DtHalf, &[])];
-        let err = planned_bytes(&source, &retyped, b"").unwrap_err();
+        let err = planned_bytes(&Values::own(&source, &retyped), &retyped, b"").unwrap_err();
         assert!(err.to_string().contains("step/.ATTRIBUTES"), "{err}");
         let reshaped = [kept("bias", DataType::DtFloat, &[3])];
-        let err = write_variables(&source, &reshaped, b"", &out, None).unwrap_err();
+        let err = write_variables(&Values::own(&source, &reshaped), &reshaped, b"", &out, None)
+            .unwrap_err();
         assert!(matches!(err, Tf2Error::StoredMismatch { .. }), "{err}");
         assert!(!out.parent().unwrap().exists(), "nothing written");
+    }
+
+    #[test]
+    fn values_from_a_checkpoint_are_found_under_its_prefix_and_renamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("ckpt/ckpt-1");
+        std::fs::create_dir_all(prefix.parent().unwrap()).unwrap();
+        let mut writer = BundleWriter::create(&prefix).unwrap();
+        let kernel = le_bytes(&[5.0, 6.0, 7.0, 8.0]);
+        let key = "model/kernel/.ATTRIBUTES/VARIABLE_VALUE";
+        writer.add(key, DataType::DtFloat, &[4], &kernel).unwrap();
+        let counter = 1i64.to_le_bytes();
+        let counter_key = "save_counter/.ATTRIBUTES/VARIABLE_VALUE";
+        writer
+            .add(counter_key, DataType::DtInt64, &[], &counter)
+            .unwrap();
+        writer.finish().unwrap();
+        let checkpoint = BundleReader::open(&prefix).unwrap();
+        let variables = [kept("kernel", DataType::DtFloat, &[4])];
+        let values = Values::from_checkpoint(&checkpoint, &variables).unwrap();
+        assert_eq!(values.keys, [key]);
+        let out = dir.path().join("out/variables");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let planned = planned_bytes(&values, &variables, b"g").unwrap();
+        let written = write_variables(&values, &variables, b"g", &out, None).unwrap();
+        assert_eq!(written.bytes, planned);
+        let reader = BundleReader::open(&out).unwrap();
+        let own = "kernel/.ATTRIBUTES/VARIABLE_VALUE";
+        assert_eq!(reader.read_raw(own.as_bytes()).unwrap(), kernel);
+        assert!(!reader.contains(key) && !reader.contains(counter_key));
+
+        let lacking = [
+            kept("kernel", DataType::DtFloat, &[4]),
+            kept("bias", DataType::DtFloat, &[2]),
+        ];
+        let err = Values::from_checkpoint(&checkpoint, &lacking)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, Tf2Error::MissingKey { key, .. } if key == "model/bias/.ATTRIBUTES/VARIABLE_VALUE"),
+            "{err}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::super::{LeanPlan, Tf2Error};
 use crate::proto::saved_object::ObjectReference;
-use crate::proto::{MetaGraphDef, SavedObject, SavedObjectGraph, VersionDef};
+use crate::proto::{MetaGraphDef, SavedMetadata, SavedObject, SavedObjectGraph};
 use crate::size::FileBytes;
 
 pub const FINGERPRINT_FILE: &str = "fingerprint.pb";
@@ -33,30 +33,6 @@ pub struct FileDecision {
     pub why: String,
 }
 
-/// Keras' `SavedMetadata` (its `keras_metadata.pb`).
-#[derive(Clone, PartialEq, Message)]
-pub struct KerasMetadata {
-    #[prost(message, repeated, tag = "1")]
-    pub nodes: Vec<KerasObject>,
-}
-
-/// One object Keras describes.
-#[derive(Clone, PartialEq, Message)]
-pub struct KerasObject {
-    /// The object's id in the SavedObjectGraph.
-    #[prost(int32, tag = "2")]
-    pub node_id: i32,
-    /// `root`, then child names joined by `.`.
-    #[prost(string, tag = "3")]
-    pub node_path: String,
-    #[prost(string, tag = "4")]
-    pub identifier: String,
-    #[prost(string, tag = "5")]
-    pub metadata: String,
-    #[prost(message, optional, tag = "6")]
-    pub version: Option<VersionDef>,
-}
-
 /// What becomes of `keras_metadata.pb`: its new bytes when every path it
 /// names is still in `objects` (ids renumbered by following the path), or
 /// `None` and the first path that is gone.
@@ -65,7 +41,7 @@ pub fn remap_keras_metadata(
     bytes: &[u8],
     objects: &SavedObjectGraph,
 ) -> Result<Result<Vec<u8>, String>, Tf2Error> {
-    let mut metadata = KerasMetadata::decode(bytes).map_err(|e| Tf2Error::Decode {
+    let mut metadata = SavedMetadata::decode(bytes).map_err(|e| Tf2Error::Decode {
         path: file.to_path_buf(),
         message: "Keras SavedMetadata",
         reason: e.to_string(),
@@ -235,6 +211,7 @@ fn read(path: &Path) -> Result<Vec<u8>, Tf2Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::{SavedMetadataObject, VersionDef};
 
     fn object(children: &[(i32, &str)]) -> bytes::Bytes {
         let object = SavedObject {
@@ -250,8 +227,8 @@ mod tests {
         object.encode_to_vec().into()
     }
 
-    fn entry(id: i32, path: &str) -> KerasObject {
-        KerasObject {
+    fn entry(id: i32, path: &str) -> SavedMetadataObject {
+        SavedMetadataObject {
             node_id: id,
             node_path: path.into(),
             identifier: "_tf_keras_layer".into(),
@@ -279,7 +256,7 @@ mod tests {
 
     #[test]
     fn ids_follow_the_paths_into_the_pruned_graph() {
-        let metadata = KerasMetadata {
+        let metadata = SavedMetadata {
             nodes: vec![
                 entry(0, "root"),
                 entry(7, "root.layer-0"),
@@ -288,7 +265,7 @@ mod tests {
         };
         let bytes = metadata.encode_to_vec();
         let remapped = remap_keras_metadata(Path::new("k"), &bytes, &pruned()).unwrap();
-        let remapped = KerasMetadata::decode(remapped.unwrap().as_slice()).unwrap();
+        let remapped = SavedMetadata::decode(remapped.unwrap().as_slice()).unwrap();
         let ids: Vec<i32> = remapped.nodes.iter().map(|n| n.node_id).collect();
         assert_eq!(ids, [0, 1, 2]);
         assert_eq!(remapped.nodes[2].version, metadata.nodes[2].version);
@@ -296,7 +273,7 @@ mod tests {
 
     #[test]
     fn a_path_the_pruned_graph_lacks_drops_the_file() {
-        let metadata = KerasMetadata {
+        let metadata = SavedMetadata {
             nodes: vec![entry(0, "root"), entry(60, "root.keras_api.metrics.0")],
         };
         let remapped = remap_keras_metadata(Path::new("k"), &metadata.encode_to_vec(), &pruned());
@@ -316,7 +293,7 @@ mod tests {
                 .join("saved_model")
                 .join(KERAS_METADATA_FILE);
             let bytes = std::fs::read(&path).unwrap();
-            let metadata = KerasMetadata::decode(bytes.as_slice()).unwrap();
+            let metadata = SavedMetadata::decode(bytes.as_slice()).unwrap();
             assert!(!metadata.nodes.is_empty(), "{name}");
             assert_eq!(metadata.encode_to_vec(), bytes, "{name}");
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use prost::Message;
 use serde::Serialize;
 
-use self::bundle::{VariablesWritten, planned_bytes, write_variables};
+use self::bundle::{Values, VariablesWritten, planned_bytes, write_variables};
 use self::files::{FileDecision, carry_keras_metadata, dropped_fingerprint};
 use self::saver::{TakenNames, build_lean_saver};
 use super::{LeanPlan, Tf2Error};
@@ -34,6 +34,9 @@ pub struct LeanWriteOptions {
     pub overwrite: Overwrite,
     /// Refuse, before creating anything, an export over this many bytes.
     pub max_size: Option<u64>,
+    /// Take the variables' values from this object-based checkpoint (a
+    /// bundle prefix) rather than the SavedModel's `variables/`.
+    pub checkpoint: Option<PathBuf>,
     pub progress: Option<Arc<dyn CopyProgress>>,
 }
 
@@ -42,6 +45,8 @@ pub struct LeanWriteOptions {
 pub struct LeanWritten {
     pub path: PathBuf,
     pub saved_model_bytes: u64,
+    /// Nodes of the written graph (the saver's included).
+    pub graph_nodes: usize,
     pub variables: VariablesWritten,
     /// The assets copied, by their name under `assets/`.
     pub assets: Vec<FileBytes>,
@@ -91,20 +96,29 @@ pub fn write_lean(
 ) -> Result<LeanWritten, Error> {
     let output = resolve_output(out)?;
     keep_apart(&output, &[source.to_path_buf()])?;
+    let meta_graph = lean_meta_graph(plan);
+    let graph_nodes = meta_graph.graph_def.as_ref().map_or(0, |g| g.node.len());
     let saved_model = SavedModel {
         saved_model_schema_version: 1,
-        meta_graphs: vec![lean_meta_graph(plan)],
+        meta_graphs: vec![meta_graph],
     }
     .encode_to_vec();
-    let checkpoint = source.join(VARIABLES_PREFIX);
+    let checkpoint = options
+        .checkpoint
+        .clone()
+        .unwrap_or_else(|| source.join(VARIABLES_PREFIX));
     let bundle = BundleReader::open(&checkpoint).map_err(|e| Tf2Error::Bundle {
         path: checkpoint.clone(),
         source: e,
     })?;
+    let values = match options.checkpoint {
+        Some(_) => Values::from_checkpoint(&bundle, &plan.variables)?,
+        None => Values::own(&bundle, &plan.variables),
+    };
     let object_graph = plan.checkpoint_graph.encode_to_vec();
     let assets = files::kept_assets(source, &plan.meta_graph)?;
     if let Some(limit) = options.max_size {
-        let variables = planned_bytes(&bundle, &plan.variables, &object_graph)?;
+        let variables = planned_bytes(&values, &plan.variables, &object_graph)?;
         let keras = files::planned_keras_metadata_bytes(source, plan)?;
         let assets: u64 = assets.iter().map(|a| a.bytes).sum();
         let bytes = saved_model.len() as u64 + variables + assets + keras;
@@ -121,7 +135,7 @@ pub fn write_lean(
     let root = staged.path().to_path_buf();
     write_file(&root.join(SAVED_MODEL_FILE), &saved_model)?;
     create_dir(&root.join("variables"))?;
-    let variables = copy_variables(&bundle, plan, &object_graph, &root, options)?;
+    let variables = copy_variables(&values, plan, &object_graph, &root, options)?;
     let assets = files::copy_assets(source, &assets, &root)?;
     let mut decisions: Vec<FileDecision> = dropped_fingerprint(source).into_iter().collect();
     let objects = plan.meta_graph.object_graph_def.clone().unwrap_or_default();
@@ -139,6 +153,7 @@ pub fn write_lean(
     Ok(LeanWritten {
         path: out.to_path_buf(),
         saved_model_bytes: saved_model.len() as u64,
+        graph_nodes,
         variables,
         assets,
         files: decisions,
@@ -149,7 +164,7 @@ pub fn write_lean(
 
 /// `variables/`, telling `options.progress` how the copy advances.
 fn copy_variables(
-    bundle: &BundleReader,
+    values: &Values<'_>,
     plan: &LeanPlan,
     object_graph: &[u8],
     root: &Path,
@@ -157,10 +172,10 @@ fn copy_variables(
 ) -> Result<VariablesWritten, Error> {
     let progress = options.progress.as_deref();
     if let Some(progress) = progress {
-        let total = plan
-            .variables
+        let total = values
+            .keys
             .iter()
-            .map(|v| bundle::key_bytes(bundle, &v.key).unwrap_or(0))
+            .map(|key| bundle::key_bytes(values.reader, key).unwrap_or(0))
             .sum();
         progress.start(total);
     }
@@ -170,7 +185,7 @@ fn copy_variables(
         }
     };
     let written = write_variables(
-        bundle,
+        values,
         &plan.variables,
         object_graph,
         &root.join(VARIABLES_PREFIX),
