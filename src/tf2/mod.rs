@@ -103,7 +103,10 @@ pub struct DroppedObject {
     pub path: String,
     /// Its kind in the SavedObjectGraph (`variable`, `function`, `user_object`...).
     pub kind: String,
-    /// Why: `optimizer`, `metric`, `training function`, `not reached by a kept signature`...
+    /// Why: `optimizer`, `optimizer slot`, `optimizer state`, `training step
+    /// counter`, `metric`, `signature not kept`, `function not called by a
+    /// kept signature`, `not reached by a kept signature` (see
+    /// [`plan`]'s reasons).
     pub reason: String,
 }
 
