@@ -60,9 +60,9 @@ pub enum Tf2Error {
         message: &'static str,
         reason: String,
     },
-    /// The planned export is larger than `--max-size` allows.
+    /// The planned export is larger than the size limit allows.
     #[error(
-        "{path}: the export would be {bytes} bytes, over --max-size {limit}; nothing was written"
+        "{path}: the export would be {bytes} bytes, over the limit of {limit} bytes; nothing was written"
     )]
     TooLarge {
         path: PathBuf,

@@ -273,10 +273,12 @@ fn export_report(
         timings,
         left_behind: None,
         vocab: None,
+        // What `--max-size` was checked against: the plan's bytes, which are
+        // the written ones (the bundle's planned index is the written one's length).
         projected_size: ProjectedSize {
             saved_model_bytes: written.saved_model_bytes,
-            variables_data_bytes: written.variables.bytes,
-            variables_index_bytes: 0,
+            variables_data_bytes: written.variables.bytes - written.variables.index_bytes,
+            variables_index_bytes: written.variables.index_bytes,
             assets_bytes: written.assets.iter().map(|a| a.bytes).sum(),
             total_bytes,
         },

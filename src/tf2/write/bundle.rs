@@ -4,14 +4,14 @@
 //! [`OBJECT_GRAPH_KEY`]. A variable the plan retyped to float16 whose source
 //! stores float32 is converted while it is copied, a chunk at a time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
 use super::super::{KeptVariable, Tf2Error};
 use crate::bundle::copy_plan::{CopyPlan, RecodedRecord};
 use crate::bundle::writer::Recode;
-use crate::bundle::{BundleError, BundleReader, BundleWriter};
+use crate::bundle::{BundleError, BundleReader, BundleWriter, data_path, index_path};
 use crate::object_graph::OBJECT_GRAPH_KEY;
 use crate::proto::DataType;
 use crate::storage::convert::{ErrorStats, to_f16};
@@ -41,6 +41,8 @@ pub struct VariablesWritten {
     pub object_graph_bytes: u64,
     /// The data shard plus the index.
     pub bytes: u64,
+    /// The index alone.
+    pub index_bytes: u64,
 }
 
 /// Where the kept variables' values come from: a bundle, and per variable
@@ -285,7 +287,8 @@ pub fn write_variables(
     Ok(VariablesWritten {
         keys,
         object_graph_bytes: string_record(object_graph).len() as u64,
-        bytes: written_bytes(prefix),
+        bytes: file_size(&index_path(prefix)) + file_size(&data_path(prefix, 0, 1)),
+        index_bytes: file_size(&index_path(prefix)),
     })
 }
 
@@ -298,17 +301,9 @@ pub fn key_bytes(source: &BundleReader, key: &str) -> Result<u64, BundleError> {
     Ok(bytes)
 }
 
-/// The sizes of the bundle's files at `prefix`.
-fn written_bytes(prefix: &Path) -> u64 {
-    let files: [PathBuf; 2] = [
-        crate::bundle::index_path(prefix),
-        crate::bundle::data_path(prefix, 0, 1),
-    ];
-    files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum()
+/// The size of a written file (0 if it cannot be read).
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// float32 → float16 (round to nearest even), measuring the error.

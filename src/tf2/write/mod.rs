@@ -95,7 +95,14 @@ pub fn write_lean(
     options: &LeanWriteOptions,
 ) -> Result<LeanWritten, Error> {
     let output = resolve_output(out)?;
-    keep_apart(&output, &[source.to_path_buf()])?;
+    let mut reads = vec![source.to_path_buf()];
+    reads.extend(
+        options
+            .checkpoint
+            .as_deref()
+            .map(crate::write::guard::directory_of),
+    );
+    keep_apart(&output, &reads)?;
     let meta_graph = lean_meta_graph(plan);
     let graph_nodes = meta_graph.graph_def.as_ref().map_or(0, |g| g.node.len());
     let saved_model = SavedModel {
