@@ -20,4 +20,31 @@ pub enum Tf2Error {
         option: String,
         why: String,
     },
+    /// The SavedObjectGraph's serialized messages are not what TensorFlow writes.
+    #[error("saved_model.pb object graph: {what}: {why}")]
+    MalformedObjectGraph { what: String, why: String },
+    /// A variable handle the float16 retyping changes reaches an op whose
+    /// use of it cannot be retyped (control flow, an op writing or reading it
+    /// in a way not known, a function returning it).
+    #[error(
+        "--weights f16: function {function:?}, node {node:?} ({op}) uses the handle of variable(s) {variables:?}: {why}"
+    )]
+    UnsupportedResourceUse {
+        function: String,
+        node: String,
+        op: String,
+        variables: Vec<String>,
+        why: String,
+    },
+    /// One function argument receives both variables stored as float16 and
+    /// variables kept float32, so its reads cannot have one dtype.
+    #[error(
+        "--weights f16: argument {arg:?} of function {function:?} receives variables retyped to float16 {retyped:?} and variables kept float32 {kept:?}; lower --weights-min-size so all of them are retyped, or raise it so none is"
+    )]
+    MixedVariableArgument {
+        function: String,
+        arg: String,
+        retyped: Vec<String>,
+        kept: Vec<String>,
+    },
 }

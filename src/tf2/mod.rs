@@ -17,6 +17,7 @@
 //! the object graphs rewritten).
 
 mod error;
+pub mod retype;
 
 pub use error::Tf2Error;
 
