@@ -86,6 +86,17 @@ fn element_count(shape: &[i64]) -> Option<u64> {
     })
 }
 
+/// The float32 variables of `variables` with at least `min_elements`
+/// elements (and at least one): what `--weights f16` retypes, values aside.
+pub fn large_float_variables(variables: &[KeptVariable], min_elements: u64) -> Variables {
+    variables
+        .iter()
+        .filter(|v| v.dtype == DataType::DtFloat)
+        .filter(|v| element_count(&v.shape).is_some_and(|n| n >= min_elements.max(1)))
+        .map(|v| v.node.clone())
+        .collect()
+}
+
 /// Retypes to float16 every float32 variable of `variables` with at least
 /// `min_elements` elements, everywhere `meta_graph` sees it (see the module
 /// doc); their [`KeptVariable::dtype`] becomes `DT_HALF`. `meta_graph` is
@@ -95,24 +106,36 @@ pub fn retype_weights(
     variables: &mut [KeptVariable],
     min_elements: u64,
 ) -> Result<RetypeReport, Tf2Error> {
+    let chosen = large_float_variables(variables, min_elements);
+    retype_chosen(meta_graph, variables, &chosen)
+}
+
+/// Retypes the float32 variables of `variables` whose `VarHandleOp` is in
+/// `chosen`, as [`retype_weights`] does; the caller chose them (by size, and
+/// by values float16 can hold).
+pub fn retype_chosen(
+    meta_graph: &mut MetaGraphDef,
+    variables: &mut [KeptVariable],
+    chosen: &Variables,
+) -> Result<RetypeReport, Tf2Error> {
     let mut report = RetypeReport::default();
     let mut retyped = Variables::new();
     for variable in variables.iter() {
         if variable.dtype != DataType::DtFloat {
             continue;
         }
-        match element_count(&variable.shape) {
-            Some(elements) if elements >= min_elements.max(1) => {
-                retyped.insert(variable.node.clone());
-                report.bytes_saved += elements * 2;
-                report.retyped.push(RetypedVariable {
-                    node: variable.node.clone(),
-                    key: variable.key.clone(),
-                    elements,
-                });
-            }
-            _ => report.kept_float32 += 1,
-        }
+        let elements = element_count(&variable.shape).filter(|_| chosen.contains(&variable.node));
+        let Some(elements) = elements else {
+            report.kept_float32 += 1;
+            continue;
+        };
+        retyped.insert(variable.node.clone());
+        report.bytes_saved += elements * 2;
+        report.retyped.push(RetypedVariable {
+            node: variable.node.clone(),
+            key: variable.key.clone(),
+            elements,
+        });
     }
     if retyped.is_empty() {
         return Ok(report);

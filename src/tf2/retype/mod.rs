@@ -5,9 +5,13 @@
 mod f16;
 mod object_wire;
 pub mod resource_flow;
+mod storage;
 
-pub use f16::{RetypeReport, RetypedVariable, retype_weights};
+pub use f16::{
+    RetypeReport, RetypedVariable, large_float_variables, retype_chosen, retype_weights,
+};
 pub use object_wire::bound_inputs;
+pub use storage::choose_half_variables;
 
 #[cfg(test)]
 mod tests;
