@@ -27,7 +27,7 @@ pub enum Tf2Error {
     /// use of it cannot be retyped (control flow, an op writing or reading it
     /// in a way not known, a function returning it).
     #[error(
-        "--weights f16: function {function:?}, node {node:?} ({op}) uses the handle of variable(s) {variables:?}: {why}"
+        "float16 weights: function {function:?}, node {node:?} ({op}) uses the handle of variable(s) {variables:?}: {why}"
     )]
     UnsupportedResourceUse {
         function: String,
@@ -39,7 +39,7 @@ pub enum Tf2Error {
     /// One function argument receives both variables stored as float16 and
     /// variables kept float32, so its reads cannot have one dtype.
     #[error(
-        "--weights f16: argument {arg:?} of function {function:?} receives variables retyped to float16 {retyped:?} and variables kept float32 {kept:?}; lower --weights-min-size so all of them are retyped, or raise it so none is"
+        "float16 weights: argument {arg:?} of function {function:?} receives variables retyped to float16 {retyped:?} and variables kept float32 {kept:?}; a minimum size that retypes all of them, or none, avoids this"
     )]
     MixedVariableArgument {
         function: String,

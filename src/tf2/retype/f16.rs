@@ -495,7 +495,7 @@ fn retyped_handle_input(
         return Ok(None);
     }
     let why = if CONTROL_FLOW_OPS.contains(&op) {
-        "control flow with variable handles is not followed; export with --output to inline it"
+        "control flow with variable handles is not followed; the graph path, which inlines functions, can retype it"
     } else {
         "an op not known to only read or assign a variable"
     };
