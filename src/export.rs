@@ -151,6 +151,9 @@ pub struct ExportOptions {
     /// graph is read so every removed node's op and inputs are known.
     /// Default: none.
     pub explain: Option<ExplainScope>,
+    /// Which of a TF2 SavedModel's own signatures a lean export (no
+    /// `inputs`/`outputs`) keeps. Default: all. Ignored for other sources.
+    pub source_signatures: crate::tf2::SignatureChoice,
 }
 
 impl Default for ExportOptions {
@@ -178,6 +181,7 @@ impl Default for ExportOptions {
             method: ServingMethod::Predict,
             class_names: None,
             explain: None,
+            source_signatures: crate::tf2::SignatureChoice::All,
         }
     }
 }
@@ -307,6 +311,10 @@ pub struct ExportReport {
     /// Why nodes were removed, rewired or kept; only with `explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explanation>,
+    /// What a lean TF2 export left out (objects, functions, files) and the
+    /// bytes before and after; only for a TF2 SavedModel exported whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lean: Option<crate::tf2::LeanReport>,
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep
@@ -365,6 +373,11 @@ pub fn export_serving_model(
         read::locate_with_checkpoint(source, checkpoint)
     })?;
     let output = checked_output(out_dir, &reads(source, &located, options), options)?;
+    if let Source::SavedModel { dir } = &located
+        && let Some(meta) = crate::tf2::export::lean_source(dir, options)?
+    {
+        return crate::tf2::export::export_lean(source, dir, meta, out_dir, options, started);
+    }
     let warmup = read_warmup(options)?;
     let mut model = read::read_source_for(
         &located,
@@ -430,6 +443,7 @@ pub fn export_serving_model(
         explanation,
         examples: ran.examples,
         explain: explained,
+        lean: None,
     })
 }
 

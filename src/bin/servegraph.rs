@@ -18,6 +18,7 @@ use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::passes::method::ServingMethod;
 use servegraph::size::ByteSize;
 use servegraph::storage::{StorageOptions, WeightPrecision};
+use servegraph::tf2::SignatureChoice;
 use servegraph::validate::{Strictness, ValidateOptions};
 use servegraph::write::atomic::Overwrite;
 use servegraph::{ExportOptions, ExportReport, WriteError, export_serving_model};
@@ -156,7 +157,9 @@ struct ExportArgs {
     /// KEY=TENSOR: a signature output.
     #[arg(long = "output", value_name = "KEY=TENSOR")]
     outputs: Vec<String>,
-    /// The signature key (default `serving_default`).
+    /// The signature key (default `serving_default`). For a TF2 SavedModel exported
+    /// without --input/--output (its own signatures kept, the rest pruned away): keep only
+    /// the source signature NAME (default: every signature).
     #[arg(long)]
     signature: Option<String>,
     /// A tag of the MetaGraphDef (repeat for a tag set); default `serve`.
@@ -306,6 +309,7 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
     use servegraph::explain::ExplainError;
     use servegraph::passes::PassError;
     use servegraph::size::SizeError;
+    use servegraph::tf2::Tf2Error;
     match error.downcast_ref::<Error>()? {
         Error::Pass(PassError::NoOutputs { .. }) => {
             Some("name each tensor to serve with --output KEY=TENSOR")
@@ -318,6 +322,13 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         }
         Error::Size(SizeError::OverBudget { .. }) => {
             Some("add a flag that fits, or raise --max-size")
+        }
+        Error::Tf2(Tf2Error::TooLarge { .. }) => Some("raise --max-size"),
+        Error::Tf2(Tf2Error::Unsupported { .. }) => {
+            Some("drop the flag, or name the tensors to serve with --input/--output")
+        }
+        Error::Tf2(Tf2Error::UnknownSignature { .. }) => {
+            Some("pass one of the source's signatures to --signature")
         }
         Error::Explain(ExplainError::AmbiguousOutput { .. }) => {
             Some("name the output to explain with --explain-output KEY")
@@ -477,6 +488,10 @@ impl ExportArgs {
                 .iter()
                 .map(|s| s.parse::<OutputSpec>())
                 .collect::<Result<_, _>>()?,
+            source_signatures: match &self.signature {
+                Some(name) => SignatureChoice::Only(vec![name.clone()]),
+                None => SignatureChoice::All,
+            },
             signature_name: self.signature.unwrap_or(defaults.signature_name),
             tags: if self.tags.is_empty() {
                 defaults.tags

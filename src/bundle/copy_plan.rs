@@ -150,6 +150,16 @@ impl CopyPlan {
         Ok(())
     }
 
+    /// Gives the tensor placed as `from` the key `to`, as
+    /// [`BundleWriter::rename`](super::BundleWriter::rename) does.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), BundleError> {
+        let entry = self.entries.remove(from.as_bytes());
+        let Some(entry) = entry.filter(|e| e.slices.is_empty()) else {
+            return Err(self.error(from.as_bytes(), "is not a whole tensor placed so far"));
+        };
+        self.insert(to.as_bytes().to_vec(), entry)
+    }
+
     /// One record at the end of the data written so far.
     fn place(&mut self, key: Vec<u8>, entry: &BundleEntryProto) -> Result<u64, BundleError> {
         let size = u64::try_from(entry.size).unwrap_or(0);

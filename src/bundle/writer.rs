@@ -128,6 +128,20 @@ impl BundleWriter {
         Ok(())
     }
 
+    /// Gives the tensor written as `from` the key `to` (its bytes stay
+    /// where they are): a tensor copied from a checkpoint whose keys have a
+    /// prefix the output's lack. A partitioned tensor is refused.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), BundleError> {
+        let entry = self.entries.remove(from.as_bytes());
+        let Some(entry) = entry.filter(|e| e.slices.is_empty()) else {
+            return Err(BundleError::Write {
+                path: self.prefix.clone(),
+                reason: format!("key {from:?} is not a whole tensor written so far"),
+            });
+        };
+        self.insert(to.as_bytes().to_vec(), entry)
+    }
+
     fn append(
         &mut self,
         key: Vec<u8>,

@@ -92,6 +92,9 @@ impl Display for ReportText<'_> {
         if let Some(left) = &report.left_behind {
             self.write_left_behind(f, left)?;
         }
+        if let Some(lean) = &report.lean {
+            lean.fmt(f)?;
+        }
         write_size(f, report)?;
         for warning in &report.written.warnings {
             writeln!(f, "warning: {warning}")?;

@@ -92,7 +92,7 @@ fn list_functions(objects: &SavedObjectGraph) -> Option<Vec<Function>> {
             Some(saved_object::Kind::BareConcreteFunction(bare)) => {
                 vec![bare_option(objects, &bare)?]
             }
-            None => continue,
+            _ => continue,
         };
         functions.push(Function {
             name: child.local_name.clone(),

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::bundle::BundleError;
+
 /// A TF2 SavedModel the lean export cannot re-export as asked. Every
 /// variant names the file, signature, object or function at fault.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +22,134 @@ pub enum Tf2Error {
         option: String,
         why: String,
     },
+    /// The source's `variables/` bundle cannot be read or copied.
+    #[error("{path}: {source}")]
+    Bundle {
+        path: PathBuf,
+        #[source]
+        source: BundleError,
+    },
+    /// A kept variable's key is not in the source's `variables/`.
+    #[error(
+        "{path}: the kept variable {object_path:?} is restored from key {key:?}, which the checkpoint does not have"
+    )]
+    MissingKey {
+        path: PathBuf,
+        object_path: String,
+        key: String,
+    },
+    /// A kept variable's stored dtype or shape is not what the graph says.
+    #[error("{path}: key {key:?} holds {stored}, but the graph's variable is {graph}")]
+    StoredMismatch {
+        path: PathBuf,
+        key: String,
+        stored: String,
+        graph: String,
+    },
+    /// A source file the export copies or decodes cannot be read.
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A source file is not the protobuf it should be.
+    #[error("{path} is not a valid {message}: {reason}")]
+    Decode {
+        path: PathBuf,
+        message: &'static str,
+        reason: String,
+    },
+    /// The planned export is larger than `--max-size` allows.
+    #[error(
+        "{path}: the export would be {bytes} bytes, over --max-size {limit}; nothing was written"
+    )]
+    TooLarge {
+        path: PathBuf,
+        bytes: u64,
+        limit: u64,
+    },
+    /// The object graph (`object_graph_def`) cannot be read: a node or
+    /// concrete function is not a well-formed message.
+    #[error("{path}: object graph {part} is not readable: {detail}")]
+    ObjectGraph {
+        path: PathBuf,
+        part: String,
+        detail: String,
+    },
+    /// An id in the object graph names no node.
+    #[error(
+        "{path}: object graph {referrer} refers to node {target} ({field}), but there are {count} nodes"
+    )]
+    BadObjectReference {
+        path: PathBuf,
+        referrer: String,
+        field: &'static str,
+        target: i64,
+        count: usize,
+    },
+    /// A graph node or function names a function the library lacks.
+    #[error(
+        "{path}: {referrer} calls function {function:?}, which the graph's library does not define"
+    )]
+    MissingFunction {
+        path: PathBuf,
+        referrer: String,
+        function: String,
+    },
+    /// A signature, collection or node input names a node the graph lacks.
+    #[error("{path}: {referrer} names node {node:?}, which the graph does not have")]
+    MissingNode {
+        path: PathBuf,
+        referrer: String,
+        node: String,
+    },
+    /// A call node passes fewer inputs than its function captures.
+    #[error(
+        "{path}: node {node:?} calls {function:?} with {inputs} inputs, fewer than its {captures} captured objects"
+    )]
+    CapturesMismatch {
+        path: PathBuf,
+        node: String,
+        function: String,
+        inputs: usize,
+        captures: usize,
+    },
+    /// A kept variable object is captured through a node that is not a `VarHandleOp`.
+    #[error(
+        "{path}: variable object {object_path:?} is captured through node {node:?}, a {op}, not a VarHandleOp"
+    )]
+    NotAVariableHandle {
+        path: PathBuf,
+        object_path: String,
+        node: String,
+        op: String,
+    },
+    /// A kept variable object that no kept call node captures.
+    #[error(
+        "{path}: variable object {object_path:?} is kept, but no kept signature's call node passes its handle"
+    )]
+    NoVariableHandle { path: PathBuf, object_path: String },
+    /// A kept variable object the checkpoint holds no value for.
+    #[error(
+        "{path}: variable object {object_path:?} has no VARIABLE_VALUE key in the checkpoint's object graph"
+    )]
+    NoCheckpointKey { path: PathBuf, object_path: String },
+    /// A kept variable whose `VarHandleOp` lacks a dtype or a fully known shape.
+    #[error("{path}: variable handle {node:?} has {problem}")]
+    VariableHandle {
+        path: PathBuf,
+        node: String,
+        problem: String,
+    },
+    /// The checkpoint's object graph is malformed.
+    #[error(transparent)]
+    CheckpointGraph(#[from] crate::object_graph::ObjectGraphError),
+    /// The SavedModel's `variables/` has no object graph to prune.
+    #[error(
+        "{path}: no _CHECKPOINTABLE_OBJECT_GRAPH entry, so the TF2 SavedModel's variables cannot be matched to its objects"
+    )]
+    NoCheckpointGraph { path: PathBuf },
     /// The SavedObjectGraph's serialized messages are not what TensorFlow writes.
     #[error("saved_model.pb object graph: {what}: {why}")]
     MalformedObjectGraph { what: String, why: String },

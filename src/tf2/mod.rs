@@ -17,9 +17,15 @@
 //! the object graphs rewritten).
 
 mod error;
+pub mod export;
+pub mod plan;
+mod report;
 pub mod retype;
+pub mod write;
 
 pub use error::Tf2Error;
+pub use plan::plan_lean;
+pub use report::{DroppedObjectReport, LeanReport};
 
 use crate::proto::{DataType, MetaGraphDef, TrackableObjectGraph};
 
@@ -51,6 +57,13 @@ pub struct LeanPlan {
     pub variables: Vec<KeptVariable>,
     /// What was left out, for the report.
     pub dropped: DroppedParts,
+    /// For each node id of the source's object graph, its id in
+    /// `meta_graph.object_graph_def`, or `None` when it was dropped (to
+    /// remap what else names nodes by id, e.g. `keras_metadata.pb`).
+    pub object_ids: Vec<Option<i32>>,
+    /// The source path (see [`DroppedObject::path`]) of each kept
+    /// object-graph node, indexed by its new id.
+    pub kept_object_paths: Vec<String>,
 }
 
 /// A variable the kept signatures read.
