@@ -16,19 +16,22 @@ use super::resource_flow::Variables;
 
 /// The variables to retype (by `VarHandleOp` node) and the storage report
 /// of that choice. `variables` are the plan's, still float32 where the
-/// source is; only float32 ones are considered.
+/// source is; only float32 ones are considered. `keys[i]` is where
+/// `reader` (the checkpoint the export takes values from) holds
+/// `variables[i]`'s value.
 pub fn choose_half_variables(
     reader: &BundleReader,
     variables: &[KeptVariable],
+    keys: &[String],
     options: &StorageOptions,
 ) -> Result<(Variables, StorageReport), BundleError> {
     let mut chosen = Variables::new();
     let mut report = StorageReport::new(options);
-    for variable in variables {
+    for (variable, key) in variables.iter().zip(keys) {
         if variable.dtype != crate::proto::DataType::DtFloat {
             continue;
         }
-        match convert_variable(reader, variable, options)? {
+        match convert_variable(reader, variable, key, options)? {
             Ok(converted) => {
                 chosen.insert(variable.node.clone());
                 report.convert(converted);
@@ -48,6 +51,7 @@ pub fn choose_half_variables(
 fn convert_variable(
     reader: &BundleReader,
     variable: &KeptVariable,
+    key: &str,
     options: &StorageOptions,
 ) -> Result<Result<ConvertedTensor, String>, BundleError> {
     let elements = crate::bundle::reader::num_elements(&variable.shape).unwrap_or(0);
@@ -57,10 +61,10 @@ fn convert_variable(
     if reader.is_big_endian() {
         return Ok(Err("the checkpoint is big-endian".into()));
     }
-    if !reader.entry(variable.key.as_bytes())?.slices.is_empty() {
+    if !reader.entry(key.as_bytes())?.slices.is_empty() {
         return Ok(Err("the checkpoint stores it in slices".into()));
     }
-    let values = le_f32s(&reader.read_raw(variable.key.as_bytes())?);
+    let values = le_f32s(&reader.read_raw(key.as_bytes())?);
     let mut survey = FloatSurvey::new(1);
     survey.observe(&values);
     if survey.max_abs() > F16_MAX {
@@ -153,7 +157,8 @@ mod tests {
             min_elements: 4,
             narrow_int64: false,
         };
-        let (chosen, report) = choose_half_variables(&reader, &variables, &options).unwrap();
+        let keys: Vec<String> = variables.iter().map(|v| v.key.clone()).collect();
+        let (chosen, report) = choose_half_variables(&reader, &variables, &keys, &options).unwrap();
         assert_eq!(chosen, Variables::from(["kernel".to_string()]));
         assert_eq!(report.converted.len(), 1);
         let converted = &report.converted[0];
