@@ -210,13 +210,17 @@ fn max_size_is_checked_against_the_retyped_size() {
     };
 
     let refused = dir.path().join("refused");
-    let output = with_limit(&refused, &(f16_bytes - 1).to_string());
+    let limit = (f16_bytes - 1).to_string();
+    let output = with_limit(&refused, &limit);
     assert!(
         !output.status.success(),
         "an export over --max-size succeeded"
     );
     let stderr = common::stderr(&output);
-    assert!(stderr.contains("max-size"), "{stderr}");
+    assert!(
+        stderr.contains(&limit),
+        "the refusal names the limit: {stderr}"
+    );
     assert!(
         !refused.exists(),
         "nothing is written when the size is refused"

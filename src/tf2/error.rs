@@ -62,7 +62,7 @@ pub enum Tf2Error {
     },
     /// The planned export is larger than `--max-size` allows.
     #[error(
-        "{path}: the export would be {bytes} bytes, over --max-size {limit}; nothing was written"
+        "{path}: the export would be {bytes} bytes, over the size limit of {limit} bytes; nothing was written"
     )]
     TooLarge {
         path: PathBuf,
