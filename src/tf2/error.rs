@@ -60,9 +60,9 @@ pub enum Tf2Error {
         message: &'static str,
         reason: String,
     },
-    /// The planned export is larger than the size limit allows.
+    /// The planned export is larger than `--max-size` allows.
     #[error(
-        "{path}: the export would be {bytes} bytes, over the limit of {limit} bytes; nothing was written"
+        "{path}: the export would be {bytes} bytes, over the size limit of {limit} bytes; nothing was written"
     )]
     TooLarge {
         path: PathBuf,
@@ -150,4 +150,31 @@ pub enum Tf2Error {
         "{path}: no _CHECKPOINTABLE_OBJECT_GRAPH entry, so the TF2 SavedModel's variables cannot be matched to its objects"
     )]
     NoCheckpointGraph { path: PathBuf },
+    /// The SavedObjectGraph's serialized messages are not what TensorFlow writes.
+    #[error("saved_model.pb object graph: {what}: {why}")]
+    MalformedObjectGraph { what: String, why: String },
+    /// A variable handle the float16 retyping changes reaches an op whose
+    /// use of it cannot be retyped (control flow, an op writing or reading it
+    /// in a way not known, a function returning it).
+    #[error(
+        "float16 weights: function {function:?}, node {node:?} ({op}) uses the handle of variable(s) {variables:?}: {why}"
+    )]
+    UnsupportedResourceUse {
+        function: String,
+        node: String,
+        op: String,
+        variables: Vec<String>,
+        why: String,
+    },
+    /// One function argument receives both variables stored as float16 and
+    /// variables kept float32, so its reads cannot have one dtype.
+    #[error(
+        "float16 weights: argument {arg:?} of function {function:?} receives variables retyped to float16 {retyped:?} and variables kept float32 {kept:?}; a minimum size that retypes all of them, or none, avoids this"
+    )]
+    MixedVariableArgument {
+        function: String,
+        arg: String,
+        retyped: Vec<String>,
+        kept: Vec<String>,
+    },
 }

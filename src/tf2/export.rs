@@ -10,6 +10,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::report::LeanReport;
+use super::retype::{choose_half_variables, retype_chosen};
+use super::write::bundle::Values;
 use super::write::{LeanWriteOptions, LeanWritten, write_lean};
 use super::{LeanPlan, Tf2Error, plan_lean};
 use crate::bundle::BundleReader;
@@ -23,7 +25,7 @@ use crate::object_graph::ObjectGraph;
 use crate::passes::method::ServingMethod;
 use crate::proto::MetaGraphDef;
 use crate::size::ProjectedSize;
-use crate::storage::WeightPrecision;
+use crate::storage::{StorageReport, WeightPrecision};
 use crate::timings::{Stage, Timings};
 use crate::write::saved_model::{VariableReport, WriteReport};
 
@@ -56,14 +58,18 @@ pub fn export_lean(
         plan_lean(dir, &meta, &checkpoint_graph, &options.source_signatures)
     })?;
     set_tags(&mut plan.meta_graph, &options.tags);
+    let values_from = options
+        .checkpoint
+        .as_deref()
+        .map(crate::read::checkpoint_prefix)
+        .transpose()?;
+    let storage = timings.time(Stage::Pass("tf2-retype".into()), || {
+        retype_if_asked(&bundle, values_from.as_deref(), &mut plan, options)
+    })?;
     let write_options = LeanWriteOptions {
         overwrite: options.overwrite,
         max_size: options.max_size,
-        checkpoint: options
-            .checkpoint
-            .as_deref()
-            .map(crate::read::checkpoint_prefix)
-            .transpose()?,
+        checkpoint: values_from,
         progress: options.progress.clone(),
     };
     let written = timings.time(Stage::VariableCopy, || {
@@ -72,6 +78,11 @@ pub fn export_lean(
     let dropped = dropped_keys(&bundle, &plan)?;
     let source_bytes = directory_bytes(dir);
     let mut report = export_report(source, out_dir, &meta, &plan, &written, dropped, timings);
+    if storage.is_some() {
+        // Measured again knowing the weights are stored as float16.
+        report.size = size_verdict(&report.written, &options.storage).ok();
+    }
+    report.storage = storage;
     report.lean = Some(LeanReport::of(&plan, &written, source_bytes));
     report.timings.record(Stage::Total, started.elapsed());
     Ok(report)
@@ -123,7 +134,9 @@ fn refuse_unsupported(dir: &Path, options: &ExportOptions) -> Result<(), Tf2Erro
     if options.freeze.is_some() {
         return refuse(
             "--freeze",
-            "the variables are captured by functions, which keep reading them",
+            "the variables are captured by functions, which keep reading them; \
+             naming the served tensors (--output KEY=StatefulPartitionedCall:0) takes \
+             the graph path, which inlines the functions and freezes",
         );
     }
     if options.explain.is_some() {
@@ -138,22 +151,53 @@ fn refuse_unsupported(dir: &Path, options: &ExportOptions) -> Result<(), Tf2Erro
             "the functions read the variables in their own dtype",
         );
     }
-    match options.storage.weights {
-        WeightPrecision::F32 => {}
-        WeightPrecision::F16 => {
-            return refuse(
-                "--weights f16",
-                "the functions read the variables as float32",
-            );
-        }
-        WeightPrecision::Int8 => {
-            return refuse(
-                "--weights int8",
-                "the functions read the variables as float32",
-            );
-        }
+    if options.storage.weights == WeightPrecision::Int8 {
+        return refuse(
+            "--weights int8",
+            "int8 weights need their scales multiplied back after every read inside \
+             the functions, which is not done; --weights f16 is",
+        );
     }
     Ok(())
+}
+
+/// The retyping stage: with `--weights f16`, the variables large enough and
+/// within float16's range (judged on the values the export writes: `values_from`,
+/// else the source's) are retyped in the plan, so the writer stores them as
+/// float16. Returns the storage report; `None` when float32 is kept.
+fn retype_if_asked(
+    bundle: &BundleReader,
+    values_from: Option<&Path>,
+    plan: &mut LeanPlan,
+    options: &ExportOptions,
+) -> Result<Option<StorageReport>, Tf2Error> {
+    if options.storage.weights != WeightPrecision::F16 {
+        return Ok(None);
+    }
+    let other;
+    let reader = match values_from {
+        Some(prefix) => {
+            other = BundleReader::open(prefix).map_err(|e| Tf2Error::Bundle {
+                path: prefix.to_path_buf(),
+                source: e,
+            })?;
+            &other
+        }
+        None => bundle,
+    };
+    let values = match values_from {
+        Some(_) => Values::from_checkpoint(reader, &plan.variables)?,
+        None => Values::own(reader, &plan.variables),
+    };
+    let (chosen, storage) =
+        choose_half_variables(reader, &plan.variables, &values.keys, &options.storage).map_err(
+            |e| Tf2Error::Bundle {
+                path: reader.prefix().to_path_buf(),
+                source: e,
+            },
+        )?;
+    retype_chosen(&mut plan.meta_graph, &mut plan.variables, &chosen)?;
+    Ok(Some(storage))
 }
 
 /// The written MetaGraphDef is found under the export's tags.

@@ -20,6 +20,7 @@ mod error;
 pub mod export;
 pub mod plan;
 mod report;
+pub mod retype;
 pub mod write;
 
 pub use error::Tf2Error;
