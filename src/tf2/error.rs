@@ -60,7 +60,7 @@ pub enum Tf2Error {
         message: &'static str,
         reason: String,
     },
-    /// The planned export is larger than `--max-size` allows.
+    /// The planned export is larger than the size limit (`ExportOptions::max_size`) allows.
     #[error(
         "{path}: the export would be {bytes} bytes, over the size limit of {limit} bytes; nothing was written"
     )]
