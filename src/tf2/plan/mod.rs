@@ -3,11 +3,11 @@
 //!
 //! The kept signatures (and the init op) name graph nodes; those nodes and
 //! what they read are kept, and the functions they call, closed over every
-//! call inside the library ([`functions`]). The object graph keeps what
+//! call inside the library (`functions.rs`). The object graph keeps what
 //! those functions capture and what `tf.saved_model.load` needs to rebuild
-//! it ([`objects`]); the checkpoint's object graph keeps the objects on a
-//! path to a kept value ([`checkpoint`]). What is left out is reported with
-//! a reason found by structure ([`reasons`]).
+//! it (`objects.rs`); the checkpoint's object graph keeps the objects on a
+//! path to a kept value (`checkpoint.rs`). What is left out is reported with
+//! a reason found by structure (`reasons.rs`).
 
 mod checkpoint;
 mod functions;
