@@ -14,7 +14,6 @@ mod functions;
 mod graph;
 mod objects;
 mod reasons;
-mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -11,6 +11,7 @@ use super::*;
 use crate::bundle::BundleReader;
 use crate::proto::NodeDef;
 use crate::proto::{SavedConcreteFunction, SavedObject, saved_object};
+use crate::tf2::wire;
 
 const FIXTURES: [&str; 4] = [
     "keras_adam_metric",

@@ -1,22 +1,23 @@
 //! Edits serialized protobuf messages field by field, keeping every field
 //! it does not touch byte for byte. The object graph's nodes are kept as
 //! bytes so that a SavedModel read and written again loses nothing; its id
-//! references are rewritten here rather than through a decoded message,
-//! which would drop whatever fields our `.proto` files do not declare.
+//! references (and, when retyping, a variable's dtype) are rewritten
+//! through these fields rather than through a decoded message, which would
+//! drop whatever fields our `.proto` files do not declare.
 
 use prost::bytes::Buf;
 use prost::encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint};
 
 /// One field of a message, in wire form.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Field {
-    pub number: u32,
-    pub value: Value,
+pub(crate) struct Field {
+    pub(crate) number: u32,
+    pub(crate) value: Value,
 }
 
 /// A field's value as the wire carries it.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Value {
+pub(crate) enum Value {
     Varint(u64),
     Fixed64(u64),
     Fixed32(u32),
@@ -26,10 +27,10 @@ pub(super) enum Value {
 /// Why bytes are not a protobuf message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub(super) struct WireError(String);
+pub(crate) struct WireError(String);
 
 /// The fields of `bytes`, in order.
-pub(super) fn parse(mut bytes: &[u8]) -> Result<Vec<Field>, WireError> {
+pub(crate) fn parse(mut bytes: &[u8]) -> Result<Vec<Field>, WireError> {
     let mut fields = Vec::new();
     while bytes.has_remaining() {
         let (number, wire_type) = decode_key(&mut bytes).map_err(|e| WireError(e.to_string()))?;
@@ -71,7 +72,7 @@ pub(super) fn parse(mut bytes: &[u8]) -> Result<Vec<Field>, WireError> {
 }
 
 /// `fields` serialized again.
-pub(super) fn encode(fields: &[Field]) -> Vec<u8> {
+pub(crate) fn encode(fields: &[Field]) -> Vec<u8> {
     let mut out = Vec::new();
     for field in fields {
         match &field.value {
@@ -98,17 +99,17 @@ pub(super) fn encode(fields: &[Field]) -> Vec<u8> {
 }
 
 /// An int32 field's value as the wire carries it (negatives sign-extended).
-pub(super) fn int32_of(value: u64) -> i32 {
+pub(crate) fn int32_of(value: u64) -> i32 {
     value as i64 as i32
 }
 
 /// The wire form of an int32 value.
-pub(super) fn int32_wire(value: i32) -> u64 {
+pub(crate) fn int32_wire(value: i32) -> u64 {
     i64::from(value) as u64
 }
 
 /// The varints packed in a length-delimited repeated scalar field.
-pub(super) fn unpack_varints(mut bytes: &[u8]) -> Result<Vec<u64>, WireError> {
+pub(crate) fn unpack_varints(mut bytes: &[u8]) -> Result<Vec<u64>, WireError> {
     let mut values = Vec::new();
     while bytes.has_remaining() {
         values.push(decode_varint(&mut bytes).map_err(|e| WireError(e.to_string()))?);
@@ -117,7 +118,7 @@ pub(super) fn unpack_varints(mut bytes: &[u8]) -> Result<Vec<u64>, WireError> {
 }
 
 /// `values` packed as a repeated scalar field's bytes.
-pub(super) fn pack_varints(values: &[u64]) -> Vec<u8> {
+pub(crate) fn pack_varints(values: &[u64]) -> Vec<u8> {
     let mut out = Vec::new();
     for &value in values {
         encode_varint(value, &mut out);
