@@ -1,7 +1,8 @@
 //! The two facts retyping needs from the `SavedObjectGraph`, read and
 //! patched at the protobuf wire level: servegraph keeps that graph's nodes
 //! and concrete functions as opaque serialized messages, so a field-level
-//! edit keeps every other byte as TensorFlow wrote it.
+//! edit (through the crate's one wire editor, `tf2/wire.rs`) keeps every
+//! other field as TensorFlow wrote it.
 //!
 //! Field numbers (TensorFlow's `saved_object_graph.proto`):
 //! `SavedObject.variable` = 7, `SavedVariable.dtype` = 1,
@@ -10,81 +11,13 @@
 use std::collections::BTreeMap;
 
 use crate::proto::{DataType, MetaGraphDef};
-use crate::varint::{read_varint, write_varint};
 
 use super::super::Tf2Error;
+use super::super::wire::{self, Field, Value};
 
-const SAVED_OBJECT_VARIABLE: u64 = 7;
-const SAVED_VARIABLE_DTYPE: u64 = 1;
-const CONCRETE_FUNCTION_BOUND_INPUTS: u64 = 2;
-
-const WIRE_VARINT: u64 = 0;
-const WIRE_FIXED64: u64 = 1;
-const WIRE_LENGTH: u64 = 2;
-const WIRE_FIXED32: u64 = 5;
-
-/// One field of a message: its number, wire type, where the whole field
-/// (tag included) lies, and where its payload lies.
-#[derive(Debug, Clone, Copy)]
-struct Field {
-    number: u64,
-    wire_type: u64,
-    start: usize,
-    payload: (usize, usize),
-}
-
-/// The top-level fields of `bytes`, or a description of where it is malformed.
-fn fields(bytes: &[u8]) -> Result<Vec<Field>, String> {
-    let mut found = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let start = at;
-        let rest = bytes.get(at..).unwrap_or_default();
-        let (tag, used) = read_varint(rest).ok_or(format!("truncated tag at byte {at}"))?;
-        at += used;
-        let (number, wire_type) = (tag >> 3, tag & 7);
-        let payload_start = at;
-        let rest = bytes.get(at..).unwrap_or_default();
-        let payload_len = match wire_type {
-            WIRE_VARINT => {
-                read_varint(rest)
-                    .ok_or(format!("truncated varint at byte {at}"))?
-                    .1
-            }
-            WIRE_FIXED64 => 8,
-            WIRE_FIXED32 => 4,
-            WIRE_LENGTH => {
-                let (len, used) =
-                    read_varint(rest).ok_or(format!("truncated length at byte {at}"))?;
-                let len = usize::try_from(len).map_err(|_| format!("length {len} too large"))?;
-                at += used;
-                len
-            }
-            other => return Err(format!("wire type {other} at byte {start}")),
-        };
-        let payload = (at, at.saturating_add(payload_len));
-        if payload.1 > bytes.len() {
-            return Err(format!("field {number} at byte {start} runs past the end"));
-        }
-        at = payload.1;
-        let payload = if wire_type == WIRE_VARINT {
-            (payload_start, at)
-        } else {
-            payload
-        };
-        found.push(Field {
-            number,
-            wire_type,
-            start,
-            payload,
-        });
-    }
-    Ok(found)
-}
-
-fn slice(bytes: &[u8], range: (usize, usize)) -> &[u8] {
-    bytes.get(range.0..range.1).unwrap_or_default()
-}
+const SAVED_OBJECT_VARIABLE: u32 = 7;
+const SAVED_VARIABLE_DTYPE: u32 = 1;
+const CONCRETE_FUNCTION_BOUND_INPUTS: u32 = 2;
 
 fn malformed(what: String, why: String) -> Tf2Error {
     Tf2Error::MalformedObjectGraph { what, why }
@@ -99,34 +32,8 @@ pub fn bound_inputs(meta_graph: &MetaGraphDef) -> Result<BTreeMap<String, Vec<i3
         return Ok(bound);
     };
     for (name, bytes) in &graph.concrete_functions {
-        let what = format!("concrete function {name}");
-        let mut ids = Vec::new();
-        for field in fields(bytes).map_err(|why| malformed(what.clone(), why))? {
-            if field.number != CONCRETE_FUNCTION_BOUND_INPUTS {
-                continue;
-            }
-            let payload = slice(bytes, field.payload);
-            match field.wire_type {
-                WIRE_VARINT => ids.push(varint_i32(payload, &what)?),
-                WIRE_LENGTH => {
-                    let mut at = 0;
-                    while at < payload.len() {
-                        let rest = payload.get(at..).unwrap_or_default();
-                        let (_, used) = read_varint(rest).ok_or_else(|| {
-                            malformed(what.clone(), "truncated bound_inputs".into())
-                        })?;
-                        ids.push(varint_i32(rest.get(..used).unwrap_or_default(), &what)?);
-                        at += used;
-                    }
-                }
-                other => {
-                    return Err(malformed(
-                        what,
-                        format!("bound_inputs has wire type {other}"),
-                    ));
-                }
-            }
-        }
+        let ids = bound_inputs_of(bytes)
+            .map_err(|why| malformed(format!("concrete function {name}"), why))?;
         if !ids.is_empty() {
             bound.insert(name.clone(), ids);
         }
@@ -134,11 +41,28 @@ pub fn bound_inputs(meta_graph: &MetaGraphDef) -> Result<BTreeMap<String, Vec<i3
     Ok(bound)
 }
 
-fn varint_i32(payload: &[u8], what: &str) -> Result<i32, Tf2Error> {
-    let (value, _) = read_varint(payload)
-        .ok_or_else(|| malformed(what.to_string(), "truncated varint".into()))?;
-    // int32 fields are sign-extended to 64 bits on the wire.
-    Ok(value as i64 as i32)
+/// The `bound_inputs` of one serialized `SavedConcreteFunction`. A repeated
+/// int32 may come packed (one length-delimited field) or one varint field
+/// per id, or both mixed; a parser must accept every form.
+fn bound_inputs_of(function: &[u8]) -> Result<Vec<i32>, String> {
+    let mut ids = Vec::new();
+    for field in wire::parse(function).map_err(|e| e.to_string())? {
+        if field.number != CONCRETE_FUNCTION_BOUND_INPUTS {
+            continue;
+        }
+        match field.value {
+            Value::Varint(id) => ids.push(wire::int32_of(id)),
+            Value::Bytes(packed) => {
+                let packed =
+                    wire::unpack_varints(&packed).map_err(|e| format!("bound_inputs: {e}"))?;
+                ids.extend(packed.into_iter().map(wire::int32_of));
+            }
+            Value::Fixed64(_) | Value::Fixed32(_) => {
+                return Err("bound_inputs is a fixed-width field, not an int32".into());
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// Sets the `SavedVariable.dtype` of object `object_id` to `dtype`; an
@@ -153,73 +77,97 @@ pub fn set_variable_dtype(
         .ok()
         .and_then(|id| meta_graph.object_graph_def.as_mut()?.nodes.get_mut(id))
         .ok_or_else(|| malformed(what.clone(), "no such node in the object graph".into()))?;
-    let fields_of_node = fields(node).map_err(|why| malformed(what.clone(), why))?;
-    let variable = fields_of_node
-        .iter()
-        .find(|f| f.number == SAVED_OBJECT_VARIABLE && f.wire_type == WIRE_LENGTH)
-        .ok_or_else(|| malformed(what.clone(), "is not a variable".into()))?;
-    let inner = slice(node, variable.payload);
-    let patched_inner = with_varint_field(inner, SAVED_VARIABLE_DTYPE, dtype as u64)
-        .map_err(|why| malformed(what.clone(), why))?;
-    let mut patched = node.get(..variable.start).unwrap_or_default().to_vec();
-    write_varint(&mut patched, (SAVED_OBJECT_VARIABLE << 3) | WIRE_LENGTH);
-    write_varint(&mut patched, patched_inner.len() as u64);
-    patched.extend_from_slice(&patched_inner);
-    patched.extend_from_slice(node.get(variable.payload.1..).unwrap_or_default());
+    let patched = with_variable_dtype(node, dtype).map_err(|why| malformed(what, why))?;
     *node = patched.into();
     Ok(())
 }
 
-/// `message` with its varint field `number` set to `value` (every
-/// occurrence replaced; appended when absent).
-fn with_varint_field(message: &[u8], number: u64, value: u64) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(message.len() + 2);
+/// `object`, a serialized `SavedObject`, with the dtype of its (first)
+/// `variable` field set to `dtype`.
+fn with_variable_dtype(object: &[u8], dtype: DataType) -> Result<Vec<u8>, String> {
+    let mut fields = wire::parse(object).map_err(|e| e.to_string())?;
+    let variable = fields
+        .iter_mut()
+        .filter(|field| field.number == SAVED_OBJECT_VARIABLE)
+        .find_map(|field| match &mut field.value {
+            Value::Bytes(variable) => Some(variable),
+            _ => None,
+        })
+        .ok_or("is not a variable")?;
+    *variable = with_varint_field(
+        variable,
+        SAVED_VARIABLE_DTYPE,
+        wire::int32_wire(dtype as i32),
+    )?;
+    Ok(wire::encode(&fields))
+}
+
+/// `message` with its varint field `number` set to `value` (the first
+/// occurrence replaced and later ones dropped; appended when absent).
+fn with_varint_field(message: &[u8], number: u32, value: u64) -> Result<Vec<u8>, String> {
+    let mut fields = Vec::new();
     let mut written = false;
-    for field in fields(message)? {
-        let whole = slice(message, (field.start, field.payload.1));
-        if field.number == number && field.wire_type == WIRE_VARINT {
-            if !written {
-                write_varint(&mut out, number << 3);
-                write_varint(&mut out, value);
-                written = true;
-            }
-        } else {
-            out.extend_from_slice(whole);
+    for field in wire::parse(message).map_err(|e| e.to_string())? {
+        let is_target = field.number == number && matches!(field.value, Value::Varint(_));
+        if !is_target {
+            fields.push(field);
+        } else if !written {
+            fields.push(Field {
+                number,
+                value: Value::Varint(value),
+            });
+            written = true;
         }
     }
     if !written {
-        write_varint(&mut out, number << 3);
-        write_varint(&mut out, value);
+        fields.push(Field {
+            number,
+            value: Value::Varint(value),
+        });
     }
-    Ok(out)
+    Ok(wire::encode(&fields))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proto::SavedObjectGraph;
+    use crate::varint::write_varint;
 
-    fn tagged(number: u64, wire_type: u64, out: &mut Vec<u8>) {
-        write_varint(out, (number << 3) | wire_type);
+    // Fixtures are written byte by byte, not through the editor under test.
+    const WIRE_VARINT: u64 = 0;
+    const WIRE_FIXED32: u64 = 5;
+    const WIRE_LENGTH: u64 = 2;
+
+    fn tagged(number: u32, wire_type: u64, out: &mut Vec<u8>) {
+        write_varint(out, (u64::from(number) << 3) | wire_type);
     }
 
-    fn length_field(number: u64, payload: &[u8], out: &mut Vec<u8>) {
+    fn length_field(number: u32, payload: &[u8], out: &mut Vec<u8>) {
         tagged(number, WIRE_LENGTH, out);
         write_varint(out, payload.len() as u64);
         out.extend_from_slice(payload);
     }
 
-    /// A SavedObject with a child reference and a SavedVariable of DT_FLOAT
+    fn varint_field(number: u32, value: u64, out: &mut Vec<u8>) {
+        tagged(number, WIRE_VARINT, out);
+        write_varint(out, value);
+    }
+
+    /// A SavedObject with a child reference and a SavedVariable of `dtype`
     /// named `w`.
-    fn variable_object() -> Vec<u8> {
+    fn variable_object_of(dtype: DataType) -> Vec<u8> {
         let mut variable = Vec::new();
-        tagged(SAVED_VARIABLE_DTYPE, WIRE_VARINT, &mut variable);
-        write_varint(&mut variable, DataType::DtFloat as u64);
+        varint_field(SAVED_VARIABLE_DTYPE, dtype as u64, &mut variable);
         length_field(6, b"w", &mut variable);
         let mut object = Vec::new();
         length_field(1, &[8, 3], &mut object);
         length_field(SAVED_OBJECT_VARIABLE, &variable, &mut object);
         object
+    }
+
+    fn variable_object() -> Vec<u8> {
+        variable_object_of(DataType::DtFloat)
     }
 
     fn meta_graph(nodes: Vec<Vec<u8>>, functions: Vec<(&str, Vec<u8>)>) -> MetaGraphDef {
@@ -235,20 +183,45 @@ mod tests {
         }
     }
 
+    fn node(graph: MetaGraphDef, id: usize) -> Vec<u8> {
+        graph.object_graph_def.unwrap().nodes[id].to_vec()
+    }
+
     #[test]
     fn variable_dtype_is_patched_and_other_bytes_kept() {
         let mut graph = meta_graph(vec![Vec::new(), variable_object()], vec![]);
         set_variable_dtype(&mut graph, 1, DataType::DtHalf).unwrap();
-        let node = &graph.object_graph_def.unwrap().nodes[1];
-        let fields_of_node = fields(node).unwrap();
-        assert_eq!(slice(node, fields_of_node[0].payload), &[8, 3]);
-        let inner = slice(node, fields_of_node[1].payload);
-        let inner_fields = fields(inner).unwrap();
-        let dtype = read_varint(slice(inner, inner_fields[0].payload))
-            .unwrap()
-            .0;
-        assert_eq!(dtype, DataType::DtHalf as u64);
-        assert_eq!(slice(inner, inner_fields[1].payload), b"w");
+        assert_eq!(node(graph, 1), variable_object_of(DataType::DtHalf));
+    }
+
+    #[test]
+    fn a_missing_dtype_is_added_and_repeated_ones_collapse() {
+        let mut no_dtype = Vec::new();
+        length_field(6, b"w", &mut no_dtype);
+        let mut twice = Vec::new();
+        varint_field(SAVED_VARIABLE_DTYPE, DataType::DtFloat as u64, &mut twice);
+        length_field(6, b"w", &mut twice);
+        varint_field(SAVED_VARIABLE_DTYPE, DataType::DtDouble as u64, &mut twice);
+        let object = |variable: &[u8]| {
+            let mut object = Vec::new();
+            length_field(SAVED_OBJECT_VARIABLE, variable, &mut object);
+            object
+        };
+        let mut graph = meta_graph(vec![object(&no_dtype), object(&twice)], vec![]);
+        set_variable_dtype(&mut graph, 0, DataType::DtHalf).unwrap();
+        set_variable_dtype(&mut graph, 1, DataType::DtHalf).unwrap();
+
+        let mut added = no_dtype.clone();
+        varint_field(SAVED_VARIABLE_DTYPE, DataType::DtHalf as u64, &mut added);
+        let mut collapsed = Vec::new();
+        varint_field(
+            SAVED_VARIABLE_DTYPE,
+            DataType::DtHalf as u64,
+            &mut collapsed,
+        );
+        length_field(6, b"w", &mut collapsed);
+        assert_eq!(node(graph.clone(), 0), object(&added));
+        assert_eq!(node(graph, 1), object(&collapsed));
     }
 
     #[test]
@@ -270,13 +243,18 @@ mod tests {
         );
         let mut unpacked = Vec::new();
         for id in [4u64, 5] {
-            tagged(CONCRETE_FUNCTION_BOUND_INPUTS, WIRE_VARINT, &mut unpacked);
-            write_varint(&mut unpacked, id);
+            varint_field(CONCRETE_FUNCTION_BOUND_INPUTS, id, &mut unpacked);
         }
-        let graph = meta_graph(vec![], vec![("f", packed), ("g", unpacked), ("h", vec![])]);
+        let mut mixed = unpacked.clone();
+        mixed.extend_from_slice(&packed);
+        let graph = meta_graph(
+            vec![],
+            vec![("f", packed), ("g", unpacked), ("h", vec![]), ("m", mixed)],
+        );
         let bound = bound_inputs(&graph).unwrap();
         assert_eq!(bound["f"], vec![19, 20, 130]);
         assert_eq!(bound["g"], vec![4, 5]);
+        assert_eq!(bound["m"], vec![4, 5, 19, 20, 130]);
         assert!(!bound.contains_key("h"));
     }
 
@@ -285,5 +263,16 @@ mod tests {
         let graph = meta_graph(vec![], vec![("f", vec![0x12, 0x05, 1])]);
         let err = bound_inputs(&graph).unwrap_err();
         assert!(err.to_string().contains("concrete function f"), "{err}");
+    }
+
+    #[test]
+    fn fixed_width_bound_inputs_are_refused() {
+        let mut function = Vec::new();
+        tagged(CONCRETE_FUNCTION_BOUND_INPUTS, WIRE_FIXED32, &mut function);
+        function.extend_from_slice(&7u32.to_le_bytes());
+        let graph = meta_graph(vec![], vec![("f", function)]);
+        let err = bound_inputs(&graph).unwrap_err();
+        assert!(err.to_string().contains("concrete function f"), "{err}");
+        assert!(err.to_string().contains("fixed-width"), "{err}");
     }
 }
