@@ -12,11 +12,13 @@ use crate::bundle::BundleReader;
 use crate::proto::NodeDef;
 use crate::proto::{SavedConcreteFunction, SavedObject, saved_object};
 
-const FIXTURES: [&str; 4] = [
+const FIXTURES: [&str; 6] = [
     "keras_adam_metric",
     "keras_bn_dropout",
+    "keras_lookup_embedding",
     "keras_subclassed",
     "module_function",
+    "module_table",
 ];
 
 fn saved_model_dir(fixture: &str) -> PathBuf {
@@ -148,6 +150,7 @@ fn reasons_for(role: &str) -> &'static [&'static str] {
         "optimizer" => &[reasons::OPTIMIZER_SLOT, reasons::OPTIMIZER_STATE],
         "iterations" => &[reasons::STEP_COUNTER],
         "metric" => &[reasons::METRIC],
+        "unused" => &[reasons::NOT_READ],
         _ => &[],
     }
 }
