@@ -16,9 +16,11 @@ of the same module (`checkpoint`, `ckpt-1.index`, `ckpt-1.data-*`) beside
 saved_model/, described the same way under fixture.json's "checkpoint".
 
 Run with tensorflow-cpu==2.21.0 and tf-keras==2.21.0 installed:
-    python testdata/generate_tf2_fixtures.py [--out DIR]
-It installs nothing and needs no network; every fixture is written in one
-process, in a fixed order, from fixed seeds.
+    python testdata/generate_tf2_fixtures.py [--out DIR] [NAME...]
+It installs nothing and needs no network; every fixture (or each NAME) is
+written in one process, in a fixed order, each from fixed seeds. Values are
+deterministic, bytes are not quite: saved_model.pb and fingerprint.pb differ
+a little from run to run, so regenerate only the fixtures that change.
 """
 import argparse
 import json
@@ -508,9 +510,15 @@ def checkpoint_bytes(directory, prefix):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(HERE, "tf2"))
+    parser.add_argument("names", nargs="*", help="write only these fixtures (default: all)")
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(FIXTURES))
+    if unknown:
+        parser.error(f"unknown fixtures {unknown}; known: {', '.join(FIXTURES)}")
     os.makedirs(args.out, exist_ok=True)
     for name, build in FIXTURES.items():
+        if args.names and name not in args.names:
+            continue
         keras.backend.clear_session()
         keras.utils.set_random_seed(SEED)
         rng = np.random.default_rng(SEED)
