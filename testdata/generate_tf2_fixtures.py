@@ -16,9 +16,11 @@ of the same module (`checkpoint`, `ckpt-1.index`, `ckpt-1.data-*`) beside
 saved_model/, described the same way under fixture.json's "checkpoint".
 
 Run with tensorflow-cpu==2.21.0 and tf-keras==2.21.0 installed:
-    python testdata/generate_tf2_fixtures.py [--out DIR]
-It installs nothing and needs no network; every fixture is written in one
-process, in a fixed order, from fixed seeds.
+    python testdata/generate_tf2_fixtures.py [--out DIR] [NAME...]
+It installs nothing and needs no network; every fixture (or each NAME) is
+written in one process, in a fixed order, each from fixed seeds. Values are
+deterministic, bytes are not quite: saved_model.pb and fingerprint.pb differ
+a little from run to run, so regenerate only the fixtures that change.
 """
 import argparse
 import json
@@ -46,6 +48,8 @@ TRAIN_BATCH = 8
 TEST_BATCH = 5
 TOLERANCE = 1e-5
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+VOCABULARY = ["apple", "banana", "cherry", "date"]
+TEST_TOKENS = VOCABULARY + ["elderberry", "fig"]
 FIXTURES = {}
 
 
@@ -93,14 +97,23 @@ def signature_defs(saved_model_dir):
 
 def flat(array):
     array = np.asarray(array)
+    if array.dtype == object:
+        values = [v.decode() for v in array.reshape(-1)]
+        return {"dtype": "string", "shape": list(array.shape), "values": values}
     return {"dtype": array.dtype.name, "shape": list(array.shape), "values": array.reshape(-1).tolist()}
 
 
 def test_batch(inputs, rng):
-    """A batch of TEST_BATCH rows (or the scalar) for each signature input."""
+    """A batch of TEST_BATCH rows (or the scalar) for each signature input;
+    string inputs draw from TEST_TOKENS, which holds tokens out of every
+    fixture's vocabulary too."""
     batch = {}
     for key, spec in inputs.items():
         shape = [TEST_BATCH if d == -1 else d for d in spec["shape"]]
+        if spec["dtype"] == "string":
+            tokens = rng.choice(TEST_TOKENS, size=shape)
+            batch[key] = np.asarray([t.encode() for t in tokens.reshape(-1)], dtype=object).reshape(shape)
+            continue
         values = rng.standard_normal(shape) if shape else rng.uniform(0.5, 2.0)
         batch[key] = np.asarray(values, dtype=spec["dtype"])
     return batch
@@ -125,7 +138,7 @@ def live_objects(root, graph):
     found, queue = {0: root}, [0]
     while queue:
         node_id = queue.pop(0)
-        children = found[node_id]._trackable_children(save_type="savedmodel", cache=cache)
+        children = trackable_children(found[node_id], cache)
         for edge in graph.nodes[node_id].children:
             if edge.node_id in found:
                 continue
@@ -134,6 +147,15 @@ def live_objects(root, graph):
             found[edge.node_id] = children[edge.local_name]
             queue.append(edge.node_id)
     return found
+
+
+def trackable_children(obj, cache):
+    """The SavedModel children of a live object; none for a captured tensor (a
+    table's handle) or a bare trackable the save made without initialising."""
+    try:
+        return obj._trackable_children(save_type="savedmodel", cache=cache)
+    except AttributeError:
+        return {}
 
 
 class Roles:
@@ -265,6 +287,8 @@ def keras_single_output(model, output_key):
     def compute(key, batch):
         assert key == "serving_default", key
         (value,) = batch.values()
+        if value.dtype == object:
+            value = tf.constant(value)
         return {output_key: model(value, training=False).numpy()}
 
     return compute
@@ -406,6 +430,76 @@ def module_function(out, rng):
     write_fixture(out, "module_function", module_function.__doc__, saved_model_dir, signatures, variables, extra)
 
 
+# --- a tf.Module with a vocabulary table read from an asset file ---
+
+class TableScorer(tf.Module):
+    """Looks tokens up in a vocabulary table initialised from an asset file and
+    gathers their rows of scores (the last row for an unknown token), plus a
+    bias; `steps` is state the signature never reads."""
+
+    def __init__(self, vocabulary_file, rng):
+        super().__init__(name="table_scorer")
+        initializer = tf.lookup.TextFileInitializer(
+            vocabulary_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+            tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER)
+        self.table = tf.lookup.StaticHashTable(initializer, default_value=-1)
+        self.scores = tf.Variable(rng.standard_normal((len(VOCABULARY) + 1, 4)).astype("float32"), name="scores")
+        self.bias = tf.Variable(rng.standard_normal(4).astype("float32"), name="bias")
+        self.steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="tokens")])
+    def lookup(self, tokens):
+        ids = self.table.lookup(tokens)
+        unknown = len(VOCABULARY)
+        rows = tf.gather(self.scores, tf.where(ids < 0, tf.constant(unknown, tf.int64), ids))
+        return {"ids": ids, "scores": rows + self.bias}
+
+
+@fixture
+def module_table(out, rng):
+    """A tf.Module whose signature looks strings up in a StaticHashTable initialised from a vocabulary asset file (TextFileInitializer) and gathers from float variables; an int64 variable it never reads is saved too."""
+    previous = os.getcwd()
+    os.chdir(out)  # the asset is then named by a relative path
+    try:
+        with open("vocabulary.txt", "w") as f:
+            f.write("".join(token + "\n" for token in VOCABULARY))
+        module = TableScorer("vocabulary.txt", rng)
+        module.steps.assign_add(3)
+        tf.saved_model.save(module, "saved_model", signatures={"serving_default": module.lookup})
+    finally:
+        os.chdir(previous)
+    os.remove(os.path.join(out, "vocabulary.txt"))
+    saved_model_dir = os.path.join(out, "saved_model")
+
+    def compute(key, batch):
+        assert key == "serving_default", key
+        return {k: v.numpy() for k, v in module.lookup(**{k: tf.constant(v) for k, v in batch.items()}).items()}
+
+    signatures = describe_signatures(saved_model_dir, compute, rng)
+    roles = Roles()
+    roles.claim([module.scores, module.bias], "weight")
+    roles.claim([module.steps], "unused")
+    variables = variables_listed(os.path.join(saved_model_dir, "variables", "variables"), module, roles)
+    write_fixture(out, "module_table", module_table.__doc__, saved_model_dir, signatures, variables)
+
+
+@fixture
+def keras_lookup_embedding(out, rng):
+    """A functional tf_keras model: string input → StringLookup → Embedding → Flatten → Dense(softmax), Adam, accuracy, fitted, saved with model.save()."""
+    inputs = keras.Input(shape=(1,), dtype=tf.string, name="token")
+    x = keras.layers.StringLookup(vocabulary=VOCABULARY, name="lookup")(inputs)
+    x = keras.layers.Embedding(len(VOCABULARY) + 1, 3, name="embedding")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    probs = keras.layers.Dense(2, activation="softmax", name="probs")(x)
+    model = keras.Model(inputs, probs, name="lookup_embedding")
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    tokens = rng.choice(TEST_TOKENS, size=(32, 1))
+    x = tf.constant(tokens.astype(object))
+    y = rng.integers(0, 2, 32).astype("int64")
+    model.fit(x, y, batch_size=TRAIN_BATCH, epochs=2, shuffle=False, verbose=0)
+    save_keras(model, out, "keras_lookup_embedding", keras_lookup_embedding.__doc__, rng)
+
+
 def checkpoint_bytes(directory, prefix):
     """{file: size} of the checkpoint `prefix` (and the state file) in `directory`, and their total."""
     names = sorted(n for n in os.listdir(directory) if n == "checkpoint" or n.startswith(prefix + "."))
@@ -416,9 +510,15 @@ def checkpoint_bytes(directory, prefix):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(HERE, "tf2"))
+    parser.add_argument("names", nargs="*", help="write only these fixtures (default: all)")
     args = parser.parse_args()
+    unknown = sorted(set(args.names) - set(FIXTURES))
+    if unknown:
+        parser.error(f"unknown fixtures {unknown}; known: {', '.join(FIXTURES)}")
     os.makedirs(args.out, exist_ok=True)
     for name, build in FIXTURES.items():
+        if args.names and name not in args.names:
+            continue
         keras.backend.clear_session()
         keras.utils.set_random_seed(SEED)
         rng = np.random.default_rng(SEED)

@@ -279,9 +279,10 @@ fn every_fixture_exports_lean_and_every_loader_agrees() {
             .collect();
         assert_eq!(reported, signatures, "{name}");
 
-        // No training state left; exactly the weights restored by tf.saved_model.load.
+        // No training state (nor state no signature reads) left; exactly
+        // the weights restored by tf.saved_model.load.
         let keys = bundle_keys(&export.join("variables/variables"));
-        let training = tf2::keys_with_role(&json, &["optimizer", "iterations", "metric"]);
+        let training = tf2::keys_with_role(&json, &["optimizer", "iterations", "metric", "unused"]);
         for key in &training {
             assert!(!keys.contains(key), "{name}: {key} left in the export");
         }
@@ -345,6 +346,7 @@ fn every_fixture_exports_lean_and_every_loader_agrees() {
             "{name}"
         );
         assert!(!export.join("fingerprint.pb").exists(), "{name}");
+        assert_assets_kept(&name, &json, &source, &export);
         let keras = files.iter().find(|f| f["file"] == "keras_metadata.pb");
         assert_eq!(
             keras.is_some(),
@@ -378,14 +380,62 @@ fn every_fixture_exports_lean_and_every_loader_agrees() {
     print_table(&rows);
 }
 
+/// The export holds every asset file of the source, byte for byte, and
+/// its MetaGraphDef names the same asset files as the source's.
+fn assert_assets_kept(name: &str, json: &Value, source: &Path, export: &Path) {
+    let files = json["saved_model_files"].as_object().unwrap();
+    let assets: Vec<&String> = files.keys().filter(|f| f.starts_with("assets/")).collect();
+    for asset in &assets {
+        let kept = std::fs::read(export.join(asset.as_str()))
+            .unwrap_or_else(|e| panic!("{name}: {asset} not in the export: {e}"));
+        assert_eq!(
+            kept,
+            std::fs::read(source.join(asset.as_str())).unwrap(),
+            "{name}: {asset}"
+        );
+    }
+    let asset_files = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = read_meta_graph(dir)
+            .asset_file_def
+            .iter()
+            .map(|a| a.filename.clone())
+            .collect();
+        names.sort();
+        names
+    };
+    let named = asset_files(export);
+    assert_eq!(named, asset_files(source), "{name}");
+    assert_eq!(named.len(), assets.len(), "{name}: {named:?} vs {assets:?}");
+}
+
+#[test]
+fn the_table_module_keeps_its_vocabulary_and_drops_what_no_signature_reads() {
+    let json = tf2::fixture_json("module_table");
+    let source = tf2::saved_model("module_table");
+    let out = tempfile::tempdir().unwrap();
+    let export = out.path().join("export");
+    let report = export_cli(&source, &export, &[]);
+    assert!(export.join("assets/vocabulary.txt").is_file());
+    assert_assets_kept("module_table", &json, &source, &export);
+    let unused = tf2::keys_with_role(&json, &["unused"]);
+    assert_eq!(unused.len(), 1, "{unused:?}");
+    let keys = bundle_keys(&export.join("variables/variables"));
+    assert!(!keys.contains(&unused[0]), "{keys:?}");
+    let dropped = report["dropped"].as_array().unwrap();
+    assert!(
+        dropped.iter().any(|d| d["key"] == unused[0].as_str()),
+        "{dropped:?}"
+    );
+}
+
 fn print_table(rows: &[Row]) {
     println!(
-        "\n{:<18} {:>9} {:>9} {:>13} {:>8} {:>10} {:>9} {:>9} {:>9}",
+        "\n{:<24} {:>9} {:>9} {:>13} {:>8} {:>10} {:>9} {:>9} {:>9}",
         "fixture", "before", "after", "dropped keys", "objects", "functions", "tf2", "tf1", "capi"
     );
     for row in rows {
         println!(
-            "{:<18} {:>9} {:>9} {:>6} ({:>4} B) {:>8} {:>10} {:>9.1e} {:>9.1e} {:>9.1e}",
+            "{:<24} {:>9} {:>9} {:>6} ({:>4} B) {:>8} {:>10} {:>9.1e} {:>9.1e} {:>9.1e}",
             row.fixture,
             row.before,
             row.after,

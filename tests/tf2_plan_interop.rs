@@ -16,7 +16,7 @@ use servegraph::proto::SavedModel;
 use servegraph::tf2::{SignatureChoice, plan_lean};
 
 /// The fixture's plan written as a SavedModel in `dir`, with the source's
-/// `variables/` copied beside it.
+/// `variables/` and `assets/` (a vocabulary table's file) copied beside it.
 fn write_plan(fixture: &str, choice: &SignatureChoice, dir: &Path) -> servegraph::tf2::LeanPlan {
     let source = tf2::saved_model(fixture);
     let bytes = std::fs::read(source.join("saved_model.pb")).unwrap();
@@ -34,12 +34,20 @@ fn write_plan(fixture: &str, choice: &SignatureChoice, dir: &Path) -> servegraph
         ..saved_model
     };
     std::fs::write(dir.join("saved_model.pb"), written.encode_to_vec()).unwrap();
-    std::fs::create_dir(dir.join("variables")).unwrap();
-    for entry in std::fs::read_dir(source.join("variables")).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join("variables").join(path.file_name().unwrap())).unwrap();
+    copy_files(&source.join("variables"), &dir.join("variables"));
+    if source.join("assets").is_dir() {
+        copy_files(&source.join("assets"), &dir.join("assets"));
     }
     plan
+}
+
+/// Copies every file of `from` into a new directory `to`.
+fn copy_files(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
 }
 
 #[test]

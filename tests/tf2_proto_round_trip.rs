@@ -42,7 +42,7 @@ fn tf2_saved_models_survive_decoding_and_encoding() {
         return;
     };
     let fixtures = tf2::fixture_names();
-    assert_eq!(fixtures.len(), 4, "{fixtures:?}");
+    assert_eq!(fixtures.len(), 6, "{fixtures:?}");
     let mut metadata_files = 0;
     for fixture in fixtures {
         let source = tf2::saved_model(&fixture);
@@ -68,7 +68,7 @@ fn tf2_saved_models_survive_decoding_and_encoding() {
         }
     }
     assert_eq!(
-        metadata_files, 3,
-        "the three Keras fixtures have keras_metadata.pb"
+        metadata_files, 4,
+        "the four Keras fixtures have keras_metadata.pb"
     );
 }

@@ -7,7 +7,7 @@ Prints one JSON document:
  "object_graph": [{"name", "dtype"}]}
 "graph" comes from tf.compat.v1.saved_model.loader.load in a graph-mode
 session (so the saver_def restore op has run): each VarHandleOp's declared
-dtype and the value read back through it. "object_graph" lists the
+dtype and the value read back through it (strings for a string variable). "object_graph" lists the
 SavedVariable entries of the MetaGraphDef's SavedObjectGraph with their
 declared dtypes, parsed by TensorFlow's own protobuf classes.
 """
@@ -24,6 +24,7 @@ def main():
     parser.add_argument("--tags", default="serve")
     args = parser.parse_args()
 
+    import numpy as np
     import tensorflow as tf
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -39,11 +40,13 @@ def main():
             reads.append(tf.raw_ops.ReadVariableOp(resource=op.outputs[0], dtype=dtype))
         values = sess.run(reads)
         for op, value in zip(handles, values):
-            graph[op.name] = {
-                "dtype": op.get_attr("dtype").name,
-                "shape": list(value.shape),
-                "values": [float(v) for v in value.reshape(-1)],
-            }
+            value = np.asarray(value)
+            flat = value.reshape(-1)
+            if value.dtype.kind in "OSU":  # a string variable: an asset's path
+                listed = [v.decode() if isinstance(v, bytes) else str(v) for v in flat]
+            else:
+                listed = [float(v) for v in flat]
+            graph[op.name] = {"dtype": op.get_attr("dtype").name, "shape": list(value.shape), "values": listed}
 
     with open(os.path.join(args.saved_model, "saved_model.pb"), "rb") as f:
         saved_model = saved_model_pb2.SavedModel.FromString(f.read())

@@ -13,11 +13,13 @@ use crate::proto::NodeDef;
 use crate::proto::{SavedConcreteFunction, SavedObject, saved_object};
 use crate::tf2::wire;
 
-const FIXTURES: [&str; 4] = [
+const FIXTURES: [&str; 6] = [
     "keras_adam_metric",
     "keras_bn_dropout",
+    "keras_lookup_embedding",
     "keras_subclassed",
     "module_function",
+    "module_table",
 ];
 
 fn saved_model_dir(fixture: &str) -> PathBuf {
@@ -149,6 +151,7 @@ fn reasons_for(role: &str) -> &'static [&'static str] {
         "optimizer" => &[reasons::OPTIMIZER_SLOT, reasons::OPTIMIZER_STATE],
         "iterations" => &[reasons::STEP_COUNTER],
         "metric" => &[reasons::METRIC],
+        "unused" => &[reasons::NOT_READ],
         _ => &[],
     }
 }
