@@ -1,6 +1,6 @@
 //! Writes `testdata/bad/`: one folder per damaged input, each derived from a
 //! real fixture under `testdata/fixtures/`, with a `case.json` saying how to
-//! run the CLI on it and what its error message must name. `tests/bad_inputs.rs`
+//! run the CLI on it and what its error message must name. `tests/offline/bad_inputs.rs`
 //! runs every case; it also regenerates the corpus with this file and checks
 //! that nothing changed, so the generator stays deterministic.
 //!
@@ -10,7 +10,7 @@
 //! paths relative to the case folder; `$OUT_DIR` is a fresh path in a temporary
 //! directory), `expect` (texts the error message must all contain; `$OUT_DIR`
 //! and `$OUT_PARENT` are expanded) and, for cases about the destination, a
-//! `setup` the test performs before running (see tests/bad_inputs.rs).
+//! `setup` the test performs before running (see tests/offline/bad_inputs.rs).
 
 use std::path::{Path, PathBuf};
 
@@ -62,7 +62,7 @@ pub fn generate(root: &Path) -> Result<usize> {
     Ok(corpus.listing.len())
 }
 
-/// What `tests/bad_inputs.rs` reads from `case.json`.
+/// What `tests/offline/bad_inputs.rs` reads from `case.json`.
 #[derive(Serialize)]
 struct Spec {
     breaks: String,
@@ -96,7 +96,7 @@ impl Corpus {
         let mut text = String::from(
             "# Bad-input corpus\n\n\
              Written by `cargo run --example make_bad_corpus` (do not edit by hand); run by\n\
-             `tests/bad_inputs.rs`. Each folder holds a damaged copy of a fixture and a\n\
+             `tests/offline/bad_inputs.rs`. Each folder holds a damaged copy of a fixture and a\n\
              `case.json`: the CLI arguments, the texts the error must contain and, for\n\
              destination cases, the setup the test performs.\n\n\
              | case | what it breaks |\n|---|---|\n",

@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 SERVEGRAPH_FUZZ_SEED_DIR="$PWD/fuzz/corpus" \
-    cargo test --test fuzz_regressions every_seed_is_accepted_by_its_target
+    cargo test --test offline fuzz_regressions::every_seed_is_accepted_by_its_target
 for dir in testdata/fuzz-regressions/*/; do
     [ -d "$dir" ] || continue
     target=$(basename "$dir")

@@ -1,5 +1,5 @@
 //! What each fuzz target does with its input, shared by the cargo-fuzz
-//! targets (`fuzz_targets/`) and by `tests/fuzz_regressions.rs`, which
+//! targets (`fuzz_targets/`) and by `tests/offline/fuzz_regressions.rs`, which
 //! includes this file to replay committed findings on a stable toolchain.
 //!
 //! Every harness returns `Ok` when the library accepted the input and

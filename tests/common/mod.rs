@@ -2,6 +2,7 @@
 //! the Python with TensorFlow that interop tests use as the judge.
 #![allow(dead_code)]
 
+pub mod judge;
 pub mod tf2;
 
 use std::path::{Path, PathBuf};
@@ -56,26 +57,21 @@ pub fn tensorflow_python(test_name: &str) -> Option<PathBuf> {
         panic!("{message}");
     }
     eprintln!("\n!!!!!!!!!! SKIPPED: {message} !!!!!!!!!!\n");
+    judge::count_skipped();
     None
 }
 
-/// Runs `python script args...` from the repository root and returns stdout;
-/// panics with stderr when the script fails.
+/// Runs `python script args...` (a script of `tests/interop`) in the judge,
+/// from the repository root, and returns stdout; panics with stderr when the
+/// script fails.
 pub fn run_python(python: &Path, script: &str, args: &[&std::ffi::OsStr]) -> String {
-    let output = Command::new(python)
-        .arg(repo_root().join(script))
-        .args(args)
-        .current_dir(repo_root())
-        .env("TF_CPP_MIN_LOG_LEVEL", "2")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+    let run = judge::run_script(python, script, args);
     assert!(
-        output.status.success(),
-        "{script} failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+        run.success,
+        "{script} failed: {}\n{}",
+        run.error, run.stderr
     );
-    String::from_utf8(output.stdout).expect("script output is UTF-8")
+    run.stdout
 }
 
 /// The fixture directories under `testdata/fixtures`.
@@ -154,37 +150,24 @@ pub fn judge_within(
     tolerance: f64,
 ) -> f64 {
     let json = fixture_json(fixture);
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = dir.path().join("inputs.json");
-    let expected = dir.path().join("expected.json");
-    std::fs::write(&inputs, json["test_inputs"].to_string()).unwrap();
-    std::fs::write(&expected, json["expected_outputs"].to_string()).unwrap();
-    let result = std::process::Command::new(python)
-        .arg(repo_root().join("tests/interop/run_saved_model.py"))
-        .args([
-            export.as_os_str(),
-            std::ffi::OsStr::new("--inputs"),
-            inputs.as_os_str(),
-            std::ffi::OsStr::new("--expected"),
-            expected.as_os_str(),
-        ])
-        .args(["--tags", tags, "--loaders", loaders])
-        .args(["--tolerance", &tolerance.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "{fixture} [{tags}]: {}\n{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
+    let answer = judge::run_saved_model(
+        python,
+        serde_json::json!({
+            "export_dir": export,
+            "inputs": json["test_inputs"],
+            "expected": json["expected_outputs"],
+            "tags": tags,
+            "loaders": loaders,
+            "tolerance": tolerance,
+        }),
     );
-    largest_difference(&String::from_utf8_lossy(&result.stdout))
+    assert!(answer.ok, "{fixture} [{tags}]: {}", answer.describe());
+    largest_difference(&answer.result)
 }
 
 /// The largest `max_abs_diff` of any loader and output in a report of
-/// `tests/interop/run_saved_model.py`.
-fn largest_difference(report: &str) -> f64 {
-    let report: serde_json::Value = serde_json::from_str(report).expect("the judge prints JSON");
+/// `tests/interop/run_saved_model.py`'s check.
+pub fn largest_difference(report: &serde_json::Value) -> f64 {
     let loaders = report.as_object().expect("one entry per loader");
     loaders
         .values()
@@ -217,41 +200,38 @@ pub fn export_fixture_cli(fixture: &str, out: &Path, extra: &[&str]) -> Output {
     servegraph(&args)
 }
 
-/// Runs `tests/interop/run_saved_model.py` on `export` with `inputs` and
-/// `expected` (`{key: {"dtype", "shape", "values"}}`) and `extra` flags
-/// (`--signature KEY`, `--examples KEY` to feed serialized tf.Examples,
-/// `--omit-feature NAME`) through all three loaders; panics with the
+/// `tests/interop/run_saved_model.py`'s check on `export` with `inputs` and
+/// `expected` (`{key: {"dtype", "shape", "values"}}`) and `extra` request
+/// fields (`{"signature": KEY}`, `{"examples": KEY}` to feed serialized
+/// tf.Examples, `{"omit_feature": [NAME]}`, `{"loaders": "tf2,tf1"}`)
+/// through all three loaders unless `extra` names others; panics with the
 /// report when one fails, else returns the largest difference seen.
 pub fn judge_tensors(
     python: &Path,
     export: &Path,
     inputs: &serde_json::Value,
     expected: &serde_json::Value,
-    extra: &[&str],
+    extra: &serde_json::Value,
     tolerance: f64,
 ) -> f64 {
-    let dir = tempfile::tempdir().unwrap();
-    let inputs_file = dir.path().join("inputs.json");
-    let expected_file = dir.path().join("expected.json");
-    std::fs::write(&inputs_file, inputs.to_string()).unwrap();
-    std::fs::write(&expected_file, expected.to_string()).unwrap();
-    let result = Command::new(python)
-        .arg(repo_root().join("tests/interop/run_saved_model.py"))
-        .arg(export)
-        .arg("--inputs")
-        .arg(&inputs_file)
-        .arg("--expected")
-        .arg(&expected_file)
-        .args(["--tolerance", &tolerance.to_string()])
-        .args(extra)
-        .output()
-        .unwrap();
+    let mut request = serde_json::json!({
+        "export_dir": export,
+        "inputs": inputs,
+        "expected": expected,
+        "tolerance": tolerance,
+    });
+    for (field, value) in extra
+        .as_object()
+        .expect("extra request fields are an object")
+    {
+        request[field] = value.clone();
+    }
+    let answer = judge::run_saved_model(python, request);
     assert!(
-        result.status.success(),
-        "{} {extra:?}: {}\n{}",
+        answer.ok,
+        "{} {extra}: {}",
         export.display(),
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
+        answer.describe()
     );
-    largest_difference(&String::from_utf8_lossy(&result.stdout))
+    largest_difference(&answer.result)
 }

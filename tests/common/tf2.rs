@@ -3,7 +3,6 @@
 //! three loaders (`tests/interop/run_signatures.py`), compared in Rust with
 //! the outputs the source model computed.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -65,9 +64,10 @@ pub fn signature_inputs(json: &Value) -> Value {
     Value::Object(inputs.collect())
 }
 
-/// Runs `tests/interop/run_signatures.py` on `saved_model` with the
-/// fixture's test batches, through `loaders` (comma-separated), optionally
-/// only `signature`; returns its report `{loader: {"ok", "error", "signatures"}}`.
+/// `tests/interop/run_signatures.py`'s run as a judge request: every
+/// signature of `saved_model` (or only `signature`) on the fixture's test
+/// batches, through `loaders` (comma-separated); returns the report
+/// `{loader: {"ok", "error", "signatures"}}`.
 pub fn run_signatures(
     python: &Path,
     saved_model: &Path,
@@ -75,30 +75,40 @@ pub fn run_signatures(
     loaders: &str,
     signature: Option<&str>,
 ) -> Value {
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = dir.path().join("inputs.json");
-    std::fs::write(&inputs, signature_inputs(fixture).to_string()).unwrap();
-    let mut args: Vec<&OsStr> = vec![
-        saved_model.as_os_str(),
-        OsStr::new("--inputs"),
-        inputs.as_os_str(),
-        OsStr::new("--loaders"),
-        OsStr::new(loaders),
-    ];
-    if let Some(signature) = signature {
-        args.extend([OsStr::new("--signature"), OsStr::new(signature)]);
-    }
-    let report = super::run_python(python, "tests/interop/run_signatures.py", &args);
-    serde_json::from_str(&report).unwrap_or_else(|e| panic!("report is not JSON ({e}): {report}"))
+    let answer = super::judge::judge(python).ask(serde_json::json!({
+        "op": "run_signatures",
+        "saved_model": saved_model,
+        "inputs": signature_inputs(fixture),
+        "loaders": loaders,
+        "signature": signature,
+    }));
+    assert!(
+        answer.ok,
+        "{}: {}",
+        saved_model.display(),
+        answer.describe()
+    );
+    answer.result
 }
 
 /// The variables `tf.saved_model.load` restores from `saved_model`:
 /// `[{"path", "name", "dtype", "shape"}]`.
 pub fn restored_variables(python: &Path, saved_model: &Path) -> Vec<Value> {
-    let args = [saved_model.as_os_str(), OsStr::new("--list-variables")];
-    let listed = super::run_python(python, "tests/interop/run_signatures.py", &args);
-    let listed: Value = serde_json::from_str(&listed).expect("the listing is JSON");
-    listed.as_array().expect("a list of variables").clone()
+    let answer = super::judge::judge(python).ask(serde_json::json!({
+        "op": "list_variables",
+        "saved_model": saved_model,
+    }));
+    assert!(
+        answer.ok,
+        "{}: {}",
+        saved_model.display(),
+        answer.describe()
+    );
+    answer
+        .result
+        .as_array()
+        .expect("a list of variables")
+        .clone()
 }
 
 /// How a loader's outputs for one signature differ from the expected ones:
@@ -110,6 +120,7 @@ pub fn compare_outputs(expected: &Value, got: &Value, tolerance: f64) -> (Vec<St
         .as_object()
         .expect("expected outputs are an object");
     let got = got.as_object().expect("outputs are an object");
+    super::judge::count_comparisons(expected.len());
     let mut problems = Vec::new();
     let mut largest: f64 = 0.0;
     for key in got.keys().filter(|k| !expected.contains_key(*k)) {

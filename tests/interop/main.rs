@@ -1,0 +1,37 @@
+//! The interop tests: servegraph's exports judged by real TensorFlow, its
+//! three loaders (`tf.saved_model.load`, the TF1 loader, the C API that
+//! TensorFlow Serving runs), through one judge process per run
+//! (`tests/interop/judge.py`, client in `tests/common/judge.rs`). One binary,
+//! so that the judge starts and TensorFlow is imported once.
+//!
+//! Needs Python with tensorflow-cpu (`.venv`, or `SERVEGRAPH_PYTHON`); without
+//! it each test says SKIPPED loudly, and fails under CI. One test alone:
+//! `cargo test --test interop MODULE::TEST`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bundle_interop;
+mod cli_variants;
+mod estimator_interop;
+mod examples_interop;
+mod explain_interop;
+mod export_interop;
+mod export_variants;
+mod freeze_interop;
+mod judge;
+mod keras_interop;
+mod lint_interop;
+mod object_checkpoint;
+mod options_matrix;
+mod saved_model_cli;
+mod storage_interop;
+mod tf2_fixtures;
+mod tf2_lean;
+mod tf2_lean_size;
+mod tf2_plan_interop;
+mod tf2_proto_round_trip;
+mod tf2_retype;
+mod transform_interop;
+mod vocab_interop;
+mod warmup_interop;

@@ -1,0 +1,32 @@
+//! The tests that need nothing but the crate: the CLI, the library API, the
+//! formats, the bad-input corpus, the fuzz regressions. One binary, linked
+//! once; `cargo test --test offline` is the quick inner loop beside the unit
+//! tests (`cargo test --lib`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_inputs;
+mod cli;
+mod cli_errors;
+mod cli_show;
+mod cli_vocab;
+mod examples_cli;
+mod explain_metadata;
+mod formats;
+mod freeze;
+mod fuzz_regressions;
+mod graph_checks;
+mod left_behind;
+mod library_api;
+mod lint;
+mod lint_cli;
+mod narrowed_read;
+mod node_explain;
+mod output_safety;
+mod report_output;
+mod robustness;
+mod size_budgets;
+mod snapshots;
+mod storage_cli;
+mod transform_cli;
