@@ -2,10 +2,12 @@
 //! test binary, started on first use, holding TensorFlow's loaders warm and
 //! answering requests (JSON lines) from every test thread at once.
 //!
-//! Every answer says how many models TensorFlow loaded and how many outputs it
-//! compared for it; with the comparisons made here in Rust they add up to the
-//! line `judge: N loads, M comparisons, K skipped` printed when the binary
-//! exits, which CI sums over the run.
+//! Every answer says how many models TensorFlow loaded, how many outputs it
+//! compared and how many loader runs it took from the run's cache (the same
+//! SavedModel bytes, inputs and loader asked for again); with the comparisons
+//! made here in Rust they add up to the line `judge: N loads, M comparisons,
+//! K skipped (C loader runs reused ...)` printed when the binary exits, which
+//! CI sums over the run.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -159,6 +161,25 @@ fn count(answer: &Value) {
     let field = |name: &str| answer[name].as_u64().unwrap_or(0);
     LOADS.fetch_add(field("loads"), Ordering::Relaxed);
     COMPARISONS.fetch_add(field("comparisons"), Ordering::Relaxed);
+    CACHED.fetch_add(field("cached"), Ordering::Relaxed);
+}
+
+/// Counts what a judge of its own did for a command-line client (the
+/// `judge: N loads, M comparisons` line the client prints on stderr).
+pub fn count_client_line(stderr: &str) {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("judge: "))
+        .unwrap_or_else(|| panic!("the client did not say what its judge did: {stderr}"));
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [loads, comparisons] = numbers[..] else {
+        panic!("unexpected judge line: {line}");
+    };
+    LOADS.fetch_add(loads, Ordering::Relaxed);
+    COMPARISONS.fetch_add(comparisons, Ordering::Relaxed);
 }
 
 /// Counts outputs compared in Rust with what a loader returned.
@@ -170,11 +191,6 @@ pub fn count_comparisons(outputs: usize) {
 pub fn count_skipped() {
     print_summary_at_exit();
     SKIPPED.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Counts a verdict a test took from the run's cache instead of asking again.
-pub fn count_cached() {
-    CACHED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Registers the summary line, once per binary.
@@ -189,7 +205,7 @@ pub fn print_summary_at_exit() {
 
 extern "C" fn print_summary() {
     eprintln!(
-        "judge: {} loads, {} comparisons, {} skipped ({} verdicts reused from this run's cache)",
+        "judge: {} loads, {} comparisons, {} skipped ({} loader runs reused from this run's cache)",
         LOADS.load(Ordering::Relaxed),
         COMPARISONS.load(Ordering::Relaxed),
         SKIPPED.load(Ordering::Relaxed),

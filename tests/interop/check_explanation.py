@@ -20,6 +20,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tally import tally  # noqa: E402  (beside this script)
+
 
 def example_shape(tensor):
     dims = tensor.shape.as_list() if tensor.shape.rank is not None else []
@@ -51,6 +53,7 @@ def main():
     report = {"inputs": {}}
     with tf.compat.v1.Session(graph=graph) as session:
         meta = tf.compat.v1.saved_model.loader.load(session, args.tags.split(","), args.export)
+        tally("load")
         signature = meta.signature_def["serving_default"]
         (key, output), = metadata["outputs"].items()
         output_tensor = graph.get_tensor_by_name(output["output_tensor_name"])

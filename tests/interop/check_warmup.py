@@ -20,6 +20,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tally import tally  # noqa: E402  (beside this script)
+
 
 def expected_arrays(path):
     import numpy as np
@@ -76,6 +78,7 @@ def main():
     expected = expected_arrays(args.expected)
     all_inputs = expected_arrays(args.inputs)
     model = tf.saved_model.load(args.export_dir)
+    tally("load")
     fn = model.signatures[args.signature]
     path = os.path.join(args.export_dir, "assets.extra", "tf_serving_warmup_requests")
     report, failures = [], []
@@ -93,6 +96,7 @@ def main():
         rows = rows_of(inputs, all_inputs)
         entry["rows"] = rows
         outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+        tally("compare", len(outputs))
         for key, value in outputs.items():
             problem = differs(value.numpy(), expected[key][rows], args.tolerance)
             if problem:

@@ -87,27 +87,42 @@ fn assert_values_in_graph(name: &str, out: &Path, report: &FreezeReport) {
     }
 }
 
-/// What each loader predicts for the fixture's test inputs, after checking
-/// them against the fixture's expected outputs when `judge` is set.
-fn predictions(python: &Path, export: &Path, name: &str, judge: bool) -> serde_json::Value {
+/// What each loader predicts for the fixture's test inputs on each export,
+/// after checking them against the fixture's expected outputs where its flag
+/// is set; the exports are judged in one batch.
+fn predictions<const N: usize>(
+    python: &Path,
+    exports: [(&Path, bool); N],
+    name: &str,
+) -> [serde_json::Value; N] {
     let fixture = common::fixture_json(name);
-    let mut request = serde_json::json!({
-        "export_dir": export,
-        "inputs": fixture["test_inputs"],
-        "loaders": LOADERS.join(","),
-        "tolerance": 1e-4,
-    });
-    if judge {
-        request["expected"] = fixture["expected_outputs"].clone();
-    }
-    let answer = common::judge::run_saved_model(python, request);
-    assert!(
-        answer.ok,
-        "{name} ({}): {}",
-        export.display(),
-        answer.describe()
-    );
-    answer.result
+    let requests = exports
+        .iter()
+        .map(|(export, judge)| {
+            let mut request = serde_json::json!({
+                "op": "run_saved_model",
+                "export_dir": export,
+                "inputs": fixture["test_inputs"],
+                "loaders": LOADERS.join(","),
+                "tolerance": 1e-4,
+            });
+            if *judge {
+                request["expected"] = fixture["expected_outputs"].clone();
+            }
+            request
+        })
+        .collect();
+    let answers = common::judge::judge(python).ask_all(requests);
+    std::array::from_fn(|i| {
+        let answer = &answers[i];
+        assert!(
+            answer.ok,
+            "{name} ({}): {}",
+            exports[i].0.display(),
+            answer.describe()
+        );
+        answer.result.clone()
+    })
 }
 
 fn check_fixture(name: &str) {
@@ -146,8 +161,8 @@ fn check_fixture(name: &str) {
     let Some(python) = common::tensorflow_python(&format!("freeze_interop::{name}")) else {
         return;
     };
-    let frozen_out = predictions(&python, &frozen_dir, name, true);
-    let plain_out = predictions(&python, &plain_dir, name, false);
+    let [frozen_out, plain_out] =
+        predictions(&python, [(&frozen_dir, true), (&plain_dir, false)], name);
     for loader in LOADERS {
         assert_eq!(
             frozen_out[loader]["ok"], true,

@@ -5,8 +5,10 @@
 Reads requests as JSON lines on stdin and answers each on stdout, in the
 order they finish, until stdin closes. A request is {"id": N, "op": OP, ...};
 its answer {"id": N, "ok": bool, "result": ..., "error": str or null,
-"loads": n, "comparisons": m}, loads and comparisons counting what
-TensorFlow did for it (tally.py). Requests run concurrently.
+"loads": n, "comparisons": m, "cached": k}, loads and comparisons counting
+what TensorFlow did for it (tally.py), cached the loader runs whose outputs
+came from this run's cache (VerdictCache; SERVEGRAPH_JUDGE_CACHE=0 turns it
+off). Requests run concurrently.
 
 Ops:
 - run_saved_model {"export_dir", "inputs", "expected"?, "tolerance" (1e-5),
@@ -40,6 +42,7 @@ must set up TensorFlow before importing it (TF_USE_LEGACY_KERAS) run as
 their own interpreter.
 """
 import collections
+import hashlib
 import json
 import os
 import queue
@@ -61,6 +64,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tally import read_tally  # noqa: E402
 
 TIMEOUT = float(os.environ.get("SERVEGRAPH_JUDGE_TIMEOUT", "600"))
+CACHE = os.environ.get("SERVEGRAPH_JUDGE_CACHE", "1") != "0"
 LOADER_KIND = {"tf2": "tf", "tf1": "tf", "capi": "capi"}
 ERROR_LINES = 15
 
@@ -165,7 +169,6 @@ def zygote(kind):
         sys.stdout.write(json.dumps(message) + "\n")
         sys.stdout.flush()
 
-    say({"ready": kind})
     while True:
         ready, _, _ = select.select([stdin], [], [], 0.02)
         if ready:
@@ -201,7 +204,7 @@ class Outcome:
     def __init__(self, ok, result=None, error=None, stdout="", stderr="", counts=None):
         self.ok, self.result, self.error = ok, result, error
         self.stdout, self.stderr = stdout, stderr
-        self.counts = counts or {"loads": 0, "comparisons": 0}
+        self.counts = counts or no_counts()
 
 
 class Zygote:
@@ -217,17 +220,17 @@ class Zygote:
             [sys.executable, os.path.abspath(__file__), "--zygote", self.kind],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=REPO, start_new_session=True)
-        generation = {"proc": proc, "waiters": {}, "stderr": collections.deque(maxlen=ERROR_LINES),
-                      "ready": threading.Event()}
+        generation = {"proc": proc, "waiters": {}, "stderr": collections.deque(maxlen=ERROR_LINES)}
         threading.Thread(target=self.read_messages, args=(generation,), daemon=True).start()
         threading.Thread(target=self.read_stderr, args=(generation,), daemon=True).start()
         self.generation = generation
 
     def read_messages(self, generation):
         for line in generation["proc"].stdout:
-            message = json.loads(line)
-            if "ready" in message:
-                generation["ready"].set()
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:  # something a library printed
+                generation["stderr"].append(line.decode(errors="replace").rstrip())
                 continue
             with self.lock:
                 waiter = generation["waiters"].get(message["tid"])
@@ -236,7 +239,6 @@ class Zygote:
             if waiter:
                 waiter.put(message)
         generation["proc"].wait()
-        generation["ready"].set()
         with self.lock:
             waiters, generation["waiters"] = generation["waiters"], {}
         tail = "\n".join(generation["stderr"])
@@ -268,12 +270,65 @@ class Zygote:
                     pass
 
 
+class VerdictCache:
+    """Loader outputs of this run by everything that determines them: the
+    bytes of every file of the SavedModel, the inputs, signatures, tags,
+    loader and CPU count. Asked again for the same, it gives the same outputs
+    without loading again (counted as cached, not as a load), and each
+    request still compares them with its own expected values and tolerance.
+    Failures are not kept: a failing run is run again."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.entries = {}
+
+    def get_or_run(self, key, run):
+        with self.lock:
+            entry = self.entries.get(key)
+            first = entry is None
+            if first:
+                entry = self.entries[key] = {"done": threading.Event(), "outcome": None}
+        if not first:
+            entry["done"].wait()
+            kept = entry["outcome"]
+            if kept is None:
+                return run()
+            counts = dict(no_counts(), cached=1)
+            return Outcome(True, kept.result, stdout=kept.stdout, stderr=kept.stderr, counts=counts)
+        outcome = None
+        try:
+            outcome = run()
+            return outcome
+        finally:
+            with self.lock:
+                if outcome is not None and outcome.ok:
+                    entry["outcome"] = outcome
+                else:
+                    del self.entries[key]
+            entry["done"].set()
+
+
+def directory_digest(directory):
+    """SHA-256 over every file under `directory`: relative path, size and bytes, in path order."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, directory).encode() + b"\0")
+            with open(path, "rb") as f:
+                data = f.read()
+            digest.update(len(data).to_bytes(8, "little") + data)
+    return digest.hexdigest()
+
+
 class Judge:
     def __init__(self):
         self.zygotes = {kind: Zygote(kind) for kind in ("tf", "capi", "probe")}
         self.slots = threading.Semaphore(int(os.environ.get("SERVEGRAPH_JUDGE_PARALLEL", "0")) or (os.cpu_count() or 1) + 1)
         self.tids = iter(range(1, 1 << 62))
         self.tid_lock = threading.Lock()
+        self.cache = VerdictCache()
 
     def warm_up(self):
         for kind in ("tf", "capi"):
@@ -307,7 +362,7 @@ class Judge:
                 else:
                     end = message
             stdout, stderr = read_text(job["stdout"]), read_text(job["stderr"])
-            counts = read_tally(job["tally"])
+            counts = dict(no_counts(), **read_tally(job["tally"]))
             if "died" in end:
                 return Outcome(False, error=end["died"], stdout=stdout, stderr=stderr, counts=counts)
             if killed:
@@ -330,12 +385,12 @@ class Judge:
             except subprocess.TimeoutExpired:
                 return Outcome(False, error=f"timed out after {TIMEOUT:g} s and was killed")
             result = {"exit_code": run.returncode}
-            return Outcome(True, result, stdout=run.stdout, stderr=run.stderr, counts=read_tally(tally_path))
+            return Outcome(True, result, stdout=run.stdout, stderr=run.stderr, counts=dict(no_counts(), **read_tally(tally_path)))
 
     # --- ops: each returns (ok, result, error, counts) ---
 
     def op_run_saved_model(self, request):
-        counts = {"loads": 0, "comparisons": 0}
+        counts = no_counts()
         inputs = request["inputs"]
         if request.get("examples"):
             task = {"fn": "examples", "spec": inputs, "key": request["examples"], "omit": request.get("omit_feature", [])}
@@ -366,7 +421,7 @@ class Judge:
         return not failed, report, None if not failed else "a loader failed or differs", counts
 
     def op_run_signatures(self, request):
-        counts = {"loads": 0, "comparisons": 0}
+        counts = no_counts()
         inputs = request["inputs"]
         if request.get("signature"):
             inputs = {request["signature"]: inputs[request["signature"]]}
@@ -392,13 +447,23 @@ class Judge:
                    "inputs": inputs_by_signature, "tags": request.get("tags", "serve"), "cpus": request.get("cpus", 0)}
             for name in names
         }
-        return self.side_by_side({name: (LOADER_KIND[name], task) for name, task in tasks.items()})
+        digest = directory_digest(directory) if CACHE else None
+        return self.side_by_side({name: (LOADER_KIND[name], task) for name, task in tasks.items()}, digest)
 
-    def side_by_side(self, tasks):
+    def side_by_side(self, tasks, digest=None):
+        """{name: Outcome} of `tasks` ({name: (kind, task)}) run at once; with
+        the `digest` of the SavedModel they load, outputs this run already
+        has for the same task on the same bytes, wherever they are, come
+        from the cache."""
         outcomes = {}
 
         def run(name, kind, task):
-            outcomes[name] = self.run_task(kind, task)
+            if digest is None:
+                outcomes[name] = self.run_task(kind, task)
+            else:
+                where = {k: v for k, v in task.items() if k != "export_dir"}
+                key = json.dumps([digest, where], sort_keys=True)
+                outcomes[name] = self.cache.get_or_run(key, lambda: self.run_task(kind, task))
 
         threads = [threading.Thread(target=run, args=(name, kind, task)) for name, (kind, task) in tasks.items()]
         for thread in threads:
@@ -442,7 +507,7 @@ class Judge:
             thread.start()
         for thread in threads:
             thread.join()
-        counts = {"loads": 0, "comparisons": 0}
+        counts = no_counts()
         for answer in answers:
             add(counts, answer)
         ok = all(a["ok"] for a in answers)
@@ -456,13 +521,17 @@ class Judge:
                 raise ValueError(f"unknown op {request['op']!r}")
             ok, result, error, counts = op(request)
         except Exception as problem:  # noqa: B902 - a bad request is answered, never fatal
-            ok, result, error, counts = False, None, f"{type(problem).__name__}: {problem}", {"loads": 0, "comparisons": 0}
+            ok, result, error, counts = False, None, f"{type(problem).__name__}: {problem}", no_counts()
         return {"id": request.get("id"), "ok": ok, "result": result, "error": error, **counts}
 
 
+def no_counts():
+    return {"loads": 0, "comparisons": 0, "cached": 0}
+
+
 def add(counts, more):
-    counts["loads"] += more["loads"]
-    counts["comparisons"] += more["comparisons"]
+    for name in counts:
+        counts[name] += more[name]
 
 
 def error_lines(outcome):

@@ -117,6 +117,7 @@ fn the_command_line_script_is_a_client_of_the_judge() {
             .output()
             .unwrap();
         assert_eq!(run.status.success(), passes, "{run:?}");
+        common::judge::count_client_line(&String::from_utf8_lossy(&run.stderr));
         let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
         for loader in ["tf1", "capi"] {
             assert_eq!(report[loader]["ok"], passes, "{loader}: {report}");

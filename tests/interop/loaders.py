@@ -289,8 +289,8 @@ def run_capi_once(export_dir, inputs, signature, tags, cpus=0):
         lib.TF_SetConfig(options, config, len(config), status)
         check("TF_SetConfig")
     session = lib.TF_LoadSessionFromSavedModel(options, None, export_dir.encode(), tag_array, len(tags), graph, None, status)
+    tally("load")  # the C++ loader has given its verdict, a session or a refusal
     check("TF_LoadSessionFromSavedModel")
-    tally("load")
     input_names, output_names = signature_names(export_dir, tags, signature)
 
     def output(tensor_name):

@@ -90,35 +90,40 @@ fn tolerance(report: &serde_json::Value) -> (f64, f64) {
     (EXACT + ACTIVATION_BOUND * moved, worst)
 }
 
-/// Runs the three loaders on `export` under `tags`; returns the largest
-/// output difference any of them saw, after asserting it is within
-/// `tolerance`. `cpus` asks the TF1 and C API sessions for that many CPU
-/// devices (a variant keeps placements such as `/cpu:1`).
-fn judge(python: &Path, export: &Path, fixture: &str, tags: &str, tolerance: f64) -> f64 {
+/// Runs the three loaders on `export` under each of `tag_sets`, all in one
+/// batch; returns the largest output difference any of them saw, after
+/// asserting it is within `tolerance`. The TF1 and C API sessions get two
+/// CPU devices (a variant keeps placements such as `/cpu:1`).
+fn judge(python: &Path, export: &Path, fixture: &str, tag_sets: &[&str], tolerance: f64) -> f64 {
     let json = common::fixture_json(fixture);
-    let answer = common::judge::run_saved_model(
-        python,
-        serde_json::json!({
-            "export_dir": export,
-            "inputs": json["test_inputs"],
-            "expected": json["expected_outputs"],
-            "tags": tags,
-            "loaders": "tf2,tf1,capi",
-            "tolerance": tolerance,
-            "cpus": 2,
-        }),
-    );
-    assert!(
-        answer.ok,
-        "{fixture} [{tags}] within {tolerance:e}: {}",
-        answer.describe()
-    );
-    let loaders = answer.result;
+    let requests = tag_sets
+        .iter()
+        .map(|tags| {
+            serde_json::json!({
+                "op": "run_saved_model",
+                "export_dir": export,
+                "inputs": json["test_inputs"],
+                "expected": json["expected_outputs"],
+                "tags": tags,
+                "loaders": "tf2,tf1,capi",
+                "tolerance": tolerance,
+                "cpus": 2,
+            })
+        })
+        .collect();
+    let answers = common::judge::judge(python).ask_all(requests);
     let mut seen = 0.0f64;
-    for (loader, entry) in loaders.as_object().unwrap() {
-        assert_eq!(entry["ok"], true, "{fixture} [{tags}] {loader}");
-        for diff in entry["max_abs_diff"].as_object().unwrap().values() {
-            seen = seen.max(diff.as_f64().unwrap());
+    for (tags, answer) in tag_sets.iter().zip(answers) {
+        assert!(
+            answer.ok,
+            "{fixture} [{tags}] within {tolerance:e}: {}",
+            answer.describe()
+        );
+        for (loader, entry) in answer.result.as_object().unwrap() {
+            assert_eq!(entry["ok"], true, "{fixture} [{tags}] {loader}");
+            for diff in entry["max_abs_diff"].as_object().unwrap().values() {
+                seen = seen.max(diff.as_f64().unwrap());
+            }
         }
     }
     seen
@@ -135,13 +140,9 @@ fn every_fixture(test: &str, option: &str, flags: &[&str], tag_sets: &[&str]) {
         let total = report["size"]["total_bytes"].as_u64().unwrap();
         let variables = report["size"]["variables_data_bytes"].as_u64().unwrap();
         let (tolerance, weight_error) = tolerance(&report);
-        let mut seen = None;
-        if let Some(python) = &python {
-            for tags in tag_sets {
-                let diff = judge(python, &out, &fixture, tags, tolerance);
-                seen = Some(seen.unwrap_or(0.0f64).max(diff));
-            }
-        }
+        let seen = python
+            .as_ref()
+            .map(|python| judge(python, &out, &fixture, tag_sets, tolerance));
         let training = training_checkpoint_bytes(&fixture);
         let seen = seen.map_or("not run".into(), |d| format!("{d:.2e}"));
         eprintln!(

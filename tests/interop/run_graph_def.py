@@ -25,6 +25,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tally import tally  # noqa: E402  (beside this script)
+
 
 def pairs(items):
     return dict(item.split("=", 1) for item in items)
@@ -68,6 +70,7 @@ def run_graph(path, args, arrays):
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(load_graph_def(path), name="")
+        tally("load")
         with tf.compat.v1.Session(graph=graph) as session:
             if args.checkpoint:
                 restore(session, graph, args.checkpoint)
@@ -110,6 +113,7 @@ def main():
             entry["ok"] = True
             if expected is not None:
                 diffs = {}
+                tally("compare", len(expected))
                 for key, t in expected.items():
                     want = np.array(t["values"], dtype=np.float64).reshape(t["shape"])
                     got = outputs[key].astype(np.float64)

@@ -15,6 +15,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tally import tally  # noqa: E402  (beside this script)
+
 
 def read(prefix, name, spec, dtype):
     """One record as the restore op reads it (TensorFlow assembles no float16
@@ -54,6 +56,7 @@ def main():
     graph = tf.Graph()
     with tf.compat.v1.Session(graph=graph) as sess:
         meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], args.export_dir)
+        tally("load")
         signature = meta.signature_def["serving_default"]
         feed = {
             signature.inputs[k].name: np.array(t["values"], dtype=t["dtype"]).reshape(t["shape"])
@@ -89,6 +92,7 @@ def main():
          for k in before if np.asarray(before[k]).dtype.kind in "fiu"),
         default=0.0,
     )
+    tally("compare", len(keys) + 1)
     print(json.dumps({"keys": keys, "outputs_max_abs_diff": diff}))
 
 

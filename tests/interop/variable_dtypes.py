@@ -17,6 +17,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tally import tally  # noqa: E402  (beside this script)
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,6 +35,7 @@ def main():
     graph = {}
     with tf.compat.v1.Session(graph=tf.Graph()) as sess:
         meta_graph = tf.compat.v1.saved_model.loader.load(sess, tags, args.saved_model)
+        tally("load")
         handles = [op for op in sess.graph.get_operations() if op.type == "VarHandleOp"]
         reads = []
         for op in handles:
