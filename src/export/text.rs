@@ -484,7 +484,7 @@ pub fn thousands(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::passes::training_ops::TrainingCategory;
+    use crate::ops::training::TrainingCategory;
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("gradients/n{i}")).collect()

@@ -6,7 +6,7 @@
 
 use super::{Findings, Rule};
 use crate::ir::Graph;
-use crate::passes::training_ops::{TrainingCategory, training_category};
+use crate::ops::training::{TrainingCategory, training_category};
 use std::collections::HashSet;
 
 use prost::Message;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::causes::cutting_rewires;
 use crate::ir::{Graph, InputName, NodeId, format_input, parse_input};
-use crate::passes::training_ops::{TrainingCategory, training_category};
+use crate::ops::training::{TrainingCategory, training_category};
 use crate::passes::{PassReport, Removal, Rewire};
 
 /// A rule that fired: the pass, the rule's word, and a sentence saying why.

@@ -113,8 +113,8 @@ pub fn explain(
 mod tests {
     use super::*;
     use crate::ir::TensorRef;
+    use crate::ops::training::TrainingCategory;
     use crate::passes::testing::{graph, node};
-    use crate::passes::training_ops::TrainingCategory;
     use crate::passes::{PassReport, Removal};
 
     /// A layer `out = Relu(Mul(mm, noise))` whose noise multiply a pass

@@ -14,12 +14,12 @@
 
 use std::collections::HashSet;
 
-use super::training_ops::training_category;
 use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::function_body::FunctionBody;
 use crate::ir::{DataType, IrError, Node, NodeId, TensorRef};
 use crate::model::{Model, Signature, TensorSpec};
 use crate::ops::OpSignatures;
+use crate::ops::training::training_category;
 use crate::proto::{FunctionDef, NodeDef};
 
 /// Runs the serving passes inside every function the graph calls.

@@ -6,10 +6,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::training_ops::{TrainingCategory, training_category};
 use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{Graph, NodeId};
 use crate::model::Model;
+use crate::ops::training::{TrainingCategory, training_category};
 
 /// Removes every node the serving signatures do not need.
 pub struct PrunePass;

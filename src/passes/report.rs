@@ -8,7 +8,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::{Serialize, Serializer};
 
-use super::training_ops::TrainingCategory;
+use crate::ops::training::TrainingCategory;
 
 /// Why a pass removed a node: its training-only category, or the pass's own
 /// reason. Reports and JSON spell it as a word (`gradient`, `dead-branch`),

@@ -5,10 +5,10 @@
 //! which a signature output still needs it, and looks inside the library
 //! functions the graph still calls too.
 
-use super::training_ops::{TrainingCategory, training_category};
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::ir::TensorRef;
 use crate::model::Model;
+use crate::ops::training::{TrainingCategory, training_category};
 
 /// Bypasses and removes debugging ops.
 pub struct DebugOpsPass;

@@ -17,7 +17,7 @@ use foldhash::fast::FixedState;
 use super::skim::SkimmedGraph;
 use crate::ir::constants::FORWARDING_OPS;
 use crate::ir::{InputName, parse_input};
-use crate::passes::training_ops::{TrainingCategory, training_category};
+use crate::ops::training::{TrainingCategory, training_category};
 
 /// What a read must keep for the caller: tensors (`node` or `node:port`)
 /// and nodes it will look up. No tensors means the caller's outputs are not

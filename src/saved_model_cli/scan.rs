@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::passes::training_ops::training_category;
+use crate::ops::training::training_category;
 use crate::proto::{GraphDef, MetaGraphDef, NodeDef, SaverDef};
 
 use super::ops::{functions_by_name, ops_used};
@@ -169,7 +169,7 @@ impl SaverNodes {
 }
 
 fn is_saver_op(op: &str) -> bool {
-    training_category(op) == Some(crate::passes::training_ops::TrainingCategory::Saver)
+    training_category(op) == Some(crate::ops::training::TrainingCategory::Saver)
 }
 
 /// Library functions that save or restore (a TF2 model's traced saver).

@@ -8,7 +8,7 @@ use crate::common;
 use std::path::Path;
 
 use servegraph::export::drop_reason;
-use servegraph::passes::training_ops::training_category;
+use servegraph::ops::training::training_category;
 use servegraph::proto::SavedModel;
 
 fn export(name: &str, out: &Path) -> servegraph::ExportReport {

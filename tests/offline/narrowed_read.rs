@@ -6,7 +6,7 @@
 use crate::common;
 
 use servegraph::model::Model;
-use servegraph::passes::training_ops::training_category;
+use servegraph::ops::training::training_category;
 use servegraph::passes::{PassContext, PassReport, Pipeline, ServingSpec};
 use servegraph::read::{read_model, read_model_for};
 
