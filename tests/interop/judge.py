@@ -239,6 +239,10 @@ class Zygote:
             if waiter:
                 waiter.put(message)
         generation["proc"].wait()
+        try:  # children of the dead template would live on as orphans
+            os.killpg(generation["proc"].pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         with self.lock:
             waiters, generation["waiters"] = generation["waiters"], {}
         tail = "\n".join(generation["stderr"])
