@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use crate::bundle::{BundleError, BundleReader};
+use crate::format::bundle::{BundleError, BundleReader};
 use crate::ir::{Graph, TensorRef};
 use crate::model::Model;
 use crate::op_kinds::is_variable_op;
@@ -301,7 +301,7 @@ mod tests {
         // The source's own op list defines it: known, and counted.
         custom.op_defs.insert(
             "MyCustomOp".into(),
-            crate::proto::OpDef {
+            crate::format::proto::OpDef {
                 name: "MyCustomOp".into(),
                 output_arg: vec![Default::default()],
                 ..Default::default()
@@ -319,7 +319,7 @@ mod tests {
         let mut model = graph_reading("split:1");
         let spec = |name: &str| TensorSpec {
             name: name.into(),
-            dtype: crate::proto::DataType::DtFloat,
+            dtype: crate::format::proto::DataType::DtFloat,
             shape: None,
         };
         let mut signature = Signature {
@@ -356,7 +356,7 @@ mod tests {
         ]);
         let spec = TensorSpec {
             name: "y:0".into(),
-            dtype: crate::proto::DataType::DtFloat,
+            dtype: crate::format::proto::DataType::DtFloat,
             shape: None,
         };
         let signature = Signature {
@@ -378,9 +378,14 @@ mod tests {
         );
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("model.ckpt");
-        let mut writer = crate::bundle::BundleWriter::create(&prefix).unwrap();
+        let mut writer = crate::format::bundle::BundleWriter::create(&prefix).unwrap();
         writer
-            .add("w", crate::proto::DataType::DtFloat, &[1], &[0, 0, 0, 0])
+            .add(
+                "w",
+                crate::format::proto::DataType::DtFloat,
+                &[1],
+                &[0, 0, 0, 0],
+            )
             .unwrap();
         writer.finish().unwrap();
         model.checkpoint = Some(prefix);

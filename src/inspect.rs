@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::proto::{GraphDef, MetaGraphDef, SignatureDef, TensorShapeProto, tensor_info};
+use crate::format::proto::{GraphDef, MetaGraphDef, SignatureDef, TensorShapeProto, tensor_info};
 use crate::typing::dtype_name;
 
 /// A summary of one graph.
@@ -54,7 +54,7 @@ pub struct SignatureSummary {
 
 impl SignatureSummary {
     pub fn of(signature: &SignatureDef) -> SignatureSummary {
-        let tensors = |map: &BTreeMap<String, crate::proto::TensorInfo>| {
+        let tensors = |map: &BTreeMap<String, crate::format::proto::TensorInfo>| {
             map.iter()
                 .map(|(key, info)| {
                     let name = match &info.encoding {
@@ -296,7 +296,7 @@ pub fn summarize(
             let prefix = dir.join("variables").join("variables");
             (
                 "saved_model",
-                crate::bundle::index_path(&prefix)
+                crate::format::bundle::index_path(&prefix)
                     .is_file()
                     .then_some(prefix),
             )
@@ -323,7 +323,7 @@ fn bare_bundle(path: &std::path::Path) -> Option<std::path::PathBuf> {
     let prefix = crate::read::checkpoint_prefix(path).ok()?;
     let mut meta = prefix.clone().into_os_string();
     meta.push(".meta");
-    let index = crate::bundle::index_path(&prefix);
+    let index = crate::format::bundle::index_path(&prefix);
     (index.is_file() && !std::path::Path::new(&meta).is_file()).then_some(prefix)
 }
 
@@ -346,7 +346,7 @@ fn summarize_bundle(
 /// Every tensor of the bundle at `prefix`; in an object-based checkpoint,
 /// with the object saving it and its name.
 fn variable_summaries(prefix: &std::path::Path) -> Result<Vec<VariableSummary>, crate::Error> {
-    let reader = crate::bundle::BundleReader::open(prefix)?;
+    let reader = crate::format::bundle::BundleReader::open(prefix)?;
     let objects = crate::object_graph::ObjectGraph::read(&reader)?
         .map(|graph| graph.variables_by_key())
         .unwrap_or_default();
@@ -373,7 +373,7 @@ fn variable_summaries(prefix: &std::path::Path) -> Result<Vec<VariableSummary>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::NodeDef;
+    use crate::format::proto::NodeDef;
 
     #[test]
     fn counts_ops() {

@@ -62,16 +62,16 @@
 //! ```
 //!
 //! `examples/custom_pass.rs` is the same as a program.
-//! [`bundle`], [`text`] and [`tensor`] are the format layers underneath.
+//! [`format`](mod@format) is the layer underneath: protobuf types, text format, tensors,
+//! TensorBundle checkpoints.
 
-pub mod bundle;
 pub mod check;
 pub mod error;
 pub mod explain;
 pub mod export;
+pub mod format;
 pub mod inspect;
 pub mod ir;
-pub mod limits;
 pub mod lint;
 pub mod model;
 pub mod node_explain;
@@ -79,22 +79,22 @@ pub mod object_graph;
 pub mod op_kinds;
 pub mod ops;
 pub mod passes;
-pub mod proto;
 pub mod read;
 pub mod saved_model_cli;
 pub mod size;
 pub mod storage;
-pub mod tensor;
-pub mod text;
 pub mod tf2;
 pub mod timings;
 pub mod transform;
 pub mod typing;
 pub mod validate;
-pub mod varint;
 pub mod vocab;
 pub mod warmup;
 pub mod write;
+
+/// The format layer's modules, also at the crate root where callers have
+/// always found them.
+pub use format::{bundle, limits, proto, tensor, text, varint};
 
 pub use error::{Error, WriteError};
 pub use export::{

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
+use crate::format::proto::{GraphDef, MetaGraphDef, OpDef};
 use crate::ir::Graph;
 use crate::lint::{self, Finding, Findings, Rule, Severity};
-use crate::proto::{GraphDef, MetaGraphDef, OpDef};
 use crate::read::ReadError;
 
 /// Whether warnings fail the validation (`--strict`).
@@ -297,7 +297,7 @@ fn validate_meta_file(path: &Path, options: &ValidateOptions) -> Result<Validati
         v.meta_graphs = 1;
         v.signatures = meta.signature_def.keys().cloned().collect();
         let prefix = path.with_extension("");
-        let variables = crate::bundle::index_path(&prefix)
+        let variables = crate::format::bundle::index_path(&prefix)
             .is_file()
             .then_some(prefix);
         let file = path.to_path_buf();

@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::bundle::BundleReader;
 use crate::error::Error;
+use crate::format::bundle::BundleReader;
 use crate::model::Model;
 use crate::size::{SERVICE_LIMITS, SizeError, SizeReport, StoredWeights, measure_export};
 use crate::storage::StorageOptions;

@@ -3,8 +3,8 @@
 //! passes change attrs without building attr protos.
 
 use super::{IrError, Node};
-use crate::proto::attr_value::{ListValue, Value};
-use crate::proto::{AttrValue, DataType, TensorProto, TensorShapeProto};
+use crate::format::proto::attr_value::{ListValue, Value};
+use crate::format::proto::{AttrValue, DataType, TensorProto, TensorShapeProto};
 
 /// Every attr value of `attrs` and, nested inside them, of the functions
 /// they name (`func` and `list(func)` values carry attrs of their own), each
@@ -54,7 +54,7 @@ pub fn check_tensor_attrs<'a>(
             _ => &[],
         };
         for tensor in tensors {
-            crate::tensor::check_proto(tensor).map_err(|source| IrError::BadTensor {
+            crate::format::tensor::check_proto(tensor).map_err(|source| IrError::BadTensor {
                 node: node.into(),
                 attr: key.into(),
                 source,
@@ -310,7 +310,7 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::AttrValue;
+    use crate::format::proto::AttrValue;
 
     #[test]
     fn errors_name_node_op_and_attr() {

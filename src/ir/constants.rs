@@ -5,9 +5,9 @@
 use bytes::Bytes;
 
 use super::{AttrExt, Graph, Node, NodeId, TensorRef};
-use crate::limits::MAX_IDENTITY_HOPS;
-use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, DataType, TensorProto, TensorShapeProto};
+use crate::format::limits::MAX_IDENTITY_HOPS;
+use crate::format::proto::attr_value::Value;
+use crate::format::proto::{AttrValue, DataType, TensorProto, TensorShapeProto};
 
 /// Ops that forward input 0 unchanged to output 0.
 pub const FORWARDING_OPS: &[&str] = &["Identity", "Snapshot", "StopGradient", "PreventGradient"];

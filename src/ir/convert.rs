@@ -5,7 +5,7 @@ use super::IrError;
 use super::attrs::check_tensor_attrs;
 use super::graph::{Edge, Graph, Node, NodeId};
 use super::input_name::{InputName, format_input, parse_input};
-use crate::proto::{FunctionDefLibrary, GraphDef, NodeDef};
+use crate::format::proto::{FunctionDefLibrary, GraphDef, NodeDef};
 
 /// The tensors in every function body's node attrs, each error naming
 /// `function/node`.
@@ -201,8 +201,8 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::attr_value::Value;
-    use crate::proto::{AttrValue, VersionDef};
+    use crate::format::proto::attr_value::Value;
+    use crate::format::proto::{AttrValue, VersionDef};
     use prost::Message;
 
     fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
@@ -326,8 +326,8 @@ mod tests {
 
     fn const_node(name: &str, dims: &[i64], content: &[u8]) -> NodeDef {
         let mut n = node(name, "Const", &[]);
-        let value = crate::proto::TensorProto {
-            dtype: crate::proto::DataType::DtFloat as i32,
+        let value = crate::format::proto::TensorProto {
+            dtype: crate::format::proto::DataType::DtFloat as i32,
             tensor_shape: Some(crate::typing::shape_proto(dims)),
             tensor_content: bytes::Bytes::copy_from_slice(content),
             ..Default::default()
@@ -341,7 +341,7 @@ mod tests {
         n
     }
 
-    fn bad_tensor(def: GraphDef) -> (String, String, crate::tensor::TensorError) {
+    fn bad_tensor(def: GraphDef) -> (String, String, crate::format::tensor::TensorError) {
         match Graph::from_graph_def(def) {
             Err(IrError::BadTensor { node, attr, source }) => (node, attr, source),
             other => panic!("expected a bad tensor, got {other:?}"),
@@ -358,7 +358,7 @@ mod tests {
         assert_eq!((node.as_str(), attr.as_str()), ("huge", "value"));
         assert!(matches!(
             source,
-            crate::tensor::TensorError::TooLarge { .. }
+            crate::format::tensor::TensorError::TooLarge { .. }
         ));
     }
 
@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn consts_in_function_bodies_and_nested_func_attrs_are_checked() {
-        use crate::proto::{FunctionDef, FunctionDefLibrary, NameAttrList, OpDef};
+        use crate::format::proto::{FunctionDef, FunctionDefLibrary, NameAttrList, OpDef};
         let body = FunctionDef {
             signature: Some(OpDef {
                 name: "f".into(),

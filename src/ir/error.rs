@@ -47,6 +47,6 @@ pub enum IrError {
         node: String,
         attr: String,
         #[source]
-        source: crate::tensor::TensorError,
+        source: crate::format::tensor::TensorError,
     },
 }

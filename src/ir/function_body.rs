@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::inline::{BodySource, PortOf, plan_body};
 use super::{Graph, IrError, Node, NodeId, TensorRef};
-use crate::proto::FunctionDef;
+use crate::format::proto::FunctionDef;
 
 /// The body of one function as a graph.
 #[derive(Debug, Clone)]
@@ -161,8 +161,8 @@ pub fn arg_node_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::op_def::ArgDef;
-    use crate::proto::{NodeDef, OpDef};
+    use crate::format::proto::op_def::ArgDef;
+    use crate::format::proto::{NodeDef, OpDef};
 
     fn def(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
         NodeDef {

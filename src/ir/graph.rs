@@ -10,8 +10,10 @@ use petgraph::visit::{EdgeRef, NodeIndexable};
 
 use super::IrError;
 use super::undecoded::UndecodedNames;
-use crate::proto::node_def::ExperimentalDebugInfo;
-use crate::proto::{AttrValue, FullTypeDef, FunctionDefLibrary, GraphDebugInfo, VersionDef};
+use crate::format::proto::node_def::ExperimentalDebugInfo;
+use crate::format::proto::{
+    AttrValue, FullTypeDef, FunctionDefLibrary, GraphDebugInfo, VersionDef,
+};
 
 /// A handle to a node, valid until that node is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

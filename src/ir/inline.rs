@@ -18,8 +18,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Graph, IrError, Node, NodeId, TensorRef};
-use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, FunctionDef, NodeDef};
+use crate::format::proto::attr_value::Value;
+use crate::format::proto::{AttrValue, FunctionDef, NodeDef};
 
 /// The port of element `index` of output argument `arg` of a body node, or
 /// `None` when its op has no such output.
@@ -428,9 +428,9 @@ fn renamed(node: &Node, name: String) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::proto::op_def::ArgDef;
+    use crate::format::proto::{GraphDef, OpDef};
     use crate::ir::AttrExt;
-    use crate::proto::op_def::ArgDef;
-    use crate::proto::{GraphDef, OpDef};
 
     fn def(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
         NodeDef {
@@ -454,7 +454,7 @@ mod tests {
         }
     }
 
-    fn type_attr(dtype: crate::proto::DataType) -> AttrValue {
+    fn type_attr(dtype: crate::format::proto::DataType) -> AttrValue {
         AttrValue {
             value: Some(Value::Type(dtype as i32)),
         }
@@ -516,7 +516,11 @@ mod tests {
     }
 
     fn inline_call(graph: &mut Graph) -> Inlined {
-        let instantiation = [("T".to_string(), type_attr(crate::proto::DataType::DtFloat))].into();
+        let instantiation = [(
+            "T".to_string(),
+            type_attr(crate::format::proto::DataType::DtFloat),
+        )]
+        .into();
         let plan = plan_inline("call", &function(), &instantiation, &port_of).unwrap();
         let call = graph.find("call").unwrap();
         let args = graph.data_inputs(call);
@@ -556,7 +560,7 @@ mod tests {
         let relu = graph.node(graph.find("call/relu").unwrap());
         assert_eq!(
             relu.attr_type("T").unwrap(),
-            crate::proto::DataType::DtFloat
+            crate::format::proto::DataType::DtFloat
         );
         let nested = graph.find("call/nested").unwrap();
         assert_eq!(graph.op(nested), "inner_fn");
@@ -595,7 +599,11 @@ mod tests {
 
         let mut bad = function();
         bad.node_def[3].input[1] = "split:nope:0".into();
-        let instantiation = [("T".to_string(), type_attr(crate::proto::DataType::DtFloat))].into();
+        let instantiation = [(
+            "T".to_string(),
+            type_attr(crate::format::proto::DataType::DtFloat),
+        )]
+        .into();
         let err = plan_inline("call", &bad, &instantiation, &port_of).unwrap_err();
         assert!(
             err.to_string().contains("\"add\"") && err.to_string().contains("nope"),
@@ -609,7 +617,11 @@ mod tests {
     #[test]
     fn argument_count_mismatch_is_refused_before_anything_is_added() {
         let mut graph = caller_graph();
-        let instantiation = [("T".to_string(), type_attr(crate::proto::DataType::DtFloat))].into();
+        let instantiation = [(
+            "T".to_string(),
+            type_attr(crate::format::proto::DataType::DtFloat),
+        )]
+        .into();
         let plan = plan_inline("call", &function(), &instantiation, &port_of).unwrap();
         let call = graph.find("call").unwrap();
         let before = graph.len();

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Graph, nested_attrs};
-use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, FunctionDef, FunctionDefLibrary};
+use crate::format::proto::attr_value::Value;
+use crate::format::proto::{AttrValue, FunctionDef, FunctionDefLibrary};
 
 /// Function names the attrs refer to (`func` and `list(func)` attrs, and
 /// those nested in their attrs), found without recursion.
@@ -99,11 +99,11 @@ fn drop_uncalled(library: &mut FunctionDefLibrary, used: &BTreeSet<String>) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{GraphDef, NodeDef};
+    use crate::format::proto::{GraphDef, NodeDef};
 
     #[test]
     fn keeps_only_functions_the_graph_calls() {
-        use crate::proto::{FunctionDef, FunctionDefLibrary, NameAttrList, OpDef};
+        use crate::format::proto::{FunctionDef, FunctionDefLibrary, NameAttrList, OpDef};
         let function = |name: &str, calls: Option<&str>| FunctionDef {
             signature: Some(OpDef {
                 name: name.into(),
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn deeply_nested_func_attrs_are_walked_without_recursion() {
-        use crate::proto::NameAttrList;
+        use crate::format::proto::NameAttrList;
         // f0 whose attr holds f1 whose attr holds f2 ... f1999.
         let mut nested = AttrValue::default();
         for depth in (0..2000).rev() {

@@ -32,10 +32,10 @@ mod undecoded;
 
 /// The IR's dtype is TensorFlow's own enum: every stage names dtypes the way
 /// the files do.
-pub use crate::proto::DataType;
+pub use crate::format::proto::DataType;
 /// A constant's value is TensorFlow's own tensor message, handed from the
 /// checkpoint reader to a `Const` node's `value` attr without decoding.
-pub use crate::proto::TensorProto;
+pub use crate::format::proto::TensorProto;
 pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};

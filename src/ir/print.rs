@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 
 use super::graph::Graph;
-use crate::proto::attr_value::Value;
+use crate::format::proto::attr_value::Value;
 
 impl fmt::Display for Graph {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

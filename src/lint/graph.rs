@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 
 use super::{Findings, Rule};
+use crate::format::proto::GraphDef;
 use crate::ir::{Graph, InputName, parse_input};
-use crate::proto::GraphDef;
 
 /// `duplicate-node`: two nodes with one name make every input naming it
 /// ambiguous; TensorFlow refuses to import the graph.
@@ -96,7 +96,7 @@ pub fn closed(graph: &GraphDef, findings: &mut Findings) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::NodeDef;
+    use crate::format::proto::NodeDef;
 
     fn node(name: &str, inputs: &[&str]) -> NodeDef {
         NodeDef {

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use super::{Findings, Rule};
 use crate::error::messages;
+use crate::format::proto::collection_def::Kind;
+use crate::format::proto::tensor_info::Encoding;
+use crate::format::proto::{AssetFileDef, MetaGraphDef};
 use crate::ir::{Graph, NodeId, node_of};
-use crate::proto::collection_def::Kind;
-use crate::proto::tensor_info::Encoding;
-use crate::proto::{AssetFileDef, MetaGraphDef};
 use crate::write::meta_graph::INIT_OP_SIGNATURE;
 
 /// The collections TF1 loaders read the init op from, when the

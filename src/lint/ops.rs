@@ -11,9 +11,9 @@ use std::collections::HashSet;
 
 use prost::Message;
 
+use crate::format::proto::collection_def::Kind;
+use crate::format::proto::{GraphDef, MetaGraphDef, SaverDef, VariableDef};
 use crate::ir::node_of;
-use crate::proto::collection_def::Kind;
-use crate::proto::{GraphDef, MetaGraphDef, SaverDef, VariableDef};
 use crate::saved_model_cli::{DEFAULT_DENYLIST, PYTHON_OPS};
 
 /// `denylisted-op`: a `ReadFile`, `WriteFile` or `PrintV2` in the graph or

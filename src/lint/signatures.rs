@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 
 use super::{Findings, Rule};
+use crate::format::proto::tensor_info::{CooSparse, Encoding};
+use crate::format::proto::{DataType, MetaGraphDef, OpDef, SignatureDef, TensorInfo};
 use crate::ir::{Graph, TensorRef, node_of};
 use crate::model::method_rules::{check_method_rules, shape_text};
 use crate::model::{Signature, TensorSpec};
 use crate::ops::OpSignatures;
-use crate::proto::tensor_info::{CooSparse, Encoding};
-use crate::proto::{DataType, MetaGraphDef, OpDef, SignatureDef, TensorInfo};
 use crate::typing::{dims, dtype_name, output_dtype, stated_output_shape};
 use crate::write::meta_graph::INIT_OP_SIGNATURE;
 

@@ -6,14 +6,14 @@
 use std::path::Path;
 
 use super::{Findings, Rule};
-use crate::bundle::BundleReader;
 use crate::error::messages;
+use crate::format::bundle::BundleReader;
+use crate::format::limits::MAX_IDENTITY_HOPS;
+use crate::format::proto::{DataType, SaverDef};
 use crate::ir::constants::through_identities;
 use crate::ir::{AttrExt, Graph, NodeId, TensorRef};
-use crate::limits::MAX_IDENTITY_HOPS;
 use crate::model::method_rules::shape_text;
 use crate::op_kinds::is_variable_op;
-use crate::proto::{DataType, SaverDef};
 use crate::typing::{dims, dtype_name};
 
 /// `saver`: a saver restores from `variables/`, so one without the other

@@ -8,7 +8,7 @@
 //! server checks it at request time.
 
 use super::signature::{PREDICT_METHOD, Signature, TensorSpec};
-use crate::proto::DataType;
+use crate::format::proto::DataType;
 use crate::typing::dtype_name;
 
 /// The method name of classify signatures.

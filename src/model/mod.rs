@@ -10,8 +10,8 @@ mod signature;
 
 pub use signature::{DEFAULT_SIGNATURE, PREDICT_METHOD, SERVE_TAG, Signature, TensorSpec};
 
+use crate::format::proto::{CollectionDef, OpDef, SaverDef, VariableDef};
 use crate::ir::Graph;
-use crate::proto::{CollectionDef, OpDef, SaverDef, VariableDef};
 
 /// Where a variable's value is stored in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

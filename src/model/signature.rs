@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::proto::DataType;
+use crate::format::proto::DataType;
 
 /// The signature key TensorFlow Serving uses when a request names none.
 pub const DEFAULT_SIGNATURE: &str = "serving_default";

@@ -9,12 +9,12 @@ use super::{
     Attribute, Child, OBJECT_GRAPH_KEY, ObjectGraph, ObjectGraphError, RegisteredSaver,
     SlotVariable, TrackableObject,
 };
-use crate::bundle::BundleReader;
-use crate::bundle::reader::TensorData;
-use crate::limits::MAX_PROTO_BYTES;
-use crate::proto::DataType;
-use crate::proto::TrackableObjectGraph;
-use crate::proto::trackable_object_graph::TrackableObject as ProtoObject;
+use crate::format::bundle::BundleReader;
+use crate::format::bundle::reader::TensorData;
+use crate::format::limits::MAX_PROTO_BYTES;
+use crate::format::proto::DataType;
+use crate::format::proto::TrackableObjectGraph;
+use crate::format::proto::trackable_object_graph::TrackableObject as ProtoObject;
 
 impl ObjectGraph {
     /// The bundle's object graph; `None` for a name-based checkpoint (no
@@ -165,7 +165,7 @@ impl Checker<'_> {
 }
 
 fn attribute(
-    tensor: crate::proto::trackable_object_graph::trackable_object::SerializedTensor,
+    tensor: crate::format::proto::trackable_object_graph::trackable_object::SerializedTensor,
 ) -> Attribute {
     Attribute {
         name: tensor.name,
@@ -175,7 +175,7 @@ fn attribute(
 }
 
 fn object_proto(object: &TrackableObject) -> ProtoObject {
-    use crate::proto::trackable_object_graph::trackable_object::{
+    use crate::format::proto::trackable_object_graph::trackable_object::{
         ObjectReference, SerializedTensor, SlotVariableReference,
     };
     let id = |id: usize| i32::try_from(id).unwrap_or(i32::MAX);
@@ -206,15 +206,14 @@ fn object_proto(object: &TrackableObject) -> ProtoObject {
                 slot_variable_node_id: id(s.slot),
             })
             .collect(),
-        registered_saver: object
-            .registered_saver
-            .as_ref()
-            .map(|r| crate::proto::RegisteredSaver {
+        registered_saver: object.registered_saver.as_ref().map(|r| {
+            crate::format::proto::RegisteredSaver {
                 name: r.name.clone(),
                 object_name: r.object_name.clone(),
-            }),
+            }
+        }),
         has_checkpoint_values: object
             .has_checkpoint_values
-            .map(|value| crate::proto::CheckpointValuesFlag { value }),
+            .map(|value| crate::format::proto::CheckpointValuesFlag { value }),
     }
 }

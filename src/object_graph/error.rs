@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::bundle::BundleError;
+use crate::format::bundle::BundleError;
 
 /// Every variant names the checkpoint index the object graph came from.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{ObjectGraph, ObjectGraphError, Role, VARIABLE_VALUE};
-use crate::bundle::BundleReader;
+use crate::format::bundle::BundleReader;
 use crate::ir::{AttrExt, Graph, NodeId};
 use crate::model::{CheckpointSlot, Model};
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};

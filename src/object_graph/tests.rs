@@ -8,15 +8,15 @@ use std::path::Path;
 use prost::Message;
 
 use super::*;
-use crate::bundle::{BundleReader, BundleWriter};
-use crate::ir::Graph;
-use crate::model::Model;
-use crate::proto::attr_value::Value;
-use crate::proto::trackable_object_graph::TrackableObject as ProtoObject;
-use crate::proto::trackable_object_graph::trackable_object::{
+use crate::format::bundle::{BundleReader, BundleWriter};
+use crate::format::proto::attr_value::Value;
+use crate::format::proto::trackable_object_graph::TrackableObject as ProtoObject;
+use crate::format::proto::trackable_object_graph::trackable_object::{
     ObjectReference, SerializedTensor, SlotVariableReference,
 };
-use crate::proto::{AttrValue, DataType, GraphDef, NodeDef, TrackableObjectGraph};
+use crate::format::proto::{AttrValue, DataType, GraphDef, NodeDef, TrackableObjectGraph};
+use crate::ir::Graph;
+use crate::model::Model;
 
 fn child(node_id: i32, local_name: &str) -> ObjectReference {
     ObjectReference {
@@ -194,11 +194,12 @@ fn two_variables_with_one_full_name_are_ambiguous() {
 #[test]
 fn round_trips_through_the_proto() {
     let mut proto = legacy_checkpoint();
-    proto.nodes[0].registered_saver = Some(crate::proto::RegisteredSaver {
+    proto.nodes[0].registered_saver = Some(crate::format::proto::RegisteredSaver {
         name: "tf.lookup".into(),
         object_name: "table".into(),
     });
-    proto.nodes[1].has_checkpoint_values = Some(crate::proto::CheckpointValuesFlag { value: true });
+    proto.nodes[1].has_checkpoint_values =
+        Some(crate::format::proto::CheckpointValuesFlag { value: true });
     let graph = decoded(&proto).unwrap();
     assert_eq!(graph.objects[1].has_checkpoint_values, Some(true));
     assert_eq!(graph.to_proto(), proto);

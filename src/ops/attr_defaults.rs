@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use base64::Engine;
 use prost::Message;
 
-use crate::proto::AttrValue;
+use crate::format::proto::AttrValue;
 
 const TENSORFLOW_ATTR_DEFAULTS: &str = include_str!("tensorflow_attr_defaults.txt");
 
@@ -49,7 +49,7 @@ fn parse_defaults(text: &'static str) -> Result<Defaults, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::attr_value::Value;
+    use crate::format::proto::attr_value::Value;
 
     #[test]
     fn the_embedded_table_parses_and_holds_known_defaults() {

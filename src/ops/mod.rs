@@ -11,10 +11,10 @@ pub mod training;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
+use crate::format::proto::OpDef;
+use crate::format::proto::op_def::ArgDef;
 use crate::ir::{Graph, Node};
 use crate::model::Model;
-use crate::proto::OpDef;
-use crate::proto::op_def::ArgDef;
 use crate::typing;
 
 const TENSORFLOW_OPS: &str = include_str!("tensorflow_ops.txt");
@@ -117,8 +117,8 @@ impl<'a> OpSignatures<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::AttrValue;
-    use crate::proto::attr_value::{ListValue, Value};
+    use crate::format::proto::AttrValue;
+    use crate::format::proto::attr_value::{ListValue, Value};
 
     fn int_attr(n: i64) -> AttrValue {
         AttrValue {
@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn the_source_op_list_and_functions_come_before_the_registry() {
         let mut graph = Graph::new();
-        let function = crate::proto::FunctionDef {
+        let function = crate::format::proto::FunctionDef {
             signature: Some(OpDef {
                 name: "my_function".into(),
                 output_arg: vec![ArgDef::default(), ArgDef::default()],
@@ -190,7 +190,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        graph.library = Some(crate::proto::FunctionDefLibrary {
+        graph.library = Some(crate::format::proto::FunctionDefLibrary {
             function: vec![function],
             ..Default::default()
         });

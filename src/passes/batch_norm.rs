@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 
 use super::{Pass, PassContext, PassError, PassReport};
+use crate::format::limits::MAX_MATCH_DEPTH;
 use crate::ir::constants::{FORWARDING_OPS, through_identities};
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
-use crate::limits::MAX_MATCH_DEPTH;
 use crate::model::Model;
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 

@@ -17,9 +17,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::{Pass, PassContext, PassError, PassReport};
+use crate::format::limits::MAX_MATCH_DEPTH;
 use crate::ir::constants::{FORWARDING_OPS, through_identities};
 use crate::ir::{Graph, TensorRef};
-use crate::limits::MAX_MATCH_DEPTH;
 use crate::model::Model;
 
 /// Rewires every dropout to its input.

@@ -15,12 +15,12 @@
 use std::collections::HashSet;
 
 use super::{Pass, PassContext, PassError, PassReport, Removal};
+use crate::format::proto::{FunctionDef, NodeDef};
 use crate::ir::function_body::FunctionBody;
 use crate::ir::{DataType, IrError, Node, NodeId, TensorRef};
 use crate::model::{Model, Signature, TensorSpec};
 use crate::ops::OpSignatures;
 use crate::ops::training::training_category;
-use crate::proto::{FunctionDef, NodeDef};
 
 /// Runs the serving passes inside every function the graph calls.
 pub struct FunctionBodiesPass;
@@ -247,11 +247,11 @@ pub fn check_called_functions(model: &Model) -> Result<(), PassError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::proto::attr_value::Value;
+    use crate::format::proto::op_def::ArgDef;
+    use crate::format::proto::{AttrValue, FunctionDefLibrary, NameAttrList, OpDef};
     use crate::passes::strip::VerifyServingPass;
     use crate::passes::testing::{node, serving_model};
-    use crate::proto::attr_value::Value;
-    use crate::proto::op_def::ArgDef;
-    use crate::proto::{AttrValue, FunctionDefLibrary, NameAttrList, OpDef};
 
     fn def(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
         NodeDef {

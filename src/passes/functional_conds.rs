@@ -18,13 +18,13 @@
 use std::collections::HashMap;
 
 use super::{PassError, PassReport, Removal};
+use crate::format::proto::attr_value::Value;
+use crate::format::proto::{FunctionDef, NameAttrList, TensorProto};
 use crate::ir::constants::FORWARDING_OPS;
 use crate::ir::inline::plan_inline;
 use crate::ir::{AttrExt, DataType, Graph, IrError, NodeId, TensorRef};
 use crate::model::Model;
 use crate::ops::OpSignatures;
-use crate::proto::attr_value::Value;
-use crate::proto::{FunctionDef, NameAttrList, TensorProto};
 
 /// How many times folding may find conds inside freshly inlined bodies.
 pub const MAX_INLINE_ROUNDS: usize = 32;
@@ -154,7 +154,7 @@ fn inline_branch(
     let function = library_function(&model.graph, &call_name, &fold.branch.name)?;
     let plan = {
         let ops = OpSignatures::of(model);
-        let port_of = |def: &crate::proto::NodeDef, arg: &str, index: usize| {
+        let port_of = |def: &crate::format::proto::NodeDef, arg: &str, index: usize| {
             let op = ops.get(&def.op)?;
             crate::typing::output_arg_port(op, &def.attr, arg, index)
         };
@@ -362,12 +362,12 @@ fn scalar_of(tensor: &TensorProto) -> Option<Scalar> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::proto::attr_value::ListValue;
+    use crate::format::proto::op_def::ArgDef;
+    use crate::format::proto::{AttrValue, FunctionDefLibrary, NodeDef, OpDef};
     use crate::passes::conds::TrainingCondsPass;
     use crate::passes::testing::{TestNode, node, serving_model};
     use crate::passes::{Pass, PassContext};
-    use crate::proto::attr_value::ListValue;
-    use crate::proto::op_def::ArgDef;
-    use crate::proto::{AttrValue, FunctionDefLibrary, NodeDef, OpDef};
 
     fn func(name: &str) -> AttrValue {
         AttrValue {

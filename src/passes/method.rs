@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use super::examples::{EXAMPLES_INPUT, add, const_node};
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
+use crate::format::tensor::{Tensor, Values};
 use crate::ir::{DataType, Node, TensorRef};
 use crate::model::method_rules::{
     CLASSIFY_CLASSES, CLASSIFY_METHOD, CLASSIFY_SCORES, METHOD_INPUTS, MethodRuleError,
@@ -20,7 +21,6 @@ use crate::model::method_rules::{
     check_method_rules, is_regression_shape, shape_text,
 };
 use crate::model::{DEFAULT_SIGNATURE, Model, Signature, TensorSpec};
-use crate::tensor::{Tensor, Values};
 use crate::typing::dtype_name;
 
 /// The key of the predict signature a classify or regress export keeps.

@@ -151,11 +151,11 @@ pub fn serve_sparse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::proto::OpDef;
+    use crate::format::proto::op_def::ArgDef;
     use crate::passes::inputs::InputsPass;
     use crate::passes::testing::{model, node};
     use crate::passes::{Pass, PassContext, ServingSpec};
-    use crate::proto::OpDef;
-    use crate::proto::op_def::ArgDef;
 
     /// A `DeserializeSparse` whose three outputs feed a `SparseReshape`-like
     /// consumer, with the shapes TensorFlow states for a rank-2 string

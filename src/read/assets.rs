@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 use super::ReadError;
+use crate::format::proto::collection_def::Kind;
+use crate::format::proto::{AssetFileDef, MetaGraphDef, tensor_info};
 use crate::model::{Asset, asset_name_problem};
-use crate::proto::collection_def::Kind;
-use crate::proto::{AssetFileDef, MetaGraphDef, tensor_info};
 
 /// The collection TensorFlow 1 SavedModels list their assets in, before
 /// MetaGraphDef had `asset_file_def`.
@@ -124,7 +124,7 @@ fn checked_asset(root: &Path, file: &Path, def: &AssetFileDef) -> Result<Asset, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{CollectionDef, TensorInfo, collection_def};
+    use crate::format::proto::{CollectionDef, TensorInfo, collection_def};
 
     fn def(tensor: &str, filename: &str) -> AssetFileDef {
         AssetFileDef {

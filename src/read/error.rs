@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::bundle::BundleError;
+use crate::format::bundle::BundleError;
+use crate::format::text::TextError;
 use crate::ir::IrError;
-use crate::text::TextError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ReadError;
-use crate::proto::CheckpointState;
+use crate::format::proto::CheckpointState;
 
 /// A located source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,10 +125,12 @@ pub fn latest_checkpoint(dir: &Path, state_file: &Path) -> Result<PathBuf, ReadE
         path: state_file.to_path_buf(),
         source,
     })?;
-    let state: CheckpointState = crate::text::parse_text("tensorflow.CheckpointState", &text)
-        .map_err(|source| ReadError::Text {
-            path: state_file.to_path_buf(),
-            source,
+    let state: CheckpointState =
+        crate::format::text::parse_text("tensorflow.CheckpointState", &text).map_err(|source| {
+            ReadError::Text {
+                path: state_file.to_path_buf(),
+                source,
+            }
         })?;
     if state.model_checkpoint_path.is_empty() {
         return Err(ReadError::Decode {

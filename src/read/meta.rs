@@ -9,17 +9,17 @@ use bytes::Bytes;
 use prost::Message;
 
 use super::ReadError;
-use crate::bundle::slices::{self, Extent1};
-use crate::ir::constants::through_identities;
-use crate::ir::{AttrExt, Graph, NodeId};
-use crate::limits::MAX_PROTO_BYTES;
-use crate::model::{CheckpointSlot, Model};
-use crate::op_kinds::is_variable_op;
-use crate::proto::collection_def::Kind;
-use crate::proto::meta_graph_def::MetaInfoDef;
-use crate::proto::{
+use crate::format::bundle::slices::{self, Extent1};
+use crate::format::limits::MAX_PROTO_BYTES;
+use crate::format::proto::collection_def::Kind;
+use crate::format::proto::meta_graph_def::MetaInfoDef;
+use crate::format::proto::{
     CollectionDef, GraphDef, MetaGraphDef, SaveSliceInfoDef, SavedModel, VariableDef,
 };
+use crate::ir::constants::through_identities;
+use crate::ir::{AttrExt, Graph, NodeId};
+use crate::model::{CheckpointSlot, Model};
+use crate::op_kinds::is_variable_op;
 
 pub(super) fn read_bytes(path: &Path) -> Result<Vec<u8>, ReadError> {
     let len = std::fs::metadata(path)
@@ -70,16 +70,18 @@ pub(super) fn decode_bytes<M: Message + Default>(
             what,
             detail: e.to_string(),
         })?;
-        return crate::text::parse_text(full_name, &text).map_err(|source| ReadError::Text {
-            path: path.to_path_buf(),
-            source,
+        return crate::format::text::parse_text(full_name, &text).map_err(|source| {
+            ReadError::Text {
+                path: path.to_path_buf(),
+                source,
+            }
         });
     }
     match M::decode(bytes.clone()) {
         Ok(message) => Ok(message),
         Err(binary) => {
             let text = std::str::from_utf8(&bytes).ok();
-            text.and_then(|t| crate::text::parse_text(full_name, t).ok())
+            text.and_then(|t| crate::format::text::parse_text(full_name, t).ok())
                 .ok_or_else(|| ReadError::Decode {
                     path: path.to_path_buf(),
                     what,
@@ -157,7 +159,7 @@ pub fn read_saved_model(
         available: available.join(" "),
     })?;
     let prefix = dir.join("variables").join("variables");
-    let variables = crate::bundle::index_path(&prefix)
+    let variables = crate::format::bundle::index_path(&prefix)
         .is_file()
         .then_some(prefix);
     Ok((meta, variables))

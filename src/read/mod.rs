@@ -19,9 +19,9 @@ pub use needed::Wanted;
 
 use std::path::{Path, PathBuf};
 
+use crate::format::proto::{GraphDef, MetaGraphDef};
 use crate::ir::Graph;
 use crate::model::Model;
-use crate::proto::{GraphDef, MetaGraphDef};
 use crate::timings::{Stage, Timings};
 
 /// Reads any supported source into a model. `checkpoint` supplies variables
@@ -99,9 +99,9 @@ pub fn read_source_for(
     };
     if let Some(given) = checkpoint {
         let prefix = checkpoint_prefix(given)?;
-        if !crate::bundle::index_path(&prefix).exists() {
+        if !crate::format::bundle::index_path(&prefix).exists() {
             return Err(ReadError::NotFound {
-                path: crate::bundle::index_path(&prefix),
+                path: crate::format::bundle::index_path(&prefix),
                 what: "checkpoint index",
             });
         }

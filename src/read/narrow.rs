@@ -18,9 +18,9 @@ use super::meta::{self, decode_bytes, looks_text, read_bytes};
 use super::needed::{Needed, Wanted, needed_nodes};
 use super::skim::{SkimmedGraph, skim_graph, skim_meta_graph};
 use super::wire_check::is_well_formed_skimmed_node_def;
+use crate::format::proto::{GraphDef, MetaGraphDef, NodeDef};
 use crate::ir::UndecodedNames;
 use crate::model::Model;
-use crate::proto::{GraphDef, MetaGraphDef, NodeDef};
 use crate::timings::{Stage, Timings};
 
 /// The model of the `.meta` at `path`, its graph narrowed to what `wanted`

@@ -195,7 +195,7 @@ impl<'s, 'a> Resolved<'s, 'a> {
     /// Follows forwarding ops (`Identity`, ...) back, as the passes'
     /// `through_identities` does, at most as far.
     fn through_identities(&self, mut input: Input) -> Input {
-        for _ in 0..crate::limits::MAX_IDENTITY_HOPS {
+        for _ in 0..crate::format::limits::MAX_IDENTITY_HOPS {
             if input.port != 0 || !FORWARDING_OPS.contains(&self.op(input.producer)) {
                 break;
             }
@@ -259,7 +259,7 @@ impl<'s, 'a> Resolved<'s, 'a> {
         let mut variables = Vec::new();
         for &update in updates {
             let mut target = self.data_input(update, 0);
-            for _ in 0..crate::limits::MAX_MATCH_DEPTH {
+            for _ in 0..crate::format::limits::MAX_MATCH_DEPTH {
                 let Some(behind) = target.map(|t| self.through_identities(t)) else {
                     break;
                 };
@@ -370,7 +370,7 @@ impl<'s, 'a> Resolved<'s, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{GraphDef, NodeDef};
+    use crate::format::proto::{GraphDef, NodeDef};
     use prost::Message;
 
     fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {

@@ -263,7 +263,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{AttrValue, GraphDef, MetaGraphDef, NodeDef, SaverDef, VersionDef};
+    use crate::format::proto::{AttrValue, GraphDef, MetaGraphDef, NodeDef, SaverDef, VersionDef};
     use prost::Message;
 
     fn node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {

@@ -80,7 +80,7 @@ fn node_def_schema() -> Option<&'static Schema> {
     static SCHEMA: OnceLock<Option<Schema>> = OnceLock::new();
     SCHEMA
         .get_or_init(|| {
-            let node_def = crate::text::pool().get_message_by_name("tensorflow.NodeDef")?;
+            let node_def = crate::format::text::pool().get_message_by_name("tensorflow.NodeDef")?;
             Some(Schema::of(&node_def))
         })
         .as_ref()
@@ -223,8 +223,8 @@ fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::attr_value::{ListValue, Value};
-    use crate::proto::{AttrValue, NodeDef, TensorProto};
+    use crate::format::proto::attr_value::{ListValue, Value};
+    use crate::format::proto::{AttrValue, NodeDef, TensorProto};
     use prost::Message;
 
     fn sample() -> Vec<u8> {
@@ -291,7 +291,7 @@ mod tests {
             for bit in 0..8 {
                 let mut flipped = bytes.clone();
                 flipped[at] ^= 1 << bit;
-                let graph = crate::proto::GraphDef::default().encode_to_vec();
+                let graph = crate::format::proto::GraphDef::default().encode_to_vec();
                 let mut framed = graph;
                 prost::encoding::bytes::encode(1, &flipped, &mut framed);
                 if crate::read::skim::skim_graph(&framed).is_err() {

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use prost::Message;
 use serde::Serialize;
 
-use crate::proto::{
+use crate::format::proto::{
     GraphDef, MetaGraphDef, SavedConcreteFunction, SavedObject, SavedObjectGraph, saved_object,
 };
 
@@ -127,7 +127,7 @@ fn traced_option(objects: &SavedObjectGraph, name: &str) -> Option<CallOption> {
 /// A bare concrete function's option: its signature, else its argument keywords.
 fn bare_option(
     objects: &SavedObjectGraph,
-    bare: &crate::proto::SavedBareConcreteFunction,
+    bare: &crate::format::proto::SavedBareConcreteFunction,
 ) -> Option<CallOption> {
     let keywords = || CallOption {
         args: bare

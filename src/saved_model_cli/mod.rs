@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::proto::{MetaGraphDef, SignatureDef, TensorInfo, tensor_info};
+use crate::format::proto::{MetaGraphDef, SignatureDef, TensorInfo, tensor_info};
 
 pub use functions::{CallOption, ConcreteFunctions, Function};
 pub use scan::{DEFAULT_DENYLIST, OpFinding, PYTHON_OPS, ScanReport, ScannedMetaGraph, scan};
@@ -249,7 +249,7 @@ impl TensorView {
     fn of(info: &TensorInfo) -> TensorView {
         let shape = info.tensor_shape.clone().unwrap_or_default();
         TensorView {
-            dtype: crate::proto::DataType::try_from(info.dtype).map_or_else(
+            dtype: crate::format::proto::DataType::try_from(info.dtype).map_or_else(
                 |_| format!("<unknown dtype {}>", info.dtype),
                 |d| d.as_str_name().to_string(),
             ),

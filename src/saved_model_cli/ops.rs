@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::proto::{FunctionDef, GraphDef, NodeDef, attr_value};
+use crate::format::proto::{FunctionDef, GraphDef, NodeDef, attr_value};
 
 /// The library's functions by name.
 pub fn functions_by_name(graph: &GraphDef) -> BTreeMap<&str, &FunctionDef> {
@@ -86,7 +86,7 @@ fn mark_used<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{AttrValue, FunctionDefLibrary, NameAttrList, OpDef};
+    use crate::format::proto::{AttrValue, FunctionDefLibrary, NameAttrList, OpDef};
 
     fn node(name: &str, op: &str) -> NodeDef {
         NodeDef {

@@ -13,8 +13,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::format::proto::{GraphDef, MetaGraphDef, NodeDef, SaverDef};
 use crate::ops::training::training_category;
-use crate::proto::{GraphDef, MetaGraphDef, NodeDef, SaverDef};
 
 use super::ops::{functions_by_name, ops_used};
 use super::python::{str_list_repr, str_set_repr};
@@ -208,9 +208,9 @@ fn functions_called_from(graph: &GraphDef, chosen: impl Fn(&NodeDef) -> bool) ->
 /// The library functions `node` names: its op, or any func attribute.
 fn callees<'a>(
     node: &'a NodeDef,
-    library: &std::collections::BTreeMap<&str, &crate::proto::FunctionDef>,
+    library: &std::collections::BTreeMap<&str, &crate::format::proto::FunctionDef>,
 ) -> Vec<&'a str> {
-    use crate::proto::attr_value::Value;
+    use crate::format::proto::attr_value::Value;
     let mut names: Vec<&str> = node
         .attr
         .values()

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::proto::{
+use crate::format::proto::{
     NamedTupleValue, PairValue, StructuredTypeSpec, StructuredValue, TensorShapeProto,
     TensorSpecProto, structured_value::Kind, type_spec_proto::TypeSpecClass,
 };

@@ -351,7 +351,7 @@ fn precision_flag(precision: Precision) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::DataType;
+    use crate::format::proto::DataType;
     use crate::size::inventory::{FileBytes, Piece, StoredTensor, StoredWeights};
 
     const MB: u64 = 1_000_000;
@@ -542,7 +542,9 @@ mod tests {
         let mut inventory = model(rows);
         for tensor in &mut inventory.tensors {
             for piece in &mut tensor.pieces {
-                if crate::bundle::reader::num_elements(&piece.shape).unwrap() >= min_elements {
+                if crate::format::bundle::reader::num_elements(&piece.shape).unwrap()
+                    >= min_elements
+                {
                     piece.dtype = DataType::DtHalf;
                     piece.bytes /= 2;
                 }

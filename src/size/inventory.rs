@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::bundle::reader::num_elements;
-use crate::bundle::slices::{extents, slice_key};
-use crate::bundle::{BundleError, BundleReader};
-use crate::proto::{BundleEntryProto, DataType, TensorProto};
+use crate::format::bundle::reader::num_elements;
+use crate::format::bundle::slices::{extents, slice_key};
+use crate::format::bundle::{BundleError, BundleReader};
+use crate::format::proto::{BundleEntryProto, DataType, TensorProto};
 use crate::storage::{StorageOptions, WeightPrecision};
 
 pub use crate::storage::WEIGHTS_MIN_ELEMENTS;

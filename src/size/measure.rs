@@ -16,10 +16,10 @@ use prost::Message;
 
 use super::SizeError;
 use super::inventory::{FileBytes, Inventory, Piece, float_constant, stored_tensor};
-use crate::bundle::{BundleReader, data_path};
-use crate::limits::MAX_PROTO_BYTES;
-use crate::proto::SavedModel;
-use crate::proto::attr_value::Value;
+use crate::format::bundle::{BundleReader, data_path};
+use crate::format::limits::MAX_PROTO_BYTES;
+use crate::format::proto::SavedModel;
+use crate::format::proto::attr_value::Value;
 
 /// Most entries (files, directories, links) a measured directory may hold.
 /// A SavedModel has a handful plus its assets; this stops a walk that

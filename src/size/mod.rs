@@ -107,7 +107,7 @@ pub enum SizeError {
         advice: Vec<Advice>,
     },
     #[error(transparent)]
-    Bundle(#[from] crate::bundle::BundleError),
+    Bundle(#[from] crate::format::bundle::BundleError),
     #[error(transparent)]
     Write(#[from] crate::write::WriteError),
 }

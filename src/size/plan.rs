@@ -14,9 +14,9 @@ use super::advice::{Limit, LimitKind, assess};
 use super::inventory::{
     FileBytes, Inventory, Piece, StoredTensor, StoredWeights, float_constant, stored_tensor,
 };
-use crate::bundle::BundleReader;
-use crate::proto::DataType;
-use crate::proto::attr_value::Value;
+use crate::format::bundle::BundleReader;
+use crate::format::proto::DataType;
+use crate::format::proto::attr_value::Value;
 use crate::storage::StorageOptions;
 use crate::storage::plan::KeyPlan;
 use crate::write::saved_model::{MetaGraphVariant, WritePlan};

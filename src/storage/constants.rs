@@ -10,9 +10,9 @@ use super::convert::{ErrorStats, F16_MAX, FloatSurvey, channels, to_f16, to_i32,
 use super::plan::{StoredForm, below_threshold, target_form};
 use super::report::{ConvertedTensor, SkippedTensor, StorageReport, TensorKind};
 use super::uses::float_math_only;
+use crate::format::proto::DataType;
+use crate::format::tensor::{Tensor, Values};
 use crate::ir::{AttrExt, Graph, IrError, Node, NodeId, TensorRef};
-use crate::proto::DataType;
-use crate::tensor::{Tensor, Values};
 use crate::typing::dtype_name;
 
 /// A constant's new stored value and what reads it back.

@@ -13,13 +13,13 @@ use super::recode::KeyErrors;
 use super::report::{ConvertedTensor, SkippedTensor, StorageReport, TensorKind};
 use super::uses::float_math_only;
 use super::{StorageOptions, WeightPrecision};
-use crate::bundle::copy_plan::RecodedRecord;
-use crate::bundle::reader::num_elements;
-use crate::bundle::slices::{parse_spec, slice_key};
-use crate::bundle::writer::COPY_CHUNK_BYTES;
-use crate::bundle::{BundleError, BundleReader};
+use crate::format::bundle::copy_plan::RecodedRecord;
+use crate::format::bundle::reader::num_elements;
+use crate::format::bundle::slices::{parse_spec, slice_key};
+use crate::format::bundle::writer::COPY_CHUNK_BYTES;
+use crate::format::bundle::{BundleError, BundleReader};
+use crate::format::proto::DataType;
 use crate::ir::{Graph, TensorRef};
-use crate::proto::DataType;
 use crate::typing::{dtype_name, element_size};
 
 /// How a tensor is stored.
@@ -467,7 +467,7 @@ pub fn le_i64s(bytes: &[u8]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::BundleWriter;
+    use crate::format::bundle::BundleWriter;
     use crate::ir::Node;
 
     fn floats(values: &[f32]) -> Vec<u8> {
@@ -623,7 +623,7 @@ mod tests {
     /// not fit.
     #[test]
     fn a_tensor_split_along_its_last_axis_stays_float32_under_int8() {
-        use crate::bundle::slices::Extent1;
+        use crate::format::bundle::slices::Extent1;
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("ckpt");
         let mut writer = BundleWriter::create(&prefix).unwrap();

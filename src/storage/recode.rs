@@ -1,13 +1,13 @@
 //! The conversion of a variable's bytes while the writer copies them
-//! ([`crate::bundle::writer::Recode`]): one chunk in memory at a time, the
+//! ([`crate::format::bundle::writer::Recode`]): one chunk in memory at a time, the
 //! error measured on every element.
 
 use std::collections::BTreeMap;
 
 use super::convert::{ErrorStats, to_f16, to_i32, to_int8};
 use super::plan::{KeyPlan, StoredForm, le_f32s, le_i64s};
-use crate::bundle::writer::Recode;
-use crate::proto::DataType;
+use crate::format::bundle::writer::Recode;
+use crate::format::proto::DataType;
 
 /// Converts the records of one key as its plan says.
 pub struct KeyRecoder<'a> {

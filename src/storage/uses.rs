@@ -9,8 +9,8 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use crate::format::proto::DataType;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
-use crate::proto::DataType;
 
 /// The reader that keeps a tensor from being converted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

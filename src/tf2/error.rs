@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::bundle::BundleError;
+use crate::format::bundle::BundleError;
 
 /// A TF2 SavedModel the lean export cannot re-export as asked. Every
 /// variant names the file, signature, object or function at fault.

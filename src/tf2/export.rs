@@ -14,16 +14,16 @@ use super::retype::{choose_half_variables, retype_chosen};
 use super::write::bundle::Values;
 use super::write::{LeanWriteOptions, LeanWritten, write_lean};
 use super::{LeanPlan, Tf2Error, plan_lean};
-use crate::bundle::BundleReader;
 use crate::error::Error;
 use crate::export::{
     DroppedVariable, ExportOptions, ExportReport, MLS1_LIMIT_BYTES, N1_LIMIT_BYTES, size_verdict,
 };
+use crate::format::bundle::BundleReader;
+use crate::format::proto::MetaGraphDef;
 use crate::lint::signatures::model_signature;
 use crate::model::Signature;
 use crate::object_graph::ObjectGraph;
 use crate::passes::method::ServingMethod;
-use crate::proto::MetaGraphDef;
 use crate::size::ProjectedSize;
 use crate::storage::{StorageReport, WeightPrecision};
 use crate::timings::{Stage, Timings};

@@ -28,7 +28,7 @@ pub use error::Tf2Error;
 pub use plan::plan_lean;
 pub use report::{DroppedObjectReport, LeanReport};
 
-use crate::proto::{DataType, MetaGraphDef, TrackableObjectGraph};
+use crate::format::proto::{DataType, MetaGraphDef, TrackableObjectGraph};
 
 /// Which of the source's signatures the export keeps. The init-op entry
 /// (`__saved_model_init_op`) is not a signature users call; it is kept

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 use super::TransformError;
-use crate::proto::GraphDef;
+use crate::format::proto::GraphDef;
 
 /// How a GraphDef is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -52,7 +52,7 @@ pub fn encode(
 ) -> Result<Vec<u8>, TransformError> {
     match format {
         GraphFormat::Binary => Ok(graph_def.encode_to_vec()),
-        GraphFormat::Text => crate::text::to_text("tensorflow.GraphDef", graph_def)
+        GraphFormat::Text => crate::format::text::to_text("tensorflow.GraphDef", graph_def)
             .map(String::into_bytes)
             .map_err(|e| TransformError::Encode {
                 path: path.to_path_buf(),

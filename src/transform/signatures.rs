@@ -7,8 +7,8 @@ use std::path::Path;
 
 use super::TransformError;
 use crate::error::Error;
+use crate::format::proto::{DataType, SignatureDef, TensorInfo, tensor_info};
 use crate::model::{Signature, TensorSpec};
-use crate::proto::{DataType, SignatureDef, TensorInfo, tensor_info};
 
 /// The signatures of the MetaGraphDef tagged `tags` in `dir`.
 pub fn read_signatures(dir: &Path, tags: &[String]) -> Result<BTreeMap<String, Signature>, Error> {

@@ -17,9 +17,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::format::limits::MAX_IDENTITY_HOPS;
 use crate::ir::constants::{FORWARDING_OPS, through_identities};
 use crate::ir::{AttrExt, Graph, NodeId, TensorRef};
-use crate::limits::MAX_IDENTITY_HOPS;
 
 /// `key_index` / `value_index` meaning "the line number".
 const LINE_NUMBER: i64 = -1;

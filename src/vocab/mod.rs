@@ -21,10 +21,10 @@ pub use analysis::{Refusal, VocabTable, analyse_asset};
 pub use lines::{LineCount, copy_first_lines, count_lines, prefix_len};
 pub use report::{AssetTrim, RefusedAsset, VocabReport};
 
+use crate::format::proto::attr_value::Value;
+use crate::format::proto::{AttrValue, TensorProto};
 use crate::ir::{DataType, IrError, Node};
 use crate::model::{Asset, Model};
-use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, TensorProto};
 
 /// What may fail while planning or applying a trim.
 #[derive(Debug, thiserror::Error)]

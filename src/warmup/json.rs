@@ -12,8 +12,8 @@ use half::{bf16, f16};
 use serde_json::Value;
 
 use super::error::ValueError;
-use crate::proto::DataType;
-use crate::tensor::{Tensor, Values};
+use crate::format::proto::DataType;
+use crate::format::tensor::{Tensor, Values};
 use crate::typing::dtype_name;
 
 /// Standard base64, padded or not (clients differ; TensorFlow Serving takes both).

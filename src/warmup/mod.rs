@@ -25,9 +25,11 @@ use serde::Serialize;
 
 pub use error::{Place, RequestError, ValueError, WarmupError};
 
-use crate::limits::{MAX_WARMUP_FILE_BYTES, MAX_WARMUP_VALUES};
+use crate::format::limits::{MAX_WARMUP_FILE_BYTES, MAX_WARMUP_VALUES};
+use crate::format::proto::serving::{
+    ModelSpec, PredictLog, PredictRequest, PredictionLog, prediction_log,
+};
 use crate::model::Signature;
-use crate::proto::serving::{ModelSpec, PredictLog, PredictRequest, PredictionLog, prediction_log};
 use json::Budget;
 use request::{Body, RecordInputs};
 

@@ -19,10 +19,10 @@ use serde_json::{Map, Value};
 
 use super::error::{Place, RequestError};
 use super::json::{Budget, b64_text, to_tensor};
-use crate::limits::MAX_WARMUP_INSTANCES;
+use crate::format::limits::MAX_WARMUP_INSTANCES;
+use crate::format::proto::TensorProto;
+use crate::format::tensor::{Tensor, Values};
 use crate::model::{Signature, TensorSpec};
-use crate::proto::TensorProto;
-use crate::tensor::{Tensor, Values};
 
 /// A request body whose outline is right; its values are checked against
 /// a signature by [`Body::records`].
@@ -387,9 +387,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::format::proto::DataType;
+    use crate::format::tensor::Tensor;
     use crate::model::PREDICT_METHOD;
-    use crate::proto::DataType;
-    use crate::tensor::Tensor;
 
     const SIGNATURE: &str = "serving_default";
 

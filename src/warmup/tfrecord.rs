@@ -2,7 +2,7 @@
 //! per record the data's length (u64, little-endian), the masked CRC-32C
 //! of those 8 bytes, the data, and the masked CRC-32C of the data.
 
-use crate::bundle::crc::{crc32c, mask};
+use crate::format::bundle::crc::{crc32c, mask};
 
 /// Bytes a record adds around its data.
 pub const FRAMING_BYTES: usize = 8 + 4 + 4;
@@ -20,7 +20,7 @@ pub fn append_record(out: &mut Vec<u8>, data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::crc::unmask;
+    use crate::format::bundle::crc::unmask;
 
     /// Splits a TFRecord file back into its records, checking both CRCs.
     fn read_records(mut file: &[u8]) -> Vec<&[u8]> {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::guard::Overlap;
-use crate::bundle::BundleError;
+use crate::format::bundle::BundleError;
 use crate::ir::IrError;
 
 /// Failures while writing a SavedModel.

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use prost::Message;
 
-use crate::model::{Signature, TensorSpec};
-use crate::proto::collection_def::{BytesList, Kind, NodeList};
-use crate::proto::meta_graph_def::MetaInfoDef;
-use crate::proto::{
+use crate::format::proto::collection_def::{BytesList, Kind, NodeList};
+use crate::format::proto::meta_graph_def::MetaInfoDef;
+use crate::format::proto::{
     AssetFileDef, CollectionDef, DataType, GraphDef, MetaGraphDef, OpList, SaverDef, SignatureDef,
     TensorInfo, TensorShapeProto, VariableDef, tensor_info,
 };
+use crate::model::{Signature, TensorSpec};
 
 /// The signature key (and output key) that names the init op.
 pub const INIT_OP_SIGNATURE: &str = "__saved_model_init_op";

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::proto::{OpDef, OpList};
+use crate::format::proto::{OpDef, OpList};
 
 const BUILTIN: &str = r#"
 op { name: "Placeholder"
@@ -203,7 +203,7 @@ op { name: "ParseExampleV2"
 pub fn builtin_op_defs() -> &'static BTreeMap<String, OpDef> {
     static DEFS: OnceLock<BTreeMap<String, OpDef>> = OnceLock::new();
     DEFS.get_or_init(|| {
-        let list: OpList = crate::text::parse_text("tensorflow.OpList", BUILTIN)
+        let list: OpList = crate::format::text::parse_text("tensorflow.OpList", BUILTIN)
             .expect("the built-in op list is valid text format");
         list.op
             .into_iter()

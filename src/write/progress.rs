@@ -11,7 +11,7 @@ pub trait CopyProgress: Debug + Send + Sync {
     /// The copy of `total_bytes` begins.
     fn start(&self, total_bytes: u64);
     /// `bytes` more were copied: a chunk of at most
-    /// [`COPY_CHUNK_BYTES`](crate::bundle::writer::COPY_CHUNK_BYTES), so a
+    /// [`COPY_CHUNK_BYTES`](crate::format::bundle::writer::COPY_CHUNK_BYTES), so a
     /// single large tensor advances steadily. The calls add up to the bytes
     /// copied.
     fn advance(&self, bytes: u64);

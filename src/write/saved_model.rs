@@ -19,15 +19,15 @@ use super::meta_graph::{AssetSpec, MetaGraphParts, build_meta_graph};
 use super::progress::{CopyProgress, Reporting};
 use super::saver::{SavedVariable, VariableKind, build_saver};
 use super::stored::Storage;
-use crate::bundle::copy_plan::CopyPlan;
-use crate::bundle::slices::parse_spec;
-use crate::bundle::{BundleReader, BundleWriter};
+use crate::format::bundle::copy_plan::CopyPlan;
+use crate::format::bundle::slices::parse_spec;
+use crate::format::bundle::{BundleReader, BundleWriter};
+use crate::format::proto::attr_value::Value;
+use crate::format::proto::{AttrValue, DataType, MetaGraphDef, OpList, SavedModel, VariableDef};
 use crate::ir::constants::string_const;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};
-use crate::proto::attr_value::Value;
-use crate::proto::{AttrValue, DataType, MetaGraphDef, OpList, SavedModel, VariableDef};
 use crate::storage::StorageOptions;
 use crate::storage::plan::{KeyPlan, StoragePlan, StoredForm, VariableSlot, plan_variables};
 use crate::storage::recode::{KeyErrors, KeyRecoder};
@@ -679,13 +679,16 @@ fn dir_size(dir: &Path) -> u64 {
 
 struct Prepared {
     graph: Graph,
-    saver_nodes: Vec<crate::proto::NodeDef>,
+    saver_nodes: Vec<crate::format::proto::NodeDef>,
     parts: MetaGraphParts,
     report: Vec<VariableReport>,
 }
 
 /// The graph's GraphDef with the saver's nodes appended.
-fn graph_def_with(graph: Graph, extra: Vec<crate::proto::NodeDef>) -> crate::proto::GraphDef {
+fn graph_def_with(
+    graph: Graph,
+    extra: Vec<crate::format::proto::NodeDef>,
+) -> crate::format::proto::GraphDef {
     let mut graph_def = graph.into_graph_def();
     graph_def.node.extend(extra);
     graph_def
@@ -1028,7 +1031,11 @@ fn add_init_op(graph: &mut Graph, initializers: &[String]) -> Result<Option<Stri
 }
 
 /// OpDefs of every op the export uses: the training list's, else built-in.
-fn op_list(model: &Model, graph: &Graph, saver_nodes: &[crate::proto::NodeDef]) -> Option<OpList> {
+fn op_list(
+    model: &Model,
+    graph: &Graph,
+    saver_nodes: &[crate::format::proto::NodeDef],
+) -> Option<OpList> {
     let mut used: BTreeSet<&str> = graph
         .node_ids()
         .into_iter()

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use bytes::Bytes;
 
 use super::stored::{Storage, from_stored, to_stored};
-use crate::proto::attr_value::{ListValue, Value};
-use crate::proto::{self, AttrValue, DataType, NodeDef, SaverDef, TensorProto};
+use crate::format::proto::attr_value::{ListValue, Value};
+use crate::format::proto::{self, AttrValue, DataType, NodeDef, SaverDef, TensorProto};
 
 /// How a variable holds its value in the graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

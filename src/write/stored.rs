@@ -13,8 +13,8 @@
 //! fresh export would.
 
 use super::saver::{NodeBuilder, bool_attr, node, type_attr};
-use crate::proto::{AttrValue, DataType, NodeDef};
-use crate::tensor::{Tensor, Values};
+use crate::format::proto::{AttrValue, DataType, NodeDef};
+use crate::format::tensor::{Tensor, Values};
 
 /// How a variable is stored in `variables/`; its graph dtype never changes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -168,7 +168,7 @@ fn const_node(name: &str, value: &Tensor) -> NodeDef {
         .attr(
             "value",
             AttrValue {
-                value: Some(crate::proto::attr_value::Value::Tensor(Box::new(
+                value: Some(crate::format::proto::attr_value::Value::Tensor(Box::new(
                     value.to_proto(),
                 ))),
             },
@@ -180,7 +180,7 @@ fn const_node(name: &str, value: &Tensor) -> NodeDef {
 mod tests {
     use super::super::saver::{SavedVariable, VariableKind, build_saver};
     use super::*;
-    use crate::proto::attr_value::Value;
+    use crate::format::proto::attr_value::Value;
 
     fn dtypes(node: &NodeDef) -> Vec<DataType> {
         match node.attr.get("dtypes").and_then(|a| a.value.as_ref()) {

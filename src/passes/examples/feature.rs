@@ -3,9 +3,9 @@
 
 use serde::{Serialize, Serializer};
 
+use crate::format::tensor::{Tensor, Values};
 use crate::ir::DataType;
 use crate::model::method_rules::shape_text;
-use crate::tensor::{Tensor, Values};
 use crate::typing::dtype_name;
 
 /// How a feature is parsed.
@@ -155,7 +155,7 @@ pub fn default_tensor(
     shape: &[i64],
     text: &str,
 ) -> Result<Tensor, ExamplesError> {
-    let count = crate::tensor::element_count(shape).unwrap_or(0);
+    let count = crate::format::tensor::element_count(shape).unwrap_or(0);
     let items: Vec<&str> = text.split(',').collect();
     let repeat = match items.len() as u64 {
         1 => count as usize,

@@ -18,9 +18,9 @@ pub use feature::{ExamplesError, Feature, FeatureKind, SparseTensorNames, carrie
 use super::inputs::InputSpec;
 use super::sparse_inputs::{SPARSE_SUFFIXES, component_key};
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
+use crate::format::tensor::{Tensor, Values};
 use crate::ir::{DataType, Node, NodeId, TensorRef};
 use crate::model::{DEFAULT_SIGNATURE, Model, Signature, TensorSpec};
-use crate::tensor::{Tensor, Values};
 
 /// The signature input that takes the serialized examples.
 pub const EXAMPLES_INPUT: &str = "examples";

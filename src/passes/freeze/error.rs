@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::bundle::BundleError;
+use crate::format::bundle::BundleError;
 use crate::ir::IrError;
 
 #[derive(Debug, thiserror::Error)]

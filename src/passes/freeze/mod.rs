@@ -22,9 +22,9 @@ pub use error::FreezeError;
 pub use rewrite::Access;
 
 use super::{Pass, PassContext, PassError, PassReport};
-use crate::bundle::{BundleReader, Piece, locate_piece, read_piece};
+use crate::format::bundle::{BundleReader, Piece, locate_piece, read_piece};
+use crate::format::limits::{MAX_CONST_BYTES, MAX_SERVING_PROTO_BYTES};
 use crate::ir::{AttrExt, DataType, Node, NodeId, TensorProto, TensorRef};
-use crate::limits::{MAX_CONST_BYTES, MAX_SERVING_PROTO_BYTES};
 use crate::model::{CheckpointSlot, Model};
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 use crate::typing::{base_dtype, dtype_name};

@@ -1,8 +1,8 @@
 //! Freezing synthetic graphs against a checkpoint written here.
 
 use super::*;
-use crate::bundle::BundleWriter;
-use crate::bundle::slices::Extent1;
+use crate::format::bundle::BundleWriter;
+use crate::format::bundle::slices::Extent1;
 use crate::ir::{AttrExt, DataType, Graph, TensorRef};
 use crate::passes::testing::{self, TestNode, node};
 
@@ -252,7 +252,7 @@ fn over_the_size_limit_nothing_is_read_or_changed() {
     );
     // Remove the data shard: a refusal must come from the index alone.
     let prefix = model.checkpoint.clone().unwrap();
-    std::fs::remove_file(crate::bundle::data_path(&prefix, 0, 1)).unwrap();
+    std::fs::remove_file(crate::format::bundle::data_path(&prefix, 0, 1)).unwrap();
     let limits = FreezeLimits {
         saved_model_bytes: 40,
         ..FreezeLimits::default()

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use super::super::{Pass, PassContext, PassError, PassReport};
+use crate::format::proto::AttrValue;
 use crate::model::Model;
 use crate::ops::attr_defaults::tensorflow_attr_defaults;
-use crate::proto::AttrValue;
 
 pub struct AddDefaultAttributes;
 

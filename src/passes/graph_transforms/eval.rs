@@ -4,8 +4,8 @@
 //! `Identity`, on float32, float64, int32 and int64. Anything else is left
 //! to TensorFlow.
 
+use crate::format::tensor::{Tensor, Values};
 use crate::ir::{AttrExt, DataType, Node, TensorProto};
-use crate::tensor::{Tensor, Values};
 
 /// Every op the constant folder evaluates itself (see `fold_constants`).
 pub const FOLDED_OPS: &[&str] = &[

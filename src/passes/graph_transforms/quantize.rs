@@ -8,10 +8,10 @@ use super::super::registry::PassArgs;
 use super::super::{Pass, PassContext, PassError, PassReport};
 use super::eval::{Dense, Numbers};
 use super::fold_constants::const_value;
+use crate::format::tensor::{Tensor, Values};
 use crate::ir::constants::float_const;
 use crate::ir::{DataType, Graph, Node, NodeId, TensorRef};
 use crate::model::Model;
-use crate::tensor::{Tensor, Values};
 
 pub struct QuantizeWeights {
     minimum_size: usize,

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::proto::{AttrValue, FunctionDef, FunctionDefLibrary, NodeDef, attr_value};
+use crate::format::proto::{AttrValue, FunctionDef, FunctionDefLibrary, NodeDef, attr_value};
 use crate::tf2::Tf2Error;
 
 /// The functions `node` calls: its op when that is a library function, and

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::functions::FunctionIndex;
-use crate::proto::{
+use crate::format::proto::{
     CollectionDef, GraphDef, MetaGraphDef, NodeDef, TensorInfo, collection_def, tensor_info,
 };
 use crate::tf2::Tf2Error;

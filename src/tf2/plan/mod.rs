@@ -23,11 +23,11 @@ use objects::{Kind, SavedGraph};
 use super::{
     DroppedKey, DroppedObject, DroppedParts, KeptVariable, LeanPlan, SignatureChoice, Tf2Error,
 };
-use crate::object_graph::{ObjectGraph, VARIABLE_VALUE};
-use crate::proto::{
+use crate::format::proto::{
     AttrValue, DataType, GraphDef, MetaGraphDef, NodeDef, SavedObjectGraph, TrackableObjectGraph,
     attr_value,
 };
+use crate::object_graph::{ObjectGraph, VARIABLE_VALUE};
 
 /// The op of a resource variable's handle.
 const VAR_HANDLE_OP: &str = "VarHandleOp";

@@ -8,7 +8,7 @@ use std::path::Path;
 use prost::Message;
 use prost::bytes::Bytes;
 
-use crate::proto::{SavedConcreteFunction, SavedObject, SavedObjectGraph, saved_object};
+use crate::format::proto::{SavedConcreteFunction, SavedObject, SavedObjectGraph, saved_object};
 use crate::tf2::Tf2Error;
 use crate::tf2::wire::{self, Field, Value};
 
@@ -288,7 +288,7 @@ fn kind_of(kind: Option<saved_object::Kind>) -> Kind {
 }
 
 fn is_integer(dtype: i32) -> bool {
-    use crate::proto::DataType as D;
+    use crate::format::proto::DataType as D;
     [D::DtInt64, D::DtInt32, D::DtUint64, D::DtUint32]
         .iter()
         .any(|d| *d as i32 == dtype)

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 use super::*;
-use crate::bundle::BundleReader;
-use crate::proto::NodeDef;
-use crate::proto::{SavedConcreteFunction, SavedObject, saved_object};
+use crate::format::bundle::BundleReader;
+use crate::format::proto::NodeDef;
+use crate::format::proto::{SavedConcreteFunction, SavedObject, saved_object};
 use crate::tf2::wire;
 
 const FIXTURES: [&str; 6] = [

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::proto::{
+use crate::format::proto::{
     AttrValue, DataType, FunctionDef, MetaGraphDef, NodeDef, attr_value, op_def::ArgDef,
     tensor_info,
 };

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::proto::{DataType, MetaGraphDef};
+use crate::format::proto::{DataType, MetaGraphDef};
 
 use super::super::Tf2Error;
 use super::super::wire::{self, Field, Value};
@@ -131,8 +131,8 @@ fn with_varint_field(message: &[u8], number: u32, value: u64) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::SavedObjectGraph;
-    use crate::varint::write_varint;
+    use crate::format::proto::SavedObjectGraph;
+    use crate::format::varint::write_varint;
 
     // Fixtures are written byte by byte, not through the editor under test.
     const WIRE_VARINT: u64 = 0;

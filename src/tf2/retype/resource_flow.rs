@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::proto::{FunctionDef, MetaGraphDef, NodeDef, attr_value};
+use crate::format::proto::{FunctionDef, MetaGraphDef, NodeDef, attr_value};
 
 use super::super::{KeptVariable, Tf2Error};
 use super::object_wire;

@@ -5,7 +5,7 @@
 //! it: each converted key with its bytes and rounding errors, each float32
 //! key left alone with the reason.
 
-use crate::bundle::{BundleError, BundleReader};
+use crate::format::bundle::{BundleError, BundleReader};
 use crate::storage::convert::{F16_MAX, FloatSurvey, to_f16};
 use crate::storage::plan::{below_threshold, le_f32s};
 use crate::storage::{ConvertedTensor, SkippedTensor, StorageOptions, StorageReport, TensorKind};
@@ -28,7 +28,7 @@ pub fn choose_half_variables(
     let mut chosen = Variables::new();
     let mut report = StorageReport::new(options);
     for (variable, key) in variables.iter().zip(keys) {
-        if variable.dtype != crate::proto::DataType::DtFloat {
+        if variable.dtype != crate::format::proto::DataType::DtFloat {
             continue;
         }
         match convert_variable(reader, variable, key, options)? {
@@ -54,7 +54,7 @@ fn convert_variable(
     key: &str,
     options: &StorageOptions,
 ) -> Result<Result<ConvertedTensor, String>, BundleError> {
-    let elements = crate::bundle::reader::num_elements(&variable.shape).unwrap_or(0);
+    let elements = crate::format::bundle::reader::num_elements(&variable.shape).unwrap_or(0);
     if let Some(reason) = below_threshold(elements, options) {
         return Ok(Err(reason));
     }
@@ -91,8 +91,8 @@ fn convert_variable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::BundleWriter;
-    use crate::proto::DataType;
+    use crate::format::bundle::BundleWriter;
+    use crate::format::proto::DataType;
     use crate::storage::WeightPrecision;
 
     fn variable(node: &str, dtype: DataType, shape: Vec<i64>) -> KeptVariable {

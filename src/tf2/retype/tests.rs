@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 
 use super::resource_flow::trace;
 use super::retype_weights;
-use crate::proto::{
+use crate::format::proto::{
     AttrValue, DataType, FunctionDef, FunctionDefLibrary, GraphDef, MetaGraphDef, NameAttrList,
     NodeDef, OpDef, SavedObjectGraph, attr_value, op_def::ArgDef,
     resource_handle_proto::DtypeAndShape,
 };
+use crate::format::varint::write_varint;
 use crate::tf2::{KeptVariable, Tf2Error};
-use crate::varint::write_varint;
 
 fn type_attr(dtype: DataType) -> AttrValue {
     AttrValue {
@@ -178,13 +178,15 @@ fn model() -> MetaGraphDef {
         }),
         ..Default::default()
     };
-    let output = crate::proto::TensorInfo {
-        encoding: Some(crate::proto::tensor_info::Encoding::Name("w/Read:0".into())),
+    let output = crate::format::proto::TensorInfo {
+        encoding: Some(crate::format::proto::tensor_info::Encoding::Name(
+            "w/Read:0".into(),
+        )),
         ..Default::default()
     };
     meta_graph.signature_def.insert(
         "read_weight".into(),
-        crate::proto::SignatureDef {
+        crate::format::proto::SignatureDef {
             outputs: [("w".to_string(), output)].into(),
             ..Default::default()
         },
@@ -270,7 +272,7 @@ fn large_weights_become_half_and_every_read_is_cast_back() {
     assert_eq!(graph_cast.input, vec!["w/Read:0"]);
     assert_eq!(
         meta_graph.signature_def["read_weight"].outputs["w"].encoding,
-        Some(crate::proto::tensor_info::Encoding::Name(
+        Some(crate::format::proto::tensor_info::Encoding::Name(
             "w/Read/to_float32:0".into()
         ))
     );

@@ -9,11 +9,11 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::super::{KeptVariable, Tf2Error};
-use crate::bundle::copy_plan::{CopyPlan, RecodedRecord};
-use crate::bundle::writer::Recode;
-use crate::bundle::{BundleError, BundleReader, BundleWriter, data_path, index_path};
+use crate::format::bundle::copy_plan::{CopyPlan, RecodedRecord};
+use crate::format::bundle::writer::Recode;
+use crate::format::bundle::{BundleError, BundleReader, BundleWriter, data_path, index_path};
+use crate::format::proto::DataType;
 use crate::object_graph::OBJECT_GRAPH_KEY;
-use crate::proto::DataType;
 use crate::storage::convert::{ErrorStats, to_f16};
 use crate::storage::plan::le_f32s;
 use crate::typing::dtype_name;
@@ -230,7 +230,7 @@ fn halved_records(
 
 /// A scalar string tensor's record as the writer lays it out.
 fn string_record(value: &[u8]) -> Vec<u8> {
-    crate::bundle::writer::encode_strings(&[value])
+    crate::format::bundle::writer::encode_strings(&[value])
 }
 
 /// Writes `variables/variables.{index,data-00000-of-00001}` at `prefix`:

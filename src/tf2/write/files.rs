@@ -15,8 +15,8 @@ use prost::Message;
 use serde::Serialize;
 
 use super::super::{LeanPlan, Tf2Error};
-use crate::proto::saved_object::ObjectReference;
-use crate::proto::{MetaGraphDef, SavedMetadata, SavedObject, SavedObjectGraph};
+use crate::format::proto::saved_object::ObjectReference;
+use crate::format::proto::{MetaGraphDef, SavedMetadata, SavedObject, SavedObjectGraph};
 use crate::size::FileBytes;
 
 pub const FINGERPRINT_FILE: &str = "fingerprint.pb";
@@ -211,7 +211,7 @@ fn read(path: &Path) -> Result<Vec<u8>, Tf2Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{SavedMetadataObject, VersionDef};
+    use crate::format::proto::{SavedMetadataObject, VersionDef};
 
     fn object(children: &[(i32, &str)]) -> bytes::Bytes {
         let object = SavedObject {

@@ -15,11 +15,13 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 use super::super::KeptVariable;
+use crate::format::proto::attr_value::Value;
+use crate::format::proto::op_def::ArgDef;
+use crate::format::proto::saver_def::CheckpointFormatVersion;
+use crate::format::proto::{
+    AttrValue, DataType, FunctionDef, NameAttrList, NodeDef, OpDef, SaverDef,
+};
 use crate::object_graph::OBJECT_GRAPH_KEY;
-use crate::proto::attr_value::Value;
-use crate::proto::op_def::ArgDef;
-use crate::proto::saver_def::CheckpointFormatVersion;
-use crate::proto::{AttrValue, DataType, FunctionDef, NameAttrList, NodeDef, OpDef, SaverDef};
 use crate::write::saver::{const_string_node, node, shape_attr, type_attr, type_list_attr};
 
 /// What the writer adds to the pruned MetaGraphDef.

@@ -15,7 +15,7 @@ pub mod slices;
 pub mod table;
 pub mod writer;
 
-pub use crate::typing::element_size;
+pub use crate::format::dtypes::element_size;
 pub use error::BundleError;
 pub use pieces::{Piece, locate_piece, read_piece};
 pub use reader::{BundleReader, Entry};

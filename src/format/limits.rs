@@ -97,8 +97,8 @@ pub const MAX_WARMUP_VALUES: u64 = 1 << 24;
 mod tests {
     use prost::Message;
 
-    use crate::proto::attr_value::Value;
-    use crate::proto::{AttrValue, NameAttrList};
+    use crate::format::proto::attr_value::Value;
+    use crate::format::proto::{AttrValue, NameAttrList};
 
     /// An attr value holding a func whose attr holds a func ... `depth` deep.
     fn nested_attr(depth: usize) -> AttrValue {

@@ -14,8 +14,8 @@ use prost::Message;
 use super::reader::{BundleReader, extend_length, string_record_crc};
 use super::slices::{self, Extent1};
 use super::{BundleError, crc, data_path, index_path, table};
-use crate::proto::{BundleEntryProto, BundleHeaderProto, DataType, VersionDef};
-use crate::typing::shape_proto;
+use crate::format::dtypes::shape_proto;
+use crate::format::proto::{BundleEntryProto, BundleHeaderProto, DataType, VersionDef};
 
 /// The most a copy reads and writes at once, and so the finest step of its
 /// progress.

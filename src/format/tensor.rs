@@ -3,14 +3,14 @@
 //! `half`. Decoding follows TensorFlow's rules: `tensor_content` wins when
 //! present; otherwise the typed field, its last value repeated to fill the
 //! shape. Element counts, content lengths and the materialised size (capped
-//! by [`crate::limits`]) are checked before anything is allocated;
+//! by [`crate::format::limits`]) are checked before anything is allocated;
 //! [`check_proto`] does those checks alone, without decoding.
 
 use bytes::Bytes;
 use half::{bf16, f16};
 
-use crate::limits::{MAX_CONST_BYTES, MAX_ELEMENTS, STRING_ELEMENT_BYTES};
-use crate::proto::{DataType, TensorProto, TensorShapeProto};
+use crate::format::limits::{MAX_CONST_BYTES, MAX_ELEMENTS, STRING_ELEMENT_BYTES};
+use crate::format::proto::{DataType, TensorProto, TensorShapeProto};
 
 /// Elements of one dtype family.
 #[derive(Debug, Clone, PartialEq)]
@@ -102,7 +102,7 @@ pub fn check_proto(proto: &TensorProto) -> Result<u64, TensorError> {
     let Ok(dtype) = DataType::try_from(proto.dtype) else {
         return Ok(count);
     };
-    let element_bytes = match crate::typing::element_size(dtype) {
+    let element_bytes = match crate::format::dtypes::element_size(dtype) {
         Some(size) => size as u64,
         None if dtype == DataType::DtString => STRING_ELEMENT_BYTES,
         // Resources and variants are carried, never decoded here.
@@ -136,7 +136,7 @@ fn check_content(dtype: DataType, content: &[u8], count: u64) -> Result<u64, Ten
         check_string_content(content, count)?;
         return Ok(count as u64);
     }
-    let size = crate::typing::element_size(dtype).unwrap_or(1) as u64;
+    let size = crate::format::dtypes::element_size(dtype).unwrap_or(1) as u64;
     let expected = count.saturating_mul(size);
     if content.len() as u64 != expected {
         return Err(TensorError::ContentSize {
@@ -287,7 +287,7 @@ impl Tensor {
         bytes: &[u8],
     ) -> Result<Tensor, TensorError> {
         let count = element_count(shape)?;
-        let size = crate::typing::element_size(dtype)
+        let size = crate::format::dtypes::element_size(dtype)
             .ok_or_else(|| TensorError::Unsupported(dtype.as_str_name().into()))?;
         let expected = count * size as u64;
         if bytes.len() as u64 != expected {
@@ -359,7 +359,7 @@ impl Tensor {
     pub fn to_proto(&self) -> TensorProto {
         let mut proto = TensorProto {
             dtype: self.dtype as i32,
-            tensor_shape: Some(crate::typing::shape_proto(&self.shape)),
+            tensor_shape: Some(crate::format::dtypes::shape_proto(&self.shape)),
             ..TensorProto::default()
         };
         if let Values::Strings(strings) = &self.values {
@@ -401,7 +401,7 @@ fn decode_string_content(content: &[u8], count: usize) -> Result<Vec<Bytes>, Ten
     let mut start = check_string_content(content, count)?;
     let mut lengths = &content[..start];
     let mut out = Vec::with_capacity(count);
-    while let Some((len, used)) = crate::varint::read_varint(lengths) {
+    while let Some((len, used)) = crate::format::varint::read_varint(lengths) {
         lengths = &lengths[used..];
         let end = start + len as usize;
         out.push(Bytes::copy_from_slice(&content[start..end]));
@@ -423,7 +423,7 @@ fn check_string_content(content: &[u8], count: usize) -> Result<usize, TensorErr
     let mut at = 0;
     let mut total = 0u64;
     for _ in 0..count {
-        let (len, used) = crate::varint::read_varint(&content[at..])
+        let (len, used) = crate::format::varint::read_varint(&content[at..])
             .ok_or_else(|| TensorError::BadStrings("bad length".into()))?;
         at += used;
         total = total.saturating_add(len);
@@ -442,7 +442,7 @@ mod tests {
     use super::*;
 
     fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-        Some(crate::typing::shape_proto(dims))
+        Some(crate::format::dtypes::shape_proto(dims))
     }
 
     #[test]

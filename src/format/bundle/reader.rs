@@ -11,8 +11,8 @@ use prost::Message;
 
 use super::slices::{self, Extent1};
 use super::{BundleError, crc, data_path, element_size, index_path, table};
-use crate::limits::MAX_ELEMENTS;
-use crate::proto::{BundleEntryProto, BundleHeaderProto, DataType};
+use crate::format::limits::MAX_ELEMENTS;
+use crate::format::proto::{BundleEntryProto, BundleHeaderProto, DataType};
 
 /// A summary of one stored tensor.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +131,7 @@ impl BundleReader {
     }
 
     pub fn is_big_endian(&self) -> bool {
-        self.header.endianness == crate::proto::bundle_header_proto::Endianness::Big as i32
+        self.header.endianness == crate::format::proto::bundle_header_proto::Endianness::Big as i32
     }
 
     fn error(&self, key: &[u8], reason: impl Into<String>) -> BundleError {
@@ -427,14 +427,16 @@ impl BundleReader {
     }
 
     /// Tensor `name` as typed values.
-    pub fn read_typed(&self, name: &str) -> Result<crate::tensor::Tensor, BundleError> {
+    pub fn read_typed(&self, name: &str) -> Result<crate::format::tensor::Tensor, BundleError> {
         let (dtype, shape) = self.dtype_and_shape(name)?;
         let typed = match self.read_tensor(name)? {
-            TensorData::Raw(raw) => crate::tensor::Tensor::from_le_bytes(dtype, &shape, &raw),
-            TensorData::Strings(strings) => Ok(crate::tensor::Tensor {
+            TensorData::Raw(raw) => {
+                crate::format::tensor::Tensor::from_le_bytes(dtype, &shape, &raw)
+            }
+            TensorData::Strings(strings) => Ok(crate::format::tensor::Tensor {
                 dtype,
                 shape,
-                values: crate::tensor::Values::Strings(
+                values: crate::format::tensor::Values::Strings(
                     strings.into_iter().map(bytes::Bytes::from).collect(),
                 ),
             }),
@@ -447,7 +449,7 @@ impl BundleReader {
     fn stored_slice_bytes(
         &self,
         name: &str,
-        pieces: &[crate::proto::TensorSliceProto],
+        pieces: &[crate::format::proto::TensorSliceProto],
     ) -> Result<u64, BundleError> {
         pieces.iter().try_fold(0u64, |stored, piece| {
             let (_, range) = self.open_shard(&slices::slice_key(name, &slices::extents(piece)))?;
@@ -460,7 +462,7 @@ impl BundleReader {
         name: &str,
         dtype: DataType,
         shape: &[i64],
-        pieces: &[crate::proto::TensorSliceProto],
+        pieces: &[crate::format::proto::TensorSliceProto],
     ) -> Result<TensorData, BundleError> {
         let key = name.as_bytes();
         let size = element_size(dtype)
@@ -643,7 +645,7 @@ mod tests {
     fn float_entry(dims: &[i64], offset: i64, size: i64) -> BundleEntryProto {
         BundleEntryProto {
             dtype: DataType::DtFloat as i32,
-            shape: Some(crate::typing::shape_proto(dims)),
+            shape: Some(crate::format::dtypes::shape_proto(dims)),
             offset,
             size,
             ..Default::default()

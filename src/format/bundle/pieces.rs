@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::reader::{BundleReader, TensorData, num_elements};
 use super::slices::{Extent1, parse_spec, slice_key};
 use super::{BundleError, element_size};
-use crate::proto::{DataType, TensorProto};
+use crate::format::proto::{DataType, TensorProto};
 
 /// Where a variable's value lies in the bundle.
 #[derive(Debug, Clone, PartialEq)]
@@ -205,7 +205,7 @@ fn canonical(ranges: &[(u64, u64)], shape: &[i64]) -> Vec<Extent1> {
 fn tensor_proto(piece: &Piece, data: TensorData) -> TensorProto {
     let mut proto = TensorProto {
         dtype: piece.dtype as i32,
-        tensor_shape: Some(crate::typing::shape_proto(&piece.shape)),
+        tensor_shape: Some(crate::format::dtypes::shape_proto(&piece.shape)),
         ..TensorProto::default()
     };
     match data {
@@ -235,7 +235,7 @@ fn bad_entry(reader: &BundleReader, key: &str, reason: impl Into<String>) -> Bun
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::BundleWriter;
+    use crate::format::bundle::BundleWriter;
 
     fn floats(values: &[f32]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()

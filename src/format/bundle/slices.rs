@@ -2,9 +2,9 @@
 //! (TensorFlow's OrderedCode encoding of name + extents), and the
 //! `shape_and_slices` strings that SaveV2/RestoreV2 use ("50 8 0,17:-").
 
-use crate::proto::TensorSliceProto;
-use crate::proto::tensor_slice_proto::Extent;
-use crate::proto::tensor_slice_proto::extent::HasLength;
+use crate::format::proto::TensorSliceProto;
+use crate::format::proto::tensor_slice_proto::Extent;
+use crate::format::proto::tensor_slice_proto::extent::HasLength;
 
 /// One dimension of a slice: `length == None` means the whole dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{BundleError, crc};
-use crate::limits::{
+use crate::format::limits::{
     MAX_SNAPPY_RATIO, MAX_TABLE_BLOCK_BYTES, MAX_TABLE_EXPANSION, MAX_TABLE_KEY_BYTES,
     MIN_TABLE_DECODED_BYTES,
 };
@@ -30,7 +30,7 @@ fn bad(path: &Path, reason: impl Into<String>) -> BundleError {
 /// Key/value pairs in key order.
 pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
 
-pub use crate::varint::{read_varint, write_varint};
+pub use crate::format::varint::{read_varint, write_varint};
 
 /// Offset and size of a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,8 +16,8 @@ use super::reader::BundleReader;
 use super::slices::{extents, slice_key};
 use super::writer::encode_index;
 use super::{BundleError, crc, index_path};
-use crate::proto::{BundleEntryProto, DataType};
-use crate::typing::shape_proto;
+use crate::format::dtypes::shape_proto;
+use crate::format::proto::{BundleEntryProto, DataType};
 
 /// What a recode writes for one record: its length and masked crc32c.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,10 +207,10 @@ impl CopyPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::BundleWriter;
-    use crate::bundle::slices::Extent1;
-    use crate::bundle::writer::Recode;
-    use crate::proto::DataType;
+    use crate::format::bundle::BundleWriter;
+    use crate::format::bundle::slices::Extent1;
+    use crate::format::bundle::writer::Recode;
+    use crate::format::proto::DataType;
 
     /// A bundle with a whole tensor, a string tensor and a two-slice one.
     fn source(dir: &Path) -> BundleReader {
@@ -260,7 +260,7 @@ mod tests {
         let planned = encode_index(&plan.entries, 1, &index_path(&out)).unwrap();
         assert_eq!(planned, index);
         assert_eq!(plan.index_bytes().unwrap(), index.len() as u64);
-        let data = std::fs::metadata(crate::bundle::data_path(&out, 0, 1)).unwrap();
+        let data = std::fs::metadata(crate::format::bundle::data_path(&out, 0, 1)).unwrap();
         assert_eq!(plan.data_bytes(), data.len());
     }
 
@@ -322,7 +322,7 @@ mod tests {
         writer.finish().unwrap();
         let index = std::fs::read(index_path(&out)).unwrap();
         assert_eq!(plan.index().unwrap(), index);
-        let data = std::fs::metadata(crate::bundle::data_path(&out, 0, 1)).unwrap();
+        let data = std::fs::metadata(crate::format::bundle::data_path(&out, 0, 1)).unwrap();
         assert_eq!(plan.data_bytes(), data.len());
         // 6 + 16 bfloat16 elements, two sets of 3 scales, 9 bytes of strings.
         assert_eq!(data.len(), (6 + 16) * 2 + 2 * 12 + 9);

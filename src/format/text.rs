@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, text_format::FormatOptions};
 
-use crate::limits::MAX_PROTO_NESTING;
-use crate::proto::FILE_DESCRIPTOR_SET;
+use crate::format::limits::MAX_PROTO_NESTING;
+use crate::format::proto::FILE_DESCRIPTOR_SET;
 
 /// A text-format document that does not parse as the expected message.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +107,7 @@ pub fn to_text<M: Message>(full_name: &str, message: &M) -> Result<String, TextE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{CheckpointState, GraphDef};
+    use crate::format::proto::{CheckpointState, GraphDef};
 
     #[test]
     fn graph_text_round_trips() {

@@ -1,0 +1,19 @@
+//! The format layer: the bytes TensorFlow writes and reads, with no notion of
+//! graphs, passes or serving. Everything above builds on these; nothing here
+//! looks up.
+//!
+//! - [`proto`]: the protobuf types, generated from our own `.proto` files;
+//! - [`text`]: protobuf text format (`.pbtxt`, `checkpoint` state files);
+//! - [`varint`]: base-128 varints;
+//! - [`dtypes`]: element sizes, dtype names, shape protos;
+//! - [`tensor`]: typed tensor values ⇄ `TensorProto` and checkpoint bytes;
+//! - [`bundle`]: the TensorBundle (checkpoint V2) reader and writer;
+//! - [`limits`]: the caps on what an input file can make us allocate.
+
+pub mod bundle;
+pub mod dtypes;
+pub mod limits;
+pub mod proto;
+pub mod tensor;
+pub mod text;
+pub mod varint;
