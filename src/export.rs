@@ -19,12 +19,8 @@ pub use verdict::{DroppedVariable, drop_reason, dropped_variables, size_verdict}
 
 use crate::check::{CustomOps, check_graph, check_model};
 use crate::error::Error;
-use crate::explain::{
-    EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationOptions, ExplanationReport,
-};
 use crate::model::method_rules::CLASSIFY_CLASSES;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
-use crate::node_explain::{ExplainScope, Explanation, explain, served_outputs};
 use crate::passes::devices::ClearDevicesPass;
 use crate::passes::examples::Feature;
 use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_variables};
@@ -35,8 +31,12 @@ use crate::read::{self, Source};
 use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
 use crate::storage::{StorageOptions, StorageReport, convert_constants};
 use crate::timings::{Stage, Timings};
+use crate::tools::explain::{
+    EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationOptions, ExplanationReport,
+};
+use crate::tools::node_explain::{ExplainScope, Explanation, explain, served_outputs};
+use crate::tools::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
 use crate::vocab::{VocabReport, trim_vocabularies};
-use crate::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
 use crate::write::atomic::{Overwrite, check_replaceable};
 use crate::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::write::progress::CopyProgress;
@@ -135,7 +135,7 @@ pub struct ExportOptions {
     pub storage: StorageOptions,
     /// Write AI Platform's `explanation_metadata.json` beside
     /// `saved_model.pb`, derived from the served signature, with these
-    /// choices (see [`crate::explain`]). Default: none.
+    /// choices (see [`crate::tools::explain`]). Default: none.
     pub explanation: Option<ExplanationOptions>,
     /// Serve serialized tf.Examples: one string input `examples` parsed
     /// into the inputs. Default: false (the inputs are fed as tensors).
@@ -147,7 +147,7 @@ pub struct ExportOptions {
     /// (`"0"` … `"N-1"`).
     pub class_names: Option<Vec<String>>,
     /// Explain what the passes removed and rewired, or why one node was
-    /// kept or removed (see [`crate::node_explain`]); the whole source
+    /// kept or removed (see [`crate::tools::node_explain`]); the whole source
     /// graph is read so every removed node's op and inputs are known.
     /// Default: none.
     pub explain: Option<ExplainScope>,

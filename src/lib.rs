@@ -67,34 +67,31 @@
 
 pub mod check;
 pub mod error;
-pub mod explain;
 pub mod export;
 pub mod format;
-pub mod inspect;
 pub mod ir;
-pub mod lint;
 pub mod model;
-pub mod node_explain;
 pub mod object_graph;
 pub mod op_kinds;
 pub mod ops;
 pub mod passes;
 pub mod read;
-pub mod saved_model_cli;
 pub mod size;
 pub mod storage;
 pub mod tf2;
 pub mod timings;
-pub mod transform;
+pub mod tools;
 pub mod typing;
-pub mod validate;
 pub mod vocab;
-pub mod warmup;
 pub mod write;
 
 /// The format layer's modules, also at the crate root where callers have
 /// always found them.
 pub use format::{bundle, limits, proto, tensor, text, varint};
+/// The tools over SavedModels, also at the crate root.
+pub use tools::{
+    explain, inspect, lint, node_explain, saved_model_cli, transform, validate, warmup,
+};
 
 pub use error::{Error, WriteError};
 pub use export::{

@@ -6,15 +6,15 @@ use std::fmt::{self, Display, Formatter};
 
 use super::left_behind::{Category, LeftBehind, LeftFile};
 use super::{ExportReport, VariantReport};
-use crate::explain::{ExplainedInput, ExplanationReport, Modality};
-use crate::inspect::format_bytes;
+use crate::format::units::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
 use crate::passes::examples::Feature;
 use crate::passes::freeze::FreezeReport;
 use crate::storage::{ConvertedTensor, StorageReport};
+use crate::tools::explain::{ExplainedInput, ExplanationReport, Modality};
+use crate::tools::warmup::WarmupReport;
 use crate::typing::dtype_name;
-use crate::warmup::WarmupReport;
 use crate::write::saved_model::VariableReport;
 
 /// How much of each list the text shows.

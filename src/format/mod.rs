@@ -8,7 +8,8 @@
 //! - [`dtypes`]: element sizes, dtype names, shape protos;
 //! - [`tensor`]: typed tensor values ⇄ `TensorProto` and checkpoint bytes;
 //! - [`bundle`]: the TensorBundle (checkpoint V2) reader and writer;
-//! - [`limits`]: the caps on what an input file can make us allocate.
+//! - [`limits`]: the caps on what an input file can make us allocate;
+//! - [`units`]: byte counts as users write them and as reports print them.
 
 pub mod bundle;
 pub mod dtypes;
@@ -16,4 +17,5 @@ pub mod limits;
 pub mod proto;
 pub mod tensor;
 pub mod text;
+pub mod units;
 pub mod varint;

@@ -16,12 +16,12 @@ mod inventory;
 mod measure;
 mod plan;
 mod text;
-mod units;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use crate::format::units::{ByteSize, ByteSizeError, decimal_and_exact, thousands_u64};
 pub use advice::{
     Advice, Assessment, Figures, Limit, LimitCheck, LimitKind, MLS1_BYTES, Measure, N1_BYTES,
     PROTOBUF_BYTES, Remedy, SERVICE_LIMITS, Standing, TF_SERVING_GRAPH_BYTES, assess,
@@ -32,7 +32,6 @@ pub use inventory::{
 };
 pub use measure::MAX_ENTRIES;
 pub use plan::{ProjectedSize, check_budget, project};
-pub use units::{ByteSize, ByteSizeError, decimal_and_exact, thousands_u64};
 
 /// A SavedModel directory's size, limits and advice.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -5,8 +5,8 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::advice::{Advice, Figures, LimitCheck, Measure, Standing};
-use super::units::decimal_and_exact;
 use super::{Contributor, ContributorKind, SizeReport};
+use crate::format::units::decimal_and_exact;
 
 /// Contributors the text lists; JSON has them all.
 pub const CONTRIBUTORS_SHOWN: usize = 10;

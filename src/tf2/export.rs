@@ -20,13 +20,13 @@ use crate::export::{
 };
 use crate::format::bundle::BundleReader;
 use crate::format::proto::MetaGraphDef;
-use crate::lint::signatures::model_signature;
 use crate::model::Signature;
 use crate::object_graph::ObjectGraph;
 use crate::passes::method::ServingMethod;
 use crate::size::ProjectedSize;
 use crate::storage::{StorageReport, WeightPrecision};
 use crate::timings::{Stage, Timings};
+use crate::tools::lint::signatures::model_signature;
 use crate::write::saved_model::{VariableReport, WriteReport};
 
 /// The init op's entry among the signatures; not a signature users call.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::LeanPlan;
 use super::write::LeanWritten;
 use super::write::files::FileDecision;
-use crate::inspect::format_bytes;
+use crate::format::units::format_bytes;
 
 /// The `lean` field of the export report.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -6,7 +6,7 @@ use std::fmt::{self, Display, Formatter};
 use serde::Serialize;
 
 use super::Refusal;
-use crate::inspect::format_bytes;
+use crate::format::units::format_bytes;
 
 /// What `--max-vocab` did to each vocabulary asset, and what it refused.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

@@ -14,7 +14,7 @@ use prost::Message;
 use crate::format::proto::collection_def::Kind;
 use crate::format::proto::{GraphDef, MetaGraphDef, SaverDef, VariableDef};
 use crate::ir::node_of;
-use crate::saved_model_cli::{DEFAULT_DENYLIST, PYTHON_OPS};
+use crate::tools::saved_model_cli::{DEFAULT_DENYLIST, PYTHON_OPS};
 
 /// `denylisted-op`: a `ReadFile`, `WriteFile` or `PrintV2` in the graph or
 /// a library function. They run, but touch the server's files or logs, so

@@ -5,7 +5,7 @@
 //! Python or denylisted op; the init op and assets agree; the restore
 //! subgraph finds every variable in `variables/`; the sizes fit. Of a
 //! GraphDef or `.meta` file, the rules that apply to it. The rules live in
-//! [`crate::lint`], one function each; this module decides which run.
+//! [`crate::tools::lint`], one function each; this module decides which run.
 
 use std::path::{Path, PathBuf};
 
@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
 use crate::format::proto::{GraphDef, MetaGraphDef, OpDef};
 use crate::ir::Graph;
-use crate::lint::{self, Finding, Findings, Rule, Severity};
 use crate::read::ReadError;
+use crate::tools::lint::{self, Finding, Findings, Rule, Severity};
 
 /// Whether warnings fail the validation (`--strict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -372,7 +372,7 @@ impl std::fmt::Display for Validation {
         writeln!(
             f,
             "  size: {} ({} 500 MB MLS1, {} 10 GB N1)",
-            crate::inspect::format_bytes(self.total_bytes),
+            crate::format::units::format_bytes(self.total_bytes),
             fits(self.fits_mls1),
             fits(self.fits_n1)
         )?;

@@ -175,21 +175,8 @@ fn format_shape(shape: &Option<Vec<i64>>) -> String {
     }
 }
 
-/// Human-readable byte counts: `1.5 MB`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+/// Human-readable byte counts: `1.5 MB` (with the other units of byte counts).
+pub use crate::format::units::format_bytes;
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

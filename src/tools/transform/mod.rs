@@ -27,11 +27,13 @@ pub use summary::list_transforms;
 use crate::error::Error;
 use crate::ir::node_of;
 use crate::model::Model;
-use crate::node_explain::{ExplainScope, Explanation, ServedOutput, explain, served_outputs};
 use crate::passes::registry::{BuildContext, PassArgs, Registry};
 use crate::passes::{PassContext, PassReport, Pipeline};
 use crate::read::{Source, Wanted, locate, read_source_for};
 use crate::timings::Timings;
+use crate::tools::node_explain::{
+    ExplainScope, Explanation, ServedOutput, explain, served_outputs,
+};
 use crate::write::atomic::Overwrite;
 
 /// What to run and where to write.
@@ -50,7 +52,7 @@ pub struct TransformOptions {
     /// Replace an existing output. Default: refuse.
     pub overwrite: Overwrite,
     /// Explain every node the transforms removed or rewired, or one node
-    /// (see [`crate::node_explain`]). Default: none.
+    /// (see [`crate::tools::node_explain`]). Default: none.
     pub explain: Option<ExplainScope>,
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{Findings, Rule};
 use crate::format::limits::{MAX_PROTO_BYTES, MAX_SERVING_PROTO_BYTES};
-use crate::inspect::format_bytes;
+use crate::format::units::format_bytes;
 use crate::size::{MLS1_BYTES, N1_BYTES};
 
 /// `proto-size`: an error past 2 GiB (no protobuf parser reads it, so no
