@@ -1,22 +1,22 @@
 //! Errors, one enum per stage, gathered under [`Error`]. Every variant says
 //! where the problem is: the file, the node, the tensor or the checkpoint key.
 
-pub use crate::check::CheckError;
+pub use crate::back::size::SizeError;
+pub use crate::back::write::WriteError;
 pub use crate::export::VariantError;
 pub use crate::format::bundle::BundleError;
 pub use crate::format::text::TextError;
+pub use crate::front::check::CheckError;
+pub use crate::front::object_graph::ObjectGraphError;
+pub use crate::front::read::ReadError;
 pub use crate::ir::IrError;
-pub use crate::object_graph::ObjectGraphError;
 pub use crate::passes::PassError;
-pub use crate::read::ReadError;
-pub use crate::size::SizeError;
 pub use crate::tf2::Tf2Error;
 pub use crate::tools::explain::ExplainError;
 pub use crate::tools::node_explain::NodeExplainError;
 pub use crate::tools::transform::TransformError;
 pub use crate::tools::warmup::WarmupError;
 pub use crate::vocab::VocabError;
-pub use crate::write::WriteError;
 
 /// The messages of `error` and of its sources, outermost first, for printing
 /// one per line. A cause whose text the line before already contains (a

@@ -17,8 +17,17 @@ pub use text::{Detail, ReportText};
 pub use variant::{Variant, VariantError};
 pub use verdict::{DroppedVariable, drop_reason, dropped_variables, size_verdict};
 
-use crate::check::{CustomOps, check_graph, check_model};
+use crate::back::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
+use crate::back::write::atomic::{Overwrite, check_replaceable};
+use crate::back::write::guard::{directory_of, keep_apart, resolve_output};
+use crate::back::write::progress::CopyProgress;
+use crate::back::write::saved_model::{
+    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, check_tag_sets, plan_variants,
+    write_plan,
+};
 use crate::error::Error;
+use crate::front::check::{CustomOps, check_graph, check_model};
+use crate::front::read::{self, Source};
 use crate::model::method_rules::CLASSIFY_CLASSES;
 use crate::model::{DEFAULT_SIGNATURE, Model, SERVE_TAG, Signature};
 use crate::passes::devices::ClearDevicesPass;
@@ -27,8 +36,6 @@ use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_varia
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::method::{MethodFlags, ServingMethod};
 use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
-use crate::read::{self, Source};
-use crate::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
 use crate::storage::{StorageOptions, StorageReport, convert_constants};
 use crate::timings::{Stage, Timings};
 use crate::tools::explain::{
@@ -37,18 +44,11 @@ use crate::tools::explain::{
 use crate::tools::node_explain::{ExplainScope, Explanation, explain, served_outputs};
 use crate::tools::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
 use crate::vocab::{VocabReport, trim_vocabularies};
-use crate::write::atomic::{Overwrite, check_replaceable};
-use crate::write::guard::{directory_of, keep_apart, resolve_output};
-use crate::write::progress::CopyProgress;
-use crate::write::saved_model::{
-    MetaGraphVariant, VariableReport, WriteOptions, WriteReport, check_tag_sets, plan_variants,
-    write_plan,
-};
 
 /// The legacy AI Platform (MLS1) model size limit.
-pub const MLS1_LIMIT_BYTES: u64 = crate::size::MLS1_BYTES;
+pub const MLS1_LIMIT_BYTES: u64 = crate::back::size::MLS1_BYTES;
 /// The N1 machine model size limit.
-pub const N1_LIMIT_BYTES: u64 = crate::size::N1_BYTES;
+pub const N1_LIMIT_BYTES: u64 = crate::back::size::N1_BYTES;
 
 /// What to export and how. `Default` gives what `servegraph export` does
 /// without flags (the CLI starts from it): no inputs (detected), no outputs
@@ -512,11 +512,11 @@ fn write_within_budget(
     timings: &mut Timings,
 ) -> Result<(WriteReport, Inventory), Error> {
     let plan = plan_variants(meta_graphs, output, &write_options.storage, timings)?;
-    let mut projected = crate::size::project(&plan, meta_graphs, &write_options.storage)?;
+    let mut projected = crate::back::size::project(&plan, meta_graphs, &write_options.storage)?;
     projected.other.extend(assets_extra_files(write_options));
     projected.other.extend(root_files(write_options));
     if let Some(max_size) = max_size {
-        crate::size::check_budget(&projected, max_size)?;
+        crate::back::size::check_budget(&projected, max_size)?;
     }
     let written = write_plan(plan, write_options, timings)?;
     Ok((written, projected))

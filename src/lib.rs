@@ -65,29 +65,30 @@
 //! [`format`](mod@format) is the layer underneath: protobuf types, text format, tensors,
 //! TensorBundle checkpoints.
 
-pub mod check;
+pub mod back;
 pub mod error;
 pub mod export;
 pub mod format;
+pub mod front;
 pub mod ir;
 pub mod model;
-pub mod object_graph;
 pub mod op_kinds;
 pub mod ops;
 pub mod passes;
-pub mod read;
-pub mod size;
 pub mod storage;
 pub mod tf2;
 pub mod timings;
 pub mod tools;
 pub mod typing;
 pub mod vocab;
-pub mod write;
 
+/// The front end (reading training runs) and the back end (writing
+/// SavedModels, sizing them), also at the crate root.
+pub use back::{size, write};
 /// The format layer's modules, also at the crate root where callers have
 /// always found them.
 pub use format::{bundle, limits, proto, tensor, text, varint};
+pub use front::{check, object_graph, read};
 /// The tools over SavedModels, also at the crate root.
 pub use tools::{
     explain, inspect, lint, node_explain, saved_model_cli, transform, validate, warmup,

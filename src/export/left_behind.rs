@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::write::guard::directory_of;
+use crate::back::write::guard::directory_of;
 
 /// How many entries all subdirectory sums together may visit before they stop
 /// and report "at least".

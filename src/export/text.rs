@@ -6,6 +6,7 @@ use std::fmt::{self, Display, Formatter};
 
 use super::left_behind::{Category, LeftBehind, LeftFile};
 use super::{ExportReport, VariantReport};
+use crate::back::write::saved_model::VariableReport;
 use crate::format::units::format_bytes;
 use crate::model::Signature;
 use crate::passes::PassReport;
@@ -15,7 +16,6 @@ use crate::storage::{ConvertedTensor, StorageReport};
 use crate::tools::explain::{ExplainedInput, ExplanationReport, Modality};
 use crate::tools::warmup::WarmupReport;
 use crate::typing::dtype_name;
-use crate::write::saved_model::VariableReport;
 
 /// How much of each list the text shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -478,7 +478,7 @@ fn more(rest: usize) -> String {
 
 /// `1190` as `1,190`.
 pub fn thousands(n: usize) -> String {
-    crate::size::thousands_u64(n as u64)
+    crate::back::size::thousands_u64(n as u64)
 }
 
 #[cfg(test)]

@@ -8,12 +8,12 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use crate::back::size::{SERVICE_LIMITS, SizeError, SizeReport, StoredWeights, measure_export};
+use crate::back::write::saved_model::WriteReport;
 use crate::error::Error;
 use crate::format::bundle::BundleReader;
 use crate::model::Model;
-use crate::size::{SERVICE_LIMITS, SizeError, SizeReport, StoredWeights, measure_export};
 use crate::storage::StorageOptions;
-use crate::write::saved_model::WriteReport;
 
 /// A checkpoint tensor the export left out, and why.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -86,7 +86,7 @@ pub fn dropped_variables(
         return Ok(Vec::new());
     };
     let reader = BundleReader::open(checkpoint)?;
-    let object_reasons = crate::object_graph::ObjectGraph::read(&reader)?
+    let object_reasons = crate::front::object_graph::ObjectGraph::read(&reader)?
         .map(|objects| objects.training_only_keys())
         .unwrap_or_default();
     let written_keys = written.variables.iter().map(|v| v.key.as_str());

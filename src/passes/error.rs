@@ -1,6 +1,6 @@
 //! Why a pass could not turn the graph into a serving graph.
 
-use crate::check::CheckError;
+use crate::front::check::CheckError;
 use crate::ir::IrError;
 
 #[derive(Debug, thiserror::Error)]

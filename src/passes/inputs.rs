@@ -11,7 +11,7 @@ use super::sparse_inputs::{SparseTensors, serve_sparse};
 pub use super::specs::{InputSpec, OutputSpec};
 use super::suggest::close_names;
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
-use crate::check;
+use crate::front::check;
 use crate::ir::{AttrExt, DataType, Graph, Node, NodeId, TensorRef};
 use crate::model::{DEFAULT_SIGNATURE, Model, PREDICT_METHOD, Signature, TensorSpec};
 use crate::ops::OpSignatures;
@@ -519,7 +519,7 @@ pub(super) fn replace_with_placeholder(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::CheckError;
+    use crate::front::check::CheckError;
     use crate::passes::testing::{model, node};
 
     #[test]

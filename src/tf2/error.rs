@@ -144,7 +144,7 @@ pub enum Tf2Error {
     },
     /// The checkpoint's object graph is malformed.
     #[error(transparent)]
-    CheckpointGraph(#[from] crate::object_graph::ObjectGraphError),
+    CheckpointGraph(#[from] crate::front::object_graph::ObjectGraphError),
     /// The SavedModel's `variables/` has no object graph to prune.
     #[error(
         "{path}: no _CHECKPOINTABLE_OBJECT_GRAPH entry, so the TF2 SavedModel's variables cannot be matched to its objects"

@@ -14,20 +14,20 @@ use super::retype::{choose_half_variables, retype_chosen};
 use super::write::bundle::Values;
 use super::write::{LeanWriteOptions, LeanWritten, write_lean};
 use super::{LeanPlan, Tf2Error, plan_lean};
+use crate::back::size::ProjectedSize;
+use crate::back::write::saved_model::{VariableReport, WriteReport};
 use crate::error::Error;
 use crate::export::{
     DroppedVariable, ExportOptions, ExportReport, MLS1_LIMIT_BYTES, N1_LIMIT_BYTES, size_verdict,
 };
 use crate::format::bundle::BundleReader;
 use crate::format::proto::MetaGraphDef;
+use crate::front::object_graph::ObjectGraph;
 use crate::model::Signature;
-use crate::object_graph::ObjectGraph;
 use crate::passes::method::ServingMethod;
-use crate::size::ProjectedSize;
 use crate::storage::{StorageReport, WeightPrecision};
 use crate::timings::{Stage, Timings};
 use crate::tools::lint::signatures::model_signature;
-use crate::write::saved_model::{VariableReport, WriteReport};
 
 /// The init op's entry among the signatures; not a signature users call.
 const INIT_OP_SIGNATURE: &str = "__saved_model_init_op";
@@ -61,7 +61,7 @@ pub fn export_lean(
     let values_from = options
         .checkpoint
         .as_deref()
-        .map(crate::read::checkpoint_prefix)
+        .map(crate::front::read::checkpoint_prefix)
         .transpose()?;
     let storage = timings.time(Stage::Pass("tf2-retype".into()), || {
         retype_if_asked(&bundle, values_from.as_deref(), &mut plan, options)
@@ -219,7 +219,7 @@ fn dropped_keys(bundle: &BundleReader, plan: &LeanPlan) -> Result<Vec<DroppedVar
         plan.variables.iter().map(|v| v.key.as_str()).collect();
     let mut dropped = Vec::new();
     for name in bundle.names() {
-        if kept.contains(name.as_str()) || name == crate::object_graph::OBJECT_GRAPH_KEY {
+        if kept.contains(name.as_str()) || name == crate::front::object_graph::OBJECT_GRAPH_KEY {
             continue;
         }
         let bytes =
@@ -359,6 +359,6 @@ pub fn lean_source(dir: &Path, options: &ExportOptions) -> Result<Option<MetaGra
     if !options.inputs.is_empty() || !options.outputs.is_empty() {
         return Ok(None);
     }
-    let (meta, _) = crate::read::read_saved_model(dir, &options.source_tags)?;
+    let (meta, _) = crate::front::read::read_saved_model(dir, &options.source_tags)?;
     Ok(super::has_object_graph(&meta).then_some(meta))
 }

@@ -6,7 +6,7 @@
 //! `SavedObjectGraph` says which Python objects `tf.saved_model.load`
 //! rebuilds, and `variables/` is an object-based checkpoint whose keys are
 //! object paths, with its own object graph under
-//! [`OBJECT_GRAPH_KEY`](crate::object_graph::OBJECT_GRAPH_KEY). Such a model
+//! [`OBJECT_GRAPH_KEY`](crate::front::object_graph::OBJECT_GRAPH_KEY). Such a model
 //! is re-exported by keeping those parts and cutting each down to what the
 //! kept signatures reach, so the optimizer, its slots, metrics and training
 //! functions fall away while every loader still finds what it looks for.

@@ -271,11 +271,11 @@ pub fn summarize(
     tags: &[String],
 ) -> Result<Summary, crate::Error> {
     let path = path.as_ref();
-    use crate::read::Source;
+    use crate::front::read::Source;
     if let Some(prefix) = bare_bundle(path) {
         return summarize_bundle(path, &prefix);
     }
-    let (source, metas, graph) = crate::read::read_any_meta(path, tags)?;
+    let (source, metas, graph) = crate::front::read::read_any_meta(path, tags)?;
     let (kind, variables_prefix) = match &source {
         Source::GraphDef { .. } => ("graph", None),
         Source::Checkpoint { prefix, .. } => ("checkpoint", Some(prefix.clone())),
@@ -307,7 +307,7 @@ pub fn summarize(
 /// object-based `tf.train.Checkpoint`, or a directory whose state file names
 /// one).
 fn bare_bundle(path: &std::path::Path) -> Option<std::path::PathBuf> {
-    let prefix = crate::read::checkpoint_prefix(path).ok()?;
+    let prefix = crate::front::read::checkpoint_prefix(path).ok()?;
     let mut meta = prefix.clone().into_os_string();
     meta.push(".meta");
     let index = crate::format::bundle::index_path(&prefix);
@@ -334,7 +334,7 @@ fn summarize_bundle(
 /// with the object saving it and its name.
 fn variable_summaries(prefix: &std::path::Path) -> Result<Vec<VariableSummary>, crate::Error> {
     let reader = crate::format::bundle::BundleReader::open(prefix)?;
-    let objects = crate::object_graph::ObjectGraph::read(&reader)?
+    let objects = crate::front::object_graph::ObjectGraph::read(&reader)?
         .map(|graph| graph.variables_by_key())
         .unwrap_or_default();
     Ok(reader

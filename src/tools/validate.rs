@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
 use crate::format::proto::{GraphDef, MetaGraphDef, OpDef};
+use crate::front::read::ReadError;
 use crate::ir::Graph;
-use crate::read::ReadError;
 use crate::tools::lint::{self, Finding, Findings, Rule, Severity};
 
 /// Whether warnings fail the validation (`--strict`).
@@ -180,7 +180,7 @@ fn read_tagged(
     tags: &[String],
     findings: &mut Findings,
 ) -> Result<Option<(MetaGraphDef, Option<PathBuf>)>, crate::Error> {
-    match crate::read::read_saved_model(dir, tags) {
+    match crate::front::read::read_saved_model(dir, tags) {
         Ok(found) => Ok(Some(found)),
         Err(e @ ReadError::NoMetaGraph { .. }) => {
             findings.error(Rule::TagSet, None, e.to_string());
@@ -215,7 +215,7 @@ fn lint_meta_graph(
     }
     lint::signatures::methods(meta, findings);
     lint::signatures::batch_dimensions(meta, findings);
-    let assets = crate::read::asset_file_defs(&place.file, meta)?;
+    let assets = crate::front::read::asset_file_defs(&place.file, meta)?;
     if let Some(dir) = place.dir {
         lint::init::asset_files(dir, &place.file, &assets, findings);
     }
@@ -293,7 +293,7 @@ fn validate_meta_file(path: &Path, options: &ValidateOptions) -> Result<Validati
     };
     let mut findings = Findings::default();
     if readable_size(path, &mut findings, &mut v) {
-        let meta = crate::read::read_meta_graph(path)?;
+        let meta = crate::front::read::read_meta_graph(path)?;
         v.meta_graphs = 1;
         v.signatures = meta.signature_def.keys().cloned().collect();
         let prefix = path.with_extension("");
@@ -319,7 +319,7 @@ fn validate_graph_file(path: &Path, options: &ValidateOptions) -> Result<Validat
     };
     let mut findings = Findings::default();
     if readable_size(path, &mut findings, &mut v) {
-        let graph_def = crate::read::read_graph_def(path)?;
+        let graph_def = crate::front::read::read_graph_def(path)?;
         if let Some(graph) = lint_graph_def(&graph_def, &mut findings, &mut v) {
             lint::ops::training_ops(&graph, None, &mut findings);
         }

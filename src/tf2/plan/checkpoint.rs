@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use super::objects::SavedGraph;
-use crate::object_graph::{ObjectGraph, TrackableObject};
+use crate::front::object_graph::{ObjectGraph, TrackableObject};
 
 /// For each saved-object id, the checkpoint object id it restores from.
 pub(super) fn pair_by_names(saved: &SavedGraph, checkpoint: &ObjectGraph) -> Vec<Option<usize>> {

@@ -27,7 +27,7 @@ use crate::format::proto::{
     AttrValue, DataType, GraphDef, MetaGraphDef, NodeDef, SavedObjectGraph, TrackableObjectGraph,
     attr_value,
 };
-use crate::object_graph::{ObjectGraph, VARIABLE_VALUE};
+use crate::front::object_graph::{ObjectGraph, VARIABLE_VALUE};
 
 /// The op of a resource variable's handle.
 const VAR_HANDLE_OP: &str = "VarHandleOp";

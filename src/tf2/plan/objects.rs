@@ -144,8 +144,8 @@ impl SavedGraph {
 
     /// The checkpoint-style object graph of this graph (children and slot
     /// variables), to reuse its paths and roles.
-    pub(super) fn as_object_graph(&self) -> crate::object_graph::ObjectGraph {
-        use crate::object_graph::{Child, ObjectGraph, SlotVariable, TrackableObject};
+    pub(super) fn as_object_graph(&self) -> crate::front::object_graph::ObjectGraph {
+        use crate::front::object_graph::{Child, ObjectGraph, SlotVariable, TrackableObject};
         ObjectGraph {
             objects: self
                 .nodes

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use crate::object_graph::{ObjectGraph, Role};
+use crate::front::object_graph::{ObjectGraph, Role};
 
 /// The edge name Keras keeps metric objects under.
 const METRICS_EDGE: &str = "metrics";

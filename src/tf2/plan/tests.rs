@@ -32,7 +32,7 @@ fn saved_model_dir(fixture: &str) -> PathBuf {
 /// The fixture's MetaGraphDef and its checkpoint's object graph.
 fn load(fixture: &str) -> (MetaGraphDef, TrackableObjectGraph) {
     let dir = saved_model_dir(fixture);
-    let (meta_graph, _) = crate::read::read_saved_model(&dir, &[]).unwrap();
+    let (meta_graph, _) = crate::front::read::read_saved_model(&dir, &[]).unwrap();
     let reader = BundleReader::open(dir.join("variables/variables")).unwrap();
     let graph = ObjectGraph::read(&reader).unwrap().unwrap();
     (meta_graph, graph.to_proto())

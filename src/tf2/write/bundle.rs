@@ -13,7 +13,7 @@ use crate::format::bundle::copy_plan::{CopyPlan, RecodedRecord};
 use crate::format::bundle::writer::Recode;
 use crate::format::bundle::{BundleError, BundleReader, BundleWriter, data_path, index_path};
 use crate::format::proto::DataType;
-use crate::object_graph::OBJECT_GRAPH_KEY;
+use crate::front::object_graph::OBJECT_GRAPH_KEY;
 use crate::storage::convert::{ErrorStats, to_f16};
 use crate::storage::plan::le_f32s;
 use crate::typing::dtype_name;

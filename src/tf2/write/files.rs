@@ -15,9 +15,9 @@ use prost::Message;
 use serde::Serialize;
 
 use super::super::{LeanPlan, Tf2Error};
+use crate::back::size::FileBytes;
 use crate::format::proto::saved_object::ObjectReference;
 use crate::format::proto::{MetaGraphDef, SavedMetadata, SavedObject, SavedObjectGraph};
-use crate::size::FileBytes;
 
 pub const FINGERPRINT_FILE: &str = "fingerprint.pb";
 pub const KERAS_METADATA_FILE: &str = "keras_metadata.pb";
@@ -134,7 +134,7 @@ pub struct KeptAsset {
 /// file inside the source's `assets/`; no other file of `assets/` is copied.
 pub fn kept_assets(source: &Path, meta: &MetaGraphDef) -> Result<Vec<KeptAsset>, crate::Error> {
     let file = source.join("saved_model.pb");
-    let assets = crate::read::saved_model_assets(source, &file, meta)?;
+    let assets = crate::front::read::saved_model_assets(source, &file, meta)?;
     let mut kept: Vec<KeptAsset> = Vec::new();
     for asset in assets {
         if kept.iter().any(|k| k.filename == asset.filename) {

@@ -19,14 +19,14 @@ use self::bundle::{Values, VariablesWritten, planned_bytes, write_variables};
 use self::files::{FileDecision, carry_keras_metadata, dropped_fingerprint};
 use self::saver::{TakenNames, build_lean_saver};
 use super::{LeanPlan, Tf2Error};
+use crate::back::size::FileBytes;
+use crate::back::write::WriteError;
+use crate::back::write::atomic::{Overwrite, StagedDir};
+use crate::back::write::guard::{keep_apart, resolve_output};
+use crate::back::write::progress::CopyProgress;
 use crate::error::Error;
 use crate::format::bundle::BundleReader;
 use crate::format::proto::{MetaGraphDef, SavedModel};
-use crate::size::FileBytes;
-use crate::write::WriteError;
-use crate::write::atomic::{Overwrite, StagedDir};
-use crate::write::guard::{keep_apart, resolve_output};
-use crate::write::progress::CopyProgress;
 
 /// How to write.
 #[derive(Debug, Clone, Default)]
@@ -100,7 +100,7 @@ pub fn write_lean(
         options
             .checkpoint
             .as_deref()
-            .map(crate::write::guard::directory_of),
+            .map(crate::back::write::guard::directory_of),
     );
     keep_apart(&output, &reads)?;
     let meta_graph = lean_meta_graph(plan);

@@ -15,14 +15,14 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 use super::super::KeptVariable;
+use crate::back::write::saver::{const_string_node, node, shape_attr, type_attr, type_list_attr};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::op_def::ArgDef;
 use crate::format::proto::saver_def::CheckpointFormatVersion;
 use crate::format::proto::{
     AttrValue, DataType, FunctionDef, NameAttrList, NodeDef, OpDef, SaverDef,
 };
-use crate::object_graph::OBJECT_GRAPH_KEY;
-use crate::write::saver::{const_string_node, node, shape_attr, type_attr, type_list_attr};
+use crate::front::object_graph::OBJECT_GRAPH_KEY;
 
 /// What the writer adds to the pruned MetaGraphDef.
 #[derive(Debug, Clone, PartialEq)]

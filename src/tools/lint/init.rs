@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use super::{Findings, Rule};
+use crate::back::write::meta_graph::INIT_OP_SIGNATURE;
 use crate::error::messages;
 use crate::format::proto::collection_def::Kind;
 use crate::format::proto::tensor_info::Encoding;
 use crate::format::proto::{AssetFileDef, MetaGraphDef};
 use crate::ir::{Graph, NodeId, node_of};
-use crate::write::meta_graph::INIT_OP_SIGNATURE;
 
 /// The collections TF1 loaders read the init op from, when the
 /// `__saved_model_init_op` signature is absent.
@@ -125,7 +125,7 @@ pub fn asset_files(dir: &Path, file: &Path, assets: &[AssetFileDef], findings: &
             asset_file_def: vec![def.clone()],
             ..MetaGraphDef::default()
         };
-        if let Err(e) = crate::read::saved_model_assets(dir, file, &one) {
+        if let Err(e) = crate::front::read::saved_model_assets(dir, file, &one) {
             findings.error(
                 Rule::AssetFile,
                 None,

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::{Findings, Rule};
+use crate::back::write::meta_graph::INIT_OP_SIGNATURE;
 use crate::format::proto::tensor_info::{CooSparse, Encoding};
 use crate::format::proto::{DataType, MetaGraphDef, OpDef, SignatureDef, TensorInfo};
 use crate::ir::{Graph, TensorRef, node_of};
@@ -14,7 +15,6 @@ use crate::model::method_rules::{check_method_rules, shape_text};
 use crate::model::{Signature, TensorSpec};
 use crate::ops::OpSignatures;
 use crate::typing::{dims, dtype_name, output_dtype, stated_output_shape};
-use crate::write::meta_graph::INIT_OP_SIGNATURE;
 
 /// The signatures that serve requests: all but the init op's.
 fn served(meta: &MetaGraphDef) -> impl Iterator<Item = (&String, &SignatureDef)> {

@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use super::{Findings, Rule};
+use crate::back::size::{MLS1_BYTES, N1_BYTES};
 use crate::format::limits::{MAX_PROTO_BYTES, MAX_SERVING_PROTO_BYTES};
 use crate::format::units::format_bytes;
-use crate::size::{MLS1_BYTES, N1_BYTES};
 
 /// `proto-size`: an error past 2 GiB (no protobuf parser reads it, so no
 /// other rule can run), a warning past 1 GiB (TensorFlow Serving and

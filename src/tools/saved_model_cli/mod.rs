@@ -63,7 +63,7 @@ pub enum SavedModelCliError {
         available: String,
     },
     #[error(transparent)]
-    Read(#[from] crate::read::ReadError),
+    Read(#[from] crate::front::read::ReadError),
 }
 
 /// One tensor of a signature, as saved_model_cli shows it.
@@ -180,9 +180,9 @@ fn show_all(metas: &[MetaGraphDef]) -> Shown {
 
 /// Every MetaGraphDef of the SavedModel in `dir`, in stored order.
 pub(crate) fn read_meta_graphs(dir: &Path) -> Result<Vec<MetaGraphDef>, SavedModelCliError> {
-    let (source, metas, _) = crate::read::read_any_meta(dir, &[])?;
+    let (source, metas, _) = crate::front::read::read_any_meta(dir, &[])?;
     match source {
-        crate::read::Source::SavedModel { .. } => Ok(metas),
+        crate::front::read::Source::SavedModel { .. } => Ok(metas),
         _ => Err(SavedModelCliError::NotASavedModel {
             path: dir.to_path_buf(),
         }),

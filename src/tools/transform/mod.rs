@@ -24,17 +24,17 @@ pub use graph_file::GraphFormat;
 pub use parse::{ParseError, TransformCall, parse_transforms};
 pub use summary::list_transforms;
 
+use crate::back::write::atomic::Overwrite;
 use crate::error::Error;
+use crate::front::read::{Source, Wanted, locate, read_source_for};
 use crate::ir::node_of;
 use crate::model::Model;
 use crate::passes::registry::{BuildContext, PassArgs, Registry};
 use crate::passes::{PassContext, PassReport, Pipeline};
-use crate::read::{Source, Wanted, locate, read_source_for};
 use crate::timings::Timings;
 use crate::tools::node_explain::{
     ExplainScope, Explanation, ServedOutput, explain, served_outputs,
 };
-use crate::write::atomic::Overwrite;
 
 /// What to run and where to write.
 #[derive(Debug, Clone, Default)]
@@ -161,7 +161,12 @@ pub fn transform_with(
     match (&source, graph_file::format_by_extension(output)) {
         (Source::SavedModel { .. }, None) => {
             report.written_as = "saved_model";
-            crate::write::saved_model::write_saved_model(&model, &tags, output, options.overwrite)?;
+            crate::back::write::saved_model::write_saved_model(
+                &model,
+                &tags,
+                output,
+                options.overwrite,
+            )?;
         }
         (Source::GraphDef { path }, None) => {
             report.format = Some(write_graph_def(

@@ -12,7 +12,7 @@ use crate::model::{Signature, TensorSpec};
 
 /// The signatures of the MetaGraphDef tagged `tags` in `dir`.
 pub fn read_signatures(dir: &Path, tags: &[String]) -> Result<BTreeMap<String, Signature>, Error> {
-    let (meta_graph, _) = crate::read::read_saved_model(dir, tags)?;
+    let (meta_graph, _) = crate::front::read::read_saved_model(dir, tags)?;
     meta_graph
         .signature_def
         .iter()

@@ -107,7 +107,7 @@ pub fn read_source_for(
         }
         model.checkpoint = Some(prefix);
     }
-    crate::object_graph::map_variables(&mut model)?;
+    crate::front::object_graph::map_variables(&mut model)?;
     Ok(model)
 }
 

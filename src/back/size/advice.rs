@@ -351,8 +351,8 @@ fn precision_flag(precision: Precision) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::back::size::inventory::{FileBytes, Piece, StoredTensor, StoredWeights};
     use crate::format::proto::DataType;
-    use crate::size::inventory::{FileBytes, Piece, StoredTensor, StoredWeights};
 
     const MB: u64 = 1_000_000;
 
@@ -628,9 +628,9 @@ mod tests {
     fn a_max_size_is_refused_with_what_would_fit() {
         let inventory = model(1_000);
         let total = inventory.total_bytes();
-        assert!(crate::size::check_budget(&inventory, total).is_ok());
-        let err = crate::size::check_budget(&inventory, 3_100_000).unwrap_err();
-        let crate::size::SizeError::OverBudget {
+        assert!(crate::back::size::check_budget(&inventory, total).is_ok());
+        let err = crate::back::size::check_budget(&inventory, 3_100_000).unwrap_err();
+        let crate::back::size::SizeError::OverBudget {
             projected,
             limit,
             advice,

@@ -108,7 +108,7 @@ pub enum SizeError {
     #[error(transparent)]
     Bundle(#[from] crate::format::bundle::BundleError),
     #[error(transparent)]
-    Write(#[from] crate::write::WriteError),
+    Write(#[from] crate::back::write::WriteError),
 }
 
 /// Measures the SavedModel directory `dir` and checks it against the

@@ -294,7 +294,7 @@ mod tests {
                 let graph = crate::format::proto::GraphDef::default().encode_to_vec();
                 let mut framed = graph;
                 prost::encoding::bytes::encode(1, &flipped, &mut framed);
-                if crate::read::skim::skim_graph(&framed).is_err() {
+                if crate::front::read::skim::skim_graph(&framed).is_err() {
                     continue;
                 }
                 skimmed += 1;

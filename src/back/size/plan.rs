@@ -14,12 +14,12 @@ use super::advice::{Limit, LimitKind, assess};
 use super::inventory::{
     FileBytes, Inventory, Piece, StoredTensor, StoredWeights, float_constant, stored_tensor,
 };
+use crate::back::write::saved_model::{MetaGraphVariant, WritePlan};
 use crate::format::bundle::BundleReader;
 use crate::format::proto::DataType;
 use crate::format::proto::attr_value::Value;
 use crate::storage::StorageOptions;
 use crate::storage::plan::KeyPlan;
-use crate::write::saved_model::{MetaGraphVariant, WritePlan};
 
 /// What an export will write, in bytes, computed before writing. Every
 /// figure is exact: the written directory holds exactly these files.

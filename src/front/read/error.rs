@@ -74,5 +74,5 @@ pub enum ReadError {
     #[error(transparent)]
     Bundle(#[from] BundleError),
     #[error(transparent)]
-    ObjectGraph(#[from] crate::object_graph::ObjectGraphError),
+    ObjectGraph(#[from] crate::front::object_graph::ObjectGraphError),
 }

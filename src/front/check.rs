@@ -73,7 +73,7 @@ pub enum CheckError {
     #[error(transparent)]
     Bundle(#[from] BundleError),
     #[error(transparent)]
-    ObjectGraph(#[from] crate::object_graph::ObjectGraphError),
+    ObjectGraph(#[from] crate::front::object_graph::ObjectGraphError),
 }
 
 fn count_outputs(count: usize) -> String {
@@ -175,7 +175,9 @@ fn check_variables(model: &Model) -> Result<(), CheckError> {
             .get(variable)
             .map_or(variable, |slot| slot.key.as_str());
         if !reader.contains(key) {
-            if let Some(why) = crate::object_graph::explain_missing(model, &reader, variable)? {
+            if let Some(why) =
+                crate::front::object_graph::explain_missing(model, &reader, variable)?
+            {
                 return Err(why.into());
             }
             return Err(CheckError::MissingCheckpointKey {

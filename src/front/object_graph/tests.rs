@@ -346,7 +346,7 @@ fn model_over(prefix: &Path) -> Model {
         ..GraphDef::default()
     };
     let mut model = Model::from_graph(Graph::from_graph_def(graph_def).unwrap());
-    model.checkpoint_slots = crate::read::default_slots(&model.graph);
+    model.checkpoint_slots = crate::front::read::default_slots(&model.graph);
     model.checkpoint = Some(prefix.to_path_buf());
     model
 }
