@@ -19,16 +19,12 @@ fn run_judge(
     )
 }
 
-#[test]
-fn wrong_predictions_and_missing_variables_are_caught_by_every_loader() {
-    let Some(python) = common::tensorflow_python("judge::wrong_predictions") else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("model");
+/// Exports `tiny_mlp` into `out`; returns its fixture.json and its expected
+/// outputs with the first value 0.01 off.
+fn tiny_mlp_export(out: &Path) -> (serde_json::Value, serde_json::Value) {
     servegraph::export_serving_model(
         common::testdata("fixtures/tiny_mlp"),
-        &out,
+        out,
         &common::fixture_options("tiny_mlp"),
     )
     .unwrap();
@@ -36,6 +32,17 @@ fn wrong_predictions_and_missing_variables_are_caught_by_every_loader() {
     let mut wrong = fixture["expected_outputs"].clone();
     let first = wrong["logits"]["values"][0].as_f64().unwrap();
     wrong["logits"]["values"][0] = serde_json::json!(first + 0.01);
+    (fixture, wrong)
+}
+
+#[test]
+fn wrong_predictions_and_missing_variables_are_caught_by_every_loader() {
+    let Some(python) = common::tensorflow_python("judge::wrong_predictions") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let (fixture, wrong) = tiny_mlp_export(&out);
 
     let judged = run_judge(&python, &out, &fixture["test_inputs"], &wrong);
     assert!(!judged.ok, "a 0.01 error went unnoticed");
@@ -92,16 +99,7 @@ fn the_command_line_script_is_a_client_of_the_judge() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
-    servegraph::export_serving_model(
-        common::testdata("fixtures/tiny_mlp"),
-        &out,
-        &common::fixture_options("tiny_mlp"),
-    )
-    .unwrap();
-    let fixture = common::fixture_json("tiny_mlp");
-    let mut wrong = fixture["expected_outputs"].clone();
-    let first = wrong["logits"]["values"][0].as_f64().unwrap();
-    wrong["logits"]["values"][0] = serde_json::json!(first + 0.01);
+    let (fixture, wrong) = tiny_mlp_export(&out);
     for (expected, passes) in [(&fixture["expected_outputs"], true), (&wrong, false)] {
         let (inputs, expected_file) = (dir.path().join("in.json"), dir.path().join("out.json"));
         std::fs::write(&inputs, fixture["test_inputs"].to_string()).unwrap();
