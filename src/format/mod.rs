@@ -4,7 +4,8 @@
 //!
 //! - [`proto`]: the protobuf types, generated from our own `.proto` files;
 //! - [`text`]: protobuf text format (`.pbtxt`, `checkpoint` state files);
-//! - [`varint`]: base-128 varints;
+//! - [`wire`]: protobuf's wire format, read in place and edited without loss;
+//! - [`varint`]: base-128 varints as TensorBundle tables spell them;
 //! - [`dtypes`]: element sizes, dtype names, shape protos;
 //! - [`tensor`]: typed tensor values ⇄ `TensorProto` and checkpoint bytes;
 //! - [`bundle`]: the TensorBundle (checkpoint V2) reader and writer;
@@ -19,3 +20,4 @@ pub mod tensor;
 pub mod text;
 pub mod units;
 pub mod varint;
+pub mod wire;

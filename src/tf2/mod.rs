@@ -21,7 +21,6 @@ pub mod export;
 pub mod plan;
 mod report;
 pub mod retype;
-mod wire;
 pub mod write;
 
 pub use error::Tf2Error;

@@ -11,6 +11,8 @@
 
 use std::ops::Range;
 
+use crate::format::wire;
+
 /// Field numbers, from TensorFlow's `meta_graph.proto`, `graph.proto` and
 /// `node_def.proto`.
 const META_GRAPH_DEF_GRAPH_DEF: u64 = 2;
@@ -18,12 +20,6 @@ const GRAPH_DEF_NODE: u64 = 1;
 const NODE_DEF_NAME: u64 = 1;
 const NODE_DEF_OP: u64 = 2;
 const NODE_DEF_INPUT: u64 = 3;
-
-/// Protobuf wire types.
-const VARINT: u64 = 0;
-const FIXED64: u64 = 1;
-const LENGTH_DELIMITED: u64 = 2;
-const FIXED32: u64 = 5;
 
 /// Why the skim gave up; the full decode says what is wrong for the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,60 +199,25 @@ impl<'a> Reader<'a> {
 
     fn field(&mut self) -> Result<Field, Unskimmable> {
         let start = self.at;
-        let tag = self.varint()?;
+        let tag = wire::read_varint(self.bytes, &mut self.at).ok_or(Unskimmable)?;
         let number = tag >> 3;
         if number == 0 {
             return Err(Unskimmable);
         }
-        let value = match tag & 7 {
-            VARINT => {
-                self.varint()?;
-                Value::Scalar
+        // Groups (deprecated) and invalid wire types are refused by the skip.
+        let wire_type = tag & 7;
+        let range = wire::skip_value(self.bytes, &mut self.at, wire_type).ok_or(Unskimmable)?;
+        let value = match wire_type {
+            wire::LENGTH_DELIMITED => {
+                Value::Bytes((range.start + self.offset)..(range.end + self.offset))
             }
-            FIXED64 => {
-                self.skip(8)?;
-                Value::Scalar
-            }
-            FIXED32 => {
-                self.skip(4)?;
-                Value::Scalar
-            }
-            LENGTH_DELIMITED => {
-                let len = usize::try_from(self.varint()?).map_err(|_| Unskimmable)?;
-                let payload = self.at;
-                self.skip(len)?;
-                Value::Bytes((payload + self.offset)..(self.at + self.offset))
-            }
-            // Groups (deprecated) and invalid wire types.
-            _ => return Err(Unskimmable),
+            _ => Value::Scalar,
         };
         Ok(Field {
             number,
             value,
             raw: (start + self.offset)..(self.at + self.offset),
         })
-    }
-
-    fn skip(&mut self, len: usize) -> Result<(), Unskimmable> {
-        let end = self.at.checked_add(len).ok_or(Unskimmable)?;
-        if end > self.bytes.len() {
-            return Err(Unskimmable);
-        }
-        self.at = end;
-        Ok(())
-    }
-
-    fn varint(&mut self) -> Result<u64, Unskimmable> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.bytes.get(self.at).ok_or(Unskimmable)?;
-            self.at += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(Unskimmable)
     }
 }
 

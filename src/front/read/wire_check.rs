@@ -11,6 +11,8 @@ use std::sync::OnceLock;
 
 use prost_reflect::{Kind, MessageDescriptor};
 
+use crate::format::wire::{FIXED32, FIXED64, LENGTH_DELIMITED, VARINT, read_varint, skip_value};
+
 /// How deep messages may nest; prost's own limit is 100.
 const MAX_DEPTH: usize = 90;
 
@@ -119,12 +121,12 @@ fn check(
     let fields = schema.messages.get(message)?;
     let mut at = 0;
     while at < bytes.len() {
-        let tag = varint(bytes, &mut at)?;
+        let tag = read_varint(bytes, &mut at)?;
         let (number, wire) = (u32::try_from(tag >> 3).ok()?, tag & 7);
         if number == 0 {
             return None;
         }
-        let payload = skip(bytes, &mut at, wire)?;
+        let payload = skip_value(bytes, &mut at, wire)?;
         if wire == LENGTH_DELIMITED && checked.contains(&number) {
             continue;
         }
@@ -154,11 +156,6 @@ fn check(
     Some(())
 }
 
-const VARINT: u64 = 0;
-const FIXED64: u64 = 1;
-const LENGTH_DELIMITED: u64 = 2;
-const FIXED32: u64 = 5;
-
 /// The wire type of one value of a field of `kind`.
 fn scalar_wire_type(kind: &Kind) -> u64 {
     match kind {
@@ -177,47 +174,11 @@ fn packed(payload: &[u8], wire: u64) -> Option<()> {
         _ => {
             let mut at = 0;
             while at < payload.len() {
-                varint(payload, &mut at)?;
+                read_varint(payload, &mut at)?;
             }
             Some(())
         }
     }
-}
-
-/// Moves past one value of wire type `wire`; the payload's range for a
-/// length-delimited one. Groups are refused.
-fn skip(bytes: &[u8], at: &mut usize, wire: u64) -> Option<std::ops::Range<usize>> {
-    let len = match wire {
-        VARINT => {
-            varint(bytes, at)?;
-            0
-        }
-        FIXED64 => 8,
-        FIXED32 => 4,
-        LENGTH_DELIMITED => usize::try_from(varint(bytes, at)?).ok()?,
-        _ => return None,
-    };
-    let start = *at;
-    let end = start.checked_add(len).filter(|&end| end <= bytes.len())?;
-    *at = end;
-    Some(start..end)
-}
-
-/// A varint as prost reads one: at most ten bytes, the tenth at most 1.
-fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let byte = *bytes.get(*at)?;
-        *at += 1;
-        if i == 9 && byte > 1 {
-            return None;
-        }
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

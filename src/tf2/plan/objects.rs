@@ -9,8 +9,8 @@ use prost::Message;
 use prost::bytes::Bytes;
 
 use crate::format::proto::{SavedConcreteFunction, SavedObject, SavedObjectGraph, saved_object};
+use crate::format::wire::{self, Field, Value};
 use crate::tf2::Tf2Error;
-use crate::tf2::wire::{self, Field, Value};
 
 /// The child of the root under which `tf.saved_model.save` puts the
 /// signatures map (a name fixed by the format).

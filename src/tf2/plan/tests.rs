@@ -11,7 +11,7 @@ use super::*;
 use crate::format::bundle::BundleReader;
 use crate::format::proto::NodeDef;
 use crate::format::proto::{SavedConcreteFunction, SavedObject, saved_object};
-use crate::tf2::wire;
+use crate::format::wire;
 
 const FIXTURES: [&str; 6] = [
     "keras_adam_metric",

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use crate::format::proto::{DataType, MetaGraphDef};
 
 use super::super::Tf2Error;
-use super::super::wire::{self, Field, Value};
+use crate::format::wire::{self, Field, Value};
 
 const SAVED_OBJECT_VARIABLE: u32 = 7;
 const SAVED_VARIABLE_DTYPE: u32 = 1;
