@@ -27,7 +27,6 @@ use crate::model::Signature;
 use crate::passes::method::ServingMethod;
 use crate::storage::{StorageReport, WeightPrecision};
 use crate::timings::{Stage, Timings};
-use crate::tools::lint::signatures::model_signature;
 
 /// The init op's entry among the signatures; not a signature users call.
 const INIT_OP_SIGNATURE: &str = "__saved_model_init_op";
@@ -247,7 +246,7 @@ fn kept_signatures(meta: &MetaGraphDef) -> BTreeMap<String, Signature> {
         .iter()
         .filter(|(key, _)| *key != INIT_OP_SIGNATURE);
     served
-        .map(|(key, def)| (key.clone(), model_signature(def)))
+        .map(|(key, def)| (key.clone(), Signature::from_signature_def(def)))
         .collect()
 }
 

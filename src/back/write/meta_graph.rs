@@ -14,33 +14,10 @@ use crate::format::proto::{
     AssetFileDef, CollectionDef, DataType, GraphDef, MetaGraphDef, OpList, SaverDef, SignatureDef,
     TensorInfo, TensorShapeProto, VariableDef, tensor_info,
 };
-use crate::model::{Signature, TensorSpec};
+use crate::model::Signature;
 
 /// The signature key (and output key) that names the init op.
 pub const INIT_OP_SIGNATURE: &str = "__saved_model_init_op";
-
-fn tensor_info(spec: &TensorSpec) -> TensorInfo {
-    TensorInfo {
-        encoding: Some(tensor_info::Encoding::Name(spec.name.clone())),
-        dtype: spec.dtype as i32,
-        tensor_shape: Some(crate::typing::shape_proto_or_unknown(spec.shape.as_deref())),
-    }
-}
-
-fn signature_def(signature: &Signature) -> SignatureDef {
-    let infos = |specs: &BTreeMap<String, TensorSpec>| {
-        specs
-            .iter()
-            .map(|(k, v)| (k.clone(), tensor_info(v)))
-            .collect()
-    };
-    SignatureDef {
-        inputs: infos(&signature.inputs),
-        outputs: infos(&signature.outputs),
-        method_name: signature.method_name.clone(),
-        defaults: BTreeMap::new(),
-    }
-}
 
 /// An asset: the string tensor fed with the file's path at load time.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,7 +51,7 @@ pub fn build_meta_graph(graph_def: GraphDef, parts: &MetaGraphParts) -> MetaGrap
     let mut signature_def: BTreeMap<String, SignatureDef> = parts
         .signatures
         .iter()
-        .map(|(k, v)| (k.clone(), signature_def(v)))
+        .map(|(k, v)| (k.clone(), v.to_signature_def()))
         .collect();
     if let Some(init_op) = &parts.init_op {
         signature_def.insert(INIT_OP_SIGNATURE.into(), init_op_signature(init_op));
@@ -181,7 +158,7 @@ fn variable_collection<'a>(variables: impl Iterator<Item = &'a VariableDef>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{DEFAULT_SIGNATURE, PREDICT_METHOD, SERVE_TAG};
+    use crate::model::{DEFAULT_SIGNATURE, PREDICT_METHOD, SERVE_TAG, TensorSpec};
 
     fn parts() -> MetaGraphParts {
         let spec = |name: &str, dtype| TensorSpec {

@@ -11,8 +11,8 @@ use crate::back::write::meta_graph::INIT_OP_SIGNATURE;
 use crate::format::proto::tensor_info::{CooSparse, Encoding};
 use crate::format::proto::{DataType, MetaGraphDef, OpDef, SignatureDef, TensorInfo};
 use crate::ir::{Graph, TensorRef, node_of};
+use crate::model::Signature;
 use crate::model::method_rules::{check_method_rules, shape_text};
-use crate::model::{Signature, TensorSpec};
 use crate::ops::OpSignatures;
 use crate::typing::{dims, dtype_name, output_dtype, stated_output_shape};
 
@@ -39,32 +39,9 @@ fn tensor_infos(
 /// return, with TensorFlow's dtypes and shapes.
 pub fn methods(meta: &MetaGraphDef, findings: &mut Findings) {
     for (key, def) in served(meta) {
-        for problem in check_method_rules(key, &model_signature(def)) {
+        for problem in check_method_rules(key, &Signature::from_signature_def(def)) {
             findings.error(Rule::SignatureMethod, None, problem.to_string());
         }
-    }
-}
-
-/// A SignatureDef as the model layer holds it: tensor names, dtypes and
-/// shapes (a sparse or composite tensor keeps only its dtype and shape).
-pub fn model_signature(def: &SignatureDef) -> Signature {
-    let tensors = |infos: &BTreeMap<String, TensorInfo>| {
-        infos
-            .iter()
-            .map(|(key, info)| {
-                let spec = TensorSpec {
-                    name: tensor_name(info).unwrap_or_default().to_string(),
-                    dtype: DataType::try_from(info.dtype).unwrap_or(DataType::DtInvalid),
-                    shape: stated_shape(info),
-                };
-                (key.clone(), spec)
-            })
-            .collect()
-    };
-    Signature {
-        method_name: def.method_name.clone(),
-        inputs: tensors(&def.inputs),
-        outputs: tensors(&def.outputs),
     }
 }
 
