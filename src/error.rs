@@ -1,7 +1,9 @@
 //! Errors, one enum per stage, gathered under [`Error`]. Every variant says
 //! where the problem is: the file, the node, the tensor or the checkpoint key.
 
+pub use crate::back::explain::ExplainError;
 pub use crate::back::size::SizeError;
+pub use crate::back::warmup::WarmupError;
 pub use crate::back::write::WriteError;
 pub use crate::export::VariantError;
 pub use crate::format::bundle::BundleError;
@@ -11,11 +13,9 @@ pub use crate::front::object_graph::ObjectGraphError;
 pub use crate::front::read::ReadError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
+pub use crate::passes::node_explain::NodeExplainError;
 pub use crate::tf2::Tf2Error;
-pub use crate::tools::explain::ExplainError;
-pub use crate::tools::node_explain::NodeExplainError;
 pub use crate::tools::transform::TransformError;
-pub use crate::tools::warmup::WarmupError;
 pub use crate::vocab::VocabError;
 
 /// The messages of `error` and of its sources, outermost first, for printing

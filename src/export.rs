@@ -17,7 +17,11 @@ pub use text::{Detail, ReportText};
 pub use variant::{Variant, VariantError};
 pub use verdict::{DroppedVariable, drop_reason, dropped_variables, size_verdict};
 
+use crate::back::explain::{
+    EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationOptions, ExplanationReport,
+};
 use crate::back::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
+use crate::back::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
 use crate::back::write::atomic::{Overwrite, check_replaceable};
 use crate::back::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::back::write::progress::CopyProgress;
@@ -35,14 +39,10 @@ use crate::passes::examples::Feature;
 use crate::passes::freeze::{FreezeLimits, FreezePass, FreezeReport, freeze_variables};
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::method::{MethodFlags, ServingMethod};
+use crate::passes::node_explain::{ExplainScope, Explanation, explain, served_outputs};
 use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
 use crate::storage::{StorageOptions, StorageReport, convert_constants};
 use crate::timings::{Stage, Timings};
-use crate::tools::explain::{
-    EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationOptions, ExplanationReport,
-};
-use crate::tools::node_explain::{ExplainScope, Explanation, explain, served_outputs};
-use crate::tools::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
 use crate::vocab::{VocabReport, trim_vocabularies};
 
 /// The legacy AI Platform (MLS1) model size limit.
@@ -135,7 +135,7 @@ pub struct ExportOptions {
     pub storage: StorageOptions,
     /// Write AI Platform's `explanation_metadata.json` beside
     /// `saved_model.pb`, derived from the served signature, with these
-    /// choices (see [`crate::tools::explain`]). Default: none.
+    /// choices (see [`crate::back::explain`]). Default: none.
     pub explanation: Option<ExplanationOptions>,
     /// Serve serialized tf.Examples: one string input `examples` parsed
     /// into the inputs. Default: false (the inputs are fed as tensors).
@@ -147,7 +147,7 @@ pub struct ExportOptions {
     /// (`"0"` … `"N-1"`).
     pub class_names: Option<Vec<String>>,
     /// Explain what the passes removed and rewired, or why one node was
-    /// kept or removed (see [`crate::tools::node_explain`]); the whole source
+    /// kept or removed (see [`crate::passes::node_explain`]); the whole source
     /// graph is read so every removed node's op and inputs are known.
     /// Default: none.
     pub explain: Option<ExplainScope>,

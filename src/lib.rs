@@ -84,15 +84,14 @@ pub mod vocab;
 
 /// The front end (reading training runs) and the back end (writing
 /// SavedModels, sizing them), also at the crate root.
-pub use back::{size, write};
+pub use back::{explain, size, warmup, write};
 /// The format layer's modules, also at the crate root where callers have
 /// always found them.
 pub use format::{bundle, limits, proto, tensor, text, varint};
 pub use front::{check, object_graph, read};
 /// The tools over SavedModels, also at the crate root.
-pub use tools::{
-    explain, inspect, lint, node_explain, saved_model_cli, transform, validate, warmup,
-};
+pub use passes::node_explain;
+pub use tools::{inspect, lint, saved_model_cli, transform, validate};
 
 pub use error::{Error, WriteError};
 pub use export::{

@@ -6,6 +6,8 @@ use std::fmt::{self, Display, Formatter};
 
 use super::left_behind::{Category, LeftBehind, LeftFile};
 use super::{ExportReport, VariantReport};
+use crate::back::explain::{ExplainedInput, ExplanationReport, Modality};
+use crate::back::warmup::WarmupReport;
 use crate::back::write::saved_model::VariableReport;
 use crate::format::units::format_bytes;
 use crate::model::Signature;
@@ -13,8 +15,6 @@ use crate::passes::PassReport;
 use crate::passes::examples::Feature;
 use crate::passes::freeze::FreezeReport;
 use crate::storage::{ConvertedTensor, StorageReport};
-use crate::tools::explain::{ExplainedInput, ExplanationReport, Modality};
-use crate::tools::warmup::WarmupReport;
 use crate::typing::dtype_name;
 
 /// How much of each list the text shows.

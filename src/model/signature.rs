@@ -123,7 +123,13 @@ mod tests {
             outputs: BTreeMap::from([("y".into(), spec("y/BiasAdd:0", None))]),
         };
         let def = signature.to_signature_def();
-        assert_eq!(def.outputs["y"].tensor_shape.as_ref().map(|s| s.unknown_rank), Some(true));
+        assert_eq!(
+            def.outputs["y"]
+                .tensor_shape
+                .as_ref()
+                .map(|s| s.unknown_rank),
+            Some(true)
+        );
         assert_eq!(Signature::from_signature_def(&def), signature);
 
         let mut sparse = def.inputs["x"].clone();

@@ -21,6 +21,7 @@ pub mod head_outputs;
 pub mod inputs;
 pub mod metadata;
 pub mod method;
+pub mod node_explain;
 pub mod prune;
 pub mod registry;
 mod registry_entries;

@@ -29,12 +29,12 @@ use crate::error::Error;
 use crate::front::read::{Source, Wanted, locate, read_source_for};
 use crate::ir::node_of;
 use crate::model::Model;
+use crate::passes::node_explain::{
+    ExplainScope, Explanation, ServedOutput, explain, served_outputs,
+};
 use crate::passes::registry::{BuildContext, PassArgs, Registry};
 use crate::passes::{PassContext, PassReport, Pipeline};
 use crate::timings::Timings;
-use crate::tools::node_explain::{
-    ExplainScope, Explanation, ServedOutput, explain, served_outputs,
-};
 
 /// What to run and where to write.
 #[derive(Debug, Clone, Default)]
@@ -52,7 +52,7 @@ pub struct TransformOptions {
     /// Replace an existing output. Default: refuse.
     pub overwrite: Overwrite,
     /// Explain every node the transforms removed or rewired, or one node
-    /// (see [`crate::tools::node_explain`]). Default: none.
+    /// (see [`crate::passes::node_explain`]). Default: none.
     pub explain: Option<ExplainScope>,
 }
 
