@@ -6,7 +6,7 @@
 //!
 //! Works from [`PassReport`]s alone, so any caller that ran passes (the
 //! export pipeline, a transform) explains them the same way. Not to be
-//! confused with [`crate::back::explain`], AI Platform's explanation metadata.
+//! confused with `back::explain`, AI Platform's explanation metadata.
 
 mod causes;
 mod changes;
