@@ -202,18 +202,6 @@ fn a_frozen_model_with_a_gpu_variant_loads_under_both_tag_sets() {
     }
 }
 
-macro_rules! fixture_tests {
-    ($($name:ident),*) => {
-        $(#[test] fn $name() { check_fixture(stringify!($name)); })*
-
-        #[test]
-        fn every_fixture_has_a_test() {
-            let listed = [$(stringify!($name)),*];
-            assert_eq!(common::fixture_names(), listed, "add new fixtures to fixture_tests!");
-        }
-    };
-}
-
 fixture_tests!(
     bn_train_only,
     cnn_dataset_bn,

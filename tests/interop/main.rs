@@ -11,6 +11,21 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+/// One test per fixture of `testdata/fixtures`, each calling the module's
+/// `check_fixture(name)`, and a test that the list names every fixture.
+/// Defined before the modules that use it (macros are in scope textually).
+macro_rules! fixture_tests {
+    ($($name:ident),*) => {
+        $(#[test] fn $name() { check_fixture(stringify!($name)); })*
+
+        #[test]
+        fn every_fixture_has_a_test() {
+            let listed = [$(stringify!($name)),*];
+            assert_eq!(common::fixture_names(), listed, "add new fixtures to fixture_tests!");
+        }
+    };
+}
+
 mod bundle_interop;
 mod cli_variants;
 mod estimator_interop;
