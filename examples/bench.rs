@@ -181,11 +181,12 @@ fn many_variables(root: &std::path::Path, count: usize) -> Result<(), Box<dyn st
     writer.finish()?;
     let graph_file = dir.join("many.pb");
     std::fs::write(&graph_file, graph.encode_to_vec())?;
-    let options = servegraph::ExportOptions {
-        inputs: vec!["x=x:0".parse()?],
-        outputs: vec![format!("y={previous}:0").parse()?],
-        checkpoint: Some(prefix),
-        ..Default::default()
+    let options = {
+        let mut custom = servegraph::ExportOptions::default();
+        custom.serving.inputs = vec!["x=x:0".parse()?];
+        custom.serving.outputs = vec![format!("y={previous}:0").parse()?];
+        custom.source.checkpoint = Some(prefix);
+        custom
     };
     let started = Instant::now();
     // The output may not lie inside the directory the export reads.
@@ -285,16 +286,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map(|(k, v)| format!("{k}={}", v["tensor"].as_str().unwrap_or("")))
                 .collect()
         };
-        let options = servegraph::ExportOptions {
-            inputs: spec("inputs")
+        let options = {
+            let mut custom = servegraph::ExportOptions::default();
+            custom.serving.inputs = spec("inputs")
                 .iter()
                 .map(|s| s.parse())
-                .collect::<Result<_, _>>()?,
-            outputs: spec("outputs")
+                .collect::<Result<_, _>>()?;
+            custom.serving.outputs = spec("outputs")
                 .iter()
                 .map(|s| s.parse())
-                .collect::<Result<_, _>>()?,
-            ..Default::default()
+                .collect::<Result<_, _>>()?;
+            custom
         };
         let out = dir.path().join(fixture.file_name().unwrap_or_default());
         let started = Instant::now();

@@ -30,16 +30,17 @@ fn main() -> ExitCode {
     } else {
         outputs
     };
-    let options = ExportOptions {
-        outputs: match outputs.iter().map(|o| o.parse()).collect() {
+    let options = {
+        let mut custom = ExportOptions::default();
+        custom.serving.outputs = match outputs.iter().map(|o| o.parse()).collect() {
             Ok(outputs) => outputs,
             Err(error) => {
                 eprintln!("error: {error}");
                 return ExitCode::FAILURE;
             }
-        },
-        overwrite: Overwrite::Replace,
-        ..ExportOptions::default()
+        };
+        custom.output.overwrite = Overwrite::Replace;
+        custom
     };
     match export_serving_model(&source, &out_dir, &options) {
         Ok(report) => {

@@ -938,10 +938,11 @@ fn location_cases(corpus: &mut Corpus) -> Result<()> {
 fn saved_model_source(case: &Case) -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let out = scratch.path().join("model");
-    let options = servegraph::ExportOptions {
-        inputs: vec!["tokens=IteratorGetNext:0".parse()?],
-        outputs: vec![TINY_OUTPUT.parse()?],
-        ..servegraph::ExportOptions::default()
+    let options = {
+        let mut custom = servegraph::ExportOptions::default();
+        custom.serving.inputs = vec!["tokens=IteratorGetNext:0".parse()?];
+        custom.serving.outputs = vec![TINY_OUTPUT.parse()?];
+        custom
     };
     servegraph::export_serving_model(fixtures().join("vocab_lookup"), &out, &options)?;
     for file in [

@@ -66,7 +66,6 @@
 //! TensorBundle checkpoints.
 
 pub mod back;
-pub mod error;
 pub mod export;
 pub mod format;
 pub mod front;
@@ -94,6 +93,7 @@ pub use passes::node_explain;
 pub use tools::{inspect, lint, saved_model_cli, transform, validate};
 
 pub use error::{Error, WriteError};
+pub use export::error;
 pub use export::{
     DroppedVariable, ExportOptions, ExportReport, dropped_variables, export_serving_model,
     size_verdict,
@@ -106,11 +106,12 @@ pub use write::saved_model::{WriteOptions, WriteReport, write_saved_model};
 
 // Every type an `ExportOptions` field takes, so filling one needs no module paths.
 pub use explain::{BaselineSpec, ExplanationOptions};
-pub use export::{Detail, Variant};
+pub use export::{Detail, ExportStorage, OutputOptions, ServingOptions, SourceOptions, Variant};
 pub use passes::freeze::FreezeLimits;
 pub use passes::inputs::{InputSpec, OutputSpec};
 pub use passes::method::ServingMethod;
 pub use storage::{StorageOptions, WeightPrecision};
+pub use tf2::SignatureChoice;
 pub use write::atomic::Overwrite;
 pub use write::progress::CopyProgress;
 

@@ -307,11 +307,12 @@ impl Fixture {
     }
 
     fn options(&self) -> ExportOptions {
-        ExportOptions {
-            inputs: parse_all(&self.inputs),
-            outputs: parse_all(&self.outputs),
-            overwrite: Overwrite::Refuse,
-            ..ExportOptions::default()
+        {
+            let mut custom = ExportOptions::default();
+            custom.serving.inputs = parse_all(&self.inputs);
+            custom.serving.outputs = parse_all(&self.outputs);
+            custom.output.overwrite = Overwrite::Refuse;
+            custom
         }
     }
 

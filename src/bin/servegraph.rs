@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use servegraph::explain::{BaselineSpec, ExplanationOptions};
-use servegraph::export::{Detail, Variant};
+use servegraph::export::{
+    Detail, ExportStorage, OutputOptions, ServingOptions, SourceOptions, Variant,
+};
 use servegraph::node_explain::ExplainScope;
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
 use servegraph::passes::method::ServingMethod;
 use servegraph::size::ByteSize;
-use servegraph::storage::{StorageOptions, WeightPrecision};
+use servegraph::storage::WeightPrecision;
 use servegraph::tf2::SignatureChoice;
 use servegraph::validate::{Strictness, ValidateOptions};
 use servegraph::write::atomic::Overwrite;
@@ -413,7 +415,7 @@ impl ExportOutput {
             }
         } else {
             emit(report.text(self.detail))?;
-            if let Some(explanation) = &report.explain {
+            if let Some(explanation) = &report.graph.explain {
                 emit(explanation)?;
             }
         }
@@ -463,10 +465,8 @@ fn export(args: ExportArgs) -> Result<(), Box<dyn std::error::Error>> {
         },
     };
     let (source, out_dir) = (args.source.clone(), args.out_dir.clone());
-    let options = ExportOptions {
-        progress: output.progress_bar(),
-        ..args.options()?
-    };
+    let mut options = args.options()?;
+    options.output.progress = output.progress_bar();
     let report = export_serving_model(&source, &out_dir, &options)?;
     output.print(&report)?;
     Ok(())
@@ -477,7 +477,53 @@ impl ExportArgs {
     /// output's choice). A flag not given keeps the library's default.
     fn options(self) -> Result<ExportOptions, Box<dyn std::error::Error>> {
         let defaults = ExportOptions::default();
+        let storage = ExportStorage {
+            weights: self.weights.unwrap_or(defaults.storage.weights),
+            min_elements: self
+                .weights_min_size
+                .unwrap_or(defaults.storage.min_elements),
+            narrow_int64: self.narrow_int64,
+            freeze: self.freeze.then(FreezeLimits::default),
+            max_vocab: self.max_vocab,
+        };
+        let output = OutputOptions {
+            overwrite: if self.overwrite {
+                Overwrite::Replace
+            } else {
+                Overwrite::Refuse
+            },
+            max_size: self.max_size.map(|size| size.0),
+            warmup: self.warmup.clone(),
+            explanation: self
+                .explanation_metadata
+                .then(|| explanation_options(&self.baselines, self.explain_output.clone()))
+                .transpose()?,
+            explain: self.explain.clone().map(explain_scope),
+            progress: None,
+        };
+        let source = SourceOptions {
+            checkpoint: self.checkpoint.clone(),
+            signatures: match &self.signature {
+                Some(name) => SignatureChoice::Only(vec![name.clone()]),
+                None => SignatureChoice::All,
+            },
+            allow_custom_ops: self.allow_custom_ops,
+            ..defaults.source
+        };
         Ok(ExportOptions {
+            source,
+            serving: self.serving_options(defaults.serving)?,
+            storage,
+            output,
+        })
+    }
+
+    /// The serving group's flags over `defaults`.
+    fn serving_options(
+        self,
+        defaults: ServingOptions,
+    ) -> Result<ServingOptions, Box<dyn std::error::Error>> {
+        Ok(ServingOptions {
             inputs: self
                 .inputs
                 .iter()
@@ -488,22 +534,15 @@ impl ExportArgs {
                 .iter()
                 .map(|s| s.parse::<OutputSpec>())
                 .collect::<Result<_, _>>()?,
-            source_signatures: match &self.signature {
-                Some(name) => SignatureChoice::Only(vec![name.clone()]),
-                None => SignatureChoice::All,
-            },
             signature_name: self.signature.unwrap_or(defaults.signature_name),
             tags: if self.tags.is_empty() {
                 defaults.tags
             } else {
                 self.tags
             },
-            overwrite: if self.overwrite {
-                Overwrite::Replace
-            } else {
-                Overwrite::Refuse
-            },
-            checkpoint: self.checkpoint,
+            method: self.method.unwrap_or(defaults.method),
+            examples: self.examples,
+            class_names: self.class_names,
             training_flags: self.training_flags,
             keep_devices: self.keep_devices,
             variants: self
@@ -511,27 +550,6 @@ impl ExportArgs {
                 .iter()
                 .map(|s| s.parse::<Variant>())
                 .collect::<Result<_, _>>()?,
-            allow_custom_ops: self.allow_custom_ops,
-            max_vocab: self.max_vocab,
-            max_size: self.max_size.map(|size| size.0),
-            freeze: self.freeze.then(FreezeLimits::default),
-            warmup: self.warmup,
-            explanation: self
-                .explanation_metadata
-                .then(|| explanation_options(&self.baselines, self.explain_output))
-                .transpose()?,
-            examples: self.examples,
-            method: self.method.unwrap_or(defaults.method),
-            class_names: self.class_names,
-            explain: self.explain.map(explain_scope),
-            storage: StorageOptions {
-                weights: self.weights.unwrap_or(defaults.storage.weights),
-                min_elements: self
-                    .weights_min_size
-                    .unwrap_or(defaults.storage.min_elements),
-                narrow_int64: self.narrow_int64,
-            },
-            ..defaults
         })
     }
 }
@@ -724,11 +742,14 @@ mod tests {
             panic!("parsed as another subcommand");
         };
         let options = args.options().unwrap();
-        assert_eq!(options.tags, ["gpu"]);
+        assert_eq!(options.serving.tags, ["gpu"]);
         assert_eq!(options.storage.weights, WeightPrecision::F16);
         let defaults = ExportOptions::default();
-        assert_eq!(options.signature_name, defaults.signature_name);
+        assert_eq!(
+            options.serving.signature_name,
+            defaults.serving.signature_name
+        );
         assert_eq!(options.storage.min_elements, defaults.storage.min_elements);
-        assert_eq!(options.source_tags, defaults.source_tags);
+        assert_eq!(options.source.tags, defaults.source.tags);
     }
 }

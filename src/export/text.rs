@@ -59,20 +59,20 @@ impl Display for ReportText<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let report = self.report;
         write_header(f, report)?;
-        for pass in &report.passes {
+        for pass in &report.graph.passes {
             self.write_pass(f, pass)?;
         }
         for (key, signature) in &report.signatures {
             write_signature(f, key, signature)?;
         }
-        if let Some(features) = &report.examples {
+        if let Some(features) = &report.graph.examples {
             write_examples(f, features)?;
         }
-        for variant in &report.variants {
+        for variant in &report.graph.variants {
             write_variant(f, variant)?;
         }
         self.write_kept(f)?;
-        if let Some(frozen) = &report.frozen {
+        if let Some(frozen) = &report.graph.frozen {
             self.write_frozen(f, frozen)?;
         }
         if let Some(storage) = &report.storage {
@@ -80,16 +80,16 @@ impl Display for ReportText<'_> {
         }
         self.write_dropped(f)?;
         self.write_assets(f)?;
-        if let Some(vocab) = &report.vocab {
+        if let Some(vocab) = &report.graph.vocab {
             vocab.fmt(f)?;
         }
-        if let Some(warmup) = &report.warmup {
+        if let Some(warmup) = &report.graph.warmup {
             write_warmup(f, warmup)?;
         }
-        if let Some(explanation) = &report.explanation {
+        if let Some(explanation) = &report.graph.explanation {
             write_explanation(f, explanation)?;
         }
-        if let Some(left) = &report.left_behind {
+        if let Some(left) = &report.graph.left_behind {
             self.write_left_behind(f, left)?;
         }
         if let Some(lean) = &report.lean {

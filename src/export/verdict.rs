@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::back::size::{SERVICE_LIMITS, SizeError, SizeReport, StoredWeights, measure_export};
 use crate::back::write::saved_model::WriteReport;
-use crate::error::Error;
+use crate::export::error::Error;
 use crate::format::bundle::BundleReader;
 use crate::model::Model;
 use crate::storage::StorageOptions;

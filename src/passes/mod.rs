@@ -32,6 +32,7 @@ pub mod strip;
 pub mod suggest;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod transform_spec;
 /// The training-op table moved to [`crate::ops::training`], with the rest of
 /// the op knowledge; this name stays for callers of the library.
 pub use crate::ops::training as training_ops;

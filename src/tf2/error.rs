@@ -177,4 +177,14 @@ pub enum Tf2Error {
         retyped: Vec<String>,
         kept: Vec<String>,
     },
+    /// Writing the export failed (a stage shared with the graph route);
+    /// the top-level error carries it as that stage's error.
+    #[error(transparent)]
+    Write(#[from] crate::back::write::WriteError),
+    /// Reading the source failed (a stage shared with the graph route).
+    #[error(transparent)]
+    Read(#[from] crate::front::read::ReadError),
+    /// The export would pass `--max-size` (a check shared with the graph route).
+    #[error(transparent)]
+    Size(#[from] crate::back::size::SizeError),
 }

@@ -17,7 +17,6 @@
 //! the object graphs rewritten).
 
 mod error;
-pub mod export;
 pub mod plan;
 mod report;
 pub mod retype;
@@ -115,7 +114,7 @@ pub struct DroppedObject {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DroppedKey {
     pub key: String,
-    /// Same wording as [`crate::export::DroppedVariable::reason`]:
+    /// Same wording as the export report's dropped-variable reason:
     /// `optimizer slot`, `optimizer state`, `metric`, `training step counter`...
     pub reason: String,
 }

@@ -104,16 +104,17 @@ pub fn fixture_options(name: &str) -> servegraph::ExportOptions {
             .map(|(key, spec)| format!("{key}={}", spec["tensor"].as_str().expect("tensor name")))
             .collect()
     };
-    servegraph::ExportOptions {
-        inputs: specs("inputs")
+    {
+        let mut custom = servegraph::ExportOptions::default();
+        custom.serving.inputs = specs("inputs")
             .iter()
             .map(|s| s.parse().expect("input spec"))
-            .collect(),
-        outputs: specs("outputs")
+            .collect();
+        custom.serving.outputs = specs("outputs")
             .iter()
             .map(|s| s.parse().expect("output spec"))
-            .collect(),
-        ..servegraph::ExportOptions::default()
+            .collect();
+        custom
     }
 }
 

@@ -18,10 +18,11 @@ fn a_saved_model_re_exports_with_its_assets() {
     servegraph::export_serving_model(common::testdata("fixtures/vocab_lookup"), &first, &options)
         .unwrap();
     let second = dir.path().join("second");
-    let options = servegraph::ExportOptions {
-        inputs: vec!["tokens=tokens:0".parse().unwrap()],
-        outputs: vec!["logits=logits/BiasAdd:0".parse().unwrap()],
-        ..Default::default()
+    let options = {
+        let mut custom = servegraph::ExportOptions::default();
+        custom.serving.inputs = vec!["tokens=tokens:0".parse().unwrap()];
+        custom.serving.outputs = vec!["logits=logits/BiasAdd:0".parse().unwrap()];
+        custom
     };
     let report = servegraph::export_serving_model(&first, &second, &options).unwrap();
     assert_eq!(report.written.assets, ["vocab.txt"]);
@@ -41,8 +42,8 @@ fn cpu_and_gpu_meta_graphs_share_one_set_of_variables() {
         servegraph::read::read_model(common::testdata("fixtures/resource_int64"), None, &[])
             .unwrap();
     let spec = ServingSpec {
-        inputs: options.inputs.clone(),
-        outputs: options.outputs.clone(),
+        inputs: options.serving.inputs.clone(),
+        outputs: options.serving.outputs.clone(),
         ..Default::default()
     };
     Pipeline::serving(&spec)
@@ -93,9 +94,10 @@ fn every_source_form_exports_the_same_model() {
     let mut exports = Vec::new();
     for (form, source, checkpoint) in sources {
         let out = dir.path().join(form);
-        let options = servegraph::ExportOptions {
-            checkpoint,
-            ..options.clone()
+        let options = {
+            let mut custom = options.clone();
+            custom.source.checkpoint = checkpoint;
+            custom
         };
         servegraph::export_serving_model(&source, &out, &options)
             .unwrap_or_else(|e| panic!("{form}: {e}"));

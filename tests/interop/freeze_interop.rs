@@ -19,9 +19,10 @@ use servegraph::proto::attr_value::Value;
 const LOADERS: [&str; 3] = ["tf2", "tf1", "capi"];
 
 fn export(name: &str, out: &Path, freeze: bool) -> servegraph::ExportReport {
-    let options = servegraph::ExportOptions {
-        freeze: freeze.then(FreezeLimits::default),
-        ..common::fixture_options(name)
+    let options = {
+        let mut custom = common::fixture_options(name);
+        custom.storage.freeze = freeze.then(FreezeLimits::default);
+        custom
     };
     let source = common::testdata("fixtures").join(name);
     servegraph::export_serving_model(&source, out, &options)
@@ -130,7 +131,7 @@ fn check_fixture(name: &str) {
     let (plain_dir, frozen_dir) = (dir.path().join("plain"), dir.path().join("frozen"));
     let plain = export(name, &plain_dir, false);
     let frozen = export(name, &frozen_dir, true);
-    let report = frozen.frozen.as_ref().expect("a frozen report");
+    let report = frozen.graph.frozen.as_ref().expect("a frozen report");
     assert_eq!(frozen.written.variables_bytes, 0, "{name}");
     assert!(frozen.kept.is_empty(), "{name}");
     let mut kept: Vec<&str> = plain.kept.iter().map(|v| v.node.as_str()).collect();
@@ -186,10 +187,11 @@ fn check_fixture(name: &str) {
 fn a_frozen_model_with_a_gpu_variant_loads_under_both_tag_sets() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("frozen");
-    let options = servegraph::ExportOptions {
-        freeze: Some(FreezeLimits::default()),
-        variants: vec!["gpu".parse().unwrap()],
-        ..common::fixture_options("tiny_mlp")
+    let options = {
+        let mut custom = common::fixture_options("tiny_mlp");
+        custom.storage.freeze = Some(FreezeLimits::default());
+        custom.serving.variants = vec!["gpu".parse().unwrap()];
+        custom
     };
     let source = common::testdata("fixtures/tiny_mlp");
     servegraph::export_serving_model(&source, &out, &options).unwrap();

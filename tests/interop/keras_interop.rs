@@ -24,9 +24,10 @@ struct Expected {
 /// Exports the fixture naming only its output: the input is detected.
 fn export(fixture: &str, out: &Path) -> servegraph::ExportReport {
     let source = common::testdata("fixtures").join(fixture);
-    let options = servegraph::ExportOptions {
-        inputs: Vec::new(),
-        ..common::fixture_options(fixture)
+    let options = {
+        let mut custom = common::fixture_options(fixture);
+        custom.serving.inputs = Vec::new();
+        custom
     };
     servegraph::export_serving_model(&source, out, &options)
         .unwrap_or_else(|e| panic!("export of {fixture} failed: {e}"))
@@ -68,6 +69,7 @@ fn check(expected: &Expected) {
 
     // The learning-phase conds in the serving path folded onto their else branch.
     let conds = report
+        .graph
         .passes
         .iter()
         .find(|p| p.pass == "training-conds")

@@ -17,9 +17,10 @@ use servegraph::storage::{StorageOptions, StorageReport, TensorKind, WeightPreci
 
 fn export(name: &str, out: &Path, storage: StorageOptions) -> ExportReport {
     let source = common::testdata("fixtures").join(name);
-    let options = servegraph::ExportOptions {
-        storage,
-        ..common::fixture_options(name)
+    let options = {
+        let mut custom = common::fixture_options(name);
+        custom.storage.set_conversion(storage);
+        custom
     };
     servegraph::export_serving_model(&source, out, &options)
         .unwrap_or_else(|e| panic!("export of {name} failed: {e}"))
@@ -256,10 +257,11 @@ fn frozen_float16_constants_load_everywhere() {
         let (frozen, converted) = (dir.path().join("frozen"), dir.path().join("converted"));
         let freeze = |out: &Path, storage: StorageOptions| {
             let source = common::testdata("fixtures").join(&fixture);
-            let options = servegraph::ExportOptions {
-                storage,
-                freeze: Some(servegraph::passes::freeze::FreezeLimits::default()),
-                ..common::fixture_options(&fixture)
+            let options = {
+                let mut custom = common::fixture_options(&fixture);
+                custom.storage.set_conversion(storage);
+                custom.storage.freeze = Some(servegraph::passes::freeze::FreezeLimits::default());
+                custom
             };
             servegraph::export_serving_model(&source, out, &options)
                 .unwrap_or_else(|e| panic!("frozen export of {fixture} failed: {e}"))
@@ -268,6 +270,7 @@ fn frozen_float16_constants_load_everywhere() {
         let report = freeze(&converted, options(WeightPrecision::F16, false));
         let storage = storage(&report);
         let frozen_names: Vec<&str> = plain
+            .graph
             .frozen
             .as_ref()
             .map(|f| f.variables.iter().map(|v| v.node.as_str()).collect())

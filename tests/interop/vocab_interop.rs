@@ -13,9 +13,10 @@ use servegraph::vocab::AssetTrim;
 const KEPT: u64 = 8;
 
 fn export(name: &str, out: &Path, max_vocab: Option<u64>) -> servegraph::ExportReport {
-    let options = servegraph::ExportOptions {
-        max_vocab,
-        ..common::fixture_options(name)
+    let options = {
+        let mut custom = common::fixture_options(name);
+        custom.storage.max_vocab = max_vocab;
+        custom
     };
     let source = common::testdata("fixtures").join(name);
     servegraph::export_serving_model(&source, out, &options)
@@ -25,7 +26,7 @@ fn export(name: &str, out: &Path, max_vocab: Option<u64>) -> servegraph::ExportR
 /// The one asset the fixture declares, as the trimmed report gives it; the
 /// written file is the source's first `KEPT` lines, byte for byte.
 fn check_trimmed_asset(name: &str, report: &servegraph::ExportReport, trimmed: &Path) -> AssetTrim {
-    let vocab = report.vocab.as_ref().expect("a vocab report");
+    let vocab = report.graph.vocab.as_ref().expect("a vocab report");
     assert!(vocab.refused.is_empty(), "{name}: {:?}", vocab.refused);
     let [asset] = vocab.assets.as_slice() else {
         panic!("{name}: one vocabulary asset expected: {:?}", vocab.assets);
@@ -228,19 +229,20 @@ fn tensorflow_1_tables_trim_their_buckets_and_refuse_line_number_keys() {
         chosen.trim()
     );
     let source = dir.path().join("source/graph.pb");
-    let options = |max_vocab| servegraph::ExportOptions {
-        outputs: ["ids=ids:0", "int_ids=int_ids:0", "words=words:0"]
+    let options = |max_vocab| {
+        let mut custom = servegraph::ExportOptions::default();
+        custom.serving.outputs = ["ids=ids:0", "int_ids=int_ids:0", "words=words:0"]
             .iter()
             .map(|s| s.parse().unwrap())
-            .collect(),
-        max_vocab,
-        ..Default::default()
+            .collect();
+        custom.storage.max_vocab = max_vocab;
+        custom
     };
     let (original, trimmed) = (dir.path().join("original"), dir.path().join("trimmed"));
     servegraph::export_serving_model(&source, &original, &options(None)).unwrap();
     let report = servegraph::export_serving_model(&source, &trimmed, &options(Some(kept))).unwrap();
 
-    let vocab = report.vocab.unwrap();
+    let vocab = report.graph.vocab.unwrap();
     let trimmed_assets: Vec<(&str, u64, u64)> = vocab
         .assets
         .iter()

@@ -175,16 +175,17 @@ fn every_fixtures_warmup_records_replay_in_tensorflow() {
         let warmup = dir.path().join("warmup.json");
         std::fs::write(&warmup, body.to_string()).unwrap();
         let out = dir.path().join("model");
-        let options = servegraph::ExportOptions {
-            warmup: Some(warmup.clone()),
-            ..common::fixture_options(&fixture)
+        let options = {
+            let mut custom = common::fixture_options(&fixture);
+            custom.output.warmup = Some(warmup.clone());
+            custom
         };
         let source = common::testdata("fixtures").join(&fixture);
         let report = servegraph::export_serving_model(&source, &out, &options)
             .unwrap_or_else(|e| panic!("{fixture}: {e}"));
         let written = out.join("assets.extra/tf_serving_warmup_requests");
         let bytes = std::fs::metadata(&written).unwrap().len();
-        let warmup_report = report.warmup.expect("a warm-up report");
+        let warmup_report = report.graph.warmup.expect("a warm-up report");
         assert_eq!(warmup_report.bytes, bytes, "{fixture}");
         assert_eq!(report.written.assets_extra_bytes, bytes, "{fixture}");
         let replayed = replay(&python, &out, &fixture);

@@ -22,9 +22,10 @@ fn saved_model(out: &Path) -> SavedModel {
 }
 
 fn freezing(fixture: &str, limits: FreezeLimits) -> ExportOptions {
-    ExportOptions {
-        freeze: Some(limits),
-        ..common::fixture_options(fixture)
+    {
+        let mut custom = common::fixture_options(fixture);
+        custom.storage.freeze = Some(limits);
+        custom
     }
 }
 

@@ -47,34 +47,35 @@ fn options_are_filled_from_crate_root_types_only() {
     let progress = Arc::new(CountingProgress::default());
     let input: InputSpec = "features=IteratorGetNext:0".parse().unwrap();
     let baseline: BaselineSpec = "features=0".parse().unwrap();
-    let options = ExportOptions {
-        inputs: vec![input],
-        outputs: tiny_mlp_outputs(),
-        signature_name: "serving_default".into(),
-        tags: vec!["serve".into()],
-        overwrite: Overwrite::Replace,
-        training_flags: Vec::new(),
-        keep_devices: false,
-        variants: vec!["gpu".parse::<Variant>().unwrap()],
-        source_tags: vec!["serve".into()],
-        allow_custom_ops: false,
-        progress: Some(progress.clone()),
-        max_vocab: None,
-        warmup: None,
-        max_size: Some(10_000_000),
-        freeze: None::<FreezeLimits>,
-        storage: StorageOptions {
+    let options = {
+        let mut custom = ExportOptions::default();
+        custom.storage.set_conversion(StorageOptions {
             weights: WeightPrecision::F16,
             min_elements: 0,
             narrow_int64: false,
-        },
-        explanation: Some(ExplanationOptions {
+        });
+        custom.serving.inputs = vec![input];
+        custom.serving.outputs = tiny_mlp_outputs();
+        custom.serving.signature_name = "serving_default".into();
+        custom.serving.tags = vec!["serve".into()];
+        custom.output.overwrite = Overwrite::Replace;
+        custom.serving.training_flags = Vec::new();
+        custom.serving.keep_devices = false;
+        custom.serving.variants = vec!["gpu".parse::<Variant>().unwrap()];
+        custom.source.tags = vec!["serve".into()];
+        custom.source.allow_custom_ops = false;
+        custom.output.progress = Some(progress.clone());
+        custom.storage.max_vocab = None;
+        custom.output.warmup = None;
+        custom.output.max_size = Some(10_000_000);
+        custom.storage.freeze = None::<FreezeLimits>;
+        custom.output.explanation = Some(ExplanationOptions {
             output: Some("logits".into()),
             baselines: vec![baseline],
-        }),
-        examples: false,
-        method: ServingMethod::Predict,
-        ..ExportOptions::default()
+        });
+        custom.serving.examples = false;
+        custom.serving.method = ServingMethod::Predict;
+        custom
     };
     let out = dir.path().join("out");
     let report =
@@ -84,8 +85,8 @@ fn options_are_filled_from_crate_root_types_only() {
             .inputs
             .contains_key("features")
     );
-    assert_eq!(report.variants.len(), 1);
-    assert!(report.explanation.is_some());
+    assert_eq!(report.graph.variants.len(), 1);
+    assert!(report.graph.explanation.is_some());
     let stored = report.storage.as_ref().map(|s| s.converted.len());
     assert!(stored.is_some_and(|n| n > 0), "{:?}", report.storage);
     let copied = progress.copied.load(Ordering::SeqCst);
@@ -103,10 +104,11 @@ fn an_empty_tag_set_is_refused_and_nothing_is_written() {
         (vec!["serve".to_string(), " ".to_string()], "an empty tag"),
     ] {
         let out = dir.path().join("untagged");
-        let options = ExportOptions {
-            outputs: tiny_mlp_outputs(),
-            tags,
-            ..ExportOptions::default()
+        let options = {
+            let mut custom = ExportOptions::default();
+            custom.serving.outputs = tiny_mlp_outputs();
+            custom.serving.tags = tags;
+            custom
         };
         let error = export_serving_model(common::testdata("fixtures/tiny_mlp"), &out, &options)
             .unwrap_err();
@@ -127,13 +129,14 @@ fn an_empty_tag_set_is_refused_and_nothing_is_written() {
 fn a_variant_with_an_empty_tag_set_is_refused_too() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let options = ExportOptions {
-        outputs: tiny_mlp_outputs(),
-        variants: vec![Variant {
+    let options = {
+        let mut custom = ExportOptions::default();
+        custom.serving.outputs = tiny_mlp_outputs();
+        custom.serving.variants = vec![Variant {
             name: "nothing".into(),
             tags: Vec::new(),
-        }],
-        ..ExportOptions::default()
+        }];
+        custom
     };
     let error =
         export_serving_model(common::testdata("fixtures/tiny_mlp"), &out, &options).unwrap_err();
@@ -190,9 +193,10 @@ fn serving_model(fixture: &str, outputs: Vec<OutputSpec>, freeze: Option<FreezeL
 fn the_staged_verdict_is_the_exports() {
     let dir = tempfile::tempdir().unwrap();
     let outputs: Vec<OutputSpec> = vec!["probabilities=probabilities:0".parse().unwrap()];
-    let options = ExportOptions {
-        outputs: outputs.clone(),
-        ..ExportOptions::default()
+    let options = {
+        let mut custom = ExportOptions::default();
+        custom.serving.outputs = outputs.clone();
+        custom
     };
     let exported = dir.path().join("exported");
     let report =
@@ -200,13 +204,19 @@ fn the_staged_verdict_is_the_exports() {
 
     let model = serving_model("mlp_queue", outputs, None);
     let staged_out: PathBuf = dir.path().join("staged");
-    let written = write_saved_model(&model, &options.tags, &staged_out, Overwrite::Refuse).unwrap();
+    let written = write_saved_model(
+        &model,
+        &options.serving.tags,
+        &staged_out,
+        Overwrite::Refuse,
+    )
+    .unwrap();
     let dropped = dropped_variables(&model, &written).unwrap();
     assert_eq!(dropped, report.dropped);
     assert!(dropped.iter().any(|v| v.reason == "optimizer slot"));
     assert!(dropped.iter().any(|v| v.reason == "training step counter"));
 
-    let size = size_verdict(&written, &options.storage).unwrap();
+    let size = size_verdict(&written, &options.storage.conversion()).unwrap();
     let exported_size = report.size.expect("the export measured its output");
     assert_eq!(size.total_bytes, exported_size.total_bytes);
     assert_eq!(size.contributors, exported_size.contributors);
@@ -242,10 +252,11 @@ fn a_staged_freeze_does_not_count_frozen_variables_as_dropped() {
     let keys: Vec<&str> = dropped.iter().map(|v| v.key.as_str()).collect();
     assert_eq!(keys, ["global_step"]);
 
-    let options = ExportOptions {
-        outputs: tiny_mlp_outputs(),
-        freeze: Some(FreezeLimits::default()),
-        ..ExportOptions::default()
+    let options = {
+        let mut custom = ExportOptions::default();
+        custom.serving.outputs = tiny_mlp_outputs();
+        custom.storage.freeze = Some(FreezeLimits::default());
+        custom
     };
     let report = export_serving_model(
         common::testdata("fixtures/tiny_mlp"),
@@ -261,21 +272,23 @@ fn a_staged_freeze_does_not_count_frozen_variables_as_dropped() {
 #[test]
 fn defaults_read_and_write_the_serve_tag_set() {
     let defaults = ExportOptions::default();
-    assert_eq!(defaults.tags, ["serve"]);
-    assert_eq!(defaults.source_tags, ["serve"]);
+    assert_eq!(defaults.serving.tags, ["serve"]);
+    assert_eq!(defaults.source.tags, ["serve"]);
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
-    let options = ExportOptions {
-        outputs: tiny_mlp_outputs(),
-        variants: vec!["gpu".parse().unwrap()],
-        ..ExportOptions::default()
+    let options = {
+        let mut custom = ExportOptions::default();
+        custom.serving.outputs = tiny_mlp_outputs();
+        custom.serving.variants = vec!["gpu".parse().unwrap()];
+        custom
     };
     export_serving_model(common::testdata("fixtures/tiny_mlp"), &first, &options).unwrap();
     // Re-exporting the SavedModel with the defaults reads its `serve` graph
     // (not `serve,gpu`, which keeps device placements) and writes `serve`.
-    let again = ExportOptions {
-        outputs: tiny_mlp_outputs(),
-        ..ExportOptions::default()
+    let again = {
+        let mut custom = ExportOptions::default();
+        custom.serving.outputs = tiny_mlp_outputs();
+        custom
     };
     let second = dir.path().join("second");
     let report = export_serving_model(&first, &second, &again).unwrap();

@@ -13,8 +13,8 @@ use servegraph::read::{read_model, read_model_for};
 fn serve(mut model: Model, name: &str) -> (Model, Vec<PassReport>) {
     let options = common::fixture_options(name);
     let spec = ServingSpec {
-        inputs: options.inputs,
-        outputs: options.outputs,
+        inputs: options.serving.inputs,
+        outputs: options.serving.outputs,
         ..ServingSpec::default()
     };
     let reports = Pipeline::serving(&spec)

@@ -243,11 +243,12 @@ fn every_fixture_change_has_a_rule() {
     let dir = tempfile::tempdir().unwrap();
     for fixture in common::fixture_names() {
         for freeze in [None, Some(FreezeLimits::default())] {
-            let options = servegraph::ExportOptions {
-                explain: Some(ExplainScope::Every),
-                training_flags: training_flags(&fixture),
-                freeze,
-                ..common::fixture_options(&fixture)
+            let options = {
+                let mut custom = common::fixture_options(&fixture);
+                custom.output.explain = Some(ExplainScope::Every);
+                custom.serving.training_flags = training_flags(&fixture);
+                custom.storage.freeze = freeze;
+                custom
             };
             let out = dir.path().join(format!("{fixture}-{}", freeze.is_some()));
             check_every_change_has_a_rule(&fixture, &out, &options);
@@ -259,7 +260,7 @@ fn check_every_change_has_a_rule(fixture: &str, out: &Path, options: &servegraph
     let source = common::testdata(&format!("fixtures/{fixture}"));
     let report = servegraph::export_serving_model(&source, out, options)
         .unwrap_or_else(|e| panic!("{fixture}: {e}"));
-    let explanation = report.explain.expect("asked for");
+    let explanation = report.graph.explain.expect("asked for");
     assert!(!explanation.changes.is_empty(), "{fixture}");
     for change in &explanation.changes {
         match &change.removed_by {
@@ -277,7 +278,7 @@ fn check_every_change_has_a_rule(fixture: &str, out: &Path, options: &servegraph
         .iter()
         .filter(|c| c.removed_by.is_some())
         .count();
-    let reported: usize = report.passes.iter().map(|p| p.removed_count()).sum();
+    let reported: usize = report.graph.passes.iter().map(|p| p.removed_count()).sum();
     assert_eq!(
         removed, reported,
         "{fixture}: each recorded removal explained once"

@@ -344,9 +344,10 @@ impl CopyProgress for Recorded {
 fn the_library_tells_its_progress_callback_every_byte_copied() {
     let dir = tempfile::tempdir().unwrap();
     let recorded = Arc::new(Recorded::default());
-    let options = servegraph::ExportOptions {
-        progress: Some(recorded.clone()),
-        ..common::fixture_options("cnn_dataset_bn")
+    let options = {
+        let mut custom = common::fixture_options("cnn_dataset_bn");
+        custom.output.progress = Some(recorded.clone());
+        custom
     };
     let source = common::testdata("fixtures/cnn_dataset_bn");
     let report =
@@ -380,12 +381,13 @@ fn one_large_tensor_advances_chunk_by_chunk() {
     let size = 2 * COPY_CHUNK_BYTES + COPY_CHUNK_BYTES / 2;
     let (graph, prefix) = graph_with_a_big_variable(&run, size as usize);
     let recorded = Arc::new(Recorded::default());
-    let options = servegraph::ExportOptions {
-        inputs: vec!["x=x:0".parse().unwrap()],
-        outputs: vec!["y=y:0".parse().unwrap()],
-        checkpoint: Some(prefix),
-        progress: Some(recorded.clone()),
-        ..servegraph::ExportOptions::default()
+    let options = {
+        let mut custom = servegraph::ExportOptions::default();
+        custom.serving.inputs = vec!["x=x:0".parse().unwrap()];
+        custom.serving.outputs = vec!["y=y:0".parse().unwrap()];
+        custom.source.checkpoint = Some(prefix);
+        custom.output.progress = Some(recorded.clone());
+        custom
     };
     let report =
         servegraph::export_serving_model(&graph, dir.path().join("model"), &options).unwrap();

@@ -184,10 +184,11 @@ fn the_projected_size_is_exactly_what_every_fixture_writes() {
             let dir = tempfile::tempdir().unwrap();
             let out = dir.path().join(&name);
             let source = common::testdata("fixtures").join(&name);
-            let options = servegraph::ExportOptions {
-                freeze,
-                storage,
-                ..common::fixture_options(&name)
+            let options = {
+                let mut custom = common::fixture_options(&name);
+                custom.storage.set_conversion(storage);
+                custom.storage.freeze = freeze;
+                custom
             };
             let case = format!("{name} with {setting}");
             let report = servegraph::export_serving_model(&source, &out, &options)
@@ -239,13 +240,14 @@ fn assert_projection_is_what_was_written(
 fn variants_are_projected_exactly_too() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("variants");
-    let options = servegraph::ExportOptions {
-        variants: vec!["gpu".parse().unwrap()],
-        ..common::fixture_options("vocab_lookup")
+    let options = {
+        let mut custom = common::fixture_options("vocab_lookup");
+        custom.serving.variants = vec!["gpu".parse().unwrap()];
+        custom
     };
     let source = common::testdata("fixtures/vocab_lookup");
     let report = servegraph::export_serving_model(&source, &out, &options).unwrap();
-    assert_eq!(report.variants.len(), 1);
+    assert_eq!(report.graph.variants.len(), 1);
     assert_eq!(report.projected_size.total_bytes, disk_total(&out));
 }
 
@@ -609,13 +611,14 @@ fn an_export_stored_as_f16_is_advised_int8_from_what_it_stored_and_never_f16() {
     let dir = tempfile::tempdir().unwrap();
     let name = "mlp_queue";
     let source = common::testdata("fixtures").join(name);
-    let options = servegraph::ExportOptions {
-        storage: StorageOptions {
+    let options = {
+        let mut custom = common::fixture_options(name);
+        custom.storage.set_conversion(StorageOptions {
             weights: WeightPrecision::F16,
             min_elements: 0,
             narrow_int64: false,
-        },
-        ..common::fixture_options(name)
+        });
+        custom
     };
     let out = dir.path().join("f16");
     let report = servegraph::export_serving_model(&source, &out, &options).unwrap();
@@ -631,9 +634,10 @@ fn an_export_stored_as_f16_is_advised_int8_from_what_it_stored_and_never_f16() {
     // advice the projection gives; the written directory measured against
     // that limit gives the same.
     let limit = report.projected_size.total_bytes - 1;
-    let again = servegraph::ExportOptions {
-        max_size: Some(limit),
-        ..options.clone()
+    let again = {
+        let mut custom = options.clone();
+        custom.output.max_size = Some(limit);
+        custom
     };
     let err =
         servegraph::export_serving_model(&source, dir.path().join("again"), &again).unwrap_err();
@@ -644,10 +648,14 @@ fn an_export_stored_as_f16_is_advised_int8_from_what_it_stored_and_never_f16() {
         kind: LimitKind::MaxSize,
         bytes: limit,
     };
-    let measured = size::measure_export(&out, StoredWeights::of(&options.storage), &[max_size])
-        .unwrap()
-        .assessment
-        .advice;
+    let measured = size::measure_export(
+        &out,
+        StoredWeights::of(&options.storage.conversion()),
+        &[max_size],
+    )
+    .unwrap()
+    .assessment
+    .advice;
     for advice in [advice, measured] {
         let remedies: Vec<String> = advice.iter().map(|a| a.remedy.to_string()).collect();
         assert!(remedies.iter().all(|r| !r.contains("f16")), "{remedies:?}");

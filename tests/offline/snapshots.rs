@@ -12,8 +12,8 @@ fn snapshot(name: &str) -> String {
     let mut model =
         servegraph::read::read_model(common::testdata("fixtures").join(name), None, &[]).unwrap();
     let spec = ServingSpec {
-        inputs: options.inputs,
-        outputs: options.outputs,
+        inputs: options.serving.inputs,
+        outputs: options.serving.outputs,
         ..ServingSpec::default()
     };
     let reports = Pipeline::serving(&spec)

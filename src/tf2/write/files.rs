@@ -83,7 +83,7 @@ pub fn carry_keras_metadata(
     source: &Path,
     staging: &Path,
     objects: &SavedObjectGraph,
-) -> Result<Option<FileDecision>, crate::Error> {
+) -> Result<Option<FileDecision>, Tf2Error> {
     let path = source.join(KERAS_METADATA_FILE);
     if !path.is_file() {
         return Ok(None);
@@ -93,7 +93,7 @@ pub fn carry_keras_metadata(
         Ok(remapped) => {
             let out = staging.join(KERAS_METADATA_FILE);
             std::fs::write(&out, &remapped)
-                .map_err(|source| crate::WriteError::Io { path: out, source })?;
+                .map_err(|source| crate::back::write::WriteError::Io { path: out, source })?;
             FileDecision {
                 file: KERAS_METADATA_FILE.into(),
                 bytes: bytes.len() as u64,
@@ -132,7 +132,7 @@ pub struct KeptAsset {
 
 /// The assets the kept MetaGraphDef names, each checked to be a regular
 /// file inside the source's `assets/`; no other file of `assets/` is copied.
-pub fn kept_assets(source: &Path, meta: &MetaGraphDef) -> Result<Vec<KeptAsset>, crate::Error> {
+pub fn kept_assets(source: &Path, meta: &MetaGraphDef) -> Result<Vec<KeptAsset>, Tf2Error> {
     let file = source.join("saved_model.pb");
     let assets = crate::front::read::saved_model_assets(source, &file, meta)?;
     let mut kept: Vec<KeptAsset> = Vec::new();
@@ -160,19 +160,19 @@ pub fn copy_assets(
     source: &Path,
     assets: &[KeptAsset],
     root: &Path,
-) -> Result<Vec<FileBytes>, crate::Error> {
+) -> Result<Vec<FileBytes>, Tf2Error> {
     if assets.is_empty() {
         return Ok(Vec::new());
     }
     let dir = root.join("assets");
-    std::fs::create_dir_all(&dir).map_err(|e| crate::WriteError::Io {
+    std::fs::create_dir_all(&dir).map_err(|e| crate::back::write::WriteError::Io {
         path: dir.clone(),
         source: e,
     })?;
     let mut copied = Vec::new();
     for asset in assets {
         let bytes = std::fs::copy(&asset.source, dir.join(&asset.filename)).map_err(|e| {
-            crate::WriteError::Io {
+            crate::back::write::WriteError::Io {
                 path: source.join("assets").join(&asset.filename),
                 source: e,
             }

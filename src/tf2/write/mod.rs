@@ -18,13 +18,13 @@ use serde::Serialize;
 use self::bundle::{Values, VariablesWritten, planned_bytes, write_variables};
 use self::files::{FileDecision, carry_keras_metadata, dropped_fingerprint};
 use self::saver::{TakenNames, build_lean_saver};
+use super::Tf2Error as Error;
 use super::{LeanPlan, Tf2Error};
 use crate::back::size::FileBytes;
 use crate::back::write::WriteError;
 use crate::back::write::atomic::{Overwrite, StagedDir};
 use crate::back::write::guard::{keep_apart, resolve_output};
 use crate::back::write::progress::CopyProgress;
-use crate::error::Error;
 use crate::format::bundle::BundleReader;
 use crate::format::proto::{MetaGraphDef, SavedModel};
 
@@ -134,8 +134,7 @@ pub fn write_lean(
                 path: out.to_path_buf(),
                 bytes,
                 limit,
-            }
-            .into());
+            });
         }
     }
     let staged = StagedDir::create(&output, options.overwrite)?;
@@ -201,7 +200,7 @@ fn copy_variables(
     if let Some(progress) = progress {
         progress.finish();
     }
-    Ok(written?)
+    written
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{Findings, Rule};
 use crate::back::write::meta_graph::INIT_OP_SIGNATURE;
-use crate::error::messages;
+use crate::export::error::messages;
 use crate::format::proto::collection_def::Kind;
 use crate::format::proto::tensor_info::Encoding;
 use crate::format::proto::{AssetFileDef, MetaGraphDef};

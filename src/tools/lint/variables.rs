@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::{Findings, Rule};
-use crate::error::messages;
+use crate::export::error::messages;
 use crate::format::bundle::BundleReader;
 use crate::format::limits::MAX_IDENTITY_HOPS;
 use crate::format::proto::{DataType, SaverDef};

@@ -9,9 +9,7 @@
 //! Nothing is written unless every transform succeeded (or was told
 //! `ignore_errors`), and the input is never written.
 
-mod error;
 pub mod graph_file;
-pub mod parse;
 mod signatures;
 mod summary;
 
@@ -19,13 +17,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use error::TransformError;
+pub use crate::passes::transform_spec::parse;
+pub use crate::passes::transform_spec::{
+    ParseError, TransformCall, TransformError, parse_transforms,
+};
 pub use graph_file::GraphFormat;
-pub use parse::{ParseError, TransformCall, parse_transforms};
 pub use summary::list_transforms;
 
 use crate::back::write::atomic::Overwrite;
-use crate::error::Error;
+use crate::export::error::Error;
 use crate::front::read::{Source, Wanted, locate, read_source_for};
 use crate::ir::node_of;
 use crate::model::Model;
@@ -272,7 +272,7 @@ fn run_calls(
                     ignored.push(format!(
                         "{}: {}",
                         call.name,
-                        crate::error::messages(&error).join(": ")
+                        crate::export::error::messages(&error).join(": ")
                     ));
                 }
                 None => return Err(error.into()),

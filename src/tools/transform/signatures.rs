@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::TransformError;
-use crate::error::Error;
+use crate::export::error::Error;
 use crate::format::proto::{DataType, SignatureDef, TensorInfo, tensor_info};
 use crate::model::{Signature, TensorSpec};
 

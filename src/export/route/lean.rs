@@ -1,163 +1,215 @@
-//! The lean path of [`export_serving_model`](crate::export_serving_model):
-//! a TF2 SavedModel exported without `--input`/`--output` keeps its own
-//! signatures (all, or those asked for), pruned to what they reach, and is
-//! written by [`write_lean`]. Options that rewrite the graph the TF1 path
-//! builds do not apply here and are refused, naming the flag, before
-//! anything is written.
+//! The lean route: a TF2 SavedModel exported without inputs or outputs
+//! named keeps its own signatures (all, or those asked for), pruned to
+//! what they reach, and is written by [`write_lean`]. Options that rewrite
+//! the graph the graph route builds do not apply here and are refused,
+//! naming the flag, before the variables are read.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
-use super::report::LeanReport;
-use super::retype::{choose_half_variables, retype_chosen};
-use super::write::bundle::Values;
-use super::write::{LeanWriteOptions, LeanWritten, write_lean};
-use super::{LeanPlan, Tf2Error, plan_lean};
+use super::{Job, Route};
 use crate::back::size::ProjectedSize;
 use crate::back::write::saved_model::{VariableReport, WriteReport};
-use crate::error::Error;
-use crate::export::{
-    DroppedVariable, ExportOptions, ExportReport, MLS1_LIMIT_BYTES, N1_LIMIT_BYTES, size_verdict,
-};
+use crate::export::error::Error;
+use crate::export::options::ExportOptions;
+use crate::export::report::{ExportReport, GraphRouteReport};
+use crate::export::verdict::{DroppedVariable, size_verdict};
+use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
 use crate::format::bundle::BundleReader;
 use crate::format::proto::MetaGraphDef;
 use crate::front::object_graph::ObjectGraph;
 use crate::model::Signature;
 use crate::passes::method::ServingMethod;
 use crate::storage::{StorageReport, WeightPrecision};
+use crate::tf2::LeanReport;
+use crate::tf2::retype::{choose_half_variables, retype_chosen};
+use crate::tf2::write::bundle::Values;
+use crate::tf2::write::{LeanWriteOptions, LeanWritten, write_lean};
+use crate::tf2::{LeanPlan, Tf2Error, plan_lean};
 use crate::timings::{Stage, Timings};
 
 /// The init op's entry among the signatures; not a signature users call.
 const INIT_OP_SIGNATURE: &str = "__saved_model_init_op";
 
-/// Exports the TF2 SavedModel in `dir` (whose selected MetaGraphDef is
-/// `meta`) to `out_dir` as `options` say. `source` is the path as given.
-pub fn export_lean(
-    source: &Path,
-    dir: &Path,
+/// A TF2 SavedModel exported whole: its directory and the MetaGraphDef
+/// the source tags select.
+pub(super) struct LeanRoute {
+    dir: PathBuf,
     meta: MetaGraphDef,
-    out_dir: &Path,
-    options: &ExportOptions,
-    started: Instant,
-) -> Result<ExportReport, Error> {
-    refuse_unsupported(dir, options)?;
-    let mut timings = Timings::new();
-    let checkpoint = dir.join("variables/variables");
-    let bundle = BundleReader::open(&checkpoint).map_err(|e| Tf2Error::Bundle {
-        path: checkpoint.clone(),
-        source: e,
-    })?;
-    let checkpoint_graph = ObjectGraph::read(&bundle)?
-        .ok_or_else(|| Tf2Error::NoCheckpointGraph {
+}
+
+impl LeanRoute {
+    /// The lean route for the SavedModel in `dir` when it is exported whole
+    /// with `options`: its MetaGraphDef (the one the source tags select)
+    /// has an object graph and no tensors are named.
+    pub(super) fn for_source(
+        dir: &Path,
+        options: &ExportOptions,
+    ) -> Result<Option<LeanRoute>, Error> {
+        let serving = &options.serving;
+        if !serving.inputs.is_empty() || !serving.outputs.is_empty() {
+            return Ok(None);
+        }
+        let (meta, _) = crate::front::read::read_saved_model(dir, &options.source.tags)?;
+        let lean = crate::tf2::has_object_graph(&meta).then(|| LeanRoute {
+            dir: dir.to_path_buf(),
+            meta,
+        });
+        Ok(lean)
+    }
+}
+
+impl Route for LeanRoute {
+    fn check_options(&self, options: &ExportOptions) -> Result<(), Error> {
+        Ok(refuse_unsupported(&self.dir, options)?)
+    }
+
+    fn export(self: Box<Self>, job: Job<'_>) -> Result<ExportReport, Error> {
+        let LeanRoute { dir, meta } = *self;
+        let Job {
+            source,
+            out_dir,
+            options,
+            mut timings,
+            ..
+        } = job;
+        let checkpoint = dir.join("variables/variables");
+        let bundle = BundleReader::open(&checkpoint).map_err(|e| Tf2Error::Bundle {
             path: checkpoint.clone(),
+            source: e,
+        })?;
+        let mut plan = plan_the_cut(&dir, &meta, &bundle, options, &mut timings)?;
+        let values_from = options
+            .source
+            .checkpoint
+            .as_deref()
+            .map(crate::front::read::checkpoint_prefix)
+            .transpose()?;
+        let storage = timings.time(Stage::Pass("tf2-retype".into()), || {
+            retype_if_asked(&bundle, values_from.as_deref(), &mut plan, options)
+        })?;
+        let write_options = LeanWriteOptions {
+            overwrite: options.output.overwrite,
+            max_size: options.output.max_size,
+            checkpoint: values_from,
+            progress: options.output.progress.clone(),
+        };
+        let written = timings.time(Stage::VariableCopy, || {
+            write_lean(&dir, &plan, out_dir, &write_options)
+        })?;
+        let dropped = dropped_keys(&bundle, &plan)?;
+        let source_bytes = directory_bytes(&dir);
+        let mut report = export_report(source, out_dir, &meta, &plan, &written, dropped, timings);
+        if storage.is_some() {
+            // Measured again knowing the weights are stored as float16.
+            let conversion = options.storage.conversion();
+            report.size = size_verdict(&report.written, &conversion).ok();
+        }
+        report.storage = storage;
+        report.lean = Some(LeanReport::of(&plan, &written, source_bytes));
+        Ok(report)
+    }
+}
+
+/// The plan of what the export keeps: the signatures chosen, pruned to
+/// what they reach, under the export's tags.
+fn plan_the_cut(
+    dir: &Path,
+    meta: &MetaGraphDef,
+    bundle: &BundleReader,
+    options: &ExportOptions,
+    timings: &mut Timings,
+) -> Result<LeanPlan, Error> {
+    let checkpoint_graph = ObjectGraph::read(bundle)?
+        .ok_or_else(|| Tf2Error::NoCheckpointGraph {
+            path: bundle.prefix().to_path_buf(),
         })?
         .to_proto();
     let mut plan = timings.time(Stage::Pass("tf2-lean-plan".into()), || {
-        plan_lean(dir, &meta, &checkpoint_graph, &options.source_signatures)
+        plan_lean(dir, meta, &checkpoint_graph, &options.source.signatures)
     })?;
-    set_tags(&mut plan.meta_graph, &options.tags);
-    let values_from = options
-        .checkpoint
-        .as_deref()
-        .map(crate::front::read::checkpoint_prefix)
-        .transpose()?;
-    let storage = timings.time(Stage::Pass("tf2-retype".into()), || {
-        retype_if_asked(&bundle, values_from.as_deref(), &mut plan, options)
-    })?;
-    let write_options = LeanWriteOptions {
-        overwrite: options.overwrite,
-        max_size: options.max_size,
-        checkpoint: values_from,
-        progress: options.progress.clone(),
-    };
-    let written = timings.time(Stage::VariableCopy, || {
-        write_lean(dir, &plan, out_dir, &write_options)
-    })?;
-    let dropped = dropped_keys(&bundle, &plan)?;
-    let source_bytes = directory_bytes(dir);
-    let mut report = export_report(source, out_dir, &meta, &plan, &written, dropped, timings);
-    if storage.is_some() {
-        // Measured again knowing the weights are stored as float16.
-        report.size = size_verdict(&report.written, &options.storage).ok();
-    }
-    report.storage = storage;
-    report.lean = Some(LeanReport::of(&plan, &written, source_bytes));
-    report.timings.record(Stage::Total, started.elapsed());
-    Ok(report)
+    set_tags(&mut plan.meta_graph, &options.serving.tags);
+    Ok(plan)
 }
 
-/// Refuses, naming the flag, what only the TF1 path does.
+/// Refuses, naming the flag, the first option only the graph route
+/// honours, with why.
 fn refuse_unsupported(dir: &Path, options: &ExportOptions) -> Result<(), Tf2Error> {
-    let refuse = |option: &str, why: &str| {
-        Err(Tf2Error::Unsupported {
+    let refused = unsupported(options)
+        .into_iter()
+        .find(|(given, _, _)| *given);
+    match refused {
+        Some((_, option, why)) => Err(Tf2Error::Unsupported {
             path: dir.to_path_buf(),
             option: option.into(),
             why: why.into(),
-        })
-    };
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Each option the lean route cannot honour, by group: whether it is
+/// given, its flag, and why it is refused. Checked in this order.
+fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 12] {
+    let (serving, storage, output) = (&options.serving, &options.storage, &options.output);
     let rewrites = "it rewrites the served graph, and the source's signatures are kept as they are";
-    if options.examples {
-        return refuse("--examples", rewrites);
-    }
-    if options.method != ServingMethod::Predict {
-        return refuse("--method", rewrites);
-    }
-    if options.class_names.is_some() {
-        return refuse("--class-names", rewrites);
-    }
-    if !options.training_flags.is_empty() {
-        return refuse("--training-flag", rewrites);
-    }
-    if !options.variants.is_empty() {
-        return refuse("--variant", "the export has one MetaGraphDef, the source's");
-    }
-    if options.warmup.is_some() {
-        return refuse(
+    [
+        (serving.examples, "--examples", rewrites),
+        (
+            serving.method != ServingMethod::Predict,
+            "--method",
+            rewrites,
+        ),
+        (serving.class_names.is_some(), "--class-names", rewrites),
+        (
+            !serving.training_flags.is_empty(),
+            "--training-flag",
+            rewrites,
+        ),
+        (
+            !serving.variants.is_empty(),
+            "--variant",
+            "the export has one MetaGraphDef, the source's",
+        ),
+        (
+            output.warmup.is_some(),
             "--warmup",
             "warm-up records are checked against a served graph the TF1 path builds",
-        );
-    }
-    if options.explanation.is_some() {
-        return refuse(
+        ),
+        (
+            output.explanation.is_some(),
             "--explanation",
             "explanation metadata is derived from a served graph the TF1 path builds",
-        );
-    }
-    if options.max_vocab.is_some() {
-        return refuse(
+        ),
+        (
+            storage.max_vocab.is_some(),
             "--max-vocab",
             "vocabulary tables inside functions are not traced",
-        );
-    }
-    if options.freeze.is_some() {
-        return refuse(
+        ),
+        (
+            storage.freeze.is_some(),
             "--freeze",
             "the variables are captured by functions, which keep reading them; \
              naming the served tensors (--output KEY=StatefulPartitionedCall:0) takes \
              the graph path, which inlines the functions and freezes",
-        );
-    }
-    if options.explain.is_some() {
-        return refuse(
+        ),
+        (
+            output.explain.is_some(),
             "--explain",
             "no pass runs: the functions are kept as they are",
-        );
-    }
-    if options.storage.narrow_int64 {
-        return refuse(
+        ),
+        (
+            storage.narrow_int64,
             "--narrow-int64",
             "the functions read the variables in their own dtype",
-        );
-    }
-    if options.storage.weights == WeightPrecision::Int8 {
-        return refuse(
+        ),
+        (
+            storage.weights == WeightPrecision::Int8,
             "--weights int8",
             "int8 weights need their scales multiplied back after every read inside \
              the functions, which is not done; --weights f16 is",
-        );
-    }
-    Ok(())
+        ),
+    ]
 }
 
 /// The retyping stage: with `--weights f16`, the variables large enough and
@@ -188,13 +240,16 @@ fn retype_if_asked(
         Some(_) => Values::from_checkpoint(reader, &plan.variables)?,
         None => Values::own(reader, &plan.variables),
     };
-    let (chosen, storage) =
-        choose_half_variables(reader, &plan.variables, &values.keys, &options.storage).map_err(
-            |e| Tf2Error::Bundle {
-                path: reader.prefix().to_path_buf(),
-                source: e,
-            },
-        )?;
+    let (chosen, storage) = choose_half_variables(
+        reader,
+        &plan.variables,
+        &values.keys,
+        &options.storage.conversion(),
+    )
+    .map_err(|e| Tf2Error::Bundle {
+        path: reader.prefix().to_path_buf(),
+        source: e,
+    })?;
     retype_chosen(&mut plan.meta_graph, &mut plan.variables, &chosen)?;
     Ok(Some(storage))
 }
@@ -222,7 +277,7 @@ fn dropped_keys(bundle: &BundleReader, plan: &LeanPlan) -> Result<Vec<DroppedVar
             continue;
         }
         let bytes =
-            super::write::bundle::key_bytes(bundle, &name).map_err(|e| Tf2Error::Bundle {
+            crate::tf2::write::bundle::key_bytes(bundle, &name).map_err(|e| Tf2Error::Bundle {
                 path: bundle.prefix().to_path_buf(),
                 source: e,
             })?;
@@ -304,18 +359,14 @@ fn export_report(
         output: out_dir.to_path_buf(),
         nodes_before: graph_nodes(meta),
         nodes_after: written.graph_nodes,
-        passes: Vec::new(),
         signatures: kept_signatures(&plan.meta_graph),
         kept,
         dropped,
         written: write_report,
-        variants: Vec::new(),
         total_bytes,
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
-        left_behind: None,
-        vocab: None,
         // What `--max-size` was checked against: the plan's bytes, which are
         // the written ones (the bundle's planned index is the written one's length).
         projected_size: ProjectedSize {
@@ -326,12 +377,8 @@ fn export_report(
             total_bytes,
         },
         size,
-        frozen: None,
-        warmup: None,
         storage: None,
-        explanation: None,
-        examples: None,
-        explain: None,
+        graph: GraphRouteReport::default(),
         lean: None,
     }
 }
@@ -349,15 +396,4 @@ pub fn directory_bytes(dir: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
-}
-
-/// Whether the SavedModel in `dir` is exported on the lean path with
-/// `options`: its MetaGraphDef (the one `options.source_tags` select) has
-/// an object graph and no tensors are named. Returns that MetaGraphDef.
-pub fn lean_source(dir: &Path, options: &ExportOptions) -> Result<Option<MetaGraphDef>, Error> {
-    if !options.inputs.is_empty() || !options.outputs.is_empty() {
-        return Ok(None);
-    }
-    let (meta, _) = crate::front::read::read_saved_model(dir, &options.source_tags)?;
-    Ok(super::has_object_graph(&meta).then_some(meta))
 }

@@ -14,8 +14,8 @@ pub use crate::front::read::ReadError;
 pub use crate::ir::IrError;
 pub use crate::passes::PassError;
 pub use crate::passes::node_explain::NodeExplainError;
+pub use crate::passes::transform_spec::TransformError;
 pub use crate::tf2::Tf2Error;
-pub use crate::tools::transform::TransformError;
 pub use crate::vocab::VocabError;
 
 /// The messages of `error` and of its sources, outermost first, for printing
@@ -67,7 +67,20 @@ pub enum Error {
     #[error(transparent)]
     NodeExplain(#[from] NodeExplainError),
     #[error(transparent)]
-    Tf2(#[from] Tf2Error),
+    Tf2(Tf2Error),
+}
+
+/// A stage the lean route shares with the graph route reports as that
+/// stage, whichever route ran it.
+impl From<Tf2Error> for Error {
+    fn from(error: Tf2Error) -> Error {
+        match error {
+            Tf2Error::Write(error) => Error::Write(error),
+            Tf2Error::Read(error) => Error::Read(error),
+            Tf2Error::Size(error) => Error::Size(error),
+            error => Error::Tf2(error),
+        }
+    }
 }
 
 impl From<TransformError> for Error {

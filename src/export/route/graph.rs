@@ -1,0 +1,523 @@
+//! The graph route: the source read into the IR (a TF1 GraphDef, a
+//! training checkpoint's `.meta`, a SavedModel's graph), the serving
+//! pipeline run over it, then freezing, vocabulary trimming and constant
+//! storage, and the SavedModel written from the result. It honours every
+//! option.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::{Job, Route};
+use crate::back::explain::{EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationReport};
+use crate::back::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
+use crate::back::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
+use crate::back::write::guard::directory_of;
+use crate::back::write::saved_model::{
+    MetaGraphVariant, WriteOptions, WriteReport, plan_variants, write_plan,
+};
+use crate::export::error::Error;
+use crate::export::left_behind::{self, LeftBehind};
+use crate::export::options::ExportOptions;
+use crate::export::report::{ExportReport, GraphRouteReport, VariantReport};
+use crate::export::variant::Variant;
+use crate::export::verdict::{DroppedVariable, dropped_variables, size_verdict};
+use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
+use crate::front::check::{check_graph, check_model};
+use crate::front::read::{self, Source};
+use crate::model::Model;
+use crate::passes::devices::ClearDevicesPass;
+use crate::passes::examples::Feature;
+use crate::passes::freeze::{FreezePass, FreezeReport, freeze_variables};
+use crate::passes::node_explain::{Explanation, explain, served_outputs};
+use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
+use crate::storage::{StorageOptions, StorageReport, convert_constants};
+use crate::timings::{Stage, Timings};
+use crate::vocab::{VocabReport, trim_vocabularies};
+
+/// The route every source can take.
+pub(super) struct GraphRoute;
+
+impl Route for GraphRoute {
+    fn check_options(&self, _options: &ExportOptions) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn export(self: Box<Self>, mut job: Job<'_>) -> Result<ExportReport, Error> {
+        let options = job.options;
+        let warmup = read_warmup(options)?;
+        let mut model = read::read_source_for(
+            &job.located,
+            options.source.checkpoint.as_deref(),
+            &options.source.tags,
+            &options.wanted(),
+            &mut job.timings,
+        )?;
+        let timings = &mut job.timings;
+        timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
+        let nodes_before = model.graph.len() + model.graph.undecoded().len();
+        let served = serve(&mut model, options, timings)?;
+        let extras = extra_files(warmup, &model, &served, options)?;
+        let meta_graphs = meta_graphs(&model, served.ran.placed.as_ref(), options);
+        let (mut written, projected) = write_within_budget(
+            &meta_graphs,
+            &job.output,
+            options.output.max_size,
+            &extras.write,
+            timings,
+        )?;
+        written.path = job.out_dir.to_path_buf();
+        Ok(report(
+            &job,
+            nodes_before,
+            &model,
+            served,
+            extras,
+            written,
+            &projected,
+        ))
+    }
+}
+
+/// The model made a serving model: what the passes, the freezing, the
+/// vocabulary trimming and the constant storage did to it.
+struct Served {
+    ran: Ran,
+    explained: Option<Explanation>,
+    vocab: Option<VocabReport>,
+    constants: Option<StorageReport>,
+}
+
+/// Runs every rewrite over `model` in order, then checks the result.
+fn serve(
+    model: &mut Model,
+    options: &ExportOptions,
+    timings: &mut Timings,
+) -> Result<Served, Error> {
+    let before = options.output.explain.as_ref().map(|_| model.graph.clone());
+    let mut ran = run_passes(model, options, timings)?;
+    let explained = explain_passes(before.as_ref(), model, &ran.passes, options)?;
+    let vocab = options
+        .storage
+        .max_vocab
+        .map(|max| trim_vocabularies(model, ran.placed.as_mut(), max))
+        .transpose()?;
+    let conversion = options.storage.conversion();
+    let constants = convert_constant_storage(model, ran.placed.as_mut(), &conversion)?;
+    timings.time(Stage::Check, || check_model(model))?;
+    Ok(Served {
+        ran,
+        explained,
+        vocab,
+        constants,
+    })
+}
+
+/// The write options with the files written beside the model (warm-up
+/// records, explanation metadata), each checked against the served
+/// signature first, and their reports.
+struct Extras {
+    write: WriteOptions,
+    warmup: Option<WarmupReport>,
+    explanation: Option<ExplanationReport>,
+}
+
+fn extra_files(
+    warmup: Option<WarmupFile>,
+    model: &Model,
+    served: &Served,
+    options: &ExportOptions,
+) -> Result<Extras, Error> {
+    let (mut write, warmup) = write_options_with_warmup(warmup, model, options)?;
+    let features = served.ran.examples.as_deref();
+    let explanation = add_explanation_metadata(&mut write, model, features, options)?;
+    Ok(Extras {
+        write,
+        warmup,
+        explanation,
+    })
+}
+
+/// The report of a written export; what cannot be measured or listed
+/// any more is a warning in `written`.
+fn report(
+    job: &Job<'_>,
+    nodes_before: usize,
+    model: &Model,
+    served: Served,
+    extras: Extras,
+    mut written: WriteReport,
+    projected: &Inventory,
+) -> ExportReport {
+    let options = job.options;
+    let conversion = options.storage.conversion();
+    let size = measured_or_warning(&mut written, &conversion);
+    let variants = variant_reports(served.ran.placed.as_ref(), &options.serving.variants);
+    let dropped = dropped_or_warning(model, &mut written);
+    let assets: Vec<PathBuf> = model.assets.iter().map(|a| a.source.clone()).collect();
+    let left_behind = left_behind_or_warning(&job.located, &dropped, &assets, &mut written);
+    let storage = storage_report(served.constants, written.storage.take());
+    let total_bytes = written.total_bytes();
+    ExportReport {
+        source: job.source.to_path_buf(),
+        output: job.out_dir.to_path_buf(),
+        nodes_before,
+        nodes_after: model.graph.len(),
+        signatures: model.signatures.clone(),
+        kept: written.variables.clone(),
+        dropped,
+        written,
+        total_bytes,
+        fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
+        fits_n1: total_bytes <= N1_LIMIT_BYTES,
+        timings: job.timings.clone(),
+        projected_size: ProjectedSize::of(projected),
+        size,
+        storage,
+        graph: GraphRouteReport {
+            passes: served.ran.passes,
+            variants,
+            left_behind,
+            vocab: served.vocab,
+            frozen: served.ran.frozen,
+            warmup: extras.warmup,
+            explanation: extras.explanation,
+            examples: served.ran.examples,
+            explain: served.explained,
+        },
+        lean: None,
+    }
+}
+
+/// The explanation `options.output.explain` asks for, of the passes that made
+/// `model` from `before`; worked out before anything is written, so an
+/// unknown node fails the export cleanly.
+fn explain_passes(
+    before: Option<&crate::ir::Graph>,
+    model: &Model,
+    reports: &[PassReport],
+    options: &ExportOptions,
+) -> Result<Option<Explanation>, Error> {
+    let (Some(before), Some(scope)) = (before, &options.output.explain) else {
+        return Ok(None);
+    };
+    let outputs = served_outputs(model);
+    Ok(Some(explain(
+        before,
+        &model.graph,
+        &outputs,
+        reports,
+        scope,
+    )?))
+}
+
+/// Stores the graph's constants as `options` say, in the served graph and
+/// the variants' (which have the same constants, so report once). Runs
+/// after every pass, so constants a freeze made are converted too.
+fn convert_constant_storage(
+    model: &mut Model,
+    placed: Option<&mut Model>,
+    options: &StorageOptions,
+) -> Result<Option<StorageReport>, Error> {
+    if !options.is_active() {
+        return Ok(None);
+    }
+    if let Some(placed) = placed {
+        convert_constants(&mut placed.graph, options)?;
+    }
+    Ok(Some(convert_constants(&mut model.graph, options)?))
+}
+
+/// The variables' storage report with the constants' added.
+fn storage_report(
+    constants: Option<StorageReport>,
+    variables: Option<StorageReport>,
+) -> Option<StorageReport> {
+    match (variables, constants) {
+        (Some(mut report), Some(constants)) => {
+            report.merge(constants);
+            Some(report)
+        }
+        (report, None) | (None, report) => report,
+    }
+}
+
+/// Plans the write, refuses it when its size (the `assets.extra` files of
+/// `write_options` included) passes `max_size` (nothing is created by
+/// then), else writes it; returns what was written and the size computed
+/// first.
+fn write_within_budget(
+    meta_graphs: &[MetaGraphVariant<'_>],
+    output: &Path,
+    max_size: Option<u64>,
+    write_options: &WriteOptions,
+    timings: &mut Timings,
+) -> Result<(WriteReport, Inventory), Error> {
+    let plan = plan_variants(meta_graphs, output, &write_options.storage, timings)?;
+    let mut projected = crate::back::size::project(&plan, meta_graphs, &write_options.storage)?;
+    projected.other.extend(assets_extra_files(write_options));
+    projected.other.extend(root_files(write_options));
+    if let Some(max_size) = max_size {
+        crate::back::size::check_budget(&projected, max_size)?;
+    }
+    let written = write_plan(plan, write_options, timings)?;
+    Ok((written, projected))
+}
+
+/// The `assets.extra` files the write adds, by their path in the output.
+fn assets_extra_files(write_options: &WriteOptions) -> impl Iterator<Item = FileBytes> + '_ {
+    write_options
+        .assets_extra
+        .iter()
+        .map(|(name, contents)| FileBytes {
+            path: format!("{ASSETS_EXTRA_DIR}/{name}"),
+            bytes: contents.len() as u64,
+        })
+}
+
+/// The files the write adds beside `saved_model.pb`.
+fn root_files(write_options: &WriteOptions) -> impl Iterator<Item = FileBytes> + '_ {
+    let files = write_options.root_files.iter();
+    files.map(|(name, contents)| FileBytes {
+        path: name.clone(),
+        bytes: contents.len() as u64,
+    })
+}
+
+/// The written directory's size report. The export is in place by now:
+/// failing to measure it is only a warning in `written`.
+fn measured_or_warning(written: &mut WriteReport, storage: &StorageOptions) -> Option<SizeReport> {
+    size_verdict(written, storage)
+        .map_err(|e| {
+            let warning = format!("could not measure {}: {e}", written.path.display());
+            written.warnings.push(warning);
+        })
+        .ok()
+}
+
+/// The warm-up file, read and parsed before the source is (a malformed one
+/// fails fast); checked against the signature once the pipeline made it.
+fn read_warmup(options: &ExportOptions) -> Result<Option<WarmupFile>, Error> {
+    let warmup = options.output.warmup.as_deref().map(WarmupFile::read);
+    Ok(warmup.transpose()?)
+}
+
+/// The options' write options, with the warm-up file's records (checked
+/// against the served signature) among the `assets.extra` files, and their
+/// report.
+fn write_options_with_warmup(
+    warmup: Option<WarmupFile>,
+    model: &Model,
+    options: &ExportOptions,
+) -> Result<(WriteOptions, Option<WarmupReport>), Error> {
+    let mut write = options.write_options();
+    let Some(warmup) = warmup else {
+        return Ok((write, None));
+    };
+    let records = warmup.records(&model.signatures, &options.serving.signature_name)?;
+    let report = warmup.report(&records);
+    write
+        .assets_extra
+        .insert(WARMUP_FILE_NAME.into(), records.file);
+    Ok((write, Some(report)))
+}
+
+/// Adds `explanation_metadata.json`, built from the served signature (its
+/// parsed features when it takes serialized tf.Examples), to
+/// the files written beside `saved_model.pb` when `options` ask for it;
+/// its report. A baseline or output that does not fit the signature fails
+/// here, before anything is written.
+fn add_explanation_metadata(
+    write: &mut WriteOptions,
+    model: &Model,
+    features: Option<&[Feature]>,
+    options: &ExportOptions,
+) -> Result<Option<ExplanationReport>, Error> {
+    let Some(explanation) = &options.output.explanation else {
+        return Ok(None);
+    };
+    let metadata = ExplanationMetadata::of_served(
+        &model.signatures,
+        &options.serving.signature_name,
+        features,
+        explanation,
+    )?;
+    let file = metadata.to_file()?;
+    let report = metadata.report(file.len() as u64);
+    write
+        .root_files
+        .insert(EXPLANATION_METADATA_FILE.into(), file);
+    Ok(Some(report))
+}
+
+/// What the passes did: their reports, the variants' graph, the freezing.
+struct Ran {
+    passes: Vec<PassReport>,
+    placed: Option<Model>,
+    frozen: Option<FreezeReport>,
+    /// The features parsed from tf.Examples, if the examples pass ran.
+    examples: Option<Vec<Feature>>,
+}
+
+/// Runs the serving pipeline once, then freezes when asked. With variants,
+/// the graph is copied for them (frozen too) before its devices are cleared
+/// (the pipeline's last pass, and the only one a variant skips); that copy
+/// is returned.
+fn run_passes(
+    model: &mut Model,
+    options: &ExportOptions,
+    timings: &mut Timings,
+) -> Result<Ran, Error> {
+    let mut cx = PassContext::new();
+    if options.serving.variants.is_empty() {
+        let pipeline = Pipeline::serving(&options.serving_spec());
+        let mut passes = pipeline.run_timed(model, &mut cx, timings)?;
+        let frozen = freeze_if_asked(model, options, &mut cx, &mut passes, timings)?;
+        return Ok(Ran {
+            passes,
+            placed: None,
+            frozen,
+            examples: cx.example_features.take(),
+        });
+    }
+    let placing = ServingSpec {
+        keep_devices: true,
+        ..options.serving_spec()
+    };
+    let mut passes = Pipeline::serving(&placing).run_timed(model, &mut cx, timings)?;
+    let frozen = freeze_if_asked(model, options, &mut cx, &mut passes, timings)?;
+    let placed = model.clone();
+    if !options.serving.keep_devices {
+        let mut clearing = Pipeline::empty();
+        clearing.push(ClearDevicesPass);
+        passes.extend(clearing.run_timed(model, &mut cx, timings)?);
+    }
+    Ok(Ran {
+        passes,
+        placed: Some(placed),
+        frozen,
+        examples: cx.example_features.take(),
+    })
+}
+
+/// Freezes the variables when `options.storage.freeze` says so, counting one copy
+/// of the constants per MetaGraphDef written; the pass is reported, timed
+/// and validated like the pipeline's.
+fn freeze_if_asked(
+    model: &mut Model,
+    options: &ExportOptions,
+    cx: &mut PassContext,
+    passes: &mut Vec<PassReport>,
+    timings: &mut Timings,
+) -> Result<Option<FreezeReport>, Error> {
+    let Some(limits) = &options.storage.freeze else {
+        return Ok(None);
+    };
+    let pass = FreezePass { limits: *limits };
+    let started = Instant::now();
+    let meta_graphs = 1 + options.serving.variants.len();
+    let (frozen, mut report) =
+        freeze_variables(model, limits, meta_graphs).map_err(PassError::from)?;
+    report.pass = pass.name().into();
+    report.micros = started.elapsed().as_micros() as u64;
+    timings.record(Stage::Pass(report.pass.clone()), started.elapsed());
+    if cx.validate_between_passes {
+        let pass = pass.name();
+        model
+            .graph
+            .validate()
+            .map_err(|source| PassError::Invalid { pass, source })?;
+    }
+    passes.push(report);
+    Ok(Some(frozen))
+}
+
+/// The served MetaGraphDef under `options.tags`, then each variant's, from
+/// the graph that kept its placements.
+fn meta_graphs<'a>(
+    model: &'a Model,
+    placed: Option<&'a Model>,
+    options: &ExportOptions,
+) -> Vec<MetaGraphVariant<'a>> {
+    let served = MetaGraphVariant {
+        model,
+        tags: options.serving.tags.clone(),
+    };
+    let variants = placed.into_iter().flat_map(|placed| {
+        options
+            .serving
+            .variants
+            .iter()
+            .map(move |v| MetaGraphVariant {
+                model: placed,
+                tags: v.tags.clone(),
+            })
+    });
+    std::iter::once(served).chain(variants).collect()
+}
+
+fn variant_reports(placed: Option<&Model>, variants: &[Variant]) -> Vec<VariantReport> {
+    let Some(placed) = placed else {
+        return Vec::new();
+    };
+    let placed_nodes = placed
+        .graph
+        .node_ids()
+        .into_iter()
+        .filter(|id| !placed.graph.node(*id).device.is_empty())
+        .count();
+    variants
+        .iter()
+        .map(|v| VariantReport {
+            name: v.name.clone(),
+            tags: v.tags.clone(),
+            placed_nodes,
+        })
+        .collect()
+}
+
+/// The variables left out. The export is in place by now: failing to list
+/// them is only a warning in `written`.
+fn dropped_or_warning(model: &Model, written: &mut WriteReport) -> Vec<DroppedVariable> {
+    dropped_variables(model, written).unwrap_or_else(|e| {
+        let warning = format!("could not list the dropped variables: {e}");
+        written.warnings.push(warning);
+        Vec::new()
+    })
+}
+
+/// What a checkpoint source leaves in its directory. Like the dropped
+/// variables, failing to list it is only a warning.
+fn left_behind_or_warning(
+    located: &Source,
+    dropped: &[DroppedVariable],
+    assets: &[PathBuf],
+    written: &mut WriteReport,
+) -> Option<LeftBehind> {
+    let Source::Checkpoint { prefix, meta } = located else {
+        return None;
+    };
+    let dropped_bytes = dropped.iter().map(|v| v.bytes).sum();
+    left_behind::left_behind(prefix, meta, dropped_bytes, assets)
+        .map_err(|e| {
+            let dir = directory_of(prefix);
+            let warning = format!("could not list {}: {e}", dir.display());
+            written.warnings.push(warning);
+        })
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A variant is the served graph before clear-devices, so that pass must
+    /// stay the pipeline's last.
+    #[test]
+    fn clearing_devices_is_the_serving_pipelines_last_pass() {
+        let pipeline = Pipeline::serving(&ServingSpec::default());
+        assert_eq!(
+            pipeline.names().last().copied(),
+            Some(ClearDevicesPass.name())
+        );
+    }
+}
