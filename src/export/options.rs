@@ -10,16 +10,22 @@ use std::sync::Arc;
 use crate::back::explain::ExplanationOptions;
 use crate::back::write::atomic::Overwrite;
 use crate::back::write::progress::CopyProgress;
-use crate::back::write::saved_model::WriteOptions;
+use crate::back::write::saved_model::{MetaGraphVariant, WriteOptions};
 use crate::front::check::CustomOps;
 use crate::front::read;
+use crate::model::Model;
 use crate::model::method_rules::CLASSIFY_CLASSES;
 use crate::model::{DEFAULT_SIGNATURE, SERVE_TAG};
+use crate::passes::devices::ClearDevicesPass;
 use crate::passes::freeze::FreezeLimits;
+use crate::passes::freeze::FreezePass;
 use crate::passes::inputs::{InputSpec, OutputSpec};
 use crate::passes::method::{MethodFlags, ServingMethod};
 use crate::passes::node_explain::ExplainScope;
-use crate::passes::{PassError, ServingSpec};
+use crate::passes::phases::Phases;
+use crate::passes::shrink::{StoreConstantsPass, TrimVocabulariesPass};
+use crate::passes::variants::KeepPlacementsPass;
+use crate::passes::{PassContext, PassError, Pipeline, ServingSpec};
 use crate::storage::{StorageOptions, WEIGHTS_MIN_ELEMENTS, WeightPrecision};
 use crate::tf2::SignatureChoice;
 
@@ -274,6 +280,83 @@ impl ExportOptions {
             method: serving.method,
             class_names: serving.class_names.clone(),
         }
+    }
+
+    /// Every rewrite the export makes, in its phases: `serve` (the serving
+    /// pipeline), `freeze`, `variants` (the variants' copy taken, then the
+    /// device placements cleared) and `shrink` (vocabularies trimmed,
+    /// constants stored smaller). Run over a model read from the source,
+    /// with [`ExportOptions::pass_context`], then written with
+    /// [`ExportOptions::write_options`]: what `export_serving_model` writes.
+    pub fn phases(&self) -> Phases {
+        let variants = !self.serving.variants.is_empty();
+        let serving = ServingSpec {
+            keep_devices: self.serving.keep_devices || variants,
+            ..self.serving_spec()
+        };
+        let mut phases = Phases::new();
+        phases.push("serve", Pipeline::serving(&serving));
+        let mut freeze = Pipeline::empty();
+        if let Some(limits) = self.storage.freeze {
+            freeze.push(FreezePass { limits });
+        }
+        phases.push("freeze", freeze);
+        let mut placing = Pipeline::empty();
+        if variants {
+            placing.push(KeepPlacementsPass);
+            if !self.serving.keep_devices {
+                placing.push(ClearDevicesPass);
+            }
+        }
+        phases.push("variants", placing);
+        phases.push("shrink", self.shrink_pipeline());
+        phases
+    }
+
+    /// The `shrink` phase: the passes that change how the model is stored.
+    fn shrink_pipeline(&self) -> Pipeline {
+        let mut shrink = Pipeline::empty();
+        if let Some(max_entries) = self.storage.max_vocab {
+            shrink.push(TrimVocabulariesPass { max_entries });
+        }
+        let conversion = self.storage.conversion();
+        if conversion.is_active() {
+            shrink.push(StoreConstantsPass {
+                options: conversion,
+            });
+        }
+        shrink
+    }
+
+    /// The context [`ExportOptions::phases`] run in: one MetaGraphDef per
+    /// tag set written, each holding the frozen constants.
+    pub fn pass_context(&self) -> PassContext {
+        PassContext {
+            meta_graphs: 1 + self.serving.variants.len(),
+            ..PassContext::new()
+        }
+    }
+
+    /// What is written: the served MetaGraphDef under `serving.tags`,
+    /// then each variant's from `placed`, the model the `variants` phase
+    /// kept (`PassContext::placed`).
+    pub fn meta_graph_variants<'a>(
+        &self,
+        model: &'a Model,
+        placed: Option<&'a Model>,
+    ) -> Vec<MetaGraphVariant<'a>> {
+        let served = MetaGraphVariant {
+            model,
+            tags: self.serving.tags.clone(),
+        };
+        let variants = placed.into_iter().flat_map(|placed| {
+            let variants = self.serving.variants.iter();
+            variants.map(move |v| MetaGraphVariant {
+                model: placed,
+                tags: v.tags.clone(),
+            })
+        });
+        std::iter::once(served).chain(variants).collect()
     }
 
     /// The method flags checked together: an error for combinations that

@@ -120,6 +120,8 @@ pub enum PassError {
     #[error(transparent)]
     Ir(#[from] IrError),
     #[error(transparent)]
+    Vocab(#[from] crate::vocab::VocabError),
+    #[error(transparent)]
     Check(#[from] CheckError),
 }
 

@@ -22,10 +22,12 @@ pub mod inputs;
 pub mod metadata;
 pub mod method;
 pub mod node_explain;
+pub mod phases;
 pub mod prune;
 pub mod registry;
 mod registry_entries;
 mod report;
+pub mod shrink;
 pub mod sparse_inputs;
 pub mod specs;
 pub mod strip;
@@ -33,6 +35,7 @@ pub mod suggest;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transform_spec;
+pub mod variants;
 /// The training-op table moved to [`crate::ops::training`], with the rest of
 /// the op knowledge; this name stays for callers of the library.
 pub use crate::ops::training as training_ops;
@@ -63,6 +66,21 @@ pub struct PassContext {
     pub inputs: Vec<inputs::InputSpec>,
     /// The tf.Example features the examples pass parses, when it ran.
     pub example_features: Option<Vec<examples::Feature>>,
+    /// How many MetaGraphDefs the run's model is written into (each holds
+    /// its own copy of the constants a freeze makes); 0 counts as one.
+    pub meta_graphs: usize,
+    /// The model as the variants serve it: taken before the device
+    /// placements are cleared ([`variants::KeepPlacementsPass`]), and
+    /// rewritten by the later passes that change storage, not serving.
+    pub placed: Option<Model>,
+    /// What the freeze pass froze, when it ran.
+    pub frozen: Option<freeze::FreezeReport>,
+    /// What the vocabulary pass trimmed, when it ran.
+    pub vocab: Option<crate::vocab::VocabReport>,
+    /// The constants stored in another dtype, when the storage pass ran.
+    pub storage: Option<crate::storage::StorageReport>,
+    /// Each pass's time (and the validation's), in the order they ran.
+    pub timings: Timings,
 }
 
 impl PassContext {
@@ -195,22 +213,13 @@ impl Pipeline {
         self.passes.iter().map(|p| p.name()).collect()
     }
 
-    /// Runs every pass in order; stops at the first error.
+    /// Runs every pass in order, adding each pass's time (and the
+    /// validation between passes, when on) to `cx.timings`; stops at the
+    /// first error.
     pub fn run(
         &self,
         model: &mut Model,
         cx: &mut PassContext,
-    ) -> Result<Vec<PassReport>, PassError> {
-        self.run_timed(model, cx, &mut Timings::new())
-    }
-
-    /// [`Pipeline::run`], adding each pass's time (and the validation
-    /// between passes, when on) to `timings`.
-    pub fn run_timed(
-        &self,
-        model: &mut Model,
-        cx: &mut PassContext,
-        timings: &mut Timings,
     ) -> Result<Vec<PassReport>, PassError> {
         let mut reports = Vec::with_capacity(self.passes.len());
         let mut validating = Duration::ZERO;
@@ -220,7 +229,7 @@ impl Pipeline {
             let elapsed = started.elapsed();
             report.pass = pass.name().to_string();
             report.micros = elapsed.as_micros() as u64;
-            timings.record(Stage::Pass(report.pass.clone()), elapsed);
+            cx.timings.record(Stage::Pass(report.pass.clone()), elapsed);
             if cx.validate_between_passes {
                 let started = Instant::now();
                 let valid = model.graph.validate();
@@ -233,7 +242,7 @@ impl Pipeline {
             reports.push(report);
         }
         if cx.validate_between_passes {
-            timings.record(Stage::Validate, validating);
+            cx.timings.record(Stage::Validate, validating);
         }
         Ok(reports)
     }

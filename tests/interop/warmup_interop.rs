@@ -382,7 +382,7 @@ fn a_warmup_file_inside_the_output_is_never_replaced() {
 
 #[test]
 fn assets_extra_names_stay_inside_assets_extra() {
-    use servegraph::write::saved_model::{MetaGraphVariant, WriteOptions, write_variants_with};
+    use servegraph::write::saved_model::{MetaGraphVariant, WriteOptions, write_variants};
     let model = servegraph::Model::default();
     let variants = [MetaGraphVariant {
         model: &model,
@@ -394,7 +394,7 @@ fn assets_extra_names_stay_inside_assets_extra() {
             assets_extra: [(name.to_string(), bytes::Bytes::from_static(b"data"))].into(),
             ..WriteOptions::default()
         };
-        write_variants_with(&variants, out, &options, &mut Default::default())
+        write_variants(&variants, out, options.clone())
     };
     let out = dir.path().join("model");
     let err = write("../escape", &out).unwrap_err();

@@ -28,5 +28,6 @@ mod report_output;
 mod robustness;
 mod size_budgets;
 mod snapshots;
+mod staged_api;
 mod storage_cli;
 mod transform_cli;

@@ -109,66 +109,46 @@ pub struct WriteOptions {
     pub root_files: BTreeMap<String, Bytes>,
 }
 
-/// Writes one model under `tags`.
+/// `Overwrite` alone is the write options of a plain write: no progress,
+/// no conversion, no extra files.
+impl From<Overwrite> for WriteOptions {
+    fn from(overwrite: Overwrite) -> WriteOptions {
+        WriteOptions {
+            overwrite,
+            ..WriteOptions::default()
+        }
+    }
+}
+
+/// Writes one model under `tags`, as `options` say (an [`Overwrite`] alone
+/// will do).
 pub fn write_saved_model(
     model: &Model,
     tags: &[String],
     out_dir: impl AsRef<Path>,
-    overwrite: Overwrite,
+    options: impl Into<WriteOptions>,
 ) -> Result<WriteReport, WriteError> {
-    let out_dir = out_dir.as_ref();
-    let options = WriteOptions {
-        overwrite,
-        ..WriteOptions::default()
-    };
-    write_saved_model_with(model, tags, out_dir, &options, &mut Timings::new())
-}
-
-/// [`write_saved_model`] with progress reporting, adding each write stage's
-/// time to `timings`.
-pub fn write_saved_model_with(
-    model: &Model,
-    tags: &[String],
-    out_dir: impl AsRef<Path>,
-    options: &WriteOptions,
-    timings: &mut Timings,
-) -> Result<WriteReport, WriteError> {
-    let out_dir = out_dir.as_ref();
     let variant = MetaGraphVariant {
         model,
         tags: tags.to_vec(),
     };
-    write_variants_with(&[variant], out_dir, options, timings)
+    write_variants(&[variant], out_dir, options)
 }
 
 /// Writes several MetaGraphDefs that share one set of variables (and must
-/// therefore agree on them).
+/// therefore agree on them), as `options` say (an [`Overwrite`] alone will do).
 pub fn write_variants(
     variants: &[MetaGraphVariant<'_>],
     out_dir: impl AsRef<Path>,
-    overwrite: Overwrite,
+    options: impl Into<WriteOptions>,
 ) -> Result<WriteReport, WriteError> {
     let out_dir = out_dir.as_ref();
-    let options = WriteOptions {
-        overwrite,
-        ..WriteOptions::default()
-    };
-    write_variants_with(variants, out_dir, &options, &mut Timings::new())
-}
-
-/// [`write_variants`] with progress reporting, adding each write stage's
-/// time to `timings`.
-pub fn write_variants_with(
-    variants: &[MetaGraphVariant<'_>],
-    out_dir: impl AsRef<Path>,
-    options: &WriteOptions,
-    timings: &mut Timings,
-) -> Result<WriteReport, WriteError> {
-    let out_dir = out_dir.as_ref();
+    let options = options.into();
     // An output that may not be replaced is refused before any work.
     check_replaceable(&resolve_output(out_dir)?, options.overwrite)?;
+    let timings = &mut Timings::new();
     let plan = plan_variants(variants, out_dir, &options.storage, timings)?;
-    write_plan(plan, options, timings)
+    write_plan(plan, &options, timings)
 }
 
 /// Every tag set is non-empty and has no empty tag. A MetaGraphDef is

@@ -5,7 +5,6 @@
 //! option.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use super::{Job, Route};
 use crate::back::explain::{EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationReport};
@@ -25,14 +24,13 @@ use crate::export::{MLS1_LIMIT_BYTES, N1_LIMIT_BYTES};
 use crate::front::check::{check_graph, check_model};
 use crate::front::read::{self, Source};
 use crate::model::Model;
-use crate::passes::devices::ClearDevicesPass;
 use crate::passes::examples::Feature;
-use crate::passes::freeze::{FreezePass, FreezeReport, freeze_variables};
+use crate::passes::freeze::FreezeReport;
 use crate::passes::node_explain::{Explanation, explain, served_outputs};
-use crate::passes::{Pass, PassContext, PassError, PassReport, Pipeline, ServingSpec};
-use crate::storage::{StorageOptions, StorageReport, convert_constants};
+use crate::passes::{PassError, PassReport};
+use crate::storage::{StorageOptions, StorageReport};
 use crate::timings::{Stage, Timings};
-use crate::vocab::{VocabReport, trim_vocabularies};
+use crate::vocab::VocabReport;
 
 /// The route every source can take.
 pub(super) struct GraphRoute;
@@ -57,7 +55,7 @@ impl Route for GraphRoute {
         let nodes_before = model.graph.len() + model.graph.undecoded().len();
         let served = serve(&mut model, options, timings)?;
         let extras = extra_files(warmup, &model, &served, options)?;
-        let meta_graphs = meta_graphs(&model, served.ran.placed.as_ref(), options);
+        let meta_graphs = options.meta_graph_variants(&model, served.placed.as_ref());
         let (mut written, projected) = write_within_budget(
             &meta_graphs,
             &job.output,
@@ -81,35 +79,58 @@ impl Route for GraphRoute {
 /// The model made a serving model: what the passes, the freezing, the
 /// vocabulary trimming and the constant storage did to it.
 struct Served {
-    ran: Ran,
+    /// The reports of the passes up to the `shrink` phase, whose work has
+    /// reports of its own (`vocab`, `constants`).
+    passes: Vec<PassReport>,
+    /// The variants' model, when there are variants.
+    placed: Option<Model>,
+    frozen: Option<FreezeReport>,
+    examples: Option<Vec<Feature>>,
     explained: Option<Explanation>,
     vocab: Option<VocabReport>,
     constants: Option<StorageReport>,
 }
 
-/// Runs every rewrite over `model` in order, then checks the result.
+/// Runs the export's phases over `model` (explaining what the phases up
+/// to `shrink` did, when asked), then checks the result.
 fn serve(
     model: &mut Model,
     options: &ExportOptions,
     timings: &mut Timings,
 ) -> Result<Served, Error> {
     let before = options.output.explain.as_ref().map(|_| model.graph.clone());
-    let mut ran = run_passes(model, options, timings)?;
-    let explained = explain_passes(before.as_ref(), model, &ran.passes, options)?;
-    let vocab = options
-        .storage
-        .max_vocab
-        .map(|max| trim_vocabularies(model, ran.placed.as_mut(), max))
-        .transpose()?;
-    let conversion = options.storage.conversion();
-    let constants = convert_constant_storage(model, ran.placed.as_mut(), &conversion)?;
+    let mut cx = options.pass_context();
+    cx.timings = std::mem::take(timings);
+    let mut phases = options.phases();
+    let shrink = phases.split_off("shrink");
+    let passes: Vec<PassReport> = phases
+        .run(model, &mut cx)?
+        .into_iter()
+        .flat_map(|phase| phase.passes)
+        .collect();
+    let explained = explain_passes(before.as_ref(), model, &passes, options)?;
+    shrink.run(model, &mut cx).map_err(shrink_error)?;
+    *timings = std::mem::take(&mut cx.timings);
     timings.time(Stage::Check, || check_model(model))?;
     Ok(Served {
-        ran,
+        passes,
+        placed: cx.placed.take(),
+        frozen: cx.frozen.take(),
+        examples: cx.example_features.take(),
         explained,
-        vocab,
-        constants,
+        vocab: cx.vocab.take(),
+        constants: cx.storage.take(),
     })
+}
+
+/// A failed trim is reported as the vocabulary stage's error, as it was
+/// before trimming became a pass; the rest as the pass's.
+fn shrink_error(error: PassError) -> Error {
+    match error {
+        PassError::Vocab(error) => Error::Vocab(error),
+        PassError::Ir(error) => Error::Ir(error),
+        error => Error::Pass(error),
+    }
 }
 
 /// The write options with the files written beside the model (warm-up
@@ -128,7 +149,7 @@ fn extra_files(
     options: &ExportOptions,
 ) -> Result<Extras, Error> {
     let (mut write, warmup) = write_options_with_warmup(warmup, model, options)?;
-    let features = served.ran.examples.as_deref();
+    let features = served.examples.as_deref();
     let explanation = add_explanation_metadata(&mut write, model, features, options)?;
     Ok(Extras {
         write,
@@ -151,7 +172,7 @@ fn report(
     let options = job.options;
     let conversion = options.storage.conversion();
     let size = measured_or_warning(&mut written, &conversion);
-    let variants = variant_reports(served.ran.placed.as_ref(), &options.serving.variants);
+    let variants = variant_reports(served.placed.as_ref(), &options.serving.variants);
     let dropped = dropped_or_warning(model, &mut written);
     let assets: Vec<PathBuf> = model.assets.iter().map(|a| a.source.clone()).collect();
     let left_behind = left_behind_or_warning(&job.located, &dropped, &assets, &mut written);
@@ -174,14 +195,14 @@ fn report(
         size,
         storage,
         graph: GraphRouteReport {
-            passes: served.ran.passes,
+            passes: served.passes,
             variants,
             left_behind,
             vocab: served.vocab,
-            frozen: served.ran.frozen,
+            frozen: served.frozen,
             warmup: extras.warmup,
             explanation: extras.explanation,
-            examples: served.ran.examples,
+            examples: served.examples,
             explain: served.explained,
         },
         lean: None,
@@ -208,23 +229,6 @@ fn explain_passes(
         reports,
         scope,
     )?))
-}
-
-/// Stores the graph's constants as `options` say, in the served graph and
-/// the variants' (which have the same constants, so report once). Runs
-/// after every pass, so constants a freeze made are converted too.
-fn convert_constant_storage(
-    model: &mut Model,
-    placed: Option<&mut Model>,
-    options: &StorageOptions,
-) -> Result<Option<StorageReport>, Error> {
-    if !options.is_active() {
-        return Ok(None);
-    }
-    if let Some(placed) = placed {
-        convert_constants(&mut placed.graph, options)?;
-    }
-    Ok(Some(convert_constants(&mut model.graph, options)?))
 }
 
 /// The variables' storage report with the constants' added.
@@ -349,112 +353,6 @@ fn add_explanation_metadata(
     Ok(Some(report))
 }
 
-/// What the passes did: their reports, the variants' graph, the freezing.
-struct Ran {
-    passes: Vec<PassReport>,
-    placed: Option<Model>,
-    frozen: Option<FreezeReport>,
-    /// The features parsed from tf.Examples, if the examples pass ran.
-    examples: Option<Vec<Feature>>,
-}
-
-/// Runs the serving pipeline once, then freezes when asked. With variants,
-/// the graph is copied for them (frozen too) before its devices are cleared
-/// (the pipeline's last pass, and the only one a variant skips); that copy
-/// is returned.
-fn run_passes(
-    model: &mut Model,
-    options: &ExportOptions,
-    timings: &mut Timings,
-) -> Result<Ran, Error> {
-    let mut cx = PassContext::new();
-    if options.serving.variants.is_empty() {
-        let pipeline = Pipeline::serving(&options.serving_spec());
-        let mut passes = pipeline.run_timed(model, &mut cx, timings)?;
-        let frozen = freeze_if_asked(model, options, &mut cx, &mut passes, timings)?;
-        return Ok(Ran {
-            passes,
-            placed: None,
-            frozen,
-            examples: cx.example_features.take(),
-        });
-    }
-    let placing = ServingSpec {
-        keep_devices: true,
-        ..options.serving_spec()
-    };
-    let mut passes = Pipeline::serving(&placing).run_timed(model, &mut cx, timings)?;
-    let frozen = freeze_if_asked(model, options, &mut cx, &mut passes, timings)?;
-    let placed = model.clone();
-    if !options.serving.keep_devices {
-        let mut clearing = Pipeline::empty();
-        clearing.push(ClearDevicesPass);
-        passes.extend(clearing.run_timed(model, &mut cx, timings)?);
-    }
-    Ok(Ran {
-        passes,
-        placed: Some(placed),
-        frozen,
-        examples: cx.example_features.take(),
-    })
-}
-
-/// Freezes the variables when `options.storage.freeze` says so, counting one copy
-/// of the constants per MetaGraphDef written; the pass is reported, timed
-/// and validated like the pipeline's.
-fn freeze_if_asked(
-    model: &mut Model,
-    options: &ExportOptions,
-    cx: &mut PassContext,
-    passes: &mut Vec<PassReport>,
-    timings: &mut Timings,
-) -> Result<Option<FreezeReport>, Error> {
-    let Some(limits) = &options.storage.freeze else {
-        return Ok(None);
-    };
-    let pass = FreezePass { limits: *limits };
-    let started = Instant::now();
-    let meta_graphs = 1 + options.serving.variants.len();
-    let (frozen, mut report) =
-        freeze_variables(model, limits, meta_graphs).map_err(PassError::from)?;
-    report.pass = pass.name().into();
-    report.micros = started.elapsed().as_micros() as u64;
-    timings.record(Stage::Pass(report.pass.clone()), started.elapsed());
-    if cx.validate_between_passes {
-        let pass = pass.name();
-        model
-            .graph
-            .validate()
-            .map_err(|source| PassError::Invalid { pass, source })?;
-    }
-    passes.push(report);
-    Ok(Some(frozen))
-}
-
-/// The served MetaGraphDef under `options.tags`, then each variant's, from
-/// the graph that kept its placements.
-fn meta_graphs<'a>(
-    model: &'a Model,
-    placed: Option<&'a Model>,
-    options: &ExportOptions,
-) -> Vec<MetaGraphVariant<'a>> {
-    let served = MetaGraphVariant {
-        model,
-        tags: options.serving.tags.clone(),
-    };
-    let variants = placed.into_iter().flat_map(|placed| {
-        options
-            .serving
-            .variants
-            .iter()
-            .map(move |v| MetaGraphVariant {
-                model: placed,
-                tags: v.tags.clone(),
-            })
-    });
-    std::iter::once(served).chain(variants).collect()
-}
-
 fn variant_reports(placed: Option<&Model>, variants: &[Variant]) -> Vec<VariantReport> {
     let Some(placed) = placed else {
         return Vec::new();
@@ -508,7 +406,8 @@ fn left_behind_or_warning(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::passes::devices::ClearDevicesPass;
+    use crate::passes::{Pass, Pipeline, ServingSpec};
 
     /// A variant is the served graph before clear-devices, so that pass must
     /// stay the pipeline's last.

@@ -41,18 +41,8 @@ pub fn read_source(
     checkpoint: Option<&Path>,
     tags: &[String],
 ) -> Result<Model, ReadError> {
-    read_source_timed(source, checkpoint, tags, &mut Timings::new())
-}
-
-/// [`read_source`], adding the time spent decoding the graph file and
-/// building the IR to `timings`.
-pub fn read_source_timed(
-    source: &Source,
-    checkpoint: Option<&Path>,
-    tags: &[String],
-    timings: &mut Timings,
-) -> Result<Model, ReadError> {
-    read_source_for(source, checkpoint, tags, &Wanted::default(), timings)
+    let everything = Wanted::default();
+    read_source_for(source, checkpoint, tags, &everything, &mut Timings::new())
 }
 
 /// [`read_model`] narrowed to what serving `wanted` needs: of a binary

@@ -155,8 +155,9 @@ fn read_value(
     })
 }
 
-/// The pass form of [`freeze_variables`], for pipelines that add it
-/// themselves (one MetaGraphDef).
+/// The pass form of [`freeze_variables`]: the constants' budget counts
+/// `cx.meta_graphs` copies (one when unset), and the freeze report is left
+/// in `cx.frozen`.
 #[derive(Debug, Clone, Default)]
 pub struct FreezePass {
     pub limits: FreezeLimits,
@@ -167,8 +168,10 @@ impl Pass for FreezePass {
         "freeze"
     }
 
-    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
-        Ok(freeze_variables(model, &self.limits, 1)?.1)
+    fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
+        let (frozen, report) = freeze_variables(model, &self.limits, cx.meta_graphs.max(1))?;
+        cx.frozen = Some(frozen);
+        Ok(report)
     }
 }
 
