@@ -7,7 +7,7 @@
 //! moving-average update with no reader) is removed, and the body written
 //! back. A body that cannot be read as a graph is left as it is, with a note.
 //!
-//! [`check_called_functions`] is the verify pass's look inside: no
+//! [`check_called_functions`](super::verify::check_called_functions) is the verify pass's look inside: no
 //! training-only op (the same table as for the graph: optimizer updates,
 //! variable updates such as `AssignMovingAvg`'s `AssignSubVariableOp`,
 //! gradients, queues, ...) and no dropout may remain in a called function.
@@ -58,7 +58,7 @@ impl Pass for FunctionBodiesPass {
 }
 
 /// The function called `name` in the graph's library.
-fn library_function<'m>(model: &'m Model, name: &str) -> Option<&'m FunctionDef> {
+pub(super) fn library_function<'m>(model: &'m Model, name: &str) -> Option<&'m FunctionDef> {
     model
         .graph
         .library
@@ -80,7 +80,7 @@ fn replace_function(model: &mut Model, name: &str, function: FunctionDef) {
 }
 
 /// `function`'s body as a graph, its ports resolved with the model's ops.
-fn read_body(model: &Model, function: &FunctionDef) -> Result<FunctionBody, IrError> {
+pub(super) fn read_body(model: &Model, function: &FunctionDef) -> Result<FunctionBody, IrError> {
     let ops = OpSignatures::of(model);
     let port_of = |def: &NodeDef, arg: &str, index: usize| {
         crate::typing::output_arg_port(ops.get(&def.op)?, &def.attr, arg, index)
@@ -209,49 +209,14 @@ fn merge(report: &mut PassReport, function: &str, changes: PassReport) {
     }
 }
 
-/// Fails when a function the serving graph calls still holds a
-/// training-only op or a dropout.
-pub fn check_called_functions(model: &Model) -> Result<(), PassError> {
-    for name in model.graph.called_functions() {
-        let Some(function) = library_function(model, &name) else {
-            continue;
-        };
-        let remains = |node: &str, op: &str, category: &str| PassError::TrainingOpInFunction {
-            function: name.clone(),
-            node: node.into(),
-            op: op.into(),
-            category: category.into(),
-        };
-        if let Some(node) = function
-            .node_def
-            .iter()
-            .find(|n| training_category(&n.op).is_some())
-        {
-            let category = training_category(&node.op).map(|c| c.to_string());
-            return Err(remains(&node.name, &node.op, &category.unwrap_or_default()));
-        }
-        if let Ok(body) = read_body(model, function) {
-            let graph = &body.graph;
-            let dropout = graph
-                .node_ids()
-                .into_iter()
-                .find(|&id| super::dropout::match_dropout(graph, TensorRef::new(id, 0)).is_some());
-            if let Some(id) = dropout {
-                return Err(remains(graph.name(id), graph.op(id), "dropout"));
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::format::proto::attr_value::Value;
     use crate::format::proto::op_def::ArgDef;
     use crate::format::proto::{AttrValue, FunctionDefLibrary, NameAttrList, OpDef};
-    use crate::passes::strip::VerifyServingPass;
     use crate::passes::testing::{node, serving_model};
+    use crate::passes::verify::VerifyServingPass;
 
     fn def(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
         NodeDef {

@@ -7,12 +7,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::feature_names::feature_inputs;
+use super::placeholder::replace_with_placeholder;
 use super::sparse_inputs::{SparseTensors, serve_sparse};
 pub use super::specs::{InputSpec, OutputSpec};
 use super::suggest::close_names;
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
 use crate::front::check;
-use crate::ir::{AttrExt, DataType, Graph, Node, NodeId, TensorRef};
+use crate::ir::{AttrExt, DataType, Graph, NodeId, TensorRef};
 use crate::model::{DEFAULT_SIGNATURE, Model, PREDICT_METHOD, Signature, TensorSpec};
 use crate::ops::OpSignatures;
 use crate::typing;
@@ -480,40 +481,6 @@ fn queue_component_shape(graph: &Graph, tensor: TensorRef) -> Option<Vec<i64>> {
     } else {
         Some(component)
     }
-}
-
-/// Puts a `Placeholder` named `key` (or a free variant) where `tensor` was read.
-pub(super) fn replace_with_placeholder(
-    model: &mut Model,
-    tensor: TensorRef,
-    key: &str,
-    dtype: DataType,
-    shape: Option<&[i64]>,
-    report: &mut PassReport,
-) -> Result<String, PassError> {
-    let existing = model.graph.node(tensor.node);
-    if existing.op == "Placeholder" && existing.name() == key {
-        model
-            .graph
-            .node_mut(tensor.node)
-            .set_attr_shape("shape", shape);
-        return Ok(key.to_string());
-    }
-    let name = model.graph.unique_name(key);
-    if name != key {
-        report.note(format!(
-            "a node named {key:?} exists; the input placeholder is {name:?}"
-        ));
-    }
-    let placeholder = Node::new(name.clone(), "Placeholder")
-        .with_type("dtype", dtype)
-        .with_shape("shape", shape);
-    let id = model.graph.add_node(placeholder)?;
-    let from = model.graph.tensor_name(tensor);
-    model.graph.rewire(tensor, TensorRef::new(id, 0));
-    report.added.push(name.clone());
-    report.rewired(from, format!("{name}:0"), "serving input");
-    Ok(name)
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod method;
 pub mod node_explain;
 pub mod phases;
+mod placeholder;
 pub mod prune;
 pub mod registry;
 mod registry_entries;
@@ -30,12 +31,14 @@ mod report;
 pub mod shrink;
 pub mod sparse_inputs;
 pub mod specs;
+mod standard;
 pub mod strip;
 pub mod suggest;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transform_spec;
 pub mod variants;
+pub mod verify;
 /// The training-op table moved to [`crate::ops::training`], with the rest of
 /// the op knowledge; this name stays for callers of the library.
 pub use crate::ops::training as training_ops;

@@ -263,18 +263,6 @@ impl Registry {
         Registry::default()
     }
 
-    /// servegraph's serving passes and the Graph Transform Tool's transforms.
-    pub fn standard() -> Registry {
-        let mut registry = Registry::empty();
-        for entry in super::registry_entries::serving_entries() {
-            registry.register(entry);
-        }
-        for entry in super::graph_transforms::entries() {
-            registry.register(entry);
-        }
-        registry
-    }
-
     /// Adds (or replaces) the entry of its name.
     pub fn register(&mut self, entry: PassEntry) {
         match self.entries.iter_mut().find(|e| e.name == entry.name) {

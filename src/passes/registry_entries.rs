@@ -4,7 +4,7 @@
 use super::registry::{ArgKind, ArgSpec, BuildContext, PassArgs, PassEntry};
 use super::{
     Pass, PassError, batch_norm, conds, devices, dropout, examples, function_bodies, inputs,
-    metadata, method, prune, strip,
+    metadata, method, prune, strip, verify,
 };
 
 type Built = Result<Box<dyn Pass>, PassError>;
@@ -84,7 +84,7 @@ pub fn serving_entries() -> Vec<PassEntry> {
         entry(
             "verify",
             "fails when a training-only op is still needed",
-            |_, _| -> Built { Ok(Box::new(strip::VerifyServingPass)) },
+            |_, _| -> Built { Ok(Box::new(verify::VerifyServingPass)) },
         ),
         entry(
             "metadata",

@@ -130,7 +130,7 @@ pub fn serve_sparse(
     let parts = [tensors.indices, tensors.values, tensors.dense_shape];
     let mut specs = Vec::with_capacity(3);
     for ((signature_key, dtype, shape), tensor) in entries.into_iter().zip(parts) {
-        let placeholder = super::inputs::replace_with_placeholder(
+        let placeholder = super::placeholder::replace_with_placeholder(
             model,
             tensor,
             &signature_key,

@@ -1,14 +1,11 @@
-//! Stripping and the final check. [`DebugOpsPass`] takes debugging ops out
-//! of the serving path (`CheckNumerics`, `Print` pass their input through;
-//! `PrintV2` only logs). [`VerifyServingPass`] then insists that no node of
-//! the training-only table survived, naming any that did and the path by
-//! which a signature output still needs it, and looks inside the library
-//! functions the graph still calls too.
+//! Stripping: [`DebugOpsPass`] takes debugging ops out of the serving path
+//! (`CheckNumerics`, `Print` pass their input through; `PrintV2` only
+//! logs). The final check is [`VerifyServingPass`](super::verify::VerifyServingPass).
 
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::ir::TensorRef;
 use crate::model::Model;
-use crate::ops::training::{TrainingCategory, training_category};
+use crate::ops::training::TrainingCategory;
 
 /// Bypasses and removes debugging ops.
 pub struct DebugOpsPass;
@@ -46,48 +43,11 @@ impl Pass for DebugOpsPass {
     }
 }
 
-/// Fails when a training-only node is left in the graph.
-pub struct VerifyServingPass;
-
-impl Pass for VerifyServingPass {
-    fn name(&self) -> &'static str {
-        "verify"
-    }
-
-    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
-        let graph = &model.graph;
-        let outputs = model.output_nodes();
-        for id in graph.node_ids() {
-            let Some(category) = training_category(graph.op(id)) else {
-                continue;
-            };
-            // A table initializer may legitimately write; nothing in the table does.
-            let path = outputs
-                .iter()
-                .find_map(|&out| graph.dependency_path(out, id))
-                .map(|p| p.into_iter().map(|n| graph.name(n).to_string()).collect())
-                .unwrap_or_else(|| {
-                    vec![format!(
-                        "{} (kept for restore or table init)",
-                        graph.name(id)
-                    )]
-                });
-            return Err(PassError::TrainingOpRemains {
-                node: graph.name(id).into(),
-                op: graph.op(id).into(),
-                category: category.to_string(),
-                path,
-            });
-        }
-        super::function_bodies::check_called_functions(model)?;
-        Ok(PassReport::default())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::passes::testing::{node, serving_model};
+    use crate::passes::verify::VerifyServingPass;
 
     #[test]
     fn verify_names_the_training_op_and_the_path_to_it() {

@@ -17,6 +17,9 @@
 use half::f16;
 use serde::Serialize;
 
+/// The errors measured per key while copying.
+pub type KeyErrors = std::collections::BTreeMap<String, ErrorStats>;
+
 /// The largest finite float16.
 pub const F16_MAX: f32 = 65504.0;
 

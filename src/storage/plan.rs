@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
+use super::convert::KeyErrors;
 use super::convert::{F16_MAX, FloatSurvey, IntRange, channels};
-use super::recode::KeyErrors;
 use super::report::{ConvertedTensor, SkippedTensor, StorageReport, TensorKind};
 use super::uses::float_math_only;
 use super::{StorageOptions, WeightPrecision};

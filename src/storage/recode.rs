@@ -2,8 +2,6 @@
 //! ([`crate::format::bundle::writer::Recode`]): one chunk in memory at a time, the
 //! error measured on every element.
 
-use std::collections::BTreeMap;
-
 use super::convert::{ErrorStats, to_f16, to_i32, to_int8};
 use super::plan::{KeyPlan, StoredForm, le_f32s, le_i64s};
 use crate::format::bundle::writer::Recode;
@@ -77,5 +75,4 @@ fn saturated(values: &[i64]) -> Vec<i32> {
         .collect()
 }
 
-/// The errors measured per key while copying.
-pub type KeyErrors = BTreeMap<String, ErrorStats>;
+pub use super::convert::KeyErrors;

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::changes::{Rule, rewire_rule};
+use super::rule::{Rule, rewire_rule};
 use crate::ir::{Graph, NodeId, node_of};
 use crate::passes::PassReport;
 

@@ -6,18 +6,10 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::causes::cutting_rewires;
+use super::rule::{Rule, rewire_rule};
 use crate::ir::{Graph, InputName, NodeId, format_input, parse_input};
 use crate::ops::training::{TrainingCategory, training_category};
 use crate::passes::{PassReport, Removal, Rewire};
-
-/// A rule that fired: the pass, the rule's word, and a sentence saying why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rule {
-    pub pass: String,
-    /// The removal reason (`unused`, `optimizer`, `dead-branch`, ...) or `rewire`.
-    pub rule: String,
-    pub why: String,
-}
 
 /// What the passes did to one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -260,15 +252,6 @@ fn dropped_controls(inputs: &[String], after: &Graph, removing: &HashMap<&str, &
             why: format!("its control input ^{producer} went with that node"),
         })
         .collect()
-}
-
-/// A rewire as a rule: `pass`, `rewire`, "why: from → to".
-pub fn rewire_rule(pass: &str, rewire: &Rewire) -> Rule {
-    Rule {
-        pass: pass.into(),
-        rule: "rewire".into(),
-        why: format!("{}: {} → {}", rewire.why, rewire.from, rewire.to),
-    }
 }
 
 /// `x` and `x:0` spelled alike (`x:0`); controls and malformed names as given.

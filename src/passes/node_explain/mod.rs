@@ -10,12 +10,14 @@
 
 mod causes;
 mod changes;
+mod rule;
 mod story;
 mod text;
 
 use serde::Serialize;
 
-pub use changes::{NodeChange, Rule};
+pub use changes::NodeChange;
+pub use rule::Rule;
 pub use story::{NodeStory, OutputPath, Verdict};
 
 use crate::ir::Graph;
