@@ -319,34 +319,7 @@ fn export_report(
     dropped: Vec<DroppedVariable>,
     timings: Timings,
 ) -> ExportReport {
-    let kept: Vec<VariableReport> = plan
-        .variables
-        .iter()
-        .zip(&written.variables.keys)
-        .map(|(variable, copied)| VariableReport {
-            node: variable.node.clone(),
-            key: copied.key.clone(),
-            dtype: copied.dtype.clone(),
-            shape: copied.shape.clone(),
-            bytes: copied.bytes,
-        })
-        .collect();
-    let root_files_bytes = written.total_bytes
-        - written.saved_model_bytes
-        - written.variables.bytes
-        - written.assets.iter().map(|a| a.bytes).sum::<u64>();
-    let mut write_report = WriteReport {
-        path: out_dir.to_path_buf(),
-        variables: kept.clone(),
-        assets: written.assets.iter().map(|a| a.path.clone()).collect(),
-        saved_model_bytes: written.saved_model_bytes,
-        variables_bytes: written.variables.bytes,
-        assets_bytes: written.assets.iter().map(|a| a.bytes).sum(),
-        assets_extra_bytes: 0,
-        root_files_bytes,
-        warnings: written.warnings.clone(),
-        storage: None,
-    };
+    let mut write_report = write_report(out_dir, plan, written);
     let size = size_verdict(&write_report, &Default::default())
         .map_err(|e| {
             let warning = format!("could not measure {}: {e}", out_dir.display());
@@ -360,26 +333,60 @@ fn export_report(
         nodes_before: graph_nodes(meta),
         nodes_after: written.graph_nodes,
         signatures: kept_signatures(&plan.meta_graph),
-        kept,
+        kept: write_report.variables.clone(),
         dropped,
         written: write_report,
         total_bytes,
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
-        // What `--max-size` was checked against: the plan's bytes, which are
-        // the written ones (the bundle's planned index is the written one's length).
-        projected_size: ProjectedSize {
-            saved_model_bytes: written.saved_model_bytes,
-            variables_data_bytes: written.variables.bytes - written.variables.index_bytes,
-            variables_index_bytes: written.variables.index_bytes,
-            assets_bytes: written.assets.iter().map(|a| a.bytes).sum(),
-            total_bytes,
-        },
+        projected_size: projected_size(written),
         size,
         storage: None,
         graph: GraphRouteReport::default(),
         lean: None,
+    }
+}
+
+/// What the lean writer wrote, in the graph route's terms.
+fn write_report(out_dir: &Path, plan: &LeanPlan, written: &LeanWritten) -> WriteReport {
+    let kept = plan.variables.iter().zip(&written.variables.keys);
+    let variables = kept
+        .map(|(variable, copied)| VariableReport {
+            node: variable.node.clone(),
+            key: copied.key.clone(),
+            dtype: copied.dtype.clone(),
+            shape: copied.shape.clone(),
+            bytes: copied.bytes,
+        })
+        .collect();
+    let assets_bytes: u64 = written.assets.iter().map(|a| a.bytes).sum();
+    WriteReport {
+        path: out_dir.to_path_buf(),
+        variables,
+        assets: written.assets.iter().map(|a| a.path.clone()).collect(),
+        saved_model_bytes: written.saved_model_bytes,
+        variables_bytes: written.variables.bytes,
+        assets_bytes,
+        assets_extra_bytes: 0,
+        root_files_bytes: written.total_bytes
+            - written.saved_model_bytes
+            - written.variables.bytes
+            - assets_bytes,
+        warnings: written.warnings.clone(),
+        storage: None,
+    }
+}
+
+/// What `--max-size` was checked against: the plan's bytes, which are the
+/// written ones (the bundle's planned index is the written one's length).
+fn projected_size(written: &LeanWritten) -> ProjectedSize {
+    ProjectedSize {
+        saved_model_bytes: written.saved_model_bytes,
+        variables_data_bytes: written.variables.bytes - written.variables.index_bytes,
+        variables_index_bytes: written.variables.index_bytes,
+        assets_bytes: written.assets.iter().map(|a| a.bytes).sum(),
+        total_bytes: written.total_bytes,
     }
 }
 
