@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::inline::{BodySource, PortOf, plan_body};
-use super::{Graph, IrError, Node, NodeId, TensorRef};
+use super::{BodyInput, Graph, IrError, Node, NodeId, TensorRef, format_body_input};
 use crate::format::proto::FunctionDef;
 
 /// The body of one function as a graph.
@@ -111,7 +111,11 @@ impl FunctionBody {
                     tensor.port
                 ),
             })?;
-            Ok(format!("{}:{arg}:{index}", node.name()))
+            Ok(format_body_input(&BodyInput::Output {
+                node: node.name(),
+                arg: &arg,
+                index,
+            }))
         };
         let mut node_def = Vec::new();
         for id in self.graph.node_ids() {
@@ -122,11 +126,11 @@ impl FunctionBody {
             let data = self.graph.data_inputs(id);
             let controls = self.graph.control_inputs(id);
             def.input = data.into_iter().map(spell).collect::<Result<_, _>>()?;
-            def.input.extend(
-                controls
-                    .into_iter()
-                    .map(|c| format!("^{}", self.graph.name(c))),
-            );
+            def.input.extend(controls.into_iter().map(|c| {
+                format_body_input(&BodyInput::Control {
+                    node: self.graph.name(c),
+                })
+            }));
             node_def.push(def);
         }
         let mut ret = BTreeMap::new();

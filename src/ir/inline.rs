@@ -17,7 +17,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Graph, IrError, Node, NodeId, TensorRef};
+use super::{
+    BodyInput, Graph, IrError, MalformedBodyInput, Node, NodeId, TensorRef, parse_body_input,
+};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{AttrValue, FunctionDef, NodeDef};
 
@@ -208,7 +210,7 @@ impl Resolver<'_> {
         let mut data = Vec::new();
         let mut control = Vec::new();
         for input in &def.input {
-            if let Some(name) = input.strip_prefix('^') {
+            if let Ok(BodyInput::Control { node: name }) = parse_body_input(input) {
                 let &position = self
                     .positions
                     .get(name)
@@ -229,23 +231,21 @@ impl Resolver<'_> {
 
     /// `arg`, `node:out_arg:index` (or `node:out_arg`, index 0).
     fn source(&self, name: &str) -> Result<BodySource, String> {
-        let mut parts = name.split(':');
-        let head = parts.next().unwrap_or_default();
-        let (Some(out_arg), index) = (parts.next(), parts.next()) else {
-            return self
-                .args
-                .get(head)
-                .map(|&i| BodySource::Arg(i))
-                .ok_or_else(|| format!("{name:?} names no input arg of the function"));
-        };
-        if parts.next().is_some() {
-            return Err(format!("{name:?} is not node:output:index"));
-        }
-        let index = match index {
-            Some(text) => text
-                .parse::<usize>()
-                .map_err(|_| format!("{name:?}: the index is not a number"))?,
-            None => 0,
+        let (head, out_arg, index) = match parse_body_input(name) {
+            Ok(BodyInput::Output { node, arg, index }) => (node, arg, index),
+            Ok(BodyInput::Arg { .. } | BodyInput::Control { .. }) => {
+                return self
+                    .args
+                    .get(name)
+                    .map(|&i| BodySource::Arg(i))
+                    .ok_or_else(|| format!("{name:?} names no input arg of the function"));
+            }
+            Err(MalformedBodyInput::TooManyParts) => {
+                return Err(format!("{name:?} is not node:output:index"));
+            }
+            Err(MalformedBodyInput::BadIndex) => {
+                return Err(format!("{name:?}: the index is not a number"));
+            }
         };
         let &node = self
             .positions
