@@ -43,4 +43,5 @@ pub use input_name::{
     BodyInput, InputName, MalformedBodyInput, format_body_input, format_input, node_of,
     parse_body_input, parse_input, parse_tensor_name,
 };
+pub use library::{CalledFrom, FunctionIndex, Gradients, functions_in_attrs};
 pub use undecoded::UndecodedNames;

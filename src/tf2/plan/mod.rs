@@ -28,6 +28,7 @@ use crate::format::proto::{
     attr_value,
 };
 use crate::front::object_graph::{ObjectGraph, VARIABLE_VALUE};
+use crate::ir::{FunctionIndex, node_of};
 
 /// The op of a resource variable's handle.
 const VAR_HANDLE_OP: &str = "VarHandleOp";
@@ -167,7 +168,7 @@ fn keep(
     saved_roles: &[Option<&'static str>],
 ) -> Result<KeptParts, Tf2Error> {
     let nodes = graph::index(graph_def);
-    let library = functions::FunctionIndex::new(graph_def.library.as_ref());
+    let library = FunctionIndex::new(graph_def.library.as_ref());
     let base_roots = graph::roots(meta_graph, signatures);
     let enter = |id: usize| {
         !matches!(
@@ -192,7 +193,7 @@ fn keep(
         let mut seeds: Vec<(String, String)> = Vec::new();
         for name in &graph_nodes {
             if let Some(node) = nodes.get(name.as_str()) {
-                for callee in functions::called_by_node(node, &library) {
+                for callee in library.called_by_node(node) {
                     seeds.push((callee.to_string(), format!("node {name:?}")));
                 }
             }
@@ -202,7 +203,7 @@ fn keep(
                 .iter()
                 .map(|f| (f.clone(), "the object graph".to_string())),
         );
-        let functions = library.closure(source, seeds)?;
+        let functions = functions::closure(&library, source, seeds)?;
         let kept = objects::kept_nodes(saved, signatures, &functions, enter);
         let mut wanted_roots = kept.graph_nodes.clone();
         for index in &kept.assets {
@@ -213,7 +214,7 @@ fn keep(
                 wanted_roots.extend(
                     graph::tensor_names(info)
                         .into_iter()
-                        .map(|t| graph::node_name(t).to_string()),
+                        .map(|t| node_of(t).to_string()),
                 );
             }
         }
@@ -244,7 +245,7 @@ fn kept_assets(meta_graph: &MetaGraphDef, graph_nodes: &BTreeSet<String>) -> BTr
         let kept = asset.tensor_info.as_ref().is_some_and(|info| {
             graph::tensor_names(info)
                 .iter()
-                .all(|t| graph_nodes.contains(graph::node_name(t)))
+                .all(|t| graph_nodes.contains(node_of(t)))
         });
         if let (true, Ok(index)) = (kept, i32::try_from(index)) {
             assets.insert(index, next);

@@ -234,7 +234,7 @@ fn signature_function(meta_graph: &MetaGraphDef, key: &str) -> String {
     let node = graph
         .node
         .iter()
-        .find(|n| n.name == graph::node_name(tensor))
+        .find(|n| n.name == crate::ir::node_of(tensor))
         .unwrap();
     match &node.attr["f"].value {
         Some(attr_value::Value::Func(f)) => f.name.clone(),
@@ -306,23 +306,26 @@ fn keras_adam_metric_loses_optimizer_metrics_and_training_functions() {
         &saver.save_tensor_name,
         &saver.restore_op_name,
     ] {
-        let name = graph::node_name(tensor);
+        let name = crate::ir::node_of(tensor);
         assert!(graph.node.iter().all(|n| n.name != name), "{name}");
     }
     assert!(library.len() < library_names(&source).len());
     // The signatures' functions call the layers' functions: all kept.
     let nodes = graph::index(graph);
-    let index = functions::FunctionIndex::new(graph.library.as_ref());
-    let closure = index
-        .closure(Path::new("x"), [(serving.clone(), "test".to_string())])
-        .unwrap();
+    let index = crate::ir::FunctionIndex::new(graph.library.as_ref());
+    let closure = functions::closure(
+        &index,
+        Path::new("x"),
+        [(serving.clone(), "test".to_string())],
+    )
+    .unwrap();
     assert!(closure.len() > 1);
     assert!(closure.is_subset(&library));
     // The init op stays, in its signature and in the main-op collection.
     let init = &source.signature_def[graph::INIT_OP_SIGNATURE].outputs;
     for info in init.values() {
         for tensor in graph::tensor_names(info) {
-            assert!(nodes.contains_key(graph::node_name(tensor)), "{tensor}");
+            assert!(nodes.contains_key(crate::ir::node_of(tensor)), "{tensor}");
         }
     }
     assert!(
