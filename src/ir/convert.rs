@@ -60,8 +60,20 @@ impl Graph {
         graph.versions = versions;
         graph.legacy_version = version;
         graph.debug_info = debug_info;
-        let mut inputs: Vec<(NodeId, Vec<String>)> = Vec::with_capacity(node.len());
-        for def in node {
+        let inputs = graph.add_node_defs(node)?;
+        graph.add_input_edges(inputs)?;
+        Ok(graph)
+    }
+
+    /// Adds every NodeDef as a node without its inputs (an input may name a
+    /// node further on); returns each node's input strings for
+    /// [`add_input_edges`](Self::add_input_edges), once every name is known.
+    fn add_node_defs(
+        &mut self,
+        nodes: Vec<NodeDef>,
+    ) -> Result<Vec<(NodeId, Vec<String>)>, IrError> {
+        let mut inputs: Vec<(NodeId, Vec<String>)> = Vec::with_capacity(nodes.len());
+        for def in nodes {
             let NodeDef {
                 name,
                 op,
@@ -77,23 +89,31 @@ impl Graph {
             node.attrs = attr;
             node.debug_info = experimental_debug_info;
             node.full_type = experimental_type;
-            let id = graph.add_node(node)?;
+            let id = self.add_node(node)?;
             inputs.push((id, input));
         }
+        Ok(inputs)
+    }
+
+    /// Turns each node's input strings into edges: data inputs into slots
+    /// `0..n` in order, control inputs numbered across the whole graph so
+    /// the GraphDef is written back in the same order. A data input after a
+    /// control input is an error, as in TensorFlow.
+    fn add_input_edges(&mut self, inputs: Vec<(NodeId, Vec<String>)>) -> Result<(), IrError> {
         let mut control_order = 0u32;
         for (id, names) in inputs {
             let mut slot = 0;
             let mut seen_control = false;
             for input in &names {
-                let (parsed, producer) = resolve_input(&graph, id, input)?;
+                let (parsed, producer) = resolve_input(self, id, input)?;
                 match parsed {
                     InputName::Data { port, .. } => {
                         if seen_control {
                             return Err(IrError::DataAfterControl {
-                                node: graph.name(id).to_string(),
+                                node: self.name(id).to_string(),
                             });
                         }
-                        graph.add_raw_edge(
+                        self.add_raw_edge(
                             producer,
                             id,
                             Edge::Data {
@@ -105,7 +125,7 @@ impl Graph {
                     }
                     InputName::Control { .. } => {
                         seen_control = true;
-                        graph.add_raw_edge(
+                        self.add_raw_edge(
                             producer,
                             id,
                             Edge::Control {
@@ -117,7 +137,7 @@ impl Graph {
                 }
             }
         }
-        Ok(graph)
+        Ok(())
     }
 
     /// The NodeDef input strings of one node, rebuilt from its edges: data

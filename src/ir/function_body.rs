@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::inline::{BodySource, PortOf, plan_body};
-use super::{Graph, IrError, Node, NodeId, TensorRef};
+use super::{BodyInput, Graph, IrError, Node, NodeId, TensorRef, format_body_input};
 use crate::format::proto::FunctionDef;
 
 /// The body of one function as a graph.
@@ -96,23 +96,7 @@ impl FunctionBody {
             .map(|(arg, &id)| (id, arg.name.clone()))
             .collect();
         let function = original.signature.as_ref().map_or("", |s| s.name.as_str());
-        let spell = |tensor: TensorRef| -> Result<String, IrError> {
-            if let Some(name) = arg_names.get(&tensor.node) {
-                return Ok(name.clone());
-            }
-            let node = self.graph.node(tensor.node);
-            let (arg, index) = arg_of(node, tensor.port).ok_or_else(|| IrError::Inline {
-                call: String::new(),
-                function: function.into(),
-                reason: format!(
-                    "op {} of {:?} has no output {}",
-                    node.op,
-                    node.name(),
-                    tensor.port
-                ),
-            })?;
-            Ok(format!("{}:{arg}:{index}", node.name()))
-        };
+        let spell = |tensor: TensorRef| self.spell(tensor, &arg_names, function, arg_of);
         let mut node_def = Vec::new();
         for id in self.graph.node_ids() {
             if arg_names.contains_key(&id) {
@@ -122,11 +106,11 @@ impl FunctionBody {
             let data = self.graph.data_inputs(id);
             let controls = self.graph.control_inputs(id);
             def.input = data.into_iter().map(spell).collect::<Result<_, _>>()?;
-            def.input.extend(
-                controls
-                    .into_iter()
-                    .map(|c| format!("^{}", self.graph.name(c))),
-            );
+            def.input.extend(controls.into_iter().map(|c| {
+                format_body_input(&BodyInput::Control {
+                    node: self.graph.name(c),
+                })
+            }));
             node_def.push(def);
         }
         let mut ret = BTreeMap::new();
@@ -145,6 +129,37 @@ impl FunctionBody {
             control_ret,
             ..original.clone()
         })
+    }
+
+    /// How a body input names `tensor`: an input arg by its name, any other
+    /// node's output as `node:out_arg:index`, the op's output arg found by
+    /// `arg_of` (an op without that output is an error naming `function`).
+    fn spell(
+        &self,
+        tensor: TensorRef,
+        arg_names: &HashMap<NodeId, String>,
+        function: &str,
+        arg_of: &ArgOf<'_>,
+    ) -> Result<String, IrError> {
+        if let Some(name) = arg_names.get(&tensor.node) {
+            return Ok(name.clone());
+        }
+        let node = self.graph.node(tensor.node);
+        let (arg, index) = arg_of(node, tensor.port).ok_or_else(|| IrError::Inline {
+            call: String::new(),
+            function: function.into(),
+            reason: format!(
+                "op {} of {:?} has no output {}",
+                node.op,
+                node.name(),
+                tensor.port
+            ),
+        })?;
+        Ok(format_body_input(&BodyInput::Output {
+            node: node.name(),
+            arg: &arg,
+            index,
+        }))
     }
 
     /// Whether `id` stands for an input arg.

@@ -17,9 +17,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Graph, IrError, Node, NodeId, TensorRef};
+use super::{
+    BodyInput, Graph, IrError, MalformedBodyInput, Node, NodeId, TensorRef, parse_body_input,
+};
 use crate::format::proto::attr_value::Value;
-use crate::format::proto::{AttrValue, FunctionDef, NodeDef};
+use crate::format::proto::{AttrValue, FunctionDef, NodeDef, OpDef};
 
 /// The port of element `index` of output argument `arg` of a body node, or
 /// `None` when its op has no such output.
@@ -104,6 +106,8 @@ pub(super) fn plan_body(
     plan("", function, None, port_of)
 }
 
+/// [`plan_inline`] and [`plan_body`]: a body edit has no call to name and
+/// no instantiation.
 fn plan(
     call: &str,
     function: &FunctionDef,
@@ -147,39 +151,12 @@ fn plan(
         positions: &positions,
         port_of,
     };
-    let mut nodes = Vec::with_capacity(function.node_def.len());
-    for def in &function.node_def {
-        nodes.push(
-            resolver
-                .plan_node(def, instantiation)
-                .map_err(|reason| error(format!("body node {:?}: {reason}", def.name)))?,
-        );
-    }
-    let mut outputs = Vec::with_capacity(signature.output_arg.len());
-    for arg in &signature.output_arg {
-        let value = function
-            .ret
-            .get(&arg.name)
-            .ok_or_else(|| error(format!("output {:?} has no ret entry", arg.name)))?;
-        outputs.push(
-            resolver
-                .source(value)
-                .map_err(|reason| error(format!("output {:?}: {reason}", arg.name)))?,
-        );
-    }
-    let mut control_outputs = Vec::with_capacity(function.control_ret.len());
-    for (name, node) in &function.control_ret {
-        let &position = positions
-            .get(node.as_str())
-            .ok_or_else(|| error(format!("control output {name:?} names no body node")))?;
-        control_outputs.push(position);
-    }
     Ok(InlinePlan {
         function: signature.name.clone(),
         arg_count: signature.input_arg.len(),
-        nodes,
-        outputs,
-        control_outputs,
+        nodes: resolver.plan_nodes(instantiation).map_err(&error)?,
+        outputs: resolver.outputs(&signature).map_err(&error)?,
+        control_outputs: resolver.control_outputs().map_err(&error)?,
     })
 }
 
@@ -192,6 +169,53 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// Every body node with its inputs resolved, in body order; an error
+    /// names the first node that does not resolve.
+    fn plan_nodes(
+        &self,
+        instantiation: Option<&BTreeMap<String, AttrValue>>,
+    ) -> Result<Vec<PlannedNode>, String> {
+        let mut nodes = Vec::with_capacity(self.function.node_def.len());
+        for def in &self.function.node_def {
+            nodes.push(
+                self.plan_node(def, instantiation)
+                    .map_err(|reason| format!("body node {:?}: {reason}", def.name))?,
+            );
+        }
+        Ok(nodes)
+    }
+
+    /// Where each of `signature`'s output args comes from (its `ret`
+    /// entry), in output-arg order.
+    fn outputs(&self, signature: &OpDef) -> Result<Vec<BodySource>, String> {
+        let mut outputs = Vec::with_capacity(signature.output_arg.len());
+        for arg in &signature.output_arg {
+            let value = self
+                .function
+                .ret
+                .get(&arg.name)
+                .ok_or_else(|| format!("output {:?} has no ret entry", arg.name))?;
+            outputs.push(
+                self.source(value)
+                    .map_err(|reason| format!("output {:?}: {reason}", arg.name))?,
+            );
+        }
+        Ok(outputs)
+    }
+
+    /// The body positions of the `control_ret` nodes.
+    fn control_outputs(&self) -> Result<Vec<usize>, String> {
+        let mut control_outputs = Vec::with_capacity(self.function.control_ret.len());
+        for (name, node) in &self.function.control_ret {
+            let &position = self
+                .positions
+                .get(node.as_str())
+                .ok_or_else(|| format!("control output {name:?} names no body node"))?;
+            control_outputs.push(position);
+        }
+        Ok(control_outputs)
+    }
+
     fn plan_node(
         &self,
         def: &NodeDef,
@@ -208,7 +232,7 @@ impl Resolver<'_> {
         let mut data = Vec::new();
         let mut control = Vec::new();
         for input in &def.input {
-            if let Some(name) = input.strip_prefix('^') {
+            if let Ok(BodyInput::Control { node: name }) = parse_body_input(input) {
                 let &position = self
                     .positions
                     .get(name)
@@ -229,23 +253,21 @@ impl Resolver<'_> {
 
     /// `arg`, `node:out_arg:index` (or `node:out_arg`, index 0).
     fn source(&self, name: &str) -> Result<BodySource, String> {
-        let mut parts = name.split(':');
-        let head = parts.next().unwrap_or_default();
-        let (Some(out_arg), index) = (parts.next(), parts.next()) else {
-            return self
-                .args
-                .get(head)
-                .map(|&i| BodySource::Arg(i))
-                .ok_or_else(|| format!("{name:?} names no input arg of the function"));
-        };
-        if parts.next().is_some() {
-            return Err(format!("{name:?} is not node:output:index"));
-        }
-        let index = match index {
-            Some(text) => text
-                .parse::<usize>()
-                .map_err(|_| format!("{name:?}: the index is not a number"))?,
-            None => 0,
+        let (head, out_arg, index) = match parse_body_input(name) {
+            Ok(BodyInput::Output { node, arg, index }) => (node, arg, index),
+            Ok(BodyInput::Arg { .. } | BodyInput::Control { .. }) => {
+                return self
+                    .args
+                    .get(name)
+                    .map(|&i| BodySource::Arg(i))
+                    .ok_or_else(|| format!("{name:?} names no input arg of the function"));
+            }
+            Err(MalformedBodyInput::TooManyParts) => {
+                return Err(format!("{name:?} is not node:output:index"));
+            }
+            Err(MalformedBodyInput::BadIndex) => {
+                return Err(format!("{name:?}: the index is not a number"));
+            }
         };
         let &node = self
             .positions
@@ -317,8 +339,35 @@ impl Graph {
             });
         }
         let prefix = self.name(call).to_string();
-        let device = self.node(call).device.clone();
         let gate = self.input_gate(call, &prefix)?;
+        let mut added = self.add_body_nodes(call, &prefix, &plan)?;
+        self.wire_body(&prefix, args, &plan, &added, gate)?;
+        let outputs: Vec<TensorRef> = plan
+            .outputs
+            .iter()
+            .filter_map(|&source| resolve(source, args, &added))
+            .collect();
+        let done = self.done_gate(call, &prefix, &outputs, &plan, &added, gate)?;
+        added.extend(gate);
+        added.extend(done);
+        Ok(Inlined {
+            nodes: added,
+            outputs,
+            done,
+        })
+    }
+
+    /// Adds the planned body nodes, unwired, named `prefix/BODY_NODE`
+    /// (uniquified) and placed on the call's device unless they name their
+    /// own; returns them in body order, which is how the plan refers to
+    /// them.
+    fn add_body_nodes(
+        &mut self,
+        call: NodeId,
+        prefix: &str,
+        plan: &InlinePlan,
+    ) -> Result<Vec<NodeId>, IrError> {
+        let device = self.node(call).device.clone();
         let mut added: Vec<NodeId> = Vec::with_capacity(plan.nodes.len() + 2);
         for planned in &plan.nodes {
             let name = self.unique_name(&format!("{prefix}/{}", planned.node.name()));
@@ -328,13 +377,23 @@ impl Graph {
             }
             added.push(self.add_node(node)?);
         }
-        let resolve = |source: BodySource| match source {
-            BodySource::Arg(i) => args.get(i).copied(),
-            BodySource::Node { node, port } => added.get(node).map(|&id| TensorRef::new(id, port)),
-        };
-        for (planned, &id) in plan.nodes.iter().zip(&added) {
+        Ok(added)
+    }
+
+    /// Gives each added body node its data and control inputs; a node that
+    /// reads nothing else of the body waits for `gate`, so the call's control
+    /// inputs still hold for the whole body.
+    fn wire_body(
+        &mut self,
+        prefix: &str,
+        args: &[TensorRef],
+        plan: &InlinePlan,
+        added: &[NodeId],
+        gate: Option<NodeId>,
+    ) -> Result<(), IrError> {
+        for (planned, &id) in plan.nodes.iter().zip(added) {
             for &source in &planned.data {
-                let tensor = resolve(source).ok_or_else(|| IrError::NoSuchNode {
+                let tensor = resolve(source, args, added).ok_or_else(|| IrError::NoSuchNode {
                     name: format!("{prefix}: body source {source:?}"),
                 })?;
                 self.push_data_input(id, tensor);
@@ -353,19 +412,7 @@ impl Graph {
                 self.add_control_input(id, gate);
             }
         }
-        let outputs: Vec<TensorRef> = plan
-            .outputs
-            .iter()
-            .filter_map(|&source| resolve(source))
-            .collect();
-        let done = self.done_gate(call, &prefix, &outputs, &plan, &added, gate)?;
-        added.extend(gate);
-        added.extend(done);
-        Ok(Inlined {
-            nodes: added,
-            outputs,
-            done,
-        })
+        Ok(())
     }
 
     /// A `NoOp` carrying the call's control inputs, when it has any.
@@ -412,6 +459,15 @@ impl Graph {
             self.add_control_input(done, producer);
         }
         Ok(Some(done))
+    }
+}
+
+/// The tensor a body source is once inlined: the call's input for an arg,
+/// else an output of an added body node.
+fn resolve(source: BodySource, args: &[TensorRef], added: &[NodeId]) -> Option<TensorRef> {
+    match source {
+        BodySource::Arg(i) => args.get(i).copied(),
+        BodySource::Node { node, port } => added.get(node).map(|&id| TensorRef::new(id, port)),
     }
 }
 

@@ -1,6 +1,7 @@
-//! Tensor and input names: `"x"` (port 0), `"x:2"`, `"^x"` (control). The
-//! one place that knows how they are spelled; everything else parses
-//! through here.
+//! Tensor and input names: `"x"` (port 0), `"x:2"`, `"^x"` (control) in a
+//! graph; `"arg"`, `"node:out_arg:index"`, `"^node"` inside a function body.
+//! The one place that knows how they are spelled; everything else parses
+//! and spells them through here.
 
 use super::IrError;
 
@@ -76,6 +77,70 @@ pub fn format_input(input: &InputName<'_>) -> String {
     }
 }
 
+/// One input of a node inside a FunctionDef body, where outputs are named
+/// by output arg rather than by port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyInput<'a> {
+    /// An input arg of the function, by name: `"x"`.
+    Arg { name: &'a str },
+    /// Output `index` of output arg `arg` of a body node:
+    /// `"node:arg:index"`, or `"node:arg"` for index 0.
+    Output {
+        node: &'a str,
+        arg: &'a str,
+        index: usize,
+    },
+    /// A control input: `"^node"`.
+    Control { node: &'a str },
+}
+
+/// Why a function-body input does not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MalformedBodyInput {
+    /// More than `node:arg:index`.
+    TooManyParts,
+    /// The index after the output arg is not a number.
+    BadIndex,
+}
+
+/// Parses one input of a node inside a function body. A control input's
+/// node is taken as written; whether it names a body node is the caller's
+/// to check, as for the other forms.
+pub fn parse_body_input(input: &str) -> Result<BodyInput<'_>, MalformedBodyInput> {
+    if let Some(node) = input.strip_prefix('^') {
+        return Ok(BodyInput::Control { node });
+    }
+    let mut parts = input.split(':');
+    let head = parts.next().unwrap_or_default();
+    let (Some(arg), index) = (parts.next(), parts.next()) else {
+        return Ok(BodyInput::Arg { name: head });
+    };
+    if parts.next().is_some() {
+        return Err(MalformedBodyInput::TooManyParts);
+    }
+    let index = match index {
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| MalformedBodyInput::BadIndex)?,
+        None => 0,
+    };
+    Ok(BodyInput::Output {
+        node: head,
+        arg,
+        index,
+    })
+}
+
+/// Writes a function-body input back in the form TensorFlow writes: the
+/// index always spelled.
+pub fn format_body_input(input: &BodyInput<'_>) -> String {
+    match input {
+        BodyInput::Arg { name } => (*name).to_string(),
+        BodyInput::Output { node, arg, index } => format!("{node}:{arg}:{index}"),
+        BodyInput::Control { node } => format!("^{node}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +174,32 @@ mod tests {
         for name in ["a/b", "a/b:1", "^a/b"] {
             assert_eq!(node_of(name), "a/b", "{name}");
         }
+    }
+
+    #[test]
+    fn parses_and_formats_body_inputs() {
+        for (text, parsed) in [
+            ("x", BodyInput::Arg { name: "x" }),
+            (
+                "split:output:1",
+                BodyInput::Output {
+                    node: "split",
+                    arg: "output",
+                    index: 1,
+                },
+            ),
+            ("^relu", BodyInput::Control { node: "relu" }),
+        ] {
+            assert_eq!(parse_body_input(text).unwrap(), parsed);
+            assert_eq!(format_body_input(&parsed), text);
+        }
+        let short = parse_body_input("add:z").unwrap();
+        assert_eq!(format_body_input(&short), "add:z:0");
+        assert_eq!(
+            parse_body_input("a:b:0:1"),
+            Err(MalformedBodyInput::TooManyParts)
+        );
+        assert_eq!(parse_body_input("a:b:c"), Err(MalformedBodyInput::BadIndex));
     }
 
     #[test]

@@ -1,25 +1,207 @@
 //! The function library as the graph uses it: which functions its nodes
 //! call, directly, through other functions or through attrs nested inside
-//! attrs, and dropping the rest.
+//! attrs, and dropping the rest. The one place that knows how a call is
+//! spelled (a node whose op is a library function, `func` and `list(func)`
+//! attrs such as `f`, `then_branch`, `body`, `branches`, and the attrs of
+//! the functions those name) and walks the call closure: every stage that
+//! asks "which functions does this reach" asks here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Graph, nested_attrs};
+use super::Graph;
 use crate::format::proto::attr_value::Value;
-use crate::format::proto::{AttrValue, FunctionDef, FunctionDefLibrary};
+use crate::format::proto::{AttrValue, FunctionDef, FunctionDefLibrary, NameAttrList, NodeDef};
 
-/// Function names the attrs refer to (`func` and `list(func)` attrs, and
-/// those nested in their attrs), found without recursion.
-fn called_functions<'a>(
-    attrs: impl IntoIterator<Item = (&'a String, &'a AttrValue)>,
-    out: &mut Vec<String>,
-) {
-    for (_, attr) in nested_attrs(attrs) {
-        match &attr.value {
-            Some(Value::Func(f)) => out.push(f.name.clone()),
-            Some(Value::List(list)) => out.extend(list.func.iter().map(|f| f.name.clone())),
-            _ => {}
+/// Every function name `attrs` hold: `func` and `list(func)` values and,
+/// nested in those, the attrs of the functions they name. The names come in
+/// the order a depth-first walk meets them (a function before the ones its
+/// own attrs name), walked with an explicit stack so that however deeply a
+/// file nests them costs no call stack.
+pub fn functions_in_attrs<'a>(
+    attrs: impl IntoIterator<Item = &'a AttrValue, IntoIter: 'a>,
+) -> Vec<&'a str> {
+    /// Where the walk is: among a map's attr values, or among the functions
+    /// one attr value names.
+    enum Frame<'a> {
+        Attrs(Box<dyn Iterator<Item = &'a AttrValue> + 'a>),
+        Functions(std::slice::Iter<'a, NameAttrList>),
+    }
+    let mut names = Vec::new();
+    let mut stack = vec![Frame::Attrs(Box::new(attrs.into_iter()))];
+    while let Some(frame) = stack.last_mut() {
+        let next = match frame {
+            Frame::Attrs(values) => values.next().map(|value| match &value.value {
+                Some(Value::Func(function)) => {
+                    Frame::Functions(std::slice::from_ref(function).iter())
+                }
+                Some(Value::List(list)) => Frame::Functions(list.func.iter()),
+                _ => Frame::Functions([].iter()),
+            }),
+            Frame::Functions(functions) => functions.next().map(|function| {
+                names.push(function.name.as_str());
+                Frame::Attrs(Box::new(function.attr.values()))
+            }),
+        };
+        match next {
+            Some(frame) => stack.push(frame),
+            None => {
+                stack.pop();
+            }
         }
+    }
+    names
+}
+
+/// Who names a function the call closure reaches: one of the seeds, or a
+/// function already reached. Borrowed from the library, so that a walk
+/// that never fails spells no names; a caller that reports a missing
+/// function spells this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalledFrom<'a, S> {
+    /// One of the seeds, with what the caller said about it.
+    Seed(S),
+    /// Node `node` of `function`'s body: its op or one of its attrs.
+    Node { function: &'a str, node: &'a str },
+    /// One of `function`'s own attrs.
+    Attr { function: &'a str },
+    /// The gradient registered for `function`.
+    Gradient { function: &'a str },
+}
+
+/// Whether the call closure follows the gradients the library registers:
+/// the lean TF2 export keeps a kept function's gradient, the graph path
+/// drops every function nothing calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gradients {
+    Follow,
+    Skip,
+}
+
+/// A function library indexed by name, with the gradients it registers.
+pub struct FunctionIndex<'a> {
+    functions: BTreeMap<&'a str, &'a FunctionDef>,
+    /// function → its registered gradient function.
+    gradients: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> FunctionIndex<'a> {
+    /// Indexes `library` (none is an empty library).
+    pub fn new(library: Option<&'a FunctionDefLibrary>) -> Self {
+        let functions = library
+            .map(|l| {
+                l.function
+                    .iter()
+                    .filter_map(|f| f.signature.as_ref().map(|s| (s.name.as_str(), f)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let gradients = library
+            .map(|l| {
+                l.gradient
+                    .iter()
+                    .map(|g| (g.function_name.as_str(), g.gradient_func.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        FunctionIndex {
+            functions,
+            gradients,
+        }
+    }
+
+    /// Whether the library defines `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+
+    /// The function called `name`.
+    pub fn get(&self, name: &str) -> Option<&'a FunctionDef> {
+        self.functions.get(name).copied()
+    }
+
+    /// The functions a node with `op` and `attrs` calls: its op when that is
+    /// a library function, then every function its attrs name (whether the
+    /// library defines it or not: a missing one is the closure's to report).
+    pub fn called_by<'n>(
+        &self,
+        op: &'n str,
+        attrs: &'n BTreeMap<String, AttrValue>,
+    ) -> Vec<&'n str> {
+        let mut names = Vec::new();
+        if self.contains(op) {
+            names.push(op);
+        }
+        names.extend(functions_in_attrs(attrs.values()));
+        names
+    }
+
+    /// [`called_by`](Self::called_by) for a NodeDef.
+    pub fn called_by_node<'n>(&self, node: &'n NodeDef) -> Vec<&'n str> {
+        self.called_by(&node.op, &node.attr)
+    }
+
+    /// Every function reachable from `seeds` (each with who names it), each
+    /// entered once: through its body's nodes, its own attrs and, with
+    /// [`Gradients::Follow`], its registered gradient. A name the library
+    /// lacks goes to `missing`, which may stop the walk with an error or let
+    /// it go on without that name. Seeds are walked last first, the callees
+    /// of a function in body order.
+    pub fn closure<S, E>(
+        &self,
+        seeds: impl IntoIterator<Item = (String, CalledFrom<'a, S>)>,
+        gradients: Gradients,
+        mut missing: impl FnMut(String, CalledFrom<'a, S>) -> Result<(), E>,
+    ) -> Result<BTreeSet<String>, E> {
+        let mut reached = BTreeSet::new();
+        let mut queue: Vec<(String, CalledFrom<'a, S>)> = seeds.into_iter().collect();
+        while let Some((name, from)) = queue.pop() {
+            if reached.contains(&name) {
+                continue;
+            }
+            let Some((&function, definition)) = self.functions.get_key_value(name.as_str()) else {
+                missing(name, from)?;
+                continue;
+            };
+            for node in &definition.node_def {
+                let from = || CalledFrom::Node {
+                    function,
+                    node: &node.name,
+                };
+                queue.extend(
+                    self.called_by_node(node)
+                        .into_iter()
+                        .map(|callee| (callee.to_string(), from())),
+                );
+            }
+            let from = || CalledFrom::Attr { function };
+            queue.extend(
+                functions_in_attrs(definition.attr.values())
+                    .into_iter()
+                    .map(|callee| (callee.to_string(), from())),
+            );
+            if gradients == Gradients::Follow
+                && let Some(gradient) = self.gradients.get(function)
+            {
+                queue.push((gradient.to_string(), CalledFrom::Gradient { function }));
+            }
+            reached.insert(name);
+        }
+        Ok(reached)
+    }
+
+    /// Every library function reachable from `seeds`; names the library
+    /// lacks are passed over.
+    pub fn reachable(
+        &self,
+        seeds: impl IntoIterator<Item = String>,
+        gradients: Gradients,
+    ) -> BTreeSet<String> {
+        let seeds = seeds.into_iter().map(|name| (name, CalledFrom::Seed(())));
+        let walked = self.closure(seeds, gradients, |_, _| {
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let Ok(reached) = walked;
+        reached
     }
 }
 
@@ -49,34 +231,19 @@ impl Graph {
             .unwrap_or_default()
     }
 
-    /// The library functions reachable from the graph's nodes, walked with
-    /// an explicit stack.
+    /// The library functions reachable from the graph's nodes.
     fn called_function_names(&self, library: &FunctionDefLibrary) -> BTreeSet<String> {
-        let defined: BTreeMap<&str, &FunctionDef> = library
-            .function
-            .iter()
-            .filter_map(|f| Some((f.signature.as_ref()?.name.as_str(), f)))
+        let index = FunctionIndex::new(Some(library));
+        let seeds: Vec<String> = self
+            .node_ids()
+            .into_iter()
+            .flat_map(|id| {
+                let node = self.node(id);
+                index.called_by(&node.op, &node.attrs)
+            })
+            .map(str::to_string)
             .collect();
-        let mut pending = Vec::new();
-        for id in self.node_ids() {
-            let node = self.node(id);
-            pending.push(node.op.clone());
-            called_functions(&node.attrs, &mut pending);
-        }
-        let mut used: BTreeSet<String> = BTreeSet::new();
-        while let Some(name) = pending.pop() {
-            let Some(function) = defined.get(name.as_str()) else {
-                continue;
-            };
-            if used.insert(name) {
-                for body_node in &function.node_def {
-                    pending.push(body_node.op.clone());
-                    called_functions(&body_node.attr, &mut pending);
-                }
-                called_functions(&function.attr, &mut pending);
-            }
-        }
-        used
+        index.reachable(seeds, Gradients::Skip)
     }
 }
 
@@ -180,9 +347,10 @@ mod tests {
             std::thread::Builder::new()
                 .stack_size(64 << 10)
                 .spawn_scoped(scope, || {
-                    let mut out = Vec::new();
-                    called_functions(&attrs, &mut out);
-                    out
+                    functions_in_attrs(attrs.values())
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>()
                 })
                 .unwrap()
                 .join()

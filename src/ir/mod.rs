@@ -39,5 +39,9 @@ pub use crate::format::proto::TensorProto;
 pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};
-pub use input_name::{InputName, format_input, node_of, parse_input, parse_tensor_name};
+pub use input_name::{
+    BodyInput, InputName, MalformedBodyInput, format_body_input, format_input, node_of,
+    parse_body_input, parse_input, parse_tensor_name,
+};
+pub use library::{CalledFrom, FunctionIndex, Gradients, functions_in_attrs};
 pub use undecoded::UndecodedNames;

@@ -21,7 +21,7 @@ use super::{PassError, PassReport, Removal};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{FunctionDef, NameAttrList, TensorProto};
 use crate::ir::constants::FORWARDING_OPS;
-use crate::ir::inline::plan_inline;
+use crate::ir::inline::{InlinePlan, plan_inline};
 use crate::ir::{AttrExt, DataType, Graph, IrError, NodeId, TensorRef};
 use crate::model::Model;
 use crate::ops::OpSignatures;
@@ -152,14 +152,7 @@ fn inline_branch(
     let call_name = model.graph.name(fold.call).to_string();
     let op = model.graph.op(fold.call).to_string();
     let function = library_function(&model.graph, &call_name, &fold.branch.name)?;
-    let plan = {
-        let ops = OpSignatures::of(model);
-        let port_of = |def: &crate::format::proto::NodeDef, arg: &str, index: usize| {
-            let op = ops.get(&def.op)?;
-            crate::typing::output_arg_port(op, &def.attr, arg, index)
-        };
-        plan_inline(&call_name, &function, &fold.branch.attr, &port_of)?
-    };
+    let plan = plan_branch(model, &call_name, &function, &fold)?;
     check_outputs_fit(
         &model.graph,
         fold.call,
@@ -173,17 +166,7 @@ fn inline_branch(
         .skip(1)
         .collect();
     let inlined = model.graph.apply_inline(fold.call, &args, plan)?;
-    for (port, &tensor) in inlined.outputs.iter().enumerate() {
-        let output = TensorRef::new(fold.call, port);
-        let (from, to) = (
-            model.graph.tensor_name(output),
-            model.graph.tensor_name(tensor),
-        );
-        if model.rewire(output, tensor) > 0 {
-            let why = format!("output of a cond folded onto its {} branch", fold.taken);
-            report.rewired(from, to, why);
-        }
-    }
+    rewire_outputs(model, &fold, &inlined.outputs, report);
     model.graph.rewire_control(fold.call, inlined.done);
     if let Some(node) = model.graph.remove_node(fold.call) {
         report.removed(Removal::FoldedCond, node.name());
@@ -208,6 +191,44 @@ fn inline_branch(
     ));
     report.added.extend(kept);
     Ok(inlined.nodes.len())
+}
+
+/// The inline plan of the chosen branch `function` at `call_name`, its
+/// outputs' ports found through the op signatures the model knows (the
+/// graph's ops and its library's).
+fn plan_branch(
+    model: &Model,
+    call_name: &str,
+    function: &FunctionDef,
+    fold: &Fold,
+) -> Result<InlinePlan, PassError> {
+    let ops = OpSignatures::of(model);
+    let port_of = |def: &crate::format::proto::NodeDef, arg: &str, index: usize| {
+        let op = ops.get(&def.op)?;
+        crate::typing::output_arg_port(op, &def.attr, arg, index)
+    };
+    Ok(plan_inline(
+        call_name,
+        function,
+        &fold.branch.attr,
+        &port_of,
+    )?)
+}
+
+/// Points every reader of the cond's outputs at the inlined branch's
+/// `outputs`, reporting each rewiring.
+fn rewire_outputs(model: &mut Model, fold: &Fold, outputs: &[TensorRef], report: &mut PassReport) {
+    for (port, &tensor) in outputs.iter().enumerate() {
+        let output = TensorRef::new(fold.call, port);
+        let (from, to) = (
+            model.graph.tensor_name(output),
+            model.graph.tensor_name(tensor),
+        );
+        if model.rewire(output, tensor) > 0 {
+            let why = format!("output of a cond folded onto its {} branch", fold.taken);
+            report.rewired(from, to, why);
+        }
+    }
 }
 
 /// Ops that lived only inside library functions are missing from the

@@ -29,6 +29,15 @@ fn entry(name: &'static str, doc: &'static str, build: super::registry::Construc
 
 /// Every serving pass, in pipeline order.
 pub fn serving_entries() -> Vec<PassEntry> {
+    let mut entries = signature_entries();
+    entries.extend(training_entries());
+    entries.extend(finishing_entries());
+    entries
+}
+
+/// The passes that shape the signature: its inputs, tf.Example feeding, the
+/// classify or regress API.
+fn signature_entries() -> Vec<PassEntry> {
     vec![
         entry(
             "inputs",
@@ -45,6 +54,14 @@ pub fn serving_entries() -> Vec<PassEntry> {
             "shapes the signature for the classify or regress API",
             |_, cx| -> Built { Ok(Box::new(method::MethodPass::new(&cx.spec))) },
         ),
+    ]
+}
+
+/// The passes that take training out of the graph: training flags and the
+/// conds they drive, dropout, batch norm, debug ops, the training-only
+/// nodes.
+fn training_entries() -> Vec<PassEntry> {
+    vec![
         PassEntry {
             name: "training_conds",
             doc: "sets training flags to false and folds the tf.conds they drive",
@@ -76,6 +93,14 @@ pub fn serving_entries() -> Vec<PassEntry> {
             "the prune pass under the name of what it strips: input pipeline, loss, gradients, optimizer, summaries, saver",
             |_, _| -> Built { Ok(Box::new(prune::PrunePass)) },
         ),
+    ]
+}
+
+/// The passes that finish a serving graph: the same inside library
+/// functions, the check that nothing training-only is left, metadata and
+/// devices.
+fn finishing_entries() -> Vec<PassEntry> {
+    vec![
         entry(
             "function_bodies",
             "runs the serving passes inside the library functions the graph calls",

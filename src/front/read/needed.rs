@@ -166,10 +166,7 @@ impl<'s, 'a> Resolved<'s, 'a> {
 
     /// The node of a tensor name, parsed as `Graph::tensor` parses it.
     fn tensor_node(&self, tensor: &str) -> Option<u32> {
-        let node = match tensor.rsplit_once(':') {
-            Some((node, port)) => port.parse::<usize>().ok().map(|_| node)?,
-            None => tensor,
-        };
+        let (node, _) = crate::ir::parse_tensor_name(tensor).ok()?;
         self.node(node)
     }
 

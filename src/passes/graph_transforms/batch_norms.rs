@@ -305,11 +305,25 @@ struct BatchNormStats {
     read: Vec<NodeId>,
 }
 
-/// The per-channel scale and offset of batch norm `id`, if it is one that folds.
-fn batch_norm_stats(graph: &Graph, id: NodeId) -> Option<BatchNormStats> {
+/// The inputs of an inference batch norm, whichever op spells it.
+struct BatchNormInputs {
+    x: TensorRef,
+    /// `None` when the op does not scale (gamma is then 1).
+    gamma: Option<TensorRef>,
+    beta: TensorRef,
+    mean: TensorRef,
+    variance: TensorRef,
+    epsilon: f64,
+}
+
+/// The inputs of batch norm `id` when it is one that folds: a FusedBatchNorm
+/// in inference mode, NHWC, whose other outputs (batch statistics) nothing
+/// reads; or a BatchNormWithGlobalNormalization. The two ops order their
+/// inputs differently, so this is where they are told apart.
+fn batch_norm_inputs(graph: &Graph, id: NodeId) -> Option<BatchNormInputs> {
     let node = graph.node(id);
     let inputs = graph.data_inputs(id);
-    let (x, gamma, beta, mean, variance, epsilon) = match node.op.as_str() {
+    match node.op.as_str() {
         "FusedBatchNorm" | "FusedBatchNormV2" | "FusedBatchNormV3" => {
             let inference = matches!(node.attr_bool("is_training"), Ok(false));
             let nhwc = node
@@ -328,7 +342,14 @@ fn batch_norm_stats(graph: &Graph, id: NodeId) -> Option<BatchNormStats> {
             let [x, g, b, m, v, ..] = inputs.as_slice() else {
                 return None;
             };
-            (*x, Some(*g), *b, *m, *v, epsilon)
+            Some(BatchNormInputs {
+                x: *x,
+                gamma: Some(*g),
+                beta: *b,
+                mean: *m,
+                variance: *v,
+                epsilon,
+            })
         }
         "BatchNormWithGlobalNormalization" => {
             let epsilon = f64::from(node.attr_float("variance_epsilon").ok()?);
@@ -336,10 +357,29 @@ fn batch_norm_stats(graph: &Graph, id: NodeId) -> Option<BatchNormStats> {
             let [x, m, v, b, g] = inputs.as_slice() else {
                 return None;
             };
-            (*x, scaled.then_some(*g), *b, *m, *v, epsilon)
+            Some(BatchNormInputs {
+                x: *x,
+                gamma: scaled.then_some(*g),
+                beta: *b,
+                mean: *m,
+                variance: *v,
+                epsilon,
+            })
         }
-        _ => return None,
-    };
+        _ => None,
+    }
+}
+
+/// The per-channel scale and offset of batch norm `id`, if it is one that folds.
+fn batch_norm_stats(graph: &Graph, id: NodeId) -> Option<BatchNormStats> {
+    let BatchNormInputs {
+        x,
+        gamma,
+        beta,
+        mean,
+        variance,
+        epsilon,
+    } = batch_norm_inputs(graph, id)?;
     let channels = chain_producing(graph, x)?.weighted.channels;
     let value = |t: TensorRef| {
         let t = through_identities(graph, t);

@@ -43,9 +43,19 @@ const IGNORE_ERRORS: ArgSpec = ArgSpec::optional(
 
 const OP_NAME: ArgSpec = text("op_name", "only nodes of this op (`*`: all)").default("*");
 
-/// Every Graph Transform Tool transform servegraph implements.
+/// Every Graph Transform Tool transform servegraph implements, in the order
+/// they are listed.
 pub fn entries() -> Vec<PassEntry> {
-    let mut entries = vec![
+    let mut entries = structure_entries();
+    entries.extend(folding_entries());
+    entries.extend(attributes::entries());
+    entries
+}
+
+/// The transforms that prune, reorder, merge or rename nodes: split from the
+/// folding ones so each table stays short enough to read.
+fn structure_entries() -> Vec<PassEntry> {
+    vec![
         PassEntry {
             name: "strip_unused_nodes",
             doc: "removes what the outputs do not need; inputs become placeholders",
@@ -98,6 +108,13 @@ pub fn entries() -> Vec<PassEntry> {
             args: &[IGNORE_ERRORS],
             build: |_, cx| -> Built { Ok(Box::new(obfuscate::ObfuscateNames::new(cx))) },
         },
+    ]
+}
+
+/// The transforms that fold or rewrite values: constants, batch norms,
+/// quantized weights, default attrs.
+fn folding_entries() -> Vec<PassEntry> {
+    vec![
         PassEntry {
             name: "fold_constants",
             doc: "computes nodes whose inputs are all constant, for the ops servegraph evaluates",
@@ -152,9 +169,7 @@ pub fn entries() -> Vec<PassEntry> {
             args: &[IGNORE_ERRORS],
             build: |_, _| -> Built { Ok(Box::new(default_attrs::AddDefaultAttributes)) },
         },
-    ];
-    entries.extend(attributes::entries());
-    entries
+    ]
 }
 
 /// The node names a transform must keep, under their names: the run's

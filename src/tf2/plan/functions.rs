@@ -1,120 +1,40 @@
 //! Which functions of the graph's library the kept parts call: the
-//! closure, through every function-valued attr (lists and nested ones
-//! included) and every node whose op is a library function, of the
-//! functions the kept graph nodes and objects name.
+//! closure (walked by [`FunctionIndex::closure`], through every
+//! function-valued attr, lists and nested ones included, every node whose
+//! op is a library function, and registered gradients) of the functions the
+//! kept graph nodes and objects name; and the library cut down to it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::format::proto::{AttrValue, FunctionDef, FunctionDefLibrary, NodeDef, attr_value};
+use crate::format::proto::FunctionDefLibrary;
+use crate::ir::{CalledFrom, FunctionIndex, Gradients};
 use crate::tf2::Tf2Error;
 
-/// The functions `node` calls: its op when that is a library function, and
-/// every function its attrs name.
-pub(super) fn called_by_node<'a>(node: &'a NodeDef, library: &FunctionIndex<'_>) -> Vec<&'a str> {
-    let mut names = Vec::new();
-    if library.contains(&node.op) {
-        names.push(node.op.as_str());
-    }
-    for value in node.attr.values() {
-        functions_in_attr(value, &mut names);
-    }
-    names
-}
-
-fn functions_in_attr<'a>(value: &'a AttrValue, names: &mut Vec<&'a str>) {
-    match &value.value {
-        Some(attr_value::Value::Func(func)) => {
-            names.push(func.name.as_str());
-            for nested in func.attr.values() {
-                functions_in_attr(nested, names);
-            }
-        }
-        Some(attr_value::Value::List(list)) => {
-            for func in &list.func {
-                names.push(func.name.as_str());
-                for nested in func.attr.values() {
-                    functions_in_attr(nested, names);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The library's functions by name.
-pub(super) struct FunctionIndex<'a> {
-    functions: BTreeMap<&'a str, &'a FunctionDef>,
-    /// function → its registered gradient function.
-    gradients: BTreeMap<&'a str, &'a str>,
-}
-
-impl<'a> FunctionIndex<'a> {
-    pub(super) fn new(library: Option<&'a FunctionDefLibrary>) -> Self {
-        let functions = library
-            .map(|l| {
-                l.function
-                    .iter()
-                    .filter_map(|f| f.signature.as_ref().map(|s| (s.name.as_str(), f)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let gradients = library
-            .map(|l| {
-                l.gradient
-                    .iter()
-                    .map(|g| (g.function_name.as_str(), g.gradient_func.as_str()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        FunctionIndex {
-            functions,
-            gradients,
-        }
-    }
-
-    pub(super) fn contains(&self, name: &str) -> bool {
-        self.functions.contains_key(name)
-    }
-
-    /// Every function reachable from `seeds` (each with who names it, for
-    /// errors); a name the library lacks is an error.
-    pub(super) fn closure(
-        &self,
-        source: &Path,
-        seeds: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<BTreeSet<String>, Tf2Error> {
-        let mut kept = BTreeSet::new();
-        let mut queue: Vec<(String, String)> = seeds.into_iter().collect();
-        while let Some((name, referrer)) = queue.pop() {
-            if kept.contains(&name) {
-                continue;
-            }
-            let Some(function) = self.functions.get(name.as_str()) else {
-                return Err(Tf2Error::MissingFunction {
-                    path: source.to_path_buf(),
-                    referrer,
-                    function: name,
-                });
-            };
-            let here = format!("function {name:?}");
-            for node in &function.node_def {
-                for callee in called_by_node(node, self) {
-                    queue.push((callee.to_string(), format!("{here}, node {:?}", node.name)));
-                }
-            }
-            for value in function.attr.values() {
-                let mut names = Vec::new();
-                functions_in_attr(value, &mut names);
-                queue.extend(names.into_iter().map(|n| (n.to_string(), here.clone())));
-            }
-            if let Some(gradient) = self.gradients.get(name.as_str()) {
-                queue.push((gradient.to_string(), format!("gradient of {here}")));
-            }
-            kept.insert(name);
-        }
-        Ok(kept)
-    }
+/// Every function reachable from `seeds` (each with who names it, for
+/// errors), gradients included; a name the library lacks is an error naming
+/// who calls it.
+pub(super) fn closure(
+    library: &FunctionIndex<'_>,
+    source: &Path,
+    seeds: impl IntoIterator<Item = (String, String)>,
+) -> Result<BTreeSet<String>, Tf2Error> {
+    let seeds = seeds
+        .into_iter()
+        .map(|(name, referrer)| (name, CalledFrom::Seed(referrer)));
+    library.closure(seeds, Gradients::Follow, |function, from| {
+        let referrer = match from {
+            CalledFrom::Seed(referrer) => referrer,
+            CalledFrom::Node { function, node } => format!("function {function:?}, node {node:?}"),
+            CalledFrom::Attr { function } => format!("function {function:?}"),
+            CalledFrom::Gradient { function } => format!("gradient of function {function:?}"),
+        };
+        Err(Tf2Error::MissingFunction {
+            path: source.to_path_buf(),
+            referrer,
+            function,
+        })
+    })
 }
 
 /// The library cut down to `kept` (gradients of kept functions included).

@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::functions::FunctionIndex;
 use crate::format::proto::{
     CollectionDef, GraphDef, MetaGraphDef, NodeDef, TensorInfo, collection_def, tensor_info,
 };
+use crate::ir::{FunctionIndex, node_of};
 use crate::tf2::Tf2Error;
 
 /// The collection TF2 SavedModels list their init op in (a format name).
@@ -16,15 +16,6 @@ pub(super) const MAIN_OP_COLLECTION: &str = "saved_model_main_op";
 
 /// The signature key of the init op (a format name).
 pub(super) const INIT_OP_SIGNATURE: &str = "__saved_model_init_op";
-
-/// The node a tensor or control input names (`^name`, `name:1` → `name`).
-pub(super) fn node_name(input: &str) -> &str {
-    let input = input.strip_prefix('^').unwrap_or(input);
-    match input.rsplit_once(':') {
-        Some((name, index)) if index.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => input,
-    }
-}
 
 /// Every tensor name a signature entry uses (sparse and composite parts too).
 pub(super) fn tensor_names(info: &TensorInfo) -> Vec<&str> {
@@ -56,7 +47,7 @@ pub(super) fn roots(
         for (name, info) in signature.inputs.iter().chain(&signature.outputs) {
             for tensor in tensor_names(info) {
                 roots.push((
-                    node_name(tensor).to_string(),
+                    node_of(tensor).to_string(),
                     format!("signature {key:?} tensor {name:?}"),
                 ));
             }
@@ -65,7 +56,7 @@ pub(super) fn roots(
     if let Some(collection) = meta_graph.collection_def.get(MAIN_OP_COLLECTION) {
         for name in node_list(collection) {
             roots.push((
-                node_name(name).to_string(),
+                node_of(name).to_string(),
                 format!("collection {MAIN_OP_COLLECTION:?}"),
             ));
         }
@@ -105,7 +96,7 @@ pub(super) fn needed_nodes(
             });
         };
         for input in &node.input {
-            queue.push((node_name(input).to_string(), format!("node {name:?}")));
+            queue.push((node_of(input).to_string(), format!("node {name:?}")));
         }
         kept.insert(name);
     }
@@ -133,7 +124,7 @@ pub(super) fn captured_handles(
             .filter(|i| !i.starts_with('^'))
             .map(String::as_str)
             .collect();
-        for function in super::functions::called_by_node(node, library) {
+        for function in library.called_by_node(node) {
             let Some(captures) = bound_inputs.get(function).filter(|c| !c.is_empty()) else {
                 continue;
             };
@@ -150,7 +141,7 @@ pub(super) fn captured_handles(
             for (object, input) in captures.iter().zip(data_inputs.iter().skip(first)) {
                 handles
                     .entry(*object)
-                    .or_insert_with(|| node_name(input).to_string());
+                    .or_insert_with(|| node_of(input).to_string());
             }
         }
     }
@@ -170,7 +161,7 @@ pub(super) fn pruned_collections(
                 let value: Vec<String> = list
                     .value
                     .iter()
-                    .filter(|v| kept.contains(node_name(v)))
+                    .filter(|v| kept.contains(node_of(v)))
                     .cloned()
                     .collect();
                 (!value.is_empty()).then(|| {

@@ -28,6 +28,7 @@ use crate::format::proto::{
     attr_value,
 };
 use crate::front::object_graph::{ObjectGraph, VARIABLE_VALUE};
+use crate::ir::{FunctionIndex, node_of};
 
 /// The op of a resource variable's handle.
 const VAR_HANDLE_OP: &str = "VarHandleOp";
@@ -49,22 +50,7 @@ pub fn plan_lean(
     let no_graph = GraphDef::default();
     let graph_def = meta_graph.graph_def.as_ref().unwrap_or(&no_graph);
 
-    let saved_view = saved.as_object_graph();
-    let paths = saved_view
-        .object_paths()
-        .into_iter()
-        .enumerate()
-        .map(|(id, path)| path.unwrap_or_else(|| format!("<node {id}>")))
-        .collect();
-    let integer_scalar = |id: usize| {
-        matches!(
-            saved.kind(id),
-            Some(Kind::Variable {
-                integer_scalar: true
-            })
-        )
-    };
-    let saved_roles = reasons::training_roles(&saved_view, integer_scalar);
+    let (paths, saved_roles) = paths_and_roles(&saved);
     let kept = keep(
         source,
         meta_graph,
@@ -87,17 +73,14 @@ pub fn plan_lean(
     let variables = kept_variables(&inputs, &kept, &ids)?;
     let checkpoint_kept =
         checkpoint::kept_objects(&inputs.checkpoint, &inputs.pairs, &kept.objects.nodes);
-    let dropped = DroppedParts {
-        signatures: meta_graph
-            .signature_def
-            .keys()
-            .filter(|k| !signatures.contains(*k))
-            .cloned()
-            .collect(),
-        objects: dropped_objects(&inputs, &kept.objects.nodes, &saved_roles),
-        functions: functions::dropped_functions(graph_def.library.as_ref(), &kept.functions),
-        keys: dropped_keys(&inputs, &checkpoint_kept),
-    };
+    let dropped = dropped_parts(
+        &inputs,
+        meta_graph,
+        &signatures,
+        &kept,
+        &saved_roles,
+        &checkpoint_kept,
+    );
     let meta_graph = pruned_meta_graph(source, meta_graph, graph_def, &signatures, &kept, &ids)?;
     let kept_object_paths = (inputs.paths.iter().zip(&kept.objects.nodes))
         .filter(|(_, kept)| **kept)
@@ -111,6 +94,52 @@ pub fn plan_lean(
         object_ids: ids,
         kept_object_paths,
     })
+}
+
+/// What the plan leaves out, for the report: the signatures not chosen, the
+/// objects, functions and checkpoint keys not kept, each with its reason.
+fn dropped_parts(
+    inputs: &Inputs<'_>,
+    meta_graph: &MetaGraphDef,
+    signatures: &BTreeSet<String>,
+    kept: &KeptParts,
+    saved_roles: &[Option<&'static str>],
+    checkpoint_kept: &[bool],
+) -> DroppedParts {
+    DroppedParts {
+        signatures: meta_graph
+            .signature_def
+            .keys()
+            .filter(|k| !signatures.contains(*k))
+            .cloned()
+            .collect(),
+        objects: dropped_objects(inputs, &kept.objects.nodes, saved_roles),
+        functions: functions::dropped_functions(inputs.graph_def.library.as_ref(), &kept.functions),
+        keys: dropped_keys(inputs, checkpoint_kept),
+    }
+}
+
+/// Each saved object's shortest path (`<node N>` when nothing names it) and
+/// its training role, found by structure: the paths name objects in the
+/// report, the roles say why one was dropped and which are never entered.
+fn paths_and_roles(saved: &SavedGraph) -> (Vec<String>, Vec<Option<&'static str>>) {
+    let saved_view = saved.as_object_graph();
+    let paths = saved_view
+        .object_paths()
+        .into_iter()
+        .enumerate()
+        .map(|(id, path)| path.unwrap_or_else(|| format!("<node {id}>")))
+        .collect();
+    let integer_scalar = |id: usize| {
+        matches!(
+            saved.kind(id),
+            Some(Kind::Variable {
+                integer_scalar: true
+            })
+        )
+    };
+    let roles = reasons::training_roles(&saved_view, integer_scalar);
+    (paths, roles)
 }
 
 /// The signature keys kept: those chosen, plus the init op when present.
@@ -167,19 +196,9 @@ fn keep(
     saved_roles: &[Option<&'static str>],
 ) -> Result<KeptParts, Tf2Error> {
     let nodes = graph::index(graph_def);
-    let library = functions::FunctionIndex::new(graph_def.library.as_ref());
+    let library = FunctionIndex::new(graph_def.library.as_ref());
     let base_roots = graph::roots(meta_graph, signatures);
-    let enter = |id: usize| {
-        !matches!(
-            saved_roles.get(id).copied().flatten(),
-            Some(
-                reasons::OPTIMIZER
-                    | reasons::OPTIMIZER_SLOT
-                    | reasons::OPTIMIZER_STATE
-                    | reasons::STEP_COUNTER
-            )
-        )
-    };
+    let enter = |id: usize| enters(saved_roles, id);
     let mut extra_roots: BTreeSet<String> = BTreeSet::new();
     let mut extra_functions: BTreeSet<String> = BTreeSet::new();
     loop {
@@ -189,34 +208,11 @@ fn keep(
                 .map(|n| (n.clone(), "the object graph".to_string())),
         );
         let graph_nodes = graph::needed_nodes(source, &nodes, roots)?;
-        let mut seeds: Vec<(String, String)> = Vec::new();
-        for name in &graph_nodes {
-            if let Some(node) = nodes.get(name.as_str()) {
-                for callee in functions::called_by_node(node, &library) {
-                    seeds.push((callee.to_string(), format!("node {name:?}")));
-                }
-            }
-        }
-        seeds.extend(
-            extra_functions
-                .iter()
-                .map(|f| (f.clone(), "the object graph".to_string())),
-        );
-        let functions = library.closure(source, seeds)?;
+        let seeds = function_seeds(&graph_nodes, &nodes, &library, &extra_functions);
+        let functions = functions::closure(&library, source, seeds)?;
         let kept = objects::kept_nodes(saved, signatures, &functions, enter);
         let mut wanted_roots = kept.graph_nodes.clone();
-        for index in &kept.assets {
-            let asset = usize::try_from(*index)
-                .ok()
-                .and_then(|i| meta_graph.asset_file_def.get(i));
-            if let Some(info) = asset.and_then(|a| a.tensor_info.as_ref()) {
-                wanted_roots.extend(
-                    graph::tensor_names(info)
-                        .into_iter()
-                        .map(|t| graph::node_name(t).to_string()),
-                );
-            }
-        }
+        wanted_roots.extend(asset_nodes(meta_graph, &kept.assets));
         let grown = !wanted_roots.is_subset(&extra_roots) || !kept.functions.is_subset(&functions);
         if grown {
             extra_roots.extend(wanted_roots);
@@ -236,6 +232,63 @@ fn keep(
     }
 }
 
+/// Whether the object graph's ancestors walk may enter object `id`: not
+/// optimizer state or the step counter, which serving never reads.
+fn enters(saved_roles: &[Option<&'static str>], id: usize) -> bool {
+    !matches!(
+        saved_roles.get(id).copied().flatten(),
+        Some(
+            reasons::OPTIMIZER
+                | reasons::OPTIMIZER_SLOT
+                | reasons::OPTIMIZER_STATE
+                | reasons::STEP_COUNTER
+        )
+    )
+}
+
+/// The functions the closure starts from, each with who names it: those the
+/// kept graph nodes call, then those kept objects need.
+fn function_seeds(
+    graph_nodes: &BTreeSet<String>,
+    nodes: &BTreeMap<&str, &NodeDef>,
+    library: &FunctionIndex<'_>,
+    extra_functions: &BTreeSet<String>,
+) -> Vec<(String, String)> {
+    let mut seeds: Vec<(String, String)> = Vec::new();
+    for name in graph_nodes {
+        if let Some(node) = nodes.get(name.as_str()) {
+            for callee in library.called_by_node(node) {
+                seeds.push((callee.to_string(), format!("node {name:?}")));
+            }
+        }
+    }
+    seeds.extend(
+        extra_functions
+            .iter()
+            .map(|f| (f.clone(), "the object graph".to_string())),
+    );
+    seeds
+}
+
+/// The graph nodes the kept asset objects' tensors name (the asset's
+/// filename), which the graph must keep for the asset to load.
+fn asset_nodes(meta_graph: &MetaGraphDef, assets: &BTreeSet<i32>) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for index in assets {
+        let asset = usize::try_from(*index)
+            .ok()
+            .and_then(|i| meta_graph.asset_file_def.get(i));
+        if let Some(info) = asset.and_then(|a| a.tensor_info.as_ref()) {
+            names.extend(
+                graph::tensor_names(info)
+                    .into_iter()
+                    .map(|t| node_of(t).to_string()),
+            );
+        }
+    }
+    names
+}
+
 /// The asset_file_defs whose tensor is kept: old index → new.
 fn kept_assets(meta_graph: &MetaGraphDef, graph_nodes: &BTreeSet<String>) -> BTreeMap<i32, i32> {
     let mut next = 0;
@@ -244,7 +297,7 @@ fn kept_assets(meta_graph: &MetaGraphDef, graph_nodes: &BTreeSet<String>) -> BTr
         let kept = asset.tensor_info.as_ref().is_some_and(|info| {
             graph::tensor_names(info)
                 .iter()
-                .all(|t| graph_nodes.contains(graph::node_name(t)))
+                .all(|t| graph_nodes.contains(node_of(t)))
         });
         if let (true, Ok(index)) = (kept, i32::try_from(index)) {
             assets.insert(index, next);
@@ -278,9 +331,8 @@ fn kept_variables(
         source,
         graph_def,
         saved,
-        checkpoint,
         paths,
-        pairs,
+        ..
     } = inputs;
     let nodes = graph::index(graph_def);
     let mut variables = Vec::new();
@@ -308,17 +360,7 @@ fn kept_variables(
                 op: handle.op.clone(),
             });
         }
-        let key = pairs
-            .get(id)
-            .copied()
-            .flatten()
-            .and_then(|c| checkpoint.objects.get(c))
-            .and_then(|o| o.attributes.iter().find(|a| a.name == VARIABLE_VALUE))
-            .map(|a| a.checkpoint_key.clone())
-            .ok_or_else(|| Tf2Error::NoCheckpointKey {
-                path: source.to_path_buf(),
-                object_path: object_path.clone(),
-            })?;
+        let key = checkpoint_key(inputs, id, &object_path)?;
         let (dtype, shape) = handle_type(source, handle)?;
         variables.push(KeptVariable {
             node: handle.name.clone(),
@@ -330,6 +372,23 @@ fn kept_variables(
         });
     }
     Ok(variables)
+}
+
+/// The checkpoint key of saved variable object `id`'s value: the
+/// `VARIABLE_VALUE` attribute of the checkpoint object it restores from.
+fn checkpoint_key(inputs: &Inputs<'_>, id: usize, object_path: &str) -> Result<String, Tf2Error> {
+    inputs
+        .pairs
+        .get(id)
+        .copied()
+        .flatten()
+        .and_then(|c| inputs.checkpoint.objects.get(c))
+        .and_then(|o| o.attributes.iter().find(|a| a.name == VARIABLE_VALUE))
+        .map(|a| a.checkpoint_key.clone())
+        .ok_or_else(|| Tf2Error::NoCheckpointKey {
+            path: inputs.source.to_path_buf(),
+            object_path: object_path.to_string(),
+        })
 }
 
 /// A `VarHandleOp`'s dtype and fully known shape.

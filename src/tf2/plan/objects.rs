@@ -319,11 +319,36 @@ pub(super) fn kept_nodes(
     functions: &BTreeSet<String>,
     enter: impl Fn(usize) -> bool,
 ) -> Kept {
-    let count = graph.nodes.len();
     let mut kept = Kept {
-        nodes: vec![false; count],
+        nodes: vec![false; graph.nodes.len()],
         ..Kept::default()
     };
+    let mut queue = seed_nodes(graph, signatures, functions);
+    while let Some(id) = queue.pop() {
+        let Some(flag) = kept.nodes.get_mut(id) else {
+            continue;
+        };
+        if *flag {
+            continue;
+        }
+        *flag = true;
+        if let Some(node) = graph.nodes.get(id) {
+            keep_needs(graph, node, &mut kept, &mut queue);
+        }
+    }
+    keep_ancestors(graph, &mut kept.nodes, enter);
+    kept
+}
+
+/// The nodes kept whatever else is: the root, the signatures map (when any
+/// signature is kept), function nodes and bare concrete functions naming a
+/// kept function (but not the entries of dropped signatures), and what kept
+/// functions are bound to. The walk in [`kept_nodes`] starts from these.
+fn seed_nodes(
+    graph: &SavedGraph,
+    signatures: &BTreeSet<String>,
+    functions: &BTreeSet<String>,
+) -> Vec<usize> {
     let signature_map = graph
         .children(0)
         .iter()
@@ -360,51 +385,47 @@ pub(super) fn kept_nodes(
             queue.extend(ids);
         }
     }
-    while let Some(id) = queue.pop() {
-        let Some(flag) = kept.nodes.get_mut(id) else {
-            continue;
-        };
-        if *flag {
-            continue;
-        }
-        *flag = true;
-        let Some(node) = graph.nodes.get(id) else {
-            continue;
-        };
-        queue.extend(&node.dependencies);
-        queue.extend(&node.saveable_functions);
-        match &node.kind {
-            Kind::Resource | Kind::Asset { .. } | Kind::Constant { .. } => {
-                for (child, _) in &node.children {
-                    if let Some(Kind::Function { concrete_functions }) = graph.kind(*child) {
-                        kept.functions.extend(concrete_functions.iter().cloned());
-                        queue.push(*child);
-                    }
+    queue
+}
+
+/// What a kept node needs kept with it, for `tf.saved_model.load` to
+/// rebuild it: its dependencies and saveable functions go on `queue`; a
+/// resource's, asset's or constant's function children (their create and
+/// initialize functions) go on `queue` with their concrete functions in
+/// `kept`; the asset, graph node or function the node names, and the
+/// functions of its saveable functions, go in `kept`.
+fn keep_needs(graph: &SavedGraph, node: &Node, kept: &mut Kept, queue: &mut Vec<usize>) {
+    queue.extend(&node.dependencies);
+    queue.extend(&node.saveable_functions);
+    match &node.kind {
+        Kind::Resource | Kind::Asset { .. } | Kind::Constant { .. } => {
+            for (child, _) in &node.children {
+                if let Some(Kind::Function { concrete_functions }) = graph.kind(*child) {
+                    kept.functions.extend(concrete_functions.iter().cloned());
+                    queue.push(*child);
                 }
             }
-            _ => {}
         }
-        match &node.kind {
-            Kind::Asset { index } => {
-                kept.assets.insert(*index);
-            }
-            Kind::Constant { operation } => {
-                kept.graph_nodes.insert(operation.clone());
-            }
-            Kind::CapturedTensor { function } => {
-                kept.functions.insert(function.clone());
-            }
-            _ => {}
+        _ => {}
+    }
+    match &node.kind {
+        Kind::Asset { index } => {
+            kept.assets.insert(*index);
         }
-        for &function in &node.saveable_functions {
-            if let Some(kind) = graph.kind(function) {
-                kept.functions
-                    .extend(kind.functions().into_iter().map(String::from));
-            }
+        Kind::Constant { operation } => {
+            kept.graph_nodes.insert(operation.clone());
+        }
+        Kind::CapturedTensor { function } => {
+            kept.functions.insert(function.clone());
+        }
+        _ => {}
+    }
+    for &function in &node.saveable_functions {
+        if let Some(kind) = graph.kind(function) {
+            kept.functions
+                .extend(kind.functions().into_iter().map(String::from));
         }
     }
-    keep_ancestors(graph, &mut kept.nodes, enter);
-    kept
 }
 
 /// Marks every object reachable from the root that has a kept node below

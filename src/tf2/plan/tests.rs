@@ -234,7 +234,7 @@ fn signature_function(meta_graph: &MetaGraphDef, key: &str) -> String {
     let node = graph
         .node
         .iter()
-        .find(|n| n.name == graph::node_name(tensor))
+        .find(|n| n.name == crate::ir::node_of(tensor))
         .unwrap();
     match &node.attr["f"].value {
         Some(attr_value::Value::Func(f)) => f.name.clone(),
@@ -298,38 +298,50 @@ fn keras_adam_metric_loses_optimizer_metrics_and_training_functions() {
         assert!(!library.contains(&trace), "{trace}");
         assert!(plan.dropped.functions.contains(&trace), "{trace}");
     }
+    assert_serving_kept_without_saver(&source, &plan.meta_graph, &serving, &library);
+}
+
+/// `kept` (planned from `source`) has none of the saver's nodes (the writer
+/// adds its own), fewer functions than `source`, every function the
+/// `serving` function calls (`library` is `kept`'s function names), and the
+/// init op in its signature and the main-op collection.
+fn assert_serving_kept_without_saver(
+    source: &MetaGraphDef,
+    kept: &MetaGraphDef,
+    serving: &str,
+    library: &BTreeSet<String>,
+) {
     // Nor are the saver's functions: the writer adds its own.
     let saver = source.saver_def.as_ref().unwrap();
-    let graph = plan.meta_graph.graph_def.as_ref().unwrap();
+    let graph = kept.graph_def.as_ref().unwrap();
     for tensor in [
         &saver.filename_tensor_name,
         &saver.save_tensor_name,
         &saver.restore_op_name,
     ] {
-        let name = graph::node_name(tensor);
+        let name = crate::ir::node_of(tensor);
         assert!(graph.node.iter().all(|n| n.name != name), "{name}");
     }
-    assert!(library.len() < library_names(&source).len());
+    assert!(library.len() < library_names(source).len());
     // The signatures' functions call the layers' functions: all kept.
     let nodes = graph::index(graph);
-    let index = functions::FunctionIndex::new(graph.library.as_ref());
-    let closure = index
-        .closure(Path::new("x"), [(serving.clone(), "test".to_string())])
-        .unwrap();
+    let index = crate::ir::FunctionIndex::new(graph.library.as_ref());
+    let closure = functions::closure(
+        &index,
+        Path::new("x"),
+        [(serving.to_string(), "test".to_string())],
+    )
+    .unwrap();
     assert!(closure.len() > 1);
-    assert!(closure.is_subset(&library));
+    assert!(closure.is_subset(library));
     // The init op stays, in its signature and in the main-op collection.
     let init = &source.signature_def[graph::INIT_OP_SIGNATURE].outputs;
     for info in init.values() {
         for tensor in graph::tensor_names(info) {
-            assert!(nodes.contains_key(graph::node_name(tensor)), "{tensor}");
+            assert!(nodes.contains_key(crate::ir::node_of(tensor)), "{tensor}");
         }
     }
-    assert!(
-        plan.meta_graph
-            .collection_def
-            .contains_key(graph::MAIN_OP_COLLECTION)
-    );
+    assert!(kept.collection_def.contains_key(graph::MAIN_OP_COLLECTION));
 }
 
 #[test]
@@ -402,6 +414,12 @@ fn module_function_keeps_every_signature_or_the_one_asked_for() {
     let graph = only.meta_graph.graph_def.as_ref().unwrap();
     assert!(graph.node.len() < all.meta_graph.graph_def.as_ref().unwrap().node.len());
 
+    assert_unknown_signature_refused();
+}
+
+/// Asking for a signature `module_function` does not have is an error
+/// listing those it has (the init op left out).
+fn assert_unknown_signature_refused() {
     let unknown = plan(
         "module_function",
         &SignatureChoice::Only(vec!["predict".into()]),

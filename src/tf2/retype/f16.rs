@@ -298,15 +298,15 @@ impl Scope<'_> {
     /// The reference to output 0 (output arg `arg`) of `node`.
     fn output(&self, node: &str, arg: &str) -> String {
         match self {
-            Scope::Graph => format!("{node}:0"),
-            Scope::Function(_) => format!("{node}:{arg}:0"),
+            Scope::Graph => resource_flow::graph_output(node, 0),
+            Scope::Function(_) => resource_flow::body_output(node, arg, 0),
         }
     }
 
     fn normalize(&self, input: &str) -> Option<String> {
         match self {
             Scope::Graph => graph_reference(input),
-            Scope::Function(_) => data_reference(input).map(str::to_string),
+            Scope::Function(_) => data_reference(input),
         }
     }
 }
@@ -321,7 +321,7 @@ fn retype_graph(
     let tensors: BTreeMap<String, Variables> = flow
         .graph
         .iter()
-        .map(|(node, vars)| (format!("{node}:0"), vars.clone()))
+        .map(|(node, vars)| (resource_flow::graph_output(node, 0), vars.clone()))
         .collect();
     let Some(graph_def) = meta_graph.graph_def.as_mut() else {
         return Ok(0);
@@ -441,18 +441,10 @@ fn retype_uses(
             added.push(cast);
         }
     }
-    if scope_is_graph(scope) {
-        rewire_graph(nodes, &renamed);
-    } else {
-        rewire(nodes, &renamed);
-    }
+    rewire(scope, nodes, &renamed);
     let casts = added.len();
     nodes.extend(added);
     Ok((renamed, casts))
-}
-
-fn scope_is_graph(scope: Scope<'_>) -> bool {
-    matches!(scope, Scope::Graph)
 }
 
 /// The retyped variables reaching `node` through a handle input, when any;
@@ -541,22 +533,13 @@ fn cast_node(name: &str, input: &str, from: DataType, to: DataType) -> NodeDef {
     node
 }
 
-/// Function-body inputs naming a renamed output now name its cast.
-fn rewire(nodes: &mut [NodeDef], renamed: &BTreeMap<String, String>) {
+/// Inputs naming a renamed output, however the scope spells it (`node` or
+/// `node:0` in the graph, `node:arg` or `node:arg:0` in a function), now
+/// name its cast.
+fn rewire(scope: Scope<'_>, nodes: &mut [NodeDef], renamed: &BTreeMap<String, String>) {
     for node in nodes.iter_mut() {
         for input in &mut node.input {
-            if let Some(cast) = renamed.get(input.as_str()) {
-                *input = cast.clone();
-            }
-        }
-    }
-}
-
-/// Top-level inputs naming a renamed output (`node` or `node:0`) now name its cast.
-fn rewire_graph(nodes: &mut [NodeDef], renamed: &BTreeMap<String, String>) {
-    for node in nodes.iter_mut() {
-        for input in &mut node.input {
-            let Some(reference) = graph_reference(input) else {
+            let Some(reference) = scope.normalize(input) else {
                 continue;
             };
             if let Some(cast) = renamed.get(&reference) {

@@ -17,6 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::format::proto::{FunctionDef, MetaGraphDef, NodeDef, attr_value};
+use crate::ir::{
+    BodyInput, InputName, format_body_input, parse_body_input, parse_input, parse_tensor_name,
+};
 
 use super::super::{KeptVariable, Tf2Error};
 use super::object_wire;
@@ -42,19 +45,38 @@ pub struct ResourceFlow {
     pub tensors: BTreeMap<String, BTreeMap<String, Variables>>,
 }
 
-/// A function-body reference without its control marker, or `None` for a
-/// control input (`^node`).
-pub fn data_reference(input: &str) -> Option<&str> {
-    (!input.starts_with('^')).then_some(input)
+/// A function-body data input as the tensor it names, spelled as
+/// [`format_body_input`] spells it (`node:out_arg` is `node:out_arg:0`), or
+/// `None` for a control input (`^node`). An input that does not parse names
+/// no tensor this module follows and is kept as written.
+pub fn data_reference(input: &str) -> Option<String> {
+    match parse_body_input(input) {
+        Ok(BodyInput::Control { .. }) => None,
+        Ok(reference) => Some(format_body_input(&reference)),
+        Err(_) => Some(input.to_string()),
+    }
 }
 
-/// A top-level graph reference (`node`, `node:0`) as `node:index`.
+/// A top-level graph data input as the tensor it names, spelled
+/// `node:port` (`node` is `node:0`), or `None` for a control input
+/// (`^node`). An input that does not parse names no tensor this module
+/// follows and is kept as written.
 pub fn graph_reference(input: &str) -> Option<String> {
-    let input = data_reference(input)?;
-    Some(match input.rsplit_once(':') {
-        Some((_, index)) if index.parse::<u32>().is_ok() => input.to_string(),
-        _ => format!("{input}:0"),
-    })
+    match parse_input("", input) {
+        Ok(InputName::Control { .. }) => None,
+        Ok(InputName::Data { node, port }) => Some(graph_output(node, port)),
+        Err(_) => (!input.starts_with('^')).then(|| input.to_string()),
+    }
+}
+
+/// Output `port` of top-level node `node`, with the port always spelled.
+pub fn graph_output(node: &str, port: usize) -> String {
+    format!("{node}:{port}")
+}
+
+/// Output `index` of output arg `arg` of body node `node`.
+pub fn body_output(node: &str, arg: &str, index: usize) -> String {
+    format_body_input(&BodyInput::Output { node, arg, index })
 }
 
 /// The function a call node calls, when it is one of [`CALL_OPS`].
@@ -94,7 +116,7 @@ pub fn trace(
     let graph_tensors: BTreeMap<String, Variables> = flow
         .graph
         .iter()
-        .map(|(node, vars)| (format!("{node}:0"), vars.clone()))
+        .map(|(node, vars)| (graph_output(node, 0), vars.clone()))
         .collect();
     for (callee, index, vars) in call_arguments(&graph_def.node, &graph_tensors, graph_reference) {
         add_argument(&mut flow, &mut pending, callee, index, &vars);
@@ -107,8 +129,7 @@ pub fn trace(
             continue;
         };
         let tensors = function_handles(&function_name, function, &flow.args);
-        let reference = |input: &str| data_reference(input).map(str::to_string);
-        for (callee, index, vars) in call_arguments(&function.node_def, &tensors, reference) {
+        for (callee, index, vars) in call_arguments(&function.node_def, &tensors, data_reference) {
             add_argument(&mut flow, &mut pending, callee, index, &vars);
         }
         flow.tensors.insert(function_name, tensors);
@@ -144,10 +165,8 @@ fn graph_handles(nodes: &[NodeDef]) -> BTreeMap<String, Variables> {
     loop {
         let mut changed = false;
         for node in nodes.iter().filter(|n| n.op == "Identity") {
-            let Some(source) = node.input.first().and_then(|i| graph_reference(i)) else {
-                continue;
-            };
-            let Some((source_node, "0")) = source.rsplit_once(':') else {
+            let Some(Ok((source_node, 0))) = node.input.first().map(|i| parse_tensor_name(i))
+            else {
                 continue;
             };
             let Some(vars) = handles.get(source_node).cloned() else {
@@ -185,11 +204,11 @@ fn function_handles(
             let Some(source) = node.input.first().and_then(|i| data_reference(i)) else {
                 continue;
             };
-            let Some(vars) = tensors.get(source).cloned() else {
+            let Some(vars) = tensors.get(&source).cloned() else {
                 continue;
             };
             let known = tensors
-                .entry(format!("{}:output:0", node.name))
+                .entry(body_output(&node.name, "output", 0))
                 .or_default();
             let before = known.len();
             known.extend(vars);

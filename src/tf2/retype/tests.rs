@@ -115,6 +115,52 @@ fn concrete_function(ids: &[u8]) -> Vec<u8> {
 /// `inner`; `restore` assigns `w`; `bound` receives `w` only through the
 /// object graph's bound_inputs.
 fn model() -> MetaGraphDef {
+    let graph = GraphDef {
+        node: vec![
+            with_dtype(node("w", "VarHandleOp", &[]), DataType::DtFloat),
+            with_dtype(node("b", "VarHandleOp", &[]), DataType::DtFloat),
+            read("w/Read", "w"),
+            node("x", "Placeholder", &[]),
+            call("call", "outer", &["x", "w", "b:0"]),
+            call("restore_call", "restore", &["x", "w"]),
+        ],
+        library: Some(FunctionDefLibrary {
+            function: model_functions(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut meta_graph = MetaGraphDef {
+        graph_def: Some(graph),
+        object_graph_def: Some(SavedObjectGraph {
+            nodes: vec![
+                Vec::new().into(),
+                saved_variable_object().into(),
+                saved_variable_object().into(),
+            ],
+            concrete_functions: [("bound".to_string(), concrete_function(&[1]).into())].into(),
+        }),
+        ..Default::default()
+    };
+    let output = crate::format::proto::TensorInfo {
+        encoding: Some(crate::format::proto::tensor_info::Encoding::Name(
+            "w/Read:0".into(),
+        )),
+        ..Default::default()
+    };
+    meta_graph.signature_def.insert(
+        "read_weight".into(),
+        crate::format::proto::SignatureDef {
+            outputs: [("w".to_string(), output)].into(),
+            ..Default::default()
+        },
+    );
+    meta_graph
+}
+
+/// The library of [`model`]: `outer`, `inner`, `restore` and `bound`, kept
+/// apart so the graph that calls them reads on one screen.
+fn model_functions() -> Vec<FunctionDef> {
     let outer = function(
         "outer",
         vec![float_arg("x"), resource_arg("w_arg"), resource_arg("b_arg")],
@@ -151,47 +197,7 @@ fn model() -> MetaGraphDef {
         vec![read("rc", "captured")],
         &[("out", "rc:value:0")],
     );
-    let graph = GraphDef {
-        node: vec![
-            with_dtype(node("w", "VarHandleOp", &[]), DataType::DtFloat),
-            with_dtype(node("b", "VarHandleOp", &[]), DataType::DtFloat),
-            read("w/Read", "w"),
-            node("x", "Placeholder", &[]),
-            call("call", "outer", &["x", "w", "b:0"]),
-            call("restore_call", "restore", &["x", "w"]),
-        ],
-        library: Some(FunctionDefLibrary {
-            function: vec![outer, inner, restore, bound],
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let mut meta_graph = MetaGraphDef {
-        graph_def: Some(graph),
-        object_graph_def: Some(SavedObjectGraph {
-            nodes: vec![
-                Vec::new().into(),
-                saved_variable_object().into(),
-                saved_variable_object().into(),
-            ],
-            concrete_functions: [("bound".to_string(), concrete_function(&[1]).into())].into(),
-        }),
-        ..Default::default()
-    };
-    let output = crate::format::proto::TensorInfo {
-        encoding: Some(crate::format::proto::tensor_info::Encoding::Name(
-            "w/Read:0".into(),
-        )),
-        ..Default::default()
-    };
-    meta_graph.signature_def.insert(
-        "read_weight".into(),
-        crate::format::proto::SignatureDef {
-            outputs: [("w".to_string(), output)].into(),
-            ..Default::default()
-        },
-    );
-    meta_graph
+    vec![outer, inner, restore, bound]
 }
 
 fn variables() -> Vec<KeptVariable> {
@@ -277,7 +283,16 @@ fn large_weights_become_half_and_every_read_is_cast_back() {
         ))
     );
 
-    let inner = function_named(&meta_graph, "inner");
+    assert_functions_retyped(&meta_graph);
+}
+
+/// The functions of [`model`] after `w` (only) went half: reads of it cast
+/// back to float, its assignment casts to half, `b`'s uses untouched, and
+/// the object graph's variable of `w` says half.
+fn assert_functions_retyped(meta_graph: &MetaGraphDef) {
+    let half = DataType::DtHalf as i32;
+    let float = DataType::DtFloat as i32;
+    let inner = function_named(meta_graph, "inner");
     let h = &inner.signature.as_ref().unwrap().input_arg[1];
     assert_eq!(h.handle_data[0].dtype, half);
     assert_eq!(dtype_of(node_named(&inner.node_def, "r"), "dtype"), half);
@@ -289,7 +304,7 @@ fn large_weights_become_half_and_every_read_is_cast_back() {
     assert_eq!(mm.input, vec!["x", "r/to_float32:y:0", "^r"]);
     assert_eq!(inner.ret["raw"], "r/to_float32:y:0");
 
-    let outer = function_named(&meta_graph, "outer");
+    let outer = function_named(meta_graph, "outer");
     let args = &outer.signature.as_ref().unwrap().input_arg;
     assert_eq!(args[1].handle_data[0].dtype, half);
     assert_eq!(args[2].handle_data[0].dtype, float);
@@ -300,7 +315,7 @@ fn large_weights_become_half_and_every_read_is_cast_back() {
         "nothing added where only b is read"
     );
 
-    let restore = function_named(&meta_graph, "restore");
+    let restore = function_named(meta_graph, "restore");
     let assign = node_named(&restore.node_def, "assign");
     assert_eq!(dtype_of(assign, "dtype"), half);
     assert_eq!(assign.input, vec!["h", "assign/value_to_float16:y:0"]);
@@ -311,7 +326,7 @@ fn large_weights_become_half_and_every_read_is_cast_back() {
     );
     assert_eq!(to_half.input, vec!["value"]);
 
-    let bound = function_named(&meta_graph, "bound");
+    let bound = function_named(meta_graph, "bound");
     assert_eq!(bound.ret["out"], "rc/to_float32:y:0");
 
     let objects = &meta_graph.object_graph_def.as_ref().unwrap().nodes;

@@ -16,9 +16,10 @@ use serde::Serialize;
 use crate::format::proto::{GraphDef, MetaGraphDef, NodeDef, SaverDef};
 use crate::ops::training::training_category;
 
-use super::ops::{functions_by_name, ops_used};
+use super::ops::ops_used;
 use super::python::{str_list_repr, str_set_repr};
 use super::{SavedModelCliError, find_meta_graph, read_meta_graphs, tags_of};
+use crate::ir::{FunctionIndex, Gradients};
 
 /// saved_model_cli's default denylist.
 pub const DEFAULT_DENYLIST: [&str; 3] = ["PrintV2", "ReadFile", "WriteFile"];
@@ -136,11 +137,10 @@ struct SaverNodes {
 
 impl SaverNodes {
     fn of(graph: &GraphDef, saver: Option<&SaverDef>) -> SaverNodes {
-        let node_of = |tensor: &str| tensor.split(':').next().unwrap_or(tensor).to_string();
         let nodes: BTreeSet<String> = saver
             .iter()
             .flat_map(|s| [&s.save_tensor_name, &s.restore_op_name])
-            .map(|t| node_of(t))
+            .map(|t| crate::ir::node_of(t).to_string())
             .collect();
         let saver_ops = graph.node.iter().filter(|n| is_saver_op(&n.op));
         let scopes: BTreeSet<String> = saver_ops
@@ -186,44 +186,15 @@ fn saving_functions(graph: &GraphDef) -> impl Iterator<Item = String> + '_ {
 /// The library functions the chosen graph nodes call, by any function-valued
 /// attribute or as their op, transitively.
 fn functions_called_from(graph: &GraphDef, chosen: impl Fn(&NodeDef) -> bool) -> BTreeSet<String> {
-    let library = functions_by_name(graph);
-    let mut reached: BTreeSet<String> = BTreeSet::new();
-    let mut pending: Vec<&str> = graph
+    let library = FunctionIndex::new(graph.library.as_ref());
+    let seeds: Vec<String> = graph
         .node
         .iter()
         .filter(|node| chosen(node))
-        .flat_map(|node| callees(node, &library))
+        .flat_map(|node| library.called_by_node(node))
+        .map(str::to_string)
         .collect();
-    while let Some(name) = pending.pop() {
-        if !reached.insert(name.to_string()) {
-            continue;
-        }
-        if let Some(function) = library.get(name) {
-            pending.extend(function.node_def.iter().flat_map(|n| callees(n, &library)));
-        }
-    }
-    reached
-}
-
-/// The library functions `node` names: its op, or any func attribute.
-fn callees<'a>(
-    node: &'a NodeDef,
-    library: &std::collections::BTreeMap<&str, &crate::format::proto::FunctionDef>,
-) -> Vec<&'a str> {
-    use crate::format::proto::attr_value::Value;
-    let mut names: Vec<&str> = node
-        .attr
-        .values()
-        .flat_map(|attr| match attr.value.as_ref() {
-            Some(Value::Func(func)) => vec![func.name.as_str()],
-            Some(Value::List(list)) => list.func.iter().map(|f| f.name.as_str()).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
-    if library.contains_key(node.op.as_str()) {
-        names.push(node.op.as_str());
-    }
-    names
+    library.reachable(seeds, Gradients::Skip)
 }
 
 impl fmt::Display for ScanReport {

@@ -97,17 +97,7 @@ pub fn transform_with(
     output: &Path,
     options: &TransformOptions,
 ) -> Result<TransformReport, Error> {
-    let calls = parse_transforms(&options.transforms).map_err(TransformError::from)?;
-    if calls.is_empty() {
-        return Err(TransformError::NoTransforms {
-            known: registry
-                .entries()
-                .iter()
-                .map(|e| e.name.to_string())
-                .collect(),
-        }
-        .into());
-    }
+    let calls = parsed_calls(registry, &options.transforms)?;
     check_output(input, output, options.overwrite)?;
     let source = locate(input)?;
     let tags = if options.tags.is_empty() {
@@ -115,16 +105,7 @@ pub fn transform_with(
     } else {
         options.tags.clone()
     };
-    let mut model = read_source_for(
-        &source,
-        None,
-        &tags,
-        &Wanted::default(),
-        &mut Timings::new(),
-    )?;
-    if let Source::SavedModel { dir } = &source {
-        model.signatures = signatures::read_signatures(dir, &tags)?;
-    }
+    let mut model = read_model(&source, &tags)?;
     let cx = build_context(&model, options);
     let nodes_before = model.graph.len();
     let before = options.explain.as_ref().map(|_| model.graph.clone());
@@ -148,46 +129,73 @@ pub fn transform_with(
         )?),
         _ => None,
     };
-    let mut report = TransformReport {
-        passes: Vec::new(),
+    let (written_as, format) = write_output(&source, &model, &tags, output, options.overwrite)?;
+    Ok(TransformReport {
+        passes,
         output: output.to_path_buf(),
-        written_as: "graphdef",
-        format: None,
+        written_as,
+        format,
         ignored_errors,
         nodes_before,
-        nodes_after: 0,
+        nodes_after: model.graph.len(),
         explain,
-    };
-    match (&source, graph_file::format_by_extension(output)) {
+    })
+}
+
+/// The `--transforms` calls, parsed; none at all is an error listing the
+/// known transforms, so a run that would only copy the model says why not.
+fn parsed_calls(registry: &Registry, transforms: &str) -> Result<Vec<TransformCall>, Error> {
+    let calls = parse_transforms(transforms).map_err(TransformError::from)?;
+    if calls.is_empty() {
+        return Err(TransformError::NoTransforms {
+            known: registry
+                .entries()
+                .iter()
+                .map(|e| e.name.to_string())
+                .collect(),
+        }
+        .into());
+    }
+    Ok(calls)
+}
+
+/// The model of `source`, with a SavedModel's signatures read as well: the
+/// transforms protect what the signatures name.
+fn read_model(source: &Source, tags: &[String]) -> Result<Model, Error> {
+    let mut model = read_source_for(source, None, tags, &Wanted::default(), &mut Timings::new())?;
+    if let Source::SavedModel { dir } = source {
+        model.signatures = signatures::read_signatures(dir, tags)?;
+    }
+    Ok(model)
+}
+
+/// Writes the transformed model as its source was (a SavedModel as a
+/// SavedModel, a GraphDef in its own encoding) unless `output`'s extension
+/// names a GraphDef encoding; returns what was written (`saved_model` or
+/// `graphdef`) and the GraphDef's encoding. A checkpoint has no SavedModel
+/// to write back, so it needs a GraphDef output.
+fn write_output(
+    source: &Source,
+    model: &Model,
+    tags: &[String],
+    output: &Path,
+    overwrite: Overwrite,
+) -> Result<(&'static str, Option<GraphFormat>), Error> {
+    match (source, graph_file::format_by_extension(output)) {
         (Source::SavedModel { .. }, None) => {
-            report.written_as = "saved_model";
-            crate::back::write::saved_model::write_saved_model(
-                &model,
-                &tags,
-                output,
-                options.overwrite,
-            )?;
+            crate::back::write::saved_model::write_saved_model(model, tags, output, overwrite)?;
+            Ok(("saved_model", None))
         }
         (Source::GraphDef { path }, None) => {
-            report.format = Some(write_graph_def(
-                &model,
-                output,
-                graph_file::format_of_file(path),
-            )?);
+            let format = write_graph_def(model, output, graph_file::format_of_file(path))?;
+            Ok(("graphdef", Some(format)))
         }
-        (_, Some(format)) => {
-            report.format = Some(write_graph_def(&model, output, format)?);
+        (_, Some(format)) => Ok(("graphdef", Some(write_graph_def(model, output, format)?))),
+        (Source::Checkpoint { .. }, None) => Err(TransformError::CheckpointNeedsGraphDefOutput {
+            path: output.to_path_buf(),
         }
-        (Source::Checkpoint { .. }, None) => {
-            return Err(TransformError::CheckpointNeedsGraphDefOutput {
-                path: output.to_path_buf(),
-            }
-            .into());
-        }
+        .into()),
     }
-    report.nodes_after = model.graph.len();
-    report.passes = passes;
-    Ok(report)
 }
 
 /// The tensors a kept node's path leads to: the signatures' outputs, else
