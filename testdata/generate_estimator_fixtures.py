@@ -11,11 +11,16 @@ Each directory is what `Estimator.train` + `evaluate` leave behind
   `IteratorGetNext` tensors keyed by feature name (a SparseTensor feature as
   its three components, `"sparse": true`), the head's prediction tensors keyed
   by prediction name, a test batch of a size training never used, and the
-  Estimator's own `predict()` on it, run on the same model directory.
+  Estimator's own `predict()` on it, run on the same model directory; and
+  `training_batch` and `batch_cases` (batches of 1, the training batch and
+  twice it plus one, each with the Estimator's `predict()` on it).
 
 `tf.estimator` exists only up to TensorFlow 2.15; run with
 tensorflow-cpu==2.15.1 (which brings tensorflow-estimator 2.15):
     python testdata/generate_estimator_fixtures.py [--only NAME] [--out DIR]
+    python testdata/generate_estimator_fixtures.py --batch-cases-only [--only NAME]
+(the second adds only `training_batch` and `batch_cases` to fixture.json,
+predicted from the model directories already there).
 It installs nothing and needs no network.
 """
 import argparse
@@ -287,6 +292,48 @@ def prediction_tensor(t):
     return t
 
 
+# Each fixture's estimator (built on the model directory, untrained), a
+# drawer of n examples and its training batch: what `batch_cases` runs.
+SERVED = {}
+
+
+def serves(name, training_batch, draw):
+    def register(make_estimator):
+        SERVED[name] = dict(estimator=make_estimator, training_batch=training_batch, draw=draw)
+        return make_estimator
+    return register
+
+
+def served_batch_cases(name, estimator, inputs, output_keys):
+    """`training_batch` and `batch_cases`: the Estimator's own predict() on
+    batches of 1, the training batch and twice it plus one (each input_fn
+    batches exactly that many), drawn from a generator seeded by the size."""
+    entry = SERVED[name]
+    training_batch = entry["training_batch"]
+    cases = []
+    for batch in [1, training_batch, 2 * training_batch + 1]:
+        features = entry["draw"](np.random.RandomState([SEED, batch]), batch)
+        expected = predict(estimator, features, output_keys)
+        cases.append({
+            "batch": batch,
+            "inputs": test_inputs(features, inputs),
+            "expected": {k: flat(v) for k, v in expected.items()},
+        })
+    return {"training_batch": training_batch, "batch_cases": cases}
+
+
+def add_batch_cases(directory, name):
+    """Adds `training_batch` and `batch_cases` to an existing fixture.json,
+    predicted from the model directory as it is; nothing else changes."""
+    with inside(directory):
+        with open("fixture.json") as f:
+            data = json.load(f)
+        estimator = SERVED[name]["estimator"]()
+        data.update(served_batch_cases(name, estimator, data["inputs"], sorted(data["outputs"])))
+        with open("fixture.json", "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+
+
 def write_fixture(name, description, estimator, train_features, test_features, output_keys, tolerance, extra):
     prefix, graph = latest_graph(".")
     inputs = iterator_inputs(graph, train_features)
@@ -307,6 +354,7 @@ def write_fixture(name, description, estimator, train_features, test_features, o
         "trimmed_events_records": trim_events("."),
     }
     data.update(extra)
+    data.update(served_batch_cases(name, estimator, inputs, output_keys))
     with open("fixture.json", "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     with open("variables.json", "w") as f:
@@ -315,6 +363,14 @@ def write_fixture(name, description, estimator, train_features, test_features, o
 
 # ---------------------------------------------------------------- fixtures
 
+@serves("estimator_wide_deep", 16, lambda rng, n: census_rows(rng, n)[0])
+def wide_deep_estimator():
+    wide, deep = wide_deep_columns()
+    return tf.estimator.DNNLinearCombinedClassifier(
+        model_dir=".", linear_feature_columns=wide, dnn_feature_columns=deep, dnn_hidden_units=[8, 4],
+        linear_optimizer="Ftrl", dnn_optimizer="Adagrad", config=run_config())
+
+
 @fixture
 def estimator_wide_deep():
     """DNNLinearCombinedClassifier (binary wide & deep, census-like): numeric, bucketized, vocabulary-list, vocabulary-file (occupations.txt, an asset), hash-bucket, crossed, embedding and indicator columns, a multi-valued SparseTensor feature; Ftrl (linear) and Adagrad (DNN), global_step, one evaluation."""
@@ -322,10 +378,7 @@ def estimator_wide_deep():
         f.write("\n".join(OCCUPATIONS) + "\n")
     rng = np.random.RandomState(11)
     features, labels = census_rows(rng, 64)
-    wide, deep = wide_deep_columns()
-    estimator = tf.estimator.DNNLinearCombinedClassifier(
-        model_dir=".", linear_feature_columns=wide, dnn_feature_columns=deep, dnn_hidden_units=[8, 4],
-        linear_optimizer="Ftrl", dnn_optimizer="Adagrad", config=run_config())
+    estimator = wide_deep_estimator()
     estimator.train(dataset_input_fn(features, labels, 16, repeat=True), steps=200)
     estimator.evaluate(dataset_input_fn(features, labels, 16, repeat=False))
     test, _ = census_rows(rng, 5)
@@ -334,6 +387,25 @@ def estimator_wide_deep():
         ["logits", "logistic", "probabilities", "class_ids", "classes"], 1e-4,
         {"assets": ["occupations.txt"], "method": {"class_names": ["0", "1"], "scores_output": "probabilities"}},
     )
+
+
+def regressor_features(rng, n):
+    return {
+        "age": rng.randint(18, 80, size=n).astype(np.float32),
+        "hours_per_week": rng.randint(10, 70, size=n).astype(np.float32),
+        "education": np.array(EDUCATION + ["Unknown"], dtype=object)[rng.randint(0, len(EDUCATION) + 1, size=n)].astype(bytes),
+    }
+
+
+@serves("estimator_regressor", 16, regressor_features)
+def regressor_estimator():
+    age = age_column()
+    columns = [
+        age, hours_column(), fc.bucketized_column(age, boundaries=age_boundaries([30, 45, 60])),
+        fc.indicator_column(fc.categorical_column_with_vocabulary_list("education", EDUCATION)),
+    ]
+    return tf.estimator.DNNRegressor(
+        model_dir=".", feature_columns=columns, hidden_units=[6], optimizer="Adam", config=run_config())
 
 
 @fixture
@@ -347,13 +419,7 @@ def estimator_regressor():
         "education": np.array(EDUCATION, dtype=object)[rng.randint(0, len(EDUCATION), size=n)].astype(bytes),
     }
     labels = (features["hours_per_week"] * 0.02 + (features["age"] > 40) * 0.5).astype(np.float32)
-    age = age_column()
-    columns = [
-        age, hours_column(), fc.bucketized_column(age, boundaries=age_boundaries([30, 45, 60])),
-        fc.indicator_column(fc.categorical_column_with_vocabulary_list("education", EDUCATION)),
-    ]
-    estimator = tf.estimator.DNNRegressor(
-        model_dir=".", feature_columns=columns, hidden_units=[6], optimizer="Adam", config=run_config())
+    estimator = regressor_estimator()
     estimator.train(dataset_input_fn(features, labels, 16, repeat=True), steps=200)
     estimator.evaluate(dataset_input_fn(features, labels, 16, repeat=False))
     test = {
@@ -367,10 +433,31 @@ def estimator_regressor():
     )
 
 
+MULTICLASS_CLASSES = ["low", "mid", "high"]
+
+
+def multiclass_features(rng, n):
+    return {
+        "hours_per_week": rng.randint(10, 70, size=n).astype(np.float32),
+        "occupation": np.array(OCCUPATIONS + ["Fishing"], dtype=object)[rng.randint(0, len(OCCUPATIONS) + 1, size=n)].astype(bytes),
+    }
+
+
+@serves("estimator_dnn_multiclass", 12, multiclass_features)
+def multiclass_estimator():
+    columns = [
+        hours_column(),
+        fc.embedding_column(fc.categorical_column_with_vocabulary_list("occupation", OCCUPATIONS), dimension=2),
+    ]
+    return tf.estimator.DNNClassifier(
+        model_dir=".", feature_columns=columns, hidden_units=[6], n_classes=3, label_vocabulary=MULTICLASS_CLASSES,
+        optimizer="Adam", config=run_config())
+
+
 @fixture
 def estimator_dnn_multiclass():
     """DNNClassifier with three string classes (label_vocabulary), Adam, numeric and embedding columns, global_step, one evaluation."""
-    classes = ["low", "mid", "high"]
+    classes = MULTICLASS_CLASSES
     rng = np.random.RandomState(13)
     n = 60
     features = {
@@ -378,13 +465,7 @@ def estimator_dnn_multiclass():
         "occupation": np.array(OCCUPATIONS, dtype=object)[rng.randint(0, len(OCCUPATIONS), size=n)].astype(bytes),
     }
     labels = np.array(classes, dtype=object)[np.digitize(features["hours_per_week"], [30, 50])].astype(bytes)
-    columns = [
-        hours_column(),
-        fc.embedding_column(fc.categorical_column_with_vocabulary_list("occupation", OCCUPATIONS), dimension=2),
-    ]
-    estimator = tf.estimator.DNNClassifier(
-        model_dir=".", feature_columns=columns, hidden_units=[6], n_classes=3, label_vocabulary=classes,
-        optimizer="Adam", config=run_config())
+    estimator = multiclass_estimator()
     estimator.train(dataset_input_fn(features, labels, 12, repeat=True), steps=150)
     estimator.evaluate(dataset_input_fn(features, labels, 12, repeat=False))
     test = {
@@ -402,7 +483,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(FIXTURES))
     parser.add_argument("--out", default=os.path.join(HERE, "fixtures"))
+    parser.add_argument(
+        "--batch-cases-only", action="store_true",
+        help="add training_batch and batch_cases to the existing fixtures' fixture.json, from their model directories; write nothing else")
     args = parser.parse_args()
+    if args.batch_cases_only:
+        for name in args.only or sorted(FIXTURES):
+            add_batch_cases(os.path.join(os.path.abspath(args.out), name), name)
+            print(f"added batch cases to {name}", file=sys.stderr)
+        return
     for name in args.only or sorted(FIXTURES):
         directory = os.path.join(os.path.abspath(args.out), name)
         shutil.rmtree(directory, ignore_errors=True)

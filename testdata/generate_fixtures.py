@@ -8,8 +8,15 @@ training runs, each a directory with a `checkpoint` state file and a
   training program's own inference-mode outputs on it (computed by building
   the model again in inference mode and restoring the checkpoint into it).
 
+- fixture.json also holds `training_batch` (the batch the training ran
+  with) and `batch_cases`: batches of 1, the training batch and twice it
+  plus one, each with the inference model's outputs on it.
+
 Run with tensorflow-cpu==2.21.0 and tf-keras==2.21.0 installed:
     python testdata/generate_fixtures.py [--only NAME] [--out DIR]
+    python testdata/generate_fixtures.py --batch-cases-only [--only NAME]
+(the second adds only `training_batch` and `batch_cases` to fixture.json,
+computed from the checkpoints already there).
 It installs nothing and needs no network.
 """
 import argparse
@@ -114,10 +121,76 @@ def write_fixture(name, description, steps, inputs, outputs, flags, test_inputs,
         "tolerance": tolerance,
     }
     data.update(extra or {})
+    if name in SERVED:
+        data.update(served_batch_cases(name, data["checkpoint_prefix"]))
     with open("fixture.json", "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
     with open("variables.json", "w") as f:
         json.dump(dump(f"model.ckpt-{steps}"), f, sort_keys=True)
+
+
+# Each fixture's inference program, by fixture name: what `batch_cases` runs.
+SERVED = {}
+
+
+def serves(name, training_batch, outputs, inputs, cpus=1, mode=contextlib.nullcontext):
+    """Registers `build` (no arguments, as `inference_outputs` takes it) as
+    fixture `name`'s inference model; `inputs(rng, n)` draws a batch of n."""
+    def register(build):
+        SERVED[name] = dict(build=build, training_batch=training_batch, outputs=outputs, inputs=inputs, cpus=cpus, mode=mode)
+        return build
+    return register
+
+
+def batch_sizes(training_batch):
+    return [1, training_batch, 2 * training_batch + 1]
+
+
+def case_inputs(draw, batch):
+    """A batch of `batch` examples from `draw(rng, n)`, from a generator of its
+    own (seeded by the batch size), so no other draw moves."""
+    return draw(np.random.RandomState([SEED, batch]), batch)
+
+
+def batch_cases(build, draw, prefix, outputs, sizes, cpus=1):
+    """The inference model built (once per size, `build(batch)`) and restored
+    from `prefix`, run on a batch of each size."""
+    cases = []
+    for batch in sizes:
+        feeds = case_inputs(draw, batch)
+        expected = inference_outputs(lambda: build(batch), feeds, prefix, outputs, cpus)
+        cases.append({
+            "batch": batch,
+            "inputs": {k: flat(k, v) for k, v in feeds.items()},
+            "expected": {k: flat(k, expected[k]) for k in outputs},
+        })
+    return cases
+
+
+def served_batch_cases(name, prefix):
+    """`training_batch` and `batch_cases` for a registered fixture; its
+    inference model takes any batch, so one program serves every size."""
+    entry = SERVED[name]
+    with entry["mode"]():
+        cases = batch_cases(
+            lambda batch: entry["build"](), entry["inputs"], prefix, entry["outputs"],
+            batch_sizes(entry["training_batch"]), entry["cpus"])
+    return {"training_batch": entry["training_batch"], "batch_cases": cases}
+
+
+def words_batch(rng, words, shape):
+    return np.array(words, dtype=object)[rng.randint(0, len(words), size=shape)].astype(bytes)
+
+
+def add_batch_cases(directory, name):
+    """Adds `training_batch` and `batch_cases` to an existing fixture.json,
+    computed from its checkpoint; nothing else in the directory changes."""
+    with inside(directory):
+        with open("fixture.json") as f:
+            data = json.load(f)
+        data.update(served_batch_cases(name, data["checkpoint_prefix"]))
+        with open("fixture.json", "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
 
 
 def check_close(name, a, b, tolerance=1e-5):
@@ -131,6 +204,15 @@ def mlp(x, training, hidden=16, classes=3, rate=0.25):
         h = tf.nn.dropout(h, rate=rate, seed=7)
     logits = v1.layers.dense(h, classes, name="logits")
     return logits
+
+
+@serves(
+    "mlp_queue", training_batch=8, outputs=["logits", "probabilities"],
+    inputs=lambda rng, n: {"features": rng.rand(n, 6).astype(np.float32)})
+def mlp_queue_inference():
+    x = v1.placeholder(tf.float32, [None, 6])
+    logits = mlp(x, training=False)
+    return {"features": x}, {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
 
 @fixture
@@ -170,12 +252,7 @@ def mlp_queue(out):
             save(sess, saver, 12)
     test = {"features": rng.rand(5, 6).astype(np.float32)}
 
-    def build():
-        x = v1.placeholder(tf.float32, [None, 6])
-        logits = mlp(x, training=False)
-        return {"features": x}, {"logits": logits, "probabilities": tf.nn.softmax(logits)}
-
-    expected = inference_outputs(build, test, "model.ckpt-12", ["logits", "probabilities"])
+    expected = inference_outputs(mlp_queue_inference, test, "model.ckpt-12", ["logits", "probabilities"])
     write_fixture(
         "mlp_queue", mlp_queue.__doc__, 12,
         {"features": spec(batch_x, [-1, 6])},
@@ -191,6 +268,14 @@ def cnn(images, is_training):
     x = tf.reduce_mean(x, axis=[1, 2])
     x = v1.layers.dropout(x, rate=0.3, training=is_training, seed=3)
     return v1.layers.dense(x, 4, name="logits")
+
+
+@serves(
+    "cnn_dataset_bn", training_batch=8, outputs=["logits"],
+    inputs=lambda rng, n: {"images": rng.rand(n, 8, 8, 1).astype(np.float32)})
+def cnn_dataset_bn_inference():
+    x = v1.placeholder(tf.float32, [None, 8, 8, 1])
+    return {"images": x}, {"logits": cnn(x, False)}
 
 
 @fixture
@@ -218,11 +303,7 @@ def cnn_dataset_bn(out):
             save(sess, saver, 10)
             in_training_graph = sess.run({"logits": logits}, {batch_images: test["images"], is_training: False})
 
-    def build():
-        x = v1.placeholder(tf.float32, [None, 8, 8, 1])
-        return {"images": x}, {"logits": cnn(x, False)}
-
-    expected = inference_outputs(build, test, "model.ckpt-10", ["logits"])
+    expected = inference_outputs(cnn_dataset_bn_inference, test, "model.ckpt-10", ["logits"])
     check_close("cnn_dataset_bn", expected, in_training_graph)
     write_fixture(
         "cnn_dataset_bn", cnn_dataset_bn.__doc__, 10,
@@ -238,6 +319,15 @@ def ids_model(ids):
     bias = v1.get_variable("dense/bias", [3], initializer=v1.zeros_initializer(), use_resource=True)
     logits = tf.nn.bias_add(tf.matmul(pooled, kernel), bias, name="scores")
     return logits, tf.argmax(logits, axis=1, name="class_id")
+
+
+@serves(
+    "resource_int64", training_batch=6, outputs=["scores", "class_id"],
+    inputs=lambda rng, n: {"ids": rng.randint(0, 20, size=(n, 4)).astype(np.int64)})
+def resource_int64_inference():
+    x = v1.placeholder(tf.int64, [None, 4])
+    s, c = ids_model(x)
+    return {"ids": x}, {"scores": s, "class_id": c}
 
 
 @fixture
@@ -262,12 +352,7 @@ def resource_int64(out):
             save(sess, saver, 8)
     test = {"ids": rng.randint(0, 20, size=(5, 4)).astype(np.int64)}
 
-    def build():
-        x = v1.placeholder(tf.int64, [None, 4])
-        s, c = ids_model(x)
-        return {"ids": x}, {"scores": s, "class_id": c}
-
-    expected = inference_outputs(build, test, "model.ckpt-8", ["scores", "class_id"])
+    expected = inference_outputs(resource_int64_inference, test, "model.ckpt-8", ["scores", "class_id"])
     write_fixture(
         "resource_int64", resource_int64.__doc__, 8,
         {"ids": spec(batch_ids, [-1, 4])},
@@ -286,6 +371,14 @@ def partitioned_model(ids):
         bias = v1.get_variable("out/bias", [2], initializer=v1.zeros_initializer())
     pooled = tf.reduce_sum(v1.nn.embedding_lookup(embedding, ids), axis=1)
     return v1.nn.xw_plus_b(pooled, kernel, bias, name="logits")
+
+
+@serves(
+    "sharded_partitioned", training_batch=10, outputs=["logits"], cpus=2,
+    inputs=lambda rng, n: {"ids": rng.randint(0, 50, size=(n, 3)).astype(np.int32)})
+def sharded_partitioned_inference():
+    x = v1.placeholder(tf.int32, [None, 3])
+    return {"ids": x}, {"logits": partitioned_model(x)}
 
 
 @fixture
@@ -312,11 +405,7 @@ def sharded_partitioned(out):
     assert len(shards) > 1, f"expected several data shards, got {shards}"
     test = {"ids": rng.randint(0, 50, size=(4, 3)).astype(np.int32)}
 
-    def build():
-        x = v1.placeholder(tf.int32, [None, 3])
-        return {"ids": x}, {"logits": partitioned_model(x)}
-
-    expected = inference_outputs(build, test, "model.ckpt-6", ["logits"], cpus=2)
+    expected = inference_outputs(sharded_partitioned_inference, test, "model.ckpt-6", ["logits"], cpus=2)
     write_fixture(
         "sharded_partitioned", sharded_partitioned.__doc__, 6,
         {"ids": spec(batch_ids, [-1, 3])}, {"logits": spec(logits, [-1, 2])},
@@ -336,6 +425,14 @@ def vocab_model(tokens):
     embedding = v1.get_variable("words", [len(VOCAB) + 1, 5], initializer=v1.random_normal_initializer(seed=10))
     pooled = tf.reduce_mean(tf.nn.embedding_lookup(embedding, ids), axis=1)
     return v1.layers.dense(pooled, 2, name="logits")
+
+
+@serves(
+    "vocab_lookup", training_batch=5, outputs=["logits"],
+    inputs=lambda rng, n: {"tokens": words_batch(rng, VOCAB[1:] + ["unknown"], (n, 3))})
+def vocab_lookup_inference():
+    x = v1.placeholder(tf.string, [None, 3])
+    return {"tokens": x}, {"logits": vocab_model(x)}
 
 
 @fixture
@@ -367,11 +464,7 @@ def vocab_lookup(out):
             save(sess, saver, 8)
     test = {"tokens": np.array([[b"the", b"cat", b"sat"], [b"dog", b"zebra", b"far"], [b"big", b"mat", b"on"], [b"away", b"away", b"small"]])}
 
-    def build():
-        x = v1.placeholder(tf.string, [None, 3])
-        return {"tokens": x}, {"logits": vocab_model(x)}
-
-    expected = inference_outputs(build, test, "model.ckpt-8", ["logits"])
+    expected = inference_outputs(vocab_lookup_inference, test, "model.ckpt-8", ["logits"])
     write_fixture(
         "vocab_lookup", vocab_lookup.__doc__, 8,
         {"tokens": spec(batch_tokens, [-1, 3])}, {"logits": spec(logits, [-1, 2])},
@@ -393,6 +486,14 @@ def oov_model(tokens):
                                 initializer=v1.random_normal_initializer(seed=12))
     pooled = tf.reduce_mean(tf.nn.embedding_lookup(embedding, ids), axis=1)
     return v1.layers.dense(pooled, 2, name="logits")
+
+
+@serves(
+    "vocab_oov", training_batch=8, outputs=["logits"],
+    inputs=lambda rng, n: {"tokens": words_batch(rng, OOV_VOCAB + ["zebra", "moon"], (n, 4))})
+def vocab_oov_inference():
+    x = v1.placeholder(tf.string, [None, 4])
+    return {"tokens": x}, {"logits": oov_model(x)}
 
 
 @fixture
@@ -429,11 +530,7 @@ def vocab_oov(out):
         [b"of", b"a", b"the", b"ran"],
     ])}
 
-    def build():
-        x = v1.placeholder(tf.string, [None, 4])
-        return {"tokens": x}, {"logits": oov_model(x)}
-
-    expected = inference_outputs(build, test, "model.ckpt-10", ["logits"])
+    expected = inference_outputs(vocab_oov_inference, test, "model.ckpt-10", ["logits"])
     write_fixture(
         "vocab_oov", vocab_oov.__doc__, 10,
         {"tokens": spec(batch_tokens, [-1, 4])}, {"logits": spec(logits, [-1, 2])},
@@ -445,6 +542,14 @@ def rnn_model(sequences):
     cell = v1.nn.rnn_cell.BasicRNNCell(12, name="cell")
     _, state = v1.nn.dynamic_rnn(cell, sequences, dtype=tf.float32)
     return v1.layers.dense(state, 3, name="logits")
+
+
+@serves(
+    "rnn_while", training_batch=6, outputs=["logits"],
+    inputs=lambda rng, n: {"sequences": rng.rand(n, 5, 4).astype(np.float32)})
+def rnn_while_inference():
+    x = v1.placeholder(tf.float32, [None, 5, 4])
+    return {"sequences": x}, {"logits": rnn_model(x)}
 
 
 @fixture
@@ -469,11 +574,7 @@ def rnn_while(out):
             save(sess, saver, 6)
     test = {"sequences": rng.rand(4, 5, 4).astype(np.float32)}
 
-    def build():
-        x = v1.placeholder(tf.float32, [None, 5, 4])
-        return {"sequences": x}, {"logits": rnn_model(x)}
-
-    expected = inference_outputs(build, test, "model.ckpt-6", ["logits"])
+    expected = inference_outputs(rnn_while_inference, test, "model.ckpt-6", ["logits"])
     write_fixture(
         "rnn_while", rnn_while.__doc__, 6,
         {"sequences": spec(batch_x, [-1, 5, 4])}, {"logits": spec(logits, [-1, 3])},
@@ -514,6 +615,14 @@ def bn_model(x, training):
     return v1.layers.dense(tf.nn.relu(h2), 2, name="logits"), updates
 
 
+@serves(
+    "bn_train_only", training_batch=10, outputs=["logits"],
+    inputs=lambda rng, n: {"features": rng.rand(n, 5).astype(np.float32)})
+def bn_train_only_inference():
+    x = v1.placeholder(tf.float32, [None, 5])
+    return {"features": x}, {"logits": bn_model(x, training=False)[0]}
+
+
 @fixture
 def bn_train_only(out):
     """A graph built only in training mode: fused batch norm with is_training=True and an unfused moments batch norm, moving averages by assign_moving_average."""
@@ -537,11 +646,7 @@ def bn_train_only(out):
             save(sess, saver, 10)
     test = {"features": rng.rand(3, 5).astype(np.float32)}
 
-    def build():
-        x = v1.placeholder(tf.float32, [None, 5])
-        return {"features": x}, {"logits": bn_model(x, training=False)[0]}
-
-    expected = inference_outputs(build, test, "model.ckpt-10", ["logits"])
+    expected = inference_outputs(bn_train_only_inference, test, "model.ckpt-10", ["logits"])
     write_fixture(
         "bn_train_only", bn_train_only.__doc__, 10,
         {"features": spec(batch_x, [-1, 5])}, {"logits": spec(logits, [-1, 2])},
@@ -561,6 +666,15 @@ def offsets_model(ids):
     embedding = v1.get_variable("embedding", [20, 4], initializer=v1.random_normal_initializer(seed=8))
     pooled = tf.reduce_mean(tf.nn.embedding_lookup(embedding, buckets), axis=1)
     return v1.layers.dense(pooled, 2, name="logits"), buckets
+
+
+@serves(
+    "int64_offsets", training_batch=4, outputs=["logits", "buckets"],
+    inputs=lambda rng, n: {"ids": rng.randint(0, 1000, size=(n, 4)).astype(np.int64)})
+def int64_offsets_inference():
+    x = v1.placeholder(tf.int64, [None, 4])
+    scores, hashed = offsets_model(x)
+    return {"ids": x}, {"logits": scores, "buckets": hashed}
 
 
 @fixture
@@ -585,12 +699,7 @@ def int64_offsets(out):
             save(sess, saver, 6)
     test = {"ids": rng.randint(0, 1000, size=(3, 4)).astype(np.int64)}
 
-    def build():
-        x = v1.placeholder(tf.int64, [None, 4])
-        scores, hashed = offsets_model(x)
-        return {"ids": x}, {"logits": scores, "buckets": hashed}
-
-    expected = inference_outputs(build, test, "model.ckpt-6", ["logits", "buckets"])
+    expected = inference_outputs(int64_offsets_inference, test, "model.ckpt-6", ["logits", "buckets"])
     write_fixture(
         "int64_offsets", int64_offsets.__doc__, 6,
         {"ids": spec(batch_ids, [-1, 4])},
@@ -604,6 +713,14 @@ def tiny(x, training):
     if training:
         h = v1.nn.dropout(h, keep_prob=0.8, seed=11)
     return v1.layers.dense(h, 2, name="logits")
+
+
+@serves(
+    "tiny_mlp", training_batch=4, outputs=["logits"],
+    inputs=lambda rng, n: {"features": rng.rand(n, 4).astype(np.float32)})
+def tiny_mlp_inference():
+    x = v1.placeholder(tf.float32, [None, 4])
+    return {"features": x}, {"logits": tiny(x, False)}
 
 
 @fixture
@@ -628,11 +745,7 @@ def tiny_mlp(out):
             save(sess, saver, 5)
     test = {"features": rng.rand(3, 4).astype(np.float32)}
 
-    def build():
-        x = v1.placeholder(tf.float32, [None, 4])
-        return {"features": x}, {"logits": tiny(x, False)}
-
-    expected = inference_outputs(build, test, "model.ckpt-5", ["logits"])
+    expected = inference_outputs(tiny_mlp_inference, test, "model.ckpt-5", ["logits"])
     write_fixture(
         "tiny_mlp", tiny_mlp.__doc__, 5,
         {"features": spec(batch_x, [-1, 4])}, {"logits": spec(logits, [-1, 2])},
@@ -664,6 +777,20 @@ def keras_bn_dropout_model():
     return tf.keras.Model(inputs, outputs)
 
 
+def keras_inference(model_fn, input_key, output_key):
+    """The Keras model rebuilt in a fresh graph, as inference_outputs builds
+    it (its learning phase defaults to inference)."""
+    model = model_fn()
+    return {input_key: model.inputs[0]}, {output_key: model.outputs[0]}
+
+
+@serves(
+    "keras_graph_bn_dropout", training_batch=8, outputs=["probabilities"], mode=keras_graph_mode,
+    inputs=lambda rng, n: {"features": rng.rand(n, 6).astype(np.float32)})
+def keras_graph_bn_dropout_inference():
+    return keras_inference(keras_bn_dropout_model, "features", "probabilities")
+
+
 @fixture
 def keras_graph_bn_dropout(out):
     """tf_keras in TF1 graph mode: Dense + BatchNormalization + Dropout (functional If learning-phase conds), legacy Adam, an accuracy metric, fitted from numpy, saved by a tf.compat.v1 Saver on the Keras session."""
@@ -686,6 +813,9 @@ def keras_graph_bn_dropout(out):
             inputs = {"features": spec(model.inputs[0], [-1, 6])}
             outputs = {"probabilities": spec(model.outputs[0], [-1, 3])}
             sess.close()
+    with keras_graph_mode():
+        rebuilt = inference_outputs(keras_graph_bn_dropout_inference, test, "model.ckpt-12", ["probabilities"])
+    check_close("keras_graph_bn_dropout", expected, rebuilt)
     write_fixture(
         "keras_graph_bn_dropout", keras_graph_bn_dropout.__doc__, 12,
         inputs, outputs, [], test, expected,
@@ -701,6 +831,13 @@ def keras_conv_model():
     x = tf.keras.layers.Dropout(0.25, seed=9, name="dropout")(x)
     outputs = tf.keras.layers.Dense(2, name="logits")(x)
     return tf.keras.Model(inputs, outputs)
+
+
+@serves(
+    "keras_graph_conv_dataset", training_batch=8, outputs=["logits"], mode=keras_graph_mode,
+    inputs=lambda rng, n: {"images": rng.rand(n, 8, 8, 1).astype(np.float32)})
+def keras_graph_conv_dataset_inference():
+    return keras_inference(keras_conv_model, "images", "logits")
 
 
 @fixture
@@ -727,6 +864,9 @@ def keras_graph_conv_dataset(out):
             inputs = {"images": spec(model.inputs[0], [-1, 8, 8, 1])}
             outputs = {"logits": spec(model.outputs[0], [-1, 2])}
             sess.close()
+    with keras_graph_mode():
+        rebuilt = inference_outputs(keras_graph_conv_dataset_inference, test, "model.ckpt-8", ["logits"])
+    check_close("keras_graph_conv_dataset", expected, rebuilt)
     write_fixture(
         "keras_graph_conv_dataset", keras_graph_conv_dataset.__doc__, 8,
         inputs, outputs, [], test, expected,
@@ -737,7 +877,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(FIXTURES))
     parser.add_argument("--out", default=os.path.join(HERE, "fixtures"))
+    parser.add_argument(
+        "--batch-cases-only", action="store_true",
+        help="add training_batch and batch_cases to the existing fixtures' fixture.json, from their checkpoints; write nothing else")
     args = parser.parse_args()
+    if args.batch_cases_only:
+        for name in args.only or sorted(FIXTURES):
+            add_batch_cases(os.path.join(os.path.abspath(args.out), name), name)
+            print(f"added batch cases to {name}", file=sys.stderr)
+        return
     for name in args.only or sorted(FIXTURES):
         directory = os.path.join(os.path.abspath(args.out), name)
         shutil.rmtree(directory, ignore_errors=True)

@@ -5,7 +5,10 @@ write them, by tf_keras `model.save()` after `fit` and by
 - saved_model/: the SavedModel exactly as TensorFlow wrote it;
 - fixture.json: every signature's inputs and outputs (names, dtypes, shapes
   and tensors, read from saved_model.pb), a test batch for it (of a size the
-  training never used) and the source model's own outputs on that batch;
+  training never used) and the source model's own outputs on that batch,
+  and its `batch_cases` (batches of 1, the training batch and twice it plus
+  one, each with the source model's outputs; `training_batch` says the
+  training batch);
   every variable TensorFlow lists in variables/ with the role of the object
   that owns it (model weight, optimizer, optimizer iterations, metric, ...),
   found by walking the saved object graph over the live Python objects, not
@@ -17,6 +20,10 @@ saved_model/, described the same way under fixture.json's "checkpoint".
 
 Run with tensorflow-cpu==2.21.0 and tf-keras==2.21.0 installed:
     python testdata/generate_tf2_fixtures.py [--out DIR] [NAME...]
+    python testdata/generate_tf2_fixtures.py --batch-cases-only [NAME...]
+(the second adds only `training_batch` and each signature's `batch_cases` to
+fixture.json, computed from the saved_model/ already there: the tf_keras
+model revived by `load_model`, or the module's restored functions).
 It installs nothing and needs no network; every fixture (or each NAME) is
 written in one process, in a fixed order, each from fixed seeds. Values are
 deterministic, bytes are not quite: saved_model.pb and fingerprint.pb differ
@@ -103,13 +110,13 @@ def flat(array):
     return {"dtype": array.dtype.name, "shape": list(array.shape), "values": array.reshape(-1).tolist()}
 
 
-def test_batch(inputs, rng):
-    """A batch of TEST_BATCH rows (or the scalar) for each signature input;
+def test_batch(inputs, rng, size=TEST_BATCH):
+    """A batch of `size` rows (or the scalar) for each signature input;
     string inputs draw from TEST_TOKENS, which holds tokens out of every
     fixture's vocabulary too."""
     batch = {}
     for key, spec in inputs.items():
-        shape = [TEST_BATCH if d == -1 else d for d in spec["shape"]]
+        shape = [size if d == -1 else d for d in spec["shape"]]
         if spec["dtype"] == "string":
             tokens = rng.choice(TEST_TOKENS, size=shape)
             batch[key] = np.asarray([t.encode() for t in tokens.reshape(-1)], dtype=object).reshape(shape)
@@ -229,21 +236,45 @@ def variables_listed(prefix, root, roles):
 
 # --- the fixture file ---
 
+def checked_outputs(reloaded, key, sig, compute, batch):
+    """`compute(key, batch)`, checked against the reloaded SavedModel's signature."""
+    expected = {k: np.asarray(v) for k, v in compute(key, batch).items()}
+    through_signature = reloaded.signatures[key](**{k: tf.constant(v) for k, v in batch.items()})
+    assert sorted(expected) == sorted(sig["outputs"]), (key, sorted(expected), sorted(sig["outputs"]))
+    for name, value in through_signature.items():
+        np.testing.assert_allclose(value.numpy(), expected[name], rtol=0, atol=1e-6, err_msg=f"{key}/{name}")
+    return expected
+
+
+def batch_cases(reloaded, key, sig, compute):
+    """Batches of 1, TRAIN_BATCH and twice it plus one (each from a generator
+    of its own, seeded by the size, so no other draw moves) with the source
+    model's outputs on them."""
+    cases = []
+    for size in [1, TRAIN_BATCH, 2 * TRAIN_BATCH + 1]:
+        batch = test_batch(sig["inputs"], np.random.default_rng([SEED, size]), size)
+        expected = checked_outputs(reloaded, key, sig, compute, batch)
+        cases.append({
+            "batch": size,
+            "inputs": {k: flat(v) for k, v in batch.items()},
+            "expected": {k: flat(v) for k, v in expected.items()},
+        })
+    return cases
+
+
 def describe_signatures(saved_model_dir, compute, rng):
-    """Each signature with a test batch and the outputs `compute(key, batch)` gives."""
+    """Each signature with a test batch and the outputs `compute(key, batch)`
+    gives, and its batch cases."""
     reloaded = tf.saved_model.load(saved_model_dir)
     described = {}
     for key, sig in signature_defs(saved_model_dir).items():
         batch = test_batch(sig["inputs"], rng)
-        expected = {k: np.asarray(v) for k, v in compute(key, batch).items()}
-        through_signature = reloaded.signatures[key](**{k: tf.constant(v) for k, v in batch.items()})
-        assert sorted(expected) == sorted(sig["outputs"]), (key, sorted(expected), sorted(sig["outputs"]))
-        for name, value in through_signature.items():
-            np.testing.assert_allclose(value.numpy(), expected[name], rtol=0, atol=1e-6, err_msg=f"{key}/{name}")
+        expected = checked_outputs(reloaded, key, sig, compute, batch)
         described[key] = {
             **sig,
             "test_inputs": {k: flat(v) for k, v in batch.items()},
             "expected_outputs": {k: flat(v) for k, v in expected.items()},
+            "batch_cases": batch_cases(reloaded, key, sig, compute),
         }
     return described
 
@@ -258,6 +289,7 @@ def write_fixture(out, name, description, saved_model_dir, signatures, variables
         "saved_model_bytes": total,
         "saved_model_files": files,
         "train_batch_size": TRAIN_BATCH,
+        "training_batch": TRAIN_BATCH,
         "tolerance": TOLERANCE,
         "signatures": signatures,
         "variables": variables,
@@ -507,14 +539,66 @@ def checkpoint_bytes(directory, prefix):
     return sizes, sum(sizes.values())
 
 
+# The tf.function each signature of a tf.Module fixture serves.
+MODULE_FUNCTIONS = {
+    "module_function": {"serving_default": "score", "classify": "classify"},
+    "module_table": {"serving_default": "lookup"},
+}
+
+
+def saved_source(name, saved_model_dir):
+    """compute(key, batch) from the saved fixture itself: the tf_keras model
+    revived by load_model (called in inference mode), or the module's restored
+    tf.functions."""
+    if name not in MODULE_FUNCTIONS:
+        model = keras.models.load_model(saved_model_dir, compile=False)
+        (signature,) = signature_defs(saved_model_dir).values()
+        (output_key,) = signature["outputs"]
+        return keras_single_output(model, output_key)
+    module = tf.saved_model.load(saved_model_dir)
+
+    def compute(key, batch):
+        function = getattr(module, MODULE_FUNCTIONS[name][key])
+        return {k: v.numpy() for k, v in function(**{k: tf.constant(v) for k, v in batch.items()}).items()}
+
+    return compute
+
+
+def add_batch_cases(directory, name):
+    """Adds `training_batch` and each signature's `batch_cases` to an existing
+    fixture.json, computed from its saved_model/; nothing else changes."""
+    path = os.path.join(directory, "fixture.json")
+    with open(path) as f:
+        document = json.load(f)
+    saved_model_dir = os.path.join(directory, document["saved_model"])
+    compute = saved_source(name, saved_model_dir)
+    reloaded = tf.saved_model.load(saved_model_dir)
+    for key, sig in document["signatures"].items():
+        sig["batch_cases"] = batch_cases(reloaded, key, sig, compute)
+    document["training_batch"] = TRAIN_BATCH
+    with open(path, "w") as f:
+        json.dump(document, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"{name}: added batch cases to {sorted(document['signatures'])}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(HERE, "tf2"))
+    parser.add_argument(
+        "--batch-cases-only", action="store_true",
+        help="add training_batch and batch_cases to the existing fixtures' fixture.json, from their saved_model/; write nothing else")
     parser.add_argument("names", nargs="*", help="write only these fixtures (default: all)")
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(FIXTURES))
     if unknown:
         parser.error(f"unknown fixtures {unknown}; known: {', '.join(FIXTURES)}")
+    if args.batch_cases_only:
+        for name in FIXTURES:
+            if not args.names or name in args.names:
+                keras.backend.clear_session()
+                add_batch_cases(os.path.join(args.out, name), name)
+        return
     os.makedirs(args.out, exist_ok=True)
     for name, build in FIXTURES.items():
         if args.names and name not in args.names:
