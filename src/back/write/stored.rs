@@ -12,7 +12,7 @@
 //! `DivNoNan`, `Round` to even), so a save/restore round trip stores what a
 //! fresh export would.
 
-use super::saver::{NodeBuilder, bool_attr, node, type_attr};
+use super::saver::nodes::{NodeBuilder, bool_attr, node, type_attr};
 use crate::format::proto::{AttrValue, DataType, NodeDef};
 use crate::format::tensor::{Tensor, Values};
 

@@ -1,0 +1,22 @@
+//! The save/restore subgraph a serving SavedModel carries so that the TF1
+//! loader and TensorFlow Serving can fill its variables from `variables/`:
+//! a filename tensor, `SaveV2` and `RestoreV2` of the checkpoint's keys,
+//! assignments, and the `SaverDef` pointing at them.
+//!
+//! `checkpoint` holds what every saver shares: the tensors saved (key,
+//! slice spec, dtype), the two ops with their constants, the `SaverDef`.
+//! Two emitters place them: `graph` ([`build_saver`]) as nodes of the
+//! GraphDef under a `save` scope, for the graph route's ref and resource
+//! variables, stored dtypes converted; `function` ([`build_function_saver`])
+//! as save and restore functions the graph calls, for the lean TF2 route's
+//! resource variables, passed by handle. `names` keeps their names clear of
+//! the graph's.
+
+mod checkpoint;
+mod function;
+mod graph;
+mod names;
+pub(crate) mod nodes;
+
+pub use function::{FunctionSaver, SavedHandle, TakenNames, build_function_saver};
+pub use graph::{SavedVariable, SaverSubgraph, VariableKind, build_saver};
