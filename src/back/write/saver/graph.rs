@@ -6,14 +6,14 @@
 //! The loaders only run `restore_op_name` feeding `filename_tensor_name`, but
 //! the TF1 Python Saver insists that the save half exists too, so both are
 //! built. A variable stored in another dtype than the graph's is converted
-//! on the way out and back (see [`stored`](super::super::stored)).
+//! on the way out and back (see [`stored`](super::stored)).
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::super::stored::{Storage, from_stored, to_stored};
 use super::checkpoint::{Body, Checkpoint, Saved, saver_def};
 use super::names::{Counters, free_scope};
 use super::nodes::{bool_attr, const_string_node, node, shape_attr, type_attr};
+use super::stored::{Storage, from_stored, to_stored};
 use crate::format::proto::{DataType, NodeDef, SaverDef};
 
 /// How a variable holds its value in the graph.

@@ -9,14 +9,16 @@
 //! GraphDef under a `save` scope, for the graph route's ref and resource
 //! variables, stored dtypes converted; `function` ([`build_function_saver`])
 //! as save and restore functions the graph calls, for the lean TF2 route's
-//! resource variables, passed by handle. `names` keeps their names clear of
-//! the graph's.
+//! resource variables, passed by handle. [`stored`] converts a variable
+//! stored in another dtype than the graph's on the way out and back (the
+//! graph route's); `names` keeps the savers' names clear of the graph's.
 
 mod checkpoint;
 mod function;
 mod graph;
 mod names;
 pub(crate) mod nodes;
+pub mod stored;
 
 pub use function::{FunctionSaver, SavedHandle, TakenNames, build_function_saver};
 pub use graph::{SavedVariable, SaverSubgraph, VariableKind, build_saver};
