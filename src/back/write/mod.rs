@@ -8,6 +8,8 @@ pub mod op_defs;
 pub mod progress;
 pub mod saved_model;
 pub mod saver;
-pub mod stored;
 
 pub use error::WriteError;
+/// The saver's storage conversions, at the path they had before they moved
+/// into [`saver`].
+pub use saver::stored;

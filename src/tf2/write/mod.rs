@@ -7,7 +7,6 @@
 
 pub mod bundle;
 pub mod files;
-pub mod saver;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +16,6 @@ use serde::Serialize;
 
 use self::bundle::{Values, VariablesWritten, planned_bytes, write_variables};
 use self::files::{FileDecision, carry_keras_metadata, dropped_fingerprint};
-use self::saver::{TakenNames, build_lean_saver};
 use super::Tf2Error as Error;
 use super::{LeanPlan, Tf2Error};
 use crate::back::size::FileBytes;
@@ -25,6 +23,7 @@ use crate::back::write::WriteError;
 use crate::back::write::atomic::{Overwrite, StagedDir};
 use crate::back::write::guard::{keep_apart, resolve_output};
 use crate::back::write::progress::CopyProgress;
+use crate::back::write::saver::{SavedHandle, TakenNames, build_function_saver};
 use crate::format::bundle::BundleReader;
 use crate::format::proto::{MetaGraphDef, SavedModel};
 
@@ -75,11 +74,16 @@ pub fn lean_meta_graph(plan: &LeanPlan) -> MetaGraphDef {
             .filter_map(|f| f.signature.as_ref().map(|s| s.name.clone()))
             .collect(),
     };
-    let saver = build_lean_saver(
-        &plan.variables,
-        &plan.checkpoint_graph.encode_to_vec(),
-        &taken,
-    );
+    let handles: Vec<SavedHandle> = plan
+        .variables
+        .iter()
+        .map(|v| SavedHandle {
+            node: v.node.clone(),
+            key: v.key.clone(),
+            dtype: v.dtype,
+        })
+        .collect();
+    let saver = build_function_saver(&handles, &plan.checkpoint_graph.encode_to_vec(), &taken);
     library.function.extend(saver.functions);
     graph_def.node.extend(saver.nodes);
     meta_graph.saver_def = Some(saver.saver_def);

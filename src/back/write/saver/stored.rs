@@ -12,7 +12,7 @@
 //! `DivNoNan`, `Round` to even), so a save/restore round trip stores what a
 //! fresh export would.
 
-use super::saver::{NodeBuilder, bool_attr, node, type_attr};
+use super::nodes::{NodeBuilder, bool_attr, node, type_attr};
 use crate::format::proto::{AttrValue, DataType, NodeDef};
 use crate::format::tensor::{Tensor, Values};
 
@@ -178,7 +178,7 @@ fn const_node(name: &str, value: &Tensor) -> NodeDef {
 
 #[cfg(test)]
 mod tests {
-    use super::super::saver::{SavedVariable, VariableKind, build_saver};
+    use super::super::{SavedVariable, VariableKind, build_saver};
     use super::*;
     use crate::format::proto::attr_value::Value;
 

@@ -1,8 +1,8 @@
 //! The saver of a lean TF2 SavedModel, generated fresh from the kept
-//! variables: a restore function (`RestoreV2` of the object-path keys, one
-//! `AssignVariableOp` per variable handle), a save function (`SaveV2` of the
-//! same keys and the checkpoint's object graph), the graph nodes that call
-//! them and the `SaverDef` pointing at those nodes.
+//! resource variables: a restore function (`RestoreV2` of the object-path
+//! keys, one `AssignVariableOp` per variable handle), a save function
+//! (`SaveV2` of the same keys and the checkpoint's object graph), the graph
+//! nodes that call them and the `SaverDef` pointing at those nodes.
 //!
 //! `tf.saved_model.load` restores through the object graph and never runs
 //! them; the TF1 loader and the C API's `LoadSavedModel` (what TensorFlow
@@ -14,19 +14,30 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 
-use super::super::KeptVariable;
-use crate::back::write::saver::{const_string_node, node, shape_attr, type_attr, type_list_attr};
+use super::checkpoint::{Body, Checkpoint, Saved, saver_def};
+use super::names::free_name;
+use super::nodes::{const_string_node, node, on_cpu, shape_attr, type_attr, type_list_attr};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::op_def::ArgDef;
-use crate::format::proto::saver_def::CheckpointFormatVersion;
 use crate::format::proto::{
     AttrValue, DataType, FunctionDef, NameAttrList, NodeDef, OpDef, SaverDef,
 };
 use crate::front::object_graph::OBJECT_GRAPH_KEY;
 
+/// A resource variable the functions save and restore through its handle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedHandle {
+    /// Its `VarHandleOp` node in the graph.
+    pub node: String,
+    /// Its key in the checkpoint.
+    pub key: String,
+    /// Its dtype in the graph and in the checkpoint.
+    pub dtype: DataType,
+}
+
 /// What the writer adds to the pruned MetaGraphDef.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LeanSaver {
+pub struct FunctionSaver {
     /// `saver_filename` and the two call nodes, appended to `graph_def`.
     pub nodes: Vec<NodeDef>,
     /// The save and restore functions, appended to the library.
@@ -44,11 +55,11 @@ pub struct TakenNames {
 
 /// The saver for `variables`, whose save half writes `object_graph` (the
 /// serialized `TrackableObjectGraph`) under [`OBJECT_GRAPH_KEY`] beside them.
-pub fn build_lean_saver(
-    variables: &[KeptVariable],
+pub fn build_function_saver(
+    variables: &[SavedHandle],
     object_graph: &[u8],
     taken: &TakenNames,
-) -> LeanSaver {
+) -> FunctionSaver {
     let sorted = sorted_by_key(variables);
     let save_name = free_name("__inference__lean_save", &taken.functions);
     let restore_name = free_name("__inference__lean_restore", &taken.functions);
@@ -63,41 +74,22 @@ pub fn build_lean_saver(
         call_node(&save_call, &save_name, &filename, &sorted),
         call_node(&restore_call, &restore_name, &filename, &sorted),
     ];
-    LeanSaver {
+    FunctionSaver {
         nodes,
         functions: vec![
             save_function(&save_name, &sorted, object_graph),
             restore_function(&restore_name, &sorted),
         ],
-        saver_def: SaverDef {
-            filename_tensor_name: format!("{filename}:0"),
-            save_tensor_name: format!("{save_call}:0"),
-            restore_op_name: restore_call,
-            max_to_keep: 5,
-            sharded: false,
-            keep_checkpoint_every_n_hours: 10000.0,
-            version: CheckpointFormatVersion::V2 as i32,
-        },
+        saver_def: saver_def(&filename, &save_call, &restore_call),
     }
 }
 
 /// The variables in key order: the order both functions take their handles
 /// and list their keys.
-fn sorted_by_key(variables: &[KeptVariable]) -> Vec<&KeptVariable> {
-    let mut sorted: Vec<&KeptVariable> = variables.iter().collect();
+fn sorted_by_key(variables: &[SavedHandle]) -> Vec<&SavedHandle> {
+    let mut sorted: Vec<&SavedHandle> = variables.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     sorted
-}
-
-/// `base` if nobody has it, else `base_1`, `base_2`, ...
-fn free_name(base: &str, taken: &HashSet<String>) -> String {
-    if !taken.contains(base) {
-        return base.to_string();
-    }
-    (1..)
-        .map(|n| format!("{base}_{n}"))
-        .find(|name| !taken.contains(name))
-        .unwrap_or_else(|| base.to_string())
 }
 
 fn filename_placeholder(name: &str) -> NodeDef {
@@ -109,7 +101,7 @@ fn filename_placeholder(name: &str) -> NodeDef {
 
 /// A `StatefulPartitionedCall` of `function` with the filename and every
 /// variable handle; its one output is the prefix the function returns.
-fn call_node(name: &str, function: &str, filename: &str, variables: &[&KeptVariable]) -> NodeDef {
+fn call_node(name: &str, function: &str, filename: &str, variables: &[&SavedHandle]) -> NodeDef {
     let inputs =
         std::iter::once(filename.to_string()).chain(variables.iter().map(|v| v.node.clone()));
     let mut tin = vec![DataType::DtString];
@@ -146,10 +138,9 @@ fn handle_arg(i: usize) -> String {
 
 const PREFIX_ARG: &str = "file_prefix";
 const OUTPUT: &str = "prefix";
-const CPU: &str = "/device:CPU:0";
 
 /// `(file_prefix: string, variable_0..n: resource) -> (prefix: string)`.
-fn signature(name: &str, variables: &[&KeptVariable], control_outputs: Vec<String>) -> OpDef {
+fn signature(name: &str, variables: &[&SavedHandle], control_outputs: Vec<String>) -> OpDef {
     let arg = |name: String, dtype: DataType| ArgDef {
         name,
         r#type: dtype as i32,
@@ -171,7 +162,7 @@ fn signature(name: &str, variables: &[&KeptVariable], control_outputs: Vec<Strin
 /// A function returning `file_prefix` once `after` have run.
 fn function(
     name: &str,
-    variables: &[&KeptVariable],
+    variables: &[&SavedHandle],
     mut nodes: Vec<NodeDef>,
     after: Vec<String>,
 ) -> FunctionDef {
@@ -189,22 +180,27 @@ fn function(
     }
 }
 
+/// Each variable as the checkpoint holds it: whole, in its own dtype.
+fn saved(variables: &[&SavedHandle]) -> Vec<Saved> {
+    let saved = |v: &&SavedHandle| Saved {
+        key: v.key.clone(),
+        spec: String::new(),
+        dtype: v.dtype,
+    };
+    variables.iter().map(saved).collect()
+}
+
 /// Reads every variable and writes them with the object graph to
 /// `file_prefix` in one `SaveV2`.
-fn save_function(name: &str, variables: &[&KeptVariable], object_graph: &[u8]) -> FunctionDef {
-    let mut keys: Vec<&[u8]> = variables.iter().map(|v| v.key.as_bytes()).collect();
-    keys.push(OBJECT_GRAPH_KEY.as_bytes());
-    let count = keys.len() as i64;
-    let mut nodes = vec![
-        on_cpu(const_string_node("SaveV2/tensor_names", &keys, &[count])),
-        on_cpu(const_string_node(
-            "SaveV2/shape_and_slices",
-            &vec![b"".as_slice(); keys.len()],
-            &[count],
-        )),
-        on_cpu(const_string_node("object_graph", &[object_graph], &[])),
-    ];
-    let mut tensors = Vec::new();
+fn save_function(name: &str, variables: &[&SavedHandle], object_graph: &[u8]) -> FunctionDef {
+    let mut tensors = saved(variables);
+    tensors.push(Saved {
+        key: OBJECT_GRAPH_KEY.to_string(),
+        spec: String::new(),
+        dtype: DataType::DtString,
+    });
+    let mut nodes = Vec::new();
+    let mut inputs = Vec::new();
     for (i, variable) in variables.iter().enumerate() {
         let read = format!("Read_{i}");
         nodes.push(
@@ -212,54 +208,29 @@ fn save_function(name: &str, variables: &[&KeptVariable], object_graph: &[u8]) -
                 .attr("dtype", type_attr(variable.dtype))
                 .build(),
         );
-        tensors.push(format!("{read}:value:0"));
+        inputs.push(format!("{read}:value:0"));
     }
-    tensors.push("object_graph:output:0".into());
-    let mut dtypes: Vec<DataType> = variables.iter().map(|v| v.dtype).collect();
-    dtypes.push(DataType::DtString);
-    let inputs = [
-        PREFIX_ARG.to_string(),
-        "SaveV2/tensor_names:output:0".into(),
-        "SaveV2/shape_and_slices:output:0".into(),
-    ];
-    nodes.push(on_cpu(
-        node("SaveV2", "SaveV2", inputs.into_iter().chain(tensors))
-            .attr("dtypes", type_list_attr(&dtypes))
-            .build(),
-    ));
+    inputs.push("object_graph:output:0".into());
+    let save = Checkpoint::new(&tensors).save(&Body::Function, PREFIX_ARG, inputs);
+    let object_graph = const_string_node("object_graph", &[object_graph], &[]);
+    let before_reads = save.constants.into_iter().chain([object_graph]);
+    let nodes = before_reads
+        .map(on_cpu)
+        .chain(nodes)
+        .chain([on_cpu(save.op)])
+        .collect();
     function(name, variables, nodes, vec!["SaveV2".into()])
 }
 
 /// Reads every variable's key from `file_prefix` in one `RestoreV2` and
 /// assigns each value to its handle.
-fn restore_function(name: &str, variables: &[&KeptVariable]) -> FunctionDef {
+fn restore_function(name: &str, variables: &[&SavedHandle]) -> FunctionDef {
     if variables.is_empty() {
         return function(name, variables, Vec::new(), Vec::new());
     }
-    let keys: Vec<&[u8]> = variables.iter().map(|v| v.key.as_bytes()).collect();
-    let count = keys.len() as i64;
-    let dtypes: Vec<DataType> = variables.iter().map(|v| v.dtype).collect();
-    let mut nodes = vec![
-        on_cpu(const_string_node("RestoreV2/tensor_names", &keys, &[count])),
-        on_cpu(const_string_node(
-            "RestoreV2/shape_and_slices",
-            &vec![b"".as_slice(); keys.len()],
-            &[count],
-        )),
-        on_cpu(
-            node(
-                "RestoreV2",
-                "RestoreV2",
-                [
-                    PREFIX_ARG.to_string(),
-                    "RestoreV2/tensor_names:output:0".into(),
-                    "RestoreV2/shape_and_slices:output:0".into(),
-                ],
-            )
-            .attr("dtypes", type_list_attr(&dtypes))
-            .build(),
-        ),
-    ];
+    let body = Body::Function;
+    let checkpoint = Checkpoint::new(&saved(variables));
+    let mut nodes = checkpoint.restore(&body, PREFIX_ARG);
     let mut assigns = Vec::new();
     for (i, variable) in variables.iter().enumerate() {
         let assign = format!("AssignVariableOp_{i}");
@@ -267,7 +238,7 @@ fn restore_function(name: &str, variables: &[&KeptVariable]) -> FunctionDef {
             node(
                 "AssignVariableOp",
                 &assign,
-                [handle_arg(i), format!("RestoreV2:tensors:{i}")],
+                [handle_arg(i), checkpoint.restored(&body, i)],
             )
             .attr("dtype", type_attr(variable.dtype))
             .build(),
@@ -277,23 +248,16 @@ fn restore_function(name: &str, variables: &[&KeptVariable]) -> FunctionDef {
     function(name, variables, nodes, assigns)
 }
 
-fn on_cpu(mut node: NodeDef) -> NodeDef {
-    node.device = CPU.to_string();
-    node
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::proto::saver_def::CheckpointFormatVersion;
 
-    fn variable(node: &str, key: &str, dtype: DataType) -> KeptVariable {
-        KeptVariable {
+    fn variable(node: &str, key: &str, dtype: DataType) -> SavedHandle {
+        SavedHandle {
             node: node.into(),
-            object_id: 1,
-            object_path: node.into(),
             key: key.into(),
             dtype,
-            shape: vec![2],
         }
     }
 
@@ -318,7 +282,7 @@ mod tests {
             variable("w", "b/.ATTRIBUTES/VARIABLE_VALUE", DataType::DtFloat),
             variable("step", "a/.ATTRIBUTES/VARIABLE_VALUE", DataType::DtInt64),
         ];
-        let saver = build_lean_saver(&variables, b"graph", &TakenNames::default());
+        let saver = build_function_saver(&variables, b"graph", &TakenNames::default());
         let restore = &saver.functions[1];
         let keys = string_values(named(restore, "RestoreV2/tensor_names"));
         assert_eq!(
@@ -351,7 +315,7 @@ mod tests {
             "w/.ATTRIBUTES/VARIABLE_VALUE",
             DataType::DtHalf,
         )];
-        let saver = build_lean_saver(&variables, b"graph bytes", &TakenNames::default());
+        let saver = build_function_saver(&variables, b"graph bytes", &TakenNames::default());
         let save = &saver.functions[0];
         let keys = string_values(named(save, "SaveV2/tensor_names"));
         assert_eq!(keys, ["w/.ATTRIBUTES/VARIABLE_VALUE", OBJECT_GRAPH_KEY]);
@@ -376,7 +340,7 @@ mod tests {
             nodes: ["saver_filename".to_string()].into(),
             functions: ["__inference__lean_restore".to_string()].into(),
         };
-        let saver = build_lean_saver(&[], b"", &taken);
+        let saver = build_function_saver(&[], b"", &taken);
         assert_eq!(saver.saver_def.filename_tensor_name, "saver_filename_1:0");
         let names: Vec<&str> = saver
             .functions
