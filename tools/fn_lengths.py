@@ -5,10 +5,11 @@ A function's length is its lines from the line holding `fn` to the line
 holding its closing brace, both counted. `#[cfg(test)]` modules are left out,
 as are trait method declarations without a body.
 
-    python3 tools/fn_lengths.py [--over N] [ROOT ...]
+    python3 tools/fn_lengths.py [--over N] [--fail] [ROOT ...]
 
 ROOT defaults to `src`. Prints the count, median, 90th percentile and maximum,
-then every function longer than N lines (default 40), longest first.
+then every function longer than N lines (default 40), longest first;
+`--fail` exits 1 when there is one (CI runs it with `--over 60`).
 """
 
 import argparse
@@ -112,6 +113,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("roots", nargs="*", default=["src"])
     parser.add_argument("--over", type=int, default=40)
+    parser.add_argument(
+        "--fail", action="store_true", help="exit 1 when any function is longer than --over"
+    )
     args = parser.parse_args()
     found = []
     for root in args.roots:
@@ -132,6 +136,8 @@ def main():
     print(f"over {args.over} lines: {len(long)}")
     for where, length in long:
         print(f"{length:5}  {where}")
+    if args.fail and long:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ use super::{LeanPlan, Tf2Error};
 use crate::back::size::FileBytes;
 use crate::back::write::WriteError;
 use crate::back::write::atomic::{Overwrite, StagedDir};
-use crate::back::write::guard::{keep_apart, resolve_output};
+use crate::back::write::guard::{directory_of, keep_apart, resolve_output};
 use crate::back::write::progress::CopyProgress;
 use crate::back::write::saver::{SavedHandle, TakenNames, build_function_saver};
 use crate::format::bundle::BundleReader;
@@ -100,12 +100,7 @@ pub fn write_lean(
 ) -> Result<LeanWritten, Error> {
     let output = resolve_output(out)?;
     let mut reads = vec![source.to_path_buf()];
-    reads.extend(
-        options
-            .checkpoint
-            .as_deref()
-            .map(crate::back::write::guard::directory_of),
-    );
+    reads.extend(options.checkpoint.as_deref().map(directory_of));
     keep_apart(&output, &reads)?;
     let meta_graph = lean_meta_graph(plan);
     let graph_nodes = meta_graph.graph_def.as_ref().map_or(0, |g| g.node.len());
@@ -126,27 +121,66 @@ pub fn write_lean(
         Some(_) => Values::from_checkpoint(&bundle, &plan.variables)?,
         None => Values::own(&bundle, &plan.variables),
     };
-    let object_graph = plan.checkpoint_graph.encode_to_vec();
-    let assets = files::kept_assets(source, &plan.meta_graph)?;
-    if let Some(limit) = options.max_size {
-        let variables = planned_bytes(&values, &plan.variables, &object_graph)?;
-        let keras = files::planned_keras_metadata_bytes(source, plan)?;
-        let assets: u64 = assets.iter().map(|a| a.bytes).sum();
-        let bytes = saved_model.len() as u64 + variables + assets + keras;
-        if bytes > limit {
-            return Err(Tf2Error::TooLarge {
-                path: out.to_path_buf(),
-                bytes,
-                limit,
-            });
-        }
+    let planned = Planned {
+        saved_model,
+        object_graph: plan.checkpoint_graph.encode_to_vec(),
+        assets: files::kept_assets(source, &plan.meta_graph)?,
+        values,
+    };
+    check_max_size(source, plan, out, &planned, options.max_size)?;
+    let mut written = write_planned(source, plan, &output, &planned, options)?;
+    written.path = out.to_path_buf();
+    written.graph_nodes = graph_nodes;
+    Ok(written)
+}
+
+/// What the write puts on disk, worked out before anything is created.
+struct Planned<'a> {
+    saved_model: Vec<u8>,
+    object_graph: Vec<u8>,
+    assets: Vec<files::KeptAsset>,
+    values: Values<'a>,
+}
+
+/// Refuses, before anything is created, an export over `max_size` bytes.
+fn check_max_size(
+    source: &Path,
+    plan: &LeanPlan,
+    out: &Path,
+    planned: &Planned<'_>,
+    max_size: Option<u64>,
+) -> Result<(), Error> {
+    let Some(limit) = max_size else {
+        return Ok(());
+    };
+    let variables = planned_bytes(&planned.values, &plan.variables, &planned.object_graph)?;
+    let keras = files::planned_keras_metadata_bytes(source, plan)?;
+    let assets: u64 = planned.assets.iter().map(|a| a.bytes).sum();
+    let bytes = planned.saved_model.len() as u64 + variables + assets + keras;
+    if bytes > limit {
+        return Err(Tf2Error::TooLarge {
+            path: out.to_path_buf(),
+            bytes,
+            limit,
+        });
     }
-    let staged = StagedDir::create(&output, options.overwrite)?;
+    Ok(())
+}
+
+/// Writes `planned` into a staging directory and renames it to `output`.
+fn write_planned(
+    source: &Path,
+    plan: &LeanPlan,
+    output: &Path,
+    planned: &Planned<'_>,
+    options: &LeanWriteOptions,
+) -> Result<LeanWritten, Error> {
+    let staged = StagedDir::create(output, options.overwrite)?;
     let root = staged.path().to_path_buf();
-    write_file(&root.join(SAVED_MODEL_FILE), &saved_model)?;
+    write_file(&root.join(SAVED_MODEL_FILE), &planned.saved_model)?;
     create_dir(&root.join("variables"))?;
-    let variables = copy_variables(&values, plan, &object_graph, &root, options)?;
-    let assets = files::copy_assets(source, &assets, &root)?;
+    let variables = copy_variables(&planned.values, plan, &planned.object_graph, &root, options)?;
+    let assets = files::copy_assets(source, &planned.assets, &root)?;
     let mut decisions: Vec<FileDecision> = dropped_fingerprint(source).into_iter().collect();
     let objects = plan.meta_graph.object_graph_def.clone().unwrap_or_default();
     decisions.extend(carry_keras_metadata(source, &root, &objects)?);
@@ -156,14 +190,15 @@ pub fn write_lean(
         .map(|d| files::written_size(&root, d))
         .sum();
     let warnings = staged.commit()?;
-    let total_bytes = saved_model.len() as u64
+    let saved_model_bytes = planned.saved_model.len() as u64;
+    let total_bytes = saved_model_bytes
         + variables.bytes
         + assets.iter().map(|a| a.bytes).sum::<u64>()
         + kept_files;
     Ok(LeanWritten {
-        path: out.to_path_buf(),
-        saved_model_bytes: saved_model.len() as u64,
-        graph_nodes,
+        path: output.to_path_buf(),
+        saved_model_bytes,
+        graph_nodes: 0,
         variables,
         assets,
         files: decisions,
