@@ -6,6 +6,7 @@
 //! only its name and its output arguments.
 
 pub mod attr_defaults;
+pub mod shapes;
 pub mod training;
 
 use std::collections::{BTreeMap, HashMap};

@@ -26,6 +26,7 @@ mod node_explain;
 mod output_safety;
 mod report_output;
 mod robustness;
+mod shape_inference;
 mod size_budgets;
 mod snapshots;
 mod staged_api;

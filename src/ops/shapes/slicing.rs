@@ -1,0 +1,237 @@
+//! Ops that pick parts of a tensor by index: strided slices (the usual way
+//! a shape's batch element is read), gathers, one-hots, ranges, unpacking.
+
+use super::call::{Call, Conflict, Outcome};
+use super::fact::{Dim, Fact, Shape};
+use crate::format::proto::DataType;
+
+/// `StridedSlice` without ellipsis or new axes (else unknown): each
+/// dimension's extent from known begin, end and stride, masks applied,
+/// shrunk axes dropped; the value sliced for 1-D integer tensors.
+pub fn strided_slice(call: &Call) -> Outcome {
+    let input = call.input(0);
+    let mask = |key: &str| call.attr_int(key).unwrap_or(0);
+    let (begin_mask, end_mask, shrink) = (
+        mask("begin_mask"),
+        mask("end_mask"),
+        mask("shrink_axis_mask"),
+    );
+    let plain = mask("ellipsis_mask") == 0 && mask("new_axis_mask") == 0;
+    let (begin, end, strides) = (
+        call.input(1).known_values(),
+        call.input(2).known_values(),
+        call.input(3).known_values(),
+    );
+    let (Some(dims), true, Some(begin), Some(end), Some(strides)) =
+        (input.shape.dims(), plain, begin, end, strides)
+    else {
+        return call.one(Fact::of(input.dtype, Shape::Unknown));
+    };
+    if begin.len() != end.len() || begin.len() != strides.len() || begin.len() > dims.len() {
+        return Err(Conflict::new(
+            "StridedSlice's begin, end and strides",
+            format!("up to {} of each", dims.len()),
+            format!("{}, {}, {}", begin.len(), end.len(), strides.len()),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut value = input.value.clone();
+    for (i, &d) in dims.iter().enumerate() {
+        if i >= begin.len() {
+            out.push(d);
+            continue;
+        }
+        let bit = 1 << i;
+        let range = Extent {
+            begin: (begin_mask & bit == 0).then_some(begin[i]),
+            end: (end_mask & bit == 0).then_some(end[i]),
+            stride: strides[i],
+        };
+        if shrink & bit != 0 {
+            if i == 0 {
+                value = value.and_then(|v| pick(&v, begin[i]).map(|e| vec![e]));
+            }
+            continue;
+        }
+        if i == 0 {
+            value = value.and_then(|v| {
+                range
+                    .indices(v.len() as i64)
+                    .map(|ix| ix.iter().map(|&j| v[j]).collect())
+            });
+        }
+        out.push(match d {
+            Dim::Known(n) => range
+                .indices(n)
+                .map_or(Dim::Unknown, |ix| Dim::Known(ix.len() as i64)),
+            _ if range.begin.is_none() && range.end.is_none() && range.stride == 1 => d,
+            _ => Dim::Unknown,
+        });
+    }
+    let value = value.filter(|_| dims.len() <= 1);
+    call.one(call.int_result(input.dtype, Shape::Ranked(out), value))
+}
+
+/// Element `index` (negative from the end) of `values`.
+fn pick(values: &[Dim], index: i64) -> Option<Dim> {
+    let at = if index < 0 {
+        values.len() as i64 + index
+    } else {
+        index
+    };
+    values.get(usize::try_from(at).ok()?).copied()
+}
+
+/// One axis of a strided slice; `None` bounds are the masked ones.
+struct Extent {
+    begin: Option<i64>,
+    end: Option<i64>,
+    stride: i64,
+}
+
+impl Extent {
+    /// The indices taken from an axis of `n` elements, as Python slices clamp them.
+    fn indices(&self, n: i64) -> Option<Vec<usize>> {
+        if self.stride == 0 || n > 1 << 20 {
+            return None;
+        }
+        let clamp = |x: i64, low: i64, high: i64| x.clamp(low, high);
+        let norm = |x: i64| if x < 0 { x + n } else { x };
+        let (start, stop) = if self.stride > 0 {
+            (
+                self.begin.map_or(0, |b| clamp(norm(b), 0, n)),
+                self.end.map_or(n, |e| clamp(norm(e), 0, n)),
+            )
+        } else {
+            (
+                self.begin.map_or(n - 1, |b| clamp(norm(b), -1, n - 1)),
+                self.end.map_or(-1, |e| clamp(norm(e), -1, n - 1)),
+            )
+        };
+        let mut out = Vec::new();
+        let mut i = start;
+        while (self.stride > 0 && i < stop) || (self.stride < 0 && i > stop) {
+            out.push(i as usize);
+            i += self.stride;
+        }
+        Some(out)
+    }
+}
+
+/// `GatherV2`: params' dimensions with the axis replaced by the indices'.
+pub fn gather(call: &Call) -> Outcome {
+    let (mut params, indices) = (call.input(0), call.input(1));
+    if call.op == "ResourceGather" {
+        // Input 0 is the variable's handle, not its value.
+        params = Fact::of(None, params.handle_shape.unwrap_or_default());
+    }
+    let axis = if call.op == "GatherV2" {
+        call.input(2).known_scalar()
+    } else {
+        Some(0)
+    };
+    let dtype = if call.op == "ResourceGather" {
+        call.attr_type("dtype")
+    } else {
+        params.dtype
+    };
+    let (Some(p), Some(ix), Some(axis)) = (params.shape.dims(), indices.shape.dims(), axis) else {
+        return call.one(Fact::of(dtype, Shape::Unknown));
+    };
+    let rank = p.len() as i64;
+    let at = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&at) {
+        return Err(Conflict::new(
+            "GatherV2's axis",
+            format!("in [-{rank}, {rank})"),
+            axis,
+        ));
+    }
+    let at = at as usize;
+    let mut dims = p[..at].to_vec();
+    dims.extend_from_slice(ix);
+    dims.extend_from_slice(&p[at + 1..]);
+    let value = match (&params.value, indices.known_values()) {
+        (Some(v), Some(ix)) if p.len() == 1 => ix.iter().map(|&i| pick(v, i)).collect(),
+        _ => None,
+    };
+    call.one(call.int_result(dtype, Shape::Ranked(dims), value))
+}
+
+/// `OneHot`: a depth-sized axis added.
+pub fn one_hot(call: &Call) -> Outcome {
+    let indices = call.input(0);
+    let depth = call
+        .input(1)
+        .known_scalar()
+        .map_or(Dim::Unknown, Dim::Known);
+    let axis = call.attr_int("axis").unwrap_or(-1);
+    let dtype = call.input(2).dtype.or_else(|| call.attr_type("T"));
+    let shape = match indices.shape.dims() {
+        Some(dims) => {
+            let mut dims = dims.to_vec();
+            let at = if axis < 0 {
+                dims.len()
+            } else {
+                (axis as usize).min(dims.len())
+            };
+            dims.insert(at, depth);
+            Shape::Ranked(dims)
+        }
+        None => Shape::Unknown,
+    };
+    call.one(Fact::of(dtype, shape))
+}
+
+/// `Range`: a vector of `ceil((limit - start) / delta)` elements.
+pub fn range(call: &Call) -> Outcome {
+    let (start, limit, delta) = (call.input(0), call.input(1), call.input(2));
+    let dtype = start.dtype.or_else(|| call.attr_type("Tidx"));
+    let length = match (
+        start.known_scalar(),
+        limit.known_scalar(),
+        delta.known_scalar(),
+    ) {
+        (Some(s), Some(l), Some(d)) if d != 0 => {
+            Dim::Known(((l - s) as f64 / d as f64).ceil().max(0.0) as i64)
+        }
+        _ => Dim::Unknown,
+    };
+    call.one(Fact::of(dtype, Shape::vector(length)))
+}
+
+/// `Unpack`: `num` tensors of the input's shape without the axis.
+pub fn unpack(call: &Call) -> Outcome {
+    let input = call.input(0);
+    let axis = call.attr_int("axis").unwrap_or(0);
+    let shape = match input.shape.dims() {
+        Some(dims) if !dims.is_empty() => {
+            let rank = dims.len() as i64;
+            let at = if axis < 0 { axis + rank } else { axis } as usize;
+            let mut dims = dims.to_vec();
+            if at < dims.len() {
+                dims.remove(at);
+            }
+            Shape::Ranked(dims)
+        }
+        _ => Shape::Unknown,
+    };
+    let values = input
+        .value
+        .clone()
+        .filter(|_| input.shape.rank() == Some(1));
+    let facts = (0..call.outputs.max(1))
+        .map(|i| {
+            let value = values.as_ref().and_then(|v| v.get(i)).map(|e| vec![*e]);
+            call.int_result(
+                input
+                    .dtype
+                    .or(Some(DataType::DtInvalid))
+                    .filter(|d| *d != DataType::DtInvalid),
+                shape.clone(),
+                value,
+            )
+        })
+        .collect();
+    Ok(facts)
+}
