@@ -22,6 +22,7 @@ pub mod inputs;
 pub mod metadata;
 pub mod method;
 pub mod node_explain;
+pub mod output_shapes;
 pub mod phases;
 mod placeholder;
 pub mod prune;
@@ -150,6 +151,7 @@ impl Pipeline {
             "function_bodies",
             "verify",
             "metadata",
+            "output_shapes",
         ]);
         if !spec.keep_devices {
             names.push("clear_devices");

@@ -4,7 +4,7 @@
 use super::registry::{ArgKind, ArgSpec, BuildContext, PassArgs, PassEntry};
 use super::{
     Pass, PassError, batch_norm, conds, devices, dropout, examples, function_bodies, inputs,
-    metadata, method, prune, strip, verify,
+    metadata, method, output_shapes, prune, strip, verify,
 };
 
 type Built = Result<Box<dyn Pass>, PassError>;
@@ -115,6 +115,11 @@ fn finishing_entries() -> Vec<PassEntry> {
             "metadata",
             "drops stale colocations, _output_shapes, uncalled functions and the training saver",
             |_, _| -> Built { Ok(Box::new(metadata::MetadataPass)) },
+        ),
+        entry(
+            "output_shapes",
+            "fills in the signature outputs' shapes from shape inference",
+            |_, _| -> Built { Ok(Box::new(output_shapes::OutputShapesPass)) },
         ),
         entry(
             "clear_devices",

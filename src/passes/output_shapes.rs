@@ -1,0 +1,147 @@
+//! Signatures carry their outputs' shapes, as TensorFlow's own exports do
+//! (`[-1, 10]`): once the serving graph is final, shape inference runs over
+//! it from each signature's inputs (their first dimension the batch) and
+//! fills in what the signature's outputs leave unknown. The batch and
+//! dimensions inference cannot tell stay `-1`, and so does any leading
+//! dimension of a signature with batched inputs: a known size there would
+//! be the training batch baked into the graph, which the signature must not
+//! promise as if it were the model's.
+
+use std::collections::HashMap;
+
+use super::{Pass, PassContext, PassError, PassReport};
+use crate::ir::{Graph, TensorRef};
+use crate::model::{Model, Signature, TensorSpec};
+use crate::ops::OpSignatures;
+use crate::ops::shapes::{Dim, Fact, Inference, Shape, infer};
+
+/// Fills in the signature outputs' shapes from shape inference.
+pub struct OutputShapesPass;
+
+impl Pass for OutputShapesPass {
+    fn name(&self) -> &'static str {
+        "output-shapes"
+    }
+
+    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+        let mut report = PassReport::default();
+        let mut signatures = std::mem::take(&mut model.signatures);
+        let ops = OpSignatures::of(model);
+        for (key, signature) in &mut signatures {
+            let seeds = seeds(&model.graph, signature);
+            let batched = seeds.values().any(|f| f.shape.dim(0) == Some(Dim::Batch));
+            let inference = infer(&model.graph, &ops, &seeds)?;
+            let filled = fill_outputs(&model.graph, signature, &inference, batched);
+            if filled > 0 {
+                report.note(format!(
+                    "signature {key:?}: {filled} output shapes inferred"
+                ));
+            }
+        }
+        model.signatures = signatures;
+        Ok(report)
+    }
+}
+
+/// Each signature input as inference starts from it: its dtype and shape,
+/// a leading `-1` the batch.
+pub fn seeds(graph: &Graph, signature: &Signature) -> HashMap<TensorRef, Fact> {
+    let inputs = signature.inputs.values();
+    let found = inputs.filter_map(|spec| Some((graph.tensor(&spec.name).ok()?, input_fact(spec))));
+    found.collect()
+}
+
+/// A signature input's fact: a leading `-1` is the batch.
+pub fn input_fact(spec: &TensorSpec) -> Fact {
+    let shape = match &spec.shape {
+        Some(dims) => Shape::Ranked(
+            dims.iter()
+                .enumerate()
+                .map(|(i, &d)| {
+                    if i == 0 && d < 0 {
+                        Dim::Batch
+                    } else {
+                        Dim::of(d)
+                    }
+                })
+                .collect(),
+        ),
+        None => Shape::Unknown,
+    };
+    Fact::of(Some(spec.dtype), shape)
+}
+
+/// Fills each output's unknown rank or unknown dimensions with what
+/// inference knows (the leading one only when no input is `batched`);
+/// returns how many outputs gained something.
+fn fill_outputs(
+    graph: &Graph,
+    signature: &mut Signature,
+    inference: &Inference,
+    batched: bool,
+) -> usize {
+    let mut filled = 0;
+    for spec in signature.outputs.values_mut() {
+        let Ok(tensor) = graph.tensor(&spec.name) else {
+            continue;
+        };
+        let Some(mut inferred) = inference.shape(tensor).proto_dims() else {
+            continue;
+        };
+        if batched && let Some(first) = inferred.first_mut() {
+            *first = -1;
+        }
+        let merged = match &spec.shape {
+            None => Some(inferred),
+            Some(stated) if stated.len() == inferred.len() => Some(
+                stated
+                    .iter()
+                    .zip(&inferred)
+                    .map(|(&s, &i)| if s < 0 { i } else { s })
+                    .collect(),
+            ),
+            Some(_) => None,
+        };
+        if let Some(merged) = merged
+            && spec.shape.as_ref() != Some(&merged)
+        {
+            spec.shape = Some(merged);
+            filled += 1;
+        }
+    }
+    filled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::proto::DataType;
+    use crate::ir::AttrExt;
+    use crate::passes::testing::{node, serving_model};
+
+    /// A graph without `_output_shapes`: `x [-1, 4] @ w [4, 3]`, then a
+    /// softmax. The output's shape is inferred as TensorFlow writes it.
+    #[test]
+    fn an_output_without_a_stated_shape_gets_the_inferred_one() {
+        let mut x = node("x", "Placeholder", &[]).with_type("dtype", DataType::DtFloat);
+        x.set_attr_shape("shape", Some(&[-1, 4]));
+        let mut w = node("w", "VariableV2", &[]).with_type("dtype", DataType::DtFloat);
+        w.set_attr_shape("shape", Some(&[4, 3]));
+        let matmul = node("mm", "MatMul", &["x", "w"]).with_type("T", DataType::DtFloat);
+        let softmax = node("y", "Softmax", &["mm"]).with_type("T", DataType::DtFloat);
+        let mut model = serving_model(vec![x, w, matmul, softmax], "y:0");
+        let signature = model.signatures.get_mut("serving_default").unwrap();
+        let input = TensorSpec {
+            name: "x:0".into(),
+            dtype: DataType::DtFloat,
+            shape: Some(vec![-1, 4]),
+        };
+        signature.inputs.insert("x".into(), input);
+        let report = OutputShapesPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let output = &model.signatures["serving_default"].outputs["y"];
+        assert_eq!(output.shape, Some(vec![-1, 3]));
+        assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+    }
+}
