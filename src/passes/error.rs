@@ -74,6 +74,16 @@ pub enum PassError {
     },
     #[error("{pass}: {reason}")]
     Transform { pass: &'static str, reason: String },
+    #[error(
+        "input {input:?} ({tensor}): shape {given:?} does not fit the training tensor's shape {training:?}: {why}"
+    )]
+    InputShape {
+        input: String,
+        tensor: String,
+        given: Vec<i64>,
+        training: Vec<i64>,
+        why: String,
+    },
     #[error("the graph is invalid after pass {pass}")]
     Invalid {
         pass: &'static str,

@@ -221,7 +221,7 @@ fn serving_inputs(
             }
             continue;
         }
-        let (dtype, shape) = input_type(model, *tensor, spec)?;
+        let (dtype, shape) = input_type(model, *tensor, spec, report)?;
         training_batches.extend(training_batch_size(&model.graph, *tensor));
         let placeholder =
             replace_with_placeholder(model, *tensor, &spec.key, dtype, shape.as_deref(), report)?;
@@ -429,23 +429,84 @@ fn tensor_dtype(model: &Model, tensor: TensorRef) -> Result<DataType, PassError>
 }
 
 /// The dtype and the serving shape (batch dimension unknown) of an input.
+/// A shape given with the input (`:shape=`) is checked against the
+/// training tensor's (see [`given_shape`]).
 fn input_type(
     model: &Model,
     tensor: TensorRef,
     spec: &InputSpec,
+    report: &mut PassReport,
 ) -> Result<(DataType, Option<Vec<i64>>), PassError> {
     let graph = &model.graph;
     let node = graph.node(tensor.node);
     let dtype = tensor_dtype(model, tensor)?;
-    if let Some(shape) = &spec.shape {
-        return Ok((dtype, Some(shape.clone())));
-    }
-    let mut shape = typing::stated_output_shape(&node.op, &node.attrs, tensor.port)
+    let training = typing::stated_output_shape(&node.op, &node.attrs, tensor.port)
         .or_else(|| queue_component_shape(graph, tensor));
+    if let Some(given) = &spec.shape {
+        let shape = given_shape(spec, given, training.as_deref(), graph.tensor_name(tensor))?;
+        if shape.len() != given.len() {
+            report.note(format!(
+                "input {:?}: shape {given:?} is one example's; the batch dimension is put in front: {shape:?}",
+                spec.key
+            ));
+        }
+        return Ok((dtype, Some(shape)));
+    }
+    let mut shape = training;
     if let Some(batch) = shape.as_mut().and_then(|dims| dims.first_mut()) {
         *batch = -1;
     }
     Ok((dtype, shape))
+}
+
+/// A given input shape checked against the training tensor's: one rank
+/// short is the per-example shape (what many users write), and gets the
+/// batch dimension in front; any other rank, or a size that differs from
+/// the training tensor's past the batch dimension, is an error naming the
+/// input, the given shape and the training shape. Without a training shape
+/// the given one stands.
+fn given_shape(
+    spec: &InputSpec,
+    given: &[i64],
+    training: Option<&[i64]>,
+    tensor: String,
+) -> Result<Vec<i64>, PassError> {
+    let Some(training) = training else {
+        return Ok(given.to_vec());
+    };
+    let shape = if given.len() + 1 == training.len() {
+        std::iter::once(-1).chain(given.iter().copied()).collect()
+    } else {
+        given.to_vec()
+    };
+    let error = |why: String| PassError::InputShape {
+        input: spec.key.clone(),
+        tensor: tensor.clone(),
+        given: given.to_vec(),
+        training: training.to_vec(),
+        why,
+    };
+    if shape.len() != training.len() {
+        let why = format!(
+            "rank {} where the graph needs rank {} (or {} for one example's shape)",
+            given.len(),
+            training.len(),
+            training.len().saturating_sub(1)
+        );
+        return Err(error(why));
+    }
+    let clash = shape
+        .iter()
+        .zip(training)
+        .enumerate()
+        .skip(1)
+        .find(|(_, (s, t))| **s >= 0 && **t >= 0 && s != t);
+    if let Some((axis, (s, t))) = clash {
+        return Err(error(format!(
+            "dimension {axis} is {s} where the graph has {t}"
+        )));
+    }
+    Ok(shape)
 }
 
 /// The batch size the training pipeline fed through `tensor`, when the graph

@@ -116,7 +116,6 @@ fn fill_outputs(
 mod tests {
     use super::*;
     use crate::format::proto::DataType;
-    use crate::ir::AttrExt;
     use crate::passes::testing::{node, serving_model};
 
     /// A graph without `_output_shapes`: `x [-1, 4] @ w [4, 3]`, then a

@@ -17,6 +17,7 @@ mod formats;
 mod freeze;
 mod fuzz_regressions;
 mod graph_checks;
+mod input_shapes;
 mod left_behind;
 mod library_api;
 mod lint;
