@@ -74,16 +74,9 @@ pub enum PassError {
     },
     #[error("{pass}: {reason}")]
     Transform { pass: &'static str, reason: String },
-    #[error(
-        "input {input:?} ({tensor}): shape {given:?} does not fit the training tensor's shape {training:?}: {why}"
-    )]
-    InputShape {
-        input: String,
-        tensor: String,
-        given: Vec<i64>,
-        training: Vec<i64>,
-        why: String,
-    },
+    /// Boxed: it carries both shapes.
+    #[error(transparent)]
+    InputShape(Box<InputShapeError>),
     #[error("the graph is invalid after pass {pass}")]
     Invalid {
         pass: &'static str,
@@ -161,4 +154,17 @@ fn list_or_none(known: &[String]) -> String {
     } else {
         known.join(", ")
     }
+}
+
+/// A given input shape that does not fit the training tensor.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "input {input:?} ({tensor}): shape {given:?} does not fit the training tensor's shape {training:?}: {why}"
+)]
+pub struct InputShapeError {
+    pub input: String,
+    pub tensor: String,
+    pub given: Vec<i64>,
+    pub training: Vec<i64>,
+    pub why: String,
 }

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::InputShapeError;
 use super::feature_names::feature_inputs;
 use super::placeholder::replace_with_placeholder;
 use super::sparse_inputs::{SparseTensors, serve_sparse};
@@ -479,12 +480,14 @@ fn given_shape(
     } else {
         given.to_vec()
     };
-    let error = |why: String| PassError::InputShape {
-        input: spec.key.clone(),
-        tensor: tensor.clone(),
-        given: given.to_vec(),
-        training: training.to_vec(),
-        why,
+    let error = |why: String| {
+        PassError::InputShape(Box::new(InputShapeError {
+            input: spec.key.clone(),
+            tensor: tensor.clone(),
+            given: given.to_vec(),
+            training: training.to_vec(),
+            why,
+        }))
     };
     if shape.len() != training.len() {
         let why = format!(

@@ -46,7 +46,7 @@ pub use crate::ops::training as training_ops;
 
 use std::time::{Duration, Instant};
 
-pub use error::PassError;
+pub use error::{InputShapeError, PassError};
 pub use report::{PassReport, Removal, Rewire};
 
 use crate::model::Model;
