@@ -179,6 +179,10 @@ struct ExportArgs {
     /// Keep the training graph's device placements.
     #[arg(long)]
     keep_devices: bool,
+    /// Export a graph that serves only its training batch (a batch baked into its shapes),
+    /// the signature's batch dimension set to it, instead of refusing it.
+    #[arg(long)]
+    fixed_batch: bool,
     /// Also write a MetaGraphDef that keeps the training graph's device
     /// placements, sharing the variables and assets: `gpu` (tags serve,gpu)
     /// or NAME=TAG,TAG. Repeatable.
@@ -545,6 +549,7 @@ impl ExportArgs {
             class_names: self.class_names,
             training_flags: self.training_flags,
             keep_devices: self.keep_devices,
+            fixed_batch: self.fixed_batch,
             variants: self
                 .variants
                 .iter()

@@ -136,6 +136,10 @@ pub struct ServingOptions {
     /// graph's variables and assets but keeping the training graph's device
     /// placements. Default: none.
     pub variants: Vec<Variant>,
+    /// Export a graph that serves only its training batch (the batch baked
+    /// into its shapes), the signature's batch dimension set to it.
+    /// Default: false (such a graph is refused, naming where the batch is).
+    pub fixed_batch: bool,
 }
 
 impl Default for ServingOptions {
@@ -151,6 +155,7 @@ impl Default for ServingOptions {
             training_flags: Vec::new(),
             keep_devices: false,
             variants: Vec::new(),
+            fixed_batch: false,
         }
     }
 }
@@ -279,6 +284,7 @@ impl ExportOptions {
             examples: serving.examples,
             method: serving.method,
             class_names: serving.class_names.clone(),
+            fixed_batch: serving.fixed_batch,
         }
     }
 

@@ -74,6 +74,9 @@ pub enum PassError {
     },
     #[error("{pass}: {reason}")]
     Transform { pass: &'static str, reason: String },
+    /// Boxed: it carries the node, its constants and its input.
+    #[error(transparent)]
+    BakedBatch(Box<crate::passes::batch_check::BakedBatch>),
     /// Boxed: it carries both shapes.
     #[error(transparent)]
     InputShape(Box<InputShapeError>),

@@ -166,6 +166,7 @@ impl Pass for InputsPass {
         let inputs = self.resolve_inputs(model, inputs)?;
         cx.inputs = inputs.iter().map(|input| input.spec.clone()).collect();
         let (inputs, training_batches) = serving_inputs(model, &inputs, &mut report)?;
+        cx.training_batch = one_batch(&training_batches);
         let outputs = outputs
             .into_iter()
             .map(|(key, tensor)| Ok((key, output_spec(model, tensor, &training_batches)?)))
@@ -230,6 +231,12 @@ fn serving_inputs(
         specs.insert(spec.key.clone(), TensorSpec { name, dtype, shape });
     }
     Ok((specs, training_batches))
+}
+
+/// The training batch when every input that states one states the same.
+fn one_batch(batches: &[i64]) -> Option<i64> {
+    let first = *batches.first()?;
+    batches.iter().all(|&b| b == first).then_some(first)
 }
 
 /// An output's signature entry: its dtype, and its stated shape with a

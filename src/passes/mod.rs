@@ -6,6 +6,7 @@
 //! their own through [`Pipeline::insert_after`] / [`Pipeline::push`].
 
 mod assets;
+pub mod batch_check;
 pub mod batch_norm;
 pub mod conds;
 pub mod devices;
@@ -70,6 +71,9 @@ pub struct PassContext {
     pub inputs: Vec<inputs::InputSpec>,
     /// The tf.Example features the examples pass parses, when it ran.
     pub example_features: Option<Vec<examples::Feature>>,
+    /// The batch the training pipeline fed the serving inputs with, when
+    /// the graph says so and all inputs agree (the inputs pass finds it).
+    pub training_batch: Option<i64>,
     /// How many MetaGraphDefs the run's model is written into (each holds
     /// its own copy of the constants a freeze makes); 0 counts as one.
     pub meta_graphs: usize,
@@ -118,6 +122,9 @@ pub struct ServingSpec {
     pub method: method::ServingMethod,
     /// The labels of a classify signature's score columns (`--class-names`).
     pub class_names: Option<Vec<String>>,
+    /// Export a graph that serves only its training batch, the signature
+    /// saying so (`--fixed-batch`), rather than refuse it.
+    pub fixed_batch: bool,
 }
 
 impl Pipeline {
@@ -150,6 +157,7 @@ impl Pipeline {
             "prune",
             "function_bodies",
             "verify",
+            "batch_check",
             "metadata",
             "output_shapes",
         ]);

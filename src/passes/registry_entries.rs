@@ -3,8 +3,8 @@
 
 use super::registry::{ArgKind, ArgSpec, BuildContext, PassArgs, PassEntry};
 use super::{
-    Pass, PassError, batch_norm, conds, devices, dropout, examples, function_bodies, inputs,
-    metadata, method, output_shapes, prune, strip, verify,
+    Pass, PassError, ServingSpec, batch_check, batch_norm, conds, devices, dropout, examples,
+    function_bodies, inputs, metadata, method, output_shapes, prune, strip, verify,
 };
 
 type Built = Result<Box<dyn Pass>, PassError>;
@@ -112,6 +112,16 @@ fn finishing_entries() -> Vec<PassEntry> {
             |_, _| -> Built { Ok(Box::new(verify::VerifyServingPass)) },
         ),
         entry(
+            "batch_check",
+            "refuses a graph that serves only its training batch (unless --fixed-batch)",
+            |_, cx| -> Built {
+                Ok(Box::new(batch_check::BatchCheckPass {
+                    signature: signature_key(&cx.spec),
+                    fixed_batch: cx.spec.fixed_batch,
+                }))
+            },
+        ),
+        entry(
             "metadata",
             "drops stale colocations, _output_shapes, uncalled functions and the training saver",
             |_, _| -> Built { Ok(Box::new(metadata::MetadataPass)) },
@@ -133,4 +143,13 @@ fn training_conds(args: &PassArgs, cx: &BuildContext) -> Built {
     let mut flags = cx.spec.training_flags.clone();
     flags.extend(args.all("flag").into_iter().map(String::from));
     Ok(Box::new(conds::TrainingCondsPass::new(flags)))
+}
+
+/// The key of the signature the serving passes build.
+fn signature_key(spec: &ServingSpec) -> String {
+    if spec.signature_name.is_empty() {
+        crate::model::DEFAULT_SIGNATURE.to_string()
+    } else {
+        spec.signature_name.clone()
+    }
 }

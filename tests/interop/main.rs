@@ -26,6 +26,7 @@ macro_rules! fixture_tests {
     };
 }
 
+mod batch_sizes;
 mod bundle_interop;
 mod cli_variants;
 mod estimator_interop;

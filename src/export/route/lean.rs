@@ -150,7 +150,7 @@ fn refuse_unsupported(dir: &Path, options: &ExportOptions) -> Result<(), Tf2Erro
 
 /// Each option the lean route cannot honour, by group: whether it is
 /// given, its flag, and why it is refused. Checked in this order.
-fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 12] {
+fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 13] {
     let (serving, storage, output) = (&options.serving, &options.storage, &options.output);
     let rewrites = "it rewrites the served graph, and the source's signatures are kept as they are";
     [
@@ -166,6 +166,7 @@ fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 
             "--training-flag",
             rewrites,
         ),
+        (serving.fixed_batch, "--fixed-batch", rewrites),
         (
             !serving.variants.is_empty(),
             "--variant",

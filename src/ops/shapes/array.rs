@@ -89,7 +89,7 @@ pub fn reshape(call: &Call) -> Outcome {
     let wildcard = requested.iter().position(|d| *d == Dim::Known(-1));
     let given = Shape::Ranked(dims.clone());
     if let Some(at) = wildcard {
-        dims[at] = solve_wildcard(&input.shape, &dims, at);
+        dims[at] = solve_wildcard(&input.shape, &dims, at)?;
     } else if let (Some(have), Some(want)) = (input.shape.elements(), given.elements())
         && have != want
     {
@@ -103,21 +103,29 @@ pub fn reshape(call: &Call) -> Outcome {
 }
 
 /// The size a `-1` stands for: the input's elements over the others', or
-/// the batch when the input's and the others' differ by exactly it.
-fn solve_wildcard(input: &Shape, dims: &[Dim], at: usize) -> Dim {
+/// the batch when the input's and the others' differ by exactly it; a
+/// count the others do not divide is a conflict, as in TensorFlow.
+fn solve_wildcard(input: &Shape, dims: &[Dim], at: usize) -> Result<Dim, Conflict> {
     let others = dims
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != at)
         .try_fold(1i64, |n, (_, d)| d.known().map(|k| n * k));
     let Some(input_dims) = input.dims() else {
-        return Dim::Unknown;
+        return Ok(Dim::Unknown);
     };
     if let (Some(total), Some(others)) = (input.elements(), others) {
-        return if others > 0 && total % others == 0 {
-            Dim::Known(total / others)
-        } else {
-            Dim::Unknown
+        return match others {
+            0 => Ok(Dim::Unknown),
+            _ if total % others == 0 => Ok(Dim::Known(total / others)),
+            _ => Err(Conflict::new(
+                "Reshape keeps the element count",
+                format!(
+                    "a multiple of {others} elements ({})",
+                    Shape::Ranked(dims.to_vec())
+                ),
+                format!("{total} ({input})"),
+            )),
         };
     }
     // [batch, a, b] reshaped to [-1, a*b]: the wildcard is the batch.
@@ -125,10 +133,10 @@ fn solve_wildcard(input: &Shape, dims: &[Dim], at: usize) -> Dim {
     let rest = input_dims[1..]
         .iter()
         .try_fold(1i64, |n, d| d.known().map(|k| n * k));
-    match (batch_first, rest, others) {
+    Ok(match (batch_first, rest, others) {
         (true, Some(rest), Some(others)) if rest == others => Dim::Batch,
         _ => Dim::Unknown,
-    }
+    })
 }
 
 /// `ExpandDims`: a 1 inserted at the axis.
