@@ -55,23 +55,10 @@ impl Pass for BatchCheckPass {
 
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let Some(signature) = model.signatures.get(&self.signature) else {
+        let Some(signature) = model.signatures.get(&self.signature).cloned() else {
             return Ok(report);
         };
-        let probes = probe_seeds(&model.graph, signature);
-        if probes.is_empty() {
-            return Ok(report);
-        }
-        let ops = OpSignatures::of(model);
-        // Conflicts at any batch are not the batch's doing.
-        let symbolic = infer(&model.graph, &ops, &seeds(&model.graph, signature))?;
-        let mut inference = infer(&model.graph, &ops, &probes)?;
-        let anyway: HashSet<&str> = symbolic.conflicts.iter().map(|c| c.node.as_str()).collect();
-        inference
-            .conflicts
-            .retain(|c| !anyway.contains(c.node.as_str()));
-        let Some(baked) = find_baked(model, signature, &inference, &probes, cx.training_batch)
-        else {
+        let Some(baked) = baked_batch_or_unknown(model, &signature, cx.training_batch)? else {
             return Ok(report);
         };
         if !self.fixed_batch {
@@ -89,6 +76,43 @@ impl Pass for BatchCheckPass {
         ));
         Ok(report)
     }
+}
+
+/// Where `model` bakes the training `batch` into the graph `signature`
+/// serves, if it does.
+pub fn baked_batch(
+    model: &Model,
+    signature: &Signature,
+    batch: i64,
+) -> Result<Option<BakedBatch>, PassError> {
+    baked_batch_or_unknown(model, signature, Some(batch))
+}
+
+/// [`baked_batch`] when the training batch may not be known.
+pub fn baked_batch_or_unknown(
+    model: &Model,
+    signature: &Signature,
+    training_batch: Option<i64>,
+) -> Result<Option<BakedBatch>, PassError> {
+    let probes = probe_seeds(&model.graph, signature);
+    if probes.is_empty() {
+        return Ok(None);
+    }
+    let ops = OpSignatures::of(model);
+    // Conflicts at any batch are not the batch's doing.
+    let symbolic = infer(&model.graph, &ops, &seeds(&model.graph, signature))?;
+    let mut inference = infer(&model.graph, &ops, &probes)?;
+    let anyway: HashSet<&str> = symbolic.conflicts.iter().map(|c| c.node.as_str()).collect();
+    inference
+        .conflicts
+        .retain(|c| !anyway.contains(c.node.as_str()));
+    Ok(find_baked(
+        model,
+        signature,
+        &inference,
+        &probes,
+        training_batch,
+    ))
 }
 
 /// The signature's batched inputs with the probe batch in front.

@@ -8,6 +8,7 @@
 mod assets;
 pub mod batch_check;
 pub mod batch_norm;
+pub mod batch_rewrite;
 pub mod conds;
 pub mod devices;
 pub mod dropout;
@@ -157,6 +158,7 @@ impl Pipeline {
             "prune",
             "function_bodies",
             "verify",
+            "batch_rewrite",
             "batch_check",
             "metadata",
             "output_shapes",

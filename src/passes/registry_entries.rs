@@ -3,8 +3,8 @@
 
 use super::registry::{ArgKind, ArgSpec, BuildContext, PassArgs, PassEntry};
 use super::{
-    Pass, PassError, ServingSpec, batch_check, batch_norm, conds, devices, dropout, examples,
-    function_bodies, inputs, metadata, method, output_shapes, prune, strip, verify,
+    Pass, PassError, ServingSpec, batch_check, batch_norm, batch_rewrite, conds, devices, dropout,
+    examples, function_bodies, inputs, metadata, method, output_shapes, prune, strip, verify,
 };
 
 type Built = Result<Box<dyn Pass>, PassError>;
@@ -110,6 +110,15 @@ fn finishing_entries() -> Vec<PassEntry> {
             "verify",
             "fails when a training-only op is still needed",
             |_, _| -> Built { Ok(Box::new(verify::VerifyServingPass)) },
+        ),
+        entry(
+            "batch_rewrite",
+            "makes constants holding the training batch follow the serving batch",
+            |_, cx| -> Built {
+                Ok(Box::new(batch_rewrite::BatchRewritePass {
+                    signature: signature_key(&cx.spec),
+                }))
+            },
         ),
         entry(
             "batch_check",

@@ -4,11 +4,14 @@
 //!   the training batch and at twice the training batch plus one, and
 //!   matches the training program's own inference graph built for that
 //!   batch (`batch_cases` in fixture.json).
-//! - A training program that bakes its batch into the graph
-//!   (`testdata/batch_fixtures`) is refused, the error naming the node, the
-//!   constants behind it and the input it was traced to; with
-//!   `--fixed-batch` it is exported for its training batch, the signature
-//!   saying so, and served at that batch by all three loaders.
+//! - A training program that bakes its batch into shape constants
+//!   (`testdata/batch_fixtures`) is exported with those constants made to
+//!   follow the serving batch, the report listing each, and is served at
+//!   the three batch sizes like the others.
+//! - A program whose batch is fixed by design is refused, the error naming
+//!   the node, the constants behind it and the input it was traced to;
+//!   with `--fixed-batch` it is exported for its training batch, the
+//!   signature saying so, and served at that batch by all three loaders.
 
 use std::path::{Path, PathBuf};
 
@@ -93,19 +96,66 @@ fn every_fixture_serves_batch_one_the_training_batch_and_more() {
     }
 }
 
-/// The batch fixtures whose training batch is baked into the graph.
-const BAKED: [&str; 5] = [
+/// The batch fixtures whose training batch is baked into shape constants.
+const REWRITTEN: [&str; 4] = [
     "cifar_reshape_queue",
     "slim_softmax_folded",
     "rnn_zero_state",
-    "fixed_batch_by_design",
     "fill_tile_attention",
 ];
 
+/// The batch fixture that serves only its training batch.
+const FIXED: [&str; 1] = ["fixed_batch_by_design"];
+
 #[test]
-fn a_baked_batch_is_refused_naming_the_node_the_constants_and_the_input() {
+fn baked_shape_constants_follow_the_serving_batch() {
+    let python = common::tensorflow_python("batch_sizes::baked_shape_constants");
     let dir = tempfile::tempdir().unwrap();
-    for name in BAKED {
+    for name in REWRITTEN {
+        let json = batch_fixture_json(name);
+        let batch = json["training_batch"].as_i64().expect("training_batch");
+        let out = dir.path().join(name);
+        let output = export_batch_fixture(name, &out, &["--json"]);
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let passes = report["passes"].as_array().unwrap();
+        let rewrite = passes
+            .iter()
+            .find(|p| p["pass"] == "batch-rewrite")
+            .unwrap();
+        let notes: Vec<&str> = rewrite["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.as_str())
+            .collect();
+        assert!(!notes.is_empty(), "{name}: the rewrites are listed");
+        assert!(
+            notes
+                .iter()
+                .all(|n| n.contains(&format!("training batch {batch}"))),
+            "{name}: {notes:?}"
+        );
+        let signature = &report["signatures"]["serving_default"];
+        for (key, input) in signature["inputs"].as_object().unwrap() {
+            assert_eq!(input["shape"][0], -1, "{name} input {key}");
+        }
+        let Some(python) = &python else { continue };
+        let cases = json["batch_cases"].as_array().expect("batch_cases");
+        let tolerance = json["tolerance"].as_f64().unwrap_or(1e-5).max(1e-4);
+        let served = serve_cases(python, &out, cases, tolerance);
+        eprintln!(
+            "{name}: {} rewrites, served batches {served:?}",
+            notes.len()
+        );
+        assert_eq!(served.len(), 3, "{name}");
+    }
+}
+
+#[test]
+fn a_batch_fixed_by_design_is_refused_naming_the_node_and_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in FIXED {
         let json = batch_fixture_json(name);
         let batch = json["training_batch"].as_i64().expect("training_batch");
         let out = dir.path().join(name);
@@ -127,7 +177,7 @@ fn a_baked_batch_is_refused_naming_the_node_the_constants_and_the_input() {
 fn with_fixed_batch_the_signature_says_the_training_batch_and_it_serves() {
     let python = common::tensorflow_python("batch_sizes::fixed_batch");
     let dir = tempfile::tempdir().unwrap();
-    for name in BAKED {
+    for name in FIXED {
         let json = batch_fixture_json(name);
         let batch = json["training_batch"].as_i64().expect("training_batch");
         let out = dir.path().join(name);
