@@ -200,3 +200,56 @@ fn with_fixed_batch_the_signature_says_the_training_batch_and_it_serves() {
         serve_cases(python, &out, &at_training, tolerance);
     }
 }
+
+/// `json` with every signature's test batch and expected outputs replaced
+/// by its `index`th batch case; the case's batch, if every signature has one.
+fn with_batch_case(json: &serde_json::Value, index: usize) -> Option<(serde_json::Value, i64)> {
+    let mut json = json.clone();
+    let mut batch = None;
+    for signature in json["signatures"].as_object_mut()?.values_mut() {
+        let case = signature["batch_cases"].get(index)?.clone();
+        batch = case["batch"].as_i64();
+        signature["test_inputs"] = case["inputs"].clone();
+        signature["expected_outputs"] = case["expected"].clone();
+    }
+    Some((json, batch?))
+}
+
+#[test]
+fn every_tf2_fixture_exported_lean_serves_every_batch_case() {
+    let Some(python) = common::tensorflow_python("batch_sizes::tf2_lean") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for name in common::tf2::fixture_names() {
+        let json = common::tf2::fixture_json(&name);
+        let out = dir.path().join(&name);
+        let source = common::tf2::saved_model(&name);
+        servegraph::export_serving_model(&source, &out, &servegraph::ExportOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut signatures: Vec<String> = json["signatures"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        signatures.sort();
+        let mut served = Vec::new();
+        for index in 0.. {
+            let Some((case, batch)) = with_batch_case(&json, index) else {
+                break;
+            };
+            let report = common::tf2::run_signatures(&python, &out, &case, "tf2,tf1,capi", None);
+            for loader in ["tf2", "tf1", "capi"] {
+                let (problems, _) = common::tf2::judge_loader(&case, &report[loader], &signatures);
+                assert!(
+                    problems.is_empty(),
+                    "{name} batch {batch} {loader}: {problems:?}"
+                );
+            }
+            served.push(batch);
+        }
+        eprintln!("{name}: served batches {served:?}");
+        assert_eq!(served.len(), 3, "{name}: three batch sizes");
+    }
+}
