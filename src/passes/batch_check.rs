@@ -150,22 +150,37 @@ fn find_baked(
             &inputs,
         ));
     }
-    let batch = training_batch?;
     signature.outputs.values().find_map(|spec| {
         let tensor = graph.tensor(&spec.name).ok()?;
-        let leading = inference.shape(tensor).dim(0)?;
-        (leading == Dim::Known(batch)).then(|| {
-            let why = format!("its output {} keeps {batch} rows", spec.name);
+        let Dim::Known(rows) = inference.shape(tensor).dim(0)? else {
+            return None;
+        };
+        // Without the training batch, a fixed row count over batched
+        // inputs is one the tool cannot prove to be anything else.
+        let baked = match training_batch {
+            Some(batch) => rows == batch,
+            None => rows > 1 && rows != PROBE_BATCH && reads_an_input(graph, tensor.node, &inputs),
+        };
+        baked.then(|| {
+            let why = format!("its output {} keeps {rows} rows", spec.name);
             baked_at(
                 graph,
                 tensor.node,
                 graph.op(tensor.node),
                 why,
-                Some(batch),
+                Some(rows),
                 &inputs,
             )
         })
     })
+}
+
+/// Whether `id` depends on one of the serving `inputs`.
+fn reads_an_input(graph: &Graph, id: NodeId, inputs: &HashSet<NodeId>) -> bool {
+    graph
+        .reachable_backwards([id])
+        .iter()
+        .any(|n| inputs.contains(n))
 }
 
 /// A known size other than the probe in a conflict's words: the batch the

@@ -64,6 +64,14 @@ impl Pass for BatchRewritePass {
         let Some(batch) = cx.training_batch.or_else(|| baked.batch.parse().ok()) else {
             return Ok(report);
         };
+        if let Some(bound) = loop_bound(&model.graph, batch) {
+            // A loop that runs once per training example cannot be made
+            // to follow the batch by its shapes alone.
+            report.note(format!(
+                "{bound}: a loop bound holds the training batch {batch}; nothing rewritten"
+            ));
+            return Ok(report);
+        }
         let before = model.graph.clone();
         let rewrites = rewrite_all(&mut model.graph, &signature, batch)?;
         if rewrites.is_empty() || baked_batch(model, &signature, batch)?.is_some() {
@@ -79,6 +87,32 @@ impl Pass for BatchRewritePass {
         }
         Ok(report)
     }
+}
+
+/// A constant holding `batch` that a while loop's condition compares with
+/// (through `Enter`/`Identity`), if there is one.
+fn loop_bound(graph: &Graph, batch: i64) -> Option<String> {
+    const COMPARISONS: &[&str] = &["Less", "LessEqual", "Greater", "GreaterEqual", "NotEqual"];
+    for id in graph.node_ids() {
+        if graph.op(id) != "LoopCond" {
+            continue;
+        }
+        let mut pending: Vec<NodeId> = graph.data_inputs(id).iter().map(|t| t.node).collect();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(at) = pending.pop() {
+            if !seen.insert(at) {
+                continue;
+            }
+            let op = graph.op(at);
+            if int_values(graph, at).is_some_and(|v| v == [batch]) {
+                return Some(graph.name(at).to_string());
+            }
+            if COMPARISONS.contains(&op) || matches!(op, "LogicalAnd" | "Identity" | "Enter") {
+                pending.extend(graph.data_inputs(at).iter().map(|t| t.node));
+            }
+        }
+    }
+    None
 }
 
 /// Every constant holding `batch` that reaches a shape-like operand,

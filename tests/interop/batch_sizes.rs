@@ -8,7 +8,8 @@
 //!   (`testdata/batch_fixtures`) is exported with those constants made to
 //!   follow the serving batch, the report listing each, and is served at
 //!   the three batch sizes like the others.
-//! - A program whose batch is fixed by design is refused, the error naming
+//! - A program whose batch is fixed by design, or bounded by a loop over
+//!   the training batch, is refused, the error naming
 //!   the node, the constants behind it and the input it was traced to;
 //!   with `--fixed-batch` it is exported for its training batch, the
 //!   signature saying so, and served at that batch by all three loaders.
@@ -104,8 +105,10 @@ const REWRITTEN: [&str; 4] = [
     "fill_tile_attention",
 ];
 
-/// The batch fixture that serves only its training batch.
-const FIXED: [&str; 1] = ["fixed_batch_by_design"];
+/// The batch fixtures that serve only their training batch: one by design,
+/// one that loops once per training example (a loop bound the tool cannot
+/// prove to be the batch, so it refuses rather than guess).
+const FIXED: [&str; 2] = ["fixed_batch_by_design", "tensorarray_batch_loop"];
 
 #[test]
 fn baked_shape_constants_follow_the_serving_batch() {

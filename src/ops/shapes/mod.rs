@@ -16,6 +16,7 @@ mod fact;
 mod infer;
 mod nn;
 mod slicing;
+mod tensor_array;
 
 pub use call::{Call, Conflict, Outcome};
 pub use fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
@@ -67,6 +68,10 @@ pub fn rule(op: &str) -> Option<Rule> {
         "Mean" | "Sum" | "Max" | "Min" | "Prod" | "All" | "Any" | "ArgMax" | "ArgMin" => {
             nn::reduction
         }
+        "TensorArrayV3" => tensor_array::tensor_array,
+        "TensorArraySizeV3" => tensor_array::size,
+        "TensorArrayGatherV3" => tensor_array::gather,
+        "TensorArrayWriteV3" | "TensorArrayScatterV3" => tensor_array::flow,
         "Merge" | "RefMerge" => control::merge,
         "LoopCond" => control::loop_cond,
         "VariableV2" | "Variable" | "VarHandleOp" => control::variable,
