@@ -74,6 +74,9 @@ pub enum PassError {
     },
     #[error("{pass}: {reason}")]
     Transform { pass: &'static str, reason: String },
+    /// Boxed: it carries the node, its inputs and the rule's words.
+    #[error(transparent)]
+    ShapeConflict(Box<crate::passes::shape_check::ShapeConflict>),
     /// Boxed: it carries the node, its constants and its input.
     #[error(transparent)]
     BakedBatch(Box<crate::passes::batch_check::BakedBatch>),

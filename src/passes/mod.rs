@@ -31,6 +31,7 @@ pub mod prune;
 pub mod registry;
 mod registry_entries;
 mod report;
+pub mod shape_check;
 pub mod shrink;
 pub mod sparse_inputs;
 pub mod specs;
@@ -158,6 +159,7 @@ impl Pipeline {
             "prune",
             "function_bodies",
             "verify",
+            "shape_check",
             "batch_rewrite",
             "batch_check",
             "metadata",

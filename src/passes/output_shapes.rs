@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use super::{Pass, PassContext, PassError, PassReport};
-use crate::ir::{Graph, TensorRef};
+use crate::ir::{AttrExt, Graph, TensorRef};
 use crate::model::{Model, Signature, TensorSpec};
 use crate::ops::OpSignatures;
 use crate::ops::shapes::{Dim, Fact, Inference, Shape, infer};
@@ -43,11 +43,26 @@ impl Pass for OutputShapesPass {
     }
 }
 
-/// Each signature input as inference starts from it: its dtype and shape,
-/// a leading `-1` the batch.
+/// Each signature input as inference starts from it: its dtype and shape
+/// (the placeholder's own shape when it states one, since that is what the
+/// graph runs with), a leading `-1` the batch.
 pub fn seeds(graph: &Graph, signature: &Signature) -> HashMap<TensorRef, Fact> {
     let inputs = signature.inputs.values();
-    let found = inputs.filter_map(|spec| Some((graph.tensor(&spec.name).ok()?, input_fact(spec))));
+    let found = inputs.filter_map(|spec| {
+        let tensor = graph.tensor(&spec.name).ok()?;
+        let node = graph.node(tensor.node);
+        let stated = (node.op == "Placeholder")
+            .then(|| node.attr_dims("shape").ok().flatten())
+            .flatten();
+        let spec = match stated {
+            Some(dims) => TensorSpec {
+                shape: Some(dims),
+                ..spec.clone()
+            },
+            None => spec.clone(),
+        };
+        Some((tensor, input_fact(&spec)))
+    });
     found.collect()
 }
 

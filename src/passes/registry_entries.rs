@@ -4,7 +4,8 @@
 use super::registry::{ArgKind, ArgSpec, BuildContext, PassArgs, PassEntry};
 use super::{
     Pass, PassError, ServingSpec, batch_check, batch_norm, batch_rewrite, conds, devices, dropout,
-    examples, function_bodies, inputs, metadata, method, output_shapes, prune, strip, verify,
+    examples, function_bodies, inputs, metadata, method, output_shapes, prune, shape_check, strip,
+    verify,
 };
 
 type Built = Result<Box<dyn Pass>, PassError>;
@@ -110,6 +111,15 @@ fn finishing_entries() -> Vec<PassEntry> {
             "verify",
             "fails when a training-only op is still needed",
             |_, _| -> Built { Ok(Box::new(verify::VerifyServingPass)) },
+        ),
+        entry(
+            "shape_check",
+            "refuses a serving graph whose ops cannot take their inputs' shapes or dtypes",
+            |_, cx| -> Built {
+                Ok(Box::new(shape_check::ShapeCheckPass {
+                    signature: signature_key(&cx.spec),
+                }))
+            },
         ),
         entry(
             "batch_rewrite",

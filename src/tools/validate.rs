@@ -226,6 +226,7 @@ fn lint_meta_graph(
     };
     let op_defs = op_defs(meta);
     lint::signatures::tensors(&graph, &op_defs, meta, findings);
+    lint::shapes::shape_conflicts(&graph, &op_defs, meta, findings);
     lint::ops::training_ops(&graph, Some(meta), findings);
     let init_ops = lint::init::init_ops(&graph, meta, findings);
     lint::init::table_initializers(&graph, &init_ops, findings);
@@ -261,10 +262,11 @@ fn lint_graph_def(graph: &GraphDef, findings: &mut Findings, v: &mut Validation)
 }
 
 /// The rules that walk the loaded graph.
-const RULES_ON_THE_LOADED_GRAPH: [Rule; 9] = [
+const RULES_ON_THE_LOADED_GRAPH: [Rule; 10] = [
     Rule::SignatureTensor,
     Rule::SignatureDtype,
     Rule::SignatureShape,
+    Rule::ShapeConflict,
     Rule::TrainingOp,
     Rule::InitOp,
     Rule::TableInitializer,

@@ -238,3 +238,32 @@ fn a_named_training_flag_is_never_chosen_as_an_input() {
         "{message}"
     );
 }
+
+/// A variable whose shape its MatMul cannot take: the serving graph is
+/// checked the way TensorFlow's loaders check it, and the export is refused
+/// naming the node, the op, its inputs and the sizes that clash.
+#[test]
+fn an_op_that_cannot_take_its_inputs_shapes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = edited_tiny_mlp(dir.path(), |graph| {
+        let kernel = node_named(graph, "hidden/kernel");
+        kernel.attr.insert(
+            "shape".into(),
+            servegraph::proto::AttrValue {
+                value: Some(servegraph::proto::attr_value::Value::Shape(
+                    servegraph::typing::shape_proto(&[7, 3]),
+                )),
+            },
+        );
+    });
+    let message = refused(&meta, &[]);
+    assert!(
+        message.contains("node \"hidden/MatMul\" (MatMul)"),
+        "{message}"
+    );
+    assert!(message.contains("found 4 and 7"), "{message}");
+    assert!(
+        message.contains("TensorFlow would refuse this graph"),
+        "{message}"
+    );
+}

@@ -471,24 +471,6 @@ fn restore_variable_fires_on_a_missing_key_a_wrong_dtype_or_a_wrong_shape() {
     let found = planted(
         "tiny_mlp",
         |meta| {
-            let variable = graph(meta)
-                .iter_mut()
-                .find(|n| n.op == "VariableV2")
-                .unwrap();
-            variable.attr.insert(
-                "shape".into(),
-                AttrValue {
-                    value: Some(Value::Shape(servegraph::typing::shape_proto(&[7, 7]))),
-                },
-            );
-        },
-        Rule::RestoreVariable,
-    );
-    assert_error(&found, "has shape [7, 7], but");
-
-    let found = planted(
-        "tiny_mlp",
-        |meta| {
             let assign = graph(meta).iter_mut().find(|n| n.op == "Assign").unwrap();
             assign.input[1] = assign.input[0].clone();
         },
@@ -521,6 +503,36 @@ fn total_size_warns_past_500_mb() {
     assert_eq!(rules(&found), [Rule::TotalSize], "{found}");
     assert_warning(&found, "500 MB limit");
     assert!(!found.fits_mls1 && found.fits_n1, "{found}");
+}
+
+/// A variable whose shape its MatMul cannot take: the graph cannot run
+/// (shape-conflict), and the checkpoint holds another shape
+/// (restore-variable).
+#[test]
+fn shape_conflict_fires_on_an_op_that_cannot_take_its_inputs() {
+    let export = Export::of("tiny_mlp");
+    export.edit(|meta| {
+        let variable = graph(meta)
+            .iter_mut()
+            .find(|n| n.op == "VariableV2")
+            .unwrap();
+        variable.attr.insert(
+            "shape".into(),
+            AttrValue {
+                value: Some(Value::Shape(servegraph::typing::shape_proto(&[7, 7]))),
+            },
+        );
+    });
+    let found = export.validate();
+    assert_eq!(
+        rules(&found),
+        [Rule::ShapeConflict, Rule::RestoreVariable],
+        "{found}"
+    );
+    assert_error(&found, "MatMul's inner dimensions");
+    assert_error(&found, "TensorFlow would refuse this graph");
+    let restore = &found.findings[1];
+    assert!(restore.message.contains("has shape [7, 7], but"), "{found}");
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod graph;
 pub mod init;
 pub mod ops;
+pub mod shapes;
 pub mod signatures;
 pub mod size;
 pub mod variables;
@@ -39,6 +40,8 @@ pub enum Rule {
     SignatureShape,
     /// Each signature input and output has a leading batch dimension of -1.
     BatchDimension,
+    /// Every op can take its inputs' ranks, sizes and dtypes.
+    ShapeConflict,
     /// No training-only op outside the saver.
     TrainingOp,
     /// No Python function op.
@@ -65,7 +68,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order the README lists them.
-    pub const ALL: [Rule; 22] = [
+    pub const ALL: [Rule; 23] = [
         Rule::TagSet,
         Rule::ObjectGraph,
         Rule::DuplicateNode,
@@ -77,6 +80,7 @@ impl Rule {
         Rule::SignatureDtype,
         Rule::SignatureShape,
         Rule::BatchDimension,
+        Rule::ShapeConflict,
         Rule::TrainingOp,
         Rule::PythonOp,
         Rule::DenylistedOp,
@@ -104,6 +108,7 @@ impl Rule {
             Rule::SignatureDtype => "signature-dtype",
             Rule::SignatureShape => "signature-shape",
             Rule::BatchDimension => "batch-dimension",
+            Rule::ShapeConflict => "shape-conflict",
             Rule::TrainingOp => "training-op",
             Rule::PythonOp => "python-op",
             Rule::DenylistedOp => "denylisted-op",
