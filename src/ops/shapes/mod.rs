@@ -24,8 +24,16 @@ pub use infer::{Inference, NodeConflict, infer};
 /// A rule: the facts of a node's outputs from its inputs' and attributes.
 pub type Rule = fn(&Call) -> Outcome;
 
-/// The rule for `op`, if there is one.
+/// The rule for `op`, if there is one: each family's table in turn.
 pub fn rule(op: &str) -> Option<Rule> {
+    elementwise_rule(op)
+        .or_else(|| array_rule(op))
+        .or_else(|| nn_rule(op))
+        .or_else(|| control_rule(op))
+}
+
+/// Unary, broadcasting and comparison ops, casts, bias adds and selects.
+fn elementwise_rule(op: &str) -> Option<Rule> {
     if elementwise::SAME_AS_INPUT.contains(&op) {
         return Some(elementwise::same_as_input);
     }
@@ -35,9 +43,16 @@ pub fn rule(op: &str) -> Option<Rule> {
     if elementwise::BROADCASTING.contains(&op) || elementwise::COMPARISONS.contains(&op) {
         return Some(elementwise::broadcasting);
     }
-    if control::PASS_THROUGH.contains(&op) {
-        return Some(control::pass_through);
-    }
+    Some(match op {
+        "Cast" => elementwise::cast,
+        "BiasAdd" | "BiasAddV1" => elementwise::bias_add,
+        "Select" | "SelectV2" => elementwise::select,
+        _ => return None,
+    })
+}
+
+/// Ops that make, reshape, join, cut and index tensors.
+fn array_rule(op: &str) -> Option<Rule> {
     Some(match op {
         "Const" | "HostConst" => array::constant,
         "Placeholder" => array::placeholder,
@@ -57,9 +72,13 @@ pub fn rule(op: &str) -> Option<Rule> {
         "OneHot" => slicing::one_hot,
         "Range" => slicing::range,
         "Unpack" => slicing::unpack,
-        "Cast" => elementwise::cast,
-        "BiasAdd" | "BiasAddV1" => elementwise::bias_add,
-        "Select" | "SelectV2" => elementwise::select,
+        _ => return None,
+    })
+}
+
+/// Matrix products, convolutions, pooling, batch norm and reductions.
+fn nn_rule(op: &str) -> Option<Rule> {
+    Some(match op {
         "MatMul" => nn::matmul,
         "BatchMatMul" | "BatchMatMulV2" | "BatchMatMulV3" => nn::batch_matmul,
         "Conv2D" | "DepthwiseConv2dNative" | "MaxPool" | "AvgPool" => nn::conv_or_pool,
@@ -67,6 +86,16 @@ pub fn rule(op: &str) -> Option<Rule> {
         "Mean" | "Sum" | "Max" | "Min" | "Prod" | "All" | "Any" | "ArgMax" | "ArgMin" => {
             nn::reduction
         }
+        _ => return None,
+    })
+}
+
+/// Control flow, variables and input pipelines.
+fn control_rule(op: &str) -> Option<Rule> {
+    if control::PASS_THROUGH.contains(&op) {
+        return Some(control::pass_through);
+    }
+    Some(match op {
         "Merge" | "RefMerge" => control::merge,
         "LoopCond" => control::loop_cond,
         "VariableV2" | "Variable" | "VarHandleOp" => control::variable,

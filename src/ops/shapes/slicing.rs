@@ -11,11 +11,11 @@ use crate::format::proto::DataType;
 pub fn strided_slice(call: &Call) -> Outcome {
     let input = call.input(0);
     let mask = |key: &str| call.attr_int(key).unwrap_or(0);
-    let (begin_mask, end_mask, shrink) = (
-        mask("begin_mask"),
-        mask("end_mask"),
-        mask("shrink_axis_mask"),
-    );
+    let masks = Masks {
+        begin: mask("begin_mask"),
+        end: mask("end_mask"),
+        shrink: mask("shrink_axis_mask"),
+    };
     let plain = mask("ellipsis_mask") == 0 && mask("new_axis_mask") == 0;
     let (begin, end, strides) = (
         call.input(1).known_values(),
@@ -34,22 +34,52 @@ pub fn strided_slice(call: &Call) -> Outcome {
             format!("{}, {}, {}", begin.len(), end.len(), strides.len()),
         ));
     }
+    let bounds = Bounds {
+        begin: &begin,
+        end: &end,
+        strides: &strides,
+    };
+    let (out, value) = slice_axes(dims, input.value.clone(), &bounds, &masks);
+    let value = value.filter(|_| dims.len() <= 1);
+    call.one(call.int_result(input.dtype, Shape::Ranked(out), value))
+}
+
+/// A strided slice's masks, one bit per axis.
+struct Masks {
+    begin: i64,
+    end: i64,
+    shrink: i64,
+}
+
+/// A strided slice's known begin, end and strides.
+struct Bounds<'a> {
+    begin: &'a [i64],
+    end: &'a [i64],
+    strides: &'a [i64],
+}
+
+/// The sliced dimensions, and the first axis's values sliced alike.
+fn slice_axes(
+    dims: &[Dim],
+    mut value: Option<Vec<Dim>>,
+    bounds: &Bounds,
+    masks: &Masks,
+) -> (Vec<Dim>, Option<Vec<Dim>>) {
     let mut out = Vec::new();
-    let mut value = input.value.clone();
     for (i, &d) in dims.iter().enumerate() {
-        if i >= begin.len() {
+        if i >= bounds.begin.len() {
             out.push(d);
             continue;
         }
         let bit = 1 << i;
         let range = Extent {
-            begin: (begin_mask & bit == 0).then_some(begin[i]),
-            end: (end_mask & bit == 0).then_some(end[i]),
-            stride: strides[i],
+            begin: (masks.begin & bit == 0).then_some(bounds.begin[i]),
+            end: (masks.end & bit == 0).then_some(bounds.end[i]),
+            stride: bounds.strides[i],
         };
-        if shrink & bit != 0 {
+        if masks.shrink & bit != 0 {
             if i == 0 {
-                value = value.and_then(|v| pick(&v, begin[i]).map(|e| vec![e]));
+                value = value.and_then(|v| pick(&v, bounds.begin[i]).map(|e| vec![e]));
             }
             continue;
         }
@@ -68,8 +98,7 @@ pub fn strided_slice(call: &Call) -> Outcome {
             _ => Dim::Unknown,
         });
     }
-    let value = value.filter(|_| dims.len() <= 1);
-    call.one(call.int_result(input.dtype, Shape::Ranked(out), value))
+    (out, value)
 }
 
 /// Element `index` (negative from the end) of `values`.
