@@ -15,7 +15,10 @@ mod elementwise;
 mod fact;
 mod infer;
 mod nn;
+mod pieces;
 mod slicing;
+mod sparse;
+mod tensor_array;
 
 pub use call::{Call, Conflict, Outcome};
 pub use fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
@@ -30,6 +33,7 @@ pub fn rule(op: &str) -> Option<Rule> {
         .or_else(|| array_rule(op))
         .or_else(|| nn_rule(op))
         .or_else(|| control_rule(op))
+        .or_else(|| sparse_rule(op))
 }
 
 /// Unary, broadcasting and comparison ops, casts, bias adds and selects.
@@ -47,6 +51,8 @@ fn elementwise_rule(op: &str) -> Option<Rule> {
         "Cast" => elementwise::cast,
         "BiasAdd" | "BiasAddV1" => elementwise::bias_add,
         "Select" | "SelectV2" => elementwise::select,
+        "AddN" => elementwise::add_n,
+        "IdentityN" => elementwise::identity_n,
         _ => return None,
     })
 }
@@ -72,6 +78,11 @@ fn array_rule(op: &str) -> Option<Rule> {
         "OneHot" => slicing::one_hot,
         "Range" => slicing::range,
         "Unpack" => slicing::unpack,
+        "Split" => pieces::split,
+        "SplitV" => pieces::split_v,
+        "Pad" | "PadV2" | "MirrorPad" => pieces::pad,
+        "BroadcastTo" => pieces::broadcast_to,
+        "GatherNd" => pieces::gather_nd,
         _ => return None,
     })
 }
@@ -86,6 +97,8 @@ fn nn_rule(op: &str) -> Option<Rule> {
         "Mean" | "Sum" | "Max" | "Min" | "Prod" | "All" | "Any" | "ArgMax" | "ArgMin" => {
             nn::reduction
         }
+        "TopKV2" | "TopK" => nn::top_k,
+        "Conv2DBackpropInput" => nn::conv_backprop_input,
         _ => return None,
     })
 }
@@ -101,6 +114,15 @@ fn control_rule(op: &str) -> Option<Rule> {
         "VariableV2" | "Variable" | "VarHandleOp" => control::variable,
         "ReadVariableOp" => control::read_variable,
         "Assign" => control::assign,
+        "TensorArrayV3" => tensor_array::tensor_array,
+        "TensorArrayReadV3" => tensor_array::read,
+        "TensorArrayGatherV3" => tensor_array::gather,
+        "TensorArrayConcatV3" => tensor_array::concat,
+        "TensorArrayWriteV3"
+        | "TensorArrayScatterV3"
+        | "TensorArraySplitV3"
+        | "TensorArraySizeV3"
+        | "TensorArrayCloseV3" => tensor_array::scalar,
         "IteratorGetNext"
         | "IteratorGetNextSync"
         | "QueueDequeueV2"
@@ -114,6 +136,36 @@ fn control_rule(op: &str) -> Option<Rule> {
         | "StatelessWhile"
         | "PartitionedCall"
         | "StatefulPartitionedCall" => control::told_by_attrs,
+        _ => return None,
+    })
+}
+
+/// Sparse tensors, lookup tables, strings, partitions and parsing.
+fn sparse_rule(op: &str) -> Option<Rule> {
+    if sparse::SAME_SHAPE.contains(&op) {
+        return Some(sparse::same_shape);
+    }
+    if sparse::TABLES.contains(&op) {
+        return Some(sparse::table);
+    }
+    Some(match op {
+        "LookupTableFindV2" => sparse::lookup_find,
+        "LookupTableSizeV2" => sparse::lookup_size,
+        "Unique" => sparse::unique,
+        "Where" => sparse::where_true,
+        "SparseToDense" => sparse::sparse_to_dense,
+        "SparseFillEmptyRows" => sparse::sparse_fill_empty_rows,
+        "SparseReshape" => sparse::sparse_reshape,
+        "SparseSegmentSum"
+        | "SparseSegmentMean"
+        | "SparseSegmentSqrtN"
+        | "SparseSegmentSumWithNumSegments"
+        | "SparseSegmentMeanWithNumSegments"
+        | "SparseSegmentSqrtNWithNumSegments" => sparse::sparse_segment,
+        "SparseCross" | "SparseCrossV2" | "SparseCrossHashed" => sparse::sparse_cross,
+        "DynamicPartition" => sparse::dynamic_partition,
+        "DynamicStitch" | "ParallelDynamicStitch" => sparse::dynamic_stitch,
+        "ParseExample" | "ParseExampleV2" | "ParseSingleExample" => sparse::parse_example,
         _ => return None,
     })
 }

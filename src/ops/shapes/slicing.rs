@@ -2,7 +2,7 @@
 //! a shape's batch element is read), gathers, one-hots, ranges, unpacking.
 
 use super::call::{Call, Conflict, Outcome};
-use super::fact::{Dim, Fact, Shape};
+use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
 use crate::format::proto::DataType;
 
 /// `StridedSlice` without ellipsis or new axes (else unknown): each
@@ -18,9 +18,9 @@ pub fn strided_slice(call: &Call) -> Outcome {
     };
     let plain = mask("ellipsis_mask") == 0 && mask("new_axis_mask") == 0;
     let (begin, end, strides) = (
-        call.input(1).known_values(),
-        call.input(2).known_values(),
-        call.input(3).known_values(),
+        call.input(1).value,
+        call.input(2).value,
+        call.input(3).value,
     );
     let (Some(dims), true, Some(begin), Some(end), Some(strides)) =
         (input.shape.dims(), plain, begin, end, strides)
@@ -53,9 +53,9 @@ struct Masks {
 
 /// A strided slice's known begin, end and strides.
 struct Bounds<'a> {
-    begin: &'a [i64],
-    end: &'a [i64],
-    strides: &'a [i64],
+    begin: &'a [Dim],
+    end: &'a [Dim],
+    strides: &'a [Dim],
 }
 
 /// The sliced dimensions, and the first axis's values sliced alike.
@@ -72,17 +72,30 @@ fn slice_axes(
             continue;
         }
         let bit = 1 << i;
-        let range = Extent {
-            begin: (masks.begin & bit == 0).then_some(bounds.begin[i]),
-            end: (masks.end & bit == 0).then_some(bounds.end[i]),
-            stride: bounds.strides[i],
-        };
         if masks.shrink & bit != 0 {
             if i == 0 {
-                value = value.and_then(|v| pick(&v, bounds.begin[i]).map(|e| vec![e]));
+                let at = bounds.begin[i].known();
+                value = value.and_then(|v| at.and_then(|at| pick(&v, at)).map(|e| vec![e]));
             }
             continue;
         }
+        let known = |d: Dim, masked: bool| {
+            if masked {
+                Some(None)
+            } else {
+                d.known().map(Some)
+            }
+        };
+        let (Some(begin), Some(end), Some(stride)) = (
+            known(bounds.begin[i], masks.begin & bit != 0),
+            known(bounds.end[i], masks.end & bit != 0),
+            bounds.strides[i].known(),
+        ) else {
+            value = None;
+            out.push(Dim::Unknown);
+            continue;
+        };
+        let range = Extent { begin, end, stride };
         if i == 0 {
             value = value.and_then(|v| {
                 range
@@ -222,11 +235,22 @@ pub fn range(call: &Call) -> Outcome {
         delta.known_scalar(),
     ) {
         (Some(s), Some(l), Some(d)) if d != 0 => {
-            Dim::Known(((l - s) as f64 / d as f64).ceil().max(0.0) as i64)
+            Dim::Known(((l as f64 - s as f64) / d as f64).ceil().max(0.0) as i64)
         }
         _ => Dim::Unknown,
     };
-    call.one(Fact::of(dtype, Shape::vector(length)))
+    let value = match (start.known_scalar(), delta.known_scalar(), length) {
+        (Some(s), Some(d), Dim::Known(n)) if n as usize <= MAX_TRACKED_VALUES => {
+            let at = |i: i64| i.checked_mul(d).and_then(|x| x.checked_add(s));
+            Some(
+                (0..n)
+                    .map(|i| at(i).map_or(Dim::Unknown, Dim::Known))
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
+    call.one(call.int_result(dtype, Shape::vector(length), value))
 }
 
 /// `Unpack`: `num` tensors of the input's shape without the axis.

@@ -1,0 +1,74 @@
+//! TensorArrays (`TensorArrayV3` and the ops on its handle): the handle
+//! carries the element shape, as TensorFlow's handle data does, when the
+//! array is declared with one (fully known, or `identical_element_shapes`).
+
+use super::call::{Call, Outcome};
+use super::fact::{Dim, Fact, Shape};
+use crate::format::proto::DataType;
+
+/// `TensorArrayV3`: the handle (a resource vector of 2) and the flow.
+pub fn tensor_array(call: &Call) -> Outcome {
+    let element = call.attr_shape("element_shape");
+    let fully_known = element
+        .dims()
+        .is_some_and(|d| d.iter().all(|x| x.known().is_some()));
+    let identical = call.attr_bool("identical_element_shapes").unwrap_or(false);
+    let handle = Fact {
+        handle_shape: (fully_known || identical).then_some(element),
+        ..Fact::of(Some(DataType::DtResource), Shape::vector(Dim::Known(2)))
+    };
+    let flow = Fact::of(Some(DataType::DtFloat), Shape::scalar());
+    Ok(vec![handle, flow])
+}
+
+/// The element shape a handle's array holds: the handle's, else the
+/// node's `element_shape` attribute.
+fn element_shape(call: &Call) -> Shape {
+    call.input(0)
+        .handle_shape
+        .unwrap_or_else(|| call.attr_shape("element_shape"))
+}
+
+/// `TensorArrayReadV3`: one element (unknown unless the handle knows it).
+pub fn read(call: &Call) -> Outcome {
+    let shape = call.input(0).handle_shape.unwrap_or_default();
+    call.one(Fact::of(call.attr_type("dtype"), shape))
+}
+
+/// `TensorArrayGatherV3`: the elements at the indices, stacked.
+pub fn gather(call: &Call) -> Outcome {
+    let count = call.input_shape(1).dim(0).unwrap_or(Dim::Unknown);
+    let shape = match element_shape(call).dims() {
+        Some(dims) => {
+            let mut out = vec![count];
+            out.extend_from_slice(dims);
+            Shape::Ranked(out)
+        }
+        None => Shape::Unknown,
+    };
+    call.one(Fact::of(call.attr_type("dtype"), shape))
+}
+
+/// `TensorArrayConcatV3`: the elements joined along their first axis, and
+/// each one's length.
+pub fn concat(call: &Call) -> Outcome {
+    let rest = call.attr_shape("element_shape_except0");
+    let shape = match rest.dims() {
+        Some(dims) => {
+            let mut out = vec![Dim::Unknown];
+            out.extend_from_slice(dims);
+            Shape::Ranked(out)
+        }
+        None => Shape::Unknown,
+    };
+    Ok(vec![
+        Fact::of(call.attr_type("dtype"), shape),
+        Fact::of(Some(DataType::DtInt64), Shape::vector(Dim::Unknown)),
+    ])
+}
+
+/// Writes, scatters, splits (a flow scalar), the size (an int32 scalar)
+/// and closing (no outputs).
+pub fn scalar(call: &Call) -> Outcome {
+    call.all(Fact::of(None, Shape::scalar()))
+}
