@@ -7,13 +7,16 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use super::infer_within;
-use crate::format::proto::{FunctionDefLibrary, NodeDef};
+use foldhash::fast::FixedState;
+
+use crate::format::proto::{FunctionDefLibrary, NodeDef, OpDef};
 use crate::ir::function_body::FunctionBody;
 use crate::ir::{FunctionIndex, TensorRef};
 use crate::ops::OpSignatures;
 use crate::ops::shapes::call::Call;
 use crate::ops::shapes::control::loosen;
 use crate::ops::shapes::fact::{Fact, Shape};
+use crate::ops::shapes::{Rule, rule};
 
 /// How deep calls may nest before a call's outputs are left to its attrs.
 const MAX_DEPTH: usize = 16;
@@ -31,7 +34,12 @@ pub struct Library<'a> {
     index: FunctionIndex<'a>,
     cache: RefCell<HashMap<BodyKey, Option<Vec<Fact>>>>,
     depth: Cell<usize>,
+    /// Each op met so far: its rule and its definition.
+    ops_met: RefCell<HashMap<String, OpEntry<'a>, FixedState>>,
 }
+
+/// An op's rule and definition.
+type OpEntry<'a> = (Option<Rule>, Option<&'a OpDef>);
 
 impl<'a> Library<'a> {
     pub fn new(library: Option<&'a FunctionDefLibrary>, ops: &'a OpSignatures<'a>) -> Self {
@@ -40,7 +48,18 @@ impl<'a> Library<'a> {
             index: FunctionIndex::new(library),
             cache: RefCell::default(),
             depth: Cell::new(0),
+            ops_met: RefCell::default(),
         }
+    }
+
+    /// `op`'s rule and definition, looked up once per op.
+    pub fn op(&self, op: &str) -> OpEntry<'a> {
+        if let Some(&entry) = self.ops_met.borrow().get(op) {
+            return entry;
+        }
+        let entry = (rule(op), self.ops.get(op));
+        self.ops_met.borrow_mut().insert(op.to_string(), entry);
+        entry
     }
 
     /// The facts of function `name`'s outputs given its inputs'; `None`

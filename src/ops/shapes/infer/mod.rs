@@ -16,10 +16,10 @@ use std::collections::HashMap;
 
 mod functions;
 
+use super::Rule;
 use super::call::{Call, Conflict};
 use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
-use super::rule;
-use crate::format::proto::DataType;
+use crate::format::proto::{DataType, OpDef};
 use crate::ir::{Graph, IrError, NodeId, TensorRef};
 use crate::ops::OpSignatures;
 use crate::typing::output_dtype;
@@ -37,21 +37,24 @@ pub struct NodeConflict {
 /// whose rule refused their inputs (their outputs are then unknown).
 #[derive(Debug, Default)]
 pub struct Inference {
-    facts: HashMap<TensorRef, Fact>,
+    /// Each node's outputs' facts, by node index.
+    facts: Vec<Vec<Fact>>,
     pub conflicts: Vec<NodeConflict>,
 }
 
 impl Inference {
     /// What is known of `tensor` (unknown when nothing is).
     pub fn fact(&self, tensor: TensorRef) -> Fact {
-        self.facts.get(&tensor).cloned().unwrap_or_default()
+        self.get(tensor).cloned().unwrap_or_default()
+    }
+
+    fn get(&self, tensor: TensorRef) -> Option<&Fact> {
+        self.facts.get(tensor.node.0.index())?.get(tensor.port)
     }
 
     /// The shape of `tensor`.
     pub fn shape(&self, tensor: TensorRef) -> Shape {
-        self.facts
-            .get(&tensor)
-            .map_or(Shape::Unknown, |f| f.shape.clone())
+        self.get(tensor).map_or(Shape::Unknown, |f| f.shape.clone())
     }
 }
 
@@ -80,8 +83,17 @@ pub(super) fn infer_within(
     seeds: &HashMap<TensorRef, Fact>,
 ) -> Result<Inference, IrError> {
     let order = graph.topological_order()?;
-    let position: HashMap<NodeId, usize> =
-        order.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let bound = order.iter().map(|id| id.0.index() + 1).max().unwrap_or(0);
+    let mut position = vec![usize::MAX; bound];
+    for (i, id) in order.iter().enumerate() {
+        position[id.0.index()] = i;
+    }
+    let mut seeded = vec![false; bound];
+    for tensor in seeds.keys() {
+        if let Some(slot) = seeded.get_mut(tensor.node.0.index()) {
+            *slot = true;
+        }
+    }
     let mut assumed: HashMap<TensorRef, Fact> = HashMap::new();
     for pass in 0..=MAX_PASSES {
         let mut run = Pass {
@@ -89,9 +101,13 @@ pub(super) fn infer_within(
             library,
             seeds,
             position: &position,
+            seeded: &seeded,
             assumed: &assumed,
             back_edges: Vec::new(),
-            inference: Inference::default(),
+            inference: Inference {
+                facts: vec![Vec::new(); bound],
+                conflicts: Vec::new(),
+            },
         };
         for &id in &order {
             run.node(id);
@@ -117,11 +133,14 @@ pub(super) fn infer_within(
 }
 
 /// One pass in topological order.
-struct Pass<'a> {
+struct Pass<'a, 'l> {
     graph: &'a Graph,
-    library: &'a Library<'a>,
+    library: &'a Library<'l>,
     seeds: &'a HashMap<TensorRef, Fact>,
-    position: &'a HashMap<NodeId, usize>,
+    /// Each node's place in the order, by node index.
+    position: &'a [usize],
+    /// Whether a node has a seeded output, by node index.
+    seeded: &'a [bool],
     /// What is assumed of each back edge (absent: left out).
     assumed: &'a HashMap<TensorRef, Fact>,
     /// The back edges met in this pass.
@@ -129,24 +148,30 @@ struct Pass<'a> {
     inference: Inference,
 }
 
-impl Pass<'_> {
+impl Pass<'_, '_> {
     fn node(&mut self, id: NodeId) {
-        let here = self.position[&id];
+        let here = self.position[id.0.index()];
         let mut inputs = Vec::new();
         for tensor in self.graph.data_inputs(id) {
-            if self.position.get(&tensor.node).is_some_and(|&p| p >= here) {
+            if self
+                .position
+                .get(tensor.node.0.index())
+                .is_some_and(|&p| p >= here)
+            {
                 self.back_edges.push(tensor);
                 inputs.push(self.assumed.get(&tensor).cloned().unwrap_or_default());
             } else {
-                inputs.push(self.inference.fact(tensor));
+                inputs.push(self.inference.get(tensor).cloned().unwrap_or_default());
             }
         }
-        let outputs = self
-            .library
-            .ops
-            .output_count(self.graph.node(id))
+        let node = self.graph.node(id);
+        let (rule, def) = self.library.op(&node.op);
+        let outputs = def
+            .and_then(|def| crate::typing::output_count(def, &node.attrs).ok())
             .unwrap_or(1);
-        let facts = match infer_node(self.graph, self.library, id, &inputs, outputs, self.seeds) {
+        let op = OpInfo { rule, def, outputs };
+        let seeds = self.seeded[id.0.index()].then_some(self.seeds);
+        let facts = match infer_node(self.graph, self.library, id, &inputs, &op, seeds) {
             Ok(facts) => facts,
             Err(conflict) => {
                 self.inference.conflicts.push(NodeConflict {
@@ -157,10 +182,16 @@ impl Pass<'_> {
                 vec![Fact::unknown(); outputs]
             }
         };
-        for (port, fact) in facts.into_iter().enumerate() {
-            self.inference.facts.insert(TensorRef::new(id, port), fact);
-        }
+        self.inference.facts[id.0.index()] = facts;
     }
+}
+
+/// What a node's op is to inference: its rule, its definition and how
+/// many outputs the node has.
+struct OpInfo<'a> {
+    rule: Option<Rule>,
+    def: Option<&'a OpDef>,
+    outputs: usize,
 }
 
 /// The facts of `id`'s outputs: seeded, else its rule's or its called
@@ -170,30 +201,29 @@ fn infer_node(
     library: &Library<'_>,
     id: NodeId,
     inputs: &[Fact],
-    outputs: usize,
-    seeds: &HashMap<TensorRef, Fact>,
+    op: &OpInfo<'_>,
+    seeds: Option<&HashMap<TensorRef, Fact>>,
 ) -> Result<Vec<Fact>, Conflict> {
     let node = graph.node(id);
     let call = Call {
         op: &node.op,
         attrs: &node.attrs,
         inputs,
-        outputs,
+        outputs: op.outputs,
     };
-    let mut facts = match rule(&node.op) {
+    let mut facts = match op.rule {
         Some(rule) => rule(&call)?,
-        None => vec![Fact::unknown(); outputs.max(1)],
+        None => vec![Fact::unknown(); op.outputs.max(1)],
     };
     if let Some(called) = functions::called(library, &call) {
         facts = functions::prefer_known(called, facts);
     }
-    let op_def = library.ops.get(&node.op);
     for (port, fact) in facts.iter_mut().enumerate() {
-        if let Some(seed) = seeds.get(&TensorRef::new(id, port)) {
+        if let Some(seed) = seeds.and_then(|seeds| seeds.get(&TensorRef::new(id, port))) {
             *fact = seed.clone();
         }
         if fact.dtype.is_none() {
-            fact.dtype = output_dtype(&node.op, &node.attrs, port, op_def);
+            fact.dtype = output_dtype(&node.op, &node.attrs, port, op.def);
         }
         track_elements(fact);
     }
