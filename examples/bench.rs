@@ -4,11 +4,15 @@
 //!   with and without a per-chunk progress callback;
 //! - peak memory (VmHWM) after the copy, to show it does not grow with the model;
 //! - export time of every bundled fixture, and where a 10,000-variable
-//!   export spends its time (the `--timings` table).
+//!   export spends its time (the `--timings` table);
+//! - shape inference time on a 160,000-node serving graph (a chain of
+//!   MatMul, BiasAdd and Relu layers) and on the synthetic graph's serving
+//!   cone; `cargo run --release --example bench -- shapes` prints only these.
 
 use std::time::Instant;
 
 use servegraph::bundle::{BundleReader, BundleWriter};
+use servegraph::ops::shapes::{Dim, Fact, Shape};
 use servegraph::proto::DataType;
 
 fn peak_rss_mb() -> f64 {
@@ -118,6 +122,13 @@ fn synthetic_graph(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     let passes = started.elapsed();
+    let x = model.graph.tensor("x:0")?;
+    let seed = Fact::of(Some(DataType::DtFloat), Shape::Ranked(vec![Dim::Batch]));
+    let (millis, _) = time_inference(&model, x, seed)?;
+    println!(
+        "shape inference on the synthetic graph's serving cone of {} nodes: {millis:.1} ms",
+        model.graph.len()
+    );
     let started = Instant::now();
     let back = model.graph.to_graph_def();
     println!(
@@ -132,6 +143,106 @@ fn synthetic_graph(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
             .join(", "),
         back.node.len(),
         started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+/// Infers `model`'s graph from `input`'s fact; milliseconds taken and
+/// the inference.
+fn time_inference(
+    model: &servegraph::Model,
+    input: servegraph::ir::TensorRef,
+    fact: Fact,
+) -> Result<(f64, servegraph::ops::shapes::Inference), Box<dyn std::error::Error>> {
+    let ops = servegraph::ops::OpSignatures::of(model);
+    let seeds = [(input, fact)].into_iter().collect();
+    let started = Instant::now();
+    let inference = servegraph::ops::shapes::infer(&model.graph, &ops, &seeds)?;
+    Ok((started.elapsed().as_secs_f64() * 1000.0, inference))
+}
+
+/// A serving graph of about `nodes` nodes: an input `[batch, 16]` through
+/// layers of a weight Const, MatMul, a bias Const, BiasAdd and Relu; shape
+/// inference timed over it (best of three) and its output's shape checked.
+fn shape_inference(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use servegraph::proto::attr_value::Value;
+    use servegraph::proto::{AttrValue, GraphDef, NodeDef, TensorProto};
+    let attr = |value: Value| AttrValue { value: Some(value) };
+    let shape = |dims: &[i64]| servegraph::typing::shape_proto(dims);
+    let node = |name: String, op: &str, inputs: Vec<String>| {
+        let mut n = NodeDef {
+            name,
+            op: op.into(),
+            input: inputs,
+            ..NodeDef::default()
+        };
+        n.attr
+            .insert("T".into(), attr(Value::Type(DataType::DtFloat as i32)));
+        n.attr
+            .insert("dtype".into(), attr(Value::Type(DataType::DtFloat as i32)));
+        n
+    };
+    let constant = |name: String, dims: &[i64]| {
+        let mut n = node(name, "Const", vec![]);
+        let value = TensorProto {
+            dtype: DataType::DtFloat as i32,
+            tensor_shape: Some(shape(dims)),
+            ..TensorProto::default()
+        };
+        n.attr
+            .insert("value".into(), attr(Value::Tensor(Box::new(value))));
+        n
+    };
+    let mut graph = GraphDef::default();
+    let mut x = node("x".into(), "Placeholder", vec![]);
+    x.attr
+        .insert("shape".into(), attr(Value::Shape(shape(&[-1, 16]))));
+    graph.node.push(x);
+    let mut previous = "x".to_string();
+    for i in 0..nodes / 5 {
+        graph.node.push(constant(format!("layer{i}/w"), &[16, 16]));
+        graph.node.push(constant(format!("layer{i}/b"), &[16]));
+        let (matmul, bias, relu) = (
+            format!("layer{i}/MatMul"),
+            format!("layer{i}/BiasAdd"),
+            format!("layer{i}/Relu"),
+        );
+        graph.node.push(node(
+            matmul.clone(),
+            "MatMul",
+            vec![previous, format!("layer{i}/w")],
+        ));
+        graph.node.push(node(
+            bias.clone(),
+            "BiasAdd",
+            vec![matmul, format!("layer{i}/b")],
+        ));
+        graph.node.push(node(relu.clone(), "Relu", vec![bias]));
+        previous = relu;
+    }
+    let count = graph.node.len();
+    let model = servegraph::Model::from_graph(servegraph::Graph::from_graph_def(graph)?);
+    let x = model.graph.tensor("x:0")?;
+    let seed = Fact::of(
+        Some(DataType::DtFloat),
+        Shape::Ranked(vec![Dim::Batch, Dim::Known(16)]),
+    );
+    let mut best = f64::INFINITY;
+    let mut inference = None;
+    for _ in 0..3 {
+        let (millis, found) = time_inference(&model, x, seed.clone())?;
+        best = best.min(millis);
+        inference = Some(found);
+    }
+    let started = Instant::now();
+    let order = model.graph.topological_order()?;
+    let topo = started.elapsed().as_secs_f64() * 1000.0;
+    drop(order);
+    let output = model.graph.tensor(&format!("{previous}:0"))?;
+    let inferred = inference.map(|i| i.shape(output)).unwrap_or_default();
+    println!(
+        "shape inference on a serving graph of {count} nodes: {best:.1} ms, of which the \
+         graph's topological order {topo:.1} ms (output {inferred})"
     );
     Ok(())
 }
@@ -202,6 +313,10 @@ fn many_variables(root: &std::path::Path, count: usize) -> Result<(), Box<dyn st
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("shapes") {
+        shape_inference(160_000)?;
+        return synthetic_graph(200_000);
+    }
     let total_mb: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
@@ -269,6 +384,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     synthetic_graph(200_000)?;
+    shape_inference(160_000)?;
     many_variables(dir.path(), 10_000)?;
 
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/fixtures");

@@ -41,6 +41,7 @@ mod lint_interop;
 mod object_checkpoint;
 mod options_matrix;
 mod saved_model_cli;
+mod shape_judge;
 mod storage_interop;
 mod tf2_fixtures;
 mod tf2_lean;

@@ -1,59 +1,127 @@
-//! Shape inference over every fixture's serving graph: the served outputs'
-//! inferred shapes, the batch put in for the batch symbol, agree with the
-//! shapes TensorFlow computed for the fixture's test batch (recorded in
-//! fixture.json by the training program's own inference), and the
-//! inference finds no conflict in a graph TensorFlow runs.
+//! Shape inference over every fixture's serving graph (`testdata/fixtures`
+//! and `testdata/batch_fixtures`): the served outputs' inferred shapes, the
+//! batch put in for the batch symbol, agree with the shapes TensorFlow
+//! computed for the fixture's test batch (recorded in fixture.json by the
+//! training program's own inference), and the inference finds no conflict
+//! in a graph TensorFlow runs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use servegraph::ir::TensorRef;
+use servegraph::model::Model;
 use servegraph::ops::OpSignatures;
-use servegraph::ops::shapes::{Dim, Fact, Shape, infer};
+use servegraph::ops::shapes::{Dim, Fact, Inference, Shape, infer, rule};
 use servegraph::read::read_model;
 
 use super::common;
 
-/// The serving graph of `fixture` after the export's phases, with the
-/// served outputs' inferred shapes by key.
-fn inferred_outputs(fixture: &str) -> (HashMap<String, Shape>, usize, usize) {
-    let options = common::fixture_options(fixture);
-    let source = common::testdata("fixtures").join(fixture);
-    let mut model = read_model(&source, None, &options.source.tags).expect("readable fixture");
+/// Served outputs whose shape TensorFlow's own static inference leaves
+/// partly unknown on the exported graph: `tensorarray_batch_loop`'s logits
+/// come from a `TensorArray` declared without an element shape (stacked
+/// after a loop, `[?, 3]`; its length is the baked batch).
+const PARTIAL_IN_TENSORFLOW: &[&str] = &["tensorarray_batch_loop logits"];
+
+/// Every fixture directory of both sets.
+fn fixture_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for set in ["fixtures", "batch_fixtures"] {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(common::testdata(set))
+            .expect("a fixture set")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join("fixture.json").is_file())
+            .collect();
+        names.sort();
+        dirs.extend(names);
+    }
+    dirs
+}
+
+fn name(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn json(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("fixture.json")).expect("fixture.json");
+    serde_json::from_str(&text).expect("fixture.json is JSON")
+}
+
+/// The export options a fixture asks for: its inputs and outputs.
+fn options(dir: &Path) -> servegraph::ExportOptions {
+    let json = json(dir);
+    let specs = |field: &str| -> Vec<String> {
+        json[field]
+            .as_object()
+            .expect("inputs/outputs are objects")
+            .iter()
+            .map(|(key, spec)| format!("{key}={}", spec["tensor"].as_str().expect("tensor name")))
+            .collect()
+    };
+    let mut options = servegraph::ExportOptions::default();
+    options.serving.inputs = specs("inputs")
+        .iter()
+        .map(|s| s.parse().expect("input spec"))
+        .collect();
+    options.serving.outputs = specs("outputs")
+        .iter()
+        .map(|s| s.parse().expect("output spec"))
+        .collect();
+    // The batch fixtures that serve only their training batch are exported
+    // for it; inference below still starts from a symbolic batch.
+    options.serving.fixed_batch = true;
+    options
+}
+
+/// The fixture's serving model: the source read and the export's phases run.
+fn serving_model(dir: &Path) -> (Model, servegraph::ExportOptions) {
+    let options = options(dir);
+    let mut model = read_model(dir, None, &options.source.tags).expect("readable fixture");
     let mut cx = options.pass_context();
     options
         .phases()
         .run(&mut model, &mut cx)
         .expect("the export's passes run");
+    (model, options)
+}
+
+/// The signature inputs' facts, their first dimension the batch.
+fn seeds(model: &Model, signature: &str) -> HashMap<TensorRef, Fact> {
     let graph = &model.graph;
-    let signature = &model.signatures[&options.serving.signature_name];
     let mut seeds = HashMap::new();
-    for spec in signature.inputs.values() {
+    for spec in model.signatures[signature].inputs.values() {
         let tensor = graph.tensor(&spec.name).expect("input tensor");
-        let mut dims: Vec<Dim> = spec
-            .shape
-            .as_deref()
-            .unwrap_or(&[])
-            .iter()
-            .map(|&d| Dim::of(d))
-            .collect();
-        if let Some(first) = dims.first_mut() {
-            *first = Dim::Batch;
-        }
-        let shape = if spec.shape.is_some() {
-            Shape::Ranked(dims)
-        } else {
-            Shape::Unknown
+        let shape = match spec.shape.as_deref() {
+            Some(dims) => {
+                let mut dims: Vec<Dim> = dims.iter().map(|&d| Dim::of(d)).collect();
+                if let Some(first) = dims.first_mut() {
+                    *first = Dim::Batch;
+                }
+                Shape::Ranked(dims)
+            }
+            None => Shape::Unknown,
         };
         seeds.insert(tensor, Fact::of(Some(spec.dtype), shape));
     }
+    seeds
+}
+
+/// The inference over `dir`'s serving graph, the served outputs' shapes by
+/// key, and the ops of the serving graph that have no rule.
+fn inferred(dir: &Path) -> (BTreeMap<String, Shape>, Vec<String>) {
+    let (model, options) = serving_model(dir);
+    let signature_name = &options.serving.signature_name;
+    let graph = &model.graph;
     let ops = OpSignatures::of(&model);
-    let inference = infer(graph, &ops, &seeds).expect("an acyclic serving graph");
+    let inference: Inference =
+        infer(graph, &ops, &seeds(&model, signature_name)).expect("an acyclic serving graph");
     assert!(
         inference.conflicts.is_empty(),
-        "{fixture}: {:?}",
+        "{}: {:?}",
+        name(dir),
         inference.conflicts
     );
-    let outputs = signature
+    let outputs = model.signatures[signature_name]
         .outputs
         .iter()
         .map(|(key, spec)| {
@@ -61,63 +129,150 @@ fn inferred_outputs(fixture: &str) -> (HashMap<String, Shape>, usize, usize) {
             (key.clone(), inference.shape(tensor))
         })
         .collect();
-    (outputs, graph.len(), seeds.len())
+    let mut unruled: Vec<String> = graph
+        .node_ids()
+        .into_iter()
+        .map(|id| graph.op(id).to_string())
+        .filter(|op| rule(op).is_none())
+        .collect();
+    unruled.sort();
+    unruled.dedup();
+    (outputs, unruled)
+}
+
+/// The batch TensorFlow ran the served outputs at, and their shapes then:
+/// the test batch's for a fixture that serves any batch; the training
+/// batch's case for a batch fixture (its graph, the batch baked in, runs
+/// only at that batch, where it gives that case's outputs).
+fn expected_shapes(json: &serde_json::Value) -> (i64, BTreeMap<String, Vec<i64>>) {
+    let (batch, outputs) = match json["training_batch"].as_i64() {
+        Some(training) if json.get("baked_batch_failure").is_some() => {
+            let cases = json["batch_cases"].as_array().expect("batch cases");
+            let case = cases
+                .iter()
+                .find(|c| c["batch"].as_i64() == Some(training))
+                .expect("the training batch's case");
+            (training, &case["expected"])
+        }
+        _ => {
+            let batch = json["test_inputs"]
+                .as_object()
+                .and_then(|inputs| inputs.values().next())
+                .and_then(|input| input["shape"][0].as_i64())
+                .expect("a test batch");
+            (batch, &json["expected_outputs"])
+        }
+    };
+    let shapes = outputs
+        .as_object()
+        .expect("expected outputs")
+        .iter()
+        .map(|(key, output)| {
+            let shape = output["shape"].as_array().expect("a shape");
+            let dims = shape.iter().map(|d| d.as_i64().expect("a size")).collect();
+            (key.clone(), dims)
+        })
+        .collect();
+    (batch, shapes)
+}
+
+/// Whether `inferred` fits TensorFlow's `expected` (asserting it does not
+/// contradict it) and is fully known.
+fn check_output(fixture: &str, key: &str, inferred: &Shape, expected: &[i64], batch: i64) -> bool {
+    let Some(dims) = inferred.dims() else {
+        eprintln!("{fixture} {key}: rank unknown (TensorFlow: {expected:?})");
+        return false;
+    };
+    let context = format!("{fixture} {key}: {inferred} vs {expected:?}");
+    assert_eq!(dims.len(), expected.len(), "{context}");
+    for (d, e) in dims.iter().zip(expected) {
+        match d {
+            Dim::Known(k) => assert_eq!(k, e, "{context}"),
+            Dim::Batch => assert_eq!(batch, *e, "{context}"),
+            Dim::Unknown => {}
+        }
+    }
+    let known = dims.iter().all(|d| *d != Dim::Unknown);
+    if !known {
+        eprintln!("{fixture} {key}: {inferred} (TensorFlow: {expected:?})");
+    }
+    known
 }
 
 #[test]
 fn served_outputs_have_the_shapes_tensorflow_computed() {
     let mut known = 0;
     let mut total = 0;
-    for fixture in common::fixture_names() {
-        let json = common::fixture_json(&fixture);
-        let batch = json["test_inputs"]
-            .as_object()
-            .and_then(|inputs| inputs.values().next())
-            .and_then(|input| input["shape"][0].as_i64())
-            .expect("a test batch");
-        let (outputs, _, _) = inferred_outputs(&fixture);
-        for (key, expected) in json["expected_outputs"]
-            .as_object()
-            .expect("expected outputs")
-        {
-            let expected: Vec<i64> = expected["shape"]
-                .as_array()
-                .expect("a shape")
-                .iter()
-                .map(|d| d.as_i64().expect("a size"))
-                .collect();
-            let inferred = &outputs[key];
+    let mut unruled: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for dir in fixture_dirs() {
+        let fixture = name(&dir);
+        let json = json(&dir);
+        let (batch, expected_outputs) = expected_shapes(&json);
+        let (outputs, ops) = inferred(&dir);
+        for op in ops {
+            unruled.entry(op).or_default().push(fixture.clone());
+        }
+        for (key, expected) in expected_outputs {
             total += 1;
-            let Some(dims) = inferred.dims() else {
-                eprintln!("{fixture} {key}: rank unknown (TensorFlow: {expected:?})");
-                continue;
-            };
-            assert_eq!(
-                dims.len(),
-                expected.len(),
-                "{fixture} {key}: {inferred} vs {expected:?}"
-            );
-            for (d, e) in dims.iter().zip(&expected) {
-                match d {
-                    Dim::Known(k) => {
-                        assert_eq!(k, e, "{fixture} {key}: {inferred} vs {expected:?}")
-                    }
-                    Dim::Batch => {
-                        assert_eq!(batch, *e, "{fixture} {key}: {inferred} vs {expected:?}")
-                    }
-                    Dim::Unknown => {}
-                }
-            }
-            if dims.iter().all(|d| *d != Dim::Unknown) {
+            if check_output(&fixture, &key, &outputs[&key], &expected, batch) {
                 known += 1;
-            } else {
-                eprintln!("{fixture} {key}: {inferred} (TensorFlow: {expected:?})");
             }
         }
     }
+    for (op, fixtures) in &unruled {
+        eprintln!("no shape rule: {op} ({})", fixtures.join(", "));
+    }
     eprintln!("shape inference: {known} of {total} served outputs fully known");
+    let partial = PARTIAL_IN_TENSORFLOW.len();
     assert!(
-        known * 2 >= total,
-        "only {known} of {total} outputs fully inferred"
+        known + partial >= total,
+        "only {known} of {total} outputs fully inferred ({partial} allowed partial)"
     );
+}
+
+/// `SHAPE_TRACE=SET/FIXTURE:TENSOR cargo test --test offline trace_shapes
+/// -- --ignored --nocapture`: the inferred facts of the tensor's cone,
+/// inputs first, for finding where a dimension is lost.
+#[test]
+#[ignore]
+fn trace_shapes() {
+    let Ok(spec) = std::env::var("SHAPE_TRACE") else {
+        return;
+    };
+    let (fixture, tensor) = spec.split_once(':').expect("SET/FIXTURE:TENSOR");
+    let dir = common::testdata(fixture);
+    let (model, options) = serving_model(&dir);
+    let graph = &model.graph;
+    let ops = OpSignatures::of(&model);
+    let inference = infer(graph, &ops, &seeds(&model, &options.serving.signature_name))
+        .expect("an acyclic serving graph");
+    let root = graph.tensor(tensor).expect("a tensor").node;
+    let cone = graph.reachable_backwards([root]);
+    for id in graph.topological_order().expect("acyclic") {
+        if !cone.contains(&id) {
+            continue;
+        }
+        let inputs: Vec<String> = graph
+            .data_inputs(id)
+            .into_iter()
+            .map(|t| graph.tensor_name(t))
+            .collect();
+        let outputs = ops.output_count(graph.node(id)).unwrap_or(1);
+        let facts: Vec<String> = (0..outputs)
+            .map(|port| {
+                let fact = inference.fact(TensorRef::new(id, port));
+                match fact.value {
+                    Some(v) => format!("{} = {v:?}", fact.shape),
+                    None => fact.shape.to_string(),
+                }
+            })
+            .collect();
+        eprintln!(
+            "{} {} ({}) -> {}",
+            graph.op(id),
+            graph.name(id),
+            inputs.join(", "),
+            facts.join(" | ")
+        );
+    }
 }

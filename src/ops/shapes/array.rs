@@ -9,7 +9,7 @@ use crate::format::proto::DataType;
 use crate::format::tensor::{Tensor, Values};
 
 /// `Const`: the value's dtype and shape, and its elements when it is a
-/// small integer tensor.
+/// small integer tensor (of rank up to 2, for `Pad`'s paddings).
 pub fn constant(call: &Call) -> Outcome {
     let Some(crate::format::proto::attr_value::Value::Tensor(proto)) =
         call.attrs.get("value").and_then(|a| a.value.as_ref())
@@ -19,7 +19,7 @@ pub fn constant(call: &Call) -> Outcome {
     let dtype = DataType::try_from(proto.dtype).ok();
     let dims = crate::typing::dims(proto.tensor_shape.as_ref().unwrap_or(&Default::default()));
     let shape = Shape::of(dims.as_deref());
-    let small = shape.rank().is_some_and(|r| r <= 1)
+    let small = shape.rank().is_some_and(|r| r <= 2)
         && shape
             .elements()
             .is_some_and(|n| n as usize <= MAX_TRACKED_VALUES);
@@ -285,6 +285,9 @@ fn join_along(sofar: &[Dim], next: &[Dim], axis: i64) -> Result<Vec<Dim>, Confli
 fn concat_values(parts: &[Fact]) -> Option<Vec<Dim>> {
     let mut values = Vec::new();
     for part in parts {
+        if part.shape.rank() != Some(1) {
+            return None;
+        }
         values.extend(part.value.as_ref()?.iter().copied());
     }
     Some(values)

@@ -84,6 +84,14 @@ impl Call<'_> {
         }
     }
 
+    /// The name of the function a `func` attribute names.
+    pub fn attr_func(&self, key: &str) -> Option<&str> {
+        match self.attr(key)? {
+            Value::Func(function) => Some(&function.name),
+            _ => None,
+        }
+    }
+
     pub fn attr_ints(&self, key: &str) -> Option<&[i64]> {
         match self.attr(key)? {
             Value::List(list) => Some(&list.i),

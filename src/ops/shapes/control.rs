@@ -41,7 +41,7 @@ pub fn merge(call: &Call) -> Outcome {
 }
 
 /// The shape both `a` and `b` fit: equal dimensions kept, others unknown.
-fn loosen(a: &Shape, b: &Shape) -> Shape {
+pub fn loosen(a: &Shape, b: &Shape) -> Shape {
     match (a.dims(), b.dims()) {
         (Some(x), Some(y)) if x.len() == y.len() => Shape::Ranked(
             x.iter()

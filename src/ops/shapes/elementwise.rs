@@ -57,6 +57,16 @@ pub const SAME_AS_INPUT: &[&str] = &[
     "EnsureShape",
     "Print",
     "L2Loss",
+    "LRN",
+    "Cumsum",
+    "Cumprod",
+    "ClipByValue",
+    "Conj",
+    "Digamma",
+    "Lgamma",
+    "Erfinv",
+    "FakeQuantWithMinMaxArgs",
+    "FakeQuantWithMinMaxVars",
 ];
 
 /// Unary ops that keep the shape and give booleans.
@@ -160,6 +170,10 @@ pub fn broadcasting(call: &Call) -> Outcome {
 
 /// The elements of `a op b` for small integer values (shape arithmetic).
 fn arithmetic(op: &str, a: &Fact, b: &Fact) -> Option<Vec<Dim>> {
+    let vector = |f: &Fact| f.shape.rank().is_some_and(|r| r <= 1);
+    if !vector(a) || !vector(b) {
+        return None;
+    }
     let (x, y) = (a.value.as_ref()?, b.value.as_ref()?);
     let pairs: Vec<(Dim, Dim)> = match (x.len(), y.len()) {
         (n, m) if n == m => x.iter().copied().zip(y.iter().copied()).collect(),
@@ -217,6 +231,24 @@ pub fn unify_shapes(a: &Shape, b: &Shape) -> Option<Shape> {
         (Some(_), None) => Some(a.clone()),
         _ => Some(b.clone()),
     }
+}
+
+/// `AddN`: its inputs, all of one shape.
+pub fn add_n(call: &Call) -> Outcome {
+    let mut shape = Shape::Unknown;
+    for input in call.inputs {
+        shape = unify_shapes(&shape, &input.shape)
+            .ok_or_else(|| Conflict::new("AddN's inputs", &shape, &input.shape))?;
+    }
+    let dtype = call.inputs.iter().find_map(|f| f.dtype);
+    call.one(Fact::of(dtype, shape))
+}
+
+/// `IdentityN`: each input as it is.
+pub fn identity_n(call: &Call) -> Outcome {
+    let mut facts = call.inputs.to_vec();
+    facts.resize(call.outputs.max(1), Fact::unknown());
+    Ok(facts)
 }
 
 /// `Cast`: the input's shape in `DstT`.

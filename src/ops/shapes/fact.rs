@@ -145,13 +145,13 @@ impl fmt::Display for Shape {
 }
 
 /// What is known about one tensor.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Fact {
     pub dtype: Option<DataType>,
     pub shape: Shape,
-    /// The elements of a small integer tensor of rank 0 or 1 (a shape, an
-    /// axis, a size), each known, the batch or unknown; `None` when not
-    /// tracked.
+    /// The elements of a small integer tensor (a shape, an axis, a size:
+    /// rank 0 or 1; a constant of rank 2 such as paddings, row-major),
+    /// each known, the batch or unknown; `None` when not tracked.
     pub value: Option<Vec<Dim>>,
     /// For a resource handle: the shape of the variable it refers to.
     pub handle_shape: Option<Shape>,

@@ -223,3 +223,44 @@ pub fn reduction(call: &Call) -> Outcome {
         });
     call.one(Fact::of(dtype, Shape::Ranked(out.collect())))
 }
+
+/// `TopKV2` / `TopK`: values and indices, the last axis cut to `k`.
+pub fn top_k(call: &Call) -> Outcome {
+    let input = call.input(0);
+    let k = match call.op {
+        "TopK" => call.attr_int("k"),
+        _ => call.input(1).known_scalar(),
+    }
+    .map_or(Dim::Unknown, Dim::Known);
+    let shape = match input.shape.dims() {
+        Some([lead @ .., last]) => {
+            if let (Dim::Known(n), Dim::Known(k)) = (last, k)
+                && *n < k
+            {
+                return Err(Conflict::new("TopK's k", format!("at most {n}"), k));
+            }
+            let mut dims = lead.to_vec();
+            dims.push(k);
+            Shape::Ranked(dims)
+        }
+        Some([]) => {
+            return Err(Conflict::new(
+                "TopK's input",
+                "rank at least 1",
+                &input.shape,
+            ));
+        }
+        None => Shape::Unknown,
+    };
+    Ok(vec![
+        Fact::of(input.dtype, shape.clone()),
+        Fact::of(Some(DataType::DtInt32), shape),
+    ])
+}
+
+/// `Conv2DBackpropInput` (a transposed convolution): the `input_sizes`
+/// input's value.
+pub fn conv_backprop_input(call: &Call) -> Outcome {
+    let shape = super::sparse::shape_from_value(&call.input(0));
+    call.one(Fact::of(call.input(2).dtype, shape))
+}

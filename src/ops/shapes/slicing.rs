@@ -2,7 +2,7 @@
 //! a shape's batch element is read), gathers, one-hots, ranges, unpacking.
 
 use super::call::{Call, Conflict, Outcome};
-use super::fact::{Dim, Fact, Shape};
+use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
 use crate::format::proto::DataType;
 
 /// `StridedSlice` without ellipsis or new axes (else unknown): each
@@ -11,16 +11,16 @@ use crate::format::proto::DataType;
 pub fn strided_slice(call: &Call) -> Outcome {
     let input = call.input(0);
     let mask = |key: &str| call.attr_int(key).unwrap_or(0);
-    let (begin_mask, end_mask, shrink) = (
-        mask("begin_mask"),
-        mask("end_mask"),
-        mask("shrink_axis_mask"),
-    );
+    let masks = Masks {
+        begin: mask("begin_mask"),
+        end: mask("end_mask"),
+        shrink: mask("shrink_axis_mask"),
+    };
     let plain = mask("ellipsis_mask") == 0 && mask("new_axis_mask") == 0;
     let (begin, end, strides) = (
-        call.input(1).known_values(),
-        call.input(2).known_values(),
-        call.input(3).known_values(),
+        call.input(1).value,
+        call.input(2).value,
+        call.input(3).value,
     );
     let (Some(dims), true, Some(begin), Some(end), Some(strides)) =
         (input.shape.dims(), plain, begin, end, strides)
@@ -34,25 +34,68 @@ pub fn strided_slice(call: &Call) -> Outcome {
             format!("{}, {}, {}", begin.len(), end.len(), strides.len()),
         ));
     }
+    let bounds = Bounds {
+        begin: &begin,
+        end: &end,
+        strides: &strides,
+    };
+    let (out, value) = slice_axes(dims, input.value.clone(), &bounds, &masks);
+    let value = value.filter(|_| dims.len() <= 1);
+    call.one(call.int_result(input.dtype, Shape::Ranked(out), value))
+}
+
+/// A strided slice's masks, one bit per axis.
+struct Masks {
+    begin: i64,
+    end: i64,
+    shrink: i64,
+}
+
+/// A strided slice's known begin, end and strides.
+struct Bounds<'a> {
+    begin: &'a [Dim],
+    end: &'a [Dim],
+    strides: &'a [Dim],
+}
+
+/// The sliced dimensions, and the first axis's values sliced alike.
+fn slice_axes(
+    dims: &[Dim],
+    mut value: Option<Vec<Dim>>,
+    bounds: &Bounds,
+    masks: &Masks,
+) -> (Vec<Dim>, Option<Vec<Dim>>) {
     let mut out = Vec::new();
-    let mut value = input.value.clone();
     for (i, &d) in dims.iter().enumerate() {
-        if i >= begin.len() {
+        if i >= bounds.begin.len() {
             out.push(d);
             continue;
         }
         let bit = 1 << i;
-        let range = Extent {
-            begin: (begin_mask & bit == 0).then_some(begin[i]),
-            end: (end_mask & bit == 0).then_some(end[i]),
-            stride: strides[i],
-        };
-        if shrink & bit != 0 {
+        if masks.shrink & bit != 0 {
             if i == 0 {
-                value = value.and_then(|v| pick(&v, begin[i]).map(|e| vec![e]));
+                let at = bounds.begin[i].known();
+                value = value.and_then(|v| at.and_then(|at| pick(&v, at)).map(|e| vec![e]));
             }
             continue;
         }
+        let known = |d: Dim, masked: bool| {
+            if masked {
+                Some(None)
+            } else {
+                d.known().map(Some)
+            }
+        };
+        let (Some(begin), Some(end), Some(stride)) = (
+            known(bounds.begin[i], masks.begin & bit != 0),
+            known(bounds.end[i], masks.end & bit != 0),
+            bounds.strides[i].known(),
+        ) else {
+            value = None;
+            out.push(Dim::Unknown);
+            continue;
+        };
+        let range = Extent { begin, end, stride };
         if i == 0 {
             value = value.and_then(|v| {
                 range
@@ -68,8 +111,7 @@ pub fn strided_slice(call: &Call) -> Outcome {
             _ => Dim::Unknown,
         });
     }
-    let value = value.filter(|_| dims.len() <= 1);
-    call.one(call.int_result(input.dtype, Shape::Ranked(out), value))
+    (out, value)
 }
 
 /// Element `index` (negative from the end) of `values`.
@@ -193,11 +235,22 @@ pub fn range(call: &Call) -> Outcome {
         delta.known_scalar(),
     ) {
         (Some(s), Some(l), Some(d)) if d != 0 => {
-            Dim::Known(((l - s) as f64 / d as f64).ceil().max(0.0) as i64)
+            Dim::Known(((l as f64 - s as f64) / d as f64).ceil().max(0.0) as i64)
         }
         _ => Dim::Unknown,
     };
-    call.one(Fact::of(dtype, Shape::vector(length)))
+    let value = match (start.known_scalar(), delta.known_scalar(), length) {
+        (Some(s), Some(d), Dim::Known(n)) if n as usize <= MAX_TRACKED_VALUES => {
+            let at = |i: i64| i.checked_mul(d).and_then(|x| x.checked_add(s));
+            Some(
+                (0..n)
+                    .map(|i| at(i).map_or(Dim::Unknown, Dim::Known))
+                    .collect(),
+            )
+        }
+        _ => None,
+    };
+    call.one(call.int_result(dtype, Shape::vector(length), value))
 }
 
 /// `Unpack`: `num` tensors of the input's shape without the axis.

@@ -1,21 +1,73 @@
-//! TensorArrays (the TF1 `TensorArrayV3` family a `dynamic_rnn` or a
-//! `tf.TensorArray` in a while loop leaves): the handle carries the array's
-//! size as its value, so `TensorArraySizeV3` and the gather that stacks the
-//! array know how many elements it holds.
+//! TensorArrays (`TensorArrayV3` and the ops on its handle): the handle
+//! carries the element shape, as TensorFlow's handle data does, when the
+//! array is declared with one (fully known, or `identical_element_shapes`),
+//! and the array's size as its value, so `TensorArraySizeV3` (and the
+//! gather that stacks the array over its range) knows it.
 
 use super::call::{Call, Outcome};
 use super::fact::{Dim, Fact, Shape};
 use crate::format::proto::DataType;
 
-/// `TensorArrayV3`: the handle (carrying the size) and the flow.
+/// `TensorArrayV3`: the handle (a resource vector of 2) and the flow.
 pub fn tensor_array(call: &Call) -> Outcome {
-    let size = call.input(0).value.filter(|v| v.len() == 1);
+    let element = call.attr_shape("element_shape");
+    let fully_known = element
+        .dims()
+        .is_some_and(|d| d.iter().all(|x| x.known().is_some()));
+    let identical = call.attr_bool("identical_element_shapes").unwrap_or(false);
     let handle = Fact {
-        value: size,
+        handle_shape: (fully_known || identical).then_some(element),
+        value: call.input(0).value.filter(|v| v.len() == 1),
         ..Fact::of(Some(DataType::DtResource), Shape::vector(Dim::Known(2)))
     };
     let flow = Fact::of(Some(DataType::DtFloat), Shape::scalar());
     Ok(vec![handle, flow])
+}
+
+/// The element shape a handle's array holds: the handle's, else the
+/// node's `element_shape` attribute.
+fn element_shape(call: &Call) -> Shape {
+    call.input(0)
+        .handle_shape
+        .unwrap_or_else(|| call.attr_shape("element_shape"))
+}
+
+/// `TensorArrayReadV3`: one element (unknown unless the handle knows it).
+pub fn read(call: &Call) -> Outcome {
+    let shape = call.input(0).handle_shape.unwrap_or_default();
+    call.one(Fact::of(call.attr_type("dtype"), shape))
+}
+
+/// `TensorArrayGatherV3`: the elements at the indices, stacked.
+pub fn gather(call: &Call) -> Outcome {
+    let count = call.input_shape(1).dim(0).unwrap_or(Dim::Unknown);
+    let shape = match element_shape(call).dims() {
+        Some(dims) => {
+            let mut out = vec![count];
+            out.extend_from_slice(dims);
+            Shape::Ranked(out)
+        }
+        None => Shape::Unknown,
+    };
+    call.one(Fact::of(call.attr_type("dtype"), shape))
+}
+
+/// `TensorArrayConcatV3`: the elements joined along their first axis, and
+/// each one's length.
+pub fn concat(call: &Call) -> Outcome {
+    let rest = call.attr_shape("element_shape_except0");
+    let shape = match rest.dims() {
+        Some(dims) => {
+            let mut out = vec![Dim::Unknown];
+            out.extend_from_slice(dims);
+            Shape::Ranked(out)
+        }
+        None => Shape::Unknown,
+    };
+    Ok(vec![
+        Fact::of(call.attr_type("dtype"), shape),
+        Fact::of(Some(DataType::DtInt64), Shape::vector(Dim::Unknown)),
+    ])
 }
 
 /// `TensorArraySizeV3`: the size the handle carries.
@@ -24,22 +76,7 @@ pub fn size(call: &Call) -> Outcome {
     call.one(call.int_result(Some(DataType::DtInt32), Shape::scalar(), value))
 }
 
-/// `TensorArrayGatherV3`: one element per index, each of the element shape.
-pub fn gather(call: &Call) -> Outcome {
-    let indices = call.input_shape(1);
-    let element = call.attr_shape("element_shape");
-    let shape = match (indices.dim(0), element.dims()) {
-        (Some(n), Some(dims)) if indices.rank() == Some(1) => {
-            let mut out = vec![n];
-            out.extend_from_slice(dims);
-            Shape::Ranked(out)
-        }
-        _ => Shape::Unknown,
-    };
-    call.one(Fact::of(call.attr_type("dtype"), shape))
-}
-
-/// Writes and scatters give the next flow.
-pub fn flow(call: &Call) -> Outcome {
-    call.one(Fact::of(Some(DataType::DtFloat), Shape::scalar()))
+/// Writes, scatters, splits (a flow scalar) and closing (no outputs).
+pub fn scalar(call: &Call) -> Outcome {
+    call.all(Fact::of(None, Shape::scalar()))
 }

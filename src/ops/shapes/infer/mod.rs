@@ -1,0 +1,243 @@
+//! The facts of every tensor of a graph, in passes over its nodes in
+//! topological order, each node's rule applied to its inputs' facts.
+//!
+//! A loop's back edge (a `NextIteration` into a `Merge`) is not known when
+//! its `Merge` is first met: the first pass leaves it out, as TensorFlow's
+//! own first pass has it, and a further pass assumes what the one before
+//! found on it, until the back edges agree with what is assumed of them.
+//! Loops whose variables keep their shapes (nearly all) take two passes;
+//! when a few more do not settle, the back edges are taken as unknown, so
+//! a fact is never claimed that an iteration could break. Calls of library
+//! functions (`PartitionedCall`, `If`, `While`, a function as an op) have
+//! their bodies inferred with the call's input facts, once per function
+//! and input facts.
+
+use std::collections::HashMap;
+
+mod functions;
+
+use super::Rule;
+use super::call::{Call, Conflict};
+use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
+use crate::format::proto::{DataType, OpDef};
+use crate::ir::{Graph, IrError, NodeId, TensorRef};
+use crate::ops::OpSignatures;
+use crate::typing::output_dtype;
+use functions::Library;
+
+/// A node whose inputs its op cannot take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConflict {
+    pub node: String,
+    pub op: String,
+    pub conflict: Conflict,
+}
+
+/// What inference found: a fact per output of every node, and the nodes
+/// whose rule refused their inputs (their outputs are then unknown).
+#[derive(Debug, Default)]
+pub struct Inference {
+    /// Each node's outputs' facts, by node index.
+    facts: Vec<Vec<Fact>>,
+    pub conflicts: Vec<NodeConflict>,
+}
+
+impl Inference {
+    /// What is known of `tensor` (unknown when nothing is).
+    pub fn fact(&self, tensor: TensorRef) -> Fact {
+        self.get(tensor).cloned().unwrap_or_default()
+    }
+
+    fn get(&self, tensor: TensorRef) -> Option<&Fact> {
+        self.facts.get(tensor.node.0.index())?.get(tensor.port)
+    }
+
+    /// The shape of `tensor`.
+    pub fn shape(&self, tensor: TensorRef) -> Shape {
+        self.get(tensor).map_or(Shape::Unknown, |f| f.shape.clone())
+    }
+}
+
+/// Passes over a graph with loops before its back edges are taken as
+/// unknown.
+const MAX_PASSES: usize = 4;
+
+/// Infers every tensor of `graph`, starting from `seeds` (the serving
+/// inputs, their first dimension the batch), which replace what a rule
+/// would say of those tensors; the bodies of the functions its library
+/// defines are inferred where they are called.
+pub fn infer(
+    graph: &Graph,
+    ops: &OpSignatures<'_>,
+    seeds: &HashMap<TensorRef, Fact>,
+) -> Result<Inference, IrError> {
+    let library = Library::new(graph.library.as_ref(), ops);
+    infer_within(graph, &library, seeds)
+}
+
+/// [`infer`] with a function library of its own (a function body's graph
+/// has none: its calls name its caller's).
+pub(super) fn infer_within(
+    graph: &Graph,
+    library: &Library<'_>,
+    seeds: &HashMap<TensorRef, Fact>,
+) -> Result<Inference, IrError> {
+    let order = graph.topological_order()?;
+    let bound = order.iter().map(|id| id.0.index() + 1).max().unwrap_or(0);
+    let mut position = vec![usize::MAX; bound];
+    for (i, id) in order.iter().enumerate() {
+        position[id.0.index()] = i;
+    }
+    let mut seeded = vec![false; bound];
+    for tensor in seeds.keys() {
+        if let Some(slot) = seeded.get_mut(tensor.node.0.index()) {
+            *slot = true;
+        }
+    }
+    let mut assumed: HashMap<TensorRef, Fact> = HashMap::new();
+    for pass in 0..=MAX_PASSES {
+        let mut run = Pass {
+            graph,
+            library,
+            seeds,
+            position: &position,
+            seeded: &seeded,
+            assumed: &assumed,
+            back_edges: Vec::new(),
+            inference: Inference {
+                facts: vec![Vec::new(); bound],
+                conflicts: Vec::new(),
+            },
+        };
+        for &id in &order {
+            run.node(id);
+        }
+        let found: HashMap<TensorRef, Fact> = run
+            .back_edges
+            .iter()
+            .map(|&t| (t, run.inference.fact(t)))
+            .collect();
+        if found == assumed || pass == MAX_PASSES {
+            return Ok(run.inference);
+        }
+        assumed = if pass + 1 == MAX_PASSES {
+            found
+                .into_iter()
+                .map(|(t, f)| (t, Fact::of(f.dtype, Shape::Unknown)))
+                .collect()
+        } else {
+            found
+        };
+    }
+    unreachable!("the last pass returns")
+}
+
+/// One pass in topological order.
+struct Pass<'a, 'l> {
+    graph: &'a Graph,
+    library: &'a Library<'l>,
+    seeds: &'a HashMap<TensorRef, Fact>,
+    /// Each node's place in the order, by node index.
+    position: &'a [usize],
+    /// Whether a node has a seeded output, by node index.
+    seeded: &'a [bool],
+    /// What is assumed of each back edge (absent: left out).
+    assumed: &'a HashMap<TensorRef, Fact>,
+    /// The back edges met in this pass.
+    back_edges: Vec<TensorRef>,
+    inference: Inference,
+}
+
+impl Pass<'_, '_> {
+    fn node(&mut self, id: NodeId) {
+        let here = self.position[id.0.index()];
+        let mut inputs = Vec::new();
+        for tensor in self.graph.data_inputs(id) {
+            if self
+                .position
+                .get(tensor.node.0.index())
+                .is_some_and(|&p| p >= here)
+            {
+                self.back_edges.push(tensor);
+                inputs.push(self.assumed.get(&tensor).cloned().unwrap_or_default());
+            } else {
+                inputs.push(self.inference.get(tensor).cloned().unwrap_or_default());
+            }
+        }
+        let node = self.graph.node(id);
+        let (rule, def) = self.library.op(&node.op);
+        let outputs = def
+            .and_then(|def| crate::typing::output_count(def, &node.attrs).ok())
+            .unwrap_or(1);
+        let op = OpInfo { rule, def, outputs };
+        let seeds = self.seeded[id.0.index()].then_some(self.seeds);
+        let facts = match infer_node(self.graph, self.library, id, &inputs, &op, seeds) {
+            Ok(facts) => facts,
+            Err(conflict) => {
+                self.inference.conflicts.push(NodeConflict {
+                    node: self.graph.name(id).to_string(),
+                    op: self.graph.op(id).to_string(),
+                    conflict,
+                });
+                vec![Fact::unknown(); outputs]
+            }
+        };
+        self.inference.facts[id.0.index()] = facts;
+    }
+}
+
+/// What a node's op is to inference: its rule, its definition and how
+/// many outputs the node has.
+struct OpInfo<'a> {
+    rule: Option<Rule>,
+    def: Option<&'a OpDef>,
+    outputs: usize,
+}
+
+/// The facts of `id`'s outputs: seeded, else its rule's or its called
+/// function's (dtypes they leave open filled in from the op's definition).
+fn infer_node(
+    graph: &Graph,
+    library: &Library<'_>,
+    id: NodeId,
+    inputs: &[Fact],
+    op: &OpInfo<'_>,
+    seeds: Option<&HashMap<TensorRef, Fact>>,
+) -> Result<Vec<Fact>, Conflict> {
+    let node = graph.node(id);
+    let call = Call {
+        op: &node.op,
+        attrs: &node.attrs,
+        inputs,
+        outputs: op.outputs,
+    };
+    let mut facts = match op.rule {
+        Some(rule) => rule(&call)?,
+        None => vec![Fact::unknown(); op.outputs.max(1)],
+    };
+    if let Some(called) = functions::called(library, &call) {
+        facts = functions::prefer_known(called, facts);
+    }
+    for (port, fact) in facts.iter_mut().enumerate() {
+        if let Some(seed) = seeds.and_then(|seeds| seeds.get(&TensorRef::new(id, port))) {
+            *fact = seed.clone();
+        }
+        if fact.dtype.is_none() {
+            fact.dtype = output_dtype(&node.op, &node.attrs, port, op.def);
+        }
+        track_elements(fact);
+    }
+    Ok(facts)
+}
+
+/// A small integer vector whose elements no rule told: each element
+/// unknown, so a shape built from it (`Concat`, `Slice`, `Pack`) keeps the
+/// elements that are known.
+fn track_elements(fact: &mut Fact) {
+    let integer = matches!(fact.dtype, Some(DataType::DtInt32 | DataType::DtInt64));
+    if let (true, None, Some([Dim::Known(n)])) = (integer, &fact.value, fact.shape.dims())
+        && (*n as usize) <= MAX_TRACKED_VALUES
+    {
+        fact.value = Some(vec![Dim::Unknown; *n as usize]);
+    }
+}
