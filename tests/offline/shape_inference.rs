@@ -16,11 +16,17 @@ use servegraph::read::read_model;
 
 use super::common;
 
-/// Served outputs whose shape TensorFlow's own static inference leaves
-/// partly unknown on the exported graph: `tensorarray_batch_loop`'s logits
-/// come from a `TensorArray` declared without an element shape (stacked
-/// after a loop, `[?, 3]`; its length is the baked batch).
-const PARTIAL_IN_TENSORFLOW: &[&str] = &["tensorarray_batch_loop logits"];
+/// Served outputs whose leading dimension is left unknown, on purpose:
+/// `tensorarray_batch_loop`'s logits come from a `TensorArray` declared
+/// without an element shape (stacked after a loop, `[?, 3]` for TensorFlow
+/// too; its length is the baked batch); `rnn_zero_state`'s probabilities
+/// are reshaped by a shape whose batch the export rewrote to `-1`, over
+/// `batch × steps` rows, a product the dimension algebra does not divide
+/// back (TensorFlow, on the training graph, saw the constant 8).
+const PARTIAL_IN_TENSORFLOW: &[&str] = &[
+    "tensorarray_batch_loop logits",
+    "rnn_zero_state probabilities",
+];
 
 /// Every fixture directory of both sets.
 fn fixture_dirs() -> Vec<PathBuf> {
