@@ -19,6 +19,24 @@ pub fn is_resource_variable_op(op: &str) -> bool {
     op == "VarHandleOp"
 }
 
+/// The ops of a TF1 while loop's frame: a value enters, leaves, or goes
+/// round again, unchanged.
+pub fn is_frame_op(op: &str) -> bool {
+    matches!(
+        op,
+        "Enter" | "RefEnter" | "Exit" | "RefExit" | "NextIteration" | "RefNextIteration"
+    )
+}
+
+/// The ops TF1 control flow (`tf.cond`, `tf.while_loop`) is made of.
+pub fn is_control_flow_op(op: &str) -> bool {
+    is_frame_op(op)
+        || matches!(
+            op,
+            "Switch" | "RefSwitch" | "Merge" | "RefMerge" | "LoopCond"
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,10 +55,7 @@ impl Pass for BatchCheckPass {
 
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let Some(signature) = model.signatures.get(&self.signature).cloned() else {
-            return Ok(report);
-        };
-        let Some(baked) = baked_batch_or_unknown(model, &signature, cx.training_batch)? else {
+        let Some((_, baked)) = baked_in(model, &self.signature, cx.training_batch)? else {
             return Ok(report);
         };
         if !self.fixed_batch {
@@ -88,8 +85,21 @@ pub fn baked_batch(
     baked_batch_or_unknown(model, signature, Some(batch))
 }
 
+/// The signature `key` names and where its graph bakes the batch in, if it does.
+pub fn baked_in(
+    model: &Model,
+    key: &str,
+    training_batch: Option<i64>,
+) -> Result<Option<(Signature, BakedBatch)>, PassError> {
+    let Some(signature) = model.signatures.get(key).cloned() else {
+        return Ok(None);
+    };
+    let baked = baked_batch_or_unknown(model, &signature, training_batch)?;
+    Ok(baked.map(|baked| (signature, baked)))
+}
+
 /// [`baked_batch`] when the training batch may not be known.
-pub fn baked_batch_or_unknown(
+fn baked_batch_or_unknown(
     model: &Model,
     signature: &Signature,
     training_batch: Option<i64>,

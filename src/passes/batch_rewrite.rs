@@ -12,7 +12,7 @@
 //! ([`super::batch_check`]); otherwise the graph is left as it was, and the
 //! check that follows refuses it.
 
-use super::batch_check::{baked_batch, baked_batch_or_unknown};
+use super::batch_check::{baked_batch, baked_in};
 use super::output_shapes::seeds;
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::format::proto::{DataType, TensorProto};
@@ -55,10 +55,7 @@ impl Pass for BatchRewritePass {
 
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let Some(signature) = model.signatures.get(&self.signature).cloned() else {
-            return Ok(report);
-        };
-        let Some(baked) = baked_batch_or_unknown(model, &signature, cx.training_batch)? else {
+        let Some((signature, baked)) = baked_in(model, &self.signature, cx.training_batch)? else {
             return Ok(report);
         };
         let Some(batch) = cx.training_batch.or_else(|| baked.batch.parse().ok()) else {

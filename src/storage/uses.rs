@@ -135,12 +135,6 @@ const FORWARD_FIRST: &[&str] = &[
     "StridedSlice",
     "Tile",
     "Transpose",
-    "Enter",
-    "RefEnter",
-    "Exit",
-    "RefExit",
-    "NextIteration",
-    "RefNextIteration",
     "PlaceholderWithDefault",
 ];
 
@@ -193,7 +187,7 @@ fn role(node: &Node, slot: usize) -> Role {
     if FORWARD_ANY.contains(&op) {
         return Role::Forward(vec![0]);
     }
-    if FORWARD_FIRST.contains(&op) {
+    if FORWARD_FIRST.contains(&op) || crate::op_kinds::is_frame_op(op) {
         return match slot {
             0 => Role::Forward(vec![0]),
             _ => Role::Block("an index, shape or axis input"),

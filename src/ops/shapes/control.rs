@@ -7,17 +7,9 @@ use super::fact::{Dim, Fact, Shape};
 use crate::format::proto::DataType;
 
 /// Ops that pass their first input on, through a frame or a branch.
-pub const PASS_THROUGH: &[&str] = &[
-    "Enter",
-    "RefEnter",
-    "Exit",
-    "RefExit",
-    "NextIteration",
-    "RefNextIteration",
-    "Switch",
-    "RefSwitch",
-    "RefIdentity",
-];
+pub fn passes_through(op: &str) -> bool {
+    crate::op_kinds::is_frame_op(op) || matches!(op, "Switch" | "RefSwitch" | "RefIdentity")
+}
 
 pub fn pass_through(call: &Call) -> Outcome {
     call.all(call.input(0))

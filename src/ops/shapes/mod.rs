@@ -105,7 +105,7 @@ fn nn_rule(op: &str) -> Option<Rule> {
 
 /// Control flow, variables and input pipelines.
 fn control_rule(op: &str) -> Option<Rule> {
-    if control::PASS_THROUGH.contains(&op) {
+    if control::passes_through(op) {
         return Some(control::pass_through);
     }
     Some(match op {

@@ -24,11 +24,12 @@ pub fn tensor_array(call: &Call) -> Outcome {
     Ok(vec![handle, flow])
 }
 
-/// The element shape a handle's array holds: the handle's, else the
-/// node's `element_shape` attribute.
+/// The element shape a handle's array holds: the handle's when it knows
+/// the rank, else the node's `element_shape` attribute.
 fn element_shape(call: &Call) -> Shape {
     call.input(0)
         .handle_shape
+        .filter(|shape| shape.rank().is_some())
         .unwrap_or_else(|| call.attr_shape("element_shape"))
 }
 

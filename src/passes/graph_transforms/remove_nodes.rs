@@ -14,21 +14,7 @@ use super::super::{Pass, PassContext, PassError, PassReport, Removal};
 use super::Endpoints;
 use crate::ir::{Graph, NodeId, TensorRef};
 use crate::model::Model;
-
-/// Ops whose inputs and outputs are control flow.
-const CONTROL_FLOW_OPS: &[&str] = &[
-    "Switch",
-    "RefSwitch",
-    "Merge",
-    "RefMerge",
-    "Enter",
-    "RefEnter",
-    "Exit",
-    "RefExit",
-    "NextIteration",
-    "RefNextIteration",
-    "LoopCond",
-];
+use crate::op_kinds::is_control_flow_op;
 
 pub struct RemoveNodes {
     ops: BTreeSet<String>,
@@ -48,7 +34,7 @@ impl RemoveNodes {
 
 /// Why a node of a listed op stays, if it does.
 fn keeps_control_flow(graph: &Graph, id: NodeId) -> Option<&'static str> {
-    let is_flow = |id: NodeId| CONTROL_FLOW_OPS.contains(&graph.op(id));
+    let is_flow = |id: NodeId| is_control_flow_op(graph.op(id));
     if !graph.control_consumers(id).is_empty() {
         return Some("other nodes depend on it by control");
     }
