@@ -44,8 +44,8 @@ impl Pass for OutputShapesPass {
 }
 
 /// Each signature input as inference starts from it: its dtype and shape
-/// (the placeholder's own shape when it states one, since that is what the
-/// graph runs with), a leading `-1` the batch.
+/// (the placeholder's own shape and dtype when it states them, since that
+/// is what the graph runs with), a leading `-1` the batch.
 pub fn seeds(graph: &Graph, signature: &Signature) -> HashMap<TensorRef, Fact> {
     let inputs = signature.inputs.values();
     let found = inputs.filter_map(|spec| {
@@ -54,13 +54,17 @@ pub fn seeds(graph: &Graph, signature: &Signature) -> HashMap<TensorRef, Fact> {
         let stated = (node.op == "Placeholder")
             .then(|| node.attr_dims("shape").ok().flatten())
             .flatten();
-        let spec = match stated {
-            Some(dims) => TensorSpec {
-                shape: Some(dims),
-                ..spec.clone()
-            },
-            None => spec.clone(),
-        };
+        let mut spec = spec.clone();
+        if let Some(dims) = stated {
+            spec.shape = Some(dims);
+        }
+        if let Some(dtype) = node
+            .attr_type("dtype")
+            .ok()
+            .filter(|_| node.op == "Placeholder")
+        {
+            spec.dtype = dtype;
+        }
         Some((tensor, input_fact(&spec)))
     });
     found.collect()

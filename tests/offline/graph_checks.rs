@@ -267,3 +267,30 @@ fn an_op_that_cannot_take_its_inputs_shapes_is_refused() {
         "{message}"
     );
 }
+
+/// Two inputs an op takes of one type, in two types: refused before
+/// anything is written, naming the node and both types.
+#[test]
+fn a_dtype_conflict_at_a_node_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = edited_tiny_mlp(dir.path(), |graph| {
+        let double = servegraph::proto::AttrValue {
+            value: Some(servegraph::proto::attr_value::Value::Type(
+                servegraph::proto::DataType::DtDouble as i32,
+            )),
+        };
+        node_named(graph, "hidden/kernel")
+            .attr
+            .insert("dtype".into(), double.clone());
+        node_named(graph, "hidden/kernel/read")
+            .attr
+            .insert("T".into(), double);
+    });
+    let message = refused(&meta, &[]);
+    assert!(
+        message.contains("node \"hidden/MatMul\" (MatMul)"),
+        "{message}"
+    );
+    assert!(message.contains("inputs are of one type"), "{message}");
+    assert!(message.contains("float64"), "{message}");
+}

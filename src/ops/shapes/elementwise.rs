@@ -147,6 +147,7 @@ pub fn predicate(call: &Call) -> Outcome {
 
 pub fn broadcasting(call: &Call) -> Outcome {
     let (a, b) = (call.input(0), call.input(1));
+    same_dtypes(call.op, a.dtype, b.dtype)?;
     let shape = broadcast(&a.shape, &b.shape).map_err(|(x, y)| {
         Conflict::new(
             format!("{} broadcasts its inputs", call.op),
@@ -195,6 +196,19 @@ fn arithmetic(op: &str, a: &Fact, b: &Fact) -> Option<Vec<Dim>> {
         _ => Dim::Unknown,
     };
     Some(pairs.into_iter().map(apply).collect())
+}
+
+/// Two inputs an op takes of one type `T` must have it: a float32 added to
+/// an int32 is refused by TensorFlow when the graph is imported.
+pub fn same_dtypes(op: &str, a: Option<DataType>, b: Option<DataType>) -> Result<(), Conflict> {
+    match (a, b) {
+        (Some(a), Some(b)) if a != b => Err(Conflict::new(
+            format!("{op}'s inputs are of one type"),
+            crate::typing::dtype_name(a as i32),
+            crate::typing::dtype_name(b as i32),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// NumPy broadcasting; on failure the two dimensions that clash.

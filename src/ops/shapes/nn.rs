@@ -7,6 +7,7 @@ use crate::format::proto::DataType;
 /// `MatMul`: `[m, k] x [k, n]`, either side transposed.
 pub fn matmul(call: &Call) -> Outcome {
     let (a, b) = (call.input(0), call.input(1));
+    super::elementwise::same_dtypes(call.op, a.dtype, b.dtype)?;
     let dtype = a.dtype.or(b.dtype);
     let (Some(x), Some(y)) = (a.shape.dims(), b.shape.dims()) else {
         return call.one(Fact::of(dtype, Shape::Ranked(vec![Dim::Unknown; 2])));
@@ -33,6 +34,10 @@ pub fn matmul(call: &Call) -> Outcome {
 /// `BatchMatMul*`: the batch dimensions broadcast, then a matrix product.
 pub fn batch_matmul(call: &Call) -> Outcome {
     let (a, b) = (call.input(0), call.input(1));
+    if call.op != "BatchMatMulV3" {
+        // V3 takes its two operands in types of their own (`Ta`, `Tb`).
+        super::elementwise::same_dtypes(call.op, a.dtype, b.dtype)?;
+    }
     let dtype = a.dtype.or(b.dtype);
     let (Some(x), Some(y)) = (a.shape.dims(), b.shape.dims()) else {
         return call.one(Fact::of(dtype, Shape::Unknown));
