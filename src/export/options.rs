@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::back::explain::ExplanationOptions;
 use crate::back::write::atomic::Overwrite;
+use crate::back::write::lower::LowerForSavingPass;
 use crate::back::write::progress::CopyProgress;
 use crate::back::write::saved_model::{MetaGraphVariant, WriteOptions};
 use crate::front::check::CustomOps;
@@ -290,8 +291,10 @@ impl ExportOptions {
 
     /// Every rewrite the export makes, in its phases: `serve` (the serving
     /// pipeline), `freeze`, `variants` (the variants' copy taken, then the
-    /// device placements cleared) and `shrink` (vocabularies trimmed,
-    /// constants stored smaller). Run over a model read from the source,
+    /// device placements cleared), `shrink` (vocabularies trimmed,
+    /// constants stored smaller) and `lower` (what the SavedModel needs to
+    /// restore and initialize: variable reads, asset paths, the init op,
+    /// the saver). Run over a model read from the source,
     /// with [`ExportOptions::pass_context`], then written with
     /// [`ExportOptions::write_options`]: what `export_serving_model` writes.
     pub fn phases(&self) -> Phases {
@@ -316,6 +319,11 @@ impl ExportOptions {
         }
         phases.push("variants", placing);
         phases.push("shrink", self.shrink_pipeline());
+        let mut lower = Pipeline::empty();
+        lower.push(LowerForSavingPass {
+            storage: self.storage.conversion(),
+        });
+        phases.push("lower", lower);
         phases
     }
 

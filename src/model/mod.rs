@@ -92,6 +92,41 @@ pub struct Model {
     pub asset_root: Option<PathBuf>,
     pub tensorflow_version: String,
     pub tensorflow_git_version: String,
+    /// What lowering for saving added (the writer's lowering pass): set,
+    /// the graph already reads every variable and points its assets at
+    /// their files, and the writer only serialises.
+    pub saving: Option<Saving>,
+}
+
+/// What a SavedModel needs beside the serving graph, worked out once by
+/// the lowering pass: the saver's nodes (written after the graph's own),
+/// and the MetaGraphDef parts that name the graph's tensors.
+#[derive(Debug, Clone, Default)]
+pub struct Saving {
+    pub saver_nodes: Vec<crate::format::proto::NodeDef>,
+    pub saver_def: Option<SaverDef>,
+    /// The `variables` collection.
+    pub variables: Vec<VariableDef>,
+    /// Each asset's `(tensor, file name inside assets/)`.
+    pub assets: Vec<(String, String)>,
+    /// The op that initializes tables after restore.
+    pub init_op: Option<String>,
+    pub stripped_op_list: Option<OpDefList>,
+    /// Each variable kept, checked against the checkpoint.
+    pub kept: Vec<KeptVariable>,
+}
+
+/// The op definitions a MetaGraphDef lists.
+pub type OpDefList = crate::format::proto::OpList;
+
+/// One variable kept in the export.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct KeptVariable {
+    pub node: String,
+    pub key: String,
+    pub dtype: String,
+    pub shape: Vec<i64>,
+    pub bytes: u64,
 }
 
 impl Model {

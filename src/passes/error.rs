@@ -74,6 +74,11 @@ pub enum PassError {
     },
     #[error("{pass}: {reason}")]
     Transform { pass: &'static str, reason: String },
+    /// A pass defined above this layer (the writer's lowering, a tool's or
+    /// a user's own) failing with an error of its own type, which callers
+    /// may downcast.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
     /// Boxed: it carries the node, its inputs and the rule's words.
     #[error(transparent)]
     ShapeConflict(Box<crate::passes::shape_check::ShapeConflict>),

@@ -3,6 +3,7 @@
 pub mod atomic;
 mod error;
 pub mod guard;
+pub mod lower;
 pub mod meta_graph;
 pub mod op_defs;
 pub mod progress;

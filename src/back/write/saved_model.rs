@@ -26,7 +26,7 @@ use crate::format::proto::attr_value::Value;
 use crate::format::proto::{AttrValue, DataType, MetaGraphDef, OpList, SavedModel, VariableDef};
 use crate::ir::constants::string_const;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
-use crate::model::{Asset, CheckpointSlot, Model, asset_name_problem};
+use crate::model::{Asset, CheckpointSlot, Model, Saving, asset_name_problem};
 use crate::op_kinds::{is_resource_variable_op, is_variable_op};
 use crate::storage::StorageOptions;
 use crate::storage::plan::{KeyPlan, StoragePlan, StoredForm, VariableSlot, plan_variables};
@@ -69,14 +69,7 @@ impl WriteReport {
 }
 
 /// One variable kept in the export.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct VariableReport {
-    pub node: String,
-    pub key: String,
-    pub dtype: String,
-    pub shape: Vec<i64>,
-    pub bytes: u64,
-}
+pub use crate::model::KeptVariable as VariableReport;
 
 /// One variant of the model in the SavedModel (say CPU and GPU graphs).
 pub struct MetaGraphVariant<'a> {
@@ -218,7 +211,7 @@ pub fn plan_variants<'a>(
     let mut variable_keys = VariableKeys::new();
     let mut assets = Vec::new();
     let storage = timings.time(Stage::RestoreBuild, || {
-        storage_plan(variants.first(), storage)
+        storage_plan(variants.first().map(|v| v.model), storage)
     })?;
     for variant in variants {
         let prepared = timings.time(Stage::RestoreBuild, || prepare(variant.model, &storage))?;
@@ -355,11 +348,8 @@ type VariableKeys = BTreeMap<String, (PathBuf, u64)>;
 
 /// How the variables of the first variant (all variants share them) are
 /// stored; empty when nothing is converted or there is no checkpoint.
-fn storage_plan(
-    variant: Option<&MetaGraphVariant<'_>>,
-    options: &StorageOptions,
-) -> Result<StoragePlan, WriteError> {
-    let Some(model) = variant.map(|v| v.model) else {
+fn storage_plan(model: Option<&Model>, options: &StorageOptions) -> Result<StoragePlan, WriteError> {
+    let Some(model) = model else {
         return Ok(StoragePlan::default());
     };
     let Some(checkpoint) = model.checkpoint.as_ref().filter(|_| options.is_active()) else {
@@ -852,40 +842,76 @@ fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
     Ok(format!("{name}:0"))
 }
 
-/// The serving graph with everything it needs to restore and initialize.
-fn prepare(model: &Model, plan: &StoragePlan) -> Result<Prepared, WriteError> {
+/// Lowers `model` for saving in place (see [`lower`]), with the variables
+/// stored as `storage` says: what the lowering pass does, so the writer
+/// then only serialises.
+pub fn lower_for_saving(model: &mut Model, storage: &StorageOptions) -> Result<(), WriteError> {
+    let plan = storage_plan(Some(model), storage)?;
+    let (graph, saving) = lower(model, &plan)?;
+    model.graph = graph;
+    model.saving = Some(saving);
+    Ok(())
+}
+
+/// The serving graph with everything it needs to restore and initialize
+/// (a read of every variable, asset paths pointing at their files, the
+/// table init op), and the saver and MetaGraphDef parts that go with it.
+fn lower(model: &Model, plan: &StoragePlan) -> Result<(Graph, Saving), WriteError> {
     let variables = variables_of(model)?;
-    let report = check_against_checkpoint(model, &variables)?;
+    let kept = check_against_checkpoint(model, &variables)?;
     let mut graph = model.graph.clone();
     let (saved, snapshots) = saved_variables(&mut graph, &variables, plan)?;
     let assets = point_assets_at_their_files(&mut graph, model)?;
     let init_op = add_init_op(&mut graph, &model.table_initializers)?;
-
     let saver = (!saved.is_empty()).then(|| build_saver(&saved, &node_names(&graph)));
     let assign_op_of = saver.as_ref().map(|s| &s.assign_op_of);
-    let variable_defs = variable_defs(model, &variables, &snapshots, assign_op_of);
+    let variables = variable_defs(model, &variables, &snapshots, assign_op_of);
     let (saver_nodes, saver_def) = match saver {
         Some(saver) => (saver.nodes, Some(saver.saver_def)),
         None => (Vec::new(), None),
     };
     let stripped_op_list = op_list(model, &graph, &saver_nodes);
+    let assets = assets.into_iter().map(|a| (a.tensor, a.filename)).collect();
+    let saving = Saving {
+        saver_nodes,
+        saver_def,
+        variables,
+        assets,
+        init_op,
+        stripped_op_list,
+        kept,
+    };
+    Ok((graph, saving))
+}
+
+/// The serving graph ready to encode: as lowered by the lowering pass, or
+/// lowered here for a model that did not run it.
+fn prepare(model: &Model, plan: &StoragePlan) -> Result<Prepared, WriteError> {
+    let (graph, saving) = match &model.saving {
+        Some(saving) => (model.graph.clone(), saving.clone()),
+        None => lower(model, plan)?,
+    };
+    let assets = saving.assets.iter().map(|(tensor, filename)| AssetSpec {
+        tensor: tensor.clone(),
+        filename: filename.clone(),
+    });
     let parts = MetaGraphParts {
         tags: Vec::new(),
         signatures: model.signatures.clone(),
-        saver_def,
-        variables: variable_defs,
-        assets,
-        init_op,
+        saver_def: saving.saver_def,
+        variables: saving.variables,
+        assets: assets.collect(),
+        init_op: saving.init_op,
         table_initializers: model.table_initializers.clone(),
-        stripped_op_list,
+        stripped_op_list: saving.stripped_op_list,
         tensorflow_version: model.tensorflow_version.clone(),
         tensorflow_git_version: model.tensorflow_git_version.clone(),
     };
     Ok(Prepared {
         graph,
-        saver_nodes,
+        saver_nodes: saving.saver_nodes,
         parts,
-        report,
+        report: saving.kept,
     })
 }
 

@@ -10,6 +10,7 @@ use super::{Job, Route};
 use crate::back::explain::{EXPLANATION_METADATA_FILE, ExplanationMetadata, ExplanationReport};
 use crate::back::size::{FileBytes, Inventory, ProjectedSize, SizeReport};
 use crate::back::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, WarmupReport};
+use crate::back::write::WriteError;
 use crate::back::write::guard::directory_of;
 use crate::back::write::saved_model::{
     MetaGraphVariant, WriteOptions, WriteReport, plan_variants, write_plan,
@@ -79,6 +80,9 @@ impl Route for GraphRoute {
 /// The model made a serving model: what the passes, the freezing, the
 /// vocabulary trimming and the constant storage did to it.
 struct Served {
+    /// The serving graph's nodes, before lowering for saving added the
+    /// variable reads and the init op.
+    nodes_after: usize,
     /// The reports of the passes up to the `shrink` phase, whose work has
     /// reports of its own (`vocab`, `constants`).
     passes: Vec<PassReport>,
@@ -102,7 +106,8 @@ fn serve(
     let mut cx = options.pass_context();
     cx.timings = std::mem::take(timings);
     let mut phases = options.phases();
-    let shrink = phases.split_off("shrink");
+    let mut shrink = phases.split_off("shrink");
+    let lower = shrink.split_off("lower");
     let passes: Vec<PassReport> = phases
         .run(model, &mut cx)?
         .into_iter()
@@ -110,9 +115,12 @@ fn serve(
         .collect();
     let explained = explain_passes(before.as_ref(), model, &passes, options)?;
     shrink.run(model, &mut cx).map_err(shrink_error)?;
+    let nodes_after = model.graph.len();
+    lower.run(model, &mut cx).map_err(shrink_error)?;
     *timings = std::mem::take(&mut cx.timings);
     timings.time(Stage::Check, || check_model(model))?;
     Ok(Served {
+        nodes_after,
         passes,
         placed: cx.placed.take(),
         frozen: cx.frozen.take(),
@@ -129,6 +137,10 @@ fn shrink_error(error: PassError) -> Error {
     match error {
         PassError::Vocab(error) => Error::Vocab(error),
         PassError::Ir(error) => Error::Ir(error),
+        PassError::Other(error) => match error.downcast::<WriteError>() {
+            Ok(error) => Error::Write(*error),
+            Err(error) => Error::Pass(PassError::Other(error)),
+        },
         error => Error::Pass(error),
     }
 }
@@ -182,7 +194,7 @@ fn report(
         source: job.source.to_path_buf(),
         output: job.out_dir.to_path_buf(),
         nodes_before,
-        nodes_after: model.graph.len(),
+        nodes_after: served.nodes_after,
         signatures: model.signatures.clone(),
         kept: written.variables.clone(),
         dropped,
