@@ -348,7 +348,10 @@ type VariableKeys = BTreeMap<String, (PathBuf, u64)>;
 
 /// How the variables of the first variant (all variants share them) are
 /// stored; empty when nothing is converted or there is no checkpoint.
-fn storage_plan(model: Option<&Model>, options: &StorageOptions) -> Result<StoragePlan, WriteError> {
+fn storage_plan(
+    model: Option<&Model>,
+    options: &StorageOptions,
+) -> Result<StoragePlan, WriteError> {
     let Some(model) = model else {
         return Ok(StoragePlan::default());
     };

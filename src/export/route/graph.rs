@@ -106,8 +106,10 @@ fn serve(
     let mut cx = options.pass_context();
     cx.timings = std::mem::take(timings);
     let mut phases = options.phases();
-    let mut shrink = phases.split_off("shrink");
-    let lower = shrink.split_off("lower");
+    // Taken from the end, so a phase that has no pass (and is left out)
+    // cannot leave a later one behind.
+    let lower = phases.split_off("lower");
+    let shrink = phases.split_off("shrink");
     let passes: Vec<PassReport> = phases
         .run(model, &mut cx)?
         .into_iter()
@@ -116,9 +118,11 @@ fn serve(
     let explained = explain_passes(before.as_ref(), model, &passes, options)?;
     shrink.run(model, &mut cx).map_err(shrink_error)?;
     let nodes_after = model.graph.len();
+    // The serving model is checked before lowering adds the saver's reads,
+    // so a problem is named as the model's, not as a restore's.
+    cx.timings.time(Stage::Check, || check_model(model))?;
     lower.run(model, &mut cx).map_err(shrink_error)?;
     *timings = std::mem::take(&mut cx.timings);
-    timings.time(Stage::Check, || check_model(model))?;
     Ok(Served {
         nodes_after,
         passes,

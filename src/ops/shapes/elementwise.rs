@@ -201,7 +201,8 @@ fn arithmetic(op: &str, a: &Fact, b: &Fact) -> Option<Vec<Dim>> {
 /// Two inputs an op takes of one type `T` must have it: a float32 added to
 /// an int32 is refused by TensorFlow when the graph is imported.
 pub fn same_dtypes(op: &str, a: Option<DataType>, b: Option<DataType>) -> Result<(), Conflict> {
-    match (a, b) {
+    let known = |d: Option<DataType>| d.filter(|d| *d != DataType::DtInvalid);
+    match (known(a), known(b)) {
         (Some(a), Some(b)) if a != b => Err(Conflict::new(
             format!("{op}'s inputs are of one type"),
             crate::typing::dtype_name(a as i32),

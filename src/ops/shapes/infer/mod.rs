@@ -225,6 +225,10 @@ fn infer_node(
         if fact.dtype.is_none() {
             fact.dtype = output_dtype(&node.op, &node.attrs, port, op.def);
         }
+        // An attribute read as type 0 says nothing of the type.
+        fact.dtype = fact
+            .dtype
+            .filter(|d| *d != crate::format::proto::DataType::DtInvalid);
         track_elements(fact);
     }
     Ok(facts)
