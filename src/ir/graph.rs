@@ -124,7 +124,10 @@ impl Graph {
     /// Every node, in graph order (the NodeDef order, new nodes last).
     pub fn node_ids(&self) -> Vec<NodeId> {
         let mut ids: Vec<NodeIndex> = self.inner.node_indices().collect();
-        ids.sort_by_key(|&i| self.inner[i].seq);
+        // Nodes added in order and never reordered are in order already.
+        if !ids.is_sorted_by_key(|&i| self.inner[i].seq) {
+            ids.sort_by_key(|&i| self.inner[i].seq);
+        }
         ids.into_iter().map(NodeId).collect()
     }
 
@@ -233,18 +236,45 @@ impl Graph {
 
     /// The data inputs of `id`, by slot.
     pub fn data_inputs(&self, id: NodeId) -> Vec<TensorRef> {
-        let mut inputs: Vec<(usize, TensorRef)> = self
-            .inner
-            .edges_directed(id.0, Direction::Incoming)
-            .filter_map(|e| match *e.weight() {
-                Edge::Data { src_port, dst_slot } => {
-                    Some((dst_slot, TensorRef::new(NodeId(e.source()), src_port)))
+        let mut inputs = Vec::new();
+        self.extend_data_inputs(id, &mut inputs);
+        inputs
+    }
+
+    /// Appends the data inputs of `id`, by slot, to `out`: what
+    /// [`Graph::data_inputs`] returns, into a buffer that can be reused.
+    pub fn extend_data_inputs(&self, id: NodeId, out: &mut Vec<TensorRef>) {
+        let start = out.len();
+        // Edges come newest first, so nearly always in falling slot order.
+        let (mut rising, mut falling) = (true, true);
+        let mut last = None;
+        for e in self.inner.edges_directed(id.0, Direction::Incoming) {
+            if let Edge::Data { src_port, dst_slot } = *e.weight() {
+                if let Some(last) = last {
+                    rising &= last < dst_slot;
+                    falling &= last > dst_slot;
                 }
-                Edge::Control { .. } => None,
-            })
-            .collect();
-        inputs.sort_by_key(|(slot, _)| *slot);
-        inputs.into_iter().map(|(_, t)| t).collect()
+                last = Some(dst_slot);
+                out.push(TensorRef::new(NodeId(e.source()), src_port));
+            }
+        }
+        if falling {
+            out[start..].reverse();
+        } else if !rising {
+            out.truncate(start);
+            let mut inputs: Vec<(usize, TensorRef)> = self
+                .inner
+                .edges_directed(id.0, Direction::Incoming)
+                .filter_map(|e| match *e.weight() {
+                    Edge::Data { src_port, dst_slot } => {
+                        Some((dst_slot, TensorRef::new(NodeId(e.source()), src_port)))
+                    }
+                    Edge::Control { .. } => None,
+                })
+                .collect();
+            inputs.sort_by_key(|(slot, _)| *slot);
+            out.extend(inputs.into_iter().map(|(_, t)| t));
+        }
     }
 
     /// The tensor feeding input `slot` of `id`.
@@ -498,13 +528,18 @@ impl Graph {
     /// back edges of TF1 while loops and are ignored; any other cycle is an error.
     pub fn topological_order(&self) -> Result<Vec<NodeId>, IrError> {
         let ids = self.node_ids();
-        // Inputs not yet placed, by node index (a dense table, not a map).
+        // Inputs not yet placed, and whether a node is a `NextIteration`,
+        // by node index (dense tables, not maps).
         let mut pending: Vec<usize> = vec![0; self.inner.node_bound()];
+        let mut next_iteration = vec![false; self.inner.node_bound()];
+        for &id in &ids {
+            next_iteration[id.0.index()] = self.inner[id.0].op == "NextIteration";
+        }
         for &id in &ids {
             let count = self
                 .inner
                 .edges_directed(id.0, Direction::Incoming)
-                .filter(|e| self.inner[e.source()].op != "NextIteration")
+                .filter(|e| !next_iteration[e.source().index()])
                 .count();
             if let Some(slot) = pending.get_mut(id.0.index()) {
                 *slot = count;
@@ -519,7 +554,7 @@ impl Graph {
         let mut order = Vec::with_capacity(ids.len());
         while let Some(id) = ready.pop() {
             order.push(id);
-            if self.inner[id.0].op == "NextIteration" {
+            if next_iteration[id.0.index()] {
                 continue;
             }
             for edge in self.inner.edges_directed(id.0, Direction::Outgoing) {
