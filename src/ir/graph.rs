@@ -75,6 +75,20 @@ impl Node {
     }
 }
 
+/// Every node and its edges as [`Graph::topological_order`] needs them,
+/// in dense tables by node index.
+struct Sweep {
+    /// Every node, in graph order.
+    ids: Vec<NodeIndex>,
+    /// Each node's inputs (data and control).
+    pending: Vec<usize>,
+    next_iteration: Vec<bool>,
+    /// Each node's consumers, one per out edge, as the graph lists them:
+    /// `consumer_spans` says where a node's are (first, count).
+    consumers: Vec<NodeIndex>,
+    consumer_spans: Vec<(usize, usize)>,
+}
+
 /// A TensorFlow graph: nodes, edges and what travels with them.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
@@ -527,55 +541,87 @@ impl Graph {
     /// Producers before consumers. Edges out of `NextIteration` nodes are the
     /// back edges of TF1 while loops and are ignored; any other cycle is an error.
     pub fn topological_order(&self) -> Result<Vec<NodeId>, IrError> {
-        let ids = self.node_ids();
-        // Inputs not yet placed, and whether a node is a `NextIteration`,
-        // by node index (dense tables, not maps).
-        let mut pending: Vec<usize> = vec![0; self.inner.node_bound()];
-        let mut next_iteration = vec![false; self.inner.node_bound()];
+        let Sweep {
+            ids,
+            mut pending,
+            next_iteration,
+            consumers,
+            consumer_spans,
+        } = self.sweep();
+        let consumers = |id: NodeIndex| {
+            let (first, count) = consumer_spans[id.index()];
+            &consumers[first..first + count]
+        };
         for &id in &ids {
-            next_iteration[id.0.index()] = self.inner[id.0].op == "NextIteration";
-        }
-        for &id in &ids {
-            let count = self
-                .inner
-                .edges_directed(id.0, Direction::Incoming)
-                .filter(|e| !next_iteration[e.source().index()])
-                .count();
-            if let Some(slot) = pending.get_mut(id.0.index()) {
-                *slot = count;
+            if next_iteration[id.index()] {
+                for &target in consumers(id) {
+                    pending[target.index()] -= 1;
+                }
             }
         }
-        let mut ready: Vec<NodeId> = ids
+        let mut ready: Vec<NodeIndex> = ids
             .iter()
             .rev()
             .copied()
-            .filter(|id| pending.get(id.0.index()) == Some(&0))
+            .filter(|id| pending[id.index()] == 0)
             .collect();
         let mut order = Vec::with_capacity(ids.len());
         while let Some(id) = ready.pop() {
-            order.push(id);
-            if next_iteration[id.0.index()] {
+            order.push(NodeId(id));
+            if next_iteration[id.index()] {
                 continue;
             }
-            for edge in self.inner.edges_directed(id.0, Direction::Outgoing) {
-                let target = NodeId(edge.target());
-                if let Some(count) = pending.get_mut(target.0.index()) {
-                    *count -= 1;
-                    if *count == 0 {
-                        ready.push(target);
-                    }
+            for &target in consumers(id) {
+                let count = &mut pending[target.index()];
+                *count -= 1;
+                if *count == 0 {
+                    ready.push(target);
                 }
             }
         }
         if order.len() != ids.len() {
             let placed: HashSet<NodeId> = order.iter().copied().collect();
-            let stuck = ids.into_iter().find(|id| !placed.contains(id));
+            let stuck = ids.into_iter().map(NodeId).find(|id| !placed.contains(id));
             let node = stuck
                 .map(|id| self.name(id).to_string())
                 .unwrap_or_default();
             return Err(IrError::Cycle { node });
         }
         Ok(order)
+    }
+
+    /// What [`Graph::topological_order`] reads of every node, in one pass
+    /// over the nodes (they are large: each is read once, in memory order).
+    fn sweep(&self) -> Sweep {
+        let bound = self.inner.node_bound();
+        let mut sweep = Sweep {
+            ids: Vec::with_capacity(self.inner.node_count()),
+            pending: vec![0; bound],
+            next_iteration: vec![false; bound],
+            consumers: Vec::with_capacity(self.inner.edge_count()),
+            consumer_spans: vec![(0, 0); bound],
+        };
+        let mut in_order = true;
+        let mut last_seq = None;
+        for id in self.inner.node_indices() {
+            let node = &self.inner[id];
+            in_order &= last_seq.is_none_or(|last| last < node.seq);
+            last_seq = Some(node.seq);
+            sweep.ids.push(id);
+            sweep.next_iteration[id.index()] = node.op == "NextIteration";
+            sweep.pending[id.index()] = self.inner.edges_directed(id, Direction::Incoming).count();
+            let first = sweep.consumers.len();
+            sweep.consumers.extend(
+                self.inner
+                    .edges_directed(id, Direction::Outgoing)
+                    .map(|e| e.target()),
+            );
+            sweep.consumer_spans[id.index()] = (first, sweep.consumers.len() - first);
+        }
+        if !in_order {
+            sweep.ids.sort_by_key(|&i| self.inner[i].seq);
+        }
+        sweep
     }
 
     /// Checks the invariants of the module documentation.
