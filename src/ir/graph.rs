@@ -559,12 +559,13 @@ impl Graph {
                 }
             }
         }
-        let mut ready: Vec<NodeIndex> = ids
-            .iter()
-            .rev()
-            .copied()
-            .filter(|id| pending[id.index()] == 0)
-            .collect();
+        let mut ready: Vec<NodeIndex> = Vec::with_capacity(ids.len());
+        ready.extend(
+            ids.iter()
+                .rev()
+                .copied()
+                .filter(|id| pending[id.index()] == 0),
+        );
         let mut order = Vec::with_capacity(ids.len());
         while let Some(id) = ready.pop() {
             order.push(NodeId(id));
