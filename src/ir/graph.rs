@@ -75,6 +75,20 @@ impl Node {
     }
 }
 
+/// Every node and its edges as [`Graph::topological_order`] needs them,
+/// in dense tables by node index.
+struct Sweep {
+    /// Every node, in graph order.
+    ids: Vec<NodeIndex>,
+    /// Each node's inputs (data and control).
+    pending: Vec<usize>,
+    next_iteration: Vec<bool>,
+    /// Each node's consumers, one per out edge, as the graph lists them:
+    /// `consumer_spans` says where a node's are (first, count).
+    consumers: Vec<NodeIndex>,
+    consumer_spans: Vec<(usize, usize)>,
+}
+
 /// A TensorFlow graph: nodes, edges and what travels with them.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
@@ -124,7 +138,10 @@ impl Graph {
     /// Every node, in graph order (the NodeDef order, new nodes last).
     pub fn node_ids(&self) -> Vec<NodeId> {
         let mut ids: Vec<NodeIndex> = self.inner.node_indices().collect();
-        ids.sort_by_key(|&i| self.inner[i].seq);
+        // Nodes added in order and never reordered are in order already.
+        if !ids.is_sorted_by_key(|&i| self.inner[i].seq) {
+            ids.sort_by_key(|&i| self.inner[i].seq);
+        }
         ids.into_iter().map(NodeId).collect()
     }
 
@@ -233,18 +250,45 @@ impl Graph {
 
     /// The data inputs of `id`, by slot.
     pub fn data_inputs(&self, id: NodeId) -> Vec<TensorRef> {
-        let mut inputs: Vec<(usize, TensorRef)> = self
-            .inner
-            .edges_directed(id.0, Direction::Incoming)
-            .filter_map(|e| match *e.weight() {
-                Edge::Data { src_port, dst_slot } => {
-                    Some((dst_slot, TensorRef::new(NodeId(e.source()), src_port)))
+        let mut inputs = Vec::new();
+        self.extend_data_inputs(id, &mut inputs);
+        inputs
+    }
+
+    /// Appends the data inputs of `id`, by slot, to `out`: what
+    /// [`Graph::data_inputs`] returns, into a buffer that can be reused.
+    pub fn extend_data_inputs(&self, id: NodeId, out: &mut Vec<TensorRef>) {
+        let start = out.len();
+        // Edges come newest first, so nearly always in falling slot order.
+        let (mut rising, mut falling) = (true, true);
+        let mut last = None;
+        for e in self.inner.edges_directed(id.0, Direction::Incoming) {
+            if let Edge::Data { src_port, dst_slot } = *e.weight() {
+                if let Some(last) = last {
+                    rising &= last < dst_slot;
+                    falling &= last > dst_slot;
                 }
-                Edge::Control { .. } => None,
-            })
-            .collect();
-        inputs.sort_by_key(|(slot, _)| *slot);
-        inputs.into_iter().map(|(_, t)| t).collect()
+                last = Some(dst_slot);
+                out.push(TensorRef::new(NodeId(e.source()), src_port));
+            }
+        }
+        if falling {
+            out[start..].reverse();
+        } else if !rising {
+            out.truncate(start);
+            let mut inputs: Vec<(usize, TensorRef)> = self
+                .inner
+                .edges_directed(id.0, Direction::Incoming)
+                .filter_map(|e| match *e.weight() {
+                    Edge::Data { src_port, dst_slot } => {
+                        Some((dst_slot, TensorRef::new(NodeId(e.source()), src_port)))
+                    }
+                    Edge::Control { .. } => None,
+                })
+                .collect();
+            inputs.sort_by_key(|(slot, _)| *slot);
+            out.extend(inputs.into_iter().map(|(_, t)| t));
+        }
     }
 
     /// The tensor feeding input `slot` of `id`.
@@ -497,50 +541,88 @@ impl Graph {
     /// Producers before consumers. Edges out of `NextIteration` nodes are the
     /// back edges of TF1 while loops and are ignored; any other cycle is an error.
     pub fn topological_order(&self) -> Result<Vec<NodeId>, IrError> {
-        let ids = self.node_ids();
-        // Inputs not yet placed, by node index (a dense table, not a map).
-        let mut pending: Vec<usize> = vec![0; self.inner.node_bound()];
+        let Sweep {
+            ids,
+            mut pending,
+            next_iteration,
+            consumers,
+            consumer_spans,
+        } = self.sweep();
+        let consumers = |id: NodeIndex| {
+            let (first, count) = consumer_spans[id.index()];
+            &consumers[first..first + count]
+        };
         for &id in &ids {
-            let count = self
-                .inner
-                .edges_directed(id.0, Direction::Incoming)
-                .filter(|e| self.inner[e.source()].op != "NextIteration")
-                .count();
-            if let Some(slot) = pending.get_mut(id.0.index()) {
-                *slot = count;
+            if next_iteration[id.index()] {
+                for &target in consumers(id) {
+                    pending[target.index()] -= 1;
+                }
             }
         }
-        let mut ready: Vec<NodeId> = ids
-            .iter()
-            .rev()
-            .copied()
-            .filter(|id| pending.get(id.0.index()) == Some(&0))
-            .collect();
+        let mut ready: Vec<NodeIndex> = Vec::with_capacity(ids.len());
+        ready.extend(
+            ids.iter()
+                .rev()
+                .copied()
+                .filter(|id| pending[id.index()] == 0),
+        );
         let mut order = Vec::with_capacity(ids.len());
         while let Some(id) = ready.pop() {
-            order.push(id);
-            if self.inner[id.0].op == "NextIteration" {
+            order.push(NodeId(id));
+            if next_iteration[id.index()] {
                 continue;
             }
-            for edge in self.inner.edges_directed(id.0, Direction::Outgoing) {
-                let target = NodeId(edge.target());
-                if let Some(count) = pending.get_mut(target.0.index()) {
-                    *count -= 1;
-                    if *count == 0 {
-                        ready.push(target);
-                    }
+            for &target in consumers(id) {
+                let count = &mut pending[target.index()];
+                *count -= 1;
+                if *count == 0 {
+                    ready.push(target);
                 }
             }
         }
         if order.len() != ids.len() {
             let placed: HashSet<NodeId> = order.iter().copied().collect();
-            let stuck = ids.into_iter().find(|id| !placed.contains(id));
+            let stuck = ids.into_iter().map(NodeId).find(|id| !placed.contains(id));
             let node = stuck
                 .map(|id| self.name(id).to_string())
                 .unwrap_or_default();
             return Err(IrError::Cycle { node });
         }
         Ok(order)
+    }
+
+    /// What [`Graph::topological_order`] reads of every node, in one pass
+    /// over the nodes (they are large: each is read once, in memory order).
+    fn sweep(&self) -> Sweep {
+        let bound = self.inner.node_bound();
+        let mut sweep = Sweep {
+            ids: Vec::with_capacity(self.inner.node_count()),
+            pending: vec![0; bound],
+            next_iteration: vec![false; bound],
+            consumers: Vec::with_capacity(self.inner.edge_count()),
+            consumer_spans: vec![(0, 0); bound],
+        };
+        let mut in_order = true;
+        let mut last_seq = None;
+        for id in self.inner.node_indices() {
+            let node = &self.inner[id];
+            in_order &= last_seq.is_none_or(|last| last < node.seq);
+            last_seq = Some(node.seq);
+            sweep.ids.push(id);
+            sweep.next_iteration[id.index()] = node.op == "NextIteration";
+            sweep.pending[id.index()] = self.inner.edges_directed(id, Direction::Incoming).count();
+            let first = sweep.consumers.len();
+            sweep.consumers.extend(
+                self.inner
+                    .edges_directed(id, Direction::Outgoing)
+                    .map(|e| e.target()),
+            );
+            sweep.consumer_spans[id.index()] = (first, sweep.consumers.len() - first);
+        }
+        if !in_order {
+            sweep.ids.sort_by_key(|&i| self.inner[i].seq);
+        }
+        sweep
     }
 
     /// Checks the invariants of the module documentation.

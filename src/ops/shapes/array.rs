@@ -17,9 +17,17 @@ pub fn constant(call: &Call) -> Outcome {
         return call.one(Fact::of(call.attr_type("dtype"), Shape::Unknown));
     };
     let dtype = DataType::try_from(proto.dtype).ok();
-    let dims = crate::typing::dims(proto.tensor_shape.as_ref().unwrap_or(&Default::default()));
-    let shape = Shape::of(dims.as_deref());
-    let small = shape.rank().is_some_and(|r| r <= 2)
+    let shape = proto
+        .tensor_shape
+        .as_ref()
+        .map_or_else(Shape::scalar, Shape::of_proto);
+    // Only integers are tracked: other tensors are not decoded.
+    let integer = matches!(
+        dtype,
+        Some(DataType::DtInt32 | DataType::DtQint32 | DataType::DtInt64)
+    );
+    let small = integer
+        && shape.rank().is_some_and(|r| r <= 2)
         && shape
             .elements()
             .is_some_and(|n| n as usize <= MAX_TRACKED_VALUES);
@@ -165,7 +173,10 @@ pub fn expand_dims(call: &Call) -> Outcome {
         (Some(dims), None) => Shape::Ranked(vec![Dim::Unknown; dims.len() + 1]),
         _ => Shape::Unknown,
     };
-    let value = input.value.filter(|_| input.shape.rank() == Some(0));
+    let value = input
+        .value
+        .clone()
+        .filter(|_| input.shape.rank() == Some(0));
     call.one(call.int_result(input.dtype, shape, value))
 }
 
@@ -199,7 +210,7 @@ pub fn squeeze(call: &Call) -> Outcome {
             kept.push(*d);
         }
     }
-    let value = input.value.filter(|v| v.len() == 1);
+    let value = input.value.clone().filter(|v| v.len() == 1);
     call.one(call.int_result(input.dtype, Shape::Ranked(kept), value))
 }
 
@@ -282,7 +293,7 @@ fn join_along(sofar: &[Dim], next: &[Dim], axis: i64) -> Result<Vec<Dim>, Confli
     Ok(out)
 }
 
-fn concat_values(parts: &[Fact]) -> Option<Vec<Dim>> {
+fn concat_values(parts: &[&Fact]) -> Option<Vec<Dim>> {
     let mut values = Vec::new();
     for part in parts {
         if part.shape.rank() != Some(1) {
@@ -330,8 +341,8 @@ pub fn pack(call: &Call) -> Outcome {
 /// `Fill`: the dims' value as the shape.
 pub fn fill(call: &Call) -> Outcome {
     let (dims, value) = (call.input(0), call.input(1));
-    let shape = match dims.value {
-        Some(dims) => Shape::Ranked(dims),
+    let shape = match &dims.value {
+        Some(dims) => Shape::Ranked(dims.clone()),
         None => Shape::Unknown,
     };
     call.one(Fact::of(value.dtype, shape))

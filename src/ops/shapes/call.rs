@@ -1,16 +1,17 @@
 //! One op application as a rule sees it: the op, the node's attributes and
 //! what is known of each data input.
 
-use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
+use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape, UNKNOWN};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{AttrValue, DataType};
 use crate::typing::Attrs;
 
-/// A rule's input: the op, its attributes and its data inputs' facts.
+/// A rule's input: the op, its attributes and its data inputs' facts,
+/// borrowed from where inference keeps them.
 pub struct Call<'a> {
     pub op: &'a str,
     pub attrs: &'a Attrs,
-    pub inputs: &'a [Fact],
+    pub inputs: &'a [&'a Fact],
     /// How many outputs the node has (from its op's definition).
     pub outputs: usize,
 }
@@ -38,16 +39,15 @@ impl Conflict {
 /// What a rule gives: a fact per output, or the conflict.
 pub type Outcome = Result<Vec<Fact>, Conflict>;
 
-impl Call<'_> {
+impl<'a> Call<'a> {
     /// Input `index`'s fact (unknown when the node has fewer inputs).
-    pub fn input(&self, index: usize) -> Fact {
-        self.inputs.get(index).cloned().unwrap_or_default()
+    pub fn input(&self, index: usize) -> &'a Fact {
+        self.inputs.get(index).copied().unwrap_or(&UNKNOWN)
     }
 
-    pub fn input_shape(&self, index: usize) -> Shape {
-        self.inputs
-            .get(index)
-            .map_or(Shape::Unknown, |f| f.shape.clone())
+    /// Input `index`'s shape (unknown rank when the node has fewer inputs).
+    pub fn input_shape(&self, index: usize) -> &'a Shape {
+        &self.input(index).shape
     }
 
     fn attr(&self, key: &str) -> Option<&Value> {
@@ -103,7 +103,7 @@ impl Call<'_> {
     /// absent or marked so.
     pub fn attr_shape(&self, key: &str) -> Shape {
         match self.attr(key) {
-            Some(Value::Shape(shape)) => Shape::of(crate::typing::dims(shape).as_deref()),
+            Some(Value::Shape(shape)) => Shape::of_proto(shape),
             _ => Shape::Unknown,
         }
     }
@@ -111,11 +111,7 @@ impl Call<'_> {
     /// A list of shapes attribute (`output_shapes`, `shapes`).
     pub fn attr_shapes(&self, key: &str) -> Vec<Shape> {
         match self.attr(key) {
-            Some(Value::List(list)) => list
-                .shape
-                .iter()
-                .map(|s| Shape::of(crate::typing::dims(s).as_deref()))
-                .collect(),
+            Some(Value::List(list)) => list.shape.iter().map(Shape::of_proto).collect(),
             _ => Vec::new(),
         }
     }

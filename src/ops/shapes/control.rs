@@ -12,14 +12,19 @@ pub fn passes_through(op: &str) -> bool {
 }
 
 pub fn pass_through(call: &Call) -> Outcome {
-    call.all(call.input(0))
+    call.all(call.input(0).clone())
 }
 
 /// `Merge`: one of its inputs (whichever arrives), and the index of it.
 /// A loop's back edge is not known when the merge is first met, so the
 /// inputs that are known are joined; sizes that differ become unknown.
 pub fn merge(call: &Call) -> Outcome {
-    let known: Vec<&Fact> = call.inputs.iter().filter(|f| f.dtype.is_some()).collect();
+    let known: Vec<&Fact> = call
+        .inputs
+        .iter()
+        .copied()
+        .filter(|f| f.dtype.is_some())
+        .collect();
     let dtype = known.iter().find_map(|f| f.dtype);
     let mut shape: Option<Shape> = None;
     for fact in &known {
@@ -104,13 +109,13 @@ pub fn variable(call: &Call) -> Outcome {
 
 /// `ReadVariableOp`: the value of the variable the handle refers to.
 pub fn read_variable(call: &Call) -> Outcome {
-    let shape = call.input(0).handle_shape.unwrap_or_default();
+    let shape = call.input(0).handle_shape.clone().unwrap_or_default();
     call.one(Fact::of(call.attr_type("dtype"), shape))
 }
 
 /// `Assign`: its value input's shape (the ref's when both are known).
 pub fn assign(call: &Call) -> Outcome {
     let (target, value) = (call.input(0), call.input(1));
-    let shape = unify_shapes(&target.shape, &value.shape).unwrap_or(value.shape);
+    let shape = unify_shapes(&target.shape, &value.shape).unwrap_or_else(|| value.shape.clone());
     call.one(Fact::of(target.dtype.or(value.dtype), shape))
 }

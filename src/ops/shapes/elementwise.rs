@@ -115,7 +115,7 @@ pub const COMPARISONS: &[&str] = &[
 ];
 
 pub fn same_as_input(call: &Call) -> Outcome {
-    let mut fact = call.input(0);
+    let input = call.input(0);
     let passes_value = matches!(
         call.op,
         "Identity"
@@ -128,9 +128,12 @@ pub fn same_as_input(call: &Call) -> Outcome {
             | "Print"
             | "DebugIdentity"
     );
-    if !passes_value {
-        fact.value = None;
-    }
+    let mut fact = Fact {
+        dtype: input.dtype,
+        shape: input.shape.clone(),
+        value: input.value.clone().filter(|_| passes_value),
+        handle_shape: input.handle_shape.clone(),
+    };
     if call.op == "L2Loss" {
         fact.shape = Shape::scalar();
     }
@@ -142,7 +145,10 @@ pub fn same_as_input(call: &Call) -> Outcome {
 }
 
 pub fn predicate(call: &Call) -> Outcome {
-    call.one(Fact::of(Some(DataType::DtBool), call.input_shape(0)))
+    call.one(Fact::of(
+        Some(DataType::DtBool),
+        call.input_shape(0).clone(),
+    ))
 }
 
 pub fn broadcasting(call: &Call) -> Outcome {
@@ -160,7 +166,7 @@ pub fn broadcasting(call: &Call) -> Outcome {
     } else {
         a.dtype.or(b.dtype)
     };
-    let value = arithmetic(call.op, &a, &b);
+    let value = arithmetic(call.op, a, b);
     call.one(Fact {
         dtype,
         shape,
@@ -261,7 +267,7 @@ pub fn add_n(call: &Call) -> Outcome {
 
 /// `IdentityN`: each input as it is.
 pub fn identity_n(call: &Call) -> Outcome {
-    let mut facts = call.inputs.to_vec();
+    let mut facts: Vec<Fact> = call.inputs.iter().map(|&f| f.clone()).collect();
     facts.resize(call.outputs.max(1), Fact::unknown());
     Ok(facts)
 }
@@ -271,10 +277,10 @@ pub fn cast(call: &Call) -> Outcome {
     let input = call.input(0);
     let dtype = call.attr_type("DstT");
     let integer = matches!(dtype, Some(DataType::DtInt32 | DataType::DtInt64));
-    let value = input.value.filter(|_| integer);
+    let value = input.value.clone().filter(|_| integer);
     call.one(Fact {
         dtype,
-        shape: input.shape,
+        shape: input.shape.clone(),
         value,
         handle_shape: None,
     })
@@ -308,7 +314,7 @@ pub fn bias_add(call: &Call) -> Outcome {
             &bias.shape,
         ));
     }
-    call.one(Fact::of(value.dtype.or(bias.dtype), value.shape))
+    call.one(Fact::of(value.dtype.or(bias.dtype), value.shape.clone()))
 }
 
 /// `Select`/`SelectV2`: the branches' shape (broadcast for `SelectV2`).

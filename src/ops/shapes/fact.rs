@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::format::proto::DataType;
+use crate::format::proto::{DataType, TensorShapeProto};
 
 /// One dimension, or one element of a shape-carrying tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +97,14 @@ impl Shape {
         }
     }
 
+    /// A `TensorShapeProto`, as [`Shape::of`] its sizes.
+    pub fn of_proto(shape: &TensorShapeProto) -> Shape {
+        match shape.unknown_rank {
+            true => Shape::Unknown,
+            false => Shape::Ranked(shape.dim.iter().map(|d| Dim::of(d.size)).collect()),
+        }
+    }
+
     pub fn dims(&self) -> Option<&[Dim]> {
         match self {
             Shape::Ranked(dims) => Some(dims),
@@ -156,6 +164,15 @@ pub struct Fact {
     /// For a resource handle: the shape of the variable it refers to.
     pub handle_shape: Option<Shape>,
 }
+
+/// Nothing known (what [`Fact::unknown`] makes), to lend where a fact is
+/// missing.
+pub static UNKNOWN: Fact = Fact {
+    dtype: None,
+    shape: Shape::Unknown,
+    value: None,
+    handle_shape: None,
+};
 
 impl Fact {
     pub fn unknown() -> Fact {

@@ -139,7 +139,7 @@ fn filter_dims(call: &Call, channels: Dim) -> Result<(Dim, Dim, Dim), Conflict> 
         return Err(Conflict::new(
             format!("{}'s filter", call.op),
             "rank 4",
-            &filter,
+            filter,
         ));
     }
     if channels.unify(f[2]).is_none()
@@ -151,7 +151,7 @@ fn filter_dims(call: &Call, channels: Dim) -> Result<(Dim, Dim, Dim), Conflict> 
         return Err(Conflict::new(
             "Conv2D's filter",
             format!("{channels} input channels"),
-            &filter,
+            filter,
         ));
     }
     let out = if call.op == "DepthwiseConv2dNative" {
@@ -266,6 +266,6 @@ pub fn top_k(call: &Call) -> Outcome {
 /// `Conv2DBackpropInput` (a transposed convolution): the `input_sizes`
 /// input's value.
 pub fn conv_backprop_input(call: &Call) -> Outcome {
-    let shape = super::sparse::shape_from_value(&call.input(0));
+    let shape = super::sparse::shape_from_value(call.input(0));
     call.one(Fact::of(call.input(2).dtype, shape))
 }

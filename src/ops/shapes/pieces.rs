@@ -20,7 +20,7 @@ pub fn split(call: &Call) -> Outcome {
     let Some(dims) = value.shape.dims() else {
         return call.all(Fact::of(value.dtype, Shape::Unknown));
     };
-    let Some(at) = axis_of(&call.input(0), dims.len()) else {
+    let Some(at) = axis_of(call.input(0), dims.len()) else {
         return call.all(Fact::of(
             value.dtype,
             Shape::Ranked(vec![Dim::Unknown; dims.len()]),
@@ -49,7 +49,7 @@ pub fn split_v(call: &Call) -> Outcome {
         return call.all(Fact::of(value.dtype, Shape::Unknown));
     };
     let (Some(at), Some(sizes)) = (
-        axis_of(&call.input(2), dims.len()),
+        axis_of(call.input(2), dims.len()),
         call.input(1).known_values(),
     ) else {
         return call.all(Fact::of(
@@ -107,7 +107,7 @@ pub fn pad(call: &Call) -> Outcome {
 /// `BroadcastTo`: the shape input's value, the input checked against it.
 pub fn broadcast_to(call: &Call) -> Outcome {
     let input = call.input(0);
-    let target = shape_from_value(&call.input(1));
+    let target = shape_from_value(call.input(1));
     let shape = match broadcast(&input.shape, &target) {
         Ok(Shape::Ranked(joined)) if target.rank() == Some(joined.len()) => {
             // The target's known sizes stand; where it is unknown the

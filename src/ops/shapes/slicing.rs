@@ -18,9 +18,9 @@ pub fn strided_slice(call: &Call) -> Outcome {
     };
     let plain = mask("ellipsis_mask") == 0 && mask("new_axis_mask") == 0;
     let (begin, end, strides) = (
-        call.input(1).value,
-        call.input(2).value,
-        call.input(3).value,
+        call.input(1).value.as_deref(),
+        call.input(2).value.as_deref(),
+        call.input(3).value.as_deref(),
     );
     let (Some(dims), true, Some(begin), Some(end), Some(strides)) =
         (input.shape.dims(), plain, begin, end, strides)
@@ -35,9 +35,9 @@ pub fn strided_slice(call: &Call) -> Outcome {
         ));
     }
     let bounds = Bounds {
-        begin: &begin,
-        end: &end,
-        strides: &strides,
+        begin,
+        end,
+        strides,
     };
     let (out, value) = slice_axes(dims, input.value.clone(), &bounds, &masks);
     let value = value.filter(|_| dims.len() <= 1);
@@ -163,9 +163,11 @@ impl Extent {
 /// `GatherV2`: params' dimensions with the axis replaced by the indices'.
 pub fn gather(call: &Call) -> Outcome {
     let (mut params, indices) = (call.input(0), call.input(1));
+    let handle_params;
     if call.op == "ResourceGather" {
         // Input 0 is the variable's handle, not its value.
-        params = Fact::of(None, params.handle_shape.unwrap_or_default());
+        handle_params = Fact::of(None, params.handle_shape.clone().unwrap_or_default());
+        params = &handle_params;
     }
     let axis = if call.op == "GatherV2" {
         call.input(2).known_scalar()

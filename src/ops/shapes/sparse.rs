@@ -48,7 +48,7 @@ pub const TABLES: &[&str] = &[
 
 /// The input's shape, the dtype left to the op's definition.
 pub fn same_shape(call: &Call) -> Outcome {
-    call.one(Fact::of(None, call.input_shape(0)))
+    call.one(Fact::of(None, call.input_shape(0).clone()))
 }
 
 /// A table handle or an initializer: scalars (an initializer has no outputs).
@@ -58,7 +58,10 @@ pub fn table(call: &Call) -> Outcome {
 
 /// `LookupTableFindV2`: the keys' shape.
 pub fn lookup_find(call: &Call) -> Outcome {
-    call.one(Fact::of(call.attr_type("Tout"), call.input_shape(1)))
+    call.one(Fact::of(
+        call.attr_type("Tout"),
+        call.input_shape(1).clone(),
+    ))
 }
 
 /// `LookupTableSizeV2`: an int64 scalar.
@@ -73,7 +76,7 @@ pub fn unique(call: &Call) -> Outcome {
     let idx = call.attr_type("out_idx").unwrap_or(DataType::DtInt32);
     let mut facts = vec![
         Fact::of(x.dtype, Shape::vector(Dim::Unknown)),
-        Fact::of(Some(idx), x.shape),
+        Fact::of(Some(idx), x.shape.clone()),
     ];
     facts.resize(call.outputs.max(2), Fact::unknown());
     Ok(facts)
@@ -107,7 +110,7 @@ pub fn shape_from_value(fact: &Fact) -> Shape {
 
 /// `SparseToDense`: the `output_shape` input's value, the values' dtype.
 pub fn sparse_to_dense(call: &Call) -> Outcome {
-    let shape = shape_from_value(&call.input(1));
+    let shape = shape_from_value(call.input(1));
     call.one(Fact::of(call.input(2).dtype, shape))
 }
 
@@ -133,7 +136,7 @@ pub fn sparse_fill_empty_rows(call: &Call) -> Outcome {
     Ok(vec![
         Fact::of(
             Some(DataType::DtInt64),
-            Shape::Ranked(vec![Dim::Unknown, length(&dense_shape)]),
+            Shape::Ranked(vec![Dim::Unknown, length(dense_shape)]),
         ),
         Fact::of(values.dtype, Shape::vector(Dim::Unknown)),
         Fact::of(Some(DataType::DtBool), Shape::vector(rows)),
@@ -145,7 +148,7 @@ pub fn sparse_fill_empty_rows(call: &Call) -> Outcome {
 pub fn sparse_reshape(call: &Call) -> Outcome {
     let (indices, new_shape) = (call.input(0), call.input(2));
     let n = indices.shape.dim(0).unwrap_or(Dim::Unknown);
-    let rank = length(&new_shape);
+    let rank = length(new_shape);
     Ok(vec![
         Fact::of(Some(DataType::DtInt64), Shape::Ranked(vec![n, rank])),
         Fact::of(Some(DataType::DtInt64), Shape::vector(rank)),

@@ -17,7 +17,7 @@ pub fn tensor_array(call: &Call) -> Outcome {
     let identical = call.attr_bool("identical_element_shapes").unwrap_or(false);
     let handle = Fact {
         handle_shape: (fully_known || identical).then_some(element),
-        value: call.input(0).value.filter(|v| v.len() == 1),
+        value: call.input(0).value.clone().filter(|v| v.len() == 1),
         ..Fact::of(Some(DataType::DtResource), Shape::vector(Dim::Known(2)))
     };
     let flow = Fact::of(Some(DataType::DtFloat), Shape::scalar());
@@ -29,13 +29,14 @@ pub fn tensor_array(call: &Call) -> Outcome {
 fn element_shape(call: &Call) -> Shape {
     call.input(0)
         .handle_shape
+        .clone()
         .filter(|shape| shape.rank().is_some())
         .unwrap_or_else(|| call.attr_shape("element_shape"))
 }
 
 /// `TensorArrayReadV3`: one element (unknown unless the handle knows it).
 pub fn read(call: &Call) -> Outcome {
-    let shape = call.input(0).handle_shape.unwrap_or_default();
+    let shape = call.input(0).handle_shape.clone().unwrap_or_default();
     call.one(Fact::of(call.attr_type("dtype"), shape))
 }
 
@@ -73,7 +74,7 @@ pub fn concat(call: &Call) -> Outcome {
 
 /// `TensorArraySizeV3`: the size the handle carries.
 pub fn size(call: &Call) -> Outcome {
-    let value = call.input(0).value.filter(|v| v.len() == 1);
+    let value = call.input(0).value.clone().filter(|v| v.len() == 1);
     call.one(call.int_result(Some(DataType::DtInt32), Shape::scalar(), value))
 }
 

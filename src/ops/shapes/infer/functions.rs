@@ -34,12 +34,18 @@ pub struct Library<'a> {
     index: FunctionIndex<'a>,
     cache: RefCell<HashMap<BodyKey, Option<Vec<Fact>>>>,
     depth: Cell<usize>,
-    /// Each op met so far: its rule and its definition.
+    /// Each op met so far: its rule, its definition and whether it calls.
     ops_met: RefCell<HashMap<String, OpEntry<'a>, FixedState>>,
 }
 
-/// An op's rule and definition.
-type OpEntry<'a> = (Option<Rule>, Option<&'a OpDef>);
+/// What inference needs of an op, looked up once per op.
+#[derive(Clone, Copy)]
+pub struct OpEntry<'a> {
+    pub rule: Option<Rule>,
+    pub def: Option<&'a OpDef>,
+    /// Whether its nodes call a library function (see [`called`]).
+    pub calls: bool,
+}
 
 impl<'a> Library<'a> {
     pub fn new(library: Option<&'a FunctionDefLibrary>, ops: &'a OpSignatures<'a>) -> Self {
@@ -52,12 +58,16 @@ impl<'a> Library<'a> {
         }
     }
 
-    /// `op`'s rule and definition, looked up once per op.
+    /// What inference needs of `op`, looked up once per op.
     pub fn op(&self, op: &str) -> OpEntry<'a> {
         if let Some(&entry) = self.ops_met.borrow().get(op) {
             return entry;
         }
-        let entry = (rule(op), self.ops.get(op));
+        let entry = OpEntry {
+            rule: rule(op),
+            def: self.ops.get(op),
+            calls: CALL_OPS.contains(&op) || self.index.contains(op),
+        };
         self.ops_met.borrow_mut().insert(op.to_string(), entry);
         entry
     }
@@ -102,20 +112,33 @@ impl<'a> Library<'a> {
     }
 }
 
+/// The ops that call the library functions their attributes name.
+const CALL_OPS: [&str; 6] = [
+    "PartitionedCall",
+    "StatefulPartitionedCall",
+    "If",
+    "StatelessIf",
+    "While",
+    "StatelessWhile",
+];
+
 /// The outputs' facts of a call of a library function, from its body.
 pub fn called(library: &Library<'_>, call: &Call) -> Option<Vec<Fact>> {
+    let owned = |facts: &[&Fact]| -> Vec<Fact> { facts.iter().map(|&f| f.clone()).collect() };
     match call.op {
         "PartitionedCall" | "StatefulPartitionedCall" => {
-            library.body(call.attr_func("f")?, call.inputs)
+            library.body(call.attr_func("f")?, &owned(call.inputs))
         }
         "If" | "StatelessIf" => {
-            let args = call.inputs.get(1..)?;
-            let then = library.body(call.attr_func("then_branch")?, args)?;
-            let other = library.body(call.attr_func("else_branch")?, args)?;
+            let args = owned(call.inputs.get(1..)?);
+            let then = library.body(call.attr_func("then_branch")?, &args)?;
+            let other = library.body(call.attr_func("else_branch")?, &args)?;
             Some(then.iter().zip(&other).map(|(a, b)| join(a, b)).collect())
         }
-        "While" | "StatelessWhile" => while_loop(library, call.attr_func("body")?, call.inputs),
-        op if library.index.contains(op) => library.body(op, call.inputs),
+        "While" | "StatelessWhile" => {
+            while_loop(library, call.attr_func("body")?, &owned(call.inputs))
+        }
+        op if library.index.contains(op) => library.body(op, &owned(call.inputs)),
         _ => None,
     }
 }

@@ -16,14 +16,13 @@ use std::collections::HashMap;
 
 mod functions;
 
-use super::Rule;
 use super::call::{Call, Conflict};
-use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
-use crate::format::proto::{DataType, OpDef};
+use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape, UNKNOWN};
+use crate::format::proto::DataType;
 use crate::ir::{Graph, IrError, NodeId, TensorRef};
 use crate::ops::OpSignatures;
 use crate::typing::output_dtype;
-use functions::Library;
+use functions::{Library, OpEntry};
 
 /// A node whose inputs its op cannot take.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,8 +108,9 @@ pub(super) fn infer_within(
                 conflicts: Vec::new(),
             },
         };
+        let mut tensors = Vec::new();
         for &id in &order {
-            run.node(id);
+            run.node(id, &mut tensors);
         }
         let found: HashMap<TensorRef, Fact> = run
             .back_edges
@@ -148,30 +148,47 @@ struct Pass<'a, 'l> {
     inference: Inference,
 }
 
+/// Inputs whose facts are lent to a rule from the stack; a node with more
+/// gathers them in a vector.
+const INLINE_INPUTS: usize = 8;
+
 impl Pass<'_, '_> {
-    fn node(&mut self, id: NodeId) {
+    /// Infers node `id`; `tensors` is a buffer for its inputs.
+    fn node(&mut self, id: NodeId, tensors: &mut Vec<TensorRef>) {
         let here = self.position[id.0.index()];
-        let mut inputs = Vec::new();
-        for tensor in self.graph.data_inputs(id) {
-            if self
-                .position
+        tensors.clear();
+        self.graph.extend_data_inputs(id, tensors);
+        let is_back = |tensor: &TensorRef| {
+            self.position
                 .get(tensor.node.0.index())
                 .is_some_and(|&p| p >= here)
-            {
-                self.back_edges.push(tensor);
-                inputs.push(self.assumed.get(&tensor).cloned().unwrap_or_default());
-            } else {
-                inputs.push(self.inference.get(tensor).cloned().unwrap_or_default());
+        };
+        self.back_edges
+            .extend(tensors.iter().copied().filter(|t| is_back(t)));
+        let fact_of = |tensor: TensorRef| match is_back(&tensor) {
+            true => self.assumed.get(&tensor).unwrap_or(&UNKNOWN),
+            false => self.inference.get(tensor).unwrap_or(&UNKNOWN),
+        };
+        let mut inline = [&UNKNOWN; INLINE_INPUTS];
+        let spilled: Vec<&Fact>;
+        let inputs: &[&Fact] = if tensors.len() <= INLINE_INPUTS {
+            for (slot, &tensor) in inline.iter_mut().zip(tensors.iter()) {
+                *slot = fact_of(tensor);
             }
-        }
+            &inline[..tensors.len()]
+        } else {
+            spilled = tensors.iter().map(|&t| fact_of(t)).collect();
+            &spilled
+        };
         let node = self.graph.node(id);
-        let (rule, def) = self.library.op(&node.op);
-        let outputs = def
+        let entry = self.library.op(&node.op);
+        let outputs = entry
+            .def
             .and_then(|def| crate::typing::output_count(def, &node.attrs).ok())
             .unwrap_or(1);
-        let op = OpInfo { rule, def, outputs };
+        let op = OpInfo { entry, outputs };
         let seeds = self.seeded[id.0.index()].then_some(self.seeds);
-        let facts = match infer_node(self.graph, self.library, id, &inputs, &op, seeds) {
+        let facts = match infer_node(self.graph, self.library, id, inputs, &op, seeds) {
             Ok(facts) => facts,
             Err(conflict) => {
                 self.inference.conflicts.push(NodeConflict {
@@ -186,11 +203,10 @@ impl Pass<'_, '_> {
     }
 }
 
-/// What a node's op is to inference: its rule, its definition and how
-/// many outputs the node has.
+/// What a node's op is to inference (its rule, its definition, whether it
+/// calls a function) and how many outputs the node has.
 struct OpInfo<'a> {
-    rule: Option<Rule>,
-    def: Option<&'a OpDef>,
+    entry: OpEntry<'a>,
     outputs: usize,
 }
 
@@ -200,7 +216,7 @@ fn infer_node(
     graph: &Graph,
     library: &Library<'_>,
     id: NodeId,
-    inputs: &[Fact],
+    inputs: &[&Fact],
     op: &OpInfo<'_>,
     seeds: Option<&HashMap<TensorRef, Fact>>,
 ) -> Result<Vec<Fact>, Conflict> {
@@ -211,11 +227,13 @@ fn infer_node(
         inputs,
         outputs: op.outputs,
     };
-    let mut facts = match op.rule {
+    let mut facts = match op.entry.rule {
         Some(rule) => rule(&call)?,
         None => vec![Fact::unknown(); op.outputs.max(1)],
     };
-    if let Some(called) = functions::called(library, &call) {
+    if op.entry.calls
+        && let Some(called) = functions::called(library, &call)
+    {
         facts = functions::prefer_known(called, facts);
     }
     for (port, fact) in facts.iter_mut().enumerate() {
@@ -223,7 +241,7 @@ fn infer_node(
             *fact = seed.clone();
         }
         if fact.dtype.is_none() {
-            fact.dtype = output_dtype(&node.op, &node.attrs, port, op.def);
+            fact.dtype = output_dtype(&node.op, &node.attrs, port, op.entry.def);
         }
         // An attribute read as type 0 says nothing of the type.
         fact.dtype = fact
