@@ -845,9 +845,10 @@ fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
     Ok(format!("{name}:0"))
 }
 
-/// Lowers `model` for saving in place (see [`lower`]), with the variables
-/// stored as `storage` says: what the lowering pass does, so the writer
-/// then only serialises.
+/// Lowers `model` for saving in place (a read of every variable, asset
+/// paths, the table init op, the saver), with the variables stored as
+/// `storage` says: what the lowering pass does, so the writer then only
+/// serialises.
 pub fn lower_for_saving(model: &mut Model, storage: &StorageOptions) -> Result<(), WriteError> {
     let plan = storage_plan(Some(model), storage)?;
     let (graph, saving) = lower(model, &plan)?;
