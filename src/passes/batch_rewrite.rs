@@ -69,8 +69,10 @@ impl Pass for BatchRewritePass {
             ));
             return Ok(report);
         }
+        let ops = OpSignatures::of(model);
+        let symbolic = infer(&model.graph, &ops, &seeds(&model.graph, &signature))?;
         let before = model.graph.clone();
-        let rewrites = rewrite_all(&mut model.graph, &signature, batch)?;
+        let rewrites = rewrite_all(&mut model.graph, &signature, &symbolic, batch)?;
         if rewrites.is_empty() || baked_batch(model, &signature, batch)?.is_some() {
             model.graph = before;
             return Ok(report);
@@ -80,7 +82,6 @@ impl Pass for BatchRewritePass {
                 "{}: the training batch {batch} in {:?} now follows the serving batch: {}",
                 rewrite.node, rewrite.old, rewrite.new
             ));
-            report.added.push(rewrite.node);
         }
         Ok(report)
     }
@@ -117,9 +118,9 @@ fn loop_bound(graph: &Graph, batch: i64) -> Option<String> {
 fn rewrite_all(
     graph: &mut Graph,
     signature: &Signature,
+    symbolic: &Inference,
     batch: i64,
 ) -> Result<Vec<Rewrite>, PassError> {
-    let symbolic = symbolic_inference(graph, signature)?;
     let fallback = signature
         .inputs
         .values()
@@ -127,7 +128,7 @@ fn rewrite_all(
         .find(|t| symbolic.shape(*t).dim(0) == Some(Dim::Batch));
     let mut rewrites = Vec::new();
     for (constant, consumer, slot) in candidates(graph, batch) {
-        let source = batch_source(graph, &symbolic, consumer).or(fallback);
+        let source = batch_source(graph, symbolic, consumer).or(fallback);
         let Some(source) = source else { continue };
         if let Some(rewrite) = rewrite_constant(graph, constant, consumer, slot, source, batch)? {
             rewrites.push(rewrite);
@@ -135,13 +136,6 @@ fn rewrite_all(
     }
     rewrites.extend(loosen_element_shapes(graph, batch));
     Ok(rewrites)
-}
-
-fn symbolic_inference(graph: &Graph, signature: &Signature) -> Result<Inference, PassError> {
-    let mut model = Model::from_graph(graph.clone());
-    model.signatures.insert("probe".into(), signature.clone());
-    let ops = OpSignatures::of(&model);
-    Ok(infer(graph, &ops, &seeds(graph, signature))?)
 }
 
 /// `(constant, consumer, slot)`: each integer `Const` holding `batch` whose

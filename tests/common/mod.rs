@@ -95,7 +95,17 @@ pub fn fixture_json(name: &str) -> serde_json::Value {
 
 /// The export options a fixture asks for: its inputs and outputs.
 pub fn fixture_options(name: &str) -> servegraph::ExportOptions {
-    let json = fixture_json(name);
+    options_of(&fixture_json(name))
+}
+
+/// The export options of the fixture in `dir` (of any fixture set).
+pub fn fixture_dir_options(dir: &Path) -> servegraph::ExportOptions {
+    let text = std::fs::read_to_string(dir.join("fixture.json")).expect("fixture.json");
+    options_of(&serde_json::from_str(&text).expect("fixture.json is JSON"))
+}
+
+/// The inputs and outputs a fixture.json names, as export options.
+fn options_of(json: &serde_json::Value) -> servegraph::ExportOptions {
     let specs = |field: &str| -> Vec<String> {
         json[field]
             .as_object()

@@ -42,29 +42,11 @@ fn fixture_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// The export options a fixture asks for: its inputs and outputs.
+/// The export options a fixture asks for: its inputs and outputs. The
+/// batch fixtures that serve only their training batch are exported for
+/// it (the judge compares shapes, not batches).
 fn options(dir: &Path) -> servegraph::ExportOptions {
-    let text = std::fs::read_to_string(dir.join("fixture.json")).expect("fixture.json");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    let specs = |field: &str| -> Vec<String> {
-        json[field]
-            .as_object()
-            .expect("inputs/outputs are objects")
-            .iter()
-            .map(|(key, spec)| format!("{key}={}", spec["tensor"].as_str().expect("tensor name")))
-            .collect()
-    };
-    let mut options = servegraph::ExportOptions::default();
-    options.serving.inputs = specs("inputs")
-        .iter()
-        .map(|s| s.parse().expect("input spec"))
-        .collect();
-    options.serving.outputs = specs("outputs")
-        .iter()
-        .map(|s| s.parse().expect("output spec"))
-        .collect();
-    // The batch fixtures that serve only their training batch are exported
-    // for it (the judge compares shapes, not batches).
+    let mut options = common::fixture_dir_options(dir);
     options.serving.fixed_batch = true;
     options
 }

@@ -53,28 +53,11 @@ fn json(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&text).expect("fixture.json is JSON")
 }
 
-/// The export options a fixture asks for: its inputs and outputs.
+/// The export options a fixture asks for: its inputs and outputs. The
+/// batch fixtures that serve only their training batch are exported for
+/// it (inference below still starts from a symbolic batch).
 fn options(dir: &Path) -> servegraph::ExportOptions {
-    let json = json(dir);
-    let specs = |field: &str| -> Vec<String> {
-        json[field]
-            .as_object()
-            .expect("inputs/outputs are objects")
-            .iter()
-            .map(|(key, spec)| format!("{key}={}", spec["tensor"].as_str().expect("tensor name")))
-            .collect()
-    };
-    let mut options = servegraph::ExportOptions::default();
-    options.serving.inputs = specs("inputs")
-        .iter()
-        .map(|s| s.parse().expect("input spec"))
-        .collect();
-    options.serving.outputs = specs("outputs")
-        .iter()
-        .map(|s| s.parse().expect("output spec"))
-        .collect();
-    // The batch fixtures that serve only their training batch are exported
-    // for it; inference below still starts from a symbolic batch.
+    let mut options = common::fixture_dir_options(dir);
     options.serving.fixed_batch = true;
     options
 }
