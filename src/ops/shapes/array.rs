@@ -282,7 +282,7 @@ fn join_along(sofar: &[Dim], next: &[Dim], axis: i64) -> Result<Vec<Dim>, Confli
     for (i, (&a, &b)) in sofar.iter().zip(next).enumerate() {
         out.push(if i == at {
             match (a, b) {
-                (Dim::Known(x), Dim::Known(y)) => Dim::Known(x + y),
+                (Dim::Known(x), Dim::Known(y)) => x.checked_add(y).map_or(Dim::Unknown, Dim::Known),
                 _ => Dim::Unknown,
             }
         } else {
@@ -380,7 +380,9 @@ pub fn slice(call: &Call) -> Outcome {
                 .enumerate()
                 .map(|(i, (d, s))| match s {
                     Dim::Known(-1) => match (d, begins.as_ref().map(|b| b[i])) {
-                        (Dim::Known(n), Some(b)) => Dim::Known(n - b),
+                        (Dim::Known(n), Some(b)) => {
+                            n.checked_sub(b).map_or(Dim::Unknown, Dim::Known)
+                        }
                         (d, Some(0)) => *d,
                         _ => Dim::Unknown,
                     },

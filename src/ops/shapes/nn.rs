@@ -81,12 +81,17 @@ fn window(input: Dim, size: Dim, stride: i64, dilation: i64, padding: &str) -> D
     if stride <= 0 {
         return Dim::Unknown;
     }
-    let effective = (k - 1) * dilation + 1;
-    match padding {
-        "SAME" => Dim::Known((n + stride - 1) / stride),
-        "VALID" if n >= effective => Dim::Known((n - effective) / stride + 1),
-        _ => Dim::Unknown,
-    }
+    // Checked: the sizes come from the graph, which may be hostile.
+    let effective = k
+        .checked_sub(1)
+        .and_then(|k| k.checked_mul(dilation))
+        .map(|e| e + 1);
+    let size = match (padding, effective) {
+        ("SAME", _) => n.checked_add(stride - 1).map(|n| n / stride),
+        ("VALID", Some(effective)) if n >= effective => Some((n - effective) / stride + 1),
+        _ => None,
+    };
+    size.map_or(Dim::Unknown, Dim::Known)
 }
 
 /// `Conv2D`, `DepthwiseConv2dNative`, `MaxPool`, `AvgPool` (NHWC or NCHW).
@@ -113,8 +118,11 @@ pub fn conv_or_pool(call: &Call) -> Outcome {
     let padding = call.attr_string("padding").unwrap_or("VALID").to_string();
     let pooling = call.op.ends_with("Pool");
     let (kh, kw, channels) = if pooling {
-        let k = call.attr_ints("ksize").unwrap_or(&[1, 1, 1, 1]).to_vec();
-        (Dim::Known(k[h]), Dim::Known(k[w]), dims[c])
+        let k = call.attr_ints("ksize").unwrap_or(&[1, 1, 1, 1]);
+        // A window attribute shorter than the input's rank is a malformed
+        // graph: its size is unknown here, never a panic.
+        let size = |i: usize| k.get(i).map_or(Dim::Unknown, |&n| Dim::Known(n));
+        (size(h), size(w), dims[c])
     } else {
         filter_dims(call, dims[c])?
     };
@@ -268,4 +276,20 @@ pub fn top_k(call: &Call) -> Outcome {
 pub fn conv_backprop_input(call: &Call) -> Outcome {
     let shape = super::sparse::shape_from_value(call.input(0));
     call.one(Fact::of(call.input(2).dtype, shape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sizes a hostile graph states are unknown when they make no sense,
+    /// never an overflow.
+    #[test]
+    fn a_window_of_absurd_sizes_is_unknown_not_an_overflow() {
+        let huge = Dim::Known(i64::MAX);
+        assert_eq!(window(huge, Dim::Known(3), 2, 1, "SAME"), Dim::Unknown);
+        assert_eq!(window(Dim::Known(8), huge, 1, i64::MAX, "VALID"), Dim::Unknown);
+        assert_eq!(window(Dim::Known(8), Dim::Known(3), 1, 1, "VALID"), Dim::Known(6));
+        assert_eq!(window(Dim::Known(8), Dim::Known(3), 2, 1, "SAME"), Dim::Known(4));
+    }
 }

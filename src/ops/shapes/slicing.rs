@@ -154,7 +154,10 @@ impl Extent {
         let mut i = start;
         while (self.stride > 0 && i < stop) || (self.stride < 0 && i > stop) {
             out.push(i as usize);
-            i += self.stride;
+            let Some(next) = i.checked_add(self.stride) else {
+                break;
+            };
+            i = next;
         }
         Some(out)
     }
