@@ -194,8 +194,9 @@ fn arithmetic(op: &str, a: &Fact, b: &Fact) -> Option<Vec<Dim>> {
             p.checked_add(q).map_or(Dim::Unknown, Dim::Known)
         }
         ("Sub", Dim::Known(p), Dim::Known(q)) => p.checked_sub(q).map_or(Dim::Unknown, Dim::Known),
-        ("FloorDiv" | "RealDiv" | "Div", Dim::Known(p), Dim::Known(q)) if q != 0 => {
-            Dim::Known(p.div_euclid(q))
+        // Floor division, which Euclid's is for a positive divisor.
+        ("FloorDiv" | "RealDiv" | "Div", Dim::Known(p), Dim::Known(q)) if q > 0 => {
+            p.checked_div_euclid(q).map_or(Dim::Unknown, Dim::Known)
         }
         ("Maximum", Dim::Known(p), Dim::Known(q)) => Dim::Known(p.max(q)),
         ("Minimum", Dim::Known(p), Dim::Known(q)) => Dim::Known(p.min(q)),

@@ -288,8 +288,17 @@ mod tests {
     fn a_window_of_absurd_sizes_is_unknown_not_an_overflow() {
         let huge = Dim::Known(i64::MAX);
         assert_eq!(window(huge, Dim::Known(3), 2, 1, "SAME"), Dim::Unknown);
-        assert_eq!(window(Dim::Known(8), huge, 1, i64::MAX, "VALID"), Dim::Unknown);
-        assert_eq!(window(Dim::Known(8), Dim::Known(3), 1, 1, "VALID"), Dim::Known(6));
-        assert_eq!(window(Dim::Known(8), Dim::Known(3), 2, 1, "SAME"), Dim::Known(4));
+        assert_eq!(
+            window(Dim::Known(8), huge, 1, i64::MAX, "VALID"),
+            Dim::Unknown
+        );
+        assert_eq!(
+            window(Dim::Known(8), Dim::Known(3), 1, 1, "VALID"),
+            Dim::Known(6)
+        );
+        assert_eq!(
+            window(Dim::Known(8), Dim::Known(3), 2, 1, "SAME"),
+            Dim::Known(4)
+        );
     }
 }
