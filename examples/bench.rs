@@ -123,7 +123,7 @@ fn synthetic_graph(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let passes = started.elapsed();
     let x = model.graph.tensor("x:0")?;
-    let seed = Fact::of(Some(DataType::DtFloat), Shape::Ranked(vec![Dim::Batch]));
+    let seed = Fact::of(Some(DataType::DtFloat), Shape::ranked(&[Dim::Batch]));
     let (millis, _) = time_inference(&model, x, seed)?;
     println!(
         "shape inference on the synthetic graph's serving cone of {} nodes: {millis:.1} ms",
@@ -225,11 +225,15 @@ fn shape_inference(nodes: usize) -> Result<(), Box<dyn std::error::Error>> {
     let x = model.graph.tensor("x:0")?;
     let seed = Fact::of(
         Some(DataType::DtFloat),
-        Shape::Ranked(vec![Dim::Batch, Dim::Known(16)]),
+        Shape::ranked(&[Dim::Batch, Dim::Known(16)]),
     );
     let mut best = f64::INFINITY;
     let mut inference = None;
-    for _ in 0..3 {
+    let repeat: usize = std::env::var("SHAPES_REPEAT")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    for _ in 0..repeat {
         let (millis, found) = time_inference(&model, x, seed.clone())?;
         best = best.min(millis);
         inference = Some(found);
@@ -315,6 +319,9 @@ fn many_variables(root: &std::path::Path, count: usize) -> Result<(), Box<dyn st
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("shapes") {
         shape_inference(160_000)?;
+        if std::env::var("SHAPES_REPEAT").is_ok() {
+            return Ok(());
+        }
         return synthetic_graph(200_000);
     }
     let total_mb: usize = std::env::args()

@@ -13,11 +13,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::output_shapes::seeds;
+use super::shape_memo::ShapeMemo;
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::ir::{Graph, NodeId, TensorRef};
 use crate::model::{Model, Signature};
-use crate::ops::OpSignatures;
-use crate::ops::shapes::{Dim, Fact, Inference, Shape, infer};
+use crate::ops::shapes::{Dim, Fact, Inference, NodeConflict, Shape};
 
 /// A batch size no training program uses, so a clash with it is the batch.
 pub const PROBE_BATCH: i64 = 7919;
@@ -55,7 +55,8 @@ impl Pass for BatchCheckPass {
 
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let Some((_, baked)) = baked_in(model, &self.signature, cx.training_batch)? else {
+        let found = baked_in_with(model, &self.signature, cx.training_batch, &mut cx.shapes)?;
+        let Some((_, baked)) = found else {
             return Ok(report);
         };
         if !self.fixed_batch {
@@ -73,6 +74,12 @@ impl Pass for BatchCheckPass {
         ));
         Ok(report)
     }
+
+    /// Only the signature changes, and the memo is keyed by the inputs'
+    /// facts the signature gives.
+    fn keeps_shapes(&self) -> bool {
+        true
+    }
 }
 
 /// Where `model` bakes the training `batch` into the graph `signature`
@@ -82,7 +89,7 @@ pub fn baked_batch(
     signature: &Signature,
     batch: i64,
 ) -> Result<Option<BakedBatch>, PassError> {
-    baked_batch_or_unknown(model, signature, Some(batch))
+    baked_batch_or_unknown(model, signature, Some(batch), &mut ShapeMemo::default())
 }
 
 /// The signature `key` names and where its graph bakes the batch in, if it does.
@@ -91,10 +98,20 @@ pub fn baked_in(
     key: &str,
     training_batch: Option<i64>,
 ) -> Result<Option<(Signature, BakedBatch)>, PassError> {
+    baked_in_with(model, key, training_batch, &mut ShapeMemo::default())
+}
+
+/// [`baked_in`] with its inferences remembered in (or added to) `memo`.
+pub(super) fn baked_in_with(
+    model: &Model,
+    key: &str,
+    training_batch: Option<i64>,
+    memo: &mut ShapeMemo,
+) -> Result<Option<(Signature, BakedBatch)>, PassError> {
     let Some(signature) = model.signatures.get(key).cloned() else {
         return Ok(None);
     };
-    let baked = baked_batch_or_unknown(model, &signature, training_batch)?;
+    let baked = baked_batch_or_unknown(model, &signature, training_batch, memo)?;
     Ok(baked.map(|baked| (signature, baked)))
 }
 
@@ -103,23 +120,25 @@ fn baked_batch_or_unknown(
     model: &Model,
     signature: &Signature,
     training_batch: Option<i64>,
+    memo: &mut ShapeMemo,
 ) -> Result<Option<BakedBatch>, PassError> {
     let probes = probe_seeds(&model.graph, signature);
     if probes.is_empty() {
         return Ok(None);
     }
-    let ops = OpSignatures::of(model);
     // Conflicts at any batch are not the batch's doing.
-    let symbolic = infer(&model.graph, &ops, &seeds(&model.graph, signature))?;
-    let mut inference = infer(&model.graph, &ops, &probes)?;
+    let symbolic = memo.infer(model, &seeds(&model.graph, signature))?;
+    let inference = memo.infer(model, &probes)?;
     let anyway: HashSet<&str> = symbolic.conflicts.iter().map(|c| c.node.as_str()).collect();
-    inference
+    let conflicts = inference
         .conflicts
-        .retain(|c| !anyway.contains(c.node.as_str()));
+        .iter()
+        .filter(|c| !anyway.contains(c.node.as_str()));
     Ok(find_baked(
         model,
         signature,
         &inference,
+        conflicts,
         &probes,
         training_batch,
     ))
@@ -139,16 +158,17 @@ fn probe_seeds(graph: &Graph, signature: &Signature) -> HashMap<TensorRef, Fact>
 
 /// The first sign of a baked batch: a node that cannot take the probe
 /// batch, or a served output still led by the training batch.
-fn find_baked(
+fn find_baked<'a>(
     model: &Model,
     signature: &Signature,
     inference: &Inference,
+    mut conflicts: impl Iterator<Item = &'a NodeConflict>,
     probes: &HashMap<TensorRef, Fact>,
     training_batch: Option<i64>,
 ) -> Option<BakedBatch> {
     let graph = &model.graph;
     let inputs: HashSet<NodeId> = probes.keys().map(|t| t.node).collect();
-    if let Some(conflict) = inference.conflicts.first() {
+    if let Some(conflict) = conflicts.next() {
         let id = graph.find(&conflict.node)?;
         let batch = training_batch.or_else(|| clashing_size(&conflict.conflict.to_string()));
         return Some(baked_at(

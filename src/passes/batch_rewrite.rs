@@ -12,14 +12,13 @@
 //! ([`super::batch_check`]); otherwise the graph is left as it was, and the
 //! check that follows refuses it.
 
-use super::batch_check::{baked_batch, baked_in};
+use super::batch_check::{baked_batch, baked_in_with};
 use super::output_shapes::seeds;
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::format::proto::{DataType, TensorProto};
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::{Model, Signature};
-use crate::ops::OpSignatures;
-use crate::ops::shapes::{Dim, Fact, Inference, infer};
+use crate::ops::shapes::{Dim, Fact, Inference};
 
 /// Ops and the input that carries a shape (or a size counted in rows).
 const SHAPE_OPERANDS: &[(&str, usize)] = &[
@@ -55,7 +54,8 @@ impl Pass for BatchRewritePass {
 
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
-        let Some((signature, baked)) = baked_in(model, &self.signature, cx.training_batch)? else {
+        let found = baked_in_with(model, &self.signature, cx.training_batch, &mut cx.shapes)?;
+        let Some((signature, baked)) = found else {
             return Ok(report);
         };
         let Some(batch) = cx.training_batch.or_else(|| baked.batch.parse().ok()) else {
@@ -69,14 +69,15 @@ impl Pass for BatchRewritePass {
             ));
             return Ok(report);
         }
-        let ops = OpSignatures::of(model);
-        let symbolic = infer(&model.graph, &ops, &seeds(&model.graph, &signature))?;
+        let symbolic = cx.shapes.infer(model, &seeds(&model.graph, &signature))?;
         let before = model.graph.clone();
         let rewrites = rewrite_all(&mut model.graph, &signature, &symbolic, batch)?;
         if rewrites.is_empty() || baked_batch(model, &signature, batch)?.is_some() {
+            // The graph as it was: what the memo holds is still true.
             model.graph = before;
             return Ok(report);
         }
+        cx.shapes.clear();
         for rewrite in rewrites {
             report.note(format!(
                 "{}: the training batch {batch} in {:?} now follows the serving batch: {}",
@@ -84,6 +85,11 @@ impl Pass for BatchRewritePass {
             ));
         }
         Ok(report)
+    }
+
+    /// The memo is emptied when the graph is rewritten.
+    fn keeps_shapes(&self) -> bool {
+        true
     }
 }
 

@@ -15,13 +15,23 @@ impl Pass for MetadataPass {
         "metadata"
     }
 
-    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+    fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
         drop_stale_colocations(&mut model.graph, &mut report);
-        drop_output_shapes(&mut model.graph, &mut report);
+        if drop_output_shapes(&mut model.graph, &mut report) > 0 {
+            // Inference reads `_output_shapes` where an op's own attrs are silent.
+            cx.shapes.clear();
+        }
         drop_uncalled_functions(&mut model.graph, &mut report);
         drop_training_metadata(model, &mut report);
         Ok(report)
+    }
+
+    /// Colocations, uncalled functions and the training collections are
+    /// nothing inference reads; the memo is emptied when `_output_shapes`
+    /// go.
+    fn keeps_shapes(&self) -> bool {
+        true
     }
 }
 
@@ -59,7 +69,8 @@ fn live_colocations(graph: &Graph, id: NodeId) -> Option<Vec<Vec<u8>>> {
 }
 
 /// `_output_shapes` may be stale once passes rewired the graph.
-fn drop_output_shapes(graph: &mut Graph, report: &mut PassReport) {
+/// How many were dropped.
+fn drop_output_shapes(graph: &mut Graph, report: &mut PassReport) -> usize {
     let mut dropped = 0;
     for id in graph.node_ids() {
         if graph.node_mut(id).attrs.remove("_output_shapes").is_some() {
@@ -69,6 +80,7 @@ fn drop_output_shapes(graph: &mut Graph, report: &mut PassReport) {
     if dropped > 0 {
         report.note(format!("{dropped} _output_shapes attrs dropped"));
     }
+    dropped
 }
 
 fn drop_uncalled_functions(graph: &mut Graph, report: &mut PassReport) {

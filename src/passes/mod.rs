@@ -32,6 +32,7 @@ pub mod registry;
 mod registry_entries;
 mod report;
 pub mod shape_check;
+pub mod shape_memo;
 pub mod shrink;
 pub mod sparse_inputs;
 pub mod specs;
@@ -61,6 +62,13 @@ pub trait Pass {
     fn name(&self) -> &'static str;
     /// Runs the pass, returning what it changed.
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError>;
+    /// Whether the pass leaves every node, input, attribute and function
+    /// that shape inference reads as it found them (or empties
+    /// [`PassContext::shapes`] itself when it changes one), so the
+    /// inferences remembered there stay true. Off unless a pass says so.
+    fn keeps_shapes(&self) -> bool {
+        false
+    }
 }
 
 /// State shared by the passes of one run.
@@ -91,6 +99,9 @@ pub struct PassContext {
     pub storage: Option<crate::storage::StorageReport>,
     /// Each pass's time (and the validation's), in the order they ran.
     pub timings: Timings,
+    /// Shape inference over the graph as it is now, shared by the passes
+    /// that need it (see [`shape_memo`]).
+    pub shapes: shape_memo::ShapeMemo,
 }
 
 impl PassContext {
@@ -240,9 +251,13 @@ impl Pipeline {
     ) -> Result<Vec<PassReport>, PassError> {
         let mut reports = Vec::with_capacity(self.passes.len());
         let mut validating = Duration::ZERO;
+        // What was inferred before this run may not hold of its model.
+        cx.shapes.clear();
         for pass in &self.passes {
             let started = Instant::now();
-            let mut report = pass.run(model, cx)?;
+            let ran = pass.run(model, cx);
+            cx.shapes.after(pass.as_ref());
+            let mut report = ran?;
             let elapsed = started.elapsed();
             report.pass = pass.name().to_string();
             report.micros = elapsed.as_micros() as u64;
@@ -261,6 +276,7 @@ impl Pipeline {
         if cx.validate_between_passes {
             cx.timings.record(Stage::Validate, validating);
         }
+        cx.shapes.clear();
         Ok(reports)
     }
 }

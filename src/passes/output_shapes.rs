@@ -12,8 +12,7 @@ use std::collections::HashMap;
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::ir::{AttrExt, Graph, TensorRef};
 use crate::model::{Model, Signature, TensorSpec};
-use crate::ops::OpSignatures;
-use crate::ops::shapes::{Dim, Fact, Inference, Shape, infer};
+use crate::ops::shapes::{Dim, Fact, Inference, Shape};
 
 /// Fills in the signature outputs' shapes from shape inference.
 pub struct OutputShapesPass;
@@ -23,14 +22,13 @@ impl Pass for OutputShapesPass {
         "output-shapes"
     }
 
-    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+    fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
         let mut signatures = std::mem::take(&mut model.signatures);
-        let ops = OpSignatures::of(model);
         for (key, signature) in &mut signatures {
             let seeds = seeds(&model.graph, signature);
             let batched = seeds.values().any(|f| f.shape.dim(0) == Some(Dim::Batch));
-            let inference = infer(&model.graph, &ops, &seeds)?;
+            let inference = cx.shapes.infer(model, &seeds)?;
             let filled = fill_outputs(&model.graph, signature, &inference, batched);
             if filled > 0 {
                 report.note(format!(
@@ -40,6 +38,11 @@ impl Pass for OutputShapesPass {
         }
         model.signatures = signatures;
         Ok(report)
+    }
+
+    /// Only the signatures change.
+    fn keeps_shapes(&self) -> bool {
+        true
     }
 }
 

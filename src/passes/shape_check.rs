@@ -5,11 +5,11 @@
 //! was expected and found. `validate` runs the same check on any SavedModel.
 
 use super::output_shapes::seeds;
+use super::shape_memo::ShapeMemo;
 use super::{Pass, PassContext, PassError, PassReport};
 use crate::ir::Graph;
 use crate::model::{Model, Signature};
-use crate::ops::OpSignatures;
-use crate::ops::shapes::{NodeConflict, infer};
+use crate::ops::shapes::NodeConflict;
 
 /// Refuses a serving graph a loader would refuse.
 pub struct ShapeCheckPass {
@@ -34,25 +34,40 @@ impl Pass for ShapeCheckPass {
         "shape-check"
     }
 
-    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+    fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let Some(signature) = model.signatures.get(&self.signature) else {
             return Ok(PassReport::default());
         };
-        match conflicts(model, signature)?.into_iter().next() {
+        match conflicts_in(model, signature, &mut cx.shapes)?
+            .into_iter()
+            .next()
+        {
             Some(conflict) => Err(PassError::ShapeConflict(Box::new(conflict))),
             None => Ok(PassReport::default()),
         }
+    }
+
+    fn keeps_shapes(&self) -> bool {
+        true
     }
 }
 
 /// Every node of `model`'s graph that cannot take its inputs when fed as
 /// `signature` says.
 pub fn conflicts(model: &Model, signature: &Signature) -> Result<Vec<ShapeConflict>, PassError> {
+    conflicts_in(model, signature, &mut ShapeMemo::default())
+}
+
+/// [`conflicts`] with the inference remembered in (or added to) `memo`.
+fn conflicts_in(
+    model: &Model,
+    signature: &Signature,
+    memo: &mut ShapeMemo,
+) -> Result<Vec<ShapeConflict>, PassError> {
     let graph = &model.graph;
-    let ops = OpSignatures::of(model);
-    let inference = infer(graph, &ops, &seeds(graph, signature))?;
+    let inference = memo.infer(model, &seeds(graph, signature))?;
     let described = inference.conflicts.iter().map(|conflict| {
-        let inputs = input_text(graph, conflict, &inference);
+        let inputs = input_text(graph, conflict, inference.as_ref());
         ShapeConflict {
             node: conflict.node.clone(),
             op: conflict.op.clone(),

@@ -67,7 +67,7 @@ fn our_inference(
                 if let Some(first) = dims.first_mut() {
                     *first = Dim::Batch;
                 }
-                Shape::Ranked(dims)
+                Shape::ranked(&dims)
             }
             None => Shape::Unknown,
         };

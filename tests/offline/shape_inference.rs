@@ -86,7 +86,7 @@ fn seeds(model: &Model, signature: &str) -> HashMap<TensorRef, Fact> {
                 if let Some(first) = dims.first_mut() {
                     *first = Dim::Batch;
                 }
-                Shape::Ranked(dims)
+                Shape::ranked(&dims)
             }
             None => Shape::Unknown,
         };

@@ -84,7 +84,7 @@ pub fn reshape(call: &Call) -> Outcome {
     let (input, shape) = (call.input(0), call.input(1));
     let Some(requested) = shape.value.clone() else {
         let rank = shape.shape.dim(0).and_then(Dim::known);
-        let dims = rank.map(|r| Shape::Ranked(vec![Dim::Unknown; r as usize]));
+        let dims = rank.map(|r| Shape::Ranked(smallvec::smallvec![Dim::Unknown; r as usize]));
         return call.one(Fact::of(input.dtype, dims.unwrap_or_default()));
     };
     let mut dims: Vec<Dim> = requested
@@ -95,7 +95,7 @@ pub fn reshape(call: &Call) -> Outcome {
         })
         .collect();
     let wildcard = requested.iter().position(|d| *d == Dim::Known(-1));
-    let given = Shape::Ranked(dims.clone());
+    let given = Shape::Ranked(dims.clone().into());
     if let Some(at) = wildcard {
         dims[at] = solve_wildcard(&input.shape, &dims, at)?;
     } else if let (Some(have), Some(want)) = (input.shape.elements(), given.elements())
@@ -107,7 +107,7 @@ pub fn reshape(call: &Call) -> Outcome {
             format!("{have} ({})", input.shape),
         ));
     }
-    call.one(Fact::of(input.dtype, Shape::Ranked(dims)))
+    call.one(Fact::of(input.dtype, Shape::Ranked(dims.into())))
 }
 
 /// The size a `-1` stands for: the input's elements over the others', or
@@ -128,10 +128,7 @@ fn solve_wildcard(input: &Shape, dims: &[Dim], at: usize) -> Result<Dim, Conflic
             _ if total % others == 0 => Ok(Dim::Known(total / others)),
             _ => Err(Conflict::new(
                 "Reshape keeps the element count",
-                format!(
-                    "a multiple of {others} elements ({})",
-                    Shape::Ranked(dims.to_vec())
-                ),
+                format!("a multiple of {others} elements ({})", Shape::ranked(dims)),
                 format!("{total} ({input})"),
             )),
         };
@@ -168,9 +165,9 @@ pub fn expand_dims(call: &Call) -> Outcome {
             }
             let mut dims = dims.to_vec();
             dims.insert(at as usize, Dim::Known(1));
-            Shape::Ranked(dims)
+            Shape::Ranked(dims.into())
         }
-        (Some(dims), None) => Shape::Ranked(vec![Dim::Unknown; dims.len() + 1]),
+        (Some(dims), None) => Shape::Ranked(smallvec::smallvec![Dim::Unknown; dims.len() + 1]),
         _ => Shape::Unknown,
     };
     let value = input
@@ -211,7 +208,7 @@ pub fn squeeze(call: &Call) -> Outcome {
         }
     }
     let value = input.value.clone().filter(|v| v.len() == 1);
-    call.one(call.int_result(input.dtype, Shape::Ranked(kept), value))
+    call.one(call.int_result(input.dtype, Shape::Ranked(kept.into()), value))
 }
 
 /// `Transpose`: the dimensions permuted.
@@ -224,7 +221,7 @@ pub fn transpose(call: &Call) -> Outcome {
                 .iter()
                 .map(|&p| dims.get(p as usize).copied())
                 .collect();
-            picked.map_or(Shape::Unknown, Shape::Ranked)
+            picked.map_or(Shape::Unknown, |d| Shape::Ranked(d.into()))
         }
         (Some(dims), Some(perm)) => {
             return Err(Conflict::new(
@@ -233,7 +230,7 @@ pub fn transpose(call: &Call) -> Outcome {
                 perm.len(),
             ));
         }
-        (Some(dims), None) => Shape::Ranked(vec![Dim::Unknown; dims.len()]),
+        (Some(dims), None) => Shape::Ranked(smallvec::smallvec![Dim::Unknown; dims.len()]),
         _ => Shape::Unknown,
     };
     call.one(Fact::of(input.dtype, shape))
@@ -250,7 +247,9 @@ pub fn concat(call: &Call) -> Outcome {
     let dtype = parts.iter().find_map(|f| f.dtype);
     let Some(axis) = axis.known_scalar() else {
         let rank = parts.iter().find_map(|f| f.shape.rank());
-        let shape = rank.map_or(Shape::Unknown, |r| Shape::Ranked(vec![Dim::Unknown; r]));
+        let shape = rank.map_or(Shape::Unknown, |r| {
+            Shape::Ranked(smallvec::smallvec![Dim::Unknown; r])
+        });
         return call.one(Fact::of(dtype, shape));
     };
     let mut joined: Option<Vec<Dim>> = None;
@@ -263,7 +262,7 @@ pub fn concat(call: &Call) -> Outcome {
             Some(sofar) => join_along(&sofar, dims, axis)?,
         });
     }
-    let shape = joined.map_or(Shape::Unknown, Shape::Ranked);
+    let shape = joined.map_or(Shape::Unknown, |d| Shape::Ranked(d.into()));
     let value = concat_values(parts);
     call.one(call.int_result(dtype, shape, value))
 }
@@ -319,7 +318,7 @@ pub fn pack(call: &Call) -> Outcome {
             let at = if axis < 0 { axis + rank } else { axis } as usize;
             let mut dims = dims.to_vec();
             dims.insert(at.min(dims.len()), Dim::Known(call.inputs.len() as i64));
-            Shape::Ranked(dims)
+            Shape::Ranked(dims.into())
         }
         None => Shape::Unknown,
     };
@@ -342,7 +341,7 @@ pub fn pack(call: &Call) -> Outcome {
 pub fn fill(call: &Call) -> Outcome {
     let (dims, value) = (call.input(0), call.input(1));
     let shape = match &dims.value {
-        Some(dims) => Shape::Ranked(dims.clone()),
+        Some(dims) => Shape::Ranked(dims.clone().into()),
         None => Shape::Unknown,
     };
     call.one(Fact::of(value.dtype, shape))
@@ -362,7 +361,7 @@ pub fn tile(call: &Call) -> Outcome {
                 m.len(),
             ));
         }
-        (Some(dims), None) => Shape::Ranked(vec![Dim::Unknown; dims.len()]),
+        (Some(dims), None) => Shape::Ranked(smallvec::smallvec![Dim::Unknown; dims.len()]),
         _ => Shape::Unknown,
     };
     call.one(Fact::of(input.dtype, shape))
@@ -390,7 +389,7 @@ pub fn slice(call: &Call) -> Outcome {
                 });
             Shape::Ranked(out.collect())
         }
-        (Some(dims), _) => Shape::Ranked(vec![Dim::Unknown; dims.len()]),
+        (Some(dims), _) => Shape::Ranked(smallvec::smallvec![Dim::Unknown; dims.len()]),
         _ => Shape::Unknown,
     };
     let value = match (&input.value, begin.known_values(), size.known_values()) {

@@ -1,6 +1,8 @@
 //! One op application as a rule sees it: the op, the node's attributes and
 //! what is known of each data input.
 
+use smallvec::SmallVec;
+
 use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape, UNKNOWN};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{AttrValue, DataType};
@@ -36,8 +38,12 @@ impl Conflict {
     }
 }
 
+/// A fact per output of one node, held inline for a node of one output
+/// (most nodes).
+pub type Facts = SmallVec<[Fact; 1]>;
+
 /// What a rule gives: a fact per output, or the conflict.
-pub type Outcome = Result<Vec<Fact>, Conflict>;
+pub type Outcome = Result<Facts, Conflict>;
 
 impl<'a> Call<'a> {
     /// Input `index`'s fact (unknown when the node has fewer inputs).
@@ -130,12 +136,12 @@ impl<'a> Call<'a> {
 
     /// `n` outputs of one fact.
     pub fn all(&self, fact: Fact) -> Outcome {
-        Ok(vec![fact; self.outputs.max(1)])
+        Ok(smallvec::smallvec![fact; self.outputs.max(1)])
     }
 
     /// One output.
     pub fn one(&self, fact: Fact) -> Outcome {
-        let mut facts = vec![fact];
+        let mut facts: Facts = smallvec::smallvec![fact];
         facts.resize(self.outputs.max(1), Fact::unknown());
         Ok(facts)
     }

@@ -1,9 +1,9 @@
 //! Control flow (TF1 frames and functional ops), variables and input
 //! pipelines: ops whose outputs are told by attributes or pass a tensor on.
 
-use super::call::{Call, Outcome};
+use super::call::{Call, Facts, Outcome};
 use super::elementwise::unify_shapes;
-use super::fact::{Dim, Fact, Shape};
+use super::fact::{Dim, Dims, Fact, Shape};
 use crate::format::proto::DataType;
 
 /// Ops that pass their first input on, through a frame or a branch.
@@ -34,7 +34,10 @@ pub fn merge(call: &Call) -> Outcome {
         });
     }
     let index = Fact::of(Some(DataType::DtInt32), Shape::scalar());
-    Ok(vec![Fact::of(dtype, shape.unwrap_or_default()), index])
+    Ok(smallvec::smallvec![
+        Fact::of(dtype, shape.unwrap_or_default()),
+        index
+    ])
 }
 
 /// The shape both `a` and `b` fit: equal dimensions kept, others unknown.
@@ -69,7 +72,7 @@ pub fn told_by_attrs(call: &Call) -> Outcome {
         .map(|key| call.attr_shapes(key))
         .find(|s| !s.is_empty())
         .unwrap_or_default();
-    let mut facts: Vec<Fact> = (0..call.outputs.max(1))
+    let mut facts: Facts = (0..call.outputs.max(1))
         .map(|i| {
             let dtype = types.get(i).copied().flatten();
             let shape = shapes.get(i).cloned().unwrap_or_default();
@@ -84,7 +87,7 @@ pub fn told_by_attrs(call: &Call) -> Outcome {
                 .dims()
                 .filter(|d| !d.is_empty() || shapes.is_empty())
             {
-                let mut batched = vec![Dim::Unknown];
+                let mut batched = Dims::from_slice(&[Dim::Unknown]);
                 batched.extend_from_slice(dims);
                 fact.shape = Shape::Ranked(batched);
             } else {
@@ -99,7 +102,7 @@ pub fn told_by_attrs(call: &Call) -> Outcome {
 pub fn variable(call: &Call) -> Outcome {
     let fact = match call.op {
         "VarHandleOp" => Fact {
-            handle_shape: Some(call.attr_shape("shape")),
+            handle_shape: Some(Box::new(call.attr_shape("shape"))),
             ..Fact::of(Some(DataType::DtResource), Shape::scalar())
         },
         _ => Fact::of(call.attr_type("dtype"), call.attr_shape("shape")),
@@ -109,7 +112,12 @@ pub fn variable(call: &Call) -> Outcome {
 
 /// `ReadVariableOp`: the value of the variable the handle refers to.
 pub fn read_variable(call: &Call) -> Outcome {
-    let shape = call.input(0).handle_shape.clone().unwrap_or_default();
+    let shape = call
+        .input(0)
+        .handle_shape
+        .as_deref()
+        .cloned()
+        .unwrap_or_default();
     call.one(Fact::of(call.attr_type("dtype"), shape))
 }
 

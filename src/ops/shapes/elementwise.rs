@@ -1,8 +1,8 @@
 //! Ops whose output has their input's shape (unary math, activations,
 //! identities) and ops that broadcast two inputs (binary math, comparisons).
 
-use super::call::{Call, Conflict, Outcome};
-use super::fact::{Dim, Fact, Shape};
+use super::call::{Call, Conflict, Facts, Outcome};
+use super::fact::{Dim, Dims, Fact, Shape};
 use crate::format::proto::DataType;
 
 /// Unary ops: the output is the input, value and all for identities.
@@ -247,7 +247,7 @@ pub fn unify_shapes(a: &Shape, b: &Shape) -> Option<Shape> {
     match (a.dims(), b.dims()) {
         (Some(x), Some(y)) if x.len() != y.len() => None,
         (Some(x), Some(y)) => {
-            let dims: Option<Vec<Dim>> = x.iter().zip(y).map(|(p, q)| p.unify(*q)).collect();
+            let dims: Option<Dims> = x.iter().zip(y).map(|(p, q)| p.unify(*q)).collect();
             dims.map(Shape::Ranked)
         }
         (Some(_), None) => Some(a.clone()),
@@ -268,7 +268,7 @@ pub fn add_n(call: &Call) -> Outcome {
 
 /// `IdentityN`: each input as it is.
 pub fn identity_n(call: &Call) -> Outcome {
-    let mut facts: Vec<Fact> = call.inputs.iter().map(|&f| f.clone()).collect();
+    let mut facts: Facts = call.inputs.iter().map(|&f| f.clone()).collect();
     facts.resize(call.outputs.max(1), Fact::unknown());
     Ok(facts)
 }

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use smallvec::SmallVec;
+
 use crate::format::proto::{DataType, TensorShapeProto};
 
 /// One dimension, or one element of a shape-carrying tensor.
@@ -72,21 +74,31 @@ impl fmt::Display for Dim {
     }
 }
 
+/// A shape's dimensions, held inline up to rank 4 (nearly every tensor a
+/// graph holds): inference makes one shape per tensor, and a heap
+/// allocation for each made allocation most of its time.
+pub type Dims = SmallVec<[Dim; 4]>;
+
 /// A tensor's shape: unknown rank, or each dimension.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Shape {
     #[default]
     Unknown,
-    Ranked(Vec<Dim>),
+    Ranked(Dims),
 }
 
 impl Shape {
     pub fn scalar() -> Shape {
-        Shape::Ranked(Vec::new())
+        Shape::Ranked(Dims::new())
     }
 
     pub fn vector(length: Dim) -> Shape {
-        Shape::Ranked(vec![length])
+        Shape::Ranked(smallvec::smallvec![length])
+    }
+
+    /// A shape of the given dimensions.
+    pub fn ranked(dims: &[Dim]) -> Shape {
+        Shape::Ranked(Dims::from_slice(dims))
     }
 
     /// A proto-style shape: `None` for unknown rank, `-1` for unknown sizes.
@@ -161,8 +173,9 @@ pub struct Fact {
     /// rank 0 or 1; a constant of rank 2 such as paddings, row-major),
     /// each known, the batch or unknown; `None` when not tracked.
     pub value: Option<Vec<Dim>>,
-    /// For a resource handle: the shape of the variable it refers to.
-    pub handle_shape: Option<Shape>,
+    /// For a resource handle: the shape of the variable it refers to
+    /// (boxed: few tensors are handles, and every fact carries the field).
+    pub handle_shape: Option<Box<Shape>>,
 }
 
 /// Nothing known (what [`Fact::unknown`] makes), to lend where a fact is

@@ -20,8 +20,8 @@ mod slicing;
 mod sparse;
 mod tensor_array;
 
-pub use call::{Call, Conflict, Outcome};
-pub use fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape};
+pub use call::{Call, Conflict, Facts, Outcome};
+pub use fact::{Dim, Dims, Fact, MAX_TRACKED_VALUES, Shape};
 pub use infer::{Inference, NodeConflict, infer};
 
 /// A rule: the facts of a node's outputs from its inputs' and attributes.

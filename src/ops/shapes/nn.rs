@@ -1,6 +1,6 @@
 //! Matrix products, convolutions, pooling, batch norm and reductions.
 
-use super::call::{Call, Conflict, Outcome};
+use super::call::{Call, Conflict, Facts, Outcome};
 use super::fact::{Dim, Fact, Shape};
 use crate::format::proto::DataType;
 
@@ -10,7 +10,10 @@ pub fn matmul(call: &Call) -> Outcome {
     super::elementwise::same_dtypes(call.op, a.dtype, b.dtype)?;
     let dtype = a.dtype.or(b.dtype);
     let (Some(x), Some(y)) = (a.shape.dims(), b.shape.dims()) else {
-        return call.one(Fact::of(dtype, Shape::Ranked(vec![Dim::Unknown; 2])));
+        return call.one(Fact::of(
+            dtype,
+            Shape::Ranked(smallvec::smallvec![Dim::Unknown; 2]),
+        ));
     };
     if x.len() != 2 || y.len() != 2 {
         let found = if x.len() != 2 { &a.shape } else { &b.shape };
@@ -28,7 +31,7 @@ pub fn matmul(call: &Call) -> Outcome {
             format!("{k} and {k2}"),
         ));
     }
-    call.one(Fact::of(dtype, Shape::Ranked(vec![m, n])))
+    call.one(Fact::of(dtype, Shape::Ranked(smallvec::smallvec![m, n])))
 }
 
 /// `BatchMatMul*`: the batch dimensions broadcast, then a matrix product.
@@ -56,13 +59,13 @@ pub fn batch_matmul(call: &Call) -> Outcome {
         return Err(Conflict::new("BatchMatMul's inner dimensions", k, k2));
     }
     let batch = super::elementwise::broadcast(
-        &Shape::Ranked(x[..x.len() - 2].to_vec()),
-        &Shape::Ranked(y[..y.len() - 2].to_vec()),
+        &Shape::Ranked(x[..x.len() - 2].to_vec().into()),
+        &Shape::Ranked(y[..y.len() - 2].to_vec().into()),
     )
     .map_err(|(p, q)| Conflict::new("BatchMatMul's batch dimensions", p, q))?;
     let mut dims = batch.dims().map(<[Dim]>::to_vec).unwrap_or_default();
     dims.extend([m, n]);
-    call.one(Fact::of(dtype, Shape::Ranked(dims)))
+    call.one(Fact::of(dtype, Shape::Ranked(dims.into())))
 }
 
 fn pair(dims: &[Dim], swap: bool) -> (Dim, Dim) {
@@ -99,7 +102,10 @@ pub fn conv_or_pool(call: &Call) -> Outcome {
     let input = call.input(0);
     let dtype = input.dtype;
     let Some(dims) = input.shape.dims() else {
-        return call.one(Fact::of(dtype, Shape::Ranked(vec![Dim::Unknown; 4])));
+        return call.one(Fact::of(
+            dtype,
+            Shape::Ranked(smallvec::smallvec![Dim::Unknown; 4]),
+        ));
     };
     if dims.len() != 4 {
         return Err(Conflict::new(
@@ -133,7 +139,7 @@ pub fn conv_or_pool(call: &Call) -> Outcome {
     out[h] = oh;
     out[w] = ow;
     out[c] = channels;
-    call.one(Fact::of(dtype, Shape::Ranked(out)))
+    call.one(Fact::of(dtype, Shape::Ranked(out.into())))
 }
 
 /// A convolution's filter `[kh, kw, in, out]` checked against the input's
@@ -191,7 +197,7 @@ pub fn fused_batch_norm(call: &Call) -> Outcome {
         .dim(if nchw { 1 } else { -1 })
         .unwrap_or(Dim::Unknown);
     let stats = Fact::of(Some(DataType::DtFloat), Shape::vector(channels));
-    let mut outputs = vec![Fact::of(x.dtype, x.shape.clone())];
+    let mut outputs: Facts = smallvec::smallvec![Fact::of(x.dtype, x.shape.clone())];
     outputs.resize(call.outputs.max(1), stats);
     Ok(outputs)
 }
@@ -254,7 +260,7 @@ pub fn top_k(call: &Call) -> Outcome {
             }
             let mut dims = lead.to_vec();
             dims.push(k);
-            Shape::Ranked(dims)
+            Shape::Ranked(dims.into())
         }
         Some([]) => {
             return Err(Conflict::new(
@@ -265,7 +271,7 @@ pub fn top_k(call: &Call) -> Outcome {
         }
         None => Shape::Unknown,
     };
-    Ok(vec![
+    Ok(smallvec::smallvec![
         Fact::of(input.dtype, shape.clone()),
         Fact::of(Some(DataType::DtInt32), shape),
     ])

@@ -23,7 +23,7 @@ pub fn split(call: &Call) -> Outcome {
     let Some(at) = axis_of(call.input(0), dims.len()) else {
         return call.all(Fact::of(
             value.dtype,
-            Shape::Ranked(vec![Dim::Unknown; dims.len()]),
+            Shape::Ranked(smallvec::smallvec![Dim::Unknown; dims.len()]),
         ));
     };
     let mut out = dims.to_vec();
@@ -38,7 +38,7 @@ pub fn split(call: &Call) -> Outcome {
         }
         _ => Dim::Unknown,
     };
-    call.all(Fact::of(value.dtype, Shape::Ranked(out)))
+    call.all(Fact::of(value.dtype, Shape::Ranked(out.into())))
 }
 
 /// `SplitV` (value, size_splits, axis): pieces of the given sizes, one
@@ -54,7 +54,7 @@ pub fn split_v(call: &Call) -> Outcome {
     ) else {
         return call.all(Fact::of(
             value.dtype,
-            Shape::Ranked(vec![Dim::Unknown; dims.len()]),
+            Shape::Ranked(smallvec::smallvec![Dim::Unknown; dims.len()]),
         ));
     };
     let given: i64 = sizes.iter().filter(|&&s| s >= 0).sum();
@@ -70,7 +70,7 @@ pub fn split_v(call: &Call) -> Outcome {
                 Some(_) => rest,
                 None => Dim::Unknown,
             };
-            Fact::of(value.dtype, Shape::Ranked(out))
+            Fact::of(value.dtype, Shape::Ranked(out.into()))
         })
         .collect();
     Ok(facts)
@@ -101,7 +101,7 @@ pub fn pad(call: &Call) -> Outcome {
             }
         })
         .collect();
-    call.one(Fact::of(input.dtype, Shape::Ranked(dims)))
+    call.one(Fact::of(input.dtype, Shape::Ranked(dims.into())))
 }
 
 /// `BroadcastTo`: the shape input's value, the input checked against it.
@@ -132,7 +132,7 @@ pub fn gather_nd(call: &Call) -> Outcome {
         (Some(p), Some([lead @ .., Dim::Known(depth)])) if (*depth as usize) <= p.len() => {
             let mut out = lead.to_vec();
             out.extend_from_slice(&p[*depth as usize..]);
-            Shape::Ranked(out)
+            Shape::Ranked(out.into())
         }
         _ => Shape::Unknown,
     };

@@ -41,7 +41,7 @@ pub fn strided_slice(call: &Call) -> Outcome {
     };
     let (out, value) = slice_axes(dims, input.value.clone(), &bounds, &masks);
     let value = value.filter(|_| dims.len() <= 1);
-    call.one(call.int_result(input.dtype, Shape::Ranked(out), value))
+    call.one(call.int_result(input.dtype, Shape::Ranked(out.into()), value))
 }
 
 /// A strided slice's masks, one bit per axis.
@@ -169,7 +169,10 @@ pub fn gather(call: &Call) -> Outcome {
     let handle_params;
     if call.op == "ResourceGather" {
         // Input 0 is the variable's handle, not its value.
-        handle_params = Fact::of(None, params.handle_shape.clone().unwrap_or_default());
+        handle_params = Fact::of(
+            None,
+            params.handle_shape.as_deref().cloned().unwrap_or_default(),
+        );
         params = &handle_params;
     }
     let axis = if call.op == "GatherV2" {
@@ -202,7 +205,7 @@ pub fn gather(call: &Call) -> Outcome {
         (Some(v), Some(ix)) if p.len() == 1 => ix.iter().map(|&i| pick(v, i)).collect(),
         _ => None,
     };
-    call.one(call.int_result(dtype, Shape::Ranked(dims), value))
+    call.one(call.int_result(dtype, Shape::Ranked(dims.into()), value))
 }
 
 /// `OneHot`: a depth-sized axis added.
@@ -223,7 +226,7 @@ pub fn one_hot(call: &Call) -> Outcome {
                 (axis as usize).min(dims.len())
             };
             dims.insert(at, depth);
-            Shape::Ranked(dims)
+            Shape::Ranked(dims.into())
         }
         None => Shape::Unknown,
     };
@@ -270,7 +273,7 @@ pub fn unpack(call: &Call) -> Outcome {
             if at < dims.len() {
                 dims.remove(at);
             }
-            Shape::Ranked(dims)
+            Shape::Ranked(dims.into())
         }
         _ => Shape::Unknown,
     };

@@ -3,7 +3,7 @@
 //! and the dense layers. Their outputs' dtypes are fixed by their op
 //! definitions (filled in by the driver), so the rules give shapes.
 
-use super::call::{Call, Outcome};
+use super::call::{Call, Facts, Outcome};
 use super::fact::{Dim, Fact, Shape};
 use crate::format::proto::DataType;
 
@@ -74,7 +74,7 @@ pub fn lookup_size(call: &Call) -> Outcome {
 pub fn unique(call: &Call) -> Outcome {
     let x = call.input(0);
     let idx = call.attr_type("out_idx").unwrap_or(DataType::DtInt32);
-    let mut facts = vec![
+    let mut facts: Facts = smallvec::smallvec![
         Fact::of(x.dtype, Shape::vector(Dim::Unknown)),
         Fact::of(Some(idx), x.shape.clone()),
     ];
@@ -86,7 +86,7 @@ pub fn unique(call: &Call) -> Outcome {
 pub fn where_true(call: &Call) -> Outcome {
     let rank = call.input_shape(0).rank();
     let width = rank.map_or(Dim::Unknown, |r| Dim::Known(r as i64));
-    let shape = Shape::Ranked(vec![Dim::Unknown, width]);
+    let shape = Shape::Ranked(smallvec::smallvec![Dim::Unknown, width]);
     call.one(Fact::of(Some(DataType::DtInt64), shape))
 }
 
@@ -103,7 +103,9 @@ pub fn shape_from_value(fact: &Fact) -> Shape {
         return Shape::Ranked(dims.collect());
     }
     match fact.shape.dim(0).and_then(Dim::known) {
-        Some(n) if fact.shape.rank() == Some(1) => Shape::Ranked(vec![Dim::Unknown; n as usize]),
+        Some(n) if fact.shape.rank() == Some(1) => {
+            Shape::Ranked(smallvec::smallvec![Dim::Unknown; n as usize])
+        }
         _ => Shape::Unknown,
     }
 }
@@ -133,10 +135,10 @@ pub fn sparse_fill_empty_rows(call: &Call) -> Outcome {
         .filter(|d| d.known().is_none_or(|k| k >= 0))
         .unwrap_or(Dim::Unknown);
     let n = indices.shape.dim(0).unwrap_or(Dim::Unknown);
-    Ok(vec![
+    Ok(smallvec::smallvec![
         Fact::of(
             Some(DataType::DtInt64),
-            Shape::Ranked(vec![Dim::Unknown, length(dense_shape)]),
+            Shape::Ranked(smallvec::smallvec![Dim::Unknown, length(dense_shape)]),
         ),
         Fact::of(values.dtype, Shape::vector(Dim::Unknown)),
         Fact::of(Some(DataType::DtBool), Shape::vector(rows)),
@@ -149,8 +151,11 @@ pub fn sparse_reshape(call: &Call) -> Outcome {
     let (indices, new_shape) = (call.input(0), call.input(2));
     let n = indices.shape.dim(0).unwrap_or(Dim::Unknown);
     let rank = length(new_shape);
-    Ok(vec![
-        Fact::of(Some(DataType::DtInt64), Shape::Ranked(vec![n, rank])),
+    Ok(smallvec::smallvec![
+        Fact::of(
+            Some(DataType::DtInt64),
+            Shape::Ranked(smallvec::smallvec![n, rank])
+        ),
         Fact::of(Some(DataType::DtInt64), Shape::vector(rank)),
     ])
 }
@@ -170,7 +175,7 @@ pub fn sparse_segment(call: &Call) -> Outcome {
         Some([_, rest @ ..]) => {
             let mut dims = vec![segments];
             dims.extend_from_slice(rest);
-            Shape::Ranked(dims)
+            Shape::Ranked(dims.into())
         }
         _ => Shape::Unknown,
     };
@@ -179,10 +184,10 @@ pub fn sparse_segment(call: &Call) -> Outcome {
 
 /// `SparseCross*`: indices `[?, 2]`, values `[?]`, dense shape `[2]`.
 pub fn sparse_cross(_call: &Call) -> Outcome {
-    Ok(vec![
+    Ok(smallvec::smallvec![
         Fact::of(
             Some(DataType::DtInt64),
-            Shape::Ranked(vec![Dim::Unknown, Dim::Known(2)]),
+            Shape::Ranked(smallvec::smallvec![Dim::Unknown, Dim::Known(2)]),
         ),
         Fact::of(None, Shape::vector(Dim::Unknown)),
         Fact::of(Some(DataType::DtInt64), Shape::vector(Dim::Known(2))),
@@ -197,7 +202,7 @@ pub fn dynamic_partition(call: &Call) -> Outcome {
         (Some(dims), Some(r)) if r <= dims.len() => {
             let mut out = vec![Dim::Unknown];
             out.extend_from_slice(&dims[r..]);
-            Shape::Ranked(out)
+            Shape::Ranked(out.into())
         }
         _ => Shape::Unknown,
     };
@@ -213,7 +218,7 @@ pub fn dynamic_stitch(call: &Call) -> Outcome {
         (Some(dims), Some(r)) if r <= dims.len() => {
             let mut out = vec![Dim::Unknown];
             out.extend_from_slice(&dims[r..]);
-            Shape::Ranked(out)
+            Shape::Ranked(out.into())
         }
         _ => Shape::Unknown,
     };
@@ -238,12 +243,18 @@ pub fn parse_example(call: &Call) -> Outcome {
     let rank = prefix
         .as_ref()
         .map_or(Dim::Unknown, |p| Dim::Known(p.len() as i64 + 1));
-    let mut facts = vec![Fact::unknown(); call.outputs.max(1)];
+    let mut facts: Facts = smallvec::smallvec![Fact::unknown(); call.outputs.max(1)];
     let sparse_types = call.attr_types("sparse_types");
     for i in 0..sparse.min(facts.len()) {
         let int64 = Some(DataType::DtInt64);
         let parts = [
-            (i, Fact::of(int64, Shape::Ranked(vec![Dim::Unknown, rank]))),
+            (
+                i,
+                Fact::of(
+                    int64,
+                    Shape::Ranked(smallvec::smallvec![Dim::Unknown, rank]),
+                ),
+            ),
             (
                 sparse + i,
                 Fact::of(
@@ -262,7 +273,7 @@ pub fn parse_example(call: &Call) -> Outcome {
     let dense_types = call.attr_types("Tdense");
     for (i, dense) in call.attr_shapes("dense_shapes").iter().enumerate() {
         let shape = match (&prefix, dense.dims()) {
-            (Some(prefix), Some(dims)) => Shape::Ranked([prefix.as_slice(), dims].concat()),
+            (Some(prefix), Some(dims)) => Shape::Ranked([prefix.as_slice(), dims].concat().into()),
             _ => Shape::Unknown,
         };
         if let Some(slot) = facts.get_mut(3 * sparse + i) {

@@ -16,12 +16,12 @@ pub fn tensor_array(call: &Call) -> Outcome {
         .is_some_and(|d| d.iter().all(|x| x.known().is_some()));
     let identical = call.attr_bool("identical_element_shapes").unwrap_or(false);
     let handle = Fact {
-        handle_shape: (fully_known || identical).then_some(element),
+        handle_shape: (fully_known || identical).then(|| Box::new(element)),
         value: call.input(0).value.clone().filter(|v| v.len() == 1),
         ..Fact::of(Some(DataType::DtResource), Shape::vector(Dim::Known(2)))
     };
     let flow = Fact::of(Some(DataType::DtFloat), Shape::scalar());
-    Ok(vec![handle, flow])
+    Ok(smallvec::smallvec![handle, flow])
 }
 
 /// The element shape a handle's array holds: the handle's when it knows
@@ -29,14 +29,20 @@ pub fn tensor_array(call: &Call) -> Outcome {
 fn element_shape(call: &Call) -> Shape {
     call.input(0)
         .handle_shape
-        .clone()
+        .as_deref()
         .filter(|shape| shape.rank().is_some())
+        .cloned()
         .unwrap_or_else(|| call.attr_shape("element_shape"))
 }
 
 /// `TensorArrayReadV3`: one element (unknown unless the handle knows it).
 pub fn read(call: &Call) -> Outcome {
-    let shape = call.input(0).handle_shape.clone().unwrap_or_default();
+    let shape = call
+        .input(0)
+        .handle_shape
+        .as_deref()
+        .cloned()
+        .unwrap_or_default();
     call.one(Fact::of(call.attr_type("dtype"), shape))
 }
 
@@ -47,7 +53,7 @@ pub fn gather(call: &Call) -> Outcome {
         Some(dims) => {
             let mut out = vec![count];
             out.extend_from_slice(dims);
-            Shape::Ranked(out)
+            Shape::Ranked(out.into())
         }
         None => Shape::Unknown,
     };
@@ -62,11 +68,11 @@ pub fn concat(call: &Call) -> Outcome {
         Some(dims) => {
             let mut out = vec![Dim::Unknown];
             out.extend_from_slice(dims);
-            Shape::Ranked(out)
+            Shape::Ranked(out.into())
         }
         None => Shape::Unknown,
     };
-    Ok(vec![
+    Ok(smallvec::smallvec![
         Fact::of(call.attr_type("dtype"), shape),
         Fact::of(Some(DataType::DtInt64), Shape::vector(Dim::Unknown)),
     ])

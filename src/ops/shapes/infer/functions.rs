@@ -13,7 +13,7 @@ use crate::format::proto::{FunctionDefLibrary, NodeDef, OpDef};
 use crate::ir::function_body::FunctionBody;
 use crate::ir::{FunctionIndex, TensorRef};
 use crate::ops::OpSignatures;
-use crate::ops::shapes::call::Call;
+use crate::ops::shapes::call::{Call, Facts};
 use crate::ops::shapes::control::loosen;
 use crate::ops::shapes::fact::{Fact, Shape};
 use crate::ops::shapes::{Rule, rule};
@@ -182,7 +182,7 @@ fn join(a: &Fact, b: &Fact) -> Fact {
 
 /// The called body's facts where they know the shape, else the rule's
 /// (attributes such as `output_shapes`).
-pub fn prefer_known(called: Vec<Fact>, ruled: Vec<Fact>) -> Vec<Fact> {
+pub fn prefer_known(called: Vec<Fact>, ruled: Facts) -> Facts {
     let mut facts = ruled;
     for (slot, fact) in facts.iter_mut().zip(called) {
         if fact.shape.rank().is_some() || fact.handle_shape.is_some() {

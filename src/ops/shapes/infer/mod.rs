@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 mod functions;
 
-use super::call::{Call, Conflict};
+use super::call::{Call, Conflict, Facts};
 use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape, UNKNOWN};
 use crate::format::proto::DataType;
 use crate::ir::{Graph, IrError, NodeId, TensorRef};
@@ -37,7 +37,7 @@ pub struct NodeConflict {
 #[derive(Debug, Default)]
 pub struct Inference {
     /// Each node's outputs' facts, by node index.
-    facts: Vec<Vec<Fact>>,
+    facts: Vec<Facts>,
     pub conflicts: Vec<NodeConflict>,
 }
 
@@ -105,7 +105,7 @@ pub(super) fn infer_within(
             assumed: &assumed,
             back_edges: Vec::new(),
             inference: Inference {
-                facts: vec![Vec::new(); bound],
+                facts: vec![Facts::new(); bound],
                 conflicts: Vec::new(),
             },
         };
@@ -197,7 +197,7 @@ impl Pass<'_, '_> {
                     op: self.graph.op(id).to_string(),
                     conflict,
                 });
-                vec![Fact::unknown(); outputs]
+                smallvec::smallvec![Fact::unknown(); outputs]
             }
         };
         self.inference.facts[id.0.index()] = facts;
@@ -220,7 +220,7 @@ fn infer_node(
     inputs: &[&Fact],
     op: &OpInfo<'_>,
     seeds: Option<&HashMap<TensorRef, Fact>>,
-) -> Result<Vec<Fact>, Conflict> {
+) -> Result<Facts, Conflict> {
     let node = graph.node(id);
     let call = Call {
         op: &node.op,
@@ -230,7 +230,7 @@ fn infer_node(
     };
     let mut facts = match op.entry.rule {
         Some(rule) => rule(&call)?,
-        None => vec![Fact::unknown(); op.outputs.max(1)],
+        None => smallvec::smallvec![Fact::unknown(); op.outputs.max(1)],
     };
     if op.entry.calls
         && let Some(called) = functions::called(library, &call)
