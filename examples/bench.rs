@@ -7,7 +7,9 @@
 //!   export spends its time (the `--timings` table);
 //! - shape inference time on a 160,000-node serving graph (a chain of
 //!   MatMul, BiasAdd and Relu layers) and on the synthetic graph's serving
-//!   cone; `cargo run --release --example bench -- shapes` prints only these.
+//!   cone; `cargo run --release --example bench -- shapes` prints only these
+//!   (the best of three inferences; `SHAPES_REPEAT=N` runs N, for a
+//!   profiler, and then prints only the first).
 
 use std::time::Instant;
 
