@@ -52,18 +52,18 @@ pub enum PassError {
     )]
     BatchNormWithoutMovingStats { node: String },
     #[error(
-        "--moving-averages: the training graph keeps no moving average of a weight \
-         (an ExponentialMovingAverage update whose averaged value is a variable); \
-         {batch_statistics} batch-norm moving statistics and {summary_averages} averages \
-         for summaries are not weight averages"
+        "moving averages were asked to serve, but the training graph keeps no moving \
+         average of a weight (an ExponentialMovingAverage update whose averaged value is a \
+         variable); its {batch_statistics} batch-norm moving statistics and \
+         {summary_averages} averages for summaries are not weight averages"
     )]
     NoWeightAverages {
         batch_statistics: usize,
         summary_averages: usize,
     },
     #[error(
-        "--moving-averages: the moving average {shadow:?} of variable {variable:?} cannot \
-         serve in its place: {reason}"
+        "the moving average {shadow:?} of variable {variable:?} cannot serve in its \
+         place: {reason}"
     )]
     BadWeightAverage {
         variable: String,
