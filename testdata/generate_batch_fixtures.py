@@ -420,7 +420,7 @@ def cifar_moving_averages(out):
     with open("data_batch_1.bin", "wb") as f:
         for label, image in zip(labels, pixels):
             f.write(bytes([label]) + image.tobytes())
-    FLAGS.batch_size = 12
+    training_batch = FLAGS.batch_size = 12
     steps = 20
     graph = seeded_graph()
     with graph.as_default():
@@ -440,14 +440,14 @@ def cifar_moving_averages(out):
     difference = float(np.max(np.abs(averaged["logits"] - raw["logits"])))
     assert difference > 1e-2, f"the averages are too close to the weights to tell apart ({difference})"
     averaged_cases = []
-    for batch in [1, FLAGS.batch_size, 2 * FLAGS.batch_size + 1]:
+    for batch in [1, training_batch, 2 * training_batch + 1]:
         values = averaged_outputs(lambda: cifar_eval_build(batch), case_inputs(draw, batch), prefix, ["logits"])
         averaged_cases.append({"batch": batch, "expected": {"logits": flat("logits", values["logits"])}})
     FLAGS.batch_size = 12
     finish(
         "cifar_moving_averages", cifar_moving_averages.__doc__, steps,
         {"images": spec(images, [-1, IMAGE_SIZE, IMAGE_SIZE, 3])}, {"logits": spec(logits, [-1, NUM_CLASSES])},
-        12, cifar_eval_build, draw, tolerance=1e-4,
+        training_batch, cifar_eval_build, draw, tolerance=1e-4,
         extra={
             "data_files": ["data_batch_1.bin"],
             "moving_averages": {
