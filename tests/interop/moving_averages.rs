@@ -2,7 +2,7 @@
 //! averages (`testdata/batch_fixtures/cifar_moving_averages`): the export
 //! serves what the tutorial's evaluation restores (`variables_to_restore()`)
 //! at batch 1, the training batch and twice it plus one, by all three
-//! loaders — as variables, frozen, and stored as float16 — and without the
+//! loaders — as variables, frozen, stored as float16 or int8 — and without the
 //! flag the trained weights, as the inference model restoring them gives.
 
 use std::path::{Path, PathBuf};
@@ -170,31 +170,35 @@ fn without_the_flag_the_trained_weights_serve() {
 }
 
 #[test]
-fn frozen_and_float16_exports_serve_the_averages() {
+fn frozen_float16_and_int8_exports_serve_the_averages() {
     let json = fixture_json();
     let difference = json["moving_averages"]["max_abs_difference"]
         .as_f64()
         .expect("max_abs_difference");
-    // A float16 tolerance well below the averages' difference from the
-    // trained weights: the check tells which ones were served.
-    let f16_tolerance = 1e-2;
-    assert!(difference > 5.0 * f16_tolerance, "{difference}");
+    // Tolerances well below the averages' difference from the trained
+    // weights: each check tells which ones were served.
     let dir = tempfile::tempdir().unwrap();
-    let python = common::tensorflow_python("moving_averages::freeze_f16");
-    let runs: [(&str, &[&str], f64); 3] = [
+    let python = common::tensorflow_python("moving_averages::freeze_f16_int8");
+    let runs: [(&str, &[&str], f64); 4] = [
         ("frozen", &["--freeze"], 1e-4),
         (
             "f16",
             &["--weights", "f16", "--weights-min-size", "0"],
-            f16_tolerance,
+            1e-3,
         ),
         (
             "frozen_f16",
             &["--freeze", "--weights", "f16", "--weights-min-size", "0"],
-            f16_tolerance,
+            1e-3,
+        ),
+        (
+            "int8",
+            &["--weights", "int8", "--weights-min-size", "0"],
+            2e-2,
         ),
     ];
     for (name, flags, tolerance) in runs {
+        assert!(difference > 4.0 * tolerance, "{name}: {difference}");
         let out = dir.path().join(name);
         let mut extra = vec!["--moving-averages"];
         extra.extend_from_slice(flags);
