@@ -400,3 +400,144 @@ pub fn checkpoint_roles(model: &Model, averages: &[Average]) -> BTreeMap<String,
     }
     roles
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::DataType;
+    use crate::passes::testing::{self, TestNode, node};
+
+    fn variable(name: &str) -> TestNode {
+        node(name, "VariableV2", &[]).with_type("dtype", DataType::DtFloatRef)
+    }
+
+    /// `shadow -= (shadow - value) * decay`, as `assign_moving_average` writes it.
+    fn update(shadow: &str, value: &str) -> Vec<TestNode> {
+        vec![
+            variable(shadow),
+            node(&format!("{shadow}/sub"), "Sub", &[shadow, value]),
+            node(
+                &format!("{shadow}/mul"),
+                "Mul",
+                &[&format!("{shadow}/sub"), "decay"],
+            ),
+            node(
+                &format!("{shadow}/update"),
+                "AssignSub",
+                &[shadow, &format!("{shadow}/mul")],
+            ),
+        ]
+    }
+
+    fn kinds(nodes: Vec<TestNode>) -> Vec<(String, AverageKind, Option<String>)> {
+        let graph = testing::graph(nodes);
+        find_averages(&graph)
+            .into_iter()
+            .map(|a| {
+                let averaged = a.averaged.map(|v| graph.name(v).to_string());
+                (graph.name(a.shadow).to_string(), a.kind, averaged)
+            })
+            .collect()
+    }
+
+    /// Names say nothing: a weight average is any average of a variable
+    /// read, a loss average any average of another tensor, a batch
+    /// statistic an average of `tf.nn.moments`' outputs.
+    #[test]
+    fn averages_are_told_apart_by_what_they_average() {
+        let mut nodes = vec![
+            node("decay", "Const", &[]),
+            node("x", "Placeholder", &[]),
+            variable("w"),
+            node("w/read", "Identity", &["w"]),
+            node("loss", "Mean", &["x"]),
+            node("m", "Mean", &["x"]),
+            node("m/stop", "StopGradient", &["m"]),
+            node("sq", "SquaredDifference", &["x", "m/stop"]),
+            node("v", "Mean", &["sq"]),
+            node("m/squeezed", "Squeeze", &["m"]),
+        ];
+        nodes.extend(update("a", "w/read"));
+        nodes.extend(update("b", "loss"));
+        nodes.extend(update("c", "m/squeezed"));
+        nodes.extend(update("d", "v"));
+        let found = kinds(nodes);
+        assert_eq!(
+            found,
+            vec![
+                ("a".into(), AverageKind::WeightAverage, Some("w".into())),
+                ("b".into(), AverageKind::SummaryAverage, None),
+                ("c".into(), AverageKind::BatchStatistic, None),
+                ("d".into(), AverageKind::BatchStatistic, None),
+            ]
+        );
+    }
+
+    /// A mean squared error is no batch moment: its difference is not from
+    /// a stopped mean of the same batch.
+    #[test]
+    fn a_mean_squared_error_average_is_for_summaries() {
+        let mut nodes = vec![
+            node("decay", "Const", &[]),
+            node("x", "Placeholder", &[]),
+            node("y", "Placeholder", &[]),
+            node("sq", "SquaredDifference", &["x", "y"]),
+            node("mse", "Mean", &["sq"]),
+        ];
+        nodes.extend(update("avg", "mse"));
+        assert_eq!(
+            kinds(nodes),
+            vec![("avg".into(), AverageKind::SummaryAverage, None)]
+        );
+    }
+
+    /// An average a fused batch norm reads as its statistics is one,
+    /// whatever it averages.
+    #[test]
+    fn an_average_a_batch_norm_reads_is_a_batch_statistic() {
+        let mut nodes = vec![
+            node("decay", "Const", &[]),
+            node("x", "Placeholder", &[]),
+            node("c", "Const", &[]),
+            variable("w"),
+            node("stat/read", "Identity", &["stat"]),
+            node(
+                "bn",
+                "FusedBatchNormV3",
+                &["x", "c", "c", "stat/read", "stat/read"],
+            ),
+        ];
+        nodes.extend(update("stat", "w"));
+        assert_eq!(
+            kinds(nodes),
+            vec![("stat".into(), AverageKind::BatchStatistic, None)]
+        );
+    }
+
+    /// The zero-debiased form is one average, under the variable holding
+    /// the debiased value, with `biased` and `local_step` its companions.
+    #[test]
+    fn a_zero_debiased_average_is_one_average() {
+        let mut nodes = vec![
+            node("decay", "Const", &[]),
+            variable("w"),
+            variable("shadow"),
+            variable("local_step"),
+            node("one", "Const", &[]),
+            node("step", "AssignAdd", &["local_step", "one"]),
+            node("pow", "Pow", &["decay", "step"]),
+            node("factor", "Sub", &["one", "pow"]),
+            node("debiased", "RealDiv", &["biased/update", "factor"]),
+            node("shadow/assign", "Assign", &["shadow", "debiased"]),
+        ];
+        nodes.extend(update("biased", "w"));
+        let graph = testing::graph(nodes);
+        let found = find_averages(&graph);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let average = &found[0];
+        assert_eq!(graph.name(average.shadow), "shadow");
+        assert_eq!(average.kind, AverageKind::WeightAverage);
+        let companions: Vec<&str> = average.companions.iter().map(|&c| graph.name(c)).collect();
+        assert_eq!(companions, ["biased", "local_step"]);
+    }
+}
