@@ -514,6 +514,38 @@ mod tests {
         );
     }
 
+    /// TF-Slim averages every model variable, batch-norm statistics among
+    /// them: the statistic (an average of a batch moment) is a batch
+    /// statistic, its own average (an average of a variable) a weight
+    /// average, as `variables_to_restore()` maps it.
+    #[test]
+    fn the_average_of_a_moving_statistic_is_a_weight_average() {
+        let mut nodes = vec![
+            node("decay", "Const", &[]),
+            node("x", "Placeholder", &[]),
+            node("c", "Const", &[]),
+            node("bn", "FusedBatchNormV3", &["x", "c", "c", "c", "c"])
+                .with_bool("is_training", true),
+            node("moving_mean/read", "Identity", &["moving_mean"]),
+        ];
+        nodes.extend(update("moving_mean", "bn:1"));
+        nodes.extend(update(
+            "moving_mean/ExponentialMovingAverage",
+            "moving_mean/read",
+        ));
+        assert_eq!(
+            kinds(nodes),
+            vec![
+                ("moving_mean".into(), AverageKind::BatchStatistic, None),
+                (
+                    "moving_mean/ExponentialMovingAverage".into(),
+                    AverageKind::WeightAverage,
+                    Some("moving_mean".into())
+                ),
+            ]
+        );
+    }
+
     /// The zero-debiased form is one average, under the variable holding
     /// the debiased value, with `biased` and `local_step` its companions.
     #[test]
