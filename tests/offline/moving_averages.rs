@@ -320,3 +320,38 @@ fn an_average_shaped_unlike_its_variable_is_an_error_naming_both() {
     let output = export(&source, &json, &out, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+/// The library's option: the report's data names the pairs, and the
+/// error without weight averages is a typed `PassError`.
+#[test]
+fn the_library_option_serves_and_refuses_as_the_flag_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = cifar_json();
+    let mut options = common::fixture_dir_options(&batch_fixture(CIFAR));
+    options.serving.moving_averages = true;
+    let report =
+        servegraph::export_serving_model(batch_fixture(CIFAR), dir.path().join("m"), &options)
+            .unwrap();
+    let averages = report
+        .graph
+        .moving_averages
+        .expect("moving averages reported");
+    let pairs = json["moving_averages"]["variables"].as_object().unwrap();
+    assert_eq!(averages.served.len(), pairs.len());
+    for served in &averages.served {
+        assert_eq!(pairs[&served.variable], served.average.as_str());
+    }
+    let tiny = common::testdata("fixtures/tiny_mlp");
+    let mut options = common::fixture_options("tiny_mlp");
+    options.serving.moving_averages = true;
+    let out = dir.path().join("tiny");
+    let error = servegraph::export_serving_model(&tiny, &out, &options).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            servegraph::Error::Pass(servegraph::passes::PassError::NoWeightAverages { .. })
+        ),
+        "{error}"
+    );
+    assert!(!out.exists());
+}
