@@ -346,6 +346,122 @@ def cifar_reshape_queue(out):
     FLAGS.batch_size = 12
 
 
+# ---------------------------------------------------------------- 1b. CIFAR-10 tutorial with its variable averages
+
+MOVING_AVERAGE_DECAY = 0.9999
+
+
+def cifar_train_with_averages(total_loss, global_step):
+    """cifar10.train as the tutorial writes it: cifar_train's gradient step,
+    then an ExponentialMovingAverage of every trainable variable (its decay
+    capped by the step count) that the train op also waits for."""
+    apply_gradient_op = cifar_train(total_loss, global_step)
+    variable_averages = v1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY, global_step)
+    variables_averages_op = variable_averages.apply(v1.trainable_variables())
+    with tf.control_dependencies([apply_gradient_op, variables_averages_op]):
+        return tf.no_op(name="train_with_averages")
+
+
+def averaged_outputs(build, feeds, prefix, outputs):
+    """cifar10_eval: the inference model restoring each variable from its
+    moving average (`variables_to_restore()`), run on `feeds`."""
+    graph = seeded_graph()
+    with graph.as_default():
+        placeholders, tensors = build()
+        restore = v1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY).variables_to_restore()
+        with session(graph) as sess:
+            v1.train.Saver(restore).restore(sess, prefix)
+            return sess.run({k: tensors[k] for k in outputs}, {placeholders[k]: v for k, v in feeds.items()})
+
+
+def averaged_variables():
+    """The checkpoint key `variables_to_restore()` reads each variable from."""
+    graph = seeded_graph()
+    with graph.as_default():
+        cifar_eval_build(FLAGS.batch_size)
+        restore = v1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY).variables_to_restore()
+        return {var.op.name: key for key, var in restore.items() if key != var.op.name}
+
+
+def monitored_training(train_op, runner, steps):
+    """Runs `steps` train steps under MonitoredTrainingSession, whose scaffold
+    saver (sharded) writes the checkpoint at the last step; keeps that
+    checkpoint only, without the graph.pbtxt and events it also writes."""
+    capacity = 16 + 3 * FLAGS.batch_size
+    size = runner.queue.size()  # made before the session finalizes the graph
+
+    def fill(step_context):
+        while step_context.session.run(size) < capacity:
+            time.sleep(0.001)
+
+    config = v1.ConfigProto(device_count={"CPU": 1}, intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+    with v1.train.MonitoredTrainingSession(
+            checkpoint_dir=".", save_checkpoint_steps=steps, save_checkpoint_secs=None,
+            save_summaries_steps=None, save_summaries_secs=None, log_step_count_steps=None,
+            config=config) as mon_sess:
+        for _ in range(steps):
+            mon_sess.run_step_fn(fill)
+            mon_sess.run(train_op)
+    last = f"model.ckpt-{steps}"
+    for name in os.listdir("."):
+        if name.startswith("model.ckpt-") and not name.startswith(last + "."):
+            os.remove(name)
+        elif name.startswith("events.") or name == "graph.pbtxt":
+            os.remove(name)
+    v1.train.update_checkpoint_state(".", last, all_model_checkpoint_paths=[last])
+
+
+@fixture
+def cifar_moving_averages(out):
+    """The CIFAR-10 tutorial's program with its variable averages, scaled down: FixedLengthRecordReader + shuffle_batch (batch 12), conv/pool/lrn layers flattened by tf.reshape(pool2, [FLAGS.batch_size, -1]), weight-decay losses in a 'losses' collection, an ExponentialMovingAverage of the losses for summaries (zero-debiased), an ExponentialMovingAverage(0.9999, global_step) of every trainable variable the train op depends on, GradientDescent, trained by MonitoredTrainingSession with its default (sharded) saver. Expected outputs: the inference model with the trained weights, and (averaged_*) cifar10_eval's model restoring variables_to_restore()."""
+    rng = np.random.RandomState(33)
+    pixels = rng.randint(0, 256, size=(NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.uint8)
+    labels = (pixels[:, 0].mean(axis=(1, 2)) / 25.6).astype(np.uint8) % NUM_CLASSES
+    with open("data_batch_1.bin", "wb") as f:
+        for label, image in zip(labels, pixels):
+            f.write(bytes([label]) + image.tobytes())
+    training_batch = FLAGS.batch_size = 12
+    steps = 20
+    graph = seeded_graph()
+    with graph.as_default():
+        global_step = v1.train.get_or_create_global_step()
+        with tf.device("/cpu:0"):
+            images, labels_batch = distorted_inputs(".", FLAGS.batch_size)
+        logits = cifar_inference(images)
+        loss = cifar_loss(logits, labels_batch)
+        train_op = cifar_train_with_averages(loss, global_step)
+        (runner,) = [r for r in v1.get_collection(v1.GraphKeys.QUEUE_RUNNERS) if "shuffle_batch" in r.name]
+        monitored_training(train_op, runner, steps)
+    prefix = f"model.ckpt-{steps}"
+    draw = lambda rng, n: {"images": standardized_images(rng, n)}  # noqa: E731
+    test = case_inputs(draw, TEST_BATCH)
+    averaged = averaged_outputs(lambda: cifar_eval_build(TEST_BATCH), test, prefix, ["logits"])
+    raw = inference_outputs(lambda: cifar_eval_build(TEST_BATCH), test, prefix, ["logits"])
+    difference = float(np.max(np.abs(averaged["logits"] - raw["logits"])))
+    assert difference > 1e-2, f"the averages are too close to the weights to tell apart ({difference})"
+    averaged_cases = []
+    for batch in [1, training_batch, 2 * training_batch + 1]:
+        values = averaged_outputs(lambda: cifar_eval_build(batch), case_inputs(draw, batch), prefix, ["logits"])
+        averaged_cases.append({"batch": batch, "expected": {"logits": flat("logits", values["logits"])}})
+    FLAGS.batch_size = 12
+    finish(
+        "cifar_moving_averages", cifar_moving_averages.__doc__, steps,
+        {"images": spec(images, [-1, IMAGE_SIZE, IMAGE_SIZE, 3])}, {"logits": spec(logits, [-1, NUM_CLASSES])},
+        training_batch, cifar_eval_build, draw, tolerance=1e-4,
+        extra={
+            "data_files": ["data_batch_1.bin"],
+            "moving_averages": {
+                "decay": MOVING_AVERAGE_DECAY,
+                "variables": averaged_variables(),
+                "max_abs_difference": difference,
+            },
+            "averaged_outputs": {"logits": flat("logits", averaged["logits"])},
+            "averaged_batch_cases": averaged_cases,
+        },
+    )
+    FLAGS.batch_size = 12
+
+
 # ---------------------------------------------------------------- 2. TF-Slim style softmax
 
 def slim_softmax(logits, scope=None):

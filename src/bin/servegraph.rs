@@ -183,6 +183,11 @@ struct ExportArgs {
     /// the signature's batch dimension set to it, instead of refusing it.
     #[arg(long)]
     fixed_batch: bool,
+    /// Serve the moving averages the training program keeps of its weights
+    /// (an ExponentialMovingAverage, as its evaluation restores them) in
+    /// place of the trained values; an error when it averages no weight.
+    #[arg(long)]
+    moving_averages: bool,
     /// Also write a MetaGraphDef that keeps the training graph's device
     /// placements, sharing the variables and assets: `gpu` (tags serve,gpu)
     /// or NAME=TAG,TAG. Repeatable.
@@ -550,6 +555,7 @@ impl ExportArgs {
             training_flags: self.training_flags,
             keep_devices: self.keep_devices,
             fixed_batch: self.fixed_batch,
+            moving_averages: self.moving_averages,
             variants: self
                 .variants
                 .iter()

@@ -141,6 +141,12 @@ pub struct ServingOptions {
     /// into its shapes), the signature's batch dimension set to it.
     /// Default: false (such a graph is refused, naming where the batch is).
     pub fixed_batch: bool,
+    /// Serve each variable the training program keeps an
+    /// `ExponentialMovingAverage` of with that average, as an evaluation
+    /// restoring `variables_to_restore()` does (written under the
+    /// variable's own key). Default: false (the trained values). An error
+    /// when the training graph averages no weight.
+    pub moving_averages: bool,
 }
 
 impl Default for ServingOptions {
@@ -157,6 +163,7 @@ impl Default for ServingOptions {
             keep_devices: false,
             variants: Vec::new(),
             fixed_batch: false,
+            moving_averages: false,
         }
     }
 }
@@ -286,6 +293,7 @@ impl ExportOptions {
             method: serving.method,
             class_names: serving.class_names.clone(),
             fixed_batch: serving.fixed_batch,
+            moving_averages: serving.moving_averages,
         }
     }
 

@@ -81,6 +81,52 @@ pub struct GraphRouteReport {
     /// Why nodes were removed, rewired or kept; only with `explain`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explanation>,
+    /// The weights' moving averages the training graph keeps, and those
+    /// served in place of the trained values; `None` when it keeps none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moving_averages: Option<MovingAveragesReport>,
+}
+
+/// The moving averages of weights (`ExponentialMovingAverage` shadows)
+/// found by their update ops, and what `moving_averages` served.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct MovingAveragesReport {
+    /// The checkpoint keys of the weight averages found.
+    pub available: Vec<String>,
+    /// Each variable served by its average (empty without the option):
+    /// the export's checkpoint holds the average's value under `variable`.
+    pub served: Vec<ServedAverage>,
+}
+
+/// A variable served by its moving average, by checkpoint key.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ServedAverage {
+    pub variable: String,
+    pub average: String,
+}
+
+impl MovingAveragesReport {
+    /// What `model` (after the pipeline) holds and serves; `None` when its
+    /// training graph keeps no weight average.
+    pub fn of(model: &crate::model::Model) -> Option<MovingAveragesReport> {
+        let weight = crate::passes::averages::AverageKind::WeightAverage.reason();
+        let available: Vec<String> = model
+            .checkpoint_roles
+            .iter()
+            .filter(|(_, role)| role.as_str() == weight)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let served: Vec<ServedAverage> = model
+            .served_averages
+            .iter()
+            .map(|(variable, average)| ServedAverage {
+                variable: variable.clone(),
+                average: average.clone(),
+            })
+            .collect();
+        (!available.is_empty() || !served.is_empty())
+            .then_some(MovingAveragesReport { available, served })
+    }
 }
 
 /// A variant written: its name, its tag set and how many of its nodes keep

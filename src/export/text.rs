@@ -5,6 +5,7 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::left_behind::{Category, LeftBehind, LeftFile};
+use super::report::MovingAveragesReport;
 use super::{ExportReport, VariantReport};
 use crate::back::explain::{ExplainedInput, ExplanationReport, Modality};
 use crate::back::warmup::WarmupReport;
@@ -72,6 +73,9 @@ impl Display for ReportText<'_> {
             write_variant(f, variant)?;
         }
         self.write_kept(f)?;
+        if let Some(averages) = &report.graph.moving_averages {
+            self.write_moving_averages(f, averages)?;
+        }
         if let Some(frozen) = &report.graph.frozen {
             self.write_frozen(f, frozen)?;
         }
@@ -138,6 +142,35 @@ impl ReportText<'_> {
         let kept = &self.report.kept;
         let rows: Vec<(u64, String)> = kept.iter().map(kept_row).collect();
         self.write_variables(f, "variables kept", rows)
+    }
+
+    /// One line: the weights served by their moving averages, or that the
+    /// checkpoint holds averages the option would serve.
+    fn write_moving_averages(
+        &self,
+        f: &mut Formatter<'_>,
+        averages: &MovingAveragesReport,
+    ) -> fmt::Result {
+        let flag = crate::passes::moving_averages::FLAG;
+        if averages.served.is_empty() {
+            return writeln!(
+                f,
+                "moving averages: the checkpoint holds moving averages of {} weights, not \
+                 served; {flag} serves them in place of the trained values",
+                thousands(averages.available.len())
+            );
+        }
+        let pairs: Vec<String> = averages
+            .served
+            .iter()
+            .map(|s| format!("{} <- {}", s.variable, s.average))
+            .collect();
+        writeln!(
+            f,
+            "moving averages: {} weights served by their averages ({flag}): {}",
+            thousands(pairs.len()),
+            examples(&pairs, self.limit(PASS_EXAMPLES))
+        )
     }
 
     /// The variables that became constants: their values moved from

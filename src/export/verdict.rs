@@ -23,7 +23,9 @@ pub struct DroppedVariable {
     pub reason: String,
 }
 
-/// Why a checkpoint tensor is not needed by the serving graph.
+/// Why a checkpoint tensor is not needed by the serving graph, by its name
+/// alone: the fallback when the training graph does not say (an export
+/// tells optimizer slots and moving averages apart by the ops updating them).
 pub fn drop_reason(key: &str) -> &'static str {
     const SLOTS: &[&str] = &[
         "Adam",
@@ -36,7 +38,6 @@ pub fn drop_reason(key: &str) -> &'static str {
         "Ftrl_1",
         "Adadelta",
         "Adadelta_1",
-        "ExponentialMovingAverage",
     ];
     let last = key.rsplit('/').next().unwrap_or(key);
     if SLOTS.contains(&last) {
@@ -91,7 +92,16 @@ pub fn dropped_variables(
         .unwrap_or_default();
     let written_keys = written.variables.iter().map(|v| v.key.as_str());
     let frozen_keys = model.frozen_keys.iter().map(String::as_str);
-    let kept: HashSet<&str> = written_keys.chain(frozen_keys).collect();
+    // A moving average served in its variable's place is kept, under the
+    // variable's key (its trained value is not, though the key is).
+    let kept_keys = written_keys.chain(frozen_keys);
+    let served: HashSet<&str> = kept_keys.collect();
+    let averages = model
+        .served_averages
+        .iter()
+        .filter(|(key, _)| served.contains(key.as_str()))
+        .map(|(_, average)| average.as_str());
+    let kept: HashSet<&str> = served.iter().copied().chain(averages).collect();
     Ok(reader
         .entries()
         .into_iter()
@@ -100,6 +110,7 @@ pub fn dropped_variables(
             reason: object_reasons
                 .get(&entry.name)
                 .copied()
+                .or_else(|| model.checkpoint_roles.get(&entry.name).map(String::as_str))
                 .unwrap_or_else(|| drop_reason(&entry.name))
                 .into(),
             key: entry.name,

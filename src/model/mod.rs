@@ -96,6 +96,14 @@ pub struct Model {
     /// the graph already reads every variable and points its assets at
     /// their files, and the writer only serialises.
     pub saving: Option<Saving>,
+    /// Checkpoint key of a variable → the key of the moving average served
+    /// in its place (`--moving-averages`): its bytes are written under the
+    /// variable's own key. Empty: every variable serves its own value.
+    pub served_averages: BTreeMap<String, String>,
+    /// Checkpoint key → what the training graph used it for, found by
+    /// structure (`optimizer slot`, `batch-norm moving statistic`, `weight
+    /// moving average`, ...): the reason a report gives when it is left out.
+    pub checkpoint_roles: BTreeMap<String, String>,
 }
 
 /// What a SavedModel needs beside the serving graph, worked out once by
@@ -130,6 +138,20 @@ pub struct KeptVariable {
 }
 
 impl Model {
+    /// The bundle at `prefix` (this model's checkpoint) as the export reads
+    /// it: each variable with a moving average served in its place reads
+    /// the average's bytes ([`Model::served_averages`]).
+    pub fn open_checkpoint(
+        &self,
+        prefix: &std::path::Path,
+    ) -> Result<crate::format::bundle::BundleReader, crate::format::bundle::BundleError> {
+        let mut reader = crate::format::bundle::BundleReader::open(prefix)?;
+        for (key, shadow) in &self.served_averages {
+            reader.alias(key, shadow)?;
+        }
+        Ok(reader)
+    }
+
     /// A model around a bare graph.
     pub fn from_graph(graph: Graph) -> Model {
         Model {

@@ -3,17 +3,18 @@
 //! `is_training=false`; an unfused batch norm (`tf.nn.moments` feeding
 //! `tf.nn.batch_normalization`) has its batch statistics replaced by the
 //! moving averages. The moving averages are found from their update ops
-//! (`var -= (var - value) * decay`, i.e. `AssignMovingAvg`), which then have
-//! no serving consumer and are pruned away.
+//! ([`averages`](super::averages)), which then have no serving consumer and
+//! are pruned away; only batch statistics are replaced — an average of a
+//! loss kept for summaries, or of a weight, is no batch norm's business.
 
 use std::collections::BTreeMap;
 
+use super::averages::{AverageKind, find_averages, is_fused_batch_norm, variable_of};
 use super::{Pass, PassContext, PassError, PassReport};
-use crate::format::limits::MAX_MATCH_DEPTH;
-use crate::ir::constants::{FORWARDING_OPS, through_identities};
+use crate::ir::constants::FORWARDING_OPS;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::Model;
-use crate::op_kinds::{is_resource_variable_op, is_variable_op};
+use crate::op_kinds::is_resource_variable_op;
 
 /// Puts every batch norm in inference mode.
 pub struct BatchNormPass;
@@ -58,84 +59,14 @@ impl Pass for BatchNormPass {
     }
 }
 
-fn is_fused_batch_norm(op: &str) -> bool {
-    matches!(
-        op,
-        "FusedBatchNorm" | "FusedBatchNormV2" | "FusedBatchNormV3"
-    )
-}
-
 /// Batch statistic tensor → (moving-average variable node, the update node
 /// that reads the statistic).
 fn moving_averages(graph: &Graph) -> BTreeMap<TensorRef, (NodeId, NodeId)> {
-    let mut found = BTreeMap::new();
-    for id in graph.node_ids() {
-        let (Some(target), Some(delta)) = (graph.data_input(id, 0), graph.data_input(id, 1)) else {
-            continue;
-        };
-        let Some(variable) = variable_of(graph, target) else {
-            continue;
-        };
-        match graph.op(id) {
-            "AssignSub" | "AssignSubVariableOp" => {
-                for (value, update) in decayed_statistics(graph, variable, delta) {
-                    found.insert(value, (variable, update));
-                }
-            }
-            "Assign" | "AssignVariableOp" => {
-                if let Some(value) = fused_statistic(graph, delta) {
-                    found.insert(value, (variable, id));
-                }
-            }
-            _ => {}
-        }
-    }
-    found
-}
-
-/// `var -= (var - value) * decay`: for `delta`, the `Mul`, each `value`
-/// with the `Sub` that reads it, where the `Sub` starts from `variable`.
-fn decayed_statistics(
-    graph: &Graph,
-    variable: NodeId,
-    delta: TensorRef,
-) -> Vec<(TensorRef, NodeId)> {
-    let delta = through_identities(graph, delta);
-    if graph.op(delta.node) != "Mul" {
-        return Vec::new();
-    }
-    let subtractions = graph
-        .data_inputs(delta.node)
+    find_averages(graph)
         .into_iter()
-        .map(|factor| through_identities(graph, factor).node)
-        .filter(|&sub| graph.op(sub) == "Sub");
-    subtractions
-        .filter_map(|sub| {
-            let (minuend, value) = (graph.data_input(sub, 0)?, graph.data_input(sub, 1)?);
-            (variable_of(graph, minuend) == Some(variable)).then_some((value, sub))
-        })
+        .filter(|a| a.kind == AverageKind::BatchStatistic)
+        .map(|a| (a.source, (a.shadow, a.reader)))
         .collect()
-}
-
-/// Keras's fused batch norm computes the new average itself:
-/// `var = FusedBatchNorm:1` (mean) or `:2` (variance).
-fn fused_statistic(graph: &Graph, value: TensorRef) -> Option<TensorRef> {
-    let value = through_identities(graph, value);
-    (is_fused_batch_norm(graph.op(value.node)) && matches!(value.port, 1 | 2)).then_some(value)
-}
-
-/// The variable node behind a ref, a handle or a read of either, followed
-/// back through at most [`MAX_MATCH_DEPTH`] reads (a non-match beyond).
-fn variable_of(graph: &Graph, mut tensor: TensorRef) -> Option<NodeId> {
-    for _ in 0..MAX_MATCH_DEPTH {
-        let behind = through_identities(graph, tensor);
-        match graph.op(behind.node) {
-            op if is_variable_op(op) => return Some(behind.node),
-            "ReadVariableOp" => tensor = graph.data_input(behind.node, 0)?,
-            _ => return None,
-        }
-    }
-    None
 }
 
 fn is_variable_read(graph: &Graph, tensor: TensorRef) -> bool {
@@ -221,6 +152,7 @@ fn fuse_to_inference(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::limits::MAX_MATCH_DEPTH;
     use crate::ir::DataType;
     use crate::passes::testing::{self, node};
 
@@ -295,6 +227,9 @@ mod tests {
         let nodes = vec![
             node("x", "Placeholder", &[]),
             node("moments/mean", "Mean", &["x"]),
+            node("moments/stop", "StopGradient", &["moments/mean"]),
+            node("moments/sq", "SquaredDifference", &["x", "moments/stop"]),
+            node("moments/variance", "Mean", &["moments/sq"]),
             node("norm", "Sub", &["x", "moments/mean"]),
             node("ema", "VarHandleOp", &[]).with_type("dtype", DataType::DtFloat),
             node("ema/read", "ReadVariableOp", &["ema"]),
@@ -316,6 +251,31 @@ mod tests {
             g.tensor_name(g.data_input(sub, 1).unwrap()),
             "moments/mean:0"
         );
+    }
+
+    /// The CIFAR-10 tutorial's loss averages: an average of a loss kept
+    /// for summaries is no batch statistic, and what reads the loss keeps
+    /// reading it.
+    #[test]
+    fn a_loss_average_is_not_a_batch_statistic() {
+        let nodes = vec![
+            node("x", "Placeholder", &[]),
+            node("loss", "Mean", &["x"]),
+            node("total", "AddN", &["loss"]),
+            node("avg", "VariableV2", &[]).with_type("dtype", DataType::DtFloatRef),
+            node("avg/sub", "Sub", &["avg", "loss"]),
+            node("decay", "Const", &[]),
+            node("avg/mul", "Mul", &["avg/sub", "decay"]),
+            node("avg/update", "AssignSub", &["avg", "avg/mul"]),
+        ];
+        let mut model = testing::model(nodes);
+        let report = BatchNormPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        assert!(report.rewired.is_empty(), "{:?}", report.rewired);
+        let g = &model.graph;
+        let total = g.find("total").unwrap();
+        assert_eq!(g.tensor_name(g.data_input(total, 0).unwrap()), "loss:0");
     }
 
     #[test]

@@ -51,6 +51,25 @@ pub enum PassError {
         "batch norm node {node:?} runs in training mode and its moving statistics cannot be found"
     )]
     BatchNormWithoutMovingStats { node: String },
+    #[error(
+        "moving averages were asked to serve, but the training graph keeps no moving \
+         average of a weight (an ExponentialMovingAverage update whose averaged value is a \
+         variable); its {batch_statistics} batch-norm moving statistics and \
+         {summary_averages} averages for summaries are not weight averages"
+    )]
+    NoWeightAverages {
+        batch_statistics: usize,
+        summary_averages: usize,
+    },
+    #[error(
+        "the moving average {shadow:?} of variable {variable:?} cannot serve in its \
+         place: {reason}"
+    )]
+    BadWeightAverage {
+        variable: String,
+        shadow: String,
+        reason: String,
+    },
     #[error("no pass named {name:?}; the pipeline has: {}", .known.join(", "))]
     UnknownPass { name: String, known: Vec<String> },
     #[error("no transform named {name:?}; the valid ones are: {}", .known.join(", "))]

@@ -6,6 +6,7 @@
 //! their own through [`Pipeline::insert_after`] / [`Pipeline::push`].
 
 mod assets;
+pub mod averages;
 pub mod batch_check;
 pub mod batch_norm;
 pub mod batch_rewrite;
@@ -23,6 +24,7 @@ pub mod head_outputs;
 pub mod inputs;
 pub mod metadata;
 pub mod method;
+pub mod moving_averages;
 pub mod node_explain;
 pub mod output_shapes;
 pub mod phases;
@@ -138,6 +140,9 @@ pub struct ServingSpec {
     /// Export a graph that serves only its training batch, the signature
     /// saying so (`--fixed-batch`), rather than refuse it.
     pub fixed_batch: bool,
+    /// Serve the weights' moving averages in place of their trained values
+    /// (`--moving-averages`).
+    pub moving_averages: bool,
 }
 
 impl Pipeline {
@@ -165,6 +170,7 @@ impl Pipeline {
         names.extend([
             "training_conds",
             "dropout",
+            "moving_averages",
             "batch_norm",
             "debug_ops",
             "prune",

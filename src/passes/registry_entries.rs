@@ -4,8 +4,8 @@
 use super::registry::{ArgKind, ArgSpec, BuildContext, PassArgs, PassEntry};
 use super::{
     Pass, PassError, ServingSpec, batch_check, batch_norm, batch_rewrite, conds, devices, dropout,
-    examples, function_bodies, inputs, metadata, method, output_shapes, prune, shape_check, strip,
-    verify,
+    examples, function_bodies, inputs, metadata, method, moving_averages, output_shapes, prune,
+    shape_check, strip, verify,
 };
 
 type Built = Result<Box<dyn Pass>, PassError>;
@@ -73,6 +73,15 @@ fn training_entries() -> Vec<PassEntry> {
             "dropout",
             "replaces dropout by its input",
             |_, _| -> Built { Ok(Box::new(dropout::DropoutPass)) },
+        ),
+        entry(
+            "moving_averages",
+            "finds the moving averages by their updates; with --moving-averages serves the weights' averages",
+            |_, cx| -> Built {
+                Ok(Box::new(moving_averages::MovingAveragesPass {
+                    serve: cx.spec.moving_averages,
+                }))
+            },
         ),
         entry(
             "batch_norm",

@@ -98,8 +98,9 @@ fn every_fixture_serves_batch_one_the_training_batch_and_more() {
 }
 
 /// The batch fixtures whose training batch is baked into shape constants.
-const REWRITTEN: [&str; 4] = [
+const REWRITTEN: [&str; 5] = [
     "cifar_reshape_queue",
+    "cifar_moving_averages",
     "slim_softmax_folded",
     "rnn_zero_state",
     "fill_tile_attention",

@@ -38,6 +38,7 @@ mod freeze_interop;
 mod judge;
 mod keras_interop;
 mod lint_interop;
+mod moving_averages;
 mod object_checkpoint;
 mod options_matrix;
 mod saved_model_cli;

@@ -510,6 +510,7 @@ fn refusals_write_nothing() {
         &["--examples"],
         &["--max-vocab", "10"],
         &["--narrow-int64"],
+        &["--moving-averages"],
     ] {
         let stderr = refused(&source, flags);
         assert!(stderr.contains(flags[0]), "{flags:?}: {stderr}");

@@ -22,6 +22,7 @@ mod left_behind;
 mod library_api;
 mod lint;
 mod lint_cli;
+mod moving_averages;
 mod narrowed_read;
 mod node_explain;
 mod output_safety;

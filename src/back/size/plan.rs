@@ -81,7 +81,7 @@ fn planned_tensors(plan: &WritePlan<'_>) -> Result<Vec<StoredTensor>, SizeError>
     for (key, checkpoint, _) in plan.variable_keys() {
         let reader = match readers.entry(checkpoint) {
             Entry::Occupied(open) => open.into_mut(),
-            Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
+            Entry::Vacant(slot) => slot.insert(plan.open_checkpoint(checkpoint)?),
         };
         let tensor = stored_tensor(reader, key)?;
         let Some(key_plan) = plan.key_plan(key) else {

@@ -21,7 +21,7 @@ use super::saver::stored::Storage;
 use super::saver::{SavedVariable, VariableKind, build_saver};
 use crate::format::bundle::copy_plan::CopyPlan;
 use crate::format::bundle::slices::parse_spec;
-use crate::format::bundle::{BundleReader, BundleWriter};
+use crate::format::bundle::{BundleError, BundleReader, BundleWriter};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{AttrValue, DataType, MetaGraphDef, OpList, SavedModel, VariableDef};
 use crate::ir::constants::string_const;
@@ -178,6 +178,9 @@ pub struct WritePlan<'a> {
     assets: Vec<PlannedAsset<'a>>,
     /// How each kept key is stored (converted ones, with their scales).
     storage: StoragePlan,
+    /// Kept key → the checkpoint key whose bytes it is written with (a
+    /// moving average served in the variable's place).
+    aliases: BTreeMap<String, String>,
 }
 
 /// An asset to copy, checked, with its size when planned.
@@ -227,6 +230,10 @@ pub fn plan_variants<'a>(
         saved_model.meta_graphs.push(meta_graph);
     }
     let saved_model = timings.time(Stage::Encode, || saved_model.encode_to_vec());
+    let aliases = variants
+        .iter()
+        .flat_map(|v| v.model.served_averages.clone())
+        .collect();
     Ok(WritePlan {
         output,
         report,
@@ -234,10 +241,17 @@ pub fn plan_variants<'a>(
         variable_keys,
         assets,
         storage,
+        aliases,
     })
 }
 
 impl<'a> WritePlan<'a> {
+    /// The checkpoint at `prefix` as the write reads it: a variable served
+    /// by its moving average reads the average's bytes.
+    pub fn open_checkpoint(&self, prefix: &Path) -> Result<BundleReader, BundleError> {
+        open_aliased(prefix, &self.aliases)
+    }
+
     /// The length of `saved_model.pb`.
     pub fn saved_model_bytes(&self) -> u64 {
         self.saved_model.len() as u64
@@ -270,7 +284,7 @@ impl<'a> WritePlan<'a> {
         for (key, (checkpoint, _)) in &self.variable_keys {
             let reader = match readers.entry(checkpoint) {
                 Entry::Occupied(open) => open.into_mut(),
-                Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
+                Entry::Vacant(slot) => slot.insert(self.open_checkpoint(checkpoint)?),
             };
             let Some(key_plan) = self.storage.keys.get(key) else {
                 planned.copy(reader, key)?;
@@ -324,6 +338,7 @@ pub fn write_plan(
             staged.path(),
             &plan.variable_keys,
             &plan.storage,
+            &plan.aliases,
             options.progress.as_deref(),
         )
     })?;
@@ -345,6 +360,20 @@ pub fn write_plan(
 /// Each kept checkpoint key, the checkpoint it is copied from and its size
 /// as written (converted, with its int8 scales, when the storage plan says so).
 type VariableKeys = BTreeMap<String, (PathBuf, u64)>;
+
+/// The bundle at `prefix` with each key of `aliases` reading its alias's bytes.
+fn open_aliased(
+    prefix: &Path,
+    aliases: &BTreeMap<String, String>,
+) -> Result<BundleReader, BundleError> {
+    let mut reader = BundleReader::open(prefix)?;
+    for (key, source) in aliases {
+        if reader.contains(source) {
+            reader.alias(key, source)?;
+        }
+    }
+    Ok(reader)
+}
 
 /// How the variables of the first variant (all variants share them) are
 /// stored; empty when nothing is converted or there is no checkpoint.
@@ -370,7 +399,7 @@ fn storage_plan(
     if slots.is_empty() {
         return Ok(StoragePlan::default());
     }
-    let reader = BundleReader::open(checkpoint)?;
+    let reader = model.open_checkpoint(checkpoint)?;
     Ok(plan_variables(&model.graph, &slots, &reader, options)?)
 }
 
@@ -434,6 +463,7 @@ fn copy_variables(
     staging: &Path,
     keys: &VariableKeys,
     plan: &StoragePlan,
+    aliases: &BTreeMap<String, String>,
     progress: Option<&dyn CopyProgress>,
 ) -> Result<(u64, KeyErrors), WriteError> {
     let mut errors = KeyErrors::new();
@@ -453,7 +483,7 @@ fn copy_variables(
     for (key, (checkpoint, _)) in keys {
         let reader = match readers.entry(checkpoint) {
             Entry::Occupied(open) => open.into_mut(),
-            Entry::Vacant(slot) => slot.insert(BundleReader::open(checkpoint)?),
+            Entry::Vacant(slot) => slot.insert(open_aliased(checkpoint, aliases)?),
         };
         let mut sink = reporting.sink();
         let progress = sink.as_mut().map(|advance| advance as &mut dyn FnMut(u64));
@@ -730,7 +760,7 @@ fn check_against_checkpoint(
             variables: variables.iter().map(|v| v.node.clone()).collect(),
         });
     };
-    let reader = BundleReader::open(checkpoint)?;
+    let reader = model.open_checkpoint(checkpoint)?;
     let stored_bytes: BTreeMap<String, u64> = reader
         .entries()
         .into_iter()

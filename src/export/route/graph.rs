@@ -220,6 +220,7 @@ fn report(
             explanation: extras.explanation,
             examples: served.examples,
             explain: served.explained,
+            moving_averages: super::super::report::MovingAveragesReport::of(model),
         },
         lean: None,
     }

@@ -150,7 +150,7 @@ fn refuse_unsupported(dir: &Path, options: &ExportOptions) -> Result<(), Tf2Erro
 
 /// Each option the lean route cannot honour, by group: whether it is
 /// given, its flag, and why it is refused. Checked in this order.
-fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 13] {
+fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 14] {
     let (serving, storage, output) = (&options.serving, &options.storage, &options.output);
     let rewrites = "it rewrites the served graph, and the source's signatures are kept as they are";
     [
@@ -167,6 +167,11 @@ fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 
             rewrites,
         ),
         (serving.fixed_batch, "--fixed-batch", rewrites),
+        (
+            serving.moving_averages,
+            "--moving-averages",
+            "moving averages are found from the update ops of a TF1 training graph",
+        ),
         (
             !serving.variants.is_empty(),
             "--variant",

@@ -259,6 +259,21 @@ impl BundleReader {
             .collect()
     }
 
+    /// Makes tensor `name` read `source`'s stored bytes (its entry and, for
+    /// a partitioned tensor, its slices' entries): a copy of `name` then
+    /// copies `source`'s byte ranges under `name`. `name` need not exist.
+    pub fn alias(&mut self, name: &str, source: &str) -> Result<(), BundleError> {
+        let entry = self.entry(source.as_bytes())?.clone();
+        for piece in &entry.slices {
+            let extents = slices::extents(piece);
+            let record = self.entry(&slices::slice_key(source, &extents))?.clone();
+            self.entries
+                .insert(slices::slice_key(name, &extents), record);
+        }
+        self.entries.insert(name.as_bytes().to_vec(), entry);
+        Ok(())
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name.as_bytes())
     }

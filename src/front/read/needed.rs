@@ -228,9 +228,10 @@ impl<'s, 'a> Resolved<'s, 'a> {
             .collect()
     }
 
-    /// The batch-norm pass finds moving averages from their update ops,
-    /// which no serving output reads: `AssignSub(var, Mul(...))` and
-    /// `Assign(var, FusedBatchNorm:1|2)`, with their `VariableOp` forms.
+    /// The batch-norm and moving-averages passes find moving averages from
+    /// their update ops, which no serving output reads: `AssignSub(var,
+    /// Mul(...))`, `Assign(var, FusedBatchNorm:1|2)` and the zero-debiased
+    /// `Assign(var, RealDiv(...))`, with their `VariableOp` forms.
     fn moving_average_updates(&self) -> Vec<u32> {
         self.indices()
             .filter(|&n| {
@@ -241,8 +242,9 @@ impl<'s, 'a> Resolved<'s, 'a> {
                 match self.op(n) {
                     "AssignSub" | "AssignSubVariableOp" => self.op(value.producer) == "Mul",
                     "Assign" | "AssignVariableOp" => {
-                        self.op(value.producer).starts_with("FusedBatchNorm")
-                            && matches!(value.port, 1 | 2)
+                        (self.op(value.producer).starts_with("FusedBatchNorm")
+                            && matches!(value.port, 1 | 2))
+                            || self.op(value.producer) == "RealDiv"
                     }
                     _ => false,
                 }

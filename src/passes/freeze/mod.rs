@@ -116,7 +116,7 @@ fn open_checkpoint(
         let variables = variables.iter().map(|v| v.node.clone()).collect();
         return Err(FreezeError::NoCheckpoint { variables });
     };
-    match BundleReader::open(&checkpoint) {
+    match model.open_checkpoint(&checkpoint) {
         Ok(reader) => Ok((checkpoint, reader)),
         Err(source) => Err(FreezeError::Checkpoint {
             checkpoint,
