@@ -43,6 +43,7 @@ mod object_checkpoint;
 mod options_matrix;
 mod saved_model_cli;
 mod shape_judge;
+mod slim_nets;
 mod storage_interop;
 mod tf2_fixtures;
 mod tf2_lean;

@@ -1,5 +1,6 @@
 //! Our shape inference judged by TensorFlow's own, tensor by tensor: every
-//! fixture (`testdata/fixtures`, `testdata/batch_fixtures`) exported, its
+//! fixture (`testdata/fixtures`, `testdata/batch_fixtures`,
+//! `testdata/slim_fixtures`) exported, its
 //! graph imported by TensorFlow in TF1 graph mode (`shape_dump.py`: each
 //! tensor's static shape and dtype as TensorFlow's shape functions give
 //! them), and our inference run on the same exported graph read back, the
@@ -29,7 +30,7 @@ const COVERAGE_BAR: f64 = 0.99;
 
 fn fixture_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    for set in ["fixtures", "batch_fixtures"] {
+    for set in ["fixtures", "batch_fixtures", "slim_fixtures"] {
         let mut names: Vec<PathBuf> = std::fs::read_dir(common::testdata(set))
             .expect("a fixture set")
             .filter_map(|e| e.ok())
@@ -238,6 +239,15 @@ fn inferred_shapes_agree_with_tensorflow() {
     let mut total = Tally::default();
     for dir in fixture_dirs() {
         let tally = judge_fixture(&python, &dir);
+        // Every size TensorFlow knows in the TF-Slim nets' graphs, we know.
+        if dir.parent() == Some(common::testdata("slim_fixtures").as_path()) {
+            assert!(
+                tally.misses.is_empty(),
+                "{}: {:#?}",
+                dir.display(),
+                tally.misses
+            );
+        }
         total.tensors += tally.tensors;
         total.tf_known += tally.tf_known;
         total.we_know += tally.we_know;

@@ -1,9 +1,9 @@
-//! Shape inference over every fixture's serving graph (`testdata/fixtures`
-//! and `testdata/batch_fixtures`): the served outputs' inferred shapes, the
-//! batch put in for the batch symbol, agree with the shapes TensorFlow
-//! computed for the fixture's test batch (recorded in fixture.json by the
-//! training program's own inference), and the inference finds no conflict
-//! in a graph TensorFlow runs.
+//! Shape inference over every fixture's serving graph (`testdata/fixtures`,
+//! `testdata/batch_fixtures` and `testdata/slim_fixtures`): the served
+//! outputs' inferred shapes, the batch put in for the batch symbol, agree
+//! with the shapes TensorFlow computed for the fixture's test batch
+//! (recorded in fixture.json by the training program's own inference), and
+//! the inference finds no conflict in a graph TensorFlow runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,10 +28,10 @@ const PARTIAL_IN_TENSORFLOW: &[&str] = &[
     "rnn_zero_state probabilities",
 ];
 
-/// Every fixture directory of both sets.
+/// Every fixture directory of the three sets.
 fn fixture_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    for set in ["fixtures", "batch_fixtures"] {
+    for set in ["fixtures", "batch_fixtures", "slim_fixtures"] {
         let mut names: Vec<PathBuf> = std::fs::read_dir(common::testdata(set))
             .expect("a fixture set")
             .filter_map(|e| e.ok())
@@ -198,6 +198,13 @@ fn served_outputs_have_the_shapes_tensorflow_computed() {
         let json = json(&dir);
         let (batch, expected_outputs) = expected_shapes(&json);
         let (outputs, ops) = inferred(&dir);
+        // The TF-Slim nets' serving graphs use only ops with a shape rule.
+        if dir.parent() == Some(common::testdata("slim_fixtures").as_path()) {
+            assert!(
+                ops.is_empty(),
+                "{fixture}: ops without a shape rule: {ops:?}"
+            );
+        }
         for op in ops {
             unruled.entry(op).or_default().push(fixture.clone());
         }
