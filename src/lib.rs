@@ -115,8 +115,12 @@ pub use tf2::SignatureChoice;
 pub use write::atomic::Overwrite;
 pub use write::progress::CopyProgress;
 
-// The README's code blocks compile and run as doctests, so the library
-// snippet a new user copies keeps working.
+// The README's and the library guide's code blocks compile and run as
+// doctests, so the snippets a new user copies keep working.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[doc = include_str!("../docs/library.md")]
+#[cfg(doctest)]
+pub struct LibraryGuideDoctests;

@@ -11,6 +11,7 @@ mod cli;
 mod cli_errors;
 mod cli_show;
 mod cli_vocab;
+mod docs;
 mod examples_cli;
 mod explain_metadata;
 mod formats;
