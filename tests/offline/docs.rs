@@ -327,10 +327,29 @@ fn shell_words(command: &str) -> Vec<String> {
     words
 }
 
-/// The `servegraph` invocations in `command` (`a && b`, `a | b`, `a; b`), as words.
+/// `command` split where one shell command ends (`&&`, `||`, `;`, a pipe). A `|`
+/// before a flag or without spaces is a synopsis's alternative (`[-v | -q]`,
+/// `--method a|b`), not a pipe.
+fn split_commands(command: &str) -> Vec<String> {
+    let mut separated = command
+        .replace("&&", "\n")
+        .replace("||", "\n")
+        .replace(';', "\n");
+    while let Some(at) = separated
+        .match_indices(" | ")
+        .map(|(at, _)| at)
+        .find(|at| !separated[at + 3..].starts_with('-'))
+    {
+        separated.replace_range(at..at + 3, "\n");
+    }
+    separated.lines().map(str::to_string).collect()
+}
+
+/// The `servegraph` invocations in `command`, as words.
 fn servegraph_invocations(command: &str) -> Vec<Vec<String>> {
-    command
-        .split(['&', '|', ';'])
+    split_commands(command)
+        .iter()
+        .map(String::as_str)
         .map(shell_words)
         .filter(|words| {
             words
@@ -340,10 +359,11 @@ fn servegraph_invocations(command: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The flag a documentation word names (`[--tag` → `--tag`, `--explain=NODE` → `--explain`).
+/// The flag a documentation word names (`[--tag` → `--tag`, `--explain=NODE`
+/// and `--explain[=NODE]` → `--explain`).
 fn flag_of(word: &str) -> Option<&str> {
-    let word = word.trim_start_matches('[').trim_end_matches(['.', ']']);
-    let flag = word.split('=').next().unwrap_or(word);
+    let word = word.trim_start_matches(['[', '(']);
+    let flag = word.split(['=', '[', ']', '.', ')']).next().unwrap_or(word);
     let is_long = flag.starts_with("--") && flag.len() > 2;
     let is_short = flag.len() == 2
         && flag.starts_with('-')
@@ -406,6 +426,13 @@ fn the_command_checker_catches_an_unknown_flag_and_subcommand() {
     assert_eq!(invocation_problems(&typo, &known).len(), 1);
     let prefix = words("servegraph export A B --out x=y:0");
     assert_eq!(invocation_problems(&prefix, &known).len(), 1);
+    let synopsis =
+        words("servegraph export A B [--explain[=NODE]] [--method predict|classify|regress] [-q]");
+    assert_eq!(invocation_problems(&synopsis, &known), Vec::<String>::new());
+    let piped = servegraph_invocations("servegraph show D | head && servegraph size D");
+    assert_eq!(piped.len(), 2);
+    let either = words("servegraph export A B [--verbose | --quite]");
+    assert_eq!(invocation_problems(&either, &known).len(), 1);
     let unknown = words("servegraph exprot A B");
     assert_eq!(invocation_problems(&unknown, &known).len(), 1);
     let joined = shell_commands("```sh\nservegraph show \\\n    --dir D --all # note\n```\n");
@@ -428,4 +455,18 @@ fn blessing_adds_a_missing_block_and_replaces_a_stale_one() {
     assert!(changed);
     let block = block_after(&added, "<!-- servegraph scan --help -->").unwrap();
     assert_eq!(&added[block], "scan help\n");
+}
+
+#[test]
+fn the_guide_lists_every_validate_rule_in_order() {
+    let guide = read(&repo_file("docs/guide.md"));
+    let listed: Vec<&str> = guide
+        .lines()
+        .skip_while(|line| !line.starts_with("| rule | severity |"))
+        .skip(2)
+        .take_while(|line| line.starts_with('|'))
+        .filter_map(|row| row.split('`').nth(1))
+        .collect();
+    let rules: Vec<&str> = servegraph::lint::Rule::ALL.iter().map(|r| r.id()).collect();
+    assert_eq!(listed, rules, "docs/guide.md's validate table");
 }

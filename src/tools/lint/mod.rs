@@ -67,7 +67,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// Every rule, in the order the README lists them.
+    /// Every rule, in the order the user guide (`docs/guide.md`) lists them.
     pub const ALL: [Rule; 23] = [
         Rule::TagSet,
         Rule::ObjectGraph,
