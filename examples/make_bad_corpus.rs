@@ -10,7 +10,8 @@
 //! paths relative to the case folder; `$OUT_DIR` is a fresh path in a temporary
 //! directory), `expect` (texts the error message must all contain; `$OUT_DIR`
 //! and `$OUT_PARENT` are expanded) and, for cases about the destination, a
-//! `setup` the test performs before running (see tests/offline/bad_inputs.rs).
+//! `setup` the test performs before running (see tests/offline/bad_inputs.rs);
+//! `max_peak_rss_mib`, when present, caps the refusal's peak memory.
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,8 @@ use serde::Serialize;
 use servegraph::bundle::{crc, table};
 use servegraph::proto::attr_value::Value;
 use servegraph::proto::{
-    AttrValue, BundleEntryProto, DataType, GraphDef, MetaGraphDef, NodeDef, SavedModel, TensorProto,
+    AttrValue, BundleEntryProto, DataType, FunctionDef, GraphDef, MetaGraphDef, NodeDef,
+    SavedConcreteFunction, SavedModel, SavedObject, TensorProto, saved_object,
 };
 use servegraph::typing::shape_proto;
 
@@ -58,6 +60,8 @@ pub fn generate(root: &Path) -> Result<usize> {
     asset_cases(&mut corpus)?;
     out_dir_cases(&mut corpus)?;
     warmup_cases(&mut corpus)?;
+    transform_cases(&mut corpus)?;
+    tf2_cases(&mut corpus)?;
     corpus.write_readme()?;
     Ok(corpus.listing.len())
 }
@@ -70,6 +74,9 @@ struct Spec {
     expect: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     setup: Option<String>,
+    /// The most memory (peak RSS, MiB) the refusal may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_peak_rss_mib: Option<u64>,
 }
 
 struct Corpus {
@@ -87,6 +94,7 @@ impl Corpus {
             dir,
             breaks: breaks.to_string(),
             setup: None,
+            max_peak_rss_mib: None,
         })
     }
 }
@@ -114,6 +122,7 @@ struct Case {
     dir: PathBuf,
     breaks: String,
     setup: Option<String>,
+    max_peak_rss_mib: Option<u64>,
 }
 
 impl Case {
@@ -141,6 +150,12 @@ impl Case {
 
     fn setup(mut self, setup: &str) -> Case {
         self.setup = Some(setup.to_string());
+        self
+    }
+
+    /// Caps the case's peak RSS at `mib`.
+    fn peak(mut self, mib: u64) -> Case {
+        self.max_peak_rss_mib = Some(mib);
         self
     }
 
@@ -176,6 +191,7 @@ impl Case {
             args: args.iter().map(|a| a.to_string()).collect(),
             expect: expect.iter().map(|e| e.to_string()).collect(),
             setup: self.setup,
+            max_peak_rss_mib: self.max_peak_rss_mib,
         };
         let json = serde_json::to_string_pretty(&spec)? + "\n";
         std::fs::write(self.dir.join("case.json"), json)?;
@@ -571,6 +587,18 @@ fn hostile_table_cases(corpus: &mut Corpus) -> Result<()> {
     claim.extend_from_slice(&[0x0c, b'h', b'e', b'l', b'l', b'o']);
     case.write(TINY_INDEX, one_block_table(&claim, 1))?;
     case.export_tiny(&[], &[TINY_INDEX])?;
+
+    let case = corpus
+        .case(
+            "index_restart_offset_past_block",
+            "an .index data block whose restart offset points past the block",
+        )?
+        .tiny()?;
+    let mut contents = block([(0, b"a".to_vec(), Vec::new())]);
+    let restart_at = contents.len() - 8;
+    contents[restart_at..restart_at + 4].copy_from_slice(&4096u32.to_le_bytes());
+    case.write(TINY_INDEX, one_block_table(&contents, 0))?;
+    case.export_tiny(&[], &[TINY_INDEX, "restart offset 4096"])?;
 
     let case = corpus.case("index_key_prefix_grows_without_bound", "100,000 .index entries, each key the previous one plus a byte (5 GB of keys from 600 KB)")?.tiny()?;
     let entries = (0..100_000u64).map(|i| (i, vec![b'k'], Vec::new()));
@@ -1023,6 +1051,25 @@ fn asset_cases(corpus: &mut Corpus) -> Result<()> {
     case.write("model/assets/README", "vocab.txt is deliberately absent.\n")?;
     export_model(case, &["vocab.txt"])?;
 
+    let case = corpus.case(
+        "saved_model_variables_index_missing",
+        "a SavedModel source whose variables/variables.index is gone (its data shard is there)",
+    )?;
+    saved_model_source(&case)?;
+    case.remove("model/variables/variables.index")?;
+    export_model(case, &["variables/variables.index", "does not exist"])?;
+
+    let case = corpus.case(
+        "size_variables_symlink_loop",
+        "`size` on a SavedModel whose variables/ is a symlink to itself",
+    )?;
+    saved_model_source(&case)?;
+    case.remove("model/variables/variables.index")?;
+    case.remove("model/variables/variables.data-00000-of-00001")?;
+    std::fs::remove_dir(case.path("model/variables"))?;
+    case.symlink("model/variables", "variables")?;
+    case.run(&["size", "model"], &["model/variables", "symbolic links"])?;
+
     let case = corpus
         .case(
             "checkpoint_vocabulary_missing",
@@ -1176,13 +1223,401 @@ fn warmup_cases(corpus: &mut Corpus) -> Result<()> {
     for (name, breaks, body, expect) in cases {
         let case = corpus.case(name, breaks)?.tiny()?;
         case.write("warmup.json", body)?;
-        let warmup = [
-            "--input",
-            "features=IteratorGetNext:0",
-            "--warmup",
+        case.export_tiny(&WARMUP_ARGS, expect)?;
+    }
+    hostile_warmup_cases(corpus)
+}
+
+const WARMUP_ARGS: [&str; 4] = [
+    "--input",
+    "features=IteratorGetNext:0",
+    "--warmup",
+    "warmup.json",
+];
+
+/// Warm-up files that are ambiguous or built to exhaust memory. The big
+/// ones are written by the test's `setup` (tens of megabytes are not worth
+/// committing); each must be refused well under the memory cap.
+fn hostile_warmup_cases(corpus: &mut Corpus) -> Result<()> {
+    let case = corpus
+        .case(
+            "warmup_duplicate_key",
+            "a --warmup instance giving the key features twice",
+        )?
+        .tiny()?;
+    case.write(
+        "warmup.json",
+        r#"{"instances": [{"features": [1, 2, 3, 4], "features": [5, 6, 7, 8]}]}"#,
+    )?;
+    case.export_tiny(
+        &WARMUP_ARGS,
+        &[
             "warmup.json",
+            "key \"features\" appears twice",
+            "\"instances\"[0]",
+        ],
+    )?;
+    let case = corpus
+        .case(
+            "warmup_duplicate_instances",
+            "a --warmup file with two top-level \"instances\"",
+        )?
+        .tiny()?;
+    case.write(
+        "warmup.json",
+        r#"{"instances": [[1, 2, 3, 4]], "instances": [[5, 6, 7, 8]]}"#,
+    )?;
+    case.export_tiny(
+        &WARMUP_ARGS,
+        &[
+            "warmup.json",
+            "key \"instances\" appears twice",
+            "top level",
+        ],
+    )?;
+    let generated: [(&str, &str, &[&str]); 2] = [
+        (
+            "warmup_one_element_lists",
+            "a --warmup file of 16,777,210 one-element lists (64 MiB, inside the byte and value limits); written by the test",
+            &["warmup.json", "more than 1048576 lists and objects"],
+        ),
+        (
+            "warmup_just_over_value_limit",
+            "a --warmup file of 16,777,217 values (one past the limit); written by the test",
+            &["warmup.json", "more than 16777216 values"],
+        ),
+    ];
+    for (name, breaks, expect) in generated {
+        let case = corpus.case(name, breaks)?.tiny()?.setup(name).peak(256);
+        case.export_tiny(&WARMUP_ARGS, expect)?;
+    }
+    let case = corpus
+        .case(
+            "warmup_dev_zero",
+            "--warmup /dev/zero (endless, with no size)",
+        )?
+        .tiny()?
+        .peak(256);
+    let args = [
+        "--input",
+        "features=IteratorGetNext:0",
+        "--warmup",
+        "/dev/zero",
+    ];
+    case.export_tiny(
+        &args,
+        &[
+            "/dev/zero",
+            "a character device",
+            "more than 67108864 bytes",
+        ],
+    )
+}
+
+/// A node of a hand-built float graph: `op` reading `inputs`, typed by `T`
+/// (or `dtype` for a placeholder).
+fn float_node(name: &str, op: &str, inputs: &[&str]) -> NodeDef {
+    let key = if op == "Placeholder" { "dtype" } else { "T" };
+    let float = AttrValue {
+        value: Some(Value::Type(DataType::DtFloat as i32)),
+    };
+    NodeDef {
+        name: name.into(),
+        op: op.into(),
+        input: inputs.iter().map(|i| i.to_string()).collect(),
+        attr: [(key.to_string(), float)].into(),
+        ..NodeDef::default()
+    }
+}
+
+/// `transform` on graphs whose Identity nodes form a cycle outside any
+/// while loop: bypassing them would leave `sum` (an AddV2) one input short.
+fn transform_cases(corpus: &mut Corpus) -> Result<()> {
+    let cycles: [(&str, &str, &[NodeDef]); 2] = [
+        (
+            "transform_remove_nodes_identity_cycle",
+            "remove_nodes(op=Identity) on a graph whose Identity nodes a and b read each other",
+            &[
+                float_node("a", "Identity", &["b"]),
+                float_node("b", "Identity", &["a"]),
+            ],
+        ),
+        (
+            "transform_remove_nodes_identity_self_loop",
+            "remove_nodes(op=Identity) on a graph whose Identity a reads itself",
+            &[float_node("a", "Identity", &["a"])],
+        ),
+    ];
+    for (name, breaks, identities) in cycles {
+        let case = corpus.case(name, breaks)?;
+        let mut node = vec![float_node("x", "Placeholder", &[])];
+        node.extend_from_slice(identities);
+        node.push(float_node("sum", "AddV2", &["x", "a"]));
+        let graph = GraphDef {
+            node,
+            ..GraphDef::default()
+        };
+        case.write("graph.pb", graph.encode_to_vec())?;
+        let args = [
+            "transform",
+            "graph.pb",
+            "$OUT_DIR",
+            "--transforms",
+            "remove_nodes(op=Identity)",
         ];
-        case.export_tiny(&warmup, expect)?;
+        case.run(&args, &["cycle", "\"a\""])?;
     }
     Ok(())
+}
+
+/// Copies `testdata/tf2/NAME/saved_model` into `model/` of the case.
+fn tf2_source(case: &Case, name: &str) -> Result<()> {
+    let from = fixtures()
+        .parent()
+        .context("testdata")?
+        .join("tf2")
+        .join(name)
+        .join("saved_model");
+    for file in [
+        "saved_model.pb",
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+        "assets/vocabulary.txt",
+    ] {
+        if from.join(file).is_file() {
+            case.write(&format!("model/{file}"), std::fs::read(from.join(file))?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Edits the TF2 source's only MetaGraphDef.
+fn edit_tf2(case: &Case, edit: impl FnOnce(&mut MetaGraphDef) -> Result<()>) -> Result<()> {
+    let path = "model/saved_model.pb";
+    let mut saved = SavedModel::decode(case.read(path)?.as_slice())?;
+    edit(saved.meta_graphs.first_mut().context("one MetaGraphDef")?)?;
+    case.write(path, saved.encode_to_vec())
+}
+
+/// Rewrites the first object-graph node `edit` accepts (returns true for).
+fn edit_object(
+    meta: &mut MetaGraphDef,
+    mut edit: impl FnMut(&mut SavedObject) -> bool,
+) -> Result<()> {
+    let graph = meta.object_graph_def.as_mut().context("an object graph")?;
+    for bytes in &mut graph.nodes {
+        let mut object = SavedObject::decode(bytes.as_ref())?;
+        if edit(&mut object) {
+            *bytes = object.encode_to_vec().into();
+            return Ok(());
+        }
+    }
+    bail!("no object to edit")
+}
+
+/// The library's functions, by position.
+fn library_mut(meta: &mut MetaGraphDef) -> Result<&mut Vec<FunctionDef>> {
+    let graph = meta.graph_def.as_mut().context("a graph")?;
+    Ok(&mut graph.library.as_mut().context("a library")?.function)
+}
+
+fn function_name(function: &FunctionDef) -> String {
+    function
+        .signature
+        .as_ref()
+        .map(|s| s.name.clone())
+        .unwrap_or_default()
+}
+
+/// A node of `function` calling the function `callee`.
+fn call_node(function: &mut FunctionDef, callee: &str) {
+    function.node_def.push(NodeDef {
+        name: "call_back".into(),
+        op: callee.into(),
+        ..NodeDef::default()
+    });
+}
+
+/// TF2 SavedModels that TensorFlow refuses to load; the lean re-export
+/// must refuse them too, naming the culprit.
+fn tf2_cases(corpus: &mut Corpus) -> Result<()> {
+    let export = |case: Case, expect: &[&str]| case.run(&["export", "model", "$OUT_DIR"], expect);
+    tf2_function_cases(corpus, &export)?;
+    tf2_object_cases(corpus, &export)
+}
+
+type Export = dyn Fn(Case, &[&str]) -> Result<()>;
+
+fn tf2_function_cases(corpus: &mut Corpus, export: &Export) -> Result<()> {
+    let case = corpus.case(
+        "tf2_object_names_missing_function",
+        "a TF2 SavedModel whose function object names a concrete function the library lacks",
+    )?;
+    tf2_source(&case, "module_function")?;
+    edit_tf2(&case, |meta| {
+        edit_object(meta, |object| match &mut object.kind {
+            Some(saved_object::Kind::Function(f)) if !f.concrete_functions.is_empty() => {
+                f.concrete_functions[0] = "__inference_missing_99".into();
+                true
+            }
+            _ => false,
+        })
+    })?;
+    export(case, &["__inference_missing_99", "does not define"])?;
+
+    let case = corpus.case(
+        "tf2_function_calls_itself",
+        "a TF2 SavedModel whose library function calls itself",
+    )?;
+    tf2_source(&case, "module_function")?;
+    let mut name = String::new();
+    edit_tf2(&case, |meta| {
+        let function = library_mut(meta)?.first_mut().context("a function")?;
+        name = function_name(function);
+        call_node(function, &name.clone());
+        Ok(())
+    })?;
+    export(case, &["cycle", &format!("{name} -> {name}")])?;
+
+    let case = corpus.case(
+        "tf2_functions_call_each_other",
+        "a TF2 SavedModel whose first two library functions call each other",
+    )?;
+    tf2_source(&case, "module_function")?;
+    edit_tf2(&case, |meta| {
+        let functions = library_mut(meta)?;
+        let (first, second) = (function_name(&functions[0]), function_name(&functions[1]));
+        call_node(&mut functions[0], &second);
+        call_node(&mut functions[1], &first);
+        Ok(())
+    })?;
+    export(case, &["cycle"])?;
+
+    let case = corpus.case(
+        "tf2_function_defined_twice",
+        "a TF2 SavedModel whose library defines one function name twice, differently",
+    )?;
+    tf2_source(&case, "module_function")?;
+    let mut name = String::new();
+    edit_tf2(&case, |meta| {
+        let functions = library_mut(meta)?;
+        let mut copy = functions.first().context("a function")?.clone();
+        name = function_name(&copy);
+        call_node(&mut copy, "NoOp");
+        functions.push(copy);
+        Ok(())
+    })?;
+    export(case, &["twice", &name])
+}
+
+/// A change to a saved variable object.
+type VariableEdit = fn(&mut servegraph::proto::SavedVariable);
+
+fn tf2_object_cases(corpus: &mut Corpus, export: &Export) -> Result<()> {
+    let case = corpus.case(
+        "tf2_bound_input_is_a_function",
+        "a TF2 SavedModel whose concrete function's bound input is a function object, not a variable",
+    )?;
+    tf2_source(&case, "module_function")?;
+    edit_tf2(&case, |meta| {
+        let graph = meta.object_graph_def.as_mut().context("an object graph")?;
+        let function_id = graph
+            .nodes
+            .iter()
+            .position(|b| {
+                SavedObject::decode(b.as_ref())
+                    .is_ok_and(|o| matches!(o.kind, Some(saved_object::Kind::Function(_))))
+            })
+            .context("a function object")?;
+        let bytes = graph
+            .concrete_functions
+            .values_mut()
+            .find(|b| {
+                SavedConcreteFunction::decode(b.as_ref()).is_ok_and(|f| !f.bound_inputs.is_empty())
+            })
+            .context("a concrete function with bound inputs")?;
+        let mut function = SavedConcreteFunction::decode(bytes.as_ref())?;
+        function.bound_inputs[0] = function_id as i32;
+        *bytes = function.encode_to_vec().into();
+        Ok(())
+    })?;
+    export(case, &["bound input", "a function"])?;
+
+    let case = corpus.case(
+        "tf2_signature_output_index_past_outputs",
+        "a TF2 SavedModel whose serving signature names output 7 of its call node",
+    )?;
+    tf2_source(&case, "module_function")?;
+    edit_tf2(&case, |meta| {
+        let signature = meta
+            .signature_def
+            .get_mut("serving_default")
+            .context("serving_default")?;
+        let output = signature.outputs.values_mut().next().context("an output")?;
+        let Some(servegraph::proto::tensor_info::Encoding::Name(name)) = &mut output.encoding
+        else {
+            bail!("the output names no tensor");
+        };
+        *name = format!("{}:7", name.split(':').next().unwrap_or_default());
+        Ok(())
+    })?;
+    export(case, &[":7", "serving_default"])?;
+
+    let variable_cases: [(&str, &str, VariableEdit); 2] = [
+        (
+            "tf2_saved_variable_2e40_rows",
+            "a TF2 SavedModel whose saved variable object claims 2^40 rows the checkpoint does not hold",
+            |v| {
+                if let Some(dim) = v.shape.as_mut().and_then(|s| s.dim.first_mut()) {
+                    dim.size = 1 << 40;
+                }
+            },
+        ),
+        (
+            "tf2_saved_variable_dtype",
+            "a TF2 SavedModel whose saved variable object says float64 where the checkpoint holds float32",
+            |v| v.dtype = DataType::DtDouble as i32,
+        ),
+    ];
+    for (name, breaks, edit) in variable_cases {
+        let case = corpus.case(name, breaks)?;
+        tf2_source(&case, "module_function")?;
+        edit_tf2(&case, |meta| {
+            edit_object(meta, |object| match &mut object.kind {
+                Some(saved_object::Kind::Variable(v))
+                    if v.shape.as_ref().is_some_and(|s| !s.dim.is_empty()) =>
+                {
+                    edit(v);
+                    true
+                }
+                _ => false,
+            })
+        })?;
+        export(case, &["variable object", "saved as"])?;
+    }
+
+    let case = corpus
+        .case(
+            "tf2_5m_empty_nodes",
+            "a TF2 SavedModel whose graph has 5,000,000 empty `node {}` entries appended (10 MB); written by the test",
+        )?
+        .setup("saved_model_5m_empty_nodes");
+    tf2_source(&case, "module_function")?;
+    export(case, &["has no name"])?;
+
+    let case = corpus.case(
+        "tf2_asset_index_out_of_range",
+        "a TF2 SavedModel whose asset object names asset_file_def index 5 of 1",
+    )?;
+    tf2_source(&case, "module_table")?;
+    edit_tf2(&case, |meta| {
+        edit_object(meta, |object| match &mut object.kind {
+            Some(saved_object::Kind::Asset(asset)) => {
+                asset.asset_file_def_index = 5;
+                true
+            }
+            _ => false,
+        })
+    })?;
+    export(case, &["asset_file_def index 5", "there are 1"])
 }

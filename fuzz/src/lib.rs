@@ -22,6 +22,10 @@ use servegraph::{ExportOptions, Graph};
 mod warmup_json;
 pub use warmup_json::warmup_json;
 
+#[path = "newer_surfaces.rs"]
+mod newer_surfaces;
+pub use newer_surfaces::{saved_model_dir, tf2_lean_plan, transform_spec};
+
 /// A typed refusal of the input by the library (or by prost, for bytes that
 /// are not a protobuf message at all).
 #[derive(Debug)]
@@ -32,6 +36,9 @@ pub enum Rejected {
     Bundle(BundleError),
     Read(ReadError),
     Export(Error),
+    /// The input lacks the framing its harness needs (a missing segment,
+    /// text that is not UTF-8).
+    Framing(&'static str),
 }
 
 impl std::fmt::Display for Rejected {
@@ -43,6 +50,7 @@ impl std::fmt::Display for Rejected {
             Rejected::Bundle(e) => e.fmt(f),
             Rejected::Read(e) => e.fmt(f),
             Rejected::Export(e) => e.fmt(f),
+            Rejected::Framing(what) => write!(f, "not framed for the harness: {what}"),
         }
     }
 }
@@ -481,7 +489,7 @@ fn assert_same_node(whole: &Graph, id: servegraph::ir::NodeId, narrowed: &Graph)
 // Seeds: valid inputs for every target, made from the fixtures.
 
 /// The fuzz targets, by name.
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 10] = [
     "graph_round_trip",
     "text_format",
     "index_table",
@@ -489,6 +497,9 @@ pub const TARGETS: [&str; 7] = [
     "export_pipeline",
     "narrowed_read",
     "warmup_json",
+    "tf2_lean_plan",
+    "transform_spec",
+    "saved_model_dir",
 ];
 
 /// One seed input for one target.
@@ -514,6 +525,7 @@ pub fn seeds(fixtures: &Path) -> std::io::Result<Vec<Seed>> {
         out.extend(fixture_seeds(&fixture)?);
     }
     out.extend(warmup_json::seeds());
+    out.extend(newer_surfaces::seeds()?);
     Ok(out)
 }
 
@@ -621,6 +633,9 @@ pub fn run(target: &str, fixtures: &[Fixture], data: &[u8]) -> Result<(), Reject
         "export_pipeline" => export_pipeline(fixtures, data),
         "narrowed_read" => narrowed_read(data),
         "warmup_json" => warmup_json(data),
+        "tf2_lean_plan" => tf2_lean_plan(data),
+        "transform_spec" => transform_spec(data),
+        "saved_model_dir" => saved_model_dir(data),
         other => panic!("no fuzz target named {other:?}; targets: {TARGETS:?}"),
     }
 }

@@ -93,6 +93,12 @@ pub const MAX_WARMUP_INSTANCES: usize = 999;
 /// the records well under a gigabyte even for float64.
 pub const MAX_WARMUP_VALUES: u64 = 1 << 24;
 
+/// Most lists and objects a warm-up file may hold in all. Each one parsed
+/// costs about a hundred bytes however small it is, so a file of
+/// `[[0],[0],...]` inside the byte and value limits would otherwise take
+/// gigabytes; a million lists is far more than any warm-up example needs.
+pub const MAX_WARMUP_LISTS: u64 = 1 << 20;
+
 #[cfg(test)]
 mod tests {
     use prost::Message;

@@ -97,6 +97,68 @@ pub enum Tf2Error {
         referrer: String,
         function: String,
     },
+    /// A graph node without a name, or with one an earlier node has.
+    #[error("{path}: graph node {index} ({name:?}) {problem}; TensorFlow refuses to load it")]
+    BadNodeName {
+        path: PathBuf,
+        index: usize,
+        name: String,
+        problem: &'static str,
+    },
+    /// Two different functions of the library under one name.
+    #[error(
+        "{path}: the graph's library defines function {function:?} twice, differently; TensorFlow refuses to load it"
+    )]
+    DuplicateFunction { path: PathBuf, function: String },
+    /// Functions that call themselves, directly or through each other.
+    #[error(
+        "{path}: the graph's library functions call each other in a cycle ({}); TensorFlow refuses to load it",
+        .functions.join(" -> ")
+    )]
+    CallCycle {
+        path: PathBuf,
+        functions: Vec<String>,
+    },
+    /// A concrete function bound to an object that is not a captured value.
+    #[error(
+        "{path}: concrete function {function:?} has bound input node {object} of the object graph, a {kind}, where a variable, resource, constant, asset or captured tensor belongs"
+    )]
+    BoundInputKind {
+        path: PathBuf,
+        function: String,
+        object: usize,
+        kind: &'static str,
+    },
+    /// An asset object whose index is not in `asset_file_def`.
+    #[error(
+        "{path}: object graph node {object} (asset) has asset_file_def index {index}, but there are {count}"
+    )]
+    AssetIndex {
+        path: PathBuf,
+        object: usize,
+        index: i32,
+        count: usize,
+    },
+    /// A signature tensor naming an output its node does not have.
+    #[error("{path}: {place} names tensor {tensor:?}, but its node has {outputs} output(s)")]
+    SignatureOutputIndex {
+        path: PathBuf,
+        /// `signature "serving_default", key "x"`.
+        place: String,
+        tensor: String,
+        outputs: usize,
+    },
+    /// A saved variable object whose dtype or shape is not its handle's
+    /// (and so not the checkpoint's, which is checked against the handle).
+    #[error(
+        "{path}: variable object {object_path:?} is saved as {saved}, but its handle (and the checkpoint) say {handle}"
+    )]
+    SavedVariableMismatch {
+        path: PathBuf,
+        object_path: String,
+        saved: String,
+        handle: String,
+    },
     /// A signature, collection or node input names a node the graph lacks.
     #[error("{path}: {referrer} names node {node:?}, which the graph does not have")]
     MissingNode {

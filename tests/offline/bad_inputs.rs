@@ -185,9 +185,61 @@ fn prepare(setup: Option<&str>, scratch: &Path) -> Prepared {
                 prepared.fsize_limit = true;
             }
         }
+        Some(name @ ("warmup_one_element_lists" | "warmup_just_over_value_limit")) => {
+            let body = generated_warmup(name);
+            std::fs::write(scratch.join("case/warmup.json"), body).unwrap();
+        }
+        Some("saved_model_5m_empty_nodes") => {
+            let file = scratch.join("case/model/saved_model.pb");
+            let grown = with_empty_nodes(&std::fs::read(&file).unwrap(), 5_000_000);
+            std::fs::write(file, grown).unwrap();
+        }
         Some(other) => panic!("unknown setup {other:?}"),
     }
     prepared
+}
+
+/// The warm-up files too big to commit: 16,777,210 one-element lists (a
+/// 67,108,852-byte file, inside the byte and value limits), or one value
+/// past the value limit.
+fn generated_warmup(name: &str) -> Vec<u8> {
+    let (count, entry) = match name {
+        "warmup_one_element_lists" => (16_777_210, &b"[0],"[..]),
+        _ => (16_777_217, &b"0,"[..]),
+    };
+    let mut body = b"{\"inputs\": [".to_vec();
+    for _ in 0..count {
+        body.extend_from_slice(entry);
+    }
+    body.pop();
+    body.extend_from_slice(b"]}");
+    assert!(body.len() <= 64 << 20, "{name}: {} bytes", body.len());
+    body
+}
+
+/// `saved_model.pb` with `count` empty `node {}` entries appended to its
+/// first graph (two bytes each on the wire, a few hundred bytes decoded),
+/// spliced in as raw fields so the test itself never decodes them.
+fn with_empty_nodes(bytes: &[u8], count: usize) -> Vec<u8> {
+    use prost::Message;
+    let mut saved = servegraph::proto::SavedModel::decode(bytes).unwrap();
+    let mut meta = saved.meta_graphs.remove(0);
+    let mut graph = meta.graph_def.take().unwrap().encode_to_vec();
+    for _ in 0..count {
+        graph.extend_from_slice(&[0x0a, 0x00]);
+    }
+    let mut meta_bytes = meta.encode_to_vec();
+    length_delimited(&mut meta_bytes, 2, &graph);
+    let mut out = saved.encode_to_vec();
+    length_delimited(&mut out, 2, &meta_bytes);
+    out
+}
+
+/// Appends field `number` holding `bytes`.
+fn length_delimited(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+    out.push((number << 3) | 2);
+    prost::encoding::encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
 }
 
 /// The command for one case: time (peak RSS) → prlimit (address space) → servegraph.
@@ -302,9 +354,18 @@ fn run_case(case_dir: &Path, tools: &Tools) -> Outcome {
             "changed, appeared or vanished in the case copy or its temporary directory: {changed:?}"
         ));
     }
+    let peak_rss_kb = peak_rss(&rss_file);
+    if let (Some(cap), Some(kb)) = (spec["max_peak_rss_mib"].as_u64(), peak_rss_kb)
+        && kb > cap * 1024
+    {
+        problems.push(format!(
+            "peak RSS {} MiB, over the case's {cap} MiB",
+            kb / 1024
+        ));
+    }
     Outcome {
         name,
-        peak_rss_kb: peak_rss(&rss_file),
+        peak_rss_kb,
         problems,
     }
 }

@@ -149,3 +149,44 @@ fn a_graph_def_file_is_linted_too() {
     assert_eq!(report["findings"][0]["rule"], "python-op", "{report}");
     assert_eq!(report["findings"][0]["node"], "py", "{report}");
 }
+
+/// A TF2 SavedModel's init op assigns its asset-path variable from the
+/// placeholder the loader feeds: initialisation at load, not training.
+/// With an assign planted outside the init op, the rule still fires.
+#[test]
+fn a_tf2_asset_variable_assigned_by_the_init_op_is_not_a_training_op() {
+    let source = common::testdata("tf2/module_table/saved_model");
+    let (code, report) = json_of(&["validate", path_str(&source), "--json"]);
+    let findings = report["findings"].as_array().expect("findings");
+    let rules: Vec<&str> = findings.iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert!(!rules.contains(&"training-op"), "{report}");
+    assert_eq!(code, Some(0), "{report}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("model");
+    std::fs::create_dir_all(copy.join("variables")).unwrap();
+    std::fs::create_dir_all(copy.join("assets")).unwrap();
+    for file in [
+        "saved_model.pb",
+        "assets/vocabulary.txt",
+        "variables/variables.index",
+        "variables/variables.data-00000-of-00001",
+    ] {
+        std::fs::copy(source.join(file), copy.join(file)).unwrap();
+    }
+    let file = copy.join("saved_model.pb");
+    let mut saved = SavedModel::decode(std::fs::read(&file).unwrap().as_slice()).unwrap();
+    let graph = saved.meta_graphs[0].graph_def.as_mut().unwrap();
+    let mut stray = graph
+        .node
+        .iter()
+        .find(|n| n.op == "AssignVariableOp")
+        .unwrap()
+        .clone();
+    stray.name = "stray/Assign".into();
+    graph.node.push(stray);
+    std::fs::write(&file, saved.encode_to_vec()).unwrap();
+    let (code, report) = json_of(&["validate", path_str(&copy), "--json"]);
+    assert_eq!(code, Some(2), "{report}");
+    assert!(report.to_string().contains("stray/Assign"), "{report}");
+}

@@ -128,6 +128,7 @@ fn visit(
             linked: false,
         });
     } else if kind.is_symlink() {
+        refuse_unresolvable(path)?;
         match linked_file_size(root, path) {
             Some(bytes) => walk.files.push(Found {
                 path: inside,
@@ -143,6 +144,19 @@ fn visit(
             .push(format!("{inside}: not a file; not counted"));
     }
     Ok(())
+}
+
+/// A symlink that loops or cannot be resolved for another reason than a
+/// missing target (permission, a loop): what it stands for cannot be
+/// measured, so no size could honestly be reported.
+fn refuse_unresolvable(link: &Path) -> Result<(), SizeError> {
+    match fs::metadata(link) {
+        Err(source) if source.kind() != std::io::ErrorKind::NotFound => Err(SizeError::Io {
+            path: link.to_path_buf(),
+            source,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The size of the file a symlink resolves to, if that is a file inside `root`.

@@ -20,6 +20,32 @@ pub enum WarmupError {
         bytes: u64,
         limit: u64,
     },
+    #[error(
+        "warm-up file {path} ({what}) gave more than {limit} bytes when read, over the limit; give a regular JSON file"
+    )]
+    ReadsPastLimit {
+        path: PathBuf,
+        /// What the path is: `a character device`, `a regular file that grew while read`, ...
+        what: String,
+        limit: u64,
+    },
+    #[error(
+        "warm-up file {path}: key {key:?} appears twice in {at}; parsers disagree on which one counts, so give each key once"
+    )]
+    DuplicateKey {
+        path: PathBuf,
+        at: String,
+        key: String,
+    },
+    #[error(
+        "warm-up file {path} holds more than {limit} {what}, over the limit; warm-up needs a few small examples"
+    )]
+    TooBig {
+        path: PathBuf,
+        /// `values` or `lists and objects`.
+        what: &'static str,
+        limit: u64,
+    },
     #[error("warm-up file {path} is not valid JSON: {source}")]
     Json {
         path: PathBuf,

@@ -13,6 +13,7 @@
 mod error;
 mod json;
 pub mod request;
+mod scan;
 pub mod tfrecord;
 
 use std::collections::BTreeMap;
@@ -79,10 +80,14 @@ impl WarmupFile {
     /// Parses `text`, the contents of `path` (which errors name).
     pub fn parse(path: impl AsRef<Path>, text: &[u8]) -> Result<WarmupFile, WarmupError> {
         let path = path.as_ref();
-        let value = serde_json::from_slice(text).map_err(|source| WarmupError::Json {
+        let json_error = |source| WarmupError::Json {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        if let Err(problem) = scan::scan(text).map_err(json_error)? {
+            return Err(scan_error(path, problem));
+        }
+        let value = serde_json::from_slice(text).map_err(json_error)?;
         let body = Body::parse(value).map_err(|problem| invalid(path, problem))?;
         Ok(WarmupFile {
             path: path.to_path_buf(),
@@ -169,14 +174,71 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, WarmupError> {
         .read_to_end(&mut text)
         .map_err(io_error)?;
     if text.len() as u64 > MAX_WARMUP_FILE_BYTES {
-        let bytes = std::fs::metadata(path).map_or(text.len() as u64, |m| m.len());
-        return Err(WarmupError::TooLarge {
-            path: path.to_path_buf(),
-            bytes,
-            limit: MAX_WARMUP_FILE_BYTES,
-        });
+        return Err(past_limit(path, &file_kind(path)));
     }
     Ok(text)
+}
+
+/// What `path` is, from its metadata: a regular file's size, or its kind.
+enum FileKind {
+    Regular(u64),
+    Other(&'static str),
+}
+
+fn file_kind(path: &Path) -> FileKind {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return FileKind::Other("no longer there");
+    };
+    let kind = meta.file_type();
+    match () {
+        _ if kind.is_file() => FileKind::Regular(meta.len()),
+        _ if kind.is_char_device() => FileKind::Other("a character device"),
+        _ if kind.is_block_device() => FileKind::Other("a block device"),
+        _ if kind.is_fifo() => FileKind::Other("a pipe"),
+        _ if kind.is_socket() => FileKind::Other("a socket"),
+        _ => FileKind::Other("not a regular file"),
+    }
+}
+
+/// A file that read past the limit, named truthfully: its size when it is
+/// a regular file that big, otherwise what it is (a device or a pipe has
+/// no size, and a file may grow while it is read).
+fn past_limit(path: &Path, kind: &FileKind) -> WarmupError {
+    let limit = MAX_WARMUP_FILE_BYTES;
+    let what = match *kind {
+        FileKind::Regular(bytes) if bytes > limit => {
+            return WarmupError::TooLarge {
+                path: path.to_path_buf(),
+                bytes,
+                limit,
+            };
+        }
+        FileKind::Regular(bytes) => format!("a regular file of {bytes} bytes that grew while read"),
+        FileKind::Other(what) => what.to_string(),
+    };
+    WarmupError::ReadsPastLimit {
+        path: path.to_path_buf(),
+        what,
+        limit,
+    }
+}
+
+fn scan_error(path: &Path, problem: scan::ScanProblem) -> WarmupError {
+    let path = path.to_path_buf();
+    match problem {
+        scan::ScanProblem::DuplicateKey { at, key } => WarmupError::DuplicateKey { path, at, key },
+        scan::ScanProblem::TooManyValues { limit } => WarmupError::TooBig {
+            path,
+            what: "values",
+            limit,
+        },
+        scan::ScanProblem::TooManyLists { limit } => WarmupError::TooBig {
+            path,
+            what: "lists and objects",
+            limit,
+        },
+    }
 }
 
 fn invalid(path: &Path, problem: RequestError) -> WarmupError {

@@ -200,10 +200,12 @@ fn block_entries(
         return Err(bad(path, format!("block claims {restarts} restarts")));
     };
     let data = &block[..block.len() - restart_bytes];
+    let mut restarts = Restarts::new(&block[data.len()..block.len() - 4]);
     let mut entries = Vec::new();
     let mut key: Vec<u8> = Vec::new();
     let mut at = 0;
     while at < data.len() {
+        let start = at;
         let mut next = |what: &str| -> Result<usize, BundleError> {
             let (value, used) = read_varint(&data[at..])
                 .ok_or_else(|| bad(path, format!("bad varint ({what})")))?;
@@ -211,6 +213,7 @@ fn block_entries(
             usize::try_from(value).map_err(|_| bad(path, "length too large"))
         };
         let shared = next("shared")?;
+        restarts.check_entry(path, start, shared)?;
         let unshared = next("unshared")?;
         let value_len = next("value length")?;
         let end = at
@@ -237,7 +240,49 @@ fn block_entries(
         entries.push((key.clone(), data[at + unshared..end].to_vec()));
         at = end;
     }
-    Ok(entries)
+    restarts.all_met(path, data.len()).map(|()| entries)
+}
+
+/// The restart offsets stored at the end of a block, met in order as the
+/// entries are decoded: each must start an entry that shares no key bytes
+/// (LevelDB seeks to them); one left over points past the entries, inside
+/// an entry, or out of order.
+struct Restarts<'a> {
+    offsets: std::iter::Peekable<std::slice::ChunksExact<'a, u8>>,
+}
+
+impl<'a> Restarts<'a> {
+    fn new(array: &'a [u8]) -> Restarts<'a> {
+        Restarts {
+            offsets: array.chunks_exact(4).peekable(),
+        }
+    }
+
+    fn offset(bytes: &[u8]) -> usize {
+        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize
+    }
+
+    /// An entry starting at `start` that shares `shared` key bytes: at a
+    /// restart point (consumed here) it must share none.
+    fn check_entry(&mut self, path: &Path, start: usize, shared: usize) -> Result<(), BundleError> {
+        let restarts_here = self.offsets.next_if(|b| Self::offset(b) == start).is_some();
+        if restarts_here && shared != 0 {
+            return Err(bad(path, "a restart point's entry shares key bytes"));
+        }
+        Ok(())
+    }
+
+    fn all_met(&mut self, path: &Path, entries_bytes: usize) -> Result<(), BundleError> {
+        match self.offsets.next().map(Self::offset) {
+            Some(offset) if !(offset == 0 && entries_bytes == 0) => Err(bad(
+                path,
+                format!(
+                    "a restart offset {offset} is not the start of an entry (the block's entries take {entries_bytes} bytes)"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Builds one block.

@@ -56,6 +56,11 @@ impl Pass for RemoveNodes {
     }
 
     fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+        // Bypassing a node of a cycle would rewire a reader to the node
+        // itself and, once it is removed, leave that reader an input short.
+        // While loops' cycles pass through `NextIteration`, whose readers
+        // and feeders are kept below.
+        model.graph.topological_order()?;
         let mut report = PassReport::default();
         let protected = self.endpoints.protected(model);
         let mut kept: BTreeSet<(String, &'static str)> = BTreeSet::new();
@@ -129,6 +134,31 @@ mod tests {
         let y = m.graph.require("y").unwrap();
         assert_eq!(m.graph.name(m.graph.data_inputs(y)[0].node), "x");
         assert!(m.graph.find("out").is_some());
+    }
+
+    #[test]
+    fn a_cycle_outside_while_loops_is_refused_not_bypassed() {
+        for identities in [
+            vec![node("a", "Identity", &["b"]), node("b", "Identity", &["a"])],
+            vec![node("a", "Identity", &["a"])],
+        ] {
+            let mut nodes = vec![node("x", "Placeholder", &[])];
+            nodes.extend(identities);
+            nodes.push(node("sum", "AddV2", &["x", "a"]));
+            let mut m = model(nodes);
+            let err = Registry::standard()
+                .build(
+                    "remove_nodes",
+                    &[("op".into(), Some("Identity".into()))],
+                    &BuildContext::default(),
+                )
+                .unwrap()
+                .run(&mut m, &mut PassContext::new())
+                .unwrap_err();
+            assert!(err.to_string().contains("cycle"), "{err}");
+            let sum = m.graph.require("sum").unwrap();
+            assert_eq!(m.graph.data_inputs(sum).len(), 2);
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 mod checkpoint;
 mod functions;
 mod graph;
+mod load_checks;
 mod objects;
 mod reasons;
 
@@ -49,6 +50,7 @@ pub fn plan_lean(
     let checkpoint = ObjectGraph::from_proto(checkpoint_graph.clone(), source)?;
     let no_graph = GraphDef::default();
     let graph_def = meta_graph.graph_def.as_ref().unwrap_or(&no_graph);
+    load_checks::check(source, meta_graph, graph_def, &saved)?;
 
     let (paths, saved_roles) = paths_and_roles(&saved);
     let kept = keep(
@@ -134,7 +136,8 @@ fn paths_and_roles(saved: &SavedGraph) -> (Vec<String>, Vec<Option<&'static str>
         matches!(
             saved.kind(id),
             Some(Kind::Variable {
-                integer_scalar: true
+                integer_scalar: true,
+                ..
             })
         )
     };
@@ -362,6 +365,12 @@ fn kept_variables(
         }
         let key = checkpoint_key(inputs, id, &object_path)?;
         let (dtype, shape) = handle_type(source, handle)?;
+        if let Kind::Variable {
+            saved: Some(saved), ..
+        } = &node.kind
+        {
+            saved_variable_agrees(source, &object_path, saved, (dtype, &shape))?;
+        }
         variables.push(KeptVariable {
             node: handle.name.clone(),
             object_id,
@@ -389,6 +398,32 @@ fn checkpoint_key(inputs: &Inputs<'_>, id: usize, object_path: &str) -> Result<S
             path: inputs.source.to_path_buf(),
             object_path: object_path.to_string(),
         })
+}
+
+/// The saved variable object's dtype and shape (dimensions of -1 and an
+/// unknown rank admit any) are its handle's.
+fn saved_variable_agrees(
+    source: &Path,
+    object_path: &str,
+    saved: &objects::SavedType,
+    (dtype, shape): (DataType, &[i64]),
+) -> Result<(), Tf2Error> {
+    let shape_agrees = saved.shape.as_ref().is_none_or(|dims| {
+        dims.len() == shape.len() && dims.iter().zip(shape).all(|(&s, &h)| s < 0 || s == h)
+    });
+    if saved.dtype == dtype as i32 && shape_agrees {
+        return Ok(());
+    }
+    let name = |d: i32| crate::typing::dtype_name(d);
+    Err(Tf2Error::SavedVariableMismatch {
+        path: source.to_path_buf(),
+        object_path: object_path.to_string(),
+        saved: match &saved.shape {
+            Some(dims) => format!("{} {dims:?}", name(saved.dtype)),
+            None => format!("{} of unknown rank", name(saved.dtype)),
+        },
+        handle: format!("{} {shape:?}", name(dtype as i32)),
+    })
 }
 
 /// A `VarHandleOp`'s dtype and fully known shape.
@@ -481,7 +516,8 @@ fn dropped_keys(inputs: &Inputs<'_>, kept: &[bool]) -> Vec<DroppedKey> {
             matches!(
                 saved.kind(s),
                 Some(Kind::Variable {
-                    integer_scalar: true
+                    integer_scalar: true,
+                    ..
                 })
             )
         })
@@ -507,6 +543,29 @@ fn dropped_keys(inputs: &Inputs<'_>, kept: &[bool]) -> Vec<DroppedKey> {
     keys
 }
 
+/// The graph and library cut down to what `kept` keeps.
+fn pruned_graph_def(graph_def: &GraphDef, kept: &KeptParts) -> GraphDef {
+    let library = graph_def
+        .library
+        .as_ref()
+        .map(|l| functions::pruned_library(l, &kept.functions));
+    #[allow(deprecated)] // `version` is carried over as it stands, not used.
+    GraphDef {
+        node: graph_def
+            .node
+            .iter()
+            .filter(|n| kept.graph_nodes.contains(&n.name))
+            .cloned()
+            .collect(),
+        library,
+        // Field by field: cloning the whole source graph for these would
+        // copy every node, kept or not.
+        versions: graph_def.versions.clone(),
+        version: graph_def.version,
+        debug_info: graph_def.debug_info.clone(),
+    }
+}
+
 /// The MetaGraphDef cut down to what `kept` keeps, renumbered by `ids`,
 /// with no saver.
 fn pruned_meta_graph(
@@ -517,20 +576,7 @@ fn pruned_meta_graph(
     kept: &KeptParts,
     ids: &[Option<i32>],
 ) -> Result<MetaGraphDef, Tf2Error> {
-    let library = graph_def
-        .library
-        .as_ref()
-        .map(|l| functions::pruned_library(l, &kept.functions));
-    let graph_def = GraphDef {
-        node: graph_def
-            .node
-            .iter()
-            .filter(|n| kept.graph_nodes.contains(&n.name))
-            .cloned()
-            .collect(),
-        library,
-        ..graph_def.clone()
-    };
+    let graph_def = pruned_graph_def(graph_def, kept);
     let object_graph_def = match &meta_graph.object_graph_def {
         Some(graph) => Some(objects::pruned_graph(
             source,

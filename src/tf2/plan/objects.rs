@@ -19,14 +19,30 @@ pub(super) const SIGNATURES_CHILD: &str = "signatures";
 /// What a node is, as far as planning cares.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Kind {
-    UserObject { identifier: String },
-    Asset { index: i32 },
-    Function { concrete_functions: Vec<String> },
-    Variable { integer_scalar: bool },
-    BareConcreteFunction { function: String },
-    Constant { operation: String },
+    UserObject {
+        identifier: String,
+    },
+    Asset {
+        index: i32,
+    },
+    Function {
+        concrete_functions: Vec<String>,
+    },
+    Variable {
+        integer_scalar: bool,
+        /// The dtype and shape the object records (`None` without a dtype).
+        saved: Option<SavedType>,
+    },
+    BareConcreteFunction {
+        function: String,
+    },
+    Constant {
+        operation: String,
+    },
     Resource,
-    CapturedTensor { function: String },
+    CapturedTensor {
+        function: String,
+    },
     Other,
 }
 
@@ -59,6 +75,13 @@ impl Kind {
             _ => Vec::new(),
         }
     }
+}
+
+/// A saved variable object's dtype and shape (`None`: unknown rank).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct SavedType {
+    pub dtype: i32,
+    pub shape: Option<Vec<i64>>,
 }
 
 /// One node of the object graph, its references checked.
@@ -271,7 +294,15 @@ fn kind_of(kind: Option<saved_object::Kind>) -> Kind {
             integer_scalar: is_integer(variable.dtype)
                 && variable
                     .shape
+                    .as_ref()
                     .is_some_and(|s| s.dim.is_empty() && !s.unknown_rank),
+            saved: (variable.dtype != 0).then(|| SavedType {
+                dtype: variable.dtype,
+                shape: variable
+                    .shape
+                    .filter(|s| !s.unknown_rank)
+                    .map(|s| s.dim.iter().map(|d| d.size).collect()),
+            }),
         },
         Some(K::BareConcreteFunction(bare)) => Kind::BareConcreteFunction {
             function: bare.concrete_function_name,

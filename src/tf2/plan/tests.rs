@@ -528,7 +528,12 @@ fn a_signature_calling_a_missing_function_is_a_typed_error() {
             function, referrer, ..
         }) => {
             assert_eq!(function, missing);
-            assert!(referrer.contains("StatefulPartitionedCall"), "{referrer}");
+            // The load checks meet the signature's function object first.
+            assert!(
+                referrer.contains("StatefulPartitionedCall")
+                    || referrer.starts_with("object graph node"),
+                "{referrer}"
+            );
         }
         other => panic!("{other:?}"),
     }

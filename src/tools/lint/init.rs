@@ -63,6 +63,15 @@ pub fn init_ops(graph: &Graph, meta: &MetaGraphDef, findings: &mut Findings) -> 
     found
 }
 
+/// The nodes the MetaGraphDef's init ops name that are in the graph (those
+/// that are not are [`init_ops`]' findings).
+pub fn init_op_nodes(graph: &Graph, meta: &MetaGraphDef) -> Vec<NodeId> {
+    init_op_names(meta)
+        .iter()
+        .filter_map(|(name, _)| graph.find(node_of(name)))
+        .collect()
+}
+
 /// `table-initializer`: a lookup table the init op does not initialize
 /// fails every request with "Table not initialized".
 pub fn table_initializers(graph: &Graph, init_ops: &[NodeId], findings: &mut Findings) {

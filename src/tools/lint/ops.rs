@@ -4,6 +4,7 @@
 //! Each node is reported by one rule: the denylist first, then Python ops,
 //! then training-only ops.
 
+use super::init::init_op_nodes;
 use super::{Findings, Rule};
 use crate::ir::Graph;
 use crate::ops::training::{TrainingCategory, training_category};
@@ -54,14 +55,21 @@ pub fn python_ops(graph: &GraphDef, findings: &mut Findings) {
 /// `training-op`: no training-only op in the graph outside a saver (the
 /// saver's `SaveV2`/`RestoreV2` and assigns are what serving restores
 /// variables with) and other than a variable's initializer (which a loader
-/// never runs once the variable is restored).
+/// never runs once the variable is restored) or an assignment the init op
+/// runs at load (a TF2 SavedModel assigns its asset-path variables there,
+/// from the placeholder the loader feeds each asset's path to).
 pub fn training_ops(graph: &Graph, meta: Option<&MetaGraphDef>, findings: &mut Findings) {
     let scopes = saver_scopes(graph, meta.and_then(|m| m.saver_def.as_ref()));
     let initializers = meta.map(variable_initializers).unwrap_or_default();
+    let run_at_load =
+        graph.reachable_backwards(meta.map(|m| init_op_nodes(graph, m)).unwrap_or_default());
     for id in graph.node_ids() {
         let (name, op) = (graph.name(id), graph.op(id));
-        let in_saver =
-            scopes.iter().any(|scope| name.starts_with(scope)) || initializers.contains(name);
+        let loads = run_at_load.contains(&id)
+            && training_category(op) == Some(TrainingCategory::VariableUpdate);
+        let in_saver = loads
+            || scopes.iter().any(|scope| name.starts_with(scope))
+            || initializers.contains(name);
         let reported_elsewhere = DEFAULT_DENYLIST.contains(&op) || PYTHON_OPS.contains(&op);
         if let (false, false, Some(category)) =
             (in_saver, reported_elsewhere, training_category(op))
