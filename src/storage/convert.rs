@@ -15,7 +15,10 @@
 //! stays zero in every form, so it adds no relative error). Computed in f64.
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 use serde::Serialize;
+
+use super::lanes::{self, ChannelCycle};
 
 /// The errors measured per key while copying.
 pub type KeyErrors = std::collections::BTreeMap<String, ErrorStats>;
@@ -45,6 +48,14 @@ impl ErrorStats {
         }
     }
 
+    /// The maxima as the vectorised loops update them.
+    fn worst(&mut self) -> lanes::Worst<'_> {
+        lanes::Worst {
+            abs: &mut self.max_abs_error,
+            rel: &mut self.max_rel_error,
+        }
+    }
+
     /// The worse of two.
     pub fn merge(&mut self, other: ErrorStats) {
         self.max_abs_error = self.max_abs_error.max(other.max_abs_error);
@@ -65,6 +76,8 @@ pub fn channels(shape: &[i64]) -> usize {
 /// whether every value is finite.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FloatSurvey {
+    cycle: ChannelCycle,
+    /// The max-abs of each position of the cycle's period.
     max_abs: Vec<f32>,
     non_finite: u64,
     seen: u64,
@@ -72,8 +85,10 @@ pub struct FloatSurvey {
 
 impl FloatSurvey {
     pub fn new(channels: usize) -> FloatSurvey {
+        let cycle = ChannelCycle::new(channels);
         FloatSurvey {
-            max_abs: vec![0.0; channels.max(1)],
+            cycle,
+            max_abs: vec![0.0; cycle.period],
             non_finite: 0,
             seen: 0,
         }
@@ -81,17 +96,12 @@ impl FloatSurvey {
 
     /// Takes in the next values in element order.
     pub fn observe(&mut self, values: &[f32]) {
-        let channels = self.max_abs.len() as u64;
-        for &x in values {
-            if !x.is_finite() {
-                self.non_finite += 1;
-            }
-            let channel = (self.seen % channels) as usize;
-            if let Some(max) = self.max_abs.get_mut(channel) {
-                *max = max.max(x.abs());
-            }
-            self.seen += 1;
+        for (run, at) in self.cycle.runs(self.seen, values.len()) {
+            let acc = &mut self.max_abs[at..at + run.len()];
+            lanes::max_abs_into(acc, &values[run]);
         }
+        self.non_finite += lanes::count_non_finite(values);
+        self.seen += values.len() as u64;
     }
 
     /// The largest magnitude of any value.
@@ -106,7 +116,8 @@ impl FloatSurvey {
 
     /// One int8 scale per channel.
     pub fn scales(&self) -> Vec<f32> {
-        self.max_abs.iter().map(|&m| m / 127.0).collect()
+        let per_channel = self.cycle.fold_max(&self.max_abs);
+        per_channel.iter().map(|&m| m / 127.0).collect()
     }
 }
 
@@ -139,17 +150,41 @@ impl IntRange {
 
 /// float32 → float16, recording the error.
 pub fn to_f16(values: &[f32], stats: &mut ErrorStats) -> Vec<f16> {
-    values
-        .iter()
-        .map(|&x| {
-            let half = f16::from_f32(x);
-            stats.observe(f64::from(x), f64::from(half.to_f32()));
-            half
-        })
-        .collect()
+    let mut halves = vec![f16::ZERO; values.len()];
+    let mut backs = [0f32; lanes::BLOCK];
+    for (block, out) in values
+        .chunks(lanes::BLOCK)
+        .zip(halves.chunks_mut(lanes::BLOCK))
+    {
+        out.convert_from_f32_slice(block);
+        let backs = &mut backs[..block.len()];
+        out.convert_to_f32_slice(backs);
+        lanes::observe_errors(block, backs, &mut stats.worst());
+    }
+    halves
 }
 
-/// One element quantized with `scale` (0 for an all-zero channel).
+/// float32 → float16 as little-endian bytes appended to `out`, recording
+/// the error: [`to_f16`] for a stream, a block at a time.
+pub fn f16_bytes_into(values: &[f32], out: &mut Vec<u8>, stats: &mut ErrorStats) {
+    let mut halves = [f16::ZERO; lanes::BLOCK];
+    let mut backs = [0f32; lanes::BLOCK];
+    for block in values.chunks(lanes::BLOCK) {
+        let (halves, backs) = (&mut halves[..block.len()], &mut backs[..block.len()]);
+        halves.convert_from_f32_slice(block);
+        halves.convert_to_f32_slice(backs);
+        lanes::observe_errors(block, backs, &mut stats.worst());
+        let start = out.len();
+        out.resize(start + 2 * block.len(), 0);
+        let (pairs, _) = out[start..].as_chunks_mut::<2>();
+        for (pair, h) in pairs.iter_mut().zip(halves.iter()) {
+            *pair = h.to_bits().to_le_bytes();
+        }
+    }
+}
+
+/// One element quantized with `scale` (0 for an all-zero channel): the
+/// definition the vectorised [`Int8Codes`] keeps to.
 pub fn quantize(x: f32, scale: f32) -> i8 {
     if scale == 0.0 {
         return 0;
@@ -157,24 +192,58 @@ pub fn quantize(x: f32, scale: f32) -> i8 {
     (x / scale).round_ties_even().clamp(-127.0, 127.0) as i8
 }
 
+/// float32 → int8 with one scale per channel, for a stream of one
+/// tensor's values in chunks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Int8Codes {
+    cycle: ChannelCycle,
+    /// The scales repeated over the cycle's period.
+    pattern: Vec<f32>,
+}
+
+impl Int8Codes {
+    pub fn new(scales: &[f32]) -> Int8Codes {
+        let cycle = ChannelCycle::new(scales.len());
+        Int8Codes {
+            cycle,
+            pattern: cycle.stretch(scales),
+        }
+    }
+
+    /// The codes of `values`, the first being element `first` of the
+    /// tensor, appended to `out` as bytes; the error recorded.
+    pub fn bytes_into(
+        &self,
+        values: &[f32],
+        first: u64,
+        out: &mut Vec<u8>,
+        stats: &mut ErrorStats,
+    ) {
+        let start = out.len();
+        out.resize(start + values.len(), 0);
+        let codes = &mut out[start..];
+        let mut backs = [0f32; lanes::BLOCK];
+        for (run, at) in self.cycle.runs(first, values.len()) {
+            let scales = &self.pattern[at..at + run.len()];
+            let blocks = values[run.clone()].chunks(lanes::BLOCK);
+            let code_blocks = codes[run].chunks_mut(lanes::BLOCK);
+            for ((block, scales), codes) in blocks.zip(scales.chunks(lanes::BLOCK)).zip(code_blocks)
+            {
+                let backs = &mut backs[..block.len()];
+                lanes::quantize_into(block, scales, codes, backs);
+                lanes::observe_errors(block, backs, &mut stats.worst());
+            }
+        }
+    }
+}
+
 /// float32 → int8 with per-channel `scales`, starting at element `first`
 /// (so chunks of one tensor continue where the last ended), recording the
 /// error.
 pub fn to_int8(values: &[f32], scales: &[f32], first: u64, stats: &mut ErrorStats) -> Vec<i8> {
-    let channels = scales.len().max(1) as u64;
-    values
-        .iter()
-        .zip(first..)
-        .map(|(&x, index)| {
-            let scale = scales
-                .get((index % channels) as usize)
-                .copied()
-                .unwrap_or(0.0);
-            let q = quantize(x, scale);
-            stats.observe(f64::from(x), f64::from(f32::from(q) * scale));
-            q
-        })
-        .collect()
+    let mut bytes = Vec::with_capacity(values.len());
+    Int8Codes::new(scales).bytes_into(values, first, &mut bytes, stats);
+    bytes.into_iter().map(|b| b as i8).collect()
 }
 
 /// int64 → int32; `None` when a value does not fit.

@@ -12,6 +12,7 @@
 
 pub mod constants;
 pub mod convert;
+pub mod lanes;
 pub mod plan;
 pub mod recode;
 pub mod report;

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::convert::KeyErrors;
 use super::convert::{F16_MAX, FloatSurvey, IntRange, channels};
+use super::lanes::read_le_f32s;
 use super::report::{ConvertedTensor, SkippedTensor, StorageReport, TensorKind};
 use super::uses::float_math_only;
 use super::{StorageOptions, WeightPrecision};
@@ -378,8 +379,10 @@ fn survey_floats(
             return Ok(Err(LAST_AXIS_PARTITIONED.into()));
         }
         let mut survey = FloatSurvey::new(channels(&piece_shape));
+        let mut values = Vec::new();
         reader.read_chunks(record, COPY_CHUNK_BYTES, &mut |chunk| {
-            survey.observe(&le_f32s(chunk));
+            read_le_f32s(chunk, &mut values);
+            survey.observe(&values);
             Ok(())
         })?;
         plan.max_abs_value = plan.max_abs_value.max(f64::from(survey.max_abs()));
@@ -450,10 +453,9 @@ fn free_key(base: &str, taken: &mut HashSet<String>) -> String {
 
 /// Little-endian float32 elements (a trailing partial element is ignored).
 pub fn le_f32s(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .filter_map(|c| c.try_into().ok().map(f32::from_le_bytes))
-        .collect()
+    let mut values = Vec::with_capacity(bytes.len() / 4);
+    read_le_f32s(bytes, &mut values);
+    values
 }
 
 /// Little-endian int64 elements (a trailing partial element is ignored).

@@ -2,18 +2,21 @@
 //! ([`crate::format::bundle::writer::Recode`]): one chunk in memory at a time, the
 //! error measured on every element.
 
-use super::convert::{ErrorStats, to_f16, to_i32, to_int8};
-use super::plan::{KeyPlan, StoredForm, le_f32s, le_i64s};
+use super::convert::{ErrorStats, Int8Codes, f16_bytes_into, to_i32};
+use super::lanes::read_le_f32s;
+use super::plan::{KeyPlan, StoredForm, le_i64s};
 use crate::format::bundle::writer::Recode;
 use crate::format::proto::DataType;
 
 /// Converts the records of one key as its plan says.
 pub struct KeyRecoder<'a> {
     plan: &'a KeyPlan,
-    /// The current record's int8 scales.
-    scales: &'a [f32],
+    /// The current record's int8 scales, ready to quantize with.
+    codes: Int8Codes,
     /// Elements of the current record done so far.
     done: u64,
+    /// The chunk being converted, as values (kept to reuse its memory).
+    values: Vec<f32>,
     pub error: ErrorStats,
 }
 
@@ -21,8 +24,9 @@ impl<'a> KeyRecoder<'a> {
     pub fn new(plan: &'a KeyPlan) -> KeyRecoder<'a> {
         KeyRecoder {
             plan,
-            scales: &[],
+            codes: Int8Codes::new(&[]),
             done: 0,
+            values: Vec::new(),
             error: ErrorStats::default(),
         }
     }
@@ -35,25 +39,23 @@ impl Recode for KeyRecoder<'_> {
 
     fn start(&mut self, record_key: &[u8]) {
         self.done = 0;
-        self.scales = self
-            .plan
-            .scales
-            .get(record_key)
-            .map_or(&[], |s| s.values.as_slice());
+        if self.plan.form == StoredForm::Int8 {
+            let scales = self.plan.scales.get(record_key);
+            self.codes = Int8Codes::new(scales.map_or(&[], |s| s.values.as_slice()));
+        }
     }
 
     fn chunk(&mut self, input: &[u8], out: &mut Vec<u8>) {
         match self.plan.form {
             StoredForm::AsIs => out.extend_from_slice(input),
             StoredForm::Half => {
-                for h in to_f16(&le_f32s(input), &mut self.error) {
-                    out.extend_from_slice(&h.to_le_bytes());
-                }
+                read_le_f32s(input, &mut self.values);
+                f16_bytes_into(&self.values, out, &mut self.error);
             }
             StoredForm::Int8 => {
-                let values = le_f32s(input);
-                let q = to_int8(&values, self.scales, self.done, &mut self.error);
-                out.extend(q.iter().map(|v| v.to_le_bytes()[0]));
+                read_le_f32s(input, &mut self.values);
+                let (values, done) = (&self.values, self.done);
+                self.codes.bytes_into(values, done, out, &mut self.error);
                 self.done += values.len() as u64;
             }
             StoredForm::Int32 => {

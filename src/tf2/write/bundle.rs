@@ -14,8 +14,8 @@ use crate::format::bundle::writer::Recode;
 use crate::format::bundle::{BundleError, BundleReader, BundleWriter, data_path, index_path};
 use crate::format::proto::DataType;
 use crate::front::object_graph::OBJECT_GRAPH_KEY;
-use crate::storage::convert::{ErrorStats, to_f16};
-use crate::storage::plan::le_f32s;
+use crate::storage::convert::{ErrorStats, f16_bytes_into};
+use crate::storage::lanes::read_le_f32s;
 use crate::typing::dtype_name;
 
 /// One kept key as written.
@@ -310,6 +310,8 @@ fn file_size(path: &Path) -> u64 {
 #[derive(Default)]
 struct ToHalf {
     error: ErrorStats,
+    /// The chunk being converted, as values (kept to reuse its memory).
+    values: Vec<f32>,
 }
 
 impl Recode for ToHalf {
@@ -320,9 +322,8 @@ impl Recode for ToHalf {
     fn start(&mut self, _record_key: &[u8]) {}
 
     fn chunk(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        for h in to_f16(&le_f32s(input), &mut self.error) {
-            out.extend_from_slice(&h.to_le_bytes());
-        }
+        read_le_f32s(input, &mut self.values);
+        f16_bytes_into(&self.values, out, &mut self.error);
     }
 }
 
