@@ -204,6 +204,7 @@ fn report(
         dropped,
         written,
         total_bytes,
+        output_bytes: size.as_ref().map_or(total_bytes, |s| s.total_bytes),
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings: job.timings.clone(),
