@@ -25,6 +25,7 @@ mod lint;
 mod lint_cli;
 mod moving_averages;
 mod narrowed_read;
+mod near_misses;
 mod node_explain;
 mod output_safety;
 mod report_output;
