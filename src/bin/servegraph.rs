@@ -6,6 +6,8 @@ mod failure;
 mod progress;
 #[path = "servegraph/transform.rs"]
 mod transform;
+#[path = "servegraph/version_dir.rs"]
+mod version_dir;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -172,6 +174,11 @@ struct ExportArgs {
     /// Replace OUT_DIR if it exists.
     #[arg(long)]
     overwrite: bool,
+    /// Write OUT_DIR/N/, TensorFlow Serving's layout (it serves the highest
+    /// version); `auto`: one past the highest version in OUT_DIR. Never
+    /// replaces a version.
+    #[arg(long, value_name = "N|auto")]
+    version: Option<version_dir::Version>,
     /// Checkpoint prefix holding the variables of a GraphDef source.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -505,12 +512,37 @@ fn export(args: ExportArgs) -> Result<(), Box<dyn std::error::Error>> {
             Detail::Summary
         },
     };
-    let (source, out_dir) = (args.source.clone(), args.out_dir.clone());
+    let source = args.source.clone();
+    let out_dir = match args.version {
+        Some(version) => version_dir::version_dir(&args.out_dir, version)?,
+        None => args.out_dir.clone(),
+    };
+    let root_made = args.version.is_some() && !args.out_dir.exists();
     let mut options = args.options()?;
     options.output.progress = output.progress_bar();
-    let report = export_serving_model(&source, &out_dir, &options)?;
+    let report = if root_made {
+        export_into_new_root(&source, &out_dir, &options)?
+    } else {
+        export_serving_model(&source, &out_dir, &options)?
+    };
     output.print(&report)?;
     Ok(())
+}
+
+/// Exports into `out_dir` (`ROOT/N`) when `ROOT` does not exist yet: makes
+/// it, and removes it again when the export fails, so a failure leaves
+/// nothing behind.
+fn export_into_new_root(
+    source: &Path,
+    out_dir: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, Box<dyn std::error::Error>> {
+    let root = out_dir.parent().ok_or("a version directory has a parent")?;
+    std::fs::create_dir_all(root)?;
+    export_serving_model(source, out_dir, options).map_err(|error| {
+        let _ = std::fs::remove_dir(root);
+        error.into()
+    })
 }
 
 impl ExportArgs {

@@ -30,6 +30,7 @@ mod node_explain;
 mod output_safety;
 mod report_output;
 mod robustness;
+mod serving_versions;
 mod shape_inference;
 mod size_budgets;
 mod snapshots;
