@@ -1,9 +1,13 @@
 //! The servegraph command line: `export`, `show`, `scan`, `validate`, `size`.
 
+#[path = "servegraph/failure.rs"]
+mod failure;
 #[path = "servegraph/progress.rs"]
 mod progress;
 #[path = "servegraph/transform.rs"]
 mod transform;
+#[path = "servegraph/version_dir.rs"]
+mod version_dir;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -170,6 +174,11 @@ struct ExportArgs {
     /// Replace OUT_DIR if it exists.
     #[arg(long)]
     overwrite: bool,
+    /// Write OUT_DIR/N/, TensorFlow Serving's layout (it serves the highest
+    /// version); `auto`: one past the highest version in OUT_DIR. Never
+    /// replaces a version.
+    #[arg(long, value_name = "N|auto")]
+    version: Option<version_dir::Version>,
     /// Checkpoint prefix holding the variables of a GraphDef source.
     #[arg(long)]
     checkpoint: Option<PathBuf>,
@@ -283,7 +292,7 @@ struct ExportArgs {
 }
 
 /// Prints the error, each cause on its own line, then the flag that fixes it if there is one.
-fn print_error(error: &(dyn std::error::Error + 'static)) {
+fn print_error(error: &(dyn std::error::Error + 'static), json: bool) {
     let messages = servegraph::error::messages(error);
     let mut lines = messages.iter();
     if let Some(first) = lines.next() {
@@ -292,8 +301,16 @@ fn print_error(error: &(dyn std::error::Error + 'static)) {
     for cause in lines {
         eprintln!("  caused by: {cause}");
     }
-    if let Some(hint) = flag_hint(error) {
+    let hint = flag_hint(error).map(str::to_string).or_else(|| {
+        let cli = error.downcast_ref::<failure::CliError>()?;
+        cli.hint.clone()
+    });
+    if let Some(hint) = &hint {
         eprintln!("  hint: {hint}");
+    }
+    if json {
+        let object = failure::to_json(error, hint);
+        let _ = emit(format_args!("{object:#}\n"));
     }
 }
 
@@ -327,6 +344,13 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         }
         Error::Pass(PassError::NoInputs) => Some("name each serving input with --input KEY=TENSOR"),
         Error::Write(WriteError::OutputExists { .. }) => Some("pass --overwrite to replace it"),
+        Error::Pass(PassError::InputComponent { .. }) => {
+            Some("name the component the model reads with --input KEY=TENSOR")
+        }
+        Error::Write(WriteError::NoCheckpoint { .. })
+        | Error::Check(CheckError::NoCheckpoint { .. }) => Some(
+            "give the checkpoint holding them with --checkpoint PREFIX (a prefix, its .index, or a training directory)",
+        ),
         Error::Transform(error) => transform_hint(error),
         Error::Check(CheckError::UnknownOp { .. }) => {
             Some("pass --allow-custom-ops if a custom op library provides it at serving time")
@@ -435,6 +459,21 @@ impl ExportOutput {
     }
 }
 
+impl Cli {
+    /// Whether the subcommand was asked for JSON (errors then print a JSON
+    /// object on stdout too).
+    fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Export(args) => args.json,
+            Command::Validate { json, .. }
+            | Command::Scan { json, .. }
+            | Command::Size { json, .. } => *json,
+            Command::Show(args) => args.json,
+            Command::Transform(args) => args.json,
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Command::Export(args) => export(*args),
@@ -473,12 +512,37 @@ fn export(args: ExportArgs) -> Result<(), Box<dyn std::error::Error>> {
             Detail::Summary
         },
     };
-    let (source, out_dir) = (args.source.clone(), args.out_dir.clone());
+    let source = args.source.clone();
+    let out_dir = match args.version {
+        Some(version) => version_dir::version_dir(&args.out_dir, version)?,
+        None => args.out_dir.clone(),
+    };
+    let root_made = args.version.is_some() && !args.out_dir.exists();
     let mut options = args.options()?;
     options.output.progress = output.progress_bar();
-    let report = export_serving_model(&source, &out_dir, &options)?;
+    let report = if root_made {
+        export_into_new_root(&source, &out_dir, &options)?
+    } else {
+        export_serving_model(&source, &out_dir, &options)?
+    };
     output.print(&report)?;
     Ok(())
+}
+
+/// Exports into `out_dir` (`ROOT/N`) when `ROOT` does not exist yet: makes
+/// it, and removes it again when the export fails, so a failure leaves
+/// nothing behind.
+fn export_into_new_root(
+    source: &Path,
+    out_dir: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, Box<dyn std::error::Error>> {
+    let root = out_dir.parent().ok_or("a version directory has a parent")?;
+    std::fs::create_dir_all(root)?;
+    export_serving_model(source, out_dir, options).map_err(|error| {
+        let _ = std::fs::remove_dir(root);
+        error.into()
+    })
 }
 
 impl ExportArgs {
@@ -622,7 +686,7 @@ fn validate(
     json: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let validation = servegraph::validate::validate(path, options).map_err(|error| {
-        print_error(&error);
+        print_error(&error, json);
         ExitWith(VALIDATE_ERROR_EXIT)
     })?;
     print_as(&validation, json)?;
@@ -687,6 +751,24 @@ fn print_as<T: serde::Serialize + std::fmt::Display>(
 }
 
 fn size(dir: &Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let is_saved_model = ["saved_model.pb", "saved_model.pbtxt"]
+        .iter()
+        .any(|name| dir.join(name).is_file());
+    // What is no directory at all gets the library's own error.
+    if dir.is_dir() && !is_saved_model {
+        return Err(Box::new(failure::CliError {
+            kind: "usage",
+            message: format!(
+                "{} is not a SavedModel directory: it holds neither saved_model.pb nor saved_model.pbtxt",
+                dir.display()
+            ),
+            culprit: Some(dir.display().to_string()),
+            hint: Some(format!(
+                "size measures an export; write one first: servegraph export {} OUT",
+                dir.display()
+            )),
+        }));
+    }
     let report = servegraph::size::measure_dir(dir)?;
     if json {
         emit(format_args!("{}\n", serde_json::to_string_pretty(&report)?))?;
@@ -708,16 +790,45 @@ fn emit(text: impl std::fmt::Display) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => usage_error(error),
+    };
+    let json = cli.wants_json();
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => match error.downcast_ref::<ExitWith>() {
             Some(ExitWith(code)) => ExitCode::from(*code),
             None => {
-                print_error(error.as_ref());
+                print_error(error.as_ref(), json);
                 ExitCode::FAILURE
             }
         },
     }
+}
+
+/// A command line clap rejects: its own message and exit code, and under
+/// `--json` the JSON error object on stdout first (help and version
+/// requests are not errors).
+fn usage_error(error: clap::Error) -> ! {
+    let asked_json = std::env::args().any(|a| a == "--json");
+    if asked_json && error.use_stderr() {
+        let rendered = error.render().to_string();
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches("error: ");
+        let tip = rendered
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix("tip: "));
+        let object = serde_json::json!({
+            "error": {"kind": "usage", "message": message, "culprit": null, "hint": tip}
+        });
+        let _ = emit(format_args!("{object:#}\n"));
+    }
+    error.exit()
 }
 
 #[cfg(test)]

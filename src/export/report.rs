@@ -36,7 +36,12 @@ pub struct ExportReport {
     pub kept: Vec<VariableReport>,
     pub dropped: Vec<DroppedVariable>,
     pub written: WriteReport,
+    /// The bytes written but the variables index (kept as it always was;
+    /// see `output_bytes` for the directory's whole size).
     pub total_bytes: u64,
+    /// Every byte of the written directory, the variables index included:
+    /// what `size.total_bytes` and `servegraph size` count.
+    pub output_bytes: u64,
     pub fits_mls1: bool,
     pub fits_n1: bool,
     /// Wall time of each stage, in the order they ran, and the total.

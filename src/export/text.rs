@@ -12,6 +12,7 @@ use crate::back::warmup::WarmupReport;
 use crate::back::write::saved_model::VariableReport;
 use crate::format::units::format_bytes;
 use crate::model::Signature;
+use crate::model::method_rules::shape_text;
 use crate::passes::PassReport;
 use crate::passes::examples::Feature;
 use crate::passes::freeze::FreezeReport;
@@ -140,7 +141,7 @@ impl ReportText<'_> {
 
     fn write_kept(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let kept = &self.report.kept;
-        let rows: Vec<(u64, String)> = kept.iter().map(kept_row).collect();
+        let rows: Vec<(u64, String)> = logical_variables(kept).iter().map(kept_row).collect();
         self.write_variables(f, "variables kept", rows)
     }
 
@@ -372,7 +373,7 @@ fn write_signature(f: &mut Formatter<'_>, key: &str, signature: &Signature) -> f
             let shape = t
                 .shape
                 .as_ref()
-                .map_or("<unknown rank>".to_string(), |d| format!("{d:?}"));
+                .map_or("<unknown rank>".to_string(), |d| shape_text(d));
             let dtype = dtype_name(t.dtype as i32);
             writeln!(f, "  {direction} {name}: {} {dtype} {shape}", t.name)?;
         }
@@ -453,15 +454,50 @@ fn explained_input(input: &ExplainedInput) -> String {
     }
 }
 
-fn kept_row(v: &VariableReport) -> (u64, String) {
-    let line = format!(
-        "{} {} {:?} {}",
-        v.key,
-        v.dtype,
-        v.shape,
-        format_bytes(v.bytes)
+/// One logical variable: the slices of a partitioned variable (the kept
+/// variables sharing one checkpoint key) taken together.
+struct LogicalVariable<'a> {
+    first: &'a VariableReport,
+    slices: usize,
+}
+
+/// The kept variables as logical variables, in order of first appearance:
+/// a partitioned variable is one, with its whole shape and its bytes once.
+fn logical_variables(kept: &[VariableReport]) -> Vec<LogicalVariable<'_>> {
+    let mut logical: Vec<LogicalVariable<'_>> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for v in kept {
+        match index.get(v.key.as_str()) {
+            Some(&i) => {
+                let entry: &mut LogicalVariable<'_> = &mut logical[i];
+                entry.slices += 1;
+            }
+            None => {
+                index.insert(v.key.as_str(), logical.len());
+                logical.push(LogicalVariable {
+                    first: v,
+                    slices: 1,
+                });
+            }
+        }
+    }
+    logical
+}
+
+fn kept_row(v: &LogicalVariable<'_>) -> (u64, String) {
+    let first = v.first;
+    let shape = first.full_shape.as_ref().unwrap_or(&first.shape);
+    let mut line = format!(
+        "{} {} {} {}",
+        first.key,
+        first.dtype,
+        shape_text(shape),
+        format_bytes(first.bytes)
     );
-    (v.bytes, line)
+    if v.slices > 1 {
+        line.push_str(&format!(" ({} slices)", v.slices));
+    }
+    (first.bytes, line)
 }
 
 /// The measured size section, or the totals alone when the output could

@@ -133,8 +133,16 @@ pub struct KeptVariable {
     pub node: String,
     pub key: String,
     pub dtype: String,
+    /// The shape of this variable: of its slice, when it is one slice of a
+    /// partitioned variable.
     pub shape: Vec<i64>,
+    /// The bytes stored under `key`: the whole tensor, also when this
+    /// variable is one of its slices (each slice reports the same bytes).
     pub bytes: u64,
+    /// The whole tensor's shape when this variable is one slice of a
+    /// partitioned variable (its slices share `key`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_shape: Option<Vec<i64>>,
 }
 
 impl Model {

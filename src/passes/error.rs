@@ -33,6 +33,21 @@ pub enum PassError {
         path: Vec<String>,
     },
     #[error(
+        "serving input {input} is the likely cause: it replaces only that output of {:?}, but the serving graph still reads {read}, which needs training-only node {training}: {}; did you mean {}={read}?",
+        crate::ir::node_of(.read),
+        .path.join(" <- "),
+        .input.split('=').next().unwrap_or_default()
+    )]
+    InputComponent {
+        /// The `--input` as given, `KEY=TENSOR`.
+        input: String,
+        /// The tensor of the same node the serving graph reads instead.
+        read: String,
+        /// The training-only node it needs: `"name" (op, category)`.
+        training: String,
+        path: Vec<String>,
+    },
+    #[error(
         "training-only node {node:?} ({op}, {category}) is in library function {function:?}, which the serving graph calls"
     )]
     TrainingOpInFunction {
@@ -70,9 +85,9 @@ pub enum PassError {
         shadow: String,
         reason: String,
     },
-    #[error("no pass named {name:?}; the pipeline has: {}", .known.join(", "))]
+    #[error("no pass named {name:?}{}; the pipeline has: {}", suggest_among(.known, .name), .known.join(", "))]
     UnknownPass { name: String, known: Vec<String> },
-    #[error("no transform named {name:?}; the valid ones are: {}", .known.join(", "))]
+    #[error("no transform named {name:?}{}; the valid ones are: {}", suggest_among(.known, .name), .known.join(", "))]
     UnknownTransform { name: String, known: Vec<String> },
     #[error("{pass} takes no argument {arg:?}; its arguments are: {}", list_or_none(.known))]
     UnknownArgument {
@@ -176,6 +191,12 @@ fn suggest(suggestions: &[String]) -> String {
     } else {
         format!("; did you mean {}?", suggestions.join(", "))
     }
+}
+
+/// `; did you mean X?` for the names of `known` close to `name`.
+fn suggest_among(known: &[String], name: &str) -> String {
+    let close = crate::passes::suggest::close_words(known.iter().map(String::as_str), name);
+    suggest(&close)
 }
 
 fn list_or_none(known: &[String]) -> String {

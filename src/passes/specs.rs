@@ -48,9 +48,12 @@ fn split_key<'a>(what: &'static str, spec: &'a str) -> Result<(&'a str, &'a str)
         spec: spec.into(),
         reason: reason.into(),
     };
-    let (key, tensor) = spec
-        .split_once('=')
-        .ok_or_else(|| bad("expected KEY=TENSOR"))?;
+    let (key, tensor) = spec.split_once('=').ok_or_else(|| {
+        bad(&format!(
+            "expected KEY=TENSOR; did you mean --{what} {}={spec}?",
+            suggested_key(spec)
+        ))
+    })?;
     if key.is_empty()
         || !key
             .chars()
@@ -62,6 +65,22 @@ fn split_key<'a>(what: &'static str, spec: &'a str) -> Result<(&'a str, &'a str)
         return Err(bad("no tensor after '='"));
     }
     Ok((key, tensor))
+}
+
+/// A signature key for a tensor named without one: the last scope of its
+/// node's name (`logits:0` → `logits`, `head/probabilities:0` →
+/// `probabilities`), with characters a key may not hold made `_`.
+fn suggested_key(tensor: &str) -> String {
+    let node = tensor.split(':').next().unwrap_or(tensor);
+    let last = node.rsplit('/').next().unwrap_or(node);
+    let key: String = last
+        .chars()
+        .map(|c| {
+            let allowed = c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+            if allowed { c } else { '_' }
+        })
+        .collect();
+    if key.is_empty() { "KEY".into() } else { key }
 }
 
 impl FromStr for InputSpec {

@@ -4,10 +4,16 @@ use crate::ir::Graph;
 
 /// Up to five node names close to `wanted`: containing it, or a small edit away.
 pub fn close_names(graph: &Graph, wanted: &str) -> Vec<String> {
-    let mut scored: Vec<(usize, String)> = graph
-        .node_ids()
+    let names = graph.node_ids().into_iter().map(|id| graph.name(id));
+    close_words(names, wanted)
+}
+
+/// Up to five of `candidates` close to `wanted` (a transform, pass or flag
+/// name mistyped): containing it, or a small edit away; closest first.
+pub fn close_words<'a>(candidates: impl IntoIterator<Item = &'a str>, wanted: &str) -> Vec<String> {
+    let mut scored: Vec<(usize, String)> = candidates
         .into_iter()
-        .map(|id| graph.name(id).to_string())
+        .map(str::to_string)
         .map(|name| {
             let related = name.contains(wanted) || wanted.contains(name.as_str());
             (edit_distance(&name, wanted), related, name)

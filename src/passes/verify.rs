@@ -5,7 +5,7 @@
 
 use super::function_bodies::{library_function, read_body};
 use super::{Pass, PassContext, PassError, PassReport};
-use crate::ir::TensorRef;
+use crate::ir::{NodeId, TensorRef};
 use crate::model::Model;
 use crate::ops::training::training_category;
 
@@ -17,17 +17,24 @@ impl Pass for VerifyServingPass {
         "verify"
     }
 
-    fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
+    fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let graph = &model.graph;
         let outputs = model.output_nodes();
         for id in graph.node_ids() {
             let Some(category) = training_category(graph.op(id)) else {
                 continue;
             };
-            // A table initializer may legitimately write; nothing in the table does.
-            let path = outputs
+            let found = outputs
                 .iter()
-                .find_map(|&out| graph.dependency_path(out, id))
+                .find_map(|&out| graph.dependency_path(out, id));
+            if let Some(error) = found
+                .as_deref()
+                .and_then(|path| input_component(model, &cx.inputs, path, id))
+            {
+                return Err(error);
+            }
+            // A table initializer may legitimately write; nothing in the table does.
+            let path = found
                 .map(|p| p.into_iter().map(|n| graph.name(n).to_string()).collect())
                 .unwrap_or_else(|| {
                     vec![format!(
@@ -45,6 +52,45 @@ impl Pass for VerifyServingPass {
         check_called_functions(model)?;
         Ok(PassReport::default())
     }
+}
+
+/// When the `path` by which an output needs training-only node `training`
+/// passes through the node of an `--input` tensor, reading another of its
+/// outputs: the input named the wrong component (a dataset iterator's
+/// labels instead of its features, say), and the error says so.
+fn input_component(
+    model: &Model,
+    inputs: &[super::inputs::InputSpec],
+    path: &[NodeId],
+    training: NodeId,
+) -> Option<PassError> {
+    let graph = &model.graph;
+    path.windows(2).find_map(|pair| {
+        let (consumer, source) = (pair[0], pair[1]);
+        let spec = inputs
+            .iter()
+            .find(|s| crate::ir::node_of(&s.tensor) == graph.name(source))?;
+        let read = graph
+            .data_inputs(consumer)
+            .into_iter()
+            .find(|t| t.node == source)?;
+        let read = graph.tensor_name(read);
+        (read != spec.tensor && format!("{}:0", spec.tensor) != read).then(|| {
+            PassError::InputComponent {
+                input: format!("{}={}", spec.key, spec.tensor),
+                read,
+                training: format!(
+                    "{:?} ({}, {})",
+                    graph.name(training),
+                    graph.op(training),
+                    training_category(graph.op(training))
+                        .map(|c| c.to_string())
+                        .unwrap_or_default()
+                ),
+                path: path.iter().map(|&n| graph.name(n).to_string()).collect(),
+            }
+        })
+    })
 }
 
 /// Fails when a function the serving graph calls still holds a

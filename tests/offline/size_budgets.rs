@@ -583,14 +583,14 @@ fn advice_is_the_bytes_each_flag_takes_off_the_tensors_on_disk() {
 }
 
 #[test]
-fn a_directory_without_saved_model_pb_is_measured_with_a_note() {
+fn a_directory_without_saved_model_pb_is_refused_with_exit_1() {
     let root = tempfile::tempdir().unwrap();
     fs::write(root.path().join("notes.txt"), b"hello").unwrap();
-    let report = size_json(root.path());
-    assert_eq!(report["total_bytes"].as_u64(), Some(5));
-    let notes = report["notes"].as_array().unwrap();
-    assert_eq!(notes.len(), 1, "{notes:?}");
-    assert!(notes[0].as_str().unwrap().contains("not a SavedModel"));
+    let output = servegraph(&["size", path_str(root.path()), "--json"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let error: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains("is not a SavedModel directory"), "{error}");
 }
 
 /// What `--weights int8` saves on tensors an export stored as float16: one

@@ -767,25 +767,26 @@ fn check_against_checkpoint(
         .map(|e| (e.name, e.bytes))
         .collect();
     let report = |v: &Variable| -> Result<VariableReport, WriteError> {
-        check_variable(&reader, checkpoint, v)?;
+        let full_shape = check_variable(&reader, checkpoint, v)?;
         Ok(VariableReport {
             node: v.node.clone(),
             key: v.slot.key.clone(),
             dtype: crate::typing::dtype_name(v.dtype as i32),
             shape: v.shape.clone(),
             bytes: stored_bytes.get(&v.slot.key).copied().unwrap_or(0),
+            full_shape: (!v.slot.slice_spec.is_empty()).then_some(full_shape),
         })
     };
     variables.iter().map(report).collect()
 }
 
 /// One variable's key is in the checkpoint with the variable's dtype and
-/// the shape of its slice.
+/// the shape of its slice. Returns the stored (whole) tensor's shape.
 fn check_variable(
     reader: &BundleReader,
     checkpoint: &Path,
     v: &Variable,
-) -> Result<(), WriteError> {
+) -> Result<Vec<i64>, WriteError> {
     if !reader.contains(&v.slot.key) {
         return Err(WriteError::MissingVariable {
             variable: v.node.clone(),
@@ -794,7 +795,7 @@ fn check_variable(
         });
     }
     let (dtype, full_shape) = reader.dtype_and_shape(&v.slot.key)?;
-    let expected_shape = sliced_shape(v, full_shape, checkpoint)?;
+    let expected_shape = sliced_shape(v, full_shape.clone(), checkpoint)?;
     if dtype != v.dtype {
         let (graph, stored) = (v.dtype.as_str_name(), dtype.as_str_name());
         return Err(mismatch(v, graph.into(), stored.into(), checkpoint));
@@ -806,7 +807,7 @@ fn check_variable(
         );
         return Err(mismatch(v, graph, stored, checkpoint));
     }
-    Ok(())
+    Ok(full_shape)
 }
 
 /// The shape of the part of the stored tensor the variable restores: all of

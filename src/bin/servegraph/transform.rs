@@ -38,7 +38,7 @@ pub struct TransformArgs {
     overwrite: bool,
     /// Print the report as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// List the transforms and their arguments.
     #[arg(long)]
     list: bool,

@@ -189,6 +189,7 @@ fn report(
     let conversion = options.storage.conversion();
     let size = measured_or_warning(&mut written, &conversion);
     let variants = variant_reports(served.placed.as_ref(), &options.serving.variants);
+    warn_of_unplaced_variants(&variants, &mut written);
     let dropped = dropped_or_warning(model, &mut written);
     let assets: Vec<PathBuf> = model.assets.iter().map(|a| a.source.clone()).collect();
     let left_behind = left_behind_or_warning(&job.located, &dropped, &assets, &mut written);
@@ -204,6 +205,7 @@ fn report(
         dropped,
         written,
         total_bytes,
+        output_bytes: size.as_ref().map_or(total_bytes, |s| s.total_bytes),
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings: job.timings.clone(),
@@ -388,6 +390,20 @@ fn variant_reports(placed: Option<&Model>, variants: &[Variant]) -> Vec<VariantR
             placed_nodes,
         })
         .collect()
+}
+
+/// A variant exists to keep device placements; on a graph with none it is
+/// a copy of the serving MetaGraphDef under other tags, which is allowed
+/// but most likely not what was meant.
+fn warn_of_unplaced_variants(variants: &[VariantReport], written: &mut WriteReport) {
+    for variant in variants.iter().filter(|v| v.placed_nodes == 0) {
+        written.warnings.push(format!(
+            "variant {:?} (tags {}): the training graph places no node on a device, so it is \
+             the serving graph under other tags",
+            variant.name,
+            variant.tags.join(",")
+        ));
+    }
 }
 
 /// The variables left out. The export is in place by now: failing to list

@@ -343,6 +343,7 @@ fn export_report(
         dropped,
         written: write_report,
         total_bytes,
+        output_bytes: size.as_ref().map_or(total_bytes, |s| s.total_bytes),
         fits_mls1: total_bytes <= MLS1_LIMIT_BYTES,
         fits_n1: total_bytes <= N1_LIMIT_BYTES,
         timings,
@@ -364,6 +365,7 @@ fn write_report(out_dir: &Path, plan: &LeanPlan, written: &LeanWritten) -> Write
             dtype: copied.dtype.clone(),
             shape: copied.shape.clone(),
             bytes: copied.bytes,
+            full_shape: None,
         })
         .collect();
     let assets_bytes: u64 = written.assets.iter().map(|a| a.bytes).sum();

@@ -37,6 +37,17 @@ pub enum ReadError {
     )]
     NotAModelDirectory { path: PathBuf },
     #[error(
+        "{path} holds checkpoints but no `checkpoint` state file naming the latest: {}; pass the prefix to export, e.g. {}",
+        prefixes.join(", "),
+        path.join(&prefixes[0]).display()
+    )]
+    CheckpointsWithoutState {
+        path: PathBuf,
+        /// The prefixes found (each with its `.index` and `.meta`), newest
+        /// first; never empty.
+        prefixes: Vec<String>,
+    },
+    #[error(
         "{path} is not a SavedModel directory: it holds neither saved_model.pb nor saved_model.pbtxt"
     )]
     NotASavedModel { path: PathBuf },

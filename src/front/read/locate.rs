@@ -21,7 +21,7 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
 
 /// Decides what `path` is: a SavedModel directory, a training directory
 /// (its `checkpoint` file names the latest prefix), a checkpoint prefix,
-/// its `.meta` or `.index` file, or a GraphDef file.
+/// its `.meta`, `.index` or data shard file, or a GraphDef file.
 pub fn locate(path: impl AsRef<Path>) -> Result<Source, ReadError> {
     let path = path.as_ref();
     if path.is_dir() {
@@ -34,6 +34,13 @@ pub fn locate(path: impl AsRef<Path>) -> Result<Source, ReadError> {
         if state.is_file() {
             return checkpoint(&latest_checkpoint(path, &state)?);
         }
+        let prefixes = checkpoint_prefixes(path);
+        if !prefixes.is_empty() {
+            return Err(ReadError::CheckpointsWithoutState {
+                path: path.to_path_buf(),
+                prefixes,
+            });
+        }
         return Err(ReadError::NotAModelDirectory {
             path: path.to_path_buf(),
         });
@@ -42,6 +49,7 @@ pub fn locate(path: impl AsRef<Path>) -> Result<Source, ReadError> {
     if let Some(prefix) = name
         .strip_suffix(".meta")
         .or_else(|| name.strip_suffix(".index"))
+        .or_else(|| data_shard_prefix(&name))
     {
         return checkpoint(Path::new(prefix));
     }
@@ -92,10 +100,46 @@ pub fn checkpoint_prefix(path: &Path) -> Result<PathBuf, ReadError> {
         return latest_checkpoint(path, &state);
     }
     let name = path.to_string_lossy();
-    Ok(match name.strip_suffix(".index") {
+    let prefix = name
+        .strip_suffix(".index")
+        .or_else(|| data_shard_prefix(&name));
+    Ok(match prefix {
         Some(prefix) if path.is_file() => PathBuf::from(prefix),
         _ => path.to_path_buf(),
     })
+}
+
+/// The prefix of a checkpoint data shard's name
+/// (`model.ckpt-5.data-00000-of-00001` → `model.ckpt-5`): a shard names
+/// its checkpoint as surely as the `.index` does.
+pub fn data_shard_prefix(name: &str) -> Option<&str> {
+    let (prefix, shard) = name.rsplit_once(".data-")?;
+    let (index, count) = shard.split_once("-of-")?;
+    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(index) && digits(count)).then_some(prefix)
+}
+
+/// The checkpoint prefixes in `dir` (an `.index` with a `.meta` beside it),
+/// newest first: by the global step after the last `-`, then by name.
+fn checkpoint_prefixes(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut prefixes: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".index").map(str::to_string)
+        })
+        .filter(|prefix| dir.join(format!("{prefix}.meta")).is_file())
+        .collect();
+    let step = |p: &String| {
+        p.rsplit_once('-')
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    prefixes.sort_by(|a, b| step(b).cmp(&step(a)).then_with(|| b.cmp(a)));
+    prefixes
 }
 
 fn checkpoint(prefix: &Path) -> Result<Source, ReadError> {

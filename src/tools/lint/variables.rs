@@ -175,9 +175,13 @@ impl Restored<'_> {
             {
                 return Some(found);
             }
-            let forward = consumers
-                .iter()
-                .find(|&&(c, _)| self.graph.op(c) == "Identity")?;
+            // Through the restore half's conversions too: the stored value
+            // keeps the variable's shape through `Cast` and the `Mul` by
+            // its scales (but the scales, at the `Mul`'s slot 1, do not).
+            let forward = consumers.iter().find(|&&(c, slot)| {
+                matches!(self.graph.op(c), "Identity" | "Cast")
+                    || (self.graph.op(c) == "Mul" && slot == 0)
+            })?;
             value = TensorRef::new(forward.0, 0);
         }
         None
@@ -230,12 +234,45 @@ fn restored_targets(graph: &Graph) -> std::collections::HashSet<NodeId> {
         .filter(|&id| {
             graph
                 .data_input(id, 1)
-                .map(|value| through_identities(graph, value))
-                .is_some_and(|value| graph.op(value.node) == "RestoreV2")
+                .is_some_and(|value| read_by_restore(graph, value))
         })
         .filter_map(|id| graph.data_input(id, 0))
         .map(|target| through_identities(graph, target).node)
         .collect()
+}
+
+/// Whether `value` is what a `RestoreV2` read, possibly turned back from
+/// its stored dtype on the way: the restore half of a variable stored as
+/// float16 or int32 `Cast`s it, one stored as int8 `Cast`s it and `Mul`s
+/// it by its restored scales (see `back::write::saver::stored`).
+fn read_by_restore(graph: &Graph, value: TensorRef) -> bool {
+    let mut value = value;
+    for _ in 0..MAX_IDENTITY_HOPS {
+        let source = through_identities(graph, value);
+        let next = match graph.op(source.node) {
+            "RestoreV2" => return true,
+            "Cast" => graph.data_input(source.node, 0),
+            "Mul" => dequantized_input(graph, source.node),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return false;
+        };
+        value = next;
+    }
+    false
+}
+
+/// The int8 side of a dequantizing `Mul` (a `Cast` of a restored value,
+/// scaled by restored scales): the input that is a `Cast`, when the other
+/// input was itself read by a restore.
+fn dequantized_input(graph: &Graph, mul: NodeId) -> Option<TensorRef> {
+    let x = graph.data_input(mul, 0)?;
+    let scales = graph.data_input(mul, 1)?;
+    let cast = through_identities(graph, x);
+    let scales_source = through_identities(graph, scales);
+    let dequantizes = graph.op(cast.node) == "Cast" && graph.op(scales_source.node) == "RestoreV2";
+    dequantizes.then_some(x)
 }
 
 /// The string values of the `Const` feeding input `slot` of `id` (empty
