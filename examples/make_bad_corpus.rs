@@ -57,6 +57,7 @@ pub fn generate(root: &Path) -> Result<usize> {
     graph_cases(&mut corpus)?;
     argument_cases(&mut corpus)?;
     location_cases(&mut corpus)?;
+    keras_file_cases(&mut corpus)?;
     asset_cases(&mut corpus)?;
     out_dir_cases(&mut corpus)?;
     warmup_cases(&mut corpus)?;
@@ -960,6 +961,42 @@ fn location_cases(corpus: &mut Corpus) -> Result<()> {
         &["validate", "no_such_model"],
         &["no_such_model", "does not exist"],
     )
+}
+
+/// Keras 3's own files (written beside the keras3_saved_model fixture by
+/// testdata/generate_tf2_fixtures.py) given as SOURCE: refused by their magic.
+fn keras_file_cases(corpus: &mut Corpus) -> Result<()> {
+    let keras_files = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/tf2/keras3_saved_model");
+    let cases = [
+        (
+            "source_keras_archive",
+            "model.keras",
+            "a Keras 3 `.keras` archive (a zip) as SOURCE",
+            ".keras",
+        ),
+        (
+            "source_keras_weights",
+            "model.weights.h5",
+            "a Keras 3 `.weights.h5` file (HDF5) as SOURCE",
+            "weights",
+        ),
+        (
+            "source_keras_h5_model",
+            "model.h5",
+            "a legacy Keras `.h5` model (HDF5) as SOURCE",
+            ".h5",
+        ),
+    ];
+    for (name, file, breaks, what) in cases {
+        let case = corpus.case(name, breaks)?;
+        let bytes = std::fs::read(keras_files.join(file)).with_context(|| file.to_string())?;
+        case.write(file, bytes)?;
+        case.run(
+            &["export", file, "$OUT_DIR"],
+            &[file, what, "model.export(DIR)", "servegraph export DIR"],
+        )?;
+    }
+    Ok(())
 }
 
 /// Exports vocab_lookup into `model/` of the case: a SavedModel source with one asset.

@@ -19,8 +19,15 @@ Each directory is what `Estimator.train` + `evaluate` leave behind
 tensorflow-cpu==2.15.1 (which brings tensorflow-estimator 2.15):
     python testdata/generate_estimator_fixtures.py [--only NAME] [--out DIR]
     python testdata/generate_estimator_fixtures.py --batch-cases-only [--only NAME]
+    python testdata/generate_estimator_fixtures.py --exports-only [--only NAME]
 (the second adds only `training_batch` and `batch_cases` to fixture.json,
-predicted from the model directories already there).
+predicted from the model directories already there; the third writes only
+the Estimator's own exports, below). Beside the model directories, each
+fixture gets Estimator's own `export_saved_model` of it, in
+`estimator_exports/NAME/raw` (`build_raw_serving_input_receiver_fn`, a
+placeholder per feature) and `estimator_exports/NAME/parsing`
+(`build_parsing_serving_input_receiver_fn` on the columns' parse spec): the
+signatures servegraph's exports are compared with.
 It installs nothing and needs no network.
 """
 import argparse
@@ -293,13 +300,14 @@ def prediction_tensor(t):
 
 
 # Each fixture's estimator (built on the model directory, untrained), a
-# drawer of n examples and its training batch: what `batch_cases` runs.
+# drawer of n examples, its training batch and its feature columns: what
+# `batch_cases` and the Estimator's own exports run.
 SERVED = {}
 
 
-def serves(name, training_batch, draw):
+def serves(name, training_batch, draw, columns):
     def register(make_estimator):
-        SERVED[name] = dict(estimator=make_estimator, training_batch=training_batch, draw=draw)
+        SERVED[name] = dict(estimator=make_estimator, training_batch=training_batch, draw=draw, columns=columns)
         return make_estimator
     return register
 
@@ -363,7 +371,7 @@ def write_fixture(name, description, estimator, train_features, test_features, o
 
 # ---------------------------------------------------------------- fixtures
 
-@serves("estimator_wide_deep", 16, lambda rng, n: census_rows(rng, n)[0])
+@serves("estimator_wide_deep", 16, lambda rng, n: census_rows(rng, n)[0], lambda: sum(wide_deep_columns(), []))
 def wide_deep_estimator():
     wide, deep = wide_deep_columns()
     return tf.estimator.DNNLinearCombinedClassifier(
@@ -397,15 +405,18 @@ def regressor_features(rng, n):
     }
 
 
-@serves("estimator_regressor", 16, regressor_features)
-def regressor_estimator():
+def regressor_columns():
     age = age_column()
-    columns = [
+    return [
         age, hours_column(), fc.bucketized_column(age, boundaries=age_boundaries([30, 45, 60])),
         fc.indicator_column(fc.categorical_column_with_vocabulary_list("education", EDUCATION)),
     ]
+
+
+@serves("estimator_regressor", 16, regressor_features, regressor_columns)
+def regressor_estimator():
     return tf.estimator.DNNRegressor(
-        model_dir=".", feature_columns=columns, hidden_units=[6], optimizer="Adam", config=run_config())
+        model_dir=".", feature_columns=regressor_columns(), hidden_units=[6], optimizer="Adam", config=run_config())
 
 
 @fixture
@@ -443,14 +454,18 @@ def multiclass_features(rng, n):
     }
 
 
-@serves("estimator_dnn_multiclass", 12, multiclass_features)
-def multiclass_estimator():
-    columns = [
+def multiclass_columns():
+    return [
         hours_column(),
         fc.embedding_column(fc.categorical_column_with_vocabulary_list("occupation", OCCUPATIONS), dimension=2),
     ]
+
+
+@serves("estimator_dnn_multiclass", 12, multiclass_features, multiclass_columns)
+def multiclass_estimator():
     return tf.estimator.DNNClassifier(
-        model_dir=".", feature_columns=columns, hidden_units=[6], n_classes=3, label_vocabulary=MULTICLASS_CLASSES,
+        model_dir=".", feature_columns=multiclass_columns(), hidden_units=[6], n_classes=3,
+        label_vocabulary=MULTICLASS_CLASSES,
         optimizer="Adam", config=run_config())
 
 
@@ -479,6 +494,75 @@ def estimator_dnn_multiclass():
     )
 
 
+def linear_columns():
+    age = age_column()
+    return [
+        age, hours_column(), fc.bucketized_column(age, boundaries=age_boundaries([30, 45, 60])),
+        fc.categorical_column_with_vocabulary_list("education", EDUCATION),
+    ]
+
+
+@serves("estimator_linear", 16, regressor_features, linear_columns)
+def linear_estimator():
+    return tf.estimator.LinearClassifier(
+        model_dir=".", feature_columns=linear_columns(), optimizer="Ftrl", config=run_config())
+
+
+@fixture
+def estimator_linear():
+    """LinearClassifier (binary) with Ftrl on numeric, bucketized and vocabulary-list columns, global_step, one evaluation."""
+    rng = np.random.RandomState(14)
+    features = regressor_features(rng, 64)
+    score = (features["age"] - 45) / 15 + (features["hours_per_week"] - 40) / 20
+    labels = (score + rng.normal(0, 0.5, size=64) > 0).astype(np.int64)
+    estimator = linear_estimator()
+    estimator.train(dataset_input_fn(features, labels, 16, repeat=True), steps=200)
+    estimator.evaluate(dataset_input_fn(features, labels, 16, repeat=False))
+    test = regressor_features(rng, 5)
+    write_fixture(
+        "estimator_linear", estimator_linear.__doc__, estimator, features, test,
+        ["logits", "logistic", "probabilities", "class_ids", "classes"], 1e-4,
+        {"method": {"class_names": ["0", "1"], "scores_output": "probabilities"}},
+    )
+
+
+# ---------------------------------------------------------------- Estimator's own exports
+
+def raw_receiver(features):
+    """`build_raw_serving_input_receiver_fn` on a placeholder per feature of
+    the training batch's dtype (a SparseTensor feature: a sparse one)."""
+    placeholders = {}
+    for name, value in features.items():
+        if isinstance(value, tf.compat.v1.SparseTensorValue):
+            placeholders[name] = tf.compat.v1.sparse_placeholder(tf.string, [None, None], name=name)
+        else:
+            dtype = tf.string if np.asarray(value).dtype.kind in "SUO" else tf.as_dtype(np.asarray(value).dtype)
+            placeholders[name] = tf.compat.v1.placeholder(dtype, [None], name=name)
+    return tf.estimator.export.build_raw_serving_input_receiver_fn(placeholders)
+
+
+def write_exports(directory, name, out):
+    """Estimator's own `export_saved_model` of the model directory, with a raw
+    receiver (`raw/`) and a tf.Example parsing receiver (`parsing/`) built
+    from the feature columns' parse spec, into `out`."""
+    entry = SERVED[name]
+    features = entry["draw"](np.random.RandomState(SEED), 2)
+    receivers = {
+        "raw": lambda: raw_receiver(features),
+        "parsing": lambda: tf.estimator.export.build_parsing_serving_input_receiver_fn(
+            fc.make_parse_example_spec(entry["columns"]())),
+    }
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    with inside(directory):
+        estimator = entry["estimator"]()
+        for kind, receiver in receivers.items():
+            with tf.Graph().as_default():
+                written = estimator.export_saved_model(os.path.join(out, "base"), receiver())
+            os.rename(written, os.path.join(out, kind))
+            os.rmdir(os.path.join(out, "base"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", choices=sorted(FIXTURES))
@@ -486,7 +570,18 @@ def main():
     parser.add_argument(
         "--batch-cases-only", action="store_true",
         help="add training_batch and batch_cases to the existing fixtures' fixture.json, from their model directories; write nothing else")
+    parser.add_argument(
+        "--exports", default=os.path.join(HERE, "estimator_exports"),
+        help="where Estimator's own export_saved_model of each fixture goes (NAME/raw, NAME/parsing)")
+    parser.add_argument(
+        "--exports-only", action="store_true",
+        help="write only Estimator's own exports of the existing model directories")
     args = parser.parse_args()
+    if args.exports_only:
+        for name in args.only or sorted(FIXTURES):
+            write_exports(os.path.join(os.path.abspath(args.out), name), name, os.path.join(os.path.abspath(args.exports), name))
+            print(f"exported {name}", file=sys.stderr)
+        return
     if args.batch_cases_only:
         for name in args.only or sorted(FIXTURES):
             add_batch_cases(os.path.join(os.path.abspath(args.out), name), name)
@@ -500,6 +595,7 @@ def main():
         tf.random.set_seed(SEED)
         with inside(directory):
             FIXTURES[name]()
+        write_exports(directory, name, os.path.join(os.path.abspath(args.exports), name))
         print(f"wrote {name}", file=sys.stderr)
 
 

@@ -41,6 +41,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
+import keras as keras3  # noqa: E402  (Keras 3, what `import keras` gives since TF 2.16)
 from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
 from tensorflow.core.protobuf import trackable_object_graph_pb2  # noqa: E402
 from tensorflow.python.util import object_identity  # noqa: E402
@@ -211,11 +212,13 @@ def variables_listed(prefix, root, roles):
             if node_id not in objects:
                 raise KeyError(f"{attribute.checkpoint_key}: node {node_id} has no live object")
             variable = objects[node_id]
-            if not isinstance(variable, tf.Variable):
+            if not isinstance(variable, (tf.Variable, keras3.Variable)):
                 raise TypeError(f"{attribute.checkpoint_key} belongs to {variable!r}")
+            # A Keras 3 variable wraps a tf.Variable: its name is what loaders restore.
+            named = variable.value if isinstance(variable, keras3.Variable) else variable
             by_key[attribute.checkpoint_key] = {
                 "role": roles.of(variable),
-                "name": variable.name.split(":")[0],
+                "name": named.name.split(":")[0],
                 "trainable": bool(variable.trainable),
             }
         if node.slot_variables:
@@ -532,6 +535,109 @@ def keras_lookup_embedding(out, rng):
     save_keras(model, out, "keras_lookup_embedding", keras_lookup_embedding.__doc__, rng)
 
 
+# --- Keras 3 models ---
+
+def keras3_model(rng):
+    """A functional Keras 3 model on two inputs: numeric features through a
+    Normalization adapted to the training data, a token through a StringLookup
+    (one-hot), then Dense + BatchNormalization + Dropout + Dense(softmax);
+    compiled with Adam and trained a few steps. Returns the model and its
+    layers by role."""
+    features = keras3.Input(shape=(4,), name="features")
+    token = keras3.Input(shape=(1,), dtype="string", name="token")
+    normalization = keras3.layers.Normalization(name="normalization")
+    lookup = keras3.layers.StringLookup(vocabulary=VOCABULARY, output_mode="one_hot", name="lookup")
+    x = keras3.layers.Concatenate(name="concat")([normalization(features), lookup(token)])
+    x = keras3.layers.Dense(8, activation="relu", name="hidden")(x)
+    batch_norm = keras3.layers.BatchNormalization(momentum=0.5, name="bn")
+    x = keras3.layers.Dropout(0.3, seed=5, name="dropout")(batch_norm(x))
+    probs = keras3.layers.Dense(3, activation="softmax", name="probabilities")(x)
+    model = keras3.Model({"features": features, "token": token}, probs, name="keras3_functional")
+    x_train = (rng.standard_normal((32, 4)) * 3 + 1).astype("float32")
+    normalization.adapt(x_train)
+    tokens = tf.constant(rng.choice(TEST_TOKENS, size=(32, 1)).astype(object))
+    y = rng.integers(0, 3, 32).astype("int64")
+    model.compile(keras3.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit({"features": x_train, "token": tokens}, y, batch_size=TRAIN_BATCH, epochs=2, shuffle=False, verbose=0)
+    return model, batch_norm
+
+
+def keras3_roles(model, batch_norm):
+    """Weights: what inference reads (the trainable weights and the batch
+    norm's moving statistics); the optimizer's state; the rest of the model's
+    variables (Normalization's adapt state, which `finalize_state` folds into
+    constants, and Dropout's seed) unused by any signature."""
+    roles = Roles()
+    weights = model.trainable_weights + [batch_norm.moving_mean, batch_norm.moving_variance]
+    roles.claim(weights, "weight")
+    roles.claim([v for v in model.variables if not any(v is w for w in weights)], "unused")
+    roles.claim([model.optimizer.iterations], "iterations")
+    roles.claim([v for v in model.optimizer.variables if v is not model.optimizer.iterations], "optimizer")
+    return roles
+
+
+def keras3_compute(model):
+    """compute(key, batch): Keras's own inference, the signature's inputs
+    matched to the model's by dtype (the numeric features, the string token),
+    as `tf.saved_model.save` names them `inputs`, `inputs_1`."""
+
+    def compute(key, batch):
+        by_dtype = {("string" if v.dtype == object else "float"): v for v in batch.values()}
+        inputs = {"features": tf.constant(by_dtype["float"]), "token": tf.constant(by_dtype["string"])}
+        return {"output_0": model(inputs, training=False).numpy()}
+
+    return compute
+
+
+def keras3_extra(model):
+    return {"written_by_keras": keras3.__version__}
+
+
+@fixture
+def keras3_export(out, rng):
+    """A functional Keras 3 model (Normalization, StringLookup, BatchNormalization, Dropout, Adam, accuracy), fitted, exported with model.export() (signatures serve and serving_default)."""
+    model, batch_norm = keras3_model(rng)
+    archives = []
+    # ExportArchive() builds the backend's archive class, the one model.export uses.
+    archive_class = type(keras3.export.ExportArchive())
+    write_out = archive_class.write_out
+
+    def recording(archive, *args, **kwargs):  # keeps the archive: its object graph's root
+        archives.append(archive)
+        return write_out(archive, *args, **kwargs)
+
+    archive_class.write_out = recording
+    saved_model_dir = os.path.join(out, "saved_model")
+    try:
+        model.export(saved_model_dir, verbose=False)
+    finally:
+        archive_class.write_out = write_out
+    (archive,) = archives
+    signatures = describe_signatures(saved_model_dir, keras3_compute(model), rng)
+    roles = keras3_roles(model, batch_norm)
+    # The archive lists the variables its endpoints read a second time, as
+    # plain tf.Variables (`_all_variables`): the same values under other keys.
+    roles.claim(archive._tf_trackable._all_variables, "duplicate")
+    variables = variables_listed(os.path.join(saved_model_dir, "variables", "variables"), archive._tf_trackable, roles)
+    write_fixture(out, "keras3_export", keras3_export.__doc__, saved_model_dir, signatures, variables, keras3_extra(model))
+
+
+@fixture
+def keras3_saved_model(out, rng):
+    """The keras3_export model saved with tf.saved_model.save(model) (signature serving_default, the optimizer's state kept); beside it Keras 3's own files, model.keras (a zip), model.weights.h5 and a legacy model.h5 (HDF5), which hold no TensorFlow graph."""
+    model, batch_norm = keras3_model(rng)
+    saved_model_dir = os.path.join(out, "saved_model")
+    tf.saved_model.save(model, saved_model_dir)
+    model.save(os.path.join(out, "model.keras"))
+    model.save_weights(os.path.join(out, "model.weights.h5"))
+    model.save(os.path.join(out, "model.h5"))
+    signatures = describe_signatures(saved_model_dir, keras3_compute(model), rng)
+    variables = variables_listed(
+        os.path.join(saved_model_dir, "variables", "variables"), model, keras3_roles(model, batch_norm))
+    write_fixture(out, "keras3_saved_model", keras3_saved_model.__doc__, saved_model_dir, signatures, variables,
+                  keras3_extra(model))
+
+
 def checkpoint_bytes(directory, prefix):
     """{file: size} of the checkpoint `prefix` (and the state file) in `directory`, and their total."""
     names = sorted(n for n in os.listdir(directory) if n == "checkpoint" or n.startswith(prefix + "."))
@@ -605,6 +711,8 @@ def main():
             continue
         keras.backend.clear_session()
         keras.utils.set_random_seed(SEED)
+        keras3.utils.clear_session()
+        keras3.utils.set_random_seed(SEED)
         rng = np.random.default_rng(SEED)
         with tempfile.TemporaryDirectory() as scratch:
             work = os.path.join(scratch, name)

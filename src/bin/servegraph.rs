@@ -265,6 +265,12 @@ struct ExportArgs {
     /// The labels of the classify scores' columns, in order (default "0" ... "N-1").
     #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
     class_names: Option<Vec<String>>,
+    /// With --method classify or regress, also write the signatures Estimator's
+    /// export_saved_model writes with a parsing receiver: `classification` (the
+    /// classify signature again) and, for a binary classifier given output `logistic`,
+    /// `regression`; or `regression` (the regress signature again).
+    #[arg(long)]
+    estimator_signatures: bool,
     /// After the report, explain every node the passes removed or rewired: its op, its
     /// inputs before and after, the rule that fired. With NODE, why that node was kept
     /// (the outputs that need it, by which path) or removed (which pass, which reason).
@@ -412,6 +418,9 @@ fn method_hint(error: &servegraph::passes::method::MethodError) -> Option<&'stat
         MethodError::PredictKeyTaken { .. } => Some("choose another --signature"),
         MethodError::DefaultWithoutExamples { .. } => Some("add --examples"),
         MethodError::WarmupNeedsPredict { .. } => Some("drop --warmup, or use --method predict"),
+        MethodError::EstimatorSignaturesWithoutMethod => {
+            Some("--estimator-signatures goes with --method classify or --method regress")
+        }
         _ => None,
     }
 }
@@ -616,6 +625,7 @@ impl ExportArgs {
             method: self.method.unwrap_or(defaults.method),
             examples: self.examples,
             class_names: self.class_names,
+            estimator_signatures: self.estimator_signatures,
             training_flags: self.training_flags,
             keep_devices: self.keep_devices,
             fixed_batch: self.fixed_batch,

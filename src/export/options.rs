@@ -129,6 +129,12 @@ pub struct ServingOptions {
     /// The labels of a classify signature's score columns. Default: none
     /// (`"0"` … `"N-1"`).
     pub class_names: Option<Vec<String>>,
+    /// Beside a classify or regress signature, the signatures Estimator's
+    /// parsing-receiver export writes: `classification` (the classify
+    /// signature again) and, for a binary classifier with a `logistic`
+    /// output, `regression`; or `regression` (the regress signature again).
+    /// Default: false.
+    pub estimator_signatures: bool,
     /// Boolean nodes to treat as training flags besides the usual names. Default: none.
     pub training_flags: Vec<String>,
     /// Keep device placements. Default: false (cleared).
@@ -159,6 +165,7 @@ impl Default for ServingOptions {
             method: ServingMethod::Predict,
             examples: false,
             class_names: None,
+            estimator_signatures: false,
             training_flags: Vec::new(),
             keep_devices: false,
             variants: Vec::new(),
@@ -292,6 +299,7 @@ impl ExportOptions {
             examples: serving.examples,
             method: serving.method,
             class_names: serving.class_names.clone(),
+            estimator_signatures: serving.estimator_signatures,
             fixed_batch: serving.fixed_batch,
             moving_averages: serving.moving_averages,
         }
@@ -389,6 +397,7 @@ impl ExportOptions {
             method: serving.method,
             examples: serving.examples,
             class_names: serving.class_names.as_deref(),
+            estimator_signatures: serving.estimator_signatures,
             signature_name: &serving.signature_name,
             classes_output: serving
                 .outputs

@@ -11,6 +11,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+mod estimator;
+pub use estimator::{CLASSIFICATION_SIGNATURE, REGRESSION_SIGNATURE};
+
 use super::examples::{EXAMPLES_INPUT, add, const_node};
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
 use crate::format::tensor::{Tensor, Values};
@@ -145,6 +148,10 @@ pub enum MethodError {
     DefaultWithoutExamples { key: String },
     #[error("warm-up requests are predict requests, which a {method} signature does not answer")]
     WarmupNeedsPredict { method: ServingMethod },
+    #[error(
+        "Estimator's classification and regression signatures go beside a classify or regress signature; the method is predict"
+    )]
+    EstimatorSignaturesWithoutMethod,
     #[error(transparent)]
     Rule(Box<MethodRuleError>),
 }
@@ -167,6 +174,8 @@ pub struct MethodFlags<'a> {
     /// Keys of inputs that give `:default=`.
     pub defaults: Vec<&'a str>,
     pub warmup: bool,
+    /// `--estimator-signatures`.
+    pub estimator_signatures: bool,
 }
 
 impl MethodFlags<'_> {
@@ -186,6 +195,9 @@ impl MethodFlags<'_> {
             let key = key.to_string();
             return Err(MethodError::DefaultWithoutExamples { key });
         }
+        if self.estimator_signatures && !method.needs_examples() {
+            return Err(MethodError::EstimatorSignaturesWithoutMethod);
+        }
         if self.warmup && method.needs_examples() {
             return Err(MethodError::WarmupNeedsPredict { method });
         }
@@ -202,6 +214,7 @@ pub struct MethodPass {
     method: ServingMethod,
     class_names: Option<Vec<String>>,
     signature_name: String,
+    estimator_signatures: bool,
 }
 
 impl MethodPass {
@@ -215,6 +228,7 @@ impl MethodPass {
             method: spec.method,
             class_names: spec.class_names.clone(),
             signature_name,
+            estimator_signatures: spec.estimator_signatures,
         }
     }
 
@@ -307,6 +321,16 @@ impl Pass for MethodPass {
             "signature {:?} is {}; {PREDICT_SIGNATURE:?} keeps every output",
             self.signature_name, served.method_name
         ));
+        if self.estimator_signatures {
+            let added = estimator::add_estimator_signatures(
+                model,
+                self.method,
+                &self.signature_name,
+                &served,
+                &predict,
+            )?;
+            report.note(format!("as Estimator exports: {added:?} beside"));
+        }
         model.signatures.insert(PREDICT_SIGNATURE.into(), predict);
         model.signatures.insert(self.signature_name.clone(), served);
         Ok(report)

@@ -137,6 +137,9 @@ pub struct ServingSpec {
     pub method: method::ServingMethod,
     /// The labels of a classify signature's score columns (`--class-names`).
     pub class_names: Option<Vec<String>>,
+    /// Beside a classify or regress signature, Estimator's `classification`
+    /// and `regression` copies (`--estimator-signatures`).
+    pub estimator_signatures: bool,
     /// Export a graph that serves only its training batch, the signature
     /// saying so (`--fixed-batch`), rather than refuse it.
     pub fixed_batch: bool,

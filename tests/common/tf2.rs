@@ -195,3 +195,20 @@ pub fn judge_loader(fixture: &Value, entry: &Value, signatures: &[String]) -> (V
     }
     (problems, largest)
 }
+
+/// Whether TensorFlow's TF1 loader (and the C API's, which TensorFlow
+/// Serving runs) restores every variable of the fixture's source as written.
+/// Keras 3's SavedModels leave some unrestored in a session: reading every
+/// variable handle after the load fails with "Could not find variable"
+/// (servegraph's lean exports of them restore everything; keras3_interop).
+pub fn every_variable_restores_in_a_session(name: &str) -> bool {
+    !name.starts_with("keras3_")
+}
+
+/// Whether the source's signatures run in the TF1 and C API loaders as
+/// written: Keras 3's `tf.saved_model.save(model)` output does not (a
+/// variable its signature reads is not restored in a session), while
+/// `tf.saved_model.load` runs it.
+pub fn source_signatures_run_in_a_session(name: &str) -> bool {
+    name != "keras3_saved_model"
+}

@@ -140,6 +140,7 @@ fixture_tests!(
     bn_train_only,
     cnn_dataset_bn,
     estimator_dnn_multiclass,
+    estimator_linear,
     estimator_regressor,
     estimator_wide_deep,
     int64_offsets,

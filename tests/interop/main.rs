@@ -29,6 +29,7 @@ macro_rules! fixture_tests {
 mod batch_sizes;
 mod bundle_interop;
 mod cli_variants;
+mod estimator_exports;
 mod estimator_interop;
 mod examples_interop;
 mod explain_interop;
@@ -36,6 +37,7 @@ mod export_interop;
 mod export_variants;
 mod freeze_interop;
 mod judge;
+mod keras3_interop;
 mod keras_interop;
 mod lint_interop;
 mod moving_averages;

@@ -15,7 +15,9 @@ use common::tf2;
 use serde_json::{Value, json};
 
 /// The fixtures the generator writes; each must be there.
-const FIXTURES: [&str; 6] = [
+const FIXTURES: [&str; 8] = [
+    "keras3_export",
+    "keras3_saved_model",
     "keras_adam_metric",
     "keras_bn_dropout",
     "keras_lookup_embedding",
@@ -25,15 +27,18 @@ const FIXTURES: [&str; 6] = [
 ];
 
 /// The roles the generator gives a variable, from the object that owns it
-/// (`unused`: state of the model no signature reads); the checkpoint's
-/// object graph, which is no variable, comes last.
-const ROLES: [&str; 7] = [
+/// (`unused`: state of the model no signature reads; `duplicate`: a second
+/// key of a variable another key already holds, as Keras 3's export archive
+/// writes its endpoints' variables); the checkpoint's object graph, which
+/// is no variable, comes last.
+const ROLES: [&str; 8] = [
     "weight",
     "optimizer",
     "iterations",
     "metric",
     "save_counter",
     "unused",
+    "duplicate",
     "object_graph",
 ];
 
@@ -51,6 +56,14 @@ fn expected_roles(name: &str) -> Vec<&'static str> {
             ]
         }
         "module_table" => vec!["weight", "unused", "object_graph"],
+        "keras3_export" => vec!["weight", "unused", "duplicate", "object_graph"],
+        "keras3_saved_model" => vec![
+            "weight",
+            "unused",
+            "optimizer",
+            "iterations",
+            "object_graph",
+        ],
         _ => vec!["weight", "object_graph"],
     };
     roles.sort();
@@ -381,6 +394,18 @@ fn every_loader_reproduces_every_signature() {
         );
         let signatures = sorted_keys(&json["signatures"]);
         for loader in LOADERS {
+            if loader != "tf2" && !tf2::source_signatures_run_in_a_session(name) {
+                // Recorded, not skipped: the source must go on failing as
+                // it does (its lean export loads everywhere, keras3_interop).
+                let error = report[loader]["error"].to_string();
+                assert_eq!(report[loader]["ok"], false, "{name} now loads in {loader}");
+                assert!(
+                    error.contains("Could not find variable"),
+                    "{name} {loader}: {error}"
+                );
+                eprintln!("{name} {loader}: FAILS as Keras wrote it (a variable not restored)");
+                continue;
+            }
             let (problems, largest) = tf2::judge_loader(&json, &report[loader], &signatures);
             assert!(problems.is_empty(), "{name} through {loader}: {problems:?}");
             eprintln!("{name} {loader}: {signatures:?} within {largest:e} of the source model");
@@ -429,7 +454,8 @@ fn tf2_loader_restores_the_listed_variables() {
         assert_eq!(restored_keys, listed, "{name}");
         // The source still holds its optimizer and metrics: a lean export must not.
         let training = tf2::keys_with_role(&json, &["optimizer", "iterations", "metric"]);
-        assert_eq!(name.starts_with("keras_"), !training.is_empty(), "{name}");
+        let trained_state_saved = name.starts_with("keras_") || name == "keras3_saved_model";
+        assert_eq!(trained_state_saved, !training.is_empty(), "{name}");
         let by_key: BTreeMap<String, &Value> = json["variables"]
             .as_array()
             .unwrap()

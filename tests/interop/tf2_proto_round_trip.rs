@@ -42,7 +42,7 @@ fn tf2_saved_models_survive_decoding_and_encoding() {
         return;
     };
     let fixtures = tf2::fixture_names();
-    assert_eq!(fixtures.len(), 6, "{fixtures:?}");
+    assert_eq!(fixtures.len(), 8, "{fixtures:?}");
     let mut metadata_files = 0;
     for fixture in fixtures {
         let source = tf2::saved_model(&fixture);

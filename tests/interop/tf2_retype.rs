@@ -187,7 +187,16 @@ fn retyped_fixtures_compute_the_same_outputs_in_tf1_and_capi() {
         return;
     };
     let mut failures = Vec::new();
-    for name in tf2::fixture_names() {
+    // Compared with the source as the TF1 loader sees it: a source whose
+    // variables that loader cannot all restore has no such view (Keras 3's;
+    // their f16 lean exports are judged in tf2_lean_size). Said, not skipped
+    // silently, and the set is pinned.
+    let (judged, left_out): (Vec<String>, Vec<String>) = tf2::fixture_names()
+        .into_iter()
+        .partition(|n| tf2::every_variable_restores_in_a_session(n));
+    assert_eq!(left_out, ["keras3_export", "keras3_saved_model"]);
+    eprintln!("NOT RETYPED HERE (the TF1 loader cannot restore their sources): {left_out:?}");
+    for name in judged {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("retyped");
         std::fs::create_dir(&out).unwrap();

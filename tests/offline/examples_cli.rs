@@ -173,6 +173,62 @@ fn flag_combinations_that_make_no_sense_are_refused() {
     assert_names(&message, &["class_id:0", "--output classes"]);
     let message = refused("tiny_mlp", &["--method", "rank"]);
     assert_names(&message, &["predict, classify or regress"]);
+    let message = refused("tiny_mlp", &["--examples", "--estimator-signatures"]);
+    assert_names(&message, &["--estimator-signatures", "--method classify"]);
+}
+
+#[test]
+fn estimator_signatures_copy_classify_and_regress_as_estimator_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    // A binary classifier given its `logistic`: classification and regression.
+    let flags = [
+        "--method",
+        "classify",
+        "--class-names",
+        "0,1",
+        "--output",
+        "scores=head/predictions/probabilities:0",
+        "--output",
+        "logistic=head/predictions/logistic:0",
+        "--estimator-signatures",
+        "-q",
+    ];
+    let source = common::testdata("fixtures/estimator_linear");
+    let mut args = vec!["export", common::path_str(&source), common::path_str(&out)];
+    args.extend(flags);
+    let exported = servegraph(&args);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let saved = saved_model(&out);
+    let signatures = &saved.meta_graphs[0].signature_def;
+    let keys: Vec<&String> = signatures.keys().filter(|k| !k.starts_with("__")).collect();
+    assert_eq!(
+        keys,
+        ["classification", "predict", "regression", "serving_default"]
+    );
+    assert_eq!(signatures["classification"], signatures["serving_default"]);
+    let regression = &signatures["regression"];
+    assert_eq!(regression.method_name, "tensorflow/serving/regress");
+    assert_eq!(
+        regression.outputs["outputs"],
+        signatures["predict"].outputs["logistic"]
+    );
+    assert_eq!(
+        regression.inputs["inputs"],
+        signatures["serving_default"].inputs["inputs"]
+    );
+    // Without `logistic` there is no regression, as for Estimator's multi-class heads.
+    let out = dir.path().join("multi");
+    let flags = ["--method", "classify", "--estimator-signatures", "-q"];
+    let exported = export_fixture_cli("resource_int64", &out, &flags);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let saved = saved_model(&out);
+    let keys: Vec<&String> = saved.meta_graphs[0]
+        .signature_def
+        .keys()
+        .filter(|k| !k.starts_with("__"))
+        .collect();
+    assert_eq!(keys, ["classification", "predict", "serving_default"]);
 }
 
 #[test]

@@ -150,7 +150,7 @@ fn refuse_unsupported(dir: &Path, options: &ExportOptions) -> Result<(), Tf2Erro
 
 /// Each option the lean route cannot honour, by group: whether it is
 /// given, its flag, and why it is refused. Checked in this order.
-fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 14] {
+fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 15] {
     let (serving, storage, output) = (&options.serving, &options.storage, &options.output);
     let rewrites = "it rewrites the served graph, and the source's signatures are kept as they are";
     [
@@ -161,6 +161,11 @@ fn unsupported(options: &ExportOptions) -> [(bool, &'static str, &'static str); 
             rewrites,
         ),
         (serving.class_names.is_some(), "--class-names", rewrites),
+        (
+            serving.estimator_signatures,
+            "--estimator-signatures",
+            rewrites,
+        ),
         (
             !serving.training_flags.is_empty(),
             "--training-flag",

@@ -33,6 +33,14 @@ pub enum ReadError {
     #[error("{path} is not a GraphDef, checkpoint, .meta file or SavedModel directory")]
     Unrecognized { path: PathBuf },
     #[error(
+        "{path} is {}, not a TensorFlow graph: in Python, load the model and run `model.export(DIR)` (Keras 3) or `tf.saved_model.save(model, DIR)`, then `servegraph export DIR OUT_DIR`",
+        kind.describe()
+    )]
+    KerasFile {
+        path: PathBuf,
+        kind: super::keras_files::KerasFile,
+    },
+    #[error(
         "{path} is not a SavedModel or a training directory: it holds no saved_model.pb, saved_model.pbtxt or checkpoint file"
     )]
     NotAModelDirectory { path: PathBuf },

@@ -57,6 +57,12 @@ pub fn locate(path: impl AsRef<Path>) -> Result<Source, ReadError> {
         return checkpoint(path);
     }
     if path.is_file() {
+        if let Some(kind) = super::keras_files::sniff(path) {
+            return Err(ReadError::KerasFile {
+                path: path.to_path_buf(),
+                kind,
+            });
+        }
         return Ok(Source::GraphDef {
             path: path.to_path_buf(),
         });

@@ -5,6 +5,7 @@
 mod assets;
 pub use assets::{asset_file_defs, saved_model_assets};
 mod error;
+mod keras_files;
 mod locate;
 mod meta;
 mod narrow;
@@ -13,6 +14,7 @@ mod skim;
 mod wire_check;
 
 pub use error::ReadError;
+pub use keras_files::KerasFile;
 pub use locate::{Source, checkpoint_prefix, locate, locate_with_checkpoint};
 pub use meta::{default_slots, read_graph_def, read_meta_graph, read_saved_model};
 pub use needed::Wanted;

@@ -218,6 +218,7 @@ fn flag_combinations_that_make_no_sense_are_refused() {
         classes_output,
         defaults: Vec::new(),
         warmup: false,
+        estimator_signatures: false,
     };
     let refused = |flags: MethodFlags<'_>| flags.check().unwrap_err();
     assert!(matches!(
@@ -266,4 +267,24 @@ fn flag_combinations_that_make_no_sense_are_refused() {
     ));
     assert_eq!("classify".parse(), Ok(ServingMethod::Classify));
     assert!("predicts".parse::<ServingMethod>().is_err());
+}
+
+#[test]
+fn estimator_signatures_need_a_classify_or_regress_method() {
+    let flags = |method, examples| MethodFlags {
+        method,
+        examples,
+        class_names: None,
+        signature_name: DEFAULT_SIGNATURE,
+        classes_output: None,
+        defaults: Vec::new(),
+        warmup: false,
+        estimator_signatures: true,
+    };
+    assert!(matches!(
+        flags(ServingMethod::Predict, true).check().unwrap_err(),
+        MethodError::EstimatorSignaturesWithoutMethod
+    ));
+    flags(ServingMethod::Regress, false).check().unwrap();
+    flags(ServingMethod::Classify, false).check().unwrap();
 }
