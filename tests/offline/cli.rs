@@ -409,7 +409,9 @@ fn validate_accepts_an_export_and_names_what_breaks_one() {
     assert!(stdout(&broken).contains("vocab.txt"), "{}", stdout(&broken));
     std::fs::remove_file(out.join("variables/variables.index")).unwrap();
     let broken = servegraph(&["validate", out.to_str().unwrap()]);
-    assert!(stdout(&broken).contains("variables"), "{}", stdout(&broken));
+    assert_eq!(broken.status.code(), Some(2), "{}", stderr(&broken));
+    let said = format!("{}{}", stdout(&broken), stderr(&broken));
+    assert!(said.contains("variables.index"), "{said}");
     let training = servegraph(&["validate", &fixture("tiny_mlp")]);
     assert!(
         !training.status.success(),

@@ -13,7 +13,6 @@ use std::collections::HashSet;
 use prost::Message;
 
 use crate::format::proto::collection_def::Kind;
-use crate::format::proto::tensor_info::Encoding;
 use crate::format::proto::{GraphDef, MetaGraphDef, SaverDef, VariableDef};
 use crate::ir::node_of;
 use crate::tools::saved_model_cli::{DEFAULT_DENYLIST, PYTHON_OPS};
@@ -61,8 +60,7 @@ pub fn python_ops(graph: &GraphDef, findings: &mut Findings) {
 /// from the placeholder the loader feeds each asset's path to).
 pub fn training_ops(graph: &Graph, meta: Option<&MetaGraphDef>, findings: &mut Findings) {
     let scopes = saver_scopes(graph, meta.and_then(|m| m.saver_def.as_ref()));
-    let mut initializers = meta.map(variable_initializers).unwrap_or_default();
-    initializers.extend(meta.map_or_else(Vec::new, |m| asset_path_assigns(graph, m)));
+    let initializers = meta.map(variable_initializers).unwrap_or_default();
     let run_at_load =
         graph.reachable_backwards(meta.map(|m| init_op_nodes(graph, m)).unwrap_or_default());
     for id in graph.node_ids() {
@@ -114,35 +112,6 @@ fn variable_initializers(meta: &MetaGraphDef) -> HashSet<String> {
     });
     defs.filter_map(|bytes| VariableDef::decode(bytes).ok())
         .map(|def| node_of(&def.initializer_name).to_string())
-        .collect()
-}
-
-/// The assigns that give a variable the path of an asset: a TF2 SavedModel
-/// keeps each asset's path in a variable its init op assigns from the
-/// placeholder the asset_file_def names, which the loader feeds. Loading,
-/// not training.
-fn asset_path_assigns(graph: &Graph, meta: &MetaGraphDef) -> Vec<String> {
-    let asset_placeholders: HashSet<&str> = meta
-        .asset_file_def
-        .iter()
-        .filter_map(
-            |asset| match asset.tensor_info.as_ref()?.encoding.as_ref()? {
-                Encoding::Name(name) => Some(node_of(name)),
-                _ => None,
-            },
-        )
-        .collect();
-    let assigns = graph
-        .node_ids()
-        .into_iter()
-        .filter(|&id| matches!(graph.op(id), "Assign" | "AssignVariableOp"));
-    assigns
-        .filter(|&id| {
-            graph
-                .data_input(id, 1)
-                .is_some_and(|value| asset_placeholders.contains(graph.name(value.node)))
-        })
-        .map(|id| graph.name(id).to_string())
         .collect()
 }
 
