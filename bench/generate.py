@@ -130,6 +130,7 @@ def wide_layer(out):
         labels = v1.placeholder(tf.int64, [None], name="labels")
         logits = models.wide_layer(features)
         loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
+        v1.summary.scalar("loss", loss)
         global_step = v1.train.get_or_create_global_step()
         train_op = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=global_step)
     rng = np.random.default_rng(SEED)
