@@ -9,7 +9,8 @@ state file, a `model.ckpt-2` Saver checkpoint (.meta, .index, .data-*) and a
 - lstm_graph/: a 4-layer LSTM unrolled 300 steps, dropout, Adam with gradient
   clipping, summaries: a training graph of > 150,000 nodes (about 60 MB .meta);
 - big_ckpt/: embeddings and a wide output layer (~620 MB of variables) trained
-  with Adam, so the checkpoint with both slots is ~1.85 GB.
+  with Adam, so the checkpoint with both slots is ~1.85 GB;
+- wide_layer/: one 100 MB kernel trained with SGD, for `--freeze`'s memory.
 
 Each model trains two steps on random data with a batch of 4. Needs
 tensorflow-cpu==2.21.0 (no tf-keras); installs nothing and needs no network.
@@ -119,7 +120,32 @@ def big_ckpt(out):
     return train_and_save(out, graph, train_op, feed, meta)
 
 
-RUNS = {"lstm_graph": lstm_graph, "big_ckpt": big_ckpt}
+def wide_layer(out):
+    """One 100 MB float32 kernel (25,000 x 1,000) behind a placeholder,
+    trained with plain SGD: the input of the `--freeze` memory check."""
+    graph = tf.Graph()
+    graph.seed = SEED
+    with graph.as_default():
+        features = v1.placeholder(tf.float32, [None, models.WIDE_INPUTS], name="features")
+        labels = v1.placeholder(tf.int64, [None], name="labels")
+        logits = models.wide_layer(features)
+        loss = v1.losses.sparse_softmax_cross_entropy(labels, logits)
+        v1.summary.scalar("loss", loss)
+        global_step = v1.train.get_or_create_global_step()
+        train_op = v1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=global_step)
+    rng = np.random.default_rng(SEED)
+
+    def feed(_step):
+        return {
+            features: rng.standard_normal((BATCH, models.WIDE_INPUTS), np.float32),
+            labels: rng.integers(0, models.WIDE_UNITS, BATCH),
+        }
+
+    meta = {"inputs": {"features": "features:0"}, "outputs": {"logits": "logits:0"}, "model": "wide_layer"}
+    return train_and_save(out, graph, train_op, feed, meta)
+
+
+RUNS = {"lstm_graph": lstm_graph, "big_ckpt": big_ckpt, "wide_layer": wide_layer}
 
 
 def main():

@@ -98,6 +98,16 @@ def recommender(users, contexts, training):
     return tf.identity(dense(hidden, OUTPUT_CLASSES, "output", None), name="logits")
 
 
+# The wide layer's kernel: 25,000 x 1,000 float32 = 100 MB.
+WIDE_INPUTS = 25_000
+WIDE_UNITS = 1_000
+
+
+def wide_layer(features):
+    """Logits from one 100 MB kernel."""
+    return tf.identity(dense(features, WIDE_UNITS, "wide", None), name="logits")
+
+
 def dense(x, units, name, activation):
     """A dense layer with its own variable scope (no tf-keras needed)."""
     with v1.variable_scope(name):

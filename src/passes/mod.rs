@@ -99,6 +99,10 @@ pub struct PassContext {
     pub vocab: Option<crate::vocab::VocabReport>,
     /// The constants stored in another dtype, when the storage pass ran.
     pub storage: Option<crate::storage::StorageReport>,
+    /// How the served model's variables are stored, as lowering for saving
+    /// planned it: the writer takes it rather than reading every converted
+    /// variable of the checkpoint a second time.
+    pub variables_storage: Option<crate::storage::StoragePlan>,
     /// Each pass's time (and the validation's), in the order they ran.
     pub timings: Timings,
     /// Shape inference over the graph as it is now, shared by the passes

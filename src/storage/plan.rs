@@ -189,9 +189,17 @@ pub fn plan_variables(
     for v in variables {
         by_key.entry(v.key.as_str()).or_default().push(v);
     }
+    let keys: Vec<(&str, Vec<&VariableSlot>)> = by_key.into_iter().collect();
+    let surveyed = survey_keys(&keys, |(key, pieces)| {
+        plan_key(graph, key, pieces, reader, options)
+    });
     let mut taken: HashSet<String> = reader.names().into_iter().collect();
-    for (key, pieces) in by_key {
-        match plan_key(graph, key, &pieces, reader, options, &mut taken)? {
+    for ((key, pieces), surveyed) in keys.iter().zip(surveyed) {
+        let verdict = match surveyed? {
+            Ok((key_plan, surveys)) => name_scales(reader, key, key_plan, surveys, &mut taken)?,
+            Err(reason) => Err(reason),
+        };
+        match verdict {
             Ok(key_plan) => {
                 plan.keys.insert(key.to_string(), key_plan);
             }
@@ -204,6 +212,37 @@ pub fn plan_variables(
         }
     }
     Ok(plan)
+}
+
+/// `survey(item)` for every item, on two threads (each taking the next
+/// item not yet taken, so one huge tensor does not hold up the rest): the
+/// surveys read the checkpoint, which both cores do faster than one.
+/// Results in the items' order.
+fn survey_keys<T: Sync, R: Send>(items: &[T], survey: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(index) else {
+                return done;
+            };
+            done.push((index, survey(item)));
+        }
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let other = scope.spawn(work);
+        let mut mine = work();
+        // A panic of the other thread is carried on, as it would be on this one.
+        mine.extend(
+            other
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        );
+        mine
+    });
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The form a tensor of `dtype` would take under `options`, or why none.
@@ -233,15 +272,22 @@ pub fn below_threshold(elements: u64, options: &StorageOptions) -> Option<String
     })
 }
 
-/// One key's plan, or why it stays (the outer error is a read failure).
+/// What the survey of one key's records found: each record's key and its
+/// float survey (none for int64), in order, ending early at a record
+/// partitioned along the last axis (`None`).
+type RecordSurveys = Vec<(Vec<u8>, Option<FloatSurvey>)>;
+
+/// One key's plan and its records' surveys, or why it stays (the outer
+/// error is a read failure). Reads the key's values, so the keys are
+/// planned in parallel; what depends on the other keys (the scales' names)
+/// is left to [`name_scales`].
 fn plan_key(
     graph: &Graph,
     key: &str,
     pieces: &[&VariableSlot],
     reader: &BundleReader,
     options: &StorageOptions,
-    taken: &mut HashSet<String>,
-) -> Result<Result<KeyPlan, String>, BundleError> {
+) -> Result<Result<(KeyPlan, RecordSurveys), String>, BundleError> {
     let (dtype, shape) = reader.dtype_and_shape(key)?;
     let form = match target_form(dtype, options) {
         Ok(form) => form,
@@ -271,14 +317,55 @@ fn plan_key(
         scales: BTreeMap::new(),
         records: BTreeMap::new(),
     };
-    let verdict = match form {
-        StoredForm::Int32 => survey_ints(reader, key, &mut plan)?,
-        _ => survey_floats(reader, key, &mut plan, taken)?,
-    };
-    if verdict.is_ok() {
-        plan.records = planned_records(reader, key, &plan)?;
+    match form {
+        StoredForm::Int32 => Ok(survey_ints(reader, key, &mut plan)?.map(|()| (plan, Vec::new()))),
+        _ => {
+            let surveys = survey_floats(reader, key, plan.form)?;
+            Ok(Ok((plan, surveys)))
+        }
     }
-    Ok(verdict.map(|()| plan))
+}
+
+/// The key's plan once its float surveys are judged in record order and
+/// its int8 scales named (`taken` holds the names used so far), or why it
+/// stays.
+fn name_scales(
+    reader: &BundleReader,
+    key: &str,
+    mut plan: KeyPlan,
+    surveys: RecordSurveys,
+    taken: &mut HashSet<String>,
+) -> Result<Result<KeyPlan, String>, BundleError> {
+    let sliced =
+        surveys.len() > 1 || surveys.first().map(|s| s.0.as_slice()) != Some(key.as_bytes());
+    for (index, (record, survey)) in surveys.into_iter().enumerate() {
+        let Some(survey) = survey else {
+            return Ok(Err(LAST_AXIS_PARTITIONED.into()));
+        };
+        plan.max_abs_value = plan.max_abs_value.max(f64::from(survey.max_abs()));
+        if let Some(reason) = unconvertible(&survey, plan.form) {
+            return Ok(Err(reason));
+        }
+        if plan.form == StoredForm::Int8 {
+            let suffix = if sliced {
+                format!("/{index}")
+            } else {
+                String::new()
+            };
+            let scales_key = free_key(&format!("{key}/int8_scales{suffix}"), taken);
+            let values = survey.scales();
+            plan.bytes_after += 4 * values.len() as u64;
+            plan.scales.insert(
+                record,
+                RecordScales {
+                    key: scales_key,
+                    values,
+                },
+            );
+        }
+    }
+    plan.records = planned_records(reader, key, &plan)?;
+    Ok(Ok(plan))
 }
 
 /// A checksum that stands in for a converted record's real one when the
@@ -363,51 +450,33 @@ fn survey_ints(
 const LAST_AXIS_PARTITIONED: &str =
     "partitioned along its last axis, while int8 keeps one scale per channel of that axis";
 
-/// Reads every float32 record of `key`: float16 needs every value within
-/// its range; int8 needs finite values, and gets its scales here.
+/// Reads every float32 record of `key` (float16 needs every value within
+/// its range; int8 needs finite values, and gets its scales from them),
+/// stopping at a record partitioned along the last axis under int8.
 fn survey_floats(
     reader: &BundleReader,
     key: &str,
-    plan: &mut KeyPlan,
-    taken: &mut HashSet<String>,
-) -> Result<Result<(), String>, BundleError> {
+    form: StoredForm,
+) -> Result<RecordSurveys, BundleError> {
     let records = reader.record_keys(key)?;
-    let sliced = records.len() > 1 || records.first().map(Vec::as_slice) != Some(key.as_bytes());
-    for (index, record) in records.iter().enumerate() {
-        let (_, piece_shape) = piece_dtype_and_shape(reader, record)?;
-        if plan.form == StoredForm::Int8 && channels(&piece_shape) != channels(&plan.shape) {
-            return Ok(Err(LAST_AXIS_PARTITIONED.into()));
+    let (_, shape) = reader.dtype_and_shape(key)?;
+    let mut surveys = Vec::new();
+    for record in records {
+        let (_, piece_shape) = piece_dtype_and_shape(reader, &record)?;
+        if form == StoredForm::Int8 && channels(&piece_shape) != channels(&shape) {
+            surveys.push((record, None));
+            break;
         }
         let mut survey = FloatSurvey::new(channels(&piece_shape));
         let mut values = Vec::new();
-        reader.read_chunks(record, COPY_CHUNK_BYTES, &mut |chunk| {
+        reader.read_chunks(&record, COPY_CHUNK_BYTES, &mut |chunk| {
             read_le_f32s(chunk, &mut values);
             survey.observe(&values);
             Ok(())
         })?;
-        plan.max_abs_value = plan.max_abs_value.max(f64::from(survey.max_abs()));
-        if let Some(reason) = unconvertible(&survey, plan.form) {
-            return Ok(Err(reason));
-        }
-        if plan.form == StoredForm::Int8 {
-            let suffix = if sliced {
-                format!("/{index}")
-            } else {
-                String::new()
-            };
-            let scales_key = free_key(&format!("{key}/int8_scales{suffix}"), taken);
-            let values = survey.scales();
-            plan.bytes_after += 4 * values.len() as u64;
-            plan.scales.insert(
-                record.clone(),
-                RecordScales {
-                    key: scales_key,
-                    values,
-                },
-            );
-        }
+        surveys.push((record, Some(survey)));
     }
-    Ok(Ok(()))
+    Ok(surveys)
 }
 
 fn piece_dtype_and_shape(

@@ -277,9 +277,11 @@ fn add_graph_constants(
         return;
     }
     let path = root.join("saved_model.pb");
+    // Decoded from `Bytes`, the constants' contents are views of the file's
+    // bytes rather than copies: one copy of a frozen model in memory, not two.
     let decoded = fs::read(&path)
         .map_err(|e| e.to_string())
-        .and_then(|bytes| SavedModel::decode(bytes.as_slice()).map_err(|e| e.to_string()));
+        .and_then(|bytes| SavedModel::decode(bytes::Bytes::from(bytes)).map_err(|e| e.to_string()));
     match decoded {
         Ok(saved_model) => inventory.graph_constants = float_constants(&saved_model),
         Err(reason) => notes.push(format!(

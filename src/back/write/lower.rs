@@ -23,7 +23,7 @@ impl Pass for LowerForSavingPass {
     }
 
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
-        lower_for_saving(model, &self.storage).map_err(boxed)?;
+        cx.variables_storage = Some(lower_for_saving(model, &self.storage).map_err(boxed)?);
         if let Some(placed) = cx.placed.as_mut() {
             lower_for_saving(placed, &self.storage).map_err(boxed)?;
         }

@@ -9,6 +9,7 @@ pub mod op_defs;
 pub mod progress;
 pub mod saved_model;
 pub mod saver;
+pub mod streamed;
 
 pub use error::WriteError;
 /// The saver's storage conversions, at the path they had before they moved

@@ -3,6 +3,7 @@
 //! copied by byte range from the training checkpoint, and `assets/`.
 //! Written into a staging directory and renamed into place at the end.
 
+use super::streamed;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -168,12 +169,15 @@ pub fn check_tag_sets<'t>(
 }
 
 /// What writing some variants will put on disk, worked out before anything
-/// is created: the encoded `saved_model.pb`, the checkpoint keys to copy and
-/// the assets, so its size can be known (and refused) first.
+/// is created: the `saved_model.pb` message and its encoded length, the
+/// checkpoint keys to copy and the assets, so its size can be known (and
+/// refused) first.
 pub struct WritePlan<'a> {
     output: PathBuf,
     report: WriteReport,
-    saved_model: Vec<u8>,
+    /// Encoded only as it is written ([`streamed`]).
+    saved_model: SavedModel,
+    saved_model_len: u64,
     variable_keys: VariableKeys,
     assets: Vec<PlannedAsset<'a>>,
     /// How each kept key is stored (converted ones, with their scales).
@@ -199,6 +203,20 @@ pub fn plan_variants<'a>(
     storage: &StorageOptions,
     timings: &mut Timings,
 ) -> Result<WritePlan<'a>, WriteError> {
+    plan_variants_with(variants, out_dir, storage, None, timings)
+}
+
+/// [`plan_variants`] with the first variant's storage plan when it is
+/// known (what [`lower_for_saving`] returned for its model, under the same
+/// `storage` options), so the checkpoint's converted variables are not
+/// read again to plan it.
+pub fn plan_variants_with<'a>(
+    variants: &[MetaGraphVariant<'a>],
+    out_dir: impl AsRef<Path>,
+    storage: &StorageOptions,
+    known: Option<StoragePlan>,
+    timings: &mut Timings,
+) -> Result<WritePlan<'a>, WriteError> {
     let out_dir = out_dir.as_ref();
     check_tag_sets(variants.iter().map(|v| v.tags.as_slice()), out_dir)?;
     let output = resolve_output(out_dir)?;
@@ -213,9 +231,12 @@ pub fn plan_variants<'a>(
     };
     let mut variable_keys = VariableKeys::new();
     let mut assets = Vec::new();
-    let storage = timings.time(Stage::RestoreBuild, || {
-        storage_plan(variants.first().map(|v| v.model), storage)
-    })?;
+    let storage = match known {
+        Some(plan) => plan,
+        None => timings.time(Stage::RestoreBuild, || {
+            storage_plan(variants.first().map(|v| v.model), storage)
+        })?,
+    };
     for variant in variants {
         let prepared = timings.time(Stage::RestoreBuild, || prepare(variant.model, &storage))?;
         add_new_assets(variant.model, &mut report, &mut assets)?;
@@ -229,7 +250,7 @@ pub fn plan_variants<'a>(
         let meta_graph = timings.time(Stage::Encode, || meta_graph_of(prepared, &variant.tags));
         saved_model.meta_graphs.push(meta_graph);
     }
-    let saved_model = timings.time(Stage::Encode, || saved_model.encode_to_vec());
+    let saved_model_len = timings.time(Stage::Encode, || saved_model.encoded_len() as u64);
     let aliases = variants
         .iter()
         .flat_map(|v| v.model.served_averages.clone())
@@ -238,6 +259,7 @@ pub fn plan_variants<'a>(
         output,
         report,
         saved_model,
+        saved_model_len,
         variable_keys,
         assets,
         storage,
@@ -254,7 +276,7 @@ impl<'a> WritePlan<'a> {
 
     /// The length of `saved_model.pb`.
     pub fn saved_model_bytes(&self) -> u64 {
-        self.saved_model.len() as u64
+        self.saved_model_len
     }
 
     /// Each checkpoint key to write, the checkpoint it comes from and its
@@ -529,14 +551,18 @@ fn check_saved_model_size(bytes: u64, limit: Option<u64>) -> Result<(), WriteErr
     }
 }
 
-/// Writes the encoded SavedModel as `saved_model.pb`; returns its size.
-fn write_saved_model_file(staging: &Path, bytes: &[u8]) -> Result<u64, WriteError> {
+/// Writes the SavedModel as `saved_model.pb`, encoding it as it goes
+/// ([`streamed`]); returns its size.
+fn write_saved_model_file(staging: &Path, message: &SavedModel) -> Result<u64, WriteError> {
     let file = staging.join("saved_model.pb");
-    std::fs::write(&file, bytes).map_err(|source| WriteError::Io {
+    let io_error = |source| WriteError::Io {
         path: file.clone(),
         source,
-    })?;
-    Ok(bytes.len() as u64)
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).map_err(io_error)?);
+    let written = streamed::write_saved_model(message, &mut out).map_err(io_error)?;
+    std::io::Write::flush(&mut out).map_err(io_error)?;
+    Ok(written)
 }
 
 /// What writing `variants` reads: checkpoint directories, asset files and
@@ -879,13 +905,17 @@ fn ensure_read(graph: &mut Graph, v: &Variable) -> Result<String, WriteError> {
 /// Lowers `model` for saving in place (a read of every variable, asset
 /// paths, the table init op, the saver), with the variables stored as
 /// `storage` says: what the lowering pass does, so the writer then only
-/// serialises.
-pub fn lower_for_saving(model: &mut Model, storage: &StorageOptions) -> Result<(), WriteError> {
+/// serialises. Returns the variables' storage plan, which
+/// [`plan_variants_with`] takes for this model.
+pub fn lower_for_saving(
+    model: &mut Model,
+    storage: &StorageOptions,
+) -> Result<StoragePlan, WriteError> {
     let plan = storage_plan(Some(model), storage)?;
     let (graph, saving) = lower(model, &plan)?;
     model.graph = graph;
     model.saving = Some(saving);
-    Ok(())
+    Ok(plan)
 }
 
 /// The serving graph with everything it needs to restore and initialize

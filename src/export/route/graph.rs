@@ -13,7 +13,7 @@ use crate::back::warmup::{ASSETS_EXTRA_DIR, WARMUP_FILE_NAME, WarmupFile, Warmup
 use crate::back::write::WriteError;
 use crate::back::write::guard::directory_of;
 use crate::back::write::saved_model::{
-    MetaGraphVariant, WriteOptions, WriteReport, plan_variants, write_plan,
+    MetaGraphVariant, WriteOptions, WriteReport, plan_variants_with, write_plan,
 };
 use crate::export::error::Error;
 use crate::export::left_behind::{self, LeftBehind};
@@ -29,7 +29,7 @@ use crate::passes::examples::Feature;
 use crate::passes::freeze::FreezeReport;
 use crate::passes::node_explain::{Explanation, explain, served_outputs};
 use crate::passes::{PassError, PassReport};
-use crate::storage::{StorageOptions, StorageReport};
+use crate::storage::{StorageOptions, StoragePlan, StorageReport};
 use crate::timings::{Stage, Timings};
 use crate::vocab::VocabReport;
 
@@ -54,7 +54,7 @@ impl Route for GraphRoute {
         let timings = &mut job.timings;
         timings.time(Stage::Check, || check_graph(&model, options.custom_ops()))?;
         let nodes_before = model.graph.len() + model.graph.undecoded().len();
-        let served = serve(&mut model, options, timings)?;
+        let mut served = serve(&mut model, options, timings)?;
         let extras = extra_files(warmup, &model, &served, options)?;
         let meta_graphs = options.meta_graph_variants(&model, served.placed.as_ref());
         let (mut written, projected) = write_within_budget(
@@ -62,6 +62,7 @@ impl Route for GraphRoute {
             &job.output,
             options.output.max_size,
             &extras.write,
+            served.variables_storage.take(),
             timings,
         )?;
         written.path = job.out_dir.to_path_buf();
@@ -93,6 +94,8 @@ struct Served {
     explained: Option<Explanation>,
     vocab: Option<VocabReport>,
     constants: Option<StorageReport>,
+    /// The variables' storage plan lowering made, for the writer.
+    variables_storage: Option<StoragePlan>,
 }
 
 /// Runs the export's phases over `model` (explaining what the phases up
@@ -132,6 +135,7 @@ fn serve(
         explained,
         vocab: cx.vocab.take(),
         constants: cx.storage.take(),
+        variables_storage: cx.variables_storage.take(),
     })
 }
 
@@ -273,9 +277,11 @@ fn write_within_budget(
     output: &Path,
     max_size: Option<u64>,
     write_options: &WriteOptions,
+    variables_storage: Option<StoragePlan>,
     timings: &mut Timings,
 ) -> Result<(WriteReport, Inventory), Error> {
-    let plan = plan_variants(meta_graphs, output, &write_options.storage, timings)?;
+    let storage = &write_options.storage;
+    let plan = plan_variants_with(meta_graphs, output, storage, variables_storage, timings)?;
     let mut projected = crate::back::size::project(&plan, meta_graphs, &write_options.storage)?;
     projected.other.extend(assets_extra_files(write_options));
     projected.other.extend(root_files(write_options));

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use prost::Message;
 
@@ -20,6 +21,11 @@ use crate::format::proto::{BundleEntryProto, BundleHeaderProto, DataType, Versio
 /// The most a copy reads and writes at once, and so the finest step of its
 /// progress.
 pub const COPY_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Converted chunks that may wait to be written while the next is
+/// converted: with the one being converted and the one being written, a
+/// recode holds at most four chunks of output.
+const CHUNKS_IN_FLIGHT: usize = 2;
 
 /// Turns a tensor's little-endian elements into another dtype's, a chunk
 /// at a time, for [`BundleWriter::recode_from`].
@@ -353,7 +359,7 @@ impl BundleWriter {
         &mut self,
         source: &BundleReader,
         name: &str,
-        recode: &mut dyn Recode,
+        recode: &mut (dyn Recode + Send),
     ) -> Result<u64, BundleError> {
         let entry = source.entry(name.as_bytes())?.clone();
         let mut written = 0;
@@ -380,16 +386,14 @@ impl BundleWriter {
         source: &BundleReader,
         key: &[u8],
         entry: &BundleEntryProto,
-        recode: &mut dyn Recode,
+        recode: &mut (dyn Recode + Send),
     ) -> Result<u64, BundleError> {
         let offset = self.shards[self.current].offset;
-        let (mut crc_value, mut out) = (0u32, Vec::new());
-        source.read_chunks(key, COPY_CHUNK_BYTES, &mut |chunk| {
-            out.clear();
-            recode.chunk(chunk, &mut out);
-            crc_value = crc::extend(crc_value, &out);
-            self.write_data(&out)
-        })?;
+        let crc_value = if entry.size as u64 > COPY_CHUNK_BYTES {
+            self.recode_overlapped(source, key, recode)?
+        } else {
+            self.recode_inline(source, key, recode)?
+        };
         let size = self.shards[self.current].offset - offset;
         let new_entry = BundleEntryProto {
             dtype: recode.dtype() as i32,
@@ -401,6 +405,74 @@ impl BundleWriter {
         };
         self.insert(key.to_vec(), new_entry)?;
         Ok(size)
+    }
+
+    /// A record of one chunk, converted and written on this thread (a
+    /// second thread would cost more than it saves); returns the crc32c of
+    /// the bytes written.
+    fn recode_inline(
+        &mut self,
+        source: &BundleReader,
+        key: &[u8],
+        recode: &mut (dyn Recode + Send),
+    ) -> Result<u32, BundleError> {
+        let (mut crc_value, mut out) = (0u32, Vec::new());
+        source.read_chunks(key, COPY_CHUNK_BYTES, &mut |chunk| {
+            out.clear();
+            recode.chunk(chunk, &mut out);
+            crc_value = crc::extend(crc_value, &out);
+            self.write_data(&out)
+        })?;
+        Ok(crc_value)
+    }
+
+    /// A record of many chunks: a second thread reads and converts chunk
+    /// k + 1 while this one checksums and writes chunk k, so conversion and
+    /// writing use both cores. At most [`CHUNKS_IN_FLIGHT`] converted chunks
+    /// wait, which bounds the memory; their buffers go back to be reused.
+    /// Returns the crc32c of the bytes written.
+    fn recode_overlapped(
+        &mut self,
+        source: &BundleReader,
+        key: &[u8],
+        recode: &mut (dyn Recode + Send),
+    ) -> Result<u32, BundleError> {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT + 2);
+        let prefix = self.prefix.clone();
+        let stopped = move || recode_error(&prefix, key, "the write stopped before it ended");
+        let panicked = recode_error(&self.prefix, key, "the conversion thread failed");
+        std::thread::scope(|scope| {
+            let converter = scope.spawn(move || {
+                source.read_chunks(key, COPY_CHUNK_BYTES, &mut |chunk| {
+                    let mut out = spare_rx.try_recv().unwrap_or_default();
+                    out.clear();
+                    recode.chunk(chunk, &mut out);
+                    full_tx.send(out).map_err(|_| stopped())
+                })
+            });
+            let written = self.write_converted(full_rx, &spare_tx);
+            let read = converter.join().unwrap_or(Err(panicked));
+            let crc_value = written?;
+            read.map(|_| crc_value)
+        })
+    }
+
+    /// Writes the converted chunks as they come, handing each buffer back;
+    /// returns their crc32c.
+    fn write_converted(
+        &mut self,
+        full: mpsc::Receiver<Vec<u8>>,
+        spare: &mpsc::SyncSender<Vec<u8>>,
+    ) -> Result<u32, BundleError> {
+        let mut crc_value = 0u32;
+        for out in full {
+            crc_value = crc::extend(crc_value, &out);
+            self.write_data(&out)?;
+            // A full return queue only means the buffer is not reused.
+            let _ = spare.try_send(out);
+        }
+        Ok(crc_value)
     }
 
     /// Writes the index and moves both files into place.
@@ -450,6 +522,14 @@ impl Drop for BundleWriter {
                 let _ = fs::remove_file(&shard.tmp);
             }
         }
+    }
+}
+
+/// A failure of the recode of `key` into the bundle at `prefix`.
+fn recode_error(prefix: &Path, key: &[u8], reason: &str) -> BundleError {
+    BundleError::Write {
+        path: prefix.to_path_buf(),
+        reason: format!("key {:?}: {reason}", String::from_utf8_lossy(key)),
     }
 }
 
