@@ -17,6 +17,7 @@ mod formats;
 mod freeze;
 mod fuzz_regressions;
 mod graph_checks;
+mod help_text;
 mod input_shapes;
 mod inventory;
 mod left_behind;
