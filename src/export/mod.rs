@@ -12,6 +12,7 @@ mod left_behind;
 pub mod options;
 pub mod report;
 mod route;
+mod summary;
 mod text;
 mod variant;
 mod verdict;

@@ -60,6 +60,9 @@ impl Display for ExportReport {
 impl Display for ReportText<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let report = self.report;
+        if self.detail == Detail::Summary {
+            return super::summary::write_summary(f, report);
+        }
         write_header(f, report)?;
         for pass in &report.graph.passes {
             self.write_pass(f, pass)?;

@@ -30,6 +30,7 @@ mod near_misses;
 mod node_explain;
 mod output_safety;
 mod report_output;
+mod report_screen;
 mod robustness;
 mod serving_versions;
 mod shape_inference;
