@@ -125,10 +125,10 @@ impl ReportText<'_> {
         writeln!(f, "  {:<15} {}", pass.pass, pass_headline(pass))?;
         let limit = self.limit(PASS_EXAMPLES);
         for (reason, nodes) in &pass.removed {
-            writeln!(f, "      {reason}: {}", examples(nodes, limit))?;
+            write_list(f, &format!("      {reason}: "), nodes, limit)?;
         }
         if !pass.added.is_empty() {
-            writeln!(f, "      added: {}", examples(&pass.added, limit))?;
+            write_list(f, "      added: ", &pass.added, limit)?;
         }
         let (rewires, rest) = shown(&pass.rewired, limit);
         for rewire in rewires {
@@ -526,6 +526,37 @@ fn shown<T>(items: &[T], limit: Option<usize>) -> (&[T], usize) {
 }
 
 /// `a, b, c … and 1,190 more`.
+/// The widest line a full list is wrapped to.
+const WRAP_WIDTH: usize = 120;
+
+/// `head` and the names (a few, or all at full detail), wrapped at
+/// [`WRAP_WIDTH`] with continuation lines indented under the first name.
+fn write_list(
+    f: &mut Formatter<'_>,
+    head: &str,
+    names: &[String],
+    limit: Option<usize>,
+) -> fmt::Result {
+    let text = examples(names, limit);
+    let indent = " ".repeat(head.chars().count());
+    let mut line = head.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        let fits = line.chars().count() + 1 + word.chars().count() <= WRAP_WIDTH;
+        if !empty && !fits {
+            writeln!(f, "{}", line.trim_end())?;
+            line = indent.clone();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    writeln!(f, "{}", line.trim_end())
+}
+
 pub fn examples(names: &[String], limit: Option<usize>) -> String {
     let (names, rest) = shown(names, limit);
     let mut line = names.join(", ");
