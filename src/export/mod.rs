@@ -9,6 +9,7 @@
 
 pub mod error;
 mod left_behind;
+mod one_line;
 pub mod options;
 pub mod report;
 mod route;

@@ -53,6 +53,17 @@ fn thousands(n: usize) -> String {
     crate::format::units::thousands_u64(n as u64)
 }
 
+/// What `write` writes, without its newline.
+fn rendered(write: impl Fn(&mut Formatter<'_>) -> fmt::Result) -> String {
+    struct Render<F>(F);
+    impl<F: Fn(&mut Formatter<'_>) -> fmt::Result> fmt::Display for Render<F> {
+        fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+            (self.0)(f)
+        }
+    }
+    Render(write).to_string().trim_end().to_string()
+}
+
 /// The lines so far.
 struct Lines(Vec<String>);
 
@@ -233,14 +244,12 @@ fn output_lines(lines: &mut Lines, report: &ExportReport) {
         ));
     }
     if let Some(warmup) = &report.graph.warmup {
-        lines.push(format!(
-            "warm-up: {} requests, {}",
-            thousands(warmup.records),
-            format_bytes(warmup.bytes)
-        ));
+        lines.push(rendered(|f| super::one_line::write_warmup(f, warmup)));
     }
-    if report.graph.explanation.is_some() {
-        lines.push("explanation_metadata.json written (Vertex AI feature attributions)".into());
+    if let Some(explanation) = &report.graph.explanation {
+        lines.push(rendered(|f| {
+            super::one_line::write_explanation(f, explanation)
+        }));
     }
     if let Some(left) = report
         .graph
