@@ -5,7 +5,7 @@
 //! - [`size`]: a SavedModel's bytes against the service limits, its largest
 //!   contributors and advice; an export's size before it is written;
 //! - [`explain`]: AI Explanations' `explanation_metadata.json` for a served
-//!   signature (`--explanation-metadata`);
+//!   signature (`--xai-metadata`);
 //! - [`warmup`]: TensorFlow Serving warm-up records from a predict request
 //!   (`--warmup`), written under `assets.extra/`.
 

@@ -46,6 +46,7 @@ enum Command {
     Export(Box<ExportArgs>),
     /// Lint a SavedModel (or a GraphDef or .meta) for serving: exit code 0
     /// clean, 1 warnings only (with --strict), 2 errors.
+    #[command(after_help = VALIDATE_EXAMPLES)]
     Validate {
         /// A SavedModel directory, a .meta file or a GraphDef.
         path: PathBuf,
@@ -61,7 +62,9 @@ enum Command {
     },
     /// Measure a SavedModel directory against the 500 MB / 10 GB service limits and the
     /// 1 GiB / 2 GiB limits on saved_model.pb: largest contributors, and which flag would fit.
+    #[command(after_help = SIZE_EXAMPLES)]
     Size {
+        /// The SavedModel directory an export wrote.
         dir: PathBuf,
         /// Print JSON.
         #[arg(long)]
@@ -70,12 +73,15 @@ enum Command {
     /// Show a GraphDef, checkpoint or SavedModel: nodes, ops, variables, signatures.
     /// With saved_model_cli's flags (--dir, --all, --tag_set, --signature_def,
     /// --list_ops), print what `saved_model_cli show` prints.
+    #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
     /// Run Graph Transform Tool transforms (and servegraph's passes, by name)
     /// on a GraphDef or the graph of a SavedModel.
+    #[command(after_help = TRANSFORM_EXAMPLES)]
     Transform(Box<transform::TransformArgs>),
     /// Like `saved_model_cli scan`: denylisted ops (ReadFile, WriteFile, PrintV2),
     /// then Python-function and training-only ops.
+    #[command(after_help = SCAN_EXAMPLES)]
     Scan {
         /// The SavedModel directory (or --dir).
         #[arg(required_unless_present = "dir", conflicts_with = "dir")]
@@ -83,9 +89,14 @@ enum Command {
         /// The SavedModel directory.
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Comma-separated tags of the one MetaGraphDef to scan (default: all).
-        #[arg(long = "tag_set", value_name = "TAGS")]
-        tag_set: Option<String>,
+        /// Tags of the one MetaGraphDef to scan (default: all); comma-separated or repeated.
+        #[arg(
+            long = "tag_set",
+            visible_alias = "tag",
+            value_name = "TAGS",
+            value_delimiter = ','
+        )]
+        tag_set: Vec<String>,
         /// Comma-separated ops to look for instead of ReadFile, WriteFile, PrintV2.
         #[arg(long = "op_denylist", value_name = "OPS")]
         op_denylist: Option<String>,
@@ -121,8 +132,13 @@ struct ShowArgs {
     /// saved_model_cli's flags.
     #[arg(long, conflicts_with_all = ["all", "tag_set", "signature_def", "list_ops"])]
     summary: bool,
-    /// Summary: only the MetaGraphDef with exactly these tags (SavedModels).
-    #[arg(long = "tag", conflicts_with_all = ["all", "tag_set", "signature_def", "list_ops"])]
+    /// Summary: only the MetaGraphDef with exactly these tags (SavedModels);
+    /// comma-separated or repeated.
+    #[arg(
+        long = "tag",
+        value_delimiter = ',',
+        conflicts_with_all = ["all", "tag_set", "signature_def", "list_ops"]
+    )]
     tags: Vec<String>,
     /// Print JSON.
     #[arg(long)]
@@ -148,8 +164,43 @@ impl ShowArgs {
     }
 }
 
+/// Examples closing `validate --help`.
+const VALIDATE_EXAMPLES: &str = "Examples:
+  servegraph validate model/
+  servegraph validate model/ --strict --json
+  servegraph validate model/ --tag_set serve,gpu";
+
+/// Examples closing `size --help`.
+const SIZE_EXAMPLES: &str = "Examples:
+  servegraph size model/
+  servegraph size model/1 --json";
+
+/// Examples closing `show --help`.
+const SHOW_EXAMPLES: &str = "Examples:
+  servegraph show run/model.ckpt-5
+  servegraph show model/ --tag serve,gpu
+  servegraph show --dir model/ --tag_set serve --signature_def serving_default";
+
+/// Examples closing `transform --help`.
+const TRANSFORM_EXAMPLES: &str = "Examples:
+  servegraph transform model/ smaller/ --transforms 'fold_constants fold_batch_norms'
+  servegraph transform graph.pb out.pb --inputs x --outputs probs --transforms strip_unused_nodes
+  servegraph transform --list";
+
+/// Examples closing `scan --help`.
+const SCAN_EXAMPLES: &str = "Examples:
+  servegraph scan model/
+  servegraph scan --dir model/ --tag_set serve --op_denylist PyFunc,ReadFile";
+
+/// Examples closing `export --help`.
+const EXPORT_EXAMPLES: &str = "Examples:
+  servegraph export run/ model/ --output logits=logits/BiasAdd:0
+  servegraph export run/model.ckpt-5 model/ --output probs=head/probs:0 --weights f16
+  servegraph export keras_saved_model/ models/clf --version auto --max-size 500M";
+
 // The flags of `export` (the variant's doc is the subcommand's help).
 #[derive(Args)]
+#[command(disable_help_flag = true, after_help = EXPORT_EXAMPLES)]
 struct ExportArgs {
     /// A checkpoint prefix, a training directory, a .meta file, a GraphDef or a SavedModel directory.
     source: PathBuf,
@@ -158,112 +209,187 @@ struct ExportArgs {
     /// KEY=TENSOR[:shape=D0,D1,...][:default=V]: this tensor becomes placeholder KEY (batch
     /// dimension -1); KEY=INDICES,VALUES,DENSE_SHAPE for a SparseTensor. With --examples, KEY
     /// is a tf.Example feature, optional when :default= gives its value.
-    #[arg(long = "input", value_name = "KEY=TENSOR")]
+    #[arg(
+        long = "input",
+        value_name = "KEY=TENSOR",
+        help = "Serve this tensor as input KEY (KEY=A,B,C: a SparseTensor)",
+        long_help = "KEY=TENSOR[:shape=D0,D1,...][:default=V]: this tensor becomes placeholder KEY (batch dimension -1); KEY=INDICES,VALUES,DENSE_SHAPE for a SparseTensor. With --examples, KEY is a tf.Example feature, optional when :default= gives its value"
+    )]
     inputs: Vec<String>,
     /// KEY=TENSOR: a signature output.
-    #[arg(long = "output", value_name = "KEY=TENSOR")]
+    #[arg(
+        long = "output",
+        value_name = "KEY=TENSOR",
+        help = "Serve this tensor as output KEY",
+        long_help = "KEY=TENSOR: a signature output"
+    )]
     outputs: Vec<String>,
     /// The signature key (default `serving_default`). For a TF2 SavedModel exported
     /// without --input/--output (its own signatures kept, the rest pruned away): keep only
     /// the source signature NAME (default: every signature).
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     signature: Option<String>,
-    /// A tag of the MetaGraphDef (repeat for a tag set); default `serve`.
-    #[arg(long = "tag")]
+    /// The MetaGraphDef's tags, comma-separated or repeated; default `serve`.
+    #[arg(
+        long = "tag",
+        visible_alias = "tag_set",
+        value_name = "TAGS",
+        value_delimiter = ',',
+        help = "The MetaGraphDef's tags, comma-separated or repeated (default serve)",
+        long_help = "The MetaGraphDef's tags, comma-separated or repeated; default `serve`"
+    )]
     tags: Vec<String>,
     /// Replace OUT_DIR if it exists.
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "Replace OUT_DIR if it exists",
+        long_help = "Replace OUT_DIR if it exists"
+    )]
     overwrite: bool,
     /// Write OUT_DIR/N/, TensorFlow Serving's layout (it serves the highest
     /// version); `auto`: one past the highest version in OUT_DIR. Never
     /// replaces a version.
-    #[arg(long, value_name = "N|auto")]
+    #[arg(
+        long,
+        value_name = "N|auto",
+        help = "Write OUT_DIR/N/ (auto: the next version), as TF Serving expects",
+        long_help = "Write OUT_DIR/N/, TensorFlow Serving's layout (it serves the highest version); `auto`: one past the highest version in OUT_DIR. Never replaces a version"
+    )]
     version: Option<version_dir::Version>,
     /// Checkpoint prefix holding the variables of a GraphDef source.
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "The checkpoint holding a GraphDef's variables",
+        long_help = "Checkpoint prefix holding the variables of a GraphDef source"
+    )]
     checkpoint: Option<PathBuf>,
     /// A boolean node to set to false, besides is_training-like placeholders.
-    #[arg(long = "training-flag")]
+    #[arg(long = "training-flag", hide_short_help = true)]
     training_flags: Vec<String>,
     /// Keep the training graph's device placements.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     keep_devices: bool,
     /// Export a graph that serves only its training batch (a batch baked into its shapes),
     /// the signature's batch dimension set to it, instead of refusing it.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     fixed_batch: bool,
     /// Serve the moving averages the training program keeps of its weights
     /// (an ExponentialMovingAverage, as its evaluation restores them) in
     /// place of the trained values; an error when it averages no weight.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     moving_averages: bool,
     /// Also write a MetaGraphDef that keeps the training graph's device
     /// placements, sharing the variables and assets: `gpu` (tags serve,gpu)
     /// or NAME=TAG,TAG. Repeatable.
-    #[arg(long = "variant", value_name = "NAME[=TAG,TAG]")]
+    #[arg(
+        long = "variant",
+        value_name = "NAME[=TAG,TAG]",
+        hide_short_help = true
+    )]
     variants: Vec<String>,
     /// Accept ops that are neither TensorFlow's nor in the source's op list
     /// (a custom op library must then be loaded at serving time).
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     allow_custom_ops: bool,
     /// Keep the first N entries (lines) of vocabulary assets whose tables
     /// map a dropped word like an unseen one (a default value or
     /// out-of-vocabulary buckets); other tables are reported, not trimmed.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), hide_short_help = true)]
     max_vocab: Option<u64>,
     /// Refuse the export, before writing anything, if its files would add up to more than
-    /// SIZE: 500MB, 10GB (decimal, as the services count), 1.5GiB (binary) or bytes.
-    #[arg(long, value_name = "SIZE")]
+    /// SIZE: 500M or 500MB, 10G or 10GB (decimal, as the services count), 1.5GiB (binary)
+    /// or bytes; units in any case.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        help = "Refuse an export over SIZE (500M, 10GB, 1.5GiB)",
+        long_help = "Refuse the export, before writing anything, if its files would add up to more than SIZE: 500M or 500MB, 10G or 10GB (decimal, as the services count), 1.5GiB (binary) or bytes; units in any case"
+    )]
     max_size: Option<ByteSize>,
     /// Turn every variable into a constant holding its checkpoint value: no
     /// variables/ directory and no saver. Refused when saved_model.pb would
     /// pass 1 GiB or one constant 2 GiB.
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "Turn variables into constants: no variables/ directory",
+        long_help = "Turn every variable into a constant holding its checkpoint value: no variables/ directory and no saver. Refused when saved_model.pb would pass 1 GiB or one constant 2 GiB"
+    )]
     freeze: bool,
     /// Write TensorFlow Serving warm-up requests (assets.extra/tf_serving_warmup_requests)
     /// from a predict request body: {"instances": [...]} or {"inputs": ...}.
-    #[arg(long, value_name = "FILE.json")]
+    #[arg(long, value_name = "FILE.json", hide_short_help = true)]
     warmup: Option<PathBuf>,
-    /// Write explanation_metadata.json beside saved_model.pb, for AI Platform /
-    /// Vertex AI explanations: the served signature's inputs and one output.
-    #[arg(long)]
-    explanation_metadata: bool,
-    /// A baseline for input KEY in explanation_metadata.json: one value (broadcast)
-    /// or one per element of an example, comma-separated. Repeatable.
+    /// Vertex AI (explainable AI): write explanation_metadata.json beside saved_model.pb,
+    /// the served signature's inputs and one output, for feature attributions.
     #[arg(
-        long = "baseline",
+        long = "xai-metadata",
+        alias = "explanation-metadata",
+        hide_short_help = true
+    )]
+    explanation_metadata: bool,
+    /// With --xai-metadata: a baseline for input KEY, one value (broadcast) or one per
+    /// element of an example, comma-separated. Repeatable.
+    #[arg(
+        long = "xai-baseline",
+        alias = "baseline",
         value_name = "KEY=VALUES",
-        requires = "explanation_metadata"
+        requires = "explanation_metadata",
+        hide_short_help = true
     )]
     baselines: Vec<String>,
-    /// The signature output explanation_metadata.json explains (default: the only
+    /// With --xai-metadata: the signature output to attribute (default: the only
     /// floating-point output).
-    #[arg(long, value_name = "KEY", requires = "explanation_metadata")]
+    #[arg(
+        long = "xai-output",
+        alias = "explain-output",
+        value_name = "KEY",
+        requires = "explanation_metadata",
+        hide_short_help = true
+    )]
     explain_output: Option<String>,
     /// Storage precision of float32 weights (variables and constants):
     /// f32 (unchanged, the default), f16, or int8 with per-channel float32 scales.
-    #[arg(long, value_name = "f32|f16|int8")]
+    #[arg(
+        long,
+        value_name = "f32|f16|int8",
+        help = "Store float32 weights as f16 or int8 (default f32)",
+        long_help = "Storage precision of float32 weights (variables and constants): f32 (unchanged, the default), f16, or int8 with per-channel float32 scales"
+    )]
     weights: Option<WeightPrecision>,
     /// Tensors with fewer elements than N keep their dtype (for --weights
     /// and --narrow-int64; default 1024).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", hide_short_help = true)]
     weights_min_size: Option<u64>,
     /// Store int64 variables and constants whose values all fit as int32,
     /// cast back to int64 after the read.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     narrow_int64: bool,
     /// Serve serialized tf.Example protos: one string input `examples`, parsed into the
     /// inputs (each a feature named by its key).
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "Serve serialized tf.Example protos",
+        long_help = "Serve serialized tf.Example protos: one string input `examples`, parsed into the inputs (each a feature named by its key)"
+    )]
     examples: bool,
     /// The TensorFlow Serving API of the served signature: predict, classify (outputs
     /// `scores` and `classes`) or regress (output `outputs`); classify and regress read
     /// tf.Examples (input `inputs`) and keep a `predict` signature beside.
     /// Default predict.
-    #[arg(long, value_name = "predict|classify|regress")]
+    #[arg(
+        long,
+        value_name = "METHOD",
+        help = "The TF Serving API: predict (default), classify, regress",
+        long_help = "The TensorFlow Serving API of the served signature: predict, classify (outputs `scores` and `classes`) or regress (output `outputs`); classify and regress read tf.Examples (input `inputs`) and keep a `predict` signature beside. Default predict"
+    )]
     method: Option<ServingMethod>,
     /// The labels of the classify scores' columns, in order (default "0" ... "N-1").
-    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_name = "A,B,...",
+        value_delimiter = ',',
+        hide_short_help = true
+    )]
     class_names: Option<Vec<String>>,
     /// With --method classify or regress, also write the signatures Estimator's
     /// export_saved_model writes with a parsing receiver: `classification` (the
@@ -274,26 +400,41 @@ struct ExportArgs {
     /// After the report, explain every node the passes removed or rewired: its op, its
     /// inputs before and after, the rule that fired. With NODE, why that node was kept
     /// (the outputs that need it, by which path) or removed (which pass, which reason).
-    /// Give it after SOURCE and OUT_DIR, or as --explain=NODE.
-    #[arg(
-        long,
-        value_name = "NODE",
-        num_args = 0..=1,
-        default_missing_value = "",
-        conflicts_with = "quiet"
-    )]
+    /// Give it after SOURCE and OUT_DIR, or as --explain=NODE. With --quiet, only the answer.
+    #[arg(long, value_name = "NODE", num_args = 0..=1, default_missing_value = "", help = "Why each node went, or NODE was kept or removed", long_help = "After the report, explain every node the passes removed or rewired: its op, its inputs before and after, the rule that fired. With NODE, why that node was kept (the outputs that need it, by which path) or removed (which pass, which reason). Give it after SOURCE and OUT_DIR, or as --explain=NODE. With --quiet, only the answer")]
     explain: Option<String>,
     /// Print the report as JSON (everything, with timings).
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "Print the report as JSON",
+        long_help = "Print the report as JSON (everything, with timings)"
+    )]
     json: bool,
     /// After the report, print how long each stage took.
-    #[arg(long)]
+    #[arg(long, hide_short_help = true)]
     timings: bool,
     /// List every removed node, rewire and variable, not a few of each.
-    #[arg(long, short)]
+    #[arg(
+        long,
+        short,
+        help = "List every removed node, rewire and variable",
+        long_help = "List every removed node, rewire and variable, not a few of each"
+    )]
     verbose: bool,
+    /// Print help (--help-all: every flag).
+    #[arg(short = 'h', long = "help", action = clap::ArgAction::HelpShort)]
+    help: Option<bool>,
+    /// Print help with every flag.
+    #[arg(long = "help-all", action = clap::ArgAction::HelpLong)]
+    help_all: Option<bool>,
     /// Print nothing on success (no report, no progress bar); errors still print.
-    #[arg(long, short, conflicts_with = "verbose")]
+    #[arg(
+        long,
+        short,
+        conflicts_with = "verbose",
+        help = "Print nothing on success; errors still print",
+        long_help = "Print nothing on success (no report, no progress bar); errors still print"
+    )]
     quiet: bool,
 }
 
@@ -372,7 +513,7 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
             Some("pass one of the source's signatures to --signature")
         }
         Error::Explain(ExplainError::AmbiguousOutput { .. }) => {
-            Some("name the output to explain with --explain-output KEY")
+            Some("name the output to attribute with --xai-output KEY")
         }
         Error::Explain(ExplainError::NoNumericOutput { .. }) => {
             Some("serve a floating-point output (scores, probabilities, logits) with --output")
@@ -455,6 +596,10 @@ impl ExportOutput {
             for warning in &report.written.warnings {
                 eprintln!("warning: {warning}");
             }
+            // Asked with --quiet, the explanation is the whole answer.
+            if let Some(explanation) = &report.graph.explain {
+                emit(explanation)?;
+            }
         } else {
             emit(report.text(self.detail))?;
             if let Some(explanation) = &report.graph.explain {
@@ -501,7 +646,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             json,
         } => scan(
             &either_path(path, dir)?,
-            tag_set.as_deref(),
+            (!tag_set.is_empty()).then(|| tag_set.join(",")).as_deref(),
             op_denylist.as_deref(),
             json,
         ),
@@ -648,7 +793,7 @@ fn explain_scope(node: String) -> ExplainScope {
     }
 }
 
-/// The explanation metadata's choices for `--baseline` and `--explain-output`.
+/// The explanation metadata's choices for `--xai-baseline` and `--xai-output`.
 fn explanation_options(
     baselines: &[String],
     output: Option<String>,

@@ -9,9 +9,11 @@
 
 pub mod error;
 mod left_behind;
+mod one_line;
 pub mod options;
 pub mod report;
 mod route;
+mod summary;
 mod text;
 mod variant;
 mod verdict;

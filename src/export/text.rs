@@ -5,10 +5,9 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::left_behind::{Category, LeftBehind, LeftFile};
+use super::one_line::{write_explanation, write_warmup};
 use super::report::MovingAveragesReport;
 use super::{ExportReport, VariantReport};
-use crate::back::explain::{ExplainedInput, ExplanationReport, Modality};
-use crate::back::warmup::WarmupReport;
 use crate::back::write::saved_model::VariableReport;
 use crate::format::units::format_bytes;
 use crate::model::Signature;
@@ -60,6 +59,9 @@ impl Display for ExportReport {
 impl Display for ReportText<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let report = self.report;
+        if self.detail == Detail::Summary {
+            return super::summary::write_summary(f, report);
+        }
         write_header(f, report)?;
         for pass in &report.graph.passes {
             self.write_pass(f, pass)?;
@@ -122,10 +124,10 @@ impl ReportText<'_> {
         writeln!(f, "  {:<15} {}", pass.pass, pass_headline(pass))?;
         let limit = self.limit(PASS_EXAMPLES);
         for (reason, nodes) in &pass.removed {
-            writeln!(f, "      {reason}: {}", examples(nodes, limit))?;
+            write_list(f, &format!("      {reason}: "), nodes, limit)?;
         }
         if !pass.added.is_empty() {
-            writeln!(f, "      added: {}", examples(&pass.added, limit))?;
+            write_list(f, "      added: ", &pass.added, limit)?;
         }
         let (rewires, rest) = shown(&pass.rewired, limit);
         for rewire in rewires {
@@ -400,60 +402,6 @@ fn write_variant(f: &mut Formatter<'_>, variant: &VariantReport) -> fmt::Result 
     )
 }
 
-/// `warm-up: 4 records from 3 instances of requests.json, 1.2 KB in
-/// assets.extra/...`.
-fn write_warmup(f: &mut Formatter<'_>, warmup: &WarmupReport) -> fmt::Result {
-    let records = match warmup.records {
-        1 => "1 record".to_string(),
-        n => format!("{} records", thousands(n)),
-    };
-    let from = match warmup.instances {
-        Some(1) => "1 instance of ".to_string(),
-        Some(n) => format!("{} instances of ", thousands(n)),
-        None => "the \"inputs\" of ".to_string(),
-    };
-    writeln!(
-        f,
-        "warm-up: {records} from {from}{}, {} in {}",
-        warmup.source.display(),
-        format_bytes(warmup.bytes),
-        warmup.file
-    )
-}
-
-/// `explanation metadata: explanation_metadata.json (412 B) explains
-/// output scores by 2 inputs: age (numeric, 1 baseline), ids (categorical)`.
-fn write_explanation(f: &mut Formatter<'_>, explanation: &ExplanationReport) -> fmt::Result {
-    let inputs: Vec<String> = explanation.inputs.iter().map(explained_input).collect();
-    let count = match inputs.len() {
-        1 => "1 input".to_string(),
-        n => format!("{} inputs", thousands(n)),
-    };
-    writeln!(
-        f,
-        "explanation metadata: {} ({}) explains output {} by {count}: {}",
-        explanation.file,
-        format_bytes(explanation.bytes),
-        explanation.output,
-        inputs.join(", ")
-    )
-}
-
-/// `age (numeric, 2 baselines)`.
-fn explained_input(input: &ExplainedInput) -> String {
-    let modality = match input.modality {
-        Some(Modality::Numeric) => "numeric",
-        Some(Modality::Categorical) => "categorical",
-        Some(Modality::Text) => "text",
-        None => "no modality",
-    };
-    match input.baselines {
-        0 => format!("{} ({modality})", input.key),
-        1 => format!("{} ({modality}, 1 baseline)", input.key),
-        n => format!("{} ({modality}, {n} baselines)", input.key),
-    }
-}
-
 /// One logical variable: the slices of a partitioned variable (the kept
 /// variables sharing one checkpoint key) taken together.
 struct LogicalVariable<'a> {
@@ -523,6 +471,37 @@ fn shown<T>(items: &[T], limit: Option<usize>) -> (&[T], usize) {
 }
 
 /// `a, b, c … and 1,190 more`.
+/// The widest line a full list is wrapped to.
+const WRAP_WIDTH: usize = 120;
+
+/// `head` and the names (a few, or all at full detail), wrapped at
+/// [`WRAP_WIDTH`] with continuation lines indented under the first name.
+fn write_list(
+    f: &mut Formatter<'_>,
+    head: &str,
+    names: &[String],
+    limit: Option<usize>,
+) -> fmt::Result {
+    let text = examples(names, limit);
+    let indent = " ".repeat(head.chars().count());
+    let mut line = head.to_string();
+    let mut empty = true;
+    for word in text.split(' ') {
+        let fits = line.chars().count() + 1 + word.chars().count() <= WRAP_WIDTH;
+        if !empty && !fits {
+            writeln!(f, "{}", line.trim_end())?;
+            line = indent.clone();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    writeln!(f, "{}", line.trim_end())
+}
+
 pub fn examples(names: &[String], limit: Option<usize>) -> String {
     let (names, rest) = shown(names, limit);
     let mut line = names.join(", ");

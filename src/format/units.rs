@@ -49,6 +49,11 @@ pub enum ByteSizeError {
 const UNITS: &[(&str, u64)] = &[
     ("", 1),
     ("b", 1),
+    // K, M, G and T alone are the decimal units, as KB, MB, GB and TB.
+    ("k", 1_000),
+    ("m", 1_000_000),
+    ("g", 1_000_000_000),
+    ("t", 1_000_000_000_000),
     ("kb", 1_000),
     ("mb", 1_000_000),
     ("gb", 1_000_000_000),
@@ -153,6 +158,10 @@ mod tests {
         assert_eq!(parse("2kb"), Ok(2_000));
         assert_eq!(parse("1 TB"), Ok(1_000_000_000_000));
         assert_eq!(parse("7B"), Ok(7));
+        assert_eq!(parse("500M"), Ok(500_000_000));
+        assert_eq!(parse("2k"), Ok(2_000));
+        assert_eq!(parse("1.5G"), Ok(1_500_000_000));
+        assert_eq!(parse("3 mib"), Ok(3 << 20));
     }
 
     #[test]

@@ -10,8 +10,12 @@ use std::process::{Command, Output};
 
 /// Runs the servegraph binary with `args` and collects what it printed.
 pub fn servegraph(args: &[&str]) -> Output {
+    // Help wraps to `COLUMNS` when it is set: the width a test sees is
+    // pinned to the one a pipe gets, so help texts compare the same
+    // wherever the suite runs.
     Command::new(env!("CARGO_BIN_EXE_servegraph"))
         .args(args)
+        .env("COLUMNS", "100")
         .output()
         .expect("the binary runs")
 }

@@ -73,7 +73,7 @@ fn max_vocab_writes_the_first_lines_and_reports_them() {
     );
 
     let text_out = dir.path().join("text");
-    let text = export(&vocab_oov(), &text_out, &["--max-vocab", "5"]);
+    let text = export(&vocab_oov(), &text_out, &["--max-vocab", "5", "--verbose"]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("vocabularies (at most 5 entries):"), "{text}");
     assert!(
@@ -140,7 +140,13 @@ fn a_table_whose_size_is_served_is_refused_and_its_asset_copied_whole() {
     let dir = tempfile::tempdir().unwrap();
     let source = with_size_read(dir.path());
     let out = dir.path().join("model");
-    let extra = ["--output", "depth=vocab_depth:0", "--max-vocab", "5"];
+    let extra = [
+        "--output",
+        "depth=vocab_depth:0",
+        "--max-vocab",
+        "5",
+        "--verbose",
+    ];
     let text = export(&source, &out, &extra);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(

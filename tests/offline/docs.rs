@@ -36,7 +36,28 @@ fn help_text(command: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("help is UTF-8")
 }
 
-/// The subcommands the top-level `--help` lists, `help` itself left out.
+/// What the reference documents of `command`: its `--help-all` where its
+/// `--help` offers one (the short help lists only the common flags), else
+/// its `--help`.
+fn reference_text(command: &[&str]) -> String {
+    let help = help_text(command);
+    if !help.contains("--help-all") {
+        return help;
+    }
+    let mut args = command.to_vec();
+    args.push("--help-all");
+    let output = common::servegraph(&args);
+    assert!(
+        output.status.success(),
+        "servegraph {} failed: {}",
+        args.join(" "),
+        common::stderr(&output)
+    );
+    String::from_utf8(output.stdout).expect("help is UTF-8")
+}
+
+/// The subcommands the top-level `--help` lists, `help` itself left out
+/// (a name is indented by two spaces; a wrapped description by more).
 fn subcommands() -> Vec<String> {
     let top = help_text(&[]);
     let names: Vec<String> = top
@@ -44,6 +65,7 @@ fn subcommands() -> Vec<String> {
         .skip_while(|line| line.trim() != "Commands:")
         .skip(1)
         .take_while(|line| !line.trim().is_empty())
+        .filter(|line| line.starts_with("  ") && !line[2..].starts_with(char::is_whitespace))
         .filter_map(|line| line.split_whitespace().next())
         .filter(|name| *name != "help")
         .map(str::to_string)
@@ -116,7 +138,7 @@ fn cli_reference_matches_every_help_text() {
     let mut stale = Vec::new();
     for command in documented_commands() {
         let words: Vec<&str> = command.iter().map(String::as_str).collect();
-        let (updated, changed) = with_help(&doc, &words, &help_text(&words));
+        let (updated, changed) = with_help(&doc, &words, &reference_text(&words));
         if changed {
             stale.push(format!("servegraph {} --help", words.join(" ")));
         }
@@ -388,7 +410,7 @@ fn invocation_problems(words: &[String], known: &[String]) -> Vec<String> {
     if !known.contains(subcommand) {
         return vec![format!("`{line}`: no subcommand {subcommand} in {known:?}")];
     }
-    let help = help_text(&[subcommand]);
+    let help = reference_text(&[subcommand]);
     words[2..]
         .iter()
         .filter_map(|w| flag_of(w))

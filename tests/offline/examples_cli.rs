@@ -19,7 +19,7 @@ fn stdout(output: &std::process::Output) -> String {
 fn the_report_prints_the_feature_spec_and_json_gives_it_as_data() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
-    let text = export_fixture_cli("sharded_partitioned", &out, &["--examples"]);
+    let text = export_fixture_cli("sharded_partitioned", &out, &["--examples", "--verbose"]);
     assert!(text.status.success(), "{}", stderr(&text));
     assert!(
         stdout(&text).contains(

@@ -210,7 +210,12 @@ fn string_and_integer_baselines_keep_their_json_types() {
 fn the_text_report_says_what_was_explained() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
-    let flags = ["--explanation-metadata", "--baseline", "ids=0,0,0,0"];
+    let flags = [
+        "--xai-metadata",
+        "--xai-baseline",
+        "ids=0,0,0,0",
+        "--verbose",
+    ];
     let output = export_fixture_cli("int64_offsets", &out, &flags);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout);
@@ -276,7 +281,7 @@ fn bad_baselines_name_the_key_and_leave_nothing() {
     assert_refused(
         "tiny_mlp",
         &["--baseline", "features=0"],
-        &["--explanation-metadata"],
+        &["--xai-metadata"],
     );
 }
 
@@ -288,7 +293,7 @@ fn the_explained_output_must_be_one_float_output() {
         &[
             "2 floating-point outputs",
             "logits, probabilities",
-            "--explain-output",
+            "--xai-output",
         ],
     );
     assert_refused(

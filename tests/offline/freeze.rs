@@ -33,7 +33,7 @@ fn freezing(fixture: &str, limits: FreezeLimits) -> ExportOptions {
 fn the_flag_freezes_every_variable_and_reports_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("frozen");
-    let output = cli_export("tiny_mlp", &out, &["--freeze"]);
+    let output = cli_export("tiny_mlp", &out, &["--freeze", "--verbose"]);
     assert!(output.status.success(), "{}", common::stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(

@@ -18,7 +18,7 @@ fn json(args: &[&str]) -> Value {
 fn a_partitioned_variable_is_one_line_with_its_whole_shape_and_slices() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("model");
-    let exported = export_fixture_cli("sharded_partitioned", &out, &[]);
+    let exported = export_fixture_cli("sharded_partitioned", &out, &["--verbose"]);
     assert!(exported.status.success(), "{}", stderr(&exported));
     let report = String::from_utf8_lossy(&exported.stdout).into_owned();
     let embedding: Vec<&str> = report

@@ -327,7 +327,7 @@ fn a_max_size_that_is_not_a_size_is_a_clear_error() {
 fn the_export_report_has_the_size_section() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
-    let output = export_tiny(&out, &[]);
+    let output = export_tiny(&out, &["--verbose"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = String::from_utf8(output.stdout).unwrap();
     let total = disk_total(&out);

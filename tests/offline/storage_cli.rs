@@ -112,7 +112,7 @@ fn the_text_report_has_a_storage_section_and_no_conversion_has_none() {
     let dir = tempfile::tempdir().unwrap();
     let output = export_tiny(
         &dir.path().join("a"),
-        &["--weights", "f16", "--weights-min-size", "0"],
+        &["--weights", "f16", "--weights-min-size", "0", "--verbose"],
     );
     assert!(output.status.success(), "{}", stderr(&output));
     let text = String::from_utf8_lossy(&output.stdout);

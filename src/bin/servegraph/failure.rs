@@ -50,7 +50,7 @@ pub fn kind(error: &(dyn std::error::Error + 'static)) -> &'static str {
         Error::Vocab(_) => "vocabulary",
         Error::Size(_) => "size",
         Error::Warmup(_) => "warmup",
-        Error::Explain(_) => "explanation-metadata",
+        Error::Explain(_) => "xai-metadata",
         Error::ObjectGraph(_) => "object-graph",
         Error::Transform(_) => "transform",
         Error::NodeExplain(_) => "explain",

@@ -30,8 +30,13 @@ pub struct TransformArgs {
     /// 'name(arg=value, arg="quoted, value") name2'.
     #[arg(long, default_value = "")]
     transforms: String,
-    /// The SavedModel's MetaGraphDef tags (default `serve`).
-    #[arg(long = "tag")]
+    /// The SavedModel's MetaGraphDef tags, comma-separated or repeated (default `serve`).
+    #[arg(
+        long = "tag",
+        visible_alias = "tag_set",
+        value_name = "TAGS",
+        value_delimiter = ','
+    )]
     tags: Vec<String>,
     /// Replace an existing output.
     #[arg(long)]
