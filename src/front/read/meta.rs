@@ -170,7 +170,7 @@ pub fn read_saved_model(
 /// and the export would only say, later, that no checkpoint was given). A
 /// SavedModel without variables has neither.
 pub(super) fn refuse_shards_without_index(dir: &Path) -> Result<(), ReadError> {
-    let index = crate::format::bundle::index_path(&dir.join("variables").join("variables"));
+    let index = crate::format::bundle::index_path(dir.join("variables").join("variables"));
     if index.is_file() {
         return Ok(());
     }
