@@ -55,7 +55,9 @@ fn stage_saved_model(
         }
         let target = into.join(file);
         std::fs::create_dir_all(target.parent().unwrap_or(into))?;
-        std::fs::copy(source, target)?;
+        // Read and write rather than `fs::copy`, whose copy_file_range is
+        // not retried when libFuzzer's timer signal interrupts it.
+        std::fs::write(target, std::fs::read(source)?)?;
     }
     if let Some((file, bytes)) = replaced {
         let target = into.join(file);

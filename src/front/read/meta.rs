@@ -158,24 +158,27 @@ pub fn read_saved_model(
         tags: wanted.into_iter().collect::<Vec<_>>().join(", "),
         available: available.join(" "),
     })?;
-    Ok((meta, saved_variables(dir)?))
+    let prefix = dir.join("variables").join("variables");
+    let variables = crate::format::bundle::index_path(&prefix)
+        .is_file()
+        .then_some(prefix);
+    Ok((meta, variables))
 }
 
-/// The SavedModel's variables prefix: `None` when it has no variables
-/// (TensorFlow then restores nothing), refused when data shards are there
-/// but their index is not, so the error names the missing file rather than
-/// reporting, later, that no checkpoint was given.
-fn saved_variables(dir: &Path) -> Result<Option<PathBuf>, ReadError> {
-    let prefix = dir.join("variables").join("variables");
-    let index = crate::format::bundle::index_path(&prefix);
+/// Refuses a SavedModel whose `variables/` holds data shards but not their
+/// index, naming the missing file (without one, TensorFlow restores nothing
+/// and the export would only say, later, that no checkpoint was given). A
+/// SavedModel without variables has neither.
+pub(super) fn refuse_shards_without_index(dir: &Path) -> Result<(), ReadError> {
+    let index = crate::format::bundle::index_path(dir.join("variables").join("variables"));
     if index.is_file() {
-        return Ok(Some(prefix));
+        return Ok(());
     }
-    let shard_name = |name: &std::ffi::OsStr| name.to_string_lossy().starts_with("variables.data-");
+    let is_shard = |name: &std::ffi::OsStr| name.to_string_lossy().starts_with("variables.data-");
     let has_shards = std::fs::read_dir(dir.join("variables")).is_ok_and(|entries| {
         entries
             .filter_map(Result::ok)
-            .any(|entry| shard_name(&entry.file_name()))
+            .any(|entry| is_shard(&entry.file_name()))
     });
     if has_shards {
         return Err(ReadError::NotFound {
@@ -183,7 +186,7 @@ fn saved_variables(dir: &Path) -> Result<Option<PathBuf>, ReadError> {
             what: "index of the variables' data shards beside it",
         });
     }
-    Ok(None)
+    Ok(())
 }
 
 /// Builds a model from a MetaGraphDef read from `path`.

@@ -110,6 +110,7 @@ fn read_saved_model_source(
     timings: &mut Timings,
 ) -> Result<Model, ReadError> {
     let (meta_graph, variables) = timings.time(Stage::Decode, || read_saved_model(dir, tags))?;
+    meta::refuse_shards_without_index(dir)?;
     timings.time(Stage::IrBuild, || {
         let file = dir.join("saved_model.pb");
         let declared_assets = assets::saved_model_assets(dir, &file, &meta_graph)?;
