@@ -394,7 +394,9 @@ struct ExportArgs {
     /// With --method classify or regress, also write the signatures Estimator's
     /// export_saved_model writes with a parsing receiver: `classification` (the
     /// classify signature again) and, for a binary classifier given output `logistic`,
-    /// `regression`; or `regression` (the regress signature again).
+    /// `regression`; or `regression` (the regress signature again). With classify,
+    /// the predict signature also serves Estimator's predict outputs: `classes`
+    /// (each example's predicted label), `all_classes` and `all_class_ids`.
     #[arg(long)]
     estimator_signatures: bool,
     /// After the report, explain every node the passes removed or rewired: its op, its

@@ -12,7 +12,9 @@ use std::fmt;
 use std::str::FromStr;
 
 mod estimator;
+mod estimator_predict;
 pub use estimator::{CLASSIFICATION_SIGNATURE, REGRESSION_SIGNATURE};
+pub use estimator_predict::{ALL_CLASS_IDS_OUTPUT, ALL_CLASSES_OUTPUT};
 
 use super::examples::{EXAMPLES_INPUT, add, const_node};
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
@@ -258,6 +260,11 @@ impl MethodPass {
                 classes
             }
         };
+        if self.estimator_signatures {
+            estimator_predict::add_estimator_predict_outputs(
+                model, predict, &scores, &classes, report,
+            )?;
+        }
         Ok(method_signature(
             CLASSIFY_METHOD,
             predict,

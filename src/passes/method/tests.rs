@@ -288,3 +288,52 @@ fn estimator_signatures_need_a_classify_or_regress_method() {
     flags(ServingMethod::Regress, false).check().unwrap();
     flags(ServingMethod::Classify, false).check().unwrap();
 }
+
+#[test]
+fn estimator_predict_serves_the_predicted_label_and_every_class() {
+    let spec = ServingSpec {
+        inputs: vec!["x=x".parse().unwrap()],
+        outputs: vec!["scores=probs:0".parse().unwrap()],
+        method: ServingMethod::Classify,
+        class_names: Some(vec!["cat".into(), "dog".into(), "eel".into()]),
+        estimator_signatures: true,
+        ..ServingSpec::default()
+    };
+    let mut model = classifier();
+    let mut cx = PassContext::new();
+    InputsPass::new(&spec).run(&mut model, &mut cx).unwrap();
+    ExamplesPass::new(&spec).run(&mut model, &mut cx).unwrap();
+    MethodPass::new(&spec).run(&mut model, &mut cx).unwrap();
+    let served = model.signatures[DEFAULT_SIGNATURE].clone();
+    let predict = &model.signatures[PREDICT_SIGNATURE];
+    assert_eq!(
+        predict.outputs.keys().collect::<Vec<_>>(),
+        ["all_class_ids", "all_classes", "classes", "scores"]
+    );
+    let shape_of = |key: &str| {
+        let spec = &predict.outputs[key];
+        (spec.dtype, spec.shape.clone())
+    };
+    assert_eq!(shape_of("classes"), (DataType::DtString, Some(vec![-1, 1])));
+    assert_eq!(
+        shape_of("all_class_ids"),
+        (DataType::DtInt32, Some(vec![-1, 3]))
+    );
+    assert_eq!(predict.outputs["all_classes"], served.outputs["classes"]);
+    let g = &model.graph;
+    let producer = |key: &str| g.tensor(&predict.outputs[key].name).unwrap().node;
+    let classes = producer("classes");
+    assert_eq!(g.node(classes).op, "ExpandDims");
+    let gather = g.data_inputs(classes)[0].node;
+    let gather_inputs: Vec<String> = g
+        .data_inputs(gather)
+        .into_iter()
+        .map(|t| g.tensor_name(t))
+        .collect();
+    assert_eq!(gather_inputs[0], served.outputs["classes"].name);
+    assert_eq!(g.node(gather).attr_int("batch_dims").unwrap(), 1);
+    let argmax = g.data_inputs(gather)[1].node;
+    assert_eq!(g.node(argmax).op, "ArgMax");
+    assert_eq!(g.tensor_name(g.data_inputs(argmax)[0]), "probs:0");
+    assert_eq!(g.node(producer("all_class_ids")).op, "BroadcastTo");
+}
