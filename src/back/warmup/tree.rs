@@ -2,7 +2,7 @@
 //! bytes per number, so a file at the limits (16 Mi values) would take over
 //! half a gigabyte before it is checked; here a list whose entries are all
 //! numbers keeps them packed, 8 bytes and 2 bits each, so the same file
-//! stays near 140 MB. Numbers keep serde_json's three kinds (non-negative
+//! stays near 140 MB (one allocation a list). Numbers keep serde_json's three kinds (non-negative
 //! integer, negative integer, float): `1` and `1.0` convert differently.
 
 use std::collections::BTreeMap;
@@ -21,24 +21,35 @@ pub enum Json {
     /// A list with an entry that is not a number (or an empty list).
     Array(Vec<Json>),
     /// A non-empty list of numbers only, packed.
-    Numbers(Box<NumberList>),
+    Numbers(NumberList),
     /// Keys in sorted order, as `serde_json::Map` keeps them.
     Object(BTreeMap<String, Json>),
 }
 
-/// Numbers packed: each one's bits, and its kind in 2 bits.
+/// Numbers packed in one allocation: each one's bits, then their kinds,
+/// 2 bits each, 32 to a word.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NumberList {
+    words: Box<[u64]>,
+    len: usize,
+}
+
+/// A [`NumberList`] being filled.
+#[derive(Default)]
+struct NumberListBuilder {
     bits: Vec<u64>,
-    kinds: Vec<u8>,
+    kinds: Vec<u64>,
 }
 
 /// Which of serde_json's number kinds a packed number is.
-const POSITIVE: u8 = 0;
-const NEGATIVE: u8 = 1;
-const FLOAT: u8 = 2;
+const POSITIVE: u64 = 0;
+const NEGATIVE: u64 = 1;
+const FLOAT: u64 = 2;
 
-impl NumberList {
+/// Kinds per word.
+const KINDS_PER_WORD: usize = 32;
+
+impl NumberListBuilder {
     fn push(&mut self, number: &Number) {
         let (bits, kind) = if let Some(x) = number.as_u64() {
             (x, POSITIVE)
@@ -49,23 +60,42 @@ impl NumberList {
         };
         let index = self.bits.len();
         self.bits.push(bits);
-        if index.is_multiple_of(4) {
+        if index.is_multiple_of(KINDS_PER_WORD) {
             self.kinds.push(0);
         }
-        if let Some(byte) = self.kinds.last_mut() {
-            *byte |= kind << (2 * (index % 4));
+        if let Some(word) = self.kinds.last_mut() {
+            *word |= kind << (2 * (index % KINDS_PER_WORD));
         }
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.bits.len()
+    }
+
+    fn finish(mut self) -> NumberList {
+        let len = self.bits.len();
+        self.bits.reserve_exact(self.kinds.len());
+        self.bits.extend_from_slice(&self.kinds);
+        NumberList {
+            words: self.bits.into_boxed_slice(),
+            len,
+        }
+    }
+}
+
+impl NumberList {
+    pub fn len(&self) -> usize {
+        self.len
     }
 
     /// The number at `index`, as serde_json would have given it.
     fn get(&self, index: usize) -> Option<Number> {
-        let bits = *self.bits.get(index)?;
-        let kind = (self.kinds.get(index / 4)? >> (2 * (index % 4))) & 3;
-        match kind {
+        if index >= self.len {
+            return None;
+        }
+        let bits = *self.words.get(index)?;
+        let word = self.words.get(self.len + index / KINDS_PER_WORD)?;
+        match (word >> (2 * (index % KINDS_PER_WORD))) & 3 {
             POSITIVE => Some(Number::from(bits)),
             NEGATIVE => Some(Number::from(bits as i64)),
             _ => Number::from_f64(f64::from_bits(bits)),
@@ -75,11 +105,6 @@ impl NumberList {
     /// Each number, as a leaf value.
     pub fn iter(&self) -> impl Iterator<Item = Json> + '_ {
         (0..self.len()).filter_map(|i| self.get(i).map(Json::Number))
-    }
-
-    fn shrink_to_fit(&mut self) {
-        self.bits.shrink_to_fit();
-        self.kinds.shrink_to_fit();
     }
 }
 
@@ -199,23 +224,21 @@ impl<'de> Visitor<'de> for Build {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-        let mut numbers = NumberList::default();
+        let mut numbers = NumberListBuilder::default();
         let mut entries = Vec::new();
         while let Some(entry) = seq.next_element_seed(Build)? {
             match entry {
                 Json::Number(n) if entries.is_empty() => numbers.push(&n),
                 other => {
                     if entries.is_empty() {
-                        entries.extend(numbers.iter());
-                        numbers = NumberList::default();
+                        entries.extend(std::mem::take(&mut numbers).finish().iter());
                     }
                     entries.push(other);
                 }
             }
         }
         if numbers.len() > 0 {
-            numbers.shrink_to_fit();
-            return Ok(Json::Numbers(Box::new(numbers)));
+            return Ok(Json::Numbers(numbers.finish()));
         }
         entries.shrink_to_fit();
         Ok(Json::Array(entries))
