@@ -1312,7 +1312,7 @@ fn hostile_warmup_cases(corpus: &mut Corpus) -> Result<()> {
             "top level",
         ],
     )?;
-    let generated: [(&str, &str, &[&str]); 2] = [
+    let generated: [(&str, &str, &[&str]); 3] = [
         (
             "warmup_one_element_lists",
             "a --warmup file of 16,777,210 one-element lists (64 MiB, inside the byte and value limits); written by the test",
@@ -1322,6 +1322,11 @@ fn hostile_warmup_cases(corpus: &mut Corpus) -> Result<()> {
             "warmup_just_over_value_limit",
             "a --warmup file of 16,777,217 values (one past the limit); written by the test",
             &["warmup.json", "more than 16777216 values"],
+        ),
+        (
+            "warmup_at_the_limits",
+            "a --warmup file of 16,777,216 values (262,144 rows of 64, 66,584,588 bytes, inside every warm-up limit) that the signature refuses after parsing; written by the test",
+            &["warmup.json", "shape [262144, 64]"],
         ),
     ];
     for (name, breaks, expect) in generated {

@@ -185,7 +185,11 @@ fn prepare(setup: Option<&str>, scratch: &Path) -> Prepared {
                 prepared.fsize_limit = true;
             }
         }
-        Some(name @ ("warmup_one_element_lists" | "warmup_just_over_value_limit")) => {
+        Some(
+            name @ ("warmup_one_element_lists"
+            | "warmup_just_over_value_limit"
+            | "warmup_at_the_limits"),
+        ) => {
             let body = generated_warmup(name);
             std::fs::write(scratch.join("case/warmup.json"), body).unwrap();
         }
@@ -200,10 +204,13 @@ fn prepare(setup: Option<&str>, scratch: &Path) -> Prepared {
 }
 
 /// The warm-up files too big to commit: 16,777,210 one-element lists (a
-/// 67,108,852-byte file, inside the byte and value limits), or one value
-/// past the value limit.
+/// 67,108,852-byte file, inside the byte and value limits), one value
+/// past the value limit, or 262,144 rows of 64 numbers (16 Mi values,
+/// floats and integers mixed, inside every limit).
 fn generated_warmup(name: &str) -> Vec<u8> {
+    let row = format!("[{}1,1],", "0.5,".repeat(62));
     let (count, entry) = match name {
+        "warmup_at_the_limits" => (262_144, row.as_bytes()),
         "warmup_one_element_lists" => (16_777_210, &b"[0],"[..]),
         _ => (16_777_217, &b"0,"[..]),
     };

@@ -9,7 +9,8 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use bytes::Bytes;
 use half::{bf16, f16};
-use serde_json::Value;
+
+use super::tree::Json;
 
 use super::error::ValueError;
 use crate::format::proto::DataType;
@@ -44,11 +45,7 @@ impl Budget {
 }
 
 /// The tensor `value` spells for an input of `dtype`.
-pub fn to_tensor(
-    value: &Value,
-    dtype: DataType,
-    budget: &mut Budget,
-) -> Result<Tensor, ValueError> {
+pub fn to_tensor(value: &Json, dtype: DataType, budget: &mut Budget) -> Result<Tensor, ValueError> {
     let shape = shape_of(value);
     // Checked before the lists are walked (a ragged value may claim more).
     let count = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
@@ -65,14 +62,23 @@ pub fn to_tensor(
 
 /// The shape the first entries at each depth describe; [`collect`] checks
 /// that every other entry agrees.
-fn shape_of(value: &Value) -> Vec<u64> {
+fn shape_of(value: &Json) -> Vec<u64> {
     let mut shape = Vec::new();
     let mut current = value;
-    while let Value::Array(entries) = current {
-        shape.push(entries.len() as u64);
-        match entries.first() {
-            Some(first) => current = first,
-            None => break,
+    loop {
+        match current {
+            Json::Array(entries) => {
+                shape.push(entries.len() as u64);
+                match entries.first() {
+                    Some(first) => current = first,
+                    None => break,
+                }
+            }
+            Json::Numbers(numbers) => {
+                shape.push(numbers.len() as u64);
+                break;
+            }
+            _ => break,
         }
     }
     shape
@@ -81,40 +87,59 @@ fn shape_of(value: &Value) -> Vec<u64> {
 /// Appends the leaves of `value` (at index path `element`) to `values`,
 /// checking that its nesting is `shape`.
 fn collect(
-    value: &Value,
+    value: &Json,
     shape: &[u64],
     element: &mut Vec<usize>,
     values: &mut Values,
 ) -> Result<(), ValueError> {
     let Some((&length, inner)) = shape.split_first() else {
-        if value.is_array() {
+        if value.is_list() {
             return Err(ValueError::TooDeep {
                 element: index_path(element),
             });
         }
         return push_leaf(values, value, element);
     };
-    let entries = match value {
-        Value::Array(entries) if entries.len() as u64 == length => entries,
-        Value::Array(entries) => {
+    match value.list_len() {
+        Some(found) if found as u64 != length => {
             return Err(ValueError::Ragged {
                 element: index_path(element),
                 expected: length as usize,
-                found: entries.len(),
+                found,
             });
         }
-        leaf => return Err(not_a_list(values, leaf, element)),
-    };
-    for (index, entry) in entries.iter().enumerate() {
-        element.push(index);
-        collect(entry, inner, element, values)?;
-        element.pop();
+        Some(_) => {}
+        None => return Err(not_a_list(values, value, element)),
     }
+    match value {
+        Json::Numbers(numbers) => numbers
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, entry)| collect_entry(index, &entry, inner, element, values)),
+        Json::Array(entries) => entries
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, entry)| collect_entry(index, entry, inner, element, values)),
+        _ => Ok(()),
+    }
+}
+
+/// [`collect`] for the entry at `index` of the list at `element`.
+fn collect_entry(
+    index: usize,
+    entry: &Json,
+    shape: &[u64],
+    element: &mut Vec<usize>,
+    values: &mut Values,
+) -> Result<(), ValueError> {
+    element.push(index);
+    collect(entry, shape, element, values)?;
+    element.pop();
     Ok(())
 }
 
 /// A leaf where its siblings are lists.
-fn not_a_list(values: &Values, leaf: &Value, element: &[usize]) -> ValueError {
+fn not_a_list(values: &Values, leaf: &Json, element: &[usize]) -> ValueError {
     ValueError::Element {
         element: index_path(element),
         expected: format!("list of {}", kind_name(values)),
@@ -175,7 +200,7 @@ fn kind_name(values: &Values) -> String {
 }
 
 /// Converts one leaf into `values`' dtype, or says what it is instead.
-fn push_leaf(values: &mut Values, leaf: &Value, element: &[usize]) -> Result<(), ValueError> {
+fn push_leaf(values: &mut Values, leaf: &Json, element: &[usize]) -> Result<(), ValueError> {
     let converted = match values {
         Values::F16(v) => float_within(leaf, f16::MAX.into()).map(|x| v.push(f16::from_f64(x))),
         Values::Bf16(v) => float_within(leaf, bf16::MAX.into()).map(|x| v.push(bf16::from_f64(x))),
@@ -202,12 +227,12 @@ fn push_leaf(values: &mut Values, leaf: &Value, element: &[usize]) -> Result<(),
 
 /// A JSON number as a float, if its magnitude is at most `max` (the
 /// dtype's largest finite value: a number past it would become infinity).
-fn float_within(leaf: &Value, max: f64) -> Option<f64> {
+fn float_within(leaf: &Json, max: f64) -> Option<f64> {
     leaf.as_number()?.as_f64().filter(|x| x.abs() <= max)
 }
 
 /// A JSON integer that fits `T` (a number with a fraction or exponent is not one).
-fn integer<T: TryFrom<i64> + TryFrom<u64>>(leaf: &Value) -> Option<T> {
+fn integer<T: TryFrom<i64> + TryFrom<u64>>(leaf: &Json) -> Option<T> {
     let number = leaf.as_number()?;
     if let Some(x) = number.as_i64() {
         return T::try_from(x).ok();
@@ -216,7 +241,7 @@ fn integer<T: TryFrom<i64> + TryFrom<u64>>(leaf: &Value) -> Option<T> {
 }
 
 /// A JSON string's UTF-8 bytes, or the bytes of `{"b64": "..."}`.
-fn string(leaf: &Value, element: &[usize]) -> Result<Bytes, ValueError> {
+fn string(leaf: &Json, element: &[usize]) -> Result<Bytes, ValueError> {
     if let Some(text) = leaf.as_str() {
         return Ok(Bytes::copy_from_slice(text.as_bytes()));
     }
@@ -237,7 +262,7 @@ fn string(leaf: &Value, element: &[usize]) -> Result<Bytes, ValueError> {
 }
 
 /// The text of a `{"b64": "..."}` object, the predict API's spelling of bytes.
-pub fn b64_text(value: &Value) -> Option<&str> {
+pub fn b64_text(value: &Json) -> Option<&str> {
     match value.as_object() {
         Some(object) if object.len() == 1 => object.get("b64")?.as_str(),
         _ => None,
@@ -246,19 +271,21 @@ pub fn b64_text(value: &Value) -> Option<&str> {
 
 /// What a JSON value is, for an error: `the string "cat"`, `the number
 /// 1.5`, `an object with keys "a", "b"`. Long strings are cut.
-fn describe(value: &Value) -> String {
+fn describe(value: &Json) -> String {
     const SHOWN: usize = 40;
     match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("the bool {b}"),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(s) if s.chars().count() > SHOWN => {
+        Json::Null => "null".into(),
+        Json::Bool(b) => format!("the bool {b}"),
+        Json::Number(n) => format!("the number {n}"),
+        Json::String(s) if s.chars().count() > SHOWN => {
             let start: String = s.chars().take(SHOWN).collect();
             format!("the string {:?}...", start)
         }
-        Value::String(s) => format!("the string {s:?}"),
-        Value::Array(items) => format!("a list of {} entries", items.len()),
-        Value::Object(fields) => {
+        Json::String(s) => format!("the string {s:?}"),
+        Json::Array(_) | Json::Numbers(_) => {
+            format!("a list of {} entries", value.list_len().unwrap_or_default())
+        }
+        Json::Object(fields) => {
             let keys: Vec<String> = fields.keys().take(5).map(|k| format!("{k:?}")).collect();
             format!("an object with keys {}", keys.join(", "))
         }
@@ -267,12 +294,16 @@ fn describe(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
+    fn tree(value: &Value) -> Json {
+        Json::parse(value.to_string().as_bytes()).unwrap()
+    }
+
     fn convert(value: Value, dtype: DataType) -> Result<Tensor, ValueError> {
-        to_tensor(&value, dtype, &mut Budget::new(1000))
+        to_tensor(&tree(&value), dtype, &mut Budget::new(1000))
     }
 
     #[test]
@@ -370,8 +401,8 @@ mod tests {
     #[test]
     fn the_budget_counts_values_across_conversions() {
         let mut budget = Budget::new(5);
-        assert!(to_tensor(&json!([1, 2, 3]), DataType::DtFloat, &mut budget).is_ok());
-        let err = to_tensor(&json!([1, 2, 3]), DataType::DtFloat, &mut budget).unwrap_err();
+        assert!(to_tensor(&tree(&json!([1, 2, 3])), DataType::DtFloat, &mut budget).is_ok());
+        let err = to_tensor(&tree(&json!([1, 2, 3])), DataType::DtFloat, &mut budget).unwrap_err();
         assert_eq!(err, ValueError::TooManyValues { limit: 5 });
     }
 

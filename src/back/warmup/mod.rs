@@ -15,6 +15,7 @@ mod json;
 pub mod request;
 mod scan;
 pub mod tfrecord;
+mod tree;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -87,7 +88,7 @@ impl WarmupFile {
         if let Err(problem) = scan::scan(text).map_err(json_error)? {
             return Err(scan_error(path, problem));
         }
-        let value = serde_json::from_slice(text).map_err(json_error)?;
+        let value = tree::Json::parse(text).map_err(json_error)?;
         let body = Body::parse(value).map_err(|problem| invalid(path, problem))?;
         Ok(WarmupFile {
             path: path.to_path_buf(),

@@ -15,10 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
-
 use super::error::{Place, RequestError};
 use super::json::{Budget, b64_text, to_tensor};
+use super::tree::Json;
 use crate::format::limits::MAX_WARMUP_INSTANCES;
 use crate::format::proto::TensorProto;
 use crate::format::tensor::{Tensor, Values};
@@ -35,8 +34,8 @@ pub struct Body {
 
 #[derive(Debug, Clone)]
 enum Examples {
-    Instances(Vec<Value>),
-    Inputs(Value),
+    Instances(Vec<Json>),
+    Inputs(Json),
 }
 
 /// The input tensors of one record, by signature key.
@@ -46,8 +45,8 @@ impl Body {
     /// The outline of a request: an object with exactly one of `"instances"`
     /// (a non-empty list, at most [`MAX_WARMUP_INSTANCES`] long) and
     /// `"inputs"`, and optionally `"signature_name"`.
-    pub fn parse(value: Value) -> Result<Body, RequestError> {
-        let Value::Object(mut fields) = value else {
+    pub fn parse(value: Json) -> Result<Body, RequestError> {
+        let Json::Object(mut fields) = value else {
             return Err(RequestError::NotARequest(
                 "the file holds something else".into(),
             ));
@@ -109,10 +108,10 @@ impl Body {
 }
 
 /// Takes `"signature_name"` out of the body's fields; it must be a string.
-fn signature_name(fields: &mut Map<String, Value>) -> Result<Option<String>, RequestError> {
+fn signature_name(fields: &mut BTreeMap<String, Json>) -> Result<Option<String>, RequestError> {
     match fields.remove("signature_name") {
         None => Ok(None),
-        Some(Value::String(name)) => Ok(Some(name)),
+        Some(Json::String(name)) => Ok(Some(name)),
         Some(_) => Err(RequestError::NotARequest(
             "its \"signature_name\" is not a string".into(),
         )),
@@ -120,22 +119,22 @@ fn signature_name(fields: &mut Map<String, Value>) -> Result<Option<String>, Req
 }
 
 /// The `"instances"` list: present, non-empty, not over the cap.
-fn instance_list(instances: Value) -> Result<Vec<Value>, RequestError> {
-    let Value::Array(instances) = instances else {
+fn instance_list(instances: Json) -> Result<Vec<Json>, RequestError> {
+    let Some(count) = instances.list_len() else {
         return Err(RequestError::NotARequest(
             "its \"instances\" is not a list".into(),
         ));
     };
-    if instances.is_empty() {
+    if count == 0 {
         return Err(RequestError::NoInstances);
     }
-    if instances.len() > MAX_WARMUP_INSTANCES {
+    if count > MAX_WARMUP_INSTANCES {
         return Err(RequestError::TooManyInstances {
-            count: instances.len(),
+            count,
             limit: MAX_WARMUP_INSTANCES,
         });
     }
-    Ok(instances)
+    Ok(instances.into_entries().unwrap_or_default())
 }
 
 /// Which record sizes a signature's batch dimensions admit.
@@ -147,7 +146,7 @@ struct BatchPlan {
 }
 
 fn row_records(
-    instances: &[Value],
+    instances: &[Json],
     signature: &Signature,
     budget: &mut Budget,
 ) -> Result<Vec<RecordInputs>, RequestError> {
@@ -172,7 +171,7 @@ fn row_records(
 }
 
 fn columnar_record(
-    inputs: &Value,
+    inputs: &Json,
     signature: &Signature,
     budget: &mut Budget,
 ) -> Result<Vec<RecordInputs>, RequestError> {
@@ -224,7 +223,7 @@ enum Dims {
 /// checked against its signature input's dtype and shape.
 fn example_tensors(
     at: Place,
-    example: &Value,
+    example: &Json,
     signature: &Signature,
     budget: &mut Budget,
     dims: Dims,
@@ -250,9 +249,9 @@ fn example_tensors(
 /// and all inputs given, or for a single-input signature a bare value.
 fn named_values<'a>(
     at: Place,
-    example: &'a Value,
+    example: &'a Json,
     signature: &'a Signature,
-) -> Result<Vec<(&'a str, &'a Value)>, RequestError> {
+) -> Result<Vec<(&'a str, &'a Json)>, RequestError> {
     let fields = example.as_object().filter(|_| b64_text(example).is_none());
     let Some(fields) = fields else {
         let mut keys = signature.inputs.keys();
@@ -384,7 +383,7 @@ fn stacked_proto<'a>(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
     use crate::format::proto::DataType;
@@ -392,6 +391,10 @@ mod tests {
     use crate::model::PREDICT_METHOD;
 
     const SIGNATURE: &str = "serving_default";
+
+    fn tree(value: Value) -> Json {
+        Json::parse(value.to_string().as_bytes()).unwrap()
+    }
 
     fn signature(inputs: &[(&str, DataType, Option<&[i64]>)]) -> Signature {
         Signature {
@@ -416,7 +419,7 @@ mod tests {
     }
 
     fn records(body: Value, signature: &Signature) -> Result<Vec<RecordInputs>, RequestError> {
-        let body = Body::parse(body)?;
+        let body = Body::parse(tree(body))?;
         body.records(SIGNATURE, signature, &mut Budget::new(10_000))
     }
 
@@ -582,7 +585,7 @@ mod tests {
 
     #[test]
     fn the_outline_is_checked_first() {
-        let outline = |body: Value| Body::parse(body).unwrap_err();
+        let outline = |body: Value| Body::parse(tree(body)).unwrap_err();
         assert!(matches!(outline(json!([1])), RequestError::NotARequest(_)));
         assert!(matches!(
             outline(json!({"instances": [1], "inputs": 1})),
