@@ -3,7 +3,7 @@
 //! optimizer category holds no node the gradient computation reads, and a
 //! forward while loop's exits are never gradient work.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::common;
 
@@ -33,18 +33,6 @@ fn categorised(name: &str) -> (Graph, HashMap<String, String>) {
         .flat_map(|(reason, names)| names.iter().map(move |n| (n.clone(), reason.to_string())))
         .collect();
     (before, categories)
-}
-
-/// Nodes that depend on any of `roots` (roots included).
-fn reachable_forwards(graph: &Graph, roots: Vec<NodeId>) -> HashSet<NodeId> {
-    let mut seen = HashSet::new();
-    let mut stack = roots;
-    while let Some(id) = stack.pop() {
-        if seen.insert(id) {
-            stack.extend(graph.consumers(id));
-        }
-    }
-    seen
 }
 
 fn of_category(graph: &Graph, category: TrainingCategory) -> Vec<NodeId> {
