@@ -63,6 +63,34 @@ impl TrainingCategory {
     }
 }
 
+impl TrainingCategory {
+    /// What removing a node under this category means, in a phrase for
+    /// reports: the category is derived from the training step's structure
+    /// (see `training_step`), not only from the node's own op.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            TrainingCategory::Reader => "file readers of the input pipeline",
+            TrainingCategory::Queue => "input queues and what only they read",
+            TrainingCategory::Dataset => "tf.data datasets and iterators",
+            TrainingCategory::Summary => "summary ops and what feeds only summaries",
+            TrainingCategory::Optimizer => {
+                "the optimizer's apply ops, their hyper-parameters and slot reads, the step increment"
+            }
+            TrainingCategory::Gradient => {
+                "the backward graph the apply ops read as their gradient input"
+            }
+            TrainingCategory::Loss => {
+                "forward computation toward the loss, or read by the gradients, that serving does not need"
+            }
+            TrainingCategory::Saver => "the training run's saver",
+            TrainingCategory::VariableUpdate => {
+                "variable initializers and updates outside the optimizer (moving averages, counters)"
+            }
+            TrainingCategory::Debug => "numeric checks and logging",
+        }
+    }
+}
+
 impl fmt::Display for TrainingCategory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
