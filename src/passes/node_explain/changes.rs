@@ -159,7 +159,7 @@ fn training_why(before: &Graph, node: &str, category: TrainingCategory) -> Strin
     let op = before.op(id);
     let meaning = category.meaning();
     if training_category(op) == Some(category) {
-        return format!("training-only ({category}: {meaning}): its op {op} is in that category");
+        return format!("training-only ({category}): its op {op} is in that category ({meaning})");
     }
     let consumers = before.consumers(id);
     let fed: Vec<&str> = consumers.iter().take(3).map(|&c| before.name(c)).collect();
@@ -169,7 +169,7 @@ fn training_why(before: &Graph, node: &str, category: TrainingCategory) -> Strin
         ""
     };
     format!(
-        "training-only ({category}: {meaning}): its place in the training step (it fed {}{more})",
+        "training-only ({category}): {meaning}, by its place in the training step (it fed {}{more})",
         fed.join(", ")
     )
 }
