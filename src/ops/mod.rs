@@ -8,6 +8,7 @@
 pub mod attr_defaults;
 pub mod shapes;
 pub mod training;
+pub mod training_step;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;

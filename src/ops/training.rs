@@ -63,6 +63,34 @@ impl TrainingCategory {
     }
 }
 
+impl TrainingCategory {
+    /// What removing a node under this category means, in a phrase for
+    /// reports: the category is derived from the training step's structure
+    /// (see `training_step`), not only from the node's own op.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            TrainingCategory::Reader => "file readers of the input pipeline",
+            TrainingCategory::Queue => "input queues and what only they read",
+            TrainingCategory::Dataset => "tf.data datasets and iterators",
+            TrainingCategory::Summary => "summary ops and what feeds only summaries",
+            TrainingCategory::Optimizer => {
+                "the optimizer's apply ops, their hyper-parameters and slot reads, the step increment"
+            }
+            TrainingCategory::Gradient => {
+                "the backward graph the apply ops read as their gradient input"
+            }
+            TrainingCategory::Loss => {
+                "forward computation toward the loss, or read by the gradients, that serving does not need"
+            }
+            TrainingCategory::Saver => "the training run's saver",
+            TrainingCategory::VariableUpdate => {
+                "variable initializers and updates outside the optimizer (moving averages, counters)"
+            }
+            TrainingCategory::Debug => "numeric checks and logging",
+        }
+    }
+}
+
 impl fmt::Display for TrainingCategory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -181,6 +209,66 @@ pub fn training_category(op: &str) -> Option<TrainingCategory> {
         return None;
     };
     Some(category)
+}
+
+/// The inputs of an optimizer's apply op that carry the gradient (and, for
+/// sparse updates, the gradient's indices), from the op definitions: the
+/// apply ops read `(var, slots..., hyper-parameters..., grad)` in an order
+/// each op fixes, and the `Resource*` variants read the same inputs in the
+/// same order. Empty for an op that is not a known apply op.
+pub fn gradient_inputs(op: &str) -> &'static [usize] {
+    let unresourced = op.strip_prefix("Resource").unwrap_or(op);
+    let (sparse, base) = match unresourced.strip_prefix("Sparse") {
+        Some(dense_name) => (true, dense_name),
+        None => (false, unresourced),
+    };
+    let dense: &'static [usize] = match base {
+        "ApplyGradientDescent" => &[2],
+        "ApplyProximalGradientDescent" => &[4],
+        "ApplyAdagrad" | "ApplyMomentum" | "ApplyKerasMomentum" | "ApplyFtrl" | "ApplyFtrlV2"
+        | "ApplyAdagradDA" => &[3],
+        "ApplyAdagradV2" => &[4],
+        "ApplyProximalAdagrad" => &[5],
+        "ApplyAdadelta" | "ApplyAddSign" | "ApplyPowerSign" => &[6],
+        "ApplyRMSProp" => &[7],
+        "ApplyCenteredRMSProp" | "ApplyAdaMax" => &[8],
+        "ApplyAdam" => &[9],
+        "ApplyAdamWithAmsgrad" => &[10],
+        _ => &[],
+    };
+    if !sparse {
+        return dense;
+    }
+    // A sparse update reads the gradient's indices right after its values.
+    match dense {
+        [2] | [] => &[],
+        [3] => &[3, 4],
+        [4] => &[4, 5],
+        [5] => &[5, 6],
+        [6] => &[6, 7],
+        [7] => &[7, 8],
+        [8] => &[8, 9],
+        _ => &[],
+    }
+}
+
+/// Ops that read only the shape (or size, rank) of their input, never its
+/// values: a gradient that reads a forward tensor this way does not make
+/// that tensor part of the gradient computation.
+pub fn reads_only_shape(op: &str) -> bool {
+    matches!(
+        op,
+        "Shape" | "ShapeN" | "Size" | "Rank" | "ZerosLike" | "OnesLike"
+    )
+}
+
+/// Ops that count training steps: one that runs after an optimizer's apply
+/// ops is the global-step increment of the training step.
+pub fn is_step_increment(op: &str) -> bool {
+    matches!(
+        op,
+        "AssignAdd" | "AssignAddVariableOp" | "CountUpTo" | "ResourceCountUpTo"
+    )
 }
 
 fn is_dataset_op(op: &str) -> bool {

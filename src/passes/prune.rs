@@ -9,7 +9,8 @@ use std::collections::{HashMap, HashSet};
 use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{Graph, NodeId};
 use crate::model::Model;
-use crate::ops::training::{TrainingCategory, training_category};
+use crate::ops::training::TrainingCategory;
+use crate::ops::training_step::{StepGraph, removal_categories};
 
 /// Removes every node the serving signatures do not need.
 pub struct PrunePass;
@@ -73,31 +74,42 @@ fn removal_named(reason: &str) -> Removal {
         .map_or(Removal::Unused, Removal::Training)
 }
 
-/// Why each node outside `keep` goes: its own training category, or else
-/// the category of what it feeds (a gradient's `Shape` helper is gradient
-/// work, an initializer's constant is a variable update). Nodes that feed
-/// nothing training-only are simply unused.
+/// Why each node outside `keep` goes, by the training step's structure
+/// ([`removal_categories`]); nodes without a category are simply unused.
 fn removal_reasons(
     graph: &Graph,
     keep: &HashSet<NodeId>,
 ) -> Result<HashMap<NodeId, TrainingCategory>, PassError> {
-    let mut reasons: HashMap<NodeId, TrainingCategory> = HashMap::new();
-    for id in graph.topological_order()?.into_iter().rev() {
-        if keep.contains(&id) {
-            continue;
-        }
-        let reason = training_category(graph.op(id)).or_else(|| {
-            graph
-                .consumers(id)
-                .iter()
-                .filter_map(|c| reasons.get(c).copied())
-                .min()
-        });
-        if let Some(reason) = reason {
-            reasons.insert(id, reason);
-        }
+    let mut consumers_first = graph.topological_order()?;
+    consumers_first.reverse();
+    consumers_first.retain(|id| !keep.contains(id));
+    let view = PruneView { graph, keep };
+    Ok(removal_categories(&view, &consumers_first))
+}
+
+/// The graph as the categorisation sees it: `keep` stays, the rest goes.
+struct PruneView<'g> {
+    graph: &'g Graph,
+    keep: &'g HashSet<NodeId>,
+}
+
+impl StepGraph for PruneView<'_> {
+    type Node = NodeId;
+    fn op(&self, node: NodeId) -> &str {
+        self.graph.op(node)
     }
-    Ok(reasons)
+    fn producers(&self, node: NodeId) -> Vec<NodeId> {
+        self.graph.producers(node)
+    }
+    fn consumers(&self, node: NodeId) -> Vec<NodeId> {
+        self.graph.consumers(node)
+    }
+    fn data_input(&self, node: NodeId, slot: usize) -> Option<NodeId> {
+        self.graph.data_input(node, slot).map(|tensor| tensor.node)
+    }
+    fn is_removed(&self, node: NodeId) -> bool {
+        !self.keep.contains(&node)
+    }
 }
 
 /// Initializers of the tables in `keep`.

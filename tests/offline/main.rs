@@ -30,6 +30,7 @@ mod narrowed_read;
 mod near_misses;
 mod node_explain;
 mod output_safety;
+mod removal_categories;
 mod report_output;
 mod report_screen;
 mod robustness;

@@ -17,7 +17,8 @@ use foldhash::fast::FixedState;
 use super::skim::SkimmedGraph;
 use crate::ir::constants::FORWARDING_OPS;
 use crate::ir::{InputName, parse_input};
-use crate::ops::training::{TrainingCategory, training_category};
+use crate::ops::training::TrainingCategory;
+use crate::ops::training_step::{StepGraph, removal_categories};
 
 /// What a read must keep for the caller: tensors (`node` or `node:port`)
 /// and nodes it will look up. No tensors means the caller's outputs are not
@@ -291,64 +292,20 @@ impl<'s, 'a> Resolved<'s, 'a> {
             .collect()
     }
 
-    /// The prune pass's reasons for the nodes not `needed`, computed as it
-    /// does — consumers first, edges out of `NextIteration` ignored — over
-    /// those nodes alone (all their consumers are among them). `None` on a
-    /// cycle, which the full read reports.
+    /// The prune pass's reasons for the nodes not `needed`, computed by the
+    /// same categorisation ([`removal_categories`]) over those nodes alone
+    /// (all their consumers are among them), consumers first with edges out
+    /// of `NextIteration` ignored. `None` on a cycle, which the full read
+    /// reports.
     fn removal_reasons(&self, needed: &[bool]) -> Option<Vec<Option<TrainingCategory>>> {
-        let count = self.skim.nodes.len();
-        let skipped = |n: u32| !needed.get(n as usize).copied().unwrap_or(true);
-        let back_edge: Vec<bool> = self
-            .indices()
-            .map(|n| self.op(n) == "NextIteration")
-            .collect();
-        let counted = |input: &Input| {
-            skipped(input.producer)
-                && !back_edge
-                    .get(input.producer as usize)
-                    .copied()
-                    .unwrap_or(true)
-        };
-        // Few distinct ops: the category of each is looked up once.
-        let mut categories: HashMap<&str, Option<TrainingCategory>, FixedState> =
-            HashMap::default();
-        let mut consumers_left = vec![0usize; count];
-        for node in self.indices().filter(|&n| skipped(n)) {
-            for input in self.inputs_of(node).iter().filter(|i| counted(i)) {
-                *consumers_left.get_mut(input.producer as usize)? += 1;
-            }
+        let view = SkippedView::new(self, needed)?;
+        let order = view.consumers_first()?;
+        let reasons = removal_categories(&view, &order);
+        let mut removal: Vec<Option<TrainingCategory>> = vec![None; self.skim.nodes.len()];
+        for (node, reason) in reasons {
+            *removal.get_mut(node as usize)? = Some(reason);
         }
-        let mut fed: Vec<Option<TrainingCategory>> = vec![None; count];
-        let mut removal: Vec<Option<TrainingCategory>> = vec![None; count];
-        let mut ready: Vec<u32> = self
-            .indices()
-            .filter(|&n| skipped(n) && consumers_left.get(n as usize) == Some(&0))
-            .collect();
-        let mut done = 0;
-        while let Some(node) = ready.pop() {
-            done += 1;
-            let op = self.op(node);
-            let category = *categories
-                .entry(op)
-                .or_insert_with(|| training_category(op));
-            let reason = category.or(*fed.get(node as usize)?);
-            *removal.get_mut(node as usize)? = reason;
-            for input in self.inputs_of(node).iter().filter(|i| counted(i)) {
-                let producer = input.producer as usize;
-                let best = fed.get_mut(producer)?;
-                *best = match (*best, reason) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let left = consumers_left.get_mut(producer)?;
-                *left -= 1;
-                if *left == 0 {
-                    ready.push(input.producer);
-                }
-            }
-        }
-        let skipped_count = self.indices().filter(|&n| skipped(n)).count();
-        (done == skipped_count).then_some(removal)
+        Some(removal)
     }
 
     /// Initializers of needed lookup tables: the prune pass keeps them for
@@ -363,6 +320,103 @@ impl<'s, 'a> Resolved<'s, 'a> {
                     && self.data_input(n, 0).is_some_and(|t| is_needed(t.producer))
             })
             .collect()
+    }
+}
+
+/// The nodes a narrowed read skips, with who reads whom among them.
+struct SkippedView<'r, 's, 'a> {
+    graph: &'r Resolved<'s, 'a>,
+    needed: &'r [bool],
+    /// Node i's skipped consumers (by data or control), deduplicated.
+    consumers: Vec<Vec<u32>>,
+}
+
+impl<'r, 's, 'a> SkippedView<'r, 's, 'a> {
+    fn new(graph: &'r Resolved<'s, 'a>, needed: &'r [bool]) -> Option<Self> {
+        let mut consumers: Vec<Vec<u32>> = vec![Vec::new(); graph.skim.nodes.len()];
+        let mut view = SkippedView {
+            graph,
+            needed,
+            consumers: Vec::new(),
+        };
+        for node in graph.indices().filter(|&n| view.is_removed(n)) {
+            for input in graph.inputs_of(node) {
+                if view.is_removed(input.producer) {
+                    let list = consumers.get_mut(input.producer as usize)?;
+                    if list.last() != Some(&node) {
+                        list.push(node);
+                    }
+                }
+            }
+        }
+        view.consumers = consumers;
+        Some(view)
+    }
+
+    /// The skipped nodes, each after all its consumers; edges out of
+    /// `NextIteration` (loop back edges) do not count. `None` on a cycle.
+    fn consumers_first(&self) -> Option<Vec<u32>> {
+        let graph = self.graph;
+        let counted = |n: u32| graph.op(n) != "NextIteration";
+        let mut consumers_left = vec![0usize; graph.skim.nodes.len()];
+        for node in graph.indices().filter(|&n| self.is_removed(n)) {
+            let left = consumers_left.get_mut(node as usize)?;
+            *left = if counted(node) {
+                self.consumers.get(node as usize)?.len()
+            } else {
+                0
+            };
+        }
+        let mut ready: Vec<u32> = graph
+            .indices()
+            .filter(|&n| self.is_removed(n) && consumers_left.get(n as usize) == Some(&0))
+            .collect();
+        let mut order = Vec::new();
+        while let Some(node) = ready.pop() {
+            order.push(node);
+            let mut producers = self.producers(node);
+            producers.dedup();
+            for producer in producers.into_iter().filter(|&p| counted(p)) {
+                let left = consumers_left.get_mut(producer as usize)?;
+                *left -= 1;
+                if *left == 0 {
+                    ready.push(producer);
+                }
+            }
+        }
+        let skipped = graph.indices().filter(|&n| self.is_removed(n)).count();
+        (order.len() == skipped).then_some(order)
+    }
+}
+
+impl StepGraph for SkippedView<'_, '_, '_> {
+    type Node = u32;
+    fn op(&self, node: u32) -> &str {
+        self.graph.op(node)
+    }
+    fn producers(&self, node: u32) -> Vec<u32> {
+        let inputs = self.graph.inputs_of(node).iter();
+        let mut producers: Vec<u32> = inputs
+            .map(|input| input.producer)
+            .filter(|&p| self.is_removed(p))
+            .collect();
+        producers.sort_unstable();
+        producers.dedup();
+        producers
+    }
+    fn consumers(&self, node: u32) -> Vec<u32> {
+        self.consumers
+            .get(node as usize)
+            .cloned()
+            .unwrap_or_default()
+    }
+    fn data_input(&self, node: u32, slot: usize) -> Option<u32> {
+        self.graph
+            .data_input(node, slot)
+            .map(|input| input.producer)
+    }
+    fn is_removed(&self, node: u32) -> bool {
+        !self.needed.get(node as usize).copied().unwrap_or(true)
     }
 }
 

@@ -157,8 +157,9 @@ fn training_why(before: &Graph, node: &str, category: TrainingCategory) -> Strin
         return format!("training-only ({category})");
     };
     let op = before.op(id);
+    let meaning = category.meaning();
     if training_category(op) == Some(category) {
-        return format!("training-only ({category}): its op {op} is in that category");
+        return format!("training-only ({category}): its op {op} is in that category ({meaning})");
     }
     let consumers = before.consumers(id);
     let fed: Vec<&str> = consumers.iter().take(3).map(|&c| before.name(c)).collect();
@@ -168,7 +169,7 @@ fn training_why(before: &Graph, node: &str, category: TrainingCategory) -> Strin
         ""
     };
     format!(
-        "training-only ({category}): everything it fed went as training work ({}{more})",
+        "training-only ({category}): {meaning}, by its place in the training step (it fed {}{more})",
         fed.join(", ")
     )
 }
