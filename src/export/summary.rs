@@ -105,16 +105,33 @@ fn signature_lines(lines: &mut Lines, key: &str, signature: &Signature) {
     }
 }
 
-/// The node counts, then one line per pass that changed something.
+/// The node counts, then one line per pass that changed something: its
+/// removals, additions and rewirings, or, for a pass that only edited
+/// nodes in place (a batch constant rewritten, a flag set to false), the
+/// first thing it says it did and how many more (`--verbose` lists them).
 fn pass_lines(lines: &mut Lines, report: &ExportReport) {
     lines.push(format!(
         "graph: {} nodes -> {} nodes",
         thousands(report.nodes_before),
         thousands(report.nodes_after)
     ));
-    for pass in report.graph.passes.iter().filter(|p| changed(p)) {
-        lines.push(format!("  {:<15} {}", pass.pass, pass_changes(pass)));
+    for pass in &report.graph.passes {
+        if changed(pass) {
+            lines.push(format!("  {:<15} {}", pass.pass, pass_changes(pass)));
+        } else if let Some(first) = edits_in_place(pass) {
+            lines.push(clip(&format!("  {:<15} {first}", pass.pass)));
+        }
     }
+}
+
+/// What a pass without structural changes said it did in place: its first
+/// note, with how many more follow.
+fn edits_in_place(pass: &PassReport) -> Option<String> {
+    let first = pass.notes.first()?;
+    Some(match pass.notes.len() - 1 {
+        0 => first.clone(),
+        more => format!("(+{more} more) {first}"),
+    })
 }
 
 fn changed(pass: &PassReport) -> bool {
