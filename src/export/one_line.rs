@@ -5,6 +5,7 @@ use std::fmt::{self, Formatter};
 
 use crate::back::explain::{ExplainedInput, ExplanationReport, Modality};
 use crate::back::warmup::WarmupReport;
+use crate::export::report::MovingAveragesReport;
 use crate::format::units::{format_bytes, thousands_u64};
 
 fn thousands(n: usize) -> String {
@@ -63,4 +64,35 @@ fn explained_input(input: &ExplainedInput) -> String {
         1 => format!("{} ({modality}, 1 baseline)", input.key),
         n => format!("{} ({modality}, {n} baselines)", input.key),
     }
+}
+
+/// `moving averages: 10 weights served by their averages (--moving-averages):
+/// a <- a/ExponentialMovingAverage, ...`, or that the checkpoint holds
+/// averages the flag would serve; `list` renders the served pairs (all of
+/// them, or the first few).
+pub fn write_moving_averages(
+    f: &mut Formatter<'_>,
+    averages: &MovingAveragesReport,
+    list: impl Fn(&[String]) -> String,
+) -> fmt::Result {
+    let flag = crate::passes::moving_averages::FLAG;
+    if averages.served.is_empty() {
+        return writeln!(
+            f,
+            "moving averages: the checkpoint holds moving averages of {} weights, not \
+             served; {flag} serves them in place of the trained values",
+            thousands(averages.available.len())
+        );
+    }
+    let pairs: Vec<String> = averages
+        .served
+        .iter()
+        .map(|s| format!("{} <- {}", s.variable, s.average))
+        .collect();
+    writeln!(
+        f,
+        "moving averages: {} weights served by their averages ({flag}): {}",
+        thousands(pairs.len()),
+        list(&pairs)
+    )
 }

@@ -118,11 +118,17 @@ fn pass_lines(lines: &mut Lines, report: &ExportReport) {
     for pass in &report.graph.passes {
         if changed(pass) {
             lines.push(format!("  {:<15} {}", pass.pass, pass_changes(pass)));
-        } else if let Some(first) = edits_in_place(pass) {
+        } else if !HAS_OWN_LINE.contains(&pass.pass.as_str())
+            && let Some(first) = edits_in_place(pass)
+        {
             lines.push(clip(&format!("  {:<15} {first}", pass.pass)));
         }
     }
 }
+
+/// Passes whose outcome the summary gives a line of its own (the moving
+/// averages served or available), so their notes are not repeated.
+const HAS_OWN_LINE: [&str; 1] = ["moving-averages"];
 
 /// What a pass without structural changes said it did in place: its first
 /// note, with how many more follow.
@@ -208,7 +214,9 @@ fn named_total(title: &str, mut items: Vec<(u64, String)>) -> String {
 /// One line for each option that changed what was written.
 fn extra_lines(lines: &mut Lines, report: &ExportReport) {
     if let Some(averages) = &report.graph.moving_averages {
-        lines.push(moving_averages_line(averages));
+        lines.push(rendered(|f| {
+            super::one_line::write_moving_averages(f, averages, |pairs| pairs.join(", "))
+        }));
     }
     storage_lines(lines, report);
     output_lines(lines, report);
@@ -284,29 +292,6 @@ fn output_lines(lines: &mut Lines, report: &ExportReport) {
     if !report.written.assets.is_empty() {
         lines.push(format!("assets: {}", report.written.assets.join(", ")));
     }
-}
-
-/// The weights served by their moving averages, or that the checkpoint
-/// holds averages the flag would serve.
-fn moving_averages_line(averages: &super::report::MovingAveragesReport) -> String {
-    let flag = crate::passes::moving_averages::FLAG;
-    if averages.served.is_empty() {
-        return format!(
-            "moving averages: the checkpoint holds moving averages of {} weights, not served; \
-             {flag} serves them in place of the trained values",
-            thousands(averages.available.len())
-        );
-    }
-    let pairs: Vec<String> = averages
-        .served
-        .iter()
-        .map(|s| format!("{} <- {}", s.variable, s.average))
-        .collect();
-    format!(
-        "moving averages: {} weights served by their averages ({flag}): {}",
-        thousands(pairs.len()),
-        pairs.join(", ")
-    )
 }
 
 /// The size verdict in one line: the size, and either that it fits every

@@ -5,7 +5,7 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::left_behind::{Category, LeftBehind, LeftFile};
-use super::one_line::{write_explanation, write_warmup};
+use super::one_line::{write_explanation, write_moving_averages, write_warmup};
 use super::report::MovingAveragesReport;
 use super::{ExportReport, VariantReport};
 use crate::back::write::saved_model::VariableReport;
@@ -154,26 +154,9 @@ impl ReportText<'_> {
         f: &mut Formatter<'_>,
         averages: &MovingAveragesReport,
     ) -> fmt::Result {
-        let flag = crate::passes::moving_averages::FLAG;
-        if averages.served.is_empty() {
-            return writeln!(
-                f,
-                "moving averages: the checkpoint holds moving averages of {} weights, not \
-                 served; {flag} serves them in place of the trained values",
-                thousands(averages.available.len())
-            );
-        }
-        let pairs: Vec<String> = averages
-            .served
-            .iter()
-            .map(|s| format!("{} <- {}", s.variable, s.average))
-            .collect();
-        writeln!(
-            f,
-            "moving averages: {} weights served by their averages ({flag}): {}",
-            thousands(pairs.len()),
-            examples(&pairs, self.limit(PASS_EXAMPLES))
-        )
+        write_moving_averages(f, averages, |pairs| {
+            examples(pairs, self.limit(PASS_EXAMPLES))
+        })
     }
 
     /// The variables that became constants: their values moved from

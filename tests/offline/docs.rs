@@ -24,8 +24,13 @@ fn help_marker(command: &[&str]) -> String {
 
 /// What `servegraph COMMAND --help` prints.
 fn help_text(command: &[&str]) -> String {
+    printed_help(command, "--help")
+}
+
+/// What `servegraph COMMAND FLAG` prints, FLAG one of the help flags.
+fn printed_help(command: &[&str], flag: &str) -> String {
     let mut args = command.to_vec();
-    args.push("--help");
+    args.push(flag);
     let output = common::servegraph(&args);
     assert!(
         output.status.success(),
@@ -44,16 +49,7 @@ fn reference_text(command: &[&str]) -> String {
     if !help.contains("--help-all") {
         return help;
     }
-    let mut args = command.to_vec();
-    args.push("--help-all");
-    let output = common::servegraph(&args);
-    assert!(
-        output.status.success(),
-        "servegraph {} failed: {}",
-        args.join(" "),
-        common::stderr(&output)
-    );
-    String::from_utf8(output.stdout).expect("help is UTF-8")
+    printed_help(command, "--help-all")
 }
 
 /// The subcommands the top-level `--help` lists, `help` itself left out
