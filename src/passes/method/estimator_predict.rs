@@ -100,27 +100,40 @@ pub fn add_estimator_predict_outputs(
     let count = class_count(scores, labels)?;
     let scope = model.graph.unique_name("estimator_predictions");
     let scores_tensor = model.graph.tensor(&scores.name)?;
+    let predicted = match classes {
+        PredictedClasses::Build => {
+            let labels_tensor = model.graph.tensor(&labels.name)?;
+            Some(predicted_labels(
+                model,
+                &scope,
+                scores_tensor,
+                labels_tensor,
+                report,
+            )?)
+        }
+        PredictedClasses::Keep => None,
+    };
     let ids = all_class_ids(model, &scope, scores_tensor, count, report)?;
-    let spec = |model: &Model, tensor: TensorRef, dtype: DataType, width: i64| TensorSpec {
+    let spec = |tensor: TensorRef, dtype: DataType, width: i64| TensorSpec {
         name: model.graph.tensor_name(tensor),
         dtype,
         shape: Some(vec![-1, width]),
     };
-    let ids = spec(model, ids, DataType::DtInt32, count);
     let outputs = &mut predict.outputs;
-    outputs.insert(ALL_CLASS_IDS_OUTPUT.to_string(), ids);
-    outputs.insert(ALL_CLASSES_OUTPUT.to_string(), labels.clone());
-    let how = match classes {
-        PredictedClasses::Build => {
-            let labels_tensor = model.graph.tensor(&labels.name)?;
-            let predicted = predicted_labels(model, &scope, scores_tensor, labels_tensor, report)?;
-            let predicted = spec(model, predicted, DataType::DtString, 1);
-            predict
-                .outputs
-                .insert(CLASSES_OUTPUT.to_string(), predicted);
+    outputs.insert(
+        ALL_CLASS_IDS_OUTPUT.into(),
+        spec(ids, DataType::DtInt32, count),
+    );
+    outputs.insert(ALL_CLASSES_OUTPUT.into(), labels.clone());
+    let how = match predicted {
+        Some(predicted) => {
+            outputs.insert(
+                CLASSES_OUTPUT.into(),
+                spec(predicted, DataType::DtString, 1),
+            );
             format!("is the label of the largest score of {}", scores.name)
         }
-        PredictedClasses::Keep => "is kept as given".to_string(),
+        None => "is kept as given".to_string(),
     };
     report.note(format!(
         "predict: {CLASSES_OUTPUT} {how}; {ALL_CLASSES_OUTPUT} and {ALL_CLASS_IDS_OUTPUT} list the {count} classes per example, as Estimator's heads"
