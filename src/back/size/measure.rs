@@ -1,6 +1,6 @@
 //! Measures a SavedModel directory on disk: the size of every file in it,
 //! the variables broken down by checkpoint key, the float constants of
-//! `saved_model.pb`.
+//! `saved_model.pb` (streamed through, see `graph_constants`).
 //!
 //! Only the directory is read. A symlink counts only when it resolves to a
 //! file inside the directory, and is never descended into; the `.index` and
@@ -12,14 +12,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use prost::Message;
-
 use super::SizeError;
-use super::inventory::{FileBytes, Inventory, Piece, float_constant, stored_tensor};
+use super::inventory::{FileBytes, Inventory, stored_tensor};
 use crate::format::bundle::{BundleReader, data_path};
 use crate::format::limits::MAX_PROTO_BYTES;
-use crate::format::proto::SavedModel;
-use crate::format::proto::attr_value::Value;
 
 /// Most entries (files, directories, links) a measured directory may hold.
 /// A SavedModel has a handful plus its assets; this stops a walk that
@@ -277,28 +273,10 @@ fn add_graph_constants(
         return;
     }
     let path = root.join("saved_model.pb");
-    // Decoded from `Bytes`, the constants' contents are views of the file's
-    // bytes rather than copies: one copy of a frozen model in memory, not two.
-    let decoded = fs::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| SavedModel::decode(bytes::Bytes::from(bytes)).map_err(|e| e.to_string()));
-    match decoded {
-        Ok(saved_model) => inventory.graph_constants = float_constants(&saved_model),
+    match super::graph_constants::float_constants(&path) {
+        Ok(pieces) => inventory.graph_constants = pieces,
         Err(reason) => notes.push(format!(
             "saved_model.pb does not decode ({reason}): its constants are not weighed"
         )),
     }
-}
-
-/// The float `Const` values of every MetaGraphDef's graph.
-fn float_constants(saved_model: &SavedModel) -> Vec<Piece> {
-    let graphs = saved_model.meta_graphs.iter();
-    let nodes = graphs.flat_map(|m| m.graph_def.iter().flat_map(|g| g.node.iter()));
-    nodes
-        .filter(|node| node.op == "Const")
-        .filter_map(|node| match node.attr.get("value")?.value.as_ref()? {
-            Value::Tensor(tensor) => float_constant(tensor),
-            _ => None,
-        })
-        .collect()
 }

@@ -12,6 +12,7 @@
 //! can refuse it with nothing created.
 
 mod advice;
+mod graph_constants;
 mod inventory;
 mod measure;
 mod plan;
