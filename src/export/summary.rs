@@ -177,13 +177,9 @@ fn pass_changes(pass: &PassReport) -> String {
 /// The kept and the dropped variables, one line each: count, bytes and the
 /// largest few by name. A partitioned variable counts once.
 fn variable_lines(lines: &mut Lines, report: &ExportReport) {
-    let mut kept: Vec<(u64, String)> = Vec::new();
-    for v in &report.kept {
-        if !kept.iter().any(|(_, key)| *key == v.key) {
-            kept.push((v.bytes, v.key.clone()));
-        }
-    }
-    lines.push(named_total("variables kept", kept));
+    let logical = crate::model::logical_variables(&report.kept);
+    let kept = logical.iter().map(|v| (v.first.bytes, v.first.key.clone()));
+    lines.push(named_total("variables kept", kept.collect()));
     if !report.dropped.is_empty() {
         let dropped = report
             .dropped
