@@ -130,6 +130,9 @@ impl ReportText<'_> {
         if !pass.added.is_empty() {
             write_list(f, "      added: ", &pass.added, limit)?;
         }
+        if !pass.edited.is_empty() {
+            write_list(f, "      edited: ", &pass.edited, limit)?;
+        }
         let (rewires, rest) = shown(&pass.rewired, limit);
         for rewire in rewires {
             writeln!(f, "      {} -> {} ({})", rewire.from, rewire.to, rewire.why)?;
@@ -345,6 +348,9 @@ fn pass_headline(pass: &PassReport) -> String {
     }
     if !pass.rewired.is_empty() {
         parts.push(format!("rewired {}", thousands(pass.rewired.len())));
+    }
+    if !pass.edited.is_empty() {
+        parts.push(format!("edited {}", thousands(pass.edited.len())));
     }
     if parts.is_empty() && pass.notes.is_empty() {
         parts.push("no change".into());
