@@ -218,15 +218,16 @@ fn add_variables(root: &Path, files: &[Found], inventory: &mut Inventory, notes:
     }
     let prefix = root.join("variables").join("variables");
     match tensors_of(&prefix, files) {
-        Ok(tensors) => {
+        Ok((tensors, object_graph_bytes)) => {
             let bytes = tensors
                 .iter()
                 .map(|t| t.bytes())
-                .fold(0, u64::saturating_add);
+                .fold(object_graph_bytes, u64::saturating_add);
             match inventory.unaccounted_data_bytes.checked_sub(bytes) {
                 Some(rest) => {
                     inventory.unaccounted_data_bytes = rest;
                     inventory.tensors = tensors;
+                    inventory.object_graph_bytes = object_graph_bytes;
                 }
                 None => notes.push(format!(
                     "{INDEX_FILE} claims more bytes than the data files hold: variables not broken down by key"
@@ -237,12 +238,13 @@ fn add_variables(root: &Path, files: &[Found], inventory: &mut Inventory, notes:
     }
 }
 
-/// Every tensor of the bundle at `prefix`, once its data shards are known
-/// to be plain files of the directory.
+/// Every variable of the bundle at `prefix` (an int8 one with its scales)
+/// and its object graph's bytes, once its data shards are known to be
+/// plain files of the directory.
 fn tensors_of(
     prefix: &Path,
     files: &[Found],
-) -> Result<Vec<super::inventory::StoredTensor>, String> {
+) -> Result<(Vec<super::inventory::StoredTensor>, u64), String> {
     let reader = BundleReader::open(prefix).map_err(|e| e.to_string())?;
     let shards = reader.num_shards();
     for shard in 0..shards {
@@ -252,10 +254,20 @@ fn tensors_of(
             return Err(format!("{name} is missing or not a plain file"));
         }
     }
-    let names = reader.names().into_iter();
-    names
-        .map(|name| stored_tensor(&reader, &name).map_err(|e| e.to_string()))
-        .collect()
+    let found = crate::format::bundle::variables::variables(reader.entries());
+    let tensor = |name: &str| stored_tensor(&reader, name).map_err(|e| e.to_string());
+    let tensors: Result<Vec<_>, String> = found
+        .variables
+        .iter()
+        .map(|v| {
+            let mut stored = tensor(&v.tensor.name)?;
+            for scales in &v.scales {
+                stored.scales.extend(tensor(&scales.name)?.pieces);
+            }
+            Ok(stored)
+        })
+        .collect();
+    Ok((tensors?, found.object_graph.map_or(0, |e| e.bytes)))
 }
 
 /// The float constants of every graph in a plain `saved_model.pb` under
