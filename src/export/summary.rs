@@ -75,10 +75,15 @@ impl Lines {
 
 /// `line` cut to [`WIDTH`] characters, ending in `…` when cut.
 fn clip(line: &str) -> String {
-    if line.chars().count() <= WIDTH {
-        return line.to_string();
+    clip_to(line, WIDTH)
+}
+
+/// `text` cut to `width` characters, the last of them `…` when cut.
+fn clip_to(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
     }
-    let kept: String = line.chars().take(WIDTH - 1).collect();
+    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
     format!("{kept}…")
 }
 
@@ -125,7 +130,7 @@ fn pass_lines(lines: &mut Lines, report: &ExportReport) {
         } else if !HAS_OWN_LINE.contains(&pass.pass.as_str())
             && let Some(decision) = decisions(pass)
         {
-            lines.push(clip(&format!("  {:<15} {decision}", pass.pass)));
+            lines.push(format!("  {:<15} {decision}", pass.pass));
         }
     }
 }
@@ -138,10 +143,13 @@ const HAS_OWN_LINE: [&str; 1] = ["moving-averages"];
 /// metadata it dropped): its first note, with how many more follow.
 fn decisions(pass: &PassReport) -> Option<String> {
     let first = pass.notes.first()?;
-    Some(match pass.notes.len() - 1 {
-        0 => first.clone(),
-        more => format!("(+{more} more) {first}"),
-    })
+    // The pass name's column takes 18 characters; the count stays visible.
+    let suffix = match pass.notes.len() - 1 {
+        0 => String::new(),
+        more => format!(" (+{more} more)"),
+    };
+    let room = WIDTH.saturating_sub(18 + suffix.chars().count());
+    Some(format!("{}{suffix}", clip_to(first, room)))
 }
 
 /// A pass that only edited nodes in place: how many, and its first note
