@@ -18,6 +18,7 @@ use servegraph::explain::{BaselineSpec, ExplanationOptions};
 use servegraph::export::{
     Detail, ExportStorage, OutputOptions, ServingOptions, SourceOptions, Variant,
 };
+use servegraph::lint::Rule;
 use servegraph::node_explain::ExplainScope;
 use servegraph::passes::freeze::FreezeLimits;
 use servegraph::passes::inputs::{InputSpec, OutputSpec};
@@ -56,6 +57,11 @@ enum Command {
         /// Warnings fail too (exit code 1).
         #[arg(long)]
         strict: bool,
+        /// Warnings of RULE are expected (e.g. batch-dimension for an export
+        /// made with --fixed-batch): still listed, they do not fail --strict.
+        /// Comma-separated or repeated; errors are never allowed.
+        #[arg(long = "allow", value_name = "RULE", value_delimiter = ',')]
+        allowed: Vec<Rule>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -168,7 +174,8 @@ impl ShowArgs {
 const VALIDATE_EXAMPLES: &str = "Examples:
   servegraph validate model/
   servegraph validate model/ --strict --json
-  servegraph validate model/ --tag_set serve,gpu";
+  servegraph validate model/ --tag_set serve,gpu
+  servegraph validate model/ --strict --allow batch-dimension";
 
 /// Examples closing `size --help`.
 const SIZE_EXAMPLES: &str = "Examples:
@@ -648,8 +655,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             path,
             tags,
             strict,
+            allowed,
             json,
-        } => validate(&path, &validate_options(tags, strict), json),
+        } => validate(&path, &validate_options(tags, strict, allowed), json),
         Command::Show(args) => show(&args),
         Command::Scan {
             path,
@@ -820,14 +828,18 @@ fn explanation_options(
     })
 }
 
-/// The library's options for `validate --tag ... [--strict]`.
-fn validate_options(tags: Vec<String>, strict: bool) -> ValidateOptions {
+/// The library's options for `validate --tag ... [--strict] [--allow ...]`.
+fn validate_options(tags: Vec<String>, strict: bool, allowed: Vec<Rule>) -> ValidateOptions {
     let strictness = if strict {
         Strictness::WarningsToo
     } else {
         Strictness::ErrorsOnly
     };
-    ValidateOptions { tags, strictness }
+    ValidateOptions {
+        tags,
+        strictness,
+        allowed,
+    }
 }
 
 /// A command's verdict, already printed, as an exit code other than 1:

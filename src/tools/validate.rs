@@ -34,6 +34,11 @@ pub struct ValidateOptions {
     pub tags: Vec<String>,
     /// Default [`Strictness::ErrorsOnly`].
     pub strictness: Strictness,
+    /// Rules whose warnings are expected (an export made with
+    /// `--fixed-batch` has a fixed batch dimension by design): still
+    /// reported, they do not fail [`Strictness::WarningsToo`]. Errors are
+    /// never allowed.
+    pub allowed: Vec<Rule>,
 }
 
 /// The outcome of a validation: findings, and facts worth knowing.
@@ -58,6 +63,8 @@ pub struct Validation {
     pub findings: Vec<Finding>,
     /// Rules that could not run (the graph does not load or cannot be read).
     pub not_run: Vec<Rule>,
+    /// Rules whose warnings were allowed ([`ValidateOptions::allowed`]).
+    pub allowed: Vec<Rule>,
     /// 0 clean, 1 warnings under [`Strictness::WarningsToo`], 2 errors.
     pub exit_code: u8,
 }
@@ -68,15 +75,19 @@ impl Validation {
         self.problems.is_empty()
     }
 
-    fn finish(mut self, findings: Findings, strictness: Strictness) -> Validation {
+    fn finish(mut self, findings: Findings, options: &ValidateOptions) -> Validation {
         self.problems = findings
             .0
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .map(|f| f.message.clone())
             .collect();
-        let warned = findings.0.iter().any(|f| f.severity == Severity::Warning);
-        self.exit_code = match (findings.has_errors(), warned, strictness) {
+        self.allowed = options.allowed.clone();
+        let warned = findings
+            .0
+            .iter()
+            .any(|f| f.severity == Severity::Warning && !self.allowed.contains(&f.rule));
+        self.exit_code = match (findings.has_errors(), warned, options.strictness) {
             (true, _, _) => 2,
             (false, true, Strictness::WarningsToo) => 1,
             _ => 0,
@@ -129,7 +140,7 @@ fn validate_dir(dir: &Path, options: &ValidateOptions) -> Result<Validation, cra
     };
     let mut findings = Findings::default();
     if !readable_size(&saved_model_file(dir), &mut findings, &mut v) {
-        return Ok(v.finish(findings, options.strictness));
+        return Ok(v.finish(findings, options));
     }
     let Some((meta, variables)) = read_tagged(dir, &options.tags, &mut findings)? else {
         measure_size(dir, &mut findings, &mut v);
@@ -137,7 +148,7 @@ fn validate_dir(dir: &Path, options: &ValidateOptions) -> Result<Validation, cra
             .into_iter()
             .filter(|r| !matches!(r, Rule::ProtoSize | Rule::TagSet | Rule::TotalSize))
             .collect();
-        return Ok(v.finish(findings, options.strictness));
+        return Ok(v.finish(findings, options));
     };
     v.meta_graphs = 1;
     v.signatures = meta.signature_def.keys().cloned().collect();
@@ -148,7 +159,7 @@ fn validate_dir(dir: &Path, options: &ValidateOptions) -> Result<Validation, cra
     };
     lint_meta_graph(&meta, &place, &mut findings, &mut v)?;
     measure_size(dir, &mut findings, &mut v);
-    Ok(v.finish(findings, options.strictness))
+    Ok(v.finish(findings, options))
 }
 
 /// `saved_model.pb`, else `saved_model.pbtxt` when only it exists.
@@ -318,7 +329,7 @@ fn validate_meta_file(path: &Path, options: &ValidateOptions) -> Result<Validati
         };
         lint_meta_graph(&meta, &place, &mut findings, &mut v)?;
     }
-    Ok(v.finish(findings, options.strictness))
+    Ok(v.finish(findings, options))
 }
 
 /// A GraphDef file: the rules on its graph and ops.
@@ -334,7 +345,7 @@ fn validate_graph_file(path: &Path, options: &ValidateOptions) -> Result<Validat
             lint::ops::training_ops(&graph, None, &mut findings);
         }
     }
-    Ok(v.finish(findings, options.strictness))
+    Ok(v.finish(findings, options))
 }
 
 /// `total-size`: the directory's size against the deployment limits.
@@ -387,7 +398,12 @@ impl std::fmt::Display for Validation {
             fits(self.fits_n1)
         )?;
         for finding in &self.findings {
-            writeln!(f, "  {finding}")?;
+            if finding.severity == Severity::Warning && self.allowed.contains(&finding.rule) {
+                let (rule, message) = (finding.rule, &finding.message);
+                writeln!(f, "  warning[{rule}] (allowed): {message}")?;
+            } else {
+                writeln!(f, "  {finding}")?;
+            }
         }
         if !self.not_run.is_empty() {
             let rules: Vec<&str> = self.not_run.iter().map(|r| r.id()).collect();

@@ -328,6 +328,43 @@ fn batch_dimension_warns_of_a_fixed_leading_dimension_and_fails_under_strict() {
         ..ValidateOptions::default()
     };
     assert_eq!(validate(&export.out, &strict).unwrap().exit_code, 1);
+    let allowed = ValidateOptions {
+        allowed: vec![Rule::BatchDimension],
+        ..strict.clone()
+    };
+    let found = validate(&export.out, &allowed).unwrap();
+    assert_eq!(found.exit_code, 0, "{found}");
+    assert_eq!(
+        rules(&found),
+        [Rule::BatchDimension],
+        "still reported: {found}"
+    );
+    assert!(
+        found
+            .to_string()
+            .contains("warning[batch-dimension] (allowed): "),
+        "{found}"
+    );
+    let other = ValidateOptions {
+        allowed: vec![Rule::Saver],
+        ..strict
+    };
+    assert_eq!(validate(&export.out, &other).unwrap().exit_code, 1);
+}
+
+#[test]
+fn an_allowed_rule_never_excuses_an_error() {
+    let export = Export::of("tiny_mlp");
+    export.edit(|meta| graph(meta).push(new_node("train/apply", "ApplyGradientDescent", &[])));
+    let options = ValidateOptions {
+        strictness: Strictness::WarningsToo,
+        allowed: vec![Rule::TrainingOp],
+        ..ValidateOptions::default()
+    };
+    let found = validate(&export.out, &options).unwrap();
+    assert_eq!(rules(&found), [Rule::TrainingOp], "{found}");
+    assert_eq!(found.exit_code, 2, "{found}");
+    assert!(!found.to_string().contains("(allowed)"), "{found}");
 }
 
 #[test]

@@ -95,6 +95,46 @@ fn warnings_exit_0_and_1_under_strict() {
 }
 
 #[test]
+fn allowed_warnings_are_listed_and_pass_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = export(dir.path());
+    plant_fixed_batch(&out);
+    let allowed = [
+        "validate",
+        path_str(&out),
+        "--strict",
+        "--allow",
+        "batch-dimension",
+    ];
+    let text = servegraph(&allowed);
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    let stdout = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(
+        stdout.contains("warning[batch-dimension] (allowed): "),
+        "{stdout}"
+    );
+
+    let (code, report) = json_of(&[&allowed[..], &["--json", "--allow", "saver"]].concat());
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        report["allowed"],
+        json!(["batch-dimension", "saver"]),
+        "{report}"
+    );
+    assert_eq!(report["findings"].as_array().unwrap().len(), 1, "{report}");
+
+    let other = servegraph(&["validate", path_str(&out), "--strict", "--allow", "saver"]);
+    assert_eq!(other.status.code(), Some(1), "{}", stderr(&other));
+    let typo = servegraph(&["validate", path_str(&out), "--allow", "batch-dim"]);
+    assert_eq!(typo.status.code(), Some(2));
+    let message = stderr(&typo);
+    assert!(
+        message.contains("unknown rule \"batch-dim\"") && message.contains("batch-dimension"),
+        "{message}"
+    );
+}
+
+#[test]
 fn errors_exit_2_with_the_finding_and_tag_set_is_an_alias_of_tag() {
     let dir = tempfile::tempdir().unwrap();
     let out = export(dir.path());

@@ -124,6 +124,18 @@ impl Rule {
     }
 }
 
+impl std::str::FromStr for Rule {
+    type Err = String;
+
+    /// A rule by its id (`batch-dimension`); the error lists every id.
+    fn from_str(id: &str) -> Result<Rule, String> {
+        Rule::ALL.into_iter().find(|r| r.id() == id).ok_or_else(|| {
+            let ids: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+            format!("unknown rule {id:?}; the rules are {}", ids.join(", "))
+        })
+    }
+}
+
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.id())
