@@ -1641,9 +1641,10 @@ fn tf2_object_cases(corpus: &mut Corpus, export: &Export) -> Result<()> {
     let case = corpus
         .case(
             "tf2_5m_empty_nodes",
-            "a TF2 SavedModel whose graph has 5,000,000 empty `node {}` entries appended (10 MB); written by the test",
+            "a TF2 SavedModel whose graph has 5,000,000 empty `node {}` entries appended (10 MB); written by the test; refused from the wire bytes before the nodes are decoded",
         )?
-        .setup("saved_model_5m_empty_nodes");
+        .setup("saved_model_5m_empty_nodes")
+        .peak(128);
     tf2_source(&case, "module_function")?;
     export(case, &["has no name"])?;
 

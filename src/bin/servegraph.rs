@@ -383,7 +383,8 @@ struct ExportArgs {
         long_help = "The TensorFlow Serving API of the served signature: predict, classify (outputs `scores` and `classes`) or regress (output `outputs`); classify and regress read tf.Examples (input `inputs`) and keep a `predict` signature beside. Default predict"
     )]
     method: Option<ServingMethod>,
-    /// The labels of the classify scores' columns, in order (default "0" ... "N-1").
+    /// The labels of the classify scores' columns, in order (default "0" ... "N-1"); with
+    /// --estimator-signatures and --method predict, the labels of `probabilities`' columns.
     #[arg(
         long,
         value_name = "A,B,...",
@@ -396,8 +397,15 @@ struct ExportArgs {
     /// classify signature again) and, for a binary classifier given output `logistic`,
     /// `regression`; or `regression` (the regress signature again). With classify,
     /// the predict signature also serves Estimator's predict outputs: `classes`
-    /// (each example's predicted label), `all_classes` and `all_class_ids`.
-    #[arg(long)]
+    /// (each example's predicted label), `all_classes` and `all_class_ids`. With
+    /// --method predict (Estimator's raw receiver), a classifier's predict signature
+    /// gains `all_classes` and `all_class_ids` (and `classes` unless given), from its
+    /// output `probabilities` and --class-names (default "0" ... "N-1").
+    #[arg(
+        long,
+        help = "Also write what Estimator's export_saved_model writes: its classification and regression signatures (with --method classify or regress), or a classifier's all_classes and all_class_ids (with predict)",
+        long_help = "With --method classify or regress, also write the signatures Estimator's export_saved_model writes with a parsing receiver: `classification` (the classify signature again) and, for a binary classifier given output `logistic`, `regression`; or `regression` (the regress signature again). With classify, the predict signature also serves Estimator's predict outputs: `classes` (each example's predicted label), `all_classes` and `all_class_ids`. With --method predict (Estimator's raw receiver), a classifier's predict signature gains `all_classes` and `all_class_ids` (and `classes` unless given), from its output `probabilities` and --class-names (default \"0\" ... \"N-1\")"
+    )]
     estimator_signatures: bool,
     /// After the report, explain every node the passes removed or rewired: its op, its
     /// inputs before and after, the rule that fired. With NODE, why that node was kept
@@ -555,14 +563,17 @@ fn method_hint(error: &servegraph::passes::method::MethodError) -> Option<&'stat
             Some("give one --class-names name per score column")
         }
         MethodError::ClassNamesWithoutClassify { .. } => {
-            Some("--class-names goes with --method classify")
+            Some("--class-names goes with --method classify, or with --estimator-signatures")
         }
         MethodError::LabelsTwice { .. } => Some("drop --class-names or --output classes"),
         MethodError::PredictKeyTaken { .. } => Some("choose another --signature"),
         MethodError::DefaultWithoutExamples { .. } => Some("add --examples"),
         MethodError::WarmupNeedsPredict { .. } => Some("drop --warmup, or use --method predict"),
-        MethodError::EstimatorSignaturesWithoutMethod => {
-            Some("--estimator-signatures goes with --method classify or --method regress")
+        MethodError::NoProbabilities { .. } | MethodError::NotClassProbabilities { .. } => Some(
+            "name the class probabilities with --output probabilities=TENSOR, or drop --estimator-signatures (a regressor's predict signature needs nothing more)",
+        ),
+        MethodError::EstimatorOutputGiven { .. } => {
+            Some("drop that --output: --estimator-signatures builds it")
         }
         _ => None,
     }

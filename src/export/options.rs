@@ -126,14 +126,20 @@ pub struct ServingOptions {
     /// Serve serialized tf.Examples: one string input `examples` parsed
     /// into the inputs. Default: false (the inputs are fed as tensors).
     pub examples: bool,
-    /// The labels of a classify signature's score columns. Default: none
-    /// (`"0"` … `"N-1"`).
+    /// The labels of a classify signature's score columns (with
+    /// `estimator_signatures` and method predict: of the `probabilities`
+    /// columns). Default: none (`"0"` … `"N-1"`).
     pub class_names: Option<Vec<String>>,
     /// Beside a classify or regress signature, the signatures Estimator's
     /// parsing-receiver export writes: `classification` (the classify
     /// signature again) and, for a binary classifier with a `logistic`
     /// output, `regression`; or `regression` (the regress signature again).
-    /// Default: false.
+    /// With classify, the predict signature serves Estimator's `classes`,
+    /// `all_classes` and `all_class_ids`. With method predict, the served
+    /// predict signature gains `all_classes` and `all_class_ids` (and
+    /// `classes` unless given) from its output `probabilities`, as
+    /// Estimator's raw-receiver export has them; an error without
+    /// `probabilities`. Default: false.
     pub estimator_signatures: bool,
     /// Boolean nodes to treat as training flags besides the usual names. Default: none.
     pub training_flags: Vec<String>,

@@ -34,6 +34,10 @@ pub struct ExportReport {
     pub nodes_after: usize,
     pub signatures: BTreeMap<String, Signature>,
     pub kept: Vec<VariableReport>,
+    /// The kept variables counted as `show`, `size` and `validate` count
+    /// the written `variables/`: a partitioned variable, or an int8 one with
+    /// its scales, is one variable.
+    pub variables_kept: crate::model::KeptTotals,
     pub dropped: Vec<DroppedVariable>,
     pub written: WriteReport,
     /// The bytes written but the variables index (kept as it always was;

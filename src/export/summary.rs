@@ -107,8 +107,9 @@ fn signature_lines(lines: &mut Lines, key: &str, signature: &Signature) {
 
 /// The node counts, then one line per pass that changed something: its
 /// removals, additions and rewirings, or, for a pass that only edited
-/// nodes in place (a batch constant rewritten, a flag set to false), the
-/// first thing it says it did and how many more (`--verbose` lists them).
+/// nodes in place (a batch constant rewritten, a flag set to false: its
+/// `edited` nodes), how many and the first thing it says it did
+/// (`--verbose` lists them).
 fn pass_lines(lines: &mut Lines, report: &ExportReport) {
     lines.push(format!(
         "graph: {} nodes -> {} nodes",
@@ -118,10 +119,13 @@ fn pass_lines(lines: &mut Lines, report: &ExportReport) {
     for pass in &report.graph.passes {
         if changed(pass) {
             lines.push(format!("  {:<15} {}", pass.pass, pass_changes(pass)));
+        } else if !pass.edited.is_empty() {
+            let line = format!("  {:<15} {}", pass.pass, edits_in_place(pass));
+            lines.push(clip(&line));
         } else if !HAS_OWN_LINE.contains(&pass.pass.as_str())
-            && let Some(first) = edits_in_place(pass)
+            && let Some(decision) = decisions(pass)
         {
-            lines.push(clip(&format!("  {:<15} {first}", pass.pass)));
+            lines.push(clip(&format!("  {:<15} {decision}", pass.pass)));
         }
     }
 }
@@ -130,9 +134,9 @@ fn pass_lines(lines: &mut Lines, report: &ExportReport) {
 /// averages served or available), so their notes are not repeated.
 const HAS_OWN_LINE: [&str; 1] = ["moving-averages"];
 
-/// What a pass without structural changes said it did in place: its first
-/// note, with how many more follow.
-fn edits_in_place(pass: &PassReport) -> Option<String> {
+/// What a pass that changed nothing decided (why a batch stays fixed, what
+/// metadata it dropped): its first note, with how many more follow.
+fn decisions(pass: &PassReport) -> Option<String> {
     let first = pass.notes.first()?;
     Some(match pass.notes.len() - 1 {
         0 => first.clone(),
@@ -140,6 +144,17 @@ fn edits_in_place(pass: &PassReport) -> Option<String> {
     })
 }
 
+/// A pass that only edited nodes in place: how many, and its first note
+/// (or first node) as an example, `--verbose` lists them all.
+fn edits_in_place(pass: &PassReport) -> String {
+    let edited = format!("edited {} in place", thousands(pass.edited.len()));
+    match pass.notes.first().or(pass.edited.first()) {
+        Some(first) => format!("{edited}: {first}"),
+        None => edited,
+    }
+}
+
+/// Whether the pass removed, added or rewired anything.
 fn changed(pass: &PassReport) -> bool {
     !(pass.removed.is_empty() && pass.added.is_empty() && pass.rewired.is_empty())
 }
@@ -171,19 +186,18 @@ fn pass_changes(pass: &PassReport) -> String {
     if !pass.rewired.is_empty() {
         parts.push(format!("rewired {}", thousands(pass.rewired.len())));
     }
+    if !pass.edited.is_empty() {
+        parts.push(format!("edited {}", thousands(pass.edited.len())));
+    }
     parts.join("; ")
 }
 
 /// The kept and the dropped variables, one line each: count, bytes and the
 /// largest few by name. A partitioned variable counts once.
 fn variable_lines(lines: &mut Lines, report: &ExportReport) {
-    let mut kept: Vec<(u64, String)> = Vec::new();
-    for v in &report.kept {
-        if !kept.iter().any(|(_, key)| *key == v.key) {
-            kept.push((v.bytes, v.key.clone()));
-        }
-    }
-    lines.push(named_total("variables kept", kept));
+    let logical = crate::model::logical_variables(&report.kept);
+    let kept = logical.iter().map(|v| (v.first.bytes, v.first.key.clone()));
+    lines.push(named_total("variables kept", kept.collect()));
     if !report.dropped.is_empty() {
         let dropped = report
             .dropped

@@ -12,6 +12,7 @@ use crate::back::write::saved_model::VariableReport;
 use crate::format::units::format_bytes;
 use crate::model::Signature;
 use crate::model::method_rules::shape_text;
+use crate::model::{LogicalVariable, logical_variables};
 use crate::passes::PassReport;
 use crate::passes::examples::Feature;
 use crate::passes::freeze::FreezeReport;
@@ -128,6 +129,9 @@ impl ReportText<'_> {
         }
         if !pass.added.is_empty() {
             write_list(f, "      added: ", &pass.added, limit)?;
+        }
+        if !pass.edited.is_empty() {
+            write_list(f, "      edited: ", &pass.edited, limit)?;
         }
         let (rewires, rest) = shown(&pass.rewired, limit);
         for rewire in rewires {
@@ -345,6 +349,9 @@ fn pass_headline(pass: &PassReport) -> String {
     if !pass.rewired.is_empty() {
         parts.push(format!("rewired {}", thousands(pass.rewired.len())));
     }
+    if !pass.edited.is_empty() {
+        parts.push(format!("edited {}", thousands(pass.edited.len())));
+    }
     if parts.is_empty() && pass.notes.is_empty() {
         parts.push("no change".into());
     }
@@ -385,50 +392,29 @@ fn write_variant(f: &mut Formatter<'_>, variant: &VariantReport) -> fmt::Result 
     )
 }
 
-/// One logical variable: the slices of a partitioned variable (the kept
-/// variables sharing one checkpoint key) taken together.
-struct LogicalVariable<'a> {
-    first: &'a VariableReport,
-    slices: usize,
-}
-
-/// The kept variables as logical variables, in order of first appearance:
-/// a partitioned variable is one, with its whole shape and its bytes once.
-fn logical_variables(kept: &[VariableReport]) -> Vec<LogicalVariable<'_>> {
-    let mut logical: Vec<LogicalVariable<'_>> = Vec::new();
-    let mut index = std::collections::HashMap::new();
-    for v in kept {
-        match index.get(v.key.as_str()) {
-            Some(&i) => {
-                let entry: &mut LogicalVariable<'_> = &mut logical[i];
-                entry.slices += 1;
-            }
-            None => {
-                index.insert(v.key.as_str(), logical.len());
-                logical.push(LogicalVariable {
-                    first: v,
-                    slices: 1,
-                });
-            }
-        }
-    }
-    logical
-}
-
 fn kept_row(v: &LogicalVariable<'_>) -> (u64, String) {
     let first = v.first;
-    let shape = first.full_shape.as_ref().unwrap_or(&first.shape);
     let mut line = format!(
         "{} {} {} {}",
         first.key,
-        first.dtype,
-        shape_text(shape),
+        stored_as(first),
+        shape_text(v.shape()),
         format_bytes(first.bytes)
     );
     if v.slices > 1 {
         line.push_str(&format!(" ({} slices)", v.slices));
     }
     (first.bytes, line)
+}
+
+/// The variable's dtype, and what it is stored as when converted:
+/// `float32 as int8 + scales`.
+fn stored_as(v: &VariableReport) -> String {
+    match v.stored_dtype.as_str() {
+        stored if stored == v.dtype => v.dtype.clone(),
+        "int8" => format!("{} as int8 + scales", v.dtype),
+        stored => format!("{} as {stored}", v.dtype),
+    }
 }
 
 /// The measured size section, or the totals alone when the output could

@@ -5,9 +5,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+mod kept;
 pub mod method_rules;
 mod signature;
 
+pub use kept::{KeptTotals, KeptVariable, LogicalVariable, logical_variables};
 pub use signature::{DEFAULT_SIGNATURE, PREDICT_METHOD, SERVE_TAG, Signature, TensorSpec};
 
 use crate::format::proto::{CollectionDef, OpDef, SaverDef, VariableDef};
@@ -126,24 +128,6 @@ pub struct Saving {
 
 /// The op definitions a MetaGraphDef lists.
 pub type OpDefList = crate::format::proto::OpList;
-
-/// One variable kept in the export.
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
-pub struct KeptVariable {
-    pub node: String,
-    pub key: String,
-    pub dtype: String,
-    /// The shape of this variable: of its slice, when it is one slice of a
-    /// partitioned variable.
-    pub shape: Vec<i64>,
-    /// The bytes stored under `key`: the whole tensor, also when this
-    /// variable is one of its slices (each slice reports the same bytes).
-    pub bytes: u64,
-    /// The whole tensor's shape when this variable is one slice of a
-    /// partitioned variable (its slices share `key`); absent otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub full_shape: Option<Vec<i64>>,
-}
 
 impl Model {
     /// The bundle at `prefix` (this model's checkpoint) as the export reads

@@ -12,6 +12,8 @@ use std::hash::Hash;
 use foldhash::fast::FixedState;
 use smallvec::SmallVec;
 
+use crate::op_kinds::is_control_flow_op;
+
 use super::training::{
     TrainingCategory, gradient_inputs, is_step_increment, reads_only_shape, training_category,
 };
@@ -95,6 +97,9 @@ struct TrainingStep<N> {
     behind_gradients: NodeSet<N>,
     /// Removed nodes that run after an apply op (the step's bookkeeping).
     after_apply: NodeSet<N>,
+    /// The losses the gradients were seeded from that no gradient reads
+    /// (see [`losses`]).
+    losses: NodeSet<N>,
 }
 
 impl<N: Copy + Eq + Hash> TrainingStep<N> {
@@ -120,10 +125,12 @@ impl<N: Copy + Eq + Hash> TrainingStep<N> {
             .collect();
         let behind_gradients = walk(graph, &gradient_inputs, |id| graph.producers(id));
         let after_apply = walk(graph, &applies, |id| graph.consumers(id));
+        let losses = losses(graph, &behind_gradients, &after_apply);
         TrainingStep {
             gradient_inputs,
             behind_gradients,
             after_apply,
+            losses,
         }
     }
 
@@ -146,6 +153,9 @@ impl<N: Copy + Eq + Hash> TrainingStep<N> {
         }
         if self.gradient_inputs.contains(&id) {
             return Some(TrainingCategory::Gradient);
+        }
+        if self.losses.contains(&id) {
+            return Some(TrainingCategory::Loss);
         }
         let consumers: SmallVec<[Reader; 8]> = graph
             .consumers(id)
@@ -210,6 +220,83 @@ fn by_consumers(consumers: &[Reader]) -> Option<TrainingCategory> {
         .min()
 }
 
+/// Whether `op` makes a gradient seed: the ones the backward graph starts
+/// from, `Fill(Shape(loss), 1)` (its shape folded to a constant when the
+/// loss's shape is known) or `OnesLike(loss)`.
+fn is_seed_op(op: &str) -> bool {
+    matches!(op, "Fill" | "OnesLike")
+}
+
+/// The losses no gradient reads: when the loss's shape is known, the seed
+/// is `Fill(Const, 1)` and nothing ties the loss to the gradients (with
+/// `Shape(loss)` or `OnesLike(loss)` the loss is behind the gradients and
+/// categorised there). Found by structure: the backward graph is what its
+/// seeds feed; the forward values it reads are the rest of what the
+/// gradients depend on; a loss is computed from those values (through data
+/// edges, outside the gradients, control flow and the ops of other
+/// categories), and nothing but summaries reads it (a loss only fetched is
+/// read by nothing: then it must be computed from a loss op, as a value a
+/// pass bypassed is read by nothing too). Empty without a seed among the
+/// gradients' dependencies.
+fn losses<G: StepGraph>(
+    graph: &G,
+    behind_gradients: &NodeSet<G::Node>,
+    after_apply: &NodeSet<G::Node>,
+) -> NodeSet<G::Node> {
+    let seeds: Vec<G::Node> = behind_gradients
+        .iter()
+        .copied()
+        .filter(|&id| is_seed_op(graph.op(id)))
+        .collect();
+    if seeds.is_empty() {
+        return NodeSet::default();
+    }
+    let backward = walk(graph, &seeds, |id| graph.consumers(id));
+    let forward: Vec<G::Node> = behind_gradients
+        .iter()
+        .copied()
+        .filter(|id| !backward.contains(id))
+        .collect();
+    // Control flow moves values (a loop's counters, an unused exit); it
+    // computes no loss.
+    let outside = |id: G::Node| {
+        let op = graph.op(id);
+        !behind_gradients.contains(&id)
+            && !backward.contains(&id)
+            && !after_apply.contains(&id)
+            && training_category(op).is_none()
+            && !is_control_flow_op(op)
+    };
+    // Through data edges only: a control edge passes no value.
+    let reads = |consumer: G::Node, producer: G::Node| {
+        let inputs = (0..).map_while(|slot| graph.data_input(consumer, slot));
+        inputs.into_iter().any(|input| input == producer)
+    };
+    let computed_from = |roots: &[G::Node]| {
+        walk(graph, roots, |id| {
+            let consumers = graph.consumers(id).into_iter();
+            consumers.filter(|&c| outside(c) && reads(c, id)).collect()
+        })
+    };
+    let computed = computed_from(&forward);
+    // A value nothing reads may be one a pass bypassed (a dropout's masked
+    // output): only one computed from a loss op (a cross entropy) is a loss.
+    let loss_ops: Vec<G::Node> = forward
+        .iter()
+        .copied()
+        .filter(|&id| training_category(graph.op(id)) == Some(TrainingCategory::Loss))
+        .collect();
+    let from_loss_ops = computed_from(&loss_ops);
+    let is_loss = |id: G::Node| {
+        let summary =
+            |c: &G::Node| training_category(graph.op(*c)) == Some(TrainingCategory::Summary);
+        let consumers = graph.consumers(id);
+        let read = !consumers.is_empty() || from_loss_ops.contains(&id);
+        outside(id) && !reads_only_shape(graph.op(id)) && read && consumers.iter().all(summary)
+    };
+    computed.into_iter().filter(|&id| is_loss(id)).collect()
+}
+
 /// Removed nodes reachable from `roots` by `next`, roots included.
 fn walk<'a, G: StepGraph>(
     graph: &G,
@@ -227,4 +314,159 @@ where
         }
     }
     seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A graph of ops and data inputs (by index); every node but those in
+    /// `kept` is being removed.
+    struct Small {
+        ops: Vec<&'static str>,
+        inputs: Vec<Vec<usize>>,
+        kept: Vec<usize>,
+    }
+
+    impl StepGraph for Small {
+        type Node = usize;
+        fn op(&self, node: usize) -> &str {
+            self.ops[node]
+        }
+        fn producers(&self, node: usize) -> Vec<usize> {
+            self.inputs[node].clone()
+        }
+        fn consumers(&self, node: usize) -> Vec<usize> {
+            let readers = self.inputs.iter().enumerate();
+            readers
+                .filter(|(_, inputs)| inputs.contains(&node))
+                .map(|(id, _)| id)
+                .collect()
+        }
+        fn data_input(&self, node: usize, slot: usize) -> Option<usize> {
+            self.inputs[node].get(slot).copied()
+        }
+        fn is_removed(&self, node: usize) -> bool {
+            !self.kept.contains(&node)
+        }
+    }
+
+    // The nodes of `step`, by index.
+    const LOGITS: usize = 0;
+    const WEIGHTS: usize = 1;
+    const XENT: usize = 2;
+    const AXES: usize = 3;
+    const MEAN: usize = 4;
+    const SUMMARY: usize = 5;
+    const DIMS: usize = 6;
+    const ONE: usize = 7;
+    const SEED: usize = 8;
+    const MEAN_GRAD: usize = 9;
+    const XENT_GRAD: usize = 10;
+    const WEIGHTS_GRAD: usize = 11;
+    const APPLY: usize = 12;
+
+    /// A training step: `mean(xent(logits))` read by a scalar summary, the
+    /// gradients seeded with `seed` (a `Fill` of constants, the loss's shape
+    /// folded), a gradient-descent update of the weights.
+    fn step(seed: &'static str, summarised: bool) -> Small {
+        let mut ops = vec![
+            "MatMul",
+            "VariableV2",
+            "SparseSoftmaxCrossEntropyWithLogits",
+            "Const",
+            "Mean",
+            "ScalarSummary",
+            "Const",
+            "Const",
+            seed,
+            "Tile",
+            "Mul",
+            "MatMul",
+            "ApplyGradientDescent",
+        ];
+        let mut inputs = vec![
+            vec![WEIGHTS],
+            vec![],
+            vec![LOGITS],
+            vec![],
+            vec![XENT, AXES],
+            vec![MEAN],
+            vec![],
+            vec![],
+            vec![DIMS, ONE],
+            vec![SEED],
+            vec![MEAN_GRAD, XENT],
+            vec![XENT_GRAD],
+            vec![WEIGHTS, ONE, WEIGHTS_GRAD],
+        ];
+        if !summarised {
+            ops[SUMMARY] = "NoOp";
+            inputs[SUMMARY] = vec![];
+        }
+        Small {
+            ops,
+            inputs,
+            kept: vec![LOGITS, WEIGHTS],
+        }
+    }
+
+    fn categories(graph: &Small) -> NodeMap<usize, TrainingCategory> {
+        let mut removed: Vec<usize> = (0..graph.ops.len())
+            .filter(|&id| graph.is_removed(id))
+            .collect();
+        removed.reverse();
+        removal_categories(graph, &removed)
+    }
+
+    #[test]
+    fn the_loss_a_summary_reads_is_loss_not_summary() {
+        let found = categories(&step("Fill", true));
+        assert_eq!(found[&MEAN], TrainingCategory::Loss);
+        assert_eq!(found[&AXES], TrainingCategory::Loss);
+        assert_eq!(found[&XENT], TrainingCategory::Loss);
+        assert_eq!(found[&SUMMARY], TrainingCategory::Summary);
+        assert_eq!(found[&SEED], TrainingCategory::Gradient);
+    }
+
+    #[test]
+    fn a_loss_nothing_reads_is_loss_too() {
+        let found = categories(&step("OnesLike", false));
+        assert_eq!(found[&MEAN], TrainingCategory::Loss);
+    }
+
+    #[test]
+    fn a_value_a_pass_bypassed_is_no_loss() {
+        // A dropout mask the gradients read, and the masked value the
+        // dropout pass bypassed: read by nothing, not from a loss op.
+        let mut graph = step("Fill", false);
+        let (mask, masked) = (graph.ops.len(), graph.ops.len() + 1);
+        graph.ops.extend(["GreaterEqual", "SelectV2"]);
+        graph.inputs.extend([vec![], vec![mask]]);
+        graph.inputs[WEIGHTS_GRAD].push(mask);
+        let found = categories(&graph);
+        assert_ne!(found.get(&masked), Some(&TrainingCategory::Loss));
+        assert_eq!(found[&MEAN], TrainingCategory::Loss);
+    }
+
+    #[test]
+    fn without_a_seed_what_feeds_only_a_summary_is_summary() {
+        // The backward graph starts from something else than a seed (a
+        // gradient handed in): nothing says which value is the loss.
+        let found = categories(&step("Identity", true));
+        assert_eq!(found[&MEAN], TrainingCategory::Summary);
+    }
+
+    #[test]
+    fn what_the_gradients_compute_for_a_summary_is_no_loss() {
+        // A gradient norm for a summary: computed from the backward graph.
+        let mut graph = step("Fill", true);
+        let norm = graph.ops.len();
+        graph.ops.extend(["Square", "ScalarSummary"]);
+        graph.inputs.extend([vec![WEIGHTS_GRAD], vec![norm]]);
+        let found = categories(&graph);
+        assert_eq!(found[&norm], TrainingCategory::Summary);
+        assert_eq!(found[&APPLY], TrainingCategory::Optimizer);
+        assert_eq!(found[&MEAN], TrainingCategory::Loss);
+    }
 }

@@ -145,6 +145,7 @@ fn fuse_to_inference(
     if node.attrs.contains_key("exponential_avg_factor") {
         node.set_attr_float("exponential_avg_factor", 1.0);
     }
+    report.edited(name.to_string());
     report.note(format!("{name}: is_training set to false"));
     Ok(())
 }

@@ -79,6 +79,7 @@ impl Pass for BatchRewritePass {
         }
         cx.shapes.clear();
         for rewrite in rewrites {
+            report.edited(rewrite.node.to_string());
             report.note(format!(
                 "{}: the training batch {batch} in {:?} now follows the serving batch: {}",
                 rewrite.node, rewrite.old, rewrite.new

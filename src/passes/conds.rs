@@ -51,6 +51,7 @@ impl Pass for TrainingCondsPass {
             let name = model.graph.name(flag).to_string();
             constants::make_bool_const(&mut model.graph, flag, false);
             report.note(format!("training flag {name:?} set to false"));
+            report.edited(name);
         }
         super::functional_conds::fold_functional_conds(model, &mut report)?;
         fold_constant_switches(model, &mut report)?;

@@ -23,6 +23,7 @@ impl Pass for ClearDevicesPass {
             if !node.device.is_empty() {
                 node.device.clear();
                 cleared += 1;
+                report.edited(node.name());
             }
         }
         if cleared > 0 {

@@ -118,6 +118,7 @@ fn serve_body(
     for pass in passes {
         let report = pass.run(&mut model, cx)?;
         changes.rewired.extend(report.rewired);
+        changes.edited.extend(report.edited);
         changes.notes.extend(report.notes);
         for (reason, nodes) in report.removed {
             changes.removed.entry(reason).or_default().extend(nodes);
@@ -203,6 +204,9 @@ fn merge(report: &mut PassReport, function: &str, changes: PassReport) {
             format!("{function}/{}", rewire.to),
             rewire.why,
         );
+    }
+    for node in changes.edited {
+        report.edited(format!("{function}/{node}"));
     }
     for note in changes.notes {
         report.note(format!("function {function:?}: {note}"));

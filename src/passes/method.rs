@@ -14,7 +14,8 @@ use std::str::FromStr;
 mod estimator;
 mod estimator_predict;
 pub use estimator::{CLASSIFICATION_SIGNATURE, REGRESSION_SIGNATURE};
-pub use estimator_predict::{ALL_CLASS_IDS_OUTPUT, ALL_CLASSES_OUTPUT};
+use estimator_predict::PredictedClasses;
+pub use estimator_predict::{ALL_CLASS_IDS_OUTPUT, ALL_CLASSES_OUTPUT, PROBABILITIES_OUTPUT};
 
 use super::examples::{EXAMPLES_INPUT, add, const_node};
 use super::{Pass, PassContext, PassError, PassReport, ServingSpec};
@@ -151,9 +152,22 @@ pub enum MethodError {
     #[error("warm-up requests are predict requests, which a {method} signature does not answer")]
     WarmupNeedsPredict { method: ServingMethod },
     #[error(
-        "Estimator's classification and regression signatures go beside a classify or regress signature; the method is predict"
+        "Estimator's predict outputs all_classes and all_class_ids are built from a classifier's output \"probabilities\" (float32 [batch, num_classes]); the outputs are {}",
+        .outputs.join(", ")
     )]
-    EstimatorSignaturesWithoutMethod,
+    NoProbabilities { outputs: Vec<String> },
+    #[error(
+        "output \"probabilities\" ({tensor}) is {dtype} {shape}; Estimator's all_classes and all_class_ids are built from a classifier's float32 [batch, num_classes] probabilities"
+    )]
+    NotClassProbabilities {
+        tensor: String,
+        dtype: String,
+        shape: String,
+    },
+    #[error(
+        "output {key:?} ({tensor}) is given, and Estimator's predict signature has it built from the scores and class labels; keep one"
+    )]
+    EstimatorOutputGiven { key: String, tensor: String },
     #[error(transparent)]
     Rule(Box<MethodRuleError>),
 }
@@ -183,10 +197,14 @@ pub struct MethodFlags<'a> {
 impl MethodFlags<'_> {
     pub fn check(&self) -> Result<(), MethodError> {
         let method = self.method;
-        if self.class_names.is_some() && method != ServingMethod::Classify {
+        if self.class_names.is_some() && !self.labels_classes() {
             return Err(MethodError::ClassNamesWithoutClassify { method });
         }
-        if let Some(tensor) = self.classes_output.filter(|_| self.class_names.is_some()) {
+        let classify = method == ServingMethod::Classify;
+        if let Some(tensor) = self
+            .classes_output
+            .filter(|_| classify && self.class_names.is_some())
+        {
             let tensor = tensor.into();
             return Err(MethodError::LabelsTwice { tensor });
         }
@@ -197,13 +215,20 @@ impl MethodFlags<'_> {
             let key = key.to_string();
             return Err(MethodError::DefaultWithoutExamples { key });
         }
-        if self.estimator_signatures && !method.needs_examples() {
-            return Err(MethodError::EstimatorSignaturesWithoutMethod);
-        }
         if self.warmup && method.needs_examples() {
             return Err(MethodError::WarmupNeedsPredict { method });
         }
         Ok(())
+    }
+
+    /// Class names label a classify signature's scores, or the columns of
+    /// Estimator's `all_classes` in a predict signature.
+    fn labels_classes(&self) -> bool {
+        match self.method {
+            ServingMethod::Classify => true,
+            ServingMethod::Predict => self.estimator_signatures,
+            ServingMethod::Regress => false,
+        }
     }
 
     fn parses_examples(&self) -> bool {
@@ -253,7 +278,7 @@ impl MethodPass {
             Some(given) => check_given_classes(given, width)?,
             None => {
                 let labels = class_labels(self.class_names.as_deref(), width, &scores)?;
-                let classes = build_classes(model, &scores, &labels, report)?;
+                let classes = build_classes(model, &scores, &labels, CLASSIFY_CLASSES, report)?;
                 predict
                     .outputs
                     .insert(CLASSIFY_CLASSES.into(), classes.clone());
@@ -262,7 +287,12 @@ impl MethodPass {
         };
         if self.estimator_signatures {
             estimator_predict::add_estimator_predict_outputs(
-                model, predict, &scores, &classes, report,
+                model,
+                predict,
+                &scores,
+                &classes,
+                PredictedClasses::Build,
+                report,
             )?;
         }
         Ok(method_signature(
@@ -270,6 +300,30 @@ impl MethodPass {
             predict,
             [(CLASSIFY_SCORES, scores), (CLASSIFY_CLASSES, classes)],
         ))
+    }
+
+    /// `--estimator-signatures` with method predict: the served predict
+    /// signature gains the outputs Estimator's classifier heads write.
+    fn estimator_predict(
+        &self,
+        model: &mut Model,
+        report: &mut PassReport,
+    ) -> Result<(), PassError> {
+        let mut predict = model
+            .signatures
+            .get(&self.signature_name)
+            .cloned()
+            .ok_or_else(|| MethodError::NoSignature {
+                signature: self.signature_name.clone(),
+                method: self.method,
+            })?;
+        let names = self.class_names.as_deref();
+        estimator_predict::estimator_predict_signature(model, &mut predict, names, report)?;
+        first_broken_rule(&self.signature_name, &predict)?;
+        model
+            .signatures
+            .insert(self.signature_name.clone(), predict);
+        Ok(())
     }
 
     fn regress(&self, predict: &Signature) -> Result<Signature, MethodError> {
@@ -303,6 +357,9 @@ impl Pass for MethodPass {
     fn run(&self, model: &mut Model, _cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
         if !self.method.needs_examples() {
+            if self.estimator_signatures {
+                self.estimator_predict(model, &mut report)?;
+            }
             return Ok(report);
         }
         let mut predict = model
@@ -457,16 +514,18 @@ fn class_labels(
     }
 }
 
-/// `classes`: the labels broadcast to the scores' shape, so row `i` holds
-/// every label for example `i`.
+/// `classes` (`all_classes` in Estimator's predict signature, `key`): the
+/// labels broadcast to the scores' shape, so row `i` holds every label for
+/// example `i`.
 fn build_classes(
     model: &mut Model,
     scores: &TensorSpec,
     labels: &[String],
+    key: &str,
     report: &mut PassReport,
 ) -> Result<TensorSpec, PassError> {
     let scores_tensor = model.graph.tensor(&scores.name)?;
-    let scope = model.graph.unique_name("classes");
+    let scope = model.graph.unique_name(key);
     let labels_tensor = Tensor {
         dtype: DataType::DtString,
         shape: vec![labels.len() as i64],
@@ -484,7 +543,7 @@ fn build_classes(
     let inputs = [TensorRef::new(labels_id, 0), TensorRef::new(shape_id, 0)];
     let id = add(model, broadcast, &inputs, report)?;
     report.note(format!(
-        "classes: labels {} broadcast to the shape of {}",
+        "{key}: labels {} broadcast to the shape of {}",
         labels.join(", "),
         scores.name
     ));

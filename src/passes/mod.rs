@@ -142,7 +142,8 @@ pub struct ServingSpec {
     /// The labels of a classify signature's score columns (`--class-names`).
     pub class_names: Option<Vec<String>>,
     /// Beside a classify or regress signature, Estimator's `classification`
-    /// and `regression` copies (`--estimator-signatures`).
+    /// and `regression` copies; in a predict signature, Estimator's
+    /// `all_classes` and `all_class_ids` (`--estimator-signatures`).
     pub estimator_signatures: bool,
     /// Export a graph that serves only its training batch, the signature
     /// saying so (`--fixed-batch`), rather than refuse it.
@@ -171,7 +172,7 @@ impl Pipeline {
         if spec.examples || spec.method.needs_examples() {
             names.push("examples");
         }
-        if spec.method.needs_examples() {
+        if spec.method.needs_examples() || spec.estimator_signatures {
             names.push("method");
         }
         names.extend([

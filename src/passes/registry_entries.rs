@@ -52,7 +52,7 @@ fn signature_entries() -> Vec<PassEntry> {
         ),
         entry(
             "method",
-            "shapes the signature for the classify or regress API",
+            "shapes the signature for the classify or regress API, or as Estimator writes it",
             |_, cx| -> Built { Ok(Box::new(method::MethodPass::new(&cx.spec))) },
         ),
     ]

@@ -110,6 +110,10 @@ pub struct PassReport {
     pub removed: BTreeMap<Removal, Vec<String>>,
     pub added: Vec<String>,
     pub rewired: Vec<Rewire>,
+    /// Nodes the pass changed in place, kept under their names with
+    /// another value or attribute (a batch constant rewritten, a training
+    /// flag or `is_training` set to false, a device cleared), once each.
+    pub edited: Vec<String>,
     /// Decisions worth telling the user (an input chosen, a flag found).
     pub notes: Vec<String>,
     /// Wall time of the pass.
@@ -141,13 +145,24 @@ impl PassReport {
         self.notes.push(note.into());
     }
 
+    /// Records that the pass changed `node` in place (once per node).
+    pub fn edited(&mut self, node: impl Into<String>) {
+        let node = node.into();
+        if !self.edited.contains(&node) {
+            self.edited.push(node);
+        }
+    }
+
     pub fn removed_count(&self) -> usize {
         self.removed.values().map(Vec::len).sum()
     }
 
     /// True when the pass left the model as it was.
     pub fn is_unchanged(&self) -> bool {
-        self.removed.is_empty() && self.added.is_empty() && self.rewired.is_empty()
+        self.removed.is_empty()
+            && self.added.is_empty()
+            && self.rewired.is_empty()
+            && self.edited.is_empty()
     }
 }
 

@@ -17,6 +17,7 @@ use super::{StorageOptions, WeightPrecision};
 use crate::format::bundle::copy_plan::RecodedRecord;
 use crate::format::bundle::reader::num_elements;
 use crate::format::bundle::slices::{parse_spec, slice_key};
+use crate::format::bundle::variables::scales_key_base;
 use crate::format::bundle::writer::COPY_CHUNK_BYTES;
 use crate::format::bundle::{BundleError, BundleReader};
 use crate::format::proto::DataType;
@@ -100,10 +101,7 @@ impl KeyPlan {
     /// The shape of each scales entry: the last axis for rank >= 2, a
     /// scalar for one scale.
     pub fn scales_shape(&self) -> &[i64] {
-        match self.shape.as_slice() {
-            [_, .., last] => std::slice::from_ref(last),
-            _ => &[],
-        }
+        crate::format::bundle::variables::scales_shape(&self.shape)
     }
 
     /// Each int8 scales entry's key and little-endian float32 bytes, in the
@@ -347,12 +345,8 @@ fn name_scales(
             return Ok(Err(reason));
         }
         if plan.form == StoredForm::Int8 {
-            let suffix = if sliced {
-                format!("/{index}")
-            } else {
-                String::new()
-            };
-            let scales_key = free_key(&format!("{key}/int8_scales{suffix}"), taken);
+            let base = scales_key_base(key, sliced.then_some(index));
+            let scales_key = free_key(&base, taken);
             let values = survey.scales();
             plan.bytes_after += 4 * values.len() as u64;
             plan.scales.insert(

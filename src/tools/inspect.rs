@@ -130,6 +130,10 @@ pub struct VariableSummary {
     pub bytes: u64,
     /// Number of stored slices for a partitioned variable, 0 otherwise.
     pub slices: usize,
+    /// For a variable stored as int8: the keys of its float32 scales, which
+    /// `bytes` includes (they are not listed as variables of their own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub int8_scales: Vec<String>,
     /// In an object-based checkpoint, the path of the object saving it
     /// (`model/layer_with_weights-0/kernel`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,6 +154,13 @@ pub struct Summary {
     pub graph: Option<GraphSummary>,
     pub variables: Vec<VariableSummary>,
     pub total_variable_bytes: u64,
+    /// The tensors stored in the bundle for the variables: each variable's
+    /// and its int8 scales' (a TF2 object graph is not counted).
+    pub stored_tensors: usize,
+    /// The bytes of a TF2 checkpoint's object graph entry, which names its
+    /// objects (not a variable: not in `variables`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_graph_bytes: Option<u64>,
 }
 
 fn shape_dims(shape: &TensorShapeProto) -> Option<Vec<i64>> {
@@ -190,10 +201,22 @@ impl fmt::Display for Summary {
         if !self.variables.is_empty() {
             let count = self.variables.len();
             let bytes = format_bytes(self.total_variable_bytes);
-            writeln!(f, "variables: {count} tensors, {bytes}")?;
+            let scaled = self.variables.iter().filter(|v| !v.int8_scales.is_empty());
+            match scaled.count() {
+                0 => writeln!(f, "variables: {count} tensors, {bytes}")?,
+                n => writeln!(
+                    f,
+                    "variables: {count} tensors, {bytes} ({n} int8 with their scales; {} stored tensors)",
+                    self.stored_tensors
+                )?,
+            }
             for v in &self.variables {
                 write_variable(f, v)?;
             }
+        }
+        if let Some(bytes) = self.object_graph_bytes {
+            let bytes = format_bytes(bytes);
+            writeln!(f, "object graph: {bytes} (names the checkpoint's objects)")?;
         }
         Ok(())
     }
@@ -235,9 +258,14 @@ fn write_signature(
 
 fn write_variable(f: &mut fmt::Formatter<'_>, v: &VariableSummary) -> fmt::Result {
     let shape = format_shape(&Some(v.shape.clone()));
+    let scales = if v.int8_scales.is_empty() {
+        ""
+    } else {
+        " + scales"
+    };
     write!(
         f,
-        "  {} {} {shape} {}",
+        "  {} {}{scales} {shape} {}",
         v.name,
         v.dtype,
         format_bytes(v.bytes)
@@ -289,17 +317,19 @@ pub fn summarize(
             )
         }
     };
-    let variables = match variables_prefix {
-        Some(prefix) => variable_summaries(&prefix)?,
-        None => Vec::new(),
+    let bundle = match variables_prefix {
+        Some(prefix) => bundle_summary(&prefix)?,
+        None => BundleSummary::default(),
     };
     Ok(Summary {
         kind: kind.into(),
         path: path.display().to_string(),
         meta_graphs: metas.iter().map(MetaGraphSummary::of).collect(),
         graph: graph.as_ref().map(GraphSummary::of),
-        total_variable_bytes: variables.iter().map(|v| v.bytes).sum(),
-        variables,
+        total_variable_bytes: bundle.variables.iter().map(|v| v.bytes).sum(),
+        stored_tensors: bundle.stored_tensors,
+        object_graph_bytes: bundle.object_graph_bytes,
+        variables: bundle.variables,
     })
 }
 
@@ -319,28 +349,42 @@ fn summarize_bundle(
     path: &std::path::Path,
     prefix: &std::path::Path,
 ) -> Result<Summary, crate::Error> {
-    let variables = variable_summaries(prefix)?;
+    let bundle = bundle_summary(prefix)?;
     Ok(Summary {
         kind: "checkpoint".into(),
         path: path.display().to_string(),
         meta_graphs: Vec::new(),
         graph: None,
-        total_variable_bytes: variables.iter().map(|v| v.bytes).sum(),
-        variables,
+        total_variable_bytes: bundle.variables.iter().map(|v| v.bytes).sum(),
+        stored_tensors: bundle.stored_tensors,
+        object_graph_bytes: bundle.object_graph_bytes,
+        variables: bundle.variables,
     })
 }
 
-/// Every tensor of the bundle at `prefix`; in an object-based checkpoint,
+/// A bundle's variables, its tensor count and its object graph's bytes.
+#[derive(Default)]
+struct BundleSummary {
+    variables: Vec<VariableSummary>,
+    stored_tensors: usize,
+    object_graph_bytes: Option<u64>,
+}
+
+/// Every variable of the bundle at `prefix` (an int8 one with its scales,
+/// [`crate::format::bundle::variables`]); in an object-based checkpoint,
 /// with the object saving it and its name.
-fn variable_summaries(prefix: &std::path::Path) -> Result<Vec<VariableSummary>, crate::Error> {
+fn bundle_summary(prefix: &std::path::Path) -> Result<BundleSummary, crate::Error> {
     let reader = crate::format::bundle::BundleReader::open(prefix)?;
     let objects = crate::front::object_graph::ObjectGraph::read(&reader)?
         .map(|graph| graph.variables_by_key())
         .unwrap_or_default();
-    Ok(reader
-        .entries()
+    let found = crate::format::bundle::variables::variables(reader.entries());
+    let variables = found
+        .variables
         .into_iter()
-        .map(|e| {
+        .map(|v| {
+            let bytes = v.bytes();
+            let e = v.tensor;
             let object = objects.get(&e.name);
             VariableSummary {
                 object_path: object.and_then(|o| o.path.clone()),
@@ -350,11 +394,17 @@ fn variable_summaries(prefix: &std::path::Path) -> Result<Vec<VariableSummary>, 
                 name: e.name,
                 dtype: dtype_name(e.dtype as i32),
                 shape: e.shape,
-                bytes: e.bytes,
+                bytes,
                 slices: e.slices,
+                int8_scales: v.scales.into_iter().map(|s| s.name).collect(),
             }
         })
-        .collect())
+        .collect();
+    Ok(BundleSummary {
+        variables,
+        stored_tensors: found.stored_tensors,
+        object_graph_bytes: found.object_graph.map(|e| e.bytes),
+    })
 }
 
 #[cfg(test)]

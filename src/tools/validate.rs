@@ -44,7 +44,13 @@ pub struct Validation {
     pub problems: Vec<String>,
     pub meta_graphs: usize,
     pub signatures: Vec<String>,
+    /// The variables in `variables/`: an int8 one with its scales counts
+    /// once, as `export`, `show` and `size` count it; a TF2 SavedModel's
+    /// object graph is not one.
     pub variables: usize,
+    /// The tensors stored in `variables/` for the variables: each
+    /// variable's and its int8 scales' (a TF2 object graph is not counted).
+    pub stored_tensors: usize,
     pub total_bytes: u64,
     pub fits_mls1: bool,
     pub fits_n1: bool,
@@ -234,7 +240,9 @@ fn lint_meta_graph(
     let saver = meta.saver_def.as_ref();
     let bundle = lint::variables::saver(&graph, saver, place.variables.as_deref(), findings);
     if let Some(reader) = bundle {
-        v.variables = reader.names().len();
+        let found = crate::format::bundle::variables::variables(reader.entries());
+        v.stored_tensors = found.stored_tensors;
+        v.variables = found.variables.len();
         lint::variables::restored_variables(&graph, &reader, findings);
     }
     // A TF2 SavedModel restores inside its functions, through the object graph.

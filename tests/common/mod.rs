@@ -250,3 +250,59 @@ pub fn judge_tensors(
     );
     largest_difference(&answer.result)
 }
+
+/// `servegraph ARGS --json` parsed; panics with stderr when it is not JSON.
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let output = servegraph(args);
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stderr(&output)))
+}
+
+/// The export `report` (its `--json`) of `dir`, `validate`, `show` and
+/// `size` count the same variables with the same bytes, and the same
+/// directory size: one inventory. `what` names the export in a failure.
+pub fn assert_tools_agree(dir: &Path, report: &serde_json::Value, what: &str) {
+    let dir = path_str(dir);
+    let validated = json_of(&["validate", dir, "--json"]);
+    let shown = json_of(&["show", dir, "--json"]);
+    let sized = json_of(&["size", dir, "--json"]);
+    let kept = &report["variables_kept"];
+    let logical_keys: std::collections::BTreeSet<&str> = report["kept"]
+        .as_array()
+        .expect("kept is a list")
+        .iter()
+        .filter_map(|v| v["key"].as_str())
+        .collect();
+    let contributors = sized["contributors"].as_array().expect("contributors");
+    let variables = contributors.iter().filter(|c| c["kind"] == "variable");
+    let (size_count, size_bytes) = variables.fold((0u64, 0u64), |(n, b), c| {
+        (n + 1, b + c["bytes"].as_u64().unwrap())
+    });
+    let shown_count = shown["variables"].as_array().map_or(0, Vec::len) as u64;
+    let counts = [
+        ("report kept keys", logical_keys.len() as u64),
+        (
+            "validate variables",
+            validated["variables"].as_u64().unwrap(),
+        ),
+        ("show variables", shown_count),
+        ("size variables", size_count),
+    ];
+    for (who, count) in counts {
+        assert_eq!(kept["count"], count, "{what}: {who}: {kept} {validated}");
+    }
+    let bytes = [
+        ("show", shown["total_variable_bytes"].as_u64().unwrap()),
+        ("size", size_bytes),
+    ];
+    for (who, b) in bytes {
+        assert_eq!(kept["bytes"], b, "{what}: {who} variable bytes: {kept}");
+    }
+    let stored = [&validated["stored_tensors"], &shown["stored_tensors"]];
+    for count in stored {
+        assert_eq!(&kept["stored_tensors"], count, "{what}: stored tensors");
+    }
+    let total = sized["total_bytes"].as_u64().unwrap();
+    assert_eq!(report["output_bytes"], total, "{what}: output_bytes");
+    assert_eq!(validated["total_bytes"], total, "{what}: validate total");
+}

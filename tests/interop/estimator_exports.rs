@@ -3,18 +3,24 @@
 //! (`testdata/estimator_exports/NAME/{raw,parsing}`, written under TensorFlow
 //! 2.15 by testdata/generate_estimator_fixtures.py): for each signature both
 //! write, the method name, input and output keys and dtypes, and the outputs
-//! on the same inputs, both run through TensorFlow 2.21's loaders.
+//! on the same inputs, both run through TensorFlow 2.21's loaders (servegraph's
+//! export through all three, each compared with Estimator's).
+//!
+//! The raw receiver's export is matched with `--signature predict` and, for
+//! a classifier, `--estimator-signatures --class-names ...`: its predict
+//! signature then serves, as Estimator's does, every class id and label as
+//! `all_class_ids` and `all_classes`. A SparseTensor feature is, in
+//! Estimator's raw receiver, one dense string input of the sparse tensor's
+//! dense shape (its feature columns drop the empty strings again), and
+//! servegraph's three inputs `K_indices`, `K_values`, `K_dense_shape`: the
+//! test batch is fed to each in its form.
 //!
 //! The parsing receiver's export is matched with `--method classify|regress
 //! --estimator-signatures` (Estimator's `classification` copy of
 //! `serving_default` and, for a binary classifier, its `regression`
 //! signature); its predict signature then serves, as Estimator's does, each
 //! example's predicted label as `classes` and every class id and label as
-//! `all_class_ids` and `all_classes`, and all of them are compared. What
-//! servegraph does not give is asserted to be exactly what it is, so a
-//! change shows: a raw receiver's export (`--signature predict`, no method)
-//! has no `all_class_ids` or `all_classes`, which Estimator builds in its
-//! predict-mode graph from the head's classes.
+//! `all_class_ids` and `all_classes`, and all of them are compared.
 
 use crate::common;
 
@@ -24,8 +30,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 const LOADERS: &str = "tf2,tf1,capi";
-/// Predict outputs a raw receiver's export (no `--method`) lacks.
-const PREDICT_MODE_ONLY: [&str; 2] = ["all_class_ids", "all_classes"];
+/// The parts of a SparseTensor input `K` in servegraph's signature: `K_PART`.
+const SPARSE_PARTS: [&str; 3] = ["indices", "values", "dense_shape"];
 
 fn exports_root() -> PathBuf {
     common::testdata("estimator_exports")
@@ -99,15 +105,16 @@ fn tensors(signature: &Value, side: &str) -> BTreeMap<String, (Value, Value)> {
 
 /// The input keys of Estimator's signature as servegraph names them: a
 /// SparseTensor feature `K` is servegraph's three inputs `K_indices`,
-/// `K_values`, `K_dense_shape`, where Estimator 2.15's raw receiver lists
-/// only its values tensor under `K` (its indices and dense shape are no
-/// signature inputs): that `K` counts as the three when `ours` has them.
+/// `K_values`, `K_dense_shape`, where Estimator 2.15's raw receiver serves
+/// one dense tensor `K` of the sparse tensor's values (its
+/// `build_raw_serving_input_receiver_fn` makes a placeholder of the sparse
+/// tensor's dense shape): that `K` counts as the three when `ours` has them.
 fn their_input_keys(what: &str, theirs: &Value, ours: &BTreeSet<String>) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
     for key in tensors(theirs, "inputs").into_keys() {
-        let parts = ["indices", "values", "dense_shape"].map(|p| format!("{key}_{p}"));
+        let parts = SPARSE_PARTS.map(|p| format!("{key}_{p}"));
         if !ours.contains(&key) && parts.iter().all(|p| ours.contains(p)) {
-            eprintln!("{what}: Estimator serves only the values of SparseTensor input {key}");
+            eprintln!("{what}: Estimator serves SparseTensor input {key} as one dense tensor");
             keys.extend(parts);
         } else {
             keys.insert(key);
@@ -116,36 +123,32 @@ fn their_input_keys(what: &str, theirs: &Value, ours: &BTreeSet<String>) -> BTre
     keys
 }
 
-/// Compares one signature both wrote, servegraph's lacking no output of
-/// Estimator's but those in `may_lack`; returns the output keys compared.
-fn compare_signature(
-    what: &str,
-    ours: &Value,
-    theirs: &Value,
-    skip: &[&str],
-    may_lack: &[&str],
-) -> Vec<String> {
+/// The dtype of our input that carries Estimator's input `key`: the input
+/// itself, or the values of a SparseTensor input.
+fn our_input_dtype(ours: &BTreeMap<String, (Value, Value)>, key: &str) -> Value {
+    let values = format!("{key}_values");
+    let found = ours.get(key).or_else(|| ours.get(&values));
+    found.unwrap_or_else(|| panic!("no input {key}")).0.clone()
+}
+
+/// Compares one signature both wrote: the same method, input and output
+/// keys and dtypes; returns the output keys compared (all but `skip`).
+fn compare_signature(what: &str, ours: &Value, theirs: &Value, skip: &[&str]) -> Vec<String> {
     assert_eq!(ours["method"], theirs["method"], "{what}: method name");
     let our_keys: BTreeSet<String> = tensors(ours, "inputs").into_keys().collect();
     let their_keys = their_input_keys(what, theirs, &our_keys);
     assert_eq!(our_keys, their_keys, "{what}: input keys");
     let (our_inputs, their_inputs) = (tensors(ours, "inputs"), tensors(theirs, "inputs"));
     for (key, (dtype, _)) in &their_inputs {
-        if let Some((our_dtype, _)) = our_inputs.get(key) {
-            assert_eq!(our_dtype, dtype, "{what}: input {key} dtype");
-        }
+        let ours = our_input_dtype(&our_inputs, key);
+        assert_eq!(&ours, dtype, "{what}: input {key} dtype");
     }
     let (our_outputs, their_outputs) = (tensors(ours, "outputs"), tensors(theirs, "outputs"));
     let missing: Vec<&String> = their_outputs
         .keys()
         .filter(|k| !our_outputs.contains_key(*k))
         .collect();
-    for key in &missing {
-        assert!(
-            may_lack.contains(&key.as_str()),
-            "{what}: servegraph lacks output {key}"
-        );
-    }
+    assert!(missing.is_empty(), "{what}: servegraph lacks {missing:?}");
     let mut compared = Vec::new();
     for (key, (dtype, _)) in &our_outputs {
         let theirs = their_outputs
@@ -222,20 +225,58 @@ fn compare_outputs(
     largest
 }
 
-/// The dense features of the fixture's test batch (a raw receiver's inputs).
-fn dense_test_inputs(fixture: &str) -> Option<Value> {
+/// The fixture's test batch as Estimator's raw receiver takes it: each
+/// SparseTensor feature `K` (servegraph's `K_indices`, `K_values`,
+/// `K_dense_shape`) as one dense string tensor of its dense shape, the
+/// cells without a value empty, which Estimator's feature columns drop
+/// (`to_sparse_input`) to give the same sparse tensor back.
+fn raw_receiver_inputs(fixture: &str) -> Value {
     let json = common::fixture_json(fixture);
-    let sparse = json["inputs"]
-        .as_object()
-        .unwrap()
-        .values()
-        .any(|s| s["sparse"] == true);
-    (!sparse).then(|| json["test_inputs"].clone())
+    let mut inputs = json["test_inputs"].clone();
+    for (key, spec) in json["inputs"].as_object().unwrap() {
+        if spec["sparse"] != true {
+            continue;
+        }
+        let feeds = inputs.as_object_mut().unwrap();
+        let [indices, values, shape] =
+            SPARSE_PARTS.map(|p| feeds.remove(&format!("{key}_{p}")).unwrap());
+        let dense = densify(key, &indices, &values, &shape);
+        feeds.insert(key.clone(), dense);
+    }
+    inputs
+}
+
+/// A 2-D string SparseTensor's values laid out in its dense shape, empty
+/// strings between. Its indices must be in row-major order and its values
+/// not empty, as the dense form gives them back.
+fn densify(key: &str, indices: &Value, values: &Value, shape: &Value) -> Value {
+    assert_eq!(values["dtype"], "string", "{key}: a string SparseTensor");
+    let numbers = |v: &Value| -> Vec<usize> {
+        let list = v["values"].as_array().unwrap();
+        list.iter().map(|n| n.as_u64().unwrap() as usize).collect()
+    };
+    let (indices, shape) = (numbers(indices), numbers(shape));
+    let [rows, width] = shape[..] else {
+        panic!("{key}: dense shape {shape:?} is not 2-D")
+    };
+    let values = values["values"].as_array().unwrap();
+    let mut dense = vec![String::new(); rows * width];
+    let mut last = None;
+    for (at, value) in indices.chunks(2).zip(values) {
+        let cell = at[0] * width + at[1];
+        assert!(last < Some(cell), "{key}: indices not in row-major order");
+        let value = value.as_str().unwrap();
+        assert!(!value.is_empty(), "{key}: an empty string value");
+        dense[cell] = value.to_string();
+        last = Some(cell);
+    }
+    json!({"dtype": "string", "shape": [rows, width], "values": dense})
 }
 
 /// The raw receiver: Estimator's `predict` signature against servegraph's
-/// export under the same key. Returns (signatures compared, max diff).
-fn compare_raw(python: &Path, fixture: &str) -> (Vec<String>, Option<f64>) {
+/// export under the same key (a classifier's with `--estimator-signatures`
+/// and its class names). Returns (signatures compared, max diff).
+fn compare_raw(python: &Path, fixture: &str) -> (Vec<String>, f64) {
     let theirs_dir = exports_root().join(fixture).join("raw");
     let theirs = signature_defs(python, &theirs_dir);
     let keys: Vec<&String> = theirs.as_object().unwrap().keys().collect();
@@ -246,12 +287,14 @@ fn compare_raw(python: &Path, fixture: &str) -> (Vec<String>, Option<f64>) {
     );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("raw");
-    servegraph_export(
-        fixture,
-        &out,
-        &[],
-        &["--signature".into(), "predict".into()],
-    );
+    let mut args: Vec<String> = vec!["--signature".into(), "predict".into()];
+    let hints = &common::fixture_json(fixture)["method"];
+    if let Some(names) = hints["class_names"].as_array() {
+        let names: Vec<&str> = names.iter().map(|n| n.as_str().unwrap()).collect();
+        args.extend(["--estimator-signatures".into(), "--class-names".into()]);
+        args.push(names.join(","));
+    }
+    servegraph_export(fixture, &out, &[], &args);
     let ours = signature_defs(python, &out);
     assert_eq!(
         ours.as_object().unwrap().keys().collect::<Vec<_>>(),
@@ -259,23 +302,14 @@ fn compare_raw(python: &Path, fixture: &str) -> (Vec<String>, Option<f64>) {
         "{fixture}"
     );
     let what = format!("{fixture} raw predict");
-    let compared = compare_signature(
-        &what,
-        &ours["predict"],
-        &theirs["predict"],
-        &[],
-        &PREDICT_MODE_ONLY,
-    );
-    // A SparseTensor input is one COO input to Estimator, three to servegraph:
-    // the same batch cannot be fed to both through the loaders' dense feeds.
-    let Some(inputs) = dense_test_inputs(fixture) else {
-        return (vec!["predict".into()], None);
-    };
-    let their_outputs = &run(python, &theirs_dir, "predict", &inputs, None, "tf2")["tf2"];
-    let our_outputs = run(python, &out, "predict", &inputs, None, LOADERS);
+    let compared = compare_signature(&what, &ours["predict"], &theirs["predict"], &[]);
+    let their_inputs = raw_receiver_inputs(fixture);
+    let their_outputs = &run(python, &theirs_dir, "predict", &their_inputs, None, "tf2")["tf2"];
+    let inputs = &common::fixture_json(fixture)["test_inputs"];
+    let our_outputs = run(python, &out, "predict", inputs, None, LOADERS);
     let tolerance = tolerance(fixture);
     let diff = compare_outputs(&what, their_outputs, &our_outputs, &compared, tolerance);
-    (vec!["predict".into()], Some(diff))
+    (vec!["predict".into()], diff)
 }
 
 fn tolerance(fixture: &str) -> f64 {
@@ -348,7 +382,7 @@ fn compare_parsing(python: &Path, fixture: &str) -> (Vec<String>, f64) {
         }
         // The alias is Estimator's own output again: compared once, there.
         let not_valued: &[&str] = if predict { &[alias] } else { &[] };
-        let compared = compare_signature(&what, &ours_sig, &theirs_sig, not_valued, &[]);
+        let compared = compare_signature(&what, &ours_sig, &theirs_sig, not_valued);
         let examples = if predict { "examples" } else { "inputs" };
         let inputs = &json["test_inputs"];
         let their_outputs = &run(python, &theirs_dir, key, inputs, Some(examples), "tf2")["tf2"];
@@ -374,15 +408,13 @@ fn canned_estimators_match_their_own_exports() {
     for fixture in fixtures() {
         let (raw, raw_diff) = compare_raw(&python, &fixture);
         let (parsing, parsing_diff) = compare_parsing(&python, &fixture);
-        let raw_diff =
-            raw_diff.map_or("not run (a sparse input)".to_string(), |d| format!("{d:e}"));
         rows.push(format!(
-            "| {fixture} | raw: {} | {raw_diff} | parsing: {} | {parsing_diff:e} |",
+            "| {fixture} | raw: {} | {raw_diff:e} | parsing: {} | {parsing_diff:e} | {LOADERS} |",
             raw.join(","),
             parsing.join(",")
         ));
     }
-    eprintln!("| fixture | signatures | max abs diff | signatures | max abs diff |");
+    eprintln!("| fixture | signatures | max abs diff | signatures | max abs diff | loaders |");
     for row in rows {
         eprintln!("{row}");
     }

@@ -129,14 +129,16 @@ fn judge(python: &Path, export: &Path, fixture: &str, tag_sets: &[&str], toleran
     seen
 }
 
-/// Exports every fixture with `flags`, judges each export under each of
-/// `tag_sets` and prints its table row.
+/// Exports every fixture with `flags`, checks the report, `validate`,
+/// `show` and `size` count its variables alike, judges each export under
+/// each of `tag_sets` and prints its table row.
 fn every_fixture(test: &str, option: &str, flags: &[&str], tag_sets: &[&str]) {
     let python = common::tensorflow_python(test);
     for fixture in common::fixture_names() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("export");
         let report = export(&fixture, &out, flags);
+        common::assert_tools_agree(&out, &report, &format!("{fixture} {option}"));
         let total = report["size"]["total_bytes"].as_u64().unwrap();
         let variables = report["size"]["variables_data_bytes"].as_u64().unwrap();
         let (tolerance, weight_error) = tolerance(&report);

@@ -270,12 +270,22 @@ fn module_checkpoint_holds_the_same_module() {
     );
 }
 
+/// The fixture's stored entries but the object graph, which names the
+/// checkpoint's objects and is no variable; and whether it has one.
+fn variables_but_object_graph(json: &Value) -> (Value, bool) {
+    let entries = json["variables"].as_array().expect("a list of variables");
+    let (object_graph, variables): (Vec<&Value>, Vec<&Value>) =
+        entries.iter().partition(|v| v["role"] == "object_graph");
+    (json!(variables), !object_graph.is_empty())
+}
+
 #[test]
 fn show_lists_signatures_and_variables() {
     for name in FIXTURES {
         let json = tf2::fixture_json(name);
         let saved_model = tf2::saved_model(name);
         let path = common::path_str(&saved_model);
+        let (variables, has_object_graph) = variables_but_object_graph(&json);
 
         let text = common::servegraph(&["show", path]);
         assert!(text.status.success(), "{name}: {}", common::stderr(&text));
@@ -286,9 +296,14 @@ fn show_lists_signatures_and_variables() {
                 "{name}: {key} not in\n{text}"
             );
         }
-        for key in listed_entries(&json["variables"]).keys() {
+        for key in listed_entries(&variables).keys() {
             assert!(text.contains(key.as_str()), "{name}: {key} not in\n{text}");
         }
+        assert_eq!(
+            text.contains("\nobject graph: "),
+            has_object_graph,
+            "{name}"
+        );
 
         let shown = common::servegraph(&["show", "--json", path]);
         assert!(shown.status.success(), "{name}: {}", common::stderr(&shown));
@@ -311,9 +326,10 @@ fn show_lists_signatures_and_variables() {
                 (name, (v["dtype"].as_str().unwrap().to_string(), shape))
             })
             .collect();
+        assert_eq!(shown_variables, listed_entries(&variables), "{name}");
         assert_eq!(
-            shown_variables,
-            listed_entries(&json["variables"]),
+            shown["object_graph_bytes"].is_u64(),
+            has_object_graph,
             "{name}"
         );
     }

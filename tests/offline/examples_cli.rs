@@ -10,6 +10,7 @@ use std::path::Path;
 use common::{export_fixture_cli, servegraph, stderr};
 use prost::Message;
 use servegraph::proto::SavedModel;
+use servegraph::proto::tensor_info::Encoding;
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -173,8 +174,65 @@ fn flag_combinations_that_make_no_sense_are_refused() {
     assert_names(&message, &["class_id:0", "--output classes"]);
     let message = refused("tiny_mlp", &["--method", "rank"]);
     assert_names(&message, &["predict, classify or regress"]);
+    // A predict signature without class probabilities gains nothing from
+    // Estimator's predict outputs.
     let message = refused("tiny_mlp", &["--examples", "--estimator-signatures"]);
-    assert_names(&message, &["--estimator-signatures", "--method classify"]);
+    assert_names(
+        &message,
+        &[
+            "\"probabilities\"",
+            "\"logits\"",
+            "--output probabilities=TENSOR",
+            "--estimator-signatures",
+        ],
+    );
+    let message = refused("tiny_mlp", &["--class-names", "a,b"]);
+    assert_names(&message, &["--method classify", "--estimator-signatures"]);
+}
+
+#[test]
+fn estimator_signatures_give_a_raw_predict_signature_every_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let flags = [
+        "--signature",
+        "predict",
+        "--estimator-signatures",
+        "--class-names",
+        "low,mid,high",
+        "-q",
+    ];
+    let exported = export_fixture_cli("estimator_dnn_multiclass", &out, &flags);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let saved = saved_model(&out);
+    let signatures = &saved.meta_graphs[0].signature_def;
+    let keys: Vec<&String> = signatures.keys().filter(|k| !k.starts_with("__")).collect();
+    assert_eq!(keys, ["predict"]);
+    let predict = &signatures["predict"];
+    assert_eq!(predict.method_name, "tensorflow/serving/predict");
+    let outputs: Vec<&String> = predict.outputs.keys().collect();
+    assert_eq!(
+        outputs,
+        [
+            "all_class_ids",
+            "all_classes",
+            "class_ids",
+            "classes",
+            "logits",
+            "probabilities"
+        ]
+    );
+    // The given `classes` (the head's predicted label) is kept.
+    let json = common::fixture_json("estimator_dnn_multiclass");
+    let given = json["outputs"]["classes"]["tensor"].as_str().unwrap();
+    assert_eq!(
+        predict.outputs["classes"].encoding,
+        Some(Encoding::Name(given.into()))
+    );
+    // The names must count the probabilities' columns.
+    let flags = ["--estimator-signatures", "--class-names", "low,high"];
+    let message = refused("estimator_dnn_multiclass", &flags);
+    assert_names(&message, &["2 class names", "3 columns", "--class-names"]);
 }
 
 #[test]

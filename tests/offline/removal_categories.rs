@@ -1,14 +1,15 @@
 //! Removal categories follow the training step's structure, checked against
 //! structure the test rebuilds from the whole graph (not node names): the
-//! optimizer category holds no node the gradient computation reads, and a
-//! forward while loop's exits are never gradient work.
+//! optimizer category holds no node the gradient computation reads, a
+//! forward while loop's exits are never gradient work, and the loss the
+//! gradients are seeded from is loss even when only a summary reads it.
 
 use std::collections::HashMap;
 
 use crate::common;
 
-use servegraph::ir::{Graph, NodeId};
-use servegraph::ops::training::{TrainingCategory, training_category};
+use servegraph::ir::{Graph, NodeId, TensorRef};
+use servegraph::ops::training::{TrainingCategory, reads_only_shape, training_category};
 use servegraph::passes::{PassContext, Pipeline, ServingSpec};
 use servegraph::read::read_model;
 
@@ -84,4 +85,60 @@ fn a_forward_loops_exits_are_not_gradient_work() {
         forward_exits += 1;
     }
     assert!(forward_exits > 0, "rnn_while: no forward loop exit found");
+}
+
+/// What `graph` computes from the value of the cross-entropy ops (by op
+/// type) through data edges, up to the summaries and the gradient and
+/// optimizer ops that read it: the per-example losses reduced to the loss
+/// (`Mean`, `Sum` and `truediv`, ...).
+fn computed_from_cross_entropy(graph: &Graph) -> Vec<NodeId> {
+    let mut stack: Vec<NodeId> = graph
+        .node_ids()
+        .into_iter()
+        .filter(|&id| graph.op(id) == "SparseSoftmaxCrossEntropyWithLogits")
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut computed = Vec::new();
+    while let Some(id) = stack.pop() {
+        let readers = graph.data_consumers(TensorRef::new(id, 0));
+        for (reader, _) in readers {
+            let op = graph.op(reader);
+            if training_category(op).is_none() && !reads_only_shape(op) && seen.insert(reader) {
+                computed.push(reader);
+                stack.push(reader);
+            }
+        }
+    }
+    computed
+}
+
+#[test]
+fn the_loss_is_loss_also_when_only_a_summary_or_nothing_reads_it() {
+    // mlp_queue's loss is read by a scalar summary; the others' by nothing
+    // (the training program fetched it); rnn_while's gradients run through
+    // a while loop.
+    for name in ["mlp_queue", "tiny_mlp", "rnn_while", "int64_offsets"] {
+        let (graph, categories) = categorised(name);
+        let computed = computed_from_cross_entropy(&graph);
+        // Only what the gradient and optimizer ops do not read: the
+        // gradients' own arithmetic on the cross entropy's value is
+        // gradient work.
+        let mut training_step = of_category(&graph, TrainingCategory::Gradient);
+        training_step.extend(of_category(&graph, TrainingCategory::Optimizer));
+        let feeding_gradients = graph.reachable_backwards(training_step);
+        let forward: Vec<NodeId> = computed
+            .into_iter()
+            .filter(|id| !feeding_gradients.contains(id))
+            .collect();
+        assert!(!forward.is_empty(), "{name}: no loss computed");
+        for id in forward {
+            assert_eq!(
+                categories.get(graph.name(id)).map(String::as_str),
+                Some("loss"),
+                "{name}: {} ({})",
+                graph.name(id),
+                graph.op(id)
+            );
+        }
+    }
 }

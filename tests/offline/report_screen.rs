@@ -170,3 +170,48 @@ fn a_big_graph_report_fits_a_screen_and_verbose_keeps_the_details() {
     );
     assert!(detailed.lines().count() > report.lines().count());
 }
+
+/// A pass that only edits nodes in place (the batch rewrite of a baked-in
+/// training batch) lists them in `edited` (`--json`), and the summary's
+/// line for it counts them.
+#[test]
+fn a_pass_that_edits_in_place_counts_its_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = common::testdata("batch_fixtures/fill_tile_attention");
+    let out = dir.path().join("model");
+    let mut args = vec![
+        "export".to_string(),
+        path_str(&source).to_string(),
+        path_str(&out).to_string(),
+    ];
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(source.join("fixture.json")).unwrap())
+            .unwrap();
+    for (flag, field) in [("--input", "inputs"), ("--output", "outputs")] {
+        for (key, spec) in json[field].as_object().unwrap() {
+            args.push(flag.into());
+            args.push(format!("{key}={}", spec["tensor"].as_str().unwrap()));
+        }
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = servegraph(&args);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    let mut with_json = args.clone();
+    with_json.extend(["--overwrite", "--json"]);
+    let report: serde_json::Value =
+        serde_json::from_slice(&servegraph(&with_json).stdout).expect("JSON");
+    let passes = report["passes"].as_array().unwrap();
+    let rewrite = passes
+        .iter()
+        .find(|p| p["pass"] == "batch-rewrite")
+        .unwrap();
+    let edited = rewrite["edited"].as_array().unwrap();
+    assert_eq!(edited.len(), 2, "{rewrite}");
+    assert!(rewrite["removed"].as_object().unwrap().is_empty());
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("batch-rewrite"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("edited 2 in place: "), "{line}");
+}

@@ -1,5 +1,7 @@
 //! The tools agree: every export servegraph writes passes
-//! `servegraph validate --strict`, over the whole options matrix — every
+//! `servegraph validate --strict`, and its report, `validate`, `show` and
+//! `size` count the same variables and bytes, over the whole options
+//! matrix — every
 //! fixture with each storage, freezing, variant and signature option, a
 //! warm-up file, Graph Transform Tool transforms, and every TF2 SavedModel
 //! re-exported lean.
@@ -95,6 +97,19 @@ fn export_ok(fixture: &str, out: &Path, flags: &[&str]) {
     );
 }
 
+/// The `--json` report of exporting `fixture` to `out` with `flags`.
+fn export_json(fixture: &str, out: &Path, flags: &[&str]) -> Value {
+    let mut all = flags.to_vec();
+    all.push("--json");
+    let output = common::export_fixture_cli(fixture, out, &all);
+    assert!(
+        output.status.success(),
+        "{fixture} {flags:?}: {}",
+        stderr(&output)
+    );
+    serde_json::from_slice(&output.stdout).expect("the report is JSON")
+}
+
 #[test]
 fn every_fixture_with_every_option_set_validates_strictly() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,11 +119,10 @@ fn every_fixture_with_every_option_set_validates_strictly() {
         let dense_shapes = sparse_dense_shapes(fixture);
         for (i, flags) in OPTION_SETS.iter().enumerate() {
             let out = dir.path().join(format!("{fixture}-{i}"));
-            let mut all = flags.to_vec();
-            all.push("-q");
-            export_ok(fixture, &out, &all);
+            let report = export_json(fixture, &out, flags);
             let what = format!("{fixture} {flags:?}");
             assert_strictly_valid(&out, &what, |f| is_sparse_shape_warning(f, &dense_shapes));
+            common::assert_tools_agree(&out, &report, &what);
         }
     }
 }
@@ -212,7 +226,7 @@ fn every_tf2_saved_model_exported_lean_validates_as_its_source_does() {
         let inherited = source_findings(&source);
         for flags in [&[][..], &["--weights", "f16", "--weights-min-size", "1"]] {
             let out = dir.path().join(format!("{fixture}-{}", flags.len()));
-            let mut args = vec!["export", path_str(&source), path_str(&out), "-q"];
+            let mut args = vec!["export", path_str(&source), path_str(&out), "--json"];
             args.extend_from_slice(flags);
             let exported = servegraph(&args);
             assert!(exported.status.success(), "{args:?}: {}", stderr(&exported));
@@ -221,6 +235,8 @@ fn every_tf2_saved_model_exported_lean_validates_as_its_source_does() {
                 f["severity"] == "warning"
                     && inherited.contains(&(f["rule"].clone(), f["message"].clone()))
             });
+            let report: Value = serde_json::from_slice(&exported.stdout).expect("JSON");
+            common::assert_tools_agree(&out, &report, &what);
         }
     }
 }

@@ -366,6 +366,7 @@ mod tests {
                 shape: shape.to_vec(),
                 bytes: elements as u64 * 4,
             }],
+            scales: Vec::new(),
         }
     }
 
@@ -375,6 +376,7 @@ mod tests {
         Inventory {
             saved_model_bytes: MB,
             variables_index_bytes: 2_000,
+            object_graph_bytes: 0,
             tensors: vec![
                 float_tensor("dense/kernel", &[rows, 1000]),
                 float_tensor("dense/bias", &[1000]),

@@ -19,8 +19,12 @@ pub struct Inventory {
     pub saved_model_bytes: u64,
     /// `variables/variables.index`.
     pub variables_index_bytes: u64,
-    /// Every tensor of `variables/`, by checkpoint key.
+    /// Every variable of `variables/`, by checkpoint key (an int8 one with
+    /// its scales).
     pub tensors: Vec<StoredTensor>,
+    /// The bytes of a TF2 checkpoint's object graph entry in `variables/`
+    /// (no variable: the metadata naming its objects).
+    pub object_graph_bytes: u64,
     /// Bytes of the data shards that no index entry accounts for, or all of
     /// them when the index could not be broken down.
     pub unaccounted_data_bytes: u64,
@@ -97,6 +101,9 @@ pub struct StoredTensor {
     pub dtype: DataType,
     /// Its pieces: one for a whole tensor, one per slice when partitioned.
     pub pieces: Vec<Piece>,
+    /// The float32 scales stored with a tensor stored as int8, one entry
+    /// per piece: part of this variable's bytes, never converted.
+    pub scales: Vec<Piece>,
 }
 
 /// A tensor's stored shape and bytes (a whole tensor or one slice of it).
@@ -159,16 +166,16 @@ fn scales(shape: &[i64]) -> u64 {
 }
 
 impl StoredTensor {
+    /// Its pieces' bytes and its scales'.
     pub fn bytes(&self) -> u64 {
-        self.pieces
-            .iter()
-            .map(|p| p.bytes)
-            .fold(0, u64::saturating_add)
+        let pieces = self.pieces.iter().chain(&self.scales);
+        pieces.map(|p| p.bytes).fold(0, u64::saturating_add)
     }
 
     pub fn bytes_after(&self, precision: Precision, stored: &StoredWeights) -> u64 {
         let at = self.pieces.iter().map(|p| p.bytes_after(precision, stored));
-        at.fold(0, u64::saturating_add)
+        let scales = self.scales.iter().map(|p| p.bytes);
+        at.chain(scales).fold(0, u64::saturating_add)
     }
 }
 
@@ -178,10 +185,12 @@ pub fn sum_files(files: &[FileBytes]) -> u64 {
 }
 
 impl Inventory {
-    /// The tensors' bytes in the data shards plus what no entry accounts for.
+    /// The variables' bytes in the data shards, the object graph's, and
+    /// what no entry accounts for.
     pub fn variables_data_bytes(&self) -> u64 {
         let tensors = self.tensors.iter().map(StoredTensor::bytes);
-        tensors.fold(self.unaccounted_data_bytes, u64::saturating_add)
+        let known = tensors.fold(self.object_graph_bytes, u64::saturating_add);
+        known.saturating_add(self.unaccounted_data_bytes)
     }
 
     /// Every file of the directory, summed.
@@ -239,6 +248,7 @@ pub fn stored_tensor(reader: &BundleReader, name: &str) -> Result<StoredTensor, 
         key: name.into(),
         dtype,
         pieces,
+        scales: Vec::new(),
     })
 }
 
@@ -340,18 +350,22 @@ mod tests {
                     key: "dense/kernel".into(),
                     dtype: DataType::DtFloat,
                     pieces: vec![float(&[256, 8])],
+                    scales: Vec::new(),
                 },
                 StoredTensor {
                     key: "embedding".into(),
                     dtype: DataType::DtFloat,
                     pieces: vec![float(&[600, 4]), float(&[400, 4])],
+                    scales: Vec::new(),
                 },
                 StoredTensor {
                     key: "dense/bias".into(),
                     dtype: DataType::DtFloat,
                     pieces: vec![float(&[8])],
+                    scales: Vec::new(),
                 },
             ],
+            object_graph_bytes: 0,
             unaccounted_data_bytes: 3,
             assets: vec![FileBytes {
                 path: "vocab.txt".into(),

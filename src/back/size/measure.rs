@@ -1,6 +1,6 @@
 //! Measures a SavedModel directory on disk: the size of every file in it,
 //! the variables broken down by checkpoint key, the float constants of
-//! `saved_model.pb`.
+//! `saved_model.pb` (streamed through, see `graph_constants`).
 //!
 //! Only the directory is read. A symlink counts only when it resolves to a
 //! file inside the directory, and is never descended into; the `.index` and
@@ -12,14 +12,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use prost::Message;
-
 use super::SizeError;
-use super::inventory::{FileBytes, Inventory, Piece, float_constant, stored_tensor};
+use super::inventory::{FileBytes, Inventory, stored_tensor};
 use crate::format::bundle::{BundleReader, data_path};
 use crate::format::limits::MAX_PROTO_BYTES;
-use crate::format::proto::SavedModel;
-use crate::format::proto::attr_value::Value;
 
 /// Most entries (files, directories, links) a measured directory may hold.
 /// A SavedModel has a handful plus its assets; this stops a walk that
@@ -222,15 +218,16 @@ fn add_variables(root: &Path, files: &[Found], inventory: &mut Inventory, notes:
     }
     let prefix = root.join("variables").join("variables");
     match tensors_of(&prefix, files) {
-        Ok(tensors) => {
+        Ok((tensors, object_graph_bytes)) => {
             let bytes = tensors
                 .iter()
                 .map(|t| t.bytes())
-                .fold(0, u64::saturating_add);
+                .fold(object_graph_bytes, u64::saturating_add);
             match inventory.unaccounted_data_bytes.checked_sub(bytes) {
                 Some(rest) => {
                     inventory.unaccounted_data_bytes = rest;
                     inventory.tensors = tensors;
+                    inventory.object_graph_bytes = object_graph_bytes;
                 }
                 None => notes.push(format!(
                     "{INDEX_FILE} claims more bytes than the data files hold: variables not broken down by key"
@@ -241,12 +238,13 @@ fn add_variables(root: &Path, files: &[Found], inventory: &mut Inventory, notes:
     }
 }
 
-/// Every tensor of the bundle at `prefix`, once its data shards are known
-/// to be plain files of the directory.
+/// Every variable of the bundle at `prefix` (an int8 one with its scales)
+/// and its object graph's bytes, once its data shards are known to be
+/// plain files of the directory.
 fn tensors_of(
     prefix: &Path,
     files: &[Found],
-) -> Result<Vec<super::inventory::StoredTensor>, String> {
+) -> Result<(Vec<super::inventory::StoredTensor>, u64), String> {
     let reader = BundleReader::open(prefix).map_err(|e| e.to_string())?;
     let shards = reader.num_shards();
     for shard in 0..shards {
@@ -256,10 +254,20 @@ fn tensors_of(
             return Err(format!("{name} is missing or not a plain file"));
         }
     }
-    let names = reader.names().into_iter();
-    names
-        .map(|name| stored_tensor(&reader, &name).map_err(|e| e.to_string()))
-        .collect()
+    let found = crate::format::bundle::variables::variables(reader.entries());
+    let tensor = |name: &str| stored_tensor(&reader, name).map_err(|e| e.to_string());
+    let tensors: Result<Vec<_>, String> = found
+        .variables
+        .iter()
+        .map(|v| {
+            let mut stored = tensor(&v.tensor.name)?;
+            for scales in &v.scales {
+                stored.scales.extend(tensor(&scales.name)?.pieces);
+            }
+            Ok(stored)
+        })
+        .collect();
+    Ok((tensors?, found.object_graph.map_or(0, |e| e.bytes)))
 }
 
 /// The float constants of every graph in a plain `saved_model.pb` under
@@ -277,28 +285,10 @@ fn add_graph_constants(
         return;
     }
     let path = root.join("saved_model.pb");
-    // Decoded from `Bytes`, the constants' contents are views of the file's
-    // bytes rather than copies: one copy of a frozen model in memory, not two.
-    let decoded = fs::read(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| SavedModel::decode(bytes::Bytes::from(bytes)).map_err(|e| e.to_string()));
-    match decoded {
-        Ok(saved_model) => inventory.graph_constants = float_constants(&saved_model),
+    match super::graph_constants::float_constants(&path) {
+        Ok(pieces) => inventory.graph_constants = pieces,
         Err(reason) => notes.push(format!(
             "saved_model.pb does not decode ({reason}): its constants are not weighed"
         )),
     }
-}
-
-/// The float `Const` values of every MetaGraphDef's graph.
-fn float_constants(saved_model: &SavedModel) -> Vec<Piece> {
-    let graphs = saved_model.meta_graphs.iter();
-    let nodes = graphs.flat_map(|m| m.graph_def.iter().flat_map(|g| g.node.iter()));
-    nodes
-        .filter(|node| node.op == "Const")
-        .filter_map(|node| match node.attr.get("value")?.value.as_ref()? {
-            Value::Tensor(tensor) => float_constant(tensor),
-            _ => None,
-        })
-        .collect()
 }

@@ -12,6 +12,7 @@
 //! can refuse it with nothing created.
 
 mod advice;
+mod graph_constants;
 mod inventory;
 mod measure;
 mod plan;
@@ -75,6 +76,9 @@ pub enum ContributorKind {
     VariablesIndex,
     /// Data shard bytes no index entry accounts for.
     VariablesData,
+    /// A TF2 checkpoint's object graph entry in `variables/`: the
+    /// metadata naming its objects, not a variable.
+    ObjectGraph,
     Asset,
     Other,
 }
@@ -192,6 +196,11 @@ fn contributors(inventory: &Inventory) -> Vec<Contributor> {
             "variables/variables.index",
             bytes,
         ));
+    }
+    if inventory.object_graph_bytes > 0 {
+        let key = crate::format::bundle::variables::OBJECT_GRAPH_KEY;
+        let bytes = inventory.object_graph_bytes;
+        all.push(entry(ContributorKind::ObjectGraph, key, bytes));
     }
     if inventory.unaccounted_data_bytes > 0 {
         let data = "variables/variables.data-* (not broken down by key)";

@@ -57,6 +57,7 @@ pub fn project(
         saved_model_bytes: plan.saved_model_bytes(),
         variables_index_bytes: plan.variables_index_bytes()?,
         tensors: planned_tensors(plan)?,
+        object_graph_bytes: 0,
         unaccounted_data_bytes: 0,
         assets: plan
             .assets()
@@ -73,8 +74,8 @@ pub fn project(
 
 /// Each kept tensor as the writer stores it, as the index of the written
 /// directory will list it: a copied one with its source's pieces, a
-/// converted one with each piece in its new dtype and bytes, followed by
-/// its int8 scales.
+/// converted one with each piece in its new dtype and bytes, and its int8
+/// scales.
 fn planned_tensors(plan: &WritePlan<'_>) -> Result<Vec<StoredTensor>, SizeError> {
     let mut readers: BTreeMap<&Path, BundleReader> = BTreeMap::new();
     let mut tensors = Vec::new();
@@ -88,20 +89,16 @@ fn planned_tensors(plan: &WritePlan<'_>) -> Result<Vec<StoredTensor>, SizeError>
             tensors.push(tensor);
             continue;
         };
-        tensors.push(converted(tensor, reader, key_plan)?);
-        tensors.extend(
-            key_plan
-                .scale_entries()
-                .map(|(scales_key, bytes)| StoredTensor {
-                    key: scales_key.to_string(),
-                    dtype: DataType::DtFloat,
-                    pieces: vec![Piece {
-                        dtype: DataType::DtFloat,
-                        shape: key_plan.scales_shape().to_vec(),
-                        bytes: bytes.len() as u64,
-                    }],
-                }),
-        );
+        let mut tensor = converted(tensor, reader, key_plan)?;
+        tensor.scales = key_plan
+            .scale_entries()
+            .map(|(_, bytes)| Piece {
+                dtype: DataType::DtFloat,
+                shape: key_plan.scales_shape().to_vec(),
+                bytes: bytes.len() as u64,
+            })
+            .collect();
+        tensors.push(tensor);
     }
     Ok(tensors)
 }

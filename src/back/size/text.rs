@@ -132,6 +132,7 @@ fn write_contributor(f: &mut Formatter<'_>, contributor: &Contributor) -> fmt::R
         ContributorKind::Graph => "graph",
         ContributorKind::VariablesIndex => "index",
         ContributorKind::VariablesData => "data",
+        ContributorKind::ObjectGraph => "objects",
         ContributorKind::Asset => "asset",
         ContributorKind::Other => "other",
     };

@@ -772,10 +772,12 @@ fn variables_of(model: &Model) -> Result<Vec<Variable>, WriteError> {
     Ok(variables)
 }
 
-/// Checks every variable against the checkpoint: key present, dtype and shape equal.
+/// Checks every variable against the checkpoint: key present, dtype and
+/// shape equal. Each is reported with the bytes `plan` writes for it.
 fn check_against_checkpoint(
     model: &Model,
     variables: &[Variable],
+    plan: &StoragePlan,
 ) -> Result<Vec<VariableReport>, WriteError> {
     if variables.is_empty() {
         return Ok(Vec::new());
@@ -793,12 +795,16 @@ fn check_against_checkpoint(
         .collect();
     let report = |v: &Variable| -> Result<VariableReport, WriteError> {
         let full_shape = check_variable(&reader, checkpoint, v)?;
+        let source_bytes = stored_bytes.get(&v.slot.key).copied().unwrap_or(0);
+        let stored_dtype = plan.form(&v.slot.key).stored_dtype(v.dtype);
         Ok(VariableReport {
             node: v.node.clone(),
             key: v.slot.key.clone(),
             dtype: crate::typing::dtype_name(v.dtype as i32),
             shape: v.shape.clone(),
-            bytes: stored_bytes.get(&v.slot.key).copied().unwrap_or(0),
+            bytes: plan.written_bytes(&v.slot.key, source_bytes),
+            stored_dtype: crate::typing::dtype_name(stored_dtype as i32),
+            source_bytes,
             full_shape: (!v.slot.slice_spec.is_empty()).then_some(full_shape),
         })
     };
@@ -922,7 +928,7 @@ pub fn lower_for_saving(
 /// table init op), and the saver and MetaGraphDef parts that go with it.
 fn lower(model: &Model, plan: &StoragePlan) -> Result<(Graph, Saving), WriteError> {
     let variables = variables_of(model)?;
-    let kept = check_against_checkpoint(model, &variables)?;
+    let kept = check_against_checkpoint(model, &variables, plan)?;
     let mut graph = model.graph.clone();
     let (saved, snapshots) = saved_variables(&mut graph, &variables, plan)?;
     let assets = point_assets_at_their_files(&mut graph, model)?;

@@ -206,6 +206,7 @@ fn report(
         nodes_after: served.nodes_after,
         signatures: model.signatures.clone(),
         kept: written.variables.clone(),
+        variables_kept: crate::model::KeptTotals::of(&written.variables),
         dropped,
         written,
         total_bytes,

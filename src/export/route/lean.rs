@@ -345,6 +345,7 @@ fn export_report(
         nodes_after: written.graph_nodes,
         signatures: kept_signatures(&plan.meta_graph),
         kept: write_report.variables.clone(),
+        variables_kept: crate::model::KeptTotals::of(&write_report.variables),
         dropped,
         written: write_report,
         total_bytes,
@@ -370,6 +371,8 @@ fn write_report(out_dir: &Path, plan: &LeanPlan, written: &LeanWritten) -> Write
             dtype: copied.dtype.clone(),
             shape: copied.shape.clone(),
             bytes: copied.bytes,
+            stored_dtype: copied.dtype.clone(),
+            source_bytes: copied.source_bytes,
             full_shape: None,
         })
         .collect();

@@ -13,6 +13,7 @@ mod pieces;
 pub mod reader;
 pub mod slices;
 pub mod table;
+pub mod variables;
 pub mod writer;
 
 pub use crate::format::dtypes::element_size;

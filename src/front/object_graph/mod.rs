@@ -22,7 +22,7 @@ pub use mapping::{KeyLookup, VariableObject, explain_missing, map_variables, var
 pub use paths::Role;
 
 /// The bundle key of the serialized `TrackableObjectGraph` (a DT_STRING scalar).
-pub const OBJECT_GRAPH_KEY: &str = "_CHECKPOINTABLE_OBJECT_GRAPH";
+pub use crate::format::bundle::variables::OBJECT_GRAPH_KEY;
 
 /// The attribute name under which a variable object saves its value.
 pub const VARIABLE_VALUE: &str = "VARIABLE_VALUE";

@@ -105,7 +105,20 @@ pub(super) fn read_saved_model_file(dir: &Path) -> Result<SavedModel, ReadError>
     let binary = dir.join("saved_model.pb");
     let text = dir.join("saved_model.pbtxt");
     if binary.is_file() {
-        decode(&binary, "tensorflow.SavedModel", "SavedModel")
+        let bytes = read_bytes(&binary)?;
+        if let Some(index) = super::nameless::first_nameless_node(&bytes) {
+            return Err(ReadError::Decode {
+                path: binary,
+                what: "SavedModel",
+                detail: format!("graph node {index} has no name; TensorFlow refuses to load it"),
+            });
+        }
+        decode_bytes(
+            &binary,
+            Bytes::from(bytes),
+            "tensorflow.SavedModel",
+            "SavedModel",
+        )
     } else if text.is_file() {
         decode(&text, "tensorflow.SavedModel", "SavedModel")
     } else if dir.exists() {

@@ -8,6 +8,7 @@ mod error;
 mod keras_files;
 mod locate;
 mod meta;
+mod nameless;
 mod narrow;
 mod needed;
 mod skim;

@@ -270,23 +270,153 @@ fn flag_combinations_that_make_no_sense_are_refused() {
 }
 
 #[test]
-fn estimator_signatures_need_a_classify_or_regress_method() {
-    let flags = |method, examples| MethodFlags {
+fn estimator_signatures_go_with_every_method_and_name_predict_classes() {
+    let names = ["a".to_string(), "b".to_string()];
+    let flags = |method, class_names, classes_output| MethodFlags {
         method,
-        examples,
-        class_names: None,
+        examples: false,
+        class_names,
         signature_name: DEFAULT_SIGNATURE,
-        classes_output: None,
+        classes_output,
         defaults: Vec::new(),
         warmup: false,
         estimator_signatures: true,
     };
+    for method in [
+        ServingMethod::Predict,
+        ServingMethod::Regress,
+        ServingMethod::Classify,
+    ] {
+        flags(method, None, None).check().unwrap();
+    }
+    // A predict signature's `classes` is each example's label, not the
+    // label list the names give: both may be given.
+    flags(ServingMethod::Predict, Some(&names), Some("str_classes:0"))
+        .check()
+        .unwrap();
     assert!(matches!(
-        flags(ServingMethod::Predict, true).check().unwrap_err(),
-        MethodError::EstimatorSignaturesWithoutMethod
+        flags(ServingMethod::Regress, Some(&names), None)
+            .check()
+            .unwrap_err(),
+        MethodError::ClassNamesWithoutClassify {
+            method: ServingMethod::Regress
+        }
     ));
-    flags(ServingMethod::Regress, false).check().unwrap();
-    flags(ServingMethod::Classify, false).check().unwrap();
+    let without = MethodFlags {
+        estimator_signatures: false,
+        ..flags(ServingMethod::Predict, Some(&names), None)
+    };
+    assert!(matches!(
+        without.check().unwrap_err(),
+        MethodError::ClassNamesWithoutClassify {
+            method: ServingMethod::Predict
+        }
+    ));
+}
+
+/// `export` with method predict and `--estimator-signatures`.
+fn estimator_predict(
+    model: &mut Model,
+    outputs: &[&str],
+    class_names: Option<&[&str]>,
+) -> Result<PassReport, PassError> {
+    let spec = ServingSpec {
+        inputs: vec!["x=x".parse().unwrap()],
+        outputs: outputs.iter().map(|s| s.parse().unwrap()).collect(),
+        class_names: class_names.map(|names| names.iter().map(|n| n.to_string()).collect()),
+        estimator_signatures: true,
+        ..ServingSpec::default()
+    };
+    let mut cx = PassContext::new();
+    InputsPass::new(&spec).run(model, &mut cx)?;
+    MethodPass::new(&spec).run(model, &mut cx)
+}
+
+#[test]
+fn estimator_predict_alone_lists_every_class_from_the_probabilities() {
+    let mut model = classifier();
+    let outputs = ["probabilities=probs:0", "class_ids=argmax:0"];
+    estimator_predict(&mut model, &outputs, Some(&["cat", "dog", "eel"])).unwrap();
+    assert_eq!(
+        model.signatures.keys().collect::<Vec<_>>(),
+        [DEFAULT_SIGNATURE]
+    );
+    let served = &model.signatures[DEFAULT_SIGNATURE];
+    assert_eq!(served.method_name, crate::model::PREDICT_METHOD);
+    assert_eq!(served.inputs.keys().collect::<Vec<_>>(), ["x"]);
+    assert_eq!(
+        served.outputs.keys().collect::<Vec<_>>(),
+        [
+            "all_class_ids",
+            "all_classes",
+            "class_ids",
+            "classes",
+            "probabilities"
+        ]
+    );
+    let shape_of = |key: &str| {
+        let spec = &served.outputs[key];
+        (spec.dtype, spec.shape.clone())
+    };
+    assert_eq!(
+        shape_of("all_classes"),
+        (DataType::DtString, Some(vec![-1, 3]))
+    );
+    assert_eq!(
+        shape_of("all_class_ids"),
+        (DataType::DtInt32, Some(vec![-1, 3]))
+    );
+    assert_eq!(shape_of("classes"), (DataType::DtString, Some(vec![-1, 1])));
+    let g = &model.graph;
+    let labels = g.node(g.find("all_classes/labels").unwrap());
+    let labels = Tensor::from_proto(labels.attr_tensor("value").unwrap()).unwrap();
+    assert_eq!(
+        labels.values,
+        Values::Strings(vec!["cat".into(), "dog".into(), "eel".into()])
+    );
+    let producer = |key: &str| g.tensor(&served.outputs[key].name).unwrap().node;
+    assert_eq!(g.node(producer("all_classes")).op, "BroadcastTo");
+    assert_eq!(g.node(producer("classes")).op, "ExpandDims");
+}
+
+#[test]
+fn estimator_predict_keeps_a_given_classes_and_counts_default_labels() {
+    let mut model = classifier();
+    let outputs = ["probabilities=wide:0", "classes=argmax:0"];
+    estimator_predict(&mut model, &outputs, None).unwrap();
+    let served = &model.signatures[DEFAULT_SIGNATURE];
+    assert_eq!(served.outputs["classes"].name, "argmax:0");
+    let g = &model.graph;
+    let labels = g.node(g.find("all_classes/labels").unwrap());
+    let labels = Tensor::from_proto(labels.attr_tensor("value").unwrap()).unwrap();
+    assert_eq!(labels.values, Values::Strings(vec!["0".into(), "1".into()]));
+}
+
+#[test]
+fn estimator_predict_needs_class_probabilities() {
+    let refused = |outputs: &[&str], names: Option<&[&str]>| {
+        method_error(estimator_predict(&mut classifier(), outputs, names).unwrap_err())
+    };
+    assert!(matches!(
+        refused(&["predictions=value:0"], None),
+        MethodError::NoProbabilities { outputs } if outputs == ["\"predictions\""]
+    ));
+    assert!(matches!(
+        refused(&["probabilities=argmax:0"], None),
+        MethodError::NotClassProbabilities { tensor, dtype, .. } if tensor == "argmax:0" && dtype == "int64"
+    ));
+    assert!(matches!(
+        refused(&["probabilities=probs:0"], Some(&["a", "b"])),
+        MethodError::ClassNamesLength {
+            given: 2,
+            expected: 3,
+            ..
+        }
+    ));
+    assert!(matches!(
+        refused(&["probabilities=probs:0", "all_classes=argmax:0"], None),
+        MethodError::EstimatorOutputGiven { key, tensor } if key == "all_classes" && tensor == "argmax:0"
+    ));
 }
 
 #[test]
