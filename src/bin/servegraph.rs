@@ -701,6 +701,10 @@ fn export(args: ExportArgs) -> Result<(), Box<dyn std::error::Error>> {
         export_serving_model(&source, &out_dir, &options)?
     };
     output.print(&report)?;
+    // The report names every node the export removed (a training graph's
+    // hundred thousand): the process is about to exit, and the system frees
+    // its memory at once rather than string by string.
+    std::mem::forget(report);
     Ok(())
 }
 

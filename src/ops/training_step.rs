@@ -9,6 +9,9 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
+use foldhash::fast::FixedState;
+use smallvec::SmallVec;
+
 use crate::op_kinds::is_control_flow_op;
 
 use super::training::{
@@ -33,6 +36,12 @@ pub trait StepGraph {
     fn is_removed(&self, node: Self::Node) -> bool;
 }
 
+/// A map keyed by node handles (or op names): hashed with foldhash, as the
+/// graphs here have a hundred thousand nodes and no key comes from outside
+/// the file being read.
+pub type NodeMap<K, V> = HashMap<K, V, FixedState>;
+type NodeSet<K> = HashSet<K, FixedState>;
+
 /// The training category of every removed node that has one; nodes without
 /// one are simply unused. `consumers_first` lists the removed nodes with
 /// each node's consumers before it (loop back edges aside). Linear in the
@@ -40,11 +49,13 @@ pub trait StepGraph {
 pub fn removal_categories<G: StepGraph>(
     graph: &G,
     consumers_first: &[G::Node],
-) -> HashMap<G::Node, TrainingCategory> {
-    let step = TrainingStep::find(graph, consumers_first);
-    let mut reasons: HashMap<G::Node, TrainingCategory> = HashMap::new();
+) -> NodeMap<G::Node, TrainingCategory> {
+    let mut own = OwnCategories::default();
+    let step = TrainingStep::find(graph, consumers_first, &mut own);
+    let mut reasons: NodeMap<G::Node, TrainingCategory> = NodeMap::default();
+    reasons.reserve(consumers_first.len());
     for &id in consumers_first {
-        if let Some(reason) = step.category(graph, id, &reasons) {
+        if let Some(reason) = step.category(graph, id, &reasons, &mut own) {
             reasons.insert(id, reason);
         }
     }
@@ -53,7 +64,7 @@ pub fn removal_categories<G: StepGraph>(
     // with every consumer categorised.
     for &id in consumers_first {
         if step.behind_gradients.contains(&id)
-            && let Some(reason) = step.category(graph, id, &reasons)
+            && let Some(reason) = step.category(graph, id, &reasons, &mut own)
         {
             reasons.insert(id, reason);
         }
@@ -61,28 +72,48 @@ pub fn removal_categories<G: StepGraph>(
     reasons
 }
 
+/// [`training_category`] of each op name met, worked out once per name: a
+/// training graph has a hundred thousand nodes but a few hundred op types.
+#[derive(Default)]
+struct OwnCategories<'g> {
+    known: NodeMap<&'g str, Option<TrainingCategory>>,
+}
+
+impl<'g> OwnCategories<'g> {
+    fn of(&mut self, op: &'g str) -> Option<TrainingCategory> {
+        *self
+            .known
+            .entry(op)
+            .or_insert_with(|| training_category(op))
+    }
+}
+
 /// The shape of the training step among the removed nodes.
 struct TrainingStep<N> {
     /// What the apply ops read through their gradient inputs.
-    gradient_inputs: HashSet<N>,
+    gradient_inputs: NodeSet<N>,
     /// Removed nodes the gradient inputs depend on: the backward graph and
     /// the forward values it reads.
-    behind_gradients: HashSet<N>,
+    behind_gradients: NodeSet<N>,
     /// Removed nodes that run after an apply op (the step's bookkeeping).
-    after_apply: HashSet<N>,
+    after_apply: NodeSet<N>,
     /// The losses the gradients were seeded from that no gradient reads
     /// (see [`losses`]).
-    losses: HashSet<N>,
+    losses: NodeSet<N>,
 }
 
 impl<N: Copy + Eq + Hash> TrainingStep<N> {
-    fn find<G: StepGraph<Node = N>>(graph: &G, removed: &[N]) -> Self {
+    fn find<'g, G: StepGraph<Node = N>>(
+        graph: &'g G,
+        removed: &[N],
+        own: &mut OwnCategories<'g>,
+    ) -> Self {
         let applies: Vec<N> = removed
             .iter()
             .copied()
-            .filter(|&id| training_category(graph.op(id)) == Some(TrainingCategory::Optimizer))
+            .filter(|&id| own.of(graph.op(id)) == Some(TrainingCategory::Optimizer))
             .collect();
-        let gradient_inputs: HashSet<N> = applies
+        let gradient_inputs: NodeSet<N> = applies
             .iter()
             .flat_map(|&apply| {
                 let slots = gradient_inputs(graph.op(apply));
@@ -106,17 +137,18 @@ impl<N: Copy + Eq + Hash> TrainingStep<N> {
     /// A node's category: a global-step increment after the apply ops is
     /// optimizer work; otherwise its own op's category; otherwise what its
     /// consumers make of it.
-    fn category<G: StepGraph<Node = N>>(
+    fn category<'g, G: StepGraph<Node = N>>(
         &self,
-        graph: &G,
+        graph: &'g G,
         id: N,
-        reasons: &HashMap<N, TrainingCategory>,
+        reasons: &NodeMap<N, TrainingCategory>,
+        own: &mut OwnCategories<'g>,
     ) -> Option<TrainingCategory> {
         let op = graph.op(id);
         if self.after_apply.contains(&id) && is_step_increment(op) {
             return Some(TrainingCategory::Optimizer);
         }
-        if let Some(own) = training_category(op) {
+        if let Some(own) = own.of(op) {
             return Some(own);
         }
         if self.gradient_inputs.contains(&id) {
@@ -125,7 +157,7 @@ impl<N: Copy + Eq + Hash> TrainingStep<N> {
         if self.losses.contains(&id) {
             return Some(TrainingCategory::Loss);
         }
-        let consumers: Vec<Reader> = graph
+        let consumers: SmallVec<[Reader; 8]> = graph
             .consumers(id)
             .into_iter()
             .filter_map(|c| {
@@ -208,16 +240,16 @@ fn is_seed_op(op: &str) -> bool {
 /// gradients' dependencies.
 fn losses<G: StepGraph>(
     graph: &G,
-    behind_gradients: &HashSet<G::Node>,
-    after_apply: &HashSet<G::Node>,
-) -> HashSet<G::Node> {
+    behind_gradients: &NodeSet<G::Node>,
+    after_apply: &NodeSet<G::Node>,
+) -> NodeSet<G::Node> {
     let seeds: Vec<G::Node> = behind_gradients
         .iter()
         .copied()
         .filter(|&id| is_seed_op(graph.op(id)))
         .collect();
     if seeds.is_empty() {
-        return HashSet::new();
+        return NodeSet::default();
     }
     let backward = walk(graph, &seeds, |id| graph.consumers(id));
     let forward: Vec<G::Node> = behind_gradients
@@ -270,11 +302,11 @@ fn walk<'a, G: StepGraph>(
     graph: &G,
     roots: impl IntoIterator<Item = &'a G::Node>,
     next: impl Fn(G::Node) -> Vec<G::Node>,
-) -> HashSet<G::Node>
+) -> NodeSet<G::Node>
 where
     G::Node: 'a,
 {
-    let mut seen: HashSet<G::Node> = HashSet::new();
+    let mut seen: NodeSet<G::Node> = NodeSet::default();
     let mut stack: Vec<G::Node> = roots.into_iter().copied().collect();
     while let Some(id) = stack.pop() {
         if graph.is_removed(id) && seen.insert(id) {
@@ -379,7 +411,7 @@ mod tests {
         }
     }
 
-    fn categories(graph: &Small) -> HashMap<usize, TrainingCategory> {
+    fn categories(graph: &Small) -> NodeMap<usize, TrainingCategory> {
         let mut removed: Vec<usize> = (0..graph.ops.len())
             .filter(|&id| graph.is_removed(id))
             .collect();

@@ -4,13 +4,13 @@
 //! Everything else — the input pipeline, loss, gradients, optimizer,
 //! summaries, the training saver — goes, reported by category.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{Graph, NodeId};
 use crate::model::Model;
 use crate::ops::training::TrainingCategory;
-use crate::ops::training_step::{StepGraph, removal_categories};
+use crate::ops::training_step::{NodeMap, StepGraph, removal_categories};
 
 /// Removes every node the serving signatures do not need.
 pub struct PrunePass;
@@ -79,7 +79,7 @@ fn removal_named(reason: &str) -> Removal {
 fn removal_reasons(
     graph: &Graph,
     keep: &HashSet<NodeId>,
-) -> Result<HashMap<NodeId, TrainingCategory>, PassError> {
+) -> Result<NodeMap<NodeId, TrainingCategory>, PassError> {
     let mut consumers_first = graph.topological_order()?;
     consumers_first.reverse();
     consumers_first.retain(|id| !keep.contains(id));

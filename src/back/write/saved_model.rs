@@ -707,7 +707,7 @@ fn dir_size(dir: &Path) -> u64 {
 }
 
 struct Prepared {
-    graph: Graph,
+    graph: crate::format::proto::GraphDef,
     saver_nodes: Vec<crate::format::proto::NodeDef>,
     parts: MetaGraphParts,
     report: Vec<VariableReport>,
@@ -715,10 +715,9 @@ struct Prepared {
 
 /// The graph's GraphDef with the saver's nodes appended.
 fn graph_def_with(
-    graph: Graph,
+    mut graph_def: crate::format::proto::GraphDef,
     extra: Vec<crate::format::proto::NodeDef>,
 ) -> crate::format::proto::GraphDef {
-    let mut graph_def = graph.into_graph_def();
     graph_def.node.extend(extra);
     graph_def
 }
@@ -955,12 +954,16 @@ fn lower(model: &Model, plan: &StoragePlan) -> Result<(Graph, Saving), WriteErro
     Ok((graph, saving))
 }
 
-/// The serving graph ready to encode: as lowered by the lowering pass, or
-/// lowered here for a model that did not run it.
+/// The serving graph ready to encode: as lowered by the lowering pass
+/// (its NodeDefs made straight from the model's graph, without a copy of
+/// the graph first), or lowered here for a model that did not run it.
 fn prepare(model: &Model, plan: &StoragePlan) -> Result<Prepared, WriteError> {
     let (graph, saving) = match &model.saving {
-        Some(saving) => (model.graph.clone(), saving.clone()),
-        None => lower(model, plan)?,
+        Some(saving) => (model.graph.to_graph_def(), saving.clone()),
+        None => {
+            let (graph, saving) = lower(model, plan)?;
+            (graph.into_graph_def(), saving)
+        }
     };
     let assets = saving.assets.iter().map(|(tensor, filename)| AssetSpec {
         tensor: tensor.clone(),

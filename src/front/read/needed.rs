@@ -112,6 +112,10 @@ pub fn needed_nodes<'s, 'a>(
         graph.close_backwards(&mut needed, roots.drain(..));
         roots.extend(graph.table_initializers(&needed));
         if roots.is_empty() {
+            // Names are not looked up any more: the index of every name
+            // goes before the needed nodes are decoded.
+            let mut graph = graph;
+            graph.by_name = HashMap::default();
             return Some(Needed {
                 decode: needed,
                 graph,
@@ -327,30 +331,71 @@ impl<'s, 'a> Resolved<'s, 'a> {
 struct SkippedView<'r, 's, 'a> {
     graph: &'r Resolved<'s, 'a>,
     needed: &'r [bool],
-    /// Node i's skipped consumers (by data or control), deduplicated.
-    consumers: Vec<Vec<u32>>,
+    /// Node i's skipped consumers (by data or control), deduplicated, in
+    /// graph order: `consumers[consumer_starts[i]..consumer_starts[i + 1]]`
+    /// (one flat list rather than a vector per node: a hundred thousand
+    /// small allocations fewer).
+    consumers: Vec<u32>,
+    consumer_starts: Vec<usize>,
 }
 
 impl<'r, 's, 'a> SkippedView<'r, 's, 'a> {
     fn new(graph: &'r Resolved<'s, 'a>, needed: &'r [bool]) -> Option<Self> {
-        let mut consumers: Vec<Vec<u32>> = vec![Vec::new(); graph.skim.nodes.len()];
         let mut view = SkippedView {
             graph,
             needed,
             consumers: Vec::new(),
+            consumer_starts: Vec::new(),
         };
-        for node in graph.indices().filter(|&n| view.is_removed(n)) {
-            for input in graph.inputs_of(node) {
-                if view.is_removed(input.producer) {
-                    let list = consumers.get_mut(input.producer as usize)?;
-                    if list.last() != Some(&node) {
-                        list.push(node);
+        let count = graph.skim.nodes.len();
+        let is_removed = |n: u32| !needed.get(n as usize).copied().unwrap_or(true);
+        // Each (producer, consumer) edge among skipped nodes, once per
+        // consumer however often it reads the producer, in graph order.
+        let for_each_edge = |visit: &mut dyn FnMut(u32, u32) -> Option<()>| {
+            let mut last_consumer = vec![u32::MAX; count];
+            for node in graph.indices().filter(|&n| is_removed(n)) {
+                for input in graph
+                    .inputs_of(node)
+                    .iter()
+                    .filter(|i| is_removed(i.producer))
+                {
+                    let last = last_consumer.get_mut(input.producer as usize)?;
+                    if *last != node {
+                        *last = node;
+                        visit(input.producer, node)?;
                     }
                 }
             }
+            Some(())
+        };
+        let mut starts = vec![0usize; count + 1];
+        for_each_edge(&mut |producer, _| {
+            *starts.get_mut(producer as usize + 1)? += 1;
+            Some(())
+        })?;
+        for i in 1..starts.len() {
+            let before = starts.get(i - 1).copied()?;
+            *starts.get_mut(i)? += before;
         }
+        let mut consumers = vec![0u32; starts.last().copied()?];
+        let mut next = starts.clone();
+        for_each_edge(&mut |producer, node| {
+            let at = next.get_mut(producer as usize)?;
+            *consumers.get_mut(*at)? = node;
+            *at += 1;
+            Some(())
+        })?;
         view.consumers = consumers;
+        view.consumer_starts = starts;
         Some(view)
+    }
+
+    fn consumers_of(&self, node: u32) -> &[u32] {
+        let i = node as usize;
+        match (self.consumer_starts.get(i), self.consumer_starts.get(i + 1)) {
+            (Some(&start), Some(&end)) => self.consumers.get(start..end).unwrap_or_default(),
+            _ => &[],
+        }
     }
 
     /// The skipped nodes, each after all its consumers; edges out of
@@ -362,7 +407,7 @@ impl<'r, 's, 'a> SkippedView<'r, 's, 'a> {
         for node in graph.indices().filter(|&n| self.is_removed(n)) {
             let left = consumers_left.get_mut(node as usize)?;
             *left = if counted(node) {
-                self.consumers.get(node as usize)?.len()
+                self.consumers_of(node).len()
             } else {
                 0
             };
@@ -405,10 +450,7 @@ impl StepGraph for SkippedView<'_, '_, '_> {
         producers
     }
     fn consumers(&self, node: u32) -> Vec<u32> {
-        self.consumers
-            .get(node as usize)
-            .cloned()
-            .unwrap_or_default()
+        self.consumers_of(node).to_vec()
     }
     fn data_input(&self, node: u32, slot: usize) -> Option<u32> {
         self.graph
