@@ -107,19 +107,31 @@ fn fill_outputs(
         let Ok(tensor) = graph.tensor(&spec.name) else {
             continue;
         };
-        let Some(mut inferred) = inference.shape(tensor).proto_dims() else {
+        let shape = inference.shape(tensor);
+        let Some(mut inferred) = shape.proto_dims() else {
             continue;
         };
         if batched && let Some(first) = inferred.first_mut() {
             *first = -1;
         }
+        // A leading size the training graph stated (its batch, baked into a
+        // Fill or Tile that the batch rewrite made follow the input) gives
+        // way when inference finds the dimension is the serving batch.
+        let follows_batch = batched && shape.dim(0) == Some(Dim::Batch);
         let merged = match &spec.shape {
             None => Some(inferred),
             Some(stated) if stated.len() == inferred.len() => Some(
                 stated
                     .iter()
                     .zip(&inferred)
-                    .map(|(&s, &i)| if s < 0 { i } else { s })
+                    .enumerate()
+                    .map(|(d, (&s, &i))| {
+                        if s < 0 || (d == 0 && follows_batch) {
+                            i
+                        } else {
+                            s
+                        }
+                    })
                     .collect(),
             ),
             Some(_) => None,
@@ -137,7 +149,7 @@ fn fill_outputs(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::proto::DataType;
+    use crate::format::proto::{DataType, TensorProto};
     use crate::passes::testing::{node, serving_model};
 
     /// A graph without `_output_shapes`: `x [-1, 4] @ w [4, 3]`, then a
@@ -164,5 +176,60 @@ mod tests {
         let output = &model.signatures["serving_default"].outputs["y"];
         assert_eq!(output.shape, Some(vec![-1, 3]));
         assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
+    }
+
+    /// `x [-1, 4]` served through `y = x @ w` and through a `Fill` of a
+    /// constant `[6, 3]`; both outputs stated `[6, 3]` by the training
+    /// graph. The one that follows the batch gives up the stated 6; the
+    /// truly fixed one keeps it.
+    #[test]
+    fn a_stated_training_batch_gives_way_to_the_serving_batch() {
+        let mut x = node("x", "Placeholder", &[]).with_type("dtype", DataType::DtFloat);
+        x.set_attr_shape("shape", Some(&[-1, 4]));
+        let mut w = node("w", "VariableV2", &[]).with_type("dtype", DataType::DtFloat);
+        w.set_attr_shape("shape", Some(&[4, 3]));
+        let matmul = node("y", "MatMul", &["x", "w"]).with_type("T", DataType::DtFloat);
+        let mut dims = node("dims", "Const", &[]).with_type("dtype", DataType::DtInt32);
+        dims.set_attr_tensor(
+            "value",
+            TensorProto {
+                dtype: DataType::DtInt32 as i32,
+                tensor_shape: Some(crate::typing::shape_proto(&[2])),
+                int_val: vec![6, 3],
+                ..TensorProto::default()
+            },
+        );
+        let mut zero = node("zero", "Const", &[]).with_type("dtype", DataType::DtFloat);
+        zero.set_attr_tensor(
+            "value",
+            TensorProto {
+                dtype: DataType::DtFloat as i32,
+                tensor_shape: Some(crate::typing::shape_proto(&[])),
+                float_val: vec![0.0],
+                ..TensorProto::default()
+            },
+        );
+        let fill = node("fixed", "Fill", &["dims", "zero"]).with_type("T", DataType::DtFloat);
+        let mut model = serving_model(vec![x, w, matmul, dims, zero, fill], "y:0");
+        let signature = model.signatures.get_mut("serving_default").unwrap();
+        let input = TensorSpec {
+            name: "x:0".into(),
+            dtype: DataType::DtFloat,
+            shape: Some(vec![-1, 4]),
+        };
+        signature.inputs.insert("x".into(), input);
+        signature.outputs.get_mut("y").unwrap().shape = Some(vec![6, 3]);
+        let fixed = TensorSpec {
+            name: "fixed:0".into(),
+            dtype: DataType::DtFloat,
+            shape: Some(vec![6, 3]),
+        };
+        signature.outputs.insert("fixed".into(), fixed);
+        OutputShapesPass
+            .run(&mut model, &mut PassContext::new())
+            .unwrap();
+        let outputs = &model.signatures["serving_default"].outputs;
+        assert_eq!(outputs["y"].shape, Some(vec![-1, 3]));
+        assert_eq!(outputs["fixed"].shape, Some(vec![6, 3]));
     }
 }
