@@ -537,6 +537,9 @@ fn flag_hint(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         }
         Error::Pass(PassError::Examples(error)) => examples_hint(error),
         Error::Pass(PassError::Method(error)) => method_hint(error),
+        Error::Pass(PassError::BakedBatch(_)) => {
+            Some("pass --fixed-batch to serve the training batch only (the signature then says so)")
+        }
         _ => None,
     }
 }

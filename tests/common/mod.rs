@@ -194,11 +194,18 @@ pub fn largest_difference(report: &serde_json::Value) -> f64 {
 /// Runs `servegraph export` on fixture `fixture` into `out` with the
 /// fixture.json tensors as `--input` / `--output`, then `extra` flags.
 pub fn export_fixture_cli(fixture: &str, out: &Path, extra: &[&str]) -> Output {
-    let json = fixture_json(fixture);
     let source = testdata(&format!("fixtures/{fixture}"));
+    export_fixture_dir_cli(&source, out, extra)
+}
+
+/// [`export_fixture_cli`] for the fixture in `source`, of any fixture set
+/// (`testdata/batch_fixtures/NAME`, `testdata/slim_fixtures/NAME`).
+pub fn export_fixture_dir_cli(source: &Path, out: &Path, extra: &[&str]) -> Output {
+    let text = std::fs::read_to_string(source.join("fixture.json")).expect("fixture.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("fixture.json is JSON");
     let mut args = vec![
         "export".to_string(),
-        path_str(&source).to_string(),
+        path_str(source).to_string(),
         path_str(out).to_string(),
     ];
     for (flag, field) in [("--input", "inputs"), ("--output", "outputs")] {

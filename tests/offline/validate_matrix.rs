@@ -127,6 +127,86 @@ fn every_fixture_with_every_option_set_validates_strictly() {
     }
 }
 
+/// The fixtures of `testdata/SET/`, by directory.
+fn fixture_dirs(set: &str) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir(common::testdata(set))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("fixture.json").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The batch fixtures (a training batch baked into the graph) and the
+/// TF-Slim nets, plain, as int8 and with their moving averages: each export
+/// validates strictly and the tools agree on it. A graph whose batch is
+/// fixed by design is refused without `--fixed-batch`; with it, its
+/// `batch-dimension` warnings are all `validate` finds, and `--allow
+/// batch-dimension` passes `--strict`.
+#[test]
+fn batch_and_slim_fixtures_validate_strictly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fixed = Vec::new();
+    for source in [
+        fixture_dirs("batch_fixtures"),
+        fixture_dirs("slim_fixtures"),
+    ]
+    .concat()
+    {
+        let name = source.file_name().unwrap().to_string_lossy().to_string();
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(source.join("fixture.json")).unwrap())
+                .unwrap();
+        let averaged =
+            json.get("moving_averages").is_some() || json.get("moving_average_decay").is_some();
+        let mut option_sets: Vec<Vec<&str>> =
+            vec![vec![], vec!["--weights", "int8", "--weights-min-size", "1"]];
+        if averaged {
+            option_sets.push(vec!["--moving-averages"]);
+        }
+        for (i, flags) in option_sets.iter().enumerate() {
+            let out = dir.path().join(format!("{name}-{i}"));
+            let what = format!("{name} {flags:?}");
+            let mut all = flags.clone();
+            all.push("--json");
+            let output = common::export_fixture_dir_cli(&source, &out, &all);
+            if output.status.code() == Some(1) && stderr(&output).contains("--fixed-batch") {
+                all.push("--fixed-batch");
+                let output = common::export_fixture_dir_cli(&source, &out, &all);
+                assert!(output.status.success(), "{what}: {}", stderr(&output));
+                let (_, findings) = validate(&out);
+                assert!(!findings.is_empty(), "{what}: a fixed batch, no warning");
+                assert!(
+                    findings.iter().all(|f| f["rule"] == "batch-dimension"),
+                    "{what}: {findings:#?}"
+                );
+                let allowed = servegraph(&[
+                    "validate",
+                    path_str(&out),
+                    "--strict",
+                    "--allow",
+                    "batch-dimension",
+                ]);
+                assert_eq!(
+                    allowed.status.code(),
+                    Some(0),
+                    "{what}: {}",
+                    stderr(&allowed)
+                );
+                fixed.push(name.clone());
+                continue;
+            }
+            assert!(output.status.success(), "{what}: {}", stderr(&output));
+            let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+            assert_strictly_valid(&out, &what, |_| false);
+            common::assert_tools_agree(&out, &report, &what);
+        }
+    }
+    fixed.dedup();
+    assert_eq!(fixed, ["fixed_batch_by_design", "tensorarray_batch_loop"]);
+}
+
 /// The fixtures whose fixture.json hints a classify or regress method:
 /// (fixture, `--method`, served output key, the fixture's output).
 fn method_cases() -> Vec<(String, &'static str, &'static str, String)> {

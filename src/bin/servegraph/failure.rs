@@ -101,6 +101,7 @@ fn pass_culprit(error: &PassError) -> Option<String> {
         PassError::BadSpec { what, spec, .. } => format!("--{what} {spec}"),
         PassError::InputComponent { input, .. } => format!("--input {input}"),
         PassError::TrainingOpRemains { node, .. } => node.clone(),
+        PassError::BakedBatch(baked) => baked.node.clone(),
         PassError::UnknownTransform { name, .. } | PassError::UnknownPass { name, .. } => {
             name.clone()
         }
