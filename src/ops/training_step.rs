@@ -27,14 +27,19 @@ pub trait StepGraph {
     /// The node's op type.
     fn op(&self, node: Self::Node) -> &str;
     /// Every node it reads, by data or control.
-    fn producers(&self, node: Self::Node) -> Vec<Self::Node>;
+    fn producers(&self, node: Self::Node) -> Neighbours<Self::Node>;
     /// Every node that reads it, by data or control.
-    fn consumers(&self, node: Self::Node) -> Vec<Self::Node>;
+    fn consumers(&self, node: Self::Node) -> Neighbours<Self::Node>;
     /// The producer of its data input `slot`.
     fn data_input(&self, node: Self::Node, slot: usize) -> Option<Self::Node>;
     /// Whether the node is being removed.
     fn is_removed(&self, node: Self::Node) -> bool;
 }
+
+/// A node's producers or consumers: inline up to eight, as nearly every
+/// node of a training graph has, so the walks over a hundred thousand
+/// nodes allocate nothing per step.
+pub type Neighbours<N> = SmallVec<[N; 8]>;
 
 /// A map keyed by node handles (or op names): hashed with foldhash, as the
 /// graphs here have a hundred thousand nodes and no key comes from outside
@@ -301,7 +306,7 @@ fn losses<G: StepGraph>(
 fn walk<'a, G: StepGraph>(
     graph: &G,
     roots: impl IntoIterator<Item = &'a G::Node>,
-    next: impl Fn(G::Node) -> Vec<G::Node>,
+    next: impl Fn(G::Node) -> Neighbours<G::Node>,
 ) -> NodeSet<G::Node>
 where
     G::Node: 'a,
@@ -333,10 +338,10 @@ mod tests {
         fn op(&self, node: usize) -> &str {
             self.ops[node]
         }
-        fn producers(&self, node: usize) -> Vec<usize> {
-            self.inputs[node].clone()
+        fn producers(&self, node: usize) -> Neighbours<usize> {
+            Neighbours::from_slice(&self.inputs[node])
         }
-        fn consumers(&self, node: usize) -> Vec<usize> {
+        fn consumers(&self, node: usize) -> Neighbours<usize> {
             let readers = self.inputs.iter().enumerate();
             readers
                 .filter(|(_, inputs)| inputs.contains(&node))

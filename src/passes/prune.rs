@@ -10,7 +10,7 @@ use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{Graph, NodeId};
 use crate::model::Model;
 use crate::ops::training::TrainingCategory;
-use crate::ops::training_step::{NodeMap, StepGraph, removal_categories};
+use crate::ops::training_step::{Neighbours, NodeMap, StepGraph, removal_categories};
 
 /// Removes every node the serving signatures do not need.
 pub struct PrunePass;
@@ -98,11 +98,11 @@ impl StepGraph for PruneView<'_> {
     fn op(&self, node: NodeId) -> &str {
         self.graph.op(node)
     }
-    fn producers(&self, node: NodeId) -> Vec<NodeId> {
-        self.graph.producers(node)
+    fn producers(&self, node: NodeId) -> Neighbours<NodeId> {
+        Neighbours::from_vec(self.graph.producers(node))
     }
-    fn consumers(&self, node: NodeId) -> Vec<NodeId> {
-        self.graph.consumers(node)
+    fn consumers(&self, node: NodeId) -> Neighbours<NodeId> {
+        Neighbours::from_vec(self.graph.consumers(node))
     }
     fn data_input(&self, node: NodeId, slot: usize) -> Option<NodeId> {
         self.graph.data_input(node, slot).map(|tensor| tensor.node)

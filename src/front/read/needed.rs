@@ -18,7 +18,7 @@ use super::skim::SkimmedGraph;
 use crate::ir::constants::FORWARDING_OPS;
 use crate::ir::{InputName, parse_input};
 use crate::ops::training::TrainingCategory;
-use crate::ops::training_step::{StepGraph, removal_categories};
+use crate::ops::training_step::{Neighbours, StepGraph, removal_categories};
 
 /// What a read must keep for the caller: tensors (`node` or `node:port`)
 /// and nodes it will look up. No tensors means the caller's outputs are not
@@ -439,9 +439,9 @@ impl StepGraph for SkippedView<'_, '_, '_> {
     fn op(&self, node: u32) -> &str {
         self.graph.op(node)
     }
-    fn producers(&self, node: u32) -> Vec<u32> {
+    fn producers(&self, node: u32) -> Neighbours<u32> {
         let inputs = self.graph.inputs_of(node).iter();
-        let mut producers: Vec<u32> = inputs
+        let mut producers: Neighbours<u32> = inputs
             .map(|input| input.producer)
             .filter(|&p| self.is_removed(p))
             .collect();
@@ -449,8 +449,8 @@ impl StepGraph for SkippedView<'_, '_, '_> {
         producers.dedup();
         producers
     }
-    fn consumers(&self, node: u32) -> Vec<u32> {
-        self.consumers_of(node).to_vec()
+    fn consumers(&self, node: u32) -> Neighbours<u32> {
+        Neighbours::from_slice(self.consumers_of(node))
     }
     fn data_input(&self, node: u32, slot: usize) -> Option<u32> {
         self.graph
