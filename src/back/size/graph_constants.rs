@@ -17,7 +17,7 @@ use prost::Message;
 use super::inventory::{Piece, float_constant};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{DataType, NodeDef, TensorShapeProto};
-use crate::format::wire::{FIXED32, FIXED64, LENGTH_DELIMITED, VARINT};
+use crate::format::wire::{FIXED32, FIXED64, LENGTH_DELIMITED, VARINT, read_varint, skip_value};
 
 /// A node up to this size is read and decoded whole (exactly as prost would).
 const DECODE_WHOLE: u64 = 1 << 20;
@@ -147,7 +147,11 @@ impl<R: Read + Seek> Stream<R> {
     /// The float constant a NodeDef ending at `end` holds, if it is one.
     fn node_constant(&mut self, end: u64) -> Result<Option<Piece>, WalkError> {
         if end - self.at <= DECODE_WHOLE {
-            let node = NodeDef::decode(self.bytes(end)?.as_slice()).map_err(|e| e.to_string())?;
+            let bytes = self.bytes(end)?;
+            if !may_be_const(&bytes) {
+                return Ok(None);
+            }
+            let node = NodeDef::decode(bytes.as_slice()).map_err(|e| e.to_string())?;
             return Ok(decoded_constant(&node));
         }
         let mut op = None;
@@ -264,6 +268,26 @@ fn io_error(e: io::Error) -> WalkError {
     e.to_string()
 }
 
+/// Whether an encoded NodeDef's op (its last `op` field, as protobuf
+/// keeps) is `Const`, or the bytes are malformed (for prost to report):
+/// most nodes are not constants and need no decoding.
+fn may_be_const(node: &[u8]) -> bool {
+    let mut at = 0;
+    let mut op: &[u8] = b"";
+    while at < node.len() {
+        let Some(key) = read_varint(node, &mut at) else {
+            return true;
+        };
+        let Some(range) = skip_value(node, &mut at, key & 7) else {
+            return true;
+        };
+        if key == (2 << 3) | LENGTH_DELIMITED {
+            op = &node[range];
+        }
+    }
+    op == b"Const"
+}
+
 /// The float constant of a decoded node, if it is one.
 fn decoded_constant(node: &NodeDef) -> Option<Piece> {
     if node.op != "Const" {
@@ -347,6 +371,7 @@ mod tests {
                 "Placeholder",
                 float_tensor(&[3, 1 << 18], big),
             ),
+            node("small_not_const", "Placeholder", float_tensor(&[2], 8)),
             node("half", "Const", half),
             node("listed", "Const", listed),
             node("ints", "Const", ints),
