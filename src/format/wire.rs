@@ -122,6 +122,48 @@ pub fn parse(mut bytes: &[u8]) -> Result<Vec<Field>, WireError> {
     Ok(fields)
 }
 
+/// The payloads of every length-delimited field `number` of a message, in
+/// order, without copying or collecting them (a wire-level look before or
+/// instead of a decode); an item is `None` (and the last) where
+/// the bytes stop being a well-formed message.
+pub struct Fields<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    number: u64,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(bytes: &'a [u8], number: u64) -> Self {
+        Fields {
+            bytes,
+            at: 0,
+            number,
+        }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Option<&'a [u8]>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.at < self.bytes.len() {
+            let parsed = read_varint(self.bytes, &mut self.at).and_then(|key| {
+                let range = skip_value(self.bytes, &mut self.at, key & 7)?;
+                Some((key >> 3 == self.number && key & 7 == LENGTH_DELIMITED).then_some(range))
+            });
+            match parsed {
+                None => {
+                    self.at = self.bytes.len();
+                    return Some(None);
+                }
+                Some(Some(range)) => return Some(Some(&self.bytes[range])),
+                Some(None) => {}
+            }
+        }
+        None
+    }
+}
+
 /// `fields` serialized again.
 pub fn encode(fields: &[Field]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -150,19 +150,19 @@ fn fill_outputs(
 mod tests {
     use super::*;
     use crate::format::proto::{DataType, TensorProto};
-    use crate::passes::testing::{node, serving_model};
+    use crate::passes::testing::{TestNode, node, serving_model};
 
-    /// A graph without `_output_shapes`: `x [-1, 4] @ w [4, 3]`, then a
-    /// softmax. The output's shape is inferred as TensorFlow writes it.
-    #[test]
-    fn an_output_without_a_stated_shape_gets_the_inferred_one() {
+    /// `x`, a float placeholder `[-1, 4]`, and `w`, a float variable `[4, 3]`.
+    fn input_and_weights() -> [TestNode; 2] {
         let mut x = node("x", "Placeholder", &[]).with_type("dtype", DataType::DtFloat);
         x.set_attr_shape("shape", Some(&[-1, 4]));
         let mut w = node("w", "VariableV2", &[]).with_type("dtype", DataType::DtFloat);
         w.set_attr_shape("shape", Some(&[4, 3]));
-        let matmul = node("mm", "MatMul", &["x", "w"]).with_type("T", DataType::DtFloat);
-        let softmax = node("y", "Softmax", &["mm"]).with_type("T", DataType::DtFloat);
-        let mut model = serving_model(vec![x, w, matmul, softmax], "y:0");
+        [x, w]
+    }
+
+    /// The serving signature, with `x:0` its input `x` (`[-1, 4]`).
+    fn served_from_x(model: &mut Model) -> &mut Signature {
         let signature = model.signatures.get_mut("serving_default").unwrap();
         let input = TensorSpec {
             name: "x:0".into(),
@@ -170,6 +170,18 @@ mod tests {
             shape: Some(vec![-1, 4]),
         };
         signature.inputs.insert("x".into(), input);
+        signature
+    }
+
+    /// A graph without `_output_shapes`: `x [-1, 4] @ w [4, 3]`, then a
+    /// softmax. The output's shape is inferred as TensorFlow writes it.
+    #[test]
+    fn an_output_without_a_stated_shape_gets_the_inferred_one() {
+        let [x, w] = input_and_weights();
+        let matmul = node("mm", "MatMul", &["x", "w"]).with_type("T", DataType::DtFloat);
+        let softmax = node("y", "Softmax", &["mm"]).with_type("T", DataType::DtFloat);
+        let mut model = serving_model(vec![x, w, matmul, softmax], "y:0");
+        served_from_x(&mut model);
         let report = OutputShapesPass
             .run(&mut model, &mut PassContext::new())
             .unwrap();
@@ -184,10 +196,7 @@ mod tests {
     /// truly fixed one keeps it.
     #[test]
     fn a_stated_training_batch_gives_way_to_the_serving_batch() {
-        let mut x = node("x", "Placeholder", &[]).with_type("dtype", DataType::DtFloat);
-        x.set_attr_shape("shape", Some(&[-1, 4]));
-        let mut w = node("w", "VariableV2", &[]).with_type("dtype", DataType::DtFloat);
-        w.set_attr_shape("shape", Some(&[4, 3]));
+        let [x, w] = input_and_weights();
         let matmul = node("y", "MatMul", &["x", "w"]).with_type("T", DataType::DtFloat);
         let mut dims = node("dims", "Const", &[]).with_type("dtype", DataType::DtInt32);
         dims.set_attr_tensor(
@@ -211,13 +220,7 @@ mod tests {
         );
         let fill = node("fixed", "Fill", &["dims", "zero"]).with_type("T", DataType::DtFloat);
         let mut model = serving_model(vec![x, w, matmul, dims, zero, fill], "y:0");
-        let signature = model.signatures.get_mut("serving_default").unwrap();
-        let input = TensorSpec {
-            name: "x:0".into(),
-            dtype: DataType::DtFloat,
-            shape: Some(vec![-1, 4]),
-        };
-        signature.inputs.insert("x".into(), input);
+        let signature = served_from_x(&mut model);
         signature.outputs.get_mut("y").unwrap().shape = Some(vec![6, 3]);
         let fixed = TensorSpec {
             name: "fixed:0".into(),

@@ -17,7 +17,7 @@ use prost::Message;
 use super::inventory::{Piece, float_constant};
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{DataType, NodeDef, TensorShapeProto};
-use crate::format::wire::{FIXED32, FIXED64, LENGTH_DELIMITED, VARINT, read_varint, skip_value};
+use crate::format::wire::{FIXED32, FIXED64, Fields, LENGTH_DELIMITED, VARINT};
 
 /// A node up to this size is read and decoded whole (exactly as prost would).
 const DECODE_WHOLE: u64 = 1 << 20;
@@ -272,17 +272,11 @@ fn io_error(e: io::Error) -> WalkError {
 /// keeps) is `Const`, or the bytes are malformed (for prost to report):
 /// most nodes are not constants and need no decoding.
 fn may_be_const(node: &[u8]) -> bool {
-    let mut at = 0;
     let mut op: &[u8] = b"";
-    while at < node.len() {
-        let Some(key) = read_varint(node, &mut at) else {
-            return true;
-        };
-        let Some(range) = skip_value(node, &mut at, key & 7) else {
-            return true;
-        };
-        if key == (2 << 3) | LENGTH_DELIMITED {
-            op = &node[range];
+    for field in Fields::new(node, 2) {
+        match field {
+            Some(bytes) => op = bytes,
+            None => return true,
         }
     }
     op == b"Const"

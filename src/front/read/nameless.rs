@@ -7,7 +7,7 @@
 //! refuses a nameless node at load, so refusing it here loses nothing and
 //! keeps the decode's memory in proportion to what a loadable file holds.
 
-use crate::format::wire::{LENGTH_DELIMITED, read_varint, skip_value};
+use crate::format::wire::Fields;
 
 /// `SavedModel.meta_graphs`, `MetaGraphDef.graph_def`, `GraphDef.node`,
 /// `NodeDef.name`.
@@ -42,47 +42,6 @@ fn has_name(node: &[u8]) -> Option<bool> {
         named = !name?.is_empty();
     }
     Some(named)
-}
-
-/// The payloads of every length-delimited field `number` of a message, in
-/// order, without collecting them; an item is `None` (and the last) where
-/// the bytes stop being a well-formed message.
-struct Fields<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    number: u64,
-}
-
-impl<'a> Fields<'a> {
-    fn new(bytes: &'a [u8], number: u64) -> Self {
-        Fields {
-            bytes,
-            at: 0,
-            number,
-        }
-    }
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Option<&'a [u8]>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while self.at < self.bytes.len() {
-            let parsed = read_varint(self.bytes, &mut self.at).and_then(|key| {
-                let range = skip_value(self.bytes, &mut self.at, key & 7)?;
-                Some((key >> 3 == self.number && key & 7 == LENGTH_DELIMITED).then_some(range))
-            });
-            match parsed {
-                None => {
-                    self.at = self.bytes.len();
-                    return Some(None);
-                }
-                Some(Some(range)) => return Some(Some(&self.bytes[range])),
-                Some(None) => {}
-            }
-        }
-        None
-    }
 }
 
 #[cfg(test)]
