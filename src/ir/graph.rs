@@ -19,6 +19,14 @@ use crate::format::proto::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(pub(crate) NodeIndex);
 
+impl NodeId {
+    /// A dense index, below [`Graph::node_bound`]: for side tables kept in
+    /// vectors rather than hash maps.
+    pub fn index(self) -> usize {
+        self.0.index()
+    }
+}
+
 /// One output of a node: `node:port`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TensorRef {
@@ -118,6 +126,11 @@ impl Graph {
 
     pub fn is_empty(&self) -> bool {
         self.inner.node_count() == 0
+    }
+
+    /// One past the largest [`NodeId::index`] of a node in the graph.
+    pub fn node_bound(&self) -> usize {
+        self.inner.node_bound()
     }
 
     /// Source nodes a narrowed read skipped (see `read::read_source_for`):

@@ -6,7 +6,8 @@
 //! who reads whom ([`StepGraph`]), so the prune pass and a narrowed read
 //! give the same answer.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::hash::Hash;
 
 use foldhash::fast::FixedState;
@@ -15,7 +16,8 @@ use smallvec::SmallVec;
 use crate::op_kinds::is_control_flow_op;
 
 use super::training::{
-    TrainingCategory, gradient_inputs, is_step_increment, reads_only_shape, training_category,
+    TrainingCategory, gradient_inputs as gradient_inputs_of, is_step_increment, reads_only_shape,
+    training_category,
 };
 
 /// A graph seen by the categorisation: ops and edges (data and control) of
@@ -34,6 +36,12 @@ pub trait StepGraph {
     fn data_input(&self, node: Self::Node, slot: usize) -> Option<Self::Node>;
     /// Whether the node is being removed.
     fn is_removed(&self, node: Self::Node) -> bool;
+    /// The node's dense index, below [`StepGraph::node_bound`]: the
+    /// categorisation keeps its sets and maps in vectors indexed by it (a
+    /// hundred thousand hash-set inserts cost more than the whole walk).
+    fn index(&self, node: Self::Node) -> usize;
+    /// One past the largest [`StepGraph::index`].
+    fn node_bound(&self) -> usize;
 }
 
 /// A node's producers or consumers: inline up to eight, as nearly every
@@ -45,51 +53,117 @@ pub type Neighbours<N> = SmallVec<[N; 8]>;
 /// graphs here have a hundred thousand nodes and no key comes from outside
 /// the file being read.
 pub type NodeMap<K, V> = HashMap<K, V, FixedState>;
-type NodeSet<K> = HashSet<K, FixedState>;
 
-/// The training category of every removed node that has one; nodes without
-/// one are simply unused. `consumers_first` lists the removed nodes with
-/// each node's consumers before it (loop back edges aside). Linear in the
-/// removed nodes and their edges.
-pub fn removal_categories<G: StepGraph>(
-    graph: &G,
-    consumers_first: &[G::Node],
-) -> NodeMap<G::Node, TrainingCategory> {
-    let mut own = OwnCategories::default();
-    let step = TrainingStep::find(graph, consumers_first, &mut own);
-    let mut reasons: NodeMap<G::Node, TrainingCategory> = NodeMap::default();
-    reasons.reserve(consumers_first.len());
+/// Each removed node's category, by [`StepGraph::index`]: `None` for a
+/// node without one (simply unused) and for nodes not removed.
+pub type Categories = Vec<Option<TrainingCategory>>;
+
+/// The training category of every removed node that has one (see
+/// [`Categories`]). `consumers_first` lists the removed nodes with each
+/// node's consumers before it (loop back edges aside). Linear in the removed
+/// nodes and their edges.
+pub fn removal_categories<G: StepGraph>(graph: &G, consumers_first: &[G::Node]) -> Categories {
+    let own = OwnCategories::new(graph);
+    let step = TrainingStep::find(graph, consumers_first, &own);
+    let mut reasons: Categories = vec![None; graph.node_bound()];
     for &id in consumers_first {
-        if let Some(reason) = step.category(graph, id, &reasons, &mut own) {
-            reasons.insert(id, reason);
+        let reason = step.category(graph, id, &reasons, &own);
+        if let (Some(reason), Some(slot)) = (reason, reasons.get_mut(graph.index(id))) {
+            *slot = Some(reason);
         }
     }
     // A gradient while loop reads its own results through back edges, which
     // the first sweep saw uncategorised: once more over the backward graph,
     // with every consumer categorised.
     for &id in consumers_first {
-        if step.behind_gradients.contains(&id)
-            && let Some(reason) = step.category(graph, id, &reasons, &mut own)
+        if step.behind_gradients.contains(graph, id)
+            && let Some(reason) = step.category(graph, id, &reasons, &own)
+            && let Some(slot) = reasons.get_mut(graph.index(id))
         {
-            reasons.insert(id, reason);
+            *slot = Some(reason);
         }
     }
     reasons
 }
 
-/// [`training_category`] of each op name met, worked out once per name: a
-/// training graph has a hundred thousand nodes but a few hundred op types.
-#[derive(Default)]
+/// [`training_category`] of each node's op, worked out once per node and
+/// once per op name: a training graph has a hundred thousand nodes but a
+/// few hundred op types.
 struct OwnCategories<'g> {
-    known: NodeMap<&'g str, Option<TrainingCategory>>,
+    /// By node index: 0 not yet known, else 1 + the category's place in
+    /// [`TrainingCategory::ALL`], or [`NO_CATEGORY`].
+    by_node: Vec<Cell<u8>>,
+    by_op: std::cell::RefCell<NodeMap<&'g str, Option<TrainingCategory>>>,
 }
 
+/// [`OwnCategories::by_node`]'s mark for an op that may serve.
+const NO_CATEGORY: u8 = u8::MAX;
+
 impl<'g> OwnCategories<'g> {
-    fn of(&mut self, op: &'g str) -> Option<TrainingCategory> {
-        *self
-            .known
+    fn new<G: StepGraph>(graph: &G) -> Self {
+        OwnCategories {
+            by_node: vec![Cell::new(0); graph.node_bound()],
+            by_op: Default::default(),
+        }
+    }
+
+    fn of<G: StepGraph>(&self, graph: &'g G, node: G::Node) -> Option<TrainingCategory> {
+        let cell = self.by_node.get(graph.index(node));
+        match cell.map(Cell::get) {
+            Some(NO_CATEGORY) => return None,
+            Some(0) | None => {}
+            Some(known) => return TrainingCategory::ALL.get(usize::from(known - 1)).copied(),
+        }
+        let op = graph.op(node);
+        let category = *self
+            .by_op
+            .borrow_mut()
             .entry(op)
-            .or_insert_with(|| training_category(op))
+            .or_insert_with(|| training_category(op));
+        let mark = category
+            .and_then(|c| TrainingCategory::ALL.iter().position(|&a| a == c))
+            .and_then(|place| u8::try_from(place + 1).ok())
+            .unwrap_or(NO_CATEGORY);
+        if let Some(cell) = cell {
+            cell.set(mark);
+        }
+        category
+    }
+}
+
+/// A set of nodes: a mark per [`StepGraph::index`], and the members in the
+/// order they were added.
+struct NodeSet<N> {
+    marks: Vec<bool>,
+    members: Vec<N>,
+}
+
+impl<N: Copy> NodeSet<N> {
+    fn new<G: StepGraph<Node = N>>(graph: &G) -> Self {
+        NodeSet {
+            marks: vec![false; graph.node_bound()],
+            members: Vec::new(),
+        }
+    }
+
+    /// Adds `node`; whether it was new.
+    fn insert<G: StepGraph<Node = N>>(&mut self, graph: &G, node: N) -> bool {
+        match self.marks.get_mut(graph.index(node)) {
+            Some(mark) if !*mark => {
+                *mark = true;
+                self.members.push(node);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn contains<G: StepGraph<Node = N>>(&self, graph: &G, node: N) -> bool {
+        self.marks.get(graph.index(node)).copied().unwrap_or(false)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = N> + '_ {
+        self.members.iter().copied()
     }
 }
 
@@ -111,26 +185,26 @@ impl<N: Copy + Eq + Hash> TrainingStep<N> {
     fn find<'g, G: StepGraph<Node = N>>(
         graph: &'g G,
         removed: &[N],
-        own: &mut OwnCategories<'g>,
+        own: &OwnCategories<'g>,
     ) -> Self {
         let applies: Vec<N> = removed
             .iter()
             .copied()
-            .filter(|&id| own.of(graph.op(id)) == Some(TrainingCategory::Optimizer))
+            .filter(|&id| own.of(graph, id) == Some(TrainingCategory::Optimizer))
             .collect();
-        let gradient_inputs: NodeSet<N> = applies
-            .iter()
-            .flat_map(|&apply| {
-                let slots = gradient_inputs(graph.op(apply));
-                slots
-                    .iter()
-                    .filter_map(move |&s| graph.data_input(apply, s))
-            })
-            .filter(|&id| graph.is_removed(id))
-            .collect();
-        let behind_gradients = walk(graph, &gradient_inputs, |id| graph.producers(id));
-        let after_apply = walk(graph, &applies, |id| graph.consumers(id));
-        let losses = losses(graph, &behind_gradients, &after_apply);
+        let mut gradient_inputs = NodeSet::new(graph);
+        for &apply in &applies {
+            for &slot in gradient_inputs_of(graph.op(apply)) {
+                if let Some(input) = graph.data_input(apply, slot)
+                    && graph.is_removed(input)
+                {
+                    gradient_inputs.insert(graph, input);
+                }
+            }
+        }
+        let behind_gradients = walk(graph, gradient_inputs.iter(), |id| graph.producers(id));
+        let after_apply = walk(graph, applies.iter().copied(), |id| graph.consumers(id));
+        let losses = losses(graph, &behind_gradients, &after_apply, own);
         TrainingStep {
             gradient_inputs,
             behind_gradients,
@@ -146,33 +220,33 @@ impl<N: Copy + Eq + Hash> TrainingStep<N> {
         &self,
         graph: &'g G,
         id: N,
-        reasons: &NodeMap<N, TrainingCategory>,
-        own: &mut OwnCategories<'g>,
+        reasons: &Categories,
+        own: &OwnCategories<'g>,
     ) -> Option<TrainingCategory> {
-        let op = graph.op(id);
-        if self.after_apply.contains(&id) && is_step_increment(op) {
+        if self.after_apply.contains(graph, id) && is_step_increment(graph.op(id)) {
             return Some(TrainingCategory::Optimizer);
         }
-        if let Some(own) = own.of(op) {
+        if let Some(own) = own.of(graph, id) {
             return Some(own);
         }
-        if self.gradient_inputs.contains(&id) {
+        if self.gradient_inputs.contains(graph, id) {
             return Some(TrainingCategory::Gradient);
         }
-        if self.losses.contains(&id) {
+        if self.losses.contains(graph, id) {
             return Some(TrainingCategory::Loss);
         }
         let consumers: SmallVec<[Reader; 8]> = graph
             .consumers(id)
             .into_iter()
             .filter_map(|c| {
-                reasons.get(&c).map(|&category| Reader {
+                let category = reasons.get(graph.index(c)).copied().flatten()?;
+                Some(Reader {
                     category,
                     value: !reads_only_shape(graph.op(c)),
                 })
             })
             .collect();
-        if self.behind_gradients.contains(&id) {
+        if self.behind_gradients.contains(graph, id) {
             Some(backward_or_forward(&consumers))
         } else {
             by_consumers(&consumers)
@@ -243,34 +317,32 @@ fn is_seed_op(op: &str) -> bool {
 /// read by nothing: then it must be computed from a loss op, as a value a
 /// pass bypassed is read by nothing too). Empty without a seed among the
 /// gradients' dependencies.
-fn losses<G: StepGraph>(
-    graph: &G,
+fn losses<'g, G: StepGraph>(
+    graph: &'g G,
     behind_gradients: &NodeSet<G::Node>,
     after_apply: &NodeSet<G::Node>,
+    own: &OwnCategories<'g>,
 ) -> NodeSet<G::Node> {
     let seeds: Vec<G::Node> = behind_gradients
         .iter()
-        .copied()
         .filter(|&id| is_seed_op(graph.op(id)))
         .collect();
     if seeds.is_empty() {
-        return NodeSet::default();
+        return NodeSet::new(graph);
     }
-    let backward = walk(graph, &seeds, |id| graph.consumers(id));
+    let backward = walk(graph, seeds.iter().copied(), |id| graph.consumers(id));
     let forward: Vec<G::Node> = behind_gradients
         .iter()
-        .copied()
-        .filter(|id| !backward.contains(id))
+        .filter(|&id| !backward.contains(graph, id))
         .collect();
     // Control flow moves values (a loop's counters, an unused exit); it
     // computes no loss.
     let outside = |id: G::Node| {
-        let op = graph.op(id);
-        !behind_gradients.contains(&id)
-            && !backward.contains(&id)
-            && !after_apply.contains(&id)
-            && training_category(op).is_none()
-            && !is_control_flow_op(op)
+        !behind_gradients.contains(graph, id)
+            && !backward.contains(graph, id)
+            && !after_apply.contains(graph, id)
+            && own.of(graph, id).is_none()
+            && !is_control_flow_op(graph.op(id))
     };
     // Through data edges only: a control edge passes no value.
     let reads = |consumer: G::Node, producer: G::Node| {
@@ -278,7 +350,7 @@ fn losses<G: StepGraph>(
         inputs.into_iter().any(|input| input == producer)
     };
     let computed_from = |roots: &[G::Node]| {
-        walk(graph, roots, |id| {
+        walk(graph, roots.iter().copied(), |id| {
             let consumers = graph.consumers(id).into_iter();
             consumers.filter(|&c| outside(c) && reads(c, id)).collect()
         })
@@ -289,38 +361,37 @@ fn losses<G: StepGraph>(
     let loss_ops: Vec<G::Node> = forward
         .iter()
         .copied()
-        .filter(|&id| training_category(graph.op(id)) == Some(TrainingCategory::Loss))
+        .filter(|&id| own.of(graph, id) == Some(TrainingCategory::Loss))
         .collect();
     let from_loss_ops = computed_from(&loss_ops);
     let is_loss = |id: G::Node| {
-        let summary =
-            |c: &G::Node| training_category(graph.op(*c)) == Some(TrainingCategory::Summary);
+        let summary = |c: &G::Node| own.of(graph, *c) == Some(TrainingCategory::Summary);
         let consumers = graph.consumers(id);
-        let read = !consumers.is_empty() || from_loss_ops.contains(&id);
+        let read = !consumers.is_empty() || from_loss_ops.contains(graph, id);
         outside(id) && !reads_only_shape(graph.op(id)) && read && consumers.iter().all(summary)
     };
-    computed.into_iter().filter(|&id| is_loss(id)).collect()
+    let mut losses = NodeSet::new(graph);
+    for id in computed.iter().filter(|&id| is_loss(id)) {
+        losses.insert(graph, id);
+    }
+    losses
 }
 
 /// Removed nodes reachable from `roots` by `next`, roots included.
-fn walk<'a, G: StepGraph>(
+fn walk<G: StepGraph>(
     graph: &G,
-    roots: impl IntoIterator<Item = &'a G::Node>,
+    roots: impl IntoIterator<Item = G::Node>,
     next: impl Fn(G::Node) -> Neighbours<G::Node>,
-) -> NodeSet<G::Node>
-where
-    G::Node: 'a,
-{
-    let mut seen: NodeSet<G::Node> = NodeSet::default();
-    let mut stack: Vec<G::Node> = roots.into_iter().copied().collect();
+) -> NodeSet<G::Node> {
+    let mut seen = NodeSet::new(graph);
+    let mut stack: Vec<G::Node> = roots.into_iter().collect();
     while let Some(id) = stack.pop() {
-        if graph.is_removed(id) && seen.insert(id) {
+        if graph.is_removed(id) && seen.insert(graph, id) {
             stack.extend(next(id));
         }
     }
     seen
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +424,12 @@ mod tests {
         }
         fn is_removed(&self, node: usize) -> bool {
             !self.kept.contains(&node)
+        }
+        fn index(&self, node: usize) -> usize {
+            node
+        }
+        fn node_bound(&self) -> usize {
+            self.ops.len()
         }
     }
 
@@ -416,7 +493,7 @@ mod tests {
         }
     }
 
-    fn categories(graph: &Small) -> NodeMap<usize, TrainingCategory> {
+    fn categories(graph: &Small) -> Categories {
         let mut removed: Vec<usize> = (0..graph.ops.len())
             .filter(|&id| graph.is_removed(id))
             .collect();
@@ -427,17 +504,17 @@ mod tests {
     #[test]
     fn the_loss_a_summary_reads_is_loss_not_summary() {
         let found = categories(&step("Fill", true));
-        assert_eq!(found[&MEAN], TrainingCategory::Loss);
-        assert_eq!(found[&AXES], TrainingCategory::Loss);
-        assert_eq!(found[&XENT], TrainingCategory::Loss);
-        assert_eq!(found[&SUMMARY], TrainingCategory::Summary);
-        assert_eq!(found[&SEED], TrainingCategory::Gradient);
+        assert_eq!(found[MEAN], Some(TrainingCategory::Loss));
+        assert_eq!(found[AXES], Some(TrainingCategory::Loss));
+        assert_eq!(found[XENT], Some(TrainingCategory::Loss));
+        assert_eq!(found[SUMMARY], Some(TrainingCategory::Summary));
+        assert_eq!(found[SEED], Some(TrainingCategory::Gradient));
     }
 
     #[test]
     fn a_loss_nothing_reads_is_loss_too() {
         let found = categories(&step("OnesLike", false));
-        assert_eq!(found[&MEAN], TrainingCategory::Loss);
+        assert_eq!(found[MEAN], Some(TrainingCategory::Loss));
     }
 
     #[test]
@@ -450,8 +527,8 @@ mod tests {
         graph.inputs.extend([vec![], vec![mask]]);
         graph.inputs[WEIGHTS_GRAD].push(mask);
         let found = categories(&graph);
-        assert_ne!(found.get(&masked), Some(&TrainingCategory::Loss));
-        assert_eq!(found[&MEAN], TrainingCategory::Loss);
+        assert_ne!(found[masked], Some(TrainingCategory::Loss));
+        assert_eq!(found[MEAN], Some(TrainingCategory::Loss));
     }
 
     #[test]
@@ -459,7 +536,7 @@ mod tests {
         // The backward graph starts from something else than a seed (a
         // gradient handed in): nothing says which value is the loss.
         let found = categories(&step("Identity", true));
-        assert_eq!(found[&MEAN], TrainingCategory::Summary);
+        assert_eq!(found[MEAN], Some(TrainingCategory::Summary));
     }
 
     #[test]
@@ -470,8 +547,8 @@ mod tests {
         graph.ops.extend(["Square", "ScalarSummary"]);
         graph.inputs.extend([vec![WEIGHTS_GRAD], vec![norm]]);
         let found = categories(&graph);
-        assert_eq!(found[&norm], TrainingCategory::Summary);
-        assert_eq!(found[&APPLY], TrainingCategory::Optimizer);
-        assert_eq!(found[&MEAN], TrainingCategory::Loss);
+        assert_eq!(found[norm], Some(TrainingCategory::Summary));
+        assert_eq!(found[APPLY], Some(TrainingCategory::Optimizer));
+        assert_eq!(found[MEAN], Some(TrainingCategory::Loss));
     }
 }

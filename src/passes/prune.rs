@@ -10,7 +10,7 @@ use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{Graph, NodeId};
 use crate::model::Model;
 use crate::ops::training::TrainingCategory;
-use crate::ops::training_step::{Neighbours, NodeMap, StepGraph, removal_categories};
+use crate::ops::training_step::{Categories, Neighbours, StepGraph, removal_categories};
 
 /// Removes every node the serving signatures do not need.
 pub struct PrunePass;
@@ -46,7 +46,11 @@ impl Pass for PrunePass {
             if keep.contains(&id) {
                 continue;
             }
-            let reason = reasons.get(&id).map_or(Removal::Unused, |&c| c.into());
+            let reason = reasons
+                .get(id.index())
+                .copied()
+                .flatten()
+                .map_or(Removal::Unused, Removal::Training);
             if let Some(node) = model.graph.remove_node(id) {
                 report.removed(reason, node.name());
             }
@@ -76,10 +80,7 @@ fn removal_named(reason: &str) -> Removal {
 
 /// Why each node outside `keep` goes, by the training step's structure
 /// ([`removal_categories`]); nodes without a category are simply unused.
-fn removal_reasons(
-    graph: &Graph,
-    keep: &HashSet<NodeId>,
-) -> Result<NodeMap<NodeId, TrainingCategory>, PassError> {
+fn removal_reasons(graph: &Graph, keep: &HashSet<NodeId>) -> Result<Categories, PassError> {
     let mut consumers_first = graph.topological_order()?;
     consumers_first.reverse();
     consumers_first.retain(|id| !keep.contains(id));
@@ -109,6 +110,12 @@ impl StepGraph for PruneView<'_> {
     }
     fn is_removed(&self, node: NodeId) -> bool {
         !self.keep.contains(&node)
+    }
+    fn index(&self, node: NodeId) -> usize {
+        node.index()
+    }
+    fn node_bound(&self) -> usize {
+        self.graph.node_bound()
     }
 }
 

@@ -304,12 +304,7 @@ impl<'s, 'a> Resolved<'s, 'a> {
     fn removal_reasons(&self, needed: &[bool]) -> Option<Vec<Option<TrainingCategory>>> {
         let view = SkippedView::new(self, needed)?;
         let order = view.consumers_first()?;
-        let reasons = removal_categories(&view, &order);
-        let mut removal: Vec<Option<TrainingCategory>> = vec![None; self.skim.nodes.len()];
-        for (node, reason) in reasons {
-            *removal.get_mut(node as usize)? = Some(reason);
-        }
-        Some(removal)
+        Some(removal_categories(&view, &order))
     }
 
     /// Initializers of needed lookup tables: the prune pass keeps them for
@@ -459,6 +454,12 @@ impl StepGraph for SkippedView<'_, '_, '_> {
     }
     fn is_removed(&self, node: u32) -> bool {
         !self.needed.get(node as usize).copied().unwrap_or(true)
+    }
+    fn index(&self, node: u32) -> usize {
+        node as usize
+    }
+    fn node_bound(&self) -> usize {
+        self.graph.skim.nodes.len()
     }
 }
 
