@@ -32,15 +32,11 @@ pub fn model_from_meta_file(
     timings: &mut Timings,
 ) -> Result<Model, ReadError> {
     let bytes = Bytes::from(timings.time(Stage::Decode, || read_bytes(path))?);
-    if wanted.narrows() && !looks_text(path) {
-        let narrowed = timings.time(Stage::Decode, || narrowed_meta_def(&bytes, wanted));
-        if let Some((meta, undecoded)) = narrowed
-            && let Some(model) = timings.time(Stage::IrBuild, || {
-                meta::model_from_meta_graph(path, meta, base_dir.clone()).ok()
-            })
-        {
-            return Ok(with_undecoded(model, undecoded));
-        }
+    if wanted.narrows()
+        && !looks_text(path)
+        && let Some(model) = narrowed_meta_model(path, &bytes, wanted, &base_dir, timings)
+    {
+        return Ok(model);
     }
     let meta: MetaGraphDef = timings.time(Stage::Decode, || {
         decode_bytes(path, bytes, "tensorflow.MetaGraphDef", "MetaGraphDef")
@@ -59,17 +55,13 @@ pub fn model_from_graph_file(
     timings: &mut Timings,
 ) -> Result<Model, ReadError> {
     let bytes = Bytes::from(timings.time(Stage::Decode, || read_bytes(path))?);
-    if wanted.narrows() && !looks_text(path) {
-        let narrowed = timings.time(Stage::Decode, || {
-            let skim = skim_graph(&bytes).ok()?;
-            narrowed_graph_def(&bytes, &skim, wanted, None)
-        });
-        if let Some((graph_def, undecoded)) = narrowed
-            && let Some(model) = timings.time(Stage::IrBuild, || {
-                super::model_from_graph_def(path, graph_def, base_dir.clone()).ok()
-            })
-        {
-            return Ok(with_undecoded(model, undecoded));
+    if wanted.narrows()
+        && !looks_text(path)
+        && let Some(skim) = timings.time(Stage::Decode, || skim_graph(&bytes).ok())
+    {
+        let build = |graph_def| super::model_from_graph_def(path, graph_def, base_dir.clone()).ok();
+        if let Some(model) = narrowed_model(&bytes, &skim, wanted, None, timings, build) {
+            return Ok(model);
         }
     }
     let graph_def: GraphDef = timings.time(Stage::Decode, || {
@@ -80,42 +72,66 @@ pub fn model_from_graph_file(
     })
 }
 
-fn with_undecoded(mut model: Model, undecoded: UndecodedNames) -> Model {
-    model.graph.set_undecoded(undecoded);
-    model
-}
-
-/// The MetaGraphDef with its graph narrowed, and the names left out.
-fn narrowed_meta_def(bytes: &Bytes, wanted: &Wanted) -> Option<(MetaGraphDef, UndecodedNames)> {
-    let skim = skim_meta_graph(bytes).ok()?;
-    let mut meta = MetaGraphDef::decode(skim.rest.as_slice()).ok()?;
-    let restore_op = meta.saver_def.as_ref().map(|s| s.restore_op_name.as_str());
-    let (graph_def, undecoded) = narrowed_graph_def(bytes, &skim.graph, wanted, restore_op)?;
-    meta.graph_def = Some(graph_def);
-    Some((meta, undecoded))
+/// The model of a `.meta`'s bytes with its graph narrowed (see
+/// [`narrowed_model`]); `None` when the skim gives up.
+fn narrowed_meta_model(
+    path: &Path,
+    bytes: &Bytes,
+    wanted: &Wanted,
+    base_dir: &Path,
+    timings: &mut Timings,
+) -> Option<Model> {
+    let (skim, meta) = timings.time(Stage::Decode, || {
+        let skim = skim_meta_graph(bytes).ok()?;
+        let meta = MetaGraphDef::decode(skim.rest.as_slice()).ok()?;
+        Some((skim, meta))
+    })?;
+    let restore_op = meta.saver_def.as_ref().map(|s| s.restore_op_name.clone());
+    let build = |graph_def| {
+        let meta = MetaGraphDef {
+            graph_def: Some(graph_def),
+            ..meta
+        };
+        meta::model_from_meta_graph(path, meta, base_dir.to_path_buf()).ok()
+    };
+    narrowed_model(
+        bytes,
+        &skim.graph,
+        wanted,
+        restore_op.as_deref(),
+        timings,
+        build,
+    )
 }
 
 /// The prune pass's word for a node that feeds nothing training-only.
 const UNUSED: &str = "unused";
 
-/// The GraphDef with only the needed nodes, decoded from slices of `bytes`
-/// (so large tensor contents are not copied), and the names of the others.
-/// While this thread decodes, a second one works out why each other node
-/// would be removed and checks it is a NodeDef prost would accept.
-fn narrowed_graph_def(
+/// The model `build` makes of a GraphDef with only the needed nodes,
+/// decoded from slices of `bytes` (so large tensor contents are not
+/// copied), and the names of the others. While this thread decodes and
+/// builds, a second one works out why each other node would be removed and
+/// checks it is a NodeDef prost would accept.
+fn narrowed_model(
     bytes: &Bytes,
     skim: &SkimmedGraph<'_>,
     wanted: &Wanted,
     restore_op: Option<&str>,
-) -> Option<(GraphDef, UndecodedNames)> {
-    let needed = needed_nodes(skim, wanted, restore_op)?;
-    let (undecoded, graph_def) = std::thread::scope(|scope| {
+    timings: &mut Timings,
+    build: impl FnOnce(GraphDef) -> Option<Model>,
+) -> Option<Model> {
+    let needed = timings.time(Stage::Decode, || needed_nodes(skim, wanted, restore_op))?;
+    std::thread::scope(|scope| {
         let skipped = scope.spawn(|| checked_undecoded(bytes, skim, &needed));
-        let graph_def = decode_needed(bytes, skim, &needed.decode);
+        let graph_def = timings.time(Stage::Decode, || decode_needed(bytes, skim, &needed.decode));
+        let model =
+            graph_def.and_then(|graph_def| timings.time(Stage::IrBuild, || build(graph_def)));
         // A thread that panicked proves nothing: decode everything instead.
-        (skipped.join().ok().flatten(), graph_def)
-    });
-    Some((graph_def?, undecoded?))
+        let undecoded = timings.time(Stage::Decode, || skipped.join().ok().flatten());
+        let mut model = model?;
+        model.graph.set_undecoded(undecoded?);
+        Some(model)
+    })
 }
 
 /// The names of the nodes not decoded, each with its removal reason, once
