@@ -917,9 +917,14 @@ pub fn lower_for_saving(
     storage: &StorageOptions,
 ) -> Result<StoragePlan, WriteError> {
     let plan = storage_plan(Some(model), storage)?;
-    let (graph, saving) = lower(model, &plan)?;
+    let checked = check_lowering(model, &plan)?;
+    // The graph is lowered where it is, not copied (a copy of a large
+    // graph costs as much as the rest of the lowering): every lookup that
+    // can fail was made above, before the graph is touched.
+    let mut graph = std::mem::take(&mut model.graph);
+    let saving = lower_into(&mut graph, model, checked, &plan);
     model.graph = graph;
-    model.saving = Some(saving);
+    model.saving = Some(saving?);
     Ok(plan)
 }
 
@@ -927,22 +932,56 @@ pub fn lower_for_saving(
 /// (a read of every variable, asset paths pointing at their files, the
 /// table init op), and the saver and MetaGraphDef parts that go with it.
 fn lower(model: &Model, plan: &StoragePlan) -> Result<(Graph, Saving), WriteError> {
+    let checked = check_lowering(model, plan)?;
+    let mut graph = model.graph.clone();
+    let saving = lower_into(&mut graph, model, checked, plan)?;
+    Ok((graph, saving))
+}
+
+/// What lowering `model` reads, found before anything changes: its
+/// variables (checked against the checkpoint and the storage plan) and
+/// the nodes of its assets and table initializers.
+struct CheckedLowering {
+    variables: Vec<Variable>,
+    kept: Vec<VariableReport>,
+}
+
+fn check_lowering(model: &Model, plan: &StoragePlan) -> Result<CheckedLowering, WriteError> {
     let variables = variables_of(model)?;
     let kept = check_against_checkpoint(model, &variables, plan)?;
-    let mut graph = model.graph.clone();
-    let (saved, snapshots) = saved_variables(&mut graph, &variables, plan)?;
-    let assets = point_assets_at_their_files(&mut graph, model)?;
-    let init_op = add_init_op(&mut graph, &model.table_initializers)?;
-    let saver = (!saved.is_empty()).then(|| build_saver(&saved, &node_names(&graph)));
+    for v in &variables {
+        storage_of(v, plan)?;
+    }
+    for node in model.assets.iter().map(|a| &a.node) {
+        model.graph.require(node)?;
+    }
+    for initializer in &model.table_initializers {
+        model.graph.require(initializer)?;
+    }
+    Ok(CheckedLowering { variables, kept })
+}
+
+/// Lowers `graph` (the model's graph, or a copy of it) as [`lower`] says.
+fn lower_into(
+    graph: &mut Graph,
+    model: &Model,
+    checked: CheckedLowering,
+    plan: &StoragePlan,
+) -> Result<Saving, WriteError> {
+    let CheckedLowering { variables, kept } = checked;
+    let (saved, snapshots) = saved_variables(graph, &variables, plan)?;
+    let assets = point_assets_at_their_files(graph, model)?;
+    let init_op = add_init_op(graph, &model.table_initializers)?;
+    let saver = (!saved.is_empty()).then(|| build_saver(&saved, &node_names(graph)));
     let assign_op_of = saver.as_ref().map(|s| &s.assign_op_of);
     let variables = variable_defs(model, &variables, &snapshots, assign_op_of);
     let (saver_nodes, saver_def) = match saver {
         Some(saver) => (saver.nodes, Some(saver.saver_def)),
         None => (Vec::new(), None),
     };
-    let stripped_op_list = op_list(model, &graph, &saver_nodes);
+    let stripped_op_list = op_list(model, graph, &saver_nodes);
     let assets = assets.into_iter().map(|a| (a.tensor, a.filename)).collect();
-    let saving = Saving {
+    Ok(Saving {
         saver_nodes,
         saver_def,
         variables,
@@ -950,8 +989,7 @@ fn lower(model: &Model, plan: &StoragePlan) -> Result<(Graph, Saving), WriteErro
         init_op,
         stripped_op_list,
         kept,
-    };
-    Ok((graph, saving))
+    })
 }
 
 /// The serving graph ready to encode: as lowered by the lowering pass
