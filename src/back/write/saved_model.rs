@@ -1194,4 +1194,27 @@ mod tests {
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
+
+    #[test]
+    fn lowering_that_fails_leaves_the_graph_as_it_was() {
+        use crate::passes::testing::{node, serving_model};
+        let mut model = serving_model(
+            vec![
+                node("x", "Placeholder", &[]),
+                node("table", "HashTableV2", &[]),
+                node("y", "Identity", &["x"]),
+            ],
+            "y:0",
+        );
+        let before = model.graph.to_graph_def();
+        model.table_initializers = vec!["table".into(), "gone".into()];
+        let error = lower_for_saving(&mut model, &StorageOptions::default()).unwrap_err();
+        assert!(error.to_string().contains("gone"), "{error}");
+        assert_eq!(model.graph.to_graph_def(), before);
+        assert!(model.saving.is_none());
+
+        model.table_initializers = vec!["table".into()];
+        lower_for_saving(&mut model, &StorageOptions::default()).unwrap();
+        assert!(model.graph.find("init_all_tables").is_some());
+    }
 }
