@@ -15,6 +15,7 @@
 pub mod bundle;
 pub mod dtypes;
 pub mod limits;
+pub mod node_def_ref;
 pub mod proto;
 pub mod tensor;
 pub mod text;

@@ -5,6 +5,7 @@ use super::IrError;
 use super::attrs::check_tensor_attrs;
 use super::graph::{Edge, Graph, Node, NodeId};
 use super::input_name::{InputName, format_input, parse_input};
+use crate::format::node_def_ref::NodeDefRef;
 use crate::format::proto::{FunctionDefLibrary, GraphDef, NodeDef};
 
 /// The tensors in every function body's node attrs, each error naming
@@ -158,16 +159,29 @@ impl Graph {
 
     /// The NodeDef of one node, inputs rebuilt from its edges.
     pub fn node_def(&self, id: NodeId) -> NodeDef {
+        let input = self.input_strings(id);
+        self.node_def_ref(id, &input).to_owned()
+    }
+
+    /// The NodeDef of one node, borrowed from the graph, with its inputs
+    /// as [`Graph::node_inputs`] gives them: for encoding it without a copy.
+    pub fn node_def_ref<'a>(&'a self, id: NodeId, input: &'a [String]) -> NodeDefRef<'a> {
         let node = self.node(id);
-        NodeDef {
-            name: node.name().to_string(),
-            op: node.op.clone(),
-            input: self.input_strings(id),
-            device: node.device.clone(),
-            attr: node.attrs.clone(),
-            experimental_debug_info: node.debug_info.clone(),
-            experimental_type: node.full_type.clone(),
+        NodeDefRef {
+            name: node.name(),
+            op: &node.op,
+            input,
+            device: &node.device,
+            attr: &node.attrs,
+            debug_info: node.debug_info.as_ref(),
+            full_type: node.full_type.as_ref(),
         }
+    }
+
+    /// A node's NodeDef input strings, rebuilt from its edges: data inputs
+    /// by slot (`node` or `node:port`), then control inputs (`^node`).
+    pub fn node_inputs(&self, id: NodeId) -> Vec<String> {
+        self.input_strings(id)
     }
 
     /// [`Graph::to_graph_def`], consuming the graph: attrs move into the
@@ -202,7 +216,6 @@ impl Graph {
     }
 
     /// The GraphDef of the graph, nodes in graph order.
-    #[allow(deprecated)]
     pub fn to_graph_def(&self) -> GraphDef {
         GraphDef {
             node: self
@@ -210,6 +223,16 @@ impl Graph {
                 .into_iter()
                 .map(|id| self.node_def(id))
                 .collect(),
+            ..self.graph_def_without_nodes()
+        }
+    }
+
+    /// The GraphDef's fields other than its nodes (versions, function
+    /// library, debug info): for a writer that encodes the nodes apart.
+    #[allow(deprecated)]
+    pub fn graph_def_without_nodes(&self) -> GraphDef {
+        GraphDef {
+            node: Vec::new(),
             versions: self.versions.clone(),
             version: self.legacy_version,
             library: self.library.clone(),

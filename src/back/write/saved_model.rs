@@ -3,14 +3,13 @@
 //! copied by byte range from the training checkpoint, and `assets/`.
 //! Written into a staging directory and renamed into place at the end.
 
-use super::streamed;
+use super::streamed::{self, GraphNodes, PlannedMetaGraph, PlannedSavedModel};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use prost::Message;
 use serde::Serialize;
 
 use super::WriteError;
@@ -24,7 +23,7 @@ use crate::format::bundle::copy_plan::CopyPlan;
 use crate::format::bundle::slices::parse_spec;
 use crate::format::bundle::{BundleError, BundleReader, BundleWriter};
 use crate::format::proto::attr_value::Value;
-use crate::format::proto::{AttrValue, DataType, MetaGraphDef, OpList, SavedModel, VariableDef};
+use crate::format::proto::{AttrValue, DataType, OpList, VariableDef};
 use crate::ir::constants::string_const;
 use crate::ir::{AttrExt, Graph, Node, NodeId, TensorRef};
 use crate::model::{Asset, CheckpointSlot, Model, Saving, asset_name_problem};
@@ -176,7 +175,7 @@ pub struct WritePlan<'a> {
     output: PathBuf,
     report: WriteReport,
     /// Encoded only as it is written ([`streamed`]).
-    saved_model: SavedModel,
+    saved_model: PlannedSavedModel<'a>,
     saved_model_len: u64,
     variable_keys: VariableKeys,
     assets: Vec<PlannedAsset<'a>>,
@@ -225,10 +224,7 @@ pub fn plan_variants_with<'a>(
         path: out_dir.to_path_buf(),
         ..WriteReport::default()
     };
-    let mut saved_model = SavedModel {
-        saved_model_schema_version: 1,
-        meta_graphs: Vec::new(),
-    };
+    let mut saved_model = PlannedSavedModel::default();
     let mut variable_keys = VariableKeys::new();
     let mut assets = Vec::new();
     let storage = match known {
@@ -470,12 +466,13 @@ fn add_variables(
 }
 
 /// The variant's MetaGraphDef: its graph with the saver's nodes, under `tags`.
-fn meta_graph_of(prepared: Prepared, tags: &[String]) -> MetaGraphDef {
+fn meta_graph_of<'a>(prepared: Prepared<'a>, tags: &[String]) -> PlannedMetaGraph<'a> {
     let parts = MetaGraphParts {
         tags: tags.to_vec(),
         ..prepared.parts
     };
-    build_meta_graph(graph_def_with(prepared.graph, prepared.saver_nodes), &parts)
+    let message = build_meta_graph(prepared.graph, &parts);
+    PlannedMetaGraph::new(message, prepared.nodes)
 }
 
 /// Copies every kept tensor into `variables/`, by byte range or converted
@@ -553,7 +550,10 @@ fn check_saved_model_size(bytes: u64, limit: Option<u64>) -> Result<(), WriteErr
 
 /// Writes the SavedModel as `saved_model.pb`, encoding it as it goes
 /// ([`streamed`]); returns its size.
-fn write_saved_model_file(staging: &Path, message: &SavedModel) -> Result<u64, WriteError> {
+fn write_saved_model_file(
+    staging: &Path,
+    message: &PlannedSavedModel<'_>,
+) -> Result<u64, WriteError> {
     let file = staging.join("saved_model.pb");
     let io_error = |source| WriteError::Io {
         path: file.clone(),
@@ -706,20 +706,13 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-struct Prepared {
+struct Prepared<'a> {
+    /// The GraphDef's fields but its nodes.
     graph: crate::format::proto::GraphDef,
-    saver_nodes: Vec<crate::format::proto::NodeDef>,
+    /// Its nodes, the saver's last.
+    nodes: GraphNodes<'a>,
     parts: MetaGraphParts,
     report: Vec<VariableReport>,
-}
-
-/// The graph's GraphDef with the saver's nodes appended.
-fn graph_def_with(
-    mut graph_def: crate::format::proto::GraphDef,
-    extra: Vec<crate::format::proto::NodeDef>,
-) -> crate::format::proto::GraphDef {
-    graph_def.node.extend(extra);
-    graph_def
 }
 
 /// A variable of the serving graph, checked against the checkpoint.
@@ -995,12 +988,21 @@ fn lower_into(
 /// The serving graph ready to encode: as lowered by the lowering pass
 /// (its NodeDefs made straight from the model's graph, without a copy of
 /// the graph first), or lowered here for a model that did not run it.
-fn prepare(model: &Model, plan: &StoragePlan) -> Result<Prepared, WriteError> {
-    let (graph, saving) = match &model.saving {
-        Some(saving) => (model.graph.to_graph_def(), saving.clone()),
+fn prepare<'a>(model: &'a Model, plan: &StoragePlan) -> Result<Prepared<'a>, WriteError> {
+    let (graph, nodes, saving) = match &model.saving {
+        Some(saving) => {
+            let nodes = GraphNodes::Borrowed {
+                graph: &model.graph,
+                extra: saving.saver_nodes.clone(),
+            };
+            (model.graph.graph_def_without_nodes(), nodes, saving.clone())
+        }
         None => {
-            let (graph, saving) = lower(model, plan)?;
-            (graph.into_graph_def(), saving)
+            let (graph, mut saving) = lower(model, plan)?;
+            let mut graph = graph.into_graph_def();
+            let mut nodes = std::mem::take(&mut graph.node);
+            nodes.append(&mut saving.saver_nodes);
+            (graph, GraphNodes::Owned(nodes), saving)
         }
     };
     let assets = saving.assets.iter().map(|(tensor, filename)| AssetSpec {
@@ -1021,7 +1023,7 @@ fn prepare(model: &Model, plan: &StoragePlan) -> Result<Prepared, WriteError> {
     };
     Ok(Prepared {
         graph,
-        saver_nodes: saving.saver_nodes,
+        nodes,
         parts,
         report: saving.kept,
     })

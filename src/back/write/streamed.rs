@@ -17,28 +17,136 @@ use std::io::{self, Write};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
+use crate::format::node_def_ref::NodeDefRef;
 use crate::format::proto::attr_value::Value;
-use crate::format::proto::{AttrValue, GraphDef, MetaGraphDef, NodeDef, SavedModel, TensorProto};
+use crate::format::proto::{AttrValue, MetaGraphDef, NodeDef, SavedModel, TensorProto};
+use crate::ir::Graph;
 
 /// A `tensor_content` at least this long is written from its own bytes
 /// rather than through the node's buffer.
 pub const STREAMED_CONTENT_BYTES: usize = 1 << 16;
 
-/// Writes `message` as `encode_to_vec` would, to `out`, with no buffer
-/// larger than one node (less its large constants); returns the bytes
-/// written.
-pub fn write_saved_model(message: &SavedModel, out: &mut impl Write) -> io::Result<u64> {
+/// The nodes of a graph to write, kept apart from its MetaGraphDef: the
+/// model's own graph, borrowed (its NodeDefs are encoded one by one, never
+/// all copied), or NodeDefs made for the export; `extra` (the saver's
+/// nodes) follow either.
+#[derive(Debug)]
+pub enum GraphNodes<'a> {
+    Borrowed {
+        graph: &'a Graph,
+        extra: Vec<NodeDef>,
+    },
+    Owned(Vec<NodeDef>),
+}
+
+impl GraphNodes<'_> {
+    /// Calls `visit` with each node in order; returns the first error.
+    fn try_for_each<E>(
+        &self,
+        mut visit: impl FnMut(NodeDefRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let extra = match self {
+            GraphNodes::Borrowed { graph, extra } => {
+                for id in graph.node_ids() {
+                    let input = graph.node_inputs(id);
+                    visit(graph.node_def_ref(id, &input))?;
+                }
+                extra
+            }
+            GraphNodes::Owned(nodes) => nodes,
+        };
+        extra.iter().try_for_each(|node| visit(borrowed(node)))
+    }
+
+    /// The bytes of the GraphDef's `node` fields, keys and lengths included.
+    fn encoded_len(&self) -> usize {
+        let mut len = 0;
+        let counted: Result<(), ()> = self.try_for_each(|node| {
+            len += field_len(1, node.encoded_len());
+            Ok(())
+        });
+        debug_assert!(counted.is_ok());
+        len
+    }
+}
+
+/// A MetaGraphDef to write: `message`'s `graph_def` holds every field of
+/// the graph but its nodes, which are `nodes`. Lengths are worked out once,
+/// when it is made.
+#[derive(Debug)]
+pub struct PlannedMetaGraph<'a> {
+    message: MetaGraphDef,
+    nodes: GraphNodes<'a>,
+    /// The graph's bytes with its nodes, when there is a graph.
+    graph_len: Option<usize>,
+    /// The MetaGraphDef's bytes with its nodes in the graph.
+    len: usize,
+}
+
+impl<'a> PlannedMetaGraph<'a> {
+    pub fn new(message: MetaGraphDef, nodes: GraphNodes<'a>) -> Self {
+        let nodes_len = nodes.encoded_len();
+        let shell_len = message.graph_def.as_ref().map(|g| g.encoded_len());
+        let graph_len = match shell_len {
+            Some(shell) => Some(shell + nodes_len),
+            None => (nodes_len > 0).then_some(nodes_len),
+        };
+        let rest = message.encoded_len() - shell_len.map_or(0, |len| field_len(2, len));
+        let len = rest + graph_len.map_or(0, |len| field_len(2, len));
+        PlannedMetaGraph {
+            message,
+            nodes,
+            graph_len,
+            len,
+        }
+    }
+}
+
+/// A SavedModel to write: its meta graphs, each with its nodes apart.
+#[derive(Debug, Default)]
+pub struct PlannedSavedModel<'a> {
+    pub meta_graphs: Vec<PlannedMetaGraph<'a>>,
+}
+
+impl PlannedSavedModel<'_> {
+    /// What `saved_model.pb` will hold, in bytes.
+    pub fn encoded_len(&self) -> usize {
+        let version = SavedModel {
+            saved_model_schema_version: SCHEMA_VERSION,
+            meta_graphs: Vec::new(),
+        };
+        version.encoded_len()
+            + self
+                .meta_graphs
+                .iter()
+                .map(|m| field_len(2, m.len))
+                .sum::<usize>()
+    }
+}
+
+/// The SavedModel format's version, the only one there is.
+const SCHEMA_VERSION: i64 = 1;
+
+/// A length-delimited field's bytes: its key, its length, `len` bytes.
+fn field_len(tag: u32, len: usize) -> usize {
+    prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len
+}
+
+/// Writes the SavedModel `planned` describes as `encode_to_vec` would
+/// encode it whole, to `out`, with no buffer larger than one node (less its
+/// large constants); returns the bytes written.
+pub fn write_saved_model(planned: &PlannedSavedModel<'_>, out: &mut impl Write) -> io::Result<u64> {
     let mut sink = Sink {
         out,
         buffer: Vec::new(),
         written: 0,
     };
     sink.message(&SavedModel {
-        saved_model_schema_version: message.saved_model_schema_version,
+        saved_model_schema_version: SCHEMA_VERSION,
         meta_graphs: Vec::new(),
     })?;
-    for meta_graph in &message.meta_graphs {
-        sink.header(2, meta_graph.encoded_len())?;
+    for meta_graph in &planned.meta_graphs {
+        sink.header(2, meta_graph.len)?;
         sink.meta_graph(meta_graph)?;
     }
     Ok(sink.written)
@@ -77,14 +185,18 @@ impl<W: Write> Sink<'_, W> {
     }
 
     /// A MetaGraphDef: `meta_info_def` (1), the graph (2), the rest (3 to 7).
-    fn meta_graph(&mut self, meta_graph: &MetaGraphDef) -> io::Result<()> {
+    fn meta_graph(&mut self, planned: &PlannedMetaGraph<'_>) -> io::Result<()> {
+        let meta_graph = &planned.message;
         self.message(&MetaGraphDef {
             meta_info_def: meta_graph.meta_info_def.clone(),
             ..MetaGraphDef::default()
         })?;
-        if let Some(graph) = &meta_graph.graph_def {
-            self.header(2, graph.encoded_len())?;
-            self.graph(graph)?;
+        if let Some(len) = planned.graph_len {
+            self.header(2, len)?;
+            planned.nodes.try_for_each(|node| self.node(node))?;
+            if let Some(graph) = &meta_graph.graph_def {
+                self.message(graph)?;
+            }
         }
         self.message(&MetaGraphDef {
             meta_info_def: None,
@@ -97,25 +209,23 @@ impl<W: Write> Sink<'_, W> {
         })
     }
 
-    /// A GraphDef: its nodes (1) one by one, then the rest (2 to 5).
-    // The deprecated `version` is written as the graph has it.
-    #[allow(deprecated)]
-    fn graph(&mut self, graph: &GraphDef) -> io::Result<()> {
-        for node in &graph.node {
-            self.header(1, node.encoded_len())?;
-            if has_large_constant(node) {
-                self.node_in_pieces(node)?;
-            } else {
-                self.message(node)?;
-            }
+    /// One GraphDef `node` field (1): in one piece, or in pieces around its
+    /// large constants.
+    fn node(&mut self, node: NodeDefRef<'_>) -> io::Result<()> {
+        self.header(1, node.encoded_len())?;
+        if node
+            .attr
+            .values()
+            .any(|value| large_tensor(value).is_some())
+        {
+            return self.node_in_pieces(&node.to_owned());
         }
-        self.message(&GraphDef {
-            node: Vec::new(),
-            versions: graph.versions.clone(),
-            version: graph.version,
-            library: graph.library.clone(),
-            debug_info: graph.debug_info.clone(),
-        })
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        node.encode_raw(&mut buffer);
+        let written = self.bytes(&buffer);
+        self.buffer = buffer;
+        written
     }
 
     /// A node whose attrs (5) hold a large constant: the fields before
@@ -197,16 +307,23 @@ fn large_tensor(value: &AttrValue) -> Option<&TensorProto> {
     }
 }
 
-fn has_large_constant(node: &NodeDef) -> bool {
-    node.attr
-        .values()
-        .any(|value| large_tensor(value).is_some())
+/// A NodeDef seen as borrowed parts.
+fn borrowed(node: &NodeDef) -> NodeDefRef<'_> {
+    NodeDefRef {
+        name: &node.name,
+        op: &node.op,
+        input: &node.input,
+        device: &node.device,
+        attr: &node.attr,
+        debug_info: node.experimental_debug_info.as_ref(),
+        full_type: node.experimental_type.as_ref(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::proto::{TensorShapeProto, tensor_shape_proto::Dim};
+    use crate::format::proto::{GraphDef, TensorShapeProto, tensor_shape_proto::Dim};
 
     fn constant(name: &str, content: Vec<u8>, halves: Vec<i32>) -> NodeDef {
         let tensor = TensorProto {
@@ -248,6 +365,30 @@ mod tests {
         node
     }
 
+    /// `message` planned with each graph's nodes apart, as NodeDefs.
+    fn planned(message: &SavedModel) -> PlannedSavedModel<'static> {
+        let meta_graphs = message.meta_graphs.iter().map(|meta_graph| {
+            let mut meta_graph = meta_graph.clone();
+            let nodes = meta_graph
+                .graph_def
+                .as_mut()
+                .map(|graph| std::mem::take(&mut graph.node))
+                .unwrap_or_default();
+            PlannedMetaGraph::new(meta_graph, GraphNodes::Owned(nodes))
+        });
+        PlannedSavedModel {
+            meta_graphs: meta_graphs.collect(),
+        }
+    }
+
+    fn written(planned: &PlannedSavedModel<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let written = write_saved_model(planned, &mut out).unwrap();
+        assert_eq!(written, out.len() as u64);
+        assert_eq!(planned.encoded_len(), out.len());
+        out
+    }
+
     #[test]
     #[allow(deprecated)]
     fn the_streamed_file_is_the_encoded_message_byte_for_byte() {
@@ -261,7 +402,7 @@ mod tests {
             version: 3,
             ..GraphDef::default()
         };
-        assert!(has_large_constant(&graph.node[1]));
+        assert!(large_tensor(&graph.node[1].attr["value"]).is_some());
         let meta_graph = MetaGraphDef {
             graph_def: Some(graph),
             saver_def: Some(Default::default()),
@@ -271,9 +412,55 @@ mod tests {
             saved_model_schema_version: 1,
             meta_graphs: vec![meta_graph.clone(), MetaGraphDef::default(), meta_graph],
         };
-        let mut out = Vec::new();
-        let written = write_saved_model(&message, &mut out).unwrap();
-        assert_eq!(out, message.encode_to_vec());
-        assert_eq!(written, out.len() as u64);
+        assert_eq!(written(&planned(&message)), message.encode_to_vec());
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn a_borrowed_graph_is_written_as_its_graph_def() {
+        let big: Vec<u8> = (0..STREAMED_CONTENT_BYTES + 4).map(|i| i as u8).collect();
+        let init = NodeDef {
+            name: "init".into(),
+            op: "NoOp".into(),
+            ..NodeDef::default()
+        };
+        let nodes = vec![
+            init,
+            constant("small", vec![1, 2, 3, 4], vec![]),
+            constant("big", big, vec![7]),
+        ];
+        let source = GraphDef {
+            node: nodes,
+            version: 3,
+            ..GraphDef::default()
+        };
+        let graph = Graph::from_graph_def(source.clone()).unwrap();
+        let saver = constant("saver", vec![5; 8], vec![]);
+        let mut whole = graph.to_graph_def();
+        whole.node.push(saver.clone());
+        let shell = GraphDef {
+            node: Vec::new(),
+            ..whole.clone()
+        };
+        let message = MetaGraphDef {
+            graph_def: Some(shell),
+            saver_def: Some(Default::default()),
+            ..MetaGraphDef::default()
+        };
+        let nodes = GraphNodes::Borrowed {
+            graph: &graph,
+            extra: vec![saver],
+        };
+        let planned = PlannedSavedModel {
+            meta_graphs: vec![PlannedMetaGraph::new(message.clone(), nodes)],
+        };
+        let expected = SavedModel {
+            saved_model_schema_version: 1,
+            meta_graphs: vec![MetaGraphDef {
+                graph_def: Some(whole),
+                ..message
+            }],
+        };
+        assert_eq!(written(&planned), expected.encode_to_vec());
     }
 }

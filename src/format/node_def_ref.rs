@@ -1,0 +1,174 @@
+//! A NodeDef made of borrowed parts, encoded exactly as the owned
+//! [`NodeDef`] would be: the writer encodes a graph's nodes one by one from
+//! the IR without first copying every node's attrs into a GraphDef (for a
+//! large graph that copy is as big as the graph itself).
+//!
+//! Protobuf lays a message out as its fields in tag order; prost skips an
+//! empty string and an absent message and writes a map as one entry per
+//! key. The functions below do the same for each field, and a test holds
+//! the bytes to prost's.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+
+use crate::format::proto::{AttrValue, FullTypeDef, NodeDef, node_def::ExperimentalDebugInfo};
+
+/// NodeDef's field numbers, from TensorFlow's `node_def.proto`.
+const NAME: u32 = 1;
+const OP: u32 = 2;
+const INPUT: u32 = 3;
+const DEVICE: u32 = 4;
+const ATTR: u32 = 5;
+const DEBUG_INFO: u32 = 6;
+const FULL_TYPE: u32 = 7;
+
+/// A NodeDef's fields, borrowed (inputs are built by the caller: the IR
+/// keeps them as edges).
+#[derive(Debug, Clone, Copy)]
+pub struct NodeDefRef<'a> {
+    pub name: &'a str,
+    pub op: &'a str,
+    pub input: &'a [String],
+    pub device: &'a str,
+    pub attr: &'a BTreeMap<String, AttrValue>,
+    pub debug_info: Option<&'a ExperimentalDebugInfo>,
+    pub full_type: Option<&'a FullTypeDef>,
+}
+
+impl NodeDefRef<'_> {
+    /// What `NodeDef::encoded_len` gives for the owned node.
+    pub fn encoded_len(&self) -> usize {
+        let strings = [(NAME, self.name), (OP, self.op)]
+            .into_iter()
+            .chain(self.input.iter().map(|i| (INPUT, i.as_str())))
+            .chain([(DEVICE, self.device)]);
+        let strings: usize = strings
+            .map(|(tag, text)| string_len(tag, text, tag == INPUT))
+            .sum();
+        strings
+            + prost::encoding::btree_map::encoded_len(
+                prost::encoding::string::encoded_len,
+                prost::encoding::message::encoded_len,
+                ATTR,
+                self.attr,
+            )
+            + self.debug_info.map_or(0, |m| message_len(DEBUG_INFO, m))
+            + self.full_type.map_or(0, |m| message_len(FULL_TYPE, m))
+    }
+
+    /// Appends what `NodeDef::encode_raw` appends for the owned node.
+    pub fn encode_raw(&self, buf: &mut Vec<u8>) {
+        put_string(NAME, self.name, false, buf);
+        put_string(OP, self.op, false, buf);
+        for input in self.input {
+            put_string(INPUT, input, true, buf);
+        }
+        put_string(DEVICE, self.device, false, buf);
+        prost::encoding::btree_map::encode(
+            prost::encoding::string::encode,
+            prost::encoding::string::encoded_len,
+            prost::encoding::message::encode,
+            prost::encoding::message::encoded_len,
+            ATTR,
+            self.attr,
+            buf,
+        );
+        if let Some(info) = self.debug_info {
+            prost::encoding::message::encode(DEBUG_INFO, info, buf);
+        }
+        if let Some(full_type) = self.full_type {
+            prost::encoding::message::encode(FULL_TYPE, full_type, buf);
+        }
+    }
+
+    /// The owned NodeDef (its attrs copied; tensor contents are shared).
+    pub fn to_owned(&self) -> NodeDef {
+        NodeDef {
+            name: self.name.to_string(),
+            op: self.op.to_string(),
+            input: self.input.to_vec(),
+            device: self.device.to_string(),
+            attr: self.attr.clone(),
+            experimental_debug_info: self.debug_info.cloned(),
+            experimental_type: self.full_type.cloned(),
+        }
+    }
+}
+
+/// A string field's bytes: none for an empty singular string (proto3), a
+/// key and length for each element of a repeated one, empty or not.
+fn string_len(tag: u32, text: &str, repeated: bool) -> usize {
+    if text.is_empty() && !repeated {
+        return 0;
+    }
+    key_len(tag) + encoded_len_varint(text.len() as u64) + text.len()
+}
+
+fn put_string(tag: u32, text: &str, repeated: bool, buf: &mut Vec<u8>) {
+    if text.is_empty() && !repeated {
+        return;
+    }
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(text.len() as u64, buf);
+    buf.extend_from_slice(text.as_bytes());
+}
+
+fn message_len(tag: u32, message: &impl Message) -> usize {
+    let len = message.encoded_len();
+    key_len(tag) + encoded_len_varint(len as u64) + len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::proto::attr_value::Value;
+
+    fn borrowed(node: &NodeDef) -> NodeDefRef<'_> {
+        NodeDefRef {
+            name: &node.name,
+            op: &node.op,
+            input: &node.input,
+            device: &node.device,
+            attr: &node.attr,
+            debug_info: node.experimental_debug_info.as_ref(),
+            full_type: node.experimental_type.as_ref(),
+        }
+    }
+
+    fn encoded(node: &NodeDefRef<'_>) -> Vec<u8> {
+        let mut buf = Vec::new();
+        node.encode_raw(&mut buf);
+        assert_eq!(buf.len(), node.encoded_len());
+        buf
+    }
+
+    #[test]
+    fn bytes_are_prosts_for_every_field_set_or_empty() {
+        let empty = NodeDef::default();
+        assert_eq!(encoded(&borrowed(&empty)), empty.encode_to_vec());
+
+        let attr = |value| AttrValue { value: Some(value) };
+        let full = NodeDef {
+            name: "scope/node".into(),
+            op: "Const".into(),
+            input: vec!["a:1".into(), String::new(), "^b".into()],
+            device: "/cpu:0".into(),
+            attr: [
+                ("dtype".to_string(), attr(Value::Type(1))),
+                (String::new(), AttrValue::default()),
+                ("s".to_string(), attr(Value::S(vec![0; 200].into()))),
+            ]
+            .into(),
+            experimental_debug_info: Some(ExperimentalDebugInfo {
+                original_node_names: vec!["x".into()],
+                ..Default::default()
+            }),
+            experimental_type: Some(FullTypeDef::default()),
+        };
+        let bytes = encoded(&borrowed(&full));
+        assert_eq!(bytes, full.encode_to_vec());
+        assert_eq!(borrowed(&full).to_owned(), full);
+    }
+}
