@@ -55,6 +55,63 @@ impl Input {
     }
 }
 
+/// From how many nodes the inputs are resolved on two threads.
+const PARALLEL_FROM: usize = 10_000;
+
+/// The inputs of the skimmed nodes in `range`, resolved by name: the
+/// inputs in order, and where each node's begin. `None` on a malformed or
+/// dangling input, or a data input after a control input.
+fn resolve_inputs(
+    skim: &SkimmedGraph<'_>,
+    by_name: &HashMap<&str, u32, FixedState>,
+    range: std::ops::Range<usize>,
+) -> Option<(Vec<Input>, Vec<usize>)> {
+    let nodes = skim.nodes.get(range)?;
+    let mut inputs = Vec::new();
+    let mut starts = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        starts.push(inputs.len());
+        let mut seen_control = false;
+        for input in skim.inputs(node) {
+            let (producer, port) = match parse_input(node.name, input).ok()? {
+                InputName::Data { node, port } if !seen_control => {
+                    (node, u32::try_from(port).ok().filter(|&p| p != CONTROL)?)
+                }
+                InputName::Data { .. } => return None,
+                InputName::Control { node } => {
+                    seen_control = true;
+                    (node, CONTROL)
+                }
+            };
+            let producer = *by_name.get(producer)?;
+            inputs.push(Input { producer, port });
+        }
+    }
+    Some((inputs, starts))
+}
+
+/// [`resolve_inputs`] of a large graph in two halves, one on another
+/// thread: hashing every input's name is most of a large graph's skim work.
+fn resolve_in_halves(
+    skim: &SkimmedGraph<'_>,
+    by_name: &HashMap<&str, u32, FixedState>,
+) -> Option<(Vec<Input>, Vec<usize>)> {
+    let count = skim.nodes.len();
+    let half = count / 2;
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(move || resolve_inputs(skim, by_name, half..count));
+        let first = resolve_inputs(skim, by_name, 0..half);
+        // A thread that panicked proves nothing: decode everything.
+        (first, second.join().ok().flatten())
+    });
+    let (mut inputs, mut starts) = first?;
+    let (second_inputs, second_starts) = second?;
+    let offset = inputs.len();
+    starts.extend(second_starts.into_iter().map(|start| start + offset));
+    inputs.extend(second_inputs);
+    Some((inputs, starts))
+}
+
 /// The skimmed graph with inputs resolved to node indices.
 struct Resolved<'s, 'a> {
     skim: &'s SkimmedGraph<'a>,
@@ -136,26 +193,11 @@ impl<'s, 'a> Resolved<'s, 'a> {
                 return None;
             }
         }
-        let mut inputs = Vec::with_capacity(skim.input_count());
-        let mut starts = Vec::with_capacity(count + 1);
-        for node in &skim.nodes {
-            starts.push(inputs.len());
-            let mut seen_control = false;
-            for input in skim.inputs(node) {
-                let (producer, port) = match parse_input(node.name, input).ok()? {
-                    InputName::Data { node, port } if !seen_control => {
-                        (node, u32::try_from(port).ok().filter(|&p| p != CONTROL)?)
-                    }
-                    InputName::Data { .. } => return None,
-                    InputName::Control { node } => {
-                        seen_control = true;
-                        (node, CONTROL)
-                    }
-                };
-                let producer = *by_name.get(producer)?;
-                inputs.push(Input { producer, port });
-            }
-        }
+        let (inputs, mut starts) = if count < PARALLEL_FROM {
+            resolve_inputs(skim, &by_name, 0..count)?
+        } else {
+            resolve_in_halves(skim, &by_name)?
+        };
         starts.push(inputs.len());
         Some(Resolved {
             skim,
@@ -622,5 +664,29 @@ mod tests {
         let skim = super::super::skim::skim_graph(&bytes).unwrap();
         let narrowed = needed_nodes(&skim, &outputs(&["x"]), None).unwrap();
         assert!(narrowed.removal_reasons().is_none());
+    }
+
+    #[test]
+    fn a_large_graph_resolves_alike_on_two_threads() {
+        // A chain long enough to be resolved in halves: the output reads
+        // the last node, which reads every one before it.
+        let count = PARALLEL_FROM + 7;
+        let names: Vec<String> = (0..count).map(|i| format!("n{i}")).collect();
+        let chain = |names: &[String]| -> Vec<NodeDef> {
+            let mut nodes = vec![node(&names[0], "Placeholder", &[])];
+            for pair in names.windows(2) {
+                nodes.push(node(&pair[1], "Identity", &[pair[0].as_str()]));
+            }
+            nodes.push(node("stray", "Const", &[]));
+            nodes
+        };
+        let last = names.last().unwrap();
+        let kept = needed(chain(&names), &outputs(&[last])).unwrap();
+        assert_eq!(kept, names);
+
+        // A dangling input in the second half still means "decode it all".
+        let mut dangling = chain(&names);
+        dangling[count - 2].input = vec!["nowhere".into()];
+        assert!(needed(dangling, &outputs(&[last])).is_none());
     }
 }

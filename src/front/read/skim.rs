@@ -53,11 +53,6 @@ impl<'a> SkimmedGraph<'a> {
     pub fn inputs(&self, node: &SkimmedNode<'a>) -> &[&'a str] {
         self.inputs.get(node.inputs.clone()).unwrap_or_default()
     }
-
-    /// How many inputs all the nodes have together.
-    pub fn input_count(&self) -> usize {
-        self.inputs.len()
-    }
 }
 
 /// A MetaGraphDef split at its `graph_def`: the skimmed graph, and every
