@@ -29,14 +29,13 @@ impl UndecodedNames {
         buffer: Bytes,
         nodes: impl IntoIterator<Item = (Range<usize>, &'static str)>,
     ) -> UndecodedNames {
-        let nodes: Vec<(Range<usize>, &'static str)> = nodes
-            .into_iter()
-            .filter(|(range, _)| {
-                buffer
-                    .get(range.clone())
-                    .is_some_and(|name| std::str::from_utf8(name).is_ok())
-            })
-            .collect();
+        // Collected in place when given a vector (a hundred thousand names).
+        let mut nodes: Vec<(Range<usize>, &'static str)> = nodes.into_iter().collect();
+        nodes.retain(|(range, _)| {
+            buffer
+                .get(range.clone())
+                .is_some_and(|name| std::str::from_utf8(name).is_ok())
+        });
         let hasher = FixedState::default();
         let mut entries: Vec<(u64, usize)> = nodes
             .iter()

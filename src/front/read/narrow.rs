@@ -149,7 +149,7 @@ fn checked_undecoded(
         .zip(removal)
         .filter(|((_, keep), _)| !**keep)
         .map(|((node, _), reason)| (node, reason));
-    let mut names = Vec::new();
+    let mut names = Vec::with_capacity(needed.decode.iter().filter(|&&keep| !keep).count());
     for (node, reason) in skipped {
         if !bytes
             .get(node.bytes.clone())
