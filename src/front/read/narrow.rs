@@ -152,13 +152,13 @@ fn checked_undecoded(
     let mut names = Vec::with_capacity(needed.decode.iter().filter(|&&keep| !keep).count());
     for (node, reason) in skipped {
         if !bytes
-            .get(node.bytes.clone())
+            .get(node.bytes())
             .is_some_and(is_well_formed_skimmed_node_def)
         {
             return None;
         }
         let reason = reason.map_or(UNUSED, |category| category.as_str());
-        names.push((node.name_bytes.clone(), reason));
+        names.push((skim.name_bytes(node), reason));
     }
     Some(UndecodedNames::new(bytes.clone(), names))
 }
@@ -172,7 +172,7 @@ fn decode_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> Opt
     for (node, _) in skim.nodes.iter().zip(decode).filter(|(_, keep)| **keep) {
         graph_def
             .node
-            .push(NodeDef::decode(bytes.slice(node.bytes.clone())).ok()?);
+            .push(NodeDef::decode(bytes.slice(node.bytes())).ok()?);
     }
     Some(graph_def)
 }

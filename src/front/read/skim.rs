@@ -25,17 +25,25 @@ const NODE_DEF_INPUT: u64 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unskimmable;
 
-/// One node as the skim sees it.
+/// One node as the skim sees it: 48 bytes, as a large graph has a hundred
+/// thousand of them and the file's bytes are offsets below 2 GiB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkimmedNode<'a> {
     pub name: &'a str,
-    /// Where the name lies in the buffer given to the skim.
-    pub name_bytes: Range<usize>,
     pub op: &'a str,
-    /// Indices into [`SkimmedGraph::inputs`].
-    inputs: Range<usize>,
+    /// Indices into [`SkimmedGraph::inputs`]: `first_input..end_input`.
+    first_input: u32,
+    end_input: u32,
     /// The NodeDef's bytes, as offsets into the buffer given to the skim.
-    pub bytes: Range<usize>,
+    start: u32,
+    end: u32,
+}
+
+impl SkimmedNode<'_> {
+    /// The NodeDef's bytes, as offsets into the buffer given to the skim.
+    pub fn bytes(&self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
 }
 
 /// Every node of a GraphDef, and the GraphDef without its nodes.
@@ -43,6 +51,9 @@ pub struct SkimmedNode<'a> {
 pub struct SkimmedGraph<'a> {
     pub nodes: Vec<SkimmedNode<'a>>,
     inputs: Vec<&'a str>,
+    /// The address of the buffer given to the skim, which the names are
+    /// slices of (see [`SkimmedGraph::name_bytes`]).
+    base: usize,
     /// The GraphDef's other fields (versions, library, debug info), as wire
     /// bytes to decode with prost.
     pub rest: Vec<u8>,
@@ -51,7 +62,14 @@ pub struct SkimmedGraph<'a> {
 impl<'a> SkimmedGraph<'a> {
     /// The NodeDef input strings of `node`, in order.
     pub fn inputs(&self, node: &SkimmedNode<'a>) -> &[&'a str] {
-        self.inputs.get(node.inputs.clone()).unwrap_or_default()
+        let range = node.first_input as usize..node.end_input as usize;
+        self.inputs.get(range).unwrap_or_default()
+    }
+
+    /// Where `node`'s name lies in the buffer given to the skim.
+    pub fn name_bytes(&self, node: &SkimmedNode<'a>) -> Range<usize> {
+        let start = (node.name.as_ptr() as usize).wrapping_sub(self.base);
+        start..start + node.name.len()
     }
 }
 
@@ -95,7 +113,10 @@ pub fn skim_graph(bytes: &[u8]) -> Result<SkimmedGraph<'_>, Unskimmable> {
 /// Skims a GraphDef that starts at `offset` in the caller's buffer; node
 /// ranges are given in the caller's offsets.
 fn skim_graph_at(bytes: &[u8], offset: usize) -> Result<SkimmedGraph<'_>, Unskimmable> {
-    let mut graph = SkimmedGraph::default();
+    let mut graph = SkimmedGraph {
+        base: (bytes.as_ptr() as usize).wrapping_sub(offset),
+        ..SkimmedGraph::default()
+    };
     let mut reader = Reader::new(bytes, offset);
     while !reader.is_done() {
         let field = reader.field()?;
@@ -124,9 +145,9 @@ fn skim_node<'a>(
     let node_bytes = bytes
         .get((range.start - offset)..(range.end - offset))
         .ok_or(Unskimmable)?;
-    let first_input = graph.inputs.len();
+    let offset = |at: usize| u32::try_from(at).map_err(|_| Unskimmable);
+    let first_input = offset(graph.inputs.len())?;
     let (mut name, mut op) = ("", "");
-    let mut name_bytes = 0..0;
     let mut reader = Reader::new(node_bytes, range.start);
     while !reader.is_done() {
         let field = reader.field()?;
@@ -137,22 +158,22 @@ fn skim_node<'a>(
         let Value::Bytes(text) = field.value else {
             return Err(Unskimmable);
         };
-        let at = text.clone();
         let text = (text.start - range.start)..(text.end - range.start);
         let text = std::str::from_utf8(node_bytes.get(text).ok_or(Unskimmable)?)
             .map_err(|_| Unskimmable)?;
         match number {
-            NODE_DEF_NAME => (name, name_bytes) = (text, at),
+            NODE_DEF_NAME => name = text,
             NODE_DEF_OP => op = text,
             _ => graph.inputs.push(text),
         }
     }
     graph.nodes.push(SkimmedNode {
         name,
-        name_bytes,
         op,
-        inputs: first_input..graph.inputs.len(),
-        bytes: range,
+        first_input,
+        end_input: offset(graph.inputs.len())?,
+        start: offset(range.start)?,
+        end: offset(range.end)?,
     });
     Ok(())
 }
@@ -252,10 +273,10 @@ mod tests {
         let skim = skim_graph(&bytes).unwrap();
         assert_eq!(skim.nodes.len(), 2);
         assert_eq!((skim.nodes[1].name, skim.nodes[1].op), ("b", "Identity"));
-        assert_eq!(&bytes[skim.nodes[1].name_bytes.clone()], b"b");
+        assert_eq!(&bytes[skim.name_bytes(&skim.nodes[1])], b"b");
         assert_eq!(skim.inputs(&skim.nodes[1]), ["a", "^a"]);
         for (skimmed, original) in skim.nodes.iter().zip(&def.node) {
-            let decoded = NodeDef::decode(&bytes[skimmed.bytes.clone()]).unwrap();
+            let decoded = NodeDef::decode(&bytes[skimmed.bytes()]).unwrap();
             assert_eq!(&decoded, original);
         }
         let rest = GraphDef::decode(skim.rest.as_slice()).unwrap();
@@ -277,7 +298,7 @@ mod tests {
         let skim = skim_meta_graph(&bytes).unwrap();
         let node = &skim.graph.nodes[0];
         assert_eq!(
-            NodeDef::decode(&bytes[node.bytes.clone()]).unwrap(),
+            NodeDef::decode(&bytes[node.bytes()]).unwrap(),
             meta.graph_def.as_ref().unwrap().node[0]
         );
         let rest = MetaGraphDef::decode(skim.rest.as_slice()).unwrap();
