@@ -222,14 +222,11 @@ impl Int8Codes {
         let start = out.len();
         out.resize(start + values.len(), 0);
         let codes = &mut out[start..];
+        let mut backs = [0f32; lanes::BLOCK];
         for (run, at) in self.cycle.runs(first, values.len()) {
-            let scales = &self.pattern[at..at + run.len()];
-            lanes::quantize_observe(
-                &values[run.clone()],
-                scales,
-                &mut codes[run],
-                &mut stats.worst(),
-            );
+            let (values, codes) = (&values[run.clone()], &mut codes[run]);
+            let scales = &self.pattern[at..at + values.len()];
+            lanes::quantize_observe(values, scales, codes, &mut backs, &mut stats.worst());
         }
     }
 }

@@ -249,9 +249,16 @@ impl<const N: usize> QuantMaxima<N> {
 
 /// int8 codes of `values` with `scales` (one per element, same length) as
 /// bytes in `codes`, the error of every element taken in: quantizing and
-/// measuring in one pass over fixed-width lanes, a block at a time.
-pub fn quantize_observe(values: &[f32], scales: &[f32], codes: &mut [u8], worst: &mut Worst<'_>) {
-    let mut backs = [0f32; BLOCK];
+/// measuring in one pass over fixed-width lanes, a block at a time, with
+/// `backs` (the caller's, so that a run of a few elements does not clear a
+/// whole block) for what each element reads back as.
+pub fn quantize_observe(
+    values: &[f32],
+    scales: &[f32],
+    codes: &mut [u8],
+    backs: &mut [f32; BLOCK],
+    worst: &mut Worst<'_>,
+) {
     let blocks = values.chunks(BLOCK).zip(scales.chunks(BLOCK));
     for ((block, scales), codes) in blocks.zip(codes.chunks_mut(BLOCK)) {
         let backs = &mut backs[..block.len()];
@@ -378,7 +385,7 @@ mod tests {
             abs: &mut abs,
             rel: &mut rel,
         };
-        quantize_observe(values, scales, &mut codes, &mut worst);
+        quantize_observe(values, scales, &mut codes, &mut [0.0; BLOCK], &mut worst);
         let mut expected = (0.0, 0.0);
         for (i, (&x, &scale)) in values.iter().zip(scales).enumerate() {
             let q = quantize(x, scale);
