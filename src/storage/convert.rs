@@ -224,15 +224,9 @@ impl Int8Codes {
         let codes = &mut out[start..];
         let mut backs = [0f32; lanes::BLOCK];
         for (run, at) in self.cycle.runs(first, values.len()) {
-            let scales = &self.pattern[at..at + run.len()];
-            let blocks = values[run.clone()].chunks(lanes::BLOCK);
-            let code_blocks = codes[run].chunks_mut(lanes::BLOCK);
-            for ((block, scales), codes) in blocks.zip(scales.chunks(lanes::BLOCK)).zip(code_blocks)
-            {
-                let backs = &mut backs[..block.len()];
-                lanes::quantize_into(block, scales, codes, backs);
-                lanes::observe_errors(block, backs, &mut stats.worst());
-            }
+            let (values, codes) = (&values[run.clone()], &mut codes[run]);
+            let scales = &self.pattern[at..at + values.len()];
+            lanes::quantize_observe(values, scales, codes, &mut backs, &mut stats.worst());
         }
     }
 }

@@ -178,22 +178,128 @@ fn block_maxima(values: &[f32], backs: &[f32]) -> (f32, f32) {
     (fold(abs, worst_abs), fold(rel, worst_rel))
 }
 
-/// int8 codes of `values` with `scales` (one per element, same length) as
-/// bytes in `codes`, and what each reads back as in `backs`.
-pub fn quantize_into(values: &[f32], scales: &[f32], codes: &mut [u8], backs: &mut [f32]) {
-    // Adding and taking away 1.5 * 2^23 rounds a float32 of magnitude below
-    // 2^22 to the nearest integer, ties to even: `round_ties_even` without a
-    // library call, for the values clamped to ±127 first (which rounds them
-    // as clamping after rounding would).
-    const ROUND: f32 = 12_582_912.0;
-    let lanes = values.iter().zip(scales).zip(codes.iter_mut().zip(backs));
-    for ((&x, &scale), (code, back)) in lanes {
-        let clamped = (x / scale).clamp(-127.0, 127.0);
-        let rounded = (clamped + ROUND) - ROUND;
-        let q = if scale == 0.0 { 0.0 } else { rounded };
-        *code = q as i32 as u8;
-        *back = q * scale;
+/// Adding and taking away 1.5 * 2^23 rounds a float32 of magnitude below
+/// 2^22 to the nearest integer, ties to even: `round_ties_even` without a
+/// library call. For an integer `q` within ±127 the sum's low byte is `q`'s
+/// two's complement, so the int8 code is read off its bits.
+const ROUND: f32 = 12_582_912.0;
+
+/// One element quantized with `scale`: its code as a byte and what it reads
+/// back as. Clamping to ±127 before rounding rounds as clamping after would;
+/// scale 0 gives code 0 read back as 0, a NaN value code 0 read back as NaN.
+#[inline(always)]
+fn quantize_one(x: f32, scale: f32) -> (u8, f32) {
+    let shifted = (x / scale).clamp(-127.0, 127.0) + ROUND;
+    let rounded = shifted - ROUND;
+    let q = if scale == 0.0 { 0.0 } else { rounded };
+    let code = if !q.is_nan() {
+        (q + ROUND).to_bits() as u8
+    } else {
+        0
+    };
+    (code, q * scale)
+}
+
+/// The float32 error maxima of a quantized block, the relative error of
+/// the elements read back as 0 apart: for a finite nonzero `x` it is
+/// `|x| / |x|`, exactly 1 in float32 and in float64 alike, so those
+/// elements never need the float64 second look (int8 reads a few values of
+/// almost every block back as 0). One value per lane, as separate arrays so
+/// that each is one vector.
+#[derive(Debug, Clone, Copy)]
+struct QuantMaxima<const N: usize> {
+    abs: [f32; N],
+    /// Over the elements read back as nonzero.
+    rel: [f32; N],
+    /// Over the elements read back as 0: 1 or nothing (0).
+    rel_of_zeros: [f32; N],
+}
+
+impl<const N: usize> QuantMaxima<N> {
+    fn new() -> QuantMaxima<N> {
+        QuantMaxima {
+            abs: [0.0; N],
+            rel: [0.0; N],
+            rel_of_zeros: [0.0; N],
+        }
     }
+
+    /// Takes in element `x`, read back as `back`, in lane `k`.
+    #[inline(always)]
+    fn take(&mut self, k: usize, x: f32, back: f32) {
+        let a = (x - back).abs();
+        let r = a / x.abs();
+        let (r, r0) = if back == 0.0 { (0.0, r) } else { (r, 0.0) };
+        let lanes = [
+            &mut self.abs[k],
+            &mut self.rel[k],
+            &mut self.rel_of_zeros[k],
+        ];
+        for (m, v) in lanes.into_iter().zip([a, r, r0]) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+
+    /// The maxima over the lanes: `(abs, rel, rel_of_zeros)`.
+    fn fold(&self) -> [f32; 3] {
+        let fold = |lanes: &[f32; N]| lanes.iter().fold(0f32, |m, &v| m.max(v));
+        [fold(&self.abs), fold(&self.rel), fold(&self.rel_of_zeros)]
+    }
+}
+
+/// int8 codes of `values` with `scales` (one per element, same length) as
+/// bytes in `codes`, the error of every element taken in: quantizing and
+/// measuring in one pass over fixed-width lanes, a block at a time, with
+/// `backs` (the caller's, so that a run of a few elements does not clear a
+/// whole block) for what each element reads back as.
+pub fn quantize_observe(
+    values: &[f32],
+    scales: &[f32],
+    codes: &mut [u8],
+    backs: &mut [f32; BLOCK],
+    worst: &mut Worst<'_>,
+) {
+    let blocks = values.chunks(BLOCK).zip(scales.chunks(BLOCK));
+    for ((block, scales), codes) in blocks.zip(codes.chunks_mut(BLOCK)) {
+        let backs = &mut backs[..block.len()];
+        let [abs, rel, rel_of_zeros] = quantize_block(block, scales, codes, backs);
+        *worst.abs = worst.abs.max(f64::from(abs));
+        if rel_of_zeros > 0.0 {
+            *worst.rel = worst.rel.max(f64::from(rel_of_zeros));
+        }
+        if rel > 0.0 && rel >= *worst.rel as f32 {
+            for (&x, &b) in block.iter().zip(backs.iter()) {
+                if b != 0.0 && relative(x, b) == rel {
+                    let exact = (f64::from(x) - f64::from(b)).abs() / f64::from(x).abs();
+                    *worst.rel = worst.rel.max(exact);
+                }
+            }
+        }
+    }
+}
+
+/// One block quantized into `codes` and `backs`, and its error maxima
+/// `(abs, rel, rel_of_zeros)` as [`QuantMaxima`] defines them.
+fn quantize_block(values: &[f32], scales: &[f32], codes: &mut [u8], backs: &mut [f32]) -> [f32; 3] {
+    let (xs, x_rest) = values.as_chunks::<LANES>();
+    let (ss, s_rest) = scales.as_chunks::<LANES>();
+    let (cs, c_rest) = codes.as_chunks_mut::<LANES>();
+    let (bs, b_rest) = backs.as_chunks_mut::<LANES>();
+    let mut lanes = QuantMaxima::<LANES>::new();
+    for (((x, s), c), b) in xs.iter().zip(ss).zip(cs).zip(bs) {
+        for k in 0..LANES {
+            (c[k], b[k]) = quantize_one(x[k], s[k]);
+            lanes.take(k, x[k], b[k]);
+        }
+    }
+    let mut rest = QuantMaxima::<1>::new();
+    let tail = x_rest.iter().zip(s_rest).zip(c_rest.iter_mut().zip(b_rest));
+    for ((&x, &s), (c, b)) in tail {
+        (*c, *b) = quantize_one(x, s);
+        rest.take(0, x, *b);
+    }
+    let (whole, rest) = (lanes.fold(), rest.fold());
+    [0, 1, 2].map(|i| whole[i].max(rest[i]))
 }
 
 #[cfg(test)]
@@ -270,22 +376,61 @@ mod tests {
         assert!(abs > 0.0 && rel > 0.0);
     }
 
+    /// `quantize_observe` of `values` with `scales` against the definitions:
+    /// every code, and the error maxima of the values read back.
+    fn check_quantizing(values: &[f32], scales: &[f32]) -> (f64, f64) {
+        let mut codes = vec![0u8; values.len()];
+        let (mut abs, mut rel) = (0.0, 0.0);
+        let mut worst = Worst {
+            abs: &mut abs,
+            rel: &mut rel,
+        };
+        quantize_observe(values, scales, &mut codes, &mut [0.0; BLOCK], &mut worst);
+        let mut expected = (0.0, 0.0);
+        for (i, (&x, &scale)) in values.iter().zip(scales).enumerate() {
+            let q = quantize(x, scale);
+            assert_eq!(codes[i] as i8, q, "element {i}: {x} / {scale}");
+            let back = f32::from(q) * scale;
+            if !x.is_nan() {
+                observe(&mut expected, f64::from(x), f64::from(back));
+            }
+        }
+        assert_eq!((abs, rel), expected);
+        expected
+    }
+
     #[test]
     fn quantizing_matches_the_per_element_definition() {
         let values = awkward();
         let scales: Vec<f32> = (0..values.len())
             .map(|i| [0.01, 0.0, 1e-3, 2.0][i % 4])
             .collect();
-        let mut codes = vec![0u8; values.len()];
-        let mut backs = vec![0f32; values.len()];
-        quantize_into(&values, &scales, &mut codes, &mut backs);
-        for (i, (&x, &scale)) in values.iter().zip(&scales).enumerate() {
-            let q = quantize(x, scale);
-            assert_eq!(codes[i] as i8, q, "element {i}: {x} / {scale}");
-            if !x.is_nan() {
-                assert_eq!(backs[i].to_bits(), (f32::from(q) * scale).to_bits(), "{i}");
-            }
-        }
+        let (abs, rel) = check_quantizing(&values, &scales);
+        assert!(abs > 0.0 && rel == 1.0);
+        // Within every scale's range nothing is clamped, so a relative
+        // error of 1 comes only from the values read back as 0.
+        let within: Vec<f32> = values
+            .iter()
+            .map(|&x| if x.abs() < 0.1 { x } else { 0.05 })
+            .collect();
+        assert_eq!(check_quantizing(&within, &scales).1, 1.0);
+        // A length that ends inside a block and inside a lane array.
+        let n = BLOCK + 2 * LANES + 5;
+        check_quantizing(&values[..n], &scales[..n]);
+    }
+
+    #[test]
+    fn quantizing_finds_the_worst_relative_error_when_nothing_reads_back_as_zero() {
+        // Magnitudes from 1 to 127 scales: every code nonzero, so the worst
+        // relative error is the float64 second look's alone.
+        let values: Vec<f32> = awkward()
+            .iter()
+            .filter(|x| x.is_finite() && **x != 0.0)
+            .map(|&x| (1.0 + (x.abs().log2().abs() * 7.3) % 126.0).copysign(x) * 0.37)
+            .collect();
+        let scales = vec![0.37f32; values.len()];
+        let (_, rel) = check_quantizing(&values, &scales);
+        assert!(rel > 0.0 && rel < 1.0, "{rel}");
     }
 
     #[test]
