@@ -38,9 +38,7 @@ impl Pass for PrunePass {
 
         let reasons = removal_reasons(&model.graph, &keep)?;
         // Nodes a narrowed read skipped go now, as if removed here.
-        for (name, reason) in model.graph.undecoded().removals() {
-            report.removed(removal_named(reason), name);
-        }
+        report_undecoded(&model.graph, &mut report);
         model.graph.set_undecoded(Default::default());
         for id in model.graph.node_ids() {
             if keep.contains(&id) {
@@ -67,6 +65,31 @@ impl Pass for PrunePass {
             ));
         }
         Ok(report)
+    }
+}
+
+/// Reports the nodes a narrowed read skipped, by the reason it recorded:
+/// a hundred thousand names on a large graph, so each reason's list is
+/// gathered apart and added once.
+fn report_undecoded(graph: &Graph, report: &mut PassReport) {
+    let mut by_reason: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for (name, reason) in graph.undecoded().removals() {
+        // Reasons are the same few static words: compared by address first.
+        let known = by_reason
+            .iter_mut()
+            .find(|(word, _)| std::ptr::eq(*word, reason) || *word == reason);
+        match known {
+            Some((_, names)) => names.push(name.to_string()),
+            None => by_reason.push((reason, vec![name.to_string()])),
+        }
+    }
+    for (reason, mut names) in by_reason {
+        let list = report.removed.entry(removal_named(reason)).or_default();
+        if list.is_empty() {
+            *list = names;
+        } else {
+            list.append(&mut names);
+        }
     }
 }
 
