@@ -560,7 +560,7 @@ fn write_saved_model_file(
         source,
     };
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file).map_err(io_error)?);
-    let written = streamed::write_saved_model(message, &mut out).map_err(io_error)?;
+    let written = streamed::write_planned_saved_model(message, &mut out).map_err(io_error)?;
     std::io::Write::flush(&mut out).map_err(io_error)?;
     Ok(written)
 }

@@ -19,7 +19,7 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint};
 
 use crate::format::node_def_ref::NodeDefRef;
 use crate::format::proto::attr_value::Value;
-use crate::format::proto::{AttrValue, MetaGraphDef, NodeDef, SavedModel, TensorProto};
+use crate::format::proto::{AttrValue, GraphDef, MetaGraphDef, NodeDef, SavedModel, TensorProto};
 use crate::ir::Graph;
 
 /// A `tensor_content` at least this long is written from its own bytes
@@ -37,6 +37,8 @@ pub enum GraphNodes<'a> {
         extra: Vec<NodeDef>,
     },
     Owned(Vec<NodeDef>),
+    /// A GraphDef's own nodes, borrowed.
+    Defs(&'a [NodeDef]),
 }
 
 impl GraphNodes<'_> {
@@ -53,7 +55,8 @@ impl GraphNodes<'_> {
                 }
                 extra
             }
-            GraphNodes::Owned(nodes) => nodes,
+            GraphNodes::Owned(nodes) => nodes.as_slice(),
+            GraphNodes::Defs(nodes) => nodes,
         };
         extra.iter().try_for_each(|node| visit(borrowed(node)))
     }
@@ -103,16 +106,27 @@ impl<'a> PlannedMetaGraph<'a> {
 }
 
 /// A SavedModel to write: its meta graphs, each with its nodes apart.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PlannedSavedModel<'a> {
+    /// `saved_model_schema_version`: 1, the only version there is.
+    pub schema_version: i64,
     pub meta_graphs: Vec<PlannedMetaGraph<'a>>,
+}
+
+impl Default for PlannedSavedModel<'_> {
+    fn default() -> Self {
+        PlannedSavedModel {
+            schema_version: SCHEMA_VERSION,
+            meta_graphs: Vec::new(),
+        }
+    }
 }
 
 impl PlannedSavedModel<'_> {
     /// What `saved_model.pb` will hold, in bytes.
     pub fn encoded_len(&self) -> usize {
         let version = SavedModel {
-            saved_model_schema_version: SCHEMA_VERSION,
+            saved_model_schema_version: self.schema_version,
             meta_graphs: Vec::new(),
         };
         version.encoded_len()
@@ -132,17 +146,58 @@ fn field_len(tag: u32, len: usize) -> usize {
     prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len
 }
 
+/// Writes `message` as `encode_to_vec` would, to `out`, with no buffer
+/// larger than one node (less its large constants); returns the bytes
+/// written.
+pub fn write_saved_model(message: &SavedModel, out: &mut impl Write) -> io::Result<u64> {
+    let meta_graphs = message.meta_graphs.iter().map(|meta_graph| {
+        let graph = meta_graph.graph_def.as_ref();
+        let shell = graph.map(graph_def_without_nodes);
+        let nodes = GraphNodes::Defs(graph.map_or(&[], |g| g.node.as_slice()));
+        let message = MetaGraphDef {
+            meta_info_def: meta_graph.meta_info_def.clone(),
+            graph_def: shell,
+            saver_def: meta_graph.saver_def.clone(),
+            collection_def: meta_graph.collection_def.clone(),
+            signature_def: meta_graph.signature_def.clone(),
+            asset_file_def: meta_graph.asset_file_def.clone(),
+            object_graph_def: meta_graph.object_graph_def.clone(),
+        };
+        PlannedMetaGraph::new(message, nodes)
+    });
+    let planned = PlannedSavedModel {
+        schema_version: message.saved_model_schema_version,
+        meta_graphs: meta_graphs.collect(),
+    };
+    write_planned_saved_model(&planned, out)
+}
+
+/// A GraphDef's fields but its nodes.
+#[allow(deprecated)]
+fn graph_def_without_nodes(graph: &GraphDef) -> GraphDef {
+    GraphDef {
+        node: Vec::new(),
+        versions: graph.versions.clone(),
+        version: graph.version,
+        library: graph.library.clone(),
+        debug_info: graph.debug_info.clone(),
+    }
+}
+
 /// Writes the SavedModel `planned` describes as `encode_to_vec` would
 /// encode it whole, to `out`, with no buffer larger than one node (less its
 /// large constants); returns the bytes written.
-pub fn write_saved_model(planned: &PlannedSavedModel<'_>, out: &mut impl Write) -> io::Result<u64> {
+pub fn write_planned_saved_model(
+    planned: &PlannedSavedModel<'_>,
+    out: &mut impl Write,
+) -> io::Result<u64> {
     let mut sink = Sink {
         out,
         buffer: Vec::new(),
         written: 0,
     };
     sink.message(&SavedModel {
-        saved_model_schema_version: SCHEMA_VERSION,
+        saved_model_schema_version: planned.schema_version,
         meta_graphs: Vec::new(),
     })?;
     for meta_graph in &planned.meta_graphs {
@@ -323,7 +378,7 @@ fn borrowed(node: &NodeDef) -> NodeDefRef<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::proto::{GraphDef, TensorShapeProto, tensor_shape_proto::Dim};
+    use crate::format::proto::{TensorShapeProto, tensor_shape_proto::Dim};
 
     fn constant(name: &str, content: Vec<u8>, halves: Vec<i32>) -> NodeDef {
         let tensor = TensorProto {
@@ -378,12 +433,13 @@ mod tests {
         });
         PlannedSavedModel {
             meta_graphs: meta_graphs.collect(),
+            ..PlannedSavedModel::default()
         }
     }
 
     fn written(planned: &PlannedSavedModel<'_>) -> Vec<u8> {
         let mut out = Vec::new();
-        let written = write_saved_model(planned, &mut out).unwrap();
+        let written = write_planned_saved_model(planned, &mut out).unwrap();
         assert_eq!(written, out.len() as u64);
         assert_eq!(planned.encoded_len(), out.len());
         out
@@ -413,6 +469,10 @@ mod tests {
             meta_graphs: vec![meta_graph.clone(), MetaGraphDef::default(), meta_graph],
         };
         assert_eq!(written(&planned(&message)), message.encode_to_vec());
+        let mut out = Vec::new();
+        let written = write_saved_model(&message, &mut out).unwrap();
+        assert_eq!(out, message.encode_to_vec());
+        assert_eq!(written, out.len() as u64);
     }
 
     #[test]
@@ -453,6 +513,7 @@ mod tests {
         };
         let planned = PlannedSavedModel {
             meta_graphs: vec![PlannedMetaGraph::new(message.clone(), nodes)],
+            ..PlannedSavedModel::default()
         };
         let expected = SavedModel {
             saved_model_schema_version: 1,
