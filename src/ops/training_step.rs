@@ -86,18 +86,23 @@ pub fn removal_categories<G: StepGraph>(graph: &G, consumers_first: &[G::Node]) 
     reasons
 }
 
-/// [`training_category`] of each node's op, worked out once per node and
-/// once per op name: a training graph has a hundred thousand nodes but a
-/// few hundred op types.
+/// What the categorisation asks of each node's op — its
+/// [`training_category`] and whether it [`reads_only_shape`] — worked out
+/// once per node (a byte in a vector, so later questions do not chase the
+/// op's name) and once per op name: a training graph has a hundred thousand
+/// nodes but a few hundred op types.
 struct OwnCategories<'g> {
-    /// By node index: 0 not yet known, else 1 + the category's place in
-    /// [`TrainingCategory::ALL`], or [`NO_CATEGORY`].
+    /// By node index: 0 not yet known; else [`SHAPE_ONLY`] if the op reads
+    /// only shapes, with, below it, 1 + the category's place in
+    /// [`TrainingCategory::ALL`] or [`NO_CATEGORY`].
     by_node: Vec<Cell<u8>>,
-    by_op: std::cell::RefCell<NodeMap<&'g str, Option<TrainingCategory>>>,
+    by_op: std::cell::RefCell<NodeMap<&'g str, u8>>,
 }
 
 /// [`OwnCategories::by_node`]'s mark for an op that may serve.
-const NO_CATEGORY: u8 = u8::MAX;
+const NO_CATEGORY: u8 = 0x7F;
+/// [`OwnCategories::by_node`]'s flag for an op that reads only shapes.
+const SHAPE_ONLY: u8 = 0x80;
 
 impl<'g> OwnCategories<'g> {
     fn new<G: StepGraph>(graph: &G) -> Self {
@@ -108,26 +113,33 @@ impl<'g> OwnCategories<'g> {
     }
 
     fn of<G: StepGraph>(&self, graph: &'g G, node: G::Node) -> Option<TrainingCategory> {
+        match self.mark(graph, node) & !SHAPE_ONLY {
+            0 | NO_CATEGORY => None,
+            place => TrainingCategory::ALL.get(usize::from(place - 1)).copied(),
+        }
+    }
+
+    fn reads_only_shape<G: StepGraph>(&self, graph: &'g G, node: G::Node) -> bool {
+        self.mark(graph, node) & SHAPE_ONLY != 0
+    }
+
+    fn mark<G: StepGraph>(&self, graph: &'g G, node: G::Node) -> u8 {
         let cell = self.by_node.get(graph.index(node));
-        match cell.map(Cell::get) {
-            Some(NO_CATEGORY) => return None,
-            Some(0) | None => {}
-            Some(known) => return TrainingCategory::ALL.get(usize::from(known - 1)).copied(),
+        if let Some(known) = cell.map(Cell::get).filter(|&mark| mark != 0) {
+            return known;
         }
         let op = graph.op(node);
-        let category = *self
-            .by_op
-            .borrow_mut()
-            .entry(op)
-            .or_insert_with(|| training_category(op));
-        let mark = category
-            .and_then(|c| TrainingCategory::ALL.iter().position(|&a| a == c))
-            .and_then(|place| u8::try_from(place + 1).ok())
-            .unwrap_or(NO_CATEGORY);
+        let mark = *self.by_op.borrow_mut().entry(op).or_insert_with(|| {
+            let category = training_category(op)
+                .and_then(|c| TrainingCategory::ALL.iter().position(|&a| a == c))
+                .and_then(|place| u8::try_from(place + 1).ok())
+                .unwrap_or(NO_CATEGORY);
+            category | if reads_only_shape(op) { SHAPE_ONLY } else { 0 }
+        });
         if let Some(cell) = cell {
             cell.set(mark);
         }
-        category
+        mark
     }
 }
 
@@ -242,7 +254,7 @@ impl<N: Copy + Eq + Hash> TrainingStep<N> {
                 let category = reasons.get(graph.index(c)).copied().flatten()?;
                 Some(Reader {
                     category,
-                    value: !reads_only_shape(graph.op(c)),
+                    value: !own.reads_only_shape(graph, c),
                 })
             })
             .collect();
@@ -368,7 +380,7 @@ fn losses<'g, G: StepGraph>(
         let summary = |c: &G::Node| own.of(graph, *c) == Some(TrainingCategory::Summary);
         let consumers = graph.consumers(id);
         let read = !consumers.is_empty() || from_loss_ops.contains(graph, id);
-        outside(id) && !reads_only_shape(graph.op(id)) && read && consumers.iter().all(summary)
+        outside(id) && !own.reads_only_shape(graph, id) && read && consumers.iter().all(summary)
     };
     let mut losses = NodeSet::new(graph);
     for id in computed.iter().filter(|&id| is_loss(id)) {
