@@ -28,8 +28,8 @@ pub const STREAMED_CONTENT_BYTES: usize = 1 << 16;
 
 /// The nodes of a graph to write, kept apart from its MetaGraphDef: the
 /// model's own graph, borrowed (its NodeDefs are encoded one by one, never
-/// all copied), or NodeDefs made for the export; `extra` (the saver's
-/// nodes) follow either.
+/// all copied) and followed by `extra` (the saver's nodes); NodeDefs made
+/// for the export; or a GraphDef's own nodes, borrowed.
 #[derive(Debug)]
 pub enum GraphNodes<'a> {
     Borrowed {
@@ -37,7 +37,6 @@ pub enum GraphNodes<'a> {
         extra: Vec<NodeDef>,
     },
     Owned(Vec<NodeDef>),
-    /// A GraphDef's own nodes, borrowed.
     Defs(&'a [NodeDef]),
 }
 
