@@ -97,6 +97,20 @@ impl NodeDefRef<'_> {
     }
 }
 
+impl<'a> From<&'a NodeDef> for NodeDefRef<'a> {
+    fn from(node: &'a NodeDef) -> Self {
+        NodeDefRef {
+            name: &node.name,
+            op: &node.op,
+            input: &node.input,
+            device: &node.device,
+            attr: &node.attr,
+            debug_info: node.experimental_debug_info.as_ref(),
+            full_type: node.experimental_type.as_ref(),
+        }
+    }
+}
+
 /// A string field's bytes: none for an empty singular string (proto3), a
 /// key and length for each element of a repeated one, empty or not.
 fn string_len(tag: u32, text: &str, repeated: bool) -> usize {
@@ -125,18 +139,6 @@ mod tests {
     use super::*;
     use crate::format::proto::attr_value::Value;
 
-    fn borrowed(node: &NodeDef) -> NodeDefRef<'_> {
-        NodeDefRef {
-            name: &node.name,
-            op: &node.op,
-            input: &node.input,
-            device: &node.device,
-            attr: &node.attr,
-            debug_info: node.experimental_debug_info.as_ref(),
-            full_type: node.experimental_type.as_ref(),
-        }
-    }
-
     fn encoded(node: &NodeDefRef<'_>) -> Vec<u8> {
         let mut buf = Vec::new();
         node.encode_raw(&mut buf);
@@ -147,7 +149,7 @@ mod tests {
     #[test]
     fn bytes_are_prosts_for_every_field_set_or_empty() {
         let empty = NodeDef::default();
-        assert_eq!(encoded(&borrowed(&empty)), empty.encode_to_vec());
+        assert_eq!(encoded(&NodeDefRef::from(&empty)), empty.encode_to_vec());
 
         let attr = |value| AttrValue { value: Some(value) };
         let full = NodeDef {
@@ -167,8 +169,8 @@ mod tests {
             }),
             experimental_type: Some(FullTypeDef::default()),
         };
-        let bytes = encoded(&borrowed(&full));
+        let bytes = encoded(&NodeDefRef::from(&full));
         assert_eq!(bytes, full.encode_to_vec());
-        assert_eq!(borrowed(&full).to_owned(), full);
+        assert_eq!(NodeDefRef::from(&full).to_owned(), full);
     }
 }

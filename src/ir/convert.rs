@@ -142,8 +142,8 @@ impl Graph {
     }
 
     /// The NodeDef input strings of one node, rebuilt from its edges: data
-    /// inputs by slot, then control inputs in order.
-    fn input_strings(&self, id: NodeId) -> Vec<String> {
+    /// inputs by slot (`node` or `node:port`), then control inputs (`^node`).
+    pub fn node_inputs(&self, id: NodeId) -> Vec<String> {
         let data = self.data_inputs(id).into_iter().map(|t| {
             format_input(&InputName::Data {
                 node: self.name(t.node),
@@ -159,7 +159,7 @@ impl Graph {
 
     /// The NodeDef of one node, inputs rebuilt from its edges.
     pub fn node_def(&self, id: NodeId) -> NodeDef {
-        let input = self.input_strings(id);
+        let input = self.node_inputs(id);
         self.node_def_ref(id, &input).to_owned()
     }
 
@@ -178,18 +178,12 @@ impl Graph {
         }
     }
 
-    /// A node's NodeDef input strings, rebuilt from its edges: data inputs
-    /// by slot (`node` or `node:port`), then control inputs (`^node`).
-    pub fn node_inputs(&self, id: NodeId) -> Vec<String> {
-        self.input_strings(id)
-    }
-
     /// [`Graph::to_graph_def`], consuming the graph: attrs move into the
     /// NodeDefs instead of being copied.
     #[allow(deprecated)]
     pub fn into_graph_def(mut self) -> GraphDef {
         let ids = self.node_ids();
-        let inputs: Vec<Vec<String>> = ids.iter().map(|&id| self.input_strings(id)).collect();
+        let inputs: Vec<Vec<String>> = ids.iter().map(|&id| self.node_inputs(id)).collect();
         let node = ids
             .into_iter()
             .zip(inputs)

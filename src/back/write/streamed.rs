@@ -57,17 +57,18 @@ impl GraphNodes<'_> {
             GraphNodes::Owned(nodes) => nodes.as_slice(),
             GraphNodes::Defs(nodes) => nodes,
         };
-        extra.iter().try_for_each(|node| visit(borrowed(node)))
+        extra
+            .iter()
+            .try_for_each(|node| visit(NodeDefRef::from(node)))
     }
 
     /// The bytes of the GraphDef's `node` fields, keys and lengths included.
     fn encoded_len(&self) -> usize {
         let mut len = 0;
-        let counted: Result<(), ()> = self.try_for_each(|node| {
+        let Ok(()) = self.try_for_each(|node| {
             len += field_len(1, node.encoded_len());
-            Ok(())
+            Ok::<(), std::convert::Infallible>(())
         });
-        debug_assert!(counted.is_ok());
         len
     }
 }
@@ -222,9 +223,14 @@ impl<W: Write> Sink<'_, W> {
 
     /// A whole (small) message's fields, without a key or length.
     fn message(&mut self, message: &impl Message) -> io::Result<()> {
+        self.encoded(|buffer| message.encode_raw(buffer))
+    }
+
+    /// What `encode` puts in the reused buffer, written out.
+    fn encoded(&mut self, encode: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer.clear();
-        message.encode_raw(&mut buffer);
+        encode(&mut buffer);
         let written = self.bytes(&buffer);
         self.buffer = buffer;
         written
@@ -274,12 +280,7 @@ impl<W: Write> Sink<'_, W> {
         {
             return self.node_in_pieces(&node.to_owned());
         }
-        let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.clear();
-        node.encode_raw(&mut buffer);
-        let written = self.bytes(&buffer);
-        self.buffer = buffer;
-        written
+        self.encoded(|buffer| node.encode_raw(buffer))
     }
 
     /// A node whose attrs (5) hold a large constant: the fields before
@@ -358,19 +359,6 @@ fn large_tensor(value: &AttrValue) -> Option<&TensorProto> {
             Some(tensor)
         }
         _ => None,
-    }
-}
-
-/// A NodeDef seen as borrowed parts.
-fn borrowed(node: &NodeDef) -> NodeDefRef<'_> {
-    NodeDefRef {
-        name: &node.name,
-        op: &node.op,
-        input: &node.input,
-        device: &node.device,
-        attr: &node.attr,
-        debug_info: node.experimental_debug_info.as_ref(),
-        full_type: node.experimental_type.as_ref(),
     }
 }
 

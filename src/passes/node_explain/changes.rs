@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::causes::cutting_rewires;
 use super::rule::{Rule, rewire_rule};
-use crate::ir::{Graph, InputName, NodeId, format_input, parse_input};
+use crate::ir::{Graph, InputName, NodeId, parse_input};
 use crate::ops::training::{TrainingCategory, training_category};
 use crate::passes::{PassReport, Removal, Rewire};
 
@@ -40,22 +40,6 @@ pub fn node_changes(
     let mut changes = removals(before, after, reports, only);
     changes.extend(rewired_nodes(before, after, reports, only));
     changes
-}
-
-/// The NodeDef input strings of `id`: data inputs by slot, then controls.
-pub fn input_strings(graph: &Graph, id: NodeId) -> Vec<String> {
-    let data = graph.data_inputs(id).into_iter().map(|t| {
-        format_input(&InputName::Data {
-            node: graph.name(t.node),
-            port: t.port,
-        })
-    });
-    let control = graph.control_inputs(id).into_iter().map(|c| {
-        format_input(&InputName::Control {
-            node: graph.name(c),
-        })
-    });
-    data.chain(control).collect()
 }
 
 /// A removal record per node the reports name, causes attached, then any
@@ -113,7 +97,7 @@ fn removed_change(before: &Graph, node: &str, rule: Rule, rewires: Vec<Rule>) ->
     NodeChange {
         node: node.to_string(),
         op: id.map(|id| before.op(id).to_string()),
-        inputs_before: id.map_or_else(Vec::new, |id| input_strings(before, id)),
+        inputs_before: id.map_or_else(Vec::new, |id| before.node_inputs(id)),
         inputs_after: None,
         removed_by: Some(rule),
         rewires,
@@ -197,8 +181,8 @@ fn rewired_nodes(
         let Some(kept) = after.find(before.name(id)) else {
             continue;
         };
-        let inputs_before = input_strings(before, id);
-        let inputs_after = input_strings(after, kept);
+        let inputs_before = before.node_inputs(id);
+        let inputs_after = after.node_inputs(kept);
         if inputs_before == inputs_after {
             continue;
         }

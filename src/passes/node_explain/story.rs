@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::Serialize;
 
-use super::changes::{NodeChange, input_strings};
+use super::changes::NodeChange;
 use super::{NodeExplainError, ServedOutput};
 use crate::ir::{Graph, NodeId, node_of};
 use crate::passes::PassReport;
@@ -85,7 +85,7 @@ pub fn node_story(
             .map(|old| before.op(old))
             .filter(|&old| old != after.op(id))
             .map(String::from),
-        inputs: Some(input_strings(after, id)),
+        inputs: Some(after.node_inputs(id)),
         change,
         needed_by,
         added_by,
