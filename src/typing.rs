@@ -3,8 +3,7 @@
 //! (its `stripped_op_list` lists every op the graph uses), else from the
 //! attributes common ops use to state their output types.
 
-use std::collections::BTreeMap;
-
+use crate::format::attr_map::AttrLookup;
 use crate::format::limits::MAX_OUTPUTS_PER_NODE;
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::op_def::ArgDef;
@@ -16,8 +15,10 @@ pub use crate::format::dtypes::{
     base_dtype, dims, dtype_name, element_size, shape_proto, shape_proto_or_unknown,
 };
 
-/// Attributes of a node, as in a NodeDef.
-pub type Attrs = BTreeMap<String, AttrValue>;
+/// Attributes of a node, in whichever map holds them: the IR's
+/// [`AttrMap`](crate::format::attr_map::AttrMap) or a function body
+/// NodeDef's `BTreeMap`.
+pub type Attrs = dyn AttrLookup;
 
 /// The base (non-reference) dtype of output `port` of a node.
 pub fn output_dtype(
@@ -158,7 +159,7 @@ fn dtype_from_op_def(def: &OpDef, attrs: &Attrs, port: usize) -> Option<DataType
 /// A node's attr, or the op's default for it: graphs saved with
 /// `strip_default_attrs` leave out attrs whose value is the default.
 fn attr_or_default<'a>(def: &'a OpDef, attrs: &'a Attrs, name: &str) -> Option<&'a AttrValue> {
-    attrs.get(name).or_else(|| {
+    attrs.lookup(name).or_else(|| {
         def.attr
             .iter()
             .find(|attr| attr.name == name)
@@ -177,11 +178,11 @@ fn list_types(value: &AttrValue) -> &[i32] {
 fn dtype_from_attrs(op: &str, attrs: &Attrs, port: usize) -> Option<DataType> {
     let from_list = |key: &str| {
         attrs
-            .get(key)
+            .lookup(key)
             .map(list_types)
             .and_then(|types| types.get(port).copied())
     };
-    let single = |key: &str| match attrs.get(key)?.value.as_ref()? {
+    let single = |key: &str| match attrs.lookup(key)?.value.as_ref()? {
         Value::Type(t) => Some(*t),
         _ => None,
     };
@@ -227,11 +228,11 @@ fn dtype_from_attrs(op: &str, attrs: &Attrs, port: usize) -> Option<DataType> {
 /// `output_shapes` (iterators), or `shape` (placeholders, variables).
 /// `None` when unknown; `Some(None)`-free: an unknown-rank shape is `None` too.
 pub fn stated_output_shape(op: &str, attrs: &Attrs, port: usize) -> Option<Vec<i64>> {
-    let listed = |key: &str| match attrs.get(key)?.value.as_ref()? {
+    let listed = |key: &str| match attrs.lookup(key)?.value.as_ref()? {
         Value::List(list) => list.shape.get(port).and_then(dims),
         _ => None,
     };
-    let single = |key: &str| match attrs.get(key)?.value.as_ref()? {
+    let single = |key: &str| match attrs.lookup(key)?.value.as_ref()? {
         Value::Shape(shape) => dims(shape),
         _ => None,
     };
@@ -247,6 +248,7 @@ pub fn stated_output_shape(op: &str, attrs: &Attrs, port: usize) -> Option<Vec<i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::attr_map::AttrMap;
     use crate::format::proto::attr_value::ListValue;
 
     fn type_attr(t: DataType) -> AttrValue {
@@ -266,7 +268,7 @@ mod tests {
             }],
             ..OpDef::default()
         };
-        let attrs: Attrs = [(
+        let attrs: AttrMap = [(
             "output_types".to_string(),
             AttrValue {
                 value: Some(Value::List(Box::new(ListValue {
@@ -293,7 +295,7 @@ mod tests {
             }],
             ..OpDef::default()
         };
-        let attrs: Attrs = [("dtype".to_string(), type_attr(DataType::DtFloatRef))].into();
+        let attrs: AttrMap = [("dtype".to_string(), type_attr(DataType::DtFloatRef))].into();
         assert_eq!(
             output_dtype("VariableV2", &attrs, 0, Some(&def)),
             Some(DataType::DtFloat)
@@ -302,13 +304,13 @@ mod tests {
 
     #[test]
     fn falls_back_to_attribute_conventions() {
-        let attrs: Attrs = [("T".to_string(), type_attr(DataType::DtHalf))].into();
+        let attrs: AttrMap = [("T".to_string(), type_attr(DataType::DtHalf))].into();
         assert_eq!(
             output_dtype("Relu", &attrs, 0, None),
             Some(DataType::DtHalf)
         );
         assert_eq!(
-            output_dtype("ArgMax", &Attrs::new(), 0, None),
+            output_dtype("ArgMax", &AttrMap::new(), 0, None),
             Some(DataType::DtInt64)
         );
         assert_eq!(
@@ -317,7 +319,7 @@ mod tests {
         );
     }
 
-    fn repeated_output(count: i64) -> (OpDef, Attrs) {
+    fn repeated_output(count: i64) -> (OpDef, AttrMap) {
         let def = OpDef {
             name: "Split".into(),
             output_arg: vec![ArgDef {
@@ -328,7 +330,7 @@ mod tests {
             }],
             ..OpDef::default()
         };
-        let attrs: Attrs = [
+        let attrs: AttrMap = [
             ("T".to_string(), type_attr(DataType::DtFloat)),
             (
                 "num_split".to_string(),

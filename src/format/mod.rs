@@ -7,11 +7,13 @@
 //! - [`wire`]: protobuf's wire format, read in place and edited without loss;
 //! - [`varint`]: base-128 varints as TensorBundle tables spell them;
 //! - [`dtypes`]: element sizes, dtype names, shape protos;
+//! - [`attr_map`]: a node's attrs, kept small;
 //! - [`tensor`]: typed tensor values ⇄ `TensorProto` and checkpoint bytes;
 //! - [`bundle`]: the TensorBundle (checkpoint V2) reader and writer;
 //! - [`limits`]: the caps on what an input file can make us allocate;
 //! - [`units`]: byte counts as users write them and as reports print them.
 
+pub mod attr_map;
 pub mod bundle;
 pub mod dtypes;
 pub mod limits;

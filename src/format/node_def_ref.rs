@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 
+use crate::format::attr_map::AttrMap;
 use crate::format::proto::{AttrValue, FullTypeDef, NodeDef, node_def::ExperimentalDebugInfo};
 
 /// NodeDef's field numbers, from TensorFlow's `node_def.proto`.
@@ -32,7 +33,7 @@ pub struct NodeDefRef<'a> {
     pub op: &'a str,
     pub input: &'a [String],
     pub device: &'a str,
-    pub attr: &'a BTreeMap<String, AttrValue>,
+    pub attr: AttrsRef<'a>,
     pub debug_info: Option<&'a ExperimentalDebugInfo>,
     pub full_type: Option<&'a FullTypeDef>,
 }
@@ -48,12 +49,14 @@ impl NodeDefRef<'_> {
             .map(|(tag, text)| string_len(tag, text, tag == INPUT))
             .sum();
         strings
-            + prost::encoding::btree_map::encoded_len(
-                prost::encoding::string::encoded_len,
-                prost::encoding::message::encoded_len,
-                ATTR,
-                self.attr,
-            )
+            + self
+                .attr
+                .entries()
+                .map(|(key, value)| {
+                    let len = map_entry_len(key, value);
+                    key_len(ATTR) + encoded_len_varint(len as u64) + len
+                })
+                .sum::<usize>()
             + self.debug_info.map_or(0, |m| message_len(DEBUG_INFO, m))
             + self.full_type.map_or(0, |m| message_len(FULL_TYPE, m))
     }
@@ -66,15 +69,14 @@ impl NodeDefRef<'_> {
             put_string(INPUT, input, true, buf);
         }
         put_string(DEVICE, self.device, false, buf);
-        prost::encoding::btree_map::encode(
-            prost::encoding::string::encode,
-            prost::encoding::string::encoded_len,
-            prost::encoding::message::encode,
-            prost::encoding::message::encoded_len,
-            ATTR,
-            self.attr,
-            buf,
-        );
+        for (key, value) in self.attr.entries() {
+            encode_key(ATTR, WireType::LengthDelimited, buf);
+            encode_varint(map_entry_len(key, value) as u64, buf);
+            put_string(MAP_KEY, key, false, buf);
+            if *value != AttrValue::default() {
+                prost::encoding::message::encode(MAP_VALUE, value, buf);
+            }
+        }
         if let Some(info) = self.debug_info {
             prost::encoding::message::encode(DEBUG_INFO, info, buf);
         }
@@ -90,7 +92,7 @@ impl NodeDefRef<'_> {
             op: self.op.to_string(),
             input: self.input.to_vec(),
             device: self.device.to_string(),
-            attr: self.attr.clone(),
+            attr: self.attr.to_btree_map(),
             experimental_debug_info: self.debug_info.cloned(),
             experimental_type: self.full_type.cloned(),
         }
@@ -104,11 +106,55 @@ impl<'a> From<&'a NodeDef> for NodeDefRef<'a> {
             op: &node.op,
             input: &node.input,
             device: &node.device,
-            attr: &node.attr,
+            attr: AttrsRef::Tree(&node.attr),
             debug_info: node.experimental_debug_info.as_ref(),
             full_type: node.experimental_type.as_ref(),
         }
     }
+}
+
+/// A NodeDef's attrs, borrowed from whichever map holds them: a NodeDef's
+/// own or the IR's. Both iterate in name order, the order prost writes.
+#[derive(Debug, Clone, Copy)]
+pub enum AttrsRef<'a> {
+    Tree(&'a BTreeMap<String, AttrValue>),
+    Sorted(&'a AttrMap),
+}
+
+impl<'a> AttrsRef<'a> {
+    /// The entries in name order.
+    pub fn entries(self) -> impl Iterator<Item = (&'a String, &'a AttrValue)> {
+        let (tree, sorted) = match self {
+            AttrsRef::Tree(map) => (Some(map.iter()), None),
+            AttrsRef::Sorted(map) => (None, Some(map.iter())),
+        };
+        tree.into_iter()
+            .flatten()
+            .chain(sorted.into_iter().flatten())
+    }
+
+    /// The attrs as a NodeDef holds them.
+    pub fn to_btree_map(self) -> BTreeMap<String, AttrValue> {
+        self.entries()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// A map entry's field numbers: every protobuf map entry is a message
+/// with the key as field 1 and the value as field 2.
+const MAP_KEY: u32 = 1;
+const MAP_VALUE: u32 = 2;
+
+/// The bytes of one map entry's message, without its own key and length:
+/// like prost, an empty key or a default value is left out.
+fn map_entry_len(key: &str, value: &AttrValue) -> usize {
+    let value_len = if *value == AttrValue::default() {
+        0
+    } else {
+        message_len(MAP_VALUE, value)
+    };
+    string_len(MAP_KEY, key, false) + value_len
 }
 
 /// A string field's bytes: none for an empty singular string (proto3), a

@@ -5,7 +5,7 @@ use super::IrError;
 use super::attrs::check_tensor_attrs;
 use super::graph::{Edge, Graph, Node, NodeId};
 use super::input_name::{InputName, format_input, parse_input};
-use crate::format::node_def_ref::NodeDefRef;
+use crate::format::node_def_ref::{AttrsRef, NodeDefRef};
 use crate::format::proto::{FunctionDefLibrary, GraphDef, NodeDef};
 
 /// The tensors in every function body's node attrs, each error naming
@@ -46,8 +46,20 @@ impl Graph {
     /// data inputs after control inputs, and malformed tensors in attrs (a
     /// Const's shape, content and size, checked before anything uses them),
     /// in the graph and in its function library.
+    pub fn from_graph_def(mut graph_def: GraphDef) -> Result<Graph, IrError> {
+        let nodes = std::mem::take(&mut graph_def.node);
+        Graph::from_node_defs(graph_def, nodes)
+    }
+
+    /// [`Graph::from_graph_def`] of `graph_def`'s other fields and the
+    /// NodeDefs `nodes` yields (`graph_def`'s own nodes come first): a
+    /// reader can decode NodeDefs one by one into the graph, so that no
+    /// node's decoded form outlives its move into the IR.
     #[allow(deprecated)] // the legacy `version` field is carried, not used
-    pub fn from_graph_def(graph_def: GraphDef) -> Result<Graph, IrError> {
+    pub fn from_node_defs(
+        graph_def: GraphDef,
+        nodes: impl IntoIterator<Item = NodeDef>,
+    ) -> Result<Graph, IrError> {
         let GraphDef {
             node,
             versions,
@@ -61,7 +73,7 @@ impl Graph {
         graph.versions = versions;
         graph.legacy_version = version;
         graph.debug_info = debug_info;
-        let inputs = graph.add_node_defs(node)?;
+        let inputs = graph.add_node_defs(node.into_iter().chain(nodes))?;
         graph.add_input_edges(inputs)?;
         Ok(graph)
     }
@@ -71,9 +83,11 @@ impl Graph {
     /// [`add_input_edges`](Self::add_input_edges), once every name is known.
     fn add_node_defs(
         &mut self,
-        nodes: Vec<NodeDef>,
+        nodes: impl Iterator<Item = NodeDef>,
     ) -> Result<Vec<(NodeId, Vec<String>)>, IrError> {
-        let mut inputs: Vec<(NodeId, Vec<String>)> = Vec::with_capacity(nodes.len());
+        let expected = nodes.size_hint().0;
+        self.reserve_nodes(expected);
+        let mut inputs: Vec<(NodeId, Vec<String>)> = Vec::with_capacity(expected);
         for def in nodes {
             let NodeDef {
                 name,
@@ -87,7 +101,7 @@ impl Graph {
             check_tensor_attrs(&name, &attr)?;
             let mut node = Node::new(name, op);
             node.device = device;
-            node.attrs = attr;
+            node.attrs = attr.into();
             node.debug_info = experimental_debug_info;
             node.full_type = experimental_type;
             let id = self.add_node(node)?;
@@ -172,7 +186,7 @@ impl Graph {
             op: &node.op,
             input,
             device: &node.device,
-            attr: &node.attrs,
+            attr: AttrsRef::Sorted(&node.attrs),
             debug_info: node.debug_info.as_ref(),
             full_type: node.full_type.as_ref(),
         }
@@ -194,7 +208,7 @@ impl Graph {
                     op: node.op,
                     input,
                     device: node.device,
-                    attr: node.attrs,
+                    attr: node.attrs.into(),
                     experimental_debug_info: node.debug_info,
                     experimental_type: node.full_type,
                 })

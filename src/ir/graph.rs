@@ -1,7 +1,7 @@
 //! The graph itself: nodes, edges with ports, the name index and the edits
 //! passes make.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::FixedState;
 use petgraph::Direction;
@@ -10,6 +10,7 @@ use petgraph::visit::{EdgeRef, NodeIndexable};
 
 use super::IrError;
 use super::undecoded::UndecodedNames;
+use crate::format::attr_map::AttrMap;
 use crate::format::proto::node_def::ExperimentalDebugInfo;
 use crate::format::proto::{
     AttrValue, FullTypeDef, FunctionDefLibrary, GraphDebugInfo, VersionDef,
@@ -55,7 +56,7 @@ pub struct Node {
     name: String,
     pub op: String,
     pub device: String,
-    pub attrs: BTreeMap<String, AttrValue>,
+    pub attrs: AttrMap,
     pub debug_info: Option<ExperimentalDebugInfo>,
     pub full_type: Option<FullTypeDef>,
     /// Position in the graph's node order (assigned when added).
@@ -191,6 +192,13 @@ impl Graph {
     }
 
     /// Adds a node; its name must be new.
+    /// Room for `additional` more nodes, so that adding a known number of
+    /// them grows nothing (and overshoots nothing) on the way.
+    pub(crate) fn reserve_nodes(&mut self, additional: usize) {
+        self.inner.reserve_exact_nodes(additional);
+        self.by_name.reserve(additional);
+    }
+
     pub fn add_node(&mut self, mut node: Node) -> Result<NodeId, IrError> {
         if node.name.is_empty() {
             return Err(IrError::BadName { name: node.name });

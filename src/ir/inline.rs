@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::{
     BodyInput, Graph, IrError, MalformedBodyInput, Node, NodeId, TensorRef, parse_body_input,
 };
+use crate::format::attr_map::AttrMap;
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{AttrValue, FunctionDef, NodeDef, OpDef};
 
@@ -223,7 +224,7 @@ impl Resolver<'_> {
     ) -> Result<PlannedNode, String> {
         let mut node = Node::new(def.name.clone(), def.op.clone());
         node.device = def.device.clone();
-        node.attrs = def.attr.clone();
+        node.attrs = def.attr.clone().into();
         node.debug_info = def.experimental_debug_info.clone();
         node.full_type = def.experimental_type.clone();
         if let Some(instantiation) = instantiation {
@@ -291,7 +292,7 @@ impl Resolver<'_> {
 /// Replaces every `placeholder` attr value (also inside the attrs of
 /// functions named by attrs) by the instantiation's value of that name.
 fn substitute_placeholders(
-    attrs: &mut BTreeMap<String, AttrValue>,
+    attrs: &mut AttrMap,
     instantiation: &BTreeMap<String, AttrValue>,
 ) -> Result<(), String> {
     let mut stack: Vec<&mut AttrValue> = attrs.values_mut().collect();

@@ -125,13 +125,15 @@ impl<'a> FunctionIndex<'a> {
     pub fn called_by<'n>(
         &self,
         op: &'n str,
-        attrs: &'n BTreeMap<String, AttrValue>,
+        attrs: impl IntoIterator<Item = (&'n String, &'n AttrValue)> + 'n,
     ) -> Vec<&'n str> {
         let mut names = Vec::new();
         if self.contains(op) {
             names.push(op);
         }
-        names.extend(functions_in_attrs(attrs.values()));
+        names.extend(functions_in_attrs(
+            attrs.into_iter().map(|(_, value)| value),
+        ));
         names
     }
 

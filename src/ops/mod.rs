@@ -141,9 +141,13 @@ mod tests {
     #[test]
     fn counts_come_from_number_and_type_list_attrs() {
         let split = tensorflow_op("Split").unwrap();
-        let attrs = [("num_split".to_string(), int_attr(2))].into();
+        let attrs: crate::format::attr_map::AttrMap =
+            [("num_split".to_string(), int_attr(2))].into();
         assert_eq!(typing::output_count(split, &attrs).ok(), Some(2));
-        assert_eq!(typing::output_count(split, &Default::default()).ok(), None);
+        assert_eq!(
+            typing::output_count(split, &crate::format::attr_map::AttrMap::new()).ok(),
+            None
+        );
 
         let next = tensorflow_op("IteratorGetNext").unwrap();
         let types = AttrValue {
@@ -152,14 +156,17 @@ mod tests {
                 ..ListValue::default()
             }))),
         };
-        let attrs = [("output_types".to_string(), types)].into();
+        let attrs: crate::format::attr_map::AttrMap = [("output_types".to_string(), types)].into();
         assert_eq!(typing::output_count(next, &attrs).ok(), Some(3));
 
         let batch_norm = tensorflow_op("FusedBatchNormV3").unwrap();
-        assert_eq!(typing::output_count(batch_norm, &Default::default()), Ok(6));
+        assert_eq!(
+            typing::output_count(batch_norm, &crate::format::attr_map::AttrMap::new()),
+            Ok(6)
+        );
         let no_op = tensorflow_op("NoOp").unwrap();
         assert_eq!(
-            typing::output_count(no_op, &Default::default()).ok(),
+            typing::output_count(no_op, &crate::format::attr_map::AttrMap::new()).ok(),
             Some(0)
         );
     }

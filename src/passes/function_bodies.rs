@@ -233,7 +233,7 @@ mod tests {
 
     fn float(name: &str, value: f32) -> NodeDef {
         NodeDef {
-            attr: crate::ir::constants::float_const(name, value).attrs,
+            attr: crate::ir::constants::float_const(name, value).attrs.into(),
             ..def(name, "Const", &[])
         }
     }

@@ -275,8 +275,8 @@ impl<W: Write> Sink<'_, W> {
         self.header(1, node.encoded_len())?;
         if node
             .attr
-            .values()
-            .any(|value| large_tensor(value).is_some())
+            .entries()
+            .any(|(_, value)| large_tensor(value).is_some())
         {
             return self.node_in_pieces(&node.to_owned());
         }

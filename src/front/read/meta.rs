@@ -205,12 +205,28 @@ pub(super) fn refuse_shards_without_index(dir: &Path) -> Result<(), ReadError> {
 /// Builds a model from a MetaGraphDef read from `path`.
 pub fn model_from_meta_graph(
     path: &Path,
+    mut meta: MetaGraphDef,
+    base_dir: PathBuf,
+) -> Result<Model, ReadError> {
+    let graph_def = meta.graph_def.take().unwrap_or_default();
+    let graph = Graph::from_graph_def(graph_def).map_err(|source| ReadError::Graph {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    model_from_meta_graph_with(path, graph, meta, base_dir)
+}
+
+/// The model of a MetaGraphDef whose graph is already built as `graph`
+/// (its `graph_def` field, if any, is ignored).
+pub fn model_from_meta_graph_with(
+    path: &Path,
+    graph: Graph,
     meta: MetaGraphDef,
     base_dir: PathBuf,
 ) -> Result<Model, ReadError> {
     let MetaGraphDef {
         meta_info_def,
-        graph_def,
+        graph_def: _,
         saver_def,
         collection_def,
         signature_def: _,
@@ -218,12 +234,6 @@ pub fn model_from_meta_graph(
         asset_file_def: _,
         object_graph_def: _,
     } = meta;
-    let graph = Graph::from_graph_def(graph_def.unwrap_or_default()).map_err(|source| {
-        ReadError::Graph {
-            path: path.to_path_buf(),
-            source,
-        }
-    })?;
     let mut model = Model::from_graph(graph);
     model.base_dir = base_dir;
     take_meta_info(&mut model, meta_info_def.unwrap_or_default());

@@ -133,10 +133,15 @@ pub(super) fn model_from_graph_def(
         path: path.to_path_buf(),
         source,
     })?;
+    Ok(model_of_graph(graph, base_dir))
+}
+
+/// The model of a bare graph (no MetaGraphDef around it).
+pub(super) fn model_of_graph(graph: Graph, base_dir: PathBuf) -> Model {
     let mut model = Model::from_graph(graph);
     model.base_dir = base_dir;
     model.checkpoint_slots = meta::default_slots(&model.graph);
-    Ok(model)
+    model
 }
 
 fn dir_of(path: &Path) -> PathBuf {

@@ -19,7 +19,7 @@ use super::needed::{Needed, Wanted, needed_nodes};
 use super::skim::{SkimmedGraph, skim_graph, skim_meta_graph};
 use super::wire_check::is_well_formed_skimmed_node_def;
 use crate::format::proto::{GraphDef, MetaGraphDef, NodeDef};
-use crate::ir::UndecodedNames;
+use crate::ir::{Graph, UndecodedNames};
 use crate::model::Model;
 use crate::timings::{Stage, Timings};
 
@@ -59,7 +59,7 @@ pub fn model_from_graph_file(
         && !looks_text(path)
         && let Some(skim) = timings.time(Stage::Decode, || skim_graph(&bytes).ok())
     {
-        let build = |graph_def| super::model_from_graph_def(path, graph_def, base_dir.clone()).ok();
+        let build = |graph| Some(super::model_of_graph(graph, base_dir.clone()));
         if let Some(model) = narrowed_model(&bytes, &skim, wanted, None, timings, build) {
             return Ok(model);
         }
@@ -87,13 +87,8 @@ fn narrowed_meta_model(
         Some((skim, meta))
     })?;
     let restore_op = meta.saver_def.as_ref().map(|s| s.restore_op_name.clone());
-    let build = |graph_def| {
-        let meta = MetaGraphDef {
-            graph_def: Some(graph_def),
-            ..meta
-        };
-        meta::model_from_meta_graph(path, meta, base_dir.to_path_buf()).ok()
-    };
+    let build =
+        |graph| meta::model_from_meta_graph_with(path, graph, meta, base_dir.to_path_buf()).ok();
     narrowed_model(
         bytes,
         &skim.graph,
@@ -107,25 +102,28 @@ fn narrowed_meta_model(
 /// The prune pass's word for a node that feeds nothing training-only.
 const UNUSED: &str = "unused";
 
-/// The model `build` makes of a GraphDef with only the needed nodes,
-/// decoded from slices of `bytes` (so large tensor contents are not
-/// copied), and the names of the others. While this thread decodes and
-/// builds, a second one works out why each other node would be removed and
-/// checks it is a NodeDef prost would accept.
+/// The model `build` makes of the graph of only the needed nodes, each
+/// decoded from its slice of `bytes` (so large tensor contents are not
+/// copied) and moved into the graph at once, and the names of the others.
+/// While this thread decodes and builds, a second one works out why each
+/// other node would be removed and checks it is a NodeDef prost would
+/// accept.
 fn narrowed_model(
     bytes: &Bytes,
     skim: &SkimmedGraph<'_>,
     wanted: &Wanted,
     restore_op: Option<&str>,
     timings: &mut Timings,
-    build: impl FnOnce(GraphDef) -> Option<Model>,
+    build: impl FnOnce(Graph) -> Option<Model>,
 ) -> Option<Model> {
     let needed = timings.time(Stage::Decode, || needed_nodes(skim, wanted, restore_op))?;
     std::thread::scope(|scope| {
         let skipped = scope.spawn(|| checked_undecoded(bytes, skim, &needed));
-        let graph_def = timings.time(Stage::Decode, || decode_needed(bytes, skim, &needed.decode));
-        let model =
-            graph_def.and_then(|graph_def| timings.time(Stage::IrBuild, || build(graph_def)));
+        let model = timings
+            .time(Stage::IrBuild, || {
+                graph_of_needed(bytes, skim, &needed.decode)
+            })
+            .and_then(build);
         // A thread that panicked proves nothing: decode everything instead.
         let undecoded = timings.time(Stage::Decode, || skipped.join().ok().flatten());
         let mut model = model?;
@@ -163,16 +161,20 @@ fn checked_undecoded(
     Some(UndecodedNames::new(bytes.clone(), names))
 }
 
-/// The GraphDef's other fields and the nodes marked in `decode`.
-fn decode_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> Option<GraphDef> {
-    let mut graph_def = GraphDef::decode(skim.rest.as_slice()).ok()?;
-    graph_def
-        .node
-        .reserve(decode.iter().filter(|&&keep| keep).count());
-    for (node, _) in skim.nodes.iter().zip(decode).filter(|(_, keep)| **keep) {
-        graph_def
-            .node
-            .push(NodeDef::decode(bytes.slice(node.bytes())).ok()?);
-    }
-    Some(graph_def)
+/// The graph of the GraphDef's other fields and the nodes marked in
+/// `decode`; `None` when one of them does not decode or the graph does not
+/// build (the full decode then says what is wrong).
+fn graph_of_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> Option<Graph> {
+    let rest = GraphDef::decode(skim.rest.as_slice()).ok()?;
+    let needed: Vec<usize> = (0..decode.len()).filter(|&at| decode[at]).collect();
+    let mut undecodable = false;
+    let nodes = needed.iter().map(|&at| {
+        NodeDef::decode(bytes.slice(skim.nodes[at].bytes())).unwrap_or_else(|_| {
+            // An unnamed node stops the build at once.
+            undecodable = true;
+            NodeDef::default()
+        })
+    });
+    let graph = Graph::from_node_defs(rest, nodes).ok();
+    graph.filter(|_| !undecodable)
 }

@@ -4,15 +4,15 @@
 use smallvec::SmallVec;
 
 use super::fact::{Dim, Fact, MAX_TRACKED_VALUES, Shape, UNKNOWN};
+use crate::format::attr_map::AttrMap;
 use crate::format::proto::attr_value::Value;
 use crate::format::proto::{AttrValue, DataType};
-use crate::typing::Attrs;
 
 /// A rule's input: the op, its attributes and its data inputs' facts,
 /// borrowed from where inference keeps them.
 pub struct Call<'a> {
     pub op: &'a str,
-    pub attrs: &'a Attrs,
+    pub attrs: &'a AttrMap,
     pub inputs: &'a [&'a Fact],
     /// How many outputs the node has (from its op's definition).
     pub outputs: usize,
