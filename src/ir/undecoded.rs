@@ -50,6 +50,20 @@ impl UndecodedNames {
         }
     }
 
+    /// The names copied out of the source's buffer into one of their own
+    /// (a few megabytes where the source may be tens), so that the source's
+    /// buffer is not kept alive for them.
+    pub fn copy_names(&mut self) {
+        let total = self.nodes.iter().map(|(range, _)| range.len()).sum();
+        let mut names = Vec::with_capacity(total);
+        for (range, _) in &mut self.nodes {
+            let start = names.len();
+            names.extend_from_slice(self.buffer.get(range.clone()).unwrap_or_default());
+            *range = start..names.len();
+        }
+        self.buffer = Bytes::from(names);
+    }
+
     /// Each name and its removal reason, in graph order.
     pub fn removals(&self) -> impl Iterator<Item = (&str, &'static str)> {
         self.nodes.iter().filter_map(|(range, reason)| {
@@ -92,5 +106,12 @@ mod tests {
         assert!(!names.contains("beta") && !names.contains("alph") && !names.contains(""));
         let removals: Vec<_> = names.removals().collect();
         assert_eq!(removals, [("alpha", "gradient"), ("gamma", "unused")]);
+
+        let mut copied = names.clone();
+        copied.copy_names();
+        assert_eq!(copied.buffer.as_ref(), b"alphagamma");
+        assert!(copied.contains("alpha") && copied.contains("gamma"));
+        assert!(!copied.contains("beta") && !copied.contains("alphagamma"));
+        assert!(copied.removals().eq(names.removals()));
     }
 }

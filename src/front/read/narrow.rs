@@ -60,7 +60,7 @@ pub fn model_from_graph_file(
         && let Some(skim) = timings.time(Stage::Decode, || skim_graph(&bytes).ok())
     {
         let build = |graph| Some(super::model_of_graph(graph, base_dir.clone()));
-        if let Some(model) = narrowed_model(&bytes, &skim, wanted, None, timings, build) {
+        if let Some(model) = narrowed_model(&bytes, skim, wanted, None, timings, build) {
             return Ok(model);
         }
     }
@@ -91,7 +91,7 @@ fn narrowed_meta_model(
         |graph| meta::model_from_meta_graph_with(path, graph, meta, base_dir.to_path_buf()).ok();
     narrowed_model(
         bytes,
-        &skim.graph,
+        skim.graph,
         wanted,
         restore_op.as_deref(),
         timings,
@@ -102,34 +102,54 @@ fn narrowed_meta_model(
 /// The prune pass's word for a node that feeds nothing training-only.
 const UNUSED: &str = "unused";
 
+/// The needed nodes are decoded as copies when their bytes are under this
+/// share (1/4) of the file, so that the file's buffer can be freed; above
+/// it, their large contents are slices of it instead (copying them would
+/// add up to their size again while the file is still held).
+const COPY_BELOW_SHARE: usize = 4;
+
 /// The model `build` makes of the graph of only the needed nodes, each
-/// decoded from its slice of `bytes` (so large tensor contents are not
-/// copied) and moved into the graph at once, and the names of the others.
+/// decoded and moved into the graph at once, and the names of the others.
 /// While this thread decodes and builds, a second one works out why each
 /// other node would be removed and checks it is a NodeDef prost would
 /// accept.
+///
+/// Nothing the model keeps refers to `bytes` once it returns, unless the
+/// needed nodes are a large share of them: then their tensor contents are
+/// slices of `bytes` rather than copies (a frozen graph's constants are
+/// most of its file). So for a training graph, whose needed nodes are a
+/// small part of it, the file's buffer is freed when the caller drops it.
 fn narrowed_model(
     bytes: &Bytes,
-    skim: &SkimmedGraph<'_>,
+    mut skim: SkimmedGraph<'_>,
     wanted: &Wanted,
     restore_op: Option<&str>,
     timings: &mut Timings,
     build: impl FnOnce(Graph) -> Option<Model>,
 ) -> Option<Model> {
-    let needed = timings.time(Stage::Decode, || needed_nodes(skim, wanted, restore_op))?;
-    std::thread::scope(|scope| {
-        let skipped = scope.spawn(|| checked_undecoded(bytes, skim, &needed));
+    let inputs = skim.take_inputs();
+    let needed = timings.time(Stage::Decode, || {
+        needed_nodes(&skim, inputs, wanted, restore_op)
+    })?;
+    let (model, undecoded) = std::thread::scope(|scope| {
+        let skipped = scope.spawn(|| checked_undecoded(bytes, &skim, &needed));
         let model = timings
             .time(Stage::IrBuild, || {
-                graph_of_needed(bytes, skim, &needed.decode)
+                graph_of_needed(bytes, &skim, &needed.decode)
             })
             .and_then(build);
         // A thread that panicked proves nothing: decode everything instead.
         let undecoded = timings.time(Stage::Decode, || skipped.join().ok().flatten());
-        let mut model = model?;
-        model.graph.set_undecoded(undecoded?);
-        Some(model)
-    })
+        (model, undecoded)
+    });
+    // The skim goes first, so that the names' copy adds nothing to the
+    // read's peak.
+    drop(needed);
+    drop(skim);
+    let (mut model, mut undecoded) = (model?, undecoded?);
+    timings.time(Stage::IrBuild, || undecoded.copy_names());
+    model.graph.set_undecoded(undecoded);
+    Some(model)
 }
 
 /// The names of the nodes not decoded, each with its removal reason, once
@@ -167,9 +187,17 @@ fn checked_undecoded(
 fn graph_of_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> Option<Graph> {
     let rest = GraphDef::decode(skim.rest.as_slice()).ok()?;
     let needed: Vec<usize> = (0..decode.len()).filter(|&at| decode[at]).collect();
+    let needed_bytes: usize = needed.iter().map(|&at| skim.nodes[at].bytes().len()).sum();
+    let copy = needed_bytes < bytes.len() / COPY_BELOW_SHARE;
     let mut undecodable = false;
     let nodes = needed.iter().map(|&at| {
-        NodeDef::decode(bytes.slice(skim.nodes[at].bytes())).unwrap_or_else(|_| {
+        let range = skim.nodes[at].bytes();
+        let decoded = if copy {
+            NodeDef::decode(bytes.get(range).unwrap_or_default())
+        } else {
+            NodeDef::decode(bytes.slice(range))
+        };
+        decoded.unwrap_or_else(|_| {
             // An unnamed node stops the build at once.
             undecodable = true;
             NodeDef::default()
@@ -177,4 +205,65 @@ fn graph_of_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> O
     });
     let graph = Graph::from_node_defs(rest, nodes).ok();
     graph.filter(|_| !undecodable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::proto::AttrValue;
+    use crate::format::proto::attr_value::Value;
+
+    /// A graph whose output reads one constant, beside `skipped` nodes it
+    /// does not need; every node has a string attr (a `Bytes` field).
+    fn graph_bytes(skipped: usize, content: usize) -> Bytes {
+        let node = |name: String, op: &str, input: Vec<String>| {
+            let mut node = NodeDef {
+                name,
+                op: op.into(),
+                input,
+                ..NodeDef::default()
+            };
+            let s = Value::S(vec![b'x'; content].into());
+            node.attr.insert("s".into(), AttrValue { value: Some(s) });
+            node
+        };
+        let mut nodes = vec![
+            node("c".into(), "Const", vec![]),
+            node("y".into(), "Identity", vec!["c".into()]),
+        ];
+        nodes.extend((0..skipped).map(|i| node(format!("g{i}"), "Identity", vec!["y".into()])));
+        let graph = GraphDef {
+            node: nodes,
+            ..GraphDef::default()
+        };
+        Bytes::from(graph.encode_to_vec())
+    }
+
+    fn narrowed(bytes: &Bytes) -> Model {
+        let wanted = Wanted {
+            tensors: vec!["y:0".into()],
+            ..Wanted::default()
+        };
+        let skim = skim_graph(bytes).unwrap();
+        let build = |graph| Some(crate::model::Model::from_graph(graph));
+        narrowed_model(bytes, skim, &wanted, None, &mut Timings::default(), build).unwrap()
+    }
+
+    #[test]
+    fn a_small_share_of_needed_nodes_keeps_nothing_of_the_file() {
+        let bytes = graph_bytes(40, 8);
+        let model = narrowed(&bytes);
+        assert_eq!(model.graph.len(), 2);
+        assert_eq!(model.graph.undecoded().len(), 40);
+        assert!(model.graph.undecoded().contains("g39"));
+        assert!(bytes.is_unique(), "the model still refers to the file");
+    }
+
+    #[test]
+    fn a_large_share_of_needed_nodes_is_sliced_not_copied() {
+        let bytes = graph_bytes(1, 1000);
+        let model = narrowed(&bytes);
+        assert_eq!(model.graph.len(), 2);
+        assert!(!bytes.is_unique(), "the constants were copied");
+    }
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
-use super::skim::SkimmedGraph;
+use super::skim::{SkimmedGraph, SkimmedInputs};
 use crate::ir::constants::FORWARDING_OPS;
 use crate::ir::{InputName, parse_input};
 use crate::ops::training::TrainingCategory;
@@ -63,6 +63,7 @@ const PARALLEL_FROM: usize = 10_000;
 /// dangling input, or a data input after a control input.
 fn resolve_inputs(
     skim: &SkimmedGraph<'_>,
+    skimmed_inputs: &SkimmedInputs<'_>,
     by_name: &HashMap<&str, u32, FixedState>,
     range: std::ops::Range<usize>,
 ) -> Option<(Vec<Input>, Vec<usize>)> {
@@ -72,7 +73,7 @@ fn resolve_inputs(
     for node in nodes {
         starts.push(inputs.len());
         let mut seen_control = false;
-        for input in skim.inputs(node) {
+        for input in skimmed_inputs.of(node) {
             let (producer, port) = match parse_input(node.name, input).ok()? {
                 InputName::Data { node, port } if !seen_control => {
                     (node, u32::try_from(port).ok().filter(|&p| p != CONTROL)?)
@@ -94,13 +95,15 @@ fn resolve_inputs(
 /// thread: hashing every input's name is most of a large graph's skim work.
 fn resolve_in_halves(
     skim: &SkimmedGraph<'_>,
+    skimmed_inputs: &SkimmedInputs<'_>,
     by_name: &HashMap<&str, u32, FixedState>,
 ) -> Option<(Vec<Input>, Vec<usize>)> {
     let count = skim.nodes.len();
     let half = count / 2;
     let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(move || resolve_inputs(skim, by_name, half..count));
-        let first = resolve_inputs(skim, by_name, 0..half);
+        let second =
+            scope.spawn(move || resolve_inputs(skim, skimmed_inputs, by_name, half..count));
+        let first = resolve_inputs(skim, skimmed_inputs, by_name, 0..half);
         // A thread that panicked proves nothing: decode everything.
         (first, second.join().ok().flatten())
     });
@@ -143,15 +146,18 @@ impl Needed<'_, '_> {
 /// trusted and everything is to be decoded. `restore_op` is the training
 /// saver's restore op, whose assignments say which checkpoint key each
 /// variable is restored from (a graph without it just has no saver slots).
+/// `inputs` are the skim's input strings (taken out of it with
+/// [`SkimmedGraph::take_inputs`]): they are freed once resolved.
 pub fn needed_nodes<'s, 'a>(
     skim: &'s SkimmedGraph<'a>,
+    inputs: SkimmedInputs<'a>,
     wanted: &Wanted,
     restore_op: Option<&str>,
 ) -> Option<Needed<'s, 'a>> {
     if !wanted.narrows() {
         return None;
     }
-    let graph = Resolved::new(skim)?;
+    let graph = Resolved::new(skim, inputs)?;
     let mut roots = Vec::new();
     for tensor in &wanted.tensors {
         roots.push(graph.tensor_node(tensor)?);
@@ -184,7 +190,7 @@ pub fn needed_nodes<'s, 'a>(
 impl<'s, 'a> Resolved<'s, 'a> {
     /// Resolves every input by name; `None` on a duplicate or empty name, a
     /// malformed or dangling input, or a data input after a control input.
-    fn new(skim: &'s SkimmedGraph<'a>) -> Option<Resolved<'s, 'a>> {
+    fn new(skim: &'s SkimmedGraph<'a>, skimmed: SkimmedInputs<'a>) -> Option<Resolved<'s, 'a>> {
         let count = skim.nodes.len();
         let mut by_name = HashMap::with_capacity_and_hasher(count, FixedState::default());
         for (i, node) in skim.nodes.iter().enumerate() {
@@ -194,10 +200,11 @@ impl<'s, 'a> Resolved<'s, 'a> {
             }
         }
         let (inputs, mut starts) = if count < PARALLEL_FROM {
-            resolve_inputs(skim, &by_name, 0..count)?
+            resolve_inputs(skim, &skimmed, &by_name, 0..count)?
         } else {
-            resolve_in_halves(skim, &by_name)?
+            resolve_in_halves(skim, &skimmed, &by_name)?
         };
+        drop(skimmed);
         starts.push(inputs.len());
         Some(Resolved {
             skim,
@@ -526,8 +533,9 @@ mod tests {
             ..GraphDef::default()
         }
         .encode_to_vec();
-        let skim = super::super::skim::skim_graph(&bytes).unwrap();
-        let needed = needed_nodes(&skim, wanted, None)?.decode;
+        let mut skim = super::super::skim::skim_graph(&bytes).unwrap();
+        let inputs = skim.take_inputs();
+        let needed = needed_nodes(&skim, inputs, wanted, None)?.decode;
         Some(
             skim.nodes
                 .iter()
@@ -630,8 +638,9 @@ mod tests {
             ..GraphDef::default()
         }
         .encode_to_vec();
-        let skim = super::super::skim::skim_graph(&bytes).unwrap();
-        let narrowed = needed_nodes(&skim, &outputs(&["y"]), None).unwrap();
+        let mut skim = super::super::skim::skim_graph(&bytes).unwrap();
+        let inputs = skim.take_inputs();
+        let narrowed = needed_nodes(&skim, inputs, &outputs(&["y"]), None).unwrap();
         let reasons: Vec<Option<&str>> = narrowed
             .removal_reasons()
             .unwrap()
@@ -661,8 +670,9 @@ mod tests {
             ..GraphDef::default()
         }
         .encode_to_vec();
-        let skim = super::super::skim::skim_graph(&bytes).unwrap();
-        let narrowed = needed_nodes(&skim, &outputs(&["x"]), None).unwrap();
+        let mut skim = super::super::skim::skim_graph(&bytes).unwrap();
+        let inputs = skim.take_inputs();
+        let narrowed = needed_nodes(&skim, inputs, &outputs(&["x"]), None).unwrap();
         assert!(narrowed.removal_reasons().is_none());
     }
 

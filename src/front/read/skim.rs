@@ -31,7 +31,7 @@ pub struct Unskimmable;
 pub struct SkimmedNode<'a> {
     pub name: &'a str,
     pub op: &'a str,
-    /// Indices into [`SkimmedGraph::inputs`]: `first_input..end_input`.
+    /// Indices into [`SkimmedInputs`]: `first_input..end_input`.
     first_input: u32,
     end_input: u32,
     /// The NodeDef's bytes, as offsets into the buffer given to the skim.
@@ -46,11 +46,25 @@ impl SkimmedNode<'_> {
     }
 }
 
+/// Every node's NodeDef input strings, borrowed from the file's bytes.
+#[derive(Debug, Default)]
+pub struct SkimmedInputs<'a> {
+    inputs: Vec<&'a str>,
+}
+
+impl<'a> SkimmedInputs<'a> {
+    /// The NodeDef input strings of `node`, in order.
+    pub fn of(&self, node: &SkimmedNode<'a>) -> &[&'a str] {
+        let range = node.first_input as usize..node.end_input as usize;
+        self.inputs.get(range).unwrap_or_default()
+    }
+}
+
 /// Every node of a GraphDef, and the GraphDef without its nodes.
 #[derive(Debug, Default)]
 pub struct SkimmedGraph<'a> {
     pub nodes: Vec<SkimmedNode<'a>>,
-    inputs: Vec<&'a str>,
+    inputs: SkimmedInputs<'a>,
     /// The address of the buffer given to the skim, which the names are
     /// slices of (see [`SkimmedGraph::name_bytes`]).
     base: usize,
@@ -60,10 +74,10 @@ pub struct SkimmedGraph<'a> {
 }
 
 impl<'a> SkimmedGraph<'a> {
-    /// The NodeDef input strings of `node`, in order.
-    pub fn inputs(&self, node: &SkimmedNode<'a>) -> &[&'a str] {
-        let range = node.first_input as usize..node.end_input as usize;
-        self.inputs.get(range).unwrap_or_default()
+    /// The input strings, taken out: once resolved to node indices they are
+    /// not needed, and on a large graph they are megabytes.
+    pub fn take_inputs(&mut self) -> SkimmedInputs<'a> {
+        std::mem::take(&mut self.inputs)
     }
 
     /// Where `node`'s name lies in the buffer given to the skim.
@@ -146,7 +160,7 @@ fn skim_node<'a>(
         .get((range.start - offset)..(range.end - offset))
         .ok_or(Unskimmable)?;
     let offset = |at: usize| u32::try_from(at).map_err(|_| Unskimmable);
-    let first_input = offset(graph.inputs.len())?;
+    let first_input = offset(graph.inputs.inputs.len())?;
     let (mut name, mut op) = ("", "");
     let mut reader = Reader::new(node_bytes, range.start);
     while !reader.is_done() {
@@ -164,14 +178,14 @@ fn skim_node<'a>(
         match number {
             NODE_DEF_NAME => name = text,
             NODE_DEF_OP => op = text,
-            _ => graph.inputs.push(text),
+            _ => graph.inputs.inputs.push(text),
         }
     }
     graph.nodes.push(SkimmedNode {
         name,
         op,
         first_input,
-        end_input: offset(graph.inputs.len())?,
+        end_input: offset(graph.inputs.inputs.len())?,
         start: offset(range.start)?,
         end: offset(range.end)?,
     });
@@ -270,11 +284,13 @@ mod tests {
     fn finds_names_ops_inputs_and_the_bytes_of_each_node() {
         let def = sample();
         let bytes = def.encode_to_vec();
-        let skim = skim_graph(&bytes).unwrap();
+        let mut skim = skim_graph(&bytes).unwrap();
         assert_eq!(skim.nodes.len(), 2);
         assert_eq!((skim.nodes[1].name, skim.nodes[1].op), ("b", "Identity"));
         assert_eq!(&bytes[skim.name_bytes(&skim.nodes[1])], b"b");
-        assert_eq!(skim.inputs(&skim.nodes[1]), ["a", "^a"]);
+        let inputs = skim.take_inputs();
+        assert_eq!(inputs.of(&skim.nodes[1]), ["a", "^a"]);
+        assert!(skim.take_inputs().of(&skim.nodes[1]).is_empty());
         for (skimmed, original) in skim.nodes.iter().zip(&def.node) {
             let decoded = NodeDef::decode(&bytes[skimmed.bytes()]).unwrap();
             assert_eq!(&decoded, original);
