@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 
 use crate::format::proto::AttrValue;
 
+/// Up to how many entries a lookup compares names one by one.
+const LINEAR_UP_TO: usize = 8;
+
 /// Attrs sorted by name, each name once.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AttrMap {
@@ -46,6 +49,17 @@ impl AttrMap {
             .binary_search_by(|(name, _)| name.as_str().cmp(key))
     }
 
+    /// Where `key` is. A node has a handful of attrs, whose names mostly
+    /// differ in length: comparing each for equality (length first) is
+    /// cheaper there than ordering them, which compares bytes.
+    fn find(&self, key: &str) -> Option<usize> {
+        if self.entries.len() <= LINEAR_UP_TO {
+            self.entries.iter().position(|(name, _)| name == key)
+        } else {
+            self.position(key).ok()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -55,17 +69,17 @@ impl AttrMap {
     }
 
     pub fn get(&self, key: &str) -> Option<&AttrValue> {
-        let at = self.position(key).ok()?;
+        let at = self.find(key)?;
         Some(&self.entries[at].1)
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut AttrValue> {
-        let at = self.position(key).ok()?;
+        let at = self.find(key)?;
         Some(&mut self.entries[at].1)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.position(key).is_ok()
+        self.find(key).is_some()
     }
 
     /// Sets `key` to `value`; the value it replaces, if any.
@@ -80,7 +94,7 @@ impl AttrMap {
     }
 
     pub fn remove(&mut self, key: &str) -> Option<AttrValue> {
-        let at = self.position(key).ok()?;
+        let at = self.find(key)?;
         Some(self.entries.remove(at).1)
     }
 
@@ -187,6 +201,19 @@ mod tests {
     fn int(i: i64) -> AttrValue {
         AttrValue {
             value: Some(Value::I(i)),
+        }
+    }
+
+    #[test]
+    fn finds_names_in_small_and_large_maps_alike() {
+        for count in [0, 1, LINEAR_UP_TO, LINEAR_UP_TO + 1, 40] {
+            let map: AttrMap = (0..count)
+                .map(|i| (format!("k{i}"), int(i as i64)))
+                .collect();
+            for i in 0..count {
+                assert_eq!(map.get(&format!("k{i}")), Some(&int(i as i64)));
+            }
+            assert!(!map.contains_key("k") && !map.contains_key(&format!("k{count}")));
         }
     }
 

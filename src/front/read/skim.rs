@@ -124,28 +124,94 @@ pub fn skim_graph(bytes: &[u8]) -> Result<SkimmedGraph<'_>, Unskimmable> {
     skim_graph_at(bytes, 0)
 }
 
+/// From how many nodes a graph is skimmed in two halves, the second on
+/// another thread: reading every node's name, op and inputs is most of the
+/// time a large graph's skim takes.
+const PARALLEL_FROM: usize = 10_000;
+
 /// Skims a GraphDef that starts at `offset` in the caller's buffer; node
-/// ranges are given in the caller's offsets.
+/// ranges are given in the caller's offsets. The GraphDef's own fields are
+/// walked first (cheap: a tag and a length per node), so the nodes are
+/// counted before they are skimmed.
 fn skim_graph_at(bytes: &[u8], offset: usize) -> Result<SkimmedGraph<'_>, Unskimmable> {
-    let mut graph = SkimmedGraph {
-        base: (bytes.as_ptr() as usize).wrapping_sub(offset),
-        ..SkimmedGraph::default()
-    };
+    let mut rest = Vec::new();
+    let mut ranges = Vec::new();
     let mut reader = Reader::new(bytes, offset);
     while !reader.is_done() {
         let field = reader.field()?;
         match (field.number, field.value) {
-            (GRAPH_DEF_NODE, Value::Bytes(range)) => skim_node(bytes, offset, range, &mut graph)?,
+            (GRAPH_DEF_NODE, Value::Bytes(range)) => ranges.push(range),
             (GRAPH_DEF_NODE, _) => return Err(Unskimmable),
             _ => {
                 let raw = (field.raw.start - offset)..(field.raw.end - offset);
-                graph
-                    .rest
-                    .extend_from_slice(bytes.get(raw).ok_or(Unskimmable)?);
+                rest.extend_from_slice(bytes.get(raw).ok_or(Unskimmable)?);
             }
         }
     }
-    Ok(graph)
+    let skimmed = if ranges.len() < PARALLEL_FROM {
+        skim_nodes(bytes, offset, &ranges)?
+    } else {
+        skim_in_halves(bytes, offset, &ranges)?
+    };
+    Ok(SkimmedGraph {
+        nodes: skimmed.nodes,
+        inputs: SkimmedInputs {
+            inputs: skimmed.inputs,
+        },
+        base: (bytes.as_ptr() as usize).wrapping_sub(offset),
+        rest,
+    })
+}
+
+/// Skimmed nodes and the input strings their `first_input..end_input`
+/// index.
+#[derive(Default)]
+struct Skimmed<'a> {
+    nodes: Vec<SkimmedNode<'a>>,
+    inputs: Vec<&'a str>,
+}
+
+/// The nodes at `ranges` (in the caller's offsets), skimmed in order.
+fn skim_nodes<'a>(
+    bytes: &'a [u8],
+    offset: usize,
+    ranges: &[Range<usize>],
+) -> Result<Skimmed<'a>, Unskimmable> {
+    let mut skimmed = Skimmed {
+        nodes: Vec::with_capacity(ranges.len()),
+        inputs: Vec::new(),
+    };
+    for range in ranges {
+        skim_node(bytes, offset, range.clone(), &mut skimmed)?;
+    }
+    Ok(skimmed)
+}
+
+/// [`skim_nodes`] of the first half of `ranges` here and of the second on
+/// another thread, joined: the second half's input indices move up by the
+/// first half's inputs.
+fn skim_in_halves<'a>(
+    bytes: &'a [u8],
+    offset: usize,
+    ranges: &[Range<usize>],
+) -> Result<Skimmed<'a>, Unskimmable> {
+    let (first, second) = ranges.split_at(ranges.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| skim_nodes(bytes, offset, second));
+        let first = skim_nodes(bytes, offset, first);
+        // A thread that panicked proves nothing: the caller decodes it all.
+        (first, second.join().map_err(|_| Unskimmable))
+    });
+    let (mut joined, second) = (first?, second??);
+    let shift = u32::try_from(joined.inputs.len()).map_err(|_| Unskimmable)?;
+    joined.nodes.reserve_exact(second.nodes.len());
+    for mut node in second.nodes {
+        node.first_input = node.first_input.checked_add(shift).ok_or(Unskimmable)?;
+        node.end_input = node.end_input.checked_add(shift).ok_or(Unskimmable)?;
+        joined.nodes.push(node);
+    }
+    joined.inputs.extend(second.inputs);
+    Ok(joined)
 }
 
 /// Reads one NodeDef's name, op and inputs. A repeated name or op keeps
@@ -154,13 +220,13 @@ fn skim_node<'a>(
     bytes: &'a [u8],
     offset: usize,
     range: Range<usize>,
-    graph: &mut SkimmedGraph<'a>,
+    skimmed: &mut Skimmed<'a>,
 ) -> Result<(), Unskimmable> {
     let node_bytes = bytes
         .get((range.start - offset)..(range.end - offset))
         .ok_or(Unskimmable)?;
     let offset = |at: usize| u32::try_from(at).map_err(|_| Unskimmable);
-    let first_input = offset(graph.inputs.inputs.len())?;
+    let first_input = offset(skimmed.inputs.len())?;
     let (mut name, mut op) = ("", "");
     let mut reader = Reader::new(node_bytes, range.start);
     while !reader.is_done() {
@@ -178,14 +244,14 @@ fn skim_node<'a>(
         match number {
             NODE_DEF_NAME => name = text,
             NODE_DEF_OP => op = text,
-            _ => graph.inputs.inputs.push(text),
+            _ => skimmed.inputs.push(text),
         }
     }
-    graph.nodes.push(SkimmedNode {
+    skimmed.nodes.push(SkimmedNode {
         name,
         op,
         first_input,
-        end_input: offset(graph.inputs.inputs.len())?,
+        end_input: offset(skimmed.inputs.len())?,
         start: offset(range.start)?,
         end: offset(range.end)?,
     });
@@ -298,6 +364,45 @@ mod tests {
         let rest = GraphDef::decode(skim.rest.as_slice()).unwrap();
         assert_eq!(rest.versions, def.versions);
         assert!(rest.node.is_empty());
+    }
+
+    #[test]
+    fn a_large_graph_skims_alike_in_halves() {
+        let count = PARALLEL_FROM + 3;
+        let names: Vec<String> = (0..count).map(|i| format!("n{i}")).collect();
+        let mut nodes = vec![node(&names[0], "Const", &[])];
+        for pair in names.windows(2) {
+            nodes.push(node(&pair[1], "AddV2", &[&pair[0], &names[0], "^n0"]));
+        }
+        let def = GraphDef {
+            node: nodes,
+            ..sample()
+        };
+        let bytes = def.encode_to_vec();
+        let mut halves = skim_graph(&bytes).unwrap();
+        let inputs = halves.take_inputs();
+        let mut reader = Reader::new(&bytes, 0);
+        let mut ranges = Vec::new();
+        while !reader.is_done() {
+            if let Field {
+                number: GRAPH_DEF_NODE,
+                value: Value::Bytes(range),
+                ..
+            } = reader.field().unwrap()
+            {
+                ranges.push(range);
+            }
+        }
+        let whole = skim_nodes(&bytes, 0, &ranges).unwrap();
+        assert_eq!(halves.nodes, whole.nodes);
+        for (node, original) in halves.nodes.iter().zip(&def.node) {
+            assert_eq!(node.name, original.name);
+            assert_eq!(inputs.of(node), original.input);
+        }
+        assert_eq!(
+            GraphDef::decode(halves.rest.as_slice()).unwrap().versions,
+            def.versions
+        );
     }
 
     #[test]
