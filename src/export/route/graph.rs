@@ -66,7 +66,7 @@ impl Route for GraphRoute {
             timings,
         )?;
         written.path = job.out_dir.to_path_buf();
-        Ok(report(
+        let report = report(
             &job,
             nodes_before,
             &model,
@@ -74,8 +74,18 @@ impl Route for GraphRoute {
             extras,
             written,
             &projected,
-        ))
+        );
+        release(model);
+        Ok(report)
     }
+}
+
+/// Frees `model` off the export's path: a large graph's nodes take as long
+/// to free, one allocation at a time, as a pass takes to run, and nothing
+/// waits on it. Freed here when no thread can be started.
+fn release(model: Model) {
+    let freeing = std::thread::Builder::new().name("release".into());
+    drop(freeing.spawn(move || drop(model)));
 }
 
 /// The model made a serving model: what the passes, the freezing, the
