@@ -58,6 +58,14 @@ impl UndecodedNames {
         })
     }
 
+    /// Each name's removal reason, in graph order: what [`removals`] gives
+    /// without the names, so a caller can size its lists first.
+    ///
+    /// [`removals`]: UndecodedNames::removals
+    pub fn reasons(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.nodes.iter().map(|(_, reason)| *reason)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -92,5 +100,6 @@ mod tests {
         assert!(!names.contains("beta") && !names.contains("alph") && !names.contains(""));
         let removals: Vec<_> = names.removals().collect();
         assert_eq!(removals, [("alpha", "gradient"), ("gamma", "unused")]);
+        assert!(names.reasons().eq(["gradient", "unused"]));
     }
 }
