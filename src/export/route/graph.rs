@@ -75,17 +75,10 @@ impl Route for GraphRoute {
             written,
             &projected,
         );
-        release(model);
+        // Nothing waits on the model's memory any more.
+        crate::ir::release(model);
         Ok(report)
     }
-}
-
-/// Frees `model` off the export's path: a large graph's nodes take as long
-/// to free, one allocation at a time, as a pass takes to run, and nothing
-/// waits on it. Freed here when no thread can be started.
-fn release(model: Model) {
-    let freeing = std::thread::Builder::new().name("release".into());
-    drop(freeing.spawn(move || drop(model)));
 }
 
 /// The model made a serving model: what the passes, the freezing, the
