@@ -4,10 +4,11 @@
 //! Everything else — the input pipeline, loss, gradients, optimizer,
 //! summaries, the training saver — goes, reported by category.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 
 use super::{Pass, PassContext, PassError, PassReport, Removal};
-use crate::ir::{Graph, NodeId};
+use crate::ir::{Graph, NodeId, release};
 use crate::model::Model;
 use crate::ops::training::TrainingCategory;
 use crate::ops::training_step::{Categories, Neighbours, StepGraph, removal_categories};
@@ -54,11 +55,14 @@ impl Pass for PrunePass {
         // Nodes a narrowed read skipped go now, as if removed here.
         report_undecoded(&model.graph, &decoded, &mut report);
         model.graph.set_undecoded(Default::default());
+        let mut removed = Vec::with_capacity(gone.len());
         for (id, reason) in gone {
             if let Some(node) = model.graph.remove_node(id) {
                 report.removed(reason, node.name());
+                removed.push(node);
             }
         }
+        release(removed);
         model.table_initializers = initializers
             .iter()
             .map(|&id| model.graph.name(id).to_string())
@@ -88,9 +92,24 @@ fn report_undecoded(graph: &Graph, decoded: &BTreeMap<Removal, usize>, report: &
             None => counts.push((reason, 1)),
         }
     }
+    let mut sizes = decoded.clone();
+    for &(word, count) in &counts {
+        *sizes.entry(removal_named(word)).or_default() += count;
+    }
+    // The first word of each removal gathers into a list with room for
+    // the whole removal's, which then becomes the report's list as it is.
+    let mut sized: Vec<Removal> = Vec::new();
     let mut by_reason: Vec<(&'static str, Vec<String>)> = counts
         .iter()
-        .map(|&(word, count)| (word, Vec::with_capacity(count)))
+        .map(|&(word, count)| {
+            let removal = removal_named(word);
+            let size = match sized.contains(&removal) {
+                true => count,
+                false => sizes.get(&removal).copied().unwrap_or(count),
+            };
+            sized.push(removal);
+            (word, Vec::with_capacity(size))
+        })
         .collect();
     for (name, reason) in undecoded.removals() {
         let known = by_reason
@@ -101,29 +120,18 @@ fn report_undecoded(graph: &Graph, decoded: &BTreeMap<Removal, usize>, report: &
             None => by_reason.push((reason, vec![name.to_string()])),
         }
     }
-    let mut sizes = decoded.clone();
-    for &(word, count) in &counts {
-        *sizes.entry(removal_named(word)).or_default() += count;
+    for (reason, mut names) in by_reason {
+        match report.removed.entry(removal_named(reason)) {
+            Entry::Vacant(list) => {
+                list.insert(names);
+            }
+            Entry::Occupied(mut list) => list.get_mut().append(&mut names),
+        }
     }
-    for (reason, names) in by_reason {
-        sized_list(report, &sizes, removal_named(reason)).extend(names);
+    for (&removal, &count) in decoded {
+        let list = report.removed.entry(removal);
+        list.or_insert_with(|| Vec::with_capacity(count));
     }
-    for &removal in decoded.keys() {
-        sized_list(report, &sizes, removal);
-    }
-}
-
-/// `report`'s list for `removal`, made with room for its `sizes` entry.
-fn sized_list<'r>(
-    report: &'r mut PassReport,
-    sizes: &BTreeMap<Removal, usize>,
-    removal: Removal,
-) -> &'r mut Vec<String> {
-    let size = sizes.get(&removal).copied().unwrap_or_default();
-    report
-        .removed
-        .entry(removal)
-        .or_insert_with(|| Vec::with_capacity(size))
 }
 
 /// Reasons are the same few static words: compared by address first.
