@@ -8,7 +8,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashSet};
 
 use super::{Pass, PassContext, PassError, PassReport, Removal};
-use crate::ir::{Graph, NodeId, release};
+use crate::ir::{Graph, NodeId};
 use crate::model::Model;
 use crate::ops::training::TrainingCategory;
 use crate::ops::training_step::{Categories, Neighbours, StepGraph, removal_categories};
@@ -55,14 +55,11 @@ impl Pass for PrunePass {
         // Nodes a narrowed read skipped go now, as if removed here.
         report_undecoded(&model.graph, &decoded, &mut report);
         model.graph.set_undecoded(Default::default());
-        let mut removed = Vec::with_capacity(gone.len());
         for (id, reason) in gone {
             if let Some(node) = model.graph.remove_node(id) {
                 report.removed(reason, node.name());
-                removed.push(node);
             }
         }
-        release(removed);
         model.table_initializers = initializers
             .iter()
             .map(|&id| model.graph.name(id).to_string())
