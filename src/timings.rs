@@ -22,7 +22,8 @@ pub enum Stage {
     Check,
     /// One pass of the pipeline, by its name.
     Pass(String),
-    /// Checking the graph's invariants between passes (debug builds only).
+    /// Checking the graph's invariants after every phase, and between
+    /// passes in debug builds.
     Validate,
     /// Checking variables against the checkpoint and building the saver's restore subgraph.
     RestoreBuild,

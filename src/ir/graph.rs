@@ -648,15 +648,19 @@ impl Graph {
 
     /// Checks the invariants of the module documentation.
     pub fn validate(&self) -> Result<(), IrError> {
+        // One buffer for every node's slots: the check runs after every
+        // phase, over every node of a large graph.
+        let mut slots: Vec<usize> = Vec::new();
         for id in self.node_ids() {
-            let mut slots: Vec<usize> = self
-                .inner
-                .edges_directed(id.0, Direction::Incoming)
-                .filter_map(|e| match *e.weight() {
-                    Edge::Data { dst_slot, .. } => Some(dst_slot),
-                    Edge::Control { .. } => None,
-                })
-                .collect();
+            slots.clear();
+            slots.extend(
+                self.inner
+                    .edges_directed(id.0, Direction::Incoming)
+                    .filter_map(|e| match *e.weight() {
+                        Edge::Data { dst_slot, .. } => Some(dst_slot),
+                        Edge::Control { .. } => None,
+                    }),
+            );
             slots.sort_unstable();
             for (expected, slot) in slots.iter().enumerate() {
                 if *slot != expected {

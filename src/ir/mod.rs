@@ -45,3 +45,11 @@ pub use input_name::{
 };
 pub use library::{CalledFrom, FunctionIndex, Gradients, functions_in_attrs};
 pub use undecoded::UndecodedNames;
+
+/// Frees `value` on a thread of its own: a large graph's nodes take as long
+/// to free, one allocation at a time, as a pass takes to run, and nothing
+/// waits on their memory. Freed here when no thread can be started.
+pub fn release<T: Send + 'static>(value: T) {
+    let freeing = std::thread::Builder::new().name("release".into());
+    drop(freeing.spawn(move || drop(value)));
+}

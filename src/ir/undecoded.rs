@@ -72,6 +72,14 @@ impl UndecodedNames {
         })
     }
 
+    /// Each name's removal reason, in graph order: what [`removals`] gives
+    /// without the names, so a caller can size its lists first.
+    ///
+    /// [`removals`]: UndecodedNames::removals
+    pub fn reasons(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.nodes.iter().map(|(_, reason)| *reason)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -113,5 +121,6 @@ mod tests {
         assert!(copied.contains("alpha") && copied.contains("gamma"));
         assert!(!copied.contains("beta") && !copied.contains("alphagamma"));
         assert!(copied.removals().eq(names.removals()));
+        assert!(names.reasons().eq(["gradient", "unused"]));
     }
 }

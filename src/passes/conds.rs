@@ -73,11 +73,15 @@ pub fn find_flags(graph: &Graph, extra: &[String]) -> Result<Vec<NodeId>, PassEr
     }
     for id in graph.node_ids() {
         let node = graph.node(id);
-        let is_placeholder = matches!(node.op.as_str(), "PlaceholderWithDefault" | "Placeholder");
+        // The op first: asking any other node for its `dtype` builds a
+        // missing-attr error only to throw it away.
+        if !matches!(node.op.as_str(), "PlaceholderWithDefault" | "Placeholder") {
+            continue;
+        }
         let is_bool = node.attr_type("dtype").is_ok_and(|t| t == DataType::DtBool);
         let base = node.name().rsplit('/').next().unwrap_or_default();
         let base = base.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_');
-        if is_placeholder && is_bool && FLAG_NAMES.contains(&base) && !flags.contains(&id) {
+        if is_bool && FLAG_NAMES.contains(&base) && !flags.contains(&id) {
             flags.push(id);
         }
     }

@@ -92,6 +92,11 @@ pub fn fold_functional_conds(model: &mut Model, report: &mut PassReport) -> Resu
 /// The conds the signature outputs need whose branch is known.
 fn foldable_conds(model: &Model) -> Result<Vec<Fold>, PassError> {
     let graph = &model.graph;
+    // Most graphs have no functional cond: then there is nothing to order,
+    // evaluate or trace back from the outputs.
+    if !graph.node_ids().into_iter().any(|id| is_cond(graph.op(id))) {
+        return Ok(Vec::new());
+    }
     let order = graph.topological_order()?;
     let known = constant_scalars(graph, &order);
     let needed = graph.reachable_backwards(model.output_nodes());
@@ -100,6 +105,11 @@ fn foldable_conds(model: &Model) -> Result<Vec<Fold>, PassError> {
         .filter(|id| needed.contains(id))
         .filter_map(|id| chosen_branch(graph, id, &known))
         .collect())
+}
+
+/// The ops [`chosen_branch`] can fold.
+fn is_cond(op: &str) -> bool {
+    matches!(op, "If" | "StatelessIf" | "Case" | "StatelessCase")
 }
 
 /// The branch a functional cond always takes, when its selector is known.

@@ -6,6 +6,7 @@
 use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{AttrExt, Graph, NodeId};
 use crate::model::Model;
+use crate::ops::shapes::reads_output_shapes;
 
 /// Drops stale metadata.
 pub struct MetadataPass;
@@ -18,7 +19,7 @@ impl Pass for MetadataPass {
     fn run(&self, model: &mut Model, cx: &mut PassContext) -> Result<PassReport, PassError> {
         let mut report = PassReport::default();
         drop_stale_colocations(&mut model.graph, &mut report);
-        if drop_output_shapes(&mut model.graph, &mut report) > 0 {
+        if drop_output_shapes(&mut model.graph, &mut report) {
             // Inference reads `_output_shapes` where an op's own attrs are silent.
             cx.shapes.clear();
         }
@@ -29,7 +30,7 @@ impl Pass for MetadataPass {
 
     /// Colocations, uncalled functions and the training collections are
     /// nothing inference reads; the memo is emptied when `_output_shapes`
-    /// go.
+    /// go from a node whose inference may read them.
     fn keeps_shapes(&self) -> bool {
         true
     }
@@ -53,13 +54,22 @@ pub(crate) fn drop_stale_colocations(graph: &mut Graph, report: &mut PassReport)
 
 /// The `_class` entries of `id` worth keeping, when some are not.
 fn live_colocations(graph: &Graph, id: NodeId) -> Option<Vec<Vec<u8>>> {
-    let entries = graph.node(id).attr_list_string("_class").ok()?;
+    let node = graph.node(id);
+    // Most nodes have no `_class`: asking for it would build a
+    // missing-attr error (three strings) only to throw it away.
+    if !node.attrs.contains_key("_class") {
+        return None;
+    }
+    let entries = node.attr_list_string("_class").ok()?;
     let is_live = |entry: &[u8]| {
         let entry = String::from_utf8_lossy(entry);
         entry
             .strip_prefix("loc:@")
             .is_none_or(|target| graph.find(target).is_some())
     };
+    if entries.iter().all(|entry| is_live(entry)) {
+        return None;
+    }
     let live: Vec<Vec<u8>> = entries
         .iter()
         .filter(|entry| is_live(entry))
@@ -69,18 +79,23 @@ fn live_colocations(graph: &Graph, id: NodeId) -> Option<Vec<Vec<u8>>> {
 }
 
 /// `_output_shapes` may be stale once passes rewired the graph.
-/// How many were dropped.
-fn drop_output_shapes(graph: &mut Graph, report: &mut PassReport) -> usize {
+/// Whether one went from a node whose shape inference may read it
+/// ([`reads_output_shapes`]): only then are remembered inferences stale,
+/// and on a large graph inferring again costs as much as a pass.
+fn drop_output_shapes(graph: &mut Graph, report: &mut PassReport) -> bool {
     let mut dropped = 0;
+    let mut read = false;
     for id in graph.node_ids() {
-        if graph.node_mut(id).attrs.remove("_output_shapes").is_some() {
+        let node = graph.node_mut(id);
+        if node.attrs.remove("_output_shapes").is_some() {
             dropped += 1;
+            read = read || reads_output_shapes(&node.op);
         }
     }
     if dropped > 0 {
         report.note(format!("{dropped} _output_shapes attrs dropped"));
     }
-    dropped
+    read
 }
 
 fn drop_uncalled_functions(graph: &mut Graph, report: &mut PassReport) {
@@ -147,5 +162,26 @@ mod tests {
         let b = model.graph.node(model.graph.require("b").unwrap());
         assert!(!b.attrs.contains_key("_class"));
         assert!(model.collections.is_empty() && model.saver_def.is_none());
+    }
+
+    /// Inferences stay remembered unless the dropped `_output_shapes`
+    /// belonged to an op whose inference reads them.
+    #[test]
+    fn forgets_inferences_only_when_dropped_shapes_were_read() {
+        let remembered_after_drop = |op: &str| {
+            let mut node = Node::new("n", op);
+            node.set_attr_list_shape("_output_shapes", &[Some(&[3])]);
+            let mut graph = Graph::new();
+            graph.add_node(node).unwrap();
+            let mut model = Model::from_graph(graph);
+            let mut cx = PassContext::new();
+            let seeds = Default::default();
+            let before = cx.shapes.infer(&model, &seeds).unwrap();
+            MetadataPass.run(&mut model, &mut cx).unwrap();
+            let after = cx.shapes.infer(&model, &seeds).unwrap();
+            std::sync::Arc::ptr_eq(&before, &after)
+        };
+        assert!(remembered_after_drop("Const"));
+        assert!(!remembered_after_drop("IteratorGetNext"));
     }
 }

@@ -3,8 +3,11 @@
 //! where it is cheap to pay for). An export runs the phases `serve`,
 //! `freeze`, `variants` and `shrink`; a phase with no pass is left out.
 
+use std::time::Instant;
+
 use super::{PassContext, PassError, PassReport, Pipeline};
 use crate::model::Model;
+use crate::timings::Stage;
 
 /// What one phase's passes did.
 #[derive(Debug, Clone)]
@@ -61,10 +64,12 @@ impl Phases {
         for (phase, pipeline) in &self.phases {
             let passes = pipeline.run(model, cx)?;
             let last = pipeline.names().last().copied().unwrap_or(phase);
-            model
-                .graph
-                .validate()
-                .map_err(|source| PassError::Invalid { pass: last, source })?;
+            // Timed like the checks between passes, so a large graph's
+            // validation is not left unaccounted in the export's timings.
+            let started = Instant::now();
+            let valid = model.graph.validate();
+            cx.timings.record(Stage::Validate, started.elapsed());
+            valid.map_err(|source| PassError::Invalid { pass: last, source })?;
             reports.push(PhaseReport { phase, passes });
         }
         Ok(reports)

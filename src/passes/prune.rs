@@ -4,7 +4,8 @@
 //! Everything else — the input pipeline, loss, gradients, optimizer,
 //! summaries, the training saver — goes, reported by category.
 
-use std::collections::HashSet;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashSet};
 
 use super::{Pass, PassContext, PassError, PassReport, Removal};
 use crate::ir::{Graph, NodeId};
@@ -37,18 +38,24 @@ impl Pass for PrunePass {
         );
 
         let reasons = removal_reasons(&model.graph, &keep)?;
+        let gone: Vec<(NodeId, Removal)> = model
+            .graph
+            .node_ids()
+            .into_iter()
+            .filter(|id| !keep.contains(id))
+            .map(|id| {
+                let reason = reasons.get(id.index()).copied().flatten();
+                (id, reason.map_or(Removal::Unused, Removal::Training))
+            })
+            .collect();
+        let mut decoded: BTreeMap<Removal, usize> = BTreeMap::new();
+        for &(_, reason) in &gone {
+            *decoded.entry(reason).or_default() += 1;
+        }
         // Nodes a narrowed read skipped go now, as if removed here.
-        report_undecoded(&model.graph, &mut report);
+        report_undecoded(&model.graph, &decoded, &mut report);
         model.graph.set_undecoded(Default::default());
-        for id in model.graph.node_ids() {
-            if keep.contains(&id) {
-                continue;
-            }
-            let reason = reasons
-                .get(id.index())
-                .copied()
-                .flatten()
-                .map_or(Removal::Unused, Removal::Training);
+        for (id, reason) in gone {
             if let Some(node) = model.graph.remove_node(id) {
                 report.removed(reason, node.name());
             }
@@ -70,27 +77,63 @@ impl Pass for PrunePass {
 
 /// Reports the nodes a narrowed read skipped, by the reason it recorded:
 /// a hundred thousand names on a large graph, so each reason's list is
-/// gathered apart and added once.
-fn report_undecoded(graph: &Graph, report: &mut PassReport) {
-    let mut by_reason: Vec<(&'static str, Vec<String>)> = Vec::new();
-    for (name, reason) in graph.undecoded().removals() {
-        // Reasons are the same few static words: compared by address first.
+/// gathered apart and added once, every list sized first (for the
+/// `decoded` removals still to come as well), as growing them one name at
+/// a time costs more than the names.
+fn report_undecoded(graph: &Graph, decoded: &BTreeMap<Removal, usize>, report: &mut PassReport) {
+    let undecoded = graph.undecoded();
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for reason in undecoded.reasons() {
+        match counts.iter_mut().find(|(word, _)| same_word(word, reason)) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((reason, 1)),
+        }
+    }
+    let mut sizes = decoded.clone();
+    for &(word, count) in &counts {
+        *sizes.entry(removal_named(word)).or_default() += count;
+    }
+    // The first word of each removal gathers into a list with room for
+    // the whole removal's, which then becomes the report's list as it is.
+    let mut sized: Vec<Removal> = Vec::new();
+    let mut by_reason: Vec<(&'static str, Vec<String>)> = counts
+        .iter()
+        .map(|&(word, count)| {
+            let removal = removal_named(word);
+            let size = match sized.contains(&removal) {
+                true => count,
+                false => sizes.get(&removal).copied().unwrap_or(count),
+            };
+            sized.push(removal);
+            (word, Vec::with_capacity(size))
+        })
+        .collect();
+    for (name, reason) in undecoded.removals() {
         let known = by_reason
             .iter_mut()
-            .find(|(word, _)| std::ptr::eq(*word, reason) || *word == reason);
+            .find(|(word, _)| same_word(word, reason));
         match known {
             Some((_, names)) => names.push(name.to_string()),
             None => by_reason.push((reason, vec![name.to_string()])),
         }
     }
     for (reason, mut names) in by_reason {
-        let list = report.removed.entry(removal_named(reason)).or_default();
-        if list.is_empty() {
-            *list = names;
-        } else {
-            list.append(&mut names);
+        match report.removed.entry(removal_named(reason)) {
+            Entry::Vacant(list) => {
+                list.insert(names);
+            }
+            Entry::Occupied(mut list) => list.get_mut().append(&mut names),
         }
     }
+    for (&removal, &count) in decoded {
+        let list = report.removed.entry(removal);
+        list.or_insert_with(|| Vec::with_capacity(count));
+    }
+}
+
+/// Reasons are the same few static words: compared by address first.
+fn same_word(word: &str, reason: &'static str) -> bool {
+    std::ptr::eq(word, reason) || word == reason
 }
 
 /// The removal a narrowed read recorded by name for a node it skipped.

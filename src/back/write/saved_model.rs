@@ -1029,11 +1029,11 @@ fn prepare<'a>(model: &'a Model, plan: &StoragePlan) -> Result<Prepared<'a>, Wri
     })
 }
 
-fn node_names(graph: &Graph) -> HashSet<String> {
+fn node_names(graph: &Graph) -> HashSet<&str> {
     graph
         .node_ids()
         .into_iter()
-        .map(|id| graph.name(id).to_string())
+        .map(|id| graph.name(id))
         .collect()
 }
 
@@ -1156,11 +1156,12 @@ fn op_list(
     graph: &Graph,
     saver_nodes: &[crate::format::proto::NodeDef],
 ) -> Option<OpList> {
-    let mut used: BTreeSet<&str> = graph
-        .node_ids()
-        .into_iter()
-        .map(|id| graph.op(id))
-        .collect();
+    // Inserted one by one: a few hundred ops among many thousand nodes,
+    // where collecting would sort every node's op first.
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    for id in graph.node_ids() {
+        used.insert(graph.op(id));
+    }
     used.extend(saver_nodes.iter().map(|n| n.op.as_str()));
     let builtin = super::op_defs::builtin_op_defs();
     let op: Vec<_> = used

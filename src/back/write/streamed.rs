@@ -62,14 +62,14 @@ impl GraphNodes<'_> {
             .try_for_each(|node| visit(NodeDefRef::from(node)))
     }
 
-    /// The bytes of the GraphDef's `node` fields, keys and lengths included.
-    fn encoded_len(&self) -> usize {
-        let mut len = 0;
+    /// Each node's encoded length, in order.
+    fn node_lens(&self) -> Vec<usize> {
+        let mut lens = Vec::new();
         let Ok(()) = self.try_for_each(|node| {
-            len += field_len(1, node.encoded_len());
+            lens.push(node.encoded_len());
             Ok::<(), std::convert::Infallible>(())
         });
-        len
+        lens
     }
 }
 
@@ -80,6 +80,9 @@ impl GraphNodes<'_> {
 pub struct PlannedMetaGraph<'a> {
     message: MetaGraphDef,
     nodes: GraphNodes<'a>,
+    /// Each node's encoded length, in order: kept for the writer, as
+    /// working one out costs nearly as much as encoding the node.
+    node_lens: Vec<usize>,
     /// The graph's bytes with its nodes, when there is a graph.
     graph_len: Option<usize>,
     /// The MetaGraphDef's bytes with its nodes in the graph.
@@ -88,7 +91,8 @@ pub struct PlannedMetaGraph<'a> {
 
 impl<'a> PlannedMetaGraph<'a> {
     pub fn new(message: MetaGraphDef, nodes: GraphNodes<'a>) -> Self {
-        let nodes_len = nodes.encoded_len();
+        let node_lens = nodes.node_lens();
+        let nodes_len = node_lens.iter().map(|&len| field_len(1, len)).sum();
         let shell_len = message.graph_def.as_ref().map(|g| g.encoded_len());
         let graph_len = match shell_len {
             Some(shell) => Some(shell + nodes_len),
@@ -99,6 +103,7 @@ impl<'a> PlannedMetaGraph<'a> {
         PlannedMetaGraph {
             message,
             nodes,
+            node_lens,
             graph_len,
             len,
         }
@@ -237,11 +242,15 @@ impl<W: Write> Sink<'_, W> {
     }
 
     /// The key and length that open a length-delimited field `tag` of `len` bytes.
+    /// Made on the stack: there is one per node.
     fn header(&mut self, tag: u32, len: usize) -> io::Result<()> {
-        let mut head = Vec::with_capacity(16);
-        encode_key(tag, WireType::LengthDelimited, &mut head);
-        encode_varint(len as u64, &mut head);
-        self.bytes(&head)
+        // A key takes at most 5 bytes, a length at most 10.
+        let mut head = [0u8; 16];
+        let mut free = &mut head[..];
+        encode_key(tag, WireType::LengthDelimited, &mut free);
+        encode_varint(len as u64, &mut free);
+        let used = 16 - free.len();
+        self.bytes(&head[..used])
     }
 
     /// A MetaGraphDef: `meta_info_def` (1), the graph (2), the rest (3 to 7).
@@ -253,7 +262,12 @@ impl<W: Write> Sink<'_, W> {
         })?;
         if let Some(len) = planned.graph_len {
             self.header(2, len)?;
-            planned.nodes.try_for_each(|node| self.node(node))?;
+            let mut lens = planned.node_lens.iter().copied();
+            planned.nodes.try_for_each(|node| {
+                // Nodes come in the order they were measured in.
+                let len = lens.next().unwrap_or_else(|| node.encoded_len());
+                self.node(node, len)
+            })?;
             if let Some(graph) = &meta_graph.graph_def {
                 self.message(graph)?;
             }
@@ -271,8 +285,8 @@ impl<W: Write> Sink<'_, W> {
 
     /// One GraphDef `node` field (1): in one piece, or in pieces around its
     /// large constants.
-    fn node(&mut self, node: NodeDefRef<'_>) -> io::Result<()> {
-        self.header(1, node.encoded_len())?;
+    fn node(&mut self, node: NodeDefRef<'_>, len: usize) -> io::Result<()> {
+        self.header(1, len)?;
         if node
             .attr
             .entries()

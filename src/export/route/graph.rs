@@ -66,7 +66,7 @@ impl Route for GraphRoute {
             timings,
         )?;
         written.path = job.out_dir.to_path_buf();
-        Ok(report(
+        let report = report(
             &job,
             nodes_before,
             &model,
@@ -74,7 +74,10 @@ impl Route for GraphRoute {
             extras,
             written,
             &projected,
-        ))
+        );
+        // Nothing waits on the model's memory any more.
+        crate::ir::release(model);
+        Ok(report)
     }
 }
 

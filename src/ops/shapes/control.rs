@@ -58,6 +58,24 @@ pub fn loop_cond(call: &Call) -> Outcome {
     call.one(Fact::of(Some(DataType::DtBool), Shape::scalar()))
 }
 
+/// The ops [`told_by_attrs`] infers: the only ones whose inference reads
+/// a node's `_output_shapes`.
+pub const TOLD_BY_ATTRS: &[&str] = &[
+    "IteratorGetNext",
+    "IteratorGetNextSync",
+    "QueueDequeueV2",
+    "QueueDequeueManyV2",
+    "QueueDequeueUpToV2",
+    "QueueDequeue",
+    "QueueDequeueMany",
+    "If",
+    "StatelessIf",
+    "While",
+    "StatelessWhile",
+    "PartitionedCall",
+    "StatefulPartitionedCall",
+];
+
 /// Ops that state their outputs in attributes: `output_types` /
 /// `output_shapes` (iterators), `Tout` / `output_shapes` (functional
 /// calls), `component_types` (queues).

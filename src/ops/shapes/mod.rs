@@ -36,6 +36,13 @@ pub fn rule(op: &str) -> Option<Rule> {
         .or_else(|| sparse_rule(op))
 }
 
+/// Whether inferring a node of `op` may read its `_output_shapes`: only
+/// the ops that state their outputs in attributes fall back on it, so
+/// dropping the attr from any other node leaves every inference as it was.
+pub fn reads_output_shapes(op: &str) -> bool {
+    control::TOLD_BY_ATTRS.contains(&op)
+}
+
 /// Unary, broadcasting and comparison ops, casts, bias adds and selects.
 fn elementwise_rule(op: &str) -> Option<Rule> {
     if elementwise::SAME_AS_INPUT.contains(&op) {
@@ -123,19 +130,7 @@ fn control_rule(op: &str) -> Option<Rule> {
         | "TensorArraySplitV3"
         | "TensorArrayCloseV3" => tensor_array::scalar,
         "TensorArraySizeV3" => tensor_array::size,
-        "IteratorGetNext"
-        | "IteratorGetNextSync"
-        | "QueueDequeueV2"
-        | "QueueDequeueManyV2"
-        | "QueueDequeueUpToV2"
-        | "QueueDequeue"
-        | "QueueDequeueMany"
-        | "If"
-        | "StatelessIf"
-        | "While"
-        | "StatelessWhile"
-        | "PartitionedCall"
-        | "StatefulPartitionedCall" => control::told_by_attrs,
+        op if control::TOLD_BY_ATTRS.contains(&op) => control::told_by_attrs,
         _ => return None,
     })
 }

@@ -53,8 +53,12 @@ pub struct SaverSubgraph {
 }
 
 /// Builds the subgraph under a `save` scope that does not collide with
-/// `existing` node names (`save`, then `save_1`, ... as TF would).
-pub fn build_saver(variables: &[SavedVariable], existing: &HashSet<String>) -> SaverSubgraph {
+/// `existing` node names (`save`, then `save_1`, ... as TF would): owned
+/// or borrowed, so a large graph's names need not be copied to be asked.
+pub fn build_saver<S: AsRef<str>>(
+    variables: &[SavedVariable],
+    existing: &HashSet<S>,
+) -> SaverSubgraph {
     let body = Body::Graph(free_scope(existing));
     let sorted = sorted_by_key(variables);
     let (conversions, records) = save_records(&body, &sorted);
@@ -277,7 +281,7 @@ mod tests {
             variable("w", VariableKind::Resource),
             variable("b", VariableKind::Ref),
         ];
-        let saver = build_saver(&vars, &HashSet::new());
+        let saver = build_saver::<String>(&vars, &HashSet::new());
         // Sorted by key: b (ref) is output 0, w (resource) output 1.
         let assign = find(&saver.nodes, "save/Assign");
         assert_eq!(assign.input, ["b", "save/RestoreV2"]);

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashSet};
 
 /// `save`, or `save_1`, `save_2`, ... when a node already lives under that scope.
-pub(crate) fn free_scope(existing: &HashSet<String>) -> String {
+pub(crate) fn free_scope<S: AsRef<str>>(existing: &HashSet<S>) -> String {
     let taken = |scope: &str| {
-        existing.iter().any(|name| {
+        existing.iter().map(AsRef::as_ref).any(|name| {
             name == scope || name.strip_prefix(scope).is_some_and(|r| r.starts_with('/'))
         })
     };

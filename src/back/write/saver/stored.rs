@@ -230,7 +230,7 @@ mod tests {
             saved("w", int8),
             saved("b", Storage::Cast(DataType::DtHalf)),
         ];
-        let saver = build_saver(&vars, &Default::default());
+        let saver = build_saver::<String>(&vars, &Default::default());
         let restore = find(&saver.nodes, "save/RestoreV2");
         // Sorted by key: b (half), w (int8), w/int8_scales (float).
         assert_eq!(
