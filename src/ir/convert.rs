@@ -41,6 +41,15 @@ fn resolve_input<'i>(
     Ok((parsed, producer))
 }
 
+/// One input of a node as a reader resolved it: its producer's position
+/// among the NodeDefs given to [`Graph::from_resolved_node_defs`], and the
+/// producer's output port, or `None` for a control input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolvedInput {
+    pub producer: usize,
+    pub port: Option<usize>,
+}
+
 impl Graph {
     /// Builds the IR of a GraphDef; fails on dangling inputs, duplicate names,
     /// data inputs after control inputs, and malformed tensors in attrs (a
@@ -55,11 +64,78 @@ impl Graph {
     /// NodeDefs `nodes` yields (`graph_def`'s own nodes come first): a
     /// reader can decode NodeDefs one by one into the graph, so that no
     /// node's decoded form outlives its move into the IR.
-    #[allow(deprecated)] // the legacy `version` field is carried, not used
     pub fn from_node_defs(
         graph_def: GraphDef,
         nodes: impl IntoIterator<Item = NodeDef>,
     ) -> Result<Graph, IrError> {
+        let (mut graph, own) = Graph::of_graph_def_fields(graph_def)?;
+        let inputs = graph.add_node_defs(own.into_iter().chain(nodes))?;
+        graph.add_input_edges(inputs)?;
+        Ok(graph)
+    }
+
+    /// [`Graph::from_node_defs`] for a reader that has resolved every
+    /// node's inputs already: `inputs_of(position)` gives those of the
+    /// node at that position among the NodeDefs (`graph_def`'s own first),
+    /// and the NodeDefs' input strings are not read — nothing is parsed or
+    /// looked up by name again.
+    pub fn from_resolved_node_defs<I>(
+        graph_def: GraphDef,
+        nodes: impl IntoIterator<Item = NodeDef>,
+        inputs_of: impl Fn(usize) -> I,
+    ) -> Result<Graph, IrError>
+    where
+        I: IntoIterator<Item = ResolvedInput>,
+    {
+        let (mut graph, own) = Graph::of_graph_def_fields(graph_def)?;
+        let ids: Vec<NodeId> = graph
+            .add_node_defs(own.into_iter().chain(nodes))?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let mut control_order = 0u32;
+        for (position, &id) in ids.iter().enumerate() {
+            let mut slot = 0;
+            let mut seen_control = false;
+            for input in inputs_of(position) {
+                let producer =
+                    ids.get(input.producer)
+                        .copied()
+                        .ok_or_else(|| IrError::UnknownInput {
+                            node: graph.name(id).to_string(),
+                            input: format!("node #{}", input.producer),
+                        })?;
+                let edge = match input.port {
+                    Some(_) if seen_control => {
+                        return Err(IrError::DataAfterControl {
+                            node: graph.name(id).to_string(),
+                        });
+                    }
+                    Some(port) => {
+                        slot += 1;
+                        Edge::Data {
+                            src_port: port,
+                            dst_slot: slot - 1,
+                        }
+                    }
+                    None => {
+                        seen_control = true;
+                        control_order += 1;
+                        Edge::Control {
+                            order: control_order - 1,
+                        }
+                    }
+                };
+                graph.add_raw_edge(producer, id, edge);
+            }
+        }
+        Ok(graph)
+    }
+
+    /// A graph with no node yet but `graph_def`'s other fields (its
+    /// library's tensors checked), and `graph_def`'s own nodes.
+    #[allow(deprecated)] // the legacy `version` field is carried, not used
+    fn of_graph_def_fields(graph_def: GraphDef) -> Result<(Graph, Vec<NodeDef>), IrError> {
         let GraphDef {
             node,
             versions,
@@ -73,9 +149,7 @@ impl Graph {
         graph.versions = versions;
         graph.legacy_version = version;
         graph.debug_info = debug_info;
-        let inputs = graph.add_node_defs(node.into_iter().chain(nodes))?;
-        graph.add_input_edges(inputs)?;
-        Ok(graph)
+        Ok((graph, node))
     }
 
     /// Adds every NodeDef as a node without its inputs (an input may name a
@@ -299,6 +373,71 @@ mod tests {
         assert_eq!(back, original);
         assert_eq!(graph.into_graph_def(), original);
         assert_eq!(back.encode_to_vec(), original.encode_to_vec());
+    }
+
+    /// `sample()`'s inputs as a reader would resolve them, by position.
+    fn resolved_sample_inputs(position: usize) -> Vec<ResolvedInput> {
+        let data = |producer, port| ResolvedInput {
+            producer,
+            port: Some(port),
+        };
+        let control = |producer| ResolvedInput {
+            producer,
+            port: None,
+        };
+        match position {
+            0 => vec![data(2, 1), data(1, 0), control(3), control(1)],
+            2 => vec![data(1, 0)],
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn resolved_inputs_build_the_graph_their_strings_do() {
+        let original = sample();
+        let mut without_strings = original.clone();
+        let nodes: Vec<NodeDef> = std::mem::take(&mut without_strings.node)
+            .into_iter()
+            .map(|node| NodeDef {
+                input: vec!["ignored".into()],
+                ..node
+            })
+            .collect();
+        let graph =
+            Graph::from_resolved_node_defs(without_strings, nodes, resolved_sample_inputs).unwrap();
+        assert_eq!(graph.to_graph_def(), original);
+    }
+
+    #[test]
+    fn resolved_inputs_out_of_range_or_data_after_control_are_refused() {
+        let mut rest = sample();
+        let nodes = std::mem::take(&mut rest.node);
+        let beyond = |position: usize| {
+            let mut inputs = resolved_sample_inputs(position);
+            inputs.extend((position == 2).then_some(ResolvedInput {
+                producer: 9,
+                port: Some(0),
+            }));
+            inputs
+        };
+        let err = Graph::from_resolved_node_defs(rest.clone(), nodes.clone(), beyond).unwrap_err();
+        assert!(
+            matches!(err, IrError::UnknownInput { ref node, .. } if node == "b"),
+            "{err}"
+        );
+        let late_data = |position: usize| {
+            let mut inputs = resolved_sample_inputs(position);
+            inputs.extend((position == 0).then_some(ResolvedInput {
+                producer: 1,
+                port: Some(0),
+            }));
+            inputs
+        };
+        let err = Graph::from_resolved_node_defs(rest, nodes, late_data).unwrap_err();
+        assert!(
+            matches!(err, IrError::DataAfterControl { ref node } if node == "add"),
+            "{err}"
+        );
     }
 
     #[test]

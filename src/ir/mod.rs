@@ -37,6 +37,7 @@ pub use crate::format::proto::DataType;
 /// checkpoint reader to a `Const` node's `value` attr without decoding.
 pub use crate::format::proto::TensorProto;
 pub use attrs::{AttrExt, NestedAttrs, check_tensor_attrs, nested_attrs};
+pub use convert::ResolvedInput;
 pub use error::IrError;
 pub use graph::{Edge, Graph, Node, NodeId, TensorRef};
 pub use input_name::{

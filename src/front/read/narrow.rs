@@ -9,6 +9,7 @@
 //! a full read does.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use prost::Message;
@@ -19,7 +20,7 @@ use super::needed::{Needed, Wanted, needed_nodes};
 use super::skim::{SkimmedGraph, skim_graph, skim_meta_graph};
 use super::wire_check::is_well_formed_skimmed_node_def;
 use crate::format::proto::{GraphDef, MetaGraphDef, NodeDef};
-use crate::ir::{Graph, UndecodedNames};
+use crate::ir::{Graph, ResolvedInput, UndecodedNames};
 use crate::model::Model;
 use crate::timings::{Stage, Timings};
 
@@ -111,8 +112,8 @@ const COPY_BELOW_SHARE: usize = 4;
 /// The model `build` makes of the graph of only the needed nodes, each
 /// decoded and moved into the graph at once, and the names of the others.
 /// While this thread decodes and builds, a second one works out why each
-/// other node would be removed and checks it is a NodeDef prost would
-/// accept.
+/// other node would be removed; both then check the others are NodeDefs
+/// prost would accept.
 ///
 /// Nothing the model keeps refers to `bytes` once it returns, unless the
 /// needed nodes are a large share of them: then their tensor contents are
@@ -131,17 +132,24 @@ fn narrowed_model(
     let needed = timings.time(Stage::Decode, || {
         needed_nodes(&skim, inputs, wanted, restore_op)
     })?;
+    let checks = WireChecks::new(bytes, &skim, &needed.decode);
     let (model, undecoded) = std::thread::scope(|scope| {
-        let skipped = scope.spawn(|| checked_undecoded(bytes, &skim, &needed));
+        let skipped = scope.spawn(|| {
+            let names = undecoded_names(bytes, &skim, &needed);
+            checks.help();
+            names
+        });
         let model = timings
-            .time(Stage::IrBuild, || {
-                graph_of_needed(bytes, &skim, &needed.decode)
-            })
+            .time(Stage::IrBuild, || graph_of_needed(bytes, &skim, &needed))
             .and_then(build);
+        timings.time(Stage::Decode, || checks.help());
         // A thread that panicked proves nothing: decode everything instead.
         let undecoded = timings.time(Stage::Decode, || skipped.join().ok().flatten());
         (model, undecoded)
     });
+    if !checks.all_well_formed() {
+        return None;
+    }
     // The skim goes first, so that the names' copy adds nothing to the
     // read's peak.
     drop(needed);
@@ -152,9 +160,9 @@ fn narrowed_model(
     Some(model)
 }
 
-/// The names of the nodes not decoded, each with its removal reason, once
-/// each of them is checked to be a well-formed NodeDef.
-fn checked_undecoded(
+/// The names of the nodes not decoded, each with its removal reason; the
+/// caller checks them well formed apart ([`WireChecks`]).
+fn undecoded_names(
     bytes: &Bytes,
     skim: &SkimmedGraph<'_>,
     needed: &Needed<'_, '_>,
@@ -169,41 +177,116 @@ fn checked_undecoded(
         .map(|((node, _), reason)| (node, reason));
     let mut names = Vec::with_capacity(needed.decode.iter().filter(|&&keep| !keep).count());
     for (node, reason) in skipped {
-        if !bytes
-            .get(node.bytes())
-            .is_some_and(is_well_formed_skimmed_node_def)
-        {
-            return None;
-        }
         let reason = reason.map_or(UNUSED, |category| category.as_str());
         names.push((skim.name_bytes(node), reason));
     }
     Some(UndecodedNames::new(bytes.clone(), names))
 }
 
-/// The graph of the GraphDef's other fields and the nodes marked in
-/// `decode`; `None` when one of them does not decode or the graph does not
-/// build (the full decode then says what is wrong).
-fn graph_of_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, decode: &[bool]) -> Option<Graph> {
+/// How many skipped nodes a thread checks at a time.
+const CHECK_CHUNK: usize = 2048;
+
+/// The check that every skipped node is a NodeDef prost would accept,
+/// shared out in chunks to whichever thread is free: the one that works
+/// out removal reasons and the one that decodes and builds the graph each
+/// take chunks when their own work is done, so neither waits idle on the
+/// other.
+struct WireChecks<'b, 's, 'a> {
+    bytes: &'b [u8],
+    skim: &'s SkimmedGraph<'a>,
+    skipped: Vec<u32>,
+    next: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl<'b, 's, 'a> WireChecks<'b, 's, 'a> {
+    fn new(bytes: &'b [u8], skim: &'s SkimmedGraph<'a>, decode: &[bool]) -> Self {
+        let skipped = (0..decode.len())
+            .filter(|&at| !decode[at])
+            .filter_map(|at| u32::try_from(at).ok())
+            .collect();
+        WireChecks {
+            bytes,
+            skim,
+            skipped,
+            next: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Checks chunks until none is left or one fails.
+    fn help(&self) {
+        while !self.failed.load(Ordering::Relaxed) {
+            let start = self.next.fetch_add(CHECK_CHUNK, Ordering::Relaxed);
+            let Some(chunk) = self.skipped.get(start..) else {
+                return;
+            };
+            let well_formed = chunk.iter().take(CHECK_CHUNK).all(|&at| {
+                self.skim.nodes.get(at as usize).is_some_and(|node| {
+                    self.bytes
+                        .get(node.bytes())
+                        .is_some_and(is_well_formed_skimmed_node_def)
+                })
+            });
+            if !well_formed {
+                self.failed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Whether every chunk was checked and found well formed; call once
+    /// every thread that helped is done.
+    fn all_well_formed(&self) -> bool {
+        self.help();
+        !self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// The graph of the GraphDef's other fields and the nodes `needed` marks
+/// to decode, their inputs as `needed` resolved them; `None` when one of
+/// them does not decode or the graph does not build (the full decode then
+/// says what is wrong).
+fn graph_of_needed(bytes: &Bytes, skim: &SkimmedGraph<'_>, needed: &Needed) -> Option<Graph> {
     let rest = GraphDef::decode(skim.rest.as_slice()).ok()?;
-    let needed: Vec<usize> = (0..decode.len()).filter(|&at| decode[at]).collect();
-    let needed_bytes: usize = needed.iter().map(|&at| skim.nodes[at].bytes().len()).sum();
-    let copy = needed_bytes < bytes.len() / COPY_BELOW_SHARE;
+    let decode = &needed.decode;
+    let kept: Vec<usize> = (0..decode.len()).filter(|&at| decode[at]).collect();
+    let mut position_of = vec![u32::MAX; decode.len()];
+    for (position, &at) in kept.iter().enumerate() {
+        *position_of.get_mut(at)? = u32::try_from(position).ok()?;
+    }
+    let kept_bytes: usize = kept.iter().map(|&at| skim.nodes[at].bytes().len()).sum();
+    let copy = kept_bytes < bytes.len() / COPY_BELOW_SHARE;
     let mut undecodable = false;
-    let nodes = needed.iter().map(|&at| {
+    let nodes = kept.iter().map(|&at| {
         let range = skim.nodes[at].bytes();
         let decoded = if copy {
             NodeDef::decode(bytes.get(range).unwrap_or_default())
         } else {
             NodeDef::decode(bytes.slice(range))
         };
-        decoded.unwrap_or_else(|_| {
+        let mut node = decoded.unwrap_or_else(|_| {
             // An unnamed node stops the build at once.
             undecodable = true;
             NodeDef::default()
-        })
+        });
+        // The edges come from the resolved inputs.
+        node.input = Vec::new();
+        node
     });
-    let graph = Graph::from_node_defs(rest, nodes).ok();
+    let inputs_of = |position: usize| {
+        let node = kept.get(position).copied().unwrap_or(usize::MAX);
+        needed
+            .inputs_of(node)
+            .map(|(producer, port)| ResolvedInput {
+                // A producer not kept (impossible: the set is closed over
+                // inputs) is out of range, which the build refuses.
+                producer: position_of
+                    .get(producer)
+                    .map_or(usize::MAX, |&p| p as usize),
+                port,
+            })
+    };
+    let graph = Graph::from_resolved_node_defs(rest, nodes, inputs_of).ok();
     graph.filter(|_| !undecodable)
 }
 

@@ -134,6 +134,18 @@ pub struct Needed<'s, 'a> {
 }
 
 impl Needed<'_, '_> {
+    /// The inputs of skimmed node `node` as resolved: each producer's skim
+    /// index and output port, `None` for a control input.
+    pub fn inputs_of(&self, node: usize) -> impl Iterator<Item = (usize, Option<usize>)> + '_ {
+        let inputs = u32::try_from(node).map_or(&[][..], |node| self.graph.inputs_of(node));
+        inputs.iter().map(|input| {
+            (
+                input.producer as usize,
+                input.is_data().then_some(input.port as usize),
+            )
+        })
+    }
+
     /// For each node left undecoded, why the prune pass would remove it:
     /// its training category, else the first among what it feeds, else
     /// none. `None` on a cycle among them, which the full read reports.
