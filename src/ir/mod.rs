@@ -45,7 +45,7 @@ pub use input_name::{
     parse_body_input, parse_input, parse_tensor_name,
 };
 pub use library::{CalledFrom, FunctionIndex, Gradients, functions_in_attrs};
-pub use undecoded::UndecodedNames;
+pub use undecoded::{PendingNames, UndecodedNames};
 
 /// Frees `value` on a thread of its own: a large graph's nodes take as long
 /// to free, one allocation at a time, as a pass takes to run, and nothing

@@ -20,7 +20,7 @@ use super::needed::{Needed, Wanted, needed_nodes};
 use super::skim::{SkimmedGraph, skim_graph, skim_meta_graph};
 use super::wire_check::is_well_formed_skimmed_node_def;
 use crate::format::proto::{GraphDef, MetaGraphDef, NodeDef};
-use crate::ir::{Graph, ResolvedInput, UndecodedNames};
+use crate::ir::{Graph, PendingNames, ResolvedInput};
 use crate::model::Model;
 use crate::timings::{Stage, Timings};
 
@@ -135,7 +135,7 @@ fn narrowed_model(
     let checks = WireChecks::new(bytes, &skim, &needed.decode);
     let (model, undecoded) = std::thread::scope(|scope| {
         let skipped = scope.spawn(|| {
-            let names = undecoded_names(bytes, &skim, &needed);
+            let names = undecoded_names(&skim, &needed);
             checks.help();
             names
         });
@@ -154,19 +154,19 @@ fn narrowed_model(
     // read's peak.
     drop(needed);
     drop(skim);
-    let (mut model, mut undecoded) = (model?, undecoded?);
-    timings.time(Stage::IrBuild, || undecoded.copy_names());
+    let (mut model, undecoded) = (model?, undecoded?);
+    let undecoded = timings.time(Stage::IrBuild, || undecoded.into_names());
     model.graph.set_undecoded(undecoded);
     Some(model)
 }
 
-/// The names of the nodes not decoded, each with its removal reason; the
-/// caller checks them well formed apart ([`WireChecks`]).
-fn undecoded_names(
-    bytes: &Bytes,
-    skim: &SkimmedGraph<'_>,
-    needed: &Needed<'_, '_>,
-) -> Option<UndecodedNames> {
+/// The names of the nodes not decoded, each with its removal reason, still
+/// borrowed from the file; the caller checks those nodes well formed apart
+/// ([`WireChecks`]).
+fn undecoded_names<'a>(
+    skim: &SkimmedGraph<'a>,
+    needed: &Needed<'_, 'a>,
+) -> Option<PendingNames<'a>> {
     let removal = needed.removal_reasons()?;
     let skipped = skim
         .nodes
@@ -174,13 +174,13 @@ fn undecoded_names(
         .zip(&needed.decode)
         .zip(removal)
         .filter(|((_, keep), _)| !**keep)
-        .map(|((node, _), reason)| (node, reason));
-    let mut names = Vec::with_capacity(needed.decode.iter().filter(|&&keep| !keep).count());
-    for (node, reason) in skipped {
-        let reason = reason.map_or(UNUSED, |category| category.as_str());
-        names.push((skim.name_bytes(node), reason));
-    }
-    Some(UndecodedNames::new(bytes.clone(), names))
+        .map(|((node, _), reason)| {
+            (
+                node.name,
+                reason.map_or(UNUSED, |category| category.as_str()),
+            )
+        });
+    Some(PendingNames::new(skipped))
 }
 
 /// How many skipped nodes a thread checks at a time.

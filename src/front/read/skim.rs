@@ -65,9 +65,6 @@ impl<'a> SkimmedInputs<'a> {
 pub struct SkimmedGraph<'a> {
     pub nodes: Vec<SkimmedNode<'a>>,
     inputs: SkimmedInputs<'a>,
-    /// The address of the buffer given to the skim, which the names are
-    /// slices of (see [`SkimmedGraph::name_bytes`]).
-    base: usize,
     /// The GraphDef's other fields (versions, library, debug info), as wire
     /// bytes to decode with prost.
     pub rest: Vec<u8>,
@@ -78,12 +75,6 @@ impl<'a> SkimmedGraph<'a> {
     /// not needed, and on a large graph they are megabytes.
     pub fn take_inputs(&mut self) -> SkimmedInputs<'a> {
         std::mem::take(&mut self.inputs)
-    }
-
-    /// Where `node`'s name lies in the buffer given to the skim.
-    pub fn name_bytes(&self, node: &SkimmedNode<'a>) -> Range<usize> {
-        let start = (node.name.as_ptr() as usize).wrapping_sub(self.base);
-        start..start + node.name.len()
     }
 }
 
@@ -158,7 +149,6 @@ fn skim_graph_at(bytes: &[u8], offset: usize) -> Result<SkimmedGraph<'_>, Unskim
         inputs: SkimmedInputs {
             inputs: skimmed.inputs,
         },
-        base: (bytes.as_ptr() as usize).wrapping_sub(offset),
         rest,
     })
 }
@@ -353,7 +343,6 @@ mod tests {
         let mut skim = skim_graph(&bytes).unwrap();
         assert_eq!(skim.nodes.len(), 2);
         assert_eq!((skim.nodes[1].name, skim.nodes[1].op), ("b", "Identity"));
-        assert_eq!(&bytes[skim.name_bytes(&skim.nodes[1])], b"b");
         let inputs = skim.take_inputs();
         assert_eq!(inputs.of(&skim.nodes[1]), ["a", "^a"]);
         assert!(skim.take_inputs().of(&skim.nodes[1]).is_empty());
