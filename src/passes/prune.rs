@@ -100,9 +100,10 @@ fn report_undecoded(graph: &Graph, decoded: &BTreeMap<Removal, usize>, report: &
         .iter()
         .map(|&(word, count)| {
             let removal = removal_named(word);
-            let size = match sized.contains(&removal) {
-                true => count,
-                false => sizes.get(&removal).copied().unwrap_or(count),
+            let size = if sized.contains(&removal) {
+                count
+            } else {
+                sizes.get(&removal).copied().unwrap_or(count)
             };
             sized.push(removal);
             (word, Vec::with_capacity(size))
