@@ -191,7 +191,6 @@ impl Graph {
         &self.inner[id.0].op
     }
 
-    /// Adds a node; its name must be new.
     /// Room for `additional` more nodes, so that adding a known number of
     /// them grows nothing (and overshoots nothing) on the way.
     pub(crate) fn reserve_nodes(&mut self, additional: usize) {
@@ -199,6 +198,7 @@ impl Graph {
         self.by_name.reserve(additional);
     }
 
+    /// Adds a node; its name must be new.
     pub fn add_node(&mut self, mut node: Node) -> Result<NodeId, IrError> {
         if node.name.is_empty() {
             return Err(IrError::BadName { name: node.name });

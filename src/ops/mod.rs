@@ -119,6 +119,7 @@ impl<'a> OpSignatures<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::attr_map::AttrMap;
     use crate::format::proto::AttrValue;
     use crate::format::proto::attr_value::{ListValue, Value};
 
@@ -141,13 +142,9 @@ mod tests {
     #[test]
     fn counts_come_from_number_and_type_list_attrs() {
         let split = tensorflow_op("Split").unwrap();
-        let attrs: crate::format::attr_map::AttrMap =
-            [("num_split".to_string(), int_attr(2))].into();
+        let attrs: AttrMap = [("num_split".to_string(), int_attr(2))].into();
         assert_eq!(typing::output_count(split, &attrs).ok(), Some(2));
-        assert_eq!(
-            typing::output_count(split, &crate::format::attr_map::AttrMap::new()).ok(),
-            None
-        );
+        assert_eq!(typing::output_count(split, &AttrMap::new()).ok(), None);
 
         let next = tensorflow_op("IteratorGetNext").unwrap();
         let types = AttrValue {
@@ -156,19 +153,13 @@ mod tests {
                 ..ListValue::default()
             }))),
         };
-        let attrs: crate::format::attr_map::AttrMap = [("output_types".to_string(), types)].into();
+        let attrs: AttrMap = [("output_types".to_string(), types)].into();
         assert_eq!(typing::output_count(next, &attrs).ok(), Some(3));
 
         let batch_norm = tensorflow_op("FusedBatchNormV3").unwrap();
-        assert_eq!(
-            typing::output_count(batch_norm, &crate::format::attr_map::AttrMap::new()),
-            Ok(6)
-        );
+        assert_eq!(typing::output_count(batch_norm, &AttrMap::new()), Ok(6));
         let no_op = tensorflow_op("NoOp").unwrap();
-        assert_eq!(
-            typing::output_count(no_op, &crate::format::attr_map::AttrMap::new()).ok(),
-            Some(0)
-        );
+        assert_eq!(typing::output_count(no_op, &AttrMap::new()).ok(), Some(0));
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn drop_output_shapes(graph: &mut Graph, report: &mut PassReport) -> bool {
         let node = graph.node_mut(id);
         if node.attrs.remove("_output_shapes").is_some() {
             dropped += 1;
-            read = read || reads_output_shapes(&node.op);
+            read |= reads_output_shapes(&node.op);
         }
     }
     if dropped > 0 {

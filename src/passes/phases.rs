@@ -3,8 +3,6 @@
 //! where it is cheap to pay for). An export runs the phases `serve`,
 //! `freeze`, `variants` and `shrink`; a phase with no pass is left out.
 
-use std::time::Instant;
-
 use super::{PassContext, PassError, PassReport, Pipeline};
 use crate::model::Model;
 use crate::timings::Stage;
@@ -66,9 +64,7 @@ impl Phases {
             let last = pipeline.names().last().copied().unwrap_or(phase);
             // Timed like the checks between passes, so a large graph's
             // validation is not left unaccounted in the export's timings.
-            let started = Instant::now();
-            let valid = model.graph.validate();
-            cx.timings.record(Stage::Validate, started.elapsed());
+            let valid = cx.timings.time(Stage::Validate, || model.graph.validate());
             valid.map_err(|source| PassError::Invalid { pass: last, source })?;
             reports.push(PhaseReport { phase, passes });
         }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
-use super::skim::{SkimmedGraph, SkimmedInputs};
+use super::skim::{PARALLEL_FROM, SkimmedGraph, SkimmedInputs};
 use crate::ir::constants::FORWARDING_OPS;
 use crate::ir::{InputName, parse_input};
 use crate::ops::training::TrainingCategory;
@@ -54,9 +54,6 @@ impl Input {
         self.port != CONTROL
     }
 }
-
-/// From how many nodes the inputs are resolved on two threads.
-const PARALLEL_FROM: usize = 10_000;
 
 /// The inputs of the skimmed nodes in `range`, resolved by name: the
 /// inputs in order, and where each node's begin. `None` on a malformed or

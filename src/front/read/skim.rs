@@ -116,9 +116,10 @@ pub fn skim_graph(bytes: &[u8]) -> Result<SkimmedGraph<'_>, Unskimmable> {
 }
 
 /// From how many nodes a graph is skimmed in two halves, the second on
-/// another thread: reading every node's name, op and inputs is most of the
-/// time a large graph's skim takes.
-const PARALLEL_FROM: usize = 10_000;
+/// another thread (and its inputs resolved so, `read::needed`): reading
+/// every node's name, op and inputs, then hashing every input's name, is
+/// most of the time a large graph's skim takes.
+pub(super) const PARALLEL_FROM: usize = 10_000;
 
 /// Skims a GraphDef that starts at `offset` in the caller's buffer; node
 /// ranges are given in the caller's offsets. The GraphDef's own fields are
